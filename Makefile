@@ -1,0 +1,48 @@
+# Thin wrapper for people: every target only calls scripts/, cmake or ctest.
+#   make            configure and build into build/
+#   make test       build and run every test (ctest --output-on-failure)
+#   make demo       install what is missing, build, run the whole journey on loopback, stop
+#   make deps       install the build and test dependencies (Debian/Ubuntu)
+#   make bench      benchmarks against HAProxy and nginx (bench/)
+#   make scenario   the seed's network rebuilt in namespaces (root)
+#   make package    the Debian package
+#   make clean      remove build/
+# Variables: BUILD_DIR (build), BUILD_TYPE (RelWithDebInfo), CMAKE_FLAGS (extra -D options),
+# CTEST_FLAGS (e.g. -L unit), JOBS (parallel build jobs).
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+CMAKE_FLAGS ?=
+CTEST_FLAGS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all build configure test demo deps bench scenario package clean
+
+all: build
+
+configure:
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure $(CTEST_FLAGS)
+
+deps:
+	scripts/install-deps.sh
+
+demo:
+	scripts/demo.sh
+
+bench:
+	bench/run.sh
+
+scenario: build
+	tests/scenario/run.sh
+
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,63 @@
+/* TLS engine over memory BIOs, independent of any event loop (the h2o/node pattern).
+ *
+ * The caller owns the sockets: bytes read from the network go in with jc_tls_feed; after EVERY
+ * call into the engine (handshake, read, write, shutdown) the caller drains jc_tls_out_take and
+ * writes those bytes to the network, even when the call returned JC_TLS_WANT_READ (a handshake
+ * or a TLS 1.3 ticket may have produced output).
+ *
+ * Pitfalls handled here: the OpenSSL error queue is cleared before each call; SSL_read is meant to
+ * be called in a loop until it returns JC_TLS_WANT_READ; a write is never partial (the memory BIO
+ * accepts everything); after a fatal error (SSL_ERROR_SSL/SYSCALL) no close_notify is sent;
+ * renegotiation is refused (SSL_OP_NO_RENEGOTIATION). */
+#ifndef JOURNEY_COMMON_TLS_H
+#define JOURNEY_COMMON_TLS_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+typedef enum {
+  JC_TLS_OK = 0,        /* done (handshake complete, bytes read or written) */
+  JC_TLS_WANT_READ = 1, /* needs more bytes from the peer */
+  JC_TLS_CLOSED = 2,    /* the peer sent close_notify */
+  JC_TLS_ERROR = -1     /* fatal: see jc_tls.err */
+} jc_tls_status;
+
+typedef struct jc_tls {
+  SSL *ssl;
+  BIO *net_in;  /* ciphertext from the peer: we write, OpenSSL reads */
+  BIO *net_out; /* ciphertext for the peer: OpenSSL writes, we read */
+  int handshake_done;
+  int fatal;
+  char err[256];
+} jc_tls;
+
+/* Server context: TLS 1.2-1.3, modern ciphers, ALPN http/1.1, no renegotiation, released
+ * buffers, server cipher preference. Returns NULL with a reason in err. */
+SSL_CTX *jc_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen);
+/* Client context: TLS 1.2-1.3; verify peer against ca_file (or the system store when NULL)
+ * unless insecure. Returns NULL with a reason in err. */
+SSL_CTX *jc_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t errlen);
+/* Writes the oldest queued OpenSSL error (with its reason string) into buf; "" if none. */
+const char *jc_tls_last_error(char *buf, size_t len);
+
+/* server: 1 for accept side, 0 for connect side. sni: server name sent (client) and checked
+ * against the certificate (client, when the context verifies); an IP literal is checked as an IP. */
+int jc_tls_init(jc_tls *t, SSL_CTX *ctx, int server, const char *sni);
+void jc_tls_free(jc_tls *t);
+
+/* Ciphertext from the network. Returns 0 or -1 (allocation failure). */
+int jc_tls_feed(jc_tls *t, const void *p, size_t n);
+jc_tls_status jc_tls_handshake(jc_tls *t);
+/* One SSL_read into buf; on JC_TLS_OK *got > 0. Call again until JC_TLS_WANT_READ. */
+jc_tls_status jc_tls_read(jc_tls *t, void *buf, size_t cap, size_t *got);
+/* Encrypts all n bytes (memory BIOs never block). */
+jc_tls_status jc_tls_write(jc_tls *t, const void *p, size_t n);
+/* Queues close_notify unless a fatal error happened. */
+void jc_tls_shutdown(jc_tls *t);
+
+/* Ciphertext waiting to go to the network. */
+size_t jc_tls_out_pending(const jc_tls *t);
+/* Moves up to cap bytes of pending ciphertext into buf; returns the count. */
+size_t jc_tls_out_take(jc_tls *t, void *buf, size_t cap);
+
+#endif

@@ -1,0 +1,142 @@
+/* The TLS engine, client and server, with the development certificates: a real handshake over
+ * memory, certificate and host-name verification, data both ways, close_notify. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tls.h"
+
+static char ca[512], crt[512], key[512];
+
+static int setup(void **state) {
+  const char *dir = getenv("JOURNEY_TEST_CERTS");
+  if (!dir)
+    dir = "test-certs";
+  snprintf(ca, sizeof ca, "%s/ca.crt", dir);
+  snprintf(crt, sizeof crt, "%s/server.crt", dir);
+  snprintf(key, sizeof key, "%s/server.key", dir);
+  return 0;
+}
+
+/* Moves pending ciphertext from one engine to the other; returns bytes moved. */
+static size_t pump(jc_tls *from, jc_tls *to) {
+  char buf[16384];
+  size_t total = 0, n;
+  while ((n = jc_tls_out_take(from, buf, sizeof buf)) > 0) {
+    assert_int_equal(jc_tls_feed(to, buf, n), 0);
+    total += n;
+  }
+  return total;
+}
+
+/* Runs the handshake to the end; returns the client's final status. */
+static jc_tls_status handshake(jc_tls *c, jc_tls *s) {
+  jc_tls_status cs = JC_TLS_WANT_READ, ss = JC_TLS_WANT_READ;
+  for (int i = 0; i < 20 && (cs != JC_TLS_OK || ss != JC_TLS_OK); i++) {
+    cs = jc_tls_handshake(c);
+    pump(c, s);
+    if (cs == JC_TLS_ERROR)
+      return cs;
+    ss = jc_tls_handshake(s);
+    pump(s, c);
+    if (ss == JC_TLS_ERROR)
+      return JC_TLS_ERROR;
+  }
+  return cs;
+}
+
+static void verified_handshake_and_data(const char *name) {
+  char err[256];
+  SSL_CTX *sctx = jc_tls_server_ctx(crt, key, err, sizeof err);
+  assert_non_null(sctx);
+  SSL_CTX *cctx = jc_tls_client_ctx(ca, 0, err, sizeof err);
+  assert_non_null(cctx);
+  jc_tls c, s;
+  assert_int_equal(jc_tls_init(&c, cctx, 0, name), 0);
+  assert_int_equal(jc_tls_init(&s, sctx, 1, NULL), 0);
+  if (handshake(&c, &s) != JC_TLS_OK)
+    fail_msg("handshake for %s failed: %s", name, c.err);
+  assert_true(SSL_version(c.ssl) >= TLS1_2_VERSION);
+  const unsigned char *alpn;
+  unsigned alpn_len;
+  SSL_get0_alpn_selected(c.ssl, &alpn, &alpn_len);
+  assert_int_equal(alpn_len, 8);
+  assert_memory_equal(alpn, "http/1.1", 8);
+
+  const char req[] = "GET /my-app/data HTTP/1.1\r\nHost: www.my-app.com\r\n\r\n";
+  assert_int_equal(jc_tls_write(&c, req, sizeof req - 1), JC_TLS_OK);
+  pump(&c, &s);
+  char got[256];
+  size_t n = 0, total = 0;
+  while (jc_tls_read(&s, got + total, sizeof got - total, &n) == JC_TLS_OK)
+    total += n;
+  assert_int_equal(total, sizeof req - 1);
+  assert_memory_equal(got, req, total);
+
+  jc_tls_shutdown(&c);
+  pump(&c, &s);
+  assert_int_equal(jc_tls_read(&s, got, sizeof got, &n), JC_TLS_CLOSED);
+  jc_tls_free(&c);
+  jc_tls_free(&s);
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(cctx);
+}
+
+static void host_name_verifies(void **state) { verified_handshake_and_data("www.my-app.com"); }
+static void ip_literal_verifies(void **state) { verified_handshake_and_data("127.0.0.1"); }
+static void localhost_verifies(void **state) { verified_handshake_and_data("localhost"); }
+
+static void wrong_name_is_refused(void **state) {
+  char err[256];
+  SSL_CTX *sctx = jc_tls_server_ctx(crt, key, err, sizeof err);
+  SSL_CTX *cctx = jc_tls_client_ctx(ca, 0, err, sizeof err);
+  assert_non_null(sctx);
+  assert_non_null(cctx);
+  jc_tls c, s;
+  jc_tls_init(&c, cctx, 0, "evil.example");
+  jc_tls_init(&s, sctx, 1, NULL);
+  assert_int_equal(handshake(&c, &s), JC_TLS_ERROR);
+  assert_non_null(strstr(c.err, "certificate verify failed"));
+  assert_int_equal(SSL_get_verify_result(c.ssl), X509_V_ERR_HOSTNAME_MISMATCH);
+  jc_tls_shutdown(&c); /* must not send anything after a fatal error */
+  assert_int_equal(jc_tls_out_pending(&c), 0);
+  jc_tls_free(&c);
+  jc_tls_free(&s);
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(cctx);
+}
+
+static void garbage_fails_cleanly(void **state) {
+  char err[256];
+  SSL_CTX *sctx = jc_tls_server_ctx(crt, key, err, sizeof err);
+  jc_tls s;
+  jc_tls_init(&s, sctx, 1, NULL);
+  const char plain[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  jc_tls_feed(&s, plain, sizeof plain - 1);
+  assert_int_equal(jc_tls_handshake(&s), JC_TLS_ERROR);
+  assert_true(strlen(s.err) > 0);
+  jc_tls_free(&s);
+  SSL_CTX_free(sctx);
+}
+
+static void missing_files_are_named(void **state) {
+  char err[512];
+  assert_null(jc_tls_server_ctx("/nonexistent.crt", key, err, sizeof err));
+  assert_non_null(strstr(err, "/nonexistent.crt"));
+  assert_null(jc_tls_server_ctx(crt, "/nonexistent.key", err, sizeof err));
+  assert_non_null(strstr(err, "/nonexistent.key"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(host_name_verifies),   cmocka_unit_test(ip_literal_verifies),
+      cmocka_unit_test(localhost_verifies),   cmocka_unit_test(wrong_name_is_refused),
+      cmocka_unit_test(garbage_fails_cleanly), cmocka_unit_test(missing_files_are_named),
+  };
+  return cmocka_run_group_tests(tests, setup, NULL);
+}
