@@ -4,6 +4,7 @@
 # official -slim image is trimmed, and `docker import` it under that tag.
 #
 #   scripts/offline-base-image.sh [--tag debian:bookworm-slim] [--mirror URL] [--force] [--no-pull]
+#   scripts/offline-base-image.sh --chroot-only    only make the cached chroot, print its path
 #
 # Does nothing when the tag is already present (unless --force). Otherwise it first tries a normal
 # `docker pull` (a real user's machine gets the official image); only when that fails does it
@@ -14,36 +15,40 @@ set -euo pipefail
 
 tag=debian:bookworm-slim
 mirror=${JOURNEY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-force=0 pull=1
+force=0 pull=1 chroot_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --tag) tag="$2"; shift 2 ;;
     --mirror) mirror="$2"; shift 2 ;;
     --force) force=1; shift ;;
     --no-pull) pull=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --chroot-only) chroot_only=1; shift ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "offline-base-image: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 
-say() { echo "offline-base-image: $*"; }
+# --chroot-only prints the path on stdout: messages go to stderr then.
+say() { if [ "$chroot_only" = 1 ]; then echo "offline-base-image: $*" >&2; else echo "offline-base-image: $*"; fi; }
 die() { echo "offline-base-image: $*" >&2; exit 1; }
 
-command -v docker >/dev/null || die "docker not found: run scripts/install-deps.sh --docker"
-docker info >/dev/null 2>&1 || die "cannot talk to dockerd (docker info failed): start it (tests/compose/smoke.sh does) or check /var/run/docker.sock"
+if [ "$chroot_only" = 0 ]; then
+  command -v docker >/dev/null || die "docker not found: run scripts/install-deps.sh --docker"
+  docker info >/dev/null 2>&1 || die "cannot talk to dockerd (docker info failed): start it (tests/compose/smoke.sh does) or check /var/run/docker.sock"
 
-if [ "$force" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1; then
-  say "$tag is present; nothing to do"
-  exit 0
-fi
-
-if [ "$force" = 0 ] && [ "$pull" = 1 ]; then
-  say "trying docker pull $tag"
-  if timeout 60 docker pull -q "$tag" >/dev/null 2>&1; then
-    say "pulled $tag from the registry"
+  if [ "$force" = 0 ] && docker image inspect "$tag" >/dev/null 2>&1; then
+    say "$tag is present; nothing to do"
     exit 0
   fi
-  say "the registry cannot be reached; building $tag locally with debootstrap"
+
+  if [ "$force" = 0 ] && [ "$pull" = 1 ]; then
+    say "trying docker pull $tag"
+    if timeout 60 docker pull -q "$tag" >/dev/null 2>&1; then
+      say "pulled $tag from the registry"
+      exit 0
+    fi
+    say "the registry cannot be reached; building $tag locally with debootstrap"
+  fi
 fi
 
 [ "$(id -u)" = 0 ] || die "debootstrap needs root: run as root (or with sudo)"
@@ -89,6 +94,10 @@ EOF
   touch "$root/.journey-complete"
 fi
 
+if [ "$chroot_only" = 1 ]; then
+  echo "$root"
+  exit 0
+fi
 say "docker import $root as $tag"
 tar --numeric-owner --exclude=./.journey-complete --exclude=./proc/* --exclude=./sys/* --exclude=./dev/* \
   -C "$root" -c . |
