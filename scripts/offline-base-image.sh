@@ -99,7 +99,12 @@ if [ "$chroot_only" = 1 ]; then
   exit 0
 fi
 say "docker import $root as $tag"
-tar --numeric-owner --exclude=./.journey-complete --exclude=./proc/* --exclude=./sys/* --exclude=./dev/* \
+# Left out of the image as the official -slim one leaves them out (the cached chroot keeps them
+# for tests/package): translations, documentation except copyright files, apt caches.
+tar --numeric-owner --exclude=./.journey-complete --exclude='./proc/*' --exclude='./sys/*' --exclude='./dev/*' \
+  --exclude='./usr/share/locale/*' --exclude='./usr/share/man/*' --exclude='./usr/share/info/*' \
+  --exclude='./var/cache/apt/*' --exclude='./var/lib/apt/lists/*' --exclude='./var/log/*' \
+  --wildcards --exclude='./usr/share/doc/*/[!c]*' \
   -C "$root" -c . |
   docker import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --message "debian bookworm minbase by scripts/offline-base-image.sh" - "$tag" >/dev/null

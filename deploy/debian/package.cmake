@@ -14,15 +14,20 @@ set(JOURNEY_DEB_DIR ${CMAKE_CURRENT_LIST_DIR})
 get_filename_component(JOURNEY_DEPLOY_DIR ${JOURNEY_DEB_DIR} DIRECTORY)
 get_filename_component(JOURNEY_TOP_DIR ${JOURNEY_DEPLOY_DIR} DIRECTORY)
 
-# Programs: each part brings its target; the package takes the ones that exist.
-foreach(program journey journey-backend)
-  if(TARGET ${program})
-    install(TARGETS ${program} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# Programs: each part brings its target, and may bring its own install() rule (backend/ does);
+# the ones without get theirs here. journey-lb is a system daemon: sbin, section 8.
+function(journey_install_program target dir destination)
+  if(NOT TARGET ${target})
+    return()
   endif()
-endforeach()
-if(TARGET journey-lb)
-  install(TARGETS journey-lb RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
-endif()
+  file(READ ${JOURNEY_TOP_DIR}/${dir}/CMakeLists.txt part_cmake)
+  if(NOT part_cmake MATCHES "install\\(TARGETS[ \t\n]+${target}[ \t\n)]")
+    install(TARGETS ${target} RUNTIME DESTINATION ${destination})
+  endif()
+endfunction()
+journey_install_program(journey client ${CMAKE_INSTALL_BINDIR})
+journey_install_program(journey-backend backend ${CMAKE_INSTALL_BINDIR})
+journey_install_program(journey-lb lb ${CMAKE_INSTALL_SBINDIR})
 
 # Man pages, gzip -9n (no timestamp: reproducible, what lintian asks for).
 find_program(JOURNEY_GZIP gzip REQUIRED)
@@ -59,6 +64,7 @@ set(CPACK_PACKAGE_CONTACT "journey maintainers <journey@example.org>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "HTTPS request-journey client, TLS-terminating L7 load balancer and backend")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT) # journey_0.1.0_amd64.deb
+set(CPACK_STRIP_FILES ON)           # RelWithDebInfo binaries, stripped in the package
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/journey/journey")
