@@ -1,7 +1,7 @@
 # Installation layout and the Debian package (CPack DEB). Included once from the top-level
 # CMakeLists.txt; `make package` (cd build && cpack -G DEB) writes journey_VERSION_amd64.deb.
 #
-#   /usr/bin/journey, /usr/bin/journey-backend, /usr/sbin/journey-lb (a system daemon: section 8)
+#   /usr/bin/journey, /usr/bin/journey-backend, /usr/bin/journey-lb (man section 8: a daemon)
 #   /etc/journey/lb.conf                     conffile: the LB's configuration (dpkg keeps your edits)
 #   /usr/lib/systemd/system/journey-lb.service, journey-backend.service
 #   /usr/share/man/man1/journey.1.gz, journey-backend.1.gz, /usr/share/man/man8/journey-lb.8.gz
@@ -15,7 +15,7 @@ get_filename_component(JOURNEY_DEPLOY_DIR ${JOURNEY_DEB_DIR} DIRECTORY)
 get_filename_component(JOURNEY_TOP_DIR ${JOURNEY_DEPLOY_DIR} DIRECTORY)
 
 # Programs: each part brings its target, and may bring its own install() rule (backend/ does);
-# the ones without get theirs here. journey-lb is a system daemon: sbin, section 8.
+# the ones without get theirs here. All three in /usr/bin (lb/ installs journey-lb there).
 function(journey_install_program target dir destination)
   if(NOT TARGET ${target})
     return()
@@ -27,7 +27,7 @@ function(journey_install_program target dir destination)
 endfunction()
 journey_install_program(journey client ${CMAKE_INSTALL_BINDIR})
 journey_install_program(journey-backend backend ${CMAKE_INSTALL_BINDIR})
-journey_install_program(journey-lb lb ${CMAKE_INSTALL_SBINDIR})
+journey_install_program(journey-lb lb ${CMAKE_INSTALL_BINDIR})
 
 # Man pages, gzip -9n (no timestamp: reproducible, what lintian asks for).
 find_program(JOURNEY_GZIP gzip REQUIRED)

@@ -49,7 +49,7 @@ dpkg-deb -f "$deb" Package Version Architecture Depends
 
 step "the package holds the three programs, the conffile, both units and the man pages"
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
-for f in ./usr/bin/journey ./usr/bin/journey-backend ./usr/sbin/journey-lb ./etc/journey/lb.conf \
+for f in ./usr/bin/journey ./usr/bin/journey-backend ./usr/bin/journey-lb ./etc/journey/lb.conf \
   ./usr/lib/systemd/system/journey-lb.service ./usr/lib/systemd/system/journey-backend.service \
   ./usr/share/man/man1/journey.1.gz ./usr/share/man/man1/journey-backend.1.gz \
   ./usr/share/man/man8/journey-lb.8.gz; do
@@ -108,25 +108,25 @@ in_root stat -c '%A %U:%G %n' /etc/journey /etc/journey/lb.conf /etc/journey/tls
 
 step "journey-lb --check-config /etc/journey/lb.conf (as the service user, like ExecStartPre)"
 in_root setpriv --reuid=journey-lb --regid=journey-lb --init-groups \
-  /usr/sbin/journey-lb --config /etc/journey/lb.conf --check-config ||
+  /usr/bin/journey-lb --config /etc/journey/lb.conf --check-config ||
   fail "journey-lb --check-config rejected the packaged /etc/journey/lb.conf"
 bad="$root/tmp/bad.conf"
 printf '[lb]\nlisten = https://0.0.0.0:443\nalgorithm = fastest\n' >"$bad"
-if in_root /usr/sbin/journey-lb --config /tmp/bad.conf --check-config 2>"$work/bad.err"; then
+if in_root /usr/bin/journey-lb --config /tmp/bad.conf --check-config 2>"$work/bad.err"; then
   fail "--check-config accepted an invalid config"
 fi
 echo "ok: an invalid config is refused: $(head -1 "$work/bad.err")"
 
 step "the installed programs serve one HTTPS request together (127.0.0.1 only)"
 for p in journey journey-backend; do in_root "/usr/bin/$p" --help >/dev/null || fail "$p --help failed"; done
-in_root /usr/sbin/journey-lb --help >/dev/null || fail "journey-lb --help failed"
+in_root /usr/bin/journey-lb --help >/dev/null || fail "journey-lb --help failed"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 bport=$(free_port) lport=$(free_port)
 in_root setpriv --reuid=nobody --regid=nogroup --clear-groups \
   /usr/bin/journey-backend --listen "127.0.0.1:$bport" --name pkg-b1 >"$work/backend.log" 2>&1 &
 bpid=$!
 in_root setpriv --reuid=journey-lb --regid=journey-lb --init-groups \
-  /usr/sbin/journey-lb --config /etc/journey/lb.conf --listen "https://127.0.0.1:$lport" \
+  /usr/bin/journey-lb --config /etc/journey/lb.conf --listen "https://127.0.0.1:$lport" \
   --backend "pkg=127.0.0.1:$bport" >"$work/lb.log" 2>&1 &
 lpid=$!
 stop_servers() { kill -TERM "$lpid" "$bpid" 2>/dev/null || true; wait "$lpid" "$bpid" 2>/dev/null || true; }
