@@ -421,8 +421,12 @@ static int on_message_complete(llhttp_t *p) {
   respond(c, &d, &rq);
   if (c->close_after || c->closing)
     return HPE_PAUSED; /* nothing after a closing response is read */
-  if (jc_buf_len(&c->out) >= OUT_HIGH_WATER)
-    return HPE_PAUSED; /* the client is not reading: resume when the output drains */
+  if (jc_buf_len(&c->out) >= OUT_HIGH_WATER) {
+    if (jc_log_enabled(JC_LOG_DEBUG))
+      jc_log(JC_LOG_DEBUG, "%s reads slower than it sends: parsing paused until %zu bytes drain",
+             c->peer, jc_buf_len(&c->out));
+    return HPE_PAUSED; /* resume when the output drains */
+  }
   return 0;
 }
 

@@ -1,5 +1,5 @@
 # journey-backend: the real binary on ephemeral loopback ports, raw sockets (test_backend.py).
-foreach(group Http Faults Lifecycle)
+foreach(group Http Robustness Faults Lifecycle)
   add_test(NAME integration.backend.${group}
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_backend.py
             $<TARGET_FILE:journey-backend> ${group})

@@ -371,6 +371,94 @@ class Http(unittest.TestCase):
             post(b"up")
 
 
+class Robustness(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.b = Backend("--no-access-log", "--max-body-bytes", "4096")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.b.stop()
+
+    def test_request_split_into_single_bytes(self):
+        raw = get("/my-app/data", extra="X-Request-Id: split-1\r\nX-Forwarded-For: 198.51.100.4\r\n") \
+            + b"POST /admin/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nup\r\n0\r\n\r\n"
+        with self.b.connect() as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(len(raw)):
+                s.send(raw[i:i + 1])
+                if i % 16 == 0:
+                    time.sleep(0.001)
+            rd = Reader(s)
+            j = rd.response().json()
+            self.assertEqual((j["request_id"], j["x_forwarded_for"]), ("split-1", "198.51.100.4"))
+            self.assertEqual(rd.response().status, 404, "no --admin here")
+
+    def test_garbage_never_kills_it(self):
+        import random
+        rnd = random.Random(1234)
+        seeds = [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+                 b"GET /my-app/data HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"]
+        for i in range(300):
+            blob = bytearray(rnd.choice(seeds))
+            for _ in range(rnd.randint(1, 6)):  # mutate: flip, insert, cut
+                k = rnd.randrange(len(blob))
+                op = rnd.randrange(3)
+                if op == 0:
+                    blob[k] = rnd.randrange(256)
+                elif op == 1:
+                    blob[k:k] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 8)))
+                else:
+                    del blob[k:k + rnd.randint(1, 4)]
+            with self.b.connect() as s:
+                s.settimeout(2)
+                try:
+                    s.sendall(bytes(blob))
+                    s.shutdown(socket.SHUT_WR)
+                    while s.recv(65536):
+                        pass
+                except OSError:
+                    pass
+        self.assertEqual(one(self.b, get("/health")).body, b"ok", "still serving after 300 mutated requests")
+
+    def test_many_idle_connections(self):
+        socks = []
+        try:
+            for _ in range(1000):
+                socks.append(self.b.connect())
+            for s in socks[::100]:  # some of them used, all still open
+                s.sendall(get("/health"))
+                self.assertEqual(Reader(s).response().body, b"ok")
+            self.assertEqual(one(self.b, get("/my-app/data")).status, 200)
+            with open("/proc/%d/status" % self.b.proc.pid) as f:
+                rss_kb = int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+            self.assertLess(rss_kb, 64 * 1024, "1000 idle connections stay small")
+        finally:
+            for s in socks:
+                s.close()
+
+    def test_client_that_does_not_read(self):
+        # Pipelined requests whose responses are not read for a while: the server pauses
+        # parsing (bounded output) and carries on when the client reads again.
+        b = Backend("--log-level", "debug", "--no-access-log")
+        try:
+            with b.connect() as s:
+                # A small window (not tiny: below ~8 KiB, TCP itself crawls) fills quickly.
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                n = 3000
+                sender = threading.Thread(target=s.sendall, args=(get("/my-app/data") * n,))
+                sender.start()
+                time.sleep(0.5)
+                rd = Reader(s)
+                for _ in range(n):
+                    self.assertEqual(rd.response().status, 200)
+                sender.join(TIMEOUT)
+            self.assertIn("parsing paused until", b.stderr_text())
+            self.assertEqual(one(b, get("/health")).body, b"ok")
+        finally:
+            b.stop()
+
+
 class Faults(unittest.TestCase):
     def test_health_by_signals(self):
         b = Backend()
