@@ -37,10 +37,13 @@ for tool in cpack dpkg-shlibdeps systemd-analyze debootstrap; do
 done
 
 step "build a Release tree in $build and make the package"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DJOURNEY_TESTS=OFF >/dev/null
-cmake --build "$build" -j "${JOBS:-2}" >/dev/null
-rm -f "$build"/journey_*.deb
-(cd "$build" && cpack -G DEB >/dev/null)
+mkdir -p "$build"
+if ! { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DJOURNEY_TESTS=OFF &&
+  cmake --build "$build" -j "${JOBS:-2}" &&
+  rm -f "$build"/journey_*.deb && (cd "$build" && cpack -G DEB); } >"$build/package-build.log" 2>&1; then
+  tail -30 "$build/package-build.log" >&2
+  fail "building the package failed (log: $build/package-build.log)"
+fi
 version=$(sed -n 's/^project(journey VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 deb="$top/$build/journey_${version}_amd64.deb"
 [ -f "$deb" ] || fail "cpack did not write journey_${version}_amd64.deb in $build"
@@ -79,6 +82,8 @@ cp -a "$base" "$root"
 # system does install them, and the unit check below needs them.
 rm -f "$root/etc/dpkg/dpkg.cfg.d/docker"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# debootstrap writes no /etc/hosts; every installed system has one naming localhost.
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 for m in proc dev dev/pts; do
   case $m in
     proc) mount -t proc proc "$root/proc" ;;
@@ -125,9 +130,10 @@ bport=$(free_port) lport=$(free_port)
 in_root setpriv --reuid=nobody --regid=nogroup --clear-groups \
   /usr/bin/journey-backend --listen "127.0.0.1:$bport" --name pkg-b1 >"$work/backend.log" 2>&1 &
 bpid=$!
+# The packaged certificate and key, read as the service user; listener and backend on loopback.
 in_root setpriv --reuid=journey-lb --regid=journey-lb --init-groups \
-  /usr/bin/journey-lb --config /etc/journey/lb.conf --listen "https://127.0.0.1:$lport" \
-  --backend "pkg=127.0.0.1:$bport" >"$work/lb.log" 2>&1 &
+  /usr/bin/journey-lb --listen "https://127.0.0.1:$lport" --cert /etc/journey/tls/server.crt \
+  --key /etc/journey/tls/server.key --backend "pkg=127.0.0.1:$bport" --workers 1 >"$work/lb.log" 2>&1 &
 lpid=$!
 stop_servers() { kill -TERM "$lpid" "$bpid" 2>/dev/null || true; wait "$lpid" "$bpid" 2>/dev/null || true; }
 ok=0
@@ -140,7 +146,7 @@ for _ in $(seq 1 50); do
 done
 stop_servers
 if [ "$ok" != 1 ]; then
-  tail -20 "$work/journey.out" "$work/lb.log" "$work/backend.log" >&2
+  tail -n 20 "$work/journey.out" "$work/lb.log" "$work/backend.log" >&2
   fail "journey through the installed journey-lb to journey-backend failed"
 fi
 grep -q 'pkg-b1' "$work/journey.out" || { cat "$work/journey.out" >&2; fail "the response does not name backend pkg-b1"; }
