@@ -19,7 +19,8 @@ step() { printf '\n== deploy lint: %s\n' "$*"; }
 bad() { echo "deploy lint: FAIL: $*" >&2; failed=1; }
 work=$(mktemp -d /var/tmp/journey-lint.XXXXXX)
 mounted=
-cleanup() { [ -n "$mounted" ] && umount -l "$mounted" 2>/dev/null; rm -rf "$work"; }
+# --one-file-system: never follow a mount that failed to detach into the host.
+cleanup() { [ -n "$mounted" ] && umount -l "$mounted" 2>/dev/null; rm -rf --one-file-system "$work"; }
 trap cleanup EXIT
 
 step "shellcheck"

@@ -74,7 +74,7 @@ mounted=()
 cleanup() {
   local i
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
-  if [ "$keep" = 1 ]; then echo "kept $root"; else rm -rf "$work"; fi
+  if [ "$keep" = 1 ]; then echo "kept $root"; else rm -rf --one-file-system "$work"; fi
 }
 trap cleanup EXIT
 cp -a "$base" "$root"
