@@ -119,8 +119,11 @@ for port in 8443 9000; do
     fail "host port $port is already in use (another journey compose project?): stop it first"
   fi
 done
-"${compose[@]}" up -d --build 2>&1 | grep -vE '^ ---> |^Removing intermediate|^Step [0-9]+/' | tail -25
-[ "${PIPESTATUS[0]}" = 0 ] || fail "compose up failed"
+if ! "${compose[@]}" up -d --build >"$work/up.log" 2>&1; then
+  tail -40 "$work/up.log"
+  fail "compose up failed (output above)"
+fi
+grep -vE '^ ---> |^Removing intermediate|^Step [0-9]+/|^(Get|Hit|Fetched|Reading|Building dependency|Selecting|Preparing|Unpacking|Setting up)' "$work/up.log" | tail -15
 docker image ls journey:dev --format 'image journey:dev: {{.Size}}'
 
 cid() { docker ps -aq --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$1"; }
@@ -221,7 +224,9 @@ print(" ".join(names))
 }
 
 step "scale the backends to 5 (${compose[*]} up -d --scale backend=5)"
-"${compose[@]}" up -d --no-recreate --scale backend=5 2>&1 | tail -8
+"${compose[@]}" up -d --no-recreate --scale backend=5 backend >"$work/scale.log" 2>&1 ||
+  { cat "$work/scale.log"; fail "compose up --scale backend=5 failed"; }
+tail -5 "$work/scale.log"
 mapfile -t backends < <(cid backend)
 [ "${#backends[@]}" = 5 ] || fail "expected 5 backend containers, have ${#backends[@]}"
 ips=()
