@@ -609,6 +609,13 @@ class Lifecycle(unittest.TestCase):
         finally:
             b.stop()
 
+    def test_sigterm_right_after_the_listening_line(self):
+        for _ in range(5):  # handlers are in place before the address is announced
+            b = Backend("--workers", "2")
+            b.signal(signal.SIGTERM)
+            self.assertEqual(b.wait(), 0, b.stderr_text())
+            b.stop()
+
     def test_workers_share_the_port(self):
         b = Backend("--workers", "3", "--no-access-log")
         try:
