@@ -54,9 +54,9 @@ class Backend:
             line = raw.decode(errors="replace")
             with self._lock:
                 self.stderr_lines.append(line)
-                m = re.search(r"msg=listening addr=(\S+)", line)
+                m = re.search(r'msg=listening addr=(\S+)|"msg":"listening","addr":"([^"]+)"', line)
                 if m:
-                    self.addrs.append(m.group(1))
+                    self.addrs.append(m.group(1) or m.group(2))
 
     def stderr_text(self):
         with self._lock:
@@ -101,7 +101,8 @@ class Backend:
         self.out.close()
         os.unlink(self.out.name)
         text = self.stderr_text()
-        if hung or self.proc.returncode != 0 or "Sanitizer" in text or "runtime error" in text:
+        if (hung or self.proc.returncode != 0 or "Sanitizer" in text or "runtime error" in text
+                or "handles still open" in text):
             raise AssertionError("journey-backend %s (exit %s):\n%s" % (
                 "did not stop on SIGTERM" if hung else "stopped badly", self.proc.returncode, text[-4000:]))
 
@@ -614,6 +615,19 @@ class Lifecycle(unittest.TestCase):
             b = Backend("--workers", "2")
             b.signal(signal.SIGTERM)
             self.assertEqual(b.wait(), 0, b.stderr_text())
+            b.stop()
+
+    def test_json_logs(self):
+        b = Backend("--log-format", "json")
+        try:
+            one(b, get("/my-app/data", extra="X-Request-Id: j-1\r\n"))
+            self.assertTrue(wait_for(lambda: "j-1" in b.access_log()))
+            line = json.loads([l for l in b.access_log().splitlines() if "j-1" in l][0])
+            self.assertEqual((line["msg"], line["method"], line["path"], line["status"], line["request_id"]),
+                             ("access", "GET", "/my-app/data", 200, "j-1"))
+            self.assertIsInstance(line["duration_ms"], float)
+            self.assertEqual(json.loads(b.stderr_text().splitlines()[0])["msg"], "listening")
+        finally:
             b.stop()
 
     def test_workers_share_the_port(self):
