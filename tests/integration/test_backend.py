@@ -483,14 +483,14 @@ class Faults(unittest.TestCase):
             b.stop()
 
     def test_delay_fixed_and_range(self):
-        b = Backend("--delay-ms", "300")
+        b = Backend("--delay-ms", "600")
         try:
             t = time.monotonic()
             self.assertEqual(one(b, get("/my-app/data")).status, 200)
-            self.assertGreaterEqual(time.monotonic() - t, 0.29)
+            self.assertGreaterEqual(time.monotonic() - t, 0.59)
             t = time.monotonic()
-            one(b, get("/health"))  # not delayed
-            self.assertLess(time.monotonic() - t, 0.25)
+            one(b, get("/health"))  # not delayed (generous bound: shared, busy test machines)
+            self.assertLess(time.monotonic() - t, 0.5)
         finally:
             b.stop()
         b = Backend("--delay-ms", "100-200")
@@ -573,14 +573,14 @@ class Faults(unittest.TestCase):
 
 class Lifecycle(unittest.TestCase):
     def test_graceful_sigterm_finishes_in_flight_request(self):
-        b = Backend("--delay-ms", "800")
+        b = Backend("--delay-ms", "1500")
         try:
             idle = b.connect()
             s = b.connect()
             s.sendall(get("/my-app/data", extra="X-Request-Id: inflight\r\n"))
-            time.sleep(0.2)
+            time.sleep(0.3)
             b.signal(signal.SIGTERM)
-            time.sleep(0.1)
+            self.assertTrue(wait_for(lambda: "msg=draining" in b.stderr_text()))
             # No new connections once draining.
             with self.assertRaises(OSError):
                 c = socket.create_connection(("127.0.0.1", b.port), timeout=1)
