@@ -497,6 +497,8 @@ static void process_response(lb_bconn *b) {
   lb_client *c = b->c;
   if (!c || c->writing)
     return; /* on_client_sent continues */
+  uv_buf_t bufs[2];
+  unsigned n = 0;
   for (;;) {
     if (!b->msg_ready && b->rparse < b->rlen) {
       enum llhttp_errno e = llhttp_execute(&b->parser, b->rbuf + b->rparse, b->rlen - b->rparse);
@@ -514,8 +516,6 @@ static void process_response(lb_bconn *b) {
         return;
       }
     }
-    uv_buf_t bufs[2];
-    unsigned n = 0;
     if (b->head_ready && !b->head_sent) {
       uint64_t now = jc_now_us();
       int len = build_head(b, c, now);
