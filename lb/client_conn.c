@@ -99,6 +99,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
 
 static int on_headers_complete(llhttp_t *p) {
   lb_client *c = p->data;
+  /* The packaged llhttp is built in loose mode: names must still be RFC 9110 tokens, so that
+   * nothing a strict backend would read differently is ever forwarded. */
+  for (uint32_t i = 0; i < c->nhdrs; i++)
+    if (!lb_token_valid(c->hdrs[i].name, c->hdrs[i].name_len)) {
+      llhttp_set_error_reason(p, "invalid character in header name");
+      return HPE_USER;
+    }
   c->head_done = 1;
   return HPE_PAUSED;
 }

@@ -94,6 +94,11 @@ static int r_on_header_value(llhttp_t *p, const char *at, size_t n) {
 
 static int r_on_headers_complete(llhttp_t *p) {
   lb_bconn *b = p->data;
+  for (uint32_t i = 0; i < b->nhdrs; i++)
+    if (!lb_token_valid(b->hdrs[i].name, b->hdrs[i].name_len)) {
+      llhttp_set_error_reason(p, "invalid character in header name");
+      return HPE_USER;
+    }
   b->head_ready = 1;
   int st = p->status_code;
   if (st < 200 || st == 204 || st == 304 || b->skip_body ||

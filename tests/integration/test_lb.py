@@ -147,7 +147,7 @@ def case_tls_curl():
                             f"https://www.my-app.com:{lb.https}/my-app/data"],
                            capture_output=True, text=True, timeout=20)
         check(r.returncode == 0, f"curl failed (certificate verified for www.my-app.com?): {r.stderr}")
-        head, body = r.stdout.split("\r\n\r\n", 1)
+        head, body = r.stdout.replace("\r\n", "\n").split("\n\n", 1)
         check(head.startswith("HTTP/1.1 200"), f"status: {head.splitlines()[0]}")
         check(re.search(r"(?im)^server-timing: .*tls;dur=[\d.]+.*total;dur=[\d.]+", head), "Server-Timing missing")
         m = re.search(r"(?im)^x-served-by: (b\d)", head)
