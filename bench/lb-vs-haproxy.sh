@@ -100,16 +100,23 @@ for port in $lbs $lbh $has $hah; do
 done
 
 # wrk --latency prints "50%  1.23ms" lines; normalise to ms.
-run_wrk() { # url -> "rps p50 p99"
-  wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "$1" 2>&1 | python3 -c '
+run_wrk() { # url -> "rps p50 p99 non2xx"
+  wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "$1" >"$tmp/wrk.txt" 2>&1 || true
+  python3 - "$tmp/wrk.txt" <<'PY'
 import sys,re
-t=sys.stdin.read()
-def ms(v):
-    m=re.match(r"([\d.]+)(us|ms|s)",v); x=float(m.group(1)); return x/1000 if m.group(2)=="us" else x*1000 if m.group(2)=="s" else x
-rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-p50=ms(re.search(r"50%\s+(\S+)",t).group(1)); p99=ms(re.search(r"99%\s+(\S+)",t).group(1))
-errs=re.search(r"Non-2xx or 3xx responses: (\d+)",t)
-print(rps,p50,p99,errs.group(1) if errs else 0)'
+t=open(sys.argv[1]).read()
+try:
+    def ms(v):
+        m=re.match(r"([\d.]+)(us|ms|s|m)$",v); x=float(m.group(1)); u=m.group(2)
+        return x/1000 if u=="us" else x*1000 if u=="s" else x*60000 if u=="m" else x
+    rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
+    p50=ms(re.search(r"50%\s+(\S+)",t).group(1)); p99=ms(re.search(r"99%\s+(\S+)",t).group(1))
+    errs=re.search(r"Non-2xx or 3xx responses: (\d+)",t)
+    print(rps,p50,p99,errs.group(1) if errs else 0)
+except Exception:
+    sys.stderr.write("wrk output not understood:\n"+t)
+    print(0,0,0,-1)
+PY
 }
 
 declare -A res

@@ -67,6 +67,7 @@ struct lb_worker {
   lb_idle_list *idle[LB_MAX_POOLS]; /* idle[pool][server] */
   uint64_t rng[2];
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
+  char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
 };
 
 /* Client connection states. */
@@ -175,6 +176,7 @@ struct lb_bconn {
   int reusable;
   int got_bytes;     /* response bytes received for the current request */
   int timed_out;
+  uint64_t idle_since; /* loop time (ms) it went idle */
 
   llhttp_t parser;
   char *rbuf;
