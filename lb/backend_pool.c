@@ -39,6 +39,7 @@ void lb_bconn_close(lb_bconn *b) {
     idle_unlink(b);
   b->state = LB_B_CLOSING;
   b->c = NULL;
+  lb_worker_undefer(&b->wdone);
   uv_close((uv_handle_t *)&b->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&b->timer, on_handle_closed);
 }
