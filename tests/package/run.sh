@@ -138,7 +138,8 @@ lpid=$!
 stop_servers() { kill -TERM "$lpid" "$bpid" 2>/dev/null || true; wait "$lpid" "$bpid" 2>/dev/null || true; }
 ok=0
 for _ in $(seq 1 50); do
-  if in_root /usr/bin/journey --cacert /etc/journey/tls/ca.crt "https://localhost:$lport/my-app/data" >"$work/journey.out" 2>&1; then
+  if in_root /usr/bin/journey --cacert /etc/journey/tls/ca.crt -o /tmp/body.json \
+    "https://localhost:$lport/my-app/data" >"$work/journey.out" 2>&1; then
     ok=1
     break
   fi
@@ -149,8 +150,11 @@ if [ "$ok" != 1 ]; then
   tail -n 20 "$work/journey.out" "$work/lb.log" "$work/backend.log" >&2
   fail "journey through the installed journey-lb to journey-backend failed"
 fi
-grep -q 'pkg-b1' "$work/journey.out" || { cat "$work/journey.out" >&2; fail "the response does not name backend pkg-b1"; }
-echo "ok: journey --cacert /etc/journey/tls/ca.crt https://localhost:$lport/my-app/data answered by pkg-b1"
+sed -n '/^5 TLS/,/^7 LB/p' "$work/journey.out"
+grep -q '"backend":"pkg-b1"' "$root/tmp/body.json" || { cat "$root/tmp/body.json" >&2; fail "the body is not pkg-b1's JSON"; }
+grep -q 'verify   ok' "$work/journey.out" || fail "journey did not verify the packaged certificate"
+grep -q 'served by pkg' "$work/journey.out" || fail "journey did not see X-Served-By: pkg from the LB"
+echo "ok: journey --cacert /etc/journey/tls/ca.crt https://localhost:$lport/my-app/data: verified TLS, LB served by pkg, body from pkg-b1"
 
 step "systemd-analyze verify on the installed units"
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd man-db >"$work/apt2.log" 2>&1 ||
