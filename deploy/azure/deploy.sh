@@ -226,6 +226,12 @@ if [ "$use_alb" = 1 ]; then
     --protocol Tcp --frontend-port 443 --backend-port 443 --frontend-ip-name front \
     --backend-pool-name lbvms --probe-name healthz --idle-timeout "$IDLE_TIMEOUT_MIN" \
     --enable-tcp-reset true --disable-outbound-snat true --output none
+  if [ -n "$DOMAIN" ]; then
+    # Let's Encrypt's HTTP-01 challenge reaches certbot (standalone) on the LB VM through port 80.
+    az_ network lb rule create --resource-group "$RESOURCE_GROUP" --lb-name "$AZURE_LB_NAME" --name http-acme \
+      --protocol Tcp --frontend-port 80 --backend-port 80 --frontend-ip-name front \
+      --backend-pool-name lbvms --probe-name healthz --disable-outbound-snat true --output none
+  fi
   for ((i = 0; i < LB_COUNT; i++)); do
     name=${LB_VM_PREFIX}-$((i + 1))
     # az vm create names the NIC <vm>VMNic and its IP configuration ipconfig<vm>
