@@ -52,6 +52,9 @@ install(FILES ${JOURNEY_DEPLOY_DIR}/systemd/journey-lb.service ${JOURNEY_DEPLOY_
   DESTINATION lib/systemd/system)
 install(PROGRAMS ${JOURNEY_TOP_DIR}/certs/make-certs.sh DESTINATION ${CMAKE_INSTALL_DATADIR}/journey)
 install(FILES ${JOURNEY_TOP_DIR}/README.md ${JOURNEY_DEB_DIR}/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
+if(EXISTS ${JOURNEY_TOP_DIR}/lb/journey-lb.conf) # every setting, commented: a reference next to lb.conf
+  install(FILES ${JOURNEY_TOP_DIR}/lb/journey-lb.conf DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
+endif()
 if(EXISTS ${JOURNEY_TOP_DIR}/docs/OPERATIONS.md)
   install(FILES ${JOURNEY_TOP_DIR}/docs/OPERATIONS.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 endif()
