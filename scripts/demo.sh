@@ -66,7 +66,7 @@ say "starting a DNS server, three backends and the load balancer on loopback"
 dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --pid-file= \
   --listen-address=127.0.0.1 --port="$dns_port" --bind-interfaces \
   --host-record=www.my-app.com,127.0.0.1 --auth-zone=my-app.com --auth-server=ns.my-app.com \
-  --local-ttl=300 --log-queries >"$run/dns.log" 2>&1 &
+  --auth-ttl=300 --local-ttl=300 --log-queries >"$run/dns.log" 2>&1 &
 pids+=($!)
 echo "dnsmasq          127.0.0.1:$dns_port  www.my-app.com -> 127.0.0.1 (TTL 300)"
 for i in 1 2 3; do
