@@ -113,6 +113,18 @@ trap cleanup EXIT
 step "base image debian:bookworm-slim"
 scripts/offline-base-image.sh
 
+step "${compose[*]} build (image journey:dev)"
+if ! "${compose[@]}" build >"$work/build.log" 2>&1; then
+  tail -40 "$work/build.log"
+  fail "compose build failed (output above)"
+fi
+docker image ls journey:dev --format 'image journey:dev: {{.Size}}'
+# The stack needs journey-lb's DNS discovery and admin endpoints (issue 5); a journey-lb without
+# them cannot run it: say so rather than fail on a missing flag.
+if ! docker run --rm journey:dev journey-lb --help 2>&1 | grep -q -- '--backend-dns'; then
+  skip "this journey-lb has no --backend-dns (DNS discovery, /healthz, /stats: issue 5); the compose stack needs it"
+fi
+
 step "${compose[*]} up -d --build"
 for port in 8443 9000; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -124,7 +136,6 @@ if ! "${compose[@]}" up -d --build >"$work/up.log" 2>&1; then
   fail "compose up failed (output above)"
 fi
 grep -vE '^ ---> |^Removing intermediate|^Step [0-9]+/|^(Get|Hit|Fetched|Reading|Building dependency|Selecting|Preparing|Unpacking|Setting up)' "$work/up.log" | tail -15
-docker image ls journey:dev --format 'image journey:dev: {{.Size}}'
 
 cid() { docker ps -aq --filter "label=com.docker.compose.project=$project" --filter "label=com.docker.compose.service=$1"; }
 health() { docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$1"; }
