@@ -67,34 +67,16 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_client *c = p->data;
-  if (c->hdr_state != 1) {
-    if (c->nhdrs >= c->max_hdrs) {
-      c->too_many_headers = 1;
-      return -1;
-    }
-    lb_header *h = &c->hdrs[c->nhdrs++];
-    h->name = at;
-    h->name_len = (uint32_t)n;
-    h->value = at + n;
-    h->value_len = 0;
-    c->hdr_state = 1;
-  } else {
-    lb_header *h = &c->hdrs[c->nhdrs - 1];
-    h->name_len = (uint32_t)(at + n - h->name);
+  if (lb_headers_on_field(c->hdrs, &c->nhdrs, c->max_hdrs, &c->hdr_state, at, n) != 0) {
+    c->too_many_headers = 1;
+    return -1;
   }
   return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_client *c = p->data;
-  lb_header *h = &c->hdrs[c->nhdrs - 1];
-  if (c->hdr_state != 2) {
-    h->value = at;
-    h->value_len = (uint32_t)n;
-    c->hdr_state = 2;
-  } else {
-    h->value_len = (uint32_t)(at + n - h->value);
-  }
+  lb_headers_on_value(c->hdrs, c->nhdrs, &c->hdr_state, at, n);
   return 0;
 }
 
@@ -102,11 +84,10 @@ static int on_headers_complete(llhttp_t *p) {
   lb_client *c = p->data;
   /* The packaged llhttp is built in loose mode: names must still be RFC 9110 tokens, so that
    * nothing a strict backend would read differently is ever forwarded. */
-  for (uint32_t i = 0; i < c->nhdrs; i++)
-    if (!lb_token_valid(c->hdrs[i].name, c->hdrs[i].name_len)) {
-      llhttp_set_error_reason(p, "invalid character in header name");
-      return HPE_USER;
-    }
+  if (!lb_headers_names_valid(c->hdrs, c->nhdrs)) {
+    llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
   c->head_done = 1;
   return HPE_PAUSED;
 }
