@@ -188,6 +188,8 @@ struct lb_bconn {
   int reused;
   int reusable;
   int got_bytes;     /* response bytes received for the current request */
+  int head_written;  /* the request head went out on this connection */
+  size_t body_end;   /* client body bytes up to here are in the write in flight */
   int timed_out;
   uint64_t idle_since; /* loop time (ms) it went idle */
 

@@ -262,7 +262,7 @@ static void on_backend_written(uv_write_t *req, int status) {
     phase(c, "send", c->t.sent);
   }
   /* The forwarded body bytes are consumed; read more if the request continues. */
-  c->body_off = c->parse_off;
+  c->body_off = b->body_end;
   lb_client_body_sent(c);
 }
 
@@ -278,11 +278,15 @@ static void send_pending(lb_client *c) {
     return;
   uv_buf_t bufs[2];
   unsigned n = 0;
-  if (!c->t.sent && b->state == LB_B_SENDING)
+  if (!b->head_written) {
     bufs[n++] = uv_buf_init(c->head_out, (unsigned)c->head_len);
+    b->head_written = 1;
+  }
+  b->body_end = c->body_off;
   if (c->parse_off > c->body_off) {
     bufs[n++] = uv_buf_init(c->in + c->body_off, (unsigned)(c->parse_off - c->body_off));
     c->bytes_in += c->parse_off - c->body_off;
+    b->body_end = c->parse_off; /* consumed once this write completes */
   }
   if (!n)
     return;
@@ -300,6 +304,7 @@ void lb_proxy_send_body(lb_client *c) { send_pending(c); }
 
 static void start_exchange(lb_bconn *b, lb_client *c) {
   b->state = LB_B_SENDING;
+  b->head_written = 0;
   b->got_bytes = 0;
   b->timed_out = 0;
   reset_parser(b, c);

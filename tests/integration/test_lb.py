@@ -63,6 +63,7 @@ def start_backends(n=3, extra=None):
 
 
 def start_lb(backends, *flags):
+    """journey-lb on two free ports (https, http) in front of the given backends."""
     https, plain = free_ports(2)
     cmd = [A.lb, "--listen", f"https://127.0.0.1:{https}", "--listen", f"http://127.0.0.1:{plain}",
            "--cert", os.path.join(A.certs, "server.crt"), "--key", os.path.join(A.certs, "server.key"),
@@ -399,6 +400,132 @@ def case_graceful():
         check(False, "listener still open after shutdown")
     except OSError:
         pass
+
+
+class RawBackend(threading.Thread):
+    """A small HTTP/1.1 server with every response framing, written out by hand (a real socket
+    server on loopback): Content-Length, chunked, close-delimited, HEAD, 204, 304, 100-continue."""
+
+    BIG = bytes(range(256)) * 12000  # 3 MB
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.name = "raw"
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def read_request(f):
+        line = f.readline()
+        if not line:
+            return None
+        hdrs = {}
+        while True:
+            h = f.readline()
+            if h in (b"\r\n", b""):
+                break
+            k, v = h.decode().split(":", 1)
+            hdrs[k.strip().lower()] = v.strip()
+        body = b""
+        if hdrs.get("transfer-encoding") == "chunked":
+            while True:
+                size = int(f.readline().split(b";")[0], 16)
+                if size == 0:
+                    f.readline()
+                    break
+                body += f.read(size)
+                f.readline()
+        elif "content-length" in hdrs:
+            body = f.read(int(hdrs["content-length"]))
+        method, path, _ = line.decode().split(" ", 2)
+        return method, path, hdrs, body
+
+    def serve(self, c):
+        f = c.makefile("rb")
+        try:
+            while True:
+                req = self.read_request(f)
+                if not req:
+                    return
+                method, path, hdrs, body = req
+                if path == "/big":
+                    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.BIG)
+                    c.sendall(head if method == "HEAD" else head + self.BIG)
+                elif path == "/chunked":
+                    out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    for i in range(50):
+                        part = (b"chunk%d-" % i) * 300
+                        out += b"%x\r\n%s\r\n" % (len(part), part)
+                    c.sendall(out + b"0\r\n\r\n")
+                elif path == "/close":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + self.BIG[:100000])
+                    c.close()
+                    return
+                elif path == "/204":
+                    c.sendall(b"HTTP/1.1 204 No Content\r\nX-Empty: yes\r\n\r\n")
+                elif path == "/304":
+                    c.sendall(b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+                elif path == "/continue":
+                    c.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
+                elif path == "/echo":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Body-Length: %d\r\n\r\n" % (len(body), len(body)) + body)
+                else:
+                    c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        except (OSError, ValueError):
+            return
+        finally:
+            c.close()
+
+
+def case_framing():
+    rb = RawBackend()
+    rb.start()
+    lb = start_lb([rb], "--max-body-size", "8m")
+    for conn in (http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=20), TLSConn(lb.https)):
+        r, body = get(conn, "/big")
+        check(r.status == 200 and body == RawBackend.BIG, f"Content-Length body: {len(body)} bytes")
+        conn.request("HEAD", "/big")
+        r = conn.getresponse()
+        check(r.status == 200 and r.getheader("Content-Length") == str(len(RawBackend.BIG)) and r.read() == b"",
+              "HEAD keeps Content-Length, sends no body")
+        r, body = get(conn, "/chunked")
+        expect = b"".join((b"chunk%d-" % i) * 300 for i in range(50))
+        check(r.getheader("Transfer-Encoding") == "chunked" and body == expect, "chunked body relayed")
+        for p, st in (("/204", 204), ("/304", 304)):
+            r, body = get(conn, p)
+            check(r.status == st and body == b"", f"{p}: {r.status}")
+        r, body = get(conn, "/continue")
+        check(r.status == 200 and body == b"final", f"1xx then final: {r.status} {body!r}")
+        payload = os.urandom(2_000_000)
+        conn.request("POST", "/echo", body=payload, headers={"Content-Length": str(len(payload))})
+        r = conn.getresponse()
+        check(r.read() == payload, "request body with Content-Length relayed intact")
+
+        def gen():
+            for i in range(0, len(payload), 65536):
+                yield payload[i:i + 65536]
+        conn.request("POST", "/echo", body=gen(), encode_chunked=True)
+        r = conn.getresponse()
+        check(r.read() == payload and r.getheader("X-Body-Length") == str(len(payload)), "chunked request body relayed")
+        r, body = get(conn, "/close")
+        check(r.status == 200 and body == RawBackend.BIG[:100000] and r.getheader("Connection") == "close",
+              "close-delimited body, then the client connection closes")
+    # HTTP/1.0 client, chunked response: decoded, delimited by close
+    out = raw(lb.plain, b"GET /chunked HTTP/1.0\r\n\r\n", timeout=10)
+    head, _, body = out.partition(b"\r\n\r\n")
+    check(b"Transfer-Encoding" not in head and body == b"".join((b"chunk%d-" % i) * 300 for i in range(50)),
+          f"HTTP/1.0 client gets the chunked body decoded: {head!r}")
 
 
 def case_check_config():
