@@ -528,6 +528,111 @@ def case_framing():
           f"HTTP/1.0 client gets the chunked body decoded: {head!r}")
 
 
+def make_cert(name, keyalg, sans):
+    """A certificate for `sans` signed by the development CA, with an RSA or ECDSA key."""
+    key, crt, csr, ext = (os.path.join(tmpdir, f"{name}.{x}") for x in ("key", "crt", "csr", "ext"))
+    if keyalg == "rsa":
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
+                       check=True, capture_output=True)
+    else:
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
+                       check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", f"/CN={name}", "-out", csr], check=True, capture_output=True)
+    with open(ext, "w") as f:
+        f.write("subjectAltName=" + ",".join("DNS:" + d for d in sans) + "\nextendedKeyUsage=serverAuth\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(A.certs, "ca.crt"), "-CAkey",
+                    os.path.join(A.certs, "ca.key"), "-CAcreateserial", "-CAserial", os.path.join(tmpdir, "ca.srl"),
+                    "-days", "2", "-extfile", ext, "-out", crt], check=True, capture_output=True)
+    return crt, key
+
+
+def case_tls_features():
+    bs = start_backends()
+    rsa_crt, rsa_key = make_cert("www.my-app.com", "rsa", ["www.my-app.com", "localhost"])
+    other_crt, other_key = make_cert("api.example.test", "ec", ["api.example.test"])
+    lb = start_lb(bs, "--cert", rsa_crt, "--key", rsa_key,  # RSA next to the default ECDSA one
+                  "--cert", other_crt, "--key", other_key)   # a second name, chosen by SNI
+
+    def handshake(server_name, ctx=None, session=None):
+        ctx = ctx or tls_ctx()
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", lb.https), 5), server_hostname=server_name,
+                            session=session)
+        s.sendall(b"GET /my-app/data HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % server_name.encode())
+        data = b""
+        while True:
+            x = s.recv(65536)
+            if not x:
+                break
+            data += x
+        info = (s.version(), s.selected_alpn_protocol(), s.getpeercert()["subject"], s.session, s.session_reused)
+        s.close()
+        return data, info
+
+    ctx = tls_ctx()
+    ctx.set_alpn_protocols(["http/1.1"])
+    data, (ver, alpn, subj, sess, reused) = handshake("www.my-app.com", ctx)
+    check(data.startswith(b"HTTP/1.1 200") and ver in ("TLSv1.3", "TLSv1.2") and alpn == "http/1.1", f"{ver} {alpn}")
+    # SNI picks the second certificate
+    data, (_, _, subj, _, _) = handshake("api.example.test")
+    check(("commonName", "api.example.test") in [x[0] for x in subj], f"SNI certificate: {subj}")
+    # ECDSA and RSA for the same name: a client that only accepts RSA signatures gets the RSA one
+    for sigalg, want in (("RSA", "rsaEncryption"), ("ECDSA", "id-ecPublicKey")):
+        r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{lb.https}", "-servername", "www.my-app.com",
+                            "-tls1_2", "-sigalgs", "RSA+SHA256" if sigalg == "RSA" else "ECDSA+SHA256",
+                            "-CAfile", os.path.join(A.certs, "ca.crt"), "-verify_return_error", "-brief"],
+                           input=b"", capture_output=True, timeout=20)
+        out = (r.stdout + r.stderr).decode()
+        check(r.returncode == 0 and ("Signature type: " + ("RSA" if sigalg == "RSA" else "ECDSA")) in out,
+              f"{sigalg} certificate: {out[-600:]}")
+    # Session resumption (TLS 1.2 session id or ticket)
+    ctx12 = tls_ctx()
+    ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+    _, (_, _, _, sess, _) = handshake("www.my-app.com", ctx12)
+    _, (_, _, _, _, reused) = handshake("www.my-app.com", ctx12, session=sess)
+    check(reused, "TLS 1.2 session resumption")
+    # TLS 1.1 is refused, a garbage handshake is logged, neither disturbs other connections
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname = False
+    old.verify_mode = ssl.CERT_NONE
+    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    try:
+        old.wrap_socket(socket.create_connection(("127.0.0.1", lb.https), 5))
+        check(False, "TLS 1.1 must be refused")
+    except (ssl.SSLError, OSError):
+        pass
+    raw(lb.https, b"\x16\x03\x01\x00\x05garbage-not-tls" * 3, timeout=2)
+    data, _ = handshake("www.my-app.com")
+    check(data.startswith(b"HTTP/1.1 200"), "a good client after bad handshakes")
+    time.sleep(0.2)
+    check("TLS handshake with" in read(lb.errpath) and "failed" in read(lb.errpath), "bad handshakes are logged with the reason")
+
+
+def case_max_connections():
+    bs = start_backends()
+    lb = start_lb(bs, "--max-connections", "4")  # 2 per worker
+    held = [socket.create_connection(("127.0.0.1", lb.plain), 5) for _ in range(8)]
+    time.sleep(0.3)
+    # Extra clients wait in the backlog (accept paused) rather than being refused...
+    for s in held:
+        s.sendall(b"GET /my-app/data HTTP/1.1\r\nHost: x\r\n\r\n")
+    answered = 0
+    for s in held:
+        s.settimeout(0.5)
+        try:
+            if s.recv(100).startswith(b"HTTP/1.1 200"):
+                answered += 1
+        except socket.timeout:
+            pass
+    check(0 < answered < 8, f"with max-connections 4, not every one of 8 clients is served at once: {answered}")
+    # ...and are served once others leave.
+    for s in held:
+        s.close()
+    c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+    r, _ = get(c)
+    check(r.status == 200, "accepting again after clients left")
+    check("accept paused" in read(lb.errpath), "the pause is logged")
+
+
 def case_check_config():
     example = os.path.join(A.source, "lb", "journey-lb.conf")
     conf = os.path.join(tmpdir, "example.conf")
