@@ -257,6 +257,20 @@ def case_all_down():
     check(r.status == 503, "default pool serves every path")
 
 
+def case_backend_timeout():
+    bs = start_backends(extra={f"b{i}": ["--delay-ms", "1500"] for i in (1, 2, 3)})
+    lb = start_lb(bs, "--backend-response-timeout", "400ms")
+    c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+    t0 = time.time()
+    r, body = get(c)
+    dt = time.time() - t0
+    print("slow backend:", r.status, body, f"{dt:.2f}s")
+    check(r.status == 504 and b"backend response timeout" in body, f"expected 504 naming the reason: {r.status} {body!r}")
+    check(0.3 <= dt <= 1.4, f"504 should come at the 400 ms timeout, came after {dt:.2f}s")
+    time.sleep(0.2)
+    check(re.search(r"status=504 .*term=backend-timeout", read(lb.outpath)), "access log: 504 with its termination reason")
+
+
 def case_pipelining():
     bs = start_backends(extra={"b1": ["--delay-ms", "100"]})
     lb = start_lb(bs)
