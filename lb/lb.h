@@ -62,6 +62,7 @@ struct lb_worker {
   uv_loop_t loop;
   uv_async_t wakeup; /* shutdown request from the main thread */
   uv_timer_t deadline;
+  uv_timer_t sweep;      /* ages idle backend connections */
   uv_idle_t idler;       /* runs deferred write completions */
   lb_deferred deferred;  /* sentinel of the circular list */
   int stopping;
@@ -248,6 +249,7 @@ lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s);
 void lb_pool_release(lb_bconn *b);
 void lb_bconn_close(lb_bconn *b);
 void lb_pool_close_idle(lb_worker *w);
+void lb_pool_sweep(lb_worker *w);
 
 /* access_log.c */
 void lb_access_log(lb_client *c);

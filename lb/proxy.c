@@ -238,9 +238,11 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   }
   if (b->rlen == b->rcap)
     uv_read_stop(s);
-  if (!b->msg_ready)
-    uv_timer_start(&b->timer, on_response_timeout, b->w->rt->cfg.backend_response_timeout, 0);
   process_response(b);
+  /* Inactivity timeout between reads, re-armed only while the response goes on (most
+   * responses end within their first read: no timer work at all). */
+  if (b->state != LB_B_CLOSING && b->c && !b->msg_ready)
+    uv_timer_start(&b->timer, on_response_timeout, b->w->rt->cfg.backend_response_timeout, 0);
 }
 
 static void on_backend_written(uv_write_t *req, int status) {

@@ -257,6 +257,20 @@ def case_all_down():
     check(r.status == 503, "default pool serves every path")
 
 
+def case_pool_idle():
+    bs = start_backends(1)
+    lb = start_lb(bs, "--backend-idle-timeout", "1s", "--workers", "1")
+    c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+    for rid in ("p1", "p2"):
+        get(c, headers={"X-Request-Id": rid})
+    time.sleep(2.6)  # past the idle timeout: the pooled connection is closed by the LB
+    get(c, headers={"X-Request-Id": "p3"})
+    time.sleep(0.2)
+    reused = {m.group(1): m.group(2) for m in re.finditer(r"request_id=(p\d) .*?reused=(\w+)", read(lb.outpath))}
+    print("reused:", reused)
+    check(reused == {"p1": "false", "p2": "true", "p3": "false"}, f"pool reuse and idle timeout: {reused}")
+
+
 def case_backend_timeout():
     bs = start_backends(extra={f"b{i}": ["--delay-ms", "1500"] for i in (1, 2, 3)})
     lb = start_lb(bs, "--backend-response-timeout", "400ms")
