@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define LB_BODY_ROOM (16 * 1024)
-#define LB_RESP_HEAD_MAX (32 * 1024)
+#define LB_RESP_HEAD_MAX (16 * 1024) /* a backend response head larger than this: 502 */
 
 static int on_message_begin(llhttp_t *p);
 static int on_url(llhttp_t *p, const char *at, size_t n);
