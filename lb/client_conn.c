@@ -815,7 +815,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   uv_timer_init(&w->loop, &c->timer);
   c->timer.data = c;
   c->handles = 2;
-  c->id = ((uint64_t)w->id << 48) | ++w->next_conn_id;
+  c->id = ++w->next_conn_id * (uint64_t)w->rt->nworkers + (uint64_t)w->id; /* unique, small */
   c->next = w->clients;
   if (w->clients)
     w->clients->prev = c;
