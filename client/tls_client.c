@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/exit_code.h"
