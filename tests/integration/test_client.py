@@ -284,6 +284,19 @@ class Errors(Base):
         finally:
             be.stop()
 
+    def test_silent_dns_server_with_max_time_is_28(self):
+        mute = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # receives, never answers
+        mute.bind(("127.0.0.1", 0))
+        try:
+            t0 = time.time()
+            code, j = jjson("--no-cache", "--max-time", "0.5", "--dns-servers", "127.0.0.1:%d" % mute.getsockname()[1],
+                            "https://www.my-app.com/", env=self.env)
+            self.assertEqual(code, 28, j["error"])
+            self.assertEqual(j["failed_phase"], "dns")
+            self.assertLess(time.time() - t0, 2.5)
+        finally:
+            mute.close()
+
     def test_fail_and_usage(self):
         port = free_port()
         be = Proc([BACKEND, "--listen", "127.0.0.1:%d" % port, "--name", "b1", "--no-access-log"])
