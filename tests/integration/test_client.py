@@ -400,6 +400,18 @@ class Http(Base):
         code, j = self.get("/garbage")
         self.assertEqual(code, 8, j["error"])
 
+    def test_happy_eyeballs_falls_back(self):
+        # ::1 first (nothing listens there), then 127.0.0.1: both attempts reported
+        code, j = jjson("--resolve", "www.my-app.com:%d:[::1],127.0.0.1" % self.bport,
+                        "http://www.my-app.com:%d/my-app/data" % self.bport)
+        self.assertEqual(code, 0, j["error"])
+        att = j["phases"]["tcp"]["attempts"]
+        self.assertEqual([a["result"] for a in att], ["refused", "connected"])
+        self.assertEqual(att[1]["address"], "127.0.0.1:%d" % self.bport)
+        code, j = jjson("-6", "--resolve", "www.my-app.com:%d:[::1],127.0.0.1" % self.bport,
+                        "http://www.my-app.com:%d/my-app/data" % self.bport)
+        self.assertEqual(code, 7)
+
     def test_keepalive_runs_and_head(self):
         code, j = jjson("-n", "50", "-c", "2", "http://127.0.0.1:%d/my-app/data" % self.bport)
         self.assertEqual(code, 0, j["error"])
