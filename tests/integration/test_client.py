@@ -200,6 +200,14 @@ class Dns(Base):
         self.assertEqual(j3["phases"]["dns"]["source"], "server")
         self.assertEqual(j3["phases"]["dns"]["steps"][0]["result"], "skipped")
 
+    def test_fresh_connections_resume_tls(self):
+        code, j = jjson("-n", "4", "--no-keepalive", "--cacert", os.path.join(CERTS, "ca.crt"),
+                        "--resolve", "www.my-app.com:%d:127.0.0.1" % self.tport, self.url(), env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        self.assertEqual((j["runs"]["ok"], j["runs"]["reused_connections"]), (4, 0))
+        self.assertEqual(j["runs"]["tls_resumed"], 3)
+        self.assertFalse(j["phases"]["tls"]["resumed"])  # the first one is a full handshake
+
     def test_hosts_file(self):
         hosts = os.path.join(self.tmp.name, "hosts")
         with open(hosts, "w") as f:
