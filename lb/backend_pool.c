@@ -49,6 +49,7 @@ lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s) {
   b->w = w;
   b->pool = pool;
   b->server = s;
+  b->server_gen = atomic_load_explicit(&s->generation, memory_order_relaxed);
   b->rbuf = (char *)(b + 1);
   b->rcap = LB_BCONN_BUF;
   if (uv_tcp_init(&w->loop, &b->tcp) != 0) {
@@ -87,7 +88,7 @@ lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s) {
     lb_bconn *b = l->head;
     idle_unlink(b);
     b->state = LB_B_SENDING;
-    if (!alive(b)) {
+    if (!alive(b) || b->server_gen != atomic_load_explicit(&s->generation, memory_order_relaxed)) {
       lb_bconn_close(b);
       continue;
     }
@@ -102,7 +103,9 @@ void lb_pool_release(lb_bconn *b) {
   lb_worker *w = b->w;
   lb_idle_list *l = &w->idle[b->pool][b->server->index];
   b->c = NULL;
-  if (!b->reusable || w->stopping || l->count >= w->rt->cfg.backend_idle_max) {
+  if (!b->reusable || w->stopping || l->count >= w->rt->cfg.backend_idle_max ||
+      atomic_load_explicit(&b->server->state, memory_order_relaxed) == LB_SRV_REMOVED ||
+      b->server_gen != atomic_load_explicit(&b->server->generation, memory_order_relaxed)) {
     lb_bconn_close(b);
     return;
   }
