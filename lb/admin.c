@@ -47,21 +47,6 @@ typedef struct admin_conn {
   jc_buf out;
 } admin_conn;
 
-int lb_admin_is_azure_probe(const char *ip) { return ip && !strcmp(ip, "168.63.129.16"); }
-
-int lb_admin_healthz(int draining, int pools_with_up, const char **reason) {
-  if (draining) {
-    *reason = "draining: shutting down";
-    return 503;
-  }
-  if (pools_with_up == 0) {
-    *reason = "no backend server is UP";
-    return 503;
-  }
-  *reason = "ok";
-  return 200;
-}
-
 static void on_conn_closed(uv_handle_t *h) {
   admin_conn *a = h->data;
   if (--a->handles > 0)

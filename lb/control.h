@@ -103,10 +103,6 @@ void lb_dns_close(lb_control *ctl);
 /* ---- admin.c ---- */
 int lb_admin_start(lb_control *ctl, const char *addr, char *err, size_t errlen);
 void lb_admin_close(lb_control *ctl);
-/* 1 when the peer is Azure's health probe source (168.63.129.16): kept out of the access log. */
-int lb_admin_is_azure_probe(const char *ip);
-/* /healthz decision: 200 or 503, with a reason. */
-int lb_admin_healthz(int draining, int pools_with_up, const char **reason);
 
 /* ---- reload.c ---- */
 /* Builds a new config with build(), validates it and its certificates, and applies it: servers,

@@ -69,6 +69,23 @@ uint64_t lb_hist_quantile_us(const lb_hist_snap *h, double q) {
   return lb_hist_bounds_us[LB_HIST_BUCKETS - 1];
 }
 
+/* ---- admin decisions ---- */
+
+int lb_admin_is_azure_probe(const char *ip) { return ip && !strcmp(ip, "168.63.129.16"); }
+
+int lb_admin_healthz(int draining, int pools_with_up, const char **reason) {
+  if (draining) {
+    *reason = "draining: shutting down";
+    return 503;
+  }
+  if (pools_with_up == 0) {
+    *reason = "no backend server is UP";
+    return 503;
+  }
+  *reason = "ok";
+  return 200;
+}
+
 /* ---- output helpers ---- */
 
 typedef struct out {

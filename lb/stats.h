@@ -93,6 +93,12 @@ typedef struct lb_stats {
   lb_stats_pool *pools;
 } lb_stats;
 
+/* Admin decisions. 1 when the peer is Azure's health probe source (168.63.129.16): its probes
+ * are kept out of the access log. */
+int lb_admin_is_azure_probe(const char *ip);
+/* /healthz: 200 while not draining and at least one pool has a server UP, else 503; reason set. */
+int lb_admin_healthz(int draining, int pools_with_up, const char **reason);
+
 /* Append to b; return 0, or -1 when b's cap was reached (output incomplete). */
 int lb_stats_json(const lb_stats *s, jc_buf *b);
 int lb_stats_prometheus(const lb_stats *s, jc_buf *b);
