@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #define LB_BCONN_BUF (32 * 1024)
+#define LB_LIVENESS_CHECK_MS 50
 
 static void on_handle_closed(uv_handle_t *h) {
   lb_bconn *b = h->data;
@@ -38,6 +39,7 @@ void lb_bconn_close(lb_bconn *b) {
     idle_unlink(b);
   b->state = LB_B_CLOSING;
   b->c = NULL;
+  lb_worker_undefer(&b->wdone);
   uv_close((uv_handle_t *)&b->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&b->timer, on_handle_closed);
 }
@@ -88,7 +90,12 @@ lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s) {
     lb_bconn *b = l->head;
     idle_unlink(b);
     b->state = LB_B_SENDING;
-    if (!alive(b) || b->server_gen != atomic_load_explicit(&s->generation, memory_order_relaxed)) {
+    /* A connection that was idle for a while is checked with a syscall; one that went idle
+     * moments ago (the usual case under load) cannot have been timed out by its backend, and
+     * a close the loop has not seen yet is caught by the stale-connection retry. A slot that
+     * holds another server now (DNS/reload, issue 5) makes its old connections useless. */
+    if (b->server_gen != atomic_load_explicit(&s->generation, memory_order_relaxed) ||
+        (uv_now(&w->loop) - b->idle_since >= LB_LIVENESS_CHECK_MS && !alive(b))) {
       lb_bconn_close(b);
       continue;
     }
@@ -117,6 +124,7 @@ void lb_pool_release(lb_bconn *b) {
     l->head->prev_idle = b;
   l->head = b;
   l->count++;
+  b->idle_since = uv_now(&w->loop);
   uv_timer_start(&b->timer, on_idle_timeout, w->rt->cfg.backend_idle_timeout, 0);
 }
 

@@ -84,24 +84,34 @@ int lb_balancer_pick_rr(lb_pool *p, uint64_t exclude) {
 
 int lb_balancer_pick_leastconn(lb_pool *p, uint64_t exclude) {
   int n = p->nservers;
-  if (n == 0)
-    return -1;
-  unsigned start = atomic_fetch_add_explicit(&p->rr_start, 1, memory_order_relaxed) % (unsigned)n;
-  int best = -1;
+  int best = -1, ties = 0;
   int64_t best_load = 0, best_w = 1;
-  for (int k = 0; k < n; k++) {
-    int i = (int)((start + (unsigned)k) % (unsigned)n);
+  int64_t load[LB_MAX_SERVERS];
+  /* Pass 1: the lowest (active+1)/weight, compared without division, and how many share it. */
+  for (int i = 0; i < n && i < LB_MAX_SERVERS; i++) {
     lb_server *s = &p->servers[i];
-    if (!eligible(s, exclude))
+    if (!eligible(s, exclude)) {
+      load[i] = -1;
       continue;
-    int64_t load = (int64_t)atomic_load_explicit(&s->active, memory_order_relaxed) + 1;
-    /* (load / w) < (best_load / best_w) without division */
-    if (best < 0 || load * best_w < best_load * s->weight) {
+    }
+    load[i] = (int64_t)atomic_load_explicit(&s->active, memory_order_relaxed) + 1;
+    int64_t lhs = load[i] * best_w, rhs = best_load * s->weight;
+    if (best < 0 || lhs < rhs) {
       best = i;
-      best_load = load;
+      best_load = load[i];
       best_w = s->weight;
+      ties = 1;
+    } else if (lhs == rhs) {
+      ties++;
     }
   }
+  if (best < 0 || ties == 1)
+    return best;
+  /* Pass 2: ties take turns, so an idle pool is not always sent to its first server. */
+  unsigned k = atomic_fetch_add_explicit(&p->rr_start, 1, memory_order_relaxed) % (unsigned)ties;
+  for (int i = best; i < n && i < LB_MAX_SERVERS; i++)
+    if (load[i] >= 0 && load[i] * best_w == best_load * p->servers[i].weight && k-- == 0)
+      return i;
   return best;
 }
 

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
 
 static int on_headers_complete(llhttp_t *p) {
   lb_client *c = p->data;
+  /* The packaged llhttp is built in loose mode: names must still be RFC 9110 tokens, so that
+   * nothing a strict backend would read differently is ever forwarded. */
+  for (uint32_t i = 0; i < c->nhdrs; i++)
+    if (!lb_token_valid(c->hdrs[i].name, c->hdrs[i].name_len)) {
+      llhttp_set_error_reason(p, "invalid character in header name");
+      return HPE_USER;
+    }
   c->head_done = 1;
   return HPE_PAUSED;
 }
@@ -147,6 +155,7 @@ void lb_client_close(lb_client *c, const char *why) {
   if (c->b || c->counted)
     lb_proxy_detach(c, 0);
   c->state = LB_C_CLOSING;
+  lb_worker_undefer(&c->wdone);
   if (jc_log_enabled(JC_LOG_DEBUG)) {
     jc_logline l;
     jc_log_begin(&l, JC_LOG_DEBUG, "close");
@@ -204,6 +213,23 @@ static void on_written(uv_write_t *req, int status) {
   }
 }
 
+static void on_written_now(lb_deferred *d) {
+  lb_client *c = (lb_client *)((char *)d - offsetof(lb_client, wdone));
+  on_written(&c->wreq, 0);
+}
+
+static int client_write(lb_client *c, uv_buf_t *bufs, unsigned n) {
+  c->wreq.data = c;
+  c->writing = 1;
+  int r = lb_stream_write(c->w, (uv_stream_t *)&c->tcp, &c->wreq, &c->wdone, on_written_now, bufs,
+                          n, on_written);
+  if (r < 0) {
+    c->writing = 0;
+    lb_client_close(c, uv_strerror(r));
+  }
+  return r;
+}
+
 /* Moves pending ciphertext to the socket (one write in flight). Handshake records, tickets and
  * alerts go the same way; only lb_client_send sets send_pending (a completion is due). */
 static void tls_flush(lb_client *c) {
@@ -226,35 +252,36 @@ static void tls_flush(lb_client *c) {
   }
   size_t got = jc_tls_out_take(&c->tls, c->tls_out, n);
   uv_buf_t b = uv_buf_init(c->tls_out, (unsigned)got);
-  c->wreq.data = c;
-  c->writing = 1;
-  int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
-  if (r < 0) {
-    c->writing = 0;
-    lb_client_close(c, uv_strerror(r));
-  }
+  client_write(c, &b, 1);
 }
 
 int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n) {
   for (unsigned i = 0; i < n; i++)
     c->bytes_out += bufs[i].len;
   c->send_pending = 1;
-  if (!c->tls_on) {
-    c->wreq.data = c;
-    c->writing = 1;
-    int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_written);
-    if (r < 0) {
-      c->writing = 0;
-      lb_client_close(c, uv_strerror(r));
-      return -1;
-    }
-    return 0;
-  }
+  if (!c->tls_on)
+    return client_write(c, bufs, n) < 0 ? -1 : 0;
+  size_t total = 0;
   for (unsigned i = 0; i < n; i++)
-    if (bufs[i].len && jc_tls_write(&c->tls, bufs[i].base, bufs[i].len) != JC_TLS_OK) {
+    total += bufs[i].len;
+  if (n > 1 && total <= sizeof c->w->tls_record) {
+    /* A small response in one TLS record: one seal, one header, fewer bytes. */
+    size_t off = 0;
+    for (unsigned i = 0; i < n; i++) {
+      memcpy(c->w->tls_record + off, bufs[i].base, bufs[i].len);
+      off += bufs[i].len;
+    }
+    if (jc_tls_write(&c->tls, c->w->tls_record, off) != JC_TLS_OK) {
       lb_client_close(c, c->tls.err);
       return -1;
     }
+  } else {
+    for (unsigned i = 0; i < n; i++)
+      if (bufs[i].len && jc_tls_write(&c->tls, bufs[i].base, bufs[i].len) != JC_TLS_OK) {
+        lb_client_close(c, c->tls.err);
+        return -1;
+      }
+  }
   if (c->writing)
     return 0; /* on_written drains the rest, then completes */
   tls_flush(c);

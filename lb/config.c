@@ -146,8 +146,12 @@ static int parse_listener(lb_config *c, const char *v, char *why, size_t wl) {
     snprintf(why, wl, "listen '%s': scheme must be http:// or https://", v);
     return -1;
   }
-  char hostport[LB_PATH_MAX];
-  snprintf(hostport, sizeof hostport, "%s", hp);
+  char hostport[LB_PATH_MAX - 16];
+  if (strlen(hp) >= sizeof hostport) {
+    snprintf(why, wl, "listen: address too long");
+    return -1;
+  }
+  memcpy(hostport, hp, strlen(hp) + 1);
   size_t n = strlen(hostport);
   if (n && hostport[n - 1] == '/')
     hostport[n - 1] = 0;
@@ -193,7 +197,7 @@ static int parse_backend(lb_pool_cfg *p, const char *v, char *why, size_t wl) {
                tmp);
       return -1;
     }
-    snprintf(s->name, sizeof s->name, "%s", tmp);
+    memcpy(s->name, tmp, strlen(tmp) + 1); /* length checked above */
     addr = eq + 1;
   } else {
     snprintf(s->name, sizeof s->name, "s%d", p->nservers + 1);

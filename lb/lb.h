@@ -31,6 +31,13 @@ typedef struct lb_worker lb_worker;
 typedef struct lb_client lb_client;
 typedef struct lb_bconn lb_bconn;
 
+/* A write completion delivered from the worker's idle handle instead of libuv's write queue:
+ * uv_try_write succeeded whole, so no write request (and no epoll_ctl) was needed. */
+typedef struct lb_deferred {
+  struct lb_deferred *next, *prev; /* NULL when not queued */
+  void (*cb)(struct lb_deferred *d);
+} lb_deferred;
+
 typedef struct lb_runtime {
   lb_config cfg;
   int npools;
@@ -68,6 +75,8 @@ struct lb_worker {
   uv_loop_t loop;
   uv_async_t wakeup; /* shutdown request from the main thread */
   uv_timer_t deadline;
+  uv_idle_t idler;       /* runs deferred write completions */
+  lb_deferred deferred;  /* sentinel of the circular list */
   int stopping;
   int nlisteners;
   uv_tcp_t listeners[LB_MAX_LISTENERS];
@@ -80,6 +89,7 @@ struct lb_worker {
   lb_idle_list *idle[LB_MAX_POOLS]; /* idle[pool][server] */
   uint64_t rng[2];
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
+  char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
 };
 
 /* Client connection states. */
@@ -97,6 +107,7 @@ struct lb_client {
   uv_tcp_t tcp;
   uv_timer_t timer; /* TLS/header/idle timeout */
   uv_write_t wreq;
+  lb_deferred wdone;
   lb_worker *w;
   lb_client *next, *prev;
   uint64_t id;
@@ -177,6 +188,7 @@ struct lb_bconn {
   uv_timer_t timer;  /* connect / response / idle timeout */
   uv_connect_t creq;
   uv_write_t wreq;
+  lb_deferred wdone;
   lb_worker *w;
   lb_server *server;
   unsigned server_gen; /* server->generation at connect: a reused slot is another server */
@@ -191,6 +203,7 @@ struct lb_bconn {
   uint64_t connect_start; /* uv_tcp_connect issued (connect-time histogram) */
   int got_bytes;     /* response bytes received for the current request */
   int timed_out;
+  uint64_t idle_since; /* loop time (ms) it went idle */
 
   llhttp_t parser;
   char *rbuf;
@@ -212,6 +225,14 @@ int lb_worker_start(lb_worker *w);
 void lb_worker_request_stop(lb_worker *w);
 void lb_worker_client_gone(lb_worker *w);
 uint64_t lb_worker_random(lb_worker *w);
+void lb_worker_defer(lb_worker *w, lb_deferred *d, void (*cb)(lb_deferred *d));
+void lb_worker_undefer(lb_deferred *d);
+/* Writes bufs: uv_try_write first (the common case: all of it, no write request, completion
+ * deferred to the idle handle), uv_write for what the socket did not take. Returns 0 or a uv
+ * error. Completion: done(d) when everything went at once, else cb(req, status); the owner
+ * calls lb_worker_undefer(d) when it closes. */
+int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *d,
+                    void (*done)(lb_deferred *d), uv_buf_t *bufs, unsigned n, uv_write_cb cb);
 
 /* client_conn.c */
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls);

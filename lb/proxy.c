@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -94,6 +95,11 @@ static int r_on_header_value(llhttp_t *p, const char *at, size_t n) {
 
 static int r_on_headers_complete(llhttp_t *p) {
   lb_bconn *b = p->data;
+  for (uint32_t i = 0; i < b->nhdrs; i++)
+    if (!lb_token_valid(b->hdrs[i].name, b->hdrs[i].name_len)) {
+      llhttp_set_error_reason(p, "invalid character in header name");
+      return HPE_USER;
+    }
   b->head_ready = 1;
   int st = p->status_code;
   if (st < 200 || st == 204 || st == 304 || b->skip_body ||
@@ -280,6 +286,11 @@ static void on_backend_written(uv_write_t *req, int status) {
   lb_client_body_sent(c);
 }
 
+static void on_backend_written_now(lb_deferred *d) {
+  lb_bconn *b = (lb_bconn *)((char *)d - offsetof(lb_bconn, wdone));
+  on_backend_written(&b->wreq, 0);
+}
+
 /* Writes the head (first time) and the unsent body slice. */
 static void send_pending(lb_client *c) {
   lb_bconn *b = c->b;
@@ -297,7 +308,8 @@ static void send_pending(lb_client *c) {
     return;
   b->wreq.data = b;
   b->writing = 1;
-  int r = uv_write(&b->wreq, (uv_stream_t *)&b->tcp, bufs, n, on_backend_written);
+  int r = lb_stream_write(b->w, (uv_stream_t *)&b->tcp, &b->wreq, &b->wdone,
+                          on_backend_written_now, bufs, n, on_backend_written);
   if (r < 0) {
     b->writing = 0;
     backend_failed(b, uv_strerror(r), 0);

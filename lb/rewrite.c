@@ -11,6 +11,19 @@ int lb_header_is(const char *name, size_t n, const char *lit, size_t lit_len) {
   return n == lit_len && strncasecmp(name, lit, n) == 0;
 }
 
+int lb_token_valid(const char *s, size_t n) {
+  static const char *const extra = "!#$%&'*+-.^_`|~";
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+          (ch && strchr(extra, ch))))
+      return 0;
+  }
+  return 1;
+}
+
 int lb_header_is_hop_by_hop(const char *name, size_t n) {
   switch (n) {
   case 2: return LB_HEADER_IS(name, n, "te");

@@ -68,6 +68,9 @@ typedef struct lb_response_extra {
 int lb_header_is(const char *name, size_t n, const char *lower_literal, size_t lit_len);
 #define LB_HEADER_IS(name, n, lit) lb_header_is((name), (n), lit, sizeof(lit) - 1)
 
+/* 1 when every byte is an RFC 9110 token character (header names, methods). */
+int lb_token_valid(const char *s, size_t n);
+
 /* 1 when the header is hop-by-hop by itself (not counting Connection-listed names). */
 int lb_header_is_hop_by_hop(const char *name, size_t n);
 

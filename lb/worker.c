@@ -35,6 +35,8 @@ static void finish(lb_worker *w) {
     uv_close((uv_handle_t *)&w->wakeup, NULL);
   if (!uv_is_closing((uv_handle_t *)&w->deadline))
     uv_close((uv_handle_t *)&w->deadline, NULL);
+  if (!uv_is_closing((uv_handle_t *)&w->idler))
+    uv_close((uv_handle_t *)&w->idler, NULL);
   lb_pool_close_idle(w);
 }
 
@@ -92,6 +94,74 @@ uint64_t lb_worker_random(lb_worker *w) {
   return w->rng[1] + s0;
 }
 
+static void on_idle(uv_idle_t *h);
+
+void lb_worker_defer(lb_worker *w, lb_deferred *d, void (*cb)(lb_deferred *d)) {
+  if (d->next)
+    return;
+  d->cb = cb;
+  d->prev = w->deferred.prev;
+  d->next = &w->deferred;
+  w->deferred.prev->next = d;
+  w->deferred.prev = d;
+  if (!uv_is_active((uv_handle_t *)&w->idler))
+    uv_idle_start(&w->idler, on_idle);
+}
+
+void lb_worker_undefer(lb_deferred *d) {
+  if (!d->next)
+    return;
+  d->prev->next = d->next;
+  d->next->prev = d->prev;
+  d->next = d->prev = NULL;
+}
+
+static void on_idle(uv_idle_t *h) {
+  lb_worker *w = h->data;
+  /* Run what is queued now; completions queued meanwhile wait for the next turn. */
+  lb_deferred batch;
+  if (w->deferred.next == &w->deferred) {
+    uv_idle_stop(h);
+    return;
+  }
+  batch.next = w->deferred.next;
+  batch.prev = w->deferred.prev;
+  batch.next->prev = &batch;
+  batch.prev->next = &batch;
+  w->deferred.next = w->deferred.prev = &w->deferred;
+  while (batch.next != &batch) {
+    lb_deferred *d = batch.next;
+    lb_worker_undefer(d);
+    d->cb(d);
+  }
+  if (w->deferred.next == &w->deferred)
+    uv_idle_stop(h);
+}
+
+int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *d,
+                    void (*done)(lb_deferred *d), uv_buf_t *bufs, unsigned n, uv_write_cb cb) {
+  size_t total = 0;
+  for (unsigned i = 0; i < n; i++)
+    total += bufs[i].len;
+  int r = uv_try_write(s, bufs, n);
+  if (r == UV_EAGAIN || r == UV_ENOSYS)
+    r = 0;
+  if (r < 0)
+    return r;
+  if ((size_t)r == total) {
+    lb_worker_defer(w, d, done);
+    return 0;
+  }
+  /* The socket took part: queue the rest (libuv copies the uv_buf_t array). */
+  size_t skip = (size_t)r;
+  unsigned i = 0;
+  while (skip && skip >= bufs[i].len)
+    skip -= bufs[i++].len;
+  bufs[i].base += skip;
+  bufs[i].len -= skip;
+  return uv_write(req, s, bufs + i, n - i, cb);
+}
+
 static void *worker_main(void *arg) {
   lb_worker *w = arg;
   uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -109,6 +179,9 @@ int lb_worker_start(lb_worker *w) {
   w->wakeup.data = w;
   uv_timer_init(&w->loop, &w->deadline);
   w->deadline.data = w;
+  uv_idle_init(&w->loop, &w->idler);
+  w->idler.data = w;
+  w->deferred.next = w->deferred.prev = &w->deferred;
   if (getrandom(w->rng, sizeof w->rng, 0) != sizeof w->rng || (!w->rng[0] && !w->rng[1])) {
     w->rng[0] = (uint64_t)(uintptr_t)w ^ 0x9e3779b97f4a7c15ull;
     w->rng[1] = (uint64_t)w->id * 0xbf58476d1ce4e5b9ull + 1;
