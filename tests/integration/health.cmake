@@ -1,0 +1,11 @@
+# journey-lb health checks, DNS discovery (dnsmasq), admin endpoints, drain and reload (issue 5):
+# real journey-backend, journey-lb and dnsmasq processes on loopback (test_health.py).
+if(TARGET journey-lb AND TARGET journey-backend)
+  foreach(case down_up admin_actions kill_backend all_down startup_round passive dns reload drain
+               metrics)
+    add_test(NAME integration.health.${case}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_health.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend> --case ${case})
+    set_tests_properties(integration.health.${case} PROPERTIES LABELS integration TIMEOUT 120)
+  endforeach()
+endif()
