@@ -447,10 +447,12 @@ static void on_wakeup(uv_async_t *a) {
         continue;
       atomic_store(&s->consec_connect, 0);
       atomic_store(&s->consec_5xx, 0);
-      int used = 0;
-      lb_control_pool_up(ctl, p, &used);
+      /* Servers already out of rotation for any reason (ejected, DOWN, drained) count against
+       * the share: passive checks must not take the last UP server of a pool. */
+      int used = 0, up = lb_control_pool_up(ctl, p, &used);
+      int out = used - up - (lb_server_is_up(s) ? 0 : 1);
       int ejected = pool_ejected(ctl, p);
-      if (!lb_outlier_eject(&sl->out, hc, now, used, ejected)) {
+      if (!lb_outlier_eject(&sl->out, hc, now, used, out > ejected ? out : ejected)) {
         if (!lb_outlier_is_ejected(&sl->out))
           jc_log(JC_LOG_WARN, "server %s not ejected after %s: pool %s keeps at least one server "
                  "and at most %u%% ejected", s->name, trigger, pool->name, hc->outlier_max_percent);

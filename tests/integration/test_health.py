@@ -59,9 +59,11 @@ def start_backend(name, port, host="127.0.0.1", extra=()):
     return p
 
 
-def start_lb(flags, admin=True, wait_listen=True):
+def start_lb(flags, admin=True, wait_listen=True, plain_listener=True):
     plain, adm = free_ports(2)
-    cmd = [A.lb, "--listen", f"http://127.0.0.1:{plain}", "--workers", "2"]
+    cmd = [A.lb, "--workers", "2"]
+    if plain_listener:
+        cmd += ["--listen", f"http://127.0.0.1:{plain}"]
     if admin:
         cmd += ["--admin", f"127.0.0.1:{adm}"]
     if "--drain-delay" not in flags:
@@ -69,8 +71,10 @@ def start_lb(flags, admin=True, wait_listen=True):
     cmd += list(flags)
     p = start(cmd, "lb")
     p.plain, p.admin = plain, adm
-    if wait_listen:
+    if wait_listen and plain_listener:
         wait_port(plain, p, "journey-lb", timeout=15)
+    if wait_listen and admin:  # the listeners queue connections before the admin listener is up
+        wait_port(adm, p, "journey-lb admin", timeout=15)
     return p
 
 
@@ -512,6 +516,101 @@ def port_open(port):
         return False
 
 
+def case_tls_and_tcp_checks():
+    """HTTP check over verified TLS (a journey-lb HTTPS listener as the checked server), a
+    failing verification, and the plain TCP-connect check."""
+    (p1,) = free_ports(1)
+    b1 = start_backend("b1", p1)
+    ca = os.path.join(A.certs, "ca.crt")
+    tls_srv = start_lb(["--backend", f"b1=127.0.0.1:{p1}", "--listen",
+                        f"https://127.0.0.1:{free_ports(1)[0]}", "--cert",
+                        os.path.join(A.certs, "server.crt"), "--key",
+                        os.path.join(A.certs, "server.key")], admin=False)
+    tport = int(re.search(r"listen=https://127.0.0.1:(\d+)", wait_log(tls_srv, "msg=started")).group(1))
+    good = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *HEALTH, "--health-tls", "on",
+                     "--health-tls-ca", ca])
+    s = servers(good)["t1"]
+    check(s["state"] == "UP" and s["last_check"]["result"] == "status 200",
+          f"verified TLS check passes: {s}")
+    bad = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *HEALTH, "--health-tls", "on",
+                    "--health-tls-ca", ca, "--health-tls-sni", "wrong.example"])
+    s = servers(bad)["t1"]
+    check(s["state"] == "DOWN" and s["last_check"]["result"].startswith("TLS:"),
+          f"a certificate that does not match fails the check: {s}")
+    tcp = start_lb(["--backend", f"b1=127.0.0.1:{p1}", *HEALTH, "--health-check", "tcp"])
+    s = servers(tcp)["b1"]
+    check(s["state"] == "UP" and s["last_check"]["result"] == "connected", f"tcp check: {s}")
+    check(stop(tls_srv) == 0, "TLS server exit status")
+    b1.send_signal(signal.SIGKILL)
+    wait_for("b1 DOWN by tcp check", lambda: servers(tcp)["b1"]["state"] == "DOWN", 5)
+    check(servers(tcp)["b1"]["last_check"]["result"] == "connection refused", "reason")
+    wait_for("t1 DOWN", lambda: servers(good)["t1"]["state"] == "DOWN", 5)
+    for p in (good, bad, tcp):
+        check(stop(p) == 0, "lb exit status")
+
+
+def wait_log(p, text, timeout=10):
+    wait_for(f"{p.name} logs {text}", lambda: text in read(p.errpath), timeout)
+    return read(p.errpath)
+
+
+def peer_subject(port):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), 5) as raw_sock:
+        with ctx.wrap_socket(raw_sock, server_hostname="www.my-app.com") as t:
+            der = t.getpeercert(binary_form=True)
+    out = subprocess.run(["openssl", "x509", "-noout", "-subject"], input=ssl.DER_cert_to_PEM_cert(der),
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def case_cert_reload():
+    """SIGHUP reloads certificates: a missing key is rejected, a new certificate is served to
+    new connections while an established TLS connection keeps working."""
+    (p1, tport) = free_ports(2)
+    start_backend("b1", p1)
+    conf = os.path.join(tmpdir, "tls.conf")
+    cert, key = os.path.join(A.certs, "server.crt"), os.path.join(A.certs, "server.key")
+    body = "[lb]\nlisten = https://127.0.0.1:{}\ncert = {}\nkey = {}\nbackend = b1=127.0.0.1:{}\n"
+    write_config(conf, body.format(tport, cert, key, p1))
+    lb = start_lb(["--config", conf], admin=False, plain_listener=False)
+    wait_port(tport, lb, "https listener")
+    before = peer_subject(tport)
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.path.join(A.certs, "ca.crt"))
+    keep = http.client.HTTPSConnection("www.my-app.com", tport, context=ctx, timeout=5)
+    keep.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", tport), 5),
+                                server_hostname="www.my-app.com")
+    keep.request("GET", "/my-app/data")
+    r = keep.getresponse()
+    r.read()
+    check(r.status == 200, "request on the established connection")
+
+    write_config(conf, body.format(tport, cert, os.path.join(tmpdir, "missing.key"), p1))
+    lb.send_signal(signal.SIGHUP)
+    log = wait_log(lb, "reload rejected")
+    check("missing.key" in log, f"rejection names the file:\n{log}")
+    check(peer_subject(tport) == before, "old certificate still served")
+
+    newkey, newcert = os.path.join(tmpdir, "new.key"), os.path.join(tmpdir, "new.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", newkey, "-out", newcert, "-days", "1", "-subj",
+                    "/CN=reloaded.test"], check=True, capture_output=True)
+    write_config(conf, body.format(tport, newcert, newkey, p1))
+    lb.send_signal(signal.SIGHUP)
+    wait_log(lb, "certificates reloaded")
+    after = peer_subject(tport)
+    check("reloaded.test" in after and after != before, f"new certificate served: {after}")
+    keep.request("GET", "/my-app/data")
+    r = keep.getresponse()
+    r.read()
+    check(r.status == 200, "the established TLS connection survived the reload")
+    keep.close()
+    check(stop(lb) == 0, "lb exit status")
+
+
 METRIC_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"\s*(,|$)')
 
@@ -613,6 +712,7 @@ def main():
     ap.add_argument("--lb", required=True)
     ap.add_argument("--backend", required=True)
     ap.add_argument("--case", required=True)
+    ap.add_argument("--certs", default="")
     A = ap.parse_args()
     fn = globals().get("case_" + A.case)
     if not fn:
