@@ -121,6 +121,8 @@ struct lb_client {
   int close_after_send; /* this response is the last one */
   int send_pending;     /* lb_client_send issued: after_send when written */
   int final_flush;      /* close once everything queued is written */
+  int lingering;        /* FIN sent after the last response; unread input is drained */
+  uv_shutdown_t sreq;
   int peer_eof;
   int closing;
   int nrequests;

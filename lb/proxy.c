@@ -64,42 +64,22 @@ static int r_on_status(llhttp_t *p, const char *at, size_t n) {
 
 static int r_on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_bconn *b = p->data;
-  if (b->hdr_state != 1) {
-    if (b->nhdrs >= sizeof b->hdrs / sizeof b->hdrs[0])
-      return -1;
-    lb_header *h = &b->hdrs[b->nhdrs++];
-    h->name = at;
-    h->name_len = (uint32_t)n;
-    h->value = at + n;
-    h->value_len = 0;
-    b->hdr_state = 1;
-  } else {
-    lb_header *h = &b->hdrs[b->nhdrs - 1];
-    h->name_len = (uint32_t)(at + n - h->name);
-  }
-  return 0;
+  return lb_headers_on_field(b->hdrs, &b->nhdrs, sizeof b->hdrs / sizeof b->hdrs[0],
+                             &b->hdr_state, at, n);
 }
 
 static int r_on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_bconn *b = p->data;
-  lb_header *h = &b->hdrs[b->nhdrs - 1];
-  if (b->hdr_state != 2) {
-    h->value = at;
-    h->value_len = (uint32_t)n;
-    b->hdr_state = 2;
-  } else {
-    h->value_len = (uint32_t)(at + n - h->value);
-  }
+  lb_headers_on_value(b->hdrs, b->nhdrs, &b->hdr_state, at, n);
   return 0;
 }
 
 static int r_on_headers_complete(llhttp_t *p) {
   lb_bconn *b = p->data;
-  for (uint32_t i = 0; i < b->nhdrs; i++)
-    if (!lb_token_valid(b->hdrs[i].name, b->hdrs[i].name_len)) {
-      llhttp_set_error_reason(p, "invalid character in header name");
-      return HPE_USER;
-    }
+  if (!lb_headers_names_valid(b->hdrs, b->nhdrs)) {
+    llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
   b->head_ready = 1;
   int st = p->status_code;
   if (st < 200 || st == 204 || st == 304 || b->skip_body ||

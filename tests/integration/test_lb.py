@@ -282,7 +282,7 @@ def case_pipelining():
 
 def case_bad_requests():
     bs = start_backends()
-    lb = start_lb(bs, "--client-header-timeout", "1s", "--max-header-size", "4k")
+    lb = start_lb(bs, "--client-header-timeout", "1s", "--max-header-size", "4k", "--max-body-size", "64k")
     out = raw(lb.plain, b"GET /my-app/data HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n")
     check(out.startswith(b"HTTP/1.1 400") and b"Connection: close" in out, f"malformed: {out[:100]!r}")
     out = raw(lb.plain, b"GET /my-app/data HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
@@ -297,6 +297,10 @@ def case_bad_requests():
     check(out.startswith(b"HTTP/1.1 431"), f"too many headers: {out[:100]!r}")
     out = raw(lb.plain, b"POST /my-app/data HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
     check(out.startswith(b"HTTP/1.1 413"), f"huge body: {out[:100]!r}")
+    # A body over the limit that is already on its way: the 413 still arrives intact (no RST).
+    body = b"x" * 300000
+    out = raw(lb.plain, b"POST /my-app/data HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    check(out.startswith(b"HTTP/1.1 413") and out.endswith(b"max-body-size\n"), f"413 with body in flight: {out[:100]!r}")
     # Slow client: half a request head, then silence: 408 at the header timeout.
     s = socket.create_connection(("127.0.0.1", lb.plain), 5)
     t0 = time.time()
