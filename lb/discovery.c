@@ -172,7 +172,12 @@ static void apply_answer(lb_dns_pool *dp, struct ares_addrinfo *res) {
       continue;
     char ip[64], name[LB_NAME_MAX];
     jc_addr_ip((struct sockaddr *)&addrs[k], ip, sizeof ip);
-    snprintf(name, sizeof name, "%.*s-%s", (int)(LB_NAME_MAX - 2 - strlen(ip)), dp->host, ip);
+    size_t il = strlen(ip), hl = strlen(dp->host); /* HOST-IP, the host cut to fit */
+    if (hl + 1 + il >= sizeof name)
+      hl = sizeof name - 2 - il;
+    memcpy(name, dp->host, hl);
+    name[hl] = '-';
+    memcpy(name + hl + 1, ip, il + 1);
     int slot = lb_control_add_server(ctl, dp->pool, name, (struct sockaddr *)&addrs[k], lens[k],
                                      dp->weight, 1);
     if (slot < 0)
@@ -338,8 +343,7 @@ void lb_dns_close(lb_control *ctl) {
       uv_close((uv_handle_t *)d->socks[i].poll, on_poll_closed);
       d->socks[i].poll = NULL;
     }
-  uv_close((uv_handle_t *)&d->timer, on_pool_timer_closed);
-  d->timer.data = d;
+  uv_close((uv_handle_t *)&d->timer, on_pool_timer_closed); /* frees d */
   ctl->dns = NULL;
   ares_library_cleanup();
 }
