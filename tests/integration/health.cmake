@@ -2,7 +2,8 @@
 # real journey-backend, journey-lb and dnsmasq processes on loopback (test_health.py).
 if(TARGET journey-lb AND TARGET journey-backend)
   foreach(case down_up admin_actions kill_backend all_down startup_round passive dns reload drain
-               metrics)
+               metrics
+               help_and_errors)
     add_test(NAME integration.health.${case}
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_health.py
         --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend> --case ${case})

@@ -706,6 +706,26 @@ def case_metrics():
     check(stop(lb) == 0, "lb exit status")
 
 
+def case_help_and_errors():
+    """--help documents every issue-5 flag; bad values are refused with the flag named."""
+    out = subprocess.run([A.lb, "--help"], capture_output=True, text=True).stdout
+    for f in ["health-check", "health-method", "health-path", "health-host", "health-status",
+              "health-interval", "health-fast-interval", "health-timeout", "health-rise",
+              "health-fall", "health-tls", "health-tls-verify", "health-tls-ca", "health-tls-sni",
+              "outlier-consecutive-5xx", "outlier-consecutive-connect-failures",
+              "outlier-base-ejection-time", "outlier-max-ejection-time",
+              "outlier-max-ejection-percent", "backend-dns", "dns-servers", "dns-interval",
+              "dns-ttl-min", "dns-ttl-max", "drain-delay", "admin"]:
+        check("--" + f in out, f"--help does not document --{f}")
+    base = [A.lb, "--listen", "http://127.0.0.1:1", "--backend", "b1=127.0.0.1:2"]
+    for flags, words in [(["--health-fall", "0"], "--health-fall"),
+                         (["--health-timeout", "3s"], "shorter than health-interval"),
+                         (["--backend-dns", "nohostport"], "--backend-dns"),
+                         (["--admin", "nowhere"], "admin")]:
+        r = subprocess.run(base + flags, capture_output=True, text=True, timeout=10)
+        check(r.returncode != 0 and words in r.stderr, f"{flags}: {r.returncode} {r.stderr}")
+
+
 def main():
     global A
     ap = argparse.ArgumentParser()
