@@ -610,11 +610,12 @@ static void client_process(lb_client *c) {
     lb_client_local_response(c, 400, why, 0, "bad-request");
     return;
   }
-  if (c->state == LB_C_PROXY && !c->msg_done && c->b && !c->resp_started) {
-    if (parse_body(c) == 0)
-      lb_proxy_send_body(c);
-  } else if (c->state == LB_C_PROXY && !c->msg_done && c->resp_started) {
-    if (parse_body(c) == 0)
+  if (c->state == LB_C_PROXY) {
+    /* Body bytes: parse what arrived, send what is parsed and not yet sent (a slice parsed
+     * while the previous write was in flight goes now, even if it ended the message). */
+    if (!c->msg_done && parse_body(c) != 0)
+      return;
+    if (c->b && c->parse_off > c->body_off)
       lb_proxy_send_body(c);
   }
 }

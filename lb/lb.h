@@ -75,6 +75,7 @@ struct lb_worker {
   uv_loop_t loop;
   uv_async_t wakeup; /* shutdown request from the main thread */
   uv_timer_t deadline;
+  uv_timer_t sweep;      /* ages idle backend connections */
   uv_idle_t idler;       /* runs deferred write completions */
   lb_deferred deferred;  /* sentinel of the circular list */
   int stopping;
@@ -204,6 +205,8 @@ struct lb_bconn {
   int reusable;
   uint64_t connect_start; /* uv_tcp_connect issued (connect-time histogram) */
   int got_bytes;     /* response bytes received for the current request */
+  int head_written;  /* the request head went out on this connection */
+  size_t body_end;   /* client body bytes up to here are in the write in flight */
   int timed_out;
   uint64_t idle_since; /* loop time (ms) it went idle */
 
@@ -262,6 +265,7 @@ lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s);
 void lb_pool_release(lb_bconn *b);
 void lb_bconn_close(lb_bconn *b);
 void lb_pool_close_idle(lb_worker *w);
+void lb_pool_sweep(lb_worker *w);
 
 /* passive.c: worker-side hooks of the control plane (issue 5); cheap, lock-free. */
 void lb_passive_connected(lb_runtime *rt, lb_server *s, uint64_t connect_us);

@@ -238,9 +238,11 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   }
   if (b->rlen == b->rcap)
     uv_read_stop(s);
-  if (!b->msg_ready)
-    uv_timer_start(&b->timer, on_response_timeout, b->w->rt->cfg.backend_response_timeout, 0);
   process_response(b);
+  /* Inactivity timeout between reads, re-armed only while the response goes on (most
+   * responses end within their first read: no timer work at all). */
+  if (b->state != LB_B_CLOSING && b->c && !b->msg_ready)
+    uv_timer_start(&b->timer, on_response_timeout, b->w->rt->cfg.backend_response_timeout, 0);
 }
 
 static void on_backend_written(uv_write_t *req, int status) {
@@ -262,7 +264,7 @@ static void on_backend_written(uv_write_t *req, int status) {
     phase(c, "send", c->t.sent);
   }
   /* The forwarded body bytes are consumed; read more if the request continues. */
-  c->body_off = c->parse_off;
+  c->body_off = b->body_end;
   lb_client_body_sent(c);
 }
 
@@ -278,11 +280,15 @@ static void send_pending(lb_client *c) {
     return;
   uv_buf_t bufs[2];
   unsigned n = 0;
-  if (!c->t.sent && b->state == LB_B_SENDING)
+  if (!b->head_written) {
     bufs[n++] = uv_buf_init(c->head_out, (unsigned)c->head_len);
+    b->head_written = 1;
+  }
+  b->body_end = c->body_off;
   if (c->parse_off > c->body_off) {
     bufs[n++] = uv_buf_init(c->in + c->body_off, (unsigned)(c->parse_off - c->body_off));
     c->bytes_in += c->parse_off - c->body_off;
+    b->body_end = c->parse_off; /* consumed once this write completes */
   }
   if (!n)
     return;
@@ -300,6 +306,7 @@ void lb_proxy_send_body(lb_client *c) { send_pending(c); }
 
 static void start_exchange(lb_bconn *b, lb_client *c) {
   b->state = LB_B_SENDING;
+  b->head_written = 0;
   b->got_bytes = 0;
   b->timed_out = 0;
   reset_parser(b, c);

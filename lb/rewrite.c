@@ -121,8 +121,12 @@ static inline void put(wbuf *w, const char *s, size_t n) {
 static inline void puts0(wbuf *w, const char *s) { put(w, s, strlen(s)); }
 static void putu(wbuf *w, unsigned long long v) {
   char t[24];
-  int n = snprintf(t, sizeof t, "%llu", v);
-  put(w, t, (size_t)n);
+  size_t n = sizeof t;
+  do {
+    t[--n] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  put(w, t + n, sizeof t - n);
 }
 
 /* Connection: a, b -> tokens (lowercase comparison later). */
