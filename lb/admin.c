@@ -197,11 +197,16 @@ static void serve_stats(admin_conn *a, int prometheus, int head_only) {
 static void serve_server_action(admin_conn *a, const char *rest) {
   lb_control *ctl = a->ctl;
   char name[LB_NAME_MAX * 2], action[32];
-  snprintf(name, sizeof name, "%s", rest);
+  size_t rl = strlen(rest);
+  if (rl >= sizeof name) {
+    text(a, 404, "no server with this name (see GET /stats)\n", 0);
+    return;
+  }
+  memcpy(name, rest, rl + 1);
   char *slash = strchr(name, '/');
   if (slash) {
     *slash = 0;
-    snprintf(action, sizeof action, "%s", slash + 1);
+    snprintf(action, sizeof action, "%.31s", slash + 1);
   } else {
     size_t n = a->body_len;
     while (n && (a->body[n - 1] == '\n' || a->body[n - 1] == '\r' || a->body[n - 1] == ' '))
