@@ -23,17 +23,22 @@
 #define ADMIN_TIMEOUT_MS 5000
 #define ADMIN_OUT_MAX (8u * 1024 * 1024)
 
+typedef struct admin_conn admin_conn;
+
 struct lb_admin {
   lb_control *ctl;
   uv_tcp_t tcp;
   char addr[LB_NAME_MAX];
+  admin_conn *conns; /* open connections: closed with the listener at shutdown */
 };
 
-typedef struct admin_conn {
+struct admin_conn {
   uv_tcp_t tcp;
   uv_timer_t timer;
   uv_write_t wreq;
   lb_control *ctl;
+  lb_admin *ad;
+  admin_conn *next, *prev;
   int handles;
   int responded;
   llhttp_t parser;
@@ -45,7 +50,7 @@ typedef struct admin_conn {
   char in[ADMIN_REQ_MAX];
   size_t in_len;
   jc_buf out;
-} admin_conn;
+};
 
 static void on_conn_closed(uv_handle_t *h) {
   admin_conn *a = h->data;
@@ -58,6 +63,15 @@ static void on_conn_closed(uv_handle_t *h) {
 static void conn_close(admin_conn *a) {
   if (uv_is_closing((uv_handle_t *)&a->tcp))
     return;
+  if (a->ad) {
+    if (a->prev)
+      a->prev->next = a->next;
+    else
+      a->ad->conns = a->next;
+    if (a->next)
+      a->next->prev = a->prev;
+    a->ad = NULL;
+  }
   uv_close((uv_handle_t *)&a->tcp, on_conn_closed);
   uv_close((uv_handle_t *)&a->timer, on_conn_closed);
 }
@@ -382,6 +396,11 @@ static void on_connection(uv_stream_t *server, int status) {
   if (!a)
     return;
   a->ctl = ad->ctl;
+  a->ad = ad;
+  a->next = ad->conns;
+  if (ad->conns)
+    ad->conns->prev = a;
+  ad->conns = a;
   jc_buf_init(&a->out, ADMIN_OUT_MAX);
   uv_tcp_init(ad->ctl->loop, &a->tcp);
   uv_timer_init(ad->ctl->loop, &a->timer);
@@ -441,6 +460,8 @@ static void on_admin_closed(uv_handle_t *h) { free(h->data); }
 void lb_admin_close(lb_control *ctl) {
   if (!ctl->admin)
     return;
+  while (ctl->admin->conns)
+    conn_close(ctl->admin->conns);
   uv_close((uv_handle_t *)&ctl->admin->tcp, on_admin_closed);
   ctl->admin = NULL;
 }
