@@ -44,29 +44,50 @@ trap cleanup EXIT
 certs/make-certs.sh --out "$tmp/certs" >/dev/null
 cat "$tmp/certs/server.crt" "$tmp/certs/server.key" > "$tmp/certs/haproxy.pem"
 
-# Free loopback ports, chosen by the kernel.
-read -r p1 p2 p3 lbs lbh has hah < <(python3 - <<'PY'
-import socket
-ss=[socket.socket() for _ in range(7)]
-for s in ss: s.bind(("127.0.0.1",0))
-print(*[s.getsockname()[1] for s in ss])
+# Loopback ports for the listeners: free now and below the kernel's ephemeral range, so that
+# the outgoing connections of a busy machine cannot take them before we bind.
+read -r lbs lbh has hah < <(python3 - <<'PY'
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+got = []
+while len(got) < 4:
+    p = random.randrange(20000, min(lo, 32768))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); got.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(*got)
 PY
 )
+# Backends on port 0: each logs the address it bound.
+declare -a bports
 for i in 1 2 3; do
-  port=$(eval echo \$p$i)
-  "$BACKEND" --listen 127.0.0.1:$port --name b$i >"$tmp/b$i.log" 2>&1 &
+  "$BACKEND" --listen 127.0.0.1:0 --name b$i >"$tmp/b$i.log" 2>&1 &
   pids+=($!)
 done
+for i in 1 2 3; do
+  for _ in $(seq 200); do
+    port=$(sed -n 's/.*msg=listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/b$i.log" | head -1)
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "lb-vs-haproxy: backend b$i did not start:" >&2; cat "$tmp/b$i.log" >&2; exit 1; }
+  bports[$i]=$port
+done
+p1=${bports[1]} p2=${bports[2]} p3=${bports[3]}
 
 wait_port() {
-  for _ in $(seq 100); do
+  for _ in $(seq 200); do
     (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
     sleep 0.05
   done
-  echo "lb-vs-haproxy: nothing listens on 127.0.0.1:$1; logs in $tmp" >&2
+  echo "lb-vs-haproxy: nothing listens on 127.0.0.1:$1 after 10 s; the logs:" >&2
+  tail -n 5 "$tmp"/*.log "$tmp"/*.err >&2 2>/dev/null || true
   exit 1
 }
-for port in $p1 $p2 $p3; do wait_port "$port"; done
 
 lbpid=
 "$LB" --listen https://127.0.0.1:$lbs --listen http://127.0.0.1:$lbh \

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define LB_BODY_ROOM (16 * 1024)
-#define LB_RESP_HEAD_MAX (32 * 1024)
+#define LB_RESP_HEAD_MAX (16 * 1024) /* a backend response head larger than this: 502 */
 
 static int on_message_begin(llhttp_t *p);
 static int on_url(llhttp_t *p, const char *at, size_t n);
@@ -818,7 +818,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   uv_timer_init(&w->loop, &c->timer);
   c->timer.data = c;
   c->handles = 2;
-  c->id = ((uint64_t)w->id << 48) | ++w->next_conn_id;
+  c->id = ++w->next_conn_id * (uint64_t)w->rt->nworkers + (uint64_t)w->id; /* unique, small */
   c->next = w->clients;
   if (w->clients)
     w->clients->prev = c;

@@ -13,13 +13,23 @@ tmpdir = tempfile.mkdtemp(prefix="lbtest-")
 
 
 def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    """Free loopback ports below the kernel's ephemeral range: on a busy machine the outgoing
+    connections of other programs cannot take them between this check and the bind."""
+    import random
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    got = []
+    while len(got) < n:
+        p = random.randrange(20000, min(lo, 32768))
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            if p not in got:
+                got.append(p)
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return got
 
 
 def wait_port(port, proc, what, timeout=10):
