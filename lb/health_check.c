@@ -144,7 +144,10 @@ static void slot_result(lb_slot *sl, int ok, const char *reason, uint64_t took_u
     jc_log(JC_LOG_DEBUG, "check failed %d/%d for server %s: %s", sl->sm.fail_run, hc->fall,
            slot_server(sl)->name, reason);
   }
-  schedule(sl, lb_health_sm_next_ms(&sl->sm, hc));
+  /* The cadence counts from the start of this check, as HAProxy's does: a slow check does not
+   * stretch the interval (fall x interval + timeout stays the bound to go DOWN). */
+  uint32_t next = lb_health_sm_next_ms(&sl->sm, hc), took_ms = (uint32_t)(took_us / 1000);
+  schedule(sl, next > took_ms ? next - took_ms : 0);
 }
 
 static void probe_finish(lb_probe *pr, int ok, const char *reason) {

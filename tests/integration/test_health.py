@@ -9,20 +9,13 @@ bounded in count and time.
 import argparse, http.client, json, math, os, re, shutil, signal, socket, subprocess, sys
 import tempfile, threading, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loopback import free_ports  # noqa: E402
+
 A = None
 procs = []
 tmpdir = tempfile.mkdtemp(prefix="healthtest-")
 os.chmod(tmpdir, 0o755)  # dnsmasq re-reads its hosts file after dropping privileges
-
-
-def free_ports(n, host="127.0.0.1"):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind((host, 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def read(path):
@@ -195,6 +188,9 @@ class Loop(threading.Thread):
         return self.results
 
 
+# Timer lateness allowed on a loaded, sanitized CI machine (2 cores shared by several builds).
+SLACK = 0.4
+
 HEALTH = ["--health-path", "/health", "--health-interval", "300ms", "--health-timeout", "200ms",
           "--health-rise", "2", "--health-fall", "3", "--health-fast-interval", "300ms"]
 
@@ -215,7 +211,7 @@ def case_down_up():
     bound = 3 * 0.300 + 0.200  # fall x interval + timeout
     took = wait_for("b2 DOWN in /stats", lambda: servers(lb)["b2"]["state"] == "DOWN", 5, 0.02)
     print(f"b2 DOWN after {took:.3f}s (bound {bound:.3f}s)")
-    check(took <= bound + 0.15, f"b2 went DOWN after {took:.3f}s, more than {bound:.3f}s")
+    check(took <= bound + SLACK, f"b2 went DOWN after {took:.3f}s, more than {bound:.3f}s")
     check(servers(lb)["b2"]["last_check"]["result"] == "status 503", "reason: status 503")
     before = access_count(b2)
     got = served_by(lb, 20)
@@ -227,7 +223,7 @@ def case_down_up():
     bound_up = 2 * 0.300 + 0.200
     took = wait_for("b2 UP again", lambda: servers(lb)["b2"]["state"] == "UP", 5, 0.02)
     print(f"b2 UP after {took:.3f}s (bound {bound_up:.3f}s)")
-    check(took <= bound_up + 0.15, f"b2 came back after {took:.3f}s, more than {bound_up:.3f}s")
+    check(took <= bound_up + SLACK, f"b2 came back after {took:.3f}s, more than {bound_up:.3f}s")
     check("b2" in {h for _, h in served_by(lb, 6)}, "b2 serves again")
     log = read(lb.errpath)
     check(re.search(r"check failed 3/3, server b2 DOWN .*status 503, check took [0-9.]+ ms", log),
