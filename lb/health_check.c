@@ -141,8 +141,8 @@ static void slot_result(lb_slot *sl, int ok, const char *reason, uint64_t took_u
     lb_control_publish(sl->ctl, sl->pool, sl->index);
     log_transition(sl, ok, prev, prev_since, now);
   } else if (!ok && jc_log_enabled(JC_LOG_DEBUG)) {
-    jc_log(JC_LOG_DEBUG, "check failed %d/%d for server %s: %s", sl->sm.fail_run, hc->fall,
-           slot_server(sl)->name, reason);
+    jc_log(JC_LOG_DEBUG, "check failed %d/%d for server %s (%s): %s", sl->sm.fail_run, hc->fall,
+           slot_server(sl)->name, lb_health_state_name(sl->sm.state), reason);
   }
   /* The cadence counts from the start of this check, as HAProxy's does: a slow check does not
    * stretch the interval (fall x interval + timeout stays the bound to go DOWN). */
