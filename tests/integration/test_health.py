@@ -343,16 +343,19 @@ def case_passive():
     check(all(h == "b1" for _, h in served_by(lb, 8)), "ejected b2 gets nothing")
     wait_for("b2 back", lambda: not servers(lb)["b2"]["ejected"], 4, 0.02)
     took = time.monotonic() - t_ej
-    check(0.7 <= took <= 1.6, f"first ejection lasted {took:.3f}s, base time is 1s")
+    t0 = time.monotonic()
+    servers(lb)
+    slack = 0.6 + 4 * (time.monotonic() - t0)  # polling and timer lateness on a loaded machine
+    check(0.7 <= took <= 1.0 + slack, f"first ejection lasted {took:.3f}s, base time is 1s")
     check(servers(lb)["b2"]["state"] == "UP", "b2 UP after the ejection")
     # second ejection: twice the base time
     served_by(lb, 6)
     wait_for("b2 ejected again", lambda: servers(lb)["b2"]["ejected"], 3, 0.02)
     t_ej = time.monotonic()
     check(servers(lb)["b2"]["ejections"] == 2, "counted twice")
-    wait_for("b2 back again", lambda: not servers(lb)["b2"]["ejected"], 5, 0.02)
+    wait_for("b2 back again", lambda: not servers(lb)["b2"]["ejected"], 8, 0.02)
     took = time.monotonic() - t_ej
-    check(1.7 <= took <= 2.6, f"second ejection lasted {took:.3f}s, expected 2s")
+    check(1.7 <= took <= 2.0 + slack, f"second ejection lasted {took:.3f}s, expected 2s")
     log = read(lb.errpath)
     check(re.search(r"server b2 \(127\.0\.0\.1:\d+\) ejected for 1000 ms after 3 consecutive 5xx", log)
           and re.search(r"ejected for 2000 ms after 3 consecutive 5xx responses \(ejection 2", log),
