@@ -152,7 +152,8 @@ try:
         m=re.match(r"([\d.]+)(us|ms|s|m)$",v); x=float(m.group(1)); u=m.group(2)
         return x/1000 if u=="us" else x*1000 if u=="s" else x*60000 if u=="m" else x
     rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-    p50=ms(re.search(r"50%\s+(\S+)",t).group(1)); p99=ms(re.search(r"99%\s+(\S+)",t).group(1))
+    # anchored: "57.50%" in the Req/Sec line must not pass for the 50th percentile
+    p50=ms(re.search(r"^\s+50%\s+(\S+)",t,re.M).group(1)); p99=ms(re.search(r"^\s+99%\s+(\S+)",t,re.M).group(1))
     errs=re.search(r"Non-2xx or 3xx responses: (\d+)",t)
     total=int(re.search(r"(\d+) requests in",t).group(1))
     cpu_us=int(sys.argv[2])*1e6/int(sys.argv[3])/max(total,1)
@@ -182,7 +183,9 @@ done
 
 python3 - "${res[journey-lb-https]}" "${res[haproxy-https]}" "${res[journey-lb-http]}" "${res[haproxy-http]}" <<'PY'
 import sys, statistics as st
-def parse(s): return [list(map(float,x.split())) for x in s.strip(";").split(";")]
+def parse(s):  # rounds whose wrk output could not be read (-1) are left out
+    rows=[list(map(float,x.split())) for x in s.strip(";").split(";")]
+    return [r for r in rows if r[3] >= 0] or rows
 names=["journey-lb https","haproxy https","journey-lb http","haproxy http"]
 data=[parse(a) for a in sys.argv[1:5]]
 med=[[st.median(r[i] for r in d) for i in range(5)] for d in data]
