@@ -66,8 +66,11 @@ def start_lb(flags, admin=True, wait_listen=True, plain_listener=True):
     p.plain, p.admin = plain, adm
     if wait_listen and plain_listener:
         wait_port(plain, p, "journey-lb", timeout=15)
-    if wait_listen and admin:  # the listeners queue connections before the admin listener is up
-        wait_port(adm, p, "journey-lb admin", timeout=15)
+    if wait_listen:
+        # The sockets listen (and the admin endpoints answer) during the first round of health
+        # checks; the workers accept once it is over and "started" is logged.
+        wait_for("journey-lb started", lambda: "msg=started" in read(p.errpath) or p.poll() is not None, 15)
+        check(p.poll() is None, f"journey-lb exited at start: {read(p.errpath)}")
     return p
 
 
