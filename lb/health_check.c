@@ -288,7 +288,7 @@ static void on_probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     jc_tls_status hs = jc_tls_handshake(&pr->tls);
     if (hs == JC_TLS_ERROR) {
       char why[LB_CHECK_LAST_MAX];
-      snprintf(why, sizeof why, "TLS: %.80s", pr->tls.err);
+      snprintf(why, sizeof why, "%.90s", pr->tls.err); /* "TLS handshake: ..." */
       probe_finish(pr, 0, why);
       return;
     }
@@ -314,7 +314,7 @@ static void on_probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     }
     if (r == JC_TLS_ERROR) {
       char why[LB_CHECK_LAST_MAX];
-      snprintf(why, sizeof why, "TLS: %.80s", pr->tls.err);
+      snprintf(why, sizeof why, "%.90s", pr->tls.err);
       probe_finish(pr, 0, why);
       return;
     }
