@@ -51,6 +51,7 @@ lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s) {
   b->w = w;
   b->pool = pool;
   b->server = s;
+  b->server_gen = atomic_load_explicit(&s->generation, memory_order_relaxed);
   b->rbuf = (char *)(b + 1);
   b->rcap = LB_BCONN_BUF;
   if (uv_tcp_init(&w->loop, &b->tcp) != 0) {
@@ -104,8 +105,10 @@ lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s) {
     b->state = LB_B_SENDING;
     /* A connection that was idle for a while is checked with a syscall; one that went idle
      * moments ago (the usual case under load) cannot have been timed out by its backend, and
-     * a close the loop has not seen yet is caught by the stale-connection retry. */
-    if (uv_now(&w->loop) - b->idle_since >= LB_LIVENESS_CHECK_MS && !alive(b)) {
+     * a close the loop has not seen yet is caught by the stale-connection retry. A slot that
+     * holds another server now (DNS/reload, issue 5) makes its old connections useless. */
+    if (b->server_gen != atomic_load_explicit(&s->generation, memory_order_relaxed) ||
+        (uv_now(&w->loop) - b->idle_since >= LB_LIVENESS_CHECK_MS && !alive(b))) {
       lb_bconn_close(b);
       continue;
     }
@@ -119,7 +122,9 @@ void lb_pool_release(lb_bconn *b) {
   lb_worker *w = b->w;
   lb_idle_list *l = &w->idle[b->pool][b->server->index];
   b->c = NULL;
-  if (!b->reusable || w->stopping || l->count >= w->rt->cfg.backend_idle_max) {
+  if (!b->reusable || w->stopping || l->count >= w->rt->cfg.backend_idle_max ||
+      atomic_load_explicit(&b->server->state, memory_order_relaxed) == LB_SRV_REMOVED ||
+      b->server_gen != atomic_load_explicit(&b->server->generation, memory_order_relaxed)) {
     lb_bconn_close(b);
     return;
   }

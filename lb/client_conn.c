@@ -204,6 +204,7 @@ void lb_client_close(lb_client *c, const char *why) {
   if (c->next)
     c->next->prev = c->prev;
   w->nclients--;
+  atomic_fetch_sub_explicit(&w->rt->conns_active, 1, memory_order_relaxed);
   uv_close((uv_handle_t *)&c->tcp, on_closed);
   uv_close((uv_handle_t *)&c->timer, on_closed);
   lb_worker_client_gone(w);
@@ -450,6 +451,7 @@ void lb_client_request_done(lb_client *c) {
   c->t.done = now;
   if (!c->term)
     c->term = "ok";
+  lb_passive_request_done(c);
   lb_access_log(c);
   if (jc_log_enabled(JC_LOG_DEBUG))
     lb_debug_phase(c, "done", now);
@@ -757,6 +759,7 @@ static void tls_pump(lb_client *c) {
 static void on_tls_handshake_done(lb_client *c) {
   uint64_t now = jc_now_us();
   c->t.tls_done = now;
+  atomic_fetch_add_explicit(&c->w->rt->listener_tls[c->listener], 1, memory_order_relaxed);
   c->t.idle_start = now;
   c->state = LB_C_IDLE;
   if (jc_log_enabled(JC_LOG_DEBUG)) {
@@ -883,6 +886,9 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
     w->clients->prev = c;
   w->clients = c;
   w->nclients++;
+  c->listener = (int)((uv_tcp_t *)server - w->listeners);
+  atomic_fetch_add_explicit(&w->rt->conns_active, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&w->rt->listener_conns[c->listener], 1, memory_order_relaxed);
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     c->state = LB_C_IDLE;
     lb_client_close(c, "accept failed");
@@ -902,7 +908,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   reset_request(c);
   c->t.accept = now;
   if (tls) {
-    if (jc_tls_init(&c->tls, lb_tls_server_default(&w->rt->tls), 1, NULL) != 0) {
+    if (jc_tls_init(&c->tls, lb_runtime_tls_default(w->rt), 1, NULL) != 0) {
       c->state = LB_C_IDLE;
       lb_client_close(c, "TLS session allocation failed");
       return;

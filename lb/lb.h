@@ -47,7 +47,20 @@ typedef struct lb_runtime {
   lb_worker *workers;
   atomic_int stopping;
   uint32_t max_clients_per_worker;
+
+  /* Issue 5 (lb/control.h): control-plane hooks and counters. */
+  _Atomic(lb_tls_server *) tls_live;  /* certificates reloaded by SIGHUP; NULL: `tls` */
+  uv_async_t *control_wakeup;         /* passive checks poke the control loop */
+  atomic_uint_fast64_t conns_active;
+  atomic_uint_fast64_t listener_conns[LB_MAX_LISTENERS];
+  atomic_uint_fast64_t listener_tls[LB_MAX_LISTENERS];
 } lb_runtime;
+
+/* Certificates for new connections: the reloaded set, or the one loaded at start. */
+static inline SSL_CTX *lb_runtime_tls_default(lb_runtime *rt) {
+  lb_tls_server *t = atomic_load_explicit(&rt->tls_live, memory_order_acquire);
+  return lb_tls_server_default(t ? t : &rt->tls);
+}
 
 /* Idle backend connections of one server in one worker (most recent first). */
 typedef struct lb_idle_list {
@@ -101,6 +114,7 @@ struct lb_client {
   lb_worker *w;
   lb_client *next, *prev;
   uint64_t id;
+  int listener;     /* index of the listener that accepted it (stats) */
   int tls_on;
   jc_tls tls;
   int handles;      /* open handles; freed when 0 */
@@ -182,6 +196,7 @@ struct lb_bconn {
   lb_deferred wdone;
   lb_worker *w;
   lb_server *server;
+  unsigned server_gen; /* server->generation at connect: a reused slot is another server */
   int pool;
   lb_bconn *next_idle, *prev_idle;
   lb_client *c;
@@ -190,6 +205,7 @@ struct lb_bconn {
   int writing;
   int reused;
   int reusable;
+  uint64_t connect_start; /* uv_tcp_connect issued (connect-time histogram) */
   int got_bytes;     /* response bytes received for the current request */
   int head_written;  /* the request head went out on this connection */
   size_t body_end;   /* client body bytes up to here are in the write in flight */
@@ -253,6 +269,12 @@ void lb_pool_release(lb_bconn *b);
 void lb_bconn_close(lb_bconn *b);
 void lb_pool_close_idle(lb_worker *w);
 void lb_pool_sweep(lb_worker *w);
+
+/* passive.c: worker-side hooks of the control plane (issue 5); cheap, lock-free. */
+void lb_passive_connected(lb_runtime *rt, lb_server *s, uint64_t connect_us);
+void lb_passive_connect_failed(lb_runtime *rt, int pool, lb_server *s);
+void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status);
+void lb_passive_request_done(lb_client *c);
 
 /* access_log.c */
 void lb_access_log(lb_client *c);

@@ -326,6 +326,7 @@ static void on_connect(uv_connect_t *req, int status) {
   }
   uv_tcp_nodelay(&b->tcp, 1);
   uint64_t now = jc_now_us();
+  lb_passive_connected(b->w->rt, b->server, now - b->connect_start);
   c->t.connected = now;
   phase(c, "connect", now);
   if (uv_read_start((uv_stream_t *)&b->tcp, on_backend_alloc, on_backend_read) != 0) {
@@ -372,6 +373,7 @@ static void attach(lb_client *c, int server, int allow_reuse) {
   c->b = b;
   b->reused = 0;
   b->creq.data = b;
+  b->connect_start = now;
   int r = uv_tcp_connect(&b->creq, &b->tcp, (const struct sockaddr *)&s->addr, on_connect);
   if (r < 0) {
     backend_failed(b, uv_strerror(r), 0);
@@ -386,6 +388,7 @@ void lb_proxy_dispatch(lb_client *c) {
   if (i < 0) {
     char msg[200];
     snprintf(msg, sizeof msg, "no healthy backend server in pool %s", p->name);
+    atomic_fetch_add_explicit(&p->no_server, 1, memory_order_relaxed);
     c->t.queued = jc_now_us();
     fail_request(c, 503, msg, NULL);
     return;
@@ -424,6 +427,7 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
   }
   atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
   if (connecting) {
+    lb_passive_connect_failed(c->w->rt, c->pool, s);
     jc_log(JC_LOG_WARN, "connect to backend %s (%s) failed: %s", s->name, s->addr_text, why);
     char msg[120];
     snprintf(msg, sizeof msg, "connect failed: %s", why);
@@ -468,6 +472,7 @@ static int build_head(lb_bconn *b, lb_client *c, uint64_t now) {
     c->status = status;
     if (status >= 500)
       atomic_fetch_add_explicit(&b->server->responses_5xx, 1, memory_order_relaxed);
+    lb_passive_response(rt, c->pool, b->server, status);
     if (b->framing == LB_FRAME_CHUNKED && c->http_minor == 0) {
       b->dechunk_on = 1;
       b->dechunk = b->rparse;
