@@ -298,6 +298,27 @@ def http_requests(pkts, path="/my-app/data"):
     return out
 
 
+def http_exchanges(pkts):
+    """Plaintext HTTP/1.1 exchanges per TCP connection: [(time, server ip, request line, status)]."""
+    conns = {}
+    for p in pkts:
+        if not p.tcp or not p.payload:
+            continue
+        if re.match(rb"^[A-Z]+ /\S* HTTP/1\.[01]\r\n", p.payload):
+            key = (p.ip["src"], p.tcp["sport"], p.ip["dst"], p.tcp["dport"])
+            conns.setdefault(key, {"req": [], "resp": []})["req"].append(
+                (p.ts, p.payload.split(b"\r\n", 1)[0].decode("latin-1")))
+        m = re.match(rb"^HTTP/1\.[01] (\d{3})", p.payload)
+        if m:
+            key = (p.ip["dst"], p.tcp["dport"], p.ip["src"], p.tcp["sport"])
+            conns.setdefault(key, {"req": [], "resp": []})["resp"].append(int(m.group(1)))
+    out = []
+    for key, c in conns.items():
+        for i, (ts, line) in enumerate(c["req"]):
+            out.append((ts, key[2], line, c["resp"][i] if i < len(c["resp"]) else None))
+    return sorted(out)
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 class Report:
@@ -387,6 +408,10 @@ def main():
     a_records = [(data, ttl) for d in answers if d for _, t, ttl, data in d["answers"] if t == 1]
     r.check(any(data == LB_PUB for data, _ in a_records), "DNS server 192.0.2.53 answered www.my-app.com A 203.0.113.67",
             f"A records on the wire: {a_records}")
+    dq = [line.split(": ", 1)[-1] for line in read(r.p("logs", "dnsmasq.log")).splitlines()
+          if "my-app.com" in line]
+    for line in dq[:4]:
+        r.out(f"   dnsmasq's log: {line}")
     lan_dns2 = [p for p in caps["run2"]["lan"] if p.udp and 53 in (p.udp["sport"], p.udp["dport"])]
     dns_c2 = dig(c2, "phases", "dns") or {}
     r.out(f"   client (run 2): {json.dumps(dns_c2, sort_keys=True)[:400]}")
@@ -550,6 +575,11 @@ def main():
     r.out(f"   journey-lb {lbargs}")
     for line in read(r.p("state", "lb.stats")).splitlines()[:40]:
         r.out(f"   /stats: {line}")
+    names = {v: k for k, v in BACKENDS.items()}
+    for run in ("run1", "run2"):
+        checks = [(names.get(ip, ip), st) for _, ip, line, st in http_exchanges(caps[run]["private"]) if "/health" in line]
+        if checks:
+            r.out(f"   health checks on the private link during {run}'s capture (backend, status): {checks}")
     health = [line for line in read(r.p("logs", "lb.err")).splitlines() if re.search(r"\b(UP|DOWN|health|check)", line)]
     for line in health[:12]:
         r.out(f"   LB diagnostics: {line[:300]}")
@@ -561,7 +591,6 @@ def main():
         r.out(f"   LB phase timers: {timers}")
     reached = [(dst, port) for _, _, dst, port in be_hits]
     r.out(f"   the request on the private link: {[f'10.0.0.1 -> {d}:{port}' for d, port in reached]}")
-    names = {v: k for k, v in BACKENDS.items()}
     b_logged = [b for b in BACKENDS if any("/my-app/data" in x for x in read(r.p("logs", f"{b}.log")).splitlines())]
     r.check(len(reached) == 1 and reached[0][0] in names and (chosen and names[reached[0][0]] == chosen[0]),
             "the request reached one of the three backends, the one the LB's log names",
@@ -590,7 +619,10 @@ def main():
     b2cap = read_pcap(r.p(fd, "b2.pcap"))
     to_b2 = [h for h in http_requests(priv) if h[2] == BACKENDS["b2"]] + http_requests(b2cap)
     checks_b2 = http_requests(b2cap, "/health")
-    r.out(f"   on b2's wire: {len(to_b2)} request(s) for /my-app/data, {len(checks_b2)} health check(s) (GET /health)")
+    b2_checks = [(round(ts - float(read(r.p(fd, "t.down"), "0") or 0), 1), st)
+                 for ts, ip, line, st in http_exchanges(b2cap) if "/health" in line]
+    r.out(f"   on b2's wire: {len(to_b2)} request(s) for /my-app/data, {len(checks_b2)} health check(s): "
+          f"(seconds after SIGUSR1, status) {b2_checks}")
     b2_new = lines_after(r.p("logs", "b2.log"), r.p(fd, "b2.lines.before"))
     b2_data = [x for x in b2_new if "/my-app/data" in x]
     r.check(not to_b2 and not b2_data and len(fo_chosen) == len(served) and served and all(s and s != "b2" for s in served)
