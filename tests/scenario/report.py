@@ -495,15 +495,25 @@ def main():
         r.out(f"   {n} neighbour table after run 1:  {'; '.join(after.get(n, [])) or '(empty)'}")
         if n == "pc":
             r.out(f"   {n} neighbour table before run 2: {'; '.join(after2.get(n, [])) or '(empty)'}")
-    r.out("   ARP on each link, run 1:")
+    r.out("   ARP on each link, run 1 (ms from the run's first packet on the LAN):")
+    t0 = caps["run1"]["lan"][0].ts if caps["run1"]["lan"] else 0
     for name in ("lan", "access", "dns", "core", "edge"):
-        for p in caps["run1"][name]:
+        pk = caps["run1"][name]
+        for i, p in enumerate(pk):
             if p.arp:
                 a = p.arp
                 what = (f"who-has {a['tpa']} tell {a['spa']}" if a["op"] == 1
                         else f"{a['spa']} is-at {a['sha']}")
-                r.out(f"     {name:<7} {p.src_mac} -> {p.dst_mac}{' (broadcast)' if p.dst_mac == BROADCAST else ''}: "
+                r.out(f"     {1000 * (p.ts - t0):8.3f} {name:<7} {p.src_mac} -> {p.dst_mac}"
+                      f"{' (broadcast)' if p.dst_mac == BROADCAST else ''}: "
                       f"ARP {'request' if a['op'] == 1 else 'reply'} {what}")
+                if a["op"] == 2:
+                    nxt = next((q for q in pk[i + 1:] if q.ip), None)
+                    if nxt:
+                        kind = "DNS query" if nxt.udp and nxt.udp["dport"] == 53 else (
+                            "TCP " + nxt.flags() if nxt.tcp else f"proto {nxt.ip['proto']}")
+                        r.out(f"     {1000 * (nxt.ts - t0):8.3f} {name:<7} then the packet that waited for it: "
+                              f"{nxt.endpoints()} ({kind})")
     req1 = [p for p in caps["run1"]["lan"] if p.arp and p.arp["op"] == 1 and p.arp["spa"] == PC and p.arp["tpa"] == GW]
     rep1 = [p for p in caps["run1"]["lan"] if p.arp and p.arp["op"] == 2 and p.arp["spa"] == GW]
     r.check(req1 and req1[0].dst_mac == BROADCAST,
@@ -591,10 +601,27 @@ def main():
         r.out(f"   LB phase timers: {timers}")
     reached = [(dst, port) for _, _, dst, port in be_hits]
     r.out(f"   the request on the private link: {[f'10.0.0.1 -> {d}:{port}' for d, port in reached]}")
-    b_logged = [b for b in BACKENDS if any("/my-app/data" in x for x in read(r.p("logs", f"{b}.log")).splitlines())]
-    r.check(len(reached) == 1 and reached[0][0] in names and (chosen and names[reached[0][0]] == chosen[0]),
+    b_logged = [b for b in BACKENDS if any("/my-app/data" in x for x in lines_after(
+        r.p("logs", f"{b}.log"), r.p("run1", f"{b}.lines.before"), r.p("run1", f"{b}.lines.after")))]
+    r.check(len(reached) == 1 and reached[0][0] in names and chosen == [names[reached[0][0]]]
+            and b_logged == chosen,
             "the request reached one of the three backends, the one the LB's log names",
             f"captured to {[names.get(d, d) for d, _ in reached]}, LB log says {chosen}, backends with it in their log: {b_logged}")
+
+    # the load balancer is an L7 proxy: the backend connection is its own, so the TTL starts again
+    # and both addresses are the private side's.
+    priv = [p for p in caps["run1"]["private"] if p.tcp and p.ip["src"] == "10.0.0.1" and p.tcp["dport"] == 8080
+            and b" /my-app/data HTTP/1." in p.payload]
+    for p in priv[:1]:
+        r.out(f"   on the private link: {p.endpoints()} {p.src_mac} -> {p.dst_mac} TTL {p.ip['ttl']}: a new "
+              f"connection from the LB (an L7 proxy terminates TCP and TLS; nothing is forwarded at L3)")
+        stream = b"".join(q.payload for q in caps["run1"]["private"] if q.tcp and q.ip["src"] == p.ip["dst"]
+                          and q.tcp["dport"] == p.tcp["sport"] and q.ts >= p.ts)
+        i = stream.find(b"HTTP/1.")
+        if i >= 0:
+            head, _, content = stream[i:].partition(b"\r\n\r\n")
+            status = head.split(b"\r\n", 1)[0].decode("latin-1")
+            r.out(f"   the backend's response: {status}, body: {content[:400].decode('latin-1', 'replace')}")
 
     # ---- failure variant
     r.out()
@@ -632,6 +659,14 @@ def main():
     up = lines_after(r.p("logs", "lb.err"), r.p(fd, "lb.err.up"))
     for line in [x for x in up if re.search(r"\bb2\b", x)][:3]:
         r.out(f"   LB (after SIGUSR2): {line[:300]}")
+
+    # ---- stop
+    r.out()
+    r.out("## Stop: SIGTERM to every program")
+    exits = {n: read(r.p("state", f"{n}.exit")).strip() for n in ("lb", "b1", "b2", "b3", "dns")}
+    r.out(f"   exit statuses: {exits}")
+    r.check(all(exits[n] == "0" for n in ("lb", "b1", "b2", "b3")),
+            "journey-lb and the three journey-backends exit 0 on SIGTERM", f"{exits}")
 
     # ---- verdict
     failed = [c for c in r.checks if not c[0]]

@@ -334,10 +334,12 @@ one_run() {
   neigh_dump "$dir/neigh.before"
   ip netns exec home-router iptables -t nat -Z POSTROUTING
   wc -l <"$out/logs/lb.access.log" >"$dir/lb.lines.before"
+  for b in b1 b2 b3; do wc -l <"$out/logs/$b.log" >"$dir/$b.lines.before"; done
   capture_start "$dir"
   client_run "$dir"
   capture_stop
   wc -l <"$out/logs/lb.access.log" >"$dir/lb.lines.after"
+  for b in b1 b2 b3; do wc -l <"$out/logs/$b.log" >"$dir/$b.lines.after"; done
   neigh_dump "$dir/neigh.after"
   ip netns exec home-router iptables -t nat -L POSTROUTING -v -n -x >"$dir/nat.counters"
   ip netns exec pc ip route get 203.0.113.67 >"$dir/pc.route" 2>&1 || true
@@ -375,6 +377,22 @@ say "failure variant: b2 healthy again (SIGUSR2)"
 wc -l <"$out/logs/lb.err" >"$fdir/lb.err.up"
 kill -USR2 "$(cat "$out/state/b2.pid")"
 for ((i = 0; i < 100; i++)); do lb_says "$fdir/lb.err.up" UP && break; sleep 0.1; done
+
+# --- graceful stop: every program gets SIGTERM and must exit 0 (what the report checks) -------
+for name in lb b1 b2 b3 dns; do
+  p=$(cat "$out/state/$name.pid")
+  kill -TERM "$p" 2>/dev/null || true
+  rc=0
+  for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$p" 2>/dev/null; then
+    kill -KILL "$p" 2>/dev/null || true
+    rc=timeout
+    wait "$p" 2>/dev/null || true
+  else
+    wait "$p" 2>/dev/null || rc=$?
+  fi
+  printf '%s\n' "$rc" >"$out/state/$name.exit"
+done
 
 # --- the report ------------------------------------------------------------------------------
 report_args=(--dir "$out")
