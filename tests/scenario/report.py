@@ -273,6 +273,30 @@ def link_macs(path):
     return names
 
 
+def machines(path):
+    """[(machine, [(ifname, mac, address)])] from the `ip -br link` / `ip -br addr` dumps, and
+    {machine: net.ipv4.ip_forward}."""
+    out, cur, macs_of, forwarding = [], None, {}, {}
+    for line in read(path).splitlines():
+        if line.startswith("== "):
+            cur = (line[3:].strip(), [])
+            out.append(cur)
+            macs_of = {}
+            continue
+        parts = line.split()
+        if cur and parts[:1] == ["ip_forward"]:
+            forwarding[cur[0]] = parts[1]
+            continue
+        if not cur or len(parts) < 3 or parts[0] == "lo":
+            continue
+        ifname = parts[0].split("@")[0]
+        if re.match(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$", parts[2]):
+            macs_of[ifname] = parts[2]
+        else:
+            cur[1].append((ifname, macs_of.get(ifname, "?"), parts[2]))
+    return out, forwarding
+
+
 def load_json(path):
     try:
         return json.loads(read(path))
@@ -326,9 +350,21 @@ class Report:
         self.dir = directory
         self.lines = []
         self.checks = []
+        self.fenced = False
 
     def out(self, text=""):
-        self.lines.append(text)
+        self.lines.append(text[3:] if self.fenced and text.startswith("   ") else text)
+
+    def section(self, title):
+        """A heading, then the section's lines in a fenced block (the report is Markdown)."""
+        self.close()
+        self.lines += ["", f"## {title}", "", "```"]
+        self.fenced = True
+
+    def close(self):
+        if self.fenced:
+            self.lines.append("```")
+            self.fenced = False
 
     def check(self, ok, what, evidence):
         self.checks.append((bool(ok), what, evidence))
@@ -361,15 +397,29 @@ def main():
                                                    r.p("run1", "lb.lines.after")) if line.strip()]
 
     r.out("# The seed's journey, watched on real interfaces")
+    r.section("The network and the runs")
+    r.out("   pc --[switch br-lan]-- home-router ==NAT== isp-router-1 ---- isp-router-2 ---- lb --[switch br-be]-- b1 b2 b3")
+    r.out("                                                  |")
+    r.out("                                                 dns")
     r.out()
-    r.out("Network: pc 192.168.1.100 -[br-lan]- home-router (NAT 198.51.100.2) - isp-router-1 "
-          "(dns 192.0.2.53) - isp-router-2 - lb 203.0.113.67 -[br-be]- b1 10.0.0.4, b2 10.0.0.5, b3 10.0.0.6")
+    roles = {"pc": "the laptop (seed: 192.168.1.100 on office Wi-Fi)", "dns": "dnsmasq, the ISP's resolver (seed: 168.126.63.1)",
+             "lb": "journey-lb (seed: the Azure Load Balancer 20.123.45.67)", "home-router": "NAT (seed: the home router)",
+             "isp-router-1": "router (seed: KT's network)", "isp-router-2": "router (seed: the way into Azure)",
+             "b1": "journey-backend",
+             "b2": "journey-backend", "b3": "journey-backend"}
+    hosts, forwarding = machines(r.p("state", "links"))
+    r.out(f"   {'machine':<13} {'iface':<9} {'MAC':<18} {'address':<18} ip_forward  role")
+    for name, ifs in hosts:
+        for i, (ifname, mac, addr) in enumerate(ifs):
+            first = i == 0
+            r.out(f"   {name if first else '':<13} {ifname:<9} {mac:<18} {addr:<18} "
+                  f"{forwarding.get(name, '?') if first else '':<11} {roles.get(name, '') if first else ''}")
+    r.out()
     r.out(f"Client exit codes: run 1 = {read(r.p('run1', 'client.rc')).strip()}, "
           f"run 2 = {read(r.p('run2', 'client.rc')).strip()}")
 
     # ---- step 1
-    r.out()
-    r.out("## Step 1: the URL and the request")
+    r.section("Step 1: the URL and the request")
     url = dig(c1, "phases", "url") or {}
     r.out(f"   client: {json.dumps({k: v for k, v in url.items() if k != 'request'}, sort_keys=True)[:400]}")
     req = url.get("request") or url.get("request_bytes") or dig(c1, "phases", "http", "request")
@@ -386,8 +436,7 @@ def main():
                 break
 
     # ---- step 2
-    r.out()
-    r.out("## Step 2: DNS")
+    r.section("Step 2: DNS")
     hosts = read(r.p("state", "pc-hosts"))
     r.out(f"   pc's hosts file has no www.my-app.com ({len(hosts.splitlines())} lines): a hosts miss; "
           f"resolv.conf: {read(r.p('state', 'pc-resolv.conf')).splitlines()[0]}")
@@ -419,8 +468,7 @@ def main():
             f"{len(lan_dns2)} DNS packets captured on the LAN in run 2")
 
     # ---- step 3
-    r.out()
-    r.out("## Step 3: TCP, TLS and IP")
+    r.section("Step 3: TCP, TLS and IP")
     lan = caps["run1"]["lan"]
     syn = next((p for p in lan if p.tcp and p.tcp["flags"] & 0x12 == 0x02 and p.ip["dst"] == LB_PUB), None)
     if syn:
@@ -458,8 +506,7 @@ def main():
             r.out(f"   client's {k}: {json.dumps(v, sort_keys=True)[:500]}")
 
     # ---- step 4
-    r.out()
-    r.out("## Step 4: from the LAN to the internet: routing and NAT")
+    r.section("Step 4: from the LAN to the internet: routing and NAT")
     r.out(f"   pc's routing table: {' | '.join(read(r.p('run1', 'pc.routes')).splitlines())}")
     route = read(r.p("run1", "pc.route")).strip().splitlines()
     r.out(f"   ip route get {LB_PUB} (in the pc): {route[0] if route else '?'}")
@@ -486,8 +533,7 @@ def main():
             f"client addresses in the LB log for run 1: {clients}")
 
     # ---- step 5
-    r.out()
-    r.out("## Step 5: ARP and the hops")
+    r.section("Step 5: ARP and the hops")
     before, after = neigh_tables(r.p("run1", "neigh.before")), neigh_tables(r.p("run1", "neigh.after"))
     after2 = neigh_tables(r.p("run2", "neigh.before"))
     for n in ["pc"] + ROUTERS + ["lb"]:
@@ -576,11 +622,12 @@ def main():
     r.out(f"   the response's TTL on the way back, per link (lan, access, core, edge): {back}")
 
     # ---- step 6
-    r.out()
-    r.out("## Step 6: the load balancer")
+    r.section("Step 6: the load balancer")
     edge = flow_packets(caps["run1"]["edge"], WAN, LB_PUB)
-    r.out(f"   local delivery: {LB_PUB} is the lb's own address (eth0), the lb does not forward "
-          f"(ip_forward=0); {len(edge)} packets of the connection arrived on eth0")
+    lb_fwd = machines(r.p("state", "links"))[1].get("lb", "?")
+    r.out(f"   local delivery: {LB_PUB} is the lb's own address (eth0), so the kernel delivers the packets to "
+          f"journey-lb's socket instead of forwarding them (ip_forward={lb_fwd}); "
+          f"{len(edge)} packets of the connection arrived on eth0")
     lbargs = read(r.p("state", "lb.args")).strip()
     r.out(f"   journey-lb {lbargs}")
     for line in read(r.p("state", "lb.stats")).splitlines()[:40]:
@@ -624,8 +671,7 @@ def main():
             r.out(f"   the backend's response: {status}, body: {content[:400].decode('latin-1', 'replace')}")
 
     # ---- failure variant
-    r.out()
-    r.out("## Failure variant: b2 turned unhealthy")
+    r.section("Failure variant: b2 turned unhealthy")
     fd = "failover"
     trans = lines_after(r.p("logs", "lb.err"), r.p(fd, "lb.err.before"), r.p(fd, "lb.err.up"))
     tr_lines = [x for x in trans if re.search(r"\bb2\b", x) and re.search(r"\b(DOWN|UP)\b", x)]
@@ -661,8 +707,7 @@ def main():
         r.out(f"   LB (after SIGUSR2): {line[:300]}")
 
     # ---- stop
-    r.out()
-    r.out("## Stop: SIGTERM to every program")
+    r.section("Stop: SIGTERM to every program")
     exits = {n: read(r.p("state", f"{n}.exit")).strip() for n in ("lb", "b1", "b2", "b3", "dns")}
     r.out(f"   exit statuses: {exits}")
     r.check(all(exits[n] == "0" for n in ("lb", "b1", "b2", "b3")),
@@ -670,10 +715,10 @@ def main():
 
     # ---- verdict
     failed = [c for c in r.checks if not c[0]]
-    r.out()
-    r.out(f"## Verdict: {len(r.checks) - len(failed)}/{len(r.checks)} assertions hold")
+    r.section(f"Verdict: {len(r.checks) - len(failed)}/{len(r.checks)} assertions hold")
     for _, what, ev in failed:
         r.out(f"   FAILED: {what} ({ev})")
+    r.close()
     text = "\n".join(r.lines) + "\n"
     with open(r.p("report.md"), "w", encoding="utf-8") as f:
         f.write(text)

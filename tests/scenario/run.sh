@@ -238,6 +238,7 @@ for n in "${namespaces[@]}"; do
   printf '== %s\n' "$n"
   ip -n "$n" -br link
   ip -n "$n" -br addr
+  printf 'ip_forward %s\n' "$(ip netns exec "$n" sysctl -n net.ipv4.ip_forward)"
 done >"$out/state/links"
 
 # the pc's resolver configuration and hosts file (ip netns exec bind-mounts /etc/netns/pc/* on /etc/*)
