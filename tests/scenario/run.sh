@@ -81,10 +81,11 @@ if [ -z "${JOURNEY_SCENARIO_INNER:-}" ]; then
   # SIGINT). --kill-child covers a SIGKILL of unshare: the kernel then ends the whole PID namespace.
   unshare "${ns_flags[@]}" -- bash "$0" "${args[@]}" &
   upid=$!
+  # shellcheck disable=SC2317 # called by the trap below
   forward() {
     local target=$upid
     [ "${ns_flags[2]:-}" = --pid ] && target=$(ps -o pid= --ppid "$upid" 2>/dev/null | head -n 1)
-    [ -n "$target" ] && kill -TERM $target 2>/dev/null
+    [ -n "$target" ] && kill -TERM "$target" 2>/dev/null
     return 0
   }
   trap forward INT TERM
