@@ -355,10 +355,14 @@ class Report:
     def out(self, text=""):
         self.lines.append(text[3:] if self.fenced and text.startswith("   ") else text)
 
-    def section(self, title):
-        """A heading, then the section's lines in a fenced block (the report is Markdown)."""
+    def section(self, title, seed=""):
+        """A heading, what the seed says at this step, then the section's lines in a fenced block
+        (the report is Markdown)."""
         self.close()
-        self.lines += ["", f"## {title}", "", "```"]
+        self.lines += ["", f"## {title}", ""]
+        if seed:
+            self.lines += [f"> Seed: {seed}", ""]
+        self.lines.append("```")
         self.fenced = True
 
     def close(self):
@@ -397,7 +401,10 @@ def main():
                                                    r.p("run1", "lb.lines.after")) if line.strip()]
 
     r.out("# The seed's journey, watched on real interfaces")
-    r.section("The network and the runs")
+    r.section("The network and the runs",
+              "a laptop on office Wi-Fi (KT internet) sends GET https://www.my-app.com/my-app/data to an "
+              "Azure Load Balancer. Here: nine network namespaces, two switches (bridges), documentation "
+              "addresses in place of the public ones, every program real.")
     r.out("   pc --[switch br-lan]-- home-router ==NAT== isp-router-1 ---- isp-router-2 ---- lb --[switch br-be]-- b1 b2 b3")
     r.out("                                                  |")
     r.out("                                                 dns")
@@ -419,7 +426,10 @@ def main():
           f"run 2 = {read(r.p('run2', 'client.rc')).strip()}")
 
     # ---- step 1
-    r.section("Step 1: the URL and the request")
+    r.section("Step 1: the URL and the request",
+              "the browser parses the URL into scheme https, host www.my-app.com, path /my-app/data and "
+              "builds GET /my-app/data HTTP/1.1 with Host, User-Agent, Accept, Accept-Language, "
+              "Accept-Encoding, Connection: keep-alive.")
     url = dig(c1, "phases", "url") or {}
     r.out(f"   client: {json.dumps({k: v for k, v in url.items() if k != 'request'}, sort_keys=True)[:400]}")
     req = url.get("request") or url.get("request_bytes") or dig(c1, "phases", "http", "request")
@@ -436,7 +446,9 @@ def main():
                 break
 
     # ---- step 2
-    r.section("Step 2: DNS")
+    r.section("Step 2: DNS",
+              "browser cache, OS cache, hosts file, then the DNS server (168.126.63.1, here 192.0.2.53) "
+              "answers www.my-app.com -> 20.123.45.67 (here 203.0.113.67).")
     hosts = read(r.p("state", "pc-hosts"))
     r.out(f"   pc's hosts file has no www.my-app.com ({len(hosts.splitlines())} lines): a hosts miss; "
           f"resolv.conf: {read(r.p('state', 'pc-resolv.conf')).splitlines()[0]}")
@@ -468,7 +480,9 @@ def main():
             f"{len(lan_dns2)} DNS packets captured on the LAN in run 2")
 
     # ---- step 3
-    r.section("Step 3: TCP, TLS and IP")
+    r.section("Step 3: TCP, TLS and IP",
+              "a TCP session to port 443, the TLS handshake, the request encrypted, an IP header "
+              "(src 192.168.1.100, dst 20.123.45.67) and an Ethernet frame with MAC addresses.")
     lan = caps["run1"]["lan"]
     syn = next((p for p in lan if p.tcp and p.tcp["flags"] & 0x12 == 0x02 and p.ip["dst"] == LB_PUB), None)
     if syn:
@@ -506,7 +520,9 @@ def main():
             r.out(f"   client's {k}: {json.dumps(v, sort_keys=True)[:500]}")
 
     # ---- step 4
-    r.section("Step 4: from the LAN to the internet: routing and NAT")
+    r.section("Step 4: from the LAN to the internet: routing and NAT",
+              "routing-table look-up, default gateway 192.168.1.1, NAT private -> public on the home "
+              "router, on to the ISP.")
     r.out(f"   pc's routing table: {' | '.join(read(r.p('run1', 'pc.routes')).splitlines())}")
     route = read(r.p("run1", "pc.route")).strip().splitlines()
     r.out(f"   ip route get {LB_PUB} (in the pc): {route[0] if route else '?'}")
@@ -533,7 +549,10 @@ def main():
             f"client addresses in the LB log for run 1: {clients}")
 
     # ---- step 5
-    r.section("Step 5: ARP and the hops")
+    r.section("Step 5: ARP and the hops",
+              "each router checks whether the IP is its own or forwards; the next hop's MAC comes from the "
+              "ARP cache (hit) or a broadcast ARP request to FF:FF:FF:FF:FF:FF and its reply (miss); the "
+              "Ethernet header is rewritten at every hop, the TTL drops by one per router.")
     before, after = neigh_tables(r.p("run1", "neigh.before")), neigh_tables(r.p("run1", "neigh.after"))
     after2 = neigh_tables(r.p("run2", "neigh.before"))
     for n in ["pc"] + ROUTERS + ["lb"]:
@@ -622,7 +641,9 @@ def main():
     r.out(f"   the response's TTL on the way back, per link (lan, access, core, edge): {back}")
 
     # ---- step 6
-    r.section("Step 6: the load balancer")
+    r.section("Step 6: the load balancer",
+              "the destination IP is its own, so it processes the packet locally: receives on its public "
+              "IP, health-checks the backends, picks one by round-robin or least-connections, forwards.")
     edge = flow_packets(caps["run1"]["edge"], WAN, LB_PUB)
     lb_fwd = machines(r.p("state", "links"))[1].get("lb", "?")
     r.out(f"   local delivery: {LB_PUB} is the lb's own address (eth0), so the kernel delivers the packets to "
@@ -640,6 +661,12 @@ def main():
     health = [line for line in read(r.p("logs", "lb.err")).splitlines() if re.search(r"\b(UP|DOWN|health|check)", line)]
     for line in health[:12]:
         r.out(f"   LB diagnostics: {line[:300]}")
+    phases = [x for x in lines_after(r.p("logs", "lb.err"), r.p("run1", "lb.err.before"), r.p("run1", "lb.err.after"))
+              if re.search(r"\bphase=", x) and not re.search(r"/health\b", x)]
+    if phases:
+        r.out("   the LB's debug log, phase by phase, for run 1's connection:")
+        for line in phases[:16]:
+            r.out(f"     {line[:260]}")
     chosen = [backend_of(logfmt(line)) for line in lb_lines1]
     r.out(f"   chosen backend (LB access log): {chosen}; X-Served-By seen by the client: {c1.get('served_by')}")
     for line in lb_lines1[:2]:
@@ -671,7 +698,8 @@ def main():
             r.out(f"   the backend's response: {status}, body: {content[:400].decode('latin-1', 'replace')}")
 
     # ---- failure variant
-    r.section("Failure variant: b2 turned unhealthy")
+    r.section("Failure variant: b2 turned unhealthy",
+              "a load balancer sends traffic only to servers that pass their health checks.")
     fd = "failover"
     trans = lines_after(r.p("logs", "lb.err"), r.p(fd, "lb.err.before"), r.p(fd, "lb.err.up"))
     tr_lines = [x for x in trans if re.search(r"\bb2\b", x) and re.search(r"\b(DOWN|UP)\b", x)]

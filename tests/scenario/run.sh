@@ -266,7 +266,7 @@ done
 
 lb_args=(--listen https://203.0.113.67:443 --cert "$out/certs/server.crt" --key "$out/certs/server.key"
   --backend b1=10.0.0.4:8080 --backend b2=10.0.0.5:8080 --backend b3=10.0.0.6:8080
-  --algorithm round-robin --admin 127.0.0.1:9000 --log-format logfmt)
+  --algorithm round-robin --admin 127.0.0.1:9000 --log-format logfmt --log-level debug)
 # Health checks at a 1 s interval so that the failure variant is quick (fall 2 x 1 s).
 lb_help=$("$lb" --help 2>&1 || true)
 health_flags=0
@@ -336,11 +336,13 @@ one_run() {
   neigh_dump "$dir/neigh.before"
   ip netns exec home-router iptables -t nat -Z POSTROUTING
   wc -l <"$out/logs/lb.access.log" >"$dir/lb.lines.before"
+  wc -l <"$out/logs/lb.err" >"$dir/lb.err.before"
   for b in b1 b2 b3; do wc -l <"$out/logs/$b.log" >"$dir/$b.lines.before"; done
   capture_start "$dir"
   client_run "$dir"
   capture_stop
   wc -l <"$out/logs/lb.access.log" >"$dir/lb.lines.after"
+  wc -l <"$out/logs/lb.err" >"$dir/lb.err.after"
   for b in b1 b2 b3; do wc -l <"$out/logs/$b.log" >"$dir/$b.lines.after"; done
   neigh_dump "$dir/neigh.after"
   ip netns exec home-router iptables -t nat -L POSTROUTING -v -n -x >"$dir/nat.counters"
