@@ -450,8 +450,10 @@ def main():
               "browser cache, OS cache, hosts file, then the DNS server (168.126.63.1, here 192.0.2.53) "
               "answers www.my-app.com -> 20.123.45.67 (here 203.0.113.67).")
     hosts = read(r.p("state", "pc-hosts"))
-    r.out(f"   pc's hosts file has no www.my-app.com ({len(hosts.splitlines())} lines): a hosts miss; "
-          f"resolv.conf: {read(r.p('state', 'pc-resolv.conf')).splitlines()[0]}")
+    in_hosts = [x for x in hosts.splitlines() if re.search(r"\swww\.my-app\.com(\s|$)", x)]
+    r.out(f"   the pc's /etc/hosts: {' | '.join(hosts.splitlines())} -> "
+          f"{'has ' + in_hosts[0] if in_hosts else 'no www.my-app.com: a hosts miss'}")
+    r.out(f"   the pc's /etc/resolv.conf: {' | '.join(read(r.p('state', 'pc-resolv.conf')).splitlines())}")
     dns_c = dig(c1, "phases", "dns") or {}
     r.out(f"   client (run 1): {json.dumps(dns_c, sort_keys=True)[:600]}")
     lan_dns = [p for p in caps["run1"]["lan"] if p.udp and 53 in (p.udp["sport"], p.udp["dport"])]
@@ -470,7 +472,7 @@ def main():
     r.check(any(data == LB_PUB for data, _ in a_records), "DNS server 192.0.2.53 answered www.my-app.com A 203.0.113.67",
             f"A records on the wire: {a_records}")
     dq = [line.split(": ", 1)[-1] for line in read(r.p("logs", "dnsmasq.log")).splitlines()
-          if "my-app.com" in line]
+          if "my-app.com" in line and re.search(r"query\[|config |reply |cached ", line)]
     for line in dq[:4]:
         r.out(f"   dnsmasq's log: {line}")
     lan_dns2 = [p for p in caps["run2"]["lan"] if p.udp and 53 in (p.udp["sport"], p.udp["dport"])]
