@@ -223,6 +223,15 @@ def logfmt(line):
             for m in re.finditer(r'([\w.\-]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))', line)}
 
 
+def short_log(line):
+    """A log line without its date, level and msg=phase: the time of day and the fields."""
+    m = re.match(r'^time=\S*T(\d\d:\d\d:\d\d\.\d+)Z?\s+(.*)$', line)
+    if not m:
+        return line
+    rest = re.sub(r'\blevel=\S+\s*|\bmsg=phase\s*', "", m.group(2))
+    return f"{m.group(1)} {rest}"
+
+
 def lines_after(path, count_file, until_file=None):
     """The lines a log gained between two moments (line counts saved by run.sh)."""
     start = int(read(count_file, "0").strip() or 0)
@@ -651,7 +660,7 @@ def main():
     r.out(f"   local delivery: {LB_PUB} is the lb's own address (eth0), so the kernel delivers the packets to "
           f"journey-lb's socket instead of forwarding them (ip_forward={lb_fwd}); "
           f"{len(edge)} packets of the connection arrived on eth0")
-    lbargs = read(r.p("state", "lb.args")).strip()
+    lbargs = read(r.p("state", "lb.args")).strip().replace(os.path.abspath(r.dir) + "/", "")
     r.out(f"   journey-lb {lbargs}")
     for line in read(r.p("state", "lb.stats")).splitlines()[:40]:
         r.out(f"   /stats: {line}")
@@ -662,13 +671,13 @@ def main():
             r.out(f"   health checks on the private link during {run}'s capture (backend, status): {checks}")
     health = [line for line in read(r.p("logs", "lb.err")).splitlines() if re.search(r"\b(UP|DOWN|health|check)", line)]
     for line in health[:12]:
-        r.out(f"   LB diagnostics: {line[:300]}")
+        r.out(f"   LB diagnostics: {short_log(line)[:300]}")
     phases = [x for x in lines_after(r.p("logs", "lb.err"), r.p("run1", "lb.err.before"), r.p("run1", "lb.err.after"))
               if re.search(r"\bphase=", x) and not re.search(r"/health\b", x)]
     if phases:
         r.out("   the LB's debug log, phase by phase, for run 1's connection:")
         for line in phases[:16]:
-            r.out(f"     {line[:260]}")
+            r.out(f"     {short_log(line)[:220]}")
     chosen = [backend_of(logfmt(line)) for line in lb_lines1]
     r.out(f"   chosen backend (LB access log): {chosen}; X-Served-By seen by the client: {c1.get('served_by')}")
     for line in lb_lines1[:2]:
@@ -706,7 +715,7 @@ def main():
     trans = lines_after(r.p("logs", "lb.err"), r.p(fd, "lb.err.before"), r.p(fd, "lb.err.up"))
     tr_lines = [x for x in trans if re.search(r"\bb2\b", x) and re.search(r"\b(DOWN|UP)\b", x)]
     for line in tr_lines[:6]:
-        r.out(f"   LB: {line[:300]}")
+        r.out(f"   LB: {short_log(line)[:300]}")
     r.check(any(re.search(r"\bDOWN\b", x) for x in tr_lines), "the LB logged b2's transition to DOWN",
             f"{len(tr_lines)} transition line(s) for b2")
     served = []
@@ -720,7 +729,8 @@ def main():
     r.out(f"   {len(served)} requests after the transition: served by {served} (client), LB log: {fo_chosen}")
     priv = read_pcap(r.p(fd, "private.pcap"))
     b2cap = read_pcap(r.p(fd, "b2.pcap"))
-    to_b2 = [h for h in http_requests(priv) if h[2] == BACKENDS["b2"]] + http_requests(b2cap)
+    to_b2_priv = [h for h in http_requests(priv) if h[2] == BACKENDS["b2"]]
+    to_b2 = http_requests(b2cap)
     checks_b2 = http_requests(b2cap, "/health")
     b2_checks = [(round(ts - float(read(r.p(fd, "t.down"), "0") or 0), 1), st)
                  for ts, ip, line, st in http_exchanges(b2cap) if "/health" in line]
@@ -728,13 +738,14 @@ def main():
           f"(seconds after SIGUSR1, status) {b2_checks}")
     b2_new = lines_after(r.p("logs", "b2.log"), r.p(fd, "b2.lines.before"))
     b2_data = [x for x in b2_new if "/my-app/data" in x]
-    r.check(not to_b2 and not b2_data and len(fo_chosen) == len(served) and served and all(s and s != "b2" for s in served)
+    r.check(not to_b2 and not to_b2_priv and not b2_data and len(fo_chosen) == len(served) and served and all(s and s != "b2" for s in served)
             and "b2" not in fo_chosen,
             "after its transition b2 receives no request: capture and b2's own log are empty of /my-app/data",
-            f"{len(to_b2)} on the wire, {len(b2_data)} in b2's log, LB sent to {fo_chosen}")
+            f"{len(to_b2)} on b2's link, {len(to_b2_priv)} to 10.0.0.5 on the LB's private side, "
+            f"{len(b2_data)} in b2's log, LB sent to {fo_chosen}")
     up = lines_after(r.p("logs", "lb.err"), r.p(fd, "lb.err.up"))
     for line in [x for x in up if re.search(r"\bb2\b", x)][:3]:
-        r.out(f"   LB (after SIGUSR2): {line[:300]}")
+        r.out(f"   LB (after SIGUSR2): {short_log(line)[:300]}")
 
     # ---- stop
     r.section("Stop: SIGTERM to every program")
