@@ -321,6 +321,19 @@ def dig(obj, *keys):
     return obj
 
 
+def us(v):
+    """Microseconds as milliseconds with 3 decimals, or '-'."""
+    return f"{v / 1000:.3f} ms" if isinstance(v, (int, float)) else "-"
+
+
+def fields(obj, *keys):
+    """'key=value' for the keys an object has (the client's JSON, printed as it is)."""
+    if not isinstance(obj, dict):
+        return "(absent)"
+    return " ".join(f"{k}={json.dumps(obj[k]) if not isinstance(obj[k], str) else obj[k]}"
+                    for k in keys if k in obj and obj[k] not in (None, ""))
+
+
 def http_requests(pkts, path="/my-app/data"):
     """Plaintext HTTP requests for PATH seen in TCP payloads: (time, src, dst ip, dst port)."""
     out = []
@@ -391,6 +404,18 @@ def flow_packets(pkts, src, dst, dport=443):
     return [p for p in pkts if p.tcp and p.ip["src"] == src and p.ip["dst"] == dst and p.tcp["dport"] == dport]
 
 
+def client_dns(r, run, dns):
+    """The client's own account of its look-up, source by source (its claim, printed, not asserted)."""
+    if not isinstance(dns, dict):
+        r.out(f"   journey's DNS phase ({run}): (absent)")
+        return
+    r.out(f"   journey's DNS phase ({run}): {fields(dns, 'source', 'server')} in {us(dns.get('duration_us'))}")
+    for st in dns.get("steps") or []:
+        r.out(f"     {st.get('source', '?'):<8} {st.get('result', '?'):<8} {us(st.get('duration_us')):>10}  {st.get('detail', '')}")
+    for a in dns.get("answers") or []:
+        r.out(f"     answer {a.get('type')} {a.get('address')} TTL {a.get('ttl')}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", required=True)
@@ -440,10 +465,11 @@ def main():
               "builds GET /my-app/data HTTP/1.1 with Host, User-Agent, Accept, Accept-Language, "
               "Accept-Encoding, Connection: keep-alive.")
     url = dig(c1, "phases", "url") or {}
-    r.out(f"   client: {json.dumps({k: v for k, v in url.items() if k != 'request'}, sort_keys=True)[:400]}")
-    req = url.get("request") or url.get("request_bytes") or dig(c1, "phases", "http", "request")
+    r.out(f"   journey parsed: {fields(url, 'scheme', 'host', 'port', 'path', 'query', 'method')}")
+    req = url.get("request")
     if isinstance(req, str):
-        for line in req.splitlines():
+        r.out("   the exact request bytes journey sent (inside TLS, so not visible on the wire):")
+        for line in req.rstrip("\r\n").split("\r\n"):
             r.out(f"   > {line}")
     be_hits = http_requests(caps["run1"]["private"])
     if be_hits:
@@ -463,8 +489,7 @@ def main():
     r.out(f"   the pc's /etc/hosts: {' | '.join(hosts.splitlines())} -> "
           f"{'has ' + in_hosts[0] if in_hosts else 'no www.my-app.com: a hosts miss'}")
     r.out(f"   the pc's /etc/resolv.conf: {' | '.join(read(r.p('state', 'pc-resolv.conf')).splitlines())}")
-    dns_c = dig(c1, "phases", "dns") or {}
-    r.out(f"   client (run 1): {json.dumps(dns_c, sort_keys=True)[:600]}")
+    client_dns(r, "run 1", dig(c1, "phases", "dns"))
     lan_dns = [p for p in caps["run1"]["lan"] if p.udp and 53 in (p.udp["sport"], p.udp["dport"])]
     srv_dns = [p for p in caps["run1"]["dns"] if p.udp and 53 in (p.udp["sport"], p.udp["dport"])]
     for label, pkts in (("on the LAN (pc side)", lan_dns), ("at the DNS server (after NAT)", srv_dns)):
@@ -485,8 +510,7 @@ def main():
     for line in dq[:4]:
         r.out(f"   dnsmasq's log: {line}")
     lan_dns2 = [p for p in caps["run2"]["lan"] if p.udp and 53 in (p.udp["sport"], p.udp["dport"])]
-    dns_c2 = dig(c2, "phases", "dns") or {}
-    r.out(f"   client (run 2): {json.dumps(dns_c2, sort_keys=True)[:400]}")
+    client_dns(r, "run 2", dig(c2, "phases", "dns"))
     r.check(not lan_dns2, "run 2: the client's DNS cache answered (no DNS packet on the LAN)",
             f"{len(lan_dns2)} DNS packets captured on the LAN in run 2")
 
@@ -525,10 +549,14 @@ def main():
                 f"SNI seen: {hello[0].get('sni') if hello else None}")
     else:
         r.check(False, "a TCP connection from the pc to 203.0.113.67:443 was captured on the LAN", "no SYN seen")
-    for k in ("tcp", "tls"):
-        v = dig(c1, "phases", k)
-        if v:
-            r.out(f"   client's {k}: {json.dumps(v, sort_keys=True)[:500]}")
+    tcp, tls = dig(c1, "phases", "tcp"), dig(c1, "phases", "tls")
+    r.out(f"   journey's TCP phase: {fields(tcp, 'local', 'remote', 'rtt_us', 'mss', 'cwnd', 'retransmits')}"
+          f" connect {us((tcp or {}).get('duration_us'))}")
+    r.out(f"   journey's TLS phase: {fields(tls, 'version', 'cipher', 'group', 'alpn', 'sni', 'verified', 'verify_result', 'verify_name')}"
+          f" handshake {us((tls or {}).get('duration_us'))}")
+    cert = (tls or {}).get("certificate") if isinstance(tls, dict) else None
+    if isinstance(cert, dict):
+        r.out(f"   the LB's certificate as journey saw it: {fields(cert, 'subject', 'issuer', 'san', 'sans', 'not_after')}")
 
     # ---- step 4
     r.section("Step 4: from the LAN to the internet: routing and NAT",
@@ -540,8 +568,7 @@ def main():
     r.check(route and f"via {GW}" in route[0], "the pc routes to the LB through its default gateway 192.168.1.1",
             route[0] if route else "no route")
     croute = dig(c1, "phases", "route")
-    if croute:
-        r.out(f"   client's route phase: {json.dumps(croute, sort_keys=True)[:500]}")
+    r.out(f"   journey's route phase (netlink): {fields(croute, 'gateway', 'interface', 'interface_mac', 'source', 'next_hop', 'ttl', 'source_private', 'nat')}")
     for line in read(r.p("run1", "nat.counters")).splitlines():
         if "MASQUERADE" in line:
             r.out(f"   home-router NAT rule (packets bytes ...): {' '.join(line.split())}")
@@ -606,11 +633,8 @@ def main():
     r.check(not [p for p in req2 if p.arp["spa"] == PC] and not bc2,
             "run 2: ARP cache hit: no ARP request from the pc and no broadcast ARP on the path",
             f"{len(req2)} ARP request(s) on the LAN, {len(bc2)} broadcast on the path")
-    carp = dig(c1, "phases", "route")
-    carp2 = dig(c2, "phases", "route")
-    if carp2:
-        r.out(f"   client's next-hop entry, run 1 vs run 2: {json.dumps(carp, sort_keys=True)[:300]} / "
-              f"{json.dumps(carp2, sort_keys=True)[:300]}")
+    for run, cj in (("run 1", c1), ("run 2", c2)):
+        r.out(f"   journey's next-hop entry, {run}: {fields(dig(cj, 'phases', 'route', 'neighbour'), 'mac', 'state_before', 'state', 'cache')}")
 
     r.out("   the request's packets (client -> LB) on each link, run 1:")
     r.out(f"     {'link':<7} {'between':<30} {'src MAC -> dst MAC':<40} {'src IP -> dst IP':<34} TTL")
@@ -680,6 +704,11 @@ def main():
             r.out(f"     {short_log(line)[:220]}")
     chosen = [backend_of(logfmt(line)) for line in lb_lines1]
     r.out(f"   chosen backend (LB access log): {chosen}; X-Served-By seen by the client: {c1.get('served_by')}")
+    lbc = dig(c1, "phases", "lb")
+    if isinstance(lbc, dict) and lbc.get("server_timing"):
+        r.out("   Server-Timing as journey received it: " + ", ".join(
+            f"{t.get('name')}={us(t.get('duration_us'))}" for t in lbc["server_timing"]))
+    r.out(f"   journey's totals (curl's names, s): {fields(c1, 'time_namelookup', 'time_connect', 'time_appconnect', 'time_pretransfer', 'time_starttransfer', 'time_total')}")
     for line in lb_lines1[:2]:
         f = logfmt(line)
         timers = {k: v for k, v in f.items() if re.match(r"^(T[a-z]?|T[A-Z]|.*_ms|.*_us|dur.*)$", k)}
