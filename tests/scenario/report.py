@@ -581,7 +581,7 @@ def main():
             f"{len(acc)} packets from {WAN} to {LB_PUB}:443 on the access link")
     clients = [client_addr(logfmt(line)) for line in lb_lines1]
     for line in lb_lines1[:3]:
-        r.out(f"   LB access log: {line[:400]}")
+        r.out(f"   LB access log: {short_log(line)[:400]}")
     r.check(lb_lines1 and all(c == WAN for c in clients),
             "the LB's access log shows the NAT address 198.51.100.2 as the client, not 192.168.1.100",
             f"client addresses in the LB log for run 1: {clients}")
@@ -635,6 +635,10 @@ def main():
             f"{len(req2)} ARP request(s) on the LAN, {len(bc2)} broadcast on the path")
     for run, cj in (("run 1", c1), ("run 2", c2)):
         r.out(f"   journey's next-hop entry, {run}: {fields(dig(cj, 'phases', 'route', 'neighbour'), 'mac', 'state_before', 'state', 'cache')}")
+    first_ip = next((p for p in caps["run1"]["lan"] if p.ip), None)
+    if req1 and first_ip and first_ip.udp and first_ip.udp["dport"] == 53:
+        r.out("   (in run 1 the pc's ARP miss is paid by the DNS query, its first packet through the gateway: by the time")
+        r.out("    journey connects, the entry is already REACHABLE, so its route phase rightly reports a hit)")
 
     r.out("   the request's packets (client -> LB) on each link, run 1:")
     r.out(f"     {'link':<7} {'between':<30} {'src MAC -> dst MAC':<40} {'src IP -> dst IP':<34} TTL")
@@ -699,9 +703,11 @@ def main():
     phases = [x for x in lines_after(r.p("logs", "lb.err"), r.p("run1", "lb.err.before"), r.p("run1", "lb.err.after"))
               if re.search(r"\bphase=", x) and not re.search(r"/health\b", x)]
     if phases:
-        r.out("   the LB's debug log, phase by phase, for run 1's connection:")
+        rid = next((logfmt(x).get("request_id") for x in phases if logfmt(x).get("request_id")), None)
+        r.out(f"   the LB's debug log, phase by phase, for run 1's request (request_id={rid}):")
         for line in phases[:16]:
-            r.out(f"     {short_log(line)[:220]}")
+            line = re.sub(r"\b(conn|request_id)=\S+\s*", "", short_log(line))
+            r.out(f"     {line[:200]}")
     chosen = [backend_of(logfmt(line)) for line in lb_lines1]
     r.out(f"   chosen backend (LB access log): {chosen}; X-Served-By seen by the client: {c1.get('served_by')}")
     lbc = dig(c1, "phases", "lb")
