@@ -75,7 +75,7 @@ ssize_t be_json_escape(char *out, size_t cap, const char *s, size_t n) {
  * "http://host/a?q" -> "/a" (RFC 9112 3.2.2: servers must accept it). */
 static void target_path(const char *t, size_t n, const char **path, size_t *len) {
   size_t i = 0;
-  if (n >= 7 && (!strncmp(t, "http://", 7) || (n >= 8 && !strncmp(t, "https://", 8)))) {
+  if (n && t[0] != '/' && n >= 7 && (!strncmp(t, "http://", 7) || (n >= 8 && !strncmp(t, "https://", 8)))) {
     i = t[4] == 's' ? 8 : 7;
     while (i < n && t[i] != '/' && t[i] != '?')
       i++;
@@ -239,8 +239,10 @@ static void put_data_body(outp *o, const be_request *rq, const be_identity *id,
     put_json_str(o, rq->xff, rq->xff_len);
   else
     PUT_LIT(o, "null");
+  /* HEAD: the headers GET would get, so the same Content-Length (RFC 9110 9.3.2). */
+  const char *method = rq->method == BE_HEAD ? "GET" : rq->method_name;
   PUT_LIT(o, ",\"method\":");
-  put_json_str(o, rq->method_name, strlen(rq->method_name));
+  put_json_str(o, method, strlen(method));
   if (rq->http_minor == 0)
     PUT_LIT(o, ",\"path\":\"" BE_PATH_DATA "\",\"http_version\":\"1.0\",");
   else

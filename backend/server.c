@@ -87,6 +87,7 @@ typedef struct be_conn {
   /* Output: responses are assembled in `out`; `wbuf` is what an uv_write is sending. */
   jc_buf out, wbuf;
   int writing;
+  int reading; /* uv_read_start is in effect */
   uint64_t write_start;
   int close_after; /* close once the output is written: Connection: close, errors, drain */
   int eof;         /* the client shut its sending side */
@@ -170,8 +171,6 @@ static void date_update(be_worker *w) {
 }
 
 static void conn_close(be_conn *c);
-static void conn_flush(be_conn *c);
-static void conn_resume(be_conn *c);
 static void worker_check_drained(be_worker *w);
 
 /* ---- responding ---- */
@@ -422,8 +421,12 @@ static int on_message_complete(llhttp_t *p) {
   respond(c, &d, &rq);
   if (c->close_after || c->closing)
     return HPE_PAUSED; /* nothing after a closing response is read */
-  if (jc_buf_len(&c->out) >= OUT_HIGH_WATER)
-    return HPE_PAUSED; /* the client is not reading: resume when the output drains */
+  if (jc_buf_len(&c->out) >= OUT_HIGH_WATER) {
+    if (jc_log_enabled(JC_LOG_DEBUG))
+      jc_log(JC_LOG_DEBUG, "%s reads slower than it sends: parsing paused until %zu bytes drain",
+             c->peer, jc_buf_len(&c->out));
+    return HPE_PAUSED; /* resume when the output drains */
+  }
   return 0;
 }
 
@@ -439,12 +442,37 @@ static const llhttp_settings_t g_settings = {
     .on_message_complete = on_message_complete,
 };
 
-/* ---- connection I/O ---- */
+/* ---- connection I/O ----
+ *
+ * conn_progress() is the one place that moves a connection forward after anything happened
+ * (bytes read, a write done, a delay over, a timeout): write what is queued, resume parsing if
+ * it paused and may go on, read again, or close. Callbacks only record state and call it. */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void conn_progress(be_conn *c);
 
 static void drop_stash(be_conn *c) {
   free(c->stash);
   c->stash = NULL;
   c->stash_off = c->stash_len = 0;
+}
+
+static void read_on(be_conn *c) {
+  if (c->reading || c->closing)
+    return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    conn_close(c);
+    return;
+  }
+  c->reading = 1;
+}
+
+static void read_off(be_conn *c) {
+  if (!c->reading)
+    return;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
 }
 
 /* Parses bytes; returns how many were consumed (fewer when the parser paused). */
@@ -466,12 +494,10 @@ static size_t conn_feed(be_conn *c, const char *data, size_t len) {
              llhttp_get_error_reason(&c->parser));
     respond_error(c, status);
   }
-  if (c->close_after || c->closing) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
+  if (c->close_after || c->closing || c->paused)
+    read_off(c);
+  if (c->close_after || c->closing)
     drop_stash(c);
-  } else if (c->paused) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-  }
   return used;
 }
 
@@ -480,8 +506,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->base = c->w->readbuf;
   buf->len = sizeof c->w->readbuf;
 }
-
-static void conn_maybe_close(be_conn *c);
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   be_conn *c = s->data;
@@ -504,7 +528,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       memcpy(c->stash, buf->base + used, c->stash_len);
       c->stash_off = 0;
     }
-    conn_flush(c); /* every response this read produced, in one write */
+    conn_progress(c); /* every response this read produced, in one write */
     return;
   }
   if (nread == 0)
@@ -514,36 +538,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->eof = 1;
-  uv_read_stop(s);
+  read_off(c);
   if (c->lingering || c->in_request) { /* a half request cannot be answered */
     conn_close(c);
     return;
   }
-  conn_maybe_close(c); /* after answering what was complete */
+  conn_progress(c); /* answer what was complete, then close */
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) { (void)req, (void)status; }
-
-/* Closes when nothing is left to do: output written, no delayed response, nothing stashed. */
-static void conn_maybe_close(be_conn *c) {
-  if (c->closing || c->writing || jc_buf_len(&c->out) || c->delaying)
-    return;
-  if (c->eof && !c->close_after && c->stash_off < c->stash_len)
-    return; /* pipelined requests before the EOF still to answer */
-  if (c->eof) {
-    conn_close(c);
-    return;
-  }
-  if (!c->close_after || c->lingering)
-    return;
-  /* Send FIN, then read and drop until the client closes too: closing with unread input
-   * would make the kernel send RST, which can destroy the response before it is read. */
-  c->lingering = 1;
-  c->linger_start = uv_now(&c->w->loop);
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0 ||
-      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-    conn_close(c);
-}
 
 static void on_write(uv_write_t *req, int status) {
   be_conn *c = req->data;
@@ -556,23 +559,21 @@ static void on_write(uv_write_t *req, int status) {
     return;
   }
   c->last_active = uv_now(&c->w->loop);
-  conn_flush(c);  /* what was queued meanwhile */
-  conn_resume(c); /* if parsing paused because the output was full */
+  conn_progress(c);
 }
 
-static void conn_flush(be_conn *c) {
+/* Writes what is queued: uv_try_write first (the usual case on a healthy connection: done,
+ * no request object, no callback), uv_write for what the kernel did not take. */
+static void conn_write_out(be_conn *c) {
   if (c->writing || c->closing)
     return;
   size_t n = jc_buf_len(&c->out);
-  if (n == 0) {
-    conn_maybe_close(c);
+  if (n == 0)
     return;
-  }
   uv_buf_t b = uv_buf_init((char *)jc_buf_peek(&c->out), (unsigned)n);
   int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
   if (r == (int)n) {
     jc_buf_consume(&c->out, n);
-    conn_maybe_close(c);
     return;
   }
   if (r < 0 && r != UV_EAGAIN) {
@@ -596,33 +597,46 @@ static void conn_flush(be_conn *c) {
   }
 }
 
-/* Continues parsing after a pause (delay over, or output drained). */
-static void conn_resume(be_conn *c) {
-  if (c->closing)
-    return;
-  if (c->paused) {
-    if (c->delaying || c->close_after || jc_buf_len(&c->out) >= OUT_HIGH_WATER) {
-      conn_maybe_close(c);
+static void conn_progress(be_conn *c) {
+  for (;;) {
+    conn_write_out(c);
+    if (c->closing)
       return;
-    }
+    /* Parsing paused behind a delayed response or a full output: go on when neither holds. */
+    if (!c->paused || c->delaying || c->close_after || jc_buf_len(&c->out) >= OUT_HIGH_WATER)
+      break;
     c->paused = 0;
     llhttp_resume(&c->parser);
     while (c->stash_off < c->stash_len && !c->paused && !c->close_after && !c->closing)
       c->stash_off += conn_feed(c, c->stash + c->stash_off, c->stash_len - c->stash_off);
     if (c->closing)
       return;
-    if (c->stash_off >= c->stash_len || c->close_after)
+    if (c->stash_off >= c->stash_len)
       drop_stash(c);
-    conn_flush(c);
-    if (c->closing)
-      return;
   }
-  if (!c->paused && !c->close_after && !c->eof) {
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+  if (!c->paused && !c->close_after && !c->eof && !c->lingering) {
+    read_on(c);
+    return;
+  }
+  /* Close when nothing is left to do: output written, no delayed response, nothing stashed. */
+  if (c->writing || jc_buf_len(&c->out) || c->delaying || c->lingering)
+    return;
+  if (c->eof) {
+    if (c->close_after || c->stash_off >= c->stash_len)
       conn_close(c);
     return;
   }
-  conn_maybe_close(c);
+  if (!c->close_after)
+    return;
+  /* Send FIN, then read and drop until the client closes too: closing with unread input
+   * would make the kernel send RST, which can destroy the response before it is read. */
+  c->lingering = 1;
+  c->linger_start = uv_now(&c->w->loop);
+  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    conn_close(c);
+    return;
+  }
+  read_on(c);
 }
 
 static void on_delay_done(uv_timer_t *t) {
@@ -631,8 +645,7 @@ static void on_delay_done(uv_timer_t *t) {
   be_request rq;
   fill_request(c, &rq);
   respond(c, &c->pending, &rq);
-  conn_flush(c);
-  conn_resume(c);
+  conn_progress(c);
 }
 
 static void on_conn_handle_closed(uv_handle_t *h) {
@@ -704,8 +717,7 @@ static void on_connection(uv_stream_t *server, int status) {
   llhttp_init(&c->parser, HTTP_REQUEST, &g_settings);
   c->parser.data = c;
   c->last_active = uv_now(&w->loop);
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-    conn_close(c);
+  read_on(c);
 }
 
 /* ---- worker: timers, drain ---- */
@@ -778,8 +790,8 @@ static void on_tick(uv_timer_t *t) {
     } else if (c->in_request) {
       if (now - c->req_start_ms >= o->request_timeout_ms) {
         respond_error(c, 408);
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        conn_flush(c);
+        read_off(c);
+        conn_progress(c);
       }
     } else if (!c->delaying && !c->paused && !jc_buf_len(&c->out) &&
                now - c->last_active >= o->idle_timeout_ms) {

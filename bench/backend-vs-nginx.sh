@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# journey-backend vs nginx, same machine, same run: `wrk -t1 -c64` against one journey-backend
+# serving GET /my-app/data and against nginx (worker_processes 1) serving a static
+# `return 200` body of the same length, in interleaved rounds (backend, nginx, backend, ...).
+# Prints each round, the medians and the ratio backend/nginx.
+#
+#   bench/backend-vs-nginx.sh [--rounds N] [--duration SECONDS] [--connections N]
+#                             [--access-log on|off] [--workers N] [--build-dir DIR]
+#
+# Defaults: 3 rounds of 5 s each, 64 connections, access logs off for both, 1 backend worker.
+# --access-log on: both log every request to a file (nginx with buffer=64k, journey-backend
+# batches per loop iteration). Both servers listen on 127.0.0.1 (ephemeral ports); the script
+# stops only the processes it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=3 duration=5 conns=64 access_log=off workers=1 build_dir=build
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --access-log) access_log=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
+    --build-dir) build_dir=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "backend-vs-nginx: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$rounds$duration$conns$workers" in *[!0-9]*) echo "backend-vs-nginx: numbers expected" >&2; exit 2 ;; esac
+[ "$rounds" -ge 1 ] && [ "$rounds" -le 20 ] || { echo "backend-vs-nginx: --rounds 1..20" >&2; exit 2; }
+[ "$duration" -ge 1 ] && [ "$duration" -le 60 ] || { echo "backend-vs-nginx: --duration 1..60" >&2; exit 2; }
+case "$access_log" in on|off) ;; *) echo "backend-vs-nginx: --access-log on|off" >&2; exit 2 ;; esac
+
+backend=$build_dir/backend/journey-backend
+for tool in wrk nginx curl python3; do
+  command -v "$tool" >/dev/null || { echo "backend-vs-nginx: '$tool' not found: run scripts/install-deps.sh --bench" >&2; exit 1; }
+done
+[ -x "$backend" ] || { echo "backend-vs-nginx: $backend not built: run 'make' first (or --build-dir DIR)" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/journey-bench.XXXXXX)
+backend_pid="" nginx_pid=""
+cleanup() {
+  # Only the processes this script started, by PID.
+  [ -n "$backend_pid" ] && kill -TERM "$backend_pid" 2>/dev/null && wait "$backend_pid" 2>/dev/null || true
+  [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+# journey-backend on an ephemeral port: it logs the address it bound.
+backend_args=(--listen 127.0.0.1:0 --name bench --workers "$workers")
+[ "$access_log" = off ] && backend_args+=(--no-access-log)
+"$backend" "${backend_args[@]}" >"$tmp/backend-access.log" 2>"$tmp/backend.err" &
+backend_pid=$!
+backend_addr=""
+for _ in $(seq 50); do
+  backend_addr=$(sed -n 's/.*msg=listening addr=\(127\.0\.0\.1:[0-9]*\).*/\1/p' "$tmp/backend.err" | head -1)
+  [ -n "$backend_addr" ] && break
+  sleep 0.1
+done
+[ -n "$backend_addr" ] || { echo "backend-vs-nginx: journey-backend did not start:" >&2; cat "$tmp/backend.err" >&2; exit 1; }
+
+# The same body length for nginx: what wrk gets from the backend (wrk sends no X-Request-Id).
+body_len=$(curl -s "http://$backend_addr/my-app/data" | wc -c)
+body=$(python3 -c "import sys; n=int(sys.argv[1]); s='{\"backend\":\"nginx\",\"pad\":\"'; print(s + 'x'*(n-len(s)-2) + '\"}', end='')" "$body_len")
+
+nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$tmp/nginx/logs"
+if [ "$access_log" = on ]; then nginx_log="access_log $tmp/nginx/access.log combined buffer=64k flush=1s;"; else nginx_log="access_log off;"; fi
+cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  $nginx_log
+  client_body_temp_path $tmp/nginx/body;
+  proxy_temp_path $tmp/nginx/proxy;
+  fastcgi_temp_path $tmp/nginx/fastcgi;
+  uwsgi_temp_path $tmp/nginx/uwsgi;
+  scgi_temp_path $tmp/nginx/scgi;
+  keepalive_requests 10000000;  # journey-backend has no per-connection request limit either
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+EOF
+nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx.err" &
+nginx_pid=$!
+for _ in $(seq 50); do
+  curl -s -o /dev/null "http://127.0.0.1:$nginx_port/my-app/data" && break
+  sleep 0.1
+done
+nginx_len=$(curl -s "http://127.0.0.1:$nginx_port/my-app/data" | wc -c)
+[ "$nginx_len" = "$body_len" ] || { echo "backend-vs-nginx: nginx did not start or serves $nginx_len bytes, not $body_len:" >&2; cat "$tmp/nginx.err" "$tmp/nginx/error.log" >&2 2>/dev/null; exit 1; }
+
+# One wrk run; prints requests/s (and complains about errors or non-2xx answers).
+run_wrk() {
+  local name=$1 url=$2 out
+  out=$(wrk -t1 -c"$conns" -d"${duration}s" "$url")
+  if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+    echo "backend-vs-nginx: $name: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ')" >&2
+  fi
+  awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+}
+
+echo "journey-backend $backend_addr vs nginx 127.0.0.1:$nginx_port: body $body_len bytes, wrk -t1 -c$conns -d${duration}s, $rounds rounds, access log $access_log, backend workers $workers"
+printf '%-6s %16s %16s\n' round journey-backend nginx
+b_all=() n_all=()
+for r in $(seq "$rounds"); do
+  b=$(run_wrk journey-backend "http://$backend_addr/my-app/data")
+  n=$(run_wrk nginx "http://127.0.0.1:$nginx_port/my-app/data")
+  b_all+=("$b") n_all+=("$n")
+  printf '%-6s %16s %16s\n' "$r" "$b" "$n"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+bm=$(median "${b_all[@]}") nm=$(median "${n_all[@]}")
+printf '%-6s %16s %16s\n' median "$bm" "$nm"
+awk -v b="$bm" -v n="$nm" 'BEGIN {printf "ratio journey-backend/nginx (median requests/s): %.3f\n", b/n}'
