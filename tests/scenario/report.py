@@ -456,8 +456,9 @@ def main():
             r.out(f"   {name if first else '':<13} {ifname:<9} {mac:<18} {addr:<18} "
                   f"{forwarding.get(name, '?') if first else '':<11} {roles.get(name, '') if first else ''}")
     r.out()
-    r.out(f"Client exit codes: run 1 = {read(r.p('run1', 'client.rc')).strip()}, "
-          f"run 2 = {read(r.p('run2', 'client.rc')).strip()}")
+    rcs = [read(r.p(run, "client.rc")).strip() for run in ("run1", "run2")]
+    r.check(rcs == ["0", "0"], "journey completed both runs (exit 0)",
+            f"exit codes {rcs}; stderr: {read(r.p('run1', 'client.stderr')).strip()[:200] or '(empty)'}")
 
     # ---- step 1
     r.section("Step 1: the URL and the request",
