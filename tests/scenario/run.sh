@@ -72,8 +72,13 @@ if [ -z "${JOURNEY_SCENARIO_INNER:-}" ]; then
     say "      (a container without CAP_SYS_ADMIN, or user namespaces disabled; run on a host or a privileged container)"
     exit $SKIP
   fi
+  # The output directory is emptied at each run: only ever one made by this script (or a new one).
+  if [ -d "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ] && [ ! -e "$out/.journey-scenario" ]; then
+    die "refusing to empty $out: not a scenario output directory (no .journey-scenario in it); pick another --out"
+  fi
   mkdir -p "$out"
   out=$(cd "$out" && pwd)
+  touch "$out/.journey-scenario"
   export JOURNEY_SCENARIO_INNER=1 JOURNEY_CLIENT="$client" JOURNEY_LB="$lb" JOURNEY_BACKEND="$backend"
   export JOURNEY_SCENARIO_OUT="$out"
   # unshare --fork ignores SIGINT/SIGTERM while it waits: pass them on to the script inside, whose
@@ -132,7 +137,7 @@ trap cleanup EXIT
 trap 'say "interrupted: cleaning up"; exit 130' INT
 trap 'say "terminated: cleaning up"; exit 143' TERM
 
-rm -rf "${out:?}"/*
+find "${out:?}" -mindepth 1 -maxdepth 1 ! -name .journey-scenario -exec rm -rf {} +
 mkdir -p "$out/run1" "$out/run2" "$out/failover" "$out/logs" "$out/state" "$out/cache"
 
 # --- building blocks -------------------------------------------------------------------------
@@ -260,7 +265,7 @@ start dns dns /dev/null "$out/logs/dnsmasq.log" dnsmasq -k --conf-file=/dev/null
 
 i=4
 for b in b1 b2 b3; do
-  start "$b" "$b" "$out/logs/$b.log" "$out/logs/$b.err" "$backend" --listen "10.0.0.$i:8080" --name "$b" --admin
+  start "$b" "$b" "$out/logs/$b.log" "$out/logs/$b.err" "$backend" --listen "10.0.0.$i:8080" --name "$b"
   i=$((i + 1))
 done
 
@@ -279,9 +284,23 @@ printf '%s\n' "$health_flags" >"$out/state/health-flags"
 printf '%s\n' "${lb_args[*]}" >"$out/state/lb.args"
 start lb lb "$out/logs/lb.access.log" "$out/logs/lb.err" "$lb" "${lb_args[@]}"
 
-wait_for "dnsmasq on 192.0.2.53:53" 10 listening dns 53
-for b in b1 b2 b3; do wait_for "$b on :8080" 10 listening "$b" 8080; done
-wait_for "journey-lb on 203.0.113.67:443" 10 listening lb 443
+# ready_or_dead NAME NS PORT LOG: wait until the program listens; if it died, say why (its log's tail).
+ready_or_dead() {
+  local name=$1 n=$2 port=$3 log=$4 pid i
+  pid=$(cat "$out/state/$name.pid")
+  for ((i = 0; i < 100; i++)); do
+    listening "$n" "$port" && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 5 "$log" >&2
+      die "$name exited before listening on port $port (log: $log)"
+    fi
+    sleep 0.1
+  done
+  die "timed out after 10s waiting for $name to listen on port $port (log: $log)"
+}
+ready_or_dead dns dns 53 "$out/logs/dnsmasq.log"
+for b in b1 b2 b3; do ready_or_dead "$b" "$b" 8080 "$out/logs/$b.err"; done
+ready_or_dead lb lb 443 "$out/logs/lb.err"
 sleep 1.5 # the first round of health checks
 
 # --- one request, watched --------------------------------------------------------------------
