@@ -31,6 +31,8 @@ static void close_main_handles(app *a) {
 
 static void on_signal(uv_signal_t *h, int signum) {
   app *a = h->data;
+  if (!a->srv)
+    return; /* still starting */
   if (signum == SIGUSR1) {
     be_health_set(0, "SIGUSR1");
     return;
@@ -79,19 +81,20 @@ int main(int argc, char **argv) {
   uv_loop_init(&a.loop);
   uv_async_init(&a.loop, &a.done, on_worker_done);
   a.done.data = &a;
-  if (be_server_create(&a.srv, &o, &a.done, err, sizeof err) != 0) {
-    jc_log(JC_LOG_ERROR, "%s", err);
-    uv_close((uv_handle_t *)&a.done, on_closed);
-    uv_run(&a.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&a.loop);
-    return 1;
-  }
+  /* Signal handlers first: scripts send signals as soon as the "listening" line appears. */
   uv_signal_t *sigs[] = {&a.sig_term, &a.sig_int, &a.sig_usr1, &a.sig_usr2};
   int signums[] = {SIGTERM, SIGINT, SIGUSR1, SIGUSR2};
   for (int i = 0; i < 4; i++) {
     uv_signal_init(&a.loop, sigs[i]);
     sigs[i]->data = &a;
     uv_signal_start(sigs[i], on_signal, signums[i]);
+  }
+  if (be_server_create(&a.srv, &o, &a.done, err, sizeof err) != 0) {
+    jc_log(JC_LOG_ERROR, "%s", err);
+    close_main_handles(&a);
+    uv_run(&a.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&a.loop);
+    return 1;
   }
   int rc = 0;
   if (be_server_start(a.srv, err, sizeof err) != 0) {

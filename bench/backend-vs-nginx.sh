@@ -5,16 +5,18 @@
 # Prints each round, the medians and the ratio backend/nginx.
 #
 #   bench/backend-vs-nginx.sh [--rounds N] [--duration SECONDS] [--connections N]
-#                             [--access-log on|off] [--workers N] [--build-dir DIR]
+#                             [--access-log on|off] [--workers N] [--no-pin] [--build-dir DIR]
 #
-# Defaults: 3 rounds of 5 s each, 64 connections, access logs off for both, 1 backend worker.
+# Defaults: 5 rounds of 5 s each, 64 connections, access logs off for both, 1 backend worker.
+# With 2+ CPUs and taskset, wrk runs on CPU 0 and both servers on CPU 1 (--no-pin: anywhere):
+# the same for both, and it keeps the scheduler from adding its own noise to the comparison.
 # --access-log on: both log every request to a file (nginx with buffer=64k, journey-backend
 # batches per loop iteration). Both servers listen on 127.0.0.1 (ephemeral ports); the script
 # stops only the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=3 duration=5 conns=64 access_log=off workers=1 build_dir=build
+rounds=5 duration=5 conns=64 access_log=off workers=1 build_dir=build pin=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -23,7 +25,8 @@ while [ $# -gt 0 ]; do
     --access-log) access_log=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-pin) pin=0; shift ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "backend-vs-nginx: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +41,13 @@ for tool in wrk nginx curl python3; do
 done
 [ -x "$backend" ] || { echo "backend-vs-nginx: $backend not built: run 'make' first (or --build-dir DIR)" >&2; exit 1; }
 
+server_cpu=() client_cpu=()
+if [ "$pin" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  server_cpu=(taskset -c 1) client_cpu=(taskset -c 0)
+else
+  pin=0
+fi
+
 tmp=$(mktemp -d /tmp/journey-bench.XXXXXX)
 backend_pid="" nginx_pid=""
 cleanup() {
@@ -51,7 +61,7 @@ trap cleanup EXIT INT TERM
 # journey-backend on an ephemeral port: it logs the address it bound.
 backend_args=(--listen 127.0.0.1:0 --name bench --workers "$workers")
 [ "$access_log" = off ] && backend_args+=(--no-access-log)
-"$backend" "${backend_args[@]}" >"$tmp/backend-access.log" 2>"$tmp/backend.err" &
+"${server_cpu[@]}" "$backend" "${backend_args[@]}" >"$tmp/backend-access.log" 2>"$tmp/backend.err" &
 backend_pid=$!
 backend_addr=""
 for _ in $(seq 50); do
@@ -88,7 +98,7 @@ http {
   }
 }
 EOF
-nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx.err" &
+"${server_cpu[@]}" nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx.err" &
 nginx_pid=$!
 for _ in $(seq 50); do
   curl -s -o /dev/null "http://127.0.0.1:$nginx_port/my-app/data" && break
@@ -97,26 +107,48 @@ done
 nginx_len=$(curl -s "http://127.0.0.1:$nginx_port/my-app/data" | wc -c)
 [ "$nginx_len" = "$body_len" ] || { echo "backend-vs-nginx: nginx did not start or serves $nginx_len bytes, not $body_len:" >&2; cat "$tmp/nginx.err" "$tmp/nginx/error.log" >&2 2>/dev/null; exit 1; }
 
-# One wrk run; prints requests/s (and complains about errors or non-2xx answers).
+# CPU time (utime+stime, clock ticks) of all threads of the given PIDs.
+cpu_ticks() {
+  local t=0 f v
+  for p in "$@"; do
+    for f in /proc/"$p"/task/*/stat; do
+      v=$(awk '{print $14 + $15}' "$f" 2>/dev/null || echo 0)
+      t=$((t + v))
+    done
+  done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
+
+# One wrk run; prints "requests/s server-CPU-microseconds-per-request" (and complains about
+# errors or non-2xx answers). CPU per request is steadier than requests/s on a shared machine.
 run_wrk() {
-  local name=$1 url=$2 out
-  out=$(wrk -t1 -c"$conns" -d"${duration}s" "$url")
+  local name=$1 url=$2 out c0 c1 rps
+  shift 2
+  c0=$(cpu_ticks "$@")
+  out=$("${client_cpu[@]}" wrk -t1 -c"$conns" -d"${duration}s" "$url")
+  c1=$(cpu_ticks "$@")
   if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
     echo "backend-vs-nginx: $name: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ')" >&2
   fi
-  awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  awk -v r="$rps" -v c=$((c1 - c0)) -v hz="$hz" -v d="$duration" \
+    'BEGIN {printf "%s %.2f\n", r, (r > 0 ? c / hz * 1e6 / (r * d) : 0)}'
 }
 
-echo "journey-backend $backend_addr vs nginx 127.0.0.1:$nginx_port: body $body_len bytes, wrk -t1 -c$conns -d${duration}s, $rounds rounds, access log $access_log, backend workers $workers"
-printf '%-6s %16s %16s\n' round journey-backend nginx
-b_all=() n_all=()
+nginx_pids=("$nginx_pid" $(cat /proc/"$nginx_pid"/task/*/children 2>/dev/null))
+echo "journey-backend $backend_addr vs nginx 127.0.0.1:$nginx_port: body $body_len bytes, wrk -t1 -c$conns -d${duration}s, $rounds rounds, access log $access_log, backend workers $workers, pinned $([ "$pin" = 1 ] && echo "servers CPU 1, wrk CPU 0" || echo no)"
+printf '%-6s %16s %16s %18s %18s\n' round "backend req/s" "nginx req/s" "backend us/req" "nginx us/req"
+b_all=() n_all=() bc_all=() nc_all=()
 for r in $(seq "$rounds"); do
-  b=$(run_wrk journey-backend "http://$backend_addr/my-app/data")
-  n=$(run_wrk nginx "http://127.0.0.1:$nginx_port/my-app/data")
-  b_all+=("$b") n_all+=("$n")
-  printf '%-6s %16s %16s\n' "$r" "$b" "$n"
+  read -r b bc < <(run_wrk journey-backend "http://$backend_addr/my-app/data" "$backend_pid")
+  read -r n nc < <(run_wrk nginx "http://127.0.0.1:$nginx_port/my-app/data" "${nginx_pids[@]}")
+  b_all+=("$b") n_all+=("$n") bc_all+=("$bc") nc_all+=("$nc")
+  printf '%-6s %16s %16s %18s %18s\n' "$r" "$b" "$n" "$bc" "$nc"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 bm=$(median "${b_all[@]}") nm=$(median "${n_all[@]}")
-printf '%-6s %16s %16s\n' median "$bm" "$nm"
-awk -v b="$bm" -v n="$nm" 'BEGIN {printf "ratio journey-backend/nginx (median requests/s): %.3f\n", b/n}'
+bcm=$(median "${bc_all[@]}") ncm=$(median "${nc_all[@]}")
+printf '%-6s %16s %16s %18s %18s\n' median "$bm" "$nm" "$bcm" "$ncm"
+awk -v b="$bm" -v n="$nm" 'BEGIN {printf "ratio journey-backend/nginx, median requests/s: %.3f (>= 1: journey-backend at least as fast)\n", b/n}'
+awk -v b="$bcm" -v n="$ncm" 'BEGIN {printf "ratio journey-backend/nginx, median server CPU per request: %.3f (<= 1: journey-backend cheaper)\n", b/n}'

@@ -1,0 +1,856 @@
+/* Client connection state machine: TLS handshake -> idle -> request headers -> proxy -> idle ...
+ *
+ * One allocation per connection holds the struct, the receive buffer (max-header-size + 16 KiB),
+ * the header views, the forwarded request head and the response head: no allocation per request.
+ * Requests are parsed with llhttp in strict mode, paused at the end of the headers and at the end
+ * of each message, so that body bytes are relayed raw (slices of the receive buffer) and
+ * pipelined requests wait in the buffer until the previous response is sent (responses in order).
+ * Plaintext writes are writev of the head and a body slice; TLS writes go through the memory BIO
+ * engine (common/tls.h), at most one socket write in flight. */
+#include "lb/lb.h"
+
+#include "common/addr.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LB_BODY_ROOM (16 * 1024)
+#define LB_RESP_HEAD_MAX (32 * 1024)
+
+static int on_message_begin(llhttp_t *p);
+static int on_url(llhttp_t *p, const char *at, size_t n);
+static int on_header_field(llhttp_t *p, const char *at, size_t n);
+static int on_header_value(llhttp_t *p, const char *at, size_t n);
+static int on_headers_complete(llhttp_t *p);
+static int on_body(llhttp_t *p, const char *at, size_t n);
+static int on_message_complete(llhttp_t *p);
+
+static llhttp_settings_t req_settings;
+static uv_once_t settings_once = UV_ONCE_INIT;
+static void settings_init(void) {
+  llhttp_settings_init(&req_settings);
+  req_settings.on_message_begin = on_message_begin;
+  req_settings.on_url = on_url;
+  req_settings.on_header_field = on_header_field;
+  req_settings.on_header_value = on_header_value;
+  req_settings.on_headers_complete = on_headers_complete;
+  req_settings.on_body = on_body;
+  req_settings.on_message_complete = on_message_complete;
+}
+
+static void client_process(lb_client *c);
+static void client_want_read(lb_client *c);
+static void tls_flush(lb_client *c);
+
+/* ---- llhttp callbacks: header views point into c->in, which does not move during a head ---- */
+
+static int on_message_begin(llhttp_t *p) {
+  lb_client *c = p->data;
+  c->nhdrs = 0;
+  c->hdr_state = 0;
+  c->url = NULL;
+  c->url_len = 0;
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n) {
+  lb_client *c = p->data;
+  if (!c->url)
+    c->url = at;
+  c->url_len = (size_t)(at + n - c->url);
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n) {
+  lb_client *c = p->data;
+  if (c->hdr_state != 1) {
+    if (c->nhdrs >= c->max_hdrs) {
+      c->too_many_headers = 1;
+      return -1;
+    }
+    lb_header *h = &c->hdrs[c->nhdrs++];
+    h->name = at;
+    h->name_len = (uint32_t)n;
+    h->value = at + n;
+    h->value_len = 0;
+    c->hdr_state = 1;
+  } else {
+    lb_header *h = &c->hdrs[c->nhdrs - 1];
+    h->name_len = (uint32_t)(at + n - h->name);
+  }
+  return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n) {
+  lb_client *c = p->data;
+  lb_header *h = &c->hdrs[c->nhdrs - 1];
+  if (c->hdr_state != 2) {
+    h->value = at;
+    h->value_len = (uint32_t)n;
+    c->hdr_state = 2;
+  } else {
+    h->value_len = (uint32_t)(at + n - h->value);
+  }
+  return 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  lb_client *c = p->data;
+  /* The packaged llhttp is built in loose mode: names must still be RFC 9110 tokens, so that
+   * nothing a strict backend would read differently is ever forwarded. */
+  for (uint32_t i = 0; i < c->nhdrs; i++)
+    if (!lb_token_valid(c->hdrs[i].name, c->hdrs[i].name_len)) {
+      llhttp_set_error_reason(p, "invalid character in header name");
+      return HPE_USER;
+    }
+  c->head_done = 1;
+  return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+  lb_client *c = p->data;
+  c->body_bytes += n;
+  uint64_t max = c->w->rt->cfg.max_body_size;
+  if (max && c->body_bytes > max) {
+    c->body_too_large = 1; /* 413 */
+    return -1;
+  }
+  return 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  lb_client *c = p->data;
+  c->msg_done = 1;
+  return HPE_PAUSED;
+}
+
+/* ---- lifetime ---- */
+
+static void on_closed(uv_handle_t *h) {
+  lb_client *c = h->data;
+  if (--c->handles > 0)
+    return;
+  if (c->tls_on)
+    jc_tls_free(&c->tls);
+  free(c->tls_out);
+  free(c);
+}
+
+void lb_client_close(lb_client *c, const char *why) {
+  if (c->closing)
+    return;
+  c->closing = 1;
+  lb_worker *w = c->w;
+  if (c->state == LB_C_PROXY || (c->state == LB_C_HEAD && c->head_done)) {
+    if (!c->term)
+      c->term = why;
+    if (!c->t.done)
+      c->t.done = jc_now_us();
+    lb_access_log(c);
+  }
+  if (c->b || c->counted)
+    lb_proxy_detach(c, 0);
+  c->state = LB_C_CLOSING;
+  lb_worker_undefer(&c->wdone);
+  if (jc_log_enabled(JC_LOG_DEBUG)) {
+    jc_logline l;
+    jc_log_begin(&l, JC_LOG_DEBUG, "close");
+    jc_logline_uint(&l, "conn", c->id);
+    jc_logline_str(&l, "client", c->peer);
+    jc_logline_str(&l, "reason", why);
+    jc_logline_int(&l, "requests", c->nrequests);
+    jc_logline_ms(&l, "elapsed_ms", jc_now_us() - c->t.accept);
+    jc_log_emit(&l);
+  }
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    w->clients = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  w->nclients--;
+  uv_close((uv_handle_t *)&c->tcp, on_closed);
+  uv_close((uv_handle_t *)&c->timer, on_closed);
+  lb_worker_client_gone(w);
+}
+
+/* ---- writing ---- */
+
+static void after_send(lb_client *c) {
+  if (c->b)
+    lb_proxy_on_client_sent(c);
+  else
+    lb_client_request_done(c);
+}
+
+static void on_written(uv_write_t *req, int status) {
+  lb_client *c = req->data;
+  c->writing = 0;
+  if (c->closing)
+    return;
+  if (status < 0) {
+    if (!c->term)
+      c->term = "client-write-error";
+    lb_client_close(c, uv_strerror(status));
+    return;
+  }
+  if (c->tls_on && jc_tls_out_pending(&c->tls)) {
+    tls_flush(c);
+    return;
+  }
+  if (c->final_flush) {
+    lb_client_close(c, c->term ? c->term : "done");
+    return;
+  }
+  if (c->send_pending) {
+    c->send_pending = 0;
+    after_send(c);
+  }
+}
+
+static void on_written_now(lb_deferred *d) {
+  lb_client *c = (lb_client *)((char *)d - offsetof(lb_client, wdone));
+  on_written(&c->wreq, 0);
+}
+
+static int client_write(lb_client *c, uv_buf_t *bufs, unsigned n) {
+  c->wreq.data = c;
+  c->writing = 1;
+  int r = lb_stream_write(c->w, (uv_stream_t *)&c->tcp, &c->wreq, &c->wdone, on_written_now, bufs,
+                          n, on_written);
+  if (r < 0) {
+    c->writing = 0;
+    lb_client_close(c, uv_strerror(r));
+  }
+  return r;
+}
+
+/* Moves pending ciphertext to the socket (one write in flight). Handshake records, tickets and
+ * alerts go the same way; only lb_client_send sets send_pending (a completion is due). */
+static void tls_flush(lb_client *c) {
+  if (c->writing || c->closing)
+    return;
+  size_t n = jc_tls_out_pending(&c->tls);
+  if (!n)
+    return;
+  if (n > c->tls_out_cap) {
+    size_t cap = c->tls_out_cap ? c->tls_out_cap : 16384;
+    while (cap < n)
+      cap *= 2;
+    char *p = realloc(c->tls_out, cap);
+    if (!p) {
+      lb_client_close(c, "out of memory");
+      return;
+    }
+    c->tls_out = p;
+    c->tls_out_cap = cap;
+  }
+  size_t got = jc_tls_out_take(&c->tls, c->tls_out, n);
+  uv_buf_t b = uv_buf_init(c->tls_out, (unsigned)got);
+  client_write(c, &b, 1);
+}
+
+int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n) {
+  for (unsigned i = 0; i < n; i++)
+    c->bytes_out += bufs[i].len;
+  c->send_pending = 1;
+  if (!c->tls_on)
+    return client_write(c, bufs, n) < 0 ? -1 : 0;
+  size_t total = 0;
+  for (unsigned i = 0; i < n; i++)
+    total += bufs[i].len;
+  if (n > 1 && total <= sizeof c->w->tls_record) {
+    /* A small response in one TLS record: one seal, one header, fewer bytes. */
+    size_t off = 0;
+    for (unsigned i = 0; i < n; i++) {
+      memcpy(c->w->tls_record + off, bufs[i].base, bufs[i].len);
+      off += bufs[i].len;
+    }
+    if (jc_tls_write(&c->tls, c->w->tls_record, off) != JC_TLS_OK) {
+      lb_client_close(c, c->tls.err);
+      return -1;
+    }
+  } else {
+    for (unsigned i = 0; i < n; i++)
+      if (bufs[i].len && jc_tls_write(&c->tls, bufs[i].base, bufs[i].len) != JC_TLS_OK) {
+        lb_client_close(c, c->tls.err);
+        return -1;
+      }
+  }
+  if (c->writing)
+    return 0; /* on_written drains the rest, then completes */
+  tls_flush(c);
+  return 0;
+}
+
+/* ---- local responses ---- */
+
+void lb_client_local_response(lb_client *c, int status, const char *body, int keep_alive,
+                              const char *term) {
+  lb_runtime *rt = c->w->rt;
+  uint64_t now = jc_now_us();
+  if (c->state != LB_C_PROXY && c->t.hdr_done == 0)
+    c->t.hdr_done = now;
+  c->status = status;
+  c->term = term;
+  if (!c->t.resp_hdr)
+    c->t.resp_hdr = now;
+  if (!keep_alive || !c->keep_alive || rt->stopping || !c->msg_done)
+    c->close_after_send = 1;
+  char st[256];
+  const char *stp = NULL;
+  if (rt->cfg.server_timing && c->t.req_start && lb_server_timing_format(st, sizeof st, &c->t, now))
+    stp = st;
+  size_t n = lb_local_response(c->resp_head, c->resp_cap, status, body, !c->close_after_send,
+                               c->reqid_len && rt->cfg.request_id ? c->reqid : NULL, stp);
+  c->state = LB_C_PROXY;
+  c->resp_started = 1;
+  uv_timer_stop(&c->timer);
+  if (jc_log_enabled(JC_LOG_DEBUG)) {
+    jc_logline l;
+    jc_log_begin(&l, JC_LOG_DEBUG, "phase");
+    jc_logline_str(&l, "phase", "local-response");
+    jc_logline_uint(&l, "conn", c->id);
+    jc_logline_int(&l, "status", status);
+    jc_logline_str(&l, "reason", body);
+    jc_log_emit(&l);
+  }
+  uv_buf_t b = uv_buf_init(c->resp_head, (unsigned)n);
+  lb_client_send(c, &b, 1);
+}
+
+/* ---- request lifecycle ---- */
+
+static void on_timer(uv_timer_t *t) {
+  lb_client *c = t->data;
+  switch (c->state) {
+  case LB_C_TLS:
+    jc_log(JC_LOG_INFO, "TLS handshake timeout from %s", c->peer);
+    lb_client_close(c, "tls-timeout");
+    break;
+  case LB_C_IDLE:
+    lb_client_close(c, "idle-timeout");
+    break;
+  case LB_C_HEAD:
+    c->keep_alive = 0;
+    lb_client_local_response(c, 408, "request headers not received in time", 0,
+                             "client-header-timeout");
+    break;
+  default:
+    break;
+  }
+}
+
+static void begin_wait(lb_client *c, uint64_t now, uint32_t timeout_ms) {
+  c->state = LB_C_IDLE;
+  memset(&c->t, 0, sizeof c->t);
+  c->t.accept = c->t.accept ? c->t.accept : now;
+  c->t.idle_start = now;
+  uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
+}
+
+static void reset_request(lb_client *c) {
+  c->head_done = c->msg_done = 0;
+  c->too_many_headers = 0;
+  c->body_too_large = 0;
+  c->body_bytes = 0;
+  c->nhdrs = 0;
+  c->url = NULL;
+  c->url_len = 0;
+  c->pool = -1;
+  c->server = -1;
+  c->tried = 0;
+  c->retries = 0;
+  c->reused_retry = 0;
+  c->status = 0;
+  c->resp_started = 0;
+  c->bytes_in = c->bytes_out = 0;
+  c->term = NULL;
+  c->path[0] = 0;
+  c->reqid_len = 0;
+  c->reqid[0] = 0;
+  c->req_framing = LB_FRAME_NONE;
+  c->keep_alive = 1;
+  llhttp_init(&c->parser, HTTP_REQUEST, &req_settings);
+  c->parser.data = c;
+}
+
+void lb_client_request_done(lb_client *c) {
+  lb_runtime *rt = c->w->rt;
+  uint64_t now = jc_now_us();
+  c->t.done = now;
+  if (!c->term)
+    c->term = "ok";
+  lb_access_log(c);
+  if (jc_log_enabled(JC_LOG_DEBUG))
+    lb_debug_phase(c, "done", now);
+  c->nrequests++;
+  if (c->close_after_send || !c->keep_alive || rt->stopping || c->peer_eof) {
+    c->state = LB_C_IDLE; /* logged: not a request in progress any more */
+    if (c->tls_on && !c->tls.fatal) {
+      jc_tls_shutdown(&c->tls); /* close_notify, then close once it is written */
+      c->final_flush = 1;
+      tls_flush(c);
+      if (c->writing)
+        return;
+    }
+    lb_client_close(c, c->term);
+    return;
+  }
+  /* Keep-alive: pipelined bytes move to the front, the next request starts. */
+  size_t rest = c->in_len - c->parse_off;
+  if (rest && c->parse_off)
+    memmove(c->in, c->in + c->parse_off, rest);
+  c->in_len = rest;
+  c->parse_off = c->req_off = c->body_off = 0;
+  uint64_t accept = c->t.accept;
+  uint64_t tls_done = c->t.tls_done;
+  reset_request(c);
+  begin_wait(c, now, rt->cfg.client_idle_timeout);
+  c->t.accept = accept;
+  c->t.tls_done = tls_done;
+  client_want_read(c);
+  if (!c->closing && c->in_len)
+    client_process(c);
+}
+
+/* Request head complete: validate, route, rewrite, dispatch. */
+static void on_request_head(lb_client *c) {
+  lb_worker *w = c->w;
+  lb_runtime *rt = w->rt;
+  uint64_t now = jc_now_us();
+  c->t.hdr_done = now;
+  uv_timer_stop(&c->timer);
+  c->state = LB_C_PROXY;
+  llhttp_t *p = &c->parser;
+  c->method = p->method;
+  c->http_minor = p->http_minor;
+  c->keep_alive = llhttp_should_keep_alive(p);
+  size_t ul = c->url_len < LB_PATH_LOG_MAX - 1 ? c->url_len : LB_PATH_LOG_MAX - 1;
+  memcpy(c->path, c->url ? c->url : "", ul);
+  c->path[ul] = 0;
+  c->bytes_in = c->parse_off - c->req_off;
+
+  if (p->flags & F_CHUNKED)
+    c->req_framing = LB_FRAME_CHUNKED;
+  else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0)
+    c->req_framing = LB_FRAME_LENGTH;
+  else
+    c->req_framing = LB_FRAME_NONE;
+  if (c->req_framing == LB_FRAME_NONE)
+    c->msg_done = 1; /* nothing more belongs to this request */
+
+  const lb_header *host = NULL;
+  for (uint32_t i = 0; i < c->nhdrs; i++) {
+    const lb_header *h = &c->hdrs[i];
+    if (rt->cfg.request_id && !c->reqid_len && LB_HEADER_IS(h->name, h->name_len, "x-request-id") &&
+        lb_request_id_valid(h->value, h->value_len)) {
+      memcpy(c->reqid, h->value, h->value_len);
+      c->reqid_len = h->value_len;
+      c->reqid[c->reqid_len] = 0;
+    } else if (LB_HEADER_IS(h->name, h->name_len, "host")) {
+      host = h;
+    }
+  }
+  if (!c->reqid_len) {
+    uint64_t hi = lb_worker_random(w), lo = lb_worker_random(w);
+    lb_request_id_format(hi, lo, c->reqid);
+    c->reqid_len = 36;
+  }
+  if (jc_log_enabled(JC_LOG_DEBUG))
+    lb_debug_phase(c, "request", now);
+
+  if (c->method == HTTP_CONNECT) {
+    lb_client_local_response(c, 501, "CONNECT is not supported by this load balancer", 0,
+                             "bad-method");
+    return;
+  }
+  if (c->http_minor == 1 && !host) {
+    lb_client_local_response(c, 400, "missing Host header (required in HTTP/1.1)", 0,
+                             "bad-request");
+    return;
+  }
+  uint64_t max = rt->cfg.max_body_size;
+  if (max && c->req_framing == LB_FRAME_LENGTH && p->content_length > max) {
+    lb_client_local_response(c, 413, "request body larger than max-body-size", 0,
+                             "body-too-large");
+    return;
+  }
+  size_t plen = c->url_len;
+  const char *q = c->url ? memchr(c->url, '?', c->url_len) : NULL;
+  if (q)
+    plen = (size_t)(q - c->url);
+  c->pool = lb_config_route(&rt->cfg, c->url ? c->url : "", plen);
+  if (c->pool < 0) {
+    lb_client_local_response(c, 404, "no route for this path on the load balancer", 1,
+                             "no-route");
+    return;
+  }
+  lb_forward_info fi = {
+      .client_ip = c->peer_ip,
+      .proto = c->tls_on ? "https" : "http",
+      .request_id = rt->cfg.request_id ? c->reqid : NULL,
+      .request_id_len = c->reqid_len,
+      .via = "journey-lb",
+  };
+  lb_request_view v = {
+      .method = llhttp_method_name((llhttp_method_t)c->method),
+      .target = c->url,
+      .target_len = c->url_len,
+      .http_minor = c->http_minor,
+      .headers = c->hdrs,
+      .nheaders = c->nhdrs,
+      .framing = c->req_framing,
+  };
+  v.method_len = strlen(v.method);
+  c->head_len = lb_rewrite_request(c->head_out, c->head_cap, &v, &fi);
+  if (!c->head_len) {
+    lb_client_local_response(c, 431, "request headers too large to forward", 0,
+                             "header-too-large");
+    return;
+  }
+  c->body_off = c->parse_off;
+  lb_proxy_dispatch(c);
+}
+
+/* Parses request body bytes present in the buffer (raw relay: they are forwarded as they are). */
+static int parse_body(lb_client *c) {
+  if (c->msg_done || c->parse_off == c->in_len)
+    return 0;
+  enum llhttp_errno e = llhttp_execute(&c->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+  if (e == HPE_OK) {
+    c->parse_off = c->in_len;
+  } else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+    c->parse_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in);
+    c->msg_done = 1;
+  } else {
+    int too_big = c->body_too_large;
+    if (c->resp_started) {
+      lb_client_close(c, too_big ? "body-too-large" : "bad-request-body");
+    } else {
+      lb_proxy_detach(c, 0);
+      lb_client_local_response(c, too_big ? 413 : 400,
+                               too_big ? "request body larger than max-body-size"
+                                       : "malformed request body",
+                               0, too_big ? "body-too-large" : "bad-request");
+    }
+    return -1;
+  }
+  return 0;
+}
+
+static void client_process(lb_client *c) {
+  if (c->closing)
+    return;
+  lb_runtime *rt = c->w->rt;
+  if (c->state == LB_C_IDLE || c->state == LB_C_HEAD) {
+    if (c->parse_off == c->in_len)
+      return;
+    uint64_t now = jc_now_us();
+    if (c->state == LB_C_IDLE) {
+      c->state = LB_C_HEAD;
+      c->t.req_start = now;
+      c->t.first_request = c->nrequests == 0;
+      uv_timer_start(&c->timer, on_timer, rt->cfg.client_header_timeout, 0);
+    }
+    enum llhttp_errno e =
+        llhttp_execute(&c->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+    if (e == HPE_OK) {
+      c->parse_off = c->in_len;
+      if (c->in_len - c->req_off > rt->cfg.max_header_size) {
+        c->keep_alive = 0;
+        lb_client_local_response(c, 431, "request headers larger than max-header-size", 0,
+                                 "header-too-large");
+      }
+      return;
+    }
+    if (e == HPE_PAUSED && c->head_done) {
+      c->parse_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in);
+      llhttp_resume(&c->parser);
+      if (c->parse_off - c->req_off > rt->cfg.max_header_size) {
+        c->keep_alive = 0;
+        lb_client_local_response(c, 431, "request headers larger than max-header-size", 0,
+                                 "header-too-large");
+        return;
+      }
+      on_request_head(c);
+      if (!c->closing && c->state == LB_C_PROXY && !c->msg_done && !c->resp_started &&
+          parse_body(c) == 0)
+        lb_proxy_send_body(c);
+      return;
+    }
+    c->keep_alive = 0;
+    if (c->too_many_headers) {
+      lb_client_local_response(c, 431, "too many request headers (max-headers)", 0,
+                               "header-too-large");
+      return;
+    }
+    char why[200];
+    snprintf(why, sizeof why, "malformed request: %s", llhttp_get_error_reason(&c->parser));
+    if (jc_log_enabled(JC_LOG_INFO))
+      jc_log(JC_LOG_INFO, "bad request from %s: %s (%s)", c->peer, llhttp_errno_name(e),
+             llhttp_get_error_reason(&c->parser));
+    lb_client_local_response(c, 400, why, 0, "bad-request");
+    return;
+  }
+  if (c->state == LB_C_PROXY && !c->msg_done && c->b && !c->resp_started) {
+    if (parse_body(c) == 0)
+      lb_proxy_send_body(c);
+  } else if (c->state == LB_C_PROXY && !c->msg_done && c->resp_started) {
+    if (parse_body(c) == 0)
+      lb_proxy_send_body(c);
+  }
+}
+
+void lb_client_body_sent(lb_client *c) {
+  /* Forwarded body bytes are consumed: keep only what follows them. */
+  size_t rest = c->in_len - c->body_off;
+  if (c->body_off) {
+    memmove(c->in, c->in + c->body_off, rest);
+    c->parse_off -= c->body_off;
+    c->in_len = rest;
+    c->req_off = 0;
+    c->body_off = 0;
+  }
+  client_want_read(c);
+  if (!c->closing)
+    client_process(c);
+}
+
+/* ---- reading ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  lb_client *c = h->data;
+  if (c->tls_on) {
+    *buf = uv_buf_init(c->w->tls_scratch, sizeof c->w->tls_scratch);
+    return;
+  }
+  *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+static void stop_reading(lb_client *c) {
+  if (c->reading) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+/* Plain HTTP on the HTTPS port: a clear answer instead of a TLS alert nobody reads. */
+static void refuse_plain_http(lb_client *c) {
+  static const char msg[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                            "Content-Length: 52\r\nConnection: close\r\n\r\n"
+                            "This is an HTTPS port: use https:// to talk to it.\n";
+  jc_log(JC_LOG_INFO, "plain HTTP on the HTTPS port from %s: refused", c->peer);
+  jc_tls_free(&c->tls);
+  c->tls_on = 0;
+  stop_reading(c);
+  c->state = LB_C_IDLE;
+  c->final_flush = 1;
+  c->term = "plain-http-on-tls";
+  memcpy(c->resp_head, msg, sizeof msg - 1);
+  uv_buf_t b = uv_buf_init(c->resp_head, sizeof msg - 1);
+  lb_client_send(c, &b, 1);
+}
+
+/* Decrypts what the TLS engine holds into c->in while there is room. */
+static void tls_pump(lb_client *c) {
+  while (c->in_len < c->in_cap) {
+    size_t got = 0;
+    jc_tls_status s = jc_tls_read(&c->tls, c->in + c->in_len, c->in_cap - c->in_len, &got);
+    if (s == JC_TLS_OK) {
+      c->in_len += got;
+      continue;
+    }
+    if (s == JC_TLS_CLOSED) {
+      c->peer_eof = 1;
+    } else if (s == JC_TLS_ERROR) {
+      jc_log(JC_LOG_INFO, "TLS error from %s: %s", c->peer, c->tls.err);
+      lb_client_close(c, "tls-error");
+      return;
+    }
+    break;
+  }
+  tls_flush(c);
+  if (c->in_len == c->in_cap)
+    stop_reading(c);
+}
+
+static void on_tls_handshake_done(lb_client *c) {
+  uint64_t now = jc_now_us();
+  c->t.tls_done = now;
+  c->t.idle_start = now;
+  c->state = LB_C_IDLE;
+  if (jc_log_enabled(JC_LOG_DEBUG)) {
+    const char *sni = SSL_get_servername(c->tls.ssl, TLSEXT_NAMETYPE_host_name);
+    jc_logline l;
+    jc_log_begin(&l, JC_LOG_DEBUG, "phase");
+    jc_logline_str(&l, "phase", "tls");
+    jc_logline_uint(&l, "conn", c->id);
+    jc_logline_str(&l, "version", SSL_get_version(c->tls.ssl));
+    jc_logline_str(&l, "cipher", SSL_get_cipher_name(c->tls.ssl));
+    jc_logline_str(&l, "sni", sni ? sni : "");
+    jc_logline_bool(&l, "resumed", SSL_session_reused(c->tls.ssl));
+    jc_logline_ms(&l, "elapsed_ms", now - c->t.accept);
+    jc_log_emit(&l);
+  }
+  uv_timer_start(&c->timer, on_timer, c->w->rt->cfg.client_header_timeout, 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  lb_client *c = s->data;
+  if (c->closing)
+    return;
+  if (nread < 0) {
+    if (nread != UV_EOF && nread != UV_ECONNRESET)
+      jc_log(JC_LOG_DEBUG, "read from client %s failed: %s", c->peer, uv_strerror((int)nread));
+    stop_reading(c);
+    if (c->state == LB_C_PROXY && c->msg_done && nread == UV_EOF) {
+      c->peer_eof = 1; /* half-close after a complete request: still answer it */
+      return;
+    }
+    if (c->state == LB_C_HEAD && !c->term)
+      c->term = "client-aborted";
+    lb_client_close(c, nread == UV_EOF ? "client-closed" : uv_strerror((int)nread));
+    return;
+  }
+  if (nread == 0)
+    return;
+  if (!c->tls_on) {
+    c->in_len += (size_t)nread;
+    if (c->in_len == c->in_cap)
+      stop_reading(c);
+    client_process(c);
+    return;
+  }
+  if (c->state == LB_C_TLS && !c->tls.handshake_done && SSL_get_state(c->tls.ssl) == TLS_ST_BEFORE &&
+      (unsigned char)buf->base[0] != 0x16) {
+    refuse_plain_http(c);
+    return;
+  }
+  if (jc_tls_feed(&c->tls, buf->base, (size_t)nread) != 0) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
+  if (c->state == LB_C_TLS) {
+    jc_tls_status st = jc_tls_handshake(&c->tls);
+    if (st == JC_TLS_ERROR) {
+      jc_log(JC_LOG_INFO, "TLS handshake with %s failed: %s", c->peer, c->tls.err);
+      tls_flush(c); /* the alert */
+      lb_client_close(c, "tls-handshake-failed");
+      return;
+    }
+    if (st != JC_TLS_OK) {
+      tls_flush(c);
+      return;
+    }
+    on_tls_handshake_done(c);
+  }
+  tls_pump(c);
+  if (!c->closing)
+    client_process(c);
+  if (!c->closing && c->peer_eof && c->state != LB_C_PROXY)
+    lb_client_close(c, "client-closed");
+}
+
+static void client_want_read(lb_client *c) {
+  if (c->closing || c->reading || c->peer_eof || c->in_len >= c->in_cap)
+    return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = 1;
+  if (c->tls_on && c->state != LB_C_TLS)
+    tls_pump(c); /* plaintext the engine kept while the buffer was full */
+}
+
+/* ---- accept ---- */
+
+void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
+  uv_once(&settings_once, settings_init);
+  const lb_config *cfg = &w->rt->cfg;
+  size_t in_cap = cfg->max_header_size + LB_BODY_ROOM;
+  size_t head_cap = cfg->max_header_size + 1024;
+  size_t hdrs_sz = sizeof(lb_header) * cfg->max_headers;
+  size_t resp_cap = LB_RESP_HEAD_MAX + 1024;
+  /* one allocation: struct | header views | in | head_out | resp_head */
+  size_t base = (sizeof(lb_client) + 15) & ~(size_t)15;
+  lb_client *c = malloc(base + hdrs_sz + in_cap + head_cap + resp_cap);
+  if (!c) {
+    jc_log(JC_LOG_ERROR, "out of memory accepting a connection");
+    return;
+  }
+  memset(c, 0, sizeof *c);
+  c->hdrs = (lb_header *)((char *)c + base);
+  c->max_hdrs = cfg->max_headers;
+  c->in = (char *)c->hdrs + hdrs_sz;
+  c->in_cap = in_cap;
+  c->head_out = c->in + in_cap;
+  c->head_cap = head_cap;
+  c->resp_head = c->head_out + head_cap;
+  c->resp_cap = resp_cap;
+  c->w = w;
+  uv_tcp_init(&w->loop, &c->tcp);
+  c->tcp.data = c;
+  uv_timer_init(&w->loop, &c->timer);
+  c->timer.data = c;
+  c->handles = 2;
+  c->id = ((uint64_t)w->id << 48) | ++w->next_conn_id;
+  c->next = w->clients;
+  if (w->clients)
+    w->clients->prev = c;
+  w->clients = c;
+  w->nclients++;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    c->state = LB_C_IDLE;
+    lb_client_close(c, "accept failed");
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  struct sockaddr_storage ss;
+  int sl = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    jc_addr_ip((struct sockaddr *)&ss, c->peer_ip, sizeof c->peer_ip);
+    jc_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+  } else {
+    snprintf(c->peer_ip, sizeof c->peer_ip, "unknown");
+    snprintf(c->peer, sizeof c->peer, "unknown");
+  }
+  uint64_t now = jc_now_us();
+  reset_request(c);
+  c->t.accept = now;
+  if (tls) {
+    if (jc_tls_init(&c->tls, lb_tls_server_default(&w->rt->tls), 1, NULL) != 0) {
+      c->state = LB_C_IDLE;
+      lb_client_close(c, "TLS session allocation failed");
+      return;
+    }
+    c->tls_on = 1;
+    c->state = LB_C_TLS;
+    uv_timer_start(&c->timer, on_timer, cfg->client_header_timeout, 0);
+  } else {
+    begin_wait(c, now, cfg->client_header_timeout);
+  }
+  if (jc_log_enabled(JC_LOG_DEBUG)) {
+    jc_logline l;
+    jc_log_begin(&l, JC_LOG_DEBUG, "phase");
+    jc_logline_str(&l, "phase", "accept");
+    jc_logline_uint(&l, "conn", c->id);
+    jc_logline_str(&l, "client", c->peer);
+    jc_logline_str(&l, "proto", tls ? "https" : "http");
+    jc_logline_int(&l, "worker", w->id);
+    jc_log_emit(&l);
+  }
+  client_want_read(c);
+}
+
+/* Shutdown: idle connections close now, busy ones after their response. */
+void lb_client_begin_stop(lb_client *c) {
+  if (c->closing)
+    return;
+  if (c->state == LB_C_IDLE && c->in_len == 0 && !c->writing)
+    lb_client_close(c, "shutdown");
+  else
+    c->keep_alive = 0;
+}

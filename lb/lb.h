@@ -1,0 +1,252 @@
+/* journey-lb runtime: what the workers share and the per-worker / per-connection structures.
+ *
+ * Ownership:
+ *  - lb_runtime (main.c) owns the config copy, the pools (shared server state, atomics), the TLS
+ *    contexts and the workers. It outlives every worker thread.
+ *  - lb_worker (worker.c) owns its uv_loop, its listening sockets, its client connections and its
+ *    backend connection pools. Nothing of a worker is touched by another thread except through
+ *    uv_async_send (shutdown) and the atomics of lb_server.
+ *  - lb_client (client_conn.c) is one client connection: one allocation holding the struct and its
+ *    buffers, freed in the close callback of its last handle.
+ *  - lb_bconn (backend_pool.c) is one backend connection, attached to at most one client at a time
+ *    and otherwise idle in its worker's pool.
+ * Issue 5 (health, DNS, admin, reload) builds on: lb_server.state (balancer skips non-UP),
+ * lb_server counters, lb_runtime.stopping, and lb_worker_request_stop. */
+#ifndef JOURNEY_LB_LB_H
+#define JOURNEY_LB_LB_H
+
+#include "common/tls.h"
+#include "lb/balancer.h"
+#include "lb/config.h"
+#include "lb/rewrite.h"
+#include "lb/timing.h"
+#include "lb/tls_server.h"
+
+#include <llhttp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+typedef struct lb_worker lb_worker;
+typedef struct lb_client lb_client;
+typedef struct lb_bconn lb_bconn;
+
+/* A write completion delivered from the worker's idle handle instead of libuv's write queue:
+ * uv_try_write succeeded whole, so no write request (and no epoll_ctl) was needed. */
+typedef struct lb_deferred {
+  struct lb_deferred *next, *prev; /* NULL when not queued */
+  void (*cb)(struct lb_deferred *d);
+} lb_deferred;
+
+typedef struct lb_runtime {
+  lb_config cfg;
+  int npools;
+  lb_pool pools[LB_MAX_POOLS];
+  lb_tls_server tls;
+  int nworkers;
+  lb_worker *workers;
+  atomic_int stopping;
+  uint32_t max_clients_per_worker;
+} lb_runtime;
+
+/* Idle backend connections of one server in one worker (most recent first). */
+typedef struct lb_idle_list {
+  lb_bconn *head;
+  uint32_t count;
+} lb_idle_list;
+
+struct lb_worker {
+  int id;
+  lb_runtime *rt;
+  pthread_t thread;
+  uv_loop_t loop;
+  uv_async_t wakeup; /* shutdown request from the main thread */
+  uv_timer_t deadline;
+  uv_idle_t idler;       /* runs deferred write completions */
+  lb_deferred deferred;  /* sentinel of the circular list */
+  int stopping;
+  int nlisteners;
+  uv_tcp_t listeners[LB_MAX_LISTENERS];
+  int listener_fd[LB_MAX_LISTENERS];
+  int listener_tls[LB_MAX_LISTENERS];
+  int listener_paused[LB_MAX_LISTENERS]; /* accept pending: max connections reached */
+  lb_client *clients;                    /* all client connections (list) */
+  uint32_t nclients;
+  uint64_t next_conn_id;
+  lb_idle_list *idle[LB_MAX_POOLS]; /* idle[pool][server] */
+  uint64_t rng[2];
+  char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
+  char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
+};
+
+/* Client connection states. */
+typedef enum {
+  LB_C_TLS = 0,  /* TLS handshake */
+  LB_C_IDLE,     /* waiting for the first byte of a request */
+  LB_C_HEAD,     /* reading request headers */
+  LB_C_PROXY,    /* request dispatched: body relay and response */
+  LB_C_CLOSING
+} lb_client_state;
+
+#define LB_PATH_LOG_MAX 512
+
+struct lb_client {
+  uv_tcp_t tcp;
+  uv_timer_t timer; /* TLS/header/idle timeout */
+  uv_write_t wreq;
+  lb_deferred wdone;
+  lb_worker *w;
+  lb_client *next, *prev;
+  uint64_t id;
+  int tls_on;
+  jc_tls tls;
+  int handles;      /* open handles; freed when 0 */
+  lb_client_state state;
+  int writing;      /* a write to the client socket is in flight */
+  int reading;      /* uv_read_start active */
+  int close_after_send; /* this response is the last one */
+  int send_pending;     /* lb_client_send issued: after_send when written */
+  int final_flush;      /* close once everything queued is written */
+  int peer_eof;
+  int closing;
+  int nrequests;
+  char peer_ip[64];
+  char peer[72];
+
+  /* request parsing */
+  llhttp_t parser;
+  char *in;          /* plaintext from the client */
+  size_t in_cap, in_len;
+  size_t req_off;    /* start of the current request */
+  size_t parse_off;  /* bytes fed to llhttp */
+  size_t body_off;   /* first body byte not yet forwarded */
+  lb_header *hdrs;
+  uint32_t nhdrs, max_hdrs;
+  int hdr_state;     /* 0 none, 1 in name, 2 in value */
+  int too_many_headers;
+  int body_too_large;
+  const char *url;
+  size_t url_len;
+  int head_done, msg_done;
+  lb_framing req_framing;
+  uint64_t body_bytes;
+
+  /* current request */
+  lb_timing t;
+  int method;        /* llhttp_method */
+  int http_minor;
+  int keep_alive;    /* client wants keep-alive */
+  int pool;          /* -1 when answered locally */
+  int server;        /* index in pool, -1 none */
+  int counted;       /* lb_server_begin done */
+  uint64_t tried;    /* servers tried (bitmask) */
+  int retries;
+  int reused_retry;  /* retried once on a fresh connection after a stale pooled one */
+  int backend_reused; /* the last attempt used a pooled connection */
+  int status;
+  int resp_started;  /* response bytes sent to the client */
+  uint64_t bytes_in, bytes_out;
+  const char *term;  /* termination reason for the log */
+  char path[LB_PATH_LOG_MAX];
+  char reqid[132];
+  size_t reqid_len;
+  lb_bconn *b;
+
+  char *head_out;    /* forwarded request head */
+  size_t head_cap, head_len;
+  char *resp_head;   /* response head to the client (or a whole local response) */
+  size_t resp_cap;
+
+  char *tls_out;     /* ciphertext being written */
+  size_t tls_out_cap;
+};
+
+typedef enum {
+  LB_B_CONNECTING = 0,
+  LB_B_SENDING,      /* head (and body) being written */
+  LB_B_WAITING,      /* waiting for response / relaying */
+  LB_B_IDLE,         /* in the pool */
+  LB_B_CLOSING
+} lb_bconn_state;
+
+struct lb_bconn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;  /* connect / response / idle timeout */
+  uv_connect_t creq;
+  uv_write_t wreq;
+  lb_deferred wdone;
+  lb_worker *w;
+  lb_server *server;
+  int pool;
+  lb_bconn *next_idle, *prev_idle;
+  lb_client *c;
+  int handles;
+  lb_bconn_state state;
+  int writing;
+  int reused;
+  int reusable;
+  int got_bytes;     /* response bytes received for the current request */
+  int timed_out;
+  uint64_t idle_since; /* loop time (ms) it went idle */
+
+  llhttp_t parser;
+  char *rbuf;
+  size_t rcap, rlen, rparse;
+  size_t body_start; /* first body byte not yet sent to the client */
+  size_t dechunk;    /* in-place decoded body end (HTTP/1.0 client, chunked response) */
+  int dechunk_on;
+  lb_header hdrs[100];
+  uint32_t nhdrs;
+  int hdr_state;
+  const char *reason;
+  size_t reason_len;
+  int head_ready, head_sent, msg_ready, skip_body;
+  lb_framing framing;
+};
+
+/* worker.c */
+int lb_worker_start(lb_worker *w);
+void lb_worker_request_stop(lb_worker *w);
+void lb_worker_client_gone(lb_worker *w);
+uint64_t lb_worker_random(lb_worker *w);
+void lb_worker_defer(lb_worker *w, lb_deferred *d, void (*cb)(lb_deferred *d));
+void lb_worker_undefer(lb_deferred *d);
+/* Writes bufs: uv_try_write first (the common case: all of it, no write request, completion
+ * deferred to the idle handle), uv_write for what the socket did not take. Returns 0 or a uv
+ * error. Completion: done(d) when everything went at once, else cb(req, status); the owner
+ * calls lb_worker_undefer(d) when it closes. */
+int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *d,
+                    void (*done)(lb_deferred *d), uv_buf_t *bufs, unsigned n, uv_write_cb cb);
+
+/* client_conn.c */
+void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls);
+void lb_client_begin_stop(lb_client *c);
+void lb_client_close(lb_client *c, const char *why);
+/* Sends bufs to the client (encrypting on TLS); lb_proxy_on_client_sent follows. */
+int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n);
+/* A complete local response (error or 404), then keep-alive or close. */
+void lb_client_local_response(lb_client *c, int status, const char *body, int keep_alive,
+                              const char *term);
+/* The response is fully sent: log, then the next request or close. */
+void lb_client_request_done(lb_client *c);
+/* More request body may be read (backend write finished). */
+void lb_client_body_sent(lb_client *c);
+
+/* proxy.c */
+void lb_proxy_dispatch(lb_client *c);
+void lb_proxy_send_body(lb_client *c);
+void lb_proxy_on_client_sent(lb_client *c);
+void lb_proxy_detach(lb_client *c, int reusable);
+
+/* backend_pool.c */
+lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s);
+lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s);
+void lb_pool_release(lb_bconn *b);
+void lb_bconn_close(lb_bconn *b);
+void lb_pool_close_idle(lb_worker *w);
+
+/* access_log.c */
+void lb_access_log(lb_client *c);
+void lb_debug_phase(lb_client *c, const char *phase, uint64_t now);
+
+#endif

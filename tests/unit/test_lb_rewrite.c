@@ -1,0 +1,192 @@
+/* Header rewriting: hop-by-hop removal, forwarding headers, request ids, response heads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "lb/rewrite.h"
+
+#define H(n, v) {n, v, sizeof(n) - 1, sizeof(v) - 1}
+
+static size_t fwd(char *out, size_t cap, const lb_header *h, size_t nh, lb_framing fr,
+                  const char *rid) {
+  lb_request_view v = {"GET", 3, "/my-app/data?x=1", 16, 1, h, nh, fr};
+  lb_forward_info fi = {"192.0.2.7", "https", rid, rid ? strlen(rid) : 0, "journey-lb"};
+  return lb_rewrite_request(out, cap, &v, &fi);
+}
+
+static void request_hop_by_hop_removed(void **state) {
+  const lb_header h[] = {
+      H("Host", "www.my-app.com"),
+      H("Connection", "keep-alive, X-Secret-Hop"),
+      H("X-Secret-Hop", "drop me"),
+      H("Keep-Alive", "timeout=5"),
+      H("TE", "trailers"),
+      H("Trailer", "X-Foo"),
+      H("Upgrade", "websocket"),
+      H("Proxy-Authorization", "Basic abc"),
+      H("Proxy-Connection", "keep-alive"),
+      H("Accept", "*/*"),
+  };
+  char out[2048];
+  size_t n = fwd(out, sizeof out, h, sizeof h / sizeof h[0], LB_FRAME_NONE, "rid-1");
+  assert_true(n > 0);
+  out[n] = 0;
+  assert_non_null(strstr(out, "GET /my-app/data?x=1 HTTP/1.1\r\n"));
+  assert_non_null(strstr(out, "\r\nHost: www.my-app.com\r\n"));
+  assert_non_null(strstr(out, "\r\nAccept: */*\r\n"));
+  assert_null(strcasestr(out, "connection"));
+  assert_null(strcasestr(out, "x-secret-hop"));
+  assert_null(strcasestr(out, "keep-alive"));
+  assert_null(strcasestr(out, "\r\nTE:"));
+  assert_null(strcasestr(out, "trailer"));
+  assert_null(strcasestr(out, "upgrade"));
+  assert_null(strcasestr(out, "proxy-"));
+  assert_non_null(strstr(out, "\r\nX-Forwarded-For: 192.0.2.7\r\n"));
+  assert_non_null(strstr(out, "\r\nX-Forwarded-Proto: https\r\n"));
+  assert_non_null(strstr(out, "\r\nX-Forwarded-Host: www.my-app.com\r\n"));
+  assert_non_null(strstr(out, "\r\nVia: 1.1 journey-lb\r\n"));
+  assert_non_null(strstr(out, "\r\nX-Request-Id: rid-1\r\n"));
+  assert_int_equal(memcmp(out + n - 4, "\r\n\r\n", 4), 0);
+}
+
+static void request_forwarding_headers_appended(void **state) {
+  const lb_header h[] = {
+      H("Host", "a"),
+      H("X-Forwarded-For", "203.0.113.1"),
+      H("x-forwarded-for", "10.0.0.1"),
+      H("Via", "1.1 edge"),
+      H("X-Forwarded-Proto", "http"),
+      H("X-Forwarded-Host", "evil"),
+      H("X-Request-Id", "old-id"),
+      H("Transfer-Encoding", "chunked"),
+  };
+  char out[2048];
+  size_t n = fwd(out, sizeof out, h, sizeof h / sizeof h[0], LB_FRAME_CHUNKED, "new-id");
+  out[n] = 0;
+  assert_non_null(strstr(out, "\r\nX-Forwarded-For: 203.0.113.1, 10.0.0.1, 192.0.2.7\r\n"));
+  assert_non_null(strstr(out, "\r\nVia: 1.1 edge, 1.1 journey-lb\r\n"));
+  assert_non_null(strstr(out, "\r\nX-Forwarded-Proto: https\r\n"));
+  assert_null(strstr(out, "evil"));
+  assert_non_null(strstr(out, "\r\nX-Forwarded-Host: a\r\n"));
+  assert_null(strstr(out, "old-id"));
+  assert_non_null(strstr(out, "\r\nX-Request-Id: new-id\r\n"));
+  /* re-framed: exactly one Transfer-Encoding: chunked */
+  char *te = strstr(out, "Transfer-Encoding: chunked\r\n");
+  assert_non_null(te);
+  assert_null(strstr(te + 1, "Transfer-Encoding"));
+  /* request ids switched off: the client's passes through */
+  n = fwd(out, sizeof out, h, sizeof h / sizeof h[0], LB_FRAME_CHUNKED, NULL);
+  out[n] = 0;
+  assert_non_null(strstr(out, "\r\nX-Request-Id: old-id\r\n"));
+}
+
+static void request_too_large_is_refused(void **state) {
+  const lb_header h[] = {H("Host", "www.my-app.com")};
+  char out[64];
+  assert_int_equal(fwd(out, sizeof out, h, 1, LB_FRAME_NONE, "id"), 0);
+}
+
+static void request_ids(void **state) {
+  assert_true(lb_request_id_valid("abc-123", 7));
+  assert_true(lb_request_id_valid("6f1c2a4e-1b2c-4d5e-8f90-0123456789ab", 36));
+  assert_false(lb_request_id_valid("", 0));
+  assert_false(lb_request_id_valid("has space", 9));
+  assert_false(lb_request_id_valid("semi;colon", 10));
+  assert_false(lb_request_id_valid("new\nline", 8));
+  char big[200];
+  memset(big, 'a', sizeof big);
+  assert_false(lb_request_id_valid(big, 129));
+  assert_true(lb_request_id_valid(big, 128));
+  char id[37];
+  lb_request_id_format(0x0123456789abcdefull, 0xfedcba9876543210ull, id);
+  assert_int_equal(strlen(id), 36);
+  assert_string_equal(id, "01234567-89ab-4def-bedc-ba9876543210");
+  assert_true(lb_request_id_valid(id, 36));
+}
+
+static void response_head(void **state) {
+  const lb_header h[] = {
+      H("Content-Type", "application/json"), H("Content-Length", "42"),
+      H("Connection", "keep-alive"), H("Keep-Alive", "timeout=5"),
+      H("X-Request-Id", "backend-echo"),
+  };
+  lb_response_view v = {200, 1, "OK", 2, h, sizeof h / sizeof h[0]};
+  lb_response_extra x = {LB_FRAME_LENGTH, 1, 1, "total;dur=1.000", "b2", "rid-9", 5};
+  char out[1024];
+  size_t n = lb_rewrite_response(out, sizeof out, &v, &x);
+  assert_true(n > 0);
+  out[n] = 0;
+  assert_int_equal(strncmp(out, "HTTP/1.1 200 OK\r\n", 17), 0);
+  assert_non_null(strstr(out, "\r\nContent-Length: 42\r\n"));
+  assert_null(strcasestr(out, "keep-alive"));
+  assert_null(strcasestr(out, "connection"));
+  assert_non_null(strstr(out, "\r\nServer-Timing: total;dur=1.000\r\n"));
+  assert_non_null(strstr(out, "\r\nX-Served-By: b2\r\n"));
+  assert_non_null(strstr(out, "\r\nX-Request-Id: rid-9\r\n"));
+  assert_null(strstr(out, "backend-echo"));
+  /* closing, HTTP/1.0 client with keep-alive, headers switched off */
+  lb_response_extra y = {LB_FRAME_CLOSE, 0, 0, NULL, NULL, NULL, 0};
+  n = lb_rewrite_response(out, sizeof out, &v, &y);
+  out[n] = 0;
+  assert_non_null(strstr(out, "\r\nConnection: close\r\n"));
+  assert_null(strstr(out, "Content-Length")); /* close-delimited */
+  assert_null(strstr(out, "Server-Timing"));
+  assert_null(strstr(out, "X-Served-By"));
+  assert_non_null(strstr(out, "X-Request-Id: backend-echo"));
+  lb_response_extra z = {LB_FRAME_LENGTH, 1, 0, NULL, NULL, NULL, 0};
+  n = lb_rewrite_response(out, sizeof out, &v, &z);
+  out[n] = 0;
+  assert_non_null(strstr(out, "\r\nConnection: keep-alive\r\n"));
+}
+
+static void response_chunked_and_interim(void **state) {
+  const lb_header h[] = {H("Transfer-Encoding", "chunked"), H("Connection", "close")};
+  lb_response_view v = {200, 1, "OK", 2, h, 2};
+  lb_response_extra x = {LB_FRAME_CHUNKED, 1, 1, NULL, "b1", NULL, 0};
+  char out[512];
+  size_t n = lb_rewrite_response(out, sizeof out, &v, &x);
+  out[n] = 0;
+  char *te = strstr(out, "Transfer-Encoding: chunked\r\n");
+  assert_non_null(te);
+  assert_null(strstr(te + 1, "Transfer-Encoding"));
+  const lb_header none[] = {H("X-Info", "1")};
+  lb_response_view c = {100, 1, "Continue", 8, none, 1};
+  n = lb_rewrite_response(out, sizeof out, &c, &x);
+  out[n] = 0;
+  assert_string_equal(out, "HTTP/1.1 100 Continue\r\nX-Info: 1\r\n\r\n");
+}
+
+static void local_responses(void **state) {
+  char out[512];
+  size_t n = lb_local_response(out, sizeof out, 503, "no healthy backend", 1, "rid", NULL);
+  out[n] = 0;
+  assert_int_equal(strncmp(out, "HTTP/1.1 503 Service Unavailable\r\n", 34), 0);
+  assert_non_null(strstr(out, "Content-Length: 19\r\n"));
+  assert_non_null(strstr(out, "X-Request-Id: rid\r\n"));
+  assert_null(strstr(out, "Connection: close"));
+  assert_int_equal(memcmp(out + n - 23, "\r\n\r\nno healthy backend\n", 23), 0);
+  n = lb_local_response(out, sizeof out, 431, "too big", 0, NULL, "total;dur=0.010");
+  out[n] = 0;
+  assert_non_null(strstr(out, "431 Request Header Fields Too Large"));
+  assert_non_null(strstr(out, "Connection: close"));
+  assert_non_null(strstr(out, "Server-Timing: total;dur=0.010"));
+  assert_true(lb_header_is_hop_by_hop("Proxy-Foo", 9));
+  assert_false(lb_header_is_hop_by_hop("Proxy", 5));
+  assert_false(lb_header_is_hop_by_hop("Content-Length", 14));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(request_hop_by_hop_removed),
+      cmocka_unit_test(request_forwarding_headers_appended),
+      cmocka_unit_test(request_too_large_is_refused),
+      cmocka_unit_test(request_ids),
+      cmocka_unit_test(response_head),
+      cmocka_unit_test(response_chunked_and_interim),
+      cmocka_unit_test(local_responses),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
