@@ -306,6 +306,17 @@ def machines(path):
     return out, forwarding
 
 
+def walk(obj):
+    """Every dict and list inside a JSON value, depth first."""
+    yield obj
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from walk(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from walk(v)
+
+
 def load_json(path):
     try:
         return json.loads(read(path))
@@ -691,8 +702,13 @@ def main():
           f"{len(edge)} packets of the connection arrived on eth0")
     lbargs = read(r.p("state", "lb.args")).strip().replace(os.path.abspath(r.dir) + "/", "")
     r.out(f"   journey-lb {lbargs}")
-    for line in read(r.p("state", "lb.stats")).splitlines()[:40]:
-        r.out(f"   /stats: {line}")
+    stats_text = read(r.p("state", "lb.stats")).strip()
+    try:
+        servers = [(x.get("name"), x.get("address"), x.get("state")) for x in walk(json.loads(stats_text))
+                   if isinstance(x, dict) and "name" in x and "state" in x]
+        r.out(f"   health of the backends (journey-lb /stats on its admin port): {servers}")
+    except ValueError:
+        r.out(f"   journey-lb /stats (admin port, loopback in lb): {stats_text[:200] or '(no answer)'}")
     names = {v: k for k, v in BACKENDS.items()}
     for run in ("run1", "run2"):
         checks = [(names.get(ip, ip), st) for _, ip, line, st in http_exchanges(caps[run]["private"]) if "/health" in line]
