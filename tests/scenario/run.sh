@@ -7,6 +7,7 @@
 #   --build-dir DIR  where journey, journey-lb and journey-backend were built (default: build/)
 #   --out DIR        captures, logs and the report (default: BUILD_DIR/scenario; emptied first)
 #   --quiet          print only the assertions' verdicts, not the whole report
+#   JOURNEY_CLIENT, JOURNEY_LB, JOURNEY_BACKEND (environment) override the three programs' paths
 #
 # Needs root (network namespaces), iproute2, iptables, tcpdump, dnsmasq and python3.
 # Exit codes: 0 every assertion held; 1 an assertion failed or the scenario could not be built (the
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     --build-dir) build_dir=$(cd "$2" && pwd); shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --quiet) quiet=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "scenario: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
