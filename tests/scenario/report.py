@@ -726,6 +726,9 @@ def main():
             line = re.sub(r"\b(conn|request_id)=\S+\s*", "", short_log(line))
             r.out(f"     {line[:200]}")
     chosen = [backend_of(logfmt(line)) for line in lb_lines1]
+    algos = sorted({logfmt(line).get("algorithm", "?") for line in lb_lines1})
+    r.out(f"   algorithm (LB access log): {', '.join(algos) or '?'}; pool: "
+          f"{', '.join(sorted({logfmt(line).get('pool', '?') for line in lb_lines1})) or '?'}")
     r.out(f"   chosen backend (LB access log): {chosen}; X-Served-By seen by the client: {c1.get('served_by')}")
     lbc = dig(c1, "phases", "lb")
     if isinstance(lbc, dict) and lbc.get("server_timing"):
