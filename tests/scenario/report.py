@@ -8,12 +8,14 @@ Assertions use the captures and the servers' logs, never the client's own claims
 view is printed next to them. Exit 1 when an assertion fails (each failure is named), else 0.
 """
 import argparse
+import calendar
 import ipaddress
 import json
 import os
 import re
 import struct
 import sys
+import time
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 PC, GW, WAN, DNS, LB_PUB = "192.168.1.100", "192.168.1.1", "198.51.100.2", "192.0.2.53", "203.0.113.67"
@@ -230,6 +232,20 @@ def short_log(line):
         return line
     rest = re.sub(r'\blevel=\S+\s*|\bmsg=phase\s*', "", m.group(2))
     return f"{m.group(1)} {rest}"
+
+
+def health_flags(args):
+    """The --health-* flags and their values from the LB's command line."""
+    a = args.split()
+    return " ".join(f"{a[i]} {a[i + 1]}" for i in range(len(a) - 1) if a[i].startswith("--health-"))
+
+
+def log_time(line):
+    """Seconds since the epoch of a log line's time=...Z field, or None."""
+    m = re.match(r"^time=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z", line)
+    if not m:
+        return None
+    return calendar.timegm(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")) + float(m.group(2) or 0)
 
 
 def lines_after(path, count_file, until_file=None):
@@ -769,8 +785,15 @@ def main():
     fd = "failover"
     trans = lines_after(r.p("logs", "lb.err"), r.p(fd, "lb.err.before"), r.p(fd, "lb.err.up"))
     tr_lines = [x for x in trans if re.search(r"\bb2\b", x) and re.search(r"\b(DOWN|UP)\b", x)]
-    for line in tr_lines[:6]:
+    t_signal = float(read(r.p(fd, "t.down"), "0").strip() or 0)
+    r.out(f"   b2 got SIGUSR1 at {time.strftime('%H:%M:%S', time.gmtime(t_signal))}"
+          f".{int(t_signal % 1 * 1000):03d}; from then on it answers /health with 503")
+    for line in [x for x in trans if re.search(r"\bb2\b", x) and re.search(r"check|DOWN|UP", x)][:6]:
         r.out(f"   LB: {short_log(line)[:300]}")
+    t_down = next((log_time(x) for x in tr_lines if re.search(r"\bDOWN\b", x)), None)
+    if t_down and t_signal:
+        r.out(f"   b2 marked DOWN {t_down - t_signal:.3f} s after the signal "
+              f"(the LB's settings: {health_flags(read(r.p('state', 'lb.args')))})")
     no_health = read(r.p("state", "health-flags")).strip() == "0"
     if no_health:
         r.out("   journey-lb's --help has no --health-interval: it runs no active health checks (issue 5), so")
@@ -818,6 +841,8 @@ def main():
     r.section(f"Verdict: {len(r.checks) - len(failed)}/{len(r.checks)} assertions hold")
     for _, what, ev in failed:
         r.out(f"   FAILED: {what} ({ev})")
+    if not failed:
+        r.out("   every assertion holds")
     r.close()
     text = "\n".join(r.lines) + "\n"
     with open(r.p("report.md"), "w", encoding="utf-8") as f:

@@ -277,9 +277,12 @@ lb_args=(--listen https://203.0.113.67:443 --cert "$out/certs/server.crt" --key 
 lb_help=$("$lb" --help 2>&1 || true)
 health_flags=0
 if grep -q -- '--health-interval' <<<"$lb_help"; then
-  lb_args+=(--health-interval 1s --health-fall 2 --health-rise 2)
+  lb_args+=(--health-interval 1s --health-timeout 500ms --health-fall 2 --health-rise 2)
   health_flags=1
 fi
+# With --admin, SIGTERM first turns /healthz 503 for a drain delay (for an upstream balancer's probe):
+# nothing probes it here, so stop at once.
+if grep -q -- '--drain-delay' <<<"$lb_help"; then lb_args+=(--drain-delay 0s); fi
 printf '%s\n' "$health_flags" >"$out/state/health-flags"
 # journey-lb: the access log on stdout, diagnostics (health transitions) on stderr
 printf '%s\n' "${lb_args[*]}" >"$out/state/lb.args"
