@@ -377,6 +377,17 @@ int jn_dns_start(jn_dns *d, uv_loop_t *loop, const jn_dns_opts *o, jn_result *r,
     finish(d, JN_EXIT_DNS);
     return 0;
   }
+  /* The OS's DNS cache (the seed's second stop) is not something an application can query: it
+   * sits behind a local stub server when there is one. Say which case this is. */
+  {
+    char list[256];
+    servers_desc(d, list, sizeof list);
+    if (strstr(list, "127.0.0.53:53"))
+      step(d, "os-cache", "skipped", 0, "the DNS server is systemd-resolved's stub (127.0.0.53): its cache may answer");
+    else
+      step(d, "os-cache", "skipped", 0, "no local caching stub among the DNS servers (%.120s): journey asks them directly",
+           list[0] ? list : "none");
+  }
   /* 2. the hosts file. c-ares 1.18's ares_gethostbyname_file() ignores $CARES_HOSTS, so the
    * file is read through ares_getaddrinfo() with lookups "f" (files only) and ARES_AI_ENVHOSTS,
    * which honours it; for files c-ares answers synchronously. */
@@ -400,12 +411,6 @@ int jn_dns_start(jn_dns *d, uv_loop_t *loop, const jn_dns_opts *o, jn_result *r,
     step(d, "hosts", "miss", jc_now_us() - t, "%s", hf);
   }
   /* 3. the DNS servers (the OS's own cache, if any, sits behind a local stub server) */
-  {
-    char list[256];
-    servers_desc(d, list, sizeof list);
-    if (strstr(list, "127.0.0.53:53"))
-      step(d, "os-cache", "skipped", 0, "the server is systemd-resolved's stub (127.0.0.53): its cache may answer");
-  }
   if (uv_timer_init(loop, &d->timer) == 0) {
     d->timer_ok = 1;
     d->timer.data = d;

@@ -201,7 +201,8 @@ class Dns(Base):
         d = ph["dns"]
         self.assertEqual(d["source"], "server")
         self.assertEqual(d["server"], "127.0.0.1:%d/udp" % self.dport)
-        self.assertEqual([s["source"] + ":" + s["result"] for s in d["steps"][:2]], ["cache:miss", "hosts:miss"])
+        self.assertEqual([s["source"] + ":" + s["result"] for s in d["steps"][:3]],
+                         ["cache:miss", "os-cache:skipped", "hosts:miss"])
         self.assertEqual(d["answers"][0], {"type": "A", "address": "127.0.0.1", "ttl": 60})
         self.assertGreater(d["duration_us"], 0)
         # route: loopback, said plainly, no neighbour
