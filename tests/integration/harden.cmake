@@ -1,0 +1,12 @@
+# Hardening (issue 10): hostile input, slow clients, backend faults, TLS abuse, against the real
+# journey-lb and journey-backend on loopback. Every test fails on a sanitizer report.
+if(TARGET journey-lb AND TARGET journey-backend)
+  foreach(case table pipelined)
+    add_test(NAME integration.harden.hostile_${case}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/hostile_requests.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case ${case})
+    set_tests_properties(integration.harden.hostile_${case} PROPERTIES LABELS integration
+      TIMEOUT 300 FIXTURES_REQUIRED certs)
+  endforeach()
+endif()
