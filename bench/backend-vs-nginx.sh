@@ -6,17 +6,21 @@
 #
 #   bench/backend-vs-nginx.sh [--rounds N] [--duration SECONDS] [--connections N]
 #                             [--access-log on|off] [--workers N] [--no-pin] [--build-dir DIR]
+#                             [--instructions]
 #
 # Defaults: 5 rounds of 5 s each, 64 connections, access logs off for both, 1 backend worker.
 # With 2+ CPUs and taskset, wrk runs on CPU 0 and both servers on CPU 1 (--no-pin: anywhere):
 # the same for both, and it keeps the scheduler from adding its own noise to the comparison.
+# --instructions: both servers run under valgrind's callgrind (nginx with master_process off)
+# and the script prints user-space instructions per request during one wrk run each: slow,
+# but repeatable to the percent on a noisy machine (kernel work is not counted).
 # --access-log on: both log every request to a file (nginx with buffer=64k, journey-backend
 # batches per loop iteration). Both servers listen on 127.0.0.1 (ephemeral ports); the script
 # stops only the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=5 duration=5 conns=64 access_log=off workers=1 build_dir=build pin=1
+rounds=5 duration=5 conns=64 access_log=off workers=1 build_dir=build pin=1 instructions=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -26,7 +30,8 @@ while [ $# -gt 0 ]; do
     --workers) workers=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     --no-pin) pin=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --instructions) instructions=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "backend-vs-nginx: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,12 +41,14 @@ case "$rounds$duration$conns$workers" in *[!0-9]*) echo "backend-vs-nginx: numbe
 case "$access_log" in on|off) ;; *) echo "backend-vs-nginx: --access-log on|off" >&2; exit 2 ;; esac
 
 backend=$build_dir/backend/journey-backend
-for tool in wrk nginx curl python3; do
+tools=(wrk nginx curl python3)
+[ "$instructions" = 1 ] && tools+=(valgrind callgrind_control)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "backend-vs-nginx: '$tool' not found: run scripts/install-deps.sh --bench" >&2; exit 1; }
 done
 [ -x "$backend" ] || { echo "backend-vs-nginx: $backend not built: run 'make' first (or --build-dir DIR)" >&2; exit 1; }
 
-server_cpu=() client_cpu=()
+server_cpu=() client_cpu=() backend_wrap=() nginx_wrap=()
 if [ "$pin" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   server_cpu=(taskset -c 1) client_cpu=(taskset -c 0)
 else
@@ -49,6 +56,11 @@ else
 fi
 
 tmp=$(mktemp -d /tmp/journey-bench.XXXXXX)
+if [ "$instructions" = 1 ]; then
+  # Counting starts with callgrind_control -i on, after start-up.
+  backend_wrap=(valgrind -q --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/callgrind.backend")
+  nginx_wrap=(valgrind -q --tool=callgrind --instr-atstart=no --callgrind-out-file="$tmp/callgrind.nginx")
+fi
 backend_pid="" nginx_pid=""
 cleanup() {
   # Only the processes this script started, by PID.
@@ -61,10 +73,10 @@ trap cleanup EXIT INT TERM
 # journey-backend on an ephemeral port: it logs the address it bound.
 backend_args=(--listen 127.0.0.1:0 --name bench --workers "$workers")
 [ "$access_log" = off ] && backend_args+=(--no-access-log)
-"${server_cpu[@]}" "$backend" "${backend_args[@]}" >"$tmp/backend-access.log" 2>"$tmp/backend.err" &
+"${server_cpu[@]}" "${backend_wrap[@]}" "$backend" "${backend_args[@]}" >"$tmp/backend-access.log" 2>"$tmp/backend.err" &
 backend_pid=$!
 backend_addr=""
-for _ in $(seq 50); do
+for _ in $(seq 100); do
   backend_addr=$(sed -n 's/.*msg=listening addr=\(127\.0\.0\.1:[0-9]*\).*/\1/p' "$tmp/backend.err" | head -1)
   [ -n "$backend_addr" ] && break
   sleep 0.1
@@ -78,8 +90,11 @@ body=$(python3 -c "import sys; n=int(sys.argv[1]); s='{\"backend\":\"nginx\",\"p
 nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$tmp/nginx/logs"
 if [ "$access_log" = on ]; then nginx_log="access_log $tmp/nginx/access.log combined buffer=64k flush=1s;"; else nginx_log="access_log off;"; fi
+master=on
+[ "$instructions" = 1 ] && master=off  # one process, so that callgrind sees the worker
 cat >"$tmp/nginx/nginx.conf" <<EOF
 worker_processes 1;
+master_process $master;
 daemon off;
 pid $tmp/nginx/nginx.pid;
 error_log $tmp/nginx/error.log warn;
@@ -98,9 +113,9 @@ http {
   }
 }
 EOF
-"${server_cpu[@]}" nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx.err" &
+"${server_cpu[@]}" "${nginx_wrap[@]}" nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx.err" &
 nginx_pid=$!
-for _ in $(seq 50); do
+for _ in $(seq 100); do
   curl -s -o /dev/null "http://127.0.0.1:$nginx_port/my-app/data" && break
   sleep 0.1
 done
@@ -137,6 +152,33 @@ run_wrk() {
 }
 
 nginx_pids=("$nginx_pid" $(cat /proc/"$nginx_pid"/task/*/children 2>/dev/null))
+
+if [ "$instructions" = 1 ]; then
+  # One wrk run each with instruction counting on; the counts are written when the server exits.
+  count_run() {
+    local pid=$1 url=$2 out
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    out=$(wrk -t1 -c"$conns" -d"${duration}s" "$url")
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    grep -qE "Socket errors|Non-2xx" <<<"$out" && echo "backend-vs-nginx: $url: $(grep -E "Socket errors|Non-2xx" <<<"$out" | tr -s " ")" >&2
+    awk '/requests in/ {print $1}' <<<"$out"
+  }
+  echo "user-space instructions per request (callgrind), wrk -t1 -c$conns -d${duration}s each, body $body_len bytes, access log $access_log"
+  breq=$(count_run "$backend_pid" "http://$backend_addr/my-app/data")
+  nreq=$(count_run "$nginx_pid" "http://127.0.0.1:$nginx_port/my-app/data")
+  kill -TERM "$backend_pid"; wait "$backend_pid" || true; backend_pid=""
+  kill -QUIT "$nginx_pid"; wait "$nginx_pid" || true; nginx_pid=""
+  bi=$(awk '/^totals:/ {print $2}' "$tmp/callgrind.backend"*)
+  ni=$(awk '/^totals:/ {print $2}' "$tmp/callgrind.nginx"*)
+  awk -v bi="$bi" -v br="$breq" -v ni="$ni" -v nr="$nreq" 'BEGIN {
+    printf "%-16s %12s %16s %14s\n", "server", "requests", "instructions", "instr/request"
+    printf "%-16s %12d %16d %14.0f\n", "journey-backend", br, bi, bi / br
+    printf "%-16s %12d %16d %14.0f\n", "nginx", nr, ni, ni / nr
+    printf "ratio journey-backend/nginx, instructions per request: %.3f (<= 1: journey-backend cheaper)\n", (bi / br) / (ni / nr)
+  }'
+  exit 0
+fi
+
 echo "journey-backend $backend_addr vs nginx 127.0.0.1:$nginx_port: body $body_len bytes, wrk -t1 -c$conns -d${duration}s, $rounds rounds, access log $access_log, backend workers $workers, pinned $([ "$pin" = 1 ] && echo "servers CPU 1, wrk CPU 0" || echo no)"
 printf '%-6s %16s %16s %18s %18s\n' round "backend req/s" "nginx req/s" "backend us/req" "nginx us/req"
 b_all=() n_all=() bc_all=() nc_all=()
