@@ -10,3 +10,13 @@ if(TARGET journey-lb AND TARGET journey-backend)
       TIMEOUT 300 FIXTURES_REQUIRED certs)
   endforeach()
 endif()
+if(TARGET journey-lb AND TARGET journey-backend)
+  foreach(case slowloris slow_reader idle_10k flood)
+    add_test(NAME integration.harden.slow_${case}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/slow_clients.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case ${case})
+    set_tests_properties(integration.harden.slow_${case} PROPERTIES LABELS integration
+      TIMEOUT 120 FIXTURES_REQUIRED certs)
+  endforeach()
+endif()
