@@ -66,11 +66,24 @@ lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s) {
   return b;
 }
 
-static void on_idle_timeout(uv_timer_t *t) {
-  lb_bconn *b = t->data;
-  jc_log(JC_LOG_DEBUG, "closing idle backend connection to %s (%s): idle timeout",
-         b->server->name, b->server->addr_text);
-  lb_bconn_close(b);
+/* Idle connections are aged by one sweep per worker (lb_pool_sweep, every second) rather than a
+ * timer each: releasing and taking a connection then costs no timer work. */
+void lb_pool_sweep(lb_worker *w) {
+  uint64_t now = uv_now(&w->loop);
+  uint64_t max = w->rt->cfg.backend_idle_timeout;
+  for (int p = 0; p < w->rt->npools; p++)
+    for (int s = 0; s < w->rt->pools[p].nservers; s++) {
+      lb_bconn *b = w->idle[p][s].head;
+      while (b) {
+        lb_bconn *next = b->next_idle;
+        if (now - b->idle_since >= max) {
+          jc_log(JC_LOG_DEBUG, "closing idle backend connection to %s (%s): idle timeout",
+                 b->server->name, b->server->addr_text);
+          lb_bconn_close(b);
+        }
+        b = next;
+      }
+    }
 }
 
 /* The connection is still open and quiet: no EOF, no reset, no stray bytes. */
@@ -96,7 +109,6 @@ lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s) {
       lb_bconn_close(b);
       continue;
     }
-    uv_timer_stop(&b->timer);
     b->reused = 1;
     return b;
   }
@@ -120,7 +132,6 @@ void lb_pool_release(lb_bconn *b) {
   l->head = b;
   l->count++;
   b->idle_since = uv_now(&w->loop);
-  uv_timer_start(&b->timer, on_idle_timeout, w->rt->cfg.backend_idle_timeout, 0);
 }
 
 void lb_pool_close_idle(lb_worker *w) {

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define LB_BODY_ROOM (16 * 1024)
-#define LB_RESP_HEAD_MAX (32 * 1024)
+#define LB_RESP_HEAD_MAX (16 * 1024) /* a backend response head larger than this: 502 */
 
 static int on_message_begin(llhttp_t *p);
 static int on_url(llhttp_t *p, const char *at, size_t n);
@@ -72,20 +72,9 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_client *c = p->data;
   if (c->head_done) /* a trailer: relayed raw, so held to the rules of a header */
     return lb_token_valid(at, n) ? 0 : -1;
-  if (c->hdr_state != 1) {
-    if (c->nhdrs >= c->max_hdrs) {
-      c->too_many_headers = 1;
-      return -1;
-    }
-    lb_header *h = &c->hdrs[c->nhdrs++];
-    h->name = at;
-    h->name_len = (uint32_t)n;
-    h->value = at + n;
-    h->value_len = 0;
-    c->hdr_state = 1;
-  } else {
-    lb_header *h = &c->hdrs[c->nhdrs - 1];
-    h->name_len = (uint32_t)(at + n - h->name);
+  if (lb_headers_on_field(c->hdrs, &c->nhdrs, c->max_hdrs, &c->hdr_state, at, n) != 0) {
+    c->too_many_headers = 1;
+    return -1;
   }
   return 0;
 }
@@ -94,14 +83,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_client *c = p->data;
   if (c->head_done)
     return lb_field_value_valid(at, n) ? 0 : -1;
-  lb_header *h = &c->hdrs[c->nhdrs - 1];
-  if (c->hdr_state != 2) {
-    h->value = at;
-    h->value_len = (uint32_t)n;
-    c->hdr_state = 2;
-  } else {
-    h->value_len = (uint32_t)(at + n - h->value);
-  }
+  lb_headers_on_value(c->hdrs, c->nhdrs, &c->hdr_state, at, n);
   return 0;
 }
 
@@ -109,11 +91,10 @@ static int on_headers_complete(llhttp_t *p) {
   lb_client *c = p->data;
   /* The packaged llhttp is built in loose mode: names must still be RFC 9110 tokens, so that
    * nothing a strict backend would read differently is ever forwarded. */
-  for (uint32_t i = 0; i < c->nhdrs; i++)
-    if (!lb_token_valid(c->hdrs[i].name, c->hdrs[i].name_len)) {
-      llhttp_set_error_reason(p, "invalid character in header name");
-      return HPE_USER;
-    }
+  if (!lb_headers_names_valid(c->hdrs, c->nhdrs)) {
+    llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
   c->head_done = 1;
   return HPE_PAUSED;
 }
@@ -198,6 +179,36 @@ void lb_client_close(lb_client *c, const char *why) {
 
 /* ---- writing ---- */
 
+static void on_timer(uv_timer_t *t);
+
+static void on_shutdown_done(uv_shutdown_t *req, int status) {
+  lb_client *c = req->data;
+  if (!c->closing && status < 0)
+    lb_client_close(c, c->term ? c->term : "done");
+}
+
+/* After the last response: send FIN, then read and drop what the client still sends until it
+ * closes (or 2 s). Closing with unread input would make the kernel answer RST, which can
+ * destroy the response before the client has read it (e.g. a 413 while a body is arriving). */
+static void linger_close(lb_client *c) {
+  if (c->closing)
+    return;
+  if (c->peer_eof) {
+    lb_client_close(c, c->term ? c->term : "done");
+    return;
+  }
+  c->lingering = 1;
+  c->state = LB_C_IDLE; /* logged already; the timer closes it */
+  c->in_len = c->parse_off = c->req_off = c->body_off = 0;
+  c->sreq.data = c;
+  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
+    lb_client_close(c, c->term ? c->term : "done");
+    return;
+  }
+  uv_timer_start(&c->timer, on_timer, 2000, 0);
+  client_want_read(c);
+}
+
 static void after_send(lb_client *c) {
   if (c->b)
     lb_proxy_on_client_sent(c);
@@ -221,7 +232,7 @@ static void on_written(uv_write_t *req, int status) {
     return;
   }
   if (c->final_flush) {
-    lb_client_close(c, c->term ? c->term : "done");
+    linger_close(c);
     return;
   }
   if (c->send_pending) {
@@ -416,7 +427,7 @@ void lb_client_request_done(lb_client *c) {
       if (c->writing)
         return;
     }
-    lb_client_close(c, c->term);
+    linger_close(c);
     return;
   }
   /* Keep-alive: pipelined bytes move to the front, the next request starts. */
@@ -644,11 +655,12 @@ static void client_process(lb_client *c) {
     lb_client_local_response(c, status, why, 0, status == 400 ? "bad-request" : "not-supported");
     return;
   }
-  if (c->state == LB_C_PROXY && !c->msg_done && c->b && !c->resp_started) {
-    if (parse_body(c) == 0)
-      lb_proxy_send_body(c);
-  } else if (c->state == LB_C_PROXY && !c->msg_done && c->resp_started) {
-    if (parse_body(c) == 0)
+  if (c->state == LB_C_PROXY) {
+    /* Body bytes: parse what arrived, send what is parsed and not yet sent (a slice parsed
+     * while the previous write was in flight goes now, even if it ended the message). */
+    if (!c->msg_done && parse_body(c) != 0)
+      return;
+    if (c->b && c->parse_off > c->body_off)
       lb_proxy_send_body(c);
   }
 }
@@ -751,6 +763,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   lb_client *c = s->data;
   if (c->closing)
     return;
+  if (c->lingering) {
+    if (nread < 0)
+      lb_client_close(c, c->term ? c->term : "done");
+    else
+      c->in_len = 0; /* dropped */
+    return;
+  }
   if (nread < 0) {
     if (nread != UV_EOF && nread != UV_ECONNRESET)
       jc_log(JC_LOG_DEBUG, "read from client %s failed: %s", c->peer, uv_strerror((int)nread));
@@ -808,7 +827,7 @@ static void client_want_read(lb_client *c) {
     return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
     c->reading = 1;
-  if (c->tls_on && c->state != LB_C_TLS)
+  if (c->tls_on && c->state != LB_C_TLS && !c->lingering)
     tls_pump(c); /* plaintext the engine kept while the buffer was full */
 }
 
@@ -843,7 +862,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   uv_timer_init(&w->loop, &c->timer);
   c->timer.data = c;
   c->handles = 2;
-  c->id = ((uint64_t)w->id << 48) | ++w->next_conn_id;
+  c->id = ++w->next_conn_id * (uint64_t)w->rt->nworkers + (uint64_t)w->id; /* unique, small */
   c->next = w->clients;
   if (w->clients)
     w->clients->prev = c;

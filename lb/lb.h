@@ -62,6 +62,7 @@ struct lb_worker {
   uv_loop_t loop;
   uv_async_t wakeup; /* shutdown request from the main thread */
   uv_timer_t deadline;
+  uv_timer_t sweep;      /* ages idle backend connections */
   uv_idle_t idler;       /* runs deferred write completions */
   lb_deferred deferred;  /* sentinel of the circular list */
   int stopping;
@@ -107,6 +108,8 @@ struct lb_client {
   int close_after_send; /* this response is the last one */
   int send_pending;     /* lb_client_send issued: after_send when written */
   int final_flush;      /* close once everything queued is written */
+  int lingering;        /* FIN sent after the last response; unread input is drained */
+  uv_shutdown_t sreq;
   int peer_eof;
   int closing;
   int nrequests;
@@ -186,6 +189,8 @@ struct lb_bconn {
   int reused;
   int reusable;
   int got_bytes;     /* response bytes received for the current request */
+  int head_written;  /* the request head went out on this connection */
+  size_t body_end;   /* client body bytes up to here are in the write in flight */
   int timed_out;
   uint64_t idle_since; /* loop time (ms) it went idle */
 
@@ -244,6 +249,7 @@ lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s);
 void lb_pool_release(lb_bconn *b);
 void lb_bconn_close(lb_bconn *b);
 void lb_pool_close_idle(lb_worker *w);
+void lb_pool_sweep(lb_worker *w);
 
 /* access_log.c */
 void lb_access_log(lb_client *c);

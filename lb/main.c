@@ -290,6 +290,9 @@ int main(int argc, char **argv) {
     jc_logline_str(&l, "config", rt.cfg.source[0] ? rt.cfg.source : "flags");
     jc_log_emit(&l);
   }
+  if (rt.cfg.admin[0])
+    jc_log(JC_LOG_WARN, "admin listener %s: the admin endpoints are not part of this build yet "
+           "(health checks, /stats, /metrics come with issue 5); ignoring", rt.cfg.admin);
   uv_run(loop, UV_RUN_DEFAULT);
   for (int i = 0; i < rt.nworkers; i++)
     pthread_join(watchers[i], NULL);

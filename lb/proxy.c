@@ -65,42 +65,22 @@ static int r_on_status(llhttp_t *p, const char *at, size_t n) {
 
 static int r_on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_bconn *b = p->data;
-  if (b->hdr_state != 1) {
-    if (b->nhdrs >= sizeof b->hdrs / sizeof b->hdrs[0])
-      return -1;
-    lb_header *h = &b->hdrs[b->nhdrs++];
-    h->name = at;
-    h->name_len = (uint32_t)n;
-    h->value = at + n;
-    h->value_len = 0;
-    b->hdr_state = 1;
-  } else {
-    lb_header *h = &b->hdrs[b->nhdrs - 1];
-    h->name_len = (uint32_t)(at + n - h->name);
-  }
-  return 0;
+  return lb_headers_on_field(b->hdrs, &b->nhdrs, sizeof b->hdrs / sizeof b->hdrs[0],
+                             &b->hdr_state, at, n);
 }
 
 static int r_on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_bconn *b = p->data;
-  lb_header *h = &b->hdrs[b->nhdrs - 1];
-  if (b->hdr_state != 2) {
-    h->value = at;
-    h->value_len = (uint32_t)n;
-    b->hdr_state = 2;
-  } else {
-    h->value_len = (uint32_t)(at + n - h->value);
-  }
+  lb_headers_on_value(b->hdrs, b->nhdrs, &b->hdr_state, at, n);
   return 0;
 }
 
 static int r_on_headers_complete(llhttp_t *p) {
   lb_bconn *b = p->data;
-  for (uint32_t i = 0; i < b->nhdrs; i++)
-    if (!lb_token_valid(b->hdrs[i].name, b->hdrs[i].name_len)) {
-      llhttp_set_error_reason(p, "invalid character in header name");
-      return HPE_USER;
-    }
+  if (!lb_headers_names_valid(b->hdrs, b->nhdrs)) {
+    llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
   /* Values are relayed as they are: a CR, LF (obs-fold) or NUL would reach the client as is. */
   for (uint32_t i = 0; i < b->nhdrs; i++)
     if (!lb_field_value_valid(b->hdrs[i].value, b->hdrs[i].value_len)) {
@@ -269,9 +249,11 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   }
   if (b->rlen == b->rcap)
     uv_read_stop(s);
-  if (!b->msg_ready)
-    uv_timer_start(&b->timer, on_response_timeout, b->w->rt->cfg.backend_response_timeout, 0);
   process_response(b);
+  /* Inactivity timeout between reads, re-armed only while the response goes on (most
+   * responses end within their first read: no timer work at all). */
+  if (b->state != LB_B_CLOSING && b->c && !b->msg_ready)
+    uv_timer_start(&b->timer, on_response_timeout, b->w->rt->cfg.backend_response_timeout, 0);
 }
 
 static void on_backend_written(uv_write_t *req, int status) {
@@ -293,7 +275,7 @@ static void on_backend_written(uv_write_t *req, int status) {
     phase(c, "send", c->t.sent);
   }
   /* The forwarded body bytes are consumed; read more if the request continues. */
-  c->body_off = c->parse_off;
+  c->body_off = b->body_end;
   lb_client_body_sent(c);
 }
 
@@ -309,11 +291,15 @@ static void send_pending(lb_client *c) {
     return;
   uv_buf_t bufs[2];
   unsigned n = 0;
-  if (!c->t.sent && b->state == LB_B_SENDING)
+  if (!b->head_written) {
     bufs[n++] = uv_buf_init(c->head_out, (unsigned)c->head_len);
+    b->head_written = 1;
+  }
+  b->body_end = c->body_off;
   if (c->parse_off > c->body_off) {
     bufs[n++] = uv_buf_init(c->in + c->body_off, (unsigned)(c->parse_off - c->body_off));
     c->bytes_in += c->parse_off - c->body_off;
+    b->body_end = c->parse_off; /* consumed once this write completes */
   }
   if (!n)
     return;
@@ -331,6 +317,7 @@ void lb_proxy_send_body(lb_client *c) { send_pending(c); }
 
 static void start_exchange(lb_bconn *b, lb_client *c) {
   b->state = LB_B_SENDING;
+  b->head_written = 0;
   b->got_bytes = 0;
   b->timed_out = 0;
   reset_parser(b, c);

@@ -35,6 +35,8 @@ static void finish(lb_worker *w) {
     uv_close((uv_handle_t *)&w->wakeup, NULL);
   if (!uv_is_closing((uv_handle_t *)&w->deadline))
     uv_close((uv_handle_t *)&w->deadline, NULL);
+  if (!uv_is_closing((uv_handle_t *)&w->sweep))
+    uv_close((uv_handle_t *)&w->sweep, NULL);
   if (!uv_is_closing((uv_handle_t *)&w->idler))
     uv_close((uv_handle_t *)&w->idler, NULL);
   lb_pool_close_idle(w);
@@ -52,6 +54,8 @@ void lb_worker_client_gone(lb_worker *w) {
       lb_client_accept(w, (uv_stream_t *)&w->listeners[i], w->listener_tls[i]);
     }
 }
+
+static void on_sweep(uv_timer_t *t) { lb_pool_sweep(t->data); }
 
 static void on_deadline(uv_timer_t *t) {
   lb_worker *w = t->data;
@@ -179,6 +183,9 @@ int lb_worker_start(lb_worker *w) {
   w->wakeup.data = w;
   uv_timer_init(&w->loop, &w->deadline);
   w->deadline.data = w;
+  uv_timer_init(&w->loop, &w->sweep);
+  w->sweep.data = w;
+  uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
   uv_idle_init(&w->loop, &w->idler);
   w->idler.data = w;
   w->deferred.next = w->deferred.prev = &w->deferred;
