@@ -37,6 +37,7 @@ test_pkgs=(
   "dnsmasq-base:real DNS server for the demo and tests" "curl:HTTPS client used by tests and users"
   "iproute2:ip/ss for tests and the scenario" "iptables:NAT in the scenario" "tcpdump:packet captures in the scenario"
   "python3:test helpers" "procps:ps/pkill-free process checks" "psmisc:fuser in tests" "valgrind:leak checks"
+  "wrk:bounded load in the backend-fault tests (tests/integration/backend_faults.py)"
 )
 bench_pkgs=(
   "haproxy:peer load balancer" "nginx-light:peer load balancer and static backend" "wrk:HTTP load generator"

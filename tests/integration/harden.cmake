@@ -20,3 +20,17 @@ if(TARGET journey-lb AND TARGET journey-backend)
       TIMEOUT 120 FIXTURES_REQUIRED certs)
   endforeach()
 endif()
+find_program(WRK_EXECUTABLE wrk)
+if(TARGET journey-lb AND TARGET journey-backend AND WRK_EXECUTABLE)
+  foreach(case killed reset hang garbage)
+    add_test(NAME integration.harden.fault_${case}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/backend_faults.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case ${case})
+    set_tests_properties(integration.harden.fault_${case} PROPERTIES LABELS integration
+      TIMEOUT 120 FIXTURES_REQUIRED certs)
+  endforeach()
+elseif(NOT WRK_EXECUTABLE)
+  message(WARNING "wrk not found: the backend-fault tests (tests/integration/backend_faults.py) are "
+                  "not registered; scripts/install-deps.sh --test installs it")
+endif()
