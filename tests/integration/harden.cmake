@@ -34,3 +34,18 @@ elseif(NOT WRK_EXECUTABLE)
   message(WARNING "wrk not found: the backend-fault tests (tests/integration/backend_faults.py) are "
                   "not registered; scripts/install-deps.sh --test installs it")
 endif()
+# valgrind memcheck of journey-lb: valgrind cannot run ASan binaries, so a sanitizer build (CI)
+# makes a plain build of journey-lb and journey-backend for it in valgrind-plain/ first.
+find_program(VALGRIND_EXECUTABLE valgrind)
+if(TARGET journey-lb AND TARGET journey-backend AND VALGRIND_EXECUTABLE)
+  if(JOURNEY_SANITIZE)
+    set(valgrind_bins --source ${PROJECT_SOURCE_DIR} --build-plain ${CMAKE_BINARY_DIR}/valgrind-plain)
+  else()
+    set(valgrind_bins --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>)
+  endif()
+  add_test(NAME valgrind.lb_memcheck
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/valgrind_lb.py ${valgrind_bins}
+      --certs ${JOURNEY_TEST_CERTS})
+  set_tests_properties(valgrind.lb_memcheck PROPERTIES LABELS valgrind TIMEOUT 600
+    FIXTURES_REQUIRED certs)
+endif()
