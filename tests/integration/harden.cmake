@@ -49,3 +49,11 @@ if(TARGET journey-lb AND TARGET journey-backend AND VALGRIND_EXECUTABLE)
   set_tests_properties(valgrind.lb_memcheck PROPERTIES LABELS valgrind TIMEOUT 600
     FIXTURES_REQUIRED certs)
 endif()
+if(TARGET journey-lb AND TARGET journey-backend)
+  add_test(NAME integration.harden.tls_abuse
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tls_abuse.py
+      --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+      --certs ${JOURNEY_TEST_CERTS} --case abuse)
+  set_tests_properties(integration.harden.tls_abuse PROPERTIES LABELS integration TIMEOUT 120
+    FIXTURES_REQUIRED certs)
+endif()
