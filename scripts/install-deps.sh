@@ -38,6 +38,7 @@ test_pkgs=(
   "iproute2:ip/ss for tests and the scenario" "iptables:NAT in the scenario" "tcpdump:packet captures in the scenario"
   "python3:test helpers" "procps:ps/pkill-free process checks" "psmisc:fuser in tests" "valgrind:leak checks"
   "wrk:bounded load in the backend-fault tests (tests/integration/backend_faults.py)"
+  "testssl.sh:TLS scanner run against journey-lb's HTTPS listener (tests/integration/tls_abuse.py)"
 )
 bench_pkgs=(
   "haproxy:peer load balancer" "nginx-light:peer load balancer and static backend" "wrk:HTTP load generator"

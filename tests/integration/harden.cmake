@@ -57,3 +57,13 @@ if(TARGET journey-lb AND TARGET journey-backend)
   set_tests_properties(integration.harden.tls_abuse PROPERTIES LABELS integration TIMEOUT 120
     FIXTURES_REQUIRED certs)
 endif()
+# testssl.sh against the HTTPS listener (about 1.5 minutes here): skipped (77) without testssl.
+find_program(TESTSSL_EXECUTABLE NAMES testssl testssl.sh)
+if(TARGET journey-lb AND TARGET journey-backend AND TESTSSL_EXECUTABLE)
+  add_test(NAME integration.harden.testssl
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tls_abuse.py
+      --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+      --certs ${JOURNEY_TEST_CERTS} --case testssl)
+  set_tests_properties(integration.harden.testssl PROPERTIES LABELS "integration;testssl"
+    TIMEOUT 900 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED certs)
+endif()
