@@ -42,41 +42,23 @@ static int on_status(llhttp_t *p, const char *at, size_t n) {
   c->reason_len = (size_t)(at + n - c->reason);
   return 0;
 }
+/* The LB's own gathering (lb/rewrite.c), as lb/proxy.c calls it. */
 static int on_field(llhttp_t *p, const char *at, size_t n) {
   resp_ctx *c = p->data;
-  if (c->hdr_state != 1) {
-    if (c->n >= c->max)
-      return -1;
-    lb_header *h = &c->hdrs[c->n++];
-    h->name = at;
-    h->name_len = (uint32_t)n;
-    h->value = at + n;
-    h->value_len = 0;
-    c->hdr_state = 1;
-  } else {
-    lb_header *h = &c->hdrs[c->n - 1];
-    h->name_len = (uint32_t)(at + n - h->name);
-  }
-  return 0;
+  return lb_headers_on_field(c->hdrs, &c->n, c->max, &c->hdr_state, at, n);
 }
 static int on_value(llhttp_t *p, const char *at, size_t n) {
   resp_ctx *c = p->data;
-  lb_header *h = &c->hdrs[c->n - 1];
-  if (c->hdr_state != 2) {
-    h->value = at;
-    h->value_len = (uint32_t)n;
-    c->hdr_state = 2;
-  } else {
-    h->value_len = (uint32_t)(at + n - h->value);
-  }
+  lb_headers_on_value(c->hdrs, c->n, &c->hdr_state, at, n);
   return 0;
 }
 /* As lb/proxy.c r_on_headers_complete. */
 static int on_headers_complete(llhttp_t *p) {
   resp_ctx *c = p->data;
+  if (!lb_headers_names_valid(c->hdrs, c->n))
+    return HPE_USER;
   for (uint32_t i = 0; i < c->n; i++)
-    if (!lb_token_valid(c->hdrs[i].name, c->hdrs[i].name_len) ||
-        !lb_field_value_valid(c->hdrs[i].value, c->hdrs[i].value_len))
+    if (!lb_field_value_valid(c->hdrs[i].value, c->hdrs[i].value_len))
       return HPE_USER;
   if (c->reason && !lb_field_value_valid(c->reason, c->reason_len))
     return HPE_USER;

@@ -233,6 +233,12 @@ def case_pipelined(a):
     check("/my-app/smuggled" not in log, f"a body was parsed as a request by the backend: {log[-600:]}")
     check(statuses in ([400], [405, 200]) or statuses[:1] == [400],
           f"Connection: Content-Length: {statuses} {out[:300]!r}")
+    # 4. not hostile, but old: HTTP/1.0 without Host leaves as HTTP/1.1 with an empty Host
+    #    (RFC 9110 7.2), which a strict backend accepts.
+    before = st.recorded()
+    out = st.send(b"GET /my-app/data HTTP/1.0\r\n\r\n")
+    got = st.settle(before)[len(before):]
+    check(status_of(out) == 200 and b"\r\nHost:\r\n" in got, f"HTTP/1.0 without Host: {out[:80]!r} {got!r}")
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
