@@ -2,19 +2,22 @@
 # journey-lb vs HAProxy 2.6 on the same machine, same backends, same certificate, same workers.
 #
 #   bench/lb-vs-haproxy.sh [--rounds N] [--duration S] [--connections C] [--threads T] [--workers W]
+#                          [--pin]
 #
 # Three journey-backend servers on loopback; journey-lb and haproxy with equivalent settings:
 # round-robin, keep-alive to the backends, access logs off, W workers/threads. Interleaved wrk
 # rounds (journey-lb, haproxy, journey-lb, ...) for HTTPS keep-alive and plain HTTP keep-alive,
 # then a table of medians (req/s, p50, p99, CPU microseconds per request from /proc/PID/stat)
 # and the ratios journey-lb / haproxy. On a small shared machine wrk, the backends and the
-# balancer compete for the same cores: CPU per request is the steadiest figure.
+# balancer compete for the same cores: CPU per request is the steadiest figure. --pin (2+ CPUs,
+# taskset): wrk on CPU 0, the servers (backends, balancer) on the others, the same for both.
 # Needs: wrk, haproxy, a build (make build). Loopback only; every process started is stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=5 duration=6 conns=64 threads=2 workers=2
+rounds=5 duration=6 conns=64 threads=2 workers=2 pin=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --pin) pin=1; shift ;;
     --rounds) rounds=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
@@ -31,6 +34,11 @@ BUILD=${BUILD_DIR:-build}
 LB=$BUILD/lb/journey-lb
 BACKEND=$BUILD/backend/journey-backend
 [ -x "$LB" ] && [ -x "$BACKEND" ] || { echo "lb-vs-haproxy: build first (make build): $LB / $BACKEND missing" >&2; exit 1; }
+
+server_cpu=() client_cpu=()
+if [ "$pin" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  server_cpu=(taskset -c "1-$(($(nproc) - 1))") client_cpu=(taskset -c 0)
+fi
 
 tmp=$(mktemp -d)
 pids=()
@@ -65,7 +73,7 @@ PY
 # Backends on port 0: each logs the address it bound.
 declare -a bports
 for i in 1 2 3; do
-  "$BACKEND" --listen 127.0.0.1:0 --name b$i >"$tmp/b$i.log" 2>&1 &
+  "${server_cpu[@]}" "$BACKEND" --listen 127.0.0.1:0 --name b$i >"$tmp/b$i.log" 2>&1 &
   pids+=($!)
 done
 for i in 1 2 3; do
@@ -90,7 +98,7 @@ wait_port() {
 }
 
 lbpid=
-"$LB" --listen https://127.0.0.1:$lbs --listen http://127.0.0.1:$lbh \
+"${server_cpu[@]}" "$LB" --listen https://127.0.0.1:$lbs --listen http://127.0.0.1:$lbh \
   --cert "$tmp/certs/server.crt" --key "$tmp/certs/server.key" \
   --backend b1=127.0.0.1:$p1 --backend b2=127.0.0.1:$p2 --backend b3=127.0.0.1:$p3 \
   --algorithm round-robin --workers "$workers" --access-log off --log-level warn \
@@ -126,7 +134,7 @@ backend be
   server b2 127.0.0.1:$p2
   server b3 127.0.0.1:$p3
 CFG
-haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1 &
+"${server_cpu[@]}" haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1 &
 hapid=$!
 pids+=($!)
 for port in $lbs $lbh $has $hah; do wait_port "$port"; done
@@ -142,7 +150,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 run_wrk() { # url pid -> "rps p50 p99 non2xx cpu_us_per_request"
   local t0 t1
   t0=$(cpu_ticks "$2")
-  wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "$1" >"$tmp/wrk.txt" 2>&1 || true
+  "${client_cpu[@]}" wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "$1" >"$tmp/wrk.txt" 2>&1 || true
   t1=$(cpu_ticks "$2")
   python3 - "$tmp/wrk.txt" $((t1 - t0)) "$(getconf CLK_TCK)" <<'PY'
 import sys,re
@@ -152,7 +160,8 @@ try:
         m=re.match(r"([\d.]+)(us|ms|s|m)$",v); x=float(m.group(1)); u=m.group(2)
         return x/1000 if u=="us" else x*1000 if u=="s" else x*60000 if u=="m" else x
     rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-    p50=ms(re.search(r"50%\s+(\S+)",t).group(1)); p99=ms(re.search(r"99%\s+(\S+)",t).group(1))
+    # anchored: "57.50%" in the Req/Sec line must not pass for the 50th percentile
+    p50=ms(re.search(r"^\s+50%\s+(\S+)",t,re.M).group(1)); p99=ms(re.search(r"^\s+99%\s+(\S+)",t,re.M).group(1))
     errs=re.search(r"Non-2xx or 3xx responses: (\d+)",t)
     total=int(re.search(r"(\d+) requests in",t).group(1))
     cpu_us=int(sys.argv[2])*1e6/int(sys.argv[3])/max(total,1)
@@ -182,7 +191,9 @@ done
 
 python3 - "${res[journey-lb-https]}" "${res[haproxy-https]}" "${res[journey-lb-http]}" "${res[haproxy-http]}" <<'PY'
 import sys, statistics as st
-def parse(s): return [list(map(float,x.split())) for x in s.strip(";").split(";")]
+def parse(s):  # rounds whose wrk output could not be read (-1) are left out
+    rows=[list(map(float,x.split())) for x in s.strip(";").split(";")]
+    return [r for r in rows if r[3] >= 0] or rows
 names=["journey-lb https","haproxy https","journey-lb http","haproxy http"]
 data=[parse(a) for a in sys.argv[1:5]]
 med=[[st.median(r[i] for r in d) for i in range(5)] for d in data]

@@ -49,6 +49,16 @@ static uint64_t since(const jn_conn *c) { return jc_now_us() - c->t0; }
 static void poll_closed(uv_handle_t *h) { free(h); }
 
 static void close_socket(jn_conn *c) {
+  if (c->fd >= 0 && c->tls_on && c->tls.handshake_done && !c->tls.fatal) {
+    /* close_notify, best effort: also what keeps the session resumable (OpenSSL marks sessions
+     * of connections freed without a shutdown as not resumable) */
+    jc_tls_shutdown(&c->tls);
+    char tmp[512];
+    size_t n = jc_tls_out_take(&c->tls, tmp, sizeof tmp);
+    if (n && send(c->fd, tmp, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+      /* the peer is gone: nothing to do */
+    }
+  }
   if (c->poll) {
     uv_close((uv_handle_t *)c->poll, poll_closed);
     c->poll = NULL;
@@ -79,15 +89,6 @@ static void conn_close(jn_conn *c) {
   c->closing = 1;
   if (c->state == C_CONNECTING)
     jn_tcp_cancel(&c->tcp, "abandoned");
-  if (c->poll && c->tls_on && c->tls.handshake_done) {
-    /* a polite close_notify, best effort */
-    jc_tls_shutdown(&c->tls);
-    char tmp[512];
-    size_t n = jc_tls_out_take(&c->tls, tmp, sizeof tmp);
-    if (n && send(c->fd, tmp, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-      /* the peer is gone: nothing to do */
-    }
-  }
   close_socket(c);
   uv_close((uv_handle_t *)&c->timer, conn_freed);
 }

@@ -23,21 +23,23 @@ static int on_status(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* Appends a piece of a header name or value (llhttp may split them) to a bounded buffer. */
+static void piece(char *buf, size_t cap, size_t *len, const char *at, size_t n) {
+  if (*len + n < cap) {
+    memcpy(buf + *len, at, n);
+    *len += n;
+  }
+}
+
 static int on_field(llhttp_t *p, const char *at, size_t n) {
   jn_http *h = H(p);
-  if (h->name_len + n < sizeof h->name) {
-    memcpy(h->name + h->name_len, at, n);
-    h->name_len += n;
-  }
+  piece(h->name, sizeof h->name, &h->name_len, at, n);
   return 0;
 }
 
 static int on_value(llhttp_t *p, const char *at, size_t n) {
   jn_http *h = H(p);
-  if (h->value_len + n < sizeof h->value) {
-    memcpy(h->value + h->value_len, at, n);
-    h->value_len += n;
-  }
+  piece(h->value, sizeof h->value, &h->value_len, at, n);
   return 0;
 }
 

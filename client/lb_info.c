@@ -12,6 +12,10 @@ static const char *skip_ws(const char *p, const char *end) {
 }
 
 static void copy_trim(char *dst, size_t cap, const char *p, size_t n) {
+  while (n && (*p == ' ' || *p == '\t')) {
+    p++;
+    n--;
+  }
   while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
     n--;
   if (n >= cap)

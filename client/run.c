@@ -94,9 +94,17 @@ static void progress_draw(jn_run *run, int final) {
 
 static void on_progress(uv_timer_t *t) { progress_draw(t->data, 0); }
 
+static void stop_dns_deadline(jn_run *run) {
+  if (run->dns_deadline_on) {
+    run->dns_deadline_on = 0;
+    uv_close((uv_handle_t *)&run->dns_deadline, NULL);
+  }
+}
+
 static void on_dns(jn_dns *d, int code) {
   jn_run *run = d->data;
   jn_result *r = run->proto;
+  stop_dns_deadline(run);
   r->t_namelookup = r->url_us + r->dns_us;
   if (code) {
     memcpy(run->first, r, sizeof *r);
@@ -124,9 +132,32 @@ static void on_dns(jn_dns *d, int code) {
       break;
 }
 
+static void on_dns_deadline(uv_timer_t *t) {
+  jn_run *run = t->data;
+  jn_result *r = run->proto;
+  const jn_opts *o = run->o;
+  int by_connect = o->connect_timeout > 0 && (o->max_time <= 0 || o->connect_timeout < o->max_time);
+  snprintf(r->error, sizeof r->error, "timed out after %.3f s during the dns phase (%s)",
+           by_connect ? o->connect_timeout : o->max_time, by_connect ? "--connect-timeout" : "--max-time");
+  r->exit_code = JN_EXIT_TIMEOUT;
+  jn_strlcpy(r->failed_phase, "dns", sizeof r->failed_phase);
+  r->dns_us = jc_now_us() - run->dns.t0;
+  jn_dns_close(&run->dns); /* no done callback after this */
+  on_dns(&run->dns, JN_EXIT_TIMEOUT);
+}
+
 void jn_run_start(jn_run *run) {
   run->dns.data = run;
   run->dns_started = 1;
+  const jn_opts *o = run->o;
+  double limit = o->max_time;
+  if (o->connect_timeout > 0 && (limit <= 0 || o->connect_timeout < limit))
+    limit = o->connect_timeout;
+  if (limit > 0 && uv_timer_init(run->loop, &run->dns_deadline) == 0) {
+    run->dns_deadline_on = 1;
+    run->dns_deadline.data = run;
+    uv_timer_start(&run->dns_deadline, on_dns_deadline, (uint64_t)(limit * 1000) + 1, 0);
+  }
   jn_dns_start(&run->dns, run->loop, &run->dopts, run->proto, on_dns);
 }
 

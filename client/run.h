@@ -42,6 +42,8 @@ typedef struct jn_run {
   jn_dns_opts dopts;
   char cache_path[1024];
   int dns_started;
+  uv_timer_t dns_deadline; /* --max-time / --connect-timeout also bound the DNS phase */
+  int dns_deadline_on;
   SSL_CTX *ctx;
   char req[8192];
   size_t req_len;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/exit_code.h"
@@ -38,8 +39,9 @@ int jn_tls_start(jc_tls *t, SSL_CTX *ctx, const char *host, jn_result *r) {
     jn_strlcpy(r->error, t->err, sizeof r->error);
     return -1;
   }
-  if (g_session)
+  if (g_session) {
     SSL_set_session(t->ssl, g_session);
+  }
   r->tls_used = 1;
   r->tls_insecure = SSL_CTX_get_verify_mode(ctx) == SSL_VERIFY_NONE;
   if (!r->url.host_is_ip)
@@ -129,8 +131,8 @@ void jn_tls_failed(const jc_tls *t, jn_result *r) {
   jn_tls_describe(t, r);
   r->exit_code = jn_exit_for_tls(r->tls_insecure ? X509_V_OK : v);
   if (r->exit_code == JN_EXIT_CERT)
-    snprintf(r->error, sizeof r->error, "server certificate not trusted: %s (%s)", X509_verify_cert_error_string(v),
-             r->verify_name);
+    snprintf(r->error, sizeof r->error, "server certificate not trusted: %s (%s)%s%.200s",
+             X509_verify_cert_error_string(v), r->verify_name, t->err[0] ? "; " : "", t->err);
   else
     jn_strlcpy(r->error, t->err[0] ? t->err : "TLS handshake failed", sizeof r->error);
 }

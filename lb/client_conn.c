@@ -127,6 +127,55 @@ static int on_chunk_header(llhttp_t *p) {
   return 0;
 }
 
+/* ---- per-request head buffers ----
+ * The forwarded request head and the response head (about 34 KiB) are needed only while a
+ * request is in flight: they come from a per-worker free list, so an idle keep-alive connection
+ * holds just its receive buffer, and no request allocates once the list is warm. */
+
+#define LB_REQBUF_KEEP 256
+
+static int reqbuf_get(lb_client *c) {
+  if (c->head_out)
+    return 0;
+  lb_worker *w = c->w;
+  char *blk = w->reqbuf_free;
+  if (blk) {
+    memcpy(&w->reqbuf_free, blk, sizeof(char *));
+    w->reqbuf_nfree--;
+  } else {
+    blk = malloc(c->head_cap + c->resp_cap);
+    if (!blk)
+      return -1;
+  }
+  c->head_out = blk;
+  c->resp_head = blk + c->head_cap;
+  return 0;
+}
+
+static void reqbuf_put(lb_client *c) {
+  char *blk = c->head_out;
+  if (!blk)
+    return;
+  lb_worker *w = c->w;
+  c->head_out = c->resp_head = NULL;
+  if (w->reqbuf_nfree >= LB_REQBUF_KEEP) {
+    free(blk);
+    return;
+  }
+  memcpy(blk, &w->reqbuf_free, sizeof(char *));
+  w->reqbuf_free = blk;
+  w->reqbuf_nfree++;
+}
+
+void lb_worker_free_reqbufs(lb_worker *w) {
+  while (w->reqbuf_free) {
+    char *blk = w->reqbuf_free;
+    memcpy(&w->reqbuf_free, blk, sizeof(char *));
+    free(blk);
+  }
+  w->reqbuf_nfree = 0;
+}
+
 /* ---- lifetime ---- */
 
 static void on_closed(uv_handle_t *h) {
@@ -135,6 +184,7 @@ static void on_closed(uv_handle_t *h) {
     return;
   if (c->tls_on)
     jc_tls_free(&c->tls);
+  reqbuf_put(c);
   free(c->tls_out);
   free(c);
 }
@@ -322,6 +372,10 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
                               const char *term) {
   lb_runtime *rt = c->w->rt;
   uint64_t now = jc_now_us();
+  if (reqbuf_get(c) != 0) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
   if (c->state != LB_C_PROXY && c->t.hdr_done == 0)
     c->t.hdr_done = now;
   c->status = status;
@@ -418,6 +472,7 @@ void lb_client_request_done(lb_client *c) {
   if (jc_log_enabled(JC_LOG_DEBUG))
     lb_debug_phase(c, "done", now);
   c->nrequests++;
+  reqbuf_put(c); /* the response is written: its buffers go back to the worker */
   if (c->close_after_send || !c->keep_alive || rt->stopping || c->peer_eof) {
     c->state = LB_C_IDLE; /* logged: not a request in progress any more */
     if (c->tls_on && !c->tls.fatal) {
@@ -454,6 +509,10 @@ static void on_request_head(lb_client *c) {
   lb_worker *w = c->w;
   lb_runtime *rt = w->rt;
   uint64_t now = jc_now_us();
+  if (reqbuf_get(c) != 0) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
   c->t.hdr_done = now;
   uv_timer_stop(&c->timer);
   c->state = LB_C_PROXY;
@@ -710,6 +769,10 @@ static void refuse_plain_http(lb_client *c) {
   c->state = LB_C_IDLE;
   c->final_flush = 1;
   c->term = "plain-http-on-tls";
+  if (reqbuf_get(c) != 0) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
   memcpy(c->resp_head, msg, sizeof msg - 1);
   uv_buf_t b = uv_buf_init(c->resp_head, sizeof msg - 1);
   lb_client_send(c, &b, 1);
@@ -840,9 +903,9 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   size_t head_cap = cfg->max_header_size + 1024;
   size_t hdrs_sz = sizeof(lb_header) * cfg->max_headers;
   size_t resp_cap = LB_RESP_HEAD_MAX + 1024;
-  /* one allocation: struct | header views | in | head_out | resp_head */
+  /* one allocation: struct | header views | in. The head buffers are lent per request. */
   size_t base = (sizeof(lb_client) + 15) & ~(size_t)15;
-  lb_client *c = malloc(base + hdrs_sz + in_cap + head_cap + resp_cap);
+  lb_client *c = malloc(base + hdrs_sz + in_cap);
   if (!c) {
     jc_log(JC_LOG_ERROR, "out of memory accepting a connection");
     return;
@@ -852,9 +915,8 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   c->max_hdrs = cfg->max_headers;
   c->in = (char *)c->hdrs + hdrs_sz;
   c->in_cap = in_cap;
-  c->head_out = c->in + in_cap;
+  c->head_out = c->resp_head = NULL;
   c->head_cap = head_cap;
-  c->resp_head = c->head_out + head_cap;
   c->resp_cap = resp_cap;
   c->w = w;
   uv_tcp_init(&w->loop, &c->tcp);

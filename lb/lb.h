@@ -76,6 +76,8 @@ struct lb_worker {
   uint64_t next_conn_id;
   lb_idle_list *idle[LB_MAX_POOLS]; /* idle[pool][server] */
   uint64_t rng[2];
+  char *reqbuf_free; /* free per-request head buffers (client_conn.c) */
+  uint32_t reqbuf_nfree;
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
   char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
 };
@@ -155,7 +157,7 @@ struct lb_client {
   size_t reqid_len;
   lb_bconn *b;
 
-  char *head_out;    /* forwarded request head */
+  char *head_out;    /* forwarded request head (lent per request, NULL between requests) */
   size_t head_cap, head_len;
   char *resp_head;   /* response head to the client (or a whole local response) */
   size_t resp_cap;
@@ -226,6 +228,7 @@ int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *
 /* client_conn.c */
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls);
 void lb_client_begin_stop(lb_client *c);
+void lb_worker_free_reqbufs(lb_worker *w);
 void lb_client_close(lb_client *c, const char *why);
 /* Sends bufs to the client (encrypting on TLS); lb_proxy_on_client_sent follows. */
 int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n);

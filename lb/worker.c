@@ -169,6 +169,7 @@ int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *
 static void *worker_main(void *arg) {
   lb_worker *w = arg;
   uv_run(&w->loop, UV_RUN_DEFAULT);
+  lb_worker_free_reqbufs(w);
   if (uv_loop_close(&w->loop) != 0)
     jc_log(JC_LOG_WARN, "worker %d: loop closed with handles still open", w->id);
   return NULL;

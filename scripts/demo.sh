@@ -4,7 +4,8 @@
 #   scripts/demo.sh [--keep]      (--keep: leave everything running until Ctrl-C)
 #
 # 1. installs what is missing (scripts/install-deps.sh), builds, makes the development certificates;
-# 2. starts a real DNS server (dnsmasq on a loopback port) answering www.my-app.com -> 127.0.0.1,
+# 2. starts a real DNS server (dnsmasq on a loopback port, authoritative for my-app.com, so an AAAA
+#    question gets a proper "no such record" rather than REFUSED) answering www.my-app.com -> 127.0.0.1,
 #    three journey-backend servers and journey-lb (TLS on 127.0.0.1:8443, debug phase logs);
 # 3. runs `journey https://www.my-app.com:8443/my-app/data` through that DNS server and the LB,
 #    then a few more requests to show the round-robin spread;
@@ -64,7 +65,8 @@ wait_tcp() { # host port what
 say "starting a DNS server, three backends and the load balancer on loopback"
 dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts --pid-file= \
   --listen-address=127.0.0.1 --port="$dns_port" --bind-interfaces \
-  --address=/www.my-app.com/127.0.0.1 --local-ttl=300 --log-queries >"$run/dns.log" 2>&1 &
+  --host-record=www.my-app.com,127.0.0.1 --auth-zone=my-app.com --auth-server=ns.my-app.com \
+  --auth-ttl=300 --local-ttl=300 --log-queries >"$run/dns.log" 2>&1 &
 pids+=($!)
 echo "dnsmasq          127.0.0.1:$dns_port  www.my-app.com -> 127.0.0.1 (TTL 300)"
 for i in 1 2 3; do
@@ -84,6 +86,8 @@ wait_tcp 127.0.0.1 "$lb_port" lb
 sleep 0.3 # first health round
 
 url="https://www.my-app.com:$lb_port/my-app/data"
+# A fresh DNS cache for the demo: the first request asks the DNS server, later ones hit the cache.
+export XDG_CACHE_HOME="$run/cache"
 client=("$BIN/client/journey" --cacert certs/out/ca.crt --dns-servers "127.0.0.1:$dns_port")
 say "journey $url"
 lb_lines_before=$(wc -l <"$run/lb.log")
