@@ -11,7 +11,7 @@ if(TARGET journey-lb AND TARGET journey-backend)
   endforeach()
 endif()
 if(TARGET journey-lb AND TARGET journey-backend)
-  foreach(case slowloris slow_reader idle_10k flood)
+  foreach(case slowloris tls_slowloris slow_reader idle_10k flood)
     add_test(NAME integration.harden.slow_${case}
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/slow_clients.py
         --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>

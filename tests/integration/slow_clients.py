@@ -3,6 +3,7 @@
 
   slowloris     20 clients send a header byte per second: each gets 408 and is closed at the
                 header timeout (2 s) while a normal client is served all along
+  tls_slowloris the same with a ClientHello trickled on the HTTPS port: closed at 2 s
   slow_reader   a client that stops reading a 64 MiB response: the LB's memory stays bounded
                 (backpressure), then the whole body arrives intact when it reads again
   idle_10k      10 000 idle connections held, memory per connection measured, new clients served
@@ -88,6 +89,44 @@ def case_slowloris(a):
               f"slowloris client {i}: status {st}, closed after {closed_after}")
     print(f"{n} slowloris clients: 408 and closed after "
           f"{min(r[1] for r in results):.2f}..{max(r[1] for r in results):.2f} s")
+
+
+def case_tls_slowloris(a):
+    """The same on the HTTPS port: a ClientHello one byte per second (the handshake shares the
+    header timeout), while HTTPS clients are served."""
+    import ssl
+    b = start_backend(a.backend, "b1")
+    lb = start_lb(a.lb, a.certs, [("b1", b.port)], "--workers", "1", "--client-header-timeout", "2s")
+    hello = b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03" + bytes(range(32))
+    socks = [socket.create_connection(("127.0.0.1", lb.https), 5) for _ in range(20)]
+    t0 = time.time()
+    closed_at = [None] * len(socks)
+    ctx = ssl.create_default_context(cafile=os.path.join(a.certs, "ca.crt"))
+    served = 0
+    for i in range(len(hello)):
+        if all(closed_at) or time.time() - t0 > 6:
+            break
+        for k, s in enumerate(socks):
+            if closed_at[k] is None:
+                try:
+                    s.sendall(hello[i:i + 1])
+                    s.settimeout(0.01)
+                    if s.recv(4096) == b"":
+                        closed_at[k] = time.time() - t0
+                except socket.timeout:
+                    pass
+                except OSError:
+                    closed_at[k] = time.time() - t0
+        c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", lb.https), 5), server_hostname="www.my-app.com")
+        c.sendall(b"GET /my-app/data HTTP/1.1\r\nHost: www.my-app.com\r\nConnection: close\r\n\r\n")
+        check(status_of(recv_all(c, 5)) == 200, "an HTTPS client was not served during the TLS slowloris")
+        served += 1
+        time.sleep(max(0.0, t0 + i + 1 - time.time()))
+    for s in socks:
+        s.close()
+    print(f"TLS slowloris: 20 clients closed after {min(closed_at or [0]):.2f}..{max(x or 99 for x in closed_at):.2f} s; "
+          f"{served} HTTPS requests served meanwhile")
+    check(all(x is not None and 1.8 <= x <= 4.0 for x in closed_at), f"closed at {closed_at}")
 
 
 BIG = 64 * 1024 * 1024
