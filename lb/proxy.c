@@ -10,6 +10,7 @@
  * when every server of the pool has failed or none is UP. A pooled connection that turns out
  * closed before any response byte is retried once on a fresh connection, invisibly. */
 #include "lb/lb.h"
+#include "lb/request_check.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -78,6 +79,16 @@ static int r_on_headers_complete(llhttp_t *p) {
   lb_bconn *b = p->data;
   if (!lb_headers_names_valid(b->hdrs, b->nhdrs)) {
     llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
+  /* Values are relayed as they are: a CR, LF (obs-fold) or NUL would reach the client as is. */
+  for (uint32_t i = 0; i < b->nhdrs; i++)
+    if (!lb_field_value_valid(b->hdrs[i].value, b->hdrs[i].value_len)) {
+      llhttp_set_error_reason(p, "invalid character in header value");
+      return HPE_USER;
+    }
+  if (b->reason && !lb_field_value_valid(b->reason, b->reason_len)) {
+    llhttp_set_error_reason(p, "invalid character in reason phrase");
     return HPE_USER;
   }
   b->head_ready = 1;
