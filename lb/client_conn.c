@@ -447,7 +447,7 @@ static void reset_request(lb_client *c) {
   c->url_len = 0;
   c->pool = -1;
   c->server = -1;
-  c->tried = 0;
+  c->tried.n = 0;
   c->retries = 0;
   c->reused_retry = 0;
   c->status = 0;

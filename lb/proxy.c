@@ -180,10 +180,10 @@ static void fail_request(lb_client *c, int status, const char *what, lb_server *
 static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeout) {
   lb_runtime *rt = c->w->rt;
   lb_pool *p = &rt->pools[c->pool];
-  c->tried |= (uint64_t)1 << (s->index & 63);
+  lb_tried_add(&c->tried, s->index);
   int can_retry = !c->t.sent || c->req_framing == LB_FRAME_NONE; /* no body byte gone yet */
   if (can_retry) {
-    int next = lb_balancer_pick(p, c->tried);
+    int next = lb_balancer_pick(p, &c->tried);
     if (next < 0) {
       char msg[200];
       snprintf(msg, sizeof msg, "no backend server available: every server of pool %s failed "
@@ -395,7 +395,7 @@ static void attach(lb_client *c, int server, int allow_reuse) {
 
 void lb_proxy_dispatch(lb_client *c) {
   lb_pool *p = &c->w->rt->pools[c->pool];
-  int i = lb_balancer_pick(p, 0);
+  int i = lb_balancer_pick(p, NULL);
   if (i < 0) {
     char msg[200];
     snprintf(msg, sizeof msg, "no healthy backend server in pool %s", p->name);

@@ -103,7 +103,11 @@ def setup(a, fault_mode=None, *lb_flags):
     wait_port(port2, b2, "b2")
     lb = start_lb(a.lb, a.certs, [("b1", b1.port), ("b2", port2)], "--workers", "1",
                   "--backend-connect-timeout", "500ms", "--backend-response-timeout", "1s",
-                  "--retries", "1", *lb_flags)
+                  "--retries", "1",
+                  # Passive outlier detection ejects the failing server; a short ejection lets
+                  # the tests see traffic return soon after the fault heals.
+                  "--outlier-base-ejection-time", "500ms", "--outlier-max-ejection-time", "1s",
+                  *lb_flags)
     return b1, b2, lb, port2
 
 

@@ -87,11 +87,13 @@ static void backends_pools_routes(void **state) {
   expect_error(BASE "[pool p]\nbackend = c1=127.0.0.1:9101\nroute = my-app/\n", 6,
                "a path prefix must start with '/'");
   expect_error(BASE "route = /x/\n", 4, "expected '/prefix POOL'");
-  char t[8192];
+  static char t[65536];
   snprintf(t, sizeof t, BASE "[pool p]\n");
-  for (int i = 0; i < 65; i++)
+  for (int i = 0; i < LB_MAX_SERVERS + 1; i++)
     snprintf(t + strlen(t), sizeof t - strlen(t), "backend = s%d=127.0.0.1:%d\n", i, 10000 + i);
-  expect_error(t, 4 + 1 + 64, "too many servers (at most 64)");
+  char why[64];
+  snprintf(why, sizeof why, "too many servers (at most %d)", LB_MAX_SERVERS);
+  expect_error(t, 4 + 1 + LB_MAX_SERVERS, why);
   snprintf(t, sizeof t, BASE);
   for (int i = 0; i < 16; i++)
     snprintf(t + strlen(t), sizeof t - strlen(t), "[pool p%d]\nbackend = s=127.0.0.1:%d\n", i, 11000 + i);
