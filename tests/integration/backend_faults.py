@@ -16,7 +16,6 @@ and checks that a second run has no error and reaches the healed server.
 
 usage: backend_faults.py --lb PATH --backend PATH --certs DIR --case NAME
 """
-import argparse
 import os
 import re
 import shutil
@@ -216,14 +215,7 @@ def case_garbage(a):
     heal(a, lb, faulty, port2)
 
 
-CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
-
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
     if not shutil.which("wrk"):
         sys.exit("wrk not found: scripts/install-deps.sh --test installs it")
-    run_main(CASES, ap)
+    run_main(globals())

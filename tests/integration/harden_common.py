@@ -137,10 +137,18 @@ def check(cond, msg):
         raise AssertionError(msg)
 
 
-def run_main(cases, argv_parser):
-    """Runs the chosen case; stops every process; fails on sanitizer reports."""
+def run_main(module_globals):
+    """Runs the case named by --case among the script's case_* functions; stops every process;
+    fails on sanitizer reports."""
+    import argparse
     import sys
-    a = argv_parser.parse_args()
+    cases = {k[5:]: v for k, v in module_globals.items() if k.startswith("case_")}
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lb", required=True)
+    ap.add_argument("--backend", required=True)
+    ap.add_argument("--certs", required=True)
+    ap.add_argument("--case", required=True, choices=sorted(cases))
+    a = ap.parse_args()
     ok = False
     try:
         cases[a.case](a)

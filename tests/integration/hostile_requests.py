@@ -19,7 +19,6 @@ Statuses follow RFC 9112/9110 as a strict front proxy should (HAProxy/nginx agre
 
 usage: hostile_requests.py --lb PATH --backend PATH --certs DIR --case table|pipelined
 """
-import argparse
 import os
 import re
 import socket
@@ -241,12 +240,5 @@ def case_pipelined(a):
     check(status_of(out) == 200 and b"\r\nHost:\r\n" in got, f"HTTP/1.0 without Host: {out[:80]!r} {got!r}")
 
 
-CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
-
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    run_main(CASES, ap)
+    run_main(globals())

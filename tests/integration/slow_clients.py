@@ -12,7 +12,6 @@
 
 usage: slow_clients.py --lb PATH --backend PATH --certs DIR --case NAME
 """
-import argparse
 import os
 import resource
 import socket
@@ -288,12 +287,5 @@ def case_flood(a):
           "served after others closed")
 
 
-CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
-
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    run_main(CASES, ap)
+    run_main(globals())

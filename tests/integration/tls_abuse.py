@@ -11,7 +11,6 @@
 
 usage: tls_abuse.py --lb PATH --backend PATH --certs DIR --case abuse|testssl
 """
-import argparse
 import json
 import os
 import random
@@ -151,12 +150,5 @@ def case_testssl(a):
     check(not bad, f"testssl findings of MEDIUM or higher severity: {[(r['id'], r['finding']) for r in bad]}")
 
 
-CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
-
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    run_main(CASES, ap)
+    run_main(globals())
