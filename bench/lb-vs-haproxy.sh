@@ -1,150 +1,25 @@
 #!/usr/bin/env bash
-# journey-lb vs HAProxy 2.6 on the same machine, same backends, same certificate, same workers.
+# journey-lb vs HAProxy 2.6 only, HTTPS and plain HTTP keep-alive: a short form of bench/run.sh.
 #
-#   bench/lb-vs-haproxy.sh [--rounds N] [--duration S] [--connections C] [--threads T] [--workers W]
+#   bench/lb-vs-haproxy.sh [--rounds N] [--duration S] [--workers W] [--out DIR]
 #
-# Three journey-backend servers on loopback; journey-lb and haproxy with equivalent settings:
-# round-robin, keep-alive to the backends, access logs off, W workers/threads. Interleaved wrk
-# rounds (journey-lb, haproxy, journey-lb, ...) for HTTPS keep-alive and plain HTTP keep-alive,
-# then a table of medians (req/s, p50, p99) and the ratio journey-lb / haproxy.
-# Needs: wrk, haproxy, a build (make build). Loopback only; every process started is stopped.
+# Three journey-backend servers on loopback; journey-lb and haproxy with equivalent settings
+# (round-robin, keep-alive to the backends, access logs off, W workers/threads); interleaved
+# wrk rounds (journey-lb, haproxy, journey-lb, ...); a table of medians (req/s, p50, p99, LB CPU
+# per request) with min-max and the ratio journey-lb/HAProxy. Defaults: 5 rounds of 6 s, 2 workers,
+# results in bench/out/lb-vs-haproxy. Everything is started, configured and measured by
+# bench/run.sh and bench/lib.sh (one implementation); needs a build and the bench tools.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-rounds=5 duration=6 conns=64 threads=2 workers=2
+rounds=5 duration=6 workers=2 out=bench/out/lb-vs-haproxy
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
-    --connections) conns=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
     -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "lb-vs-haproxy: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-for tool in wrk haproxy python3; do
-  command -v $tool >/dev/null || { echo "lb-vs-haproxy: '$tool' not found: run scripts/install-deps.sh --bench" >&2; exit 1; }
-done
-BUILD=${BUILD_DIR:-build}
-LB=$BUILD/lb/journey-lb
-BACKEND=$BUILD/backend/journey-backend
-[ -x "$LB" ] && [ -x "$BACKEND" ] || { echo "lb-vs-haproxy: build first (make build): $LB / $BACKEND missing" >&2; exit 1; }
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-certs/make-certs.sh --out "$tmp/certs" >/dev/null
-cat "$tmp/certs/server.crt" "$tmp/certs/server.key" > "$tmp/certs/haproxy.pem"
-
-# Free loopback ports, chosen by the kernel.
-read -r p1 p2 p3 lbs lbh has hah < <(python3 - <<'PY'
-import socket
-ss=[socket.socket() for _ in range(7)]
-for s in ss: s.bind(("127.0.0.1",0))
-print(*[s.getsockname()[1] for s in ss])
-PY
-)
-for i in 1 2 3; do
-  port=$(eval echo \$p$i)
-  "$BACKEND" --listen 127.0.0.1:$port --name b$i >"$tmp/b$i.log" 2>&1 &
-  pids+=($!)
-done
-
-"$LB" --listen https://127.0.0.1:$lbs --listen http://127.0.0.1:$lbh \
-  --cert "$tmp/certs/server.crt" --key "$tmp/certs/server.key" \
-  --backend b1=127.0.0.1:$p1 --backend b2=127.0.0.1:$p2 --backend b3=127.0.0.1:$p3 \
-  --algorithm round-robin --workers "$workers" --access-log off --log-level warn \
-  --max-connections 20000 >"$tmp/lb.out" 2>"$tmp/lb.err" &
-pids+=($!)
-
-cat >"$tmp/haproxy.cfg" <<CFG
-global
-  nbthread $workers
-  maxconn 4000
-  ssl-default-bind-options ssl-min-ver TLSv1.2
-  tune.ssl.default-dh-param 2048
-defaults
-  mode http
-  timeout connect 3s
-  timeout client 60s
-  timeout server 30s
-  timeout http-request 10s
-  timeout http-keep-alive 60s
-  option http-keep-alive
-  no log
-frontend fe_https
-  bind 127.0.0.1:$has ssl crt $tmp/certs/haproxy.pem alpn http/1.1
-  default_backend be
-frontend fe_http
-  bind 127.0.0.1:$hah
-  default_backend be
-backend be
-  balance roundrobin
-  http-reuse always
-  server b1 127.0.0.1:$p1
-  server b2 127.0.0.1:$p2
-  server b3 127.0.0.1:$p3
-CFG
-haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1 &
-pids+=($!)
-sleep 1
-for port in $lbs $lbh $has $hah; do
-  curl -sk -o /dev/null --max-time 3 "$( [ $port = $lbs ] || [ $port = $has ] && echo https || echo http )://127.0.0.1:$port/my-app/data" ||
-    { echo "lb-vs-haproxy: nothing answers on port $port; logs in $tmp" >&2; cat "$tmp"/*.err "$tmp"/haproxy.log >&2; exit 1; }
-done
-
-# wrk --latency prints "50%  1.23ms" lines; normalise to ms.
-run_wrk() { # url -> "rps p50 p99 non2xx"
-  wrk -t"$threads" -c"$conns" -d"${duration}s" --latency "$1" >"$tmp/wrk.txt" 2>&1 || true
-  python3 - "$tmp/wrk.txt" <<'PY'
-import sys,re
-t=open(sys.argv[1]).read()
-try:
-    def ms(v):
-        m=re.match(r"([\d.]+)(us|ms|s|m)$",v); x=float(m.group(1)); u=m.group(2)
-        return x/1000 if u=="us" else x*1000 if u=="s" else x*60000 if u=="m" else x
-    rps=float(re.search(r"Requests/sec:\s+([\d.]+)",t).group(1))
-    p50=ms(re.search(r"50%\s+(\S+)",t).group(1)); p99=ms(re.search(r"99%\s+(\S+)",t).group(1))
-    errs=re.search(r"Non-2xx or 3xx responses: (\d+)",t)
-    print(rps,p50,p99,errs.group(1) if errs else 0)
-except Exception:
-    sys.stderr.write("wrk output not understood:\n"+t)
-    print(0,0,0,-1)
-PY
-}
-
-declare -A res
-for r in $(seq 1 "$rounds"); do
-  for proto in https http; do
-    for who in journey-lb haproxy; do
-      case $who-$proto in
-        journey-lb-https) url=https://127.0.0.1:$lbs/my-app/data ;;
-        journey-lb-http) url=http://127.0.0.1:$lbh/my-app/data ;;
-        haproxy-https) url=https://127.0.0.1:$has/my-app/data ;;
-        haproxy-http) url=http://127.0.0.1:$hah/my-app/data ;;
-      esac
-      out=$(run_wrk "$url")
-      echo "round $r $proto $who: $out (req/s p50ms p99ms non2xx)" >&2
-      res[$who-$proto]+="$out;"
-    done
-  done
-done
-
-python3 - "${res[journey-lb-https]}" "${res[haproxy-https]}" "${res[journey-lb-http]}" "${res[haproxy-http]}" <<'PY'
-import sys, statistics as st
-def parse(s): return [list(map(float,x.split())) for x in s.strip(";").split(";")]
-names=["journey-lb https","haproxy https","journey-lb http","haproxy http"]
-data=[parse(a) for a in sys.argv[1:5]]
-med=[[st.median(r[i] for r in d) for i in range(4)] for d in data]
-print(f"{'':18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-for n,m in zip(names,med):
-    print(f"{n:18} {m[0]:>10.0f} {m[1]:>8.3f} {m[2]:>8.3f} {m[3]:>8.0f}")
-for proto,(a,b) in (("https",(0,1)),("http",(2,3))):
-    print(f"ratio journey-lb/haproxy {proto}: req/s {med[a][0]/med[b][0]:.2f}  p50 {med[a][1]/med[b][1]:.2f}  p99 {med[a][2]/med[b][2]:.2f}")
-PY
+exec "$(dirname "$0")/run.sh" --no-install --lbs "journey haproxy" --backends journey \
+  --only "https-ka http-ka" --rounds "$rounds" --duration "$duration" --workers "$workers" --out "$out"
