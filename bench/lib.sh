@@ -14,7 +14,7 @@ BENCH_NAME=bench
 BENCH_HZ=$(getconf CLK_TCK)
 
 bench_die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
-bench_log() { echo "$BENCH_NAME: $*" >&2; }
+bench_log() { echo "$BENCH_NAME: [$(date +%H:%M:%S) +${SECONDS}s] $*" >&2; }
 
 # bench_init NAME: a temporary directory ($BENCH_TMP) and a trap that stops what was started.
 bench_init() {

@@ -16,8 +16,8 @@
 #   callgrind          instructions per request of each LB under valgrind (1 worker)
 # memory, pool and callgrind run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
 # same worker count, round-robin, keep-alive to the backends, access logs off for all three.
-# --quick: 1 worker, 1 round of 2 s, 1 000 connections, pools 3 and 64, callgrind on journey-lb
-# only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
+# --quick: 1 worker, 1 round of 2 s, journey-backend backends only, 500 connections, pools 3 and
+# 64 (1 s), callgrind on journey-lb only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
 # DIR/raw/ (records, generator output, configs, callgrind profiles); DIR defaults to docs/bench
 # (full) or bench/out (--quick); the tables are also printed. --lbs/--backends/--only: a subset
 # (bench/lb-vs-haproxy.sh is one). Loopback only; every process started is stopped by its PID.
@@ -25,7 +25,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$BENCH_ROOT"
 
-quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" install=1 build_dir=${BUILD_DIR:-build}
+quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 build_dir=${BUILD_DIR:-build}
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --lbs) lbs=$2; shift 2 ;;
-    --backends) backends=$2; shift 2 ;;
+    --backends) backends=$2 backends_set=1; shift 2 ;;
     --no-install) install=0; shift ;;
     --build-dir) build_dir=$2; shift 2 ;;
     -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -44,10 +44,11 @@ while [ $# -gt 0 ]; do
 done
 if [ $quick = 1 ]; then
   : "${workers_list:=1}" "${rounds:=1}" "${duration:=2}" "${out:=bench/out}"
-  mem_counts="1000" pool_sizes="3 64" pool_rounds=1 cg_requests=1000 cg_lbs="journey"
+  [ "$backends_set" = 1 ] || backends=journey
+  mem_counts="500" pool_sizes="3 64" pool_rounds=1 pool_duration=1 cg_requests=1000 cg_lbs="journey"
 else
   : "${workers_list:=1 2}" "${rounds:=3}" "${duration:=4}" "${out:=docs/bench}"
-  mem_counts="1000 10000" pool_sizes="3 30 64 300" pool_rounds=2 cg_requests=3000 cg_lbs="journey haproxy nginx"
+  mem_counts="1000 10000" pool_sizes="3 30 64 300" pool_rounds=2 pool_duration=3 cg_requests=3000 cg_lbs="journey haproxy nginx"
 fi
 all_workloads="https-ka http-ka tls-new tls-resume latency memory pool callgrind"
 : "${only:=$all_workloads}"
@@ -254,7 +255,7 @@ run_one() {
   local fields="workload=$workload $* lb=$lb round=$round" gen_cap=1 parsed cmd
   case $workload in
     https-ka|http-ka|pool)
-      cmd=(wrk -t2 -c64 -d"${duration}s" --latency "$(url_of "$lb" "$([ "$workload" = https-ka ] && echo https || echo http)")")
+      cmd=(wrk -t2 -c64 -d"$([ "$workload" = pool ] && echo "$pool_duration" || echo "$duration")s" --latency "$(url_of "$lb" "$([ "$workload" = https-ka ] && echo https || echo http)")")
       gen_cap=2 ;;
     tls-new) cmd=("$TLSCONN" rate --tls --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$duration") ;;
     tls-resume) cmd=("$TLSCONN" rate --tls --resume --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$duration") ;;
@@ -289,6 +290,7 @@ warm_up() { # some traffic through every LB first: backend pools filled, caches 
 # 1-4: throughput and latency, per worker count, per backend kind.
 for workers in $workers_list; do
   for backend in $backends; do
+    bench_log "workers $workers, $backend backends"
     ws=()
     for w in https-ka http-ka; do wants $w && ws+=("$w"); done
     if [ $backend = journey ]; then for w in tls-new tls-resume latency; do wants $w && ws+=("$w"); done; fi
@@ -308,6 +310,7 @@ done
 # 5: memory per idle TLS connection (fresh LBs for each count: freed memory is not given back).
 if wants memory; then
   for count in $mem_counts; do
+    bench_log "memory: $count idle TLS connections"
     if [ "$count" -gt $((hmaxconn - 100)) ]; then
       bench_log "memory: $count connections do not fit ulimit -n $nofile (HAProxy maxconn $hmaxconn); measuring $((hmaxconn - 100))"
       count=$((hmaxconn - 100))
@@ -346,6 +349,7 @@ if wants pool; then
   lb_list_saved=$lb_list
   for algo in round-robin least-conn; do
     for size in $pool_sizes; do
+      bench_log "pool: $size servers, $algo"
       lb_list=$lb_list_saved
       if [ "$size" -gt "${journey_max:-1000000}" ]; then
         bench_log "pool: journey-lb takes at most $journey_max servers per pool (LB_MAX_SERVERS): $size servers for the others only"
@@ -362,36 +366,48 @@ if wants pool; then
   lb_list=$lb_list_saved
 fi
 
-# 7: instructions per request under callgrind: counters zeroed after a warm-up, a fixed number
-# of keep-alive requests over 8 connections, counters dumped; HTTPS and plain HTTP.
+# 7: instructions per request under callgrind. After a warm-up, two measured windows on 8 new
+# keep-alive connections each: N1 then N2 requests (counters zeroed before, dumped after each).
+# Per request = (Ir(N2) - Ir(N1)) / (N2 - N1): the 8 connection setups (TLS handshakes) cancel
+# out; what they cost is reported apart, per connection. HTTPS and plain HTTP.
+cg_window() { # LB PID PROTO REQUESTS TAG -> CG_IR CG_OK, the dump in $raw/callgrind.LB.TAG.out
+  local lb=$1 pid=$2 proto=$3 n=$4 tag=$5 dump=""
+  callgrind_control -z "$pid" >/dev/null 2>&1 || bench_die "callgrind_control -z $pid failed"
+  h2load --h1 -n "$n" -c 8 "$(url_of "$lb" "$proto")" >"$BENCH_TMP/gen.out" 2>&1 || true
+  CG_OK=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^succeeded/) print $i }' "$BENCH_TMP/gen.out")
+  rm -f "$raw"/callgrind."$lb"."$pid".[0-9]*
+  callgrind_control -d "$tag" "$pid" >/dev/null 2>&1 || bench_die "callgrind_control -d $pid failed"
+  for _ in $(seq 100); do
+    dump=$(compgen -G "$raw/callgrind.$lb.$pid.[0-9]*" | head -1) || true
+    [ -n "$dump" ] && break
+    sleep 0.1
+  done
+  [ -n "$dump" ] || bench_die "callgrind wrote no dump for $lb ($raw/callgrind.$lb.$pid.N)"
+  sleep 0.5 # let callgrind finish writing it
+  CG_IR=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+  mv "$dump" "$raw/callgrind.$lb.$tag.out"
+}
 if wants callgrind; then
   lb_list_saved=$lb_list
+  cg_small=$((cg_requests / 5))
   for lb in $cg_lbs; do
     case " $lbs " in *" $lb "*) ;; *) continue ;; esac
+    bench_log "callgrind: $lb"
     lb_list=$lb
     LB_WRAP="valgrind --tool=callgrind --callgrind-out-file=$raw/callgrind.$lb.%p --dump-instr=no" LB_START_SECONDS=60 \
       start_lbs 1 round-robin "callgrind" "${nb_addrs[@]:0:3}"
     pid=${PID[$lb]}
     for proto in https http; do
       h2load --h1 -n 200 -c 8 "$(url_of "$lb" $proto)" >/dev/null 2>&1 || true
-      callgrind_control -z "$pid" >/dev/null 2>&1 || bench_die "callgrind_control -z $pid failed"
-      h2load --h1 -n "$cg_requests" -c 8 "$(url_of "$lb" $proto)" >"$BENCH_TMP/gen.out" 2>&1 || true
-      ok=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^succeeded/) print $i }' "$BENCH_TMP/gen.out")
-      rm -f "$raw"/callgrind."$lb"."$pid".[0-9]*
-      callgrind_control -d "cg-$proto" "$pid" >/dev/null 2>&1 || bench_die "callgrind_control -d $pid failed"
-      dump=""
-      for _ in $(seq 100); do
-        dump=$(compgen -G "$raw/callgrind.$lb.$pid.[0-9]*" | head -1) || true
-        [ -n "$dump" ] && break
-        sleep 0.1
-      done
-      [ -n "$dump" ] || bench_die "callgrind wrote no dump for $lb ($raw/callgrind.$lb.$pid.N)"
-      sleep 0.5 # the dump is written in one go, but give it time to finish
-      ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
-      mv "$dump" "$raw/callgrind.$lb.$proto.out"
-      per=$(awk -v i="$ir" -v n="${ok:-0}" 'BEGIN { if (n > 0) printf "%.0f", i / n }')
-      bench_record "workload=callgrind proto=$proto workers=1 lb=$lb round=1 ir=$ir requests=${ok:-0} ir_per_req=$per"
-      bench_log "callgrind $lb $proto: $ir instructions for ${ok:-0} requests: $per per request"
+      cg_window "$lb" "$pid" "$proto" "$cg_small" "$proto-small"
+      ir1=$CG_IR ok1=$CG_OK
+      cg_window "$lb" "$pid" "$proto" "$cg_requests" "$proto"
+      ir2=$CG_IR ok2=$CG_OK
+      rm -f "$raw/callgrind.$lb.$proto-small.out"
+      read -r per conn < <(awk -v a="$ir1" -v na="${ok1:-0}" -v b="$ir2" -v nb="${ok2:-0}" 'BEGIN {
+        if (nb > na) { p = (b - a) / (nb - na); printf "%.0f %.0f\n", p, (a - na * p) / 8 } else print "0 0" }')
+      bench_record "workload=callgrind proto=$proto workers=1 lb=$lb round=1 ir=$ir2 requests=${ok2:-0} ir_per_req=$per ir_per_conn=$conn"
+      bench_log "callgrind $lb $proto: $ir1 instructions for ${ok1:-0} requests, $ir2 for ${ok2:-0}: $per per request, $conn per new connection"
     done
     stop_lbs
     rm -f "$raw"/callgrind."$lb".[0-9]*
@@ -439,12 +455,14 @@ meta=$BENCH_TMP/meta.md
   echo "  (2 workers) answering \`return 200\` with a body of the same length ($body_len bytes) on 3..300 ports"
   echo "  (\`nginx-backend\` rows; raw/nginx-backend.conf)."
   echo "- Load generators (raw/generator-output.log has every run's command and output):"
-  echo "  - https-ka/http-ka/pool: \`wrk -t2 -c64 -d${duration}s --latency URL\`"
+  echo "  - https-ka/http-ka: \`wrk -t2 -c64 -d${duration}s --latency URL\`; pool: the same for ${pool_duration} s, $pool_rounds rounds"
   echo "  - tls-new: \`bench/tlsconn rate --tls --concurrency 32 --duration $duration\`; tls-resume: the same with \`--resume\`"
   echo "  - latency: \`h2load --h1 -c16 --rps 125 -D $duration --log-file F URL\` (2 000 req/s in total)"
   echo "  - memory: \`bench/tlsconn hold --tls --count N --concurrency 64\`, RSS (VmRSS of all the LB's processes) before and after"
-  echo "  - callgrind: \`valgrind --tool=callgrind\` around each LB, \`callgrind_control -z\` after 200 warm-up"
-  echo "    requests, \`h2load --h1 -n $cg_requests -c 8 URL\`, \`callgrind_control -d\`; profiles in raw/callgrind.*.out"
+  echo "  - callgrind: \`valgrind --tool=callgrind\` around each LB (1 worker); after 200 warm-up requests, two windows"
+  echo "    (\`callgrind_control -z\`, \`h2load --h1 -n N -c 8 URL\`, \`callgrind_control -d\`) with N = $((cg_requests / 5)) and $cg_requests;"
+  echo "    per request = difference of instructions / difference of requests (the 8 connection setups cancel out)."
+  echo "    Profiles of the N = $cg_requests window (8 new connections included) in raw/callgrind.*.out"
   echo "- CPU accounting per round: utime+stime from /proc/PID/stat of the LB's processes and the backends, the"
   echo "  load generator's from the shell's children times, the machine's from /proc/stat; in cores (1.0 = one CPU busy)."
   echo
