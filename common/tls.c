@@ -234,6 +234,10 @@ void jc_tls_shutdown(jc_tls *t) {
 
 size_t jc_tls_out_pending(const jc_tls *t) { return t->net_out ? BIO_ctrl_pending(t->net_out) : 0; }
 
+int jc_tls_in_pending(const jc_tls *t) {
+  return t->ssl && (SSL_has_pending(t->ssl) || BIO_ctrl_pending(t->net_in) > 0);
+}
+
 size_t jc_tls_out_take(jc_tls *t, void *buf, size_t cap) {
   if (!t->net_out || !cap)
     return 0;
