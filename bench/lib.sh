@@ -120,25 +120,20 @@ bench_tree() {
   done
 }
 
-# bench_cpu_ticks PID...: utime+stime (clock ticks) of the processes, all threads included.
-bench_cpu_ticks() {
-  local t=0 p v
+# bench_proc_sum FILE AWK-PROGRAM PID...: a figure of each process from /proc/PID/FILE, summed
+# (a process gone meanwhile counts 0).
+bench_proc_sum() {
+  local file=$1 prog=$2 t=0 p v
+  shift 2
   for p in "$@"; do
-    v=$(awk '{print $14 + $15}' /proc/"$p"/stat 2>/dev/null) || v=0
+    v=$(awk "$prog" /proc/"$p"/"$file" 2>/dev/null) || v=0
     t=$((t + ${v:-0}))
   done
   echo "$t"
 }
-
-# bench_rss_kb PID...: resident memory (kB) of the processes, summed.
-bench_rss_kb() {
-  local t=0 p v
-  for p in "$@"; do
-    v=$(awk '/^VmRSS:/ {print $2}' /proc/"$p"/status 2>/dev/null) || v=0
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
+# utime+stime (clock ticks) of the processes, all threads included; resident memory (kB).
+bench_cpu_ticks() { bench_proc_sum stat '{print $14 + $15}' "$@"; }
+bench_rss_kb() { bench_proc_sum status '/^VmRSS:/ {print $2}' "$@"; }
 
 # Busy ticks of the whole machine (all CPUs), to see how much the other tenants used.
 bench_machine_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }

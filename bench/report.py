@@ -21,7 +21,7 @@ LB_NAMES = {"journey": "journey-lb", "haproxy": "HAProxy", "nginx": "nginx"}
 # Fields that are measurements (or per-run detail), not part of what identifies a configuration.
 MEASURED = {"round", "rps", "p50", "p99", "p999", "max", "non2xx", "errors", "resumed", "connections",
             "requests", "gen", "lb_cpu", "be_cpu", "other", "wall", "limit", "rss_before", "rss_after",
-            "kb_per_conn", "held", "ir", "ir_per_req", "ir_per_conn", "us_per_req", "lb_pid", "error"}
+            "kb_per_conn", "held", "ir", "ir_per_req", "ir_per_conn", "calls", "calls_per_req", "us_per_req", "lb_pid", "error"}
 
 # workload -> (title, what it measures, [(metric, label, higher_is_better, format)])
 WORKLOADS = collections.OrderedDict([
@@ -57,6 +57,9 @@ WORKLOADS = collections.OrderedDict([
                    "(Ir2 - Ir1) / (N2 - N1), per new connection (TCP accept, TLS handshake) = the rest / 8",
                    [("ir_per_req", "instructions/req", False, "{:,.0f}"),
                     ("ir_per_conn", "instructions/new connection", False, "{:,.0f}")])),
+    ("syscalls", ("8. System calls per request (strace -c)", "strace attached to each LB (1 worker) over a fixed "
+                  "number of keep-alive requests on 16 connections (h2load --h1): the kernel's share, which "
+                  "callgrind does not count", [("calls_per_req", "syscalls/req", False, "{:.2f}")])),
 ])
 
 

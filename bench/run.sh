@@ -5,16 +5,17 @@
 #                [--only "WORKLOAD ..."] [--lbs "journey haproxy nginx"] [--backends "journey nginx"]
 #                [--no-install] [--build-dir DIR]
 #
-# Installs what it needs (scripts/install-deps.sh --bench) and builds (make build), then runs,
+# Installs what it needs (scripts/install-deps.sh --build --bench) and builds (make build), then runs,
 # for each worker count (1, then 2; --workers), interleaved rounds (journey-lb, HAProxy, nginx,
 # journey-lb, ...) of the workloads of issue 9:
 #   https-ka http-ka   wrk -t2 -c64 keep-alive; backends: 3 journey-backends, then 3 nginx ports
 #   tls-new tls-resume a new TLS connection per request, full handshake / resumed (bench/tlsconn)
 #   latency            h2load --h1 at a fixed rate (16 clients x 125 req/s), p50/p99/p99.9
 #   memory             RSS growth per idle TLS keep-alive connection, 1 000 and 10 000 connections
-#   pool               req/s with 3, 30, 64, 300 servers, round-robin and least-conn
+#   pool               req/s with 3, 64, 300 servers, round-robin and least-conn
 #   callgrind          instructions per request of each LB under valgrind (1 worker)
-# memory, pool and callgrind run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
+#   syscalls           system calls per request of each LB (strace -c, 1 worker)
+# memory, pool, callgrind and syscalls run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
 # same worker count, round-robin, keep-alive to the backends, access logs off for all three.
 # --quick: 1 worker, 1 round of 2 s, journey-backend backends only, 500 connections, pools 3 and
 # 64 (1 s), callgrind on journey-lb only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
@@ -45,12 +46,13 @@ done
 if [ $quick = 1 ]; then
   : "${workers_list:=1}" "${rounds:=1}" "${duration:=2}" "${out:=bench/out}"
   [ "$backends_set" = 1 ] || backends=journey
-  mem_counts="500" pool_sizes="3 64" pool_rounds=1 pool_duration=1 cg_requests=1000 cg_lbs="journey"
+  mem_counts="500" pool_sizes="3 64" pool_rounds=1 pool_duration=1 short_duration=$duration cg_requests=1000 cg_lbs="journey" sys_requests=2000
 else
   : "${workers_list:=1 2}" "${rounds:=3}" "${duration:=4}" "${out:=docs/bench}"
-  mem_counts="1000 10000" pool_sizes="3 30 64 300" pool_rounds=2 pool_duration=3 cg_requests=3000 cg_lbs="journey haproxy nginx"
+  mem_counts="1000 10000" pool_sizes="3 64 300" pool_rounds=2 pool_duration=3 short_duration=$((duration > 3 ? 3 : duration))
+  cg_requests=3000 cg_lbs="journey haproxy nginx" sys_requests=10000
 fi
-all_workloads="https-ka http-ka tls-new tls-resume latency memory pool callgrind"
+all_workloads="https-ka http-ka tls-new tls-resume latency memory pool callgrind syscalls"
 : "${only:=$all_workloads}"
 for w in $only; do
   case " $all_workloads " in *" $w "*) ;; *) echo "run.sh: unknown workload '$w' (one of: $all_workloads)" >&2; exit 2 ;; esac
@@ -64,9 +66,9 @@ started=$(date +%s)
 
 bench_init bench
 if [ $install = 1 ]; then
-  scripts/install-deps.sh --bench >&2 || bench_die "installing the benchmark tools failed (see above); or run with --no-install"
+  scripts/install-deps.sh --build --bench >&2 || bench_die "installing the benchmark tools failed (see above); or run with --no-install"
 fi
-bench_need wrk h2load haproxy nginx gnuplot valgrind callgrind_control python3 curl cc
+bench_need wrk h2load haproxy nginx gnuplot valgrind callgrind_control strace python3 curl cc
 bench_log "building (make build, log in $BENCH_TMP/build.log)"
 make build BUILD_DIR="$build_dir" JOBS="${JOBS:-2}" >"$BENCH_TMP/build.log" 2>&1 ||
   { tail -20 "$BENCH_TMP/build.log" >&2; bench_die "make build failed"; }
@@ -257,11 +259,11 @@ run_one() {
     https-ka|http-ka|pool)
       cmd=(wrk -t2 -c64 -d"$([ "$workload" = pool ] && echo "$pool_duration" || echo "$duration")s" --latency "$(url_of "$lb" "$([ "$workload" = https-ka ] && echo https || echo http)")")
       gen_cap=2 ;;
-    tls-new) cmd=("$TLSCONN" rate --tls --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$duration") ;;
-    tls-resume) cmd=("$TLSCONN" rate --tls --resume --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$duration") ;;
+    tls-new) cmd=("$TLSCONN" rate --tls --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$short_duration") ;;
+    tls-resume) cmd=("$TLSCONN" rate --tls --resume --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$short_duration") ;;
     latency)
       rm -f "$BENCH_TMP/h2load.log"
-      cmd=(h2load --h1 -c16 --rps 125 -D "$duration" --log-file "$BENCH_TMP/h2load.log" "$(url_of "$lb" https)") ;;
+      cmd=(h2load --h1 -c16 --rps 125 -D "$short_duration" --log-file "$BENCH_TMP/h2load.log" "$(url_of "$lb" https)") ;;
   esac
   BENCH_LB_PIDS=${TREE[$lb]} BENCH_BE_PIDS="${jb_pids[*]} $(bench_tree "$nb_pid" | tr '\n' ' ')"
   bench_measure "${cmd[@]}"
@@ -416,6 +418,33 @@ if wants callgrind; then
   lb_list=$lb_list_saved
 fi
 
+# 8: system calls per request (strace -c on the LB's processes over a fixed number of keep-alive
+# requests): the kernel's share of the cost, which callgrind does not see.
+if wants syscalls; then
+  bench_log "syscalls: strace -c, 1 worker"
+  start_lbs 1 round-robin "syscalls" "${nb_addrs[@]:0:3}"
+  for proto in https http; do
+    for lb in $lb_list; do
+      h2load --h1 -n 500 -c 16 "$(url_of "$lb" $proto)" >/dev/null 2>&1 || true
+      sargs=()
+      for p in ${TREE[$lb]}; do sargs+=(-p "$p"); done
+      strace -c -f -o "$BENCH_TMP/strace.out" "${sargs[@]}" 2>/dev/null &
+      spid=$!
+      sleep 1 # strace attached
+      h2load --h1 -n "$sys_requests" -c 16 "$(url_of "$lb" $proto)" >"$BENCH_TMP/gen.out" 2>&1 || true
+      kill -INT $spid 2>/dev/null || true
+      wait $spid 2>/dev/null || true
+      ok=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^succeeded/) print $i }' "$BENCH_TMP/gen.out")
+      calls=$(awk '$NF == "total" {print $4}' "$BENCH_TMP/strace.out")
+      { echo "### workload=syscalls proto=$proto lb=$lb requests=${ok:-0}"; cat "$BENCH_TMP/strace.out"; } >>"$raw/strace.txt"
+      per=$(awk -v c="${calls:-0}" -v n="${ok:-0}" 'BEGIN { if (n > 0) printf "%.2f", c / n }')
+      bench_record "workload=syscalls proto=$proto workers=1 lb=$lb round=1 calls=${calls:-0} requests=${ok:-0} calls_per_req=$per"
+      bench_log "syscalls $lb $proto: ${calls:-0} for ${ok:-0} requests: $per per request"
+    done
+  done
+  stop_lbs
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Results page: machine, versions, commands, then report.py's tables, targets and plots.
 elapsed=$(($(date +%s) - started))
@@ -445,7 +474,8 @@ meta=$BENCH_TMP/meta.md
   echo "## Setup and exact commands"
   echo
   echo "- Workers: journey-lb \`--workers W\`, HAProxy \`nbthread W\`, nginx \`worker_processes W\`; W = $workers_list."
-  echo "  memory, pool and callgrind: W = 1. Rounds: $rounds, interleaved (journey-lb, HAProxy, nginx, journey-lb, ...), $duration s each."
+  echo "  memory, pool and callgrind: W = 1. Rounds: $rounds, interleaved (journey-lb, HAProxy, nginx, journey-lb, ...),"
+  echo "  $duration s each for keep-alive, $short_duration s for new connections and latency."
   echo "- Certificate: ECDSA P-256 from certs/make-certs.sh, the same file for all three; TLS 1.3 negotiated (OpenSSL defaults)."
   echo "- Equivalent configs: round-robin (least-conn in the pool workload), keep-alive to the backends,"
   echo "  access logs off, X-Forwarded-For/-Proto added by all three; journey-lb's own extra headers"
@@ -456,13 +486,14 @@ meta=$BENCH_TMP/meta.md
   echo "  (\`nginx-backend\` rows; raw/nginx-backend.conf)."
   echo "- Load generators (raw/generator-output.log has every run's command and output):"
   echo "  - https-ka/http-ka: \`wrk -t2 -c64 -d${duration}s --latency URL\`; pool: the same for ${pool_duration} s, $pool_rounds rounds"
-  echo "  - tls-new: \`bench/tlsconn rate --tls --concurrency 32 --duration $duration\`; tls-resume: the same with \`--resume\`"
-  echo "  - latency: \`h2load --h1 -c16 --rps 125 -D $duration --log-file F URL\` (2 000 req/s in total)"
+  echo "  - tls-new: \`bench/tlsconn rate --tls --concurrency 32 --duration $short_duration\`; tls-resume: the same with \`--resume\`"
+  echo "  - latency: \`h2load --h1 -c16 --rps 125 -D $short_duration --log-file F URL\` (2 000 req/s in total)"
   echo "  - memory: \`bench/tlsconn hold --tls --count N --concurrency 64\`, RSS (VmRSS of all the LB's processes) before and after"
   echo "  - callgrind: \`valgrind --tool=callgrind\` around each LB (1 worker); after 200 warm-up requests, two windows"
   echo "    (\`callgrind_control -z\`, \`h2load --h1 -n N -c 8 URL\`, \`callgrind_control -d\`) with N = $((cg_requests / 5)) and $cg_requests;"
   echo "    per request = difference of instructions / difference of requests (the 8 connection setups cancel out)."
   echo "    Profiles of the N = $cg_requests window (8 new connections included) in raw/callgrind.*.out"
+  echo "  - syscalls: \`strace -c -f -p PID...\` attached to the LB's processes over \`h2load --h1 -n $sys_requests -c 16 URL\`; raw/strace.txt"
   echo "- CPU accounting per round: utime+stime from /proc/PID/stat of the LB's processes and the backends, the"
   echo "  load generator's from the shell's children times, the machine's from /proc/stat; in cores (1.0 = one CPU busy)."
   echo

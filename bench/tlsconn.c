@@ -207,6 +207,11 @@ static int io_result(conn *c, int r, bool is_write) {
   }
 }
 
+static int conn_recv(conn *c, char *buf, int cap) {
+  int r = c->ssl ? SSL_read(c->ssl, buf, cap) : (int)recv(c->fd, buf, (size_t)cap, 0);
+  return io_result(c, r, false);
+}
+
 /* Parses the response head once complete; returns false when it is not a 200 with a length. */
 static bool head_parse(conn *c, size_t head_end) {
   if (c->head_len < 12 || memcmp(c->head, "HTTP/1.", 7) != 0 || memcmp(c->head + 8, " 200", 4) != 0)
@@ -283,8 +288,7 @@ static void conn_step(conn *c) {
     }
     case ST_READING: {
       char buf[16384];
-      int r = c->ssl ? SSL_read(c->ssl, buf, sizeof buf) : (int)recv(c->fd, buf, sizeof buf, 0);
-      r = io_result(c, r, false);
+      int r = conn_recv(c, buf, sizeof buf);
       if (r == -1)
         return;
       if (r == -2 || (r == 0 && (c->body_left < 0 || opt.hold))) {
@@ -330,8 +334,7 @@ static void conn_step(conn *c) {
     }
     case ST_HELD: {
       char buf[256];
-      int r = c->ssl ? SSL_read(c->ssl, buf, sizeof buf) : (int)recv(c->fd, buf, sizeof buf, 0);
-      r = io_result(c, r, false);
+      int r = conn_recv(c, buf, sizeof buf);
       if (r == -1)
         return;
       n_held--; /* closed or unexpected bytes: no longer held */

@@ -41,7 +41,8 @@ test_pkgs=(
 bench_pkgs=(
   "haproxy:peer load balancer" "nginx-light:peer load balancer and static backend" "wrk:HTTP load generator"
   "nghttp2-client:h2load (fixed-rate latency)" "gnuplot-nox:benchmark plots" "hyperfine:command timing"
-  "linux-perf:profiles" "util-linux:taskset"
+  "linux-perf:profiles" "util-linux:taskset" "valgrind:callgrind instruction counts (bench)"
+  "strace:system calls per request (bench)" "python3:bench ports and report" "curl:bench readiness checks"
 )
 
 selected=()
