@@ -87,9 +87,7 @@ static void target_path(const char *t, size_t n, const char **path, size_t *len)
   *len = j - i;
 }
 
-static int path_is(const char *p, size_t n, const char *lit) {
-  return strlen(lit) == n && memcmp(p, lit, n) == 0;
-}
+#define PATH_IS(p, n, lit) ((n) == sizeof(lit) - 1 && memcmp((p), (lit), (n)) == 0)
 
 /* "up", "down", optionally followed by a line ending or spaces. */
 static int body_word(const be_request *rq, const char *word) {
@@ -114,7 +112,7 @@ void be_route(const be_request *rq, const be_state *st, be_decision *d) {
   target_path(rq->target, rq->target_len, &path, &len);
   int get_or_head = rq->method == BE_GET || rq->method == BE_HEAD;
 
-  if (path_is(path, len, BE_PATH_DATA)) {
+  if (PATH_IS(path, len, BE_PATH_DATA)) {
     if (!get_or_head) {
       text(d, 405, "method not allowed: use GET or HEAD\n");
       d->allow = "GET, HEAD";
@@ -129,7 +127,7 @@ void be_route(const be_request *rq, const be_state *st, be_decision *d) {
     d->body = BE_BODY_DATA;
     return;
   }
-  if (path_is(path, len, BE_PATH_HEALTH)) {
+  if (PATH_IS(path, len, BE_PATH_HEALTH)) {
     if (!get_or_head) {
       text(d, 405, "method not allowed: use GET or HEAD\n");
       d->allow = "GET, HEAD";
@@ -141,7 +139,7 @@ void be_route(const be_request *rq, const be_state *st, be_decision *d) {
       text(d, 503, "down");
     return;
   }
-  if (st->admin && path_is(path, len, BE_PATH_ADMIN_HEALTH)) {
+  if (st->admin && PATH_IS(path, len, BE_PATH_ADMIN_HEALTH)) {
     if (rq->method != BE_POST) {
       text(d, 405, "method not allowed: POST up or down\n");
       d->allow = "POST";
@@ -227,8 +225,11 @@ int be_identity_init(be_identity *id, const char *name, const char *listen_addr)
 static void put_data_body(outp *o, const be_request *rq, const be_identity *id,
                           const be_response_meta *m) {
   put(o, id->json_head, id->json_head_len);
-  PUT_LIT(o, "\"client\":");
-  put_json_str(o, m->client, strlen(m->client));
+  /* The client address and the method are the server's own text (digits, dots, colons,
+   * brackets; llhttp's method names): no escaping needed. The header values are escaped. */
+  PUT_LIT(o, "\"client\":\"");
+  put(o, m->client, strlen(m->client));
+  PUT_LIT(o, "\"");
   PUT_LIT(o, ",\"request_id\":");
   if (rq->request_id)
     put_json_str(o, rq->request_id, rq->request_id_len);
@@ -241,8 +242,9 @@ static void put_data_body(outp *o, const be_request *rq, const be_identity *id,
     PUT_LIT(o, "null");
   /* HEAD: the headers GET would get, so the same Content-Length (RFC 9110 9.3.2). */
   const char *method = rq->method == BE_HEAD ? "GET" : rq->method_name;
-  PUT_LIT(o, ",\"method\":");
-  put_json_str(o, method, strlen(method));
+  PUT_LIT(o, ",\"method\":\"");
+  put(o, method, strlen(method));
+  PUT_LIT(o, "\"");
   if (rq->http_minor == 0)
     PUT_LIT(o, ",\"path\":\"" BE_PATH_DATA "\",\"http_version\":\"1.0\",");
   else

@@ -7,10 +7,14 @@
 #
 #   bench/backend-vs-nginx.sh [--rounds N] [--duration SECONDS] [--connections N]
 #                             [--access-log on|off] [--workers N] [--no-pin] [--build-dir DIR]
+#                             [--instructions]
 #
 # Defaults: 5 rounds of 5 s each, 64 connections, access logs off for both, 1 backend worker.
 # With 2+ CPUs and taskset, wrk runs on CPU 0 and both servers on CPU 1 (--no-pin: anywhere):
 # the same for both, and it keeps the scheduler from adding its own noise to the comparison.
+# --instructions: both servers run under valgrind's callgrind (nginx with master_process off)
+# and the script prints user-space instructions per request during one wrk run each: slow,
+# but repeatable to the percent on a noisy machine (kernel work is not counted).
 # --access-log on: both log every request to a file (nginx with buffer=64k, journey-backend
 # batches per loop iteration). Both servers listen on 127.0.0.1 (ephemeral ports); the script
 # stops only the processes it started.
@@ -18,7 +22,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$BENCH_ROOT"
 
-rounds=5 duration=5 conns=64 access_log=off workers=1 build_dir=build pin=1
+rounds=5 duration=5 conns=64 access_log=off workers=1 build_dir=build pin=1 instructions=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds=$2; shift 2 ;;
@@ -28,7 +32,8 @@ while [ $# -gt 0 ]; do
     --workers) workers=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     --no-pin) pin=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --instructions) instructions=1; shift ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "backend-vs-nginx: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +44,7 @@ case "$access_log" in on|off) ;; *) echo "backend-vs-nginx: --access-log on|off"
 
 bench_init backend-vs-nginx
 bench_need wrk nginx curl python3
+[ "$instructions" = 1 ] && bench_need valgrind callgrind_control
 bench_binaries "$build_dir"
 
 server_cpu=() client_cpu=()
@@ -47,14 +53,22 @@ if [ "$pin" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
 else
   pin=0
 fi
+backend_wrap=() nginx_wrap=() master=on
+if [ "$instructions" = 1 ]; then
+  # Counting starts with callgrind_control -i on, after start-up; one nginx process (no master)
+  # so that callgrind sees the worker.
+  backend_wrap=(valgrind -q --tool=callgrind --instr-atstart=no --callgrind-out-file="$BENCH_TMP/callgrind.backend")
+  nginx_wrap=(valgrind -q --tool=callgrind --instr-atstart=no --callgrind-out-file="$BENCH_TMP/callgrind.nginx")
+  master=off
+fi
 
 # journey-backend on an ephemeral port: it logs the address it bound.
 backend_args=(--listen 127.0.0.1:0 --name bench --workers "$workers")
 [ "$access_log" = off ] && backend_args+=(--no-access-log)
-bench_start backend "${server_cpu[@]}" "$BACKEND_BIN" "${backend_args[@]}"
+bench_start backend "${server_cpu[@]}" "${backend_wrap[@]}" "$BACKEND_BIN" "${backend_args[@]}"
 backend_pid=$BENCH_LAST_PID
 backend_addr=""
-for _ in $(seq 50); do
+for _ in $(seq 100); do
   backend_addr=$(bench_listen_addrs backend | head -1)
   [ -n "$backend_addr" ] && break
   sleep 0.1
@@ -71,6 +85,7 @@ mkdir -p "$nd/logs"
 if [ "$access_log" = on ]; then nginx_log="access_log $nd/access.log combined buffer=64k flush=1s;"; else nginx_log="access_log off;"; fi
 cat >"$nd/nginx.conf" <<NGINX
 worker_processes 1;
+master_process $master;
 daemon off;
 pid $nd/nginx.pid;
 error_log $nd/error.log warn;
@@ -89,11 +104,35 @@ http {
   }
 }
 NGINX
-bench_start nginx "${server_cpu[@]}" nginx -p "$nd" -c "$nd/nginx.conf"
+bench_start nginx "${server_cpu[@]}" "${nginx_wrap[@]}" nginx -p "$nd" -c "$nd/nginx.conf"
 nginx_pid=$BENCH_LAST_PID
-bench_wait_http "http://127.0.0.1:$nginx_port/my-app/data" 5 || true
+bench_wait_http "http://127.0.0.1:$nginx_port/my-app/data" 10 || true
 nginx_len=$(curl -s "http://127.0.0.1:$nginx_port/my-app/data" | wc -c)
 [ "$nginx_len" = "$body_len" ] || { cat "$BENCH_TMP/nginx.err" "$nd/error.log" >&2 2>/dev/null; bench_die "nginx did not start or serves $nginx_len bytes, not $body_len"; }
+
+if [ "$instructions" = 1 ]; then
+  # One wrk run each with instruction counting on; the counts are written when the server exits.
+  count_run() { # PID URL -> requests done
+    local pid=$1 url=$2 parsed
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    wrk -t1 -c"$conns" -d"${duration}s" "$url" >"$BENCH_TMP/gen.out" 2>&1 || true
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    parsed=$(bench_parse_wrk "$BENCH_TMP/gen.out") || true
+    case "$parsed" in *"non2xx=0 errors=0"*) ;; *) bench_log "$url: $parsed" ;; esac
+    awk '/requests in/ {print $1}' "$BENCH_TMP/gen.out"
+  }
+  echo "user-space instructions per request (callgrind), wrk -t1 -c$conns -d${duration}s each, body $body_len bytes, access log $access_log"
+  breq=$(count_run "$backend_pid" "http://$backend_addr/my-app/data")
+  nreq=$(count_run "$nginx_pid" "http://127.0.0.1:$nginx_port/my-app/data")
+  bench_stop "$backend_pid" TERM
+  bench_stop "$nginx_pid" QUIT
+  bi=$(awk '/^totals:/ {print $2}' "$BENCH_TMP/callgrind.backend"*)
+  ni=$(awk '/^totals:/ {print $2}' "$BENCH_TMP/callgrind.nginx"*)
+  bench_record "workload=server-instructions access_log=$access_log lb=journey round=1 ir=$bi requests=$breq ir_per_req=$((bi / breq))"
+  bench_record "workload=server-instructions access_log=$access_log lb=nginx round=1 ir=$ni requests=$nreq ir_per_req=$((ni / nreq))"
+  bench_table --workload server-instructions
+  exit 0
+fi
 
 echo "journey-backend $backend_addr vs nginx 127.0.0.1:$nginx_port: body $body_len bytes, wrk -t1 -c$conns -d${duration}s, $rounds rounds, access log $access_log, backend workers $workers, pinned $([ "$pin" = 1 ] && echo "servers CPU 1, wrk CPU 0" || echo no)"
 # One wrk run with the server's CPU accounted (server CPU per request is steadier than requests/s

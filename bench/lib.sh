@@ -52,13 +52,26 @@ bench_certs() {
   cat "$1/server.crt" "$1/server.key" >"$1/haproxy.pem"
 }
 
-# bench_free_ports N: N distinct free loopback TCP ports, chosen by the kernel.
+# bench_free_ports N: N distinct loopback TCP ports, free now and below the kernel's ephemeral
+# range, so that the outgoing connections of a busy machine cannot take them before we bind.
 bench_free_ports() {
   python3 - "$1" <<'PY'
-import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
+import random, socket, sys
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+top = max(min(lo, 32768), 21000)
+got = []
+while len(got) < int(sys.argv[1]):
+    p = random.randrange(20000, top)
+    if p in got:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); got.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(*got)
 PY
 }
 

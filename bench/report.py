@@ -52,6 +52,9 @@ WORKLOADS = collections.OrderedDict([
                  "against nginx `return 200` with the same body (bench/backend-vs-nginx.sh)",
                  [("rps", "req/s", True, "{:,.0f}"), ("p99", "p99 ms", False, "{:.2f}"),
                   ("us_per_req", "server CPU µs/req", False, "{:.1f}")])),
+    ("server-instructions", ("journey-backend vs nginx, instructions per request", "both under callgrind, "
+                              "one wrk -t1 run each (bench/backend-vs-nginx.sh --instructions)",
+                              [("ir_per_req", "instructions/req", False, "{:,.0f}")])),
     ("callgrind", ("7. Instructions per request (callgrind)", "each LB under valgrind --tool=callgrind, "
                    "1 worker; two windows of N1 and N2 keep-alive requests on 8 new connections; per request = "
                    "(Ir2 - Ir1) / (N2 - N1), per new connection (TCP accept, TLS handshake) = the rest / 8",
@@ -131,7 +134,7 @@ def table(records, workload, out):
     if not g:
         return
     lbs = [lb for lb in LBS if any(lb in per for per in g.values())]
-    names = dict(LB_NAMES, journey="journey-backend") if workload == "server" else LB_NAMES
+    names = dict(LB_NAMES, journey="journey-backend") if workload.startswith("server") else LB_NAMES
     out.append(f"### {title}\n\n{what}.\n")
     head = ["configuration", "metric"] + [names[lb] + " median (min–max)" for lb in lbs]
     peers = [lb for lb in lbs if lb != "journey"] if "journey" in lbs else []

@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--quick] [--workers "1 2"] [--rounds N] [--duration S] [--out DIR]
 #                [--only "WORKLOAD ..."] [--lbs "journey haproxy nginx"] [--backends "journey nginx"]
-#                [--no-install] [--build-dir DIR]
+#                [--connections C] [--threads T] [--pin] [--no-install] [--build-dir DIR]
 #
 # Installs what it needs (scripts/install-deps.sh --build --bench) and builds (make build), then runs,
 # for each worker count (1, then 2; --workers), interleaved rounds (journey-lb, HAProxy, nginx,
@@ -21,12 +21,14 @@
 # 64 (1 s), callgrind on journey-lb only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
 # DIR/raw/ (records, generator output, configs, callgrind profiles); DIR defaults to docs/bench
 # (full) or bench/out (--quick); the tables are also printed. --lbs/--backends/--only: a subset
-# (bench/lb-vs-haproxy.sh is one). Loopback only; every process started is stopped by its PID.
+# (bench/lb-vs-haproxy.sh is one). --connections/--threads: wrk's (64, 2). --pin (2+ CPUs,
+# taskset): load generators on CPU 0, servers on the others, the same for all three LBs.
+# Loopback only; every process started is stopped by its PID.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$BENCH_ROOT"
 
-quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 build_dir=${BUILD_DIR:-build}
+quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 conns=64 threads=2 pin=0 build_dir=${BUILD_DIR:-build}
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -36,10 +38,13 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --lbs) lbs=$2; shift 2 ;;
+    --connections) conns=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --pin) pin=1; shift ;;
     --backends) backends=$2 backends_set=1; shift 2 ;;
     --no-install) install=0; shift ;;
     --build-dir) build_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -57,7 +62,17 @@ all_workloads="https-ka http-ka tls-new tls-resume latency memory pool callgrind
 for w in $only; do
   case " $all_workloads " in *" $w "*) ;; *) echo "run.sh: unknown workload '$w' (one of: $all_workloads)" >&2; exit 2 ;; esac
 done
-case "$rounds$duration" in *[!0-9]*) echo "run.sh: --rounds and --duration take whole numbers" >&2; exit 2 ;; esac
+case "$rounds$duration$conns$threads" in *[!0-9]*) echo "run.sh: --rounds, --duration, --connections, --threads take whole numbers" >&2; exit 2 ;; esac
+[ "$conns" -ge 1 ] && [ "$conns" -le 10000 ] && [ "$threads" -ge 1 ] && [ "$threads" -le "$conns" ] ||
+  { echo "run.sh: --connections 1..10000, --threads 1..connections" >&2; exit 2; }
+SERVER_CPU=() GEN_CPU=()
+if [ $pin = 1 ]; then
+  if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    SERVER_CPU=(taskset -c "1-$(($(nproc) - 1))") GEN_CPU=(taskset -c 0)
+  else
+    echo "run.sh: --pin needs taskset and 2+ CPUs; running unpinned" >&2
+  fi
+fi
 for w in $workers_list; do case "$w" in 1|2|3|4) ;; *) echo "run.sh: --workers: 1..4" >&2; exit 2 ;; esac; done
 for w in $lbs; do case "$w" in journey|haproxy|nginx) ;; *) echo "run.sh: --lbs: journey, haproxy, nginx" >&2; exit 2 ;; esac; done
 for w in $backends; do case "$w" in journey|nginx) ;; *) echo "run.sh: --backends: journey, nginx" >&2; exit 2 ;; esac; done
@@ -100,7 +115,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # workloads, up to 300 for the pool workload), 2 worker processes so it is never the limit.
 jb_addrs=() jb_pids=()
 for i in 1 2 3; do
-  bench_start "backend$i" "$BACKEND_BIN" --listen 127.0.0.1:0 --name "b$i" --no-access-log --workers 1
+  bench_start "backend$i" "${SERVER_CPU[@]}" "$BACKEND_BIN" --listen 127.0.0.1:0 --name "b$i" --no-access-log --workers 1
   jb_pids+=("$BENCH_LAST_PID")
 done
 for i in 1 2 3; do
@@ -128,7 +143,7 @@ mkdir -p "$BENCH_TMP/nginx-backend/logs"
   echo "}"
 } >"$BENCH_TMP/nginx-backend/nginx.conf"
 cp "$BENCH_TMP/nginx-backend/nginx.conf" "$raw/nginx-backend.conf"
-bench_start nginx-backend nginx -p "$BENCH_TMP/nginx-backend" -c "$BENCH_TMP/nginx-backend/nginx.conf"
+bench_start nginx-backend "${SERVER_CPU[@]}" nginx -p "$BENCH_TMP/nginx-backend" -c "$BENCH_TMP/nginx-backend/nginx.conf"
 nb_pid=$BENCH_LAST_PID
 bench_wait_http "http://${nb_addrs[0]}/my-app/data" || { cat "$BENCH_TMP/nginx-backend.err" >&2; bench_die "the nginx backend did not start"; }
 
@@ -152,7 +167,7 @@ start_lbs() {
     --max-connections 30000 --backend-idle-max 64)
   for ((i = 0; i < n; i++)); do jargs+=(--backend "s$i=${addrs[i]}"); done
   echo "${LB_WRAP:-}journey-lb ${jargs[*]}" >"$raw/journey-lb-$tag.cmd"
-  bench_start "journey-$tag" ${LB_WRAP:-} "$LB_BIN" "${jargs[@]}"
+  bench_start "journey-$tag" "${SERVER_CPU[@]}" ${LB_WRAP:-} "$LB_BIN" "${jargs[@]}"
   PID[journey]=$BENCH_LAST_PID
   fi
   n=$#
@@ -188,7 +203,7 @@ start_lbs() {
     for ((i = 0; i < n; i++)); do echo "  server s$i ${addrs[i]}"; done
   } >"$hcfg"
   cp "$hcfg" "$raw/haproxy-$tag.cfg"
-  bench_start "haproxy-$tag" ${LB_WRAP:-} haproxy -f "$hcfg" -db
+  bench_start "haproxy-$tag" "${SERVER_CPU[@]}" ${LB_WRAP:-} haproxy -f "$hcfg" -db
   PID[haproxy]=$BENCH_LAST_PID
   fi
   n=$#
@@ -227,7 +242,7 @@ start_lbs() {
     echo "}"
   } >"$nd/nginx.conf"
   cp "$nd/nginx.conf" "$raw/nginx-$tag.conf"
-  bench_start "nginx-$tag" ${LB_WRAP:-} nginx -p "$nd" -c "$nd/nginx.conf"
+  bench_start "nginx-$tag" "${SERVER_CPU[@]}" ${LB_WRAP:-} nginx -p "$nd" -c "$nd/nginx.conf"
   PID[nginx]=$BENCH_LAST_PID
   fi
 
@@ -257,8 +272,8 @@ run_one() {
   local fields="workload=$workload $* lb=$lb round=$round" gen_cap=1 parsed cmd
   case $workload in
     https-ka|http-ka|pool)
-      cmd=(wrk -t2 -c64 -d"$([ "$workload" = pool ] && echo "$pool_duration" || echo "$duration")s" --latency "$(url_of "$lb" "$([ "$workload" = https-ka ] && echo https || echo http)")")
-      gen_cap=2 ;;
+      cmd=(wrk -t"$threads" -c"$conns" -d"$([ "$workload" = pool ] && echo "$pool_duration" || echo "$duration")s" --latency "$(url_of "$lb" "$([ "$workload" = https-ka ] && echo https || echo http)")")
+      gen_cap=$threads ;;
     tls-new) cmd=("$TLSCONN" rate --tls --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$short_duration") ;;
     tls-resume) cmd=("$TLSCONN" rate --tls --resume --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$short_duration") ;;
     latency)
@@ -266,7 +281,7 @@ run_one() {
       cmd=(h2load --h1 -c16 --rps 125 -D "$short_duration" --log-file "$BENCH_TMP/h2load.log" "$(url_of "$lb" https)") ;;
   esac
   BENCH_LB_PIDS=${TREE[$lb]} BENCH_BE_PIDS="${jb_pids[*]} $(bench_tree "$nb_pid" | tr '\n' ' ')"
-  bench_measure "${cmd[@]}"
+  bench_measure "${GEN_CPU[@]}" "${cmd[@]}"
   { echo "### $fields: ${cmd[*]}"; cat "$BENCH_TMP/gen.out"; } >>"$raw/generator-output.log"
   case $workload in
     tls-new|tls-resume) parsed=$(bench_parse_tlsconn "$BENCH_TMP/gen.out") || true ;;
@@ -461,7 +476,7 @@ meta=$BENCH_TMP/meta.md
   echo "- CPU: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores; RAM $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); kernel $(uname -r)"
   echo "- Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg). The"
   echo "  machine is shared: the \`others\` CPU column in raw/records.txt is what other processes used during each round."
-  echo "- Open files limit: $nofile"
+  echo "- Open files limit: $nofile; pinned: $([ ${#GEN_CPU[@]} -gt 0 ] && echo "load generators on CPU 0, servers on CPUs 1-$(($(nproc) - 1))" || echo no)"
   echo
   echo "## Versions"
   echo
@@ -485,7 +500,7 @@ meta=$BENCH_TMP/meta.md
   echo "  (2 workers) answering \`return 200\` with a body of the same length ($body_len bytes) on 3..300 ports"
   echo "  (\`nginx-backend\` rows; raw/nginx-backend.conf)."
   echo "- Load generators (raw/generator-output.log has every run's command and output):"
-  echo "  - https-ka/http-ka: \`wrk -t2 -c64 -d${duration}s --latency URL\`; pool: the same for ${pool_duration} s, $pool_rounds rounds"
+  echo "  - https-ka/http-ka: \`wrk -t$threads -c$conns -d${duration}s --latency URL\`; pool: the same for ${pool_duration} s, $pool_rounds rounds"
   echo "  - tls-new: \`bench/tlsconn rate --tls --concurrency 32 --duration $short_duration\`; tls-resume: the same with \`--resume\`"
   echo "  - latency: \`h2load --h1 -c16 --rps 125 -D $short_duration --log-file F URL\` (2 000 req/s in total)"
   echo "  - memory: \`bench/tlsconn hold --tls --count N --concurrency 64\`, RSS (VmRSS of all the LB's processes) before and after"

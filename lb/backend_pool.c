@@ -51,6 +51,7 @@ lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s) {
   b->w = w;
   b->pool = pool;
   b->server = s;
+  b->server_gen = atomic_load_explicit(&s->generation, memory_order_relaxed);
   b->rbuf = (char *)(b + 1);
   b->rcap = LB_BCONN_BUF;
   if (uv_tcp_init(&w->loop, &b->tcp) != 0) {
@@ -66,11 +67,24 @@ lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s) {
   return b;
 }
 
-static void on_idle_timeout(uv_timer_t *t) {
-  lb_bconn *b = t->data;
-  jc_log(JC_LOG_DEBUG, "closing idle backend connection to %s (%s): idle timeout",
-         b->server->name, b->server->addr_text);
-  lb_bconn_close(b);
+/* Idle connections are aged by one sweep per worker (lb_pool_sweep, every second) rather than a
+ * timer each: releasing and taking a connection then costs no timer work. */
+void lb_pool_sweep(lb_worker *w) {
+  uint64_t now = uv_now(&w->loop);
+  uint64_t max = w->rt->cfg.backend_idle_timeout;
+  for (int p = 0; p < w->rt->npools; p++)
+    for (int s = 0; s < w->rt->pools[p].nservers; s++) {
+      lb_bconn *b = w->idle[p][s].head;
+      while (b) {
+        lb_bconn *next = b->next_idle;
+        if (now - b->idle_since >= max) {
+          jc_log(JC_LOG_DEBUG, "closing idle backend connection to %s (%s): idle timeout",
+                 b->server->name, b->server->addr_text);
+          lb_bconn_close(b);
+        }
+        b = next;
+      }
+    }
 }
 
 /* The connection is still open and quiet: no EOF, no reset, no stray bytes. */
@@ -91,12 +105,13 @@ lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s) {
     b->state = LB_B_SENDING;
     /* A connection that was idle for a while is checked with a syscall; one that went idle
      * moments ago (the usual case under load) cannot have been timed out by its backend, and
-     * a close the loop has not seen yet is caught by the stale-connection retry. */
-    if (uv_now(&w->loop) - b->idle_since >= LB_LIVENESS_CHECK_MS && !alive(b)) {
+     * a close the loop has not seen yet is caught by the stale-connection retry. A slot that
+     * holds another server now (DNS/reload, issue 5) makes its old connections useless. */
+    if (b->server_gen != atomic_load_explicit(&s->generation, memory_order_relaxed) ||
+        (uv_now(&w->loop) - b->idle_since >= LB_LIVENESS_CHECK_MS && !alive(b))) {
       lb_bconn_close(b);
       continue;
     }
-    uv_timer_stop(&b->timer);
     b->reused = 1;
     return b;
   }
@@ -107,7 +122,9 @@ void lb_pool_release(lb_bconn *b) {
   lb_worker *w = b->w;
   lb_idle_list *l = &w->idle[b->pool][b->server->index];
   b->c = NULL;
-  if (!b->reusable || w->stopping || l->count >= w->rt->cfg.backend_idle_max) {
+  if (!b->reusable || w->stopping || l->count >= w->rt->cfg.backend_idle_max ||
+      atomic_load_explicit(&b->server->state, memory_order_relaxed) == LB_SRV_REMOVED ||
+      b->server_gen != atomic_load_explicit(&b->server->generation, memory_order_relaxed)) {
     lb_bconn_close(b);
     return;
   }
@@ -120,7 +137,6 @@ void lb_pool_release(lb_bconn *b) {
   l->head = b;
   l->count++;
   b->idle_since = uv_now(&w->loop);
-  uv_timer_start(&b->timer, on_idle_timeout, w->rt->cfg.backend_idle_timeout, 0);
 }
 
 void lb_pool_close_idle(lb_worker *w) {

@@ -9,10 +9,16 @@ int lb_pool_init(lb_pool *p, const lb_pool_cfg *cfg) {
   memset(p, 0, sizeof *p);
   snprintf(p->name, sizeof p->name, "%s", cfg->name);
   p->algo = cfg->algo;
-  p->nservers = cfg->nservers;
-  p->servers = calloc(cfg->nservers ? (size_t)cfg->nservers : 1, sizeof *p->servers);
+  atomic_init(&p->nservers, cfg->nservers);
+  /* Every pool has LB_MAX_SERVERS slots so that DNS discovery and reload can add servers
+   * without moving the ones in use (workers hold pointers to them). */
+  p->servers = calloc(LB_MAX_SERVERS, sizeof *p->servers);
   if (!p->servers)
     return -1;
+  for (int i = cfg->nservers; i < LB_MAX_SERVERS; i++) {
+    p->servers[i].index = i;
+    atomic_init(&p->servers[i].state, LB_SRV_REMOVED);
+  }
   for (int i = 0; i < cfg->nservers; i++) {
     lb_server *s = &p->servers[i];
     const lb_server_cfg *sc = &cfg->servers[i];
@@ -48,6 +54,7 @@ const char *lb_server_state_name(int state) {
   case LB_SRV_DOWN: return "DOWN";
   case LB_SRV_DRAIN: return "DRAIN";
   case LB_SRV_MAINT: return "MAINT";
+  case LB_SRV_REMOVED: return "REMOVED";
   default: return "?";
   }
 }

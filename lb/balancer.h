@@ -15,6 +15,7 @@
 #define JOURNEY_LB_BALANCER_H
 
 #include "lb/config.h"
+#include "lb/stats.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,7 +25,8 @@ typedef enum {
   LB_SRV_UP = 0,    /* receives new requests */
   LB_SRV_DOWN = 1,  /* failed health checks: no new requests */
   LB_SRV_DRAIN = 2, /* admin drain: no new requests, in-flight finish */
-  LB_SRV_MAINT = 3  /* admin disable */
+  LB_SRV_MAINT = 3, /* admin disable */
+  LB_SRV_REMOVED = 4 /* empty slot: removed by DNS discovery or reload (issue 5) */
 } lb_server_state;
 
 typedef struct lb_server {
@@ -42,15 +44,26 @@ typedef struct lb_server {
   atomic_uint_fast64_t responses_5xx;
 
   int64_t rr_current; /* smooth WRR current weight (pool mutex) */
+
+  /* Issue 5 (lb/health_check.c, lb/discovery.c, lb/admin.c). `state` above is the published
+   * result of these inputs, written by the control loop only (lb_control_publish). */
+  atomic_uint generation;        /* bumped when a slot gets a new server: stale pooled conns close */
+  atomic_uint consec_5xx;        /* passive checks: consecutive 5xx responses (workers) */
+  atomic_uint consec_connect;    /* consecutive connect failures/timeouts (workers) */
+  atomic_int eject_request;      /* a threshold was reached: the control loop decides */
+  lb_srv_metrics m;              /* per-request counters and histograms (lb/stats.h) */
 } lb_server;
 
 typedef struct lb_pool {
   char name[LB_NAME_MAX];
   lb_algo algo;
-  int nservers;
-  lb_server *servers;
+  atomic_int nservers;   /* slots in use or used before (high-water mark, <= LB_MAX_SERVERS) */
+  lb_server *servers;    /* LB_MAX_SERVERS slots: DNS discovery and reload fill and empty them */
   pthread_mutex_t lock;   /* smooth WRR state */
   atomic_uint rr_start;   /* least-conn tie rotation */
+  atomic_uint_fast64_t no_server;  /* requests answered 503: no server UP (issue 5) */
+  atomic_uint outlier_5xx;         /* passive-check thresholds (0 = off), set by the control loop */
+  atomic_uint outlier_connect;
 } lb_pool;
 
 /* Builds a pool from its configuration (servers UP, counters 0). Returns 0 or -1 (memory). */

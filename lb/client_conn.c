@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define LB_BODY_ROOM (16 * 1024)
-#define LB_RESP_HEAD_MAX (32 * 1024)
+#define LB_RESP_HEAD_MAX (16 * 1024) /* a backend response head larger than this: 502 */
 
 static int on_message_begin(llhttp_t *p);
 static int on_url(llhttp_t *p, const char *at, size_t n);
@@ -67,34 +67,16 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_client *c = p->data;
-  if (c->hdr_state != 1) {
-    if (c->nhdrs >= c->max_hdrs) {
-      c->too_many_headers = 1;
-      return -1;
-    }
-    lb_header *h = &c->hdrs[c->nhdrs++];
-    h->name = at;
-    h->name_len = (uint32_t)n;
-    h->value = at + n;
-    h->value_len = 0;
-    c->hdr_state = 1;
-  } else {
-    lb_header *h = &c->hdrs[c->nhdrs - 1];
-    h->name_len = (uint32_t)(at + n - h->name);
+  if (lb_headers_on_field(c->hdrs, &c->nhdrs, c->max_hdrs, &c->hdr_state, at, n) != 0) {
+    c->too_many_headers = 1;
+    return -1;
   }
   return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_client *c = p->data;
-  lb_header *h = &c->hdrs[c->nhdrs - 1];
-  if (c->hdr_state != 2) {
-    h->value = at;
-    h->value_len = (uint32_t)n;
-    c->hdr_state = 2;
-  } else {
-    h->value_len = (uint32_t)(at + n - h->value);
-  }
+  lb_headers_on_value(c->hdrs, c->nhdrs, &c->hdr_state, at, n);
   return 0;
 }
 
@@ -102,11 +84,10 @@ static int on_headers_complete(llhttp_t *p) {
   lb_client *c = p->data;
   /* The packaged llhttp is built in loose mode: names must still be RFC 9110 tokens, so that
    * nothing a strict backend would read differently is ever forwarded. */
-  for (uint32_t i = 0; i < c->nhdrs; i++)
-    if (!lb_token_valid(c->hdrs[i].name, c->hdrs[i].name_len)) {
-      llhttp_set_error_reason(p, "invalid character in header name");
-      return HPE_USER;
-    }
+  if (!lb_headers_names_valid(c->hdrs, c->nhdrs)) {
+    llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
   c->head_done = 1;
   return HPE_PAUSED;
 }
@@ -128,6 +109,55 @@ static int on_message_complete(llhttp_t *p) {
   return HPE_PAUSED;
 }
 
+/* ---- per-request head buffers ----
+ * The forwarded request head and the response head (about 34 KiB) are needed only while a
+ * request is in flight: they come from a per-worker free list, so an idle keep-alive connection
+ * holds just its receive buffer, and no request allocates once the list is warm. */
+
+#define LB_REQBUF_KEEP 256
+
+static int reqbuf_get(lb_client *c) {
+  if (c->head_out)
+    return 0;
+  lb_worker *w = c->w;
+  char *blk = w->reqbuf_free;
+  if (blk) {
+    memcpy(&w->reqbuf_free, blk, sizeof(char *));
+    w->reqbuf_nfree--;
+  } else {
+    blk = malloc(c->head_cap + c->resp_cap);
+    if (!blk)
+      return -1;
+  }
+  c->head_out = blk;
+  c->resp_head = blk + c->head_cap;
+  return 0;
+}
+
+static void reqbuf_put(lb_client *c) {
+  char *blk = c->head_out;
+  if (!blk)
+    return;
+  lb_worker *w = c->w;
+  c->head_out = c->resp_head = NULL;
+  if (w->reqbuf_nfree >= LB_REQBUF_KEEP) {
+    free(blk);
+    return;
+  }
+  memcpy(blk, &w->reqbuf_free, sizeof(char *));
+  w->reqbuf_free = blk;
+  w->reqbuf_nfree++;
+}
+
+void lb_worker_free_reqbufs(lb_worker *w) {
+  while (w->reqbuf_free) {
+    char *blk = w->reqbuf_free;
+    memcpy(&w->reqbuf_free, blk, sizeof(char *));
+    free(blk);
+  }
+  w->reqbuf_nfree = 0;
+}
+
 /* ---- lifetime ---- */
 
 static void on_closed(uv_handle_t *h) {
@@ -136,6 +166,7 @@ static void on_closed(uv_handle_t *h) {
     return;
   if (c->tls_on)
     jc_tls_free(&c->tls);
+  reqbuf_put(c);
   free(c->tls_out);
   free(c);
 }
@@ -173,12 +204,43 @@ void lb_client_close(lb_client *c, const char *why) {
   if (c->next)
     c->next->prev = c->prev;
   w->nclients--;
+  atomic_fetch_sub_explicit(&w->rt->conns_active, 1, memory_order_relaxed);
   uv_close((uv_handle_t *)&c->tcp, on_closed);
   uv_close((uv_handle_t *)&c->timer, on_closed);
   lb_worker_client_gone(w);
 }
 
 /* ---- writing ---- */
+
+static void on_timer(uv_timer_t *t);
+
+static void on_shutdown_done(uv_shutdown_t *req, int status) {
+  lb_client *c = req->data;
+  if (!c->closing && status < 0)
+    lb_client_close(c, c->term ? c->term : "done");
+}
+
+/* After the last response: send FIN, then read and drop what the client still sends until it
+ * closes (or 2 s). Closing with unread input would make the kernel answer RST, which can
+ * destroy the response before the client has read it (e.g. a 413 while a body is arriving). */
+static void linger_close(lb_client *c) {
+  if (c->closing)
+    return;
+  if (c->peer_eof) {
+    lb_client_close(c, c->term ? c->term : "done");
+    return;
+  }
+  c->lingering = 1;
+  c->state = LB_C_IDLE; /* logged already; the timer closes it */
+  c->in_len = c->parse_off = c->req_off = c->body_off = 0;
+  c->sreq.data = c;
+  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
+    lb_client_close(c, c->term ? c->term : "done");
+    return;
+  }
+  uv_timer_start(&c->timer, on_timer, 2000, 0);
+  client_want_read(c);
+}
 
 static void after_send(lb_client *c) {
   if (c->b)
@@ -203,7 +265,7 @@ static void on_written(uv_write_t *req, int status) {
     return;
   }
   if (c->final_flush) {
-    lb_client_close(c, c->term ? c->term : "done");
+    linger_close(c);
     return;
   }
   if (c->send_pending) {
@@ -293,6 +355,10 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
                               const char *term) {
   lb_runtime *rt = c->w->rt;
   uint64_t now = jc_now_us();
+  if (reqbuf_get(c) != 0) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
   if (c->state != LB_C_PROXY && c->t.hdr_done == 0)
     c->t.hdr_done = now;
   c->status = status;
@@ -385,10 +451,12 @@ void lb_client_request_done(lb_client *c) {
   c->t.done = now;
   if (!c->term)
     c->term = "ok";
+  lb_passive_request_done(c);
   lb_access_log(c);
   if (jc_log_enabled(JC_LOG_DEBUG))
     lb_debug_phase(c, "done", now);
   c->nrequests++;
+  reqbuf_put(c); /* the response is written: its buffers go back to the worker */
   if (c->close_after_send || !c->keep_alive || rt->stopping || c->peer_eof) {
     c->state = LB_C_IDLE; /* logged: not a request in progress any more */
     if (c->tls_on && !c->tls.fatal) {
@@ -398,7 +466,7 @@ void lb_client_request_done(lb_client *c) {
       if (c->writing)
         return;
     }
-    lb_client_close(c, c->term);
+    linger_close(c);
     return;
   }
   /* Keep-alive: pipelined bytes move to the front, the next request starts. */
@@ -423,6 +491,10 @@ static void on_request_head(lb_client *c) {
   lb_worker *w = c->w;
   lb_runtime *rt = w->rt;
   uint64_t now = jc_now_us();
+  if (reqbuf_get(c) != 0) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
   c->t.hdr_done = now;
   uv_timer_stop(&c->timer);
   c->state = LB_C_PROXY;
@@ -597,11 +669,12 @@ static void client_process(lb_client *c) {
     lb_client_local_response(c, 400, why, 0, "bad-request");
     return;
   }
-  if (c->state == LB_C_PROXY && !c->msg_done && c->b && !c->resp_started) {
-    if (parse_body(c) == 0)
-      lb_proxy_send_body(c);
-  } else if (c->state == LB_C_PROXY && !c->msg_done && c->resp_started) {
-    if (parse_body(c) == 0)
+  if (c->state == LB_C_PROXY) {
+    /* Body bytes: parse what arrived, send what is parsed and not yet sent (a slice parsed
+     * while the previous write was in flight goes now, even if it ended the message). */
+    if (!c->msg_done && parse_body(c) != 0)
+      return;
+    if (c->b && c->parse_off > c->body_off)
       lb_proxy_send_body(c);
   }
 }
@@ -651,6 +724,10 @@ static void refuse_plain_http(lb_client *c) {
   c->state = LB_C_IDLE;
   c->final_flush = 1;
   c->term = "plain-http-on-tls";
+  if (reqbuf_get(c) != 0) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
   memcpy(c->resp_head, msg, sizeof msg - 1);
   uv_buf_t b = uv_buf_init(c->resp_head, sizeof msg - 1);
   lb_client_send(c, &b, 1);
@@ -684,6 +761,7 @@ static void tls_pump(lb_client *c) {
 static void on_tls_handshake_done(lb_client *c) {
   uint64_t now = jc_now_us();
   c->t.tls_done = now;
+  atomic_fetch_add_explicit(&c->w->rt->listener_tls[c->listener], 1, memory_order_relaxed);
   c->t.idle_start = now;
   c->state = LB_C_IDLE;
   if (jc_log_enabled(JC_LOG_DEBUG)) {
@@ -706,6 +784,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   lb_client *c = s->data;
   if (c->closing)
     return;
+  if (c->lingering) {
+    if (nread < 0)
+      lb_client_close(c, c->term ? c->term : "done");
+    else
+      c->in_len = 0; /* dropped */
+    return;
+  }
   if (nread < 0) {
     if (nread != UV_EOF && nread != UV_ECONNRESET)
       jc_log(JC_LOG_DEBUG, "read from client %s failed: %s", c->peer, uv_strerror((int)nread));
@@ -763,7 +848,7 @@ static void client_want_read(lb_client *c) {
     return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
     c->reading = 1;
-  if (c->tls_on && c->state != LB_C_TLS)
+  if (c->tls_on && c->state != LB_C_TLS && !c->lingering)
     tls_pump(c); /* plaintext the engine kept while the buffer was full */
 }
 
@@ -776,9 +861,9 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   size_t head_cap = cfg->max_header_size + 1024;
   size_t hdrs_sz = sizeof(lb_header) * cfg->max_headers;
   size_t resp_cap = LB_RESP_HEAD_MAX + 1024;
-  /* one allocation: struct | header views | in | head_out | resp_head */
+  /* one allocation: struct | header views | in. The head buffers are lent per request. */
   size_t base = (sizeof(lb_client) + 15) & ~(size_t)15;
-  lb_client *c = malloc(base + hdrs_sz + in_cap + head_cap + resp_cap);
+  lb_client *c = malloc(base + hdrs_sz + in_cap);
   if (!c) {
     jc_log(JC_LOG_ERROR, "out of memory accepting a connection");
     return;
@@ -788,9 +873,8 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   c->max_hdrs = cfg->max_headers;
   c->in = (char *)c->hdrs + hdrs_sz;
   c->in_cap = in_cap;
-  c->head_out = c->in + in_cap;
+  c->head_out = c->resp_head = NULL;
   c->head_cap = head_cap;
-  c->resp_head = c->head_out + head_cap;
   c->resp_cap = resp_cap;
   c->w = w;
   uv_tcp_init(&w->loop, &c->tcp);
@@ -798,12 +882,15 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   uv_timer_init(&w->loop, &c->timer);
   c->timer.data = c;
   c->handles = 2;
-  c->id = ((uint64_t)w->id << 48) | ++w->next_conn_id;
+  c->id = ++w->next_conn_id * (uint64_t)w->rt->nworkers + (uint64_t)w->id; /* unique, small */
   c->next = w->clients;
   if (w->clients)
     w->clients->prev = c;
   w->clients = c;
   w->nclients++;
+  c->listener = (int)((uv_tcp_t *)server - w->listeners);
+  atomic_fetch_add_explicit(&w->rt->conns_active, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&w->rt->listener_conns[c->listener], 1, memory_order_relaxed);
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     c->state = LB_C_IDLE;
     lb_client_close(c, "accept failed");
@@ -823,7 +910,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   reset_request(c);
   c->t.accept = now;
   if (tls) {
-    if (jc_tls_init(&c->tls, lb_tls_server_default(&w->rt->tls), 1, NULL) != 0) {
+    if (jc_tls_init(&c->tls, lb_runtime_tls_default(w->rt), 1, NULL) != 0) {
       c->state = LB_C_IDLE;
       lb_client_close(c, "TLS session allocation failed");
       return;

@@ -35,6 +35,11 @@ void lb_config_defaults(lb_config *c) {
   c->max_body_size = 10u * 1024 * 1024;
   c->retries = 2;
   c->backend_idle_max = 64;
+  lb_health_cfg_defaults(&c->health);
+  lb_health_cfg_defaults(&c->pools[0].health);
+  c->dns_ttl_min = 1000;
+  c->dns_ttl_max = 300000;
+  c->drain_delay = 5000; /* only with an admin listener: nobody else can see /healthz turn 503 */
 }
 
 const char *lb_algo_name(lb_algo a) { return a == LB_ALGO_LEAST_CONN ? "least-conn" : "round-robin"; }
@@ -230,6 +235,60 @@ static int parse_backend(lb_pool_cfg *p, const char *v, char *why, size_t wl) {
   return 0;
 }
 
+/* DNS discovery: "backend:8080", "backend 8080" or "backend:8080,weight=2". */
+static int parse_dns(lb_pool_cfg *p, const char *v, char *why, size_t wl) {
+  char tmp[LB_PATH_MAX], host[256], e[200];
+  snprintf(tmp, sizeof tmp, "%s", v);
+  int weight = 1;
+  char *opts = strchr(tmp, ',');
+  if (opts) {
+    *opts++ = 0;
+    uint32_t w;
+    if (strncmp(opts, "weight=", 7) != 0 || parse_uint(opts + 7, 1, 1000, &w) != 0) {
+      snprintf(why, wl, "backend-dns '%s': the only option is weight=1..1000", v);
+      return -1;
+    }
+    weight = (int)w;
+  }
+  char *sp = strpbrk(tmp, " \t");
+  if (sp) {
+    *sp = ':';
+    char *q = sp + 1;
+    while (*q == ' ' || *q == '\t')
+      memmove(q, q + 1, strlen(q));
+  }
+  int port;
+  if (jc_hostport_split(tmp, host, sizeof host, &port, e, sizeof e) != 0) {
+    snprintf(why, wl, "backend-dns '%s': %s (expected HOST:PORT, e.g. backend:8080)", v, e);
+    return -1;
+  }
+  if (p->dns_host[0]) {
+    snprintf(why, wl, "pool %s: only one backend-dns name per pool (already %s)", p->name,
+             p->dns_host);
+    return -1;
+  }
+  snprintf(p->dns_host, sizeof p->dns_host, "%s", host);
+  p->dns_port = port;
+  p->dns_weight = weight;
+  return 0;
+}
+
+/* "name:port" whose name is not an IP literal: a DNS-discovered server set. */
+static int is_dns_backend(const char *v) {
+  char host[256], e[200];
+  int port;
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  if (strchr(v, '=') || jc_addr_parse(v, &ss, &sl, e, sizeof e) == 0)
+    return 0;
+  if (jc_hostport_split(v, host, sizeof host, &port, e, sizeof e) != 0)
+    return 0;
+  for (const char *h = host; *h; h++)
+    if (!isalnum((unsigned char)*h) && *h != '-' && *h != '.' && *h != '_')
+      return 0;
+  return isalpha((unsigned char)host[strlen(host) - 1]) || strchr(host, '-') != NULL;
+}
+
 static lb_pool_cfg *pool_for_section(lb_config *c, const char *section, char *why, size_t wl) {
   const char *name = section + 5; /* "pool " */
   while (*name == ' ')
@@ -248,6 +307,7 @@ static lb_pool_cfg *pool_for_section(lb_config *c, const char *section, char *wh
   lb_pool_cfg *p = &c->pools[c->npools++];
   memset(p, 0, sizeof *p);
   snprintf(p->name, sizeof p->name, "%s", name);
+  lb_health_cfg_defaults(&p->health);
   return p;
 }
 
@@ -307,8 +367,14 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
     lb_pool_cfg *p = pool_for_section(c, section, why, wl);
     if (!p)
       return -1;
+    if (!strcmp(name, "backend-dns") || !strcmp(name, "server-dns") ||
+        ((!strcmp(name, "backend") || !strcmp(name, "server")) && is_dns_backend(value)))
+      return parse_dns(p, value, why, wl);
     if (!strcmp(name, "backend") || !strcmp(name, "server"))
       return parse_backend(p, value, why, wl);
+    int hr = lb_health_cfg_set(&p->health, name, value, why, wl);
+    if (hr <= 0)
+      return hr;
     if (!strcmp(name, "algorithm") || !strcmp(name, "balance")) {
       if (lb_algo_parse(value, &p->algo) != 0) {
         snprintf(why, wl, "algorithm '%s': expected round-robin or least-conn", value);
@@ -319,8 +385,8 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
     }
     if (!strcmp(name, "route"))
       return add_route(c, value, p->name, line, why, wl);
-    snprintf(why, wl, "unknown setting '%s' in [%s] (known: backend, algorithm, route)", name,
-             section);
+    snprintf(why, wl, "unknown setting '%s' in [%s] (known: backend, backend-dns, algorithm, "
+             "route, health-*, outlier-*)", name, section);
     return -1;
   }
 
@@ -345,8 +411,33 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
     }
     return 0;
   }
+  if (!strcmp(name, "backend-dns") || (!strcmp(name, "backend") && is_dns_backend(value)))
+    return parse_dns(&c->pools[0], value, why, wl);
   if (!strcmp(name, "backend"))
     return parse_backend(&c->pools[0], value, why, wl);
+  {
+    int hr = lb_health_cfg_set(&c->health, name, value, why, wl);
+    if (hr <= 0)
+      return hr;
+  }
+  if (!strcmp(name, "dns-servers")) {
+    snprintf(c->dns_servers, sizeof c->dns_servers, "%s", value);
+    return 0;
+  }
+  if (!strcmp(name, "dns-interval") || !strcmp(name, "drain-delay")) {
+    uint32_t *dst = name[0] == 'd' && name[1] == 'n' ? &c->dns_interval : &c->drain_delay;
+    if (lb_parse_duration_ms(value, dst) != 0) {
+      snprintf(why, wl, "%s '%s': expected a duration like 0, 500ms, 5s or 2m", name, value);
+      return -1;
+    }
+    if (dst == &c->drain_delay)
+      c->drain_delay_set = 1;
+    return 0;
+  }
+  if (!strcmp(name, "dns-ttl-min"))
+    return set_ms(&c->dns_ttl_min, name, value, why, wl);
+  if (!strcmp(name, "dns-ttl-max"))
+    return set_ms(&c->dns_ttl_max, name, value, why, wl);
   if (!strcmp(name, "route")) {
     /* route = /prefix POOL */
     char tmp[LB_PATH_MAX * 2];
@@ -531,7 +622,13 @@ int lb_config_finish(lb_config *c, char *err, size_t errlen) {
   for (int i = 0; i < c->npools; i++) {
     if (!c->pools[i].algo_set)
       c->pools[i].algo = c->algo;
-    if (i > 0 && c->pools[i].nservers == 0) {
+    char why[300];
+    lb_health_cfg_merge(&c->pools[i].health, &c->health);
+    if (lb_health_cfg_check(&c->pools[i].health, c->pools[i].name, why, sizeof why) != 0) {
+      snprintf(err, errlen, "%s: %s", src, why);
+      return -1;
+    }
+    if (i > 0 && c->pools[i].nservers == 0 && !c->pools[i].dns_host[0]) {
       snprintf(err, errlen, "%s: pool %s has no backend: add backend = NAME=IP:PORT to [pool %s]",
                src, c->pools[i].name, c->pools[i].name);
       return -1;
@@ -543,7 +640,7 @@ int lb_config_finish(lb_config *c, char *err, size_t errlen) {
     for (int j = 0; j < c->npools; j++)
       if (!strcmp(c->pools[j].name, r->pool_name))
         r->pool = j;
-    if (r->pool < 0 || c->pools[r->pool].nservers == 0) {
+    if (r->pool < 0 || (c->pools[r->pool].nservers == 0 && !c->pools[r->pool].dns_host[0])) {
       if (r->line)
         snprintf(err, errlen, "%s:%d: route %s: no pool named '%s' with backends", src, r->line,
                  r->prefix, r->pool_name);
@@ -554,7 +651,7 @@ int lb_config_finish(lb_config *c, char *err, size_t errlen) {
     }
   }
   /* With only --backend flags (the default pool), one pool serves every path. */
-  if (c->pools[0].nservers > 0) {
+  if (c->pools[0].nservers > 0 || c->pools[0].dns_host[0]) {
     int has_root = 0;
     for (int i = 0; i < c->nroutes; i++)
       has_root |= !strcmp(c->routes[i].prefix, "/");
@@ -568,12 +665,28 @@ int lb_config_finish(lb_config *c, char *err, size_t errlen) {
   }
   int any = 0;
   for (int i = 0; i < c->npools; i++)
-    any += c->pools[i].nservers;
+    any += c->pools[i].nservers + (c->pools[i].dns_host[0] != 0);
   if (!any) {
     snprintf(err, errlen, "%s: no backend: add --backend b1=127.0.0.1:9001 (or a [pool NAME] "
              "section with backend = ... and route = /prefix/)", src);
     return -1;
   }
+  if (c->admin[0]) {
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    char e[200];
+    if (jc_addr_parse(c->admin, &ss, &sl, e, sizeof e) != 0) {
+      snprintf(err, errlen, "%s: admin '%s': %s (expected IP:PORT, e.g. 127.0.0.1:9000)", src,
+               c->admin, e);
+      return -1;
+    }
+  }
+  if (c->dns_ttl_min > c->dns_ttl_max) {
+    snprintf(err, errlen, "%s: dns-ttl-min must not exceed dns-ttl-max", src);
+    return -1;
+  }
+  if (!c->drain_delay_set && !c->admin[0])
+    c->drain_delay = 0; /* no admin listener: nothing can see /healthz, nothing to wait for */
   return 0;
 }
 

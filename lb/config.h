@@ -7,6 +7,8 @@
 #ifndef JOURNEY_LB_CONFIG_H
 #define JOURNEY_LB_CONFIG_H
 
+#include "lb/health.h"
+
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +50,12 @@ typedef struct lb_pool_cfg {
   int algo_set;                   /* explicitly chosen for this pool */
   int nservers;
   lb_server_cfg servers[LB_MAX_SERVERS];
+  /* Issue 5: health settings ([lb] values merged with this pool's own by lb_config_finish) and
+   * DNS discovery: every A/AAAA record of dns_host becomes a server on dns_port. */
+  lb_health_cfg health;
+  char dns_host[256];             /* "" = no DNS discovery in this pool */
+  int dns_port;
+  int dns_weight;
 } lb_pool_cfg;
 
 typedef struct lb_route_cfg {
@@ -94,6 +102,14 @@ typedef struct lb_config {
   uint64_t max_body_size;         /* request body bytes: 413 (0 = unlimited) */
   uint32_t retries;               /* extra attempts on other servers (idempotent requests) */
   uint32_t backend_idle_max;      /* idle pooled connections per server per worker */
+
+  /* Issue 5: health checks (defaults of every pool), DNS discovery, drain */
+  lb_health_cfg health;
+  char dns_servers[LB_PATH_MAX];  /* "ip[:port],..." for DNS discovery; "" = /etc/resolv.conf */
+  uint32_t dns_interval;          /* re-resolve period; 0 = the records' TTL */
+  uint32_t dns_ttl_min, dns_ttl_max; /* bounds of the TTL-driven re-resolution */
+  uint32_t drain_delay;           /* SIGTERM: /healthz 503 this long before listeners close */
+  int drain_delay_set;
 } lb_config;
 
 /* Defaults: no listener, no backend, round-robin, every header on, logfmt/info. */

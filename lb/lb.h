@@ -47,7 +47,20 @@ typedef struct lb_runtime {
   lb_worker *workers;
   atomic_int stopping;
   uint32_t max_clients_per_worker;
+
+  /* Issue 5 (lb/control.h): control-plane hooks and counters. */
+  _Atomic(lb_tls_server *) tls_live;  /* certificates reloaded by SIGHUP; NULL: `tls` */
+  uv_async_t *control_wakeup;         /* passive checks poke the control loop */
+  atomic_uint_fast64_t conns_active;
+  atomic_uint_fast64_t listener_conns[LB_MAX_LISTENERS];
+  atomic_uint_fast64_t listener_tls[LB_MAX_LISTENERS];
 } lb_runtime;
+
+/* Certificates for new connections: the reloaded set, or the one loaded at start. */
+static inline SSL_CTX *lb_runtime_tls_default(lb_runtime *rt) {
+  lb_tls_server *t = atomic_load_explicit(&rt->tls_live, memory_order_acquire);
+  return lb_tls_server_default(t ? t : &rt->tls);
+}
 
 /* Idle backend connections of one server in one worker (most recent first). */
 typedef struct lb_idle_list {
@@ -62,6 +75,7 @@ struct lb_worker {
   uv_loop_t loop;
   uv_async_t wakeup; /* shutdown request from the main thread */
   uv_timer_t deadline;
+  uv_timer_t sweep;      /* ages idle backend connections */
   uv_idle_t idler;       /* runs deferred write completions */
   lb_deferred deferred;  /* sentinel of the circular list */
   int stopping;
@@ -75,6 +89,8 @@ struct lb_worker {
   uint64_t next_conn_id;
   lb_idle_list *idle[LB_MAX_POOLS]; /* idle[pool][server] */
   uint64_t rng[2];
+  char *reqbuf_free; /* free per-request head buffers (client_conn.c) */
+  uint32_t reqbuf_nfree;
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
   char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
 };
@@ -98,6 +114,7 @@ struct lb_client {
   lb_worker *w;
   lb_client *next, *prev;
   uint64_t id;
+  int listener;     /* index of the listener that accepted it (stats) */
   int tls_on;
   jc_tls tls;
   int handles;      /* open handles; freed when 0 */
@@ -107,6 +124,8 @@ struct lb_client {
   int close_after_send; /* this response is the last one */
   int send_pending;     /* lb_client_send issued: after_send when written */
   int final_flush;      /* close once everything queued is written */
+  int lingering;        /* FIN sent after the last response; unread input is drained */
+  uv_shutdown_t sreq;
   int peer_eof;
   int closing;
   int nrequests;
@@ -152,7 +171,7 @@ struct lb_client {
   size_t reqid_len;
   lb_bconn *b;
 
-  char *head_out;    /* forwarded request head */
+  char *head_out;    /* forwarded request head (lent per request, NULL between requests) */
   size_t head_cap, head_len;
   char *resp_head;   /* response head to the client (or a whole local response) */
   size_t resp_cap;
@@ -177,6 +196,7 @@ struct lb_bconn {
   lb_deferred wdone;
   lb_worker *w;
   lb_server *server;
+  unsigned server_gen; /* server->generation at connect: a reused slot is another server */
   int pool;
   lb_bconn *next_idle, *prev_idle;
   lb_client *c;
@@ -185,7 +205,10 @@ struct lb_bconn {
   int writing;
   int reused;
   int reusable;
+  uint64_t connect_start; /* uv_tcp_connect issued (connect-time histogram) */
   int got_bytes;     /* response bytes received for the current request */
+  int head_written;  /* the request head went out on this connection */
+  size_t body_end;   /* client body bytes up to here are in the write in flight */
   int timed_out;
   uint64_t idle_since; /* loop time (ms) it went idle */
 
@@ -221,6 +244,7 @@ int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *
 /* client_conn.c */
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls);
 void lb_client_begin_stop(lb_client *c);
+void lb_worker_free_reqbufs(lb_worker *w);
 void lb_client_close(lb_client *c, const char *why);
 /* Sends bufs to the client (encrypting on TLS); lb_proxy_on_client_sent follows. */
 int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n);
@@ -244,6 +268,13 @@ lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s);
 void lb_pool_release(lb_bconn *b);
 void lb_bconn_close(lb_bconn *b);
 void lb_pool_close_idle(lb_worker *w);
+void lb_pool_sweep(lb_worker *w);
+
+/* passive.c: worker-side hooks of the control plane (issue 5); cheap, lock-free. */
+void lb_passive_connected(lb_runtime *rt, lb_server *s, uint64_t connect_us);
+void lb_passive_connect_failed(lb_runtime *rt, int pool, lb_server *s);
+void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status);
+void lb_passive_request_done(lb_client *c);
 
 /* access_log.c */
 void lb_access_log(lb_client *c);

@@ -1,4 +1,5 @@
 /* journey-lb: TLS-terminating HTTP/1.1 load balancer. Flags, signals, start and stop. */
+#include "lb/control.h"
 #include "lb/lb.h"
 
 #include "common/log.h"
@@ -28,7 +29,8 @@ static const char usage[] =
     "  --backend NAME=IP:PORT[,weight=N]  a server of the default pool (serves every path)\n"
     "  --algorithm round-robin|least-conn  (default round-robin)\n"
     "  --workers N|auto              worker threads, each with its own loop and socket (auto)\n"
-    "  --admin IP:PORT               admin listener (health, stats; see issue 5)\n"
+    "  --admin IP:PORT               admin listener: /healthz /stats /metrics, POST /servers/NAME\n"
+    "                                drain|disable|enable (off; use a loopback address)\n"
     "  --log-format logfmt|json      access log and diagnostics format (logfmt)\n"
     "  --log-level debug|info|warn|error  debug: one line per phase of each request (info)\n"
     "  --access-log on|off           one line per request on stdout (on)\n"
@@ -47,26 +49,62 @@ static const char usage[] =
     "  --max-headers N               header count; more: 431 (100)\n"
     "  --max-body-size SIZE          request body; larger: 413; 0 = no limit (10m)\n"
     "  --retries N                   other servers tried after a connect failure (2)\n"
+    "Health checks (every pool; the same keys in a [pool NAME] section override them):\n"
+    "  --health-check http|tcp|none  active checks (none; any other health-* flag means http)\n"
+    "  --health-method M --health-path P  request of the HTTP check (GET /health)\n"
+    "  --health-host NAME            Host header of the check (the server's address)\n"
+    "  --health-status LO-HI         statuses that pass (200-399)\n"
+    "  --health-interval DUR         between checks (2s)\n"
+    "  --health-fast-interval DUR    while a server is changing state (500ms)\n"
+    "  --health-timeout DUR          a check slower than this fails (1s)\n"
+    "  --health-rise N --health-fall N  consecutive results to go UP / DOWN (2, 3)\n"
+    "  --health-tls on|off           check over TLS (off); --health-tls-verify on|off (on),\n"
+    "                                --health-tls-ca FILE, --health-tls-sni NAME\n"
+    "  --outlier-consecutive-connect-failures N  passive: eject after N failed connects (5; 0 off)\n"
+    "  --outlier-consecutive-5xx N   passive: eject after N 5xx responses in a row (0 = off)\n"
+    "  --outlier-base-ejection-time DUR  first ejection; x2, x3 ... on repeats (30s)\n"
+    "  --outlier-max-ejection-time DUR   cap of an ejection (5m)\n"
+    "  --outlier-max-ejection-percent N  most of a pool ever ejected (50; at least one server stays)\n"
+    "DNS discovery:\n"
+    "  --backend-dns HOST:PORT       every A/AAAA record of HOST is a server of the default pool\n"
+    "                                ([pool NAME]: backend-dns = HOST:PORT, or backend = HOST:PORT)\n"
+    "  --dns-servers IP[:PORT],...   resolver(s) (those of /etc/resolv.conf)\n"
+    "  --dns-interval DUR            re-resolve period (0: the records' TTL, bounded by\n"
+    "                                --dns-ttl-min 1s and --dns-ttl-max 5m)\n"
+    "  --drain-delay DUR             SIGTERM: /healthz answers 503 this long before the listeners\n"
+    "                                close (5s with --admin, else 0)\n"
     "  --help, --version\n"
     "\n"
     "Durations: 500ms, 5s, 2m (bare number: ms). Sizes: 512, 8k, 1m.\n"
     "Config file sections: [lb] (these settings), [pool NAME] (backend =, algorithm =,\n"
     "route = /prefix/); requests whose path matches no route get 404.\n"
-    "Signals: SIGTERM/SIGINT stop accepting, finish in-flight requests, exit 0.\n";
+    "Signals: SIGTERM: /healthz 503 for --drain-delay, then stop accepting, finish in-flight\n"
+    "requests (--shutdown-timeout), exit 0. SIGINT: the same without the drain delay.\n"
+    "SIGHUP: reload the config file and certificates (servers, weights, health settings);\n"
+    "an invalid config is rejected with a logged error and the running one stays.\n";
 
 static const char *settings[] = {
     "listen", "cert", "key", "backend", "algorithm", "workers", "admin", "log-format",
     "log-level", "access-log", "server-timing", "served-by", "request-id",
     "client-header-timeout", "client-idle-timeout", "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",
-    "max-connections", "max-header-size", "max-headers", "max-body-size", "retries", NULL};
+    "max-connections", "max-header-size", "max-headers", "max-body-size", "retries",
+    "backend-dns", "dns-servers", "dns-interval", "dns-ttl-min", "dns-ttl-max", "drain-delay", NULL};
 
-enum { OPT_CONFIG = 1000, OPT_CHECK, OPT_HELP, OPT_VERSION, OPT_SETTING = 2000 };
+enum { OPT_CONFIG = 1000, OPT_CHECK, OPT_HELP, OPT_VERSION, OPT_SETTING = 2000, OPT_HEALTH = 3000 };
 
 static lb_runtime rt;
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_async_t workers_done;
 static atomic_int finished_workers;
+static lb_control ctl;
+static uv_timer_t drain_timer;
+static int workers_started;
+/* The command line, kept to build the configuration again on SIGHUP. */
+static int saved_argc;
+static char **saved_argv;
+static struct option *saved_opts;
+static const char *saved_config_file;
 
 static int make_listen_fd(const lb_listener_cfg *l, char *err, size_t errlen) {
   int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -93,25 +131,60 @@ static int make_listen_fd(const lb_listener_cfg *l, char *err, size_t errlen) {
   return fd;
 }
 
+static int build_config(lb_config *cfg, char *err, size_t errlen);
+
+/* Drain step 2: listeners close, in-flight requests get shutdown-timeout. */
+static void stop_workers(uv_timer_t *t) {
+  (void)t;
+  if (atomic_load(&rt.stopping))
+    return;
+  jc_log(JC_LOG_INFO, "drain: closing listeners; %u ms for in-flight requests to finish",
+         rt.cfg.shutdown_timeout);
+  atomic_store(&rt.stopping, 1);
+  for (int i = 0; i < rt.nworkers; i++)
+    lb_worker_request_stop(&rt.workers[i]);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
+  (void)s;
   if (signum == SIGHUP) {
-    jc_log(JC_LOG_WARN, "SIGHUP: configuration reload is not available yet; still running");
+    if (atomic_load(&ctl.draining))
+      jc_log(JC_LOG_WARN, "SIGHUP ignored: draining");
+    else
+      lb_reload(&ctl, build_config);
     return;
   }
   if (atomic_load(&rt.stopping)) {
     jc_log(JC_LOG_WARN, "second %s: exiting now", strsignal(signum));
     _exit(1);
   }
-  jc_log(JC_LOG_INFO, "%s: stopping (no new connections, in-flight requests have %u ms)",
-         strsignal(signum), rt.cfg.shutdown_timeout);
-  atomic_store(&rt.stopping, 1);
-  for (int i = 0; i < rt.nworkers; i++)
-    lb_worker_request_stop(&rt.workers[i]);
+  if (!workers_started) { /* still at start-up (first health-check round) */
+    atomic_store(&rt.stopping, 1);
+    ctl.stopping = 1;
+    return;
+  }
+  if (atomic_load(&ctl.draining)) {
+    jc_log(JC_LOG_INFO, "%s during the drain delay: closing listeners now", strsignal(signum));
+    uv_timer_stop(&drain_timer);
+    stop_workers(NULL);
+    return;
+  }
+  atomic_store(&ctl.draining, 1);
+  uint32_t delay = signum == SIGTERM ? rt.cfg.drain_delay : 0;
+  jc_log(JC_LOG_INFO, "%s: drain: /healthz answers 503 for %u ms before the listeners close",
+         strsignal(signum), delay);
+  if (delay)
+    uv_timer_start(&drain_timer, stop_workers, delay, 0);
+  else
+    stop_workers(NULL);
 }
 
 static void on_workers_done(uv_async_t *a) {
   if (atomic_load(&finished_workers) < rt.nworkers)
     return;
+  jc_log(JC_LOG_INFO, "drain: in-flight requests done, every worker stopped");
+  lb_control_close(&ctl);
+  uv_close((uv_handle_t *)&drain_timer, NULL);
   uv_close((uv_handle_t *)&sig_term, NULL);
   uv_close((uv_handle_t *)&sig_int, NULL);
   uv_close((uv_handle_t *)&sig_hup, NULL);
@@ -145,12 +218,47 @@ static void print_summary(const lb_config *c) {
     for (int k = 0; k < p->nservers; k++)
       printf(" %s=%s,weight=%d", p->servers[k].name, p->servers[k].addr_text,
              p->servers[k].weight);
+    if (p->dns_host[0])
+      printf(" dns:%s:%d,weight=%d", p->dns_host, p->dns_port, p->dns_weight);
+    char hc[300];
+    lb_health_cfg_describe(&p->health, hc, sizeof hc);
+    printf(" (health checks: %s)", hc);
     printf("\n");
   }
 }
 
+/* The file, then the flags over it, then the cross-checks: at start and on SIGHUP.
+ * Returns 0, -1 (file or consistency error) or -2 (bad flag) with the reason in err. */
+static int build_config(lb_config *cfg, char *err, size_t errlen) {
+  lb_config_defaults(cfg);
+  if (saved_config_file && lb_config_load_file(cfg, saved_config_file, err, errlen) != 0)
+    return -1;
+  int cleared_listen = 0, cleared_backend = 0, cleared_cert = 0, cleared_dns = 0, opt;
+  optind = 1;
+  opterr = 0;
+  while ((opt = getopt_long(saved_argc, saved_argv, "h", saved_opts, NULL)) != -1) {
+    if (opt < OPT_SETTING)
+      continue;
+    const char *name = opt >= OPT_HEALTH ? lb_health_settings[opt - OPT_HEALTH]
+                                         : settings[opt - OPT_SETTING];
+    if (!strcmp(name, "listen") && !cleared_listen++)
+      cfg->nlisteners = 0;
+    if (!strcmp(name, "backend") && !cleared_backend++)
+      cfg->pools[0].nservers = 0;
+    if (!strcmp(name, "backend-dns") && !cleared_dns++)
+      cfg->pools[0].dns_host[0] = 0;
+    if (!strcmp(name, "cert") && !cleared_cert++)
+      cfg->ncerts = 0;
+    char where[80];
+    snprintf(where, sizeof where, "--%s", name);
+    if (lb_config_set(cfg, "", name, optarg, where, err, errlen) != 0)
+      return -2;
+  }
+  return lb_config_finish(cfg, err, errlen) == 0 ? 0 : -1;
+}
+
 int main(int argc, char **argv) {
-  struct option opts[64];
+  static struct option opts[128];
   int n = 0;
   opts[n++] = (struct option){"config", required_argument, NULL, OPT_CONFIG};
   opts[n++] = (struct option){"check-config", no_argument, NULL, OPT_CHECK};
@@ -158,6 +266,8 @@ int main(int argc, char **argv) {
   opts[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
   for (int i = 0; settings[i]; i++)
     opts[n++] = (struct option){settings[i], required_argument, NULL, OPT_SETTING + i};
+  for (int i = 0; lb_health_settings[i]; i++)
+    opts[n++] = (struct option){lb_health_settings[i], required_argument, NULL, OPT_HEALTH + i};
   opts[n] = (struct option){NULL, 0, NULL, 0};
 
   /* Pass 1: --config, --check-config, --help; pass 2 applies the flags over the file. */
@@ -190,34 +300,14 @@ int main(int argc, char **argv) {
 
   static lb_config cfg;
   char err[1200];
-  lb_config_defaults(&cfg);
-  if (config_file && lb_config_load_file(&cfg, config_file, err, sizeof err) != 0) {
+  saved_argc = argc;
+  saved_argv = argv;
+  saved_opts = opts;
+  saved_config_file = config_file;
+  int br = build_config(&cfg, err, sizeof err);
+  if (br != 0) {
     fprintf(stderr, "journey-lb: %s\n", err);
-    return 1;
-  }
-  int cleared_listen = 0, cleared_backend = 0, cleared_cert = 0;
-  optind = 1;
-  opterr = 0;
-  while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    if (opt < OPT_SETTING)
-      continue;
-    const char *name = settings[opt - OPT_SETTING];
-    if (!strcmp(name, "listen") && !cleared_listen++)
-      cfg.nlisteners = 0;
-    if (!strcmp(name, "backend") && !cleared_backend++)
-      cfg.pools[0].nservers = 0;
-    if (!strcmp(name, "cert") && !cleared_cert++)
-      cfg.ncerts = 0;
-    char where[80];
-    snprintf(where, sizeof where, "--%s", name);
-    if (lb_config_set(&cfg, "", name, optarg, where, err, sizeof err) != 0) {
-      fprintf(stderr, "journey-lb: %s\n", err);
-      return 2;
-    }
-  }
-  if (lb_config_finish(&cfg, err, sizeof err) != 0) {
-    fprintf(stderr, "journey-lb: %s\n", err);
-    return 1;
+    return br == -2 ? 2 : 1;
   }
   jc_log_setup((jc_log_level)cfg.log_level, (jc_log_format)cfg.log_format);
 
@@ -270,6 +360,27 @@ int main(int argc, char **argv) {
   uv_signal_start(&sig_term, on_signal, SIGTERM);
   uv_signal_start(&sig_int, on_signal, SIGINT);
   uv_signal_start(&sig_hup, on_signal, SIGHUP);
+  uv_timer_init(loop, &drain_timer);
+
+  /* Control plane (health checks, DNS discovery, admin), then the first round of checks and
+   * look-ups while the listening sockets only queue connections: no request goes to a server
+   * not known to be up. */
+  if (lb_control_init(&ctl, &rt, loop, err, sizeof err) != 0 ||
+      lb_dns_init(&ctl, err, sizeof err) != 0 ||
+      (rt.cfg.admin[0] && lb_admin_start(&ctl, rt.cfg.admin, err, sizeof err) != 0)) {
+    fprintf(stderr, "journey-lb: %s\n", err);
+    return 1;
+  }
+  {
+    uint32_t budget = 0;
+    for (int p = 0; p < rt.npools; p++) {
+      const lb_pool_cfg *pc = &rt.cfg.pools[p];
+      uint32_t b = (pc->health.type != LB_CHECK_NONE ? pc->health.timeout_ms + 500 : 0) +
+                   (pc->dns_host[0] ? 2500 : 0);
+      budget = b > budget ? b : budget;
+    }
+    lb_control_first_round(&ctl, budget > 10000 ? 10000 : budget);
+  }
 
   pthread_t watchers[256];
   for (int i = 0; i < rt.nworkers; i++) {
@@ -278,6 +389,12 @@ int main(int argc, char **argv) {
       return 1;
     }
     pthread_create(&watchers[i], NULL, watch_worker, &rt.workers[i]);
+  }
+  workers_started = 1;
+  if (atomic_load(&rt.stopping)) { /* a signal came during the first round */
+    atomic_store(&rt.stopping, 0);
+    atomic_store(&ctl.draining, 1);
+    stop_workers(NULL);
   }
   {
     jc_logline l;
@@ -301,6 +418,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < rt.npools; i++)
     lb_pool_free(&rt.pools[i]);
   lb_tls_server_free(&rt.tls);
+  lb_reload_free(&rt);
   jc_log(JC_LOG_INFO, "stopped");
   return 0;
 }

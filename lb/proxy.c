@@ -64,42 +64,22 @@ static int r_on_status(llhttp_t *p, const char *at, size_t n) {
 
 static int r_on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_bconn *b = p->data;
-  if (b->hdr_state != 1) {
-    if (b->nhdrs >= sizeof b->hdrs / sizeof b->hdrs[0])
-      return -1;
-    lb_header *h = &b->hdrs[b->nhdrs++];
-    h->name = at;
-    h->name_len = (uint32_t)n;
-    h->value = at + n;
-    h->value_len = 0;
-    b->hdr_state = 1;
-  } else {
-    lb_header *h = &b->hdrs[b->nhdrs - 1];
-    h->name_len = (uint32_t)(at + n - h->name);
-  }
-  return 0;
+  return lb_headers_on_field(b->hdrs, &b->nhdrs, sizeof b->hdrs / sizeof b->hdrs[0],
+                             &b->hdr_state, at, n);
 }
 
 static int r_on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_bconn *b = p->data;
-  lb_header *h = &b->hdrs[b->nhdrs - 1];
-  if (b->hdr_state != 2) {
-    h->value = at;
-    h->value_len = (uint32_t)n;
-    b->hdr_state = 2;
-  } else {
-    h->value_len = (uint32_t)(at + n - h->value);
-  }
+  lb_headers_on_value(b->hdrs, b->nhdrs, &b->hdr_state, at, n);
   return 0;
 }
 
 static int r_on_headers_complete(llhttp_t *p) {
   lb_bconn *b = p->data;
-  for (uint32_t i = 0; i < b->nhdrs; i++)
-    if (!lb_token_valid(b->hdrs[i].name, b->hdrs[i].name_len)) {
-      llhttp_set_error_reason(p, "invalid character in header name");
-      return HPE_USER;
-    }
+  if (!lb_headers_names_valid(b->hdrs, b->nhdrs)) {
+    llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
   b->head_ready = 1;
   int st = p->status_code;
   if (st < 200 || st == 204 || st == 304 || b->skip_body ||
@@ -258,9 +238,11 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   }
   if (b->rlen == b->rcap)
     uv_read_stop(s);
-  if (!b->msg_ready)
-    uv_timer_start(&b->timer, on_response_timeout, b->w->rt->cfg.backend_response_timeout, 0);
   process_response(b);
+  /* Inactivity timeout between reads, re-armed only while the response goes on (most
+   * responses end within their first read: no timer work at all). */
+  if (b->state != LB_B_CLOSING && b->c && !b->msg_ready)
+    uv_timer_start(&b->timer, on_response_timeout, b->w->rt->cfg.backend_response_timeout, 0);
 }
 
 static void on_backend_written(uv_write_t *req, int status) {
@@ -282,7 +264,7 @@ static void on_backend_written(uv_write_t *req, int status) {
     phase(c, "send", c->t.sent);
   }
   /* The forwarded body bytes are consumed; read more if the request continues. */
-  c->body_off = c->parse_off;
+  c->body_off = b->body_end;
   lb_client_body_sent(c);
 }
 
@@ -298,11 +280,15 @@ static void send_pending(lb_client *c) {
     return;
   uv_buf_t bufs[2];
   unsigned n = 0;
-  if (!c->t.sent && b->state == LB_B_SENDING)
+  if (!b->head_written) {
     bufs[n++] = uv_buf_init(c->head_out, (unsigned)c->head_len);
+    b->head_written = 1;
+  }
+  b->body_end = c->body_off;
   if (c->parse_off > c->body_off) {
     bufs[n++] = uv_buf_init(c->in + c->body_off, (unsigned)(c->parse_off - c->body_off));
     c->bytes_in += c->parse_off - c->body_off;
+    b->body_end = c->parse_off; /* consumed once this write completes */
   }
   if (!n)
     return;
@@ -320,6 +306,7 @@ void lb_proxy_send_body(lb_client *c) { send_pending(c); }
 
 static void start_exchange(lb_bconn *b, lb_client *c) {
   b->state = LB_B_SENDING;
+  b->head_written = 0;
   b->got_bytes = 0;
   b->timed_out = 0;
   reset_parser(b, c);
@@ -339,6 +326,7 @@ static void on_connect(uv_connect_t *req, int status) {
   }
   uv_tcp_nodelay(&b->tcp, 1);
   uint64_t now = jc_now_us();
+  lb_passive_connected(b->w->rt, b->server, now - b->connect_start);
   c->t.connected = now;
   phase(c, "connect", now);
   if (uv_read_start((uv_stream_t *)&b->tcp, on_backend_alloc, on_backend_read) != 0) {
@@ -385,6 +373,7 @@ static void attach(lb_client *c, int server, int allow_reuse) {
   c->b = b;
   b->reused = 0;
   b->creq.data = b;
+  b->connect_start = now;
   int r = uv_tcp_connect(&b->creq, &b->tcp, (const struct sockaddr *)&s->addr, on_connect);
   if (r < 0) {
     backend_failed(b, uv_strerror(r), 0);
@@ -399,6 +388,7 @@ void lb_proxy_dispatch(lb_client *c) {
   if (i < 0) {
     char msg[200];
     snprintf(msg, sizeof msg, "no healthy backend server in pool %s", p->name);
+    atomic_fetch_add_explicit(&p->no_server, 1, memory_order_relaxed);
     c->t.queued = jc_now_us();
     fail_request(c, 503, msg, NULL);
     return;
@@ -437,6 +427,7 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
   }
   atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
   if (connecting) {
+    lb_passive_connect_failed(c->w->rt, c->pool, s);
     jc_log(JC_LOG_WARN, "connect to backend %s (%s) failed: %s", s->name, s->addr_text, why);
     char msg[120];
     snprintf(msg, sizeof msg, "connect failed: %s", why);
@@ -481,6 +472,7 @@ static int build_head(lb_bconn *b, lb_client *c, uint64_t now) {
     c->status = status;
     if (status >= 500)
       atomic_fetch_add_explicit(&b->server->responses_5xx, 1, memory_order_relaxed);
+    lb_passive_response(rt, c->pool, b->server, status);
     if (b->framing == LB_FRAME_CHUNKED && c->http_minor == 0) {
       b->dechunk_on = 1;
       b->dechunk = b->rparse;

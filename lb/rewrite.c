@@ -24,6 +24,42 @@ int lb_token_valid(const char *s, size_t n) {
   return 1;
 }
 
+int lb_headers_on_field(lb_header *hdrs, uint32_t *n, uint32_t max, int *state, const char *at,
+                        size_t len) {
+  if (*state == 1) {
+    lb_header *h = &hdrs[*n - 1];
+    h->name_len = (uint32_t)(at + len - h->name);
+    return 0;
+  }
+  if (*n >= max)
+    return -1;
+  lb_header *h = &hdrs[(*n)++];
+  h->name = at;
+  h->name_len = (uint32_t)len;
+  h->value = at + len;
+  h->value_len = 0;
+  *state = 1;
+  return 0;
+}
+
+void lb_headers_on_value(lb_header *hdrs, uint32_t n, int *state, const char *at, size_t len) {
+  lb_header *h = &hdrs[n - 1];
+  if (*state != 2) {
+    h->value = at;
+    h->value_len = (uint32_t)len;
+    *state = 2;
+  } else {
+    h->value_len = (uint32_t)(at + len - h->value);
+  }
+}
+
+int lb_headers_names_valid(const lb_header *h, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++)
+    if (!lb_token_valid(h[i].name, h[i].name_len))
+      return 0;
+  return 1;
+}
+
 int lb_header_is_hop_by_hop(const char *name, size_t n) {
   switch (n) {
   case 2: return LB_HEADER_IS(name, n, "te");
@@ -85,8 +121,12 @@ static inline void put(wbuf *w, const char *s, size_t n) {
 static inline void puts0(wbuf *w, const char *s) { put(w, s, strlen(s)); }
 static void putu(wbuf *w, unsigned long long v) {
   char t[24];
-  int n = snprintf(t, sizeof t, "%llu", v);
-  put(w, t, (size_t)n);
+  size_t n = sizeof t;
+  do {
+    t[--n] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  put(w, t + n, sizeof t - n);
 }
 
 /* Connection: a, b -> tokens (lowercase comparison later). */

@@ -71,6 +71,15 @@ int lb_header_is(const char *name, size_t n, const char *lower_literal, size_t l
 /* 1 when every byte is an RFC 9110 token character (header names, methods). */
 int lb_token_valid(const char *s, size_t n);
 
+/* llhttp delivers a header name or value in pieces when it spans reads; these gather the pieces
+ * into views (the buffer does not move while a head is parsed). state: 0 start, 1 in a name, 2 in
+ * a value. lb_headers_on_field returns -1 when `max` headers are already there. */
+int lb_headers_on_field(lb_header *h, uint32_t *n, uint32_t max, int *state, const char *at,
+                        size_t len);
+void lb_headers_on_value(lb_header *h, uint32_t n, int *state, const char *at, size_t len);
+/* 1 when every header name is a token. */
+int lb_headers_names_valid(const lb_header *h, uint32_t n);
+
 /* 1 when the header is hop-by-hop by itself (not counting Connection-listed names). */
 int lb_header_is_hop_by_hop(const char *name, size_t n);
 

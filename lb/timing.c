@@ -2,6 +2,7 @@
 #include "lb/timing.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static int64_t span(uint64_t from, uint64_t to) {
   if (!from || !to)
@@ -31,6 +32,26 @@ char *lb_timer_fmt(int64_t us, char *buf, size_t cap) {
   return buf;
 }
 
+/* "12.345" from microseconds, by hand: this runs for every response. Returns the length. */
+static size_t fmt_ms3(char *out, uint64_t us) {
+  char tmp[24];
+  size_t n = 0;
+  uint64_t ms = us / 1000;
+  do {
+    tmp[n++] = (char)('0' + ms % 10);
+    ms /= 10;
+  } while (ms);
+  size_t len = 0;
+  while (n)
+    out[len++] = tmp[--n];
+  unsigned frac = (unsigned)(us % 1000);
+  out[len++] = '.';
+  out[len++] = (char)('0' + frac / 100);
+  out[len++] = (char)('0' + frac / 10 % 10);
+  out[len++] = (char)('0' + frac % 10);
+  return len;
+}
+
 size_t lb_server_timing_format(char *buf, size_t cap, const lb_timing *t, uint64_t now) {
   struct {
     const char *name;
@@ -48,14 +69,26 @@ size_t lb_server_timing_format(char *buf, size_t cap, const lb_timing *t, uint64
   for (int i = 0; i < 5; i++) {
     if (items[i].us < 0)
       continue;
-    int n = snprintf(buf + len, cap - len, "%s%s;dur=%lld.%03lld", len ? ", " : "", items[i].name,
-                     (long long)(items[i].us / 1000), (long long)(items[i].us % 1000));
-    if (n < 0 || (size_t)n >= cap - len) {
+    char item[64];
+    size_t n = 0;
+    if (len) {
+      item[n++] = ',';
+      item[n++] = ' ';
+    }
+    size_t nl = strlen(items[i].name);
+    memcpy(item + n, items[i].name, nl);
+    n += nl;
+    memcpy(item + n, ";dur=", 5);
+    n += 5;
+    n += fmt_ms3(item + n, (uint64_t)items[i].us);
+    if (n >= cap - len) {
       if (cap)
         buf[0] = 0;
       return 0;
     }
-    len += (size_t)n;
+    memcpy(buf + len, item, n);
+    len += n;
+    buf[len] = 0;
   }
   return len;
 }

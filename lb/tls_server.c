@@ -10,17 +10,30 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Same names: same subject and same subjectAltName extension. */
-static int same_names(X509 *a, X509 *b) {
-  if (X509_NAME_cmp(X509_get_subject_name(a), X509_get_subject_name(b)) != 0)
+/* The first DNS name of a certificate (subjectAltName), or its CN; into buf. */
+static const char *first_name(X509 *x, char *buf, size_t len) {
+  buf[0] = 0;
+  GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && !buf[0]; i++) {
+    GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+    if (g->type == GEN_DNS)
+      snprintf(buf, len, "%.*s", ASN1_STRING_length(g->d.dNSName),
+               (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+  }
+  GENERAL_NAMES_free(names);
+  if (!buf[0])
+    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, buf, (int)len);
+  return buf;
+}
+
+/* A second key type for names a context already serves (ECDSA next to RSA or the reverse)
+ * joins that context: OpenSSL then picks by the client's signature algorithms. */
+static int joins(X509 *leaf, X509 *x) {
+  char name[256];
+  EVP_PKEY *a = X509_get0_pubkey(leaf), *b = X509_get0_pubkey(x);
+  if (!a || !b || EVP_PKEY_get_base_id(a) == EVP_PKEY_get_base_id(b))
     return 0;
-  int ia = X509_get_ext_by_NID(a, NID_subject_alt_name, -1);
-  int ib = X509_get_ext_by_NID(b, NID_subject_alt_name, -1);
-  if (ia < 0 || ib < 0)
-    return ia == ib;
-  ASN1_OCTET_STRING *da = X509_EXTENSION_get_data(X509_get_ext(a, ia));
-  ASN1_OCTET_STRING *db = X509_EXTENSION_get_data(X509_get_ext(b, ib));
-  return ASN1_OCTET_STRING_cmp(da, db) == 0;
+  return *first_name(x, name, sizeof name) && X509_check_host(leaf, name, 0, 0, NULL) == 1;
 }
 
 static int sni_select(SSL *ssl, int *alert, void *arg) {
@@ -68,7 +81,7 @@ int lb_tls_server_init(lb_tls_server *t, const lb_config *c, char *err, size_t e
     int joined = 0;
     for (int k = 0; k < t->nctx && !joined; k++) {
       X509 *leaf = SSL_CTX_get0_certificate(t->ctx[k]);
-      if (leaf && same_names(leaf, x)) {
+      if (leaf && joins(leaf, x)) {
         /* Second key type (ECDSA + RSA) for the same names: same context. */
         if (SSL_CTX_use_certificate_chain_file(t->ctx[k], cc->cert) != 1 ||
             SSL_CTX_use_PrivateKey_file(t->ctx[k], cc->key, SSL_FILETYPE_PEM) != 1 ||

@@ -35,6 +35,8 @@ static void finish(lb_worker *w) {
     uv_close((uv_handle_t *)&w->wakeup, NULL);
   if (!uv_is_closing((uv_handle_t *)&w->deadline))
     uv_close((uv_handle_t *)&w->deadline, NULL);
+  if (!uv_is_closing((uv_handle_t *)&w->sweep))
+    uv_close((uv_handle_t *)&w->sweep, NULL);
   if (!uv_is_closing((uv_handle_t *)&w->idler))
     uv_close((uv_handle_t *)&w->idler, NULL);
   lb_pool_close_idle(w);
@@ -52,6 +54,8 @@ void lb_worker_client_gone(lb_worker *w) {
       lb_client_accept(w, (uv_stream_t *)&w->listeners[i], w->listener_tls[i]);
     }
 }
+
+static void on_sweep(uv_timer_t *t) { lb_pool_sweep(t->data); }
 
 static void on_deadline(uv_timer_t *t) {
   lb_worker *w = t->data;
@@ -165,6 +169,7 @@ int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *
 static void *worker_main(void *arg) {
   lb_worker *w = arg;
   uv_run(&w->loop, UV_RUN_DEFAULT);
+  lb_worker_free_reqbufs(w);
   if (uv_loop_close(&w->loop) != 0)
     jc_log(JC_LOG_WARN, "worker %d: loop closed with handles still open", w->id);
   return NULL;
@@ -179,6 +184,9 @@ int lb_worker_start(lb_worker *w) {
   w->wakeup.data = w;
   uv_timer_init(&w->loop, &w->deadline);
   w->deadline.data = w;
+  uv_timer_init(&w->loop, &w->sweep);
+  w->sweep.data = w;
+  uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
   uv_idle_init(&w->loop, &w->idler);
   w->idler.data = w;
   w->deferred.next = w->deferred.prev = &w->deferred;
@@ -187,8 +195,7 @@ int lb_worker_start(lb_worker *w) {
     w->rng[1] = (uint64_t)w->id * 0xbf58476d1ce4e5b9ull + 1;
   }
   for (int p = 0; p < rt->npools; p++) {
-    w->idle[p] = calloc(rt->pools[p].nservers ? (size_t)rt->pools[p].nservers : 1,
-                        sizeof(lb_idle_list));
+    w->idle[p] = calloc(LB_MAX_SERVERS, sizeof(lb_idle_list)); /* every slot (issue 5) */
     if (!w->idle[p])
       return -1;
   }

@@ -1,28 +1,33 @@
 #!/usr/bin/env bash
 # Installs what journey needs, on Debian/Ubuntu with apt-get. Idempotent: skips what is present.
 #
-#   scripts/install-deps.sh [--build] [--test] [--bench] [--all] [--dry-run]
+#   scripts/install-deps.sh [--build] [--test] [--bench] [--docker] [--package] [--all] [--dry-run]
 #
 # Groups (default: --build --test):
-#   build  compiler, CMake and the libraries journey links against
-#   test   what the tests and `make demo` run: a real DNS server, curl, iproute2, ...
-#   bench  the peers and load generators of the benchmarks (haproxy, nginx, wrk, h2load, gnuplot)
+#   build    compiler, CMake and the libraries journey links against
+#   test     what the tests and `make demo` run: a real DNS server, curl, iproute2, ...
+#   bench    the peers and load generators of the benchmarks (haproxy, nginx, wrk, h2load, gnuplot)
+#   docker   dockerd, compose and debootstrap for tests/compose/smoke.sh (docker compose up)
+#   package  what `make package` and tests/package/run.sh need (shlibdeps, a chroot, systemd-analyze)
+#            and shellcheck for deploy/ (cloud-init schema runs in a chroot, not on the host)
 # Other distributions: prints the equivalent package names and exits 1 (no guessing).
 set -euo pipefail
 
-want_build=0 want_test=0 want_bench=0 dry=0
+want_build=0 want_test=0 want_bench=0 want_docker=0 want_package=0 dry=0
 for a in "$@"; do
   case "$a" in
     --build) want_build=1 ;;
     --test) want_test=1 ;;
     --bench) want_bench=1 ;;
-    --all) want_build=1 want_test=1 want_bench=1 ;;
+    --docker) want_docker=1 ;;
+    --package) want_package=1 ;;
+    --all) want_build=1 want_test=1 want_bench=1 want_docker=1 want_package=1 ;;
     --dry-run) dry=1 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install-deps: unknown argument '$a' (see --help)" >&2; exit 2 ;;
   esac
 done
-[ $((want_build + want_test + want_bench)) = 0 ] && want_build=1 want_test=1
+[ $((want_build + want_test + want_bench + want_docker + want_package)) = 0 ] && want_build=1 want_test=1
 
 # package:why, per group
 build_pkgs=(
@@ -44,11 +49,29 @@ bench_pkgs=(
   "linux-perf:profiles" "util-linux:taskset" "valgrind:callgrind instruction counts (bench)"
   "strace:system calls per request (bench)" "python3:bench ports and report" "curl:bench readiness checks"
 )
+docker_pkgs=(
+  "docker.io:dockerd (20.10) and its client for docker compose up"
+  "containerd:container runtime dockerd drives" "runc:OCI runtime under containerd"
+  "iptables:dockerd's bridge network and published ports (NAT)"
+  "docker-compose:compose v1 (1.29), used when the docker compose v2 plugin is absent"
+  "debootstrap:scripts/offline-base-image.sh builds debian:bookworm-slim without Docker Hub"
+  "curl:the smoke test curls through the LB like the README" "python3:the smoke test reads /stats JSON"
+)
+package_pkgs=(
+  "dpkg-dev:dpkg-shlibdeps computes the package's Depends (CPack DEB)" "file:used by dpkg-shlibdeps"
+  "debootstrap:the clean bookworm chroot the package test installs into"
+  "systemd:systemd-analyze verify on the units (works without systemd as PID 1)"
+  "shellcheck:lints every shell script of deploy/ and scripts/"
+)
+# cloud-init itself is not installed on the host (on a VM it would act at the next boot):
+# tests/deploy/lint.sh installs it in a throw-away chroot to run `cloud-init schema`.
 
 selected=()
 [ $want_build = 1 ] && selected+=("${build_pkgs[@]}")
 [ $want_test = 1 ] && selected+=("${test_pkgs[@]}")
 [ $want_bench = 1 ] && selected+=("${bench_pkgs[@]}")
+[ $want_docker = 1 ] && selected+=("${docker_pkgs[@]}")
+[ $want_package = 1 ] && selected+=("${package_pkgs[@]}")
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: this is not a Debian/Ubuntu system (no apt-get); install the equivalents yourself:" >&2

@@ -304,6 +304,28 @@ class Http(unittest.TestCase):
             self.assertEqual(rd.response().status, 200)
             self.assertEqual(rd.response().body, b"ok")
 
+    def test_versions_connect_and_upgrade(self):
+        for raw, status in ((b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505), (b"GET / HTTP/0.9\r\n\r\n", 505),
+                            (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 400),
+                            # No tunnels, no protocol switch: answered as plain requests, then closed.
+                            (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nxx", 404),
+                            (b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                             + get("/health"), 200)):
+            with self.b.connect() as s:
+                s.sendall(raw)
+                rd = Reader(s)
+                r = rd.response()
+                self.assertEqual((r.status, r.header("connection")), (status, "close"), raw)
+                self.assertTrue(rd.closed(), raw)
+                self.assertEqual(rd.buf, b"", "nothing after the closing response")
+
+    def test_expect_100_continue_too_large_gets_413_only(self):
+        with self.b.connect() as s:
+            s.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n")
+            rd = Reader(s)
+            self.assertEqual(rd.response().status, 413)
+            self.assertTrue(rd.closed())
+
     def test_expect_100_continue(self):
         with self.b.connect() as s:
             s.sendall(b"POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")

@@ -13,13 +13,23 @@ tmpdir = tempfile.mkdtemp(prefix="lbtest-")
 
 
 def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    """Free loopback ports below the kernel's ephemeral range: on a busy machine the outgoing
+    connections of other programs cannot take them between this check and the bind."""
+    import random
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    got = []
+    while len(got) < n:
+        p = random.randrange(20000, min(lo, 32768))
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", p))
+            if p not in got:
+                got.append(p)
+        except OSError:
+            pass
+        finally:
+            s.close()
+    return got
 
 
 def wait_port(port, proc, what, timeout=10):
@@ -63,6 +73,7 @@ def start_backends(n=3, extra=None):
 
 
 def start_lb(backends, *flags):
+    """journey-lb on two free ports (https, http) in front of the given backends."""
     https, plain = free_ports(2)
     cmd = [A.lb, "--listen", f"https://127.0.0.1:{https}", "--listen", f"http://127.0.0.1:{plain}",
            "--cert", os.path.join(A.certs, "server.crt"), "--key", os.path.join(A.certs, "server.key"),
@@ -256,6 +267,34 @@ def case_all_down():
     check(r.status == 503, "default pool serves every path")
 
 
+def case_pool_idle():
+    bs = start_backends(1)
+    lb = start_lb(bs, "--backend-idle-timeout", "1s", "--workers", "1")
+    c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+    for rid in ("p1", "p2"):
+        get(c, headers={"X-Request-Id": rid})
+    time.sleep(2.6)  # past the idle timeout: the pooled connection is closed by the LB
+    get(c, headers={"X-Request-Id": "p3"})
+    time.sleep(0.2)
+    reused = {m.group(1): m.group(2) for m in re.finditer(r"request_id=(p\d) .*?reused=(\w+)", read(lb.outpath))}
+    print("reused:", reused)
+    check(reused == {"p1": "false", "p2": "true", "p3": "false"}, f"pool reuse and idle timeout: {reused}")
+
+
+def case_backend_timeout():
+    bs = start_backends(extra={f"b{i}": ["--delay-ms", "1500"] for i in (1, 2, 3)})
+    lb = start_lb(bs, "--backend-response-timeout", "400ms")
+    c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+    t0 = time.time()
+    r, body = get(c)
+    dt = time.time() - t0
+    print("slow backend:", r.status, body, f"{dt:.2f}s")
+    check(r.status == 504 and b"backend response timeout" in body, f"expected 504 naming the reason: {r.status} {body!r}")
+    check(0.3 <= dt <= 1.4, f"504 should come at the 400 ms timeout, came after {dt:.2f}s")
+    time.sleep(0.2)
+    check(re.search(r"status=504 .*term=backend-timeout", read(lb.outpath)), "access log: 504 with its termination reason")
+
+
 def case_pipelining():
     bs = start_backends(extra={"b1": ["--delay-ms", "100"]})
     lb = start_lb(bs)
@@ -282,7 +321,7 @@ def case_pipelining():
 
 def case_bad_requests():
     bs = start_backends()
-    lb = start_lb(bs, "--client-header-timeout", "1s", "--max-header-size", "4k")
+    lb = start_lb(bs, "--client-header-timeout", "1s", "--max-header-size", "4k", "--max-body-size", "64k")
     out = raw(lb.plain, b"GET /my-app/data HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n")
     check(out.startswith(b"HTTP/1.1 400") and b"Connection: close" in out, f"malformed: {out[:100]!r}")
     out = raw(lb.plain, b"GET /my-app/data HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
@@ -297,6 +336,10 @@ def case_bad_requests():
     check(out.startswith(b"HTTP/1.1 431"), f"too many headers: {out[:100]!r}")
     out = raw(lb.plain, b"POST /my-app/data HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
     check(out.startswith(b"HTTP/1.1 413"), f"huge body: {out[:100]!r}")
+    # A body over the limit that is already on its way: the 413 still arrives intact (no RST).
+    body = b"x" * 300000
+    out = raw(lb.plain, b"POST /my-app/data HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    check(out.startswith(b"HTTP/1.1 413") and out.endswith(b"max-body-size\n"), f"413 with body in flight: {out[:100]!r}")
     # Slow client: half a request head, then silence: 408 at the header timeout.
     s = socket.create_connection(("127.0.0.1", lb.plain), 5)
     t0 = time.time()
@@ -395,6 +438,237 @@ def case_graceful():
         check(False, "listener still open after shutdown")
     except OSError:
         pass
+
+
+class RawBackend(threading.Thread):
+    """A small HTTP/1.1 server with every response framing, written out by hand (a real socket
+    server on loopback): Content-Length, chunked, close-delimited, HEAD, 204, 304, 100-continue."""
+
+    BIG = bytes(range(256)) * 12000  # 3 MB
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.name = "raw"
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def read_request(f):
+        line = f.readline()
+        if not line:
+            return None
+        hdrs = {}
+        while True:
+            h = f.readline()
+            if h in (b"\r\n", b""):
+                break
+            k, v = h.decode().split(":", 1)
+            hdrs[k.strip().lower()] = v.strip()
+        body = b""
+        if hdrs.get("transfer-encoding") == "chunked":
+            while True:
+                size = int(f.readline().split(b";")[0], 16)
+                if size == 0:
+                    f.readline()
+                    break
+                body += f.read(size)
+                f.readline()
+        elif "content-length" in hdrs:
+            body = f.read(int(hdrs["content-length"]))
+        method, path, _ = line.decode().split(" ", 2)
+        return method, path, hdrs, body
+
+    def serve(self, c):
+        f = c.makefile("rb")
+        try:
+            while True:
+                req = self.read_request(f)
+                if not req:
+                    return
+                method, path, hdrs, body = req
+                if path == "/big":
+                    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.BIG)
+                    c.sendall(head if method == "HEAD" else head + self.BIG)
+                elif path == "/chunked":
+                    out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    for i in range(50):
+                        part = (b"chunk%d-" % i) * 300
+                        out += b"%x\r\n%s\r\n" % (len(part), part)
+                    c.sendall(out + b"0\r\n\r\n")
+                elif path == "/close":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + self.BIG[:100000])
+                    c.close()
+                    return
+                elif path == "/204":
+                    c.sendall(b"HTTP/1.1 204 No Content\r\nX-Empty: yes\r\n\r\n")
+                elif path == "/304":
+                    c.sendall(b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+                elif path == "/continue":
+                    c.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
+                elif path == "/echo":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Body-Length: %d\r\n\r\n" % (len(body), len(body)) + body)
+                else:
+                    c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        except (OSError, ValueError):
+            return
+        finally:
+            c.close()
+
+
+def case_framing():
+    rb = RawBackend()
+    rb.start()
+    lb = start_lb([rb], "--max-body-size", "8m")
+    for conn in (http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=20), TLSConn(lb.https)):
+        r, body = get(conn, "/big")
+        check(r.status == 200 and body == RawBackend.BIG, f"Content-Length body: {len(body)} bytes")
+        conn.request("HEAD", "/big")
+        r = conn.getresponse()
+        check(r.status == 200 and r.getheader("Content-Length") == str(len(RawBackend.BIG)) and r.read() == b"",
+              "HEAD keeps Content-Length, sends no body")
+        r, body = get(conn, "/chunked")
+        expect = b"".join((b"chunk%d-" % i) * 300 for i in range(50))
+        check(r.getheader("Transfer-Encoding") == "chunked" and body == expect, "chunked body relayed")
+        for p, st in (("/204", 204), ("/304", 304)):
+            r, body = get(conn, p)
+            check(r.status == st and body == b"", f"{p}: {r.status}")
+        r, body = get(conn, "/continue")
+        check(r.status == 200 and body == b"final", f"1xx then final: {r.status} {body!r}")
+        payload = os.urandom(2_000_000)
+        conn.request("POST", "/echo", body=payload, headers={"Content-Length": str(len(payload))})
+        r = conn.getresponse()
+        check(r.read() == payload, "request body with Content-Length relayed intact")
+
+        def gen():
+            for i in range(0, len(payload), 65536):
+                yield payload[i:i + 65536]
+        conn.request("POST", "/echo", body=gen(), encode_chunked=True)
+        r = conn.getresponse()
+        check(r.read() == payload and r.getheader("X-Body-Length") == str(len(payload)), "chunked request body relayed")
+        r, body = get(conn, "/close")
+        check(r.status == 200 and body == RawBackend.BIG[:100000] and r.getheader("Connection") == "close",
+              "close-delimited body, then the client connection closes")
+    # HTTP/1.0 client, chunked response: decoded, delimited by close
+    out = raw(lb.plain, b"GET /chunked HTTP/1.0\r\n\r\n", timeout=10)
+    head, _, body = out.partition(b"\r\n\r\n")
+    check(b"Transfer-Encoding" not in head and body == b"".join((b"chunk%d-" % i) * 300 for i in range(50)),
+          f"HTTP/1.0 client gets the chunked body decoded: {head!r}")
+
+
+def make_cert(name, keyalg, sans):
+    """A certificate for `sans` signed by the development CA, with an RSA or ECDSA key."""
+    key, crt, csr, ext = (os.path.join(tmpdir, f"{name}.{x}") for x in ("key", "crt", "csr", "ext"))
+    if keyalg == "rsa":
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
+                       check=True, capture_output=True)
+    else:
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
+                       check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", f"/CN={name}", "-out", csr], check=True, capture_output=True)
+    with open(ext, "w") as f:
+        f.write("subjectAltName=" + ",".join("DNS:" + d for d in sans) + "\nextendedKeyUsage=serverAuth\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", os.path.join(A.certs, "ca.crt"), "-CAkey",
+                    os.path.join(A.certs, "ca.key"), "-CAcreateserial", "-CAserial", os.path.join(tmpdir, "ca.srl"),
+                    "-days", "2", "-extfile", ext, "-out", crt], check=True, capture_output=True)
+    return crt, key
+
+
+def case_tls_features():
+    bs = start_backends()
+    rsa_crt, rsa_key = make_cert("www.my-app.com", "rsa", ["www.my-app.com", "localhost"])
+    other_crt, other_key = make_cert("api.example.test", "ec", ["api.example.test"])
+    lb = start_lb(bs, "--cert", rsa_crt, "--key", rsa_key,  # RSA next to the default ECDSA one
+                  "--cert", other_crt, "--key", other_key)   # a second name, chosen by SNI
+
+    def handshake(server_name, ctx=None, session=None):
+        ctx = ctx or tls_ctx()
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", lb.https), 5), server_hostname=server_name,
+                            session=session)
+        s.sendall(b"GET /my-app/data HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % server_name.encode())
+        data = b""
+        while True:
+            x = s.recv(65536)
+            if not x:
+                break
+            data += x
+        info = (s.version(), s.selected_alpn_protocol(), s.getpeercert()["subject"], s.session, s.session_reused)
+        s.close()
+        return data, info
+
+    ctx = tls_ctx()
+    ctx.set_alpn_protocols(["http/1.1"])
+    data, (ver, alpn, subj, sess, reused) = handshake("www.my-app.com", ctx)
+    check(data.startswith(b"HTTP/1.1 200") and ver in ("TLSv1.3", "TLSv1.2") and alpn == "http/1.1", f"{ver} {alpn}")
+    # SNI picks the second certificate
+    data, (_, _, subj, _, _) = handshake("api.example.test")
+    check(("commonName", "api.example.test") in [x[0] for x in subj], f"SNI certificate: {subj}")
+    # ECDSA and RSA for the same name: a client that only accepts RSA signatures gets the RSA one
+    for sigalg, want in (("RSA", "rsaEncryption"), ("ECDSA", "id-ecPublicKey")):
+        r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{lb.https}", "-servername", "www.my-app.com",
+                            "-tls1_2", "-sigalgs", "RSA+SHA256" if sigalg == "RSA" else "ECDSA+SHA256",
+                            "-CAfile", os.path.join(A.certs, "ca.crt"), "-verify_return_error", "-brief"],
+                           input=b"", capture_output=True, timeout=20)
+        out = (r.stdout + r.stderr).decode()
+        check(r.returncode == 0 and ("Signature type: " + ("RSA" if sigalg == "RSA" else "ECDSA")) in out,
+              f"{sigalg} certificate: {out[-600:]}")
+    # Session resumption (TLS 1.2 session id or ticket)
+    ctx12 = tls_ctx()
+    ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+    _, (_, _, _, sess, _) = handshake("www.my-app.com", ctx12)
+    _, (_, _, _, _, reused) = handshake("www.my-app.com", ctx12, session=sess)
+    check(reused, "TLS 1.2 session resumption")
+    # TLS 1.1 is refused, a garbage handshake is logged, neither disturbs other connections
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname = False
+    old.verify_mode = ssl.CERT_NONE
+    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    try:
+        old.wrap_socket(socket.create_connection(("127.0.0.1", lb.https), 5))
+        check(False, "TLS 1.1 must be refused")
+    except (ssl.SSLError, OSError):
+        pass
+    raw(lb.https, b"\x16\x03\x01\x00\x05garbage-not-tls" * 3, timeout=2)
+    data, _ = handshake("www.my-app.com")
+    check(data.startswith(b"HTTP/1.1 200"), "a good client after bad handshakes")
+    time.sleep(0.2)
+    check("TLS handshake with" in read(lb.errpath) and "failed" in read(lb.errpath), "bad handshakes are logged with the reason")
+
+
+def case_max_connections():
+    bs = start_backends()
+    lb = start_lb(bs, "--max-connections", "4")  # 2 per worker
+    held = [socket.create_connection(("127.0.0.1", lb.plain), 5) for _ in range(8)]
+    time.sleep(0.3)
+    # Extra clients wait in the backlog (accept paused) rather than being refused...
+    for s in held:
+        s.sendall(b"GET /my-app/data HTTP/1.1\r\nHost: x\r\n\r\n")
+    answered = 0
+    for s in held:
+        s.settimeout(0.5)
+        try:
+            if s.recv(100).startswith(b"HTTP/1.1 200"):
+                answered += 1
+        except socket.timeout:
+            pass
+    check(0 < answered < 8, f"with max-connections 4, not every one of 8 clients is served at once: {answered}")
+    # ...and are served once others leave.
+    for s in held:
+        s.close()
+    c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+    r, _ = get(c)
+    check(r.status == 200, "accepting again after clients left")
+    check("accept paused" in read(lb.errpath), "the pause is logged")
 
 
 def case_check_config():

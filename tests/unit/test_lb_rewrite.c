@@ -178,6 +178,30 @@ static void local_responses(void **state) {
   assert_false(lb_header_is_hop_by_hop("Content-Length", 14));
 }
 
+static void header_views_from_pieces(void **state) {
+  /* "Host: example" arriving as "Ho" + "st" and "exa" + "mple" (split across reads) */
+  const char buf[] = "Host: example\r\nX-A: 1\r\n";
+  lb_header h[2];
+  uint32_t n = 0;
+  int st = 0;
+  assert_int_equal(lb_headers_on_field(h, &n, 2, &st, buf, 2), 0);
+  assert_int_equal(lb_headers_on_field(h, &n, 2, &st, buf + 2, 2), 0);
+  lb_headers_on_value(h, n, &st, buf + 6, 3);
+  lb_headers_on_value(h, n, &st, buf + 9, 4);
+  assert_int_equal(lb_headers_on_field(h, &n, 2, &st, buf + 15, 3), 0);
+  lb_headers_on_value(h, n, &st, buf + 20, 1);
+  assert_int_equal(n, 2);
+  assert_int_equal(h[0].name_len, 4);
+  assert_memory_equal(h[0].value, "example", 7);
+  assert_int_equal(h[0].value_len, 7);
+  assert_memory_equal(h[1].name, "X-A", 3);
+  assert_true(lb_headers_names_valid(h, n));
+  st = 2;
+  assert_int_equal(lb_headers_on_field(h, &n, 2, &st, buf, 4), -1); /* max reached: 431 */
+  lb_header bad = {"Bad Header", "y", 10, 1};
+  assert_false(lb_headers_names_valid(&bad, 1));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(request_hop_by_hop_removed),
@@ -187,6 +211,7 @@ int main(void) {
       cmocka_unit_test(response_head),
       cmocka_unit_test(response_chunked_and_interim),
       cmocka_unit_test(local_responses),
+      cmocka_unit_test(header_views_from_pieces),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,44 @@
+/* HTTP/1.1 response handling with llhttp (HTTP_RESPONSE): status, headers (kept for -v and
+ * --json, with Server-Timing / X-Served-By / X-Request-Id routed to lb_info), bodies delimited by
+ * Content-Length, chunked encoding or connection close; gzip/deflate decoded with zlib when the
+ * server used them (said when not, e.g. br); the body written to -o FILE when asked.
+ * One jn_http per connection; jn_http_begin() before each response. */
+#ifndef JOURNEY_CLIENT_HTTP_H
+#define JOURNEY_CLIENT_HTTP_H
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <zlib.h>
+
+#include "client/result.h"
+
+typedef struct jn_http {
+  llhttp_t p;
+  llhttp_settings_t s;
+  jn_result *r;
+  int head;     /* HEAD request: no body follows */
+  int complete; /* the message ended */
+  int failed;
+  FILE *out;    /* -o FILE, or NULL */
+  char name[64];
+  size_t name_len;
+  char value[1024];
+  size_t value_len;
+  int in_value;
+  z_stream z;
+  int z_on;
+  int z_err;
+} jn_http;
+
+/* Prepares for one response. out may be NULL. */
+void jn_http_begin(jn_http *h, jn_result *r, int head, FILE *out);
+/* Feeds response bytes. Returns 1 when the response is complete (bytes after it are ignored),
+ * 0 when more are needed, -1 on a parse or write error (r->error and r->exit_code set). */
+int jn_http_feed(jn_http *h, const char *data, size_t n);
+/* The connection closed: completes a close-delimited body. Returns 1 if the response is
+ * complete, -1 otherwise (r->error set: empty reply or cut short). */
+int jn_http_eof(jn_http *h);
+/* Releases zlib state. */
+void jn_http_end(jn_http *h);
+
+#endif

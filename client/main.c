@@ -1,0 +1,247 @@
+/* journey: one request's whole journey, phase by phase (URL, DNS, route and next hop, TCP, TLS,
+ * HTTP, the load balancer's side), with curl's exit codes and time_* names. Flags here; the
+ * work in run.c / conn.c; the output in report.c. */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/dns_pin.h"
+#include "client/exit_code.h"
+#include "client/report.h"
+#include "client/run.h"
+
+static const char usage_text[] =
+    "usage: journey [options] URL\n"
+    "\n"
+    "Sends one HTTP(S) request and shows its whole journey, phase by phase, with real data:\n"
+    "  1 URL    the parsed URL and the exact request bytes\n"
+    "  2 DNS    journey's cache, the hosts file, the DNS servers: hit/miss, server, answers, TTLs\n"
+    "  3 route  gateway, interface, source address, next hop's MAC and ARP/ND state, TTL, NAT\n"
+    "  4 TCP    each connection attempt, local/remote address, RTT, MSS, cwnd, retransmits\n"
+    "  5 TLS    version, cipher, group, ALPN, SNI, certificate, verification\n"
+    "  6 HTTP   status, headers (-v), body size and framing, time to first byte, transfer\n"
+    "  7 LB     the load balancer's Server-Timing, X-Served-By, X-Request-Id\n"
+    "URL: https://host[:port]/path?query (https is assumed without a scheme; http:// works too).\n"
+    "\n"
+    "Request\n"
+    "  -X, --request METHOD      method (default GET)\n"
+    "  -I, --head                HEAD request (no body)\n"
+    "  -H, --header 'Name: v'    add or replace a header; 'Name:' removes one\n"
+    "  -o, --output FILE         write the response body to FILE (decoded if gzip/deflate)\n"
+    "      --fail, -f            exit 22 when the status is 400 or more\n"
+    "Name resolution\n"
+    "      --dns-servers LIST    DNS servers ip[:port],... instead of /etc/resolv.conf\n"
+    "      --resolve H:P:ADDR    use ADDR for host H port P (like curl); P may be *\n"
+    "      --hosts-file FILE     hosts file to consult (default /etc/hosts)\n"
+    "      --no-cache            do not read or write journey's DNS cache\n"
+    "                            ($XDG_CACHE_HOME/journey/dns, else ~/.cache/journey/dns)\n"
+    "  -4, --ipv4 / -6, --ipv6   resolve and connect with IPv4 only / IPv6 only\n"
+    "TLS\n"
+    "      --cacert FILE         trust the CA certificates in FILE (default: the system store)\n"
+    "  -k, --insecure            do not verify the server certificate (said loudly in the output)\n"
+    "Timing\n"
+    "      --connect-timeout S   limit DNS + TCP + TLS to S seconds (exit 28)\n"
+    "  -m, --max-time S          limit each request to S seconds (exit 28)\n"
+    "Repetition\n"
+    "  -n, --requests N          send N requests (default 1) and show min/p50/p90/p99/max per\n"
+    "                            phase and the spread over backends (X-Served-By)\n"
+    "  -c, --concurrency C       over C connections at once (default 1)\n"
+    "      --interval S          wait S seconds between requests on a connection\n"
+    "      --no-keepalive        a fresh connection (and TLS resumption) for every request\n"
+    "Output\n"
+    "      --json                one JSON object (schema: docs/client-json.md)\n"
+    "  -v, --verbose             show the request and response headers\n"
+    "  -s, --silent              print nothing; the exit code tells\n"
+    "      --no-color            no colours (colours are only used on a terminal, never with NO_COLOR)\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             the version\n"
+    "\n"
+    "Exit codes (curl's): 0 ok, 2 usage, 3 bad URL, 6 DNS, 7 connect, 8 bad HTTP reply, 22 HTTP\n"
+    ">= 400 with --fail, 23 write error (-o), 28 timeout, 35 TLS handshake, 52 empty reply,\n"
+    "56 receive error, 60 certificate verification, 77 bad --cacert file.\n";
+
+enum {
+  OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
+  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR
+};
+
+static const struct option long_opts[] = {
+    {"request", required_argument, NULL, 'X'},
+    {"head", no_argument, NULL, 'I'},
+    {"header", required_argument, NULL, 'H'},
+    {"output", required_argument, NULL, 'o'},
+    {"fail", no_argument, NULL, 'f'},
+    {"dns-servers", required_argument, NULL, OPT_DNS_SERVERS},
+    {"resolve", required_argument, NULL, OPT_RESOLVE},
+    {"hosts-file", required_argument, NULL, OPT_HOSTS_FILE},
+    {"no-cache", no_argument, NULL, OPT_NO_CACHE},
+    {"ipv4", no_argument, NULL, '4'},
+    {"ipv6", no_argument, NULL, '6'},
+    {"cacert", required_argument, NULL, OPT_CACERT},
+    {"insecure", no_argument, NULL, 'k'},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"max-time", required_argument, NULL, 'm'},
+    {"requests", required_argument, NULL, 'n'},
+    {"concurrency", required_argument, NULL, 'c'},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"no-keepalive", no_argument, NULL, OPT_NO_KEEPALIVE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"verbose", no_argument, NULL, 'v'},
+    {"silent", no_argument, NULL, 's'},
+    {"no-color", no_argument, NULL, OPT_NO_COLOR},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0}};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "journey: %s\n(see journey --help)\n", msg);
+  return JN_EXIT_USAGE;
+}
+
+static int parse_secs(const char *s, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || *end || v < 0 || v > 86400)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_count(const char *s, long max, long *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (end == s || *end || v < 1 || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  jn_opts o;
+  memset(&o, 0, sizeof o);
+  o.n = 1;
+  o.c = 1;
+  int no_color = 0, ch;
+  while ((ch = getopt_long(argc, argv, "X:IH:o:fk46m:n:c:vshV", long_opts, NULL)) != -1) {
+    long v;
+    char err[256];
+    switch (ch) {
+    case 'X':
+      if (!*optarg || strlen(optarg) > 15 || strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(optarg))
+        return usage_error("bad method \"%s\": use an upper-case token such as GET, POST, DELETE", optarg);
+      o.method = optarg;
+      break;
+    case 'I': o.head = 1; break;
+    case 'H':
+      if (o.header_n == JN_HEADERS_ARG_MAX)
+        return usage_error("too many -H (at most %s)", "64");
+      o.headers[o.header_n++] = optarg;
+      break;
+    case 'o': o.output = optarg; break;
+    case 'f': o.fail = 1; break;
+    case OPT_DNS_SERVERS: o.dns_servers = optarg; break;
+    case OPT_RESOLVE:
+      if (jn_dns_pin_check(optarg, err, sizeof err) != 0)
+        return usage_error("%s", err);
+      if (o.pin_n == JN_PINS_MAX)
+        return usage_error("too many --resolve (at most %s)", "16");
+      o.pins[o.pin_n++] = optarg;
+      break;
+    case OPT_HOSTS_FILE:
+      if (access(optarg, R_OK) != 0)
+        return usage_error("cannot read --hosts-file %s", optarg);
+      o.hosts_file = optarg;
+      break;
+    case OPT_NO_CACHE: o.no_cache = 1; break;
+    case '4': o.family = 4; break;
+    case '6': o.family = 6; break;
+    case OPT_CACERT: o.cacert = optarg; break;
+    case 'k': o.insecure = 1; break;
+    case OPT_CONNECT_TIMEOUT:
+      if (parse_secs(optarg, &o.connect_timeout) != 0)
+        return usage_error("bad --connect-timeout \"%s\": seconds, e.g. 2.5", optarg);
+      break;
+    case 'm':
+      if (parse_secs(optarg, &o.max_time) != 0)
+        return usage_error("bad --max-time \"%s\": seconds, e.g. 10", optarg);
+      break;
+    case 'n':
+      if (parse_count(optarg, 10000000, &v) != 0)
+        return usage_error("bad -n \"%s\": a count from 1 to 10000000", optarg);
+      o.n = v;
+      break;
+    case 'c':
+      if (parse_count(optarg, 1000, &v) != 0)
+        return usage_error("bad -c \"%s\": a count from 1 to 1000", optarg);
+      o.c = (int)v;
+      break;
+    case OPT_INTERVAL:
+      if (parse_secs(optarg, &o.interval) != 0)
+        return usage_error("bad --interval \"%s\": seconds, e.g. 0.1", optarg);
+      break;
+    case OPT_NO_KEEPALIVE: o.no_keepalive = 1; break;
+    case OPT_JSON: o.json = 1; break;
+    case 'v': o.verbose = 1; break;
+    case 's': o.silent = 1; break;
+    case OPT_NO_COLOR: no_color = 1; break;
+    case 'h': fputs(usage_text, stdout); return 0;
+    case 'V': printf("journey %s\n", JOURNEY_VERSION); return 0;
+    default: fputs("(see journey --help)\n", stderr); return JN_EXIT_USAGE;
+    }
+  }
+  if (optind != argc - 1)
+    return usage_error("%s", optind >= argc ? "give exactly one URL, e.g. journey https://www.my-app.com/my-app/data"
+                                            : "give exactly one URL (options go before it)");
+  o.url = argv[optind];
+  if (o.hosts_file)
+    setenv("CARES_HOSTS", o.hosts_file, 1); /* how c-ares 1.18's ares_gethostbyname_file finds it */
+  o.color = !no_color && jn_report_use_color(isatty(STDOUT_FILENO), getenv("NO_COLOR"));
+  o.progress = !o.silent && !o.json && isatty(STDERR_FILENO);
+
+  int code = ares_library_init(ARES_LIB_INIT_ALL);
+  if (code != ARES_SUCCESS) {
+    fprintf(stderr, "journey: cannot initialise c-ares: %s\n", ares_strerror(code));
+    return JN_EXIT_DNS;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  jn_run run;
+  code = jn_run_prepare(&run, &loop, &o);
+  jn_result *shown = run.first;
+  if (code == 0) {
+    jn_run_start(&run);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    code = run.exit_code;
+  } else if (run.proto) {
+    run.proto->exit_code = code;
+    run.proto->t_total = run.proto->url_us;
+    shown = run.proto;
+  }
+  if (shown) {
+    shown->exit_code = code;
+    jn_report_opts ro = {.color = o.color, .verbose = o.verbose, .width = 50};
+    if (o.json)
+      jn_report_json(stdout, shown, o.n > 1 ? &run.stats : NULL, (size_t)o.n, o.c);
+    else if (!o.silent) {
+      jn_report_human(stdout, shown, &ro);
+      if (o.n > 1)
+        jn_report_stats_human(stdout, &run.stats, (size_t)o.n, o.c, &ro);
+    }
+  }
+  fflush(stdout);
+  jn_run_free(&run);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0)
+    fprintf(stderr, "journey: internal error: libuv handles left open\n");
+  ares_library_cleanup();
+  return code;
+}

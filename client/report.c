@@ -1,0 +1,649 @@
+#include "client/report.h"
+
+#include <string.h>
+
+#include "client/exit_code.h"
+
+static const char *const phase_names[] = {"url", "dns", "route", "tcp", "tls", "http", "lb"};
+enum { PH_URL, PH_DNS, PH_ROUTE, PH_TCP, PH_TLS, PH_HTTP, PH_LB, PH_N };
+
+/* Index of the first phase not completed: PH_N when the request succeeded. */
+static int reached(const jn_result *r) {
+  if (!r->failed_phase[0])
+    return PH_N;
+  for (int i = 0; i < PH_N; i++)
+    if (strcmp(r->failed_phase, phase_names[i]) == 0)
+      return i;
+  return PH_N;
+}
+
+int jn_report_use_color(int is_tty, const char *no_color_env) {
+  return is_tty && !(no_color_env && *no_color_env);
+}
+
+/* ---------- human ---------- */
+
+typedef struct sty {
+  const char *b, *dim, *ok, *warn, *bad, *off;
+} sty;
+
+static sty styles(const jn_report_opts *o) {
+  if (o->color)
+    return (sty){"\033[1m", "\033[2m", "\033[32m", "\033[33m", "\033[31m", "\033[0m"};
+  return (sty){"", "", "", "", "", ""};
+}
+
+static void ms(char *buf, size_t len, uint64_t us) {
+  snprintf(buf, len, "%llu.%03llu ms", (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
+}
+
+static void head(FILE *f, const sty *s, int n, const char *name, uint64_t us) {
+  char t[32];
+  ms(t, sizeof t, us);
+  fprintf(f, "%s%d %-6s%s %12s  ", s->b, n, name, s->off, t);
+}
+
+static void print_lines(FILE *f, const char *prefix, const char *text, size_t n) {
+  const char *p = text, *end = text + n;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t ln = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    if (ln && p[ln - 1] == '\r')
+      ln--;
+    if (ln)
+      fprintf(f, "%s%.*s\n", prefix, (int)ln, p);
+    p = nl ? nl + 1 : end;
+  }
+}
+
+static void human_url(FILE *f, const jn_result *r, const jn_report_opts *o, const sty *s) {
+  const jn_url *u = &r->url;
+  head(f, s, 1, "URL", r->url_us);
+  fprintf(f, "scheme %s  host %s%s  port %d%s  path %s  query %s\n", u->scheme, u->host,
+          u->host_is_ip ? (u->host_is_ip == 6 ? " (IPv6 literal)" : " (IPv4 literal)") : "", u->port,
+          u->port_explicit ? "" : " (default)", u->path, u->query[0] ? u->query : "-");
+  if (o->verbose)
+    print_lines(f, "           > ", r->request, r->request_len);
+  else
+    fprintf(f, "           > %.*s (%zu bytes, -v shows the headers)\n",
+            (int)strcspn(r->request, "\r\n"), r->request, r->request_len);
+}
+
+static void human_dns(FILE *f, const jn_result *r, const sty *s) {
+  head(f, s, 2, "DNS", r->dns_us);
+  if (r->answer_n)
+    fprintf(f, "%s -> %s%s%s (%s)\n", r->url.host, s->b, r->answers[0].addr, s->off, r->dns_source);
+  else
+    fprintf(f, "%s: no address\n", r->url.host);
+  for (size_t i = 0; i < r->dns_step_n; i++) {
+    const jn_dns_step *st = &r->dns_steps[i];
+    char t[32];
+    ms(t, sizeof t, st->us);
+    const char *c = strcmp(st->result, "hit") == 0 ? s->ok : strcmp(st->result, "error") == 0 ? s->bad : s->dim;
+    fprintf(f, "           %-8s %s%-7s%s %s (%s)\n", st->source, c, st->result, s->off, st->detail, t);
+  }
+  for (size_t i = 0; i < r->cname_n; i++)
+    fprintf(f, "           CNAME    %s\n", r->cname[i]);
+  for (size_t i = 0; i < r->answer_n; i++) {
+    const jn_dns_answer *a = &r->answers[i];
+    if (a->ttl >= 0)
+      fprintf(f, "           %-8s %s  ttl %lds\n", a->family == 6 ? "AAAA" : "A", a->addr, a->ttl);
+    else
+      fprintf(f, "           %-8s %s\n", a->family == 6 ? "AAAA" : "A", a->addr);
+  }
+}
+
+static void human_route(FILE *f, const jn_result *r, const sty *s) {
+  head(f, s, 3, "route", r->route_us);
+  if (!r->route_ok) {
+    fprintf(f, "%sskipped%s: %s\n", s->warn, s->off, r->route_error);
+  } else if (r->loopback) {
+    fprintf(f, "loopback: %s is this machine (dev %s, route type %s); no gateway, no ARP, no NAT\n",
+            r->nexthop, r->oif, r->route_type);
+  } else {
+    if (r->gateway[0])
+      fprintf(f, "via gateway %s dev %s (%s) src %s\n", r->gateway, r->oif, r->if_mac[0] ? r->if_mac : "no MAC", r->prefsrc);
+    else
+      fprintf(f, "on-link dev %s (%s) src %s, no gateway\n", r->oif, r->if_mac[0] ? r->if_mac : "no MAC", r->prefsrc);
+    if (r->neigh_checked)
+      fprintf(f, "           next hop %s is %s, %s (before connect: %s, ARP/ND cache %s%s%s)\n", r->nexthop,
+              r->neigh_mac[0] ? r->neigh_mac : "no MAC yet", r->neigh_state, r->neigh_state_before,
+              r->neigh_hit ? s->ok : s->warn, r->neigh_hit ? "hit" : "miss: resolved by the kernel", s->off);
+    else
+      fprintf(f, "           next hop %s: no ARP/ND on this interface\n", r->nexthop);
+  }
+  if (r->ip_ttl > 0)
+    fprintf(f, "           packets leave with TTL %d (each router subtracts 1; dropped at 0)\n", r->ip_ttl);
+  if (r->nat_note[0])
+    fprintf(f, "           %s\n", r->nat_note);
+}
+
+static void human_tcp(FILE *f, const jn_result *r, const sty *s) {
+  head(f, s, 4, "TCP", r->tcp_us);
+  if (r->tcp_reused)
+    fprintf(f, "%s -> %s (kept-alive connection reused, no handshake)\n", r->local, r->remote);
+  else
+    fprintf(f, "%s -> %s\n", r->local[0] ? r->local : "-", r->remote[0] ? r->remote : "-");
+  for (size_t i = 0; i < r->attempt_n; i++) {
+    const jn_attempt *a = &r->attempts[i];
+    char t[32], st[32];
+    ms(t, sizeof t, a->us);
+    ms(st, sizeof st, a->start_us);
+    const char *c = strcmp(a->result, "connected") == 0 ? s->ok : s->bad;
+    fprintf(f, "           attempt %zu %s at +%s: %s%s%s in %s%s%s\n", i + 1, a->addr, st, c, a->result, s->off, t,
+            a->error[0] ? ": " : "", a->error);
+  }
+  if (r->local[0] && r->rtt_us + r->mss)
+    fprintf(f, "           tcp_info rtt %u.%03u ms (var %u.%03u)  mss %u  cwnd %u  retransmits %u\n", r->rtt_us / 1000,
+            r->rtt_us % 1000, r->rttvar_us / 1000, r->rttvar_us % 1000, r->mss, r->cwnd, r->retrans);
+}
+
+static void human_tls(FILE *f, const jn_result *r, const sty *s) {
+  head(f, s, 5, "TLS", r->tls_us);
+  if (!r->tls_used) {
+    fprintf(f, "none (plain http: nothing is encrypted)\n");
+    return;
+  }
+  fprintf(f, "%s %s group %s ALPN %s SNI %s%s\n", r->tls_version[0] ? r->tls_version : "-",
+          r->cipher[0] ? r->cipher : "-", r->group[0] ? r->group : "-", r->alpn[0] ? r->alpn : "none",
+          r->sni[0] ? r->sni : "(none: IP literal)", r->tls_resumed ? " (session resumed)" : "");
+  if (r->cert_subject[0]) {
+    fprintf(f, "           subject  %s\n", r->cert_subject);
+    fprintf(f, "           SANs     %s\n", r->cert_sans[0] ? r->cert_sans : "-");
+    fprintf(f, "           issuer   %s\n", r->cert_issuer);
+    fprintf(f, "           valid    %s -> %s, chain of %d\n", r->cert_not_before, r->cert_not_after, r->chain_len);
+  }
+  if (r->tls_insecure)
+    fprintf(f, "           %sverify   NOT VERIFIED (-k/--insecure): anyone could be in the middle (%s)%s\n", s->warn,
+            r->verify_result, s->off);
+  else
+    fprintf(f, "           verify   %s%s%s for %s\n", r->verified ? s->ok : s->bad, r->verify_result, s->off,
+            r->verify_name);
+}
+
+static void human_http(FILE *f, const jn_result *r, const jn_report_opts *o, const sty *s) {
+  head(f, s, 6, "HTTP", r->http_us);
+  if (!r->status) {
+    fprintf(f, "no response\n");
+    return;
+  }
+  const char *c = r->status >= 400 ? s->bad : r->status >= 300 ? s->warn : s->ok;
+  fprintf(f, "%s%d %s%s HTTP/%s  body %llu bytes (%s)", c, r->status, r->reason, s->off, r->http_version,
+          (unsigned long long)r->body_bytes, r->transfer_mode);
+  if (r->content_encoding[0])
+    fprintf(f, ", %s", r->encoding_note);
+  fprintf(f, "\n");
+  char a[32], b[32];
+  ms(a, sizeof a, r->server_us);
+  ms(b, sizeof b, r->transfer_us);
+  fprintf(f, "           waiting for the first byte %s, transfer %s, headers %zu bytes%s\n", a, b, r->header_bytes,
+          r->keepalive_ok ? "" : ", server closes the connection");
+  if (o->verbose)
+    print_lines(f, "           < ", r->resp_headers, strlen(r->resp_headers));
+}
+
+static void human_lb(FILE *f, const jn_result *r, const sty *s) {
+  const jn_lb_info *lb = &r->lb;
+  head(f, s, 7, "LB", jn_lb_total_us(lb));
+  if (!lb->served_by[0] && !lb->timing_n && !lb->request_id[0]) {
+    fprintf(f, "no Server-Timing / X-Served-By in the response (not behind journey-lb?)\n");
+    return;
+  }
+  fprintf(f, "served by %s%s%s  request id %s\n", s->b, lb->served_by[0] ? lb->served_by : "?", s->off,
+          lb->request_id[0] ? lb->request_id : "-");
+  if (lb->timing_n) {
+    fprintf(f, "           LB phases:");
+    for (size_t i = 0; i < lb->timing_n; i++) {
+      char t[32] = "-";
+      if (lb->timing[i].has_dur)
+        ms(t, sizeof t, lb->timing[i].dur_us);
+      fprintf(f, " %s %s%s", lb->timing[i].name, t, i + 1 < lb->timing_n ? "," : "");
+    }
+    fprintf(f, "\n");
+    uint64_t lbt = jn_lb_total_us(lb);
+    if (lbt && r->server_us) {
+      char a[32], b[32], c[32];
+      ms(a, sizeof a, r->server_us);
+      ms(b, sizeof b, lbt);
+      ms(c, sizeof c, r->server_us > lbt ? r->server_us - lbt : 0);
+      fprintf(f, "           the client waited %s for the first byte: %s inside the LB, %s on the wire and in TLS\n", a,
+              b, c);
+    }
+  }
+  if (lb->request_id[0])
+    fprintf(f, "           look it up: grep %s in the LB's access log\n", lb->request_id);
+}
+
+size_t jn_report_waterfall(char *buf, size_t len, const jn_result *r, int width) {
+  struct {
+    const char *name;
+    uint64_t start, dur;
+  } rows[] = {
+      {"dns", r->url_us, r->dns_us},
+      {"route", r->t_namelookup, r->route_us},
+      {"tcp", r->t_namelookup + r->route_us, r->tcp_us},
+      {"tls", r->t_connect, r->tls_us},
+      {"server", r->t_pretransfer, r->server_us},
+      {"transfer", r->t_starttransfer, r->transfer_us},
+  };
+  uint64_t total = r->t_total ? r->t_total : 1;
+  if (width < 10)
+    width = 10;
+  if (width > 200)
+    width = 200;
+  size_t off = 0;
+  buf[0] = 0;
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    char bar[208];
+    int from = (int)(rows[i].start * (uint64_t)width / total);
+    int n = (int)((rows[i].dur * (uint64_t)width + total / 2) / total);
+    if (rows[i].dur && n == 0)
+      n = 1;
+    if (from > width)
+      from = width;
+    if (from + n > width)
+      n = width - from;
+    memset(bar, ' ', (size_t)width);
+    memset(bar + from, '#', (size_t)n);
+    bar[width] = 0;
+    char t[32];
+    ms(t, sizeof t, rows[i].dur);
+    int w = snprintf(buf + off, len > off ? len - off : 0, "  %-8s |%s| %12s\n", rows[i].name, bar, t);
+    if (w < 0 || (size_t)w >= len - off)
+      break;
+    off += (size_t)w;
+  }
+  return off;
+}
+
+static void curl_times(FILE *f, const jn_result *r) {
+  const struct {
+    const char *n;
+    uint64_t v;
+  } t[] = {{"time_namelookup", r->t_namelookup},     {"time_connect", r->t_connect},
+           {"time_appconnect", r->t_appconnect},     {"time_pretransfer", r->t_pretransfer},
+           {"time_starttransfer", r->t_starttransfer}, {"time_total", r->t_total}};
+  for (size_t i = 0; i < 6; i++)
+    fprintf(f, "  %-19s %llu.%06llus\n", t[i].n, (unsigned long long)(t[i].v / 1000000),
+            (unsigned long long)(t[i].v % 1000000));
+}
+
+void jn_report_human(FILE *f, const jn_result *r, const jn_report_opts *o) {
+  sty s = styles(o);
+  int upto = reached(r);
+  fprintf(f, "%sjourney%s %s %s://%s%s%s:%d%s%s%s\n\n", s.b, s.off, r->method, r->url.scheme,
+          r->url.host_is_ip == 6 ? "[" : "", r->url.host, r->url.host_is_ip == 6 ? "]" : "", r->url.port, r->url.path,
+          r->url.query[0] ? "?" : "", r->url.query);
+  if (upto >= PH_URL)
+    human_url(f, r, o, &s);
+  if (upto >= PH_DNS)
+    human_dns(f, r, &s);
+  if (upto >= PH_ROUTE)
+    human_route(f, r, &s);
+  if (upto >= PH_TCP)
+    human_tcp(f, r, &s);
+  if (upto >= PH_TLS)
+    human_tls(f, r, &s);
+  if (upto >= PH_HTTP)
+    human_http(f, r, o, &s);
+  if (upto >= PH_LB)
+    human_lb(f, r, &s);
+  if (r->exit_code != JN_EXIT_OK) {
+    fprintf(f, "\n%sfailed%s in phase %s (exit %d, %s): %s\n", s.bad, s.off,
+            r->failed_phase[0] ? r->failed_phase : "-", r->exit_code, jn_exit_name(r->exit_code), r->error);
+    if (*jn_exit_hint(r->exit_code))
+      fprintf(f, "  what to do: %s\n", jn_exit_hint(r->exit_code));
+  }
+  if (upto == PH_N || r->exit_code == JN_EXIT_HTTP) {
+    char wf[4096];
+    fprintf(f, "\n");
+    jn_report_waterfall(wf, sizeof wf, r, o->width ? o->width : 50);
+    fputs(wf, f);
+    fprintf(f, "\n");
+    curl_times(f, r);
+  }
+}
+
+void jn_report_stats_human(FILE *f, jn_stats *st, size_t requested, int concurrency, const jn_report_opts *o) {
+  sty s = styles(o);
+  double secs = (double)st->wall_us / 1e6;
+  fprintf(f, "\n%s%zu requests%s (%zu ok, %zu failed) over %d connection%s in %.3f s: %.1f requests/s; %zu on "
+             "kept-alive connections, %zu TLS resumptions\n",
+          s.b, requested, s.off, st->n, st->failed, concurrency, concurrency == 1 ? "" : "s", secs,
+          secs > 0 ? (double)(st->n + st->failed) / secs : 0.0, st->reused, st->resumed);
+  fprintf(f, "  %-9s %11s %11s %11s %11s %11s\n", "phase", "min", "p50", "p90", "p99", "max");
+  for (int p = 0; p < JN_ST_N; p++) {
+    jn_summary m;
+    jn_stats_summary(st, p, &m);
+    char a[32], b[32], c[32], d[32], e[32];
+    ms(a, sizeof a, m.min);
+    ms(b, sizeof b, m.p50);
+    ms(c, sizeof c, m.p90);
+    ms(d, sizeof d, m.p99);
+    ms(e, sizeof e, m.max);
+    fprintf(f, "  %-9s %11s %11s %11s %11s %11s\n", jn_stat_names[p], a, b, c, d, e);
+  }
+  if (st->code_n) {
+    fprintf(f, "  status:");
+    for (size_t i = 0; i < st->code_n; i++)
+      fprintf(f, " %d x%zu", st->code[i].code, st->code[i].count);
+    fprintf(f, "\n");
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < st->backend_n; i++)
+    total += st->backend[i].count;
+  if (st->backend_n && !(st->backend_n == 1 && !st->backend[0].name[0])) {
+    fprintf(f, "  served by (X-Served-By):\n");
+    for (size_t i = 0; i < st->backend_n; i++) {
+      int w = total ? (int)(st->backend[i].count * 40 / total) : 0;
+      char bar[48];
+      memset(bar, '#', (size_t)w);
+      bar[w] = 0;
+      fprintf(f, "    %-12s %6zu %5.1f%% %s\n", st->backend[i].name[0] ? st->backend[i].name : "(none)",
+              st->backend[i].count, total ? 100.0 * (double)st->backend[i].count / (double)total : 0.0, bar);
+    }
+  }
+}
+
+/* ---------- JSON ---------- */
+
+void jn_json_str(FILE *f, const char *p) {
+  fputc('"', f);
+  for (; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c == '\n')
+      fputs("\\n", f);
+    else if (c == '\r')
+      fputs("\\r", f);
+    else if (c == '\t')
+      fputs("\\t", f);
+    else if (c < 0x20 || c == 0x7f)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+  fputc('"', f);
+}
+
+static void jstrn(FILE *f, const char *p, size_t n) {
+  char tmp[8200];
+  if (n >= sizeof tmp)
+    n = sizeof tmp - 1;
+  memcpy(tmp, p, n);
+  tmp[n] = 0;
+  jn_json_str(f, tmp);
+}
+
+/* "key":"value" with a leading comma unless first. */
+static void kv_s(FILE *f, const char *k, const char *v) {
+  fprintf(f, ",\"%s\":", k);
+  jn_json_str(f, v);
+}
+static void kv_sn(FILE *f, const char *k, const char *v) { /* null when empty */
+  fprintf(f, ",\"%s\":", k);
+  if (*v)
+    jn_json_str(f, v);
+  else
+    fputs("null", f);
+}
+static void kv_u(FILE *f, const char *k, unsigned long long v) { fprintf(f, ",\"%s\":%llu", k, v); }
+static void kv_i(FILE *f, const char *k, long long v) { fprintf(f, ",\"%s\":%lld", k, v); }
+static void kv_b(FILE *f, const char *k, int v) { fprintf(f, ",\"%s\":%s", k, v ? "true" : "false"); }
+static void secs(FILE *f, const char *k, uint64_t us) {
+  fprintf(f, ",\"%s\":%llu.%06llu", k, (unsigned long long)(us / 1000000), (unsigned long long)(us % 1000000));
+}
+
+static void phase_open(FILE *f, int first, const char *name, uint64_t us, int upto, int idx) {
+  fprintf(f, "%s\"%s\":{\"duration_us\":%llu", first ? "" : ",", name, (unsigned long long)us);
+  kv_b(f, "reached", idx < upto);
+}
+
+static void json_phases(FILE *f, const jn_result *r) {
+  int upto = reached(r);
+  fputs("\"phases\":{", f);
+
+  phase_open(f, 1, "url", r->url_us, upto, PH_URL);
+  kv_s(f, "scheme", r->url.scheme);
+  kv_s(f, "host", r->url.host);
+  kv_u(f, "port", (unsigned)r->url.port);
+  kv_s(f, "path", r->url.path);
+  kv_s(f, "query", r->url.query);
+  kv_i(f, "host_ip_version", r->url.host_is_ip);
+  kv_s(f, "method", r->method);
+  fputs(",\"request\":", f);
+  jstrn(f, r->request, r->request_len);
+  fputc('}', f);
+
+  phase_open(f, 0, "dns", r->dns_us, upto, PH_DNS);
+  kv_sn(f, "source", r->dns_source);
+  kv_sn(f, "server", r->dns_server);
+  fputs(",\"steps\":[", f);
+  for (size_t i = 0; i < r->dns_step_n; i++) {
+    fprintf(f, "%s{\"source\":", i ? "," : "");
+    jn_json_str(f, r->dns_steps[i].source);
+    kv_s(f, "result", r->dns_steps[i].result);
+    kv_s(f, "detail", r->dns_steps[i].detail);
+    kv_u(f, "duration_us", r->dns_steps[i].us);
+    fputc('}', f);
+  }
+  fputs("],\"cname\":[", f);
+  for (size_t i = 0; i < r->cname_n; i++) {
+    fputs(i ? "," : "", f);
+    jn_json_str(f, r->cname[i]);
+  }
+  fputs("],\"answers\":[", f);
+  for (size_t i = 0; i < r->answer_n; i++) {
+    fprintf(f, "%s{\"type\":\"%s\"", i ? "," : "", r->answers[i].family == 6 ? "AAAA" : "A");
+    kv_s(f, "address", r->answers[i].addr);
+    if (r->answers[i].ttl >= 0)
+      kv_i(f, "ttl", r->answers[i].ttl);
+    else
+      fputs(",\"ttl\":null", f);
+    fputc('}', f);
+  }
+  fputs("]}", f);
+
+  phase_open(f, 0, "route", r->route_us, upto, PH_ROUTE);
+  kv_b(f, "ok", r->route_ok);
+  kv_sn(f, "error", r->route_error);
+  kv_sn(f, "type", r->route_type);
+  kv_b(f, "loopback", r->loopback);
+  kv_sn(f, "interface", r->oif);
+  kv_sn(f, "interface_mac", r->if_mac);
+  kv_sn(f, "gateway", r->gateway);
+  kv_sn(f, "source", r->prefsrc);
+  kv_sn(f, "next_hop", r->nexthop);
+  if (r->neigh_checked) {
+    fputs(",\"neighbour\":{\"mac\":", f);
+    jn_json_str(f, r->neigh_mac);
+    kv_s(f, "state_before", r->neigh_state_before);
+    kv_s(f, "state", r->neigh_state);
+    kv_s(f, "cache", r->neigh_hit ? "hit" : "miss");
+    fputc('}', f);
+  } else {
+    fputs(",\"neighbour\":null", f);
+  }
+  kv_i(f, "ttl", r->ip_ttl);
+  kv_b(f, "source_private", r->src_private);
+  kv_sn(f, "nat", r->nat_note);
+  fputc('}', f);
+
+  phase_open(f, 0, "tcp", r->tcp_us, upto, PH_TCP);
+  kv_b(f, "reused", r->tcp_reused);
+  kv_sn(f, "local", r->local);
+  kv_sn(f, "remote", r->remote);
+  fputs(",\"attempts\":[", f);
+  for (size_t i = 0; i < r->attempt_n; i++) {
+    fprintf(f, "%s{\"address\":", i ? "," : "");
+    jn_json_str(f, r->attempts[i].addr);
+    kv_s(f, "result", r->attempts[i].result);
+    kv_sn(f, "error", r->attempts[i].error);
+    kv_u(f, "start_us", r->attempts[i].start_us);
+    kv_u(f, "duration_us", r->attempts[i].us);
+    fputc('}', f);
+  }
+  fputc(']', f);
+  kv_u(f, "rtt_us", r->rtt_us);
+  kv_u(f, "rttvar_us", r->rttvar_us);
+  kv_u(f, "mss", r->mss);
+  kv_u(f, "cwnd", r->cwnd);
+  kv_u(f, "retransmits", r->retrans);
+  fputc('}', f);
+
+  phase_open(f, 0, "tls", r->tls_us, upto, PH_TLS);
+  kv_b(f, "used", r->tls_used);
+  kv_sn(f, "sni", r->sni);
+  kv_sn(f, "alpn", r->alpn);
+  kv_sn(f, "version", r->tls_version);
+  kv_sn(f, "cipher", r->cipher);
+  kv_sn(f, "group", r->group);
+  kv_b(f, "resumed", r->tls_resumed);
+  kv_b(f, "insecure", r->tls_insecure);
+  kv_b(f, "verified", r->verified);
+  kv_sn(f, "verify_result", r->verify_result);
+  kv_sn(f, "verify_name", r->verify_name);
+  if (r->cert_subject[0]) {
+    fputs(",\"certificate\":{\"subject\":", f);
+    jn_json_str(f, r->cert_subject);
+    kv_s(f, "issuer", r->cert_issuer);
+    fputs(",\"sans\":[", f);
+    const char *p = r->cert_sans;
+    int first = 1;
+    while (*p) {
+      size_t n = strcspn(p, ",");
+      if (n) {
+        fputs(first ? "" : ",", f);
+        jstrn(f, p, n);
+        first = 0;
+      }
+      p += n;
+      while (*p == ',' || *p == ' ')
+        p++;
+    }
+    fputc(']', f);
+    kv_s(f, "not_before", r->cert_not_before);
+    kv_s(f, "not_after", r->cert_not_after);
+    kv_i(f, "chain_length", r->chain_len);
+    fputc('}', f);
+  } else {
+    fputs(",\"certificate\":null", f);
+  }
+  fputc('}', f);
+
+  phase_open(f, 0, "http", r->http_us, upto, PH_HTTP);
+  kv_i(f, "status", r->status);
+  kv_sn(f, "reason", r->reason);
+  kv_sn(f, "version", r->http_version);
+  kv_u(f, "server_us", r->server_us);
+  kv_u(f, "transfer_us", r->transfer_us);
+  kv_u(f, "header_bytes", r->header_bytes);
+  kv_u(f, "body_bytes", r->body_bytes);
+  kv_u(f, "body_decoded_bytes", r->body_decoded);
+  kv_sn(f, "transfer_mode", r->transfer_mode);
+  kv_sn(f, "content_encoding", r->content_encoding);
+  kv_sn(f, "encoding_note", r->encoding_note);
+  kv_b(f, "keepalive", r->keepalive_ok);
+  fputs(",\"headers\":[", f);
+  {
+    const char *p = r->resp_headers;
+    int first = 1;
+    while (*p) {
+      size_t ln = strcspn(p, "\n");
+      const char *colon = memchr(p, ':', ln);
+      if (colon) {
+        const char *v = colon + 1;
+        while (v < p + ln && *v == ' ')
+          v++;
+        fputs(first ? "[" : ",[", f);
+        jstrn(f, p, (size_t)(colon - p));
+        fputc(',', f);
+        jstrn(f, v, (size_t)(p + ln - v));
+        fputc(']', f);
+        first = 0;
+      }
+      p += ln;
+      if (*p)
+        p++;
+    }
+  }
+  fputs("]}", f);
+
+  phase_open(f, 0, "lb", jn_lb_total_us(&r->lb), upto, PH_LB);
+  kv_b(f, "present", r->lb.served_by[0] || r->lb.timing_n);
+  kv_sn(f, "served_by", r->lb.served_by);
+  kv_sn(f, "request_id", r->lb.request_id);
+  fputs(",\"server_timing\":[", f);
+  for (size_t i = 0; i < r->lb.timing_n; i++) {
+    fprintf(f, "%s{\"name\":", i ? "," : "");
+    jn_json_str(f, r->lb.timing[i].name);
+    if (r->lb.timing[i].has_dur)
+      kv_u(f, "duration_us", r->lb.timing[i].dur_us);
+    else
+      fputs(",\"duration_us\":null", f);
+    kv_sn(f, "desc", r->lb.timing[i].desc);
+    fputc('}', f);
+  }
+  fputs("]}}", f);
+}
+
+static void json_runs(FILE *f, jn_stats *st, size_t requested, int concurrency) {
+  fputs(",\"runs\":{", f);
+  fprintf(f, "\"requests\":%zu", requested);
+  kv_u(f, "concurrency", (unsigned)concurrency);
+  kv_u(f, "ok", st->n);
+  kv_u(f, "failed", st->failed);
+  kv_u(f, "reused_connections", st->reused);
+  kv_u(f, "tls_resumed", st->resumed);
+  kv_u(f, "wall_us", st->wall_us);
+  fprintf(f, ",\"requests_per_second\":%.1f",
+          st->wall_us ? (double)(st->n + st->failed) * 1e6 / (double)st->wall_us : 0.0);
+  fputs(",\"phases\":{", f);
+  for (int p = 0; p < JN_ST_N; p++) {
+    jn_summary m;
+    jn_stats_summary(st, p, &m);
+    fprintf(f,
+            "%s\"%s\":{\"min_us\":%llu,\"p50_us\":%llu,\"p90_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu,\"mean_us\":%"
+            "llu}",
+            p ? "," : "", jn_stat_names[p], (unsigned long long)m.min, (unsigned long long)m.p50,
+            (unsigned long long)m.p90, (unsigned long long)m.p99, (unsigned long long)m.max,
+            (unsigned long long)m.mean);
+  }
+  fputs("},\"backends\":{", f);
+  for (size_t i = 0; i < st->backend_n; i++) {
+    fputs(i ? "," : "", f);
+    jn_json_str(f, st->backend[i].name);
+    fprintf(f, ":%zu", st->backend[i].count);
+  }
+  fputs("},\"status_codes\":{", f);
+  for (size_t i = 0; i < st->code_n; i++)
+    fprintf(f, "%s\"%d\":%zu", i ? "," : "", st->code[i].code, st->code[i].count);
+  fputs("}}", f);
+}
+
+void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, int concurrency) {
+  fputs("{\"journey_version\":", f);
+#ifdef JOURNEY_VERSION
+  jn_json_str(f, JOURNEY_VERSION);
+#else
+  jn_json_str(f, "0");
+#endif
+  fputs(",", f);
+  json_phases(f, r);
+  secs(f, "time_namelookup", r->t_namelookup);
+  secs(f, "time_connect", r->t_connect);
+  secs(f, "time_appconnect", r->t_appconnect);
+  secs(f, "time_pretransfer", r->t_pretransfer);
+  secs(f, "time_starttransfer", r->t_starttransfer);
+  secs(f, "time_total", r->t_total);
+  kv_i(f, "http_code", r->status);
+  kv_sn(f, "served_by", r->lb.served_by);
+  kv_sn(f, "request_id", r->lb.request_id);
+  kv_i(f, "exit_code", r->exit_code);
+  kv_sn(f, "error", r->error);
+  kv_sn(f, "failed_phase", r->failed_phase);
+  if (s)
+    json_runs(f, s, requested, concurrency);
+  fputs("}\n", f);
+}

@@ -1,0 +1,160 @@
+/* Everything one request's journey found, phase by phase: filled by the I/O modules (dns.c,
+ * netpath.c, tcp.c, tls_client.c, http.c), read by report.c. Plain data, fixed size, no pointers
+ * to free. Durations and offsets in microseconds from the monotonic clock. */
+#ifndef JOURNEY_CLIENT_RESULT_H
+#define JOURNEY_CLIENT_RESULT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "client/lb_info.h"
+#include "client/url.h"
+
+#define JN_ADDR_MAX 16
+#define JN_ATTEMPT_MAX 8
+#define JN_DNS_STEPS 6
+
+/* curl's exit codes, reused because users know them. */
+enum {
+  JN_EXIT_OK = 0,
+  JN_EXIT_USAGE = 2,
+  JN_EXIT_URL = 3,
+  JN_EXIT_DNS = 6,
+  JN_EXIT_CONNECT = 7,
+  JN_EXIT_WEIRD_REPLY = 8,
+  JN_EXIT_HTTP = 22,
+  JN_EXIT_WRITE = 23,
+  JN_EXIT_TIMEOUT = 28,
+  JN_EXIT_TLS = 35,
+  JN_EXIT_EMPTY_REPLY = 52,
+  JN_EXIT_RECV = 56,
+  JN_EXIT_CERT = 60,
+  JN_EXIT_ENCODING = 61,
+  JN_EXIT_CACERT = 77
+};
+
+typedef struct jn_dns_step {
+  char source[16]; /* "cache", "hosts", "server", "pinned", "literal", "os-cache" */
+  char result[16]; /* "hit", "miss", "skipped", "error" */
+  char detail[256];
+  uint64_t us;
+} jn_dns_step;
+
+typedef struct jn_dns_answer {
+  int family; /* 4 or 6 */
+  char addr[64];
+  long ttl; /* seconds; -1 when unknown (hosts file, pinned) */
+} jn_dns_answer;
+
+typedef struct jn_attempt {
+  char addr[64]; /* "ip:port" */
+  char result[16]; /* "connected", "refused", "timeout", "error", "abandoned" */
+  char error[128];
+  uint64_t start_us; /* offset from the start of the TCP phase */
+  uint64_t us;
+} jn_attempt;
+
+typedef struct jn_result {
+  int exit_code;
+  char error[512];
+  char failed_phase[8];
+
+  /* 1. url */
+  uint64_t url_us;
+  jn_url url;
+  char method[16];
+  char request[8192];
+  size_t request_len;
+
+  /* 2. dns */
+  uint64_t dns_us;
+  char dns_source[16]; /* the source that answered */
+  size_t dns_step_n;
+  jn_dns_step dns_steps[JN_DNS_STEPS];
+  char dns_server[64];  /* "ip:port" of the server that answered, "" otherwise */
+  size_t cname_n;
+  char cname[4][128];   /* the chain from the asked name to the canonical one */
+  size_t answer_n;
+  jn_dns_answer answers[JN_ADDR_MAX];
+
+  /* 3. route (netlink) */
+  uint64_t route_us;
+  int route_ok;
+  char route_error[256];
+  char route_type[16]; /* "local", "unicast", ... */
+  int loopback;
+  char oif[32];
+  char if_mac[24];
+  char gateway[64];  /* "" when on-link */
+  char prefsrc[64];
+  char nexthop[64];  /* gateway or the destination itself */
+  int neigh_checked; /* 0 when there is no neighbour step (loopback, failure) */
+  char neigh_state_before[24];
+  char neigh_state[24];
+  char neigh_mac[24];
+  int neigh_hit; /* 1 entry usable before connect, 0 had to be resolved */
+  int ip_ttl;    /* TTL / hop limit the socket sends with */
+  int src_private;
+  char nat_note[160];
+
+  /* 4. tcp */
+  uint64_t tcp_us;
+  int tcp_reused; /* kept-alive connection: no connect */
+  char local[64];
+  char remote[64];
+  size_t attempt_n;
+  jn_attempt attempts[JN_ATTEMPT_MAX];
+  uint32_t rtt_us, rttvar_us, mss, cwnd, retrans;
+
+  /* 5. tls */
+  uint64_t tls_us;
+  int tls_used;
+  int tls_insecure;
+  int tls_resumed;
+  char sni[256];
+  char alpn[32];
+  char tls_version[16];
+  char cipher[64];
+  char group[32];
+  char cert_subject[256];
+  char cert_issuer[256];
+  char cert_sans[512];
+  char cert_not_before[32];
+  char cert_not_after[32];
+  int chain_len;
+  int verified;        /* chain and name verified */
+  char verify_result[160];
+  char verify_name[256]; /* the name (or IP) checked against the certificate */
+
+  /* 6. http */
+  uint64_t http_us;
+  uint64_t server_us;   /* request sent -> first response byte */
+  uint64_t transfer_us; /* first byte -> last byte */
+  int status;
+  char reason[64];
+  char http_version[8];
+  char resp_headers[8192]; /* "Name: value\n" lines, for -v and --json */
+  size_t header_bytes;
+  uint64_t body_bytes;    /* as received */
+  uint64_t body_decoded;  /* after Content-Encoding decoding */
+  char transfer_mode[24]; /* "content-length", "chunked", "close-delimited", "none" */
+  char content_encoding[32];
+  char encoding_note[96];
+  int keepalive_ok;     /* the server keeps the connection open */
+
+  /* 7. lb */
+  jn_lb_info lb;
+
+  /* curl's cumulative times, microseconds since the start */
+  uint64_t t_namelookup, t_connect, t_appconnect, t_pretransfer, t_starttransfer, t_total;
+} jn_result;
+
+/* Copies src into dst (cap bytes), truncating; always NUL-terminated. */
+static inline void jn_strlcpy(char *dst, const char *src, size_t cap) {
+  size_t n = strnlen(src, cap - 1);
+  memcpy(dst, src, n);
+  dst[n] = 0;
+}
+
+#endif

@@ -1,0 +1,201 @@
+#include "client/run.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "client/dns_cache.h"
+#include "client/exit_code.h"
+#include "client/request.h"
+#include "client/tcp.h"
+#include "client/tls_client.h"
+
+int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
+  memset(run, 0, sizeof *run);
+  run->loop = loop;
+  run->o = o;
+  run->t_start = jc_now_us();
+  run->proto = calloc(1, sizeof *run->proto);
+  run->first = calloc(1, sizeof *run->first);
+  if (!run->proto || !run->first)
+    return 1;
+  jn_result *r = run->proto;
+  /* Phase 1: the URL and the request bytes. */
+  if (jn_url_parse(o->url, &r->url, r->error, sizeof r->error) != 0) {
+    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+    return r->exit_code = JN_EXIT_URL;
+  }
+  jn_strlcpy(r->method, o->method ? o->method : o->head ? "HEAD" : "GET", sizeof r->method);
+  jn_request *req = malloc(sizeof *req);
+  if (!req)
+    return 1;
+  jn_request_init(req, &r->url, r->method, !o->no_keepalive);
+  for (size_t i = 0; i < o->header_n; i++)
+    if (jn_request_header_arg(req, o->headers[i], r->error, sizeof r->error) != 0) {
+      free(req);
+      snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+      return r->exit_code = JN_EXIT_USAGE;
+    }
+  run->req_len = jn_request_format(req, &r->url, run->req, sizeof run->req);
+  free(req);
+  if (run->req_len >= sizeof run->req) {
+    snprintf(r->error, sizeof r->error, "the request is longer than %zu bytes: shorten the URL or the headers",
+             sizeof run->req - 1);
+    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+    return r->exit_code = JN_EXIT_USAGE;
+  }
+  memcpy(r->request, run->req, run->req_len);
+  r->request_len = run->req_len;
+  r->url_us = jc_now_us() - run->t_start;
+
+  /* Setup that is not part of the journey (CA store, -o file) is left out of the clock. */
+  uint64_t setup0 = jc_now_us();
+  if (strcmp(r->url.scheme, "https") == 0) {
+    char err[512];
+    if (!(run->ctx = jn_tls_ctx(o->cacert, o->insecure, err, sizeof err))) {
+      jn_strlcpy(r->error, err, sizeof r->error);
+      snprintf(r->failed_phase, sizeof r->failed_phase, "tls");
+      return r->exit_code = o->cacert ? JN_EXIT_CACERT : JN_EXIT_TLS;
+    }
+  }
+  if (o->output && !(run->out = fopen(o->output, "wb"))) {
+    snprintf(r->error, sizeof r->error, "cannot open -o %s for writing: %m", o->output);
+    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+    return r->exit_code = JN_EXIT_WRITE;
+  }
+  run->t_start += jc_now_us() - setup0;
+  if (jn_dns_cache_path_env(run->cache_path, sizeof run->cache_path) == 0)
+    run->dopts.cache_path = run->cache_path;
+  run->dopts.family = o->family;
+  run->dopts.servers = o->dns_servers;
+  run->dopts.pins = o->pins;
+  run->dopts.pin_n = o->pin_n;
+  run->dopts.no_cache = o->no_cache;
+  run->dopts.hosts_file = o->hosts_file;
+  if (o->connect_timeout > 0 && o->connect_timeout < 2.0)
+    run->dopts.timeout_ms = (unsigned)(o->connect_timeout * 1000 / 2) + 1;
+  size_t cap = o->n > 0 ? (size_t)o->n : 1;
+  if (jn_stats_init(&run->stats, cap) != 0)
+    return 1;
+  return 0;
+}
+
+static void progress_draw(jn_run *run, int final) {
+  long n = run->o->n;
+  int w = 40, fill = n ? (int)((long)run->finished * w / n) : w;
+  char bar[48];
+  memset(bar, '#', (size_t)fill);
+  memset(bar + fill, '.', (size_t)(w - fill));
+  bar[w] = 0;
+  fprintf(stderr, "\r[%s] %zu/%ld%s", bar, run->finished, n, final ? "\n" : "");
+  fflush(stderr);
+}
+
+static void on_progress(uv_timer_t *t) { progress_draw(t->data, 0); }
+
+static void stop_dns_deadline(jn_run *run) {
+  if (run->dns_deadline_on) {
+    run->dns_deadline_on = 0;
+    uv_close((uv_handle_t *)&run->dns_deadline, NULL);
+  }
+}
+
+static void on_dns(jn_dns *d, int code) {
+  jn_run *run = d->data;
+  jn_result *r = run->proto;
+  stop_dns_deadline(run);
+  r->t_namelookup = r->url_us + r->dns_us;
+  if (code) {
+    memcpy(run->first, r, sizeof *r);
+    r->t_total = jc_now_us() - run->t_start;
+    run->first->t_total = r->t_total;
+    run->have_first = 1;
+    run->exit_code = code;
+    jn_dns_close(&run->dns);
+    return;
+  }
+  int port = r->url.port;
+  run->naddr = jn_tcp_order(r, port, run->addrs, run->lens, JN_ADDR_MAX);
+  jn_dns_close(&run->dns); /* handles close while we connect */
+  if (run->o->progress && run->o->n > 1 && uv_timer_init(run->loop, &run->progress) == 0) {
+    run->progress_on = 1;
+    run->progress.data = run;
+    uv_timer_start(&run->progress, on_progress, 100, 100);
+  }
+  run->wall_t0 = jc_now_us();
+  long conns = run->o->c < 1 ? 1 : run->o->c;
+  if (conns > run->o->n)
+    conns = run->o->n;
+  for (long i = 0; i < conns; i++)
+    if (jn_conn_spawn(run) != 0)
+      break;
+}
+
+static void on_dns_deadline(uv_timer_t *t) {
+  jn_run *run = t->data;
+  jn_result *r = run->proto;
+  const jn_opts *o = run->o;
+  int by_connect = o->connect_timeout > 0 && (o->max_time <= 0 || o->connect_timeout < o->max_time);
+  snprintf(r->error, sizeof r->error, "timed out after %.3f s during the dns phase (%s)",
+           by_connect ? o->connect_timeout : o->max_time, by_connect ? "--connect-timeout" : "--max-time");
+  r->exit_code = JN_EXIT_TIMEOUT;
+  jn_strlcpy(r->failed_phase, "dns", sizeof r->failed_phase);
+  r->dns_us = jc_now_us() - run->dns.t0;
+  jn_dns_close(&run->dns); /* no done callback after this */
+  on_dns(&run->dns, JN_EXIT_TIMEOUT);
+}
+
+void jn_run_start(jn_run *run) {
+  run->dns.data = run;
+  run->dns_started = 1;
+  const jn_opts *o = run->o;
+  double limit = o->max_time;
+  if (o->connect_timeout > 0 && (limit <= 0 || o->connect_timeout < limit))
+    limit = o->connect_timeout;
+  if (limit > 0 && uv_timer_init(run->loop, &run->dns_deadline) == 0) {
+    run->dns_deadline_on = 1;
+    run->dns_deadline.data = run;
+    uv_timer_start(&run->dns_deadline, on_dns_deadline, (uint64_t)(limit * 1000) + 1, 0);
+  }
+  jn_dns_start(&run->dns, run->loop, &run->dopts, run->proto, on_dns);
+}
+
+int jn_run_request_done(jn_run *run, jn_result *r) {
+  if (r) {
+    run->finished++;
+    jn_stats_add(&run->stats, r);
+    if (!run->have_first) {
+      memcpy(run->first, r, sizeof *r);
+      run->have_first = 1;
+    }
+    if (r->exit_code && !run->exit_code)
+      run->exit_code = r->exit_code;
+  }
+  if (run->issued < (size_t)run->o->n) {
+    run->issued++;
+    return 1;
+  }
+  return 0;
+}
+
+void jn_run_conn_closed(jn_run *run) {
+  if (--run->active > 0)
+    return;
+  run->stats.wall_us = jc_now_us() - run->wall_t0;
+  if (run->progress_on) {
+    run->progress_on = 0;
+    uv_close((uv_handle_t *)&run->progress, NULL);
+    progress_draw(run, 1);
+  }
+}
+
+void jn_run_free(jn_run *run) {
+  if (run->ctx)
+    jn_tls_ctx_free(run->ctx);
+  if (run->out)
+    fclose(run->out);
+  jn_stats_free(&run->stats);
+  free(run->proto);
+  free(run->first);
+}

@@ -1,0 +1,84 @@
+/* One invocation of journey: resolve once, then N requests (-n) over C connections (-c), kept
+ * alive unless --no-keepalive, each request timed phase by phase into a jn_result; the first
+ * request's result is kept for the detailed report, every one goes into the statistics.
+ * conn.c runs one connection's life (connect, TLS, requests); run.c schedules them. */
+#ifndef JOURNEY_CLIENT_RUN_H
+#define JOURNEY_CLIENT_RUN_H
+
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "client/dns.h"
+#include "client/result.h"
+#include "client/stats.h"
+
+#define JN_PINS_MAX 16
+#define JN_HEADERS_ARG_MAX 64
+
+typedef struct jn_opts {
+  const char *url;
+  const char *method; /* NULL: GET (HEAD with -I) */
+  int head;
+  int verbose, silent, json, insecure, fail, no_cache, no_keepalive;
+  const char *cacert, *dns_servers, *hosts_file, *output;
+  const char *pins[JN_PINS_MAX];
+  size_t pin_n;
+  const char *headers[JN_HEADERS_ARG_MAX];
+  size_t header_n;
+  int family;
+  long n;
+  int c;
+  double interval, connect_timeout, max_time; /* seconds, 0 = none */
+  int color, progress;
+} jn_opts;
+
+typedef struct jn_run {
+  uv_loop_t *loop;
+  const jn_opts *o;
+  jn_result *proto; /* url + dns, the start of every first request */
+  uint64_t t_start;
+  jn_dns dns;
+  jn_dns_opts dopts;
+  char cache_path[1024];
+  int dns_started;
+  uv_timer_t dns_deadline; /* --max-time / --connect-timeout also bound the DNS phase */
+  int dns_deadline_on;
+  SSL_CTX *ctx;
+  char req[8192];
+  size_t req_len;
+  struct sockaddr_storage addrs[JN_ADDR_MAX];
+  socklen_t lens[JN_ADDR_MAX];
+  size_t naddr;
+  jn_result *first; /* the first finished request, for the detailed report */
+  int have_first;
+  int first_conn_done; /* the route is reported for the first connection only */
+  jn_stats stats;
+  size_t issued, finished;
+  int active;
+  FILE *out;
+  uv_timer_t progress;
+  int progress_on;
+  uint64_t wall_t0;
+  int exit_code; /* the first failure's */
+} jn_run;
+
+/* Prepares everything that does not need the network (URL, request bytes, TLS context, cache
+ * path, output file). Returns 0, or an exit code with proto->error. */
+int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o);
+/* Starts DNS and then the requests; the loop runs until all is done. */
+void jn_run_start(jn_run *run);
+/* Frees what prepare allocated (after the loop has finished). */
+void jn_run_free(jn_run *run);
+
+/* conn.c */
+typedef struct jn_conn jn_conn;
+/* Opens a connection slot and starts its first request. */
+int jn_conn_spawn(jn_run *run);
+/* run.c: called by a connection when a request has finished; returns 1 if the connection
+ * should issue another request. */
+int jn_run_request_done(jn_run *run, jn_result *r);
+/* run.c: called when a connection slot has closed for good. */
+void jn_run_conn_closed(jn_run *run);
+
+#endif

@@ -1,0 +1,22 @@
+/* The client's TLS (on common/tls.h's memory-BIO engine): the context (CA file or the system
+ * store, -k, ALPN http/1.1, client session cache for resumption), and after the handshake the
+ * facts the report shows: SNI, ALPN, version, cipher, key-exchange group, the server
+ * certificate (subject, SANs, issuer, validity, chain length) and the verification result. */
+#ifndef JOURNEY_CLIENT_TLS_CLIENT_H
+#define JOURNEY_CLIENT_TLS_CLIENT_H
+
+#include "common/tls.h"
+#include "client/result.h"
+
+/* Client context; NULL with err on failure. Keeps the newest session for resumption. */
+SSL_CTX *jn_tls_ctx(const char *cacert, int insecure, char *err, size_t errlen);
+/* Frees the context and the kept session. */
+void jn_tls_ctx_free(SSL_CTX *ctx);
+/* Starts a client session for host (SNI and name/IP verification), offering the kept session. */
+int jn_tls_start(jc_tls *t, SSL_CTX *ctx, const char *host, jn_result *r);
+/* After a successful handshake (or a failed one: whatever is known). */
+void jn_tls_describe(const jc_tls *t, jn_result *r);
+/* After a failed handshake: r->error, r->exit_code (60 for verification, else 35). */
+void jn_tls_failed(const jc_tls *t, jn_result *r);
+
+#endif

@@ -1,0 +1,106 @@
+/* Counters the workers update per request (atomics, no locks) and the pure formatting of the
+ * admin endpoints: /stats (JSON) and /metrics (Prometheus text format 0.0.4).
+ *
+ * Histograms have fixed buckets in seconds (Prometheus convention); a worker adds one to one
+ * bucket and the duration to the sum, the formatter makes them cumulative. Percentiles in /stats
+ * are estimated from the same buckets (linear interpolation inside the bucket, as Prometheus'
+ * histogram_quantile does).
+ *
+ * Formatting works on an lb_stats snapshot: plain values copied out of the atomics by the admin
+ * code, so that cmocka feeds it hand-made snapshots. */
+#ifndef JOURNEY_LB_STATS_H
+#define JOURNEY_LB_STATS_H
+
+#include "common/buf.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define LB_HIST_BUCKETS 14 /* finite upper bounds; one more bucket holds +Inf */
+#define LB_STATUS_MIN 100
+#define LB_STATUS_COUNT 500 /* 100..599 */
+
+/* Upper bounds in microseconds: 0.5ms 1ms 2.5ms 5ms 10ms 25ms 50ms 100ms 250ms 500ms 1s 2.5s
+ * 5s 10s. */
+extern const uint64_t lb_hist_bounds_us[LB_HIST_BUCKETS];
+
+typedef struct lb_hist {
+  atomic_uint_fast64_t bucket[LB_HIST_BUCKETS + 1]; /* not cumulative */
+  atomic_uint_fast64_t sum_us;
+} lb_hist;
+
+typedef struct lb_srv_metrics {
+  lb_hist request;  /* request headers received .. response complete */
+  lb_hist connect;  /* new backend connections: connect time */
+  atomic_uint_fast64_t status[LB_STATUS_COUNT]; /* responses by status code */
+} lb_srv_metrics;
+
+void lb_hist_observe(lb_hist *h, uint64_t us);
+void lb_srv_metrics_reset(lb_srv_metrics *m);
+static inline void lb_srv_metrics_status(lb_srv_metrics *m, int status) {
+  if (status >= LB_STATUS_MIN && status < LB_STATUS_MIN + LB_STATUS_COUNT)
+    atomic_fetch_add_explicit(&m->status[status - LB_STATUS_MIN], 1, memory_order_relaxed);
+}
+
+/* ---- snapshot (plain values) ---- */
+
+typedef struct lb_hist_snap {
+  uint64_t bucket[LB_HIST_BUCKETS + 1];
+  uint64_t sum_us;
+} lb_hist_snap;
+
+void lb_hist_snapshot(const lb_hist *h, lb_hist_snap *out);
+uint64_t lb_hist_count(const lb_hist_snap *h);
+/* q in (0,1]: estimated quantile in microseconds; 0 when empty. Observations in the +Inf bucket
+ * are reported as the largest finite bound. */
+uint64_t lb_hist_quantile_us(const lb_hist_snap *h, double q);
+
+typedef struct lb_stats_server {
+  const char *name, *address, *state; /* state: "UP", "DOWN", "DRAIN", "MAINT" */
+  const char *health;                 /* "up", "down", "unknown", "off" (no active checks) */
+  const char *last_check;             /* "ok", "timeout", "status 503", ... ; "" none yet */
+  uint64_t last_check_us;             /* duration of the last check */
+  const char *source;                 /* "static", "dns" */
+  int weight;
+  int ejected;
+  uint64_t ejections;
+  uint64_t active, requests, failures, responses_5xx;
+  uint64_t status[LB_STATUS_COUNT];
+  lb_hist_snap request, connect;
+} lb_stats_server;
+
+typedef struct lb_stats_pool {
+  const char *name, *algorithm, *check; /* check: lb_health_cfg_describe */
+  int nservers;
+  lb_stats_server *servers;
+  uint64_t no_server; /* requests answered 503: no server UP */
+} lb_stats_pool;
+
+typedef struct lb_stats_listener {
+  const char *address;
+  uint64_t connections, tls_handshakes;
+} lb_stats_listener;
+
+typedef struct lb_stats {
+  const char *version;
+  int draining;
+  uint64_t uptime_s;
+  uint64_t connections_active;
+  uint64_t reloads, reload_failures;
+  int nlisteners;
+  lb_stats_listener *listeners;
+  int npools;
+  lb_stats_pool *pools;
+} lb_stats;
+
+/* Admin decisions. 1 when the peer is Azure's health probe source (168.63.129.16): its probes
+ * are kept out of the access log. */
+int lb_admin_is_azure_probe(const char *ip);
+/* /healthz: 200 while not draining and at least one pool has a server UP, else 503; reason set. */
+int lb_admin_healthz(int draining, int pools_with_up, const char **reason);
+
+/* Append to b; return 0, or -1 when b's cap was reached (output incomplete). */
+int lb_stats_json(const lb_stats *s, jc_buf *b);
+int lb_stats_prometheus(const lb_stats *s, jc_buf *b);
+
+#endif

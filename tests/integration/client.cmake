@@ -1,0 +1,20 @@
+# journey (the client) against real processes on loopback (test_client.py): dnsmasq, openssl
+# s_server with the dev certificates, journey-backend, and journey-lb when it is part of the build.
+if(TARGET journey AND TARGET journey-backend)
+  if(TARGET journey-lb)
+    set(journey_lb_bin $<TARGET_FILE:journey-lb>)
+  else()
+    set(journey_lb_bin NONE)
+  endif()
+  set(client_groups Dns Errors Http)
+  if(TARGET journey-lb)
+    list(APPEND client_groups Lb)
+  endif()
+  foreach(group ${client_groups})
+    add_test(NAME integration.client.${group}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_client.py
+              $<TARGET_FILE:journey> ${JOURNEY_TEST_CERTS} $<TARGET_FILE:journey-backend> ${journey_lb_bin} ${group})
+    set_tests_properties(integration.client.${group} PROPERTIES LABELS integration TIMEOUT 120
+      FIXTURES_REQUIRED certs)
+  endforeach()
+endif()

@@ -1,0 +1,533 @@
+#!/usr/bin/env python3
+"""journey (the client) against real processes on loopback: dnsmasq as the DNS server,
+openssl s_server with the development certificate, journey-backend, a raw-socket HTTP server
+for body framings, and journey-lb when it is built. Every server is started here and stopped by
+its PID.
+
+usage: test_client.py JOURNEY CERTS_DIR BACKEND LB_OR_NONE GROUP
+groups: Dns Errors Http Schema Lb
+"""
+import gzip, json, os, re, signal, socket, subprocess, sys, tempfile, threading, time, unittest
+
+JOURNEY, CERTS, BACKEND, LB = sys.argv[1:5]
+GROUP = sys.argv[5]
+HERE = os.path.dirname(os.path.abspath(__file__))
+DOC = os.path.join(HERE, "..", "..", "docs", "client-json.md")
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def dns_port():
+    """A port free for both UDP and TCP (dnsmasq binds both), held until release() so that the
+    other free_port() calls cannot hand out the same number for TCP."""
+    while True:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", port))
+            return port, lambda: (u.close(), t.close())
+        except OSError:
+            u.close()
+            t.close()
+
+
+def wait_tcp(port, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listening on port %d" % port)
+
+
+class Proc:
+    """A process we started, stopped by its PID."""
+    def __init__(self, argv, **kw):
+        self.log = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=self.log, **kw)
+
+    def output(self):
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def stop(self):
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.log.close()
+
+
+def wait_dns(port, proc, timeout=10.0):
+    """Until the DNS server on port answers a query for www.my-app.com (it may start slowly)."""
+    q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x06my-app\x03com\x00\x00\x01\x00\x01"
+    end = time.time() + timeout
+    while time.time() < end:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(0.2)
+        try:
+            s.sendto(q, ("127.0.0.1", port))
+            if s.recv(512)[:2] == b"\x12\x34":
+                return
+        except OSError:
+            time.sleep(0.05)
+        finally:
+            s.close()
+    raise RuntimeError("dnsmasq did not answer on port %d (exit %s): %s" % (port, proc.p.poll(), proc.output()))
+
+
+def dnsmasq(port, ttl=60):
+    return Proc(["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+                 "--listen-address=127.0.0.1", "--port=%d" % port, "--bind-interfaces", "--pid-file=",
+                 "--address=/www.my-app.com/127.0.0.1", "--local=/my-app.com/", "--local-ttl=%d" % ttl])
+
+
+def s_server(port, cert="server.crt"):
+    p = Proc(["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-cert", os.path.join(CERTS, cert),
+              "-key", os.path.join(CERTS, "server.key"), "-www", "-quiet"])
+    wait_tcp(port)
+    return p
+
+
+def journey(*args, env=None, timeout=30):
+    e = dict(os.environ)
+    e.pop("NO_COLOR", None)
+    if env:
+        e.update(env)
+    r = subprocess.run([JOURNEY] + list(args), capture_output=True, text=True, timeout=timeout, env=e)
+    return r
+
+
+def jjson(*args, **kw):
+    r = journey("--json", *args, **kw)
+    try:
+        obj = json.loads(r.stdout)
+    except ValueError:
+        raise AssertionError("not JSON (exit %d): %r %r" % (r.returncode, r.stdout, r.stderr))
+    return r.returncode, obj
+
+
+# ---- a small JSON Schema validator (type, enum, required, properties, items): no dependency ----
+TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def check_type(v, t):
+    if t == "integer":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if t == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, TYPES[t])
+
+
+def validate(v, s, path="$"):
+    if "type" in s:
+        ts = s["type"] if isinstance(s["type"], list) else [s["type"]]
+        if not any(check_type(v, t) for t in ts):
+            raise AssertionError("%s: %r is not %s" % (path, v, ts))
+    if "enum" in s and v not in s["enum"]:
+        raise AssertionError("%s: %r not in %s" % (path, v, s["enum"]))
+    if isinstance(v, dict):
+        for k in s.get("required", []):
+            if k not in v:
+                raise AssertionError("%s: missing %s" % (path, k))
+        for k, sub in s.get("properties", {}).items():
+            if k in v:
+                validate(v[k], sub, path + "." + k)
+    if isinstance(v, list) and "items" in s:
+        for i, x in enumerate(v):
+            validate(x, s["items"], "%s[%d]" % (path, i))
+
+
+def schema():
+    text = open(DOC).read()
+    m = re.search(r"```json\n(.*?)```", text, re.S)
+    return json.loads(m.group(1))
+
+
+class Base(unittest.TestCase):
+    procs = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in cls.procs:
+            p.stop()
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.env = {"XDG_CACHE_HOME": self.tmp.name}
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+
+class Dns(Base):
+    @classmethod
+    def setUpClass(cls):
+        cls.dport, release = dns_port()
+        cls.tport = free_port()
+        release()
+        cls.procs = [dnsmasq(cls.dport), s_server(cls.tport)]
+        wait_dns(cls.dport, cls.procs[0])
+
+    def url(self, host="www.my-app.com"):
+        return "https://%s:%d/my-app/data" % (host, self.tport)
+
+    def test_every_phase_then_cache_hit(self):
+        ca = os.path.join(CERTS, "ca.crt")
+        code, j = jjson("--cacert", ca, "--dns-servers", "127.0.0.1:%d" % self.dport, self.url(), env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        validate(j, schema())
+        ph = j["phases"]
+        for name in ("url", "dns", "route", "tcp", "tls", "http", "lb"):
+            self.assertTrue(ph[name]["reached"], name)
+        self.assertEqual(ph["url"]["host"], "www.my-app.com")
+        self.assertEqual(ph["url"]["path"], "/my-app/data")
+        self.assertIn("Accept-Language: ko-KR,ko;q=0.9,en;q=0.8\r\n", ph["url"]["request"])
+        # DNS: cache miss, hosts miss, then our dnsmasq answered with its TTL
+        d = ph["dns"]
+        self.assertEqual(d["source"], "server")
+        self.assertEqual(d["server"], "127.0.0.1:%d/udp" % self.dport)
+        self.assertEqual([s["source"] + ":" + s["result"] for s in d["steps"][:3]],
+                         ["cache:miss", "os-cache:skipped", "hosts:miss"])
+        self.assertEqual(d["answers"][0], {"type": "A", "address": "127.0.0.1", "ttl": 60})
+        self.assertGreater(d["duration_us"], 0)
+        # route: loopback, said plainly, no neighbour
+        r = ph["route"]
+        self.assertTrue(r["ok"] and r["loopback"])
+        self.assertEqual(r["interface"], "lo")
+        self.assertIsNone(r["neighbour"])
+        self.assertEqual(r["ttl"], 64)
+        # tcp: one attempt, connected, TCP_INFO filled
+        t = ph["tcp"]
+        self.assertEqual(t["remote"], "127.0.0.1:%d" % self.tport)
+        self.assertEqual(t["attempts"][0]["result"], "connected")
+        self.assertGreater(t["mss"], 0)
+        self.assertGreater(t["cwnd"], 0)
+        # tls: verified against the dev CA
+        s = ph["tls"]
+        self.assertTrue(s["verified"])
+        self.assertEqual(s["sni"], "www.my-app.com")
+        self.assertIn(s["version"], ("TLSv1.3", "TLSv1.2"))
+        self.assertIn("DNS:www.my-app.com", s["certificate"]["sans"])
+        self.assertEqual(j["http_code"], 200)
+        times = [j[k] for k in ("time_namelookup", "time_connect", "time_appconnect", "time_pretransfer",
+                                "time_starttransfer", "time_total")]
+        self.assertEqual(times, sorted(times))
+        self.assertGreater(times[0], 0)
+        self.assertLess(times[-1], 5)
+        # second run: the answer comes from journey's own cache, TTL counting down
+        code, j2 = jjson("--cacert", ca, "--dns-servers", "127.0.0.1:%d" % self.dport, self.url(), env=self.env)
+        self.assertEqual(code, 0, j2["error"])
+        self.assertEqual(j2["phases"]["dns"]["source"], "cache")
+        self.assertEqual(j2["phases"]["dns"]["steps"][0]["result"], "hit")
+        self.assertTrue(0 < j2["phases"]["dns"]["answers"][0]["ttl"] <= 60)
+        # --no-cache goes to the server again
+        code, j3 = jjson("--no-cache", "--cacert", ca, "--dns-servers", "127.0.0.1:%d" % self.dport, self.url(),
+                         env=self.env)
+        self.assertEqual(j3["phases"]["dns"]["source"], "server")
+        self.assertEqual(j3["phases"]["dns"]["steps"][0]["result"], "skipped")
+
+    def test_fresh_connections_resume_tls(self):
+        code, j = jjson("-n", "4", "--no-keepalive", "--cacert", os.path.join(CERTS, "ca.crt"),
+                        "--resolve", "www.my-app.com:%d:127.0.0.1" % self.tport, self.url(), env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        self.assertEqual((j["runs"]["ok"], j["runs"]["reused_connections"]), (4, 0))
+        self.assertEqual(j["runs"]["tls_resumed"], 3)
+        self.assertFalse(j["phases"]["tls"]["resumed"])  # the first one is a full handshake
+
+    def test_hosts_file(self):
+        hosts = os.path.join(self.tmp.name, "hosts")
+        with open(hosts, "w") as f:
+            f.write("# test\n127.0.0.1 www.my-app.com\n")
+        code, j = jjson("--hosts-file", hosts, "--cacert", os.path.join(CERTS, "ca.crt"),
+                        "--dns-servers", "127.0.0.1:%d" % self.dport, self.url(), env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        d = j["phases"]["dns"]
+        self.assertEqual(d["source"], "hosts")
+        self.assertEqual(d["steps"][-1], {"source": "hosts", "result": "hit", "detail": hosts,
+                                          "duration_us": d["steps"][-1]["duration_us"]})
+        self.assertIsNone(d["answers"][0]["ttl"])
+
+    def test_unresolvable_is_6(self):
+        code, j = jjson("--dns-servers", "127.0.0.1:%d" % self.dport, self.url("nosuch.my-app.com"), env=self.env)
+        self.assertEqual(code, 6)
+        self.assertEqual(j["exit_code"], 6)
+        self.assertEqual(j["failed_phase"], "dns")
+        self.assertIn("nosuch.my-app.com", j["error"])
+        self.assertFalse(j["phases"]["tcp"]["reached"])
+        validate(j, schema())
+
+    def test_human_output(self):
+        r = journey("--cacert", os.path.join(CERTS, "ca.crt"), "--dns-servers", "127.0.0.1:%d" % self.dport,
+                    self.url(), env=dict(self.env, NO_COLOR="1"))
+        self.assertEqual(r.returncode, 0, r.stdout)
+        for want in ("1 URL", "2 DNS", "3 route", "4 TCP", "5 TLS", "6 HTTP", "7 LB", "loopback",
+                     "time_starttransfer", "127.0.0.1:%d/udp" % self.dport, "verify   ok"):
+            self.assertIn(want, r.stdout)
+        self.assertNotIn("\033[", r.stdout)
+
+
+class Errors(Base):
+    def test_wrong_ca_is_60(self):
+        port = free_port()
+        self.procs = [s_server(port)]
+        try:
+            other = os.path.join(self.tmp.name, "other-ca.crt")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-keyout", os.path.join(self.tmp.name, "k"), "-out", other, "-days", "1",
+                            "-subj", "/CN=some other CA"], check=True, capture_output=True)
+            code, j = jjson("--cacert", other, "--resolve", "www.my-app.com:%d:127.0.0.1" % port,
+                            "https://www.my-app.com:%d/" % port, env=self.env)
+            self.assertEqual(code, 60, j["error"])
+            self.assertEqual(j["failed_phase"], "tls")
+            self.assertIn("not trusted", j["error"])
+            # -k goes on, loudly
+            code, j = jjson("-k", "--resolve", "www.my-app.com:%d:127.0.0.1" % port,
+                            "https://www.my-app.com:%d/" % port, env=self.env)
+            self.assertEqual(code, 0, j["error"])
+            self.assertTrue(j["phases"]["tls"]["insecure"])
+            self.assertFalse(j["phases"]["tls"]["verified"])
+            # a name the certificate does not carry is refused too
+            code, j = jjson("--cacert", os.path.join(CERTS, "ca.crt"), "--resolve",
+                            "wrong.example:%d:127.0.0.1" % port, "https://wrong.example:%d/" % port, env=self.env)
+            self.assertEqual(code, 60, j["error"])
+        finally:
+            for p in self.procs:
+                p.stop()
+
+    def test_closed_port_is_7(self):
+        port = free_port()
+        code, j = jjson("http://127.0.0.1:%d/" % port, env=self.env)
+        self.assertEqual(code, 7)
+        self.assertEqual(j["failed_phase"], "tcp")
+        self.assertEqual(j["phases"]["tcp"]["attempts"][0]["result"], "refused")
+        self.assertEqual(j["phases"]["dns"]["source"], "literal")
+
+    def test_max_time_against_slow_backend_is_28(self):
+        port = free_port()
+        be = Proc([BACKEND, "--listen", "127.0.0.1:%d" % port, "--name", "slow", "--delay-ms", "3000",
+                   "--no-access-log"])
+        try:
+            wait_tcp(port)
+            t0 = time.time()
+            code, j = jjson("--max-time", "0.5", "http://127.0.0.1:%d/my-app/data" % port, env=self.env)
+            took = time.time() - t0
+            self.assertEqual(code, 28, j["error"])
+            self.assertEqual(j["failed_phase"], "http")
+            self.assertIn("--max-time", j["error"])
+            self.assertLess(took, 2.5)
+        finally:
+            be.stop()
+
+    def test_silent_dns_server_with_max_time_is_28(self):
+        mute = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # receives, never answers
+        mute.bind(("127.0.0.1", 0))
+        try:
+            code, j = jjson("--no-cache", "--max-time", "0.5", "--dns-servers", "127.0.0.1:%d" % mute.getsockname()[1],
+                            "https://www.my-app.com/", env=self.env)
+            self.assertEqual(code, 28, j["error"])
+            self.assertEqual(j["failed_phase"], "dns")
+            # c-ares alone would wait 2 tries x 2 s; the deadline cuts the phase at 0.5 s
+            self.assertLess(j["phases"]["dns"]["duration_us"], 1500000)
+        finally:
+            mute.close()
+
+    def test_fail_and_usage(self):
+        port = free_port()
+        be = Proc([BACKEND, "--listen", "127.0.0.1:%d" % port, "--name", "b1", "--no-access-log"])
+        try:
+            wait_tcp(port)
+            self.assertEqual(journey("-s", "http://127.0.0.1:%d/nope" % port).returncode, 0)
+            code, j = jjson("--fail", "http://127.0.0.1:%d/nope" % port)
+            self.assertEqual((code, j["http_code"]), (22, 404))
+        finally:
+            be.stop()
+        self.assertEqual(journey().returncode, 2)
+        self.assertEqual(journey("-n", "0", "http://x/").returncode, 2)
+        self.assertEqual(journey("--resolve", "bad", "http://x/").returncode, 2)
+        self.assertEqual(journey("ftp://x/").returncode, 3)
+        h = journey("--help")
+        self.assertEqual(h.returncode, 0)
+        for flag in ("--cacert", "-k", "--dns-servers", "--resolve", "--json", "-n", "-c", "-v", "-s",
+                     "--no-cache", "--connect-timeout", "--max-time", "--fail", "--hosts-file", "--no-keepalive",
+                     "--interval", "-o", "-I", "-H", "-X", "-4", "-6"):
+            self.assertIn(flag, h.stdout)
+
+
+def framing_server(port, stop):
+    """Raw HTTP/1.1 responses with each body framing and gzip."""
+    body = b"journey " * 1000
+    gz = gzip.compress(body)
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(8)
+    ls.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        req = b""
+        while b"\r\n\r\n" not in req:
+            d = c.recv(4096)
+            if not d:
+                break
+            req += d
+        path = req.split(b" ")[1] if req.count(b" ") >= 2 else b"/"
+        if path == b"/gzip":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                      % len(gz) + gz)
+        elif path == b"/chunked":
+            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                      b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        elif path == b"/close":
+            c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+        elif path == b"/br":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+        elif path == b"/garbage":
+            c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        c.close()
+    ls.close()
+
+
+class Http(Base):
+    @classmethod
+    def setUpClass(cls):
+        cls.port = free_port()
+        cls.stop = threading.Event()
+        cls.th = threading.Thread(target=framing_server, args=(cls.port, cls.stop), daemon=True)
+        cls.th.start()
+        wait_tcp(cls.port)
+        cls.bport = free_port()
+        cls.procs = [Proc([BACKEND, "--listen", "127.0.0.1:%d" % cls.bport, "--name", "b1", "--no-access-log"])]
+        wait_tcp(cls.bport)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop.set()
+        cls.th.join()
+        super().tearDownClass()
+
+    def get(self, path, *args):
+        return jjson(*args, "http://127.0.0.1:%d%s" % (self.port, path))
+
+    def test_gzip_decoded_to_file(self):
+        out = os.path.join(self.tmp.name, "body")
+        code, j = self.get("/gzip", "-o", out)
+        self.assertEqual(code, 0, j["error"])
+        h = j["phases"]["http"]
+        self.assertEqual(h["transfer_mode"], "content-length")
+        self.assertEqual(h["body_decoded_bytes"], 8000)
+        self.assertLess(h["body_bytes"], 200)
+        self.assertEqual(open(out, "rb").read(), b"journey " * 1000)
+
+    def test_chunked_close_br_garbage(self):
+        code, j = self.get("/chunked")
+        self.assertEqual((code, j["phases"]["http"]["transfer_mode"], j["phases"]["http"]["body_bytes"]),
+                         (0, "chunked", 11))
+        code, j = self.get("/close")
+        self.assertEqual((code, j["phases"]["http"]["transfer_mode"], j["phases"]["http"]["body_bytes"]),
+                         (0, "close-delimited", 8000))
+        code, j = self.get("/br")
+        self.assertEqual(code, 0)
+        self.assertIn("NOT decoded", j["phases"]["http"]["encoding_note"])
+        code, j = self.get("/garbage")
+        self.assertEqual(code, 8, j["error"])
+
+    def test_happy_eyeballs_falls_back(self):
+        # ::1 first (nothing listens there), then 127.0.0.1: both attempts reported
+        code, j = jjson("--resolve", "www.my-app.com:%d:[::1],127.0.0.1" % self.bport,
+                        "http://www.my-app.com:%d/my-app/data" % self.bport)
+        self.assertEqual(code, 0, j["error"])
+        att = j["phases"]["tcp"]["attempts"]
+        self.assertEqual([a["result"] for a in att], ["refused", "connected"])
+        self.assertEqual(att[1]["address"], "127.0.0.1:%d" % self.bport)
+        code, j = jjson("-6", "--resolve", "www.my-app.com:%d:[::1],127.0.0.1" % self.bport,
+                        "http://www.my-app.com:%d/my-app/data" % self.bport)
+        self.assertEqual(code, 7)
+
+    def test_keepalive_runs_and_head(self):
+        code, j = jjson("-n", "50", "-c", "2", "http://127.0.0.1:%d/my-app/data" % self.bport)
+        self.assertEqual(code, 0, j["error"])
+        validate(j, schema())
+        runs = j["runs"]
+        self.assertEqual((runs["ok"], runs["failed"]), (50, 0))
+        self.assertEqual(runs["reused_connections"], 48)
+        self.assertEqual(runs["status_codes"], {"200": 50})
+        self.assertLessEqual(runs["phases"]["total"]["p50_us"], runs["phases"]["total"]["p99_us"])
+        code, j = jjson("-n", "5", "--no-keepalive", "http://127.0.0.1:%d/my-app/data" % self.bport)
+        self.assertEqual((code, j["runs"]["reused_connections"]), (0, 0))
+        code, j = jjson("-I", "http://127.0.0.1:%d/my-app/data" % self.bport)
+        self.assertEqual((code, j["phases"]["url"]["method"], j["phases"]["http"]["transfer_mode"]),
+                         (0, "HEAD", "none"))
+
+
+class Lb(Base):
+    """journey -> dnsmasq -> journey-lb (TLS) -> three journey-backends."""
+    @classmethod
+    def setUpClass(cls):
+        if LB == "NONE":
+            raise unittest.SkipTest("journey-lb is not built")
+        cls.dport, release = dns_port()
+        ports = [free_port() for _ in range(3)]
+        cls.lport = free_port()
+        release()
+        cls.procs = [dnsmasq(cls.dport)]
+        wait_dns(cls.dport, cls.procs[0])
+        for i, p in enumerate(ports):
+            cls.procs.append(Proc([BACKEND, "--listen", "127.0.0.1:%d" % p, "--name", "b%d" % (i + 1),
+                                   "--no-access-log"]))
+            wait_tcp(p)
+        argv = [LB, "--listen", "https://127.0.0.1:%d" % cls.lport, "--cert", os.path.join(CERTS, "server.crt"),
+                "--key", os.path.join(CERTS, "server.key")]
+        for i, p in enumerate(ports):
+            argv += ["--backend", "b%d=127.0.0.1:%d" % (i + 1, p)]
+        cls.procs.append(Proc(argv))
+        wait_tcp(cls.lport)
+        time.sleep(0.5)  # first health checks
+
+    def args(self):
+        return ["--cacert", os.path.join(CERTS, "ca.crt"), "--dns-servers", "127.0.0.1:%d" % self.dport,
+                "https://www.my-app.com:%d/my-app/data" % self.lport]
+
+    def test_lb_section(self):
+        code, j = jjson(*self.args(), env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        validate(j, schema())
+        lb = j["phases"]["lb"]
+        self.assertTrue(lb["present"])
+        self.assertIn(lb["served_by"], ("b1", "b2", "b3"))
+        self.assertEqual(j["served_by"], lb["served_by"])
+        self.assertTrue(j["request_id"])
+        self.assertTrue(any(t["duration_us"] is not None for t in lb["server_timing"]))
+        self.assertTrue(j["phases"]["tls"]["verified"])
+
+    def test_spread_over_three_backends(self):
+        code, j = jjson("-n", "100", "-c", "4", *self.args(), env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        b = j["runs"]["backends"]
+        self.assertEqual(sorted(b), ["b1", "b2", "b3"])
+        self.assertEqual(sum(b.values()), 100)
+        for n in b.values():
+            self.assertGreater(n, 15)
+
+
+if __name__ == "__main__":
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(globals()[GROUP])
+    ok = unittest.TextTestRunner(verbosity=2).run(suite).wasSuccessful()
+    sys.exit(0 if ok else 1)

@@ -1,0 +1,129 @@
+/* client/url.c and client/request.c: URL parsing (ports, IPv6 literals, bad URLs) and the exact
+ * request bytes with the seed's headers and -H semantics. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client/request.h"
+#include "client/url.h"
+
+static void url_seed(void **state) {
+  jn_url u;
+  char err[256];
+  assert_int_equal(jn_url_parse("https://www.my-app.com/my-app/data", &u, err, sizeof err), 0);
+  assert_string_equal(u.scheme, "https");
+  assert_string_equal(u.host, "www.my-app.com");
+  assert_int_equal(u.port, 443);
+  assert_false(u.port_explicit);
+  assert_string_equal(u.path, "/my-app/data");
+  assert_string_equal(u.query, "");
+  assert_int_equal(u.host_is_ip, 0);
+}
+
+static void url_ports_and_defaults(void **state) {
+  static const struct {
+    const char *in, *scheme, *host, *path, *query;
+    int port, ip;
+  } cases[] = {
+      {"http://Example.COM", "http", "example.com", "/", "", 80, 0},
+      {"HTTPS://a.b:8443/x?y=1#frag", "https", "a.b", "/x", "y=1", 8443, 0},
+      {"www.my-app.com/my-app/data", "https", "www.my-app.com", "/my-app/data", "", 443, 0},
+      {"https://127.0.0.1:65535?q", "https", "127.0.0.1", "/", "q", 65535, 4},
+      {"https://[::1]:8443/p", "https", "::1", "/p", "", 8443, 6},
+      {"http://[2001:db8::1]/", "http", "2001:db8::1", "/", "", 80, 6},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    jn_url u;
+    char err[256];
+    assert_int_equal(jn_url_parse(cases[i].in, &u, err, sizeof err), 0);
+    assert_string_equal(u.scheme, cases[i].scheme);
+    assert_string_equal(u.host, cases[i].host);
+    assert_string_equal(u.path, cases[i].path);
+    assert_string_equal(u.query, cases[i].query);
+    assert_int_equal(u.port, cases[i].port);
+    assert_int_equal(u.host_is_ip, cases[i].ip);
+  }
+}
+
+static void url_bad(void **state) {
+  static const char *bad[] = {"",           "ftp://x/",         "https://",           "https://:443/",
+                              "https://h:0/", "https://h:65536/", "https://h:8x/",      "https://[::1/",
+                              "https://[zz]/", "https://u:p@h/",  "https://h h/",       "https://h:/",
+                              "https://[::1]x/", "https://h\x01/"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    jn_url u;
+    char err[256] = "";
+    assert_int_equal(jn_url_parse(bad[i], &u, err, sizeof err), -1);
+    assert_non_null(strstr(err, "bad URL"));
+  }
+}
+
+static void host_header_and_target(void **state) {
+  jn_url u;
+  char err[256], buf[300];
+  assert_int_equal(jn_url_parse("https://[::1]:8443/a?b=c", &u, err, sizeof err), 0);
+  jn_url_host_header(&u, buf, sizeof buf);
+  assert_string_equal(buf, "[::1]:8443");
+  jn_url_target(&u, buf, sizeof buf);
+  assert_string_equal(buf, "/a?b=c");
+  assert_int_equal(jn_url_parse("http://h:80/", &u, err, sizeof err), 0);
+  jn_url_host_header(&u, buf, sizeof buf);
+  assert_string_equal(buf, "h");
+}
+
+static void request_seed_bytes(void **state) {
+  jn_url u;
+  jn_request r;
+  char err[256], buf[4096];
+  assert_int_equal(jn_url_parse("https://www.my-app.com/my-app/data", &u, err, sizeof err), 0);
+  jn_request_init(&r, &u, "GET", 1);
+  size_t n = jn_request_format(&r, &u, buf, sizeof buf);
+  assert_int_equal(n, strlen(buf));
+  const char *want = "GET /my-app/data HTTP/1.1\r\n"
+                     "Host: www.my-app.com\r\n"
+                     "User-Agent: journey/" JOURNEY_VERSION "\r\n"
+                     "Accept: text/html,application/json,*/*;q=0.8\r\n"
+                     "Accept-Language: ko-KR,ko;q=0.9,en;q=0.8\r\n"
+                     "Accept-Encoding: gzip, deflate, br\r\n"
+                     "Connection: keep-alive\r\n"
+                     "\r\n";
+  assert_string_equal(buf, want);
+}
+
+static void request_header_args(void **state) {
+  jn_url u;
+  jn_request r;
+  char err[256], buf[4096];
+  jn_url_parse("http://h/", &u, err, sizeof err);
+  jn_request_init(&r, &u, "HEAD", 0);
+  assert_string_equal(jn_request_get(&r, "connection"), "close");
+  assert_int_equal(jn_request_header_arg(&r, "user-agent: test/1", err, sizeof err), 0);
+  assert_int_equal(jn_request_header_arg(&r, "X-Trace: abc", err, sizeof err), 0);
+  assert_int_equal(jn_request_header_arg(&r, "Accept-Language:", err, sizeof err), 0);
+  assert_int_equal(jn_request_header_arg(&r, "X-Empty;", err, sizeof err), 0);
+  assert_int_equal(jn_request_header_arg(&r, "Bad Name: x", err, sizeof err), -1);
+  assert_int_equal(jn_request_header_arg(&r, "NoColon", err, sizeof err), -1);
+  assert_int_equal(jn_request_header_arg(&r, "X: a\r\nInjected: 1", err, sizeof err), -1);
+  jn_request_format(&r, &u, buf, sizeof buf);
+  assert_non_null(strstr(buf, "HEAD / HTTP/1.1\r\n"));
+  assert_non_null(strstr(buf, "User-Agent: test/1\r\n"));
+  assert_null(strstr(buf, "journey/"));
+  assert_null(strstr(buf, "Accept-Language"));
+  assert_non_null(strstr(buf, "X-Trace: abc\r\n"));
+  assert_non_null(strstr(buf, "X-Empty: \r\n"));
+  assert_null(strstr(buf, "Injected"));
+  /* a buffer too small reports the length needed */
+  assert_true(jn_request_format(&r, &u, buf, 10) > 10);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(url_seed),           cmocka_unit_test(url_ports_and_defaults),
+      cmocka_unit_test(url_bad),            cmocka_unit_test(host_header_and_target),
+      cmocka_unit_test(request_seed_bytes), cmocka_unit_test(request_header_args),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
