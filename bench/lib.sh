@@ -191,11 +191,13 @@ bench_measure() {
 
 # bench_verdict GEN_CORES GEN_CAPACITY LB_CORES LB_CAPACITY BACKEND_CORES OTHER_CORES: which side
 # was the limit: the LB or the generator when it used 90% of its threads, else "machine" when all
-# the CPUs were busy, else the side nearest its own limit.
+# the CPUs were busy, "none" when both used under half of theirs (a fixed-rate run), else the
+# side nearest its own limit.
 bench_verdict() {
   awk -v g="$1" -v gc="$2" -v l="$3" -v lc="$4" -v b="$5" -v o="$6" -v n="$(nproc)" 'BEGIN {
     fg = g / gc; fl = l / lc
     if (g + l + b + o >= 0.9 * n && fg < 0.9 && fl < 0.9) print "machine"
+    else if (fg < 0.5 && fl < 0.5) print "none"
     else if (fl >= fg) print "lb"
     else print "generator" }'
 }

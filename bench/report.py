@@ -322,8 +322,11 @@ def main():
         out.append("Cells: median over the rounds (min–max). Ratios are journey-lb's median over the "
                    "peer's: above 1 is better for req/s and conn/s, below 1 for latency, CPU and memory. "
                    "\"limit (CPU)\": which side used most of its CPU over the round (`lb`: the load "
-                   "balancer's workers were busy; `generator`: the load generator was; `machine`: the two "
-                   "cores were full with neither side at its own limit), the most frequent over the rounds.\n")
+                   "balancer's workers were busy; `generator`: the load generator was; `machine`: all the "
+                   "cores were full (load generator, LB, backends and the machine's other tenants together) "
+                   "with neither side at its own limit; `none`: both used under half of theirs, as in a "
+                   "fixed-rate run), the most frequent over the rounds. CPU use per round, in cores: "
+                   "raw/records.txt (gen, lb_cpu, be_cpu, other).\n")
     for w in order:
         table(records, w, out)
     if a.results:
