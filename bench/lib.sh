@@ -146,6 +146,7 @@ bench_proc_sum() {
 }
 # utime+stime (clock ticks) of the processes, all threads included; resident memory (kB).
 bench_cpu_ticks() { bench_proc_sum stat '{print $14 + $15}' "$@"; }
+bench_sys_ticks() { bench_proc_sum stat '{print $15}' "$@"; }
 bench_rss_kb() { bench_proc_sum status '/^VmRSS:/ {print $2}' "$@"; }
 
 # Busy ticks of the whole machine (all CPUs), to see how much the other tenants used.
@@ -164,11 +165,12 @@ bench_children_cpu() {
 
 # bench_measure CMD...: runs the load generator CMD in the foreground (output in $BENCH_TMP/gen.out)
 # with CPU accounting over the run. Set BENCH_LB_PIDS and BENCH_BE_PIDS (space-separated) first.
-# Sets BM_WALL (s) and the CPU used over the run, in cores: BM_GEN (load generator), BM_LB,
-# BM_BE (backends), BM_OTHER (everything else on the machine: other tenants).
+# Sets BM_WALL (s) and the CPU used over the run, in cores: BM_GEN (load generator), BM_LB
+# (BM_LB_SYS of it in the kernel), BM_BE (backends), BM_OTHER (everything else on the machine).
 bench_measure() {
-  local lb0 be0 m0 g0 t0 lb1 be1 m1 g1 t1
+  local lb0 be0 m0 g0 t0 lb1 be1 m1 g1 t1 ls0 ls1
   lb0=$(bench_cpu_ticks $BENCH_LB_PIDS)
+  ls0=$(bench_sys_ticks $BENCH_LB_PIDS)
   be0=$(bench_cpu_ticks $BENCH_BE_PIDS)
   m0=$(bench_machine_busy)
   bench_children_cpu
@@ -180,12 +182,13 @@ bench_measure() {
   g1=$BENCH_CHILD_CPU
   m1=$(bench_machine_busy)
   lb1=$(bench_cpu_ticks $BENCH_LB_PIDS)
+  ls1=$(bench_sys_ticks $BENCH_LB_PIDS)
   be1=$(bench_cpu_ticks $BENCH_BE_PIDS)
-  read -r BM_WALL BM_GEN BM_LB BM_BE BM_OTHER < <(awk -v t0="$t0" -v t1="$t1" -v g0="$g0" -v g1="$g1" \
-    -v lb=$((lb1 - lb0)) -v be=$((be1 - be0)) -v m=$((m1 - m0)) -v hz="$BENCH_HZ" 'BEGIN {
+  read -r BM_WALL BM_GEN BM_LB BM_BE BM_OTHER BM_LB_SYS < <(awk -v t0="$t0" -v t1="$t1" -v g0="$g0" -v g1="$g1" \
+    -v lb=$((lb1 - lb0)) -v ls=$((ls1 - ls0)) -v be=$((be1 - be0)) -v m=$((m1 - m0)) -v hz="$BENCH_HZ" 'BEGIN {
       w = t1 - t0; if (w <= 0) w = 1e-9; g = g1 - g0
       o = (m / hz - lb / hz - be / hz - g) / w; if (o < 0) o = 0
-      printf "%.3f %.2f %.2f %.2f %.2f\n", w, g / w, lb / hz / w, be / hz / w, o }')
+      printf "%.3f %.2f %.3f %.2f %.2f %.3f\n", w, g / w, lb / hz / w, be / hz / w, o, ls / hz / w }')
   return 0
 }
 

@@ -20,17 +20,19 @@ LBS = ["journey", "haproxy", "nginx"]
 LB_NAMES = {"journey": "journey-lb", "haproxy": "HAProxy", "nginx": "nginx"}
 # Fields that are measurements (or per-run detail), not part of what identifies a configuration.
 MEASURED = {"round", "rps", "p50", "p99", "p999", "max", "non2xx", "errors", "resumed", "connections",
-            "requests", "gen", "lb_cpu", "be_cpu", "other", "wall", "limit", "rss_before", "rss_after",
+            "requests", "gen", "lb_cpu", "lb_sys", "sys_us_per_req", "be_cpu", "other", "wall", "limit", "rss_before", "rss_after",
             "kb_per_conn", "held", "ir", "ir_per_req", "ir_per_conn", "calls", "calls_per_req", "us_per_req", "lb_pid", "error"}
 
 # workload -> (title, what it measures, [(metric, label, higher_is_better, format)])
 WORKLOADS = collections.OrderedDict([
     ("https-ka", ("1. HTTPS keep-alive", "wrk, 64 connections, keep-alive, GET /my-app/data through the LB",
                   [("rps", "req/s", True, "{:,.0f}"), ("p50", "p50 ms", False, "{:.2f}"),
-                   ("p99", "p99 ms", False, "{:.2f}"), ("us_per_req", "LB CPU µs/req", False, "{:.1f}")])),
+                   ("p99", "p99 ms", False, "{:.2f}"), ("us_per_req", "LB CPU µs/req", False, "{:.1f}"),
+                  ("sys_us_per_req", "of which kernel µs/req", False, "{:.1f}")])),
     ("http-ka", ("2. Plain HTTP keep-alive", "same, plain HTTP",
                  [("rps", "req/s", True, "{:,.0f}"), ("p50", "p50 ms", False, "{:.2f}"),
-                  ("p99", "p99 ms", False, "{:.2f}"), ("us_per_req", "LB CPU µs/req", False, "{:.1f}")])),
+                  ("p99", "p99 ms", False, "{:.2f}"), ("us_per_req", "LB CPU µs/req", False, "{:.1f}"),
+                  ("sys_us_per_req", "of which kernel µs/req", False, "{:.1f}")])),
     ("tls-new", ("3a. New TLS connection per request", "tlsconn rate: full handshake, one request, "
                  "Connection: close", [("rps", "conn/s", True, "{:,.0f}"),
                                        ("us_per_req", "LB CPU µs/conn", False, "{:.0f}")])),
@@ -88,6 +90,9 @@ def derive(r):
     rps, lb = num(r.get("rps")), num(r.get("lb_cpu"))
     if rps and lb is not None and "us_per_req" not in r:
         r["us_per_req"] = str(lb * 1e6 / rps)
+    ls = num(r.get("lb_sys"))
+    if rps and ls is not None:
+        r["sys_us_per_req"] = str(ls * 1e6 / rps)
     if r.get("workload") == "tls-resume" and num(r.get("connections")):
         r["resumed_pct"] = str(100.0 * num(r.get("resumed", 0)) / num(r["connections"]))
     if r.get("workload") == "memory" and num(r.get("rss_after")):

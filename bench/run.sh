@@ -290,7 +290,7 @@ run_one() {
   esac
   local limit
   limit=$(bench_verdict "$BM_GEN" "$gen_cap" "$BM_LB" "$workers" "$BM_BE" "$BM_OTHER")
-  bench_record "$fields $parsed gen=$BM_GEN lb_cpu=$BM_LB be_cpu=$BM_BE other=$BM_OTHER wall=$BM_WALL limit=$limit"
+  bench_record "$fields $parsed gen=$BM_GEN lb_cpu=$BM_LB lb_sys=$BM_LB_SYS be_cpu=$BM_BE other=$BM_OTHER wall=$BM_WALL limit=$limit"
   printf '%-10s %-8s r%s %s | %s | cores: gen %s lb %s backends %s others %s -> %s\n' \
     "$workload" "$lb" "$round" "$*" "$parsed" "$BM_GEN" "$BM_LB" "$BM_BE" "$BM_OTHER" "$limit" >&2
 }
