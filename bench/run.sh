@@ -3,7 +3,8 @@
 #
 #   bench/run.sh [--quick] [--workers "1 2"] [--rounds N] [--duration S] [--out DIR]
 #                [--only "WORKLOAD ..."] [--lbs "journey haproxy nginx"] [--backends "journey nginx"]
-#                [--connections C] [--threads T] [--pin] [--no-install] [--build-dir DIR]
+#                [--connections C] [--threads T] [--pin] [--lb-flags "FLAGS"] [--no-install]
+#                [--build-dir DIR]
 #
 # Installs what it needs (scripts/install-deps.sh --build --bench) and builds (make build), then runs,
 # for each worker count (1, then 2; --workers), interleaved rounds (journey-lb, HAProxy, nginx,
@@ -23,12 +24,13 @@
 # (full) or bench/out (--quick); the tables are also printed. --lbs/--backends/--only: a subset
 # (bench/lb-vs-haproxy.sh is one). --connections/--threads: wrk's (64, 2). --pin (2+ CPUs,
 # taskset): load generators on CPU 0, servers on the others, the same for all three LBs.
+# --lb-flags: extra journey-lb flags, for A/B runs of one setting (recorded in the results).
 # Loopback only; every process started is stopped by its PID.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$BENCH_ROOT"
 
-quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 conns=64 threads=2 pin=0 build_dir=${BUILD_DIR:-build}
+quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 conns=64 threads=2 pin=0 lb_flags="" build_dir=${BUILD_DIR:-build}
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -41,10 +43,11 @@ while [ $# -gt 0 ]; do
     --connections) conns=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --pin) pin=1; shift ;;
+    --lb-flags) lb_flags=$2; shift 2 ;;
     --backends) backends=$2 backends_set=1; shift 2 ;;
     --no-install) install=0; shift ;;
     --build-dir) build_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -166,6 +169,8 @@ start_lbs() {
     --access-log off --server-timing off --served-by off --request-id off --log-level warn
     --max-connections 30000 --backend-idle-max 64)
   for ((i = 0; i < n; i++)); do jargs+=(--backend "s$i=${addrs[i]}"); done
+  read -r -a extra_flags <<<"$lb_flags"
+  jargs+=("${extra_flags[@]}")
   echo "${LB_WRAP:-}journey-lb ${jargs[*]}" >"$raw/journey-lb-$tag.cmd"
   bench_start "journey-$tag" "${SERVER_CPU[@]}" ${LB_WRAP:-} "$LB_BIN" "${jargs[@]}"
   PID[journey]=$BENCH_LAST_PID
@@ -476,6 +481,7 @@ meta=$BENCH_TMP/meta.md
   echo "- CPU: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores; RAM $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); kernel $(uname -r)"
   echo "- Load average (1/5/15 min) before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg). The"
   echo "  machine is shared: the \`others\` CPU column in raw/records.txt is what other processes used during each round."
+  [ -n "$lb_flags" ] && echo "- Extra journey-lb flags (--lb-flags): \`$lb_flags\`"
   echo "- Open files limit: $nofile; pinned: $([ ${#GEN_CPU[@]} -gt 0 ] && echo "load generators on CPU 0, servers on CPUs 1-$(($(nproc) - 1))" || echo no)"
   echo
   echo "## Versions"
