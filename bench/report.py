@@ -57,6 +57,9 @@ WORKLOADS = collections.OrderedDict([
     ("server-instructions", ("journey-backend vs nginx, instructions per request", "both under callgrind, "
                               "one wrk -t1 run each (bench/backend-vs-nginx.sh --instructions)",
                               [("ir_per_req", "instructions/req", False, "{:,.0f}")])),
+    ("lb-health-overhead", ("journey-lb: cost of the health hooks and checks", "wrk -t1 -c32, plain HTTP "
+                             "keep-alive, variants of journey-lb (bench/lb-health-overhead.sh)",
+                             [("rps", "req/s", True, "{:,.0f}"), ("us_per_req", "LB CPU µs/req", False, "{:.2f}")])),
     ("callgrind", ("7. Instructions per request (callgrind)", "each LB under valgrind --tool=callgrind, "
                    "1 worker; two windows of N1 and N2 keep-alive requests on 8 new connections; per request = "
                    "(Ir2 - Ir1) / (N2 - N1), per new connection (TCP accept, TLS handshake) = the rest / 8",
