@@ -44,6 +44,8 @@ void be_options_usage(FILE *f) {
       "  --fail-rate P           answer this fraction (0..1) of /my-app/data with 500 (default 0)\n"
       "  --admin                 enable POST /admin/health (up|down), from loopback peers only\n"
       "  --start-down            start in the failing state (/health answers 503)\n"
+      "  --record FILE           append every byte received from clients, raw, to FILE (tests:\n"
+      "                          proof of what a proxy in front forwarded, or that it sent nothing)\n"
       "Signals: SIGUSR1 = health down (503), SIGUSR2 = health up (200);\n"
       "         SIGTERM/SIGINT = stop accepting, finish in-flight requests, exit 0\n"
       "         (a second SIGTERM/SIGINT cuts them short).\n"
@@ -177,7 +179,8 @@ int be_options_parse(be_options *o, int argc, char **argv, const char **what, ch
     static const char *const with_value[] = {
         "--listen",        "--name",          "--delay-ms",           "--fail-rate",
         "--workers",       "--log-format",    "--log-level",          "--max-header-bytes",
-        "--max-body-bytes", "--idle-timeout-ms", "--request-timeout-ms", "--drain-timeout-ms"};
+        "--max-body-bytes", "--idle-timeout-ms", "--request-timeout-ms", "--drain-timeout-ms",
+        "--record"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
       known |= !strcmp(flag, with_value[k]);
@@ -223,6 +226,11 @@ int be_options_parse(be_options *o, int argc, char **argv, const char **what, ch
     } else if (!strcmp(flag, "--fail-rate")) {
       if (parse_fraction(val, &o->fail_rate))
         FAIL("--fail-rate '%s': expected a fraction between 0 and 1, e.g. 0.1", val);
+    } else if (!strcmp(flag, "--record")) {
+      if (!*val || strlen(val) >= sizeof o->record)
+        FAIL("--record '%.40s': expected a file path (1 to %zu bytes)", val,
+             sizeof o->record - 1);
+      snprintf(o->record, sizeof o->record, "%s", val);
     } else if (!strcmp(flag, "--workers")) {
       if (parse_uint(val, BE_MAX_WORKERS, &u) || u == 0)
         FAIL("--workers '%s': expected 1..%d", val, BE_MAX_WORKERS);

@@ -32,6 +32,7 @@ typedef struct be_options {
   unsigned idle_timeout_ms;    /* keep-alive connection with no request in progress */
   unsigned request_timeout_ms; /* a started request must be complete within this: else 408 */
   unsigned drain_timeout_ms;   /* SIGTERM: in-flight requests get this long, then are cut */
+  char record[BE_LISTEN_STR_MAX]; /* --record FILE: every byte received appended raw ("" none) */
 } be_options;
 
 /* Defaults: everything except --listen and --name. */

@@ -8,6 +8,7 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
@@ -129,6 +130,7 @@ struct be_server {
   int n_workers;
   be_worker *workers[BE_MAX_WORKERS];
   atomic_int exited;
+  int record_fd; /* --record: O_APPEND, so writes from several workers do not interleave */
 };
 
 /* ---- health (process-wide) ---- */
@@ -507,12 +509,32 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof c->w->readbuf;
 }
 
+/* --record: the raw bytes as read, before any parsing (a test's proof of what arrived). */
+static void record_bytes(be_server *s, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(s->record_fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      jc_log(JC_LOG_ERROR, "--record %s: write failed: %s; recording stops", s->opt.record,
+             strerror(errno));
+      close(s->record_fd);
+      s->record_fd = -1;
+      return;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   be_conn *c = s->data;
   if (c->closing)
     return;
   if (nread > 0) {
     c->last_active = uv_now(&c->w->loop);
+    if (c->w->srv->record_fd >= 0)
+      record_bytes(c->w->srv, buf->base, (size_t)nread);
     if (c->lingering)
       return; /* dropping what follows a closing response */
     size_t used = conn_feed(c, buf->base, (size_t)nread);
@@ -939,6 +961,16 @@ int be_server_create(be_server **out, const be_options *o, uv_async_t *done, cha
   s->opt = *o;
   s->done = done;
   s->n_workers = o->workers;
+  s->record_fd = -1;
+  if (o->record[0]) {
+    s->record_fd = open(o->record, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (s->record_fd < 0) {
+      snprintf(err, errlen, "--record %s: %s (choose a writable file path)", o->record,
+               strerror(errno));
+      free(s);
+      return -1;
+    }
+  }
   atomic_store(&g_healthy, o->start_down ? 0 : 1);
   for (int i = 0; i < s->n_workers; i++) {
     s->workers[i] = worker_new(s, i, err, errlen);
@@ -974,6 +1006,8 @@ int be_server_create(be_server **out, const be_options *o, uv_async_t *done, cha
 fail:
   for (int i = 0; i < s->n_workers; i++)
     worker_free(s->workers[i]);
+  if (s->record_fd >= 0)
+    close(s->record_fd);
   free(s);
   return -1;
 }
@@ -1034,5 +1068,7 @@ void be_server_destroy(be_server *s) {
       uv_thread_join(&w->thread);
     worker_free(w);
   }
+  if (s->record_fd >= 0)
+    close(s->record_fd);
   free(s);
 }

@@ -307,10 +307,13 @@ void jn_report_human(FILE *f, const jn_result *r, const jn_report_opts *o) {
 void jn_report_stats_human(FILE *f, jn_stats *st, size_t requested, int concurrency, const jn_report_opts *o) {
   sty s = styles(o);
   double secs = (double)st->wall_us / 1e6;
-  fprintf(f, "\n%s%zu requests%s (%zu ok, %zu failed) over %d connection%s in %.3f s: %.1f requests/s; %zu on "
-             "kept-alive connections, %zu TLS resumptions\n",
-          s.b, requested, s.off, st->n, st->failed, concurrency, concurrency == 1 ? "" : "s", secs,
-          secs > 0 ? (double)(st->n + st->failed) / secs : 0.0, st->reused, st->resumed);
+  /* Every request that did not reuse a kept-alive connection opened one of its own. */
+  size_t done = st->n + st->failed;
+  size_t opened = done > st->reused ? done - st->reused : 0;
+  fprintf(f, "\n%s%zu requests%s (%zu ok, %zu failed) over %zu connection%s (%d at a time) in %.3f s: "
+             "%.1f requests/s; %zu on kept-alive connections, %zu TLS resumptions\n",
+          s.b, requested, s.off, st->n, st->failed, opened, opened == 1 ? "" : "s", concurrency, secs,
+          secs > 0 ? (double)done / secs : 0.0, st->reused, st->resumed);
   fprintf(f, "  %-9s %11s %11s %11s %11s %11s\n", "phase", "min", "p50", "p90", "p99", "max");
   for (int p = 0; p < JN_ST_N; p++) {
     jn_summary m;

@@ -59,17 +59,22 @@ const char *lb_server_state_name(int state) {
   }
 }
 
-static inline int eligible(const lb_server *s, uint64_t exclude) {
-  return lb_server_is_up(s) && !(s->index < 64 && (exclude >> s->index) & 1);
+static inline int eligible(const lb_server *s, const lb_tried *tried) {
+  if (!lb_server_is_up(s))
+    return 0;
+  for (int k = 0; tried && k < tried->n; k++) /* only on retries: the list is short */
+    if (tried->idx[k] == s->index)
+      return 0;
+  return 1;
 }
 
-int lb_balancer_pick_rr(lb_pool *p, uint64_t exclude) {
+int lb_balancer_pick_rr(lb_pool *p, const lb_tried *tried) {
   int best = -1;
   int64_t total = 0;
   pthread_mutex_lock(&p->lock);
   for (int i = 0; i < p->nservers; i++) {
     lb_server *s = &p->servers[i];
-    if (!eligible(s, exclude))
+    if (!eligible(s, tried))
       continue;
     s->rr_current += s->weight;
     total += s->weight;
@@ -82,7 +87,7 @@ int lb_balancer_pick_rr(lb_pool *p, uint64_t exclude) {
   return best;
 }
 
-int lb_balancer_pick_leastconn(lb_pool *p, uint64_t exclude) {
+int lb_balancer_pick_leastconn(lb_pool *p, const lb_tried *tried) {
   int n = p->nservers;
   int best = -1, ties = 0;
   int64_t best_load = 0, best_w = 1;
@@ -90,7 +95,7 @@ int lb_balancer_pick_leastconn(lb_pool *p, uint64_t exclude) {
   /* Pass 1: the lowest (active+1)/weight, compared without division, and how many share it. */
   for (int i = 0; i < n && i < LB_MAX_SERVERS; i++) {
     lb_server *s = &p->servers[i];
-    if (!eligible(s, exclude)) {
+    if (!eligible(s, tried)) {
       load[i] = -1;
       continue;
     }
@@ -115,7 +120,7 @@ int lb_balancer_pick_leastconn(lb_pool *p, uint64_t exclude) {
   return best;
 }
 
-int lb_balancer_pick(lb_pool *p, uint64_t exclude) {
-  return p->algo == LB_ALGO_LEAST_CONN ? lb_balancer_pick_leastconn(p, exclude)
-                                       : lb_balancer_pick_rr(p, exclude);
+int lb_balancer_pick(lb_pool *p, const lb_tried *tried) {
+  return p->algo == LB_ALGO_LEAST_CONN ? lb_balancer_pick_leastconn(p, tried)
+                                       : lb_balancer_pick_rr(p, tried);
 }

@@ -70,12 +70,24 @@ typedef struct lb_pool {
 int lb_pool_init(lb_pool *p, const lb_pool_cfg *cfg);
 void lb_pool_free(lb_pool *p);
 
-/* Picks a server of the pool that is UP and whose bit is not set in `exclude` (servers already
- * tried for this request). Returns its index, or -1 when none is eligible (503). Does not count
- * the request: call lb_server_begin on the result. */
-int lb_balancer_pick(lb_pool *p, uint64_t exclude);
-int lb_balancer_pick_rr(lb_pool *p, uint64_t exclude);
-int lb_balancer_pick_leastconn(lb_pool *p, uint64_t exclude);
+/* The servers already tried for one request (a retry never goes back to them). A short list
+ * rather than a bitmask so that pools may hold hundreds of servers; retries are at most 10. */
+#define LB_TRIED_MAX 12
+typedef struct lb_tried {
+  int n;
+  int idx[LB_TRIED_MAX];
+} lb_tried;
+static inline void lb_tried_add(lb_tried *t, int index) {
+  if (t->n < LB_TRIED_MAX)
+    t->idx[t->n++] = index;
+}
+
+/* Picks a server of the pool that is UP and not in `tried` (NULL: none tried yet). Returns its
+ * index, or -1 when none is eligible (503). Does not count the request: call lb_server_begin
+ * on the result. */
+int lb_balancer_pick(lb_pool *p, const lb_tried *tried);
+int lb_balancer_pick_rr(lb_pool *p, const lb_tried *tried);
+int lb_balancer_pick_leastconn(lb_pool *p, const lb_tried *tried);
 
 static inline void lb_server_begin(lb_server *s) {
   atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);

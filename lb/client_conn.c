@@ -8,6 +8,7 @@
  * Plaintext writes are writev of the head and a body slice; TLS writes go through the memory BIO
  * engine (common/tls.h), at most one socket write in flight. */
 #include "lb/lb.h"
+#include "lb/request_check.h"
 
 #include "common/addr.h"
 #include "common/clock.h"
@@ -28,6 +29,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n);
 static int on_headers_complete(llhttp_t *p);
 static int on_body(llhttp_t *p, const char *at, size_t n);
 static int on_message_complete(llhttp_t *p);
+static int on_chunk_header(llhttp_t *p);
 
 static llhttp_settings_t req_settings;
 static uv_once_t settings_once = UV_ONCE_INIT;
@@ -40,6 +42,7 @@ static void settings_init(void) {
   req_settings.on_headers_complete = on_headers_complete;
   req_settings.on_body = on_body;
   req_settings.on_message_complete = on_message_complete;
+  req_settings.on_chunk_header = on_chunk_header;
 }
 
 static void client_process(lb_client *c);
@@ -67,6 +70,8 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_client *c = p->data;
+  if (c->head_done) /* a trailer: relayed raw, so held to the rules of a header */
+    return lb_token_valid(at, n) ? 0 : -1;
   if (lb_headers_on_field(c->hdrs, &c->nhdrs, c->max_hdrs, &c->hdr_state, at, n) != 0) {
     c->too_many_headers = 1;
     return -1;
@@ -76,6 +81,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n) {
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_client *c = p->data;
+  if (c->head_done)
+    return lb_field_value_valid(at, n) ? 0 : -1;
   lb_headers_on_value(c->hdrs, c->nhdrs, &c->hdr_state, at, n);
   return 0;
 }
@@ -107,6 +114,17 @@ static int on_message_complete(llhttp_t *p) {
   lb_client *c = p->data;
   c->msg_done = 1;
   return HPE_PAUSED;
+}
+
+/* A chunk announcing more than max-body-size allows: 413 now, not after relaying most of it. */
+static int on_chunk_header(llhttp_t *p) {
+  lb_client *c = p->data;
+  uint64_t max = c->w->rt->cfg.max_body_size;
+  if (max && (p->content_length > max || c->body_bytes + p->content_length > max)) {
+    c->body_too_large = 1;
+    return -1;
+  }
+  return 0;
 }
 
 /* ---- per-request head buffers ----
@@ -429,7 +447,7 @@ static void reset_request(lb_client *c) {
   c->url_len = 0;
   c->pool = -1;
   c->server = -1;
-  c->tried = 0;
+  c->tried.n = 0;
   c->retries = 0;
   c->reused_retry = 0;
   c->status = 0;
@@ -486,6 +504,8 @@ void lb_client_request_done(lb_client *c) {
     client_process(c);
 }
 
+static int parse_body(lb_client *c);
+
 /* Request head complete: validate, route, rewrite, dispatch. */
 static void on_request_head(lb_client *c) {
   lb_worker *w = c->w;
@@ -541,6 +561,23 @@ static void on_request_head(lb_client *c) {
                              "bad-method");
     return;
   }
+  lb_request_head rh = {
+      .raw = c->in + c->req_off,
+      .raw_len = c->parse_off - c->req_off,
+      .target = c->url,
+      .target_len = c->url_len,
+      .http_major = p->http_major,
+      .http_minor = p->http_minor,
+      .is_options = c->method == HTTP_OPTIONS,
+      .headers = c->hdrs,
+      .nheaders = c->nhdrs,
+  };
+  const char *bad_why;
+  int bad = lb_request_check(&rh, &bad_why);
+  if (bad) {
+    lb_client_local_response(c, bad, bad_why, 0, bad == 400 ? "bad-request" : "not-supported");
+    return;
+  }
   if (c->http_minor == 1 && !host) {
     lb_client_local_response(c, 400, "missing Host header (required in HTTP/1.1)", 0,
                              "bad-request");
@@ -586,6 +623,10 @@ static void on_request_head(lb_client *c) {
     return;
   }
   c->body_off = c->parse_off;
+  /* Body bytes already here are checked before anything goes out: a malformed chunk that came
+   * with the head never reaches a backend (a pooled connection would send the head at once). */
+  if (!c->msg_done && parse_body(c) != 0)
+    return;
   lb_proxy_dispatch(c);
 }
 
@@ -662,11 +703,17 @@ static void client_process(lb_client *c) {
       return;
     }
     char why[200];
-    snprintf(why, sizeof why, "malformed request: %s", llhttp_get_error_reason(&c->parser));
+    const char *class_why;
+    int status = lb_request_error_status(c->in + c->req_off, c->in_len - c->req_off, (int)e,
+                                         &class_why);
+    if (class_why)
+      snprintf(why, sizeof why, "%s", class_why);
+    else
+      snprintf(why, sizeof why, "malformed request: %s", llhttp_get_error_reason(&c->parser));
     if (jc_log_enabled(JC_LOG_INFO))
       jc_log(JC_LOG_INFO, "bad request from %s: %s (%s)", c->peer, llhttp_errno_name(e),
              llhttp_get_error_reason(&c->parser));
-    lb_client_local_response(c, 400, why, 0, "bad-request");
+    lb_client_local_response(c, status, why, 0, status == 400 ? "bad-request" : "not-supported");
     return;
   }
   if (c->state == LB_C_PROXY) {

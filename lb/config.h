@@ -17,7 +17,7 @@
 #define LB_MAX_LISTENERS 8
 #define LB_MAX_CERTS 8
 #define LB_MAX_POOLS 16
-#define LB_MAX_SERVERS 64 /* per pool: a retry remembers tried servers in a 64-bit mask */
+#define LB_MAX_SERVERS 512 /* per pool (slots allocated once: DNS discovery and reload fill them) */
 #define LB_MAX_ROUTES 32
 #define LB_NAME_MAX 64
 #define LB_PATH_MAX 512

@@ -158,7 +158,7 @@ struct lb_client {
   int pool;          /* -1 when answered locally */
   int server;        /* index in pool, -1 none */
   int counted;       /* lb_server_begin done */
-  uint64_t tried;    /* servers tried (bitmask) */
+  lb_tried tried;    /* servers tried for this request */
   int retries;
   int reused_retry;  /* retried once on a fresh connection after a stale pooled one */
   int backend_reused; /* the last attempt used a pooled connection */

@@ -10,6 +10,7 @@
  * when every server of the pool has failed or none is UP. A pooled connection that turns out
  * closed before any response byte is retried once on a fresh connection, invisibly. */
 #include "lb/lb.h"
+#include "lb/request_check.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -78,6 +79,16 @@ static int r_on_headers_complete(llhttp_t *p) {
   lb_bconn *b = p->data;
   if (!lb_headers_names_valid(b->hdrs, b->nhdrs)) {
     llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
+  /* Values are relayed as they are: a CR, LF (obs-fold) or NUL would reach the client as is. */
+  for (uint32_t i = 0; i < b->nhdrs; i++)
+    if (!lb_field_value_valid(b->hdrs[i].value, b->hdrs[i].value_len)) {
+      llhttp_set_error_reason(p, "invalid character in header value");
+      return HPE_USER;
+    }
+  if (b->reason && !lb_field_value_valid(b->reason, b->reason_len)) {
+    llhttp_set_error_reason(p, "invalid character in reason phrase");
     return HPE_USER;
   }
   b->head_ready = 1;
@@ -169,10 +180,10 @@ static void fail_request(lb_client *c, int status, const char *what, lb_server *
 static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeout) {
   lb_runtime *rt = c->w->rt;
   lb_pool *p = &rt->pools[c->pool];
-  c->tried |= (uint64_t)1 << (s->index & 63);
+  lb_tried_add(&c->tried, s->index);
   int can_retry = !c->t.sent || c->req_framing == LB_FRAME_NONE; /* no body byte gone yet */
   if (can_retry) {
-    int next = lb_balancer_pick(p, c->tried);
+    int next = lb_balancer_pick(p, &c->tried);
     if (next < 0) {
       char msg[200];
       snprintf(msg, sizeof msg, "no backend server available: every server of pool %s failed "
@@ -384,7 +395,7 @@ static void attach(lb_client *c, int server, int allow_reuse) {
 
 void lb_proxy_dispatch(lb_client *c) {
   lb_pool *p = &c->w->rt->pools[c->pool];
-  int i = lb_balancer_pick(p, 0);
+  int i = lb_balancer_pick(p, NULL);
   if (i < 0) {
     char msg[200];
     snprintf(msg, sizeof msg, "no healthy backend server in pool %s", p->name);

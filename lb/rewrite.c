@@ -207,6 +207,8 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
     put(&w, h->value, h->value_len);
     PUTLIT(&w, "\r\n");
   }
+  if (!host) /* HTTP/1.0 without Host goes out as HTTP/1.1: empty, as RFC 9110 7.2 says */
+    PUTLIT(&w, "Host:\r\n");
   if (req->framing == LB_FRAME_CHUNKED)
     PUTLIT(&w, "Transfer-Encoding: chunked\r\n");
 

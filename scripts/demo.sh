@@ -76,7 +76,9 @@ for i in 1 2 3; do
   echo "journey-backend  127.0.0.1:${b_ports[$((i-1))]}  b$i"
 done
 lb_args=(--listen "https://127.0.0.1:$lb_port" --cert certs/out/server.crt --key certs/out/server.key
-  --algorithm round-robin --workers 1 --log-level debug --admin "127.0.0.1:$admin_port")
+  --algorithm round-robin --workers 1 --log-level debug --admin "127.0.0.1:$admin_port"
+  --health-path /health --health-interval 2s --health-timeout 1s --health-rise 2 --health-fall 3
+  --drain-delay 0)
 for i in 1 2 3; do lb_args+=(--backend "b$i=127.0.0.1:${b_ports[$((i-1))]}"); done
 "$BIN/lb/journey-lb" "${lb_args[@]}" >"$run/lb.log" 2>&1 &
 pids+=($!)
@@ -98,6 +100,16 @@ tail -n +"$((lb_lines_before + 1))" "$run/lb.log"
 
 say "ten more requests over one kept-alive connection: the round-robin spread"
 "${client[@]}" -n 10 "$url" | tail -n 25
+
+say "the load balancer's view of its backends (admin /stats on 127.0.0.1:$admin_port)"
+curl -sS "http://127.0.0.1:$admin_port/stats" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for pool in d.get("pools", []):
+    print("pool %s (%s)" % (pool.get("name"), pool.get("algorithm")))
+    for s in pool.get("servers", []):
+        print("  %-4s %-16s %-5s requests=%s" % (s.get("name"), s.get("address"), s.get("state"), s.get("requests_total", s.get("requests"))))
+'
 
 say "the same with curl, for comparison"
 curl -sS --cacert certs/out/ca.crt --resolve "www.my-app.com:$lb_port:127.0.0.1" -D - "$url"

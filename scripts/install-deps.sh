@@ -42,6 +42,8 @@ test_pkgs=(
   "dnsmasq-base:real DNS server for the demo and tests" "curl:HTTPS client used by tests and users"
   "iproute2:ip/ss for tests and the scenario" "iptables:NAT in the scenario" "tcpdump:packet captures in the scenario"
   "python3:test helpers" "procps:ps/pkill-free process checks" "psmisc:fuser in tests" "valgrind:leak checks"
+  "wrk:bounded load in the backend-fault tests (tests/integration/backend_faults.py)"
+  "testssl.sh:TLS scanner run against journey-lb's HTTPS listener (tests/integration/tls_abuse.py)"
 )
 bench_pkgs=(
   "haproxy:peer load balancer" "nginx-light:peer load balancer and static backend" "wrk:HTTP load generator"

@@ -569,6 +569,26 @@ class Faults(unittest.TestCase):
         finally:
             b.stop()
 
+    def test_record_appends_every_received_byte(self):
+        # --record is how proxy tests prove what reached the backend: raw bytes, garbage included.
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "rec")
+            b = Backend("--record", path)
+            try:
+                sent = get("/my-app/data") + get("/health")
+                self.assertEqual(one(b, sent).status, 200)
+                garbage = b"\x00garbage\r\n\r\n"
+                self.assertEqual(one(b, garbage).status, 400)
+                self.assertTrue(wait_for(lambda: os.path.getsize(path) == len(sent + garbage)))
+            finally:
+                b.stop()
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), sent + garbage)
+        bad = subprocess.run([BINARY, "--listen", "127.0.0.1:0", "--name", "b1", "--record",
+                              "/nonexistent-dir/rec"], capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--record /nonexistent-dir/rec", bad.stderr)
+
     def test_slow_request_gets_408_and_idle_is_closed(self):
         b = Backend("--request-timeout-ms", "300", "--idle-timeout-ms", "400")
         try:

@@ -29,7 +29,7 @@ static void rr_weights_distribution(void **state) {
   make_pool(&p, LB_ALGO_ROUND_ROBIN, w, 3);
   int count[3] = {0};
   for (int i = 0; i < 10000; i++) {
-    int k = lb_balancer_pick(&p, 0);
+    int k = lb_balancer_pick(&p, NULL);
     assert_true(k >= 0 && k < 3);
     count[k]++;
   }
@@ -47,7 +47,7 @@ static void rr_is_smooth(void **state) {
   make_pool(&p, LB_ALGO_ROUND_ROBIN, w, 3);
   char seq[8] = {0};
   for (int i = 0; i < 7; i++)
-    seq[i] = (char)('a' + lb_balancer_pick(&p, 0));
+    seq[i] = (char)('a' + lb_balancer_pick(&p, NULL));
   assert_string_equal(seq, "aabacaa");
   lb_pool_free(&p);
 }
@@ -58,7 +58,7 @@ static void rr_equal_weights_rotate(void **state) {
   make_pool(&p, LB_ALGO_ROUND_ROBIN, w, 3);
   int count[3] = {0};
   for (int i = 0; i < 300; i++)
-    count[lb_balancer_pick(&p, 0)]++;
+    count[lb_balancer_pick(&p, NULL)]++;
   assert_int_equal(count[0], 100);
   assert_int_equal(count[1], 100);
   assert_int_equal(count[2], 100);
@@ -73,12 +73,12 @@ static void down_server_never_picked(void **state) {
     atomic_store(&p.servers[1].state, LB_SRV_DOWN);
     int count[3] = {0};
     for (int i = 0; i < 1000; i++)
-      count[lb_balancer_pick(&p, 0)]++;
+      count[lb_balancer_pick(&p, NULL)]++;
     assert_int_equal(count[1], 0);
     assert_true(count[0] > 400 && count[2] > 400);
     atomic_store(&p.servers[0].state, LB_SRV_DRAIN);
     atomic_store(&p.servers[2].state, LB_SRV_MAINT);
-    assert_int_equal(lb_balancer_pick(&p, 0), -1); /* nothing UP: 503 */
+    assert_int_equal(lb_balancer_pick(&p, NULL), -1); /* nothing UP: 503 */
     lb_pool_free(&p);
   }
 }
@@ -89,10 +89,12 @@ static void exclude_mask_skips_tried(void **state) {
     const int w[3] = {1, 1, 1};
     make_pool(&p, (lb_algo)algo, w, 3);
     for (int i = 0; i < 30; i++) {
-      int k = lb_balancer_pick(&p, 1u << 0 | 1u << 2);
+      lb_tried t = {.n = 2, .idx = {0, 2}};
+      int k = lb_balancer_pick(&p, &t);
       assert_int_equal(k, 1);
     }
-    assert_int_equal(lb_balancer_pick(&p, 7), -1);
+    lb_tried all = {.n = 3, .idx = {0, 1, 2}};
+    assert_int_equal(lb_balancer_pick(&p, &all), -1);
     lb_pool_free(&p);
   }
 }
@@ -105,10 +107,10 @@ static void leastconn_picks_least_loaded(void **state) {
   atomic_store(&p.servers[1].active, 1);
   atomic_store(&p.servers[2].active, 3);
   for (int i = 0; i < 10; i++)
-    assert_int_equal(lb_balancer_pick(&p, 0), 1);
+    assert_int_equal(lb_balancer_pick(&p, NULL), 1);
   /* weighted: (active+1)/weight: s1 (5+1)/1=6, s2 (1+1)/1=2, s3 (3+1)/4=1 -> s3 */
   p.servers[2].weight = 4;
-  assert_int_equal(lb_balancer_pick(&p, 0), 2);
+  assert_int_equal(lb_balancer_pick(&p, NULL), 2);
   lb_pool_free(&p);
 }
 
@@ -118,7 +120,7 @@ static void leastconn_rotates_ties(void **state) {
   make_pool(&p, LB_ALGO_LEAST_CONN, w, 3);
   int count[3] = {0};
   for (int i = 0; i < 300; i++) /* idle pool: every pick is a tie */
-    count[lb_balancer_pick(&p, 0)]++;
+    count[lb_balancer_pick(&p, NULL)]++;
   assert_int_equal(count[0], 100);
   assert_int_equal(count[1], 100);
   assert_int_equal(count[2], 100);
@@ -131,7 +133,7 @@ static void leastconn_follows_load(void **state) {
   const int w[3] = {1, 2, 3};
   make_pool(&p, LB_ALGO_LEAST_CONN, w, 3);
   for (int i = 0; i < 600; i++)
-    lb_server_begin(&p.servers[lb_balancer_pick(&p, 0)]);
+    lb_server_begin(&p.servers[lb_balancer_pick(&p, NULL)]);
   assert_true(abs(atomic_load(&p.servers[0].active) - 100) <= 1);
   assert_true(abs(atomic_load(&p.servers[1].active) - 200) <= 1);
   assert_true(abs(atomic_load(&p.servers[2].active) - 300) <= 1);

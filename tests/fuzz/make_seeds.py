@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under corpus/<target>/ (run once; the files are committed).
+Regression inputs of fixed crashes are added beside them by hand, named regress-*."""
+import gzip, os, ssl, struct, sys, zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+H = b"Host: www.my-app.com\r\n"
+reqs = {
+    "get": b"GET /my-app/data HTTP/1.1\r\n" + H + b"User-Agent: journey\r\nAccept: */*\r\n\r\n",
+    "get10": b"GET /my-app/data HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    "post_cl": b"POST /my-app/data HTTP/1.1\r\n" + H + b"Content-Length: 5\r\n\r\nhello",
+    "post_chunked": b"POST /my-app/data HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+                    b"5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n",
+    "hop": b"GET /my-app/data?x=1 HTTP/1.1\r\n" + H + b"Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\n"
+           b"TE: trailers\r\nX-Forwarded-For: 192.0.2.1\r\nVia: 1.1 other\r\nX-Request-Id: abc-123\r\n\r\n",
+    "options": b"OPTIONS * HTTP/1.1\r\n" + H + b"\r\n",
+    "pipelined": b"GET /a HTTP/1.1\r\n" + H + b"\r\nGET /b HTTP/1.1\r\n" + H + b"\r\n",
+    "cl_te": b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "obs_fold": b"GET / HTTP/1.1\r\n" + H + b"X-A: a\r\n b\r\n\r\n",
+    "te_gzip": b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "h2": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "http09": b"GET /\r\n\r\n",
+}
+# The requests journey-lb forwarded wrongly before lb/request_check.c (found by the hostile
+# table, tests/integration/hostile_requests.py): replayed by every fuzz run from now on.
+regress = {
+    "regress-obs-fold-crlf-in-value": b"GET / HTTP/1.1\r\n" + H + b"X-A: a\r\n b\r\n\r\n",
+    "regress-bare-lf-request-line": b"GET /my-app/data HTTP/1.1\n" + H + b"\r\n",
+    "regress-http09-forwarded": b"GET /my-app/data\r\n\r\n",
+    "regress-http20-forwarded": b"GET /my-app/data HTTP/2.0\r\n" + H + b"\r\n",
+    "regress-te-identity-body-as-request": b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: identity\r\n\r\nGET /x HTTP/1.1\r\n\r\n",
+    "regress-te-gzip-dropped": b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "regress-two-hosts": b"GET / HTTP/1.1\r\n" + H + b"Host: other.example\r\n\r\n",
+    "regress-connection-content-length": b"POST / HTTP/1.1\r\n" + H + b"Connection: Content-Length\r\nContent-Length: 4\r\n\r\nGET ",
+    "regress-bad-trailer": b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: x\r\n\r\n",
+    "regress-http10-no-host": b"GET /my-app/data HTTP/1.0\r\n\r\n",
+}
+for k, v in list(reqs.items()) + list(regress.items()):
+    put("fuzz_lb_request", k, v)
+
+body = b'{"backend":"b1"}'
+resps = {
+    "cl": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+    "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    "close": b"HTTP/1.0 200 OK\r\nX-Backend: b1\r\n\r\nbody until close",
+    "204": b"HTTP/1.1 204 No Content\r\nX-Request-Id: r1\r\n\r\n",
+    "304": b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
+    "100": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "conn_listed": b"HTTP/1.1 503 Service Unavailable\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nContent-Length: 4\r\n\r\ndown",
+}
+for k, v in resps.items():
+    for flags in (0, 2, 1):
+        put("fuzz_lb_response", f"{k}-{flags}", bytes([flags]) + v)
+
+with open(os.path.join(HERE, "..", "..", "lb", "journey-lb.conf"), "rb") as f:
+    put("fuzz_lb_config", "example", f.read())
+put("fuzz_lb_config", "pools", b"[lb]\nlisten = http://127.0.0.1:8080\nworkers = 1\nalgorithm = least-conn\n"
+    b"client-header-timeout = 5s\nmax-body-size = 1m\n[pool my-app]\nbackend = b1=127.0.0.1:9001,weight=3\n"
+    b"backend = b2=[::1]:9002\nroute = /my-app/\n[pool other]\nalgorithm = round-robin\n"
+    b"backend = c1=127.0.0.1:9101\nroute = /other/\n")
+put("fuzz_lb_config", "errors", b"[lb]\nlisten = ftp://x\nworkers = many\n[pool]\nbackend = =:\nroute = nope\n[weird\n")
+
+st = b"Server-Timing: queue;dur=0.02, connect;dur=0.3, backend;dur=1.2, total;dur=1.6\r\nX-Served-By: b1\r\nX-Request-Id: 0f8fad5b\r\n"
+gz = gzip.compress(body, mtime=0)  # deterministic: the same bytes on every run
+dfl = zlib.compress(body)
+cresps = {
+    "cl": b"HTTP/1.1 200 OK\r\n" + st + b"Content-Length: %d\r\n\r\n" % len(body) + body,
+    "gzip": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(gz) + gz,
+    "deflate_chunked": b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       + b"%x\r\n" % len(dfl) + dfl + b"\r\n0\r\n\r\n",
+    "close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+    "br": b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 3\r\n\r\nabc",
+    "404": b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+}
+for k, v in cresps.items():
+    put("fuzz_client_http", k, b"\x00\x10" + v)
+    put("fuzz_client_http", k + "-head", b"\x01\xff" + v)
+
+
+def name(n):
+    return b"".join(bytes([len(p)]) + p for p in n.split(b".")) + b"\x00"
+
+
+def dns_answer(qtype, answers):
+    hdr = struct.pack(">HHHHHH", 0x1234, 0x8180, 1, len(answers), 0, 0)
+    q = name(b"www.my-app.com") + struct.pack(">HH", qtype, 1)
+    out = hdr + q
+    for owner, t, data in answers:
+        out += name(owner) + struct.pack(">HHIH", t, 1, 300, len(data)) + data
+    return out
+
+
+a = dns_answer(1, [(b"www.my-app.com", 5, name(b"lb.my-app.com")), (b"lb.my-app.com", 1, bytes([203, 0, 113, 67]))])
+put("fuzz_client_dns", "a_cname", b"\x00" + a)
+put("fuzz_client_dns", "a_two", b"\x00" + dns_answer(1, [(b"www.my-app.com", 1, bytes([192, 0, 2, 1])),
+                                                          (b"www.my-app.com", 1, bytes([192, 0, 2, 2]))]))
+put("fuzz_client_dns", "aaaa", b"\x01" + dns_answer(28, [(b"www.my-app.com", 28, bytes(15) + b"\x01")]))
+put("fuzz_client_dns", "nodata", b"\x00" + dns_answer(1, []))
+
+# A real ClientHello (TLS 1.3 and 1.2-only) from Python's OpenSSL over memory BIOs.
+for label, maxv in (("tls13", ssl.TLSVersion.TLSv1_3), ("tls12", ssl.TLSVersion.TLSv1_2)):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = maxv
+    ctx.set_alpn_protocols(["http/1.1"])
+    i, o = ssl.MemoryBIO(), ssl.MemoryBIO()
+    s = ctx.wrap_bio(i, o, server_hostname="www.my-app.com")
+    try:
+        s.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = o.read()
+    put("fuzz_tls_server", label, b"\x00" + hello)
+    put("fuzz_tls_server", label + "-split", b"\x03" + hello)
+put("fuzz_tls_server", "plain_http", b"\x00GET / HTTP/1.1\r\n\r\n")
+print("seeds written")
