@@ -13,13 +13,13 @@
 #   tls-new tls-resume a new TLS connection per request, full handshake / resumed (bench/tlsconn)
 #   latency            h2load --h1 at a fixed rate (16 clients x 125 req/s), p50/p99/p99.9
 #   memory             RSS growth per idle TLS keep-alive connection, 1 000 and 10 000 connections
-#   pool               req/s with 3, 64, 300 servers, round-robin and least-conn
+#   pool               req/s with 3, 30, 300 servers, round-robin and least-conn
 #   callgrind          instructions per request of each LB under valgrind (1 worker)
 #   syscalls           system calls per request of each LB (strace -c, 1 worker)
 # memory, pool, callgrind and syscalls run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
 # same worker count, round-robin, keep-alive to the backends, access logs off for all three.
 # --quick: 1 worker, 1 round of 2 s, journey-backend backends only, 500 connections, pools 3 and
-# 64 (1 s), callgrind on journey-lb only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
+# 300 (1 s), callgrind on journey-lb only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
 # DIR/raw/ (records, generator output, configs, callgrind profiles); DIR defaults to docs/bench
 # (full) or bench/out (--quick); the tables are also printed. --lbs/--backends/--only: a subset
 # (bench/lb-vs-haproxy.sh is one). --connections/--threads: wrk's (64, 2). --pin (2+ CPUs,
@@ -54,10 +54,10 @@ done
 if [ $quick = 1 ]; then
   : "${workers_list:=1}" "${rounds:=1}" "${duration:=2}" "${out:=bench/out}"
   [ "$backends_set" = 1 ] || backends=journey
-  mem_counts="500" pool_sizes="3 64" pool_rounds=1 pool_duration=1 short_duration=$duration cg_requests=1000 cg_lbs="journey" sys_requests=2000
+  mem_counts="500" pool_sizes="3 300" pool_rounds=1 pool_duration=1 short_duration=$duration cg_requests=1000 cg_lbs="journey" sys_requests=2000
 else
   : "${workers_list:=1 2}" "${rounds:=3}" "${duration:=4}" "${out:=docs/bench}"
-  mem_counts="1000 10000" pool_sizes="3 64 300" pool_rounds=2 pool_duration=3 short_duration=$((duration > 3 ? 3 : duration))
+  mem_counts="1000 10000" pool_sizes="3 30 300" pool_rounds=2 pool_duration=3 short_duration=$((duration > 3 ? 3 : duration))
   cg_requests=3000 cg_lbs="journey haproxy nginx" sys_requests=10000
 fi
 all_workloads="https-ka http-ka tls-new tls-resume latency memory pool callgrind syscalls"
