@@ -198,6 +198,12 @@ def targets(records):
             # the same goal as CPU cost, which the other tenants of a shared machine disturb less
             ratio_rows(w, "us_per_req", p, 1 / 1.1, False,
                        f"{WORKLOADS[w][0][3:]} LB CPU per request ≤ {LB_NAMES[p]}'s / 1.1")
+    for p in ("haproxy", "nginx"):
+        # deterministic stand-ins of the req/s goal: user-space instructions and system calls
+        ratio_rows("callgrind", "ir_per_req", p, 1 / 1.1, False,
+                   f"instructions per request ≤ {LB_NAMES[p]}'s / 1.1 (callgrind, stable)")
+        ratio_rows("syscalls", "calls_per_req", p, 1.0, False,
+                   f"system calls per request ≤ {LB_NAMES[p]}'s (strace, stable)")
     ratio_rows("latency", "p99", "haproxy", 1.0, False, "p99 at the fixed rate ≤ HAProxy's")
     ratio_rows("tls-new", "rps", "nginx", 1.0, True, "new TLS connections/s ≥ nginx's")
     ratio_rows("tls-new", "us_per_req", "nginx", 1.0, False, "LB CPU per new TLS connection ≤ nginx's")
