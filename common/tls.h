@@ -57,6 +57,10 @@ void jc_tls_shutdown(jc_tls *t);
 
 /* Ciphertext waiting to go to the network. */
 size_t jc_tls_out_pending(const jc_tls *t);
+/* Nonzero when jc_tls_read could return something without more ciphertext being fed: bytes
+ * fed but not yet processed, or decrypted bytes not yet read. Zero: a read would only say
+ * JC_TLS_WANT_READ, so callers looping on jc_tls_read can stop without that call. */
+int jc_tls_in_pending(const jc_tls *t);
 /* Moves up to cap bytes of pending ciphertext into buf; returns the count. */
 size_t jc_tls_out_take(jc_tls *t, void *buf, size_t cap);
 

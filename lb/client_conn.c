@@ -787,6 +787,8 @@ static void tls_pump(lb_client *c) {
     jc_tls_status s = jc_tls_read(&c->tls, c->in + c->in_len, c->in_cap - c->in_len, &got);
     if (s == JC_TLS_OK) {
       c->in_len += got;
+      if (!jc_tls_in_pending(&c->tls))
+        break; /* a further read would only say "want more": skip that call */
       continue;
     }
     if (s == JC_TLS_CLOSED) {

@@ -48,7 +48,8 @@ test_pkgs=(
 bench_pkgs=(
   "haproxy:peer load balancer" "nginx-light:peer load balancer and static backend" "wrk:HTTP load generator"
   "nghttp2-client:h2load (fixed-rate latency)" "gnuplot-nox:benchmark plots" "hyperfine:command timing"
-  "linux-perf:profiles" "util-linux:taskset"
+  "linux-perf:profiles" "util-linux:taskset" "valgrind:callgrind instruction counts (bench)"
+  "strace:system calls per request (bench)" "python3:bench ports and report" "curl:bench readiness checks"
 )
 docker_pkgs=(
   "docker.io:dockerd (20.10) and its client for docker compose up"

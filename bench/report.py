@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""Statistics, tables and plots of the benchmark records (the one place they are computed).
+
+  report.py --records FILE [--workload NAME]...            markdown tables on stdout
+  report.py --records FILE --results DIR --meta FILE       DIR/RESULTS.md and DIR/*.png (gnuplot)
+
+A record is one measured run: a line of key=value fields written by bench_record (bench/lib.sh).
+Runs that differ only in `round` (and in measured values) form a group; a table shows each group's
+median and min-max per load balancer, and the ratios journey-lb/HAProxy and journey-lb/nginx of the
+medians.
+"""
+import argparse
+import collections
+import os
+import statistics
+import subprocess
+import sys
+
+LBS = ["journey", "haproxy", "nginx"]
+LB_NAMES = {"journey": "journey-lb", "haproxy": "HAProxy", "nginx": "nginx"}
+# Fields that are measurements (or per-run detail), not part of what identifies a configuration.
+MEASURED = {"round", "rps", "p50", "p99", "p999", "max", "non2xx", "errors", "resumed", "connections",
+            "requests", "gen", "lb_cpu", "lb_sys", "sys_us_per_req", "be_cpu", "other", "wall", "limit", "rss_before", "rss_after",
+            "kb_per_conn", "held", "ir", "ir_per_req", "ir_per_conn", "calls", "calls_per_req", "us_per_req", "lb_pid", "error"}
+
+# workload -> (title, what it measures, [(metric, label, higher_is_better, format)])
+WORKLOADS = collections.OrderedDict([
+    ("https-ka", ("1. HTTPS keep-alive", "wrk, 64 connections, keep-alive, GET /my-app/data through the LB",
+                  [("rps", "req/s", True, "{:,.0f}"), ("p50", "p50 ms", False, "{:.2f}"),
+                   ("p99", "p99 ms", False, "{:.2f}"), ("us_per_req", "LB CPU µs/req", False, "{:.1f}"),
+                  ("sys_us_per_req", "of which kernel µs/req", False, "{:.1f}")])),
+    ("http-ka", ("2. Plain HTTP keep-alive", "same, plain HTTP",
+                 [("rps", "req/s", True, "{:,.0f}"), ("p50", "p50 ms", False, "{:.2f}"),
+                  ("p99", "p99 ms", False, "{:.2f}"), ("us_per_req", "LB CPU µs/req", False, "{:.1f}"),
+                  ("sys_us_per_req", "of which kernel µs/req", False, "{:.1f}")])),
+    ("tls-new", ("3a. New TLS connection per request", "tlsconn rate: full handshake, one request, "
+                 "Connection: close", [("rps", "conn/s", True, "{:,.0f}"),
+                                       ("us_per_req", "LB CPU µs/conn", False, "{:.0f}")])),
+    ("tls-resume", ("3b. New TLS connection per request, resumed", "tlsconn rate --resume: each "
+                    "connection offers its previous session ticket", [
+                        ("rps", "conn/s", True, "{:,.0f}"), ("us_per_req", "LB CPU µs/conn", False, "{:.0f}"),
+                        ("resumed_pct", "resumed %", True, "{:.0f}")])),
+    ("latency", ("4. Latency at a fixed rate", "h2load --h1 --rps, HTTPS keep-alive, well below "
+                 "saturation; percentiles from h2load's per-request log",
+                 [("p50", "p50 ms", False, "{:.3f}"), ("p99", "p99 ms", False, "{:.3f}"),
+                  ("p999", "p99.9 ms", False, "{:.3f}"), ("rps", "req/s done", True, "{:,.0f}")])),
+    ("memory", ("5. Memory per idle keep-alive TLS connection", "tlsconn hold: N TLS connections, one "
+                "request each, then idle; RSS of all the LB's processes before and after",
+                [("kb_per_conn", "kB/conn", False, "{:.1f}"), ("rss_after", "RSS MB", False, "{:.0f}")])),
+    ("pool", ("6. Cost growth with the pool size", "wrk, plain HTTP keep-alive, 64 connections, N nginx "
+              "backends (one nginx, N ports)", [("rps", "req/s", True, "{:,.0f}"),
+                                                ("us_per_req", "LB CPU µs/req", False, "{:.1f}")])),
+    ("server", ("journey-backend vs nginx as the HTTP server", "wrk -t1 against journey-backend and "
+                 "against nginx `return 200` with the same body (bench/backend-vs-nginx.sh)",
+                 [("rps", "req/s", True, "{:,.0f}"), ("p99", "p99 ms", False, "{:.2f}"),
+                  ("us_per_req", "server CPU µs/req", False, "{:.1f}")])),
+    ("server-instructions", ("journey-backend vs nginx, instructions per request", "both under callgrind, "
+                              "one wrk -t1 run each (bench/backend-vs-nginx.sh --instructions)",
+                              [("ir_per_req", "instructions/req", False, "{:,.0f}")])),
+    ("lb-health-overhead", ("journey-lb: cost of the health hooks and checks", "wrk -t1 -c32, plain HTTP "
+                             "keep-alive, variants of journey-lb (bench/lb-health-overhead.sh)",
+                             [("rps", "req/s", True, "{:,.0f}"), ("us_per_req", "LB CPU µs/req", False, "{:.2f}")])),
+    ("callgrind", ("7. Instructions per request (callgrind)", "each LB under valgrind --tool=callgrind, "
+                   "1 worker; two windows of N1 and N2 keep-alive requests on 8 new connections; per request = "
+                   "(Ir2 - Ir1) / (N2 - N1), per new connection (TCP accept, TLS handshake) = the rest / 8",
+                   [("ir_per_req", "instructions/req", False, "{:,.0f}"),
+                    ("ir_per_conn", "instructions/new connection", False, "{:,.0f}")])),
+    ("syscalls", ("8. System calls per request (strace -c)", "strace attached to each LB (1 worker) over a fixed "
+                  "number of keep-alive requests on 16 connections (h2load --h1): the kernel's share, which "
+                  "callgrind does not count", [("calls_per_req", "syscalls/req", False, "{:.2f}")])),
+])
+
+
+def read_records(path):
+    out = []
+    with open(path) as f:
+        for line in f:
+            kv = dict(x.split("=", 1) for x in line.split() if "=" in x)
+            if kv:
+                out.append(kv)
+    return out
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def derive(r):
+    """Per-run figures computed from others: LB CPU per request, share resumed, MB."""
+    rps, lb = num(r.get("rps")), num(r.get("lb_cpu"))
+    if rps and lb is not None and "us_per_req" not in r:
+        r["us_per_req"] = str(lb * 1e6 / rps)
+    ls = num(r.get("lb_sys"))
+    if rps and ls is not None:
+        r["sys_us_per_req"] = str(ls * 1e6 / rps)
+    if r.get("workload") == "tls-resume" and num(r.get("connections")):
+        r["resumed_pct"] = str(100.0 * num(r.get("resumed", 0)) / num(r["connections"]))
+    if r.get("workload") == "memory" and num(r.get("rss_after")):
+        r["rss_after"] = str(num(r["rss_after"]) / 1024)
+    return r
+
+
+def config_key(r):
+    return tuple(sorted((k, v) for k, v in r.items() if k not in MEASURED and k not in ("lb", "workload", "resumed_pct")))
+
+
+def groups(records, workload):
+    """config -> lb -> [records]"""
+    g = collections.OrderedDict()
+    for r in records:
+        if r.get("workload") != workload:
+            continue
+        g.setdefault(config_key(r), {}).setdefault(r.get("lb", "journey"), []).append(r)
+    return g
+
+
+def stats(rs, metric):
+    vals = [num(r.get(metric)) for r in rs]
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None
+    return statistics.median(vals), min(vals), max(vals), len(vals)
+
+
+def limit_of(rs):
+    c = collections.Counter(r.get("limit") for r in rs if r.get("limit"))
+    return c.most_common(1)[0][0] if c else ""
+
+
+def config_label(key):
+    names = {"workers": "workers", "backend": "backend", "pool": "servers", "algo": "algorithm",
+             "count": "connections", "proto": "protocol", "rate": "rate req/s"}
+    return ", ".join(f"{names.get(k, k)} {v}" for k, v in key)
+
+
+def table(records, workload, out):
+    title, what, metrics = WORKLOADS.get(workload, (workload, "", [("rps", "req/s", True, "{:,.0f}")]))
+    g = groups(records, workload)
+    if not g:
+        return
+    lbs = [lb for lb in LBS if any(lb in per for per in g.values())]
+    names = dict(LB_NAMES, journey="journey-backend") if workload.startswith("server") else LB_NAMES
+    out.append(f"### {title}\n\n{what}.\n")
+    head = ["configuration", "metric"] + [names[lb] + " median (min–max)" for lb in lbs]
+    peers = [lb for lb in lbs if lb != "journey"] if "journey" in lbs else []
+    head += [f"{names['journey']}/{names[p]}" for p in peers]
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    for key, per in g.items():
+        for metric, label, _, fmt in metrics:
+            cells = [config_label(key), label]
+            meds = {}
+            for lb in lbs:
+                s = stats(per.get(lb, []), metric)
+                if s is None:
+                    cells.append("–")
+                    continue
+                meds[lb] = s[0]
+                cells.append(fmt.format(s[0]) + (f" ({fmt.format(s[1])}–{fmt.format(s[2])})" if s[3] > 1 else ""))
+            if all(c == "–" for c in cells[2:]):
+                continue
+            for p in peers:
+                a, b = meds.get("journey"), meds.get(p)
+                cells.append(f"**{a / b:.2f}**" if a is not None and b else "–")
+            out.append("| " + " | ".join(cells) + " |")
+        lim = [limit_of(per.get(lb, [])) for lb in lbs]
+        if any(lim):
+            out.append("| " + " | ".join([config_label(key), "limit (CPU)"] + [x or "–" for x in lim] + [""] * len(peers)) + " |")
+    out.append("")
+
+
+def median_of(records, workload, lb, metric, **match):
+    rs = [r for r in records if r.get("workload") == workload and r.get("lb") == lb
+          and all(r.get(k) == v for k, v in match.items())]
+    s = stats(rs, metric)
+    return s[0] if s else None
+
+
+def targets(records):
+    """The issue's targets, checked against the medians of this run."""
+    rows = []
+
+    def ratio_rows(workload, metric, peer, goal, higher, text):
+        for key, per in groups(records, workload).items():
+            a, b = stats(per.get("journey", []), metric), stats(per.get(peer, []), metric)
+            if not a or not b or not b[0]:
+                continue
+            r = a[0] / b[0]
+            ok = r >= goal if higher else r <= goal
+            rows.append((f"{text} ({config_label(key)})", f"{r:.2f}", "met" if ok else "**missed**"))
+
+    for w in ("https-ka", "http-ka"):
+        for p in ("haproxy", "nginx"):
+            ratio_rows(w, "rps", p, 1.1, True, f"{WORKLOADS[w][0][3:]} req/s ≥ 1.1 × {LB_NAMES[p]}")
+            # the same goal as CPU cost, which the other tenants of a shared machine disturb less
+            ratio_rows(w, "us_per_req", p, 1 / 1.1, False,
+                       f"{WORKLOADS[w][0][3:]} LB CPU per request ≤ {LB_NAMES[p]}'s / 1.1")
+    for p in ("haproxy", "nginx"):
+        # deterministic stand-ins of the req/s goal: user-space instructions and system calls
+        ratio_rows("callgrind", "ir_per_req", p, 1 / 1.1, False,
+                   f"instructions per request ≤ {LB_NAMES[p]}'s / 1.1 (callgrind, stable)")
+        ratio_rows("syscalls", "calls_per_req", p, 1.0, False,
+                   f"system calls per request ≤ {LB_NAMES[p]}'s (strace, stable)")
+    ratio_rows("latency", "p99", "haproxy", 1.0, False, "p99 at the fixed rate ≤ HAProxy's")
+    ratio_rows("tls-new", "rps", "nginx", 1.0, True, "new TLS connections/s ≥ nginx's")
+    ratio_rows("tls-new", "us_per_req", "nginx", 1.0, False, "LB CPU per new TLS connection ≤ nginx's")
+    ratio_rows("memory", "kb_per_conn", "haproxy", 1.0, False, "memory per idle TLS connection ≤ HAProxy's")
+    if any(r.get("workload") == "pool" for r in records):
+        for algo in sorted({r["algo"] for r in records if r.get("workload") == "pool"}):
+            have = sorted({int(r["pool"]) for r in records if r.get("workload") == "pool"
+                           and r.get("lb") == "journey" and r.get("algo") == algo})
+            if len(have) < 2:
+                continue
+            lo, hi = str(have[0]), str(have[-1])
+            a = median_of(records, "pool", "journey", "rps", pool=lo, algo=algo)
+            b = median_of(records, "pool", "journey", "rps", pool=hi, algo=algo)
+            if a and b:
+                rows.append((f"flat cost {lo} → {hi} servers, {algo}: req/s at {hi} / at {lo}, within 5%",
+                             f"{b / a:.2f}", "met" if b / a >= 0.95 else "**missed**"))
+            a = median_of(records, "pool", "journey", "us_per_req", pool=lo, algo=algo)
+            b = median_of(records, "pool", "journey", "us_per_req", pool=hi, algo=algo)
+            if a and b:
+                rows.append((f"flat cost {lo} → {hi} servers, {algo}: LB CPU/req at {hi} / at {lo}, within 5%",
+                             f"{b / a:.2f}", "met" if b / a <= 1.05 else "**missed**"))
+    return rows
+
+
+def gnuplot_bars(path_png, path_dat, title, ylabel, rows, series, logscale=False):
+    """rows: [(label, {series: (median, min, max)})] -> clustered bars with min-max error bars."""
+    with open(path_dat, "w") as f:
+        f.write("# label " + " ".join(f"{s}_median {s}_min {s}_max" for s in series) + "\n")
+        for label, vals in rows:
+            f.write('"' + label + '" ' + " ".join(
+                "{} {} {}".format(*vals[s]) if s in vals else "NaN NaN NaN" for s in series) + "\n")
+    plots = ", ".join(
+        f"'{path_dat}' using {2 + 3 * i}:{3 + 3 * i}:{4 + 3 * i}:xtic(1) title '{LB_NAMES.get(s, s)}'"
+        for i, s in enumerate(series))
+    script = f"""
+set terminal pngcairo size 1100,520 font ",10"
+set output '{path_png}'
+set title '{title}'
+set ylabel '{ylabel}'
+set style data histogram
+set style histogram errorbars gap 1 lw 1
+set style fill solid 0.8 border -1
+set key top left
+set grid ytics
+set yrange [0:*]
+set xtics rotate by -20 noenhanced
+{"set logscale y; set yrange [*:*]" if logscale else ""}
+plot {plots}
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def plots(records, results_dir, out):
+    raw = os.path.join(results_dir, "raw")
+    os.makedirs(raw, exist_ok=True)
+    made = []
+
+    def rows_for(workloads, metric, label_fn):
+        rows = []
+        for w in workloads:
+            for key, per in groups(records, w).items():
+                vals = {lb: stats(rs, metric)[:3] for lb, rs in per.items() if stats(rs, metric)}
+                if vals:
+                    rows.append((label_fn(w, dict(key)), vals))
+        return rows
+
+    short = lambda w, k: (w + " " + " ".join(f"{v}" + ("w" if n == "workers" else "") for n, v in k.items()
+                                              if n in ("workers", "backend", "count", "pool", "algo")))
+    specs = [
+        ("keepalive-rps.png", "Keep-alive requests/s (median, min-max)", "requests/s", ["https-ka", "http-ka"], "rps", False),
+        ("cpu-per-request.png", "LB CPU per request, keep-alive (µs, median, min-max)", "µs of LB CPU per request",
+         ["https-ka", "http-ka"], "us_per_req", False),
+        ("handshakes.png", "New connections per second (median, min-max)", "connections/s", ["tls-new", "tls-resume"], "rps", False),
+        ("latency.png", "Latency at a fixed rate, HTTPS keep-alive (ms, log scale)", "ms", None, None, True),
+        ("pool.png", "Plain HTTP keep-alive req/s by pool size and algorithm", "requests/s", ["pool"], "rps", False),
+        ("memory.png", "Memory per idle TLS connection", "kB per connection", ["memory"], "kb_per_conn", False),
+    ]
+    for png, title, ylabel, ws, metric, log in specs:
+        if ws is None:  # latency: one cluster per percentile
+            rows = []
+            for key, per in groups(records, "latency").items():
+                for m, lab in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+                    vals = {lb: stats(rs, m)[:3] for lb, rs in per.items() if stats(rs, m)}
+                    if vals:
+                        rows.append((short("", dict(key)).strip() + " " + lab, vals))
+        else:
+            rows = rows_for(ws, metric, short)
+        if not rows:
+            continue
+        series = [lb for lb in LBS if any(lb in v for _, v in rows)]
+        try:
+            gnuplot_bars(os.path.join(results_dir, png), os.path.join(raw, png.replace(".png", ".dat")),
+                         title, ylabel, rows, series, log)
+            made.append(png)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print(f"report: gnuplot failed for {png}: {e}", file=sys.stderr)
+    if made:
+        out.append("## Plots\n")
+        for png in made:
+            out.append(f"![{png}]({png})\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", required=True)
+    ap.add_argument("--workload", action="append")
+    ap.add_argument("--results", help="directory for RESULTS.md and the plots")
+    ap.add_argument("--meta", help="markdown to put first (machine, versions, commands)")
+    ap.add_argument("--tail", help="markdown to put last (profiles)")
+    a = ap.parse_args()
+    records = [derive(r) for r in read_records(a.records)]
+    if not records:
+        sys.exit("report: no records in " + a.records)
+    order = a.workload or list(WORKLOADS) + sorted({r["workload"] for r in records} - set(WORKLOADS))
+    out = []
+    if a.results and a.meta:
+        out.append(open(a.meta).read())
+    if a.results:
+        rows = targets(records)
+        if rows:
+            out.append("## Targets (from issue 9), this run\n")
+            out.append("Each target is checked against the medians of this run. The CPU-per-request rows state "
+                       "the same goal as the req/s rows in cost (µs of LB CPU per request, from /proc): on a "
+                       "shared machine the other tenants change req/s from round to round much more than "
+                       "they change what a request costs.\n")
+            out.append("| target | journey-lb/peer (medians) | |\n|---|---|---|")
+            out += [f"| {t} | {r} | {ok} |" for t, r, ok in rows]
+            out.append("")
+        out.append("## Results per workload\n")
+        out.append("Cells: median over the rounds (min–max). Ratios are journey-lb's median over the "
+                   "peer's: above 1 is better for req/s and conn/s, below 1 for latency, CPU and memory. "
+                   "\"limit (CPU)\": which side used most of its CPU over the round (`lb`: the load "
+                   "balancer's workers were busy; `generator`: the load generator was; `machine`: all the "
+                   "cores were full (load generator, LB, backends and the machine's other tenants together) "
+                   "with neither side at its own limit; `none`: both used under half of theirs, as in a "
+                   "fixed-rate run), the most frequent over the rounds. CPU use per round, in cores: "
+                   "raw/records.txt (gen, lb_cpu, be_cpu, other).\n")
+    for w in order:
+        table(records, w, out)
+    if a.results:
+        plots(records, a.results, out)
+        if a.tail and os.path.exists(a.tail):
+            out.append(open(a.tail).read())
+        with open(os.path.join(a.results, "RESULTS.md"), "w") as f:
+            f.write("\n".join(out) + "\n")
+        print(f"report: wrote {os.path.join(a.results, 'RESULTS.md')}", file=sys.stderr)
+    else:
+        print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
