@@ -137,17 +137,20 @@ def check(cond, msg):
         raise AssertionError(msg)
 
 
-def run_main(module_globals):
+def run_main(module_globals, parser=None):
     """Runs the case named by --case among the script's case_* functions; stops every process;
-    fails on sanitizer reports."""
+    fails on sanitizer reports. `parser`: a script's own arguments (default: --lb, --backend,
+    --certs, --case)."""
     import argparse
     import sys
     cases = {k[5:]: v for k, v in module_globals.items() if k.startswith("case_")}
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(cases))
+    ap = parser
+    if ap is None:
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--lb", required=True)
+        ap.add_argument("--backend", required=True)
+        ap.add_argument("--certs", required=True)
+        ap.add_argument("--case", required=True, choices=sorted(cases))
     a = ap.parse_args()
     ok = False
     try:

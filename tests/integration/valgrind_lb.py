@@ -122,4 +122,4 @@ if __name__ == "__main__":
     ap.add_argument("--source")
     ap.add_argument("--build-plain")
     ap.add_argument("--case", default="memcheck")
-    run_main({"memcheck": case_memcheck}, ap)
+    run_main({"case_memcheck": case_memcheck}, ap)
