@@ -270,6 +270,11 @@ static void after_send(lb_client *c) {
 static void on_written(uv_write_t *req, int status) {
   lb_client *c = req->data;
   c->writing = 0;
+  if (c->tls_out) { /* only a slow reader's leftover needed it (tls_flush) */
+    free(c->tls_out);
+    c->tls_out = NULL;
+    c->tls_out_cap = 0;
+  }
   if (c->closing)
     return;
   if (status < 0) {
@@ -310,28 +315,50 @@ static int client_write(lb_client *c, uv_buf_t *bufs, unsigned n) {
 }
 
 /* Moves pending ciphertext to the socket (one write in flight). Handshake records, tickets and
- * alerts go the same way; only lb_client_send sets send_pending (a completion is due). */
+ * alerts go the same way; only lb_client_send sets send_pending (a completion is due).
+ * The usual case: the socket takes the whole flight at once, straight from the worker's scratch
+ * buffer, so an idle connection keeps no ciphertext buffer of its own (memory per idle TLS
+ * connection). Only what the socket leaves is copied to c->tls_out for uv_write; that buffer is
+ * freed once written. */
 static void tls_flush(lb_client *c) {
   if (c->writing || c->closing)
     return;
-  size_t n = jc_tls_out_pending(&c->tls);
-  if (!n)
+  if (!jc_tls_out_pending(&c->tls))
     return;
-  if (n > c->tls_out_cap) {
-    size_t cap = c->tls_out_cap ? c->tls_out_cap : 16384;
-    while (cap < n)
-      cap *= 2;
-    char *p = realloc(c->tls_out, cap);
+  lb_worker *w = c->w;
+  size_t got = jc_tls_out_take(&c->tls, w->tls_wscratch, sizeof w->tls_wscratch);
+  uv_buf_t b = uv_buf_init(w->tls_wscratch, (unsigned)got);
+  int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  if (r == UV_EAGAIN || r == UV_ENOSYS)
+    r = 0;
+  if (r < 0) {
+    lb_client_close(c, uv_strerror(r));
+    return;
+  }
+  c->wreq.data = c;
+  c->writing = 1;
+  if ((size_t)r == got) { /* all taken: completion from the idle handle, as lb_stream_write */
+    lb_worker_defer(w, &c->wdone, on_written_now);
+    return;
+  }
+  size_t rest = got - (size_t)r;
+  if (rest > c->tls_out_cap) {
+    char *p = realloc(c->tls_out, rest);
     if (!p) {
+      c->writing = 0;
       lb_client_close(c, "out of memory");
       return;
     }
     c->tls_out = p;
-    c->tls_out_cap = cap;
+    c->tls_out_cap = rest;
   }
-  size_t got = jc_tls_out_take(&c->tls, c->tls_out, n);
-  uv_buf_t b = uv_buf_init(c->tls_out, (unsigned)got);
-  client_write(c, &b, 1);
+  memcpy(c->tls_out, w->tls_wscratch + r, rest);
+  b = uv_buf_init(c->tls_out, (unsigned)rest);
+  int e = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  if (e < 0) {
+    c->writing = 0;
+    lb_client_close(c, uv_strerror(e));
+  }
 }
 
 int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n) {

@@ -93,6 +93,7 @@ struct lb_worker {
   uint32_t reqbuf_nfree;
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
   char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
+  char tls_wscratch[64 * 1024]; /* ciphertext on its way to a client socket (client_conn.c) */
 };
 
 /* Client connection states. */
