@@ -93,6 +93,10 @@ for m in proc dev dev/pts; do
 done
 cp "$deb" "$root/tmp/"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
+# In the background, with $! the program's own PID (chroot, env and setpriv exec it): a
+# backgrounded shell function would be a subshell whose PID is not the server's, and killing
+# it would leave the server running after the test.
+in_root_bg() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@" & }
 
 step "apt-get install ./$(basename "$deb") (the Depends must resolve from Debian's archive)"
 in_root apt-get update -qq
@@ -127,13 +131,13 @@ for p in journey journey-backend; do in_root "/usr/bin/$p" --help >/dev/null || 
 in_root /usr/bin/journey-lb --help >/dev/null || fail "journey-lb --help failed"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 bport=$(free_port) lport=$(free_port)
-in_root setpriv --reuid=nobody --regid=nogroup --clear-groups \
-  /usr/bin/journey-backend --listen "127.0.0.1:$bport" --name pkg-b1 >"$work/backend.log" 2>&1 &
+in_root_bg setpriv --reuid=nobody --regid=nogroup --clear-groups \
+  /usr/bin/journey-backend --listen "127.0.0.1:$bport" --name pkg-b1 >"$work/backend.log" 2>&1
 bpid=$!
 # The packaged certificate and key, read as the service user; listener and backend on loopback.
-in_root setpriv --reuid=journey-lb --regid=journey-lb --init-groups \
+in_root_bg setpriv --reuid=journey-lb --regid=journey-lb --init-groups \
   /usr/bin/journey-lb --listen "https://127.0.0.1:$lport" --cert /etc/journey/tls/server.crt \
-  --key /etc/journey/tls/server.key --backend "pkg=127.0.0.1:$bport" --workers 1 >"$work/lb.log" 2>&1 &
+  --key /etc/journey/tls/server.key --backend "pkg=127.0.0.1:$bport" --workers 1 >"$work/lb.log" 2>&1
 lpid=$!
 stop_servers() { kill -TERM "$lpid" "$bpid" 2>/dev/null || true; wait "$lpid" "$bpid" 2>/dev/null || true; }
 ok=0
