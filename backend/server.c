@@ -843,7 +843,10 @@ static void worker_main(void *arg) {
 
 /* ---- set-up ---- */
 
-/* A listening socket made by hand: libuv 1.44 cannot set SO_REUSEPORT before bind. */
+/* A listening socket made by hand: libuv 1.44 cannot set SO_REUSEPORT before bind.
+ * reuseport 0: one worker; 1: the first of several workers, which binds without SO_REUSEPORT so
+ * that a port another process holds (even with SO_REUSEPORT) fails with EADDRINUSE, and sets it
+ * only after the bind so that the other workers join (2: set before their bind). */
 static int open_listener(const struct sockaddr *sa, socklen_t len, int reuseport, char *err,
                          size_t errlen) {
   char a[JC_ADDRSTR_MAX];
@@ -855,24 +858,30 @@ static int open_listener(const struct sockaddr *sa, socklen_t len, int reuseport
   }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    snprintf(err, errlen, "SO_REUSEPORT on %s: %s (use --workers 1)", a, strerror(errno));
-    close(fd);
-    return -1;
-  }
   if (sa->sa_family == AF_INET6)
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (reuseport == 2 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+    goto reuseport_failed;
   if (bind(fd, sa, len) != 0) {
     int e = errno;
-    snprintf(err, errlen, "cannot listen on %s: %s%s", a, strerror(e),
-             e == EADDRINUSE    ? " (another process has this port: stop it or pick another)"
-             : e == EADDRNOTAVAIL ? " (no interface has this address)"
-             : e == EACCES      ? " (ports below 1024 need privileges)"
-                                : "");
+    if (e == EADDRINUSE)
+      snprintf(err, errlen,
+               "%s is already in use by another process; stop it or choose another --listen", a);
+    else
+      snprintf(err, errlen, "cannot listen on %s: %s%s", a, strerror(e),
+               e == EADDRNOTAVAIL ? " (no interface has this address)"
+               : e == EACCES      ? " (ports below 1024 need privileges)"
+                                  : "");
     close(fd);
     return -1;
   }
+  if (reuseport == 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+    goto reuseport_failed;
   return fd;
+reuseport_failed:
+  snprintf(err, errlen, "SO_REUSEPORT on %s: %s (use --workers 1)", a, strerror(errno));
+  close(fd);
+  return -1;
 }
 
 static void close_any(uv_handle_t *h, void *arg) {
@@ -921,7 +930,8 @@ static be_worker *worker_new(be_server *s, int index, char *err, size_t errlen) 
 static int worker_listen(be_worker *w, const struct sockaddr *addr, socklen_t len,
                          be_listener **out, char *err, size_t errlen) {
   be_listener *l = &w->listeners[w->n_listeners];
-  int fd = open_listener(addr, len, w->srv->n_workers > 1, err, errlen);
+  int fd = open_listener(addr, len, w->srv->n_workers == 1 ? 0 : w->index == 0 ? 1 : 2, err,
+                         errlen);
   if (fd < 0)
     return -1;
   uv_tcp_init(&w->loop, &l->tcp);

@@ -446,7 +446,13 @@ int lb_admin_start(lb_control *ctl, const char *addr, char *err, size_t errlen) 
   if (r == 0)
     r = uv_listen((uv_stream_t *)&ad->tcp, 128, on_connection);
   if (r != 0) {
-    snprintf(err, errlen, "admin listener %s: %s (is the port in use?)", addr, uv_strerror(r));
+    if (r == UV_EADDRINUSE) /* no SO_REUSEPORT here: a second process is always refused */
+      snprintf(err, errlen,
+               "admin listener %s is already in use by another process; stop it or choose "
+               "another --admin",
+               addr);
+    else
+      snprintf(err, errlen, "admin listener %s: %s", addr, uv_strerror(r));
     lb_admin_close(ctl);
     return -1;
   }

@@ -2,6 +2,7 @@
 #include "lb/control.h"
 #include "lb/lb.h"
 
+#include "common/addr.h"
 #include "common/log.h"
 
 #include <errno.h>
@@ -73,6 +74,10 @@ static const char usage[] =
     "                                --dns-ttl-min 1s and --dns-ttl-max 5m)\n"
     "  --drain-delay DUR             SIGTERM: /healthz answers 503 this long before the listeners\n"
     "                                close (5s with --admin, else 0)\n"
+    "  --reuse-port-shared           share the --listen ports with a running journey-lb (same\n"
+    "                                user) instead of failing with \"already in use\": for a\n"
+    "                                binary upgrade, start the new one with this flag (and another\n"
+    "                                --admin), then SIGTERM the old one. Command line only.\n"
     "  --help, --version\n"
     "\n"
     "Durations: 500ms, 5s, 2m (bare number: ms). Sizes: 512, 8k, 1m.\n"
@@ -91,7 +96,7 @@ static const char *settings[] = {
     "max-connections", "max-header-size", "max-headers", "max-body-size", "retries",
     "backend-dns", "dns-servers", "dns-interval", "dns-ttl-min", "dns-ttl-max", "drain-delay", NULL};
 
-enum { OPT_CONFIG = 1000, OPT_CHECK, OPT_HELP, OPT_VERSION, OPT_SETTING = 2000, OPT_HEALTH = 3000 };
+enum { OPT_CONFIG = 1000, OPT_CHECK, OPT_HELP, OPT_VERSION, OPT_SHARED, OPT_SETTING = 2000, OPT_HEALTH = 3000 };
 
 static lb_runtime rt;
 static uv_signal_t sig_term, sig_int, sig_hup;
@@ -100,35 +105,60 @@ static atomic_int finished_workers;
 static lb_control ctl;
 static uv_timer_t drain_timer;
 static int workers_started;
+static int reuse_port_shared; /* --reuse-port-shared: join a running process's listeners */
 /* The command line, kept to build the configuration again on SIGHUP. */
 static int saved_argc;
 static char **saved_argv;
 static struct option *saved_opts;
 static const char *saved_config_file;
 
-static int make_listen_fd(const lb_listener_cfg *l, char *err, size_t errlen) {
+/* A listening socket of one worker. The first worker's socket of each listener (exclusive = 1)
+ * binds WITHOUT SO_REUSEPORT, which fails with EADDRINUSE when any other socket holds the port,
+ * even one of another process that has SO_REUSEPORT; only then is SO_REUSEPORT set, before
+ * listen(), so that the other workers' sockets join its group. The check is the bind itself: no
+ * window between a probe and the real bind, and a second journey-lb always fails at its own
+ * exclusive bind. --reuse-port-shared (shared = 1) skips it to join a running process's sockets
+ * on purpose (binary upgrade). */
+static int make_listen_fd(const lb_listener_cfg *l, int exclusive, char *err, size_t errlen) {
   int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     snprintf(err, errlen, "cannot create a socket for %s: %s", l->text, strerror(errno));
     return -1;
   }
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    snprintf(err, errlen, "SO_REUSEPORT on %s: %s (needs Linux >= 3.9)", l->text,
-             strerror(errno));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT only, not listeners */
+  if (l->addr.ss_family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (!exclusive && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+    goto reuseport_failed;
+  if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0) {
+    char hp[JC_ADDRSTR_MAX];
+    jc_addr_format((const struct sockaddr *)&l->addr, hp, sizeof hp);
+    if (errno == EADDRINUSE)
+      snprintf(err, errlen,
+               "%s is already in use by another process; stop it or choose another --listen "
+               "(--reuse-port-shared shares it on purpose, for a binary upgrade)",
+               hp);
+    else
+      snprintf(err, errlen, "cannot listen on %s: %s%s", l->text, strerror(errno),
+               errno == EADDRNOTAVAIL ? " (no interface has this address)"
+               : errno == EACCES      ? " (ports below 1024 need privileges)"
+                                      : "");
     close(fd);
     return -1;
   }
-  if (l->addr.ss_family == AF_INET6)
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) != 0 || listen(fd, 1024) != 0) {
-    snprintf(err, errlen, "cannot listen on %s: %s (is the port in use or the address not local?)",
-             l->text, strerror(errno));
+  if (exclusive && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+    goto reuseport_failed;
+  if (listen(fd, 1024) != 0) {
+    snprintf(err, errlen, "cannot listen on %s: %s", l->text, strerror(errno));
     close(fd);
     return -1;
   }
   return fd;
+reuseport_failed:
+  snprintf(err, errlen, "SO_REUSEPORT on %s: %s (needs Linux >= 3.9)", l->text, strerror(errno));
+  close(fd);
+  return -1;
 }
 
 static int build_config(lb_config *cfg, char *err, size_t errlen);
@@ -264,6 +294,7 @@ int main(int argc, char **argv) {
   opts[n++] = (struct option){"check-config", no_argument, NULL, OPT_CHECK};
   opts[n++] = (struct option){"help", no_argument, NULL, OPT_HELP};
   opts[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
+  opts[n++] = (struct option){"reuse-port-shared", no_argument, NULL, OPT_SHARED};
   for (int i = 0; settings[i]; i++)
     opts[n++] = (struct option){settings[i], required_argument, NULL, OPT_SETTING + i};
   for (int i = 0; lb_health_settings[i]; i++)
@@ -277,6 +308,8 @@ int main(int argc, char **argv) {
   while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     if (opt == OPT_CONFIG)
       config_file = optarg;
+    else if (opt == OPT_SHARED)
+      reuse_port_shared = 1;
     else if (opt == OPT_CHECK)
       check = 1;
     else if (opt == OPT_HELP || opt == 'h') {
@@ -344,7 +377,8 @@ int main(int argc, char **argv) {
     w->nlisteners = rt.cfg.nlisteners;
     for (int k = 0; k < rt.cfg.nlisteners; k++) {
       w->listener_tls[k] = rt.cfg.listeners[k].tls;
-      w->listener_fd[k] = make_listen_fd(&rt.cfg.listeners[k], err, sizeof err);
+      w->listener_fd[k] = make_listen_fd(&rt.cfg.listeners[k], i == 0 && !reuse_port_shared,
+                                         err, sizeof err);
       if (w->listener_fd[k] < 0) {
         fprintf(stderr, "journey-lb: %s\n", err);
         return 1;
