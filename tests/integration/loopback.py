@@ -1,6 +1,19 @@
-"""Helpers shared by the integration test scripts: loopback ports that stay free."""
+"""Helpers shared by the integration test scripts (one copy, imported by every script):
+loopback ports that stay free, processes started here and stopped by their PID, waiting for a
+port or a condition, the development certificate's paths, journey-lb started on two listeners,
+and the sanitizer check of what the processes wrote."""
+import os
 import random
+import re
+import signal
 import socket
+import subprocess
+import tempfile
+import time
+
+# One scratch folder and one list of started processes per test script (each runs as a process).
+TMP = tempfile.mkdtemp(prefix="journey-it-")
+PROCS = []
 
 
 def free_ports(n, host="127.0.0.1"):
@@ -21,3 +34,142 @@ def free_ports(n, host="127.0.0.1"):
                 continue
         ports.append(port)
     return ports
+
+
+def free_port(host="127.0.0.1"):
+    return free_ports(1, host)[0]
+
+
+def read(path):
+    """A file's text ("" when it does not exist yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def start(cmd, name, env=None):
+    """Starts cmd with stdout and stderr in TMP/name.out and TMP/name.err (p.outpath, p.errpath)."""
+    out = os.path.join(TMP, name + ".out")
+    err = os.path.join(TMP, name + ".err")
+    with open(out, "w") as o, open(err, "w") as e:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=o, stderr=e, env=env)
+    p.outpath, p.errpath, p.name = out, err, name
+    PROCS.append(p)
+    return p
+
+
+def wait_port(port, proc=None, what="server", host="127.0.0.1", timeout=10):
+    """Until something accepts on host:port; fails at once if proc exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what} exited early ({proc.returncode}): {read(proc.errpath)}")
+        try:
+            socket.create_connection((host, port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.03)
+    raise AssertionError(f"{what} does not listen on {host}:{port} after {timeout}s")
+
+
+def wait_until(cond, timeout, step=0.02):
+    """Polls cond() until true (True) or the timeout (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if cond():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(step)
+
+
+def wait_for(what, cond, timeout, step=0.05):
+    """wait_until, failing with `what` at the timeout; returns the seconds it took."""
+    t0 = time.monotonic()
+    if not wait_until(cond, timeout, step):
+        raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
+    return time.monotonic() - t0
+
+
+def stop(p, sig=signal.SIGTERM, timeout=15, must=True):
+    """Signals p (by its PID), waits; after timeout SIGKILLs it and fails (a program that does
+    not stop on SIGTERM is a bug) unless must=False. Returns the exit code."""
+    if p.poll() is None:
+        p.send_signal(sig)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            if must:
+                raise AssertionError(f"{p.name} did not stop on {sig}")
+    return p.returncode
+
+
+def stop_all(timeout=15):
+    """SIGTERM to every process still running, all at once, then waits for each (SIGKILL after
+    timeout: the clean-up of a test that already failed must not fail again)."""
+    for p in PROCS:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in PROCS:
+        stop(p, timeout=timeout, must=False)
+
+
+def sanitizer_reports(procs=None):
+    """ASan/LSan/UBSan reports in the stderr of the processes started here, one string each."""
+    bad = []
+    for p in PROCS if procs is None else procs:
+        err = read(p.errpath)
+        if re.search(r"ERROR: AddressSanitizer|LeakSanitizer|runtime error:", err):
+            bad.append(f"{p.name}: {err[-3000:]}")
+    return bad
+
+
+def run_case(fn, *args, tail=3000):
+    """Runs one test case fn(*args), then stops every process started; fails (exit 1) on an
+    exception or a sanitizer report, printing the processes' stderr tails; exits 0 otherwise."""
+    import sys
+    ok = False
+    try:
+        fn(*args)
+        ok = True
+    finally:
+        stop_all()
+        for report in sanitizer_reports():
+            ok = False
+            print(f"--- sanitizer report of {report}")
+        if not ok:
+            for p in PROCS:
+                print(f"--- {p.name} (exit {p.returncode}) stderr (tail):\n{read(p.errpath)[-tail:]}")
+    print("ok" if ok else "FAILED")
+    sys.exit(0 if ok else 1)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def cert_paths(certs):
+    """(certificate chain, key, CA) of the development certificate made by certs/make-certs.sh."""
+    return (os.path.join(certs, "server.crt"), os.path.join(certs, "server.key"),
+            os.path.join(certs, "ca.crt"))
+
+
+def start_lb(binary, certs, servers, *flags, name="lb"):
+    """journey-lb on two free loopback ports (p.https, p.plain) in front of servers [(name, port)]."""
+    https, plain = free_ports(2)
+    crt, key, _ = cert_paths(certs)
+    cmd = [binary, "--listen", f"https://127.0.0.1:{https}", "--listen", f"http://127.0.0.1:{plain}",
+           "--cert", crt, "--key", key]
+    for n, port in servers:
+        cmd += ["--backend", f"{n}=127.0.0.1:{port}"]
+    cmd += list(flags)
+    p = start(cmd, name)
+    wait_port(https, p, "journey-lb")
+    wait_port(plain, p, "journey-lb")
+    p.https, p.plain = https, plain
+    return p

@@ -17,6 +17,9 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loopback import wait_until  # noqa: E402
+
 BINARY = None
 TIMEOUT = 5.0
 
@@ -488,9 +491,9 @@ class Faults(unittest.TestCase):
         try:
             self.assertEqual(one(b, get("/health")).status, 200)
             b.signal(signal.SIGUSR1)
-            self.assertTrue(wait_for(lambda: one(b, get("/health")).status == 503), "SIGUSR1 = down")
+            self.assertTrue(wait_until(lambda: one(b, get("/health")).status == 503, TIMEOUT), "SIGUSR1 = down")
             b.signal(signal.SIGUSR2)
-            self.assertTrue(wait_for(lambda: one(b, get("/health")).status == 200), "SIGUSR2 = up")
+            self.assertTrue(wait_until(lambda: one(b, get("/health")).status == 200, TIMEOUT), "SIGUSR2 = up")
             self.assertEqual(one(b, b"POST /admin/health HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\ndown").status,
                              404, "no --admin: no admin endpoint")
             self.assertIn("msg=health state=down", b.stderr_text())
@@ -579,7 +582,7 @@ class Faults(unittest.TestCase):
                 self.assertEqual(one(b, sent).status, 200)
                 garbage = b"\x00garbage\r\n\r\n"
                 self.assertEqual(one(b, garbage).status, 400)
-                self.assertTrue(wait_for(lambda: os.path.getsize(path) == len(sent + garbage)))
+                self.assertTrue(wait_until(lambda: os.path.getsize(path) == len(sent + garbage), TIMEOUT))
             finally:
                 b.stop()
             with open(path, "rb") as f:
@@ -622,7 +625,7 @@ class Lifecycle(unittest.TestCase):
             s.sendall(get("/my-app/data", extra="X-Request-Id: inflight\r\n"))
             time.sleep(0.3)
             b.signal(signal.SIGTERM)
-            self.assertTrue(wait_for(lambda: "msg=draining" in b.stderr_text()))
+            self.assertTrue(wait_until(lambda: "msg=draining" in b.stderr_text(), TIMEOUT))
             # No new connections once draining.
             with self.assertRaises(OSError):
                 c = socket.create_connection(("127.0.0.1", b.port), timeout=1)
@@ -663,7 +666,7 @@ class Lifecycle(unittest.TestCase):
         b = Backend("--log-format", "json")
         try:
             one(b, get("/my-app/data", extra="X-Request-Id: j-1\r\n"))
-            self.assertTrue(wait_for(lambda: "j-1" in b.access_log()))
+            self.assertTrue(wait_until(lambda: "j-1" in b.access_log(), TIMEOUT))
             line = json.loads([l for l in b.access_log().splitlines() if "j-1" in l][0])
             self.assertEqual((line["msg"], line["method"], line["path"], line["status"], line["request_id"]),
                              ("access", "GET", "/my-app/data", 200, "j-1"))
@@ -691,24 +694,22 @@ class Lifecycle(unittest.TestCase):
         self.assertIn("--fail-rate '2'", bad.stderr)
 
     def test_port_in_use_is_a_clear_error(self):
-        b = Backend()
-        try:
-            out = subprocess.run([BINARY, "--listen", b.addrs[0], "--name", "b2"], capture_output=True,
-                                 text=True, timeout=TIMEOUT)
-            self.assertEqual(out.returncode, 1)
-            self.assertIn("cannot listen on %s" % b.addrs[0], out.stderr)
-            self.assertIn("Address already in use", out.stderr)
-        finally:
-            b.stop()
-
-
-def wait_for(cond, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
+        # With --workers 2 both processes would bind with SO_REUSEPORT: the second must still
+        # refuse the port rather than silently share it, and the first keep serving.
+        for workers in ("1", "2"):
+            b = Backend("--workers", workers, "--no-access-log")
+            try:
+                t0 = time.monotonic()
+                out = subprocess.run([BINARY, "--listen", b.addrs[0], "--name", "b2", "--workers", "2"],
+                                     capture_output=True, text=True, timeout=TIMEOUT)
+                self.assertLess(time.monotonic() - t0, 2.0)
+                self.assertEqual(out.returncode, 1, out.stderr)
+                self.assertIn("%s is already in use by another process; stop it or choose another "
+                              "--listen" % b.addrs[0], out.stderr)
+                for _ in range(10):
+                    self.assertEqual(one(b, get("/my-app/data")).json()["backend"], "b1")
+            finally:
+                b.stop()
 
 
 def has_ipv6():

@@ -7,20 +7,14 @@ its PID.
 usage: test_client.py JOURNEY CERTS_DIR BACKEND LB_OR_NONE GROUP
 groups: Dns Errors Http Schema Lb
 """
-import gzip, json, os, re, signal, socket, subprocess, sys, tempfile, threading, time, unittest
+import gzip, json, os, re, socket, subprocess, sys, tempfile, threading, time, unittest
 
 JOURNEY, CERTS, BACKEND, LB = sys.argv[1:5]
 GROUP = sys.argv[5]
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from loopback import free_port, read, start, stop, wait_port  # noqa: E402
 DOC = os.path.join(HERE, "..", "..", "docs", "client-json.md")
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def dns_port():
@@ -39,37 +33,19 @@ def dns_port():
             t.close()
 
 
-def wait_tcp(port, timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("nothing listening on port %d" % port)
-
-
 class Proc:
-    """A process we started, stopped by its PID."""
-    def __init__(self, argv, **kw):
-        self.log = tempfile.TemporaryFile()
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=self.log, **kw)
+    """A process we started (loopback.start), stopped by its PID."""
+    count = 0
+
+    def __init__(self, argv):
+        Proc.count += 1
+        self.p = start(argv, "%s-%d" % (os.path.basename(argv[0]), Proc.count))
 
     def output(self):
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        return read(self.p.errpath)
 
     def stop(self):
-        if self.p.poll() is None:
-            os.kill(self.p.pid, signal.SIGTERM)
-            try:
-                self.p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(self.p.pid, signal.SIGKILL)
-                self.p.wait()
-        self.log.close()
+        stop(self.p, timeout=5, must=False)
 
 
 def wait_dns(port, proc, timeout=10.0):
@@ -99,7 +75,7 @@ def dnsmasq(port, ttl=60):
 def s_server(port, cert="server.crt"):
     p = Proc(["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-cert", os.path.join(CERTS, cert),
               "-key", os.path.join(CERTS, "server.key"), "-www", "-quiet"])
-    wait_tcp(port)
+    wait_port(port)
     return p
 
 
@@ -322,7 +298,7 @@ class Errors(Base):
         be = Proc([BACKEND, "--listen", "127.0.0.1:%d" % port, "--name", "slow", "--delay-ms", "3000",
                    "--no-access-log"])
         try:
-            wait_tcp(port)
+            wait_port(port)
             t0 = time.time()
             code, j = jjson("--max-time", "0.5", "http://127.0.0.1:%d/my-app/data" % port, env=self.env)
             took = time.time() - t0
@@ -350,7 +326,7 @@ class Errors(Base):
         port = free_port()
         be = Proc([BACKEND, "--listen", "127.0.0.1:%d" % port, "--name", "b1", "--no-access-log"])
         try:
-            wait_tcp(port)
+            wait_port(port)
             self.assertEqual(journey("-s", "http://127.0.0.1:%d/nope" % port).returncode, 0)
             code, j = jjson("--fail", "http://127.0.0.1:%d/nope" % port)
             self.assertEqual((code, j["http_code"]), (22, 404))
@@ -412,10 +388,10 @@ class Http(Base):
         cls.stop = threading.Event()
         cls.th = threading.Thread(target=framing_server, args=(cls.port, cls.stop), daemon=True)
         cls.th.start()
-        wait_tcp(cls.port)
+        wait_port(cls.port)
         cls.bport = free_port()
         cls.procs = [Proc([BACKEND, "--listen", "127.0.0.1:%d" % cls.bport, "--name", "b1", "--no-access-log"])]
-        wait_tcp(cls.bport)
+        wait_port(cls.bport)
 
     @classmethod
     def tearDownClass(cls):
@@ -492,13 +468,13 @@ class Lb(Base):
         for i, p in enumerate(ports):
             cls.procs.append(Proc([BACKEND, "--listen", "127.0.0.1:%d" % p, "--name", "b%d" % (i + 1),
                                    "--no-access-log"]))
-            wait_tcp(p)
+            wait_port(p)
         argv = [LB, "--listen", "https://127.0.0.1:%d" % cls.lport, "--cert", os.path.join(CERTS, "server.crt"),
                 "--key", os.path.join(CERTS, "server.key")]
         for i, p in enumerate(ports):
             argv += ["--backend", "b%d=127.0.0.1:%d" % (i + 1, p)]
         cls.procs.append(Proc(argv))
-        wait_tcp(cls.lport)
+        wait_port(cls.lport)
         time.sleep(0.5)  # first health checks
 
     def args(self):

@@ -7,42 +7,14 @@ Every case starts its own processes on free loopback ports and stops them; reque
 bounded in count and time.
 """
 import argparse, http.client, json, math, os, re, shutil, signal, socket, subprocess, sys
-import tempfile, threading, time
+import threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import free_ports  # noqa: E402
+from loopback import (TMP as tmpdir, check, free_ports, read,  # noqa: E402
+                      run_case, start, stop, stop_all, wait_for, wait_port)
 
 A = None
-procs = []
-tmpdir = tempfile.mkdtemp(prefix="healthtest-")
 os.chmod(tmpdir, 0o755)  # dnsmasq re-reads its hosts file after dropping privileges
-
-
-def read(path):
-    with open(path, errors="replace") as f:
-        return f.read()
-
-
-def start(cmd, name):
-    out = os.path.join(tmpdir, name + ".out")
-    err = os.path.join(tmpdir, name + ".err")
-    p = subprocess.Popen(cmd, stdout=open(out, "w"), stderr=open(err, "w"))
-    p.outpath, p.errpath, p.name = out, err, name
-    procs.append(p)
-    return p
-
-
-def wait_port(port, proc, what, host="127.0.0.1", timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{what} exited early ({proc.returncode}): {read(proc.errpath)}")
-        try:
-            socket.create_connection((host, port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"{what} does not listen on {host}:{port} after {timeout}s")
 
 
 def start_backend(name, port, host="127.0.0.1", extra=()):
@@ -74,35 +46,6 @@ def start_lb(flags, admin=True, wait_listen=True, plain_listener=True):
     return p
 
 
-def stop(p, sig=signal.SIGTERM, timeout=15):
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            raise AssertionError(f"{p.name} did not stop on {sig}")
-    return p.returncode
-
-
-def stop_all():
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
-
-
 def req(port, method="GET", path="/my-app/data", body=None, timeout=5, host="127.0.0.1"):
     c = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
@@ -125,16 +68,6 @@ def servers(lb, pool="default"):
         if p["name"] == pool:
             return {s["name"]: s for s in p["servers"]}
     raise AssertionError(f"no pool {pool} in /stats")
-
-
-def wait_for(what, cond, timeout, step=0.05):
-    """Polls cond() until true; returns the seconds it took."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if cond():
-            return time.monotonic() - t0
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
 
 
 def set_backend_health(b, state):
@@ -753,23 +686,10 @@ def main():
     fn = globals().get("case_" + A.case)
     if not fn:
         sys.exit(f"unknown case {A.case}")
-    ok = False
     try:
-        fn()
-        ok = True
+        run_case(fn, tail=4000)
     finally:
-        stop_all()
-        for p in procs:
-            err = read(p.errpath)
-            if "Sanitizer" in err or "runtime error" in err or "leaked" in err:
-                ok = False
-                print(f"--- {p.name}: sanitizer report\n{err[-6000:]}")
-        if not ok:
-            for p in procs:
-                print(f"--- {p.name} (exit {p.returncode}) stderr:\n{read(p.errpath)[-4000:]}")
         shutil.rmtree(tmpdir, ignore_errors=True)
-    print("ok" if ok else "FAILED")
-    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":

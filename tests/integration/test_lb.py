@@ -4,59 +4,15 @@
 usage: test_lb.py --lb PATH --backend PATH --certs DIR --case NAME
 Each case starts its own backends and load balancer on free loopback ports and stops them.
 """
-import argparse, http.client, json, os, re, signal, socket, ssl, subprocess, sys, tempfile
+import argparse, http.client, json, os, re, signal, socket, ssl, subprocess, sys
 import threading, time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loopback import (PROCS as procs, TMP as tmpdir, cert_paths, check, free_ports, read,  # noqa: E402
+                      run_case, start, stop, stop_all, wait_for, wait_port)
+import loopback  # noqa: E402
+
 A = None
-procs = []
-tmpdir = tempfile.mkdtemp(prefix="lbtest-")
-
-
-def free_ports(n):
-    """Free loopback ports below the kernel's ephemeral range: on a busy machine the outgoing
-    connections of other programs cannot take them between this check and the bind."""
-    import random
-    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-    got = []
-    while len(got) < n:
-        p = random.randrange(20000, min(lo, 32768))
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-            if p not in got:
-                got.append(p)
-        except OSError:
-            pass
-        finally:
-            s.close()
-    return got
-
-
-def wait_port(port, proc, what, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited early with {proc.returncode}: {read(proc.errpath)}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{what} does not listen on {port} after {timeout}s")
-
-
-def read(path):
-    with open(path, errors="replace") as f:
-        return f.read()
-
-
-def start(cmd, name):
-    out = os.path.join(tmpdir, name + ".out")
-    err = os.path.join(tmpdir, name + ".err")
-    p = subprocess.Popen(cmd, stdout=open(out, "w"), stderr=open(err, "w"))
-    p.outpath, p.errpath, p.name = out, err, name
-    procs.append(p)
-    return p
 
 
 def start_backends(n=3, extra=None):
@@ -73,36 +29,13 @@ def start_backends(n=3, extra=None):
 
 
 def start_lb(backends, *flags):
-    """journey-lb on two free ports (https, http) in front of the given backends."""
-    https, plain = free_ports(2)
-    cmd = [A.lb, "--listen", f"https://127.0.0.1:{https}", "--listen", f"http://127.0.0.1:{plain}",
-           "--cert", os.path.join(A.certs, "server.crt"), "--key", os.path.join(A.certs, "server.key"),
-           "--workers", "2"]
-    for b in backends:
-        cmd += ["--backend", f"{b.name}=127.0.0.1:{b.port}"]
-    cmd += list(flags)
-    p = start(cmd, "lb")
-    wait_port(https, p, "journey-lb")
-    wait_port(plain, p, "journey-lb")
-    p.https, p.plain = https, plain
-    return p
-
-
-def stop_all():
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    """journey-lb (two workers) on an https and an http port in front of the given backends."""
+    return loopback.start_lb(A.lb, A.certs, [(b.name, b.port) for b in backends], "--workers", "2",
+                             *flags)
 
 
 def tls_ctx():
-    ctx = ssl.create_default_context(cafile=os.path.join(A.certs, "ca.crt"))
-    return ctx
+    return ssl.create_default_context(cafile=cert_paths(A.certs)[2])
 
 
 class TLSConn(http.client.HTTPSConnection):
@@ -121,11 +54,6 @@ def get(conn, path="/my-app/data", headers=None):
     conn.request("GET", path, headers=headers or {})
     r = conn.getresponse()
     return r, r.read()
-
-
-def check(cond, msg):
-    if not cond:
-        raise AssertionError(msg)
 
 
 def raw(port, data, timeout=5.0, read_until_close=True):
@@ -440,6 +368,65 @@ def case_graceful():
         pass
 
 
+def case_port_in_use():
+    """A second journey-lb on ports the first holds (both would use SO_REUSEPORT) exits with
+    "already in use" instead of silently sharing them; --reuse-port-shared shares on purpose."""
+    bs = start_backends(1)
+    adm = free_ports(1)[0]
+    lb = start_lb(bs, "--admin", f"127.0.0.1:{adm}", "--drain-delay", "0")
+    base = [A.lb, "--backend", f"b1=127.0.0.1:{bs[0].port}", "--workers", "2",
+            "--cert", cert_paths(A.certs)[0], "--key", cert_paths(A.certs)[1]]
+
+    def second(*flags):
+        t0 = time.monotonic()
+        try:
+            r = subprocess.run(base + list(flags), capture_output=True, text=True, timeout=5)
+        except subprocess.TimeoutExpired:  # (run() kills it)
+            raise AssertionError(f"a second journey-lb {flags} still runs after 5 s: it shares the port")
+        return r, time.monotonic() - t0
+
+    def first_serves(port, n=6):
+        for _ in range(n):
+            c = TLSConn(port)
+            r, body = get(c, headers={"Connection": "close"})  # the LB closes: TIME_WAIT on its side
+            c.close()
+            check(r.status == 200 and json.loads(body)["backend"] == "b1", f"GET: {r.status} {body[:80]!r}")
+
+    (other,) = free_ports(1)
+    for what, flags, text in (
+            ("https listener", ["--listen", f"https://127.0.0.1:{lb.https}"],
+             f"127.0.0.1:{lb.https} is already in use by another process; stop it or choose another --listen"),
+            ("http listener", ["--listen", f"http://127.0.0.1:{lb.plain}"],
+             f"127.0.0.1:{lb.plain} is already in use by another process; stop it or choose another --listen"),
+            ("admin listener", ["--listen", f"http://127.0.0.1:{other}", "--admin", f"127.0.0.1:{adm}"],
+             f"admin listener 127.0.0.1:{adm} is already in use by another process; stop it or choose another --admin")):
+        r, took = second(*flags)
+        print(f"second journey-lb on the {what}: exit {r.returncode} after {took:.2f}s: {r.stderr.strip()[-200:]}")
+        check(r.returncode != 0, f"second journey-lb on the {what} exited {r.returncode}")
+        check(took < 2.0, f"second journey-lb took {took:.2f}s to fail")
+        check(text in r.stderr, f"message for the {what}: {r.stderr!r}")
+        first_serves(lb.https)
+    # SIGHUP reloads in-process: the listeners stay, and the port is still refused to others.
+    lb.send_signal(signal.SIGHUP)
+    wait_for("reload logged", lambda: "reload" in read(lb.errpath), 5)
+    r, _ = second("--listen", f"https://127.0.0.1:{lb.https}")
+    check(r.returncode != 0 and "already in use" in r.stderr, f"after SIGHUP: {r.returncode} {r.stderr!r}")
+    first_serves(lb.https)
+    # Binary upgrade: the new one joins with --reuse-port-shared (its own admin port), the old one
+    # stops, and new connections keep being served on the same port.
+    new = start(base + ["--listen", f"https://127.0.0.1:{lb.https}", "--reuse-port-shared",
+                        "--admin", f"127.0.0.1:{other}", "--drain-delay", "0"], "lb-new")
+    wait_port(other, new, "journey-lb --reuse-port-shared")
+    wait_for("new journey-lb started", lambda: "msg=started" in read(new.errpath), 10)
+    check(stop(lb) == 0, f"old journey-lb exit status: {read(lb.errpath)[-300:]}")
+    first_serves(lb.https, 10)
+    # A restart on the same port right after serving (its TIME_WAIT sockets) is not "in use".
+    check(stop(new) == 0, "new journey-lb exit status")
+    again = start(base + ["--listen", f"https://127.0.0.1:{lb.https}"], "lb-again")
+    wait_port(lb.https, again, "journey-lb restarted on the same port")
+    first_serves(lb.https, 2)
+
+
 class RawBackend(threading.Thread):
     """A small HTTP/1.1 server with every response framing, written out by hand (a real socket
     server on loopback): Content-Length, chunked, close-delimited, HEAD, 204, 304, 100-continue."""
@@ -700,22 +687,4 @@ if __name__ == "__main__":
     ap.add_argument("--source", default=os.path.join(os.path.dirname(__file__), "..", ".."))
     ap.add_argument("--case", required=True, choices=sorted(CASES))
     A = ap.parse_args()
-    ok = False
-    try:
-        CASES[A.case]()
-        ok = True
-    finally:
-        stop_all()
-        bad = []
-        for p in procs:
-            err = read(p.errpath)
-            if "ERROR: AddressSanitizer" in err or "LeakSanitizer" in err or "runtime error:" in err:
-                bad.append(f"{p.name}: {err[-3000:]}")
-        if bad:
-            print("\n".join(bad))
-            ok = False
-        if not ok:
-            for p in procs:
-                if p.name == "lb":
-                    print("--- lb stderr (tail) ---\n" + read(p.errpath)[-3000:])
-    sys.exit(0 if ok else 1)
+    run_case(CASES[A.case])
