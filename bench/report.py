@@ -21,7 +21,7 @@ LB_NAMES = {"journey": "journey-lb", "haproxy": "HAProxy", "nginx": "nginx"}
 # Fields that are measurements (or per-run detail), not part of what identifies a configuration.
 MEASURED = {"round", "rps", "p50", "p99", "p999", "max", "non2xx", "errors", "resumed", "connections",
             "requests", "gen", "lb_cpu", "lb_sys", "sys_us_per_req", "be_cpu", "other", "wall", "limit", "rss_before", "rss_after",
-            "kb_per_conn", "held", "ir", "ir_per_req", "ir_per_conn", "calls", "calls_per_req", "us_per_req", "lb_pid", "error"}
+            "kb_per_conn", "held", "ir", "ir_per_req", "ir_per_conn", "calls", "calls_per_req", "us_per_req", "gen_us_per_conn", "lb_pid", "error"}
 
 # workload -> (title, what it measures, [(metric, label, higher_is_better, format)])
 WORKLOADS = collections.OrderedDict([
@@ -35,10 +35,12 @@ WORKLOADS = collections.OrderedDict([
                   ("sys_us_per_req", "of which kernel µs/req", False, "{:.1f}")])),
     ("tls-new", ("3a. New TLS connection per request", "tlsconn rate: full handshake, one request, "
                  "Connection: close", [("rps", "conn/s", True, "{:,.0f}"),
-                                       ("us_per_req", "LB CPU µs/conn", False, "{:.0f}")])),
+                                       ("us_per_req", "LB CPU µs/conn", False, "{:.0f}"),
+                                       ("gen_us_per_conn", "generator CPU µs/conn", False, "{:.0f}")])),
     ("tls-resume", ("3b. New TLS connection per request, resumed", "tlsconn rate --resume: each "
                     "connection offers its previous session ticket", [
                         ("rps", "conn/s", True, "{:,.0f}"), ("us_per_req", "LB CPU µs/conn", False, "{:.0f}"),
+                        ("gen_us_per_conn", "generator CPU µs/conn", False, "{:.0f}"),
                         ("resumed_pct", "resumed %", True, "{:.0f}")])),
     ("latency", ("4. Latency at a fixed rate", "h2load --h1 --rps, HTTPS keep-alive, well below "
                  "saturation; percentiles from h2load's per-request log",
@@ -96,6 +98,9 @@ def derive(r):
     ls = num(r.get("lb_sys"))
     if rps and ls is not None:
         r["sys_us_per_req"] = str(ls * 1e6 / rps)
+    gen = num(r.get("gen"))
+    if rps and gen is not None and r.get("workload") in ("tls-new", "tls-resume"):
+        r["gen_us_per_conn"] = str(gen * 1e6 / rps)  # the client's cost: is it the limit?
     if r.get("workload") == "tls-resume" and num(r.get("connections")):
         r["resumed_pct"] = str(100.0 * num(r.get("resumed", 0)) / num(r["connections"]))
     if r.get("workload") == "memory" and num(r.get("rss_after")):

@@ -3,8 +3,8 @@
 #
 #   bench/run.sh [--quick] [--workers "1 2"] [--rounds N] [--duration S] [--out DIR]
 #                [--only "WORKLOAD ..."] [--lbs "journey haproxy nginx"] [--backends "journey nginx"]
-#                [--connections C] [--threads T] [--pin] [--lb-flags "FLAGS"] [--no-install]
-#                [--build-dir DIR]
+#                [--connections C] [--threads T] [--gen-procs N] [--pin] [--lb-flags "FLAGS"]
+#                [--no-install] [--build-dir DIR]
 #
 # Installs what it needs (scripts/install-deps.sh --build --bench) and builds (make build), then runs,
 # for each worker count (1, then 2; --workers), interleaved rounds (journey-lb, HAProxy, nginx,
@@ -22,7 +22,8 @@
 # 300 (1 s), callgrind on journey-lb only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
 # DIR/raw/ (records, generator output, configs, callgrind profiles); DIR defaults to docs/bench
 # (full) or bench/out (--quick); the tables are also printed. --lbs/--backends/--only: a subset
-# (bench/lb-vs-haproxy.sh is one). --connections/--threads: wrk's (64, 2). --pin (2+ CPUs,
+# (bench/lb-vs-haproxy.sh is one). --connections/--threads: wrk's (64, 2). --gen-procs: tlsconn
+# processes for tls-new/tls-resume (1; more only where spare CPUs exist). --pin (2+ CPUs,
 # taskset): load generators on CPU 0, servers on the others, the same for all three LBs.
 # --lb-flags: extra journey-lb flags, for A/B runs of one setting (recorded in the results).
 # Loopback only; every process started is stopped by its PID.
@@ -30,7 +31,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$BENCH_ROOT"
 
-quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 conns=64 threads=2 pin=0 lb_flags="" build_dir=${BUILD_DIR:-build}
+quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 conns=64 threads=2 pin=0 lb_flags="" build_dir=${BUILD_DIR:-build} gen_procs=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -42,12 +43,13 @@ while [ $# -gt 0 ]; do
     --lbs) lbs=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --gen-procs) gen_procs=$2; shift 2 ;;
     --pin) pin=1; shift ;;
     --lb-flags) lb_flags=$2; shift 2 ;;
     --backends) backends=$2 backends_set=1; shift 2 ;;
     --no-install) install=0; shift ;;
     --build-dir) build_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,7 +67,8 @@ all_workloads="https-ka http-ka tls-new tls-resume latency memory pool callgrind
 for w in $only; do
   case " $all_workloads " in *" $w "*) ;; *) echo "run.sh: unknown workload '$w' (one of: $all_workloads)" >&2; exit 2 ;; esac
 done
-case "$rounds$duration$conns$threads" in *[!0-9]*) echo "run.sh: --rounds, --duration, --connections, --threads take whole numbers" >&2; exit 2 ;; esac
+case "$rounds$duration$conns$threads$gen_procs" in *[!0-9]*) echo "run.sh: --rounds, --duration, --connections, --threads, --gen-procs take whole numbers" >&2; exit 2 ;; esac
+[ "$gen_procs" -ge 1 ] && [ "$gen_procs" -le 32 ] || { echo "run.sh: --gen-procs 1..32" >&2; exit 2; }
 [ "$conns" -ge 1 ] && [ "$conns" -le 10000 ] && [ "$threads" -ge 1 ] && [ "$threads" -le "$conns" ] ||
   { echo "run.sh: --connections 1..10000, --threads 1..connections" >&2; exit 2; }
 SERVER_CPU=() GEN_CPU=()
@@ -279,8 +282,12 @@ run_one() {
     https-ka|http-ka|pool)
       cmd=(wrk -t"$threads" -c"$conns" -d"$([ "$workload" = pool ] && echo "$pool_duration" || echo "$duration")s" --latency "$(url_of "$lb" "$([ "$workload" = https-ka ] && echo https || echo http)")")
       gen_cap=$threads ;;
-    tls-new) cmd=("$TLSCONN" rate --tls --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$short_duration") ;;
-    tls-resume) cmd=("$TLSCONN" rate --tls --resume --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32 --duration "$short_duration") ;;
+    tls-new|tls-resume)
+      # The certificate is verified (--ca; once per distinct certificate, see bench/tlsconn.c).
+      cmd=("$TLSCONN" rate --tls --ca "$certs/ca.crt" --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32
+           --procs "$gen_procs" --duration "$short_duration")
+      [ "$workload" = tls-resume ] && cmd+=(--resume)
+      gen_cap=$gen_procs ;;
     latency)
       rm -f "$BENCH_TMP/h2load.log"
       cmd=(h2load --h1 -c16 --rps 125 -D "$short_duration" --log-file "$BENCH_TMP/h2load.log" "$(url_of "$lb" https)") ;;
@@ -507,7 +514,7 @@ meta=$BENCH_TMP/meta.md
   echo "  (\`nginx-backend\` rows; raw/nginx-backend.conf)."
   echo "- Load generators (raw/generator-output.log has every run's command and output):"
   echo "  - https-ka/http-ka: \`wrk -t$threads -c$conns -d${duration}s --latency URL\`; pool: the same for ${pool_duration} s, $pool_rounds rounds"
-  echo "  - tls-new: \`bench/tlsconn rate --tls --concurrency 32 --duration $short_duration\`; tls-resume: the same with \`--resume\`"
+  echo "  - tls-new: \`bench/tlsconn rate --tls --ca ca.crt --concurrency 32 --procs $gen_procs --duration $short_duration\`; tls-resume: the same with \`--resume\`"
   echo "  - latency: \`h2load --h1 -c16 --rps 125 -D $short_duration --log-file F URL\` (2 000 req/s in total)"
   echo "  - memory: \`bench/tlsconn hold --tls --count N --concurrency 64\`, RSS (VmRSS of all the LB's processes) before and after"
   echo "  - callgrind: \`valgrind --tool=callgrind\` around each LB (1 worker); after 200 warm-up requests, two windows"
