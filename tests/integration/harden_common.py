@@ -3,13 +3,12 @@ faulty servers on free loopback ports, stop only what was started (by PID), and 
 sanitizer report in their stderr."""
 import os
 import re
-import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # The generic helpers live in loopback.py; the hardening scripts import them from here too.
-from loopback import (PROCS, TMP, check, free_ports, read, run_case, sanitizer_reports,  # noqa: E402,F401
-                      start, start_lb, stop, stop_all, wait_port)
+from loopback import (PROCS, TMP, check, free_ports, read, recv_all, run_case,  # noqa: E402,F401
+                      sanitizer_reports, start, start_lb, stop, stop_all, wait_port)
 
 
 def start_backend(binary, name="b1", *flags):
@@ -31,21 +30,6 @@ def rss_kib(pid):
 def status_of(resp):
     m = re.match(rb"HTTP/1\.[01] (\d{3}) ", resp)
     return int(m.group(1)) if m else None
-
-
-def recv_all(s, timeout=5.0):
-    """Reads until the peer closes or `timeout` passes in silence."""
-    s.settimeout(timeout)
-    out = b""
-    try:
-        while True:
-            x = s.recv(65536)
-            if not x:
-                break
-            out += x
-    except (socket.timeout, ConnectionResetError):
-        pass
-    return out
 
 
 def run_main(module_globals, parser=None):

@@ -148,6 +148,21 @@ def run_case(fn, *args, tail=3000):
     sys.exit(0 if ok else 1)
 
 
+def recv_all(s, timeout=5.0):
+    """Reads until the peer closes or `timeout` passes in silence."""
+    s.settimeout(timeout)
+    out = b""
+    try:
+        while True:
+            x = s.recv(65536)
+            if not x:
+                break
+            out += x
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return out
+
+
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)

@@ -9,7 +9,7 @@ import threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loopback import (PROCS as procs, TMP as tmpdir, cert_paths, check, free_ports, read,  # noqa: E402
-                      run_case, start, stop, stop_all, wait_for, wait_port)
+                      recv_all, run_case, start, stop, stop_all, wait_for, wait_port)
 import loopback  # noqa: E402
 
 A = None
@@ -56,22 +56,11 @@ def get(conn, path="/my-app/data", headers=None):
     return r, r.read()
 
 
-def raw(port, data, timeout=5.0, read_until_close=True):
-    s = socket.create_connection(("127.0.0.1", port), timeout)
-    s.sendall(data)
-    out = b""
-    try:
-        while True:
-            x = s.recv(65536)
-            if not x:
-                break
-            out += x
-            if not read_until_close:
-                break
-    except socket.timeout:
-        pass
-    s.close()
-    return out
+def raw(port, data, timeout=5.0):
+    """Sends data on a new connection; what comes back until the LB closes or timeout of silence."""
+    with socket.create_connection(("127.0.0.1", port), timeout) as s:
+        s.sendall(data)
+        return recv_all(s, timeout)
 
 
 # ---------------------------------------------------------------- cases
