@@ -100,8 +100,12 @@ def setup(a, fault_mode=None, *lb_flags):
     else:
         b2 = start([a.backend, "--listen", f"127.0.0.1:{port2}", "--name", "b2"], "b2")
     wait_port(port2, b2, "b2")
+    # Only the hang case measures the response timeout; elsewhere a short one would turn a
+    # backend slowed by a busy (shared CI) machine into 504s the test did not cause.
+    response_timeout = "1s" if fault_mode == "hang" else "5s"
     lb = start_lb(a.lb, a.certs, [("b1", b1.port), ("b2", port2)], "--workers", "1",
-                  "--backend-connect-timeout", "500ms", "--backend-response-timeout", "1s",
+                  "--backend-connect-timeout", "500ms",
+                  "--backend-response-timeout", response_timeout,
                   "--retries", "1",
                   # Passive outlier detection ejects the failing server; a short ejection lets
                   # the tests see traffic return soon after the fault heals.
