@@ -135,8 +135,9 @@ static int on_chunk_header(llhttp_t *p) {
  *  - the receive buffer with its header views (~35 KiB): taken at the first byte of a request,
  *    given back when the connection is idle with nothing buffered (a pipelined request that
  *    arrived early keeps it);
- *  - the forwarded request head and the response head (~34 KiB): taken when a request head is
- *    complete (or a local response is due), given back when the response is written.
+ *  - the forwarded request head, the response head and the target copied for the logs
+ *    (~34 KiB): taken when a request head is complete (or a local response is due), given back
+ *    when the response is written.
  * The lists are LIFO (the block reused first is the one whose pages are resident) and keep at
  * most LB_BUFPOOL_KEEP blocks each: enough for the requests a worker usually has in flight at
  * once (a few times the 64 connections of the benchmarks), while a burst beyond that gives its
@@ -175,19 +176,22 @@ static void bufpool_free(lb_bufpool *p) {
 static int reqbuf_get(lb_client *c) {
   if (c->head_out)
     return 0;
-  char *blk = bufpool_get(&c->w->reqbufs, c->head_cap + c->resp_cap);
+  /* Block layout: path for the logs | forwarded head | response head. The path shares its page
+   * with the start of the forwarded head: one page fewer touched per request in flight. */
+  char *blk = bufpool_get(&c->w->reqbufs, LB_PATH_LOG_MAX + c->head_cap + c->resp_cap);
   if (!blk)
     return -1;
-  c->head_out = blk;
-  c->resp_head = blk + c->head_cap;
+  c->head_out = blk + LB_PATH_LOG_MAX;
+  c->resp_head = c->head_out + c->head_cap;
   return 0;
 }
 
 static void reqbuf_put(lb_client *c) {
   if (!c->head_out)
     return;
-  bufpool_put(&c->w->reqbufs, c->head_out);
+  bufpool_put(&c->w->reqbufs, c->head_out - LB_PATH_LOG_MAX);
   c->head_out = c->resp_head = NULL;
+  c->path = "";
 }
 
 /* Block layout: header views | receive buffer. */
@@ -529,7 +533,7 @@ static void reset_request(lb_client *c) {
   c->resp_started = 0;
   c->bytes_in = c->bytes_out = 0;
   c->term = NULL;
-  c->path[0] = 0;
+  c->path = "";
   c->reqid_len = 0;
   c->reqid[0] = 0;
   c->req_framing = LB_FRAME_NONE;
@@ -599,8 +603,10 @@ static void on_request_head(lb_client *c) {
   c->http_minor = p->http_minor;
   c->keep_alive = llhttp_should_keep_alive(p);
   size_t ul = c->url_len < LB_PATH_LOG_MAX - 1 ? c->url_len : LB_PATH_LOG_MAX - 1;
-  memcpy(c->path, c->url ? c->url : "", ul);
-  c->path[ul] = 0;
+  char *path = c->head_out - LB_PATH_LOG_MAX; /* the lent block's first bytes */
+  memcpy(path, c->url ? c->url : "", ul);
+  path[ul] = 0;
+  c->path = path;
   c->bytes_in = c->parse_off - c->req_off;
 
   if (p->flags & F_CHUNKED)

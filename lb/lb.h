@@ -174,7 +174,7 @@ struct lb_client {
   int resp_started;  /* response bytes sent to the client */
   uint64_t bytes_in, bytes_out;
   const char *term;  /* termination reason for the log */
-  char path[LB_PATH_LOG_MAX];
+  const char *path;  /* target for the logs: "" or a copy in the lent head block */
   char reqid[132];
   size_t reqid_len;
   lb_bconn *b;
