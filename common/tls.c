@@ -3,7 +3,9 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *jc_tls_last_error(char *buf, size_t len) {
@@ -93,23 +95,186 @@ SSL_CTX *jc_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t 
   return ctx;
 }
 
+/* ---- ciphertext buffers ----
+ * Blocks of JC_TLS_BLOCK bytes (a 64 KiB socket read, or a large response's records, fit in
+ * one) are lent from a per-thread free list while bytes are pending and given back when drained.
+ * More pending than a block holds (a slow peer's backlog) grows that buffer with realloc; such a
+ * buffer is freed, not kept, once drained. The list keeps at most JC_TLS_POOL_KEEP blocks: a
+ * thread needs one or two at a time (engine calls are synchronous and callers drain after each),
+ * more only while peers are slow; those extra blocks go back to the allocator. A thread's blocks
+ * are freed when it exits (a pthread key destructor). */
+
+#define JC_TLS_BLOCK (66 * 1024)
+#define JC_TLS_POOL_KEEP 16
+
+typedef struct tls_pool {
+  char *free; /* each free block's first bytes link to the next */
+  unsigned nfree;
+  int registered; /* the thread-exit destructor knows this pool */
+} tls_pool;
+
+static _Thread_local tls_pool pool;
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_drain(void *arg) {
+  tls_pool *pl = arg;
+  while (pl->free) {
+    char *blk = pl->free;
+    memcpy(&pl->free, blk, sizeof(char *));
+    free(blk);
+  }
+  pl->nfree = 0;
+}
+
+static void pool_key_init(void) { (void)pthread_key_create(&pool_key, pool_drain); }
+
+static char *block_get(void) {
+  char *blk = pool.free;
+  if (blk) {
+    memcpy(&pool.free, blk, sizeof(char *));
+    pool.nfree--;
+    return blk;
+  }
+  if (!pool.registered) {
+    pthread_once(&pool_once, pool_key_init);
+    pool.registered = pthread_setspecific(pool_key, &pool) == 0;
+  }
+  return malloc(JC_TLS_BLOCK);
+}
+
+/* Nothing pending: the storage goes back to the thread's list (or to the allocator). */
+static void buf_release(jc_tls_buf *b) {
+  if (!b->p)
+    return;
+  if (b->cap == JC_TLS_BLOCK && pool.nfree < JC_TLS_POOL_KEEP) {
+    memcpy(b->p, &pool.free, sizeof(char *));
+    pool.free = b->p;
+    pool.nfree++;
+  } else {
+    free(b->p);
+  }
+  memset(b, 0, sizeof *b);
+}
+
+static int buf_append(jc_tls_buf *b, const void *data, size_t n) {
+  if (!n)
+    return 0;
+  if (!b->p) {
+    if (!(b->p = block_get()))
+      return -1;
+    b->cap = JC_TLS_BLOCK;
+    b->off = b->len = 0;
+  }
+  if (b->off + b->len + n > b->cap) {
+    if (b->len + n <= b->cap) { /* room once the consumed front is dropped */
+      memmove(b->p, b->p + b->off, b->len);
+    } else {
+      size_t cap = b->cap * 2 > b->len + n ? b->cap * 2 : b->len + n;
+      char *p = malloc(cap);
+      if (!p)
+        return -1;
+      memcpy(p, b->p + b->off, b->len);
+      buf_release(&(jc_tls_buf){.p = b->p, .cap = b->cap});
+      b->p = p;
+      b->cap = cap;
+    }
+    b->off = 0;
+  }
+  memcpy(b->p + b->off + b->len, data, n);
+  b->len += n;
+  return 0;
+}
+
+static size_t buf_take(jc_tls_buf *b, void *out, size_t cap) {
+  size_t n = b->len < cap ? b->len : cap;
+  if (!n)
+    return 0;
+  memcpy(out, b->p + b->off, n);
+  b->off += n;
+  b->len -= n;
+  if (!b->len)
+    buf_release(b);
+  return n;
+}
+
+/* The BIO OpenSSL reads ciphertext from and writes it to: the jc_tls's two buffers. Reading
+ * an empty input says "retry" (SSL_ERROR_WANT_READ), never end of file; writes always succeed. */
+static int bio_write_ex(BIO *b, const char *data, size_t n, size_t *written) {
+  jc_tls *t = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  if (buf_append(&t->out, data, n) != 0)
+    return 0;
+  *written = n;
+  return 1;
+}
+
+static int bio_read_ex(BIO *b, char *data, size_t n, size_t *got) {
+  jc_tls *t = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  *got = buf_take(&t->in, data, n);
+  if (*got)
+    return 1;
+  BIO_set_retry_read(b);
+  return 0;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)num;
+  (void)ptr;
+  jc_tls *t = BIO_get_data(b);
+  switch (cmd) {
+  case BIO_CTRL_FLUSH:
+    return 1;
+  case BIO_CTRL_PENDING:
+    return (long)t->in.len;
+  case BIO_CTRL_WPENDING:
+    return (long)t->out.len;
+  default:
+    return 0;
+  }
+}
+
+/* t->err: "" or a message of its own (the static texts are never freed). */
+static const char err_none[] = "";
+static const char err_oom[] = "out of memory creating TLS session";
+
+static void err_set(jc_tls *t, const char *msg) {
+  if (t->err != err_none && t->err != err_oom)
+    free((char *)t->err);
+  char *copy = msg[0] ? strdup(msg) : NULL;
+  t->err = copy ? copy : msg[0] ? err_oom : err_none;
+}
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_method_init(void) {
+  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "jc_tls ciphertext");
+  if (m && (!BIO_meth_set_write_ex(m, bio_write_ex) || !BIO_meth_set_read_ex(m, bio_read_ex) ||
+            !BIO_meth_set_ctrl(m, bio_ctrl))) {
+    BIO_meth_free(m);
+    m = NULL;
+  }
+  bio_method = m;
+}
+
 int jc_tls_init(jc_tls *t, SSL_CTX *ctx, int server, const char *sni) {
   memset(t, 0, sizeof *t);
+  t->err = err_none;
+  pthread_once(&bio_once, bio_method_init);
   t->ssl = SSL_new(ctx);
-  t->net_in = BIO_new(BIO_s_mem());
-  t->net_out = BIO_new(BIO_s_mem());
-  if (!t->ssl || !t->net_in || !t->net_out) {
-    snprintf(t->err, sizeof t->err, "out of memory creating TLS session");
+  BIO *bio = bio_method ? BIO_new(bio_method) : NULL;
+  if (!t->ssl || !bio) {
     SSL_free(t->ssl);
-    BIO_free(t->net_in);
-    BIO_free(t->net_out);
+    BIO_free(bio);
     memset(t, 0, sizeof *t);
+    t->err = err_oom;
     return -1;
   }
-  /* An empty memory BIO must say "retry", not EOF. */
-  BIO_set_mem_eof_return(t->net_in, -1);
-  BIO_set_mem_eof_return(t->net_out, -1);
-  SSL_set_bio(t->ssl, t->net_in, t->net_out);
+  BIO_set_data(bio, t);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(t->ssl, bio, bio); /* the same BIO both ways: one reference handed over */
   if (server) {
     SSL_set_accept_state(t->ssl);
   } else {
@@ -133,22 +298,14 @@ int jc_tls_init(jc_tls *t, SSL_CTX *ctx, int server, const char *sni) {
 
 void jc_tls_free(jc_tls *t) {
   if (t->ssl)
-    SSL_free(t->ssl); /* frees both BIOs */
+    SSL_free(t->ssl); /* frees the BIO */
   t->ssl = NULL;
-  t->net_in = t->net_out = NULL;
+  buf_release(&t->in);
+  buf_release(&t->out);
+  err_set(t, "");
 }
 
-int jc_tls_feed(jc_tls *t, const void *p, size_t n) {
-  while (n) {
-    int chunk = n > 1 << 30 ? 1 << 30 : (int)n;
-    int w = BIO_write(t->net_in, p, chunk);
-    if (w <= 0)
-      return -1;
-    p = (const char *)p + w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
+int jc_tls_feed(jc_tls *t, const void *p, size_t n) { return buf_append(&t->in, p, n); }
 
 /* Maps an SSL_* return into a status, recording the reason of fatal errors. */
 static jc_tls_status classify(jc_tls *t, int ret, const char *what) {
@@ -160,13 +317,14 @@ static jc_tls_status classify(jc_tls *t, int ret, const char *what) {
   case SSL_ERROR_ZERO_RETURN:
     return JC_TLS_CLOSED;
   default: {
-    char why[200];
+    char why[200], msg[256];
     t->fatal = 1;
     jc_tls_last_error(why, sizeof why);
     if (!*why && SSL_get_verify_result(t->ssl) != X509_V_OK)
       snprintf(why, sizeof why, "%s",
                X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
-    snprintf(t->err, sizeof t->err, "%s: %s", what, *why ? why : "connection error");
+    snprintf(msg, sizeof msg, "%s: %s", what, *why ? why : "connection error");
+    err_set(t, msg);
     return JC_TLS_ERROR;
   }
   }
@@ -232,15 +390,8 @@ void jc_tls_shutdown(jc_tls *t) {
   ERR_clear_error();
 }
 
-size_t jc_tls_out_pending(const jc_tls *t) { return t->net_out ? BIO_ctrl_pending(t->net_out) : 0; }
+size_t jc_tls_out_pending(const jc_tls *t) { return t->out.len; }
 
-int jc_tls_in_pending(const jc_tls *t) {
-  return t->ssl && (SSL_has_pending(t->ssl) || BIO_ctrl_pending(t->net_in) > 0);
-}
+int jc_tls_in_pending(const jc_tls *t) { return t->ssl && (t->in.len > 0 || SSL_has_pending(t->ssl)); }
 
-size_t jc_tls_out_take(jc_tls *t, void *buf, size_t cap) {
-  if (!t->net_out || !cap)
-    return 0;
-  int r = BIO_read(t->net_out, buf, cap > 1 << 30 ? 1 << 30 : (int)cap);
-  return r > 0 ? (size_t)r : 0;
-}
+size_t jc_tls_out_take(jc_tls *t, void *buf, size_t cap) { return buf_take(&t->out, buf, cap); }

@@ -1,4 +1,5 @@
-/* TLS engine over memory BIOs, independent of any event loop (the h2o/node pattern).
+/* TLS engine over in-memory ciphertext buffers, independent of any event loop (the h2o/node
+ * pattern).
  *
  * The caller owns the sockets: bytes read from the network go in with jc_tls_feed; after EVERY
  * call into the engine (handshake, read, write, shutdown) the caller drains jc_tls_out_take and
@@ -8,7 +9,13 @@
  * Pitfalls handled here: the OpenSSL error queue is cleared before each call; SSL_read is meant to
  * be called in a loop until it returns JC_TLS_WANT_READ; a write is never partial (the memory BIO
  * accepts everything); after a fatal error (SSL_ERROR_SSL/SYSCALL) no close_notify is sent;
- * renegotiation is refused (SSL_OP_NO_RENEGOTIATION). */
+ * renegotiation is refused (SSL_OP_NO_RENEGOTIATION).
+ *
+ * Memory: the ciphertext buffers (a custom BIO, not two memory BIOs that keep their largest size
+ * for the connection's life) hold storage only while bytes are pending: a block is lent from a
+ * per-thread free list when bytes arrive and given back when they are drained, so an idle
+ * connection keeps only its SSL object and steady traffic allocates nothing. The BIO points at
+ * the jc_tls: a jc_tls must not move between jc_tls_init and jc_tls_free. */
 #ifndef JOURNEY_COMMON_TLS_H
 #define JOURNEY_COMMON_TLS_H
 
@@ -22,13 +29,21 @@ typedef enum {
   JC_TLS_ERROR = -1     /* fatal: see jc_tls.err */
 } jc_tls_status;
 
+/* Pending ciphertext: bytes [off, off + len) of p (cap bytes; NULL when nothing is pending). */
+typedef struct jc_tls_buf {
+  char *p;
+  size_t off, len, cap;
+} jc_tls_buf;
+
 typedef struct jc_tls {
   SSL *ssl;
-  BIO *net_in;  /* ciphertext from the peer: we write, OpenSSL reads */
-  BIO *net_out; /* ciphertext for the peer: OpenSSL writes, we read */
+  jc_tls_buf in;  /* ciphertext from the peer: jc_tls_feed appends, OpenSSL reads */
+  jc_tls_buf out; /* ciphertext for the peer: OpenSSL appends, jc_tls_out_take drains */
   int handshake_done;
   int fatal;
-  char err[256];
+  const char *err; /* why it failed: "" until then (never NULL after jc_tls_init); the text is
+                      owned by the jc_tls and freed by jc_tls_free (a pointer, not an array:
+                      memory per idle connection) */
 } jc_tls;
 
 /* Server context: TLS 1.2-1.3, modern ciphers, ALPN http/1.1, no renegotiation, released

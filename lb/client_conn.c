@@ -1,7 +1,8 @@
 /* Client connection state machine: TLS handshake -> idle -> request headers -> proxy -> idle ...
  *
- * One allocation per connection holds the struct, the receive buffer (max-header-size + 16 KiB),
- * the header views, the forwarded request head and the response head: no allocation per request.
+ * A connection's buffers (the receive buffer (max-header-size + 16 KiB) with the header views,
+ * the forwarded request head and the response head) are lent from per-worker free lists while
+ * it needs them (see "lent buffers"): no allocation per request, little memory per idle one.
  * Requests are parsed with llhttp in strict mode, paused at the end of the headers and at the end
  * of each message, so that body bytes are relayed raw (slices of the receive buffer) and
  * pipelined requests wait in the buffer until the previous response is sent (responses in order).
@@ -127,53 +128,103 @@ static int on_chunk_header(llhttp_t *p) {
   return 0;
 }
 
-/* ---- per-request head buffers ----
- * The forwarded request head and the response head (about 34 KiB) are needed only while a
- * request is in flight: they come from a per-worker free list, so an idle keep-alive connection
- * holds just its receive buffer, and no request allocates once the list is warm. */
+/* ---- lent buffers ----
+ * A connection holds buffers only while it needs them, lent from per-worker free lists, so an
+ * idle keep-alive connection keeps just lb_client (and its TLS session) and no request
+ * allocates once the lists are warm:
+ *  - the receive buffer with its header views (~35 KiB): taken at the first byte of a request,
+ *    given back when the connection is idle with nothing buffered (a pipelined request that
+ *    arrived early keeps it);
+ *  - the forwarded request head, the response head and the target copied for the logs
+ *    (~34 KiB): taken when a request head is complete (or a local response is due), given back
+ *    when the response is written.
+ * The lists are LIFO (the block reused first is the one whose pages are resident) and keep at
+ * most LB_BUFPOOL_KEEP blocks each: enough for the requests a worker usually has in flight at
+ * once (a few times the 64 connections of the benchmarks), while a burst beyond that gives its
+ * extra blocks back to the allocator instead of pinning them for the process's life. */
 
-#define LB_REQBUF_KEEP 256
+#define LB_BUFPOOL_KEEP 256
+
+static char *bufpool_get(lb_bufpool *p, size_t size) {
+  char *blk = p->free;
+  if (!blk)
+    return malloc(size);
+  memcpy(&p->free, blk, sizeof(char *));
+  p->nfree--;
+  return blk;
+}
+
+static void bufpool_put(lb_bufpool *p, char *blk) {
+  if (p->nfree >= LB_BUFPOOL_KEEP) {
+    free(blk);
+    return;
+  }
+  memcpy(blk, &p->free, sizeof(char *));
+  p->free = blk;
+  p->nfree++;
+}
+
+static void bufpool_free(lb_bufpool *p) {
+  while (p->free) {
+    char *blk = p->free;
+    memcpy(&p->free, blk, sizeof(char *));
+    free(blk);
+  }
+  p->nfree = 0;
+}
 
 static int reqbuf_get(lb_client *c) {
   if (c->head_out)
     return 0;
-  lb_worker *w = c->w;
-  char *blk = w->reqbuf_free;
-  if (blk) {
-    memcpy(&w->reqbuf_free, blk, sizeof(char *));
-    w->reqbuf_nfree--;
-  } else {
-    blk = malloc(c->head_cap + c->resp_cap);
-    if (!blk)
-      return -1;
-  }
-  c->head_out = blk;
-  c->resp_head = blk + c->head_cap;
+  /* Block layout: path for the logs | forwarded head | response head. The path shares its page
+   * with the start of the forwarded head: one page fewer touched per request in flight. */
+  char *blk = bufpool_get(&c->w->reqbufs, LB_PATH_LOG_MAX + c->head_cap + c->resp_cap);
+  if (!blk)
+    return -1;
+  c->head_out = blk + LB_PATH_LOG_MAX;
+  c->resp_head = c->head_out + c->head_cap;
   return 0;
 }
 
 static void reqbuf_put(lb_client *c) {
-  char *blk = c->head_out;
-  if (!blk)
+  if (!c->head_out)
     return;
-  lb_worker *w = c->w;
+  bufpool_put(&c->w->reqbufs, c->head_out - LB_PATH_LOG_MAX);
   c->head_out = c->resp_head = NULL;
-  if (w->reqbuf_nfree >= LB_REQBUF_KEEP) {
-    free(blk);
+  c->path = "";
+}
+
+/* Block layout: header views | receive buffer. */
+static int rxbuf_get(lb_client *c) {
+  if (c->in)
+    return 0;
+  size_t hdrs_sz = sizeof(lb_header) * c->max_hdrs;
+  char *blk = bufpool_get(&c->w->rxbufs, hdrs_sz + c->in_cap);
+  if (!blk)
+    return -1;
+  c->hdrs = (lb_header *)(void *)blk;
+  c->in = blk + hdrs_sz;
+  return 0;
+}
+
+static void rxbuf_put(lb_client *c) {
+  if (!c->in)
     return;
-  }
-  memcpy(blk, &w->reqbuf_free, sizeof(char *));
-  w->reqbuf_free = blk;
-  w->reqbuf_nfree++;
+  bufpool_put(&c->w->rxbufs, (char *)c->hdrs);
+  c->in = NULL;
+  c->hdrs = NULL;
+}
+
+/* Between requests (or before the first) with no byte buffered: nothing points into the
+ * buffer (header views and the target are per request), so it goes back to the worker. */
+static void rxbuf_release_idle(lb_client *c) {
+  if (c->in && c->in_len == 0 && (c->state == LB_C_IDLE || c->state == LB_C_TLS))
+    rxbuf_put(c);
 }
 
 void lb_worker_free_reqbufs(lb_worker *w) {
-  while (w->reqbuf_free) {
-    char *blk = w->reqbuf_free;
-    memcpy(&w->reqbuf_free, blk, sizeof(char *));
-    free(blk);
-  }
-  w->reqbuf_nfree = 0;
+  bufpool_free(&w->reqbufs);
+  bufpool_free(&w->rxbufs);
 }
 
 /* ---- lifetime ---- */
@@ -185,6 +236,7 @@ static void on_closed(uv_handle_t *h) {
   if (c->tls_on)
     jc_tls_free(&c->tls);
   reqbuf_put(c);
+  rxbuf_put(c);
   free(c->tls_out);
   free(c);
 }
@@ -481,7 +533,7 @@ static void reset_request(lb_client *c) {
   c->resp_started = 0;
   c->bytes_in = c->bytes_out = 0;
   c->term = NULL;
-  c->path[0] = 0;
+  c->path = "";
   c->reqid_len = 0;
   c->reqid[0] = 0;
   c->req_framing = LB_FRAME_NONE;
@@ -526,6 +578,7 @@ void lb_client_request_done(lb_client *c) {
   begin_wait(c, now, rt->cfg.client_idle_timeout);
   c->t.accept = accept;
   c->t.tls_done = tls_done;
+  rxbuf_release_idle(c);
   client_want_read(c);
   if (!c->closing && c->in_len)
     client_process(c);
@@ -550,8 +603,10 @@ static void on_request_head(lb_client *c) {
   c->http_minor = p->http_minor;
   c->keep_alive = llhttp_should_keep_alive(p);
   size_t ul = c->url_len < LB_PATH_LOG_MAX - 1 ? c->url_len : LB_PATH_LOG_MAX - 1;
-  memcpy(c->path, c->url ? c->url : "", ul);
-  c->path[ul] = 0;
+  char *path = c->head_out - LB_PATH_LOG_MAX; /* the lent block's first bytes */
+  memcpy(path, c->url ? c->url : "", ul);
+  path[ul] = 0;
+  c->path = path;
   c->bytes_in = c->parse_off - c->req_off;
 
   if (p->flags & F_CHUNKED)
@@ -776,6 +831,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     *buf = uv_buf_init(c->w->tls_scratch, sizeof c->w->tls_scratch);
     return;
   }
+  if (rxbuf_get(c) != 0) {
+    *buf = uv_buf_init(NULL, 0); /* on_read gets UV_ENOBUFS and closes */
+    return;
+  }
   *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
 }
 
@@ -809,6 +868,10 @@ static void refuse_plain_http(lb_client *c) {
 
 /* Decrypts what the TLS engine holds into c->in while there is room. */
 static void tls_pump(lb_client *c) {
+  if (rxbuf_get(c) != 0) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
   while (c->in_len < c->in_cap) {
     size_t got = 0;
     jc_tls_status s = jc_tls_read(&c->tls, c->in + c->in_len, c->in_cap - c->in_len, &got);
@@ -830,6 +893,7 @@ static void tls_pump(lb_client *c) {
   tls_flush(c);
   if (c->in_len == c->in_cap)
     stop_reading(c);
+  rxbuf_release_idle(c); /* only TLS records without application data (a partial record) */
 }
 
 static void on_tls_handshake_done(lb_client *c) {
@@ -878,8 +942,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     lb_client_close(c, nread == UV_EOF ? "client-closed" : uv_strerror((int)nread));
     return;
   }
-  if (nread == 0)
+  if (nread == 0) {
+    rxbuf_release_idle(c); /* EAGAIN after on_alloc lent the buffer */
     return;
+  }
   if (!c->tls_on) {
     c->in_len += (size_t)nread;
     if (c->in_len == c->in_cap)
@@ -922,7 +988,7 @@ static void client_want_read(lb_client *c) {
     return;
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
     c->reading = 1;
-  if (c->tls_on && c->state != LB_C_TLS && !c->lingering)
+  if (c->tls_on && c->state != LB_C_TLS && !c->lingering && jc_tls_in_pending(&c->tls))
     tls_pump(c); /* plaintext the engine kept while the buffer was full */
 }
 
@@ -931,25 +997,16 @@ static void client_want_read(lb_client *c) {
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   uv_once(&settings_once, settings_init);
   const lb_config *cfg = &w->rt->cfg;
-  size_t in_cap = cfg->max_header_size + LB_BODY_ROOM;
-  size_t head_cap = cfg->max_header_size + 1024;
-  size_t hdrs_sz = sizeof(lb_header) * cfg->max_headers;
-  size_t resp_cap = LB_RESP_HEAD_MAX + 1024;
-  /* one allocation: struct | header views | in. The head buffers are lent per request. */
-  size_t base = (sizeof(lb_client) + 15) & ~(size_t)15;
-  lb_client *c = malloc(base + hdrs_sz + in_cap);
+  /* The struct alone: the buffers are lent while needed (rxbuf_get, reqbuf_get). */
+  lb_client *c = calloc(1, sizeof *c);
   if (!c) {
     jc_log(JC_LOG_ERROR, "out of memory accepting a connection");
     return;
   }
-  memset(c, 0, sizeof *c);
-  c->hdrs = (lb_header *)((char *)c + base);
   c->max_hdrs = cfg->max_headers;
-  c->in = (char *)c->hdrs + hdrs_sz;
-  c->in_cap = in_cap;
-  c->head_out = c->resp_head = NULL;
-  c->head_cap = head_cap;
-  c->resp_cap = resp_cap;
+  c->in_cap = cfg->max_header_size + LB_BODY_ROOM;
+  c->head_cap = cfg->max_header_size + 1024;
+  c->resp_cap = LB_RESP_HEAD_MAX + 1024;
   c->w = w;
   uv_tcp_init(&w->loop, &c->tcp);
   c->tcp.data = c;

@@ -6,8 +6,9 @@
  *  - lb_worker (worker.c) owns its uv_loop, its listening sockets, its client connections and its
  *    backend connection pools. Nothing of a worker is touched by another thread except through
  *    uv_async_send (shutdown) and the atomics of lb_server.
- *  - lb_client (client_conn.c) is one client connection: one allocation holding the struct and its
- *    buffers, freed in the close callback of its last handle.
+ *  - lb_client (client_conn.c) is one client connection, freed in the close callback of its last
+ *    handle. Its buffers are lent from per-worker free lists only while a request is in progress
+ *    or bytes are buffered: an idle keep-alive connection holds the struct and its TLS session.
  *  - lb_bconn (backend_pool.c) is one backend connection, attached to at most one client at a time
  *    and otherwise idle in its worker's pool.
  * Issue 5 (health, DNS, admin, reload) builds on: lb_server.state (balancer skips non-UP),
@@ -63,6 +64,12 @@ static inline SSL_CTX *lb_runtime_tls_default(lb_runtime *rt) {
 }
 
 /* Idle backend connections of one server in one worker (most recent first). */
+/* A per-worker free list of same-size blocks lent to connections (client_conn.c). */
+typedef struct lb_bufpool {
+  char *free; /* first free block; each block's first bytes link to the next */
+  uint32_t nfree;
+} lb_bufpool;
+
 typedef struct lb_idle_list {
   lb_bconn *head;
   uint32_t count;
@@ -89,8 +96,8 @@ struct lb_worker {
   uint64_t next_conn_id;
   lb_idle_list *idle[LB_MAX_POOLS]; /* idle[pool][server] */
   uint64_t rng[2];
-  char *reqbuf_free; /* free per-request head buffers (client_conn.c) */
-  uint32_t reqbuf_nfree;
+  lb_bufpool reqbufs; /* free per-request head buffers (client_conn.c) */
+  lb_bufpool rxbufs;  /* free receive buffers with their header views (client_conn.c) */
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
   char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
   char tls_wscratch[64 * 1024]; /* ciphertext on its way to a client socket (client_conn.c) */
@@ -135,12 +142,12 @@ struct lb_client {
 
   /* request parsing */
   llhttp_t parser;
-  char *in;          /* plaintext from the client */
+  char *in;          /* plaintext from the client (lent: NULL while idle with nothing buffered) */
   size_t in_cap, in_len;
   size_t req_off;    /* start of the current request */
   size_t parse_off;  /* bytes fed to llhttp */
   size_t body_off;   /* first body byte not yet forwarded */
-  lb_header *hdrs;
+  lb_header *hdrs;   /* header views: lent with `in`, in the same block */
   uint32_t nhdrs, max_hdrs;
   int hdr_state;     /* 0 none, 1 in name, 2 in value */
   int too_many_headers;
@@ -167,7 +174,7 @@ struct lb_client {
   int resp_started;  /* response bytes sent to the client */
   uint64_t bytes_in, bytes_out;
   const char *term;  /* termination reason for the log */
-  char path[LB_PATH_LOG_MAX];
+  const char *path;  /* target for the logs: "" or a copy in the lent head block */
   char reqid[132];
   size_t reqid_len;
   lb_bconn *b;
