@@ -4,7 +4,8 @@
 # workload.
 #
 #   bench/pool-cost.sh [--sizes "3 30 300"] [--algos "round-robin least-conn"] [--rounds N]
-#                      [--duration S] [--callgrind] [--requests N] [--lb-bin PATH] [--build-dir DIR]
+#                      [--duration S] [--callgrind] [--cache-sim] [--lbs "journey haproxy"]
+#                      [--requests N] [--lb-bin PATH] [--baseline PATH] [--build-dir DIR]
 #                      [--out DIR]
 #
 # One nginx answers `return 200` on max(sizes) loopback ports (2 worker processes, never the limit).
@@ -13,10 +14,13 @@
 # together, then N rounds of `wrk -t2 -c64` visit them in turn (journey-lb 3, HAProxy 3, journey-lb
 # 30, ...), so that the machine's other load falls on every configuration alike: LB CPU µs per
 # request (from /proc), medians, journey-lb/HAProxy, and each LB's largest/smallest pool ratio.
-# --callgrind: journey-lb alone under valgrind --tool=callgrind, per size and algorithm: after
-# 3 000 warm-up requests (every server gets pooled connections), two windows of N/5 and N requests
-# (h2load --h1 -c64); instructions per request = the difference / (N - N/5), a figure that does not
-# depend on the machine's load. --lb-bin: another journey-lb binary (A/B against a build).
+# --callgrind: each LB of --lbs (journey) alone under valgrind --tool=callgrind, per size and
+# algorithm: after 3 000 warm-up requests (every server gets pooled connections), two windows of
+# N/5 and N requests (h2load --h1 -c64); instructions per request = the difference / (N - N/5), a
+# figure that does not depend on the machine's load; --cache-sim adds callgrind's simulated data
+# cache misses per request, first level (64 kB) and a 1 MiB 8-way last level (this machine's L2
+# per core: the level that 300 servers' connections outgrow). --lb-bin: another journey-lb binary;
+# --baseline PATH (wrk mode): a second journey-lb binary measured in the same rounds (lb=baseline).
 # Loopback only; every process started is stopped by its PID. Output: tables on stdout, records in
 # DIR (bench/out/pool-cost).
 set -euo pipefail
@@ -24,7 +28,8 @@ set -euo pipefail
 cd "$BENCH_ROOT"
 
 sizes="3 30 300" algos="round-robin least-conn" rounds=5 duration=3 callgrind=0 requests=10000
-lb_bin="" build_dir=${BUILD_DIR:-build} out=bench/out/pool-cost
+cache_sim=no cg_lbs=journey
+lb_bin="" baseline="" build_dir=${BUILD_DIR:-build} out=bench/out/pool-cost
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) sizes=$2; shift 2 ;;
@@ -32,15 +37,19 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --duration) duration=$2; shift 2 ;;
     --callgrind) callgrind=1; shift ;;
+    --cache-sim) cache_sim=yes; shift ;;
+    --lbs) cg_lbs=$2; shift 2 ;;
     --requests) requests=$2; shift 2 ;;
     --lb-bin) lb_bin=$2; shift 2 ;;
+    --baseline) baseline=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "pool-cost.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$rounds$duration$requests${sizes// /}" in *[!0-9]*) echo "pool-cost.sh: --rounds, --duration, --requests, --sizes take whole numbers" >&2; exit 2 ;; esac
+for a in $cg_lbs; do case "$a" in journey|haproxy) ;; *) echo "pool-cost.sh: --lbs: journey, haproxy" >&2; exit 2 ;; esac; done
 for a in $algos; do case "$a" in round-robin|least-conn) ;; *) echo "pool-cost.sh: --algos: round-robin, least-conn" >&2; exit 2 ;; esac; done
 max_size=0
 for s in $sizes; do [ "$s" -ge 1 ] && [ "$s" -le 500 ] || { echo "pool-cost.sh: --sizes: 1..500" >&2; exit 2; }; [ "$s" -gt $max_size ] && max_size=$s; done
@@ -48,11 +57,14 @@ for s in $sizes; do [ "$s" -ge 1 ] && [ "$s" -le 500 ] || { echo "pool-cost.sh: 
 bench_init pool-cost
 bench_binaries "$build_dir"
 [ -z "$lb_bin" ] || { [ -x "$lb_bin" ] || bench_die "--lb-bin $lb_bin: not an executable"; LB_BIN=$lb_bin; }
-if [ $callgrind = 1 ]; then bench_need valgrind callgrind_control h2load nginx curl; else bench_need wrk haproxy nginx curl; fi
+[ -z "$baseline" ] || [ -x "$baseline" ] || bench_die "--baseline $baseline: not an executable"
+wrk_lbs="journey haproxy${baseline:+ baseline}"
+if [ $callgrind = 1 ]; then bench_need valgrind callgrind_control h2load nginx haproxy curl; else bench_need wrk haproxy nginx curl; fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 mkdir -p "$out"
 BENCH_RECORDS=$out/records.txt
 : >"$BENCH_RECORDS"
+rm -f "$out/cache-misses.txt"
 
 # The backends: one nginx on max_size ports.
 read -r -a ports <<<"$(bench_free_ports "$max_size")"
@@ -74,7 +86,7 @@ nb_pid=$BENCH_LAST_PID
 bench_wait_http "http://${addrs[0]}/" || { cat "$BENCH_TMP/nginx-backend.err" >&2; bench_die "the nginx backend did not start"; }
 
 declare -A PORT PID
-start_journey() { # TAG ALGO SIZE [WRAP...]
+start_journey() { # TAG ALGO SIZE [WRAP...] (BIN: the binary, $LB_BIN unless set)
   local tag=$1 algo=$2 size=$3 i
   shift 3
   PORT[$tag]=$(bench_free_ports 1)
@@ -82,11 +94,12 @@ start_journey() { # TAG ALGO SIZE [WRAP...]
     --access-log off --server-timing off --served-by off --request-id off --log-level warn
     --max-connections 30000 --backend-idle-max 64)
   for ((i = 0; i < size; i++)); do args+=(--backend "s$i=${addrs[i]}"); done
-  bench_start "$tag" "$@" "$LB_BIN" "${args[@]}"
+  bench_start "$tag" "$@" "${BIN:-$LB_BIN}" "${args[@]}"
   PID[$tag]=$BENCH_LAST_PID
 }
-start_haproxy() { # TAG ALGO SIZE
+start_haproxy() { # TAG ALGO SIZE [WRAP...]
   local tag=$1 algo=$2 size=$3 i cfg=$BENCH_TMP/$1.cfg
+  shift 3
   PORT[$tag]=$(bench_free_ports 1)
   {
     printf 'global\n  nbthread 1\n  maxconn 4000\ndefaults\n  mode http\n  timeout connect 3s\n'
@@ -96,7 +109,7 @@ start_haproxy() { # TAG ALGO SIZE
     printf '  default_backend be\nbackend be\n  balance %s\n  http-reuse always\n' "$([ "$algo" = least-conn ] && echo leastconn || echo roundrobin)"
     for ((i = 0; i < size; i++)); do echo "  server s$i ${addrs[i]}"; done
   } >"$cfg"
-  bench_start "$tag" haproxy -f "$cfg" -db
+  bench_start "$tag" "$@" haproxy -f "$cfg" -db
   PID[$tag]=$BENCH_LAST_PID
 }
 wait_up() { # TAG SECONDS
@@ -106,7 +119,7 @@ url() { echo "http://127.0.0.1:${PORT[$1]}/my-app/data"; }
 
 if [ $callgrind = 1 ]; then
   small=$((requests / 5))
-  window() { # TAG PID N -> IR OK
+  window() { # TAG PID N -> EV (events: Ir ...) OK
     local tag=$1 pid=$2 n=$3 dump=""
     callgrind_control -z "$pid" >/dev/null 2>&1 || bench_die "callgrind_control -z $pid failed"
     h2load --h1 -n "$n" -c 64 "$(url "$tag")" >"$BENCH_TMP/gen.out" 2>&1 || true
@@ -115,27 +128,39 @@ if [ $callgrind = 1 ]; then
     for _ in $(seq 100); do dump=$(compgen -G "$out/callgrind.$pid.[0-9]*" | head -1) && break; sleep 0.1; done
     [ -n "$dump" ] || bench_die "callgrind wrote no dump ($out/callgrind.$pid.N)"
     sleep 0.5
-    IR=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
+    # Ir, D1 misses (D1mr + D1mw) and LL data misses (DLmr + DLmw), by the names of `events:`
+    EV=$(awk '/^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
+      /^(summary|totals):/ { printf "%d %d %d", $col["Ir"], $col["D1mr"] + $col["D1mw"], $col["DLmr"] + $col["DLmw"]; exit }' "$dump")
     mv "$dump" "$out/callgrind.$tag.$n.out"
+  }
+  per() { # EV1 OK1 EV2 OK2 COLUMN -> the column's cost per request
+    awk -v a="$1" -v na="$2" -v b="$3" -v nb="$4" -v c="$5" 'BEGIN { split(a, x, " "); split(b, y, " ")
+      if (nb > na) printf "%.0f", (y[c] - x[c]) / (nb - na); else print 0 }'
   }
   for algo in $algos; do
     for size in $sizes; do
-      tag=journey-$algo-$size
-      start_journey "$tag" "$algo" "$size" valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.%p" --dump-instr=no
-      wait_up "$tag" 60
-      h2load --h1 -n 3000 -c 64 "$(url "$tag")" >/dev/null 2>&1 || true
-      window "$tag" "${PID[$tag]}" "$small"
-      ir1=$IR ok1=${OK:-0}
-      window "$tag" "${PID[$tag]}" "$requests"
-      ir2=$IR ok2=${OK:-0}
-      per=$(awk -v a="$ir1" -v na="$ok1" -v b="$ir2" -v nb="$ok2" 'BEGIN { if (nb > na) printf "%.0f", (b - a) / (nb - na); else print 0 }')
-      bench_record "workload=callgrind proto=http algo=$algo pool=$size workers=1 lb=journey round=1 ir=$ir2 requests=$ok2 ir_per_req=$per"
-      bench_log "callgrind $algo $size servers: $ir1 instructions for $ok1 requests, $ir2 for $ok2: $per per request"
-      bench_stop "${PID[$tag]}"
-      rm -f "$out"/callgrind."${PID[$tag]}".* "$out/callgrind.$tag.$small.out"
+      for lb in $cg_lbs; do
+        tag=$lb-$algo-$size
+        "start_$lb" "$tag" "$algo" "$size" valgrind --tool=callgrind --callgrind-out-file="$out/callgrind.%p" \
+          --dump-instr=no --cache-sim=$cache_sim $([ $cache_sim = no ] || echo --D1=65536,8,64 --LL=1048576,8,64)
+        wait_up "$tag" 60
+        h2load --h1 -n 3000 -c 64 "$(url "$tag")" >/dev/null 2>&1 || true
+        window "$tag" "${PID[$tag]}" "$small"
+        ev1=$EV ok1=${OK:-0}
+        window "$tag" "${PID[$tag]}" "$requests"
+        ev2=$EV ok2=${OK:-0}
+        ir=$(per "$ev1" "$ok1" "$ev2" "$ok2" 1)
+        bench_record "workload=callgrind proto=http algo=$algo pool=$size workers=1 lb=$lb round=1 ir=${ev2%% *} requests=$ok2 ir_per_req=$ir"
+        bench_log "callgrind $lb $algo $size servers: ${ev1%% *} instructions for $ok1 requests, ${ev2%% *} for $ok2: $ir per request"
+        [ $cache_sim = no ] || printf "%-8s %-12s %4s servers: %6d instructions, %5d D1 misses, %4d L2 misses per request\n" \
+          "$lb" "$algo" "$size" "$ir" "$(per "$ev1" "$ok1" "$ev2" "$ok2" 2)" "$(per "$ev1" "$ok1" "$ev2" "$ok2" 3)" >>"$out/cache-misses.txt"
+        bench_stop "${PID[$tag]}"
+        rm -f "$out"/callgrind."${PID[$tag]}".* "$out/callgrind.$tag.$small.out"
+      done
     done
   done
   bench_table --workload callgrind
+  [ $cache_sim = no ] || cat "$out/cache-misses.txt"
   exit 0
 fi
 
@@ -143,16 +168,17 @@ for algo in $algos; do
   for size in $sizes; do
     start_journey "journey-$algo-$size" "$algo" "$size"
     start_haproxy "haproxy-$algo-$size" "$algo" "$size"
+    [ -z "$baseline" ] || BIN=$baseline start_journey "baseline-$algo-$size" "$algo" "$size"
   done
   for size in $sizes; do
-    for lb in journey haproxy; do
+    for lb in $wrk_lbs; do
       wait_up "$lb-$algo-$size" 10
       wrk -t2 -c64 -d1s "$(url "$lb-$algo-$size")" >/dev/null 2>&1 || true # warm-up: pooled connections
     done
   done
   for round in $(seq "$rounds"); do
     for size in $sizes; do
-      for lb in journey haproxy; do
+      for lb in $wrk_lbs; do
         tag=$lb-$algo-$size
         BENCH_LB_PIDS=${PID[$tag]} BENCH_BE_PIDS=$(bench_tree "$nb_pid" | tr '\n' ' ')
         bench_measure wrk -t2 -c64 -d"${duration}s" --latency "$(url "$tag")"
@@ -162,7 +188,7 @@ for algo in $algos; do
       done
     done
   done
-  for size in $sizes; do for lb in journey haproxy; do bench_stop "${PID[$lb-$algo-$size]}"; done; done
+  for size in $sizes; do for lb in $wrk_lbs; do bench_stop "${PID[$lb-$algo-$size]}"; done; done
 done
 bench_table --workload pool
 # Each LB's cost at its largest pool over its smallest (medians of LB CPU µs/request).
