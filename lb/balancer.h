@@ -5,7 +5,7 @@
  * checks (issue 5) flip a server for all of them at once. Only servers in LB_SRV_UP are picked;
  * in-flight requests on a server that goes DOWN/DRAIN finish normally.
  *
- * Algorithms (state under the pool mutex; a pick costs the same with 3 or 500 servers):
+ * Algorithms (state under the pool mutex; no pick walks the pool, except the fallbacks below):
  *  - round-robin: the sequence of smooth weighted round-robin (nginx: every step adds each
  *    server's weight to its current value, takes the largest and subtracts the total from it;
  *    weights 1/2/3 give c b a c b c, spread evenly, never bursts), precomputed for one period
