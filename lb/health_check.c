@@ -67,7 +67,9 @@ void lb_control_publish(lb_control *ctl, int p, int i) {
     st = LB_SRV_DOWN;
   else
     st = LB_SRV_UP;
-  atomic_store_explicit(&s->state, st, memory_order_release);
+  /* A change (a new server in the slot is one: it was REMOVED) rebuilds the pool's picking. */
+  if (atomic_exchange_explicit(&s->state, st, memory_order_acq_rel) != st)
+    lb_pool_changed(&ctl->rt->pools[p]);
 }
 
 int lb_control_pool_up(lb_control *ctl, int p, int *in_use) {
