@@ -598,6 +598,7 @@ static void on_request_head(lb_client *c) {
       .is_options = c->method == HTTP_OPTIONS,
       .headers = c->hdrs,
       .nheaders = c->nhdrs,
+      .names_checked = 1, /* on_headers_complete */
   };
   const char *bad_why;
   int bad = lb_request_check(&rh, &bad_why);

@@ -1,5 +1,6 @@
 /* Header rewriting: one pass over the parsed headers, output written once. */
 #include "lb/rewrite.h"
+#include "lb/charclass.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,21 +9,15 @@
 #define MAX_CONN_TOKENS 16
 
 int lb_header_is(const char *name, size_t n, const char *lit, size_t lit_len) {
-  return n == lit_len && strncasecmp(name, lit, n) == 0;
-}
-
-int lb_token_valid(const char *s, size_t n) {
-  static const char *const extra = "!#$%&'*+-.^_`|~";
-  if (n == 0)
+  if (n != lit_len)
     return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-          (ch && strchr(extra, ch))))
+  for (size_t i = 0; i < n; i++)
+    if (lb_lower[(unsigned char)name[i]] != (unsigned char)lit[i])
       return 0;
-  }
   return 1;
 }
+
+int lb_token_valid(const char *s, size_t n) { return n && lb_cc_all(s, n, LB_CC_TCHAR); }
 
 int lb_headers_on_field(lb_header *hdrs, uint32_t *n, uint32_t max, int *state, const char *at,
                         size_t len) {
@@ -72,15 +67,7 @@ int lb_header_is_hop_by_hop(const char *name, size_t n) {
 }
 
 int lb_request_id_valid(const char *v, size_t n) {
-  if (n == 0 || n > 128)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)v[i];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-          ch == '-' || ch == '_' || ch == '.' || ch == ':' || ch == '+' || ch == '/' || ch == '='))
-      return 0;
-  }
-  return 1;
+  return n && n <= 128 && lb_cc_all(v, n, LB_CC_REQID);
 }
 
 void lb_request_id_format(uint64_t hi, uint64_t lo, char out[37]) {

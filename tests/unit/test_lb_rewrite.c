@@ -107,6 +107,29 @@ static void request_ids(void **state) {
   assert_true(lb_request_id_valid(id, 36));
 }
 
+/* The class-table checks against their rules, every byte value in every position. */
+static void byte_classes(void **state) {
+  static const char tchar_extra[] = "!#$%&'*+-.^_`|~", reqid_extra[] = "-_.:+/=";
+  char v[9];
+  for (size_t n = 1; n <= sizeof v; n++)
+    for (size_t pos = 0; pos < n; pos++)
+      for (int ch = 0; ch < 256; ch++) {
+        memset(v, 'x', n);
+        v[pos] = (char)ch;
+        int alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        int tok = alnum || (ch && strchr(tchar_extra, ch));
+        int rid = alnum || (ch && strchr(reqid_extra, ch));
+        if (lb_token_valid(v, n) != tok || lb_request_id_valid(v, n) != rid)
+          fail_msg("byte 0x%02x at %zu of %zu: token %d id %d expected", ch, pos, n, tok, rid);
+      }
+  assert_false(lb_token_valid("", 0));
+  assert_true(LB_HEADER_IS("Content-LENGTH", 14, "content-length"));
+  assert_false(LB_HEADER_IS("content-lengtH ", 15, "content-length"));
+  assert_false(LB_HEADER_IS("content\rlength", 14, "content-length"));
+  assert_false(LB_HEADER_IS("Hos", 3, "host"));
+  assert_false(LB_HEADER_IS("Hos\x01", 4, "host"));
+}
+
 static void response_head(void **state) {
   const lb_header h[] = {
       H("Content-Type", "application/json"), H("Content-Length", "42"),
@@ -205,6 +228,7 @@ static void header_views_from_pieces(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(request_hop_by_hop_removed),
+      cmocka_unit_test(byte_classes),
       cmocka_unit_test(request_forwarding_headers_appended),
       cmocka_unit_test(request_too_large_is_refused),
       cmocka_unit_test(request_ids),
