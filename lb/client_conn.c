@@ -256,7 +256,7 @@ static void linger_close(lb_client *c) {
     lb_client_close(c, c->term ? c->term : "done");
     return;
   }
-  uv_timer_start(&c->timer, on_timer, 2000, 0);
+  lb_deadline_set(&c->timer, &c->dl, on_timer, 2000);
   client_want_read(c);
 }
 
@@ -420,7 +420,7 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
                                c->reqid_len && rt->cfg.request_id ? c->reqid : NULL, stp);
   c->state = LB_C_PROXY;
   c->resp_started = 1;
-  uv_timer_stop(&c->timer);
+  lb_deadline_clear(&c->dl);
   if (jc_log_enabled(JC_LOG_DEBUG)) {
     jc_logline l;
     jc_log_begin(&l, JC_LOG_DEBUG, "phase");
@@ -438,6 +438,8 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
 
 static void on_timer(uv_timer_t *t) {
   lb_client *c = t->data;
+  if (!lb_deadline_reached(t, &c->dl))
+    return;
   switch (c->state) {
   case LB_C_TLS:
     jc_log(JC_LOG_INFO, "TLS handshake timeout from %s", c->peer);
@@ -461,7 +463,7 @@ static void begin_wait(lb_client *c, uint64_t now, uint32_t timeout_ms) {
   memset(&c->t, 0, sizeof c->t);
   c->t.accept = c->t.accept ? c->t.accept : now;
   c->t.idle_start = now;
-  uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
+  lb_deadline_set(&c->timer, &c->dl, on_timer, timeout_ms);
 }
 
 static void reset_request(lb_client *c) {
@@ -543,7 +545,7 @@ static void on_request_head(lb_client *c) {
     return;
   }
   c->t.hdr_done = now;
-  uv_timer_stop(&c->timer);
+  lb_deadline_clear(&c->dl);
   c->state = LB_C_PROXY;
   llhttp_t *p = &c->parser;
   c->method = p->method;
@@ -696,7 +698,7 @@ static void client_process(lb_client *c) {
       c->state = LB_C_HEAD;
       c->t.req_start = now;
       c->t.first_request = c->nrequests == 0;
-      uv_timer_start(&c->timer, on_timer, rt->cfg.client_header_timeout, 0);
+      lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);
     }
     enum llhttp_errno e =
         llhttp_execute(&c->parser, c->in + c->parse_off, c->in_len - c->parse_off);
@@ -852,7 +854,7 @@ static void on_tls_handshake_done(lb_client *c) {
     jc_logline_ms(&l, "elapsed_ms", now - c->t.accept);
     jc_log_emit(&l);
   }
-  uv_timer_start(&c->timer, on_timer, c->w->rt->cfg.client_header_timeout, 0);
+  lb_deadline_set(&c->timer, &c->dl, on_timer, c->w->rt->cfg.client_header_timeout);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -992,7 +994,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
     }
     c->tls_on = 1;
     c->state = LB_C_TLS;
-    uv_timer_start(&c->timer, on_timer, cfg->client_header_timeout, 0);
+    lb_deadline_set(&c->timer, &c->dl, on_timer, cfg->client_header_timeout);
   } else {
     begin_wait(c, now, cfg->client_header_timeout);
   }

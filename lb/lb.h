@@ -18,6 +18,7 @@
 #include "common/tls.h"
 #include "lb/balancer.h"
 #include "lb/config.h"
+#include "lb/deadline.h"
 #include "lb/rewrite.h"
 #include "lb/timing.h"
 #include "lb/tls_server.h"
@@ -110,6 +111,7 @@ typedef enum {
 struct lb_client {
   uv_tcp_t tcp;
   uv_timer_t timer; /* TLS/header/idle timeout */
+  lb_deadline dl;   /* when it is due (lb/deadline.h) */
   uv_write_t wreq;
   lb_deferred wdone;
   lb_worker *w;
@@ -192,6 +194,7 @@ typedef enum {
 struct lb_bconn {
   uv_tcp_t tcp;
   uv_timer_t timer;  /* connect / response / idle timeout */
+  lb_deadline dl;    /* when it is due (lb/deadline.h) */
   uv_connect_t creq;
   uv_write_t wreq;
   lb_deferred wdone;
