@@ -486,6 +486,7 @@ static void reset_request(lb_client *c) {
   c->path[0] = 0;
   c->reqid_len = 0;
   c->reqid[0] = 0;
+  c->reqid_due = 0;
   c->req_framing = LB_FRAME_NONE;
   c->keep_alive = 1;
   llhttp_init(&c->parser, HTTP_REQUEST, &req_settings);
@@ -533,6 +534,16 @@ void lb_client_request_done(lb_client *c) {
     client_process(c);
 }
 
+const char *lb_client_request_id(lb_client *c) {
+  if (c->reqid_due) {
+    uint64_t hi = lb_worker_random(c->w), lo = lb_worker_random(c->w);
+    lb_request_id_format(hi, lo, c->reqid);
+    c->reqid_len = 36;
+    c->reqid_due = 0;
+  }
+  return c->reqid;
+}
+
 static int parse_body(lb_client *c);
 
 /* Request head complete: validate, route, rewrite, dispatch. */
@@ -577,11 +588,9 @@ static void on_request_head(lb_client *c) {
       host = h;
     }
   }
-  if (!c->reqid_len) {
-    uint64_t hi = lb_worker_random(w), lo = lb_worker_random(w);
-    lb_request_id_format(hi, lo, c->reqid);
-    c->reqid_len = 36;
-  }
+  c->reqid_due = !c->reqid_len;
+  if (rt->cfg.request_id)
+    lb_client_request_id(c); /* on the forwarded request and the response */
   if (jc_log_enabled(JC_LOG_DEBUG))
     lb_debug_phase(c, "request", now);
 

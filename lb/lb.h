@@ -172,6 +172,7 @@ struct lb_client {
   char path[LB_PATH_LOG_MAX];
   char reqid[132];
   size_t reqid_len;
+  int reqid_due; /* none taken or made yet: lb_client_request_id makes one when asked */
   lb_bconn *b;
 
   char *head_out;    /* forwarded request head (lent per request, NULL between requests) */
@@ -257,6 +258,9 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
                               const char *term);
 /* The response is fully sent: log, then the next request or close. */
 void lb_client_request_done(lb_client *c);
+/* The request's id for logs: the client's X-Request-Id, else a UUID made at the first call
+ * ("" before the head is complete). Made eagerly only with --request-id on. */
+const char *lb_client_request_id(lb_client *c);
 /* More request body may be read (backend write finished). */
 void lb_client_body_sent(lb_client *c);
 

@@ -193,7 +193,8 @@ static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeo
     }
     if (c->retries < (int)rt->cfg.retries) {
       c->retries++;
-      jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s", c->reqid,
+      jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s",
+             lb_client_request_id(c),
              p->servers[next].name, why, s->name);
       c->server = next;
       attach(c, next, 1);
@@ -428,7 +429,7 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
   lb_proxy_detach(c, 0); /* closes b */
   if (c->resp_started) {
     jc_log(JC_LOG_WARN, "backend %s (%s) failed mid-response for request %s: %s", s->name,
-           s->addr_text, c->reqid, why);
+           s->addr_text, lb_client_request_id(c), why);
     atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
     lb_client_close(c, "backend-aborted");
     return;
@@ -452,7 +453,7 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
     return;
   }
   jc_log(JC_LOG_WARN, "backend %s (%s) failed for request %s: %s", s->name, s->addr_text,
-         c->reqid, why);
+         lb_client_request_id(c), why);
   if (timeout) {
     fail_request(c, 504, "backend response timeout", s);
     return;
