@@ -63,7 +63,7 @@ int lb_header_is_hop_by_hop(const char *name, size_t n) {
   case 17: return LB_HEADER_IS(name, n, "transfer-encoding");
   default: break;
   }
-  return n > 6 && strncasecmp(name, "proxy-", 6) == 0;
+  return n > 6 && lb_header_is(name, 6, "proxy-", 6); /* Proxy-Connection, Proxy-Authorization.. */
 }
 
 int lb_request_id_valid(const char *v, size_t n) {
