@@ -1,22 +1,23 @@
 /* The tables of charclass.h, spelled out by rule at compile time. */
 #include "lb/charclass.h"
 
-#define CC_ALNUM(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9'))
-#define CC_TCHAR(c)                                                                               \
-  (CC_ALNUM(c) || (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' ||          \
+#define CC_ALNUM(c)                                                                                \
+  (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9'))
+#define CC_TCHAR(c)                                                                                \
+  (CC_ALNUM(c) || (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' ||            \
    (c) == '\'' || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' || (c) == '^' ||            \
    (c) == '_' || (c) == '`' || (c) == '|' || (c) == '~')
 #define CC_FIELD(c) ((c) == '\t' || ((c) >= 0x20 && (c) != 0x7f))
-#define CC_HOST(c)                                                                                \
-  (CC_ALNUM(c) || (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~' || (c) == '!' ||          \
+#define CC_HOST(c)                                                                                 \
+  (CC_ALNUM(c) || (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~' || (c) == '!' ||            \
    (c) == '$' || (c) == '&' || (c) == '\'' || (c) == '(' || (c) == ')' || (c) == '*' ||            \
    (c) == '+' || (c) == ',' || (c) == ';' || (c) == '=' || (c) == ':' || (c) == '%' ||             \
    (c) == '[' || (c) == ']')
-#define CC_REQID(c)                                                                               \
-  (CC_ALNUM(c) || (c) == '-' || (c) == '_' || (c) == '.' || (c) == ':' || (c) == '+' ||          \
+#define CC_REQID(c)                                                                                \
+  (CC_ALNUM(c) || (c) == '-' || (c) == '_' || (c) == '.' || (c) == ':' || (c) == '+' ||            \
    (c) == '/' || (c) == '=')
-#define CC(c)                                                                                     \
-  ((CC_TCHAR(c) ? LB_CC_TCHAR : 0) | (CC_FIELD(c) ? LB_CC_FIELD : 0) |                            \
+#define CC(c)                                                                                      \
+  ((CC_TCHAR(c) ? LB_CC_TCHAR : 0) | (CC_FIELD(c) ? LB_CC_FIELD : 0) |                             \
    (CC_HOST(c) ? LB_CC_HOST : 0) | (CC_REQID(c) ? LB_CC_REQID : 0))
 #define LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
 

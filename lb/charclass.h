@@ -21,8 +21,8 @@ extern const unsigned char lb_lower[256];
 static inline int lb_cc_all(const char *s, size_t n, unsigned cls) {
   const unsigned char *p = (const unsigned char *)s, *end = p + n;
   for (; end - p >= 4; p += 4)
-    if ((lb_charclass[p[0]] & lb_charclass[p[1]] & lb_charclass[p[2]] & lb_charclass[p[3]] &
-         cls) != cls)
+    if ((lb_charclass[p[0]] & lb_charclass[p[1]] & lb_charclass[p[2]] & lb_charclass[p[3]] & cls) !=
+        cls)
       return 0;
   for (; p < end; p++)
     if ((lb_charclass[*p] & cls) != cls)

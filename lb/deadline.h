@@ -34,7 +34,9 @@ static inline void lb_deadline_set(uv_timer_t *t, lb_deadline *d, uv_timer_cb cb
 }
 
 /* No timeout any more (the timer, if armed, fires and finds nothing to do). */
-static inline void lb_deadline_clear(lb_deadline *d) { d->set = 0; }
+static inline void lb_deadline_clear(lb_deadline *d) {
+  d->set = 0;
+}
 
 /* First thing in the timer callback: 1 when the deadline has come (act on it, it is cleared);
  * 0 when there is none any more, or it is later (the timer is re-armed for it). */

@@ -194,8 +194,7 @@ static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeo
     if (c->retries < (int)rt->cfg.retries) {
       c->retries++;
       jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s",
-             lb_client_request_id(c),
-             p->servers[next].name, why, s->name);
+             lb_client_request_id(c), p->servers[next].name, why, s->name);
       c->server = next;
       attach(c, next, 1);
       return;
@@ -256,8 +255,7 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   /* Inactivity timeout between reads, re-armed only while the response goes on (most
    * responses end within their first read: no timer work at all). */
   if (b->state != LB_B_CLOSING && b->c && !b->msg_ready)
-    lb_deadline_set(&b->timer, &b->dl, on_response_timeout,
-                    b->w->rt->cfg.backend_response_timeout);
+    lb_deadline_set(&b->timer, &b->dl, on_response_timeout, b->w->rt->cfg.backend_response_timeout);
 }
 
 static void on_backend_written(uv_write_t *req, int status) {
@@ -325,8 +323,7 @@ static void start_exchange(lb_bconn *b, lb_client *c) {
   b->got_bytes = 0;
   b->timed_out = 0;
   reset_parser(b, c);
-  lb_deadline_set(&b->timer, &b->dl, on_response_timeout,
-                  c->w->rt->cfg.backend_response_timeout);
+  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, c->w->rt->cfg.backend_response_timeout);
   send_pending(c);
 }
 

@@ -39,7 +39,9 @@ int lb_field_value_valid(const char *v, size_t n) {
   }
 }
 
-static int host_valid(const char *v, size_t n) { return lb_cc_all(v, n, LB_CC_HOST); }
+static int host_valid(const char *v, size_t n) {
+  return lb_cc_all(v, n, LB_CC_HOST);
+}
 
 /* " HTTP/d.d" at p (len bytes available): 1 and the digits, else 0. */
 static int version_at(const char *p, size_t len, int *major, int *minor) {

@@ -17,7 +17,9 @@ int lb_header_is(const char *name, size_t n, const char *lit, size_t lit_len) {
   return 1;
 }
 
-int lb_token_valid(const char *s, size_t n) { return n && lb_cc_all(s, n, LB_CC_TCHAR); }
+int lb_token_valid(const char *s, size_t n) {
+  return n && lb_cc_all(s, n, LB_CC_TCHAR);
+}
 
 int lb_headers_on_field(lb_header *hdrs, uint32_t *n, uint32_t max, int *state, const char *at,
                         size_t len) {
@@ -135,8 +137,8 @@ static inline void run_flush(wbuf *w, line_run *r) {
 static inline void put_header(wbuf *w, line_run *r, const lb_header *h) {
   const char *line = h->name;
   size_t nl = h->name_len, vl = h->value_len;
-  if (h->value == line + nl + 2 && line[nl] == ':' && line[nl + 1] == ' ' &&
-      h->value[vl] == '\r' && h->value[vl + 1] == '\n') {
+  if (h->value == line + nl + 2 && line[nl] == ':' && line[nl + 1] == ' ' && h->value[vl] == '\r' &&
+      h->value[vl + 1] == '\n') {
     if (r->n && r->p + r->n == line) {
       r->n += nl + vl + 4;
       return;

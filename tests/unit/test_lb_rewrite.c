@@ -145,7 +145,8 @@ static void byte_classes(void **state) {
       for (int ch = 0; ch < 256; ch++) {
         memset(v, 'x', n);
         v[pos] = (char)ch;
-        int alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        int alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         int tok = alnum || (ch && strchr(tchar_extra, ch));
         int rid = alnum || (ch && strchr(reqid_extra, ch));
         if (lb_token_valid(v, n) != tok || lb_request_id_valid(v, n) != rid)
