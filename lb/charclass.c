@@ -19,7 +19,7 @@
 #define CC(c)                                                                                      \
   ((CC_TCHAR(c) ? LB_CC_TCHAR : 0) | (CC_FIELD(c) ? LB_CC_FIELD : 0) |                             \
    (CC_HOST(c) ? LB_CC_HOST : 0) | (CC_REQID(c) ? LB_CC_REQID : 0))
-#define LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
+#define LOWER(c) ((c) + ((c) >= 'A' && (c) <= 'Z') * 32)
 
 #define R4(F, b) F(b), F((b) + 1), F((b) + 2), F((b) + 3)
 #define R16(F, b) R4(F, b), R4(F, (b) + 4), R4(F, (b) + 8), R4(F, (b) + 12)
