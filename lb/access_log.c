@@ -17,9 +17,10 @@ void lb_access_log(lb_client *c) {
     return;
   lb_timers tm;
   lb_timing_compute(&c->t, &tm);
+  const char *rid = lb_client_request_id(c); /* before reqid_len: it may make it */
   jc_logline l;
   jc_log_begin(&l, JC_LOG_INFO, "request");
-  jc_logline_strn(&l, "request_id", c->reqid, c->reqid_len);
+  jc_logline_strn(&l, "request_id", rid, c->reqid_len);
   jc_logline_str(&l, "client", c->peer);
   if (c->tls_on && c->tls.ssl) {
     const char *sni = SSL_get_servername(c->tls.ssl, TLSEXT_NAMETYPE_host_name);
@@ -69,11 +70,12 @@ void lb_access_log(lb_client *c) {
 }
 
 void lb_debug_phase(lb_client *c, const char *phase, uint64_t now) {
+  const char *rid = lb_client_request_id(c);
   jc_logline l;
   jc_log_begin(&l, JC_LOG_DEBUG, "phase");
   jc_logline_str(&l, "phase", phase);
   jc_logline_uint(&l, "conn", c->id);
-  jc_logline_strn(&l, "request_id", c->reqid, c->reqid_len);
+  jc_logline_strn(&l, "request_id", rid, c->reqid_len);
   if (c->pool >= 0 && c->server >= 0) {
     const lb_server *s = &c->w->rt->pools[c->pool].servers[c->server];
     jc_logline_str(&l, "backend", s->name);

@@ -308,7 +308,7 @@ static void linger_close(lb_client *c) {
     lb_client_close(c, c->term ? c->term : "done");
     return;
   }
-  uv_timer_start(&c->timer, on_timer, 2000, 0);
+  lb_deadline_set(&c->timer, &c->dl, on_timer, 2000);
   client_want_read(c);
 }
 
@@ -472,7 +472,7 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
                                c->reqid_len && rt->cfg.request_id ? c->reqid : NULL, stp);
   c->state = LB_C_PROXY;
   c->resp_started = 1;
-  uv_timer_stop(&c->timer);
+  lb_deadline_clear(&c->dl);
   if (jc_log_enabled(JC_LOG_DEBUG)) {
     jc_logline l;
     jc_log_begin(&l, JC_LOG_DEBUG, "phase");
@@ -490,6 +490,8 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
 
 static void on_timer(uv_timer_t *t) {
   lb_client *c = t->data;
+  if (!lb_deadline_reached(t, &c->dl))
+    return;
   switch (c->state) {
   case LB_C_TLS:
     jc_log(JC_LOG_INFO, "TLS handshake timeout from %s", c->peer);
@@ -513,7 +515,7 @@ static void begin_wait(lb_client *c, uint64_t now, uint32_t timeout_ms) {
   memset(&c->t, 0, sizeof c->t);
   c->t.accept = c->t.accept ? c->t.accept : now;
   c->t.idle_start = now;
-  uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
+  lb_deadline_set(&c->timer, &c->dl, on_timer, timeout_ms);
 }
 
 static void reset_request(lb_client *c) {
@@ -536,6 +538,7 @@ static void reset_request(lb_client *c) {
   c->path = "";
   c->reqid_len = 0;
   c->reqid[0] = 0;
+  c->reqid_due = 0;
   c->req_framing = LB_FRAME_NONE;
   c->keep_alive = 1;
   llhttp_init(&c->parser, HTTP_REQUEST, &req_settings);
@@ -584,6 +587,16 @@ void lb_client_request_done(lb_client *c) {
     client_process(c);
 }
 
+const char *lb_client_request_id(lb_client *c) {
+  if (c->reqid_due) {
+    uint64_t hi = lb_worker_random(c->w), lo = lb_worker_random(c->w);
+    lb_request_id_format(hi, lo, c->reqid);
+    c->reqid_len = 36;
+    c->reqid_due = 0;
+  }
+  return c->reqid;
+}
+
 static int parse_body(lb_client *c);
 
 /* Request head complete: validate, route, rewrite, dispatch. */
@@ -596,7 +609,7 @@ static void on_request_head(lb_client *c) {
     return;
   }
   c->t.hdr_done = now;
-  uv_timer_stop(&c->timer);
+  lb_deadline_clear(&c->dl);
   c->state = LB_C_PROXY;
   llhttp_t *p = &c->parser;
   c->method = p->method;
@@ -630,11 +643,9 @@ static void on_request_head(lb_client *c) {
       host = h;
     }
   }
-  if (!c->reqid_len) {
-    uint64_t hi = lb_worker_random(w), lo = lb_worker_random(w);
-    lb_request_id_format(hi, lo, c->reqid);
-    c->reqid_len = 36;
-  }
+  c->reqid_due = !c->reqid_len;
+  if (rt->cfg.request_id)
+    lb_client_request_id(c); /* on the forwarded request and the response */
   if (jc_log_enabled(JC_LOG_DEBUG))
     lb_debug_phase(c, "request", now);
 
@@ -653,6 +664,7 @@ static void on_request_head(lb_client *c) {
       .is_options = c->method == HTTP_OPTIONS,
       .headers = c->hdrs,
       .nheaders = c->nhdrs,
+      .names_checked = 1, /* on_headers_complete */
   };
   const char *bad_why;
   int bad = lb_request_check(&rh, &bad_why);
@@ -750,7 +762,7 @@ static void client_process(lb_client *c) {
       c->state = LB_C_HEAD;
       c->t.req_start = now;
       c->t.first_request = c->nrequests == 0;
-      uv_timer_start(&c->timer, on_timer, rt->cfg.client_header_timeout, 0);
+      lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);
     }
     enum llhttp_errno e =
         llhttp_execute(&c->parser, c->in + c->parse_off, c->in_len - c->parse_off);
@@ -915,7 +927,7 @@ static void on_tls_handshake_done(lb_client *c) {
     jc_logline_ms(&l, "elapsed_ms", now - c->t.accept);
     jc_log_emit(&l);
   }
-  uv_timer_start(&c->timer, on_timer, c->w->rt->cfg.client_header_timeout, 0);
+  lb_deadline_set(&c->timer, &c->dl, on_timer, c->w->rt->cfg.client_header_timeout);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -1048,7 +1060,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
     }
     c->tls_on = 1;
     c->state = LB_C_TLS;
-    uv_timer_start(&c->timer, on_timer, cfg->client_header_timeout, 0);
+    lb_deadline_set(&c->timer, &c->dl, on_timer, cfg->client_header_timeout);
   } else {
     begin_wait(c, now, cfg->client_header_timeout);
   }

@@ -19,6 +19,7 @@
 #include "common/tls.h"
 #include "lb/balancer.h"
 #include "lb/config.h"
+#include "lb/deadline.h"
 #include "lb/rewrite.h"
 #include "lb/timing.h"
 #include "lb/tls_server.h"
@@ -117,6 +118,7 @@ typedef enum {
 struct lb_client {
   uv_tcp_t tcp;
   uv_timer_t timer; /* TLS/header/idle timeout */
+  lb_deadline dl;   /* when it is due (lb/deadline.h) */
   uv_write_t wreq;
   lb_deferred wdone;
   lb_worker *w;
@@ -177,6 +179,7 @@ struct lb_client {
   const char *path;  /* target for the logs: "" or a copy in the lent head block */
   char reqid[132];
   size_t reqid_len;
+  int reqid_due; /* none taken or made yet: lb_client_request_id makes one when asked */
   lb_bconn *b;
 
   char *head_out;    /* forwarded request head (lent per request, NULL between requests) */
@@ -199,6 +202,7 @@ typedef enum {
 struct lb_bconn {
   uv_tcp_t tcp;
   uv_timer_t timer;  /* connect / response / idle timeout */
+  lb_deadline dl;    /* when it is due (lb/deadline.h) */
   uv_connect_t creq;
   uv_write_t wreq;
   lb_deferred wdone;
@@ -261,6 +265,9 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
                               const char *term);
 /* The response is fully sent: log, then the next request or close. */
 void lb_client_request_done(lb_client *c);
+/* The request's id for logs: the client's X-Request-Id, else a UUID made at the first call
+ * ("" before the head is complete). Made eagerly only with --request-id on. */
+const char *lb_client_request_id(lb_client *c);
 /* More request body may be read (backend write finished). */
 void lb_client_body_sent(lb_client *c);
 

@@ -156,7 +156,7 @@ void lb_proxy_detach(lb_client *c, int reusable) {
   if (!b)
     return;
   b->c = NULL;
-  uv_timer_stop(&b->timer);
+  lb_deadline_clear(&b->dl);
   if (reusable && b->state == LB_B_WAITING && !b->writing) {
     b->reusable = 1;
     lb_pool_release(b);
@@ -193,8 +193,8 @@ static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeo
     }
     if (c->retries < (int)rt->cfg.retries) {
       c->retries++;
-      jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s", c->reqid,
-             p->servers[next].name, why, s->name);
+      jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s",
+             lb_client_request_id(c), p->servers[next].name, why, s->name);
       c->server = next;
       attach(c, next, 1);
       return;
@@ -214,6 +214,8 @@ static void on_backend_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_response_timeout(uv_timer_t *t) {
   lb_bconn *b = t->data;
+  if (!lb_deadline_reached(t, &b->dl))
+    return;
   backend_failed(b, "response timeout", 1);
 }
 
@@ -253,7 +255,7 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   /* Inactivity timeout between reads, re-armed only while the response goes on (most
    * responses end within their first read: no timer work at all). */
   if (b->state != LB_B_CLOSING && b->c && !b->msg_ready)
-    uv_timer_start(&b->timer, on_response_timeout, b->w->rt->cfg.backend_response_timeout, 0);
+    lb_deadline_set(&b->timer, &b->dl, on_response_timeout, b->w->rt->cfg.backend_response_timeout);
 }
 
 static void on_backend_written(uv_write_t *req, int status) {
@@ -321,7 +323,7 @@ static void start_exchange(lb_bconn *b, lb_client *c) {
   b->got_bytes = 0;
   b->timed_out = 0;
   reset_parser(b, c);
-  uv_timer_start(&b->timer, on_response_timeout, c->w->rt->cfg.backend_response_timeout, 0);
+  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, c->w->rt->cfg.backend_response_timeout);
   send_pending(c);
 }
 
@@ -330,7 +332,7 @@ static void on_connect(uv_connect_t *req, int status) {
   if (b->state == LB_B_CLOSING)
     return; /* cancelled: timed out or the client left */
   lb_client *c = b->c;
-  uv_timer_stop(&b->timer);
+  lb_deadline_clear(&b->dl);
   if (status < 0) {
     backend_failed(b, uv_strerror(status), 0);
     return;
@@ -349,6 +351,8 @@ static void on_connect(uv_connect_t *req, int status) {
 
 static void on_connect_timeout(uv_timer_t *t) {
   lb_bconn *b = t->data;
+  if (!lb_deadline_reached(t, &b->dl))
+    return;
   backend_failed(b, "connect timeout", 1);
 }
 
@@ -390,7 +394,7 @@ static void attach(lb_client *c, int server, int allow_reuse) {
     backend_failed(b, uv_strerror(r), 0);
     return;
   }
-  uv_timer_start(&b->timer, on_connect_timeout, w->rt->cfg.backend_connect_timeout, 0);
+  lb_deadline_set(&b->timer, &b->dl, on_connect_timeout, w->rt->cfg.backend_connect_timeout);
 }
 
 void lb_proxy_dispatch(lb_client *c) {
@@ -422,7 +426,7 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
   lb_proxy_detach(c, 0); /* closes b */
   if (c->resp_started) {
     jc_log(JC_LOG_WARN, "backend %s (%s) failed mid-response for request %s: %s", s->name,
-           s->addr_text, c->reqid, why);
+           s->addr_text, lb_client_request_id(c), why);
     atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
     lb_client_close(c, "backend-aborted");
     return;
@@ -446,7 +450,7 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
     return;
   }
   jc_log(JC_LOG_WARN, "backend %s (%s) failed for request %s: %s", s->name, s->addr_text,
-         c->reqid, why);
+         lb_client_request_id(c), why);
   if (timeout) {
     fail_request(c, 504, "backend response timeout", s);
     return;
@@ -589,7 +593,7 @@ void lb_proxy_on_client_sent(lb_client *c) {
       process_response(b);
       return;
     }
-    uv_timer_stop(&b->timer);
+    lb_deadline_clear(&b->dl);
     int reusable = b->framing != LB_FRAME_CLOSE && llhttp_should_keep_alive(&b->parser) &&
                    b->rlen == 0 && c->msg_done && c->body_off == c->parse_off && !b->writing;
     b->state = LB_B_WAITING;

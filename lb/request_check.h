@@ -25,6 +25,7 @@ typedef struct lb_request_head {
   int is_options;       /* OPTIONS: the asterisk-form "*" is allowed */
   const lb_header *headers;
   size_t nheaders;
+  int names_checked; /* every name is known to be a token already: not checked twice */
 } lb_request_head;
 
 int lb_request_check(const lb_request_head *h, const char **why);

@@ -1,5 +1,6 @@
 /* Header rewriting: one pass over the parsed headers, output written once. */
 #include "lb/rewrite.h"
+#include "lb/charclass.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,20 +9,16 @@
 #define MAX_CONN_TOKENS 16
 
 int lb_header_is(const char *name, size_t n, const char *lit, size_t lit_len) {
-  return n == lit_len && strncasecmp(name, lit, n) == 0;
+  if (n != lit_len)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (lb_lower[(unsigned char)name[i]] != (unsigned char)lit[i])
+      return 0;
+  return 1;
 }
 
 int lb_token_valid(const char *s, size_t n) {
-  static const char *const extra = "!#$%&'*+-.^_`|~";
-  if (n == 0)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-          (ch && strchr(extra, ch))))
-      return 0;
-  }
-  return 1;
+  return n && lb_cc_all(s, n, LB_CC_TCHAR);
 }
 
 int lb_headers_on_field(lb_header *hdrs, uint32_t *n, uint32_t max, int *state, const char *at,
@@ -68,19 +65,11 @@ int lb_header_is_hop_by_hop(const char *name, size_t n) {
   case 17: return LB_HEADER_IS(name, n, "transfer-encoding");
   default: break;
   }
-  return n > 6 && strncasecmp(name, "proxy-", 6) == 0;
+  return n > 6 && lb_header_is(name, 6, "proxy-", 6); /* Proxy-Connection, Proxy-Authorization.. */
 }
 
 int lb_request_id_valid(const char *v, size_t n) {
-  if (n == 0 || n > 128)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)v[i];
-    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-          ch == '-' || ch == '_' || ch == '.' || ch == ':' || ch == '+' || ch == '/' || ch == '='))
-      return 0;
-  }
-  return 1;
+  return n && n <= 128 && lb_cc_all(v, n, LB_CC_REQID);
 }
 
 void lb_request_id_format(uint64_t hi, uint64_t lo, char out[37]) {
@@ -127,6 +116,43 @@ static void putu(wbuf *w, unsigned long long v) {
     v /= 10;
   } while (v);
   put(w, t + n, sizeof t - n);
+}
+
+/* Kept header lines go out as they came when they are already in the form written here,
+ * "Name: value" CRLF (the usual case): a run of such lines, one after the other in the receive
+ * buffer, is one copy instead of four per line. Any other line is written piece by piece. The
+ * bytes are the same either way. (A parsed head has its line end after every value.) */
+typedef struct {
+  const char *p;
+  size_t n;
+} line_run;
+
+static inline void run_flush(wbuf *w, line_run *r) {
+  if (r->n) {
+    put(w, r->p, r->n);
+    r->n = 0;
+  }
+}
+
+static inline void put_header(wbuf *w, line_run *r, const lb_header *h) {
+  const char *line = h->name;
+  size_t nl = h->name_len, vl = h->value_len;
+  if (h->value == line + nl + 2 && line[nl] == ':' && line[nl + 1] == ' ' && h->value[vl] == '\r' &&
+      h->value[vl + 1] == '\n') {
+    if (r->n && r->p + r->n == line) {
+      r->n += nl + vl + 4;
+      return;
+    }
+    run_flush(w, r);
+    r->p = line;
+    r->n = nl + vl + 4;
+    return;
+  }
+  run_flush(w, r);
+  put(w, line, nl);
+  PUTLIT(w, ": ");
+  put(w, h->value, vl);
+  PUTLIT(w, "\r\n");
 }
 
 /* Connection: a, b -> tokens (lowercase comparison later). */
@@ -179,6 +205,7 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
   const lb_header *via[8];
   int nvia = 0;
   const lb_header *host = NULL;
+  line_run run = {NULL, 0};
   for (size_t i = 0; i < req->nheaders; i++) {
     const lb_header *h = &req->headers[i];
     const char *n = h->name;
@@ -202,11 +229,9 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
       continue;
     if (nl == 4 && LB_HEADER_IS(n, nl, "host"))
       host = h;
-    put(&w, n, nl);
-    PUTLIT(&w, ": ");
-    put(&w, h->value, h->value_len);
-    PUTLIT(&w, "\r\n");
+    put_header(&w, &run, h);
   }
+  run_flush(&w, &run);
   if (!host) /* HTTP/1.0 without Host goes out as HTTP/1.1: empty, as RFC 9110 7.2 says */
     PUTLIT(&w, "Host:\r\n");
   if (req->framing == LB_FRAME_CHUNKED)
@@ -258,6 +283,7 @@ size_t lb_rewrite_response(char *out, size_t cap, const lb_response_view *resp,
     puts0(&w, lb_status_reason(resp->status));
   PUTLIT(&w, "\r\n");
   int interim = resp->status >= 100 && resp->status < 200;
+  line_run run = {NULL, 0};
   for (size_t i = 0; i < resp->nheaders; i++) {
     const lb_header *h = &resp->headers[i];
     const char *n = h->name;
@@ -268,11 +294,9 @@ size_t lb_rewrite_response(char *out, size_t cap, const lb_response_view *resp,
       continue;
     if (x->framing == LB_FRAME_CLOSE && nl == 14 && LB_HEADER_IS(n, nl, "content-length"))
       continue; /* a dechunked body to an HTTP/1.0 client: the close delimits it */
-    put(&w, n, nl);
-    PUTLIT(&w, ": ");
-    put(&w, h->value, h->value_len);
-    PUTLIT(&w, "\r\n");
+    put_header(&w, &run, h);
   }
+  run_flush(&w, &run);
   if (!interim) {
     if (x->framing == LB_FRAME_CHUNKED)
       PUTLIT(&w, "Transfer-Encoding: chunked\r\n");

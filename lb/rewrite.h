@@ -64,9 +64,11 @@ typedef struct lb_response_extra {
   size_t request_id_len;
 } lb_response_extra;
 
-/* Case-insensitive header name comparison (name has length n). */
+/* Case-insensitive header name comparison (name has length n; the literal is lowercase). The
+ * macro compares the lengths first, inline: most names differ there. */
 int lb_header_is(const char *name, size_t n, const char *lower_literal, size_t lit_len);
-#define LB_HEADER_IS(name, n, lit) lb_header_is((name), (n), lit, sizeof(lit) - 1)
+#define LB_HEADER_IS(name, n, lit)                                                                 \
+  ((n) == sizeof(lit) - 1 && lb_header_is((name), (n), lit, sizeof(lit) - 1))
 
 /* 1 when every byte is an RFC 9110 token character (header names, methods). */
 int lb_token_valid(const char *s, size_t n);

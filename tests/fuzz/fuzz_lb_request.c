@@ -111,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   lb_request_head rh = {buf, head_end, c.url, c.url_len, p.http_major, p.http_minor,
-                        p.method == HTTP_OPTIONS, c.hdrs, c.n};
+                        p.method == HTTP_OPTIONS, c.hdrs, c.n, 0};
   const char *why;
   int st = lb_request_check(&rh, &why);
   if (st) {
@@ -150,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (p2.method != p.method || c2.url_len != c.url_len || memcmp(c2.url, c.url, c.url_len))
       fail("method or target changed on the way", data, size);
     lb_request_head rh2 = {fwd, n, c2.url, c2.url_len, p2.http_major, p2.http_minor,
-                           p2.method == HTTP_OPTIONS, c2.hdrs, c2.n};
+                           p2.method == HTTP_OPTIONS, c2.hdrs, c2.n, 0};
     const char *why2;
     int st2 = lb_request_check(&rh2, &why2);
     if (st2)

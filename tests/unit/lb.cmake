@@ -4,3 +4,4 @@ journey_unit_test(test_lb_balancer SOURCES test_lb_balancer.c LIBS journey_lb_co
 journey_unit_test(test_lb_rewrite SOURCES test_lb_rewrite.c LIBS journey_lb_core)
 journey_unit_test(test_lb_config SOURCES test_lb_config.c LIBS journey_lb_core)
 journey_unit_test(test_lb_timing SOURCES test_lb_timing.c LIBS journey_lb_core)
+journey_unit_test(test_lb_deadline SOURCES test_lb_deadline.c LIBS journey_lb_core PkgConfig::LIBUV)

@@ -61,7 +61,7 @@ static int verdict(const char *raw, const char **why, ctx *c, llhttp_t *p) {
   lb_request_head rh = {raw,    (size_t)(llhttp_get_error_pos(p) - raw),
                         c->url, c->url_len,
                         p->http_major, p->http_minor,
-                        p->method == HTTP_OPTIONS, c->h, c->n};
+                        p->method == HTTP_OPTIONS, c->h, c->n, 0};
   return lb_request_check(&rh, why);
 }
 
@@ -137,10 +137,30 @@ static void forwarded_head_passes_the_check(void **state) {
   }
 }
 
+/* The word-at-a-time value check (lb/request_check.c) against the rule byte by byte: every
+ * byte value at every position of every length up to 24 (the word, the overlapping last word
+ * and the short tail all covered), with the rest of the value plain or obs-text. */
+static void field_value_every_byte(void **state) {
+  char v[24];
+  for (size_t n = 1; n <= sizeof v; n++)
+    for (size_t pos = 0; pos < n; pos++)
+      for (int ch = 0; ch < 256; ch++)
+        for (int fill = 0; fill < 2; fill++) {
+          memset(v, fill ? 0xe9 : 'a', n);
+          v[pos] = (char)ch;
+          int want = ch == '\t' || (ch >= 0x20 && ch != 0x7f);
+          if (lb_field_value_valid(v, n) != want)
+            fail_msg("byte 0x%02x at %zu of %zu (fill %d): expected %d", ch, pos, n, fill, want);
+        }
+  assert_true(lb_field_value_valid("", 0));
+  assert_true(lb_field_value_valid("a\tb\tc\td\te\tf\tg", 13));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(table),
       cmocka_unit_test(forwarded_head_passes_the_check),
+      cmocka_unit_test(field_value_every_byte),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

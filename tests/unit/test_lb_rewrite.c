@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lb/rewrite.h"
@@ -107,6 +108,58 @@ static void request_ids(void **state) {
   assert_true(lb_request_id_valid(id, 36));
 }
 
+/* Views into one received head, as llhttp gives them: canonical lines ("Name: value" CRLF) are
+ * copied in runs, the others rebuilt; either way the output is the normalised form, and a
+ * dropped line between two kept ones is not copied with them. */
+static void request_lines_copied_in_runs(void **state) {
+  static const char raw[] = "Host: a.example\r\nX-A: 1\r\nConnection: close\r\nX-B:  two  \r\n"
+                            "X-C: 3\r\nX-D: 4\r\nX-E:5\r\n\r\n";
+  const char *names[] = {"Host", "X-A", "Connection", "X-B", "X-C", "X-D", "X-E"};
+  const char *values[] = {"a.example", "1", "close", "two", "3", "4", "5"};
+  lb_header h[7];
+  for (int i = 0; i < 7; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "%s:", names[i]);
+    const char *at = strstr(raw, key);
+    h[i].name = at;
+    h[i].name_len = (uint32_t)strlen(names[i]);
+    h[i].value = strstr(at + h[i].name_len, values[i]);
+    h[i].value_len = (uint32_t)strlen(values[i]);
+  }
+  char out[2048];
+  size_t n = fwd(out, sizeof out - 1, h, 7, LB_FRAME_NONE, NULL);
+  assert_true(n > 0);
+  out[n] = 0;
+  assert_non_null(strstr(out, "HTTP/1.1\r\nHost: a.example\r\nX-A: 1\r\nX-B: two\r\nX-C: 3\r\n"
+                              "X-D: 4\r\nX-E: 5\r\nX-Forwarded-For: "));
+  /* too small for the run: refused whole, never cut */
+  assert_int_equal(fwd(out, 40, h, 7, LB_FRAME_NONE, NULL), 0);
+}
+
+/* The class-table checks against their rules, every byte value in every position. */
+static void byte_classes(void **state) {
+  static const char tchar_extra[] = "!#$%&'*+-.^_`|~", reqid_extra[] = "-_.:+/=";
+  char v[9];
+  for (size_t n = 1; n <= sizeof v; n++)
+    for (size_t pos = 0; pos < n; pos++)
+      for (int ch = 0; ch < 256; ch++) {
+        memset(v, 'x', n);
+        v[pos] = (char)ch;
+        int alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        int tok = alnum || (ch && strchr(tchar_extra, ch));
+        int rid = alnum || (ch && strchr(reqid_extra, ch));
+        if (lb_token_valid(v, n) != tok || lb_request_id_valid(v, n) != rid)
+          fail_msg("byte 0x%02x at %zu of %zu: token %d id %d expected", ch, pos, n, tok, rid);
+      }
+  assert_false(lb_token_valid("", 0));
+  assert_true(LB_HEADER_IS("Content-LENGTH", 14, "content-length"));
+  assert_false(LB_HEADER_IS("content-lengtH ", 15, "content-length"));
+  assert_false(LB_HEADER_IS("content\rlength", 14, "content-length"));
+  assert_false(LB_HEADER_IS("Hos", 3, "host"));
+  assert_false(LB_HEADER_IS("Hos\x01", 4, "host"));
+}
+
 static void response_head(void **state) {
   const lb_header h[] = {
       H("Content-Type", "application/json"), H("Content-Length", "42"),
@@ -205,6 +258,8 @@ static void header_views_from_pieces(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(request_hop_by_hop_removed),
+      cmocka_unit_test(byte_classes),
+      cmocka_unit_test(request_lines_copied_in_runs),
       cmocka_unit_test(request_forwarding_headers_appended),
       cmocka_unit_test(request_too_large_is_refused),
       cmocka_unit_test(request_ids),
