@@ -386,6 +386,9 @@ static void probe_start(lb_slot *sl) {
                      hc->method, hc->path, hc->host[0] ? hc->host : s->addr_text);
     pr->req_len = n > 0 && (size_t)n < sizeof pr->req ? (size_t)n : 0;
   }
+  /* The loop's cached time can be older than pr->start when this iteration ran long (a busy
+   * machine): a timeout counted from it would fire early, failing a healthy server. */
+  uv_update_time(sl->ctl->loop);
   uv_timer_start(&pr->timeout, on_probe_timeout, hc->timeout_ms, 0);
   int r = uv_tcp_connect(&pr->creq, &pr->tcp, (const struct sockaddr *)&s->addr, on_probe_connect);
   if (r < 0)
