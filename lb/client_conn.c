@@ -144,6 +144,9 @@ static int on_chunk_header(llhttp_t *p) {
  * extra blocks back to the allocator instead of pinning them for the process's life. */
 
 #define LB_BUFPOOL_KEEP 256
+#define LB_REQ_PREFIX (LB_PATH_LOG_MAX + LB_REQID_MAX)
+
+static char no_reqid[1]; /* c->reqid without a lent head block: always "" (never written) */
 
 static char *bufpool_get(lb_bufpool *p, size_t size) {
   char *blk = p->free;
@@ -176,12 +179,15 @@ static void bufpool_free(lb_bufpool *p) {
 static int reqbuf_get(lb_client *c) {
   if (c->head_out)
     return 0;
-  /* Block layout: path for the logs | forwarded head | response head. The path shares its page
-   * with the start of the forwarded head: one page fewer touched per request in flight. */
-  char *blk = bufpool_get(&c->w->reqbufs, LB_PATH_LOG_MAX + c->head_cap + c->resp_cap);
+  /* Block layout: path for the logs | request id | forwarded head | response head. The path and
+   * the id share their page with the start of the forwarded head: one page fewer touched per
+   * request in flight. */
+  char *blk = bufpool_get(&c->w->reqbufs, LB_REQ_PREFIX + c->head_cap + c->resp_cap);
   if (!blk)
     return -1;
-  c->head_out = blk + LB_PATH_LOG_MAX;
+  c->reqid = blk + LB_PATH_LOG_MAX;
+  c->reqid[0] = 0;
+  c->head_out = blk + LB_REQ_PREFIX;
   c->resp_head = c->head_out + c->head_cap;
   return 0;
 }
@@ -189,9 +195,26 @@ static int reqbuf_get(lb_client *c) {
 static void reqbuf_put(lb_client *c) {
   if (!c->head_out)
     return;
-  bufpool_put(&c->w->reqbufs, c->head_out - LB_PATH_LOG_MAX);
+  bufpool_put(&c->w->reqbufs, c->head_out - LB_REQ_PREFIX);
   c->head_out = c->resp_head = NULL;
   c->path = "";
+  c->reqid = no_reqid;
+  c->reqid_len = 0;
+  c->reqid_due = 0;
+}
+
+/* The write and shutdown requests, lent only while libuv holds one of them. */
+static lb_client_io *io_get(lb_client *c) {
+  if (!c->io)
+    c->io = (lb_client_io *)(void *)bufpool_get(&c->w->ioblks, sizeof(lb_client_io));
+  return c->io;
+}
+
+static void io_put(lb_client *c) {
+  if (c->io) {
+    bufpool_put(&c->w->ioblks, (char *)c->io);
+    c->io = NULL;
+  }
 }
 
 /* Block layout: header views | receive buffer. */
@@ -225,6 +248,7 @@ static void rxbuf_release_idle(lb_client *c) {
 void lb_worker_free_reqbufs(lb_worker *w) {
   bufpool_free(&w->reqbufs);
   bufpool_free(&w->rxbufs);
+  bufpool_free(&w->ioblks);
 }
 
 /* ---- lifetime ---- */
@@ -237,6 +261,7 @@ static void on_closed(uv_handle_t *h) {
     jc_tls_free(&c->tls);
   reqbuf_put(c);
   rxbuf_put(c);
+  io_put(c); /* libuv has called back every request of the closed handle */
   free(c->tls_out);
   free(c);
 }
@@ -303,8 +328,13 @@ static void linger_close(lb_client *c) {
   c->lingering = 1;
   c->state = LB_C_IDLE; /* logged already; the timer closes it */
   c->in_len = c->parse_off = c->req_off = c->body_off = 0;
-  c->sreq.data = c;
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
+  lb_client_io *io = io_get(c); /* kept until the close: lingering writes nothing more */
+  if (!io) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
+  io->sreq.data = c;
+  if (uv_shutdown(&io->sreq, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
     lb_client_close(c, c->term ? c->term : "done");
     return;
   }
@@ -319,8 +349,7 @@ static void after_send(lb_client *c) {
     lb_client_request_done(c);
 }
 
-static void on_written(uv_write_t *req, int status) {
-  lb_client *c = req->data;
+static void written(lb_client *c, int status) {
   c->writing = 0;
   if (c->tls_out) { /* only a slow reader's leftover needed it (tls_flush) */
     free(c->tls_out);
@@ -350,15 +379,32 @@ static void on_written(uv_write_t *req, int status) {
 }
 
 static void on_written_now(lb_deferred *d) {
-  lb_client *c = (lb_client *)((char *)d - offsetof(lb_client, wdone));
-  on_written(&c->wreq, 0);
+  written((lb_client *)((char *)d - offsetof(lb_client, wdone)), 0);
+}
+
+static void on_written(uv_write_t *req, int status) {
+  lb_client *c = req->data;
+  if (!c->lingering) /* else the shutdown request in the same block is (about to be) queued */
+    io_put(c);
+  written(c, status);
+}
+
+/* uv_write of what the socket did not take, with a lent request. */
+static int client_write_rest(lb_client *c, uv_buf_t *bufs, unsigned n) {
+  lb_client_io *io = io_get(c);
+  if (!io)
+    return UV_ENOMEM;
+  io->wreq.data = c;
+  return uv_write(&io->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_written);
 }
 
 static int client_write(lb_client *c, uv_buf_t *bufs, unsigned n) {
-  c->wreq.data = c;
   c->writing = 1;
-  int r = lb_stream_write(c->w, (uv_stream_t *)&c->tcp, &c->wreq, &c->wdone, on_written_now, bufs,
-                          n, on_written);
+  unsigned first = 0;
+  int r = lb_stream_try_write(c->w, (uv_stream_t *)&c->tcp, &c->wdone, on_written_now, bufs, n,
+                              &first);
+  if (r == 0)
+    r = client_write_rest(c, bufs + first, n - first);
   if (r < 0) {
     c->writing = 0;
     lb_client_close(c, uv_strerror(r));
@@ -387,7 +433,6 @@ static void tls_flush(lb_client *c) {
     lb_client_close(c, uv_strerror(r));
     return;
   }
-  c->wreq.data = c;
   c->writing = 1;
   if ((size_t)r == got) { /* all taken: completion from the idle handle, as lb_stream_write */
     lb_worker_defer(w, &c->wdone, on_written_now);
@@ -406,7 +451,7 @@ static void tls_flush(lb_client *c) {
   }
   memcpy(c->tls_out, w->tls_wscratch + r, rest);
   b = uv_buf_init(c->tls_out, (unsigned)rest);
-  int e = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  int e = client_write_rest(c, &b, 1);
   if (e < 0) {
     c->writing = 0;
     lb_client_close(c, uv_strerror(e));
@@ -536,8 +581,7 @@ static void reset_request(lb_client *c) {
   c->bytes_in = c->bytes_out = 0;
   c->term = NULL;
   c->path = "";
-  c->reqid_len = 0;
-  c->reqid[0] = 0;
+  c->reqid_len = 0; /* c->reqid: "" or the lent head block's (reqbuf_get, reqbuf_put) */
   c->reqid_due = 0;
   c->req_framing = LB_FRAME_NONE;
   c->keep_alive = 1;
@@ -694,7 +738,8 @@ static void on_request_head(lb_client *c) {
     return;
   }
   lb_forward_info fi = {
-      .client_ip = c->peer_ip,
+      .client_ip = c->peer + c->peer_ip_off,
+      .client_ip_len = c->peer_ip_len,
       .proto = c->tls_on ? "https" : "http",
       .request_id = rt->cfg.request_id ? c->reqid : NULL,
       .request_id_len = c->reqid_len,
@@ -1006,6 +1051,20 @@ static void client_want_read(lb_client *c) {
 
 /* ---- accept ---- */
 
+/* The address in "ip:port", "[v6]:port" (jc_addr_format) or "unknown": X-Forwarded-For's part,
+ * kept as a slice so that a connection stores its peer once. */
+static void peer_ip_slice(const char *peer, uint8_t *off, uint8_t *len) {
+  size_t n = strlen(peer);
+  const char *colon = strrchr(peer, ':');
+  if (peer[0] == '[' && colon && colon > peer + 1 && colon[-1] == ']') {
+    *off = 1;
+    *len = (uint8_t)(colon - 1 - (peer + 1));
+  } else {
+    *off = 0;
+    *len = (uint8_t)(colon ? (size_t)(colon - peer) : n);
+  }
+}
+
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   uv_once(&settings_once, settings_init);
   const lb_config *cfg = &w->rt->cfg;
@@ -1015,6 +1074,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
     jc_log(JC_LOG_ERROR, "out of memory accepting a connection");
     return;
   }
+  c->reqid = no_reqid;
   c->max_hdrs = cfg->max_headers;
   c->in_cap = cfg->max_header_size + LB_BODY_ROOM;
   c->head_cap = cfg->max_header_size + 1024;
@@ -1042,13 +1102,11 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   uv_tcp_nodelay(&c->tcp, 1);
   struct sockaddr_storage ss;
   int sl = sizeof ss;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-    jc_addr_ip((struct sockaddr *)&ss, c->peer_ip, sizeof c->peer_ip);
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
     jc_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
-  } else {
-    snprintf(c->peer_ip, sizeof c->peer_ip, "unknown");
+  else
     snprintf(c->peer, sizeof c->peer, "unknown");
-  }
+  peer_ip_slice(c->peer, &c->peer_ip_off, &c->peer_ip_len);
   uint64_t now = jc_now_us();
   reset_request(c);
   c->t.accept = now;

@@ -99,6 +99,7 @@ struct lb_worker {
   uint64_t rng[2];
   lb_bufpool reqbufs; /* free per-request head buffers (client_conn.c) */
   lb_bufpool rxbufs;  /* free receive buffers with their header views (client_conn.c) */
+  lb_bufpool ioblks;  /* free lb_client_io (client_conn.c) */
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
   char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
   char tls_wscratch[64 * 1024]; /* ciphertext on its way to a client socket (client_conn.c) */
@@ -114,12 +115,21 @@ typedef enum {
 } lb_client_state;
 
 #define LB_PATH_LOG_MAX 512
+#define LB_REQID_MAX 136 /* a client's X-Request-Id (lb_request_id_valid) or a UUID, + NUL */
+#define LB_PEER_MAX 56   /* "[" INET6_ADDRSTRLEN "]:65535" */
+
+/* Requests libuv holds while a write goes the slow way (the socket did not take it all) or the
+ * FIN after the last response is queued: lent per worker (client_conn.c), not per connection. */
+typedef struct lb_client_io {
+  uv_write_t wreq;
+  uv_shutdown_t sreq;
+} lb_client_io;
 
 struct lb_client {
   uv_tcp_t tcp;
   uv_timer_t timer; /* TLS/header/idle timeout */
   lb_deadline dl;   /* when it is due (lb/deadline.h) */
-  uv_write_t wreq;
+  lb_client_io *io; /* write/shutdown requests: lent only while libuv holds one */
   lb_deferred wdone;
   lb_worker *w;
   lb_client *next, *prev;
@@ -135,12 +145,11 @@ struct lb_client {
   int send_pending;     /* lb_client_send issued: after_send when written */
   int final_flush;      /* close once everything queued is written */
   int lingering;        /* FIN sent after the last response; unread input is drained */
-  uv_shutdown_t sreq;
   int peer_eof;
   int closing;
   int nrequests;
-  char peer_ip[64];
-  char peer[72];
+  uint8_t peer_ip_off, peer_ip_len; /* the address alone: a slice of peer */
+  char peer[LB_PEER_MAX];            /* "ip:port", "[v6]:port" or "unknown" */
 
   /* request parsing */
   llhttp_t parser;
@@ -177,7 +186,7 @@ struct lb_client {
   uint64_t bytes_in, bytes_out;
   const char *term;  /* termination reason for the log */
   const char *path;  /* target for the logs: "" or a copy in the lent head block */
-  char reqid[132];
+  char *reqid;       /* in the lent head block (LB_REQID_MAX); a shared "" without one */
   size_t reqid_len;
   int reqid_due; /* none taken or made yet: lb_client_request_id makes one when asked */
   lb_bconn *b;
@@ -252,6 +261,10 @@ void lb_worker_undefer(lb_deferred *d);
  * calls lb_worker_undefer(d) when it closes. */
 int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *d,
                     void (*done)(lb_deferred *d), uv_buf_t *bufs, unsigned n, uv_write_cb cb);
+/* lb_stream_write's first half: 1 when everything went (done(d) deferred), 0 when bufs[*first..n)
+ * (adjusted) are still to be written with uv_write, or a uv error. */
+int lb_stream_try_write(lb_worker *w, uv_stream_t *s, lb_deferred *d, void (*done)(lb_deferred *d),
+                        uv_buf_t *bufs, unsigned n, unsigned *first);
 
 /* client_conn.c */
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls);

@@ -142,8 +142,8 @@ static void on_idle(uv_idle_t *h) {
     uv_idle_stop(h);
 }
 
-int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *d,
-                    void (*done)(lb_deferred *d), uv_buf_t *bufs, unsigned n, uv_write_cb cb) {
+int lb_stream_try_write(lb_worker *w, uv_stream_t *s, lb_deferred *d, void (*done)(lb_deferred *d),
+                        uv_buf_t *bufs, unsigned n, unsigned *first) {
   size_t total = 0;
   for (unsigned i = 0; i < n; i++)
     total += bufs[i].len;
@@ -154,15 +154,25 @@ int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *
     return r;
   if ((size_t)r == total) {
     lb_worker_defer(w, d, done);
-    return 0;
+    return 1;
   }
-  /* The socket took part: queue the rest (libuv copies the uv_buf_t array). */
+  /* The socket took part: the rest is for uv_write (libuv copies the uv_buf_t array). */
   size_t skip = (size_t)r;
   unsigned i = 0;
   while (skip && skip >= bufs[i].len)
     skip -= bufs[i++].len;
   bufs[i].base += skip;
   bufs[i].len -= skip;
+  *first = i;
+  return 0;
+}
+
+int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *d,
+                    void (*done)(lb_deferred *d), uv_buf_t *bufs, unsigned n, uv_write_cb cb) {
+  unsigned i = 0;
+  int r = lb_stream_try_write(w, s, d, done, bufs, n, &i);
+  if (r != 0)
+    return r < 0 ? r : 0;
   return uv_write(req, s, bufs + i, n - i, cb);
 }
 

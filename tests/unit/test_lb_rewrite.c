@@ -14,7 +14,7 @@
 static size_t fwd(char *out, size_t cap, const lb_header *h, size_t nh, lb_framing fr,
                   const char *rid) {
   lb_request_view v = {"GET", 3, "/my-app/data?x=1", 16, 1, h, nh, fr};
-  lb_forward_info fi = {"192.0.2.7", "https", rid, rid ? strlen(rid) : 0, "journey-lb"};
+  lb_forward_info fi = {"192.0.2.7", "https", rid, rid ? strlen(rid) : 0, "journey-lb", 0};
   return lb_rewrite_request(out, cap, &v, &fi);
 }
 
