@@ -21,7 +21,6 @@
 #include <string.h>
 
 #define LB_BODY_ROOM (16 * 1024)
-#define LB_RESP_HEAD_MAX (16 * 1024) /* a backend response head larger than this: 502 */
 
 static int on_message_begin(llhttp_t *p);
 static int on_url(llhttp_t *p, const char *at, size_t n);
@@ -182,14 +181,23 @@ static int reqbuf_get(lb_client *c) {
   /* Block layout: path for the logs | request id | forwarded head | response head. The path and
    * the id share their page with the start of the forwarded head: one page fewer touched per
    * request in flight. */
-  char *blk = bufpool_get(&c->w->reqbufs, LB_REQ_PREFIX + c->head_cap + c->resp_cap);
+  char *blk = bufpool_get(&c->w->reqbufs, LB_REQ_PREFIX + c->head_cap + LB_RESP_ROOM);
   if (!blk)
     return -1;
   c->reqid = blk + LB_PATH_LOG_MAX;
   c->reqid[0] = 0;
   c->head_out = blk + LB_REQ_PREFIX;
-  c->resp_head = c->head_out + c->head_cap;
+  c->head_len = 0;
+  lb_client_resp_place(c);
   return 0;
+}
+
+/* The response head starts where the forwarded head ends (rounded up), never over it (a retry
+ * sends it again): small heads share a page, one page fewer touched per request in flight. */
+void lb_client_resp_place(lb_client *c) {
+  size_t off = (c->head_len + 63) & ~(size_t)63;
+  c->resp_head = c->head_out + off;
+  c->resp_cap = c->head_cap + LB_RESP_ROOM - off;
 }
 
 static void reqbuf_put(lb_client *c) {
@@ -217,25 +225,36 @@ static void io_put(lb_client *c) {
   }
 }
 
-/* Block layout: header views | receive buffer. */
+static void parser_reset(lb_client *c) {
+  llhttp_init(&c->rx->parser, HTTP_REQUEST, &req_settings);
+  c->rx->parser.data = c;
+  c->rx->tried.n = 0;
+}
+
+/* Block layout: lb_client_rx (parser...) | header views | receive buffer. The block is lent only
+ * at a request boundary (nothing buffered, nothing parsed), so a fresh parser is all it needs. */
 static int rxbuf_get(lb_client *c) {
   if (c->in)
     return 0;
+  size_t rx_sz = (sizeof(lb_client_rx) + 15) & ~(size_t)15;
   size_t hdrs_sz = sizeof(lb_header) * c->max_hdrs;
-  char *blk = bufpool_get(&c->w->rxbufs, hdrs_sz + c->in_cap);
+  char *blk = bufpool_get(&c->w->rxbufs, rx_sz + hdrs_sz + c->in_cap);
   if (!blk)
     return -1;
-  c->hdrs = (lb_header *)(void *)blk;
-  c->in = blk + hdrs_sz;
+  c->rx = (lb_client_rx *)(void *)blk;
+  c->hdrs = (lb_header *)(void *)(blk + rx_sz);
+  c->in = blk + rx_sz + hdrs_sz;
+  parser_reset(c);
   return 0;
 }
 
 static void rxbuf_put(lb_client *c) {
   if (!c->in)
     return;
-  bufpool_put(&c->w->rxbufs, (char *)c->hdrs);
+  bufpool_put(&c->w->rxbufs, (char *)c->rx);
   c->in = NULL;
   c->hdrs = NULL;
+  c->rx = NULL;
 }
 
 /* Between requests (or before the first) with no byte buffered: nothing points into the
@@ -513,6 +532,7 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
   const char *stp = NULL;
   if (rt->cfg.server_timing && c->t.req_start && lb_server_timing_format(st, sizeof st, &c->t, now))
     stp = st;
+  lb_client_resp_place(c);
   size_t n = lb_local_response(c->resp_head, c->resp_cap, status, body, !c->close_after_send,
                                c->reqid_len && rt->cfg.request_id ? c->reqid : NULL, stp);
   c->state = LB_C_PROXY;
@@ -573,7 +593,6 @@ static void reset_request(lb_client *c) {
   c->url_len = 0;
   c->pool = -1;
   c->server = -1;
-  c->tried.n = 0;
   c->retries = 0;
   c->reused_retry = 0;
   c->status = 0;
@@ -584,9 +603,7 @@ static void reset_request(lb_client *c) {
   c->reqid_len = 0; /* c->reqid: "" or the lent head block's (reqbuf_get, reqbuf_put) */
   c->reqid_due = 0;
   c->req_framing = LB_FRAME_NONE;
-  c->keep_alive = 1;
-  llhttp_init(&c->parser, HTTP_REQUEST, &req_settings);
-  c->parser.data = c;
+  c->keep_alive = 1; /* the parser: parser_reset, by rxbuf_get or request_done */
 }
 
 void lb_client_request_done(lb_client *c) {
@@ -626,6 +643,8 @@ void lb_client_request_done(lb_client *c) {
   c->t.accept = accept;
   c->t.tls_done = tls_done;
   rxbuf_release_idle(c);
+  if (c->rx)
+    parser_reset(c); /* pipelined bytes kept the block: the next request starts afresh */
   client_want_read(c);
   if (!c->closing && c->in_len)
     client_process(c);
@@ -655,12 +674,12 @@ static void on_request_head(lb_client *c) {
   c->t.hdr_done = now;
   lb_deadline_clear(&c->dl);
   c->state = LB_C_PROXY;
-  llhttp_t *p = &c->parser;
+  llhttp_t *p = &c->rx->parser;
   c->method = p->method;
   c->http_minor = p->http_minor;
   c->keep_alive = llhttp_should_keep_alive(p);
   size_t ul = c->url_len < LB_PATH_LOG_MAX - 1 ? c->url_len : LB_PATH_LOG_MAX - 1;
-  char *path = c->head_out - LB_PATH_LOG_MAX; /* the lent block's first bytes */
+  char *path = c->head_out - LB_REQ_PREFIX; /* the lent block's first bytes */
   memcpy(path, c->url ? c->url : "", ul);
   path[ul] = 0;
   c->path = path;
@@ -773,11 +792,11 @@ static void on_request_head(lb_client *c) {
 static int parse_body(lb_client *c) {
   if (c->msg_done || c->parse_off == c->in_len)
     return 0;
-  enum llhttp_errno e = llhttp_execute(&c->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+  enum llhttp_errno e = llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
   if (e == HPE_OK) {
     c->parse_off = c->in_len;
   } else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-    c->parse_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in);
+    c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
     c->msg_done = 1;
   } else {
     int too_big = c->body_too_large;
@@ -810,7 +829,7 @@ static void client_process(lb_client *c) {
       lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);
     }
     enum llhttp_errno e =
-        llhttp_execute(&c->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+        llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
     if (e == HPE_OK) {
       c->parse_off = c->in_len;
       if (c->in_len - c->req_off > rt->cfg.max_header_size) {
@@ -821,8 +840,8 @@ static void client_process(lb_client *c) {
       return;
     }
     if (e == HPE_PAUSED && c->head_done) {
-      c->parse_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in);
-      llhttp_resume(&c->parser);
+      c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
+      llhttp_resume(&c->rx->parser);
       if (c->parse_off - c->req_off > rt->cfg.max_header_size) {
         c->keep_alive = 0;
         lb_client_local_response(c, 431, "request headers larger than max-header-size", 0,
@@ -848,10 +867,10 @@ static void client_process(lb_client *c) {
     if (class_why)
       snprintf(why, sizeof why, "%s", class_why);
     else
-      snprintf(why, sizeof why, "malformed request: %s", llhttp_get_error_reason(&c->parser));
+      snprintf(why, sizeof why, "malformed request: %s", llhttp_get_error_reason(&c->rx->parser));
     if (jc_log_enabled(JC_LOG_INFO))
       jc_log(JC_LOG_INFO, "bad request from %s: %s (%s)", c->peer, llhttp_errno_name(e),
-             llhttp_get_error_reason(&c->parser));
+             llhttp_get_error_reason(&c->rx->parser));
     lb_client_local_response(c, status, why, 0, status == 400 ? "bad-request" : "not-supported");
     return;
   }
@@ -1078,7 +1097,6 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   c->max_hdrs = cfg->max_headers;
   c->in_cap = cfg->max_header_size + LB_BODY_ROOM;
   c->head_cap = cfg->max_header_size + 1024;
-  c->resp_cap = LB_RESP_HEAD_MAX + 1024;
   c->w = w;
   uv_tcp_init(&w->loop, &c->tcp);
   c->tcp.data = c;

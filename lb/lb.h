@@ -116,7 +116,16 @@ typedef enum {
 
 #define LB_PATH_LOG_MAX 512
 #define LB_REQID_MAX 136 /* a client's X-Request-Id (lb_request_id_valid) or a UUID, + NUL */
+#define LB_RESP_ROOM (17 * 1024) /* response head room: a backend head larger than 16 KiB: 502 */
 #define LB_PEER_MAX 56   /* "[" INET6_ADDRSTRLEN "]:65535" */
+
+/* The per-request state that lives in the lent receive block (client_conn.c): it exists only
+ * while the connection holds that block, i.e. from a request's first byte to its end (or while
+ * bytes are buffered); an idle keep-alive connection has none. */
+typedef struct lb_client_rx {
+  llhttp_t parser; /* fresh (llhttp_init) each time the block is lent and after each request */
+  lb_tried tried;  /* servers tried for this request */
+} lb_client_rx;
 
 /* Requests libuv holds while a write goes the slow way (the socket did not take it all) or the
  * FIN after the last response is queued: lent per worker (client_conn.c), not per connection. */
@@ -152,7 +161,7 @@ struct lb_client {
   char peer[LB_PEER_MAX];            /* "ip:port", "[v6]:port" or "unknown" */
 
   /* request parsing */
-  llhttp_t parser;
+  lb_client_rx *rx;  /* parser and per-request state: the lent block's start (NULL with `in`) */
   char *in;          /* plaintext from the client (lent: NULL while idle with nothing buffered) */
   size_t in_cap, in_len;
   size_t req_off;    /* start of the current request */
@@ -177,7 +186,6 @@ struct lb_client {
   int pool;          /* -1 when answered locally */
   int server;        /* index in pool, -1 none */
   int counted;       /* lb_server_begin done */
-  lb_tried tried;    /* servers tried for this request */
   int retries;
   int reused_retry;  /* retried once on a fresh connection after a stale pooled one */
   int backend_reused; /* the last attempt used a pooled connection */
@@ -193,8 +201,8 @@ struct lb_client {
 
   char *head_out;    /* forwarded request head (lent per request, NULL between requests) */
   size_t head_cap, head_len;
-  char *resp_head;   /* response head to the client (or a whole local response) */
-  size_t resp_cap;
+  char *resp_head;   /* response head to the client (or a whole local response): placed by */
+  size_t resp_cap;   /* lb_client_resp_place right after the forwarded head, in the same block */
 
   char *tls_out;     /* ciphertext being written */
   size_t tls_out_cap;
@@ -281,6 +289,8 @@ void lb_client_request_done(lb_client *c);
 /* The request's id for logs: the client's X-Request-Id, else a UUID made at the first call
  * ("" before the head is complete). Made eagerly only with --request-id on. */
 const char *lb_client_request_id(lb_client *c);
+/* Places resp_head (and resp_cap) in the lent head block, after the forwarded head. */
+void lb_client_resp_place(lb_client *c);
 /* More request body may be read (backend write finished). */
 void lb_client_body_sent(lb_client *c);
 

@@ -180,10 +180,10 @@ static void fail_request(lb_client *c, int status, const char *what, lb_server *
 static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeout) {
   lb_runtime *rt = c->w->rt;
   lb_pool *p = &rt->pools[c->pool];
-  lb_tried_add(&c->tried, s->index);
+  lb_tried_add(&c->rx->tried, s->index);
   int can_retry = !c->t.sent || c->req_framing == LB_FRAME_NONE; /* no body byte gone yet */
   if (can_retry) {
-    int next = lb_balancer_pick(p, &c->tried);
+    int next = lb_balancer_pick(p, &c->rx->tried);
     if (next < 0) {
       char msg[200];
       snprintf(msg, sizeof msg, "no backend server available: every server of pool %s failed "
@@ -508,6 +508,7 @@ static int build_head(lb_bconn *b, lb_client *c, uint64_t now) {
       x.request_id_len = c->reqid_len;
     }
   }
+  lb_client_resp_place(c);
   size_t n = lb_rewrite_response(c->resp_head, c->resp_cap, &v, &x);
   return (int)n;
 }
