@@ -141,21 +141,31 @@ struct lb_client {
   lb_client_io *io; /* write/shutdown requests: lent only while libuv holds one */
   lb_deferred wdone;
   lb_worker *w;
+  /* flags: one bit each (memory per idle connection) */
+  unsigned tls_on : 1;
+  unsigned writing : 1; /* a write to the client socket is in flight */
+  unsigned reading : 1; /* uv_read_start active */
+  unsigned close_after_send : 1; /* this response is the last one */
+  unsigned send_pending : 1; /* lb_client_send issued: after_send when written */
+  unsigned final_flush : 1; /* close once everything queued is written */
+  unsigned lingering : 1; /* FIN sent after the last response; unread input is drained */
+  unsigned peer_eof : 1;
+  unsigned closing : 1;
+  unsigned too_many_headers : 1;
+  unsigned body_too_large : 1;
+  unsigned head_done : 1, msg_done : 1;
+  unsigned keep_alive : 1; /* client wants keep-alive */
+  unsigned counted : 1; /* lb_server_begin done */
+  unsigned reused_retry : 1; /* retried once on a fresh connection after a stale pooled one */
+  unsigned backend_reused : 1; /* the last attempt used a pooled connection */
+  unsigned resp_started : 1; /* response bytes sent to the client */
+  unsigned reqid_due : 1; /* none taken or made yet: lb_client_request_id makes one when asked */
   lb_client *next, *prev;
   uint64_t id;
   int listener;     /* index of the listener that accepted it (stats) */
-  int tls_on;
   jc_tls tls;
   int handles;      /* open handles; freed when 0 */
   lb_client_state state;
-  int writing;      /* a write to the client socket is in flight */
-  int reading;      /* uv_read_start active */
-  int close_after_send; /* this response is the last one */
-  int send_pending;     /* lb_client_send issued: after_send when written */
-  int final_flush;      /* close once everything queued is written */
-  int lingering;        /* FIN sent after the last response; unread input is drained */
-  int peer_eof;
-  int closing;
   int nrequests;
   uint8_t peer_ip_off, peer_ip_len; /* the address alone: a slice of peer */
   char peer[LB_PEER_MAX];            /* "ip:port", "[v6]:port" or "unknown" */
@@ -170,11 +180,8 @@ struct lb_client {
   lb_header *hdrs;   /* header views: lent with `in`, in the same block */
   uint32_t nhdrs, max_hdrs;
   int hdr_state;     /* 0 none, 1 in name, 2 in value */
-  int too_many_headers;
-  int body_too_large;
   const char *url;
   size_t url_len;
-  int head_done, msg_done;
   lb_framing req_framing;
   uint64_t body_bytes;
 
@@ -182,21 +189,15 @@ struct lb_client {
   lb_timing t;
   int method;        /* llhttp_method */
   int http_minor;
-  int keep_alive;    /* client wants keep-alive */
   int pool;          /* -1 when answered locally */
   int server;        /* index in pool, -1 none */
-  int counted;       /* lb_server_begin done */
   int retries;
-  int reused_retry;  /* retried once on a fresh connection after a stale pooled one */
-  int backend_reused; /* the last attempt used a pooled connection */
   int status;
-  int resp_started;  /* response bytes sent to the client */
   uint64_t bytes_in, bytes_out;
   const char *term;  /* termination reason for the log */
   const char *path;  /* target for the logs: "" or a copy in the lent head block */
   char *reqid;       /* in the lent head block (LB_REQID_MAX); a shared "" without one */
   size_t reqid_len;
-  int reqid_due; /* none taken or made yet: lb_client_request_id makes one when asked */
   lb_bconn *b;
 
   char *head_out;    /* forwarded request head (lent per request, NULL between requests) */
