@@ -142,38 +142,13 @@ static int on_chunk_header(llhttp_t *p) {
  * once (a few times the 64 connections of the benchmarks), while a burst beyond that gives its
  * extra blocks back to the allocator instead of pinning them for the process's life. */
 
-#define LB_BUFPOOL_KEEP 256
 #define LB_REQ_PREFIX (LB_PATH_LOG_MAX + LB_REQID_MAX)
 
 static char no_reqid[1]; /* c->reqid without a lent head block: always "" (never written) */
 
-static char *bufpool_get(lb_bufpool *p, size_t size) {
-  char *blk = p->free;
-  if (!blk)
-    return malloc(size);
-  memcpy(&p->free, blk, sizeof(char *));
-  p->nfree--;
-  return blk;
-}
-
-static void bufpool_put(lb_bufpool *p, char *blk) {
-  if (p->nfree >= LB_BUFPOOL_KEEP) {
-    free(blk);
-    return;
-  }
-  memcpy(blk, &p->free, sizeof(char *));
-  p->free = blk;
-  p->nfree++;
-}
-
-static void bufpool_free(lb_bufpool *p) {
-  while (p->free) {
-    char *blk = p->free;
-    memcpy(&p->free, blk, sizeof(char *));
-    free(blk);
-  }
-  p->nfree = 0;
-}
+#define bufpool_get lb_bufpool_get
+#define bufpool_put lb_bufpool_put
+#define bufpool_free lb_bufpool_free
 
 static int reqbuf_get(lb_client *c) {
   if (c->head_out)
@@ -268,6 +243,7 @@ void lb_worker_free_reqbufs(lb_worker *w) {
   bufpool_free(&w->reqbufs);
   bufpool_free(&w->rxbufs);
   bufpool_free(&w->ioblks);
+  bufpool_free(&w->bconnbufs);
 }
 
 /* ---- lifetime ---- */

@@ -100,6 +100,7 @@ struct lb_worker {
   lb_bufpool reqbufs; /* free per-request head buffers (client_conn.c) */
   lb_bufpool rxbufs;  /* free receive buffers with their header views (client_conn.c) */
   lb_bufpool ioblks;  /* free lb_client_io (client_conn.c) */
+  lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
   char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
   char tls_wscratch[64 * 1024]; /* ciphertext on its way to a client socket (client_conn.c) */
@@ -243,7 +244,7 @@ struct lb_bconn {
   uint64_t idle_since; /* loop time (ms) it went idle */
 
   llhttp_t parser;
-  char *rbuf;
+  char *rbuf;        /* lent while a client is attached (lb_bconn_rbuf_get); NULL while idle */
   size_t rcap, rlen, rparse;
   size_t body_start; /* first body byte not yet sent to the client */
   size_t dechunk;    /* in-place decoded body end (HTTP/1.0 client, chunked response) */
@@ -258,6 +259,9 @@ struct lb_bconn {
 };
 
 /* worker.c */
+char *lb_bufpool_get(lb_bufpool *p, size_t size); /* malloc when the list is empty */
+void lb_bufpool_put(lb_bufpool *p, char *blk);
+void lb_bufpool_free(lb_bufpool *p);
 int lb_worker_start(lb_worker *w);
 void lb_worker_request_stop(lb_worker *w);
 void lb_worker_client_gone(lb_worker *w);
@@ -305,6 +309,7 @@ void lb_proxy_detach(lb_client *c, int reusable);
 lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s);
 lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s);
 void lb_pool_release(lb_bconn *b);
+int lb_bconn_rbuf_get(lb_bconn *b);
 void lb_bconn_close(lb_bconn *b);
 void lb_pool_close_idle(lb_worker *w);
 void lb_pool_sweep(lb_worker *w);
