@@ -131,16 +131,14 @@ static int on_chunk_header(llhttp_t *p) {
  * A connection holds buffers only while it needs them, lent from per-worker free lists, so an
  * idle keep-alive connection keeps just lb_client (and its TLS session) and no request
  * allocates once the lists are warm:
- *  - the receive buffer with its header views (~35 KiB): taken at the first byte of a request,
- *    given back when the connection is idle with nothing buffered (a pipelined request that
- *    arrived early keeps it);
- *  - the forwarded request head, the response head and the target copied for the logs
- *    (~34 KiB): taken when a request head is complete (or a local response is due), given back
- *    when the response is written.
- * The lists are LIFO (the block reused first is the one whose pages are resident) and keep at
- * most LB_BUFPOOL_KEEP blocks each: enough for the requests a worker usually has in flight at
- * once (a few times the 64 connections of the benchmarks), while a burst beyond that gives its
- * extra blocks back to the allocator instead of pinning them for the process's life. */
+ *  - the receive buffer with its header views, the llhttp parser and the servers tried
+ *    (~35 KiB, lb_client_rx first): taken at the first byte of a request, given back when the
+ *    connection is idle with nothing buffered (a pipelined request that arrived early keeps it);
+ *  - the target copied for the logs, the request id, the forwarded request head and the response
+ *    head (~34 KiB): taken when a request head is complete (or a local response is due), given
+ *    back when the response is written;
+ *  - the write and shutdown requests (lb_client_io): only while libuv holds one.
+ * The lists (lb_bufpool, worker.c) are LIFO and capped. */
 
 #define LB_REQ_PREFIX (LB_PATH_LOG_MAX + LB_REQID_MAX)
 
