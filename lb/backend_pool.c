@@ -14,10 +14,27 @@
 #define LB_BCONN_BUF (32 * 1024)
 #define LB_LIVENESS_CHECK_MS 50
 
+/* The receive buffer is lent from the worker for an exchange (a request and its response) and
+ * given back when the connection goes idle: a pooled connection keeps only its struct. */
+int lb_bconn_rbuf_get(lb_bconn *b) {
+  if (!b->rbuf)
+    b->rbuf = lb_bufpool_get(&b->w->bconnbufs, LB_BCONN_BUF);
+  return b->rbuf ? 0 : -1;
+}
+
+static void rbuf_put(lb_bconn *b) {
+  if (b->rbuf) {
+    lb_bufpool_put(&b->w->bconnbufs, b->rbuf);
+    b->rbuf = NULL;
+  }
+}
+
 static void on_handle_closed(uv_handle_t *h) {
   lb_bconn *b = h->data;
-  if (--b->handles == 0)
-    free(b);
+  if (--b->handles > 0)
+    return;
+  rbuf_put(b);
+  free(b);
 }
 
 static void idle_unlink(lb_bconn *b) {
@@ -45,15 +62,14 @@ void lb_bconn_close(lb_bconn *b) {
 }
 
 lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s) {
-  lb_bconn *b = calloc(1, sizeof *b + LB_BCONN_BUF);
+  lb_bconn *b = calloc(1, sizeof *b);
   if (!b)
     return NULL;
   b->w = w;
   b->pool = pool;
   b->server = s;
   b->server_gen = atomic_load_explicit(&s->generation, memory_order_relaxed);
-  b->rbuf = (char *)(b + 1);
-  b->rcap = LB_BCONN_BUF;
+  b->rcap = LB_BCONN_BUF; /* rbuf: lb_bconn_rbuf_get */
   if (uv_tcp_init(&w->loop, &b->tcp) != 0) {
     free(b);
     return NULL;
@@ -129,7 +145,8 @@ void lb_pool_release(lb_bconn *b) {
     return;
   }
   b->state = LB_B_IDLE;
-  b->rlen = b->rparse = 0;
+  b->rlen = b->rparse = 0; /* reusable: the response was read whole, nothing follows it */
+  rbuf_put(b);
   b->next_idle = l->head;
   b->prev_idle = NULL;
   if (l->head)

@@ -21,7 +21,6 @@
 #include <string.h>
 
 #define LB_BODY_ROOM (16 * 1024)
-#define LB_RESP_HEAD_MAX (16 * 1024) /* a backend response head larger than this: 502 */
 
 static int on_message_begin(llhttp_t *p);
 static int on_url(llhttp_t *p, const char *at, size_t n);
@@ -132,87 +131,103 @@ static int on_chunk_header(llhttp_t *p) {
  * A connection holds buffers only while it needs them, lent from per-worker free lists, so an
  * idle keep-alive connection keeps just lb_client (and its TLS session) and no request
  * allocates once the lists are warm:
- *  - the receive buffer with its header views (~35 KiB): taken at the first byte of a request,
- *    given back when the connection is idle with nothing buffered (a pipelined request that
- *    arrived early keeps it);
- *  - the forwarded request head, the response head and the target copied for the logs
- *    (~34 KiB): taken when a request head is complete (or a local response is due), given back
- *    when the response is written.
- * The lists are LIFO (the block reused first is the one whose pages are resident) and keep at
- * most LB_BUFPOOL_KEEP blocks each: enough for the requests a worker usually has in flight at
- * once (a few times the 64 connections of the benchmarks), while a burst beyond that gives its
- * extra blocks back to the allocator instead of pinning them for the process's life. */
+ *  - the receive buffer with its header views, the llhttp parser and the servers tried
+ *    (~35 KiB, lb_client_rx first): taken at the first byte of a request, given back when the
+ *    connection is idle with nothing buffered (a pipelined request that arrived early keeps it);
+ *  - the target copied for the logs, the request id, the forwarded request head and the response
+ *    head (~34 KiB): taken when a request head is complete (or a local response is due), given
+ *    back when the response is written;
+ *  - the write and shutdown requests (lb_client_io): only while libuv holds one.
+ * The lists (lb_bufpool, worker.c) are LIFO and capped. */
 
-#define LB_BUFPOOL_KEEP 256
+#define LB_REQ_PREFIX (LB_PATH_LOG_MAX + LB_REQID_MAX)
 
-static char *bufpool_get(lb_bufpool *p, size_t size) {
-  char *blk = p->free;
-  if (!blk)
-    return malloc(size);
-  memcpy(&p->free, blk, sizeof(char *));
-  p->nfree--;
-  return blk;
-}
+static char no_reqid[1]; /* c->reqid without a lent head block: always "" (never written) */
 
-static void bufpool_put(lb_bufpool *p, char *blk) {
-  if (p->nfree >= LB_BUFPOOL_KEEP) {
-    free(blk);
-    return;
-  }
-  memcpy(blk, &p->free, sizeof(char *));
-  p->free = blk;
-  p->nfree++;
-}
-
-static void bufpool_free(lb_bufpool *p) {
-  while (p->free) {
-    char *blk = p->free;
-    memcpy(&p->free, blk, sizeof(char *));
-    free(blk);
-  }
-  p->nfree = 0;
-}
+#define bufpool_get lb_bufpool_get
+#define bufpool_put lb_bufpool_put
+#define bufpool_free lb_bufpool_free
 
 static int reqbuf_get(lb_client *c) {
   if (c->head_out)
     return 0;
-  /* Block layout: path for the logs | forwarded head | response head. The path shares its page
-   * with the start of the forwarded head: one page fewer touched per request in flight. */
-  char *blk = bufpool_get(&c->w->reqbufs, LB_PATH_LOG_MAX + c->head_cap + c->resp_cap);
+  /* Block layout: path for the logs | request id | forwarded head | response head. The path and
+   * the id share their page with the start of the forwarded head: one page fewer touched per
+   * request in flight. */
+  char *blk = bufpool_get(&c->w->reqbufs, LB_REQ_PREFIX + c->head_cap + LB_RESP_ROOM);
   if (!blk)
     return -1;
-  c->head_out = blk + LB_PATH_LOG_MAX;
-  c->resp_head = c->head_out + c->head_cap;
+  c->reqid = blk + LB_PATH_LOG_MAX;
+  c->reqid[0] = 0;
+  c->head_out = blk + LB_REQ_PREFIX;
+  c->head_len = 0;
+  lb_client_resp_place(c);
   return 0;
+}
+
+/* The response head starts where the forwarded head ends (rounded up), never over it (a retry
+ * sends it again): small heads share a page, one page fewer touched per request in flight. */
+void lb_client_resp_place(lb_client *c) {
+  size_t off = (c->head_len + 63) & ~(size_t)63;
+  c->resp_head = c->head_out + off;
+  c->resp_cap = c->head_cap + LB_RESP_ROOM - off;
 }
 
 static void reqbuf_put(lb_client *c) {
   if (!c->head_out)
     return;
-  bufpool_put(&c->w->reqbufs, c->head_out - LB_PATH_LOG_MAX);
+  bufpool_put(&c->w->reqbufs, c->head_out - LB_REQ_PREFIX);
   c->head_out = c->resp_head = NULL;
   c->path = "";
+  c->reqid = no_reqid;
+  c->reqid_len = 0;
+  c->reqid_due = 0;
 }
 
-/* Block layout: header views | receive buffer. */
+/* The write and shutdown requests, lent only while libuv holds one of them. */
+static lb_client_io *io_get(lb_client *c) {
+  if (!c->io)
+    c->io = (lb_client_io *)(void *)bufpool_get(&c->w->ioblks, sizeof(lb_client_io));
+  return c->io;
+}
+
+static void io_put(lb_client *c) {
+  if (c->io) {
+    bufpool_put(&c->w->ioblks, (char *)c->io);
+    c->io = NULL;
+  }
+}
+
+static void parser_reset(lb_client *c) {
+  llhttp_init(&c->rx->parser, HTTP_REQUEST, &req_settings);
+  c->rx->parser.data = c;
+  c->rx->tried.n = 0;
+}
+
+/* Block layout: lb_client_rx (parser...) | header views | receive buffer. The block is lent only
+ * at a request boundary (nothing buffered, nothing parsed), so a fresh parser is all it needs. */
 static int rxbuf_get(lb_client *c) {
   if (c->in)
     return 0;
+  size_t rx_sz = (sizeof(lb_client_rx) + 15) & ~(size_t)15;
   size_t hdrs_sz = sizeof(lb_header) * c->max_hdrs;
-  char *blk = bufpool_get(&c->w->rxbufs, hdrs_sz + c->in_cap);
+  char *blk = bufpool_get(&c->w->rxbufs, rx_sz + hdrs_sz + c->in_cap);
   if (!blk)
     return -1;
-  c->hdrs = (lb_header *)(void *)blk;
-  c->in = blk + hdrs_sz;
+  c->rx = (lb_client_rx *)(void *)blk;
+  c->hdrs = (lb_header *)(void *)(blk + rx_sz);
+  c->in = blk + rx_sz + hdrs_sz;
+  parser_reset(c);
   return 0;
 }
 
 static void rxbuf_put(lb_client *c) {
   if (!c->in)
     return;
-  bufpool_put(&c->w->rxbufs, (char *)c->hdrs);
+  bufpool_put(&c->w->rxbufs, (char *)c->rx);
   c->in = NULL;
   c->hdrs = NULL;
+  c->rx = NULL;
 }
 
 /* Between requests (or before the first) with no byte buffered: nothing points into the
@@ -225,6 +240,8 @@ static void rxbuf_release_idle(lb_client *c) {
 void lb_worker_free_reqbufs(lb_worker *w) {
   bufpool_free(&w->reqbufs);
   bufpool_free(&w->rxbufs);
+  bufpool_free(&w->ioblks);
+  bufpool_free(&w->bconnbufs);
 }
 
 /* ---- lifetime ---- */
@@ -237,6 +254,7 @@ static void on_closed(uv_handle_t *h) {
     jc_tls_free(&c->tls);
   reqbuf_put(c);
   rxbuf_put(c);
+  io_put(c); /* libuv has called back every request of the closed handle */
   free(c->tls_out);
   free(c);
 }
@@ -303,8 +321,13 @@ static void linger_close(lb_client *c) {
   c->lingering = 1;
   c->state = LB_C_IDLE; /* logged already; the timer closes it */
   c->in_len = c->parse_off = c->req_off = c->body_off = 0;
-  c->sreq.data = c;
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
+  lb_client_io *io = io_get(c); /* kept until the close: lingering writes nothing more */
+  if (!io) {
+    lb_client_close(c, "out of memory");
+    return;
+  }
+  io->sreq.data = c;
+  if (uv_shutdown(&io->sreq, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
     lb_client_close(c, c->term ? c->term : "done");
     return;
   }
@@ -319,8 +342,7 @@ static void after_send(lb_client *c) {
     lb_client_request_done(c);
 }
 
-static void on_written(uv_write_t *req, int status) {
-  lb_client *c = req->data;
+static void written(lb_client *c, int status) {
   c->writing = 0;
   if (c->tls_out) { /* only a slow reader's leftover needed it (tls_flush) */
     free(c->tls_out);
@@ -350,15 +372,32 @@ static void on_written(uv_write_t *req, int status) {
 }
 
 static void on_written_now(lb_deferred *d) {
-  lb_client *c = (lb_client *)((char *)d - offsetof(lb_client, wdone));
-  on_written(&c->wreq, 0);
+  written((lb_client *)((char *)d - offsetof(lb_client, wdone)), 0);
+}
+
+static void on_written(uv_write_t *req, int status) {
+  lb_client *c = req->data;
+  if (!c->lingering) /* else the shutdown request in the same block is (about to be) queued */
+    io_put(c);
+  written(c, status);
+}
+
+/* uv_write of what the socket did not take, with a lent request. */
+static int client_write_rest(lb_client *c, uv_buf_t *bufs, unsigned n) {
+  lb_client_io *io = io_get(c);
+  if (!io)
+    return UV_ENOMEM;
+  io->wreq.data = c;
+  return uv_write(&io->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_written);
 }
 
 static int client_write(lb_client *c, uv_buf_t *bufs, unsigned n) {
-  c->wreq.data = c;
   c->writing = 1;
-  int r = lb_stream_write(c->w, (uv_stream_t *)&c->tcp, &c->wreq, &c->wdone, on_written_now, bufs,
-                          n, on_written);
+  unsigned first = 0;
+  int r = lb_stream_try_write(c->w, (uv_stream_t *)&c->tcp, &c->wdone, on_written_now, bufs, n,
+                              &first);
+  if (r == 0)
+    r = client_write_rest(c, bufs + first, n - first);
   if (r < 0) {
     c->writing = 0;
     lb_client_close(c, uv_strerror(r));
@@ -387,7 +426,6 @@ static void tls_flush(lb_client *c) {
     lb_client_close(c, uv_strerror(r));
     return;
   }
-  c->wreq.data = c;
   c->writing = 1;
   if ((size_t)r == got) { /* all taken: completion from the idle handle, as lb_stream_write */
     lb_worker_defer(w, &c->wdone, on_written_now);
@@ -406,7 +444,7 @@ static void tls_flush(lb_client *c) {
   }
   memcpy(c->tls_out, w->tls_wscratch + r, rest);
   b = uv_buf_init(c->tls_out, (unsigned)rest);
-  int e = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+  int e = client_write_rest(c, &b, 1);
   if (e < 0) {
     c->writing = 0;
     lb_client_close(c, uv_strerror(e));
@@ -468,6 +506,7 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
   const char *stp = NULL;
   if (rt->cfg.server_timing && c->t.req_start && lb_server_timing_format(st, sizeof st, &c->t, now))
     stp = st;
+  lb_client_resp_place(c);
   size_t n = lb_local_response(c->resp_head, c->resp_cap, status, body, !c->close_after_send,
                                c->reqid_len && rt->cfg.request_id ? c->reqid : NULL, stp);
   c->state = LB_C_PROXY;
@@ -528,7 +567,6 @@ static void reset_request(lb_client *c) {
   c->url_len = 0;
   c->pool = -1;
   c->server = -1;
-  c->tried.n = 0;
   c->retries = 0;
   c->reused_retry = 0;
   c->status = 0;
@@ -536,13 +574,10 @@ static void reset_request(lb_client *c) {
   c->bytes_in = c->bytes_out = 0;
   c->term = NULL;
   c->path = "";
-  c->reqid_len = 0;
-  c->reqid[0] = 0;
+  c->reqid_len = 0; /* c->reqid: "" or the lent head block's (reqbuf_get, reqbuf_put) */
   c->reqid_due = 0;
   c->req_framing = LB_FRAME_NONE;
-  c->keep_alive = 1;
-  llhttp_init(&c->parser, HTTP_REQUEST, &req_settings);
-  c->parser.data = c;
+  c->keep_alive = 1; /* the parser: parser_reset, by rxbuf_get or request_done */
 }
 
 void lb_client_request_done(lb_client *c) {
@@ -582,6 +617,8 @@ void lb_client_request_done(lb_client *c) {
   c->t.accept = accept;
   c->t.tls_done = tls_done;
   rxbuf_release_idle(c);
+  if (c->rx)
+    parser_reset(c); /* pipelined bytes kept the block: the next request starts afresh */
   client_want_read(c);
   if (!c->closing && c->in_len)
     client_process(c);
@@ -611,12 +648,12 @@ static void on_request_head(lb_client *c) {
   c->t.hdr_done = now;
   lb_deadline_clear(&c->dl);
   c->state = LB_C_PROXY;
-  llhttp_t *p = &c->parser;
+  llhttp_t *p = &c->rx->parser;
   c->method = p->method;
   c->http_minor = p->http_minor;
   c->keep_alive = llhttp_should_keep_alive(p);
   size_t ul = c->url_len < LB_PATH_LOG_MAX - 1 ? c->url_len : LB_PATH_LOG_MAX - 1;
-  char *path = c->head_out - LB_PATH_LOG_MAX; /* the lent block's first bytes */
+  char *path = c->head_out - LB_REQ_PREFIX; /* the lent block's first bytes */
   memcpy(path, c->url ? c->url : "", ul);
   path[ul] = 0;
   c->path = path;
@@ -694,7 +731,8 @@ static void on_request_head(lb_client *c) {
     return;
   }
   lb_forward_info fi = {
-      .client_ip = c->peer_ip,
+      .client_ip = c->peer + c->peer_ip_off,
+      .client_ip_len = c->peer_ip_len,
       .proto = c->tls_on ? "https" : "http",
       .request_id = rt->cfg.request_id ? c->reqid : NULL,
       .request_id_len = c->reqid_len,
@@ -728,11 +766,11 @@ static void on_request_head(lb_client *c) {
 static int parse_body(lb_client *c) {
   if (c->msg_done || c->parse_off == c->in_len)
     return 0;
-  enum llhttp_errno e = llhttp_execute(&c->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+  enum llhttp_errno e = llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
   if (e == HPE_OK) {
     c->parse_off = c->in_len;
   } else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-    c->parse_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in);
+    c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
     c->msg_done = 1;
   } else {
     int too_big = c->body_too_large;
@@ -765,7 +803,7 @@ static void client_process(lb_client *c) {
       lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);
     }
     enum llhttp_errno e =
-        llhttp_execute(&c->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+        llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
     if (e == HPE_OK) {
       c->parse_off = c->in_len;
       if (c->in_len - c->req_off > rt->cfg.max_header_size) {
@@ -776,8 +814,8 @@ static void client_process(lb_client *c) {
       return;
     }
     if (e == HPE_PAUSED && c->head_done) {
-      c->parse_off = (size_t)(llhttp_get_error_pos(&c->parser) - c->in);
-      llhttp_resume(&c->parser);
+      c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
+      llhttp_resume(&c->rx->parser);
       if (c->parse_off - c->req_off > rt->cfg.max_header_size) {
         c->keep_alive = 0;
         lb_client_local_response(c, 431, "request headers larger than max-header-size", 0,
@@ -803,10 +841,10 @@ static void client_process(lb_client *c) {
     if (class_why)
       snprintf(why, sizeof why, "%s", class_why);
     else
-      snprintf(why, sizeof why, "malformed request: %s", llhttp_get_error_reason(&c->parser));
+      snprintf(why, sizeof why, "malformed request: %s", llhttp_get_error_reason(&c->rx->parser));
     if (jc_log_enabled(JC_LOG_INFO))
       jc_log(JC_LOG_INFO, "bad request from %s: %s (%s)", c->peer, llhttp_errno_name(e),
-             llhttp_get_error_reason(&c->parser));
+             llhttp_get_error_reason(&c->rx->parser));
     lb_client_local_response(c, status, why, 0, status == 400 ? "bad-request" : "not-supported");
     return;
   }
@@ -1006,6 +1044,20 @@ static void client_want_read(lb_client *c) {
 
 /* ---- accept ---- */
 
+/* The address in "ip:port", "[v6]:port" (jc_addr_format) or "unknown": X-Forwarded-For's part,
+ * kept as a slice so that a connection stores its peer once. */
+static void peer_ip_slice(const char *peer, uint8_t *off, uint8_t *len) {
+  size_t n = strlen(peer);
+  const char *colon = strrchr(peer, ':');
+  if (peer[0] == '[' && colon && colon > peer + 1 && colon[-1] == ']') {
+    *off = 1;
+    *len = (uint8_t)(colon - 1 - (peer + 1));
+  } else {
+    *off = 0;
+    *len = (uint8_t)(colon ? (size_t)(colon - peer) : n);
+  }
+}
+
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   uv_once(&settings_once, settings_init);
   const lb_config *cfg = &w->rt->cfg;
@@ -1015,10 +1067,10 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
     jc_log(JC_LOG_ERROR, "out of memory accepting a connection");
     return;
   }
+  c->reqid = no_reqid;
   c->max_hdrs = cfg->max_headers;
   c->in_cap = cfg->max_header_size + LB_BODY_ROOM;
   c->head_cap = cfg->max_header_size + 1024;
-  c->resp_cap = LB_RESP_HEAD_MAX + 1024;
   c->w = w;
   uv_tcp_init(&w->loop, &c->tcp);
   c->tcp.data = c;
@@ -1042,13 +1094,11 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   uv_tcp_nodelay(&c->tcp, 1);
   struct sockaddr_storage ss;
   int sl = sizeof ss;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-    jc_addr_ip((struct sockaddr *)&ss, c->peer_ip, sizeof c->peer_ip);
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
     jc_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
-  } else {
-    snprintf(c->peer_ip, sizeof c->peer_ip, "unknown");
+  else
     snprintf(c->peer, sizeof c->peer, "unknown");
-  }
+  peer_ip_slice(c->peer, &c->peer_ip_off, &c->peer_ip_len);
   uint64_t now = jc_now_us();
   reset_request(c);
   c->t.accept = now;

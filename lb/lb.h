@@ -99,6 +99,8 @@ struct lb_worker {
   uint64_t rng[2];
   lb_bufpool reqbufs; /* free per-request head buffers (client_conn.c) */
   lb_bufpool rxbufs;  /* free receive buffers with their header views (client_conn.c) */
+  lb_bufpool ioblks;  /* free lb_client_io (client_conn.c) */
+  lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
   char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
   char tls_wscratch[64 * 1024]; /* ciphertext on its way to a client socket (client_conn.c) */
@@ -114,36 +116,63 @@ typedef enum {
 } lb_client_state;
 
 #define LB_PATH_LOG_MAX 512
+#define LB_REQID_MAX 136 /* a client's X-Request-Id (lb_request_id_valid) or a UUID, + NUL */
+#define LB_RESP_ROOM (17 * 1024) /* response head room: a backend head larger than 16 KiB: 502 */
+#define LB_PEER_MAX 56   /* "[" INET6_ADDRSTRLEN "]:65535" */
+
+/* The per-request state that lives in the lent receive block (client_conn.c): it exists only
+ * while the connection holds that block, i.e. from a request's first byte to its end (or while
+ * bytes are buffered); an idle keep-alive connection has none. */
+typedef struct lb_client_rx {
+  llhttp_t parser; /* fresh (llhttp_init) each time the block is lent and after each request */
+  lb_tried tried;  /* servers tried for this request */
+} lb_client_rx;
+
+/* Requests libuv holds while a write goes the slow way (the socket did not take it all) or the
+ * FIN after the last response is queued: lent per worker (client_conn.c), not per connection. */
+typedef struct lb_client_io {
+  uv_write_t wreq;
+  uv_shutdown_t sreq;
+} lb_client_io;
 
 struct lb_client {
   uv_tcp_t tcp;
   uv_timer_t timer; /* TLS/header/idle timeout */
   lb_deadline dl;   /* when it is due (lb/deadline.h) */
-  uv_write_t wreq;
+  lb_client_io *io; /* write/shutdown requests: lent only while libuv holds one */
   lb_deferred wdone;
   lb_worker *w;
+  /* flags: one bit each (memory per idle connection) */
+  unsigned tls_on : 1;
+  unsigned writing : 1; /* a write to the client socket is in flight */
+  unsigned reading : 1; /* uv_read_start active */
+  unsigned close_after_send : 1; /* this response is the last one */
+  unsigned send_pending : 1; /* lb_client_send issued: after_send when written */
+  unsigned final_flush : 1; /* close once everything queued is written */
+  unsigned lingering : 1; /* FIN sent after the last response; unread input is drained */
+  unsigned peer_eof : 1;
+  unsigned closing : 1;
+  unsigned too_many_headers : 1;
+  unsigned body_too_large : 1;
+  unsigned head_done : 1, msg_done : 1;
+  unsigned keep_alive : 1; /* client wants keep-alive */
+  unsigned counted : 1; /* lb_server_begin done */
+  unsigned reused_retry : 1; /* retried once on a fresh connection after a stale pooled one */
+  unsigned backend_reused : 1; /* the last attempt used a pooled connection */
+  unsigned resp_started : 1; /* response bytes sent to the client */
+  unsigned reqid_due : 1; /* none taken or made yet: lb_client_request_id makes one when asked */
   lb_client *next, *prev;
   uint64_t id;
   int listener;     /* index of the listener that accepted it (stats) */
-  int tls_on;
   jc_tls tls;
   int handles;      /* open handles; freed when 0 */
   lb_client_state state;
-  int writing;      /* a write to the client socket is in flight */
-  int reading;      /* uv_read_start active */
-  int close_after_send; /* this response is the last one */
-  int send_pending;     /* lb_client_send issued: after_send when written */
-  int final_flush;      /* close once everything queued is written */
-  int lingering;        /* FIN sent after the last response; unread input is drained */
-  uv_shutdown_t sreq;
-  int peer_eof;
-  int closing;
   int nrequests;
-  char peer_ip[64];
-  char peer[72];
+  uint8_t peer_ip_off, peer_ip_len; /* the address alone: a slice of peer */
+  char peer[LB_PEER_MAX];            /* "ip:port", "[v6]:port" or "unknown" */
 
   /* request parsing */
-  llhttp_t parser;
+  lb_client_rx *rx;  /* parser and per-request state: the lent block's start (NULL with `in`) */
   char *in;          /* plaintext from the client (lent: NULL while idle with nothing buffered) */
   size_t in_cap, in_len;
   size_t req_off;    /* start of the current request */
@@ -152,11 +181,8 @@ struct lb_client {
   lb_header *hdrs;   /* header views: lent with `in`, in the same block */
   uint32_t nhdrs, max_hdrs;
   int hdr_state;     /* 0 none, 1 in name, 2 in value */
-  int too_many_headers;
-  int body_too_large;
   const char *url;
   size_t url_len;
-  int head_done, msg_done;
   lb_framing req_framing;
   uint64_t body_bytes;
 
@@ -164,28 +190,21 @@ struct lb_client {
   lb_timing t;
   int method;        /* llhttp_method */
   int http_minor;
-  int keep_alive;    /* client wants keep-alive */
   int pool;          /* -1 when answered locally */
   int server;        /* index in pool, -1 none */
-  int counted;       /* lb_server_begin done */
-  lb_tried tried;    /* servers tried for this request */
   int retries;
-  int reused_retry;  /* retried once on a fresh connection after a stale pooled one */
-  int backend_reused; /* the last attempt used a pooled connection */
   int status;
-  int resp_started;  /* response bytes sent to the client */
   uint64_t bytes_in, bytes_out;
   const char *term;  /* termination reason for the log */
   const char *path;  /* target for the logs: "" or a copy in the lent head block */
-  char reqid[132];
+  char *reqid;       /* in the lent head block (LB_REQID_MAX); a shared "" without one */
   size_t reqid_len;
-  int reqid_due; /* none taken or made yet: lb_client_request_id makes one when asked */
   lb_bconn *b;
 
   char *head_out;    /* forwarded request head (lent per request, NULL between requests) */
   size_t head_cap, head_len;
-  char *resp_head;   /* response head to the client (or a whole local response) */
-  size_t resp_cap;
+  char *resp_head;   /* response head to the client (or a whole local response): placed by */
+  size_t resp_cap;   /* lb_client_resp_place right after the forwarded head, in the same block */
 
   char *tls_out;     /* ciphertext being written */
   size_t tls_out_cap;
@@ -225,7 +244,7 @@ struct lb_bconn {
   uint64_t idle_since; /* loop time (ms) it went idle */
 
   llhttp_t parser;
-  char *rbuf;
+  char *rbuf;        /* lent while a client is attached (lb_bconn_rbuf_get); NULL while idle */
   size_t rcap, rlen, rparse;
   size_t body_start; /* first body byte not yet sent to the client */
   size_t dechunk;    /* in-place decoded body end (HTTP/1.0 client, chunked response) */
@@ -240,6 +259,9 @@ struct lb_bconn {
 };
 
 /* worker.c */
+char *lb_bufpool_get(lb_bufpool *p, size_t size); /* malloc when the list is empty */
+void lb_bufpool_put(lb_bufpool *p, char *blk);
+void lb_bufpool_free(lb_bufpool *p);
 int lb_worker_start(lb_worker *w);
 void lb_worker_request_stop(lb_worker *w);
 void lb_worker_client_gone(lb_worker *w);
@@ -252,6 +274,10 @@ void lb_worker_undefer(lb_deferred *d);
  * calls lb_worker_undefer(d) when it closes. */
 int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *d,
                     void (*done)(lb_deferred *d), uv_buf_t *bufs, unsigned n, uv_write_cb cb);
+/* lb_stream_write's first half: 1 when everything went (done(d) deferred), 0 when bufs[*first..n)
+ * (adjusted) are still to be written with uv_write, or a uv error. */
+int lb_stream_try_write(lb_worker *w, uv_stream_t *s, lb_deferred *d, void (*done)(lb_deferred *d),
+                        uv_buf_t *bufs, unsigned n, unsigned *first);
 
 /* client_conn.c */
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls);
@@ -268,6 +294,8 @@ void lb_client_request_done(lb_client *c);
 /* The request's id for logs: the client's X-Request-Id, else a UUID made at the first call
  * ("" before the head is complete). Made eagerly only with --request-id on. */
 const char *lb_client_request_id(lb_client *c);
+/* Places resp_head (and resp_cap) in the lent head block, after the forwarded head. */
+void lb_client_resp_place(lb_client *c);
 /* More request body may be read (backend write finished). */
 void lb_client_body_sent(lb_client *c);
 
@@ -281,6 +309,7 @@ void lb_proxy_detach(lb_client *c, int reusable);
 lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s);
 lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s);
 void lb_pool_release(lb_bconn *b);
+int lb_bconn_rbuf_get(lb_bconn *b);
 void lb_bconn_close(lb_bconn *b);
 void lb_pool_close_idle(lb_worker *w);
 void lb_pool_sweep(lb_worker *w);

@@ -180,10 +180,10 @@ static void fail_request(lb_client *c, int status, const char *what, lb_server *
 static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeout) {
   lb_runtime *rt = c->w->rt;
   lb_pool *p = &rt->pools[c->pool];
-  lb_tried_add(&c->tried, s->index);
+  lb_tried_add(&c->rx->tried, s->index);
   int can_retry = !c->t.sent || c->req_framing == LB_FRAME_NONE; /* no body byte gone yet */
   if (can_retry) {
-    int next = lb_balancer_pick(p, &c->tried);
+    int next = lb_balancer_pick(p, &c->rx->tried);
     if (next < 0) {
       char msg[200];
       snprintf(msg, sizeof msg, "no backend server available: every server of pool %s failed "
@@ -209,6 +209,10 @@ static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeo
 
 static void on_backend_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   lb_bconn *b = h->data;
+  if (!b->rbuf) { /* idle in the pool: whatever comes closes it (on_backend_read) */
+    *buf = uv_buf_init(b->w->tls_scratch, sizeof b->w->tls_scratch);
+    return;
+  }
   *buf = uv_buf_init(b->rbuf + b->rlen, (unsigned)(b->rcap - b->rlen));
 }
 
@@ -318,6 +322,10 @@ static void send_pending(lb_client *c) {
 void lb_proxy_send_body(lb_client *c) { send_pending(c); }
 
 static void start_exchange(lb_bconn *b, lb_client *c) {
+  if (lb_bconn_rbuf_get(b) != 0) {
+    backend_failed(b, "out of memory for a response buffer", 0);
+    return;
+  }
   b->state = LB_B_SENDING;
   b->head_written = 0;
   b->got_bytes = 0;
@@ -508,6 +516,7 @@ static int build_head(lb_bconn *b, lb_client *c, uint64_t now) {
       x.request_id_len = c->reqid_len;
     }
   }
+  lb_client_resp_place(c);
   size_t n = lb_rewrite_response(c->resp_head, c->resp_cap, &v, &x);
   return (int)n;
 }

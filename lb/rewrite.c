@@ -242,7 +242,10 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
     put(&w, xff[i]->value, xff[i]->value_len);
     PUTLIT(&w, ", ");
   }
-  puts0(&w, fi->client_ip);
+  if (fi->client_ip_len)
+    put(&w, fi->client_ip, fi->client_ip_len);
+  else
+    puts0(&w, fi->client_ip);
   PUTLIT(&w, "\r\nX-Forwarded-Proto: ");
   puts0(&w, fi->proto);
   PUTLIT(&w, "\r\n");

@@ -43,6 +43,7 @@ typedef struct lb_forward_info {
   const char *request_id;  /* NULL: X-Request-Id passes through untouched */
   size_t request_id_len;
   const char *via;         /* e.g. "1.1 journey-lb" */
+  size_t client_ip_len;    /* 0: client_ip is NUL-terminated */
 } lb_forward_info;
 
 typedef struct lb_response_view {

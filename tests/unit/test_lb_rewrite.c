@@ -14,8 +14,23 @@
 static size_t fwd(char *out, size_t cap, const lb_header *h, size_t nh, lb_framing fr,
                   const char *rid) {
   lb_request_view v = {"GET", 3, "/my-app/data?x=1", 16, 1, h, nh, fr};
-  lb_forward_info fi = {"192.0.2.7", "https", rid, rid ? strlen(rid) : 0, "journey-lb"};
+  lb_forward_info fi = {"192.0.2.7", "https", rid, rid ? strlen(rid) : 0, "journey-lb", 0};
   return lb_rewrite_request(out, cap, &v, &fi);
+}
+
+/* journey-lb keeps the peer once as "[v6]:port": the address goes out as a slice of it. */
+static void forwarded_for_from_a_slice(void **state) {
+  (void)state;
+  const char peer[] = "[2001:db8::7]:50312";
+  const lb_header h[] = {H("Host", "a"), H("X-Forwarded-For", "198.51.100.1")};
+  lb_request_view v = {"GET", 3, "/", 1, 1, h, 2, LB_FRAME_NONE};
+  lb_forward_info fi = {peer + 1, "https", NULL, 0, "journey-lb", 11};
+  char out[1024];
+  size_t n = lb_rewrite_request(out, sizeof out, &v, &fi);
+  assert_true(n > 0);
+  out[n] = 0;
+  assert_non_null(strstr(out, "\r\nX-Forwarded-For: 198.51.100.1, 2001:db8::7\r\n"));
+  assert_null(strstr(out, "50312"));
 }
 
 static void request_hop_by_hop_removed(void **state) {
@@ -258,6 +273,7 @@ static void header_views_from_pieces(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(request_hop_by_hop_removed),
+      cmocka_unit_test(forwarded_for_from_a_slice),
       cmocka_unit_test(byte_classes),
       cmocka_unit_test(request_lines_copied_in_runs),
       cmocka_unit_test(request_forwarding_headers_appended),
