@@ -2,7 +2,7 @@
 if(TARGET journey-lb AND TARGET journey-backend)
   foreach(case tls_curl round_robin least_conn retry all_down pipelining bad_requests access_log
                graceful check_config framing
-               tls_features max_connections backend_timeout pool_idle port_in_use)
+               tls_features max_connections backend_timeout pool_idle port_in_use long_target)
     add_test(NAME integration.lb.${case}
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_lb.py
         --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
