@@ -75,6 +75,26 @@ print(*got)
 PY
 }
 
+# bench_nginx_backend_conf DIR BODY NOFILE PORT...: DIR/nginx.conf for one nginx (2 workers) that
+# answers every path with `return 200 BODY` on each loopback PORT: a backend that is never the limit.
+bench_nginx_backend_conf() {
+  local dir=$1 body=$2 nofile=$3 d p
+  shift 3
+  mkdir -p "$dir/logs"
+  {
+    echo "worker_processes 2; daemon off; pid $dir/nginx.pid;"
+    echo "error_log $dir/error.log warn; worker_rlimit_nofile $nofile;"
+    echo "events { worker_connections $((nofile - 100)); }"
+    echo "http { access_log off; keepalive_requests 100000000; keepalive_timeout 120s;"
+    for d in client_body proxy fastcgi uwsgi scgi; do echo "  ${d}_temp_path $dir/$d;"; done
+    echo "  server {"
+    for p in "$@"; do echo "    listen 127.0.0.1:$p;"; done
+    echo "    location / { default_type application/json; return 200 '$body'; }"
+    echo "  }"
+    echo "}"
+  } >"$dir/nginx.conf"
+}
+
 # bench_start NAME CMD...: runs CMD in the background, stdout/stderr in $BENCH_TMP/NAME.out/.err;
 # its PID in BENCH_LAST_PID and in the list that bench_stop_all stops.
 bench_start() {

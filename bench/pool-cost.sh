@@ -69,18 +69,8 @@ rm -f "$out/cache-misses.txt"
 # The backends: one nginx on max_size ports.
 read -r -a ports <<<"$(bench_free_ports "$max_size")"
 nd=$BENCH_TMP/nginx-backend addrs=()
-mkdir -p "$nd"
-{
-  echo "worker_processes 2; daemon off; pid $nd/nginx.pid; error_log $nd/error.log warn;"
-  echo "events { worker_connections 4000; }"
-  echo "http { access_log off; keepalive_requests 100000000; keepalive_timeout 120s;"
-  for d in client_body proxy fastcgi uwsgi scgi; do echo "  ${d}_temp_path $nd/$d;"; done
-  echo "  server {"
-  for p in "${ports[@]}"; do echo "    listen 127.0.0.1:$p;"; addrs+=("127.0.0.1:$p"); done
-  echo "    location / { default_type application/json; return 200 '{\"backend\":\"nginx\"}'; }"
-  echo "  }"
-  echo "}"
-} >"$nd/nginx.conf"
+bench_nginx_backend_conf "$nd" '{"backend":"nginx"}' 4100 "${ports[@]}"
+for p in "${ports[@]}"; do addrs+=("127.0.0.1:$p"); done
 bench_start nginx-backend nginx -p "$nd" -c "$nd/nginx.conf"
 nb_pid=$BENCH_LAST_PID
 bench_wait_http "http://${addrs[0]}/" || { cat "$BENCH_TMP/nginx-backend.err" >&2; bench_die "the nginx backend did not start"; }

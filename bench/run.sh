@@ -135,19 +135,8 @@ body=$(python3 -c "import sys; n=int(sys.argv[1]); s='{\"backend\":\"nginx\",\"p
 max_pool=300
 read -r -a nb_ports <<<"$(bench_free_ports $max_pool)"
 nb_addrs=()
-mkdir -p "$BENCH_TMP/nginx-backend/logs"
-{
-  echo "worker_processes 2; daemon off; pid $BENCH_TMP/nginx-backend/nginx.pid;"
-  echo "error_log $BENCH_TMP/nginx-backend/error.log warn; worker_rlimit_nofile $nofile;"
-  echo "events { worker_connections $((nofile - 100)); }"
-  echo "http { access_log off; keepalive_requests 100000000; keepalive_timeout 120s;"
-  for d in client_body proxy fastcgi uwsgi scgi; do echo "  ${d}_temp_path $BENCH_TMP/nginx-backend/$d;"; done
-  echo "  server {"
-  for p in "${nb_ports[@]}"; do echo "    listen 127.0.0.1:$p;"; nb_addrs+=("127.0.0.1:$p"); done
-  echo "    location / { default_type application/json; return 200 '$body'; }"
-  echo "  }"
-  echo "}"
-} >"$BENCH_TMP/nginx-backend/nginx.conf"
+bench_nginx_backend_conf "$BENCH_TMP/nginx-backend" "$body" "$nofile" "${nb_ports[@]}"
+for p in "${nb_ports[@]}"; do nb_addrs+=("127.0.0.1:$p"); done
 cp "$BENCH_TMP/nginx-backend/nginx.conf" "$raw/nginx-backend.conf"
 bench_start nginx-backend "${SERVER_CPU[@]}" nginx -p "$BENCH_TMP/nginx-backend" -c "$BENCH_TMP/nginx-backend/nginx.conf"
 nb_pid=$BENCH_LAST_PID
