@@ -1,4 +1,5 @@
 #include "common/tls.h"
+#include "common/blockpool.h"
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -108,8 +109,7 @@ SSL_CTX *jc_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t 
 #define JC_TLS_POOL_KEEP 16
 
 typedef struct tls_pool {
-  char *free; /* each free block's first bytes link to the next */
-  unsigned nfree;
+  jc_blockpool blocks;
   int registered; /* the thread-exit destructor knows this pool */
 } tls_pool;
 
@@ -117,43 +117,26 @@ static _Thread_local tls_pool pool;
 static pthread_key_t pool_key;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
-static void pool_drain(void *arg) {
-  tls_pool *pl = arg;
-  while (pl->free) {
-    char *blk = pl->free;
-    memcpy(&pl->free, blk, sizeof(char *));
-    free(blk);
-  }
-  pl->nfree = 0;
-}
+static void pool_drain(void *arg) { jc_blockpool_drain(&((tls_pool *)arg)->blocks); }
 
 static void pool_key_init(void) { (void)pthread_key_create(&pool_key, pool_drain); }
 
 static char *block_get(void) {
-  char *blk = pool.free;
-  if (blk) {
-    memcpy(&pool.free, blk, sizeof(char *));
-    pool.nfree--;
-    return blk;
-  }
-  if (!pool.registered) {
+  if (!pool.blocks.free && !pool.registered) {
     pthread_once(&pool_once, pool_key_init);
     pool.registered = pthread_setspecific(pool_key, &pool) == 0;
   }
-  return malloc(JC_TLS_BLOCK);
+  return jc_blockpool_get(&pool.blocks, JC_TLS_BLOCK);
 }
 
 /* Nothing pending: the storage goes back to the thread's list (or to the allocator). */
 static void buf_release(jc_tls_buf *b) {
   if (!b->p)
     return;
-  if (b->cap == JC_TLS_BLOCK && pool.nfree < JC_TLS_POOL_KEEP) {
-    memcpy(b->p, &pool.free, sizeof(char *));
-    pool.free = b->p;
-    pool.nfree++;
-  } else {
+  if (b->cap == JC_TLS_BLOCK)
+    jc_blockpool_put(&pool.blocks, b->p, JC_TLS_POOL_KEEP);
+  else
     free(b->p);
-  }
   memset(b, 0, sizeof *b);
 }
 

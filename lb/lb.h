@@ -16,6 +16,7 @@
 #ifndef JOURNEY_LB_LB_H
 #define JOURNEY_LB_LB_H
 
+#include "common/blockpool.h"
 #include "common/tls.h"
 #include "lb/balancer.h"
 #include "lb/config.h"
@@ -64,13 +65,10 @@ static inline SSL_CTX *lb_runtime_tls_default(lb_runtime *rt) {
   return lb_tls_server_default(t ? t : &rt->tls);
 }
 
-/* Idle backend connections of one server in one worker (most recent first). */
 /* A per-worker free list of same-size blocks lent to connections (client_conn.c). */
-typedef struct lb_bufpool {
-  char *free; /* first free block; each block's first bytes link to the next */
-  uint32_t nfree;
-} lb_bufpool;
+typedef jc_blockpool lb_bufpool;
 
+/* Idle backend connections of one server in one worker (most recent first). */
 typedef struct lb_idle_list {
   lb_bconn *head;
   uint32_t count;

@@ -150,33 +150,11 @@ static void on_idle(uv_idle_t *h) {
 
 #define LB_BUFPOOL_KEEP 256
 
-char *lb_bufpool_get(lb_bufpool *p, size_t size) {
-  char *blk = p->free;
-  if (!blk)
-    return malloc(size);
-  memcpy(&p->free, blk, sizeof(char *));
-  p->nfree--;
-  return blk;
-}
+char *lb_bufpool_get(lb_bufpool *p, size_t size) { return jc_blockpool_get(p, size); }
 
-void lb_bufpool_put(lb_bufpool *p, char *blk) {
-  if (p->nfree >= LB_BUFPOOL_KEEP) {
-    free(blk);
-    return;
-  }
-  memcpy(blk, &p->free, sizeof(char *));
-  p->free = blk;
-  p->nfree++;
-}
+void lb_bufpool_put(lb_bufpool *p, char *blk) { jc_blockpool_put(p, blk, LB_BUFPOOL_KEEP); }
 
-void lb_bufpool_free(lb_bufpool *p) {
-  while (p->free) {
-    char *blk = p->free;
-    memcpy(&p->free, blk, sizeof(char *));
-    free(blk);
-  }
-  p->nfree = 0;
-}
+void lb_bufpool_free(lb_bufpool *p) { jc_blockpool_drain(p); }
 
 int lb_stream_try_write(lb_worker *w, uv_stream_t *s, lb_deferred *d, void (*done)(lb_deferred *d),
                         uv_buf_t *bufs, unsigned n, unsigned *first) {
