@@ -37,6 +37,9 @@ build_pkgs=(
   "libmnl-dev:netlink helper (client route/neighbour look-ups)" "zlib1g-dev:gzip decoding in the client"
   "libcmocka-dev:unit test framework" "openssl:certificate script" "clang:fuzzing and sanitizers"
   "libclang-rt-14-dev:libFuzzer and sanitizer runtimes for clang"
+  "libnghttp2-dev:HTTP/2 framing, HPACK and flow control (journey-lb, journey)"
+  "libwslay-dev:WebSocket framing for journey-backend's echo endpoint"
+  "libbrotli-dev:brotli decoding in the client (--compressed)"
 )
 test_pkgs=(
   "dnsmasq-base:real DNS server for the demo and tests" "curl:HTTPS client used by tests and users"
@@ -44,6 +47,11 @@ test_pkgs=(
   "python3:test helpers" "procps:ps/pkill-free process checks" "psmisc:fuser in tests" "valgrind:leak checks"
   "wrk:bounded load in the backend-fault tests (tests/integration/backend_faults.py)"
   "testssl.sh:TLS scanner run against journey-lb's HTTPS listener (tests/integration/tls_abuse.py)"
+  "python3-h2:HTTP/2 conformance scripts (Debian's Python: /usr/bin/python3)"
+  "python3-h11:independent strict HTTP/1.1 parser for the request-integrity checks"
+  "python3-websockets:WebSocket tests through the load balancer"
+  "nghttp2-client:nghttp and h2load for the HTTP/2 tests"
+  "chromium:headless browser for the page, WebSocket and HTTP/2 tests"
 )
 bench_pkgs=(
   "haproxy:peer load balancer" "nginx-light:peer load balancer and static backend" "wrk:HTTP load generator"
