@@ -9,6 +9,11 @@
 #include "client/result.h"
 #include "client/stats.h"
 
+/* The phases in order; a result's failed_phase names one of them. */
+enum { JN_PH_URL, JN_PH_DNS, JN_PH_ROUTE, JN_PH_TCP, JN_PH_TLS, JN_PH_HTTP, JN_PH_LB, JN_PH_N };
+/* Index of the first phase not completed: JN_PH_N when the request succeeded. */
+int jn_report_reached(const jn_result *r);
+
 typedef struct jn_report_opts {
   int color;   /* ANSI colour */
   int verbose; /* request and response headers */
@@ -24,7 +29,7 @@ void jn_report_stats_human(FILE *f, jn_stats *s, size_t requested, int concurren
                            const jn_report_opts *o);
 /* Waterfall rows into buf: one row per phase, bars scaled to the total. Returns length. */
 size_t jn_report_waterfall(char *buf, size_t len, const jn_result *r, int width);
-/* The --json object (one line, newline-terminated). s may be NULL (no -n). */
+/* report_json.c: the --json object (one line, newline-terminated). s may be NULL (no -n). */
 void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, int concurrency);
 /* JSON string escaping of src into f, with the quotes. */
 void jn_json_str(FILE *f, const char *src);
