@@ -37,7 +37,6 @@ struct jn_conn {
   int is_first; /* the run's first connection: the route is looked up */
   int closing;
   char local[64], remote[64];
-  uint64_t after_us; /* netpath work after connect, not counted as TLS time */
 };
 
 static void conn_request(jn_conn *c);
@@ -158,7 +157,7 @@ static void on_deadline(uv_timer_t *t) {
                      : o->max_time;
   if (c->state == C_CONNECTING) {
     jn_tcp_cancel(&c->tcp, "timeout");
-    r->tcp_us = since(c) - r->t_namelookup - r->route_us;
+    r->tcp_us = since(c) - r->t_namelookup;
   }
   if (c->state == C_HANDSHAKE)
     r->tls_us = since(c) - r->t_connect;
@@ -240,7 +239,7 @@ static void send_request(jn_conn *c) {
 static void tls_established(jn_conn *c) {
   jn_result *r = c->r;
   r->t_appconnect = since(c);
-  r->tls_us = r->t_appconnect - r->t_connect - c->after_us;
+  r->tls_us = r->t_appconnect - r->t_connect;
   jn_tls_describe(&c->tls, r);
   arm_deadline(c, 0);
   send_request(c);
@@ -395,14 +394,13 @@ static void on_connected(jn_tcp *t, int fd, uv_poll_t *poll, int code) {
   jn_result *r = c->r;
   jn_run *run = c->run;
   r->t_connect = since(c);
-  r->tcp_us = r->t_connect - r->t_namelookup - r->route_us;
+  r->tcp_us = r->t_connect - r->t_namelookup;
   if (fd < 0) {
     request_done(c, code);
     return;
   }
   c->fd = fd;
   c->poll = poll;
-  c->after_us = 0;
   poll->data = c;
   struct sockaddr_storage l, p;
   socklen_t ll = sizeof l, pl = sizeof p;
@@ -416,15 +414,24 @@ static void on_connected(jn_tcp *t, int fd, uv_poll_t *poll, int code) {
     if (run->naddr > 1 && pl && memcmp(&p, &run->addrs[0], pl) != 0)
       jn_netpath_before(r, (struct sockaddr *)&p);
     jn_netpath_after(r, fd);
-    c->after_us = jc_now_us() - t_np;
-    r->route_us += c->after_us;
+    uint64_t after = jc_now_us() - t_np;
+    r->route_us += after;
+    c->t0 += after; /* journey's own look-up: outside curl's clock */
   }
   jn_tcp_info(fd, r);
-  if (!c->tls_on) {
+  if (!run->https) {
     send_request(c);
     return;
   }
   c->state = C_HANDSHAKE;
+  r->tls_used = 1;
+  if (jn_run_tls_ctx(run, r) != 0 || jn_tls_start(&c->tls, run->ctx, r->url.host, r) != 0) {
+    r->tls_us = since(c) - r->t_connect;
+    close_socket(c);
+    request_done(c, r->exit_code ? r->exit_code : JN_EXIT_TLS);
+    return;
+  }
+  c->tls_on = 1;
   jc_tls_handshake(&c->tls);
   if (tls_drain(c) != 0 || flush(c) != 0) {
     close_socket(c);
@@ -462,14 +469,10 @@ static void conn_request(jn_conn *c) {
   }
   c->is_first = first_of_run;
   run->first_conn_done = 1;
-  if (c->is_first)
+  if (c->is_first) {
+    uint64_t t_np = jc_now_us();
     jn_netpath_before(r, (struct sockaddr *)&run->addrs[0]);
-  if (run->ctx) {
-    if (jn_tls_start(&c->tls, run->ctx, r->url.host, r) != 0) {
-      request_done(c, JN_EXIT_TLS);
-      return;
-    }
-    c->tls_on = 1;
+    c->t0 += jc_now_us() - t_np; /* journey's own look-up: outside curl's clock */
   }
   c->state = C_CONNECTING;
   arm_deadline(c, 1);

@@ -207,6 +207,9 @@ int main(int argc, char **argv) {
   o.color = !no_color && jn_report_use_color(isatty(STDOUT_FILENO), getenv("NO_COLOR"));
   o.progress = !o.silent && !o.json && isatty(STDERR_FILENO);
 
+  /* Library set-up, as curl_global_init does before curl's clock: OpenSSL reads its config and
+   * loads its providers here, not inside the first request's TLS phase. */
+  OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL);
   int code = ares_library_init(ARES_LIB_INIT_ALL);
   if (code != ARES_SUCCESS) {
     fprintf(stderr, "journey: cannot initialise c-ares: %s\n", ares_strerror(code));

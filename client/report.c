@@ -80,6 +80,11 @@ static void human_dns(FILE *f, const jn_result *r, const sty *s) {
     const char *c = strcmp(st->result, "hit") == 0 ? s->ok : strcmp(st->result, "error") == 0 ? s->bad : s->dim;
     fprintf(f, "           %-8s %s%-7s%s %s (%s)\n", st->source, c, st->result, s->off, st->detail, t);
   }
+  if (r->dns_setup_us) {
+    char t[32];
+    ms(t, sizeof t, r->dns_setup_us);
+    fprintf(f, "           %s(of which %s starting the resolver: outside curl's time_namelookup)%s\n", s->dim, t, s->off);
+  }
   for (size_t i = 0; i < r->cname_n; i++)
     fprintf(f, "           CNAME    %s\n", r->cname[i]);
   for (size_t i = 0; i < r->answer_n; i++) {
@@ -145,6 +150,12 @@ static void human_tls(FILE *f, const jn_result *r, const sty *s) {
   fprintf(f, "%s %s group %s ALPN %s SNI %s%s\n", r->tls_version[0] ? r->tls_version : "-",
           r->cipher[0] ? r->cipher : "-", r->group[0] ? r->group : "-", r->alpn[0] ? r->alpn : "none",
           r->sni[0] ? r->sni : "(none: IP literal)", r->tls_resumed ? " (session resumed)" : "");
+  if (r->tls_setup_us) {
+    char t[32];
+    ms(t, sizeof t, r->tls_setup_us);
+    fprintf(f, "           %scontext %s (CA store and settings, once per run, after connect as curl does)%s\n", s->dim,
+            t, s->off);
+  }
   if (r->cert_subject[0]) {
     fprintf(f, "           subject  %s\n", r->cert_subject);
     fprintf(f, "           SANs     %s\n", r->cert_sans[0] ? r->cert_sans : "-");
@@ -213,28 +224,32 @@ static void human_lb(FILE *f, const jn_result *r, const sty *s) {
 }
 
 size_t jn_report_waterfall(char *buf, size_t len, const jn_result *r, int width) {
+  /* journey's own timeline: the phases back to back, the route look-up included (on curl's
+   * clock it does not count; the curl times below the waterfall leave it out). */
   struct {
     const char *name;
-    uint64_t start, dur;
+    uint64_t dur;
   } rows[] = {
-      {"dns", r->url_us, r->dns_us},
-      {"route", r->t_namelookup, r->route_us},
-      {"tcp", r->t_namelookup + r->route_us, r->tcp_us},
-      {"tls", r->t_connect, r->tls_us},
-      {"server", r->t_pretransfer, r->server_us},
-      {"transfer", r->t_starttransfer, r->transfer_us},
+      {"dns", r->dns_us},   {"route", r->route_us},     {"tcp", r->tcp_us},
+      {"tls", r->tls_us},   {"server", r->server_us},   {"transfer", r->transfer_us},
   };
-  uint64_t total = r->t_total ? r->t_total : 1;
+  uint64_t total = 0;
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    total += rows[i].dur;
+  if (!total)
+    total = 1;
   if (width < 10)
     width = 10;
   if (width > 200)
     width = 200;
   size_t off = 0;
+  uint64_t start = 0;
   buf[0] = 0;
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     char bar[208];
-    int from = (int)(rows[i].start * (uint64_t)width / total);
+    int from = (int)(start * (uint64_t)width / total);
     int n = (int)((rows[i].dur * (uint64_t)width + total / 2) / total);
+    start += rows[i].dur;
     if (rows[i].dur && n == 0)
       n = 1;
     if (from > width)
@@ -254,7 +269,7 @@ size_t jn_report_waterfall(char *buf, size_t len, const jn_result *r, int width)
   return off;
 }
 
-static void curl_times(FILE *f, const jn_result *r) {
+static void curl_times(FILE *f, const jn_result *r, const sty *s) {
   const struct {
     const char *n;
     uint64_t v;
@@ -264,6 +279,13 @@ static void curl_times(FILE *f, const jn_result *r) {
   for (size_t i = 0; i < 6; i++)
     fprintf(f, "  %-19s %llu.%06llus\n", t[i].n, (unsigned long long)(t[i].v / 1000000),
             (unsigned long long)(t[i].v % 1000000));
+  char u[32], d[32], rt[32];
+  ms(u, sizeof u, r->url_us);
+  ms(d, sizeof d, r->dns_setup_us);
+  ms(rt, sizeof rt, r->route_us);
+  fprintf(f, "  %s(curl's clock, as curl -w counts: journey's URL phase %s, resolver start %s and route look-up %s "
+             "are outside it)%s\n",
+          s->dim, u, d, rt, s->off);
 }
 
 void jn_report_human(FILE *f, const jn_result *r, const jn_report_opts *o) {
@@ -298,7 +320,7 @@ void jn_report_human(FILE *f, const jn_result *r, const jn_report_opts *o) {
     jn_report_waterfall(wf, sizeof wf, r, o->width ? o->width : 50);
     fputs(wf, f);
     fprintf(f, "\n");
-    curl_times(f, r);
+    curl_times(f, r, &s);
   }
 }
 

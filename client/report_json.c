@@ -73,6 +73,7 @@ static void json_phases(FILE *f, const jn_result *r) {
   fputc('}', f);
 
   phase_open(f, 0, "dns", r->dns_us, upto, JN_PH_DNS);
+  kv_u(f, "setup_us", r->dns_setup_us);
   kv_sn(f, "source", r->dns_source);
   kv_sn(f, "server", r->dns_server);
   fputs(",\"steps\":[", f);
@@ -149,6 +150,8 @@ static void json_phases(FILE *f, const jn_result *r) {
   fputc('}', f);
 
   phase_open(f, 0, "tls", r->tls_us, upto, JN_PH_TLS);
+  kv_u(f, "setup_us", r->tls_setup_us);
+  kv_u(f, "handshake_us", r->tls_us - r->tls_setup_us);
   kv_b(f, "used", r->tls_used);
   kv_sn(f, "sni", r->sni);
   kv_sn(f, "alpn", r->alpn);

@@ -69,6 +69,7 @@ typedef struct jn_result {
 
   /* 2. dns */
   uint64_t dns_us;
+  uint64_t dns_setup_us; /* starting the resolver (c-ares reads resolv.conf): outside curl's clock */
   char dns_source[16]; /* the source that answered */
   size_t dns_step_n;
   jn_dns_step dns_steps[JN_DNS_STEPS];
@@ -108,7 +109,8 @@ typedef struct jn_result {
   uint32_t rtt_us, rttvar_us, mss, cwnd, retrans;
 
   /* 5. tls */
-  uint64_t tls_us;
+  uint64_t tls_us;       /* context setup (first connection only) + handshake, as curl counts it */
+  uint64_t tls_setup_us; /* CA store and SSL_CTX, made after connect on the run's first connection */
   int tls_used;
   int tls_insecure;
   int tls_resumed;
@@ -146,7 +148,9 @@ typedef struct jn_result {
   /* 7. lb */
   jn_lb_info lb;
 
-  /* curl's cumulative times, microseconds since the start */
+  /* curl's cumulative times, microseconds on curl's clock: from the start of the request (after
+   * the URL phase), not counting journey's own work that curl does not do (resolver setup, the
+   * route look-up); docs/client-json.md says what starts and stops each. */
   uint64_t t_namelookup, t_connect, t_appconnect, t_pretransfer, t_starttransfer, t_total;
 } jn_result;
 

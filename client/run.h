@@ -44,7 +44,8 @@ typedef struct jn_run {
   int dns_started;
   uv_timer_t dns_deadline; /* --max-time / --connect-timeout also bound the DNS phase */
   int dns_deadline_on;
-  SSL_CTX *ctx;
+  int https;
+  SSL_CTX *ctx; /* made by the first connection that needs it (jn_run_tls_ctx) */
   char req[8192];
   size_t req_len;
   struct sockaddr_storage addrs[JN_ADDR_MAX];
@@ -66,6 +67,9 @@ typedef struct jn_run {
 /* Prepares everything that does not need the network (URL, request bytes, TLS context, cache
  * path, output file). Returns 0, or an exit code with proto->error. */
 int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o);
+/* The TLS context, made once, after the first TCP connect (as curl does: its time_appconnect
+ * counts loading the CA store); r->tls_setup_us says how long. 0, or an exit code with r->error. */
+int jn_run_tls_ctx(jn_run *run, jn_result *r);
 /* Starts DNS and then the requests; the loop runs until all is done. */
 void jn_run_start(jn_run *run);
 /* Frees what prepare allocated (after the loop has finished). */

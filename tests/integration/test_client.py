@@ -5,9 +5,9 @@ for body framings, and journey-lb when it is built. Every server is started here
 its PID.
 
 usage: test_client.py JOURNEY CERTS_DIR BACKEND LB_OR_NONE GROUP
-groups: Dns Errors Http Schema Lb
+groups: Dns Errors Http Schema Lb CurlTimes
 """
-import gzip, json, os, re, socket, subprocess, sys, tempfile, threading, time, unittest
+import gzip, json, os, re, socket, statistics, subprocess, sys, tempfile, threading, time, unittest
 
 JOURNEY, CERTS, BACKEND, LB = sys.argv[1:5]
 GROUP = sys.argv[5]
@@ -501,6 +501,68 @@ class Lb(Base):
         self.assertEqual(sum(b.values()), 100)
         for n in b.values():
             self.assertGreater(n, 15)
+
+
+CURL_TIMES = ("time_namelookup", "time_connect", "time_appconnect", "time_pretransfer", "time_starttransfer",
+              "time_total")
+
+
+def lb_with_backends(cls, n):
+    """journey-lb (TLS, the development certificate) in front of n journey-backends, on loopback."""
+    ports = [free_port() for _ in range(n)]
+    cls.lport = free_port()
+    for i, p in enumerate(ports):
+        cls.procs.append(Proc([BACKEND, "--listen", "127.0.0.1:%d" % p, "--name", "b%d" % (i + 1),
+                               "--no-access-log"]))
+        wait_port(p)
+    argv = [LB, "--listen", "https://127.0.0.1:%d" % cls.lport, "--cert", os.path.join(CERTS, "server.crt"),
+            "--key", os.path.join(CERTS, "server.key"), "--access-log", "off"]
+    for i, p in enumerate(ports):
+        argv += ["--backend", "b%d=127.0.0.1:%d" % (i + 1, p)]
+    cls.procs.append(Proc(argv))
+    wait_port(cls.lport)
+
+
+def curl_json(*args):
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{json}"] + list(args), capture_output=True,
+                       text=True, timeout=30)
+    return r.returncode, json.loads(r.stdout)
+
+
+class CurlTimes(Base):
+    """journey and curl on the same requests through journey-lb, interleaved: the time_* medians
+    agree (within 0.3 ms or 15 %). Registered for builds without sanitizers only: ASan makes
+    OpenSSL's many small allocations (SSL_CTX_new, the CA store) several times slower in journey,
+    and not in curl."""
+    @classmethod
+    def setUpClass(cls):
+        if LB == "NONE":
+            raise unittest.SkipTest("journey-lb is not built")
+        cls.procs = []
+        lb_with_backends(cls, 1)
+        time.sleep(0.3)
+
+    def test_medians_match_curl(self):
+        url = "https://www.my-app.com:%d/my-app/data" % self.lport
+        common = ["--cacert", os.path.join(CERTS, "ca.crt"), "--resolve", "www.my-app.com:%d:127.0.0.1" % self.lport]
+        jt, ct = {k: [] for k in CURL_TIMES}, {k: [] for k in CURL_TIMES}
+        for _ in range(20):  # interleaved: journey, curl, journey, curl, ...
+            code, j = jjson("--no-cache", *common, url, env=self.env)
+            self.assertEqual(code, 0, j["error"])
+            code, c = curl_json(*common, url)
+            self.assertEqual(code, 0, c)
+            for k in CURL_TIMES:
+                jt[k].append(j[k])
+                ct[k].append(c[k])
+        bad = []
+        print("\n%-19s %12s %12s" % ("median", "journey ms", "curl ms"))
+        for k in CURL_TIMES:
+            jm, cm = statistics.median(jt[k]), statistics.median(ct[k])
+            ok = abs(jm - cm) <= max(0.0003, 0.15 * cm)
+            print("%-19s %12.3f %12.3f %s" % (k, jm * 1e3, cm * 1e3, "ok" if ok else "DIFFERS"))
+            if not ok:
+                bad.append(k)
+        self.assertEqual(bad, [], "time_* medians differ from curl's by more than 0.3 ms and 15 %")
 
 
 if __name__ == "__main__":
