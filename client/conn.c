@@ -468,6 +468,7 @@ static void conn_request(jn_conn *c) {
     return;
   }
   c->is_first = first_of_run;
+  r->num_connects = 1;
   run->first_conn_done = 1;
   if (c->is_first) {
     uint64_t t_np = jc_now_us();

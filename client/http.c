@@ -13,8 +13,12 @@ static void hdr_append(jn_result *r, const char *p, size_t n) {
   r->resp_headers[have + n] = 0;
 }
 
+/* The end of the last status or header byte seen, as an offset in the response. */
+static void mark(jn_http *h, const char *at, size_t n) { h->head_end = h->fed + (uint64_t)(at + n - h->base); }
+
 static int on_status(llhttp_t *p, const char *at, size_t n) {
   jn_result *r = H(p)->r;
+  mark(H(p), at, n);
   size_t have = strlen(r->reason);
   if (have + n >= sizeof r->reason)
     n = sizeof r->reason - have - 1;
@@ -33,12 +37,14 @@ static void piece(char *buf, size_t cap, size_t *len, const char *at, size_t n) 
 
 static int on_field(llhttp_t *p, const char *at, size_t n) {
   jn_http *h = H(p);
+  mark(h, at, n);
   piece(h->name, sizeof h->name, &h->name_len, at, n);
   return 0;
 }
 
 static int on_value(llhttp_t *p, const char *at, size_t n) {
   jn_http *h = H(p);
+  mark(h, at, n);
   piece(h->value, sizeof h->value, &h->value_len, at, n);
   return 0;
 }
@@ -52,9 +58,15 @@ static int on_value_complete(llhttp_t *p) {
   hdr_append(r, ": ", 2);
   hdr_append(r, h->value, h->value_len);
   hdr_append(r, "\n", 1);
-  if (!jn_lb_header(&r->lb, h->name, h->name_len, h->value, h->value_len) &&
-      strcasecmp(h->name, "Content-Encoding") == 0)
-    jn_strlcpy(r->content_encoding, h->value, sizeof r->content_encoding);
+  r->header_n++;
+  if (!jn_lb_header(&r->lb, h->name, h->name_len, h->value, h->value_len)) {
+    if (strcasecmp(h->name, "Content-Encoding") == 0)
+      jn_strlcpy(r->content_encoding, h->value, sizeof r->content_encoding);
+    else if (strcasecmp(h->name, "Content-Type") == 0)
+      jn_strlcpy(r->content_type, h->value, sizeof r->content_type);
+    else if (strcasecmp(h->name, "Location") == 0)
+      jn_strlcpy(r->location, h->value, sizeof r->location);
+  }
   h->name_len = h->value_len = 0;
   return 0;
 }
@@ -63,6 +75,7 @@ static int on_headers_complete(llhttp_t *p) {
   jn_http *h = H(p);
   jn_result *r = h->r;
   r->status = p->status_code;
+  r->header_wire_bytes = h->head_end + 4; /* CRLF ending the last line, CRLF ending the block */
   snprintf(r->http_version, sizeof r->http_version, "%d.%d", p->http_major, p->http_minor);
   int nobody = h->head || r->status == 204 || r->status == 304 || r->status / 100 == 1;
   snprintf(r->transfer_mode, sizeof r->transfer_mode, "%s",
@@ -169,8 +182,9 @@ int jn_http_feed(jn_http *h, const char *data, size_t n) {
     return 1;
   if (h->failed)
     return -1;
-  /* Headers are counted as they arrive; the body part is subtracted by on_body's count. */
+  h->base = data;
   llhttp_errno_t e = llhttp_execute(&h->p, data, n);
+  h->fed += n;
   if (e == HPE_PAUSED || h->complete) {
     h->r->header_bytes = strlen(h->r->resp_headers);
     return 1;

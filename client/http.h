@@ -25,6 +25,9 @@ typedef struct jn_http {
   char value[1024];
   size_t value_len;
   int in_value;
+  const char *base; /* the buffer being parsed, and the bytes parsed before it: where the */
+  uint64_t fed;     /* header block ends on the wire (curl's size_header) */
+  uint64_t head_end;
   z_stream z;
   int z_on;
   int z_err;

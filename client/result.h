@@ -128,6 +128,7 @@ typedef struct jn_result {
   int verified;        /* chain and name verified */
   char verify_result[160];
   char verify_name[256]; /* the name (or IP) checked against the certificate */
+  long verify_code;      /* OpenSSL's X509_V_* result (curl's ssl_verify_result) */
 
   /* 6. http */
   uint64_t http_us;
@@ -137,7 +138,11 @@ typedef struct jn_result {
   char reason[64];
   char http_version[8];
   char resp_headers[8192]; /* "Name: value\n" lines, for -v and --json */
-  size_t header_bytes;
+  size_t header_bytes;    /* "Name: value\n" lines as kept */
+  uint64_t header_wire_bytes; /* status line, headers and CRLFs as received (curl's size_header) */
+  int header_n;
+  char content_type[128];
+  char location[1024];    /* the Location header, as received */
   uint64_t body_bytes;    /* as received */
   uint64_t body_decoded;  /* after Content-Encoding decoding */
   char transfer_mode[24]; /* "content-length", "chunked", "close-delimited", "none" */
@@ -145,8 +150,16 @@ typedef struct jn_result {
   char encoding_note[96];
   int keepalive_ok;     /* the server keeps the connection open */
 
+  uint64_t upload_bytes; /* request body sent (-d, --data-binary) */
+  int num_connects;       /* connections opened for this request (0: kept alive) */
+
   /* 7. lb */
   jn_lb_info lb;
+
+  /* -L: the hops before this one (curl's num_redirects, time_redirect) and the URL as given */
+  int num_redirects;
+  uint64_t t_redirect;
+  char url_given[1024];
 
   /* curl's cumulative times, microseconds on curl's clock: from the start of the request (after
    * the URL phase), not counting journey's own work that curl does not do (resolver setup, the

@@ -42,6 +42,7 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
     return r->exit_code = JN_EXIT_URL;
   }
   jn_strlcpy(r->method, o->method ? o->method : o->head ? "HEAD" : "GET", sizeof r->method);
+  jn_strlcpy(r->url_given, o->url, sizeof r->url_given);
   jn_request *req = malloc(sizeof *req);
   if (!req)
     return 1;

@@ -112,6 +112,7 @@ void jn_tls_describe(const jc_tls *t, jn_result *r) {
   STACK_OF(X509) *chain = SSL_get_peer_cert_chain(s);
   r->chain_len = chain ? sk_X509_num(chain) : (peer != NULL);
   long v = SSL_get_verify_result(s);
+  r->verify_code = v;
   if (r->tls_insecure) {
     r->verified = 0;
     snprintf(r->verify_result, sizeof r->verify_result, "not checked; the chain would be: %s",

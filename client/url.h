@@ -28,4 +28,12 @@ int jn_url_target(const jn_url *u, char *buf, size_t len);
 /* The Host header value: host, bracketed for IPv6, with ":port" when it is not the default. */
 int jn_url_host_header(const jn_url *u, char *buf, size_t len);
 
+/* "scheme://host[:port]/path[?query]" (the port only when it was given), as curl's url_effective. */
+int jn_url_format(const jn_url *u, char *buf, size_t len);
+
+/* A Location header value resolved against the URL it answered (RFC 3986 section 5.2: absolute,
+ * scheme-relative "//host/p", absolute-path "/p", or relative "p" against the base's directory).
+ * The fragment is dropped. Returns the length written (snprintf semantics). */
+int jn_url_resolve(const jn_url *base, const char *loc, char *buf, size_t len);
+
 #endif

@@ -493,6 +493,27 @@ class Lb(Base):
         self.assertTrue(any(t["duration_us"] is not None for t in lb["server_timing"]))
         self.assertTrue(j["phases"]["tls"]["verified"])
 
+    def test_json_names_match_curl(self):
+        """curl -w '%{json}' and journey --json on the same request: the same names, the same
+        values where both know them (sizes of the LB's varying header values excepted)."""
+        url = "https://www.my-app.com:%d/my-app/data" % self.lport
+        common = ["--cacert", os.path.join(CERTS, "ca.crt"), "--resolve", "www.my-app.com:%d:127.0.0.1" % self.lport]
+        code, c = curl_json(*common, url)
+        self.assertEqual(code, 0, c)
+        code, j = jjson("--no-cache", *common, url, env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        validate(j, schema())
+        same = ("http_code", "response_code", "exitcode", "errormsg", "remote_ip", "remote_port", "local_ip",
+                "size_download", "size_upload", "http_version", "num_connects", "num_redirects", "url_effective",
+                "scheme", "content_type", "method", "num_headers", "num_certs", "ssl_verify_result")
+        for k in same + CURL_TIMES + ("local_port", "size_header", "size_request", "speed_download", "time_redirect"):
+            self.assertIn(k, j, k)
+            self.assertIn(k, c, k)
+        self.assertEqual({k: j[k] for k in same}, {k: c[k] for k in same})
+        # Server-Timing durations and the request id vary in length from one response to the next
+        self.assertLess(abs(j["size_header"] - c["size_header"]), 12)
+        self.assertEqual(j["size_request"], len(j["phases"]["url"]["request"]))
+
     def test_spread_over_three_backends(self):
         code, j = jjson("-n", "100", "-c", "4", *self.args(), env=self.env)
         self.assertEqual(code, 0, j["error"])

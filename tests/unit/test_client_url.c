@@ -119,11 +119,39 @@ static void request_header_args(void **state) {
   assert_true(jn_request_format(&r, &u, buf, 10) > 10);
 }
 
+/* Location values resolved against the URL they answered, and curl's url_effective form. */
+static void url_resolve_location(void **state) {
+  (void)state;
+  static const struct {
+    const char *base, *loc, *want;
+  } t[] = {
+      {"https://www.my-app.com/my-app/data", "/login?next=1", "https://www.my-app.com/login?next=1"},
+      {"https://www.my-app.com:8443/a/b", "c", "https://www.my-app.com:8443/a/c"},
+      {"https://www.my-app.com/a/b", "http://other.example/x#frag", "http://other.example/x"},
+      {"http://[::1]:8080/p?q=1", "//cdn.example/s", "http://cdn.example/s"},
+      {"http://h/dir/", "?page=2", "http://h/dir/?page=2"},
+      {"http://h", "next", "http://h/next"},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    jn_url u;
+    char err[256], out[512];
+    assert_int_equal(jn_url_parse(t[i].base, &u, err, sizeof err), 0);
+    jn_url_resolve(&u, t[i].loc, out, sizeof out);
+    assert_string_equal(out, t[i].want);
+  }
+  jn_url u;
+  char err[256], out[512];
+  jn_url_parse("http://[::1]:8080/p?q=1", &u, err, sizeof err);
+  jn_url_format(&u, out, sizeof out);
+  assert_string_equal(out, "http://[::1]:8080/p?q=1");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(url_seed),           cmocka_unit_test(url_ports_and_defaults),
       cmocka_unit_test(url_bad),            cmocka_unit_test(host_header_and_target),
       cmocka_unit_test(request_seed_bytes), cmocka_unit_test(request_header_args),
+      cmocka_unit_test(url_resolve_location),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
