@@ -325,6 +325,7 @@ static void on_eof(jn_conn *c, int err) {
   }
   if (st == C_HANDSHAKE) {
     r->tls_us = since(c) - r->t_connect;
+    jn_tls_describe(&c->tls, r); /* what is known: nothing verified */
     snprintf(r->error, sizeof r->error, "the server closed the connection during the TLS handshake%s%s",
              err ? ": " : " (is it speaking TLS on this port?)", err ? strerror(err) : "");
     close_socket(c);

@@ -92,8 +92,11 @@ static int on_headers_complete(llhttp_t *p) {
     /* 16+: gzip wrapper; 32+: zlib or gzip auto-detected (deflate is zlib-wrapped per RFC 9110). */
     if (inflateInit2(&h->z, (strcasecmp(ce, "deflate") == 0 ? 32 : 16) + MAX_WBITS) == Z_OK)
       h->z_on = 1;
+  } else if (strcasecmp(ce, "br") == 0) {
+    if ((h->br = BrotliDecoderCreateInstance(NULL, NULL, NULL)))
+      h->z_on = 1;
   } else {
-    snprintf(r->encoding_note, sizeof r->encoding_note, "%s body NOT decoded (journey decodes gzip and deflate only)",
+    snprintf(r->encoding_note, sizeof r->encoding_note, "%s body NOT decoded (journey decodes gzip, deflate and br)",
              ce);
   }
   return nobody ? 1 : 0; /* 1: no body (HEAD and friends) */
@@ -110,6 +113,29 @@ static int sink(jn_http *h, const char *p, size_t n) {
   return 0;
 }
 
+static void corrupt(jn_http *h, const char *why) {
+  h->z_err = 1;
+  snprintf(h->r->encoding_note, sizeof h->r->encoding_note, "%s body is corrupt: %s", h->r->content_encoding, why);
+}
+
+static int brotli_body(jn_http *h, const char *at, size_t n) {
+  const uint8_t *in = (const uint8_t *)at;
+  size_t avail_in = n;
+  for (;;) {
+    uint8_t buf[16384], *out = buf;
+    size_t avail_out = sizeof buf;
+    BrotliDecoderResult br = BrotliDecoderDecompressStream(h->br, &avail_in, &in, &avail_out, &out, NULL);
+    if (br == BROTLI_DECODER_RESULT_ERROR) {
+      corrupt(h, BrotliDecoderErrorString(BrotliDecoderGetErrorCode(h->br)));
+      return 0;
+    }
+    if (sink(h, (char *)buf, sizeof buf - avail_out) != 0)
+      return -1;
+    if (br != BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT)
+      return 0;
+  }
+}
+
 static int on_body(llhttp_t *p, const char *at, size_t n) {
   jn_http *h = H(p);
   h->r->body_bytes += n;
@@ -117,6 +143,8 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
     return sink(h, at, n);
   if (h->z_err)
     return 0;
+  if (h->br)
+    return brotli_body(h, at, n);
   unsigned char buf[16384];
   h->z.next_in = (unsigned char *)at;
   h->z.avail_in = (unsigned)n;
@@ -125,9 +153,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
     h->z.avail_out = sizeof buf;
     int zr = inflate(&h->z, Z_NO_FLUSH);
     if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
-      h->z_err = 1;
-      snprintf(h->r->encoding_note, sizeof h->r->encoding_note, "%s body is corrupt: %s", h->r->content_encoding,
-               h->z.msg ? h->z.msg : "inflate failed");
+      corrupt(h, h->z.msg ? h->z.msg : "inflate failed");
       return 0;
     }
     if (sink(h, (char *)buf, sizeof buf - h->z.avail_out) != 0)
@@ -218,7 +244,10 @@ int jn_http_eof(jn_http *h) {
 }
 
 void jn_http_end(jn_http *h) {
-  if (h->z_on)
+  if (h->br)
+    BrotliDecoderDestroyInstance(h->br);
+  else if (h->z_on)
     inflateEnd(&h->z);
+  h->br = NULL;
   h->z_on = 0;
 }

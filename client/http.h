@@ -1,11 +1,12 @@
 /* HTTP/1.1 response handling with llhttp (HTTP_RESPONSE): status, headers (kept for -v and
  * --json, with Server-Timing / X-Served-By / X-Request-Id routed to lb_info), bodies delimited by
  * Content-Length, chunked encoding or connection close; gzip/deflate decoded with zlib when the
- * server used them (said when not, e.g. br); the body written to -o FILE when asked.
+ * server used them, br with libbrotlidec (said when another coding is not decoded); the body written to -o FILE when asked.
  * One jn_http per connection; jn_http_begin() before each response. */
 #ifndef JOURNEY_CLIENT_HTTP_H
 #define JOURNEY_CLIENT_HTTP_H
 
+#include <brotli/decode.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <zlib.h>
@@ -31,6 +32,7 @@ typedef struct jn_http {
   z_stream z;
   int z_on;
   int z_err;
+  BrotliDecoderState *br; /* Content-Encoding: br */
 } jn_http;
 
 /* Prepares for one response. out may be NULL. */

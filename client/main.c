@@ -24,14 +24,17 @@ static const char usage_text[] =
     "  5 TLS    version, cipher, group, ALPN, SNI, certificate, verification\n"
     "  6 HTTP   status, headers (-v), body size and framing, time to first byte, transfer\n"
     "  7 LB     the load balancer's Server-Timing, X-Served-By, X-Request-Id\n"
-    "URL: https://host[:port]/path?query (https is assumed without a scheme; http:// works too).\n"
+    "URL: https://host[:port]/path?query or http://... (http is assumed without a scheme, as in curl).\n"
     "\n"
     "Request\n"
     "  -X, --request METHOD      method (default GET)\n"
     "  -I, --head                HEAD request (no body)\n"
     "  -H, --header 'Name: v'    add or replace a header; 'Name:' removes one\n"
-    "  -o, --output FILE         write the response body to FILE (decoded if gzip/deflate)\n"
+    "  -o, --output FILE         write the response body to FILE (decoded: gzip, deflate, br);\n"
+    "                            - is standard output (the report then goes to standard error)\n"
     "      --fail, -f            exit 22 when the status is 400 or more\n"
+    "      --compressed          ask for gzip, deflate, br even if -H removed Accept-Encoding (they\n"
+    "                            are asked for by default, as a browser does, and always decoded)\n"
     "Name resolution\n"
     "      --dns-servers LIST    DNS servers ip[:port],... instead of /etc/resolv.conf\n"
     "      --resolve H:P:ADDR    use ADDR for host H port P (like curl); P may be *\n"
@@ -65,7 +68,7 @@ static const char usage_text[] =
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
-  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR
+  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED
 };
 
 static const struct option long_opts[] = {
@@ -74,6 +77,7 @@ static const struct option long_opts[] = {
     {"header", required_argument, NULL, 'H'},
     {"output", required_argument, NULL, 'o'},
     {"fail", no_argument, NULL, 'f'},
+    {"compressed", no_argument, NULL, OPT_COMPRESSED},
     {"dns-servers", required_argument, NULL, OPT_DNS_SERVERS},
     {"resolve", required_argument, NULL, OPT_RESOLVE},
     {"hosts-file", required_argument, NULL, OPT_HOSTS_FILE},
@@ -148,6 +152,7 @@ int main(int argc, char **argv) {
       break;
     case 'o': o.output = optarg; break;
     case 'f': o.fail = 1; break;
+    case OPT_COMPRESSED: o.compressed = 1; break;
     case OPT_DNS_SERVERS: o.dns_servers = optarg; break;
     case OPT_RESOLVE:
       if (jn_dns_pin_check(optarg, err, sizeof err) != 0)
@@ -204,7 +209,9 @@ int main(int argc, char **argv) {
   o.url = argv[optind];
   if (o.hosts_file)
     setenv("CARES_HOSTS", o.hosts_file, 1); /* how c-ares 1.18's ares_gethostbyname_file finds it */
-  o.color = !no_color && jn_report_use_color(isatty(STDOUT_FILENO), getenv("NO_COLOR"));
+  o.color = !no_color && jn_report_use_color(
+                               isatty(o.output && strcmp(o.output, "-") == 0 ? STDERR_FILENO : STDOUT_FILENO),
+                               getenv("NO_COLOR"));
   o.progress = !o.silent && !o.json && isatty(STDERR_FILENO);
 
   /* Library set-up, as curl_global_init does before curl's clock: OpenSSL reads its config and
@@ -229,15 +236,17 @@ int main(int argc, char **argv) {
     run.proto->t_total = run.proto->url_us;
     shown = run.proto;
   }
+  /* With -o - the body owns stdout; the report goes to stderr. */
+  FILE *rep = o.output && strcmp(o.output, "-") == 0 ? stderr : stdout;
   if (shown) {
     shown->exit_code = code;
     jn_report_opts ro = {.color = o.color, .verbose = o.verbose, .width = 50};
     if (o.json)
-      jn_report_json(stdout, shown, o.n > 1 ? &run.stats : NULL, (size_t)o.n, o.c);
+      jn_report_json(rep, shown, o.n > 1 ? &run.stats : NULL, (size_t)o.n, o.c);
     else if (!o.silent) {
-      jn_report_human(stdout, shown, &ro);
+      jn_report_human(rep, shown, &ro);
       if (o.n > 1)
-        jn_report_stats_human(stdout, &run.stats, (size_t)o.n, o.c, &ro);
+        jn_report_stats_human(rep, &run.stats, (size_t)o.n, o.c, &ro);
     }
   }
   fflush(stdout);

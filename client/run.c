@@ -53,6 +53,8 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
       snprintf(r->failed_phase, sizeof r->failed_phase, "url");
       return r->exit_code = JN_EXIT_USAGE;
     }
+  if (o->compressed && !jn_request_get(req, "Accept-Encoding"))
+    jn_request_header_arg(req, "Accept-Encoding: gzip, deflate, br", r->error, sizeof r->error);
   run->req_len = jn_request_format(req, &r->url, run->req, sizeof run->req);
   free(req);
   if (run->req_len >= sizeof run->req) {
@@ -73,7 +75,9 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
     return r->exit_code = JN_EXIT_CACERT;
   }
   run->https = strcmp(r->url.scheme, "https") == 0;
-  if (o->output && !(run->out = fopen(o->output, "wb"))) {
+  if (o->output && strcmp(o->output, "-") == 0)
+    run->out = stdout; /* curl's "-o -"; the report then goes to stderr (main.c) */
+  else if (o->output && !(run->out = fopen(o->output, "wb"))) {
     snprintf(r->error, sizeof r->error, "cannot open -o %s for writing: %m", o->output);
     snprintf(r->failed_phase, sizeof r->failed_phase, "url");
     return r->exit_code = JN_EXIT_WRITE;
@@ -208,7 +212,7 @@ void jn_run_conn_closed(jn_run *run) {
 void jn_run_free(jn_run *run) {
   if (run->ctx)
     jn_tls_ctx_free(run->ctx);
-  if (run->out)
+  if (run->out && run->out != stdout)
     fclose(run->out);
   jn_stats_free(&run->stats);
   free(run->proto);

@@ -20,7 +20,7 @@ typedef struct jn_opts {
   const char *url;
   const char *method; /* NULL: GET (HEAD with -I) */
   int head;
-  int verbose, silent, json, insecure, fail, no_cache, no_keepalive;
+  int verbose, silent, json, insecure, fail, no_cache, no_keepalive, compressed;
   const char *cacert, *dns_servers, *hosts_file, *output;
   const char *pins[JN_PINS_MAX];
   size_t pin_n;

@@ -117,8 +117,16 @@ void jn_tls_describe(const jc_tls *t, jn_result *r) {
     r->verified = 0;
     snprintf(r->verify_result, sizeof r->verify_result, "not checked; the chain would be: %s",
              X509_verify_cert_error_string(v));
+  } else if (!t->handshake_done) {
+    /* OpenSSL's result stays X509_V_OK when nothing was checked: never call that a success */
+    r->verified = 0;
+    if (v != X509_V_OK)
+      snprintf(r->verify_result, sizeof r->verify_result, "failed: %s", X509_verify_cert_error_string(v));
+    else
+      snprintf(r->verify_result, sizeof r->verify_result, "not verified: the handshake failed %s",
+               peer ? "after the certificate arrived" : "before the server sent a certificate");
   } else {
-    r->verified = v == X509_V_OK && t->handshake_done;
+    r->verified = v == X509_V_OK;
     snprintf(r->verify_result, sizeof r->verify_result, "%s%s", v == X509_V_OK ? "ok: chain and " : "",
              v == X509_V_OK ? (r->url.host_is_ip ? "IP address verified" : "host name verified")
                             : X509_verify_cert_error_string(v));

@@ -30,7 +30,7 @@ int jn_url_parse(const char *s, jn_url *u, char *err, size_t errlen) {
       return fail(err, errlen, "unsupported scheme (use https:// or http://)", s);
     p += 3;
   } else {
-    strcpy(u->scheme, "https"); /* like a browser's address bar */
+    strcpy(u->scheme, "http"); /* as curl guesses it (a browser would try https first) */
     p = s;
   }
   /* Authority ends at the first '/', '?' or '#'. */

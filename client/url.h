@@ -1,5 +1,5 @@
 /* URL parsing for the client (pure: no I/O, no allocation).
- * "https://host[:port]/path?query", "http://...", and a bare "host/path" (https assumed, like the
+ * "https://host[:port]/path?query", "http://...", and a bare "host/path" (http assumed, like the
  * seed's browser). IPv6 literals in brackets: "https://[::1]:8443/". Userinfo and fragments are
  * refused or dropped as noted in url.c. */
 #ifndef JOURNEY_CLIENT_URL_H

@@ -344,10 +344,22 @@ class Errors(Base):
             self.assertIn(flag, h.stdout)
 
 
+def brotli_compress(data):
+    """Real brotli bytes from Debian's libbrotlienc (there is no Python brotli module here)."""
+    import ctypes
+    enc = ctypes.CDLL("libbrotlienc.so.1")
+    out = ctypes.create_string_buffer(len(data) + 1024)
+    n = ctypes.c_size_t(len(out))
+    ok = enc.BrotliEncoderCompress(11, 22, 0, ctypes.c_size_t(len(data)), data, ctypes.byref(n), out)
+    assert ok == 1, "BrotliEncoderCompress failed"
+    return out.raw[:n.value]
+
+
 def framing_server(port, stop):
-    """Raw HTTP/1.1 responses with each body framing and gzip."""
+    """Raw HTTP/1.1 responses with each body framing, gzip and br."""
     body = b"journey " * 1000
     gz = gzip.compress(body)
+    br = brotli_compress(body)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", port))
@@ -374,7 +386,11 @@ def framing_server(port, stop):
         elif path == b"/close":
             c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
         elif path == b"/br":
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                      % len(br) + br)
+        elif path == b"/zstd":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: zstd\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+                      b"abc")
         elif path == b"/garbage":
             c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
         c.close()
@@ -419,11 +435,53 @@ class Http(Base):
         code, j = self.get("/close")
         self.assertEqual((code, j["phases"]["http"]["transfer_mode"], j["phases"]["http"]["body_bytes"]),
                          (0, "close-delimited", 8000))
-        code, j = self.get("/br")
+        code, j = self.get("/zstd")
         self.assertEqual(code, 0)
         self.assertIn("NOT decoded", j["phases"]["http"]["encoding_note"])
         code, j = self.get("/garbage")
         self.assertEqual(code, 8, j["error"])
+
+    def test_br_decoded(self):
+        """journey advertises br (as the seed's browser does), so it must decode it."""
+        out = os.path.join(self.tmp.name, "body")
+        code, j = self.get("/br", "--compressed", "-o", out)
+        self.assertEqual(code, 0, j["error"])
+        self.assertIn("br", j["phases"]["url"]["request"].split("Accept-Encoding: ")[1].split("\r\n")[0])
+        h = j["phases"]["http"]
+        self.assertEqual((h["content_encoding"], h["body_decoded_bytes"]), ("br", 8000))
+        self.assertIn("br decoded", h["encoding_note"])
+        self.assertEqual(open(out, "rb").read(), b"journey " * 1000)
+
+    def test_output_dash_is_stdout(self):
+        """-o - writes the body to standard output (not a file named "-"); the report moves to stderr."""
+        r = journey("-o", "-", "--no-color", "http://127.0.0.1:%d/gzip" % self.port, env=dict(self.env))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "journey " * 1000)
+        self.assertIn("6 HTTP", r.stderr)
+        self.assertFalse(os.path.exists("-"))
+        r = journey("--json", "-o", "-", "http://127.0.0.1:%d/chunked" % self.port)
+        self.assertEqual((r.returncode, r.stdout), (0, "hello world"))
+        self.assertEqual(json.loads(r.stderr)["size_download"], 11)
+
+    def test_bare_host_is_http(self):
+        """Like curl: no scheme means http (port 80 unless given)."""
+        code, j = jjson("127.0.0.1:%d/my-app/data" % self.bport)
+        self.assertEqual(code, 0, j["error"])
+        self.assertEqual((j["scheme"], j["phases"]["url"]["port"], j["http_code"]), ("HTTP", self.bport, 200))
+        self.assertFalse(j["phases"]["tls"]["used"])
+
+    def test_tls_to_plain_port_never_says_verified(self):
+        """https:// to a plain-HTTP server fails the handshake (35) and says nothing was verified."""
+        url = "https://127.0.0.1:%d/my-app/data" % self.bport
+        code, j = jjson("--cacert", os.path.join(CERTS, "ca.crt"), url)
+        self.assertEqual((code, j["failed_phase"]), (35, "tls"), j["error"])
+        t = j["phases"]["tls"]
+        self.assertFalse(t["verified"])
+        self.assertTrue(t["verify_result"].startswith("not verified"), t["verify_result"])
+        r = journey("--no-color", "--cacert", os.path.join(CERTS, "ca.crt"), url)
+        self.assertEqual(r.returncode, 35)
+        self.assertNotIn("verify ok", r.stdout.replace("   ", " "))
+        self.assertIn("not verified", r.stdout)
 
     def test_happy_eyeballs_falls_back(self):
         # ::1 first (nothing listens there), then 127.0.0.1: both attempts reported

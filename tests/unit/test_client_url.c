@@ -30,7 +30,7 @@ static void url_ports_and_defaults(void **state) {
   } cases[] = {
       {"http://Example.COM", "http", "example.com", "/", "", 80, 0},
       {"HTTPS://a.b:8443/x?y=1#frag", "https", "a.b", "/x", "y=1", 8443, 0},
-      {"www.my-app.com/my-app/data", "https", "www.my-app.com", "/my-app/data", "", 443, 0},
+      {"www.my-app.com/my-app/data", "http", "www.my-app.com", "/my-app/data", "", 80, 0},
       {"https://127.0.0.1:65535?q", "https", "127.0.0.1", "/", "q", 65535, 4},
       {"https://[::1]:8443/p", "https", "::1", "/p", "", 8443, 6},
       {"http://[2001:db8::1]/", "http", "2001:db8::1", "/", "", 80, 6},
