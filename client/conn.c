@@ -221,11 +221,20 @@ static void send_request(jn_conn *c) {
   c->state = C_RECEIVING;
   c->first_byte = 0;
   jn_http_begin(&c->http, r, run->o->head, run->out);
+  c->http.dump = run->dump;
+  c->http.include = run->o->include;
   int rc;
+  const jn_opts *o = run->o;
   if (c->tls_on)
-    rc = jc_tls_write(&c->tls, run->req, run->req_len) == JC_TLS_OK && tls_drain(c) == 0 ? 0 : -1;
+    rc = jc_tls_write(&c->tls, run->req, run->req_len) == JC_TLS_OK &&
+                 (!o->body_len || jc_tls_write(&c->tls, o->body, o->body_len) == JC_TLS_OK) && tls_drain(c) == 0
+             ? 0
+             : -1;
   else
-    rc = jc_buf_append(&c->wbuf, run->req, run->req_len);
+    rc = jc_buf_append(&c->wbuf, run->req, run->req_len) || (o->body_len && jc_buf_append(&c->wbuf, o->body, o->body_len))
+             ? -1
+             : 0;
+  r->upload_bytes = o->body_len;
   if (rc != 0 || flush(c) != 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof r->error, "could not send the request: %s", c->tls_on ? c->tls.err : "buffer full");
@@ -488,7 +497,7 @@ int jn_conn_spawn(jn_run *run) {
   c->run = run;
   c->fd = -1;
   c->tcp.data = c;
-  jc_buf_init(&c->wbuf, 1 << 20);
+  jc_buf_init(&c->wbuf, (1u << 20) + run->o->body_len * 2); /* the body, and its TLS records */
   uv_timer_init(run->loop, &c->timer);
   c->timer.data = c;
   run->active++;

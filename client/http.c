@@ -71,11 +71,30 @@ static int on_value_complete(llhttp_t *p) {
   return 0;
 }
 
+/* The head as received (status line, header lines, CRLFs) into f: -D and -i. */
+static int write_head(jn_http *h, FILE *f) {
+  jn_result *r = h->r;
+  int bad = fprintf(f, "HTTP/%d.%d %d %s\r\n", h->p.http_major, h->p.http_minor, r->status, r->reason) < 0;
+  for (const char *l = r->resp_headers; *l;) {
+    size_t n = strcspn(l, "\n");
+    bad |= fprintf(f, "%.*s\r\n", (int)n, l) < 0;
+    l += n + (l[n] == '\n');
+  }
+  bad |= fputs("\r\n", f) < 0 || fflush(f) != 0;
+  if (bad) {
+    snprintf(r->error, sizeof r->error, "cannot write the response headers (-D / -i)");
+    r->exit_code = JN_EXIT_WRITE;
+  }
+  return bad ? -1 : 0;
+}
+
 static int on_headers_complete(llhttp_t *p) {
   jn_http *h = H(p);
   jn_result *r = h->r;
   r->status = p->status_code;
   r->header_wire_bytes = h->head_end + 4; /* CRLF ending the last line, CRLF ending the block */
+  if ((h->dump && write_head(h, h->dump) != 0) || (h->include && h->out && write_head(h, h->out) != 0))
+    return -1;
   snprintf(r->http_version, sizeof r->http_version, "%d.%d", p->http_major, p->http_minor);
   int nobody = h->head || r->status == 204 || r->status == 304 || r->status / 100 == 1;
   snprintf(r->transfer_mode, sizeof r->transfer_mode, "%s",

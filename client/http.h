@@ -21,6 +21,8 @@ typedef struct jn_http {
   int complete; /* the message ended */
   int failed;
   FILE *out;    /* -o FILE, or NULL */
+  FILE *dump;   /* -D FILE: the response head, or NULL */
+  int include;  /* -i: the response head goes to out before the body */
   char name[64];
   size_t name_len;
   char value[1024];

@@ -1,6 +1,7 @@
 /* journey: one request's whole journey, phase by phase (URL, DNS, route and next hop, TCP, TLS,
  * HTTP, the load balancer's side), with curl's exit codes and time_* names. Flags here; the
  * work in run.c / conn.c; the output in report.c. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +34,15 @@ static const char usage_text[] =
     "  -o, --output FILE         write the response body to FILE (decoded: gzip, deflate, br);\n"
     "                            - is standard output (the report then goes to standard error)\n"
     "      --fail, -f            exit 22 when the status is 400 or more\n"
+    "  -d, --data DATA           send DATA with POST (Content-Type application/x-www-form-urlencoded\n"
+    "                            unless -H sets one); @FILE reads a file without its CR/LF, @- stdin;\n"
+    "                            several are joined with &\n"
+    "      --data-binary DATA    the same, but @FILE is sent byte for byte\n"
+    "  -i, --include             the response head goes before the body into -o's output; without\n"
+    "                            -o the report shows the response headers\n"
+    "  -D, --dump-header FILE    write the response head (status line and headers) to FILE (- stdout)\n"
+    "  -A, --user-agent NAME     User-Agent header (default journey/VERSION)\n"
+    "      --http1.0             HTTP/1.0 request, no keep-alive\n"
     "      --compressed          ask for gzip, deflate, br even if -H removed Accept-Encoding (they\n"
     "                            are asked for by default, as a browser does, and always decoded)\n"
     "Name resolution\n"
@@ -68,7 +78,7 @@ static const char usage_text[] =
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
-  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED
+  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10
 };
 
 static const struct option long_opts[] = {
@@ -78,6 +88,12 @@ static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"fail", no_argument, NULL, 'f'},
     {"compressed", no_argument, NULL, OPT_COMPRESSED},
+    {"data", required_argument, NULL, 'd'},
+    {"data-binary", required_argument, NULL, OPT_DATA_BINARY},
+    {"user-agent", required_argument, NULL, 'A'},
+    {"http1.0", no_argument, NULL, OPT_HTTP10},
+    {"include", no_argument, NULL, 'i'},
+    {"dump-header", required_argument, NULL, 'D'},
     {"dns-servers", required_argument, NULL, OPT_DNS_SERVERS},
     {"resolve", required_argument, NULL, OPT_RESOLVE},
     {"hosts-file", required_argument, NULL, OPT_HOSTS_FILE},
@@ -111,6 +127,63 @@ static int usage_error(const char *fmt, ...) {
   return JN_EXIT_USAGE;
 }
 
+/* -d / --data-binary: "text" or "@file" ("-": stdin), several joined with '&' as curl does;
+ * -d drops CR and LF from a file, --data-binary sends it as it is. Bounded by JN_BODY_MAX. */
+static int add_body(jn_opts *o, const char *arg, int binary) {
+  char *part = NULL;
+  size_t n = 0;
+  if (arg[0] == '@') {
+    FILE *f = strcmp(arg + 1, "-") == 0 ? stdin : fopen(arg + 1, "rb");
+    if (!f)
+      return usage_error("cannot read %s: %s", arg + 1, strerror(errno));
+    size_t cap = 0;
+    for (;;) {
+      if (n == cap) {
+        cap = cap ? cap * 2 : 65536;
+        char *p = cap <= JN_BODY_MAX + 1 ? realloc(part, cap) : NULL;
+        if (!p) {
+          free(part);
+          if (f != stdin)
+            fclose(f);
+          return usage_error("%s: the body is limited to %u MiB", arg + 1, JN_BODY_MAX >> 20);
+        }
+        part = p;
+      }
+      size_t got = fread(part + n, 1, cap - n, f);
+      n += got;
+      if (got == 0)
+        break;
+    }
+    if (f != stdin)
+      fclose(f);
+    if (!binary) {
+      size_t w = 0;
+      for (size_t i = 0; i < n; i++)
+        if (part[i] != '\r' && part[i] != '\n')
+          part[w++] = part[i];
+      n = w;
+    }
+  } else {
+    n = strlen(arg);
+    part = malloc(n + 1);
+    if (part)
+      memcpy(part, arg, n);
+  }
+  size_t total = o->body_len + (o->body ? 1 : 0) + n;
+  char *body = part && total <= JN_BODY_MAX ? realloc(o->body, total + 1) : NULL;
+  if (!body) {
+    free(part);
+    return usage_error("the request body is limited to %u MiB", JN_BODY_MAX >> 20);
+  }
+  if (o->body)
+    body[o->body_len++] = '&';
+  memcpy(body + o->body_len, part, n);
+  o->body = body;
+  o->body_len += n;
+  free(part);
+  return 0;
+}
+
 static int parse_secs(const char *s, double *out) {
   char *end;
   double v = strtod(s, &end);
@@ -135,7 +208,7 @@ int main(int argc, char **argv) {
   o.n = 1;
   o.c = 1;
   int no_color = 0, ch;
-  while ((ch = getopt_long(argc, argv, "X:IH:o:fk46m:n:c:vshV", long_opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "X:IH:o:fd:A:iD:k46m:n:c:vshV", long_opts, NULL)) != -1) {
     long v;
     char err[256];
     switch (ch) {
@@ -153,6 +226,15 @@ int main(int argc, char **argv) {
     case 'o': o.output = optarg; break;
     case 'f': o.fail = 1; break;
     case OPT_COMPRESSED: o.compressed = 1; break;
+    case 'd':
+    case OPT_DATA_BINARY:
+      if (add_body(&o, optarg, ch == OPT_DATA_BINARY) != 0)
+        return JN_EXIT_USAGE;
+      break;
+    case 'A': o.user_agent = optarg; break;
+    case OPT_HTTP10: o.http10 = 1; break;
+    case 'i': o.include = 1; break;
+    case 'D': o.dump_header = optarg; break;
     case OPT_DNS_SERVERS: o.dns_servers = optarg; break;
     case OPT_RESOLVE:
       if (jn_dns_pin_check(optarg, err, sizeof err) != 0)
@@ -240,7 +322,7 @@ int main(int argc, char **argv) {
   FILE *rep = o.output && strcmp(o.output, "-") == 0 ? stderr : stdout;
   if (shown) {
     shown->exit_code = code;
-    jn_report_opts ro = {.color = o.color, .verbose = o.verbose, .width = 50};
+    jn_report_opts ro = {.color = o.color, .verbose = o.verbose, .width = 50, .show_response = o.include && !o.output};
     if (o.json)
       jn_report_json(rep, shown, o.n > 1 ? &run.stats : NULL, (size_t)o.n, o.c);
     else if (!o.silent) {
@@ -255,5 +337,6 @@ int main(int argc, char **argv) {
   if (uv_loop_close(&loop) != 0)
     fprintf(stderr, "journey: internal error: libuv handles left open\n");
   ares_library_cleanup();
+  free(o.body);
   return code;
 }

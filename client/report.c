@@ -187,7 +187,7 @@ static void human_http(FILE *f, const jn_result *r, const jn_report_opts *o, con
   ms(b, sizeof b, r->transfer_us);
   fprintf(f, "           waiting for the first byte %s, transfer %s, headers %zu bytes%s\n", a, b, r->header_bytes,
           r->keepalive_ok ? "" : ", server closes the connection");
-  if (o->verbose)
+  if (o->verbose || o->show_response)
     print_lines(f, "           < ", r->resp_headers, strlen(r->resp_headers));
 }
 

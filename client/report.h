@@ -17,6 +17,7 @@ int jn_report_reached(const jn_result *r);
 typedef struct jn_report_opts {
   int color;   /* ANSI colour */
   int verbose; /* request and response headers */
+  int show_response; /* -i without -o: the response headers */
   int width;   /* waterfall width in columns */
 } jn_report_opts;
 

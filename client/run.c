@@ -41,18 +41,35 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
     snprintf(r->failed_phase, sizeof r->failed_phase, "url");
     return r->exit_code = JN_EXIT_URL;
   }
-  jn_strlcpy(r->method, o->method ? o->method : o->head ? "HEAD" : "GET", sizeof r->method);
+  jn_strlcpy(r->method, o->method ? o->method : o->head ? "HEAD" : o->body ? "POST" : "GET", sizeof r->method);
   jn_strlcpy(r->url_given, o->url, sizeof r->url_given);
   jn_request *req = malloc(sizeof *req);
   if (!req)
     return 1;
-  jn_request_init(req, &r->url, r->method, !o->no_keepalive);
+  jn_request_init(req, &r->url, r->method, !o->no_keepalive && !o->http10);
+  if (o->http10)
+    req->version = "1.0";
+  char line[JN_REQ_HEADER_MAX + 16];
+  if (o->user_agent) {
+    snprintf(line, sizeof line, "User-Agent: %s", o->user_agent);
+    if (jn_request_header_arg(req, line, r->error, sizeof r->error) != 0) {
+      free(req);
+      snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+      return r->exit_code = JN_EXIT_USAGE;
+    }
+  }
+  if (o->body) /* curl's defaults for -d; -H may change the type */
+    jn_request_header_arg(req, "Content-Type: application/x-www-form-urlencoded", r->error, sizeof r->error);
   for (size_t i = 0; i < o->header_n; i++)
     if (jn_request_header_arg(req, o->headers[i], r->error, sizeof r->error) != 0) {
       free(req);
       snprintf(r->failed_phase, sizeof r->failed_phase, "url");
       return r->exit_code = JN_EXIT_USAGE;
     }
+  if (o->body) { /* the length is the body's, whatever -H said */
+    snprintf(line, sizeof line, "Content-Length: %zu", o->body_len);
+    jn_request_header_arg(req, line, r->error, sizeof r->error);
+  }
   if (o->compressed && !jn_request_get(req, "Accept-Encoding"))
     jn_request_header_arg(req, "Accept-Encoding: gzip, deflate, br", r->error, sizeof r->error);
   run->req_len = jn_request_format(req, &r->url, run->req, sizeof run->req);
@@ -75,6 +92,11 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
     return r->exit_code = JN_EXIT_CACERT;
   }
   run->https = strcmp(r->url.scheme, "https") == 0;
+  if (o->dump_header && !(run->dump = strcmp(o->dump_header, "-") == 0 ? stdout : fopen(o->dump_header, "wb"))) {
+    snprintf(r->error, sizeof r->error, "cannot open -D %s for writing: %m", o->dump_header);
+    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+    return r->exit_code = JN_EXIT_WRITE;
+  }
   if (o->output && strcmp(o->output, "-") == 0)
     run->out = stdout; /* curl's "-o -"; the report then goes to stderr (main.c) */
   else if (o->output && !(run->out = fopen(o->output, "wb"))) {
@@ -214,6 +236,8 @@ void jn_run_free(jn_run *run) {
     jn_tls_ctx_free(run->ctx);
   if (run->out && run->out != stdout)
     fclose(run->out);
+  if (run->dump && run->dump != stdout)
+    fclose(run->dump);
   jn_stats_free(&run->stats);
   free(run->proto);
   free(run->first);

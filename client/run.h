@@ -15,12 +15,18 @@
 
 #define JN_PINS_MAX 16
 #define JN_HEADERS_ARG_MAX 64
+#define JN_BODY_MAX (64u << 20) /* -d / --data-binary: the body is held in memory */
 
 typedef struct jn_opts {
   const char *url;
   const char *method; /* NULL: GET (HEAD with -I) */
   int head;
-  int verbose, silent, json, insecure, fail, no_cache, no_keepalive, compressed;
+  int verbose, silent, json, insecure, fail, no_cache, no_keepalive, compressed, http10;
+  const char *user_agent;      /* -A */
+  const char *dump_header;     /* -D FILE */
+  int include;                 /* -i */
+  char *body;                  /* -d / --data-binary, read by main.c (NULL: none) */
+  size_t body_len;
   const char *cacert, *dns_servers, *hosts_file, *output;
   const char *pins[JN_PINS_MAX];
   size_t pin_n;
@@ -58,6 +64,7 @@ typedef struct jn_run {
   size_t issued, finished;
   int active;
   FILE *out;
+  FILE *dump; /* -D */
   uv_timer_t progress;
   int progress_on;
   uint64_t wall_t0;

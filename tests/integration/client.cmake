@@ -22,3 +22,10 @@ if(TARGET journey AND TARGET journey-backend)
       FIXTURES_REQUIRED certs)
   endforeach()
 endif()
+# curl's flags (-d, --data-binary, -A, --http1.0, -i, -D, -L, -x, --cert, -w, --retry, --connect-to)
+if(TARGET journey AND TARGET journey-backend)
+  add_test(NAME integration.client.flags
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_flags.py
+            $<TARGET_FILE:journey> ${JOURNEY_TEST_CERTS} $<TARGET_FILE:journey-backend>)
+  set_tests_properties(integration.client.flags PROPERTIES LABELS integration TIMEOUT 180 FIXTURES_REQUIRED certs)
+endif()
