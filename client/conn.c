@@ -223,6 +223,7 @@ static void send_request(jn_conn *c) {
   jn_http_begin(&c->http, r, run->o->head, run->out);
   c->http.dump = run->dump;
   c->http.include = run->o->include;
+  c->http.follow = run->o->follow;
   int rc;
   const jn_opts *o = run->o;
   if (c->tls_on)

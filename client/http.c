@@ -93,7 +93,9 @@ static int on_headers_complete(llhttp_t *p) {
   jn_result *r = h->r;
   r->status = p->status_code;
   r->header_wire_bytes = h->head_end + 4; /* CRLF ending the last line, CRLF ending the block */
-  if ((h->dump && write_head(h, h->dump) != 0) || (h->include && h->out && write_head(h, h->out) != 0))
+  int st = r->status;
+  h->discard = h->follow && r->location[0] && (st == 301 || st == 302 || st == 303 || st == 307 || st == 308);
+  if ((h->dump && write_head(h, h->dump) != 0) || (h->include && h->out && !h->discard && write_head(h, h->out) != 0))
     return -1;
   snprintf(r->http_version, sizeof r->http_version, "%d.%d", p->http_major, p->http_minor);
   int nobody = h->head || r->status == 204 || r->status == 304 || r->status / 100 == 1;
@@ -124,7 +126,7 @@ static int on_headers_complete(llhttp_t *p) {
 static int sink(jn_http *h, const char *p, size_t n) {
   jn_result *r = h->r;
   r->body_decoded += n;
-  if (h->out && fwrite(p, 1, n, h->out) != n) {
+  if (h->out && !h->discard && fwrite(p, 1, n, h->out) != n) {
     snprintf(r->error, sizeof r->error, "cannot write the body to the -o file");
     r->exit_code = JN_EXIT_WRITE;
     return -1;

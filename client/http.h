@@ -23,6 +23,8 @@ typedef struct jn_http {
   FILE *out;    /* -o FILE, or NULL */
   FILE *dump;   /* -D FILE: the response head, or NULL */
   int include;  /* -i: the response head goes to out before the body */
+  int follow;   /* -L: a redirect's body is counted, not written */
+  int discard;
   char name[64];
   size_t name_len;
   char value[1024];

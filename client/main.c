@@ -11,6 +11,7 @@
 
 #include "client/dns_pin.h"
 #include "client/exit_code.h"
+#include "client/follow.h"
 #include "client/report.h"
 #include "client/run.h"
 
@@ -41,6 +42,14 @@ static const char usage_text[] =
     "  -i, --include             the response head goes before the body into -o's output; without\n"
     "                            -o the report shows the response headers\n"
     "  -D, --dump-header FILE    write the response head (status line and headers) to FILE (- stdout)\n"
+    "  -L, --location            follow redirects (301 302 303 307 308; 303, and POST after 301/302,\n"
+    "                            become GET as in curl); each hop is a request of its own and\n"
+    "                            the report shows its phases\n"
+    "      --max-redirs N        at most N redirects with -L (default 50; then exit 47)\n"
+    "      --retry N             repeat a request up to N times after a timeout or a 408, 429, 500,\n"
+    "                            502, 503, 504 answer (never a request that may have had an effect\n"
+    "                            unless its method is idempotent); waits 1 s, 2 s, 4 s ...\n"
+    "      --retry-delay S       wait S seconds between retries instead\n"
     "  -A, --user-agent NAME     User-Agent header (default journey/VERSION)\n"
     "      --http1.0             HTTP/1.0 request, no keep-alive\n"
     "      --compressed          ask for gzip, deflate, br even if -H removed Accept-Encoding (they\n"
@@ -73,12 +82,12 @@ static const char usage_text[] =
     "  -V, --version             the version\n"
     "\n"
     "Exit codes (curl's): 0 ok, 2 usage, 3 bad URL, 6 DNS, 7 connect, 8 bad HTTP reply, 22 HTTP\n"
-    ">= 400 with --fail, 23 write error (-o), 28 timeout, 35 TLS handshake, 52 empty reply,\n"
+    ">= 400 with --fail, 23 write error (-o), 28 timeout, 35 TLS handshake, 47 too many redirects, 52 empty reply,\n"
     "56 receive error, 60 certificate verification, 77 bad --cacert file.\n";
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
-  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10
+  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY
 };
 
 static const struct option long_opts[] = {
@@ -93,6 +102,10 @@ static const struct option long_opts[] = {
     {"user-agent", required_argument, NULL, 'A'},
     {"http1.0", no_argument, NULL, OPT_HTTP10},
     {"include", no_argument, NULL, 'i'},
+    {"location", no_argument, NULL, 'L'},
+    {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
+    {"retry", required_argument, NULL, OPT_RETRY},
+    {"retry-delay", required_argument, NULL, OPT_RETRY_DELAY},
     {"dump-header", required_argument, NULL, 'D'},
     {"dns-servers", required_argument, NULL, OPT_DNS_SERVERS},
     {"resolve", required_argument, NULL, OPT_RESOLVE},
@@ -207,8 +220,9 @@ int main(int argc, char **argv) {
   memset(&o, 0, sizeof o);
   o.n = 1;
   o.c = 1;
+  o.max_redirs = 50;
   int no_color = 0, ch;
-  while ((ch = getopt_long(argc, argv, "X:IH:o:fd:A:iD:k46m:n:c:vshV", long_opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "X:IH:o:fd:A:iD:Lk46m:n:c:vshV", long_opts, NULL)) != -1) {
     long v;
     char err[256];
     switch (ch) {
@@ -234,6 +248,21 @@ int main(int argc, char **argv) {
     case 'A': o.user_agent = optarg; break;
     case OPT_HTTP10: o.http10 = 1; break;
     case 'i': o.include = 1; break;
+    case 'L': o.follow = 1; break;
+    case OPT_MAX_REDIRS:
+      if (strcmp(optarg, "0") != 0 && parse_count(optarg, 1000, &v) != 0)
+        return usage_error("bad --max-redirs \"%s\": a count from 0 to 1000", optarg);
+      o.max_redirs = atoi(optarg);
+      break;
+    case OPT_RETRY:
+      if (strcmp(optarg, "0") != 0 && parse_count(optarg, 60, &v) != 0)
+        return usage_error("bad --retry \"%s\": a count from 0 to 60", optarg);
+      o.retry = atoi(optarg);
+      break;
+    case OPT_RETRY_DELAY:
+      if (parse_secs(optarg, &o.retry_delay) != 0)
+        return usage_error("bad --retry-delay \"%s\": seconds, e.g. 0.5", optarg);
+      break;
     case 'D': o.dump_header = optarg; break;
     case OPT_DNS_SERVERS: o.dns_servers = optarg; break;
     case OPT_RESOLVE:
@@ -306,27 +335,23 @@ int main(int argc, char **argv) {
   }
   uv_loop_t loop;
   uv_loop_init(&loop);
+  if (o.follow && o.n > 1)
+    return usage_error("-L follows one request: give -n with the final URL instead");
   jn_run run;
-  code = jn_run_prepare(&run, &loop, &o);
-  jn_result *shown = run.first;
-  if (code == 0) {
-    jn_run_start(&run);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    code = run.exit_code;
-  } else if (run.proto) {
-    run.proto->exit_code = code;
-    run.proto->t_total = run.proto->url_us;
-    shown = run.proto;
-  }
+  memset(&run, 0, sizeof run);
+  jn_tries *tries = calloc(1, sizeof *tries);
+  jn_result *shown = NULL;
+  code = tries ? jn_follow(&loop, &o, &run, tries, &shown) : 1;
   /* With -o - the body owns stdout; the report goes to stderr. */
   FILE *rep = o.output && strcmp(o.output, "-") == 0 ? stderr : stdout;
   if (shown) {
     shown->exit_code = code;
     jn_report_opts ro = {.color = o.color, .verbose = o.verbose, .width = 50, .show_response = o.include && !o.output};
     if (o.json)
-      jn_report_json(rep, shown, o.n > 1 ? &run.stats : NULL, (size_t)o.n, o.c);
+      jn_report_json(rep, shown, o.n > 1 ? &run.stats : NULL, (size_t)o.n, o.c, tries);
     else if (!o.silent) {
       jn_report_human(rep, shown, &ro);
+      jn_report_tries_human(rep, tries, &ro);
       if (o.n > 1)
         jn_report_stats_human(rep, &run.stats, (size_t)o.n, o.c, &ro);
     }
@@ -338,5 +363,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "journey: internal error: libuv handles left open\n");
   ares_library_cleanup();
   free(o.body);
+  free(tries);
   return code;
 }

@@ -367,3 +367,37 @@ void jn_report_stats_human(FILE *f, jn_stats *st, size_t requested, int concurre
     }
   }
 }
+
+void jn_report_tries_human(FILE *f, const jn_tries *t, const jn_report_opts *o) {
+  if (!t || t->n < 2)
+    return;
+  sty s = styles(o);
+  uint64_t all = 0;
+  for (size_t i = 0; i < t->n; i++)
+    all += t->t[i].total_us + t->t[i].wait_us;
+  fprintf(f, "\n%s%zu requests%s (%d retr%s): each is a request of its own, the last one is shown above\n", s.b, t->n,
+          s.off, t->retries, t->retries == 1 ? "y" : "ies");
+  for (size_t i = 0; i < t->n; i++) {
+    const jn_try *h = &t->t[i];
+    char tot[32], d[32], c[32], l[32], sv[32], tr[32];
+    ms(tot, sizeof tot, h->total_us);
+    ms(d, sizeof d, h->dns_us);
+    ms(c, sizeof c, h->tcp_us);
+    ms(l, sizeof l, h->tls_us);
+    ms(sv, sizeof sv, h->server_us);
+    ms(tr, sizeof tr, h->transfer_us);
+    if (h->wait_us) {
+      char w[32];
+      ms(w, sizeof w, h->wait_us);
+      fprintf(f, "     %s(waited %s before retrying)%s\n", s.dim, w, s.off);
+    }
+    fprintf(f, "  %zu %-8s %s %s -> ", i + 1, h->kind, h->method, h->url);
+    if (h->status)
+      fprintf(f, "%d", h->status);
+    else
+      fprintf(f, "%sexit %d (%s)%s", s.bad, h->exit_code, jn_exit_name(h->exit_code), s.off);
+    fprintf(f, "  %s (%.0f%% of all)\n", tot, all ? 100.0 * (double)h->total_us / (double)all : 0.0);
+    fprintf(f, "     dns %s  tcp %s  tls %s  server %s  transfer %s%s%s\n", d, c, l, sv, tr, h->remote[0] ? "  via " : "",
+            h->remote);
+  }
+}

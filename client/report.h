@@ -31,7 +31,11 @@ void jn_report_stats_human(FILE *f, jn_stats *s, size_t requested, int concurren
 /* Waterfall rows into buf: one row per phase, bars scaled to the total. Returns length. */
 size_t jn_report_waterfall(char *buf, size_t len, const jn_result *r, int width);
 /* report_json.c: the --json object (one line, newline-terminated). s may be NULL (no -n). */
-void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, int concurrency);
+void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, int concurrency,
+                    const jn_tries *tries);
+/* The hops (-L) and retries: one line each with its phases, and where the time went. Nothing
+ * when there was a single try. tries may be NULL. */
+void jn_report_tries_human(FILE *f, const jn_tries *tries, const jn_report_opts *o);
 /* JSON string escaping of src into f, with the quotes. */
 void jn_json_str(FILE *f, const char *src);
 

@@ -346,7 +346,33 @@ static void json_curl(FILE *f, const jn_result *r) {
   kv_sn(f, "content_type", r->content_type);
 }
 
-void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, int concurrency) {
+static void json_tries(FILE *f, const jn_tries *t) {
+  fprintf(f, ",\"retries\":%d,\"hops\":[", t ? t->retries : 0);
+  for (size_t i = 0; t && i < t->n; i++) {
+    const jn_try *h = &t->t[i];
+    fprintf(f, "%s{\"kind\":", i ? "," : "");
+    jn_json_str(f, h->kind);
+    kv_s(f, "url", h->url);
+    kv_s(f, "method", h->method);
+    kv_i(f, "http_code", h->status);
+    kv_i(f, "exitcode", h->exit_code);
+    kv_sn(f, "remote", h->remote);
+    kv_u(f, "start_us", h->start_us);
+    kv_u(f, "wait_us", h->wait_us);
+    kv_u(f, "dns_us", h->dns_us);
+    kv_u(f, "route_us", h->route_us);
+    kv_u(f, "tcp_us", h->tcp_us);
+    kv_u(f, "tls_us", h->tls_us);
+    kv_u(f, "server_us", h->server_us);
+    kv_u(f, "transfer_us", h->transfer_us);
+    kv_u(f, "total_us", h->total_us);
+    fputc('}', f);
+  }
+  fputc(']', f);
+}
+
+void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, int concurrency,
+                    const jn_tries *tries) {
   fputs("{\"journey_version\":", f);
 #ifdef JOURNEY_VERSION
   jn_json_str(f, JOURNEY_VERSION);
@@ -361,6 +387,7 @@ void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, 
   kv_i(f, "exit_code", r->exit_code); /* journey's first names, kept: fields are never renamed */
   kv_sn(f, "error", r->error);
   kv_sn(f, "failed_phase", r->failed_phase);
+  json_tries(f, tries);
   if (s)
     json_runs(f, s, requested, concurrency);
   fputs("}\n", f);

@@ -27,6 +27,7 @@ enum {
   JN_EXIT_WRITE = 23,
   JN_EXIT_TIMEOUT = 28,
   JN_EXIT_TLS = 35,
+  JN_EXIT_TOO_MANY_REDIRECTS = 47,
   JN_EXIT_EMPTY_REPLY = 52,
   JN_EXIT_RECV = 56,
   JN_EXIT_CERT = 60,
@@ -166,6 +167,26 @@ typedef struct jn_result {
    * route look-up); docs/client-json.md says what starts and stops each. */
   uint64_t t_namelookup, t_connect, t_appconnect, t_pretransfer, t_starttransfer, t_total;
 } jn_result;
+
+/* -L hops and --retry attempts (follow.c), each summed up for the report. */
+#define JN_TRIES_MAX 64
+
+typedef struct jn_try {
+  char kind[12]; /* "request", "redirect" (a hop after a 3xx), "retry" */
+  char url[1024];
+  char method[16];
+  int status, exit_code;
+  char remote[64];
+  uint64_t start_us; /* from the first try's start */
+  uint64_t wait_us;  /* --retry: the pause before this try */
+  uint64_t dns_us, route_us, tcp_us, tls_us, server_us, transfer_us, total_us;
+} jn_try;
+
+typedef struct jn_tries {
+  size_t n;
+  int retries;
+  jn_try t[JN_TRIES_MAX];
+} jn_tries;
 
 /* Copies src into dst (cap bytes), truncating; always NUL-terminated. */
 static inline void jn_strlcpy(char *dst, const char *src, size_t cap) {

@@ -25,6 +25,9 @@ typedef struct jn_opts {
   const char *user_agent;      /* -A */
   const char *dump_header;     /* -D FILE */
   int include;                 /* -i */
+  int follow, max_redirs;      /* -L, --max-redirs (curl's default 50) */
+  int retry;                   /* --retry N */
+  double retry_delay;          /* --retry-delay S (0: 1 s doubling, as curl) */
   char *body;                  /* -d / --data-binary, read by main.c (NULL: none) */
   size_t body_len;
   const char *cacert, *dns_servers, *hosts_file, *output;

@@ -116,6 +116,136 @@ class Body(unittest.TestCase):
         self.assertIn(b"< Content-Type: application/json", r.stdout)
 
 
+def redirect_server(port, stop, seen):
+    """One request per connection: /r/CODE answers CODE with Location /final, /final answers 200
+    with "METHOD body-length", /loop redirects to itself, /flaky answers 503 twice then 200.
+    Every request line and body length goes into seen."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(16)
+    ls.settimeout(0.2)
+    flaky = [0]
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        c.settimeout(5)
+        req = b""
+        while b"\r\n\r\n" not in req:
+            d = c.recv(65536)
+            if not d:
+                break
+            req += d
+        if b"\r\n\r\n" not in req:  # a port probe, or a client that gave up
+            c.close()
+            continue
+        head, _, body = req.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path = lines[0].split(" ")[:2]
+        length = 0
+        for l in lines[1:]:
+            if l.lower().startswith("content-length:"):
+                length = int(l.split(":")[1])
+        while len(body) < length:
+            body += c.recv(65536)
+        seen.append((method, path, len(body)))
+        if path.startswith("/r/"):
+            code = int(path[3:])
+            resp = b"HTTP/1.1 %d Moved\r\nLocation: /final\r\nContent-Length: 6\r\nConnection: close\r\n\r\nmoved\n" % code
+        elif path == "/loop":
+            resp = b"HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        elif path == "/flaky" and flaky[0] < 2:
+            flaky[0] += 1
+            resp = b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        else:
+            if path == "/flaky":
+                flaky[0] = 0
+            out = b"%s %d" % (method.encode(), len(body))
+            resp = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(out) + out
+        c.sendall(resp)
+        c.close()
+    ls.close()
+
+
+class Redirects(unittest.TestCase):
+    """-L with --max-redirs (RFC 9110's method rules) and --retry."""
+    @classmethod
+    def setUpClass(cls):
+        cls.port = free_port()
+        cls.stop = threading.Event()
+        cls.seen = []
+        cls.th = threading.Thread(target=redirect_server, args=(cls.port, cls.stop, cls.seen), daemon=True)
+        cls.th.start()
+        wait_port(cls.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop.set()
+        cls.th.join()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def test_methods_per_status(self):
+        # (status, method sent first) -> method and body length that reach /final
+        want = {(301, "POST"): ("GET", 0), (302, "POST"): ("GET", 0), (303, "POST"): ("GET", 0),
+                (307, "POST"): ("POST", 5), (308, "POST"): ("POST", 5), (301, "GET"): ("GET", 0),
+                (303, "PUT"): ("GET", 0), (308, "PUT"): ("PUT", 5)}
+        for (status, method), (m2, n2) in want.items():
+            del self.seen[:]
+            args = ["-L", "-d", "hello"] + (["-X", method] if method != "POST" else [])
+            if method == "GET":
+                args = ["-L"]
+                n2 = 0
+            r = journey(*args, "-o", "-", self.url("/r/%d" % status))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, b"%s %d" % (m2.encode(), n2), (status, method))  # no redirect body
+            self.assertEqual([s[1] for s in self.seen], ["/r/%d" % status, "/final"])
+            self.assertEqual(self.seen[1][0], m2)
+        code, j = jjson("-L", self.url("/r/301"))
+        self.assertEqual(code, 0, j["errormsg"])
+        self.assertEqual((j["num_redirects"], j["url_effective"], j["url"]), (1, self.url("/final"), self.url("/r/301")))
+        self.assertEqual([(h["kind"], h["http_code"]) for h in j["hops"]], [("request", 301), ("redirect", 200)])
+        self.assertGreater(j["time_redirect"], 0)
+        self.assertLessEqual(j["time_redirect"], j["time_total"])
+        # curl's marks are summed over the hops: both hops' DNS + connect
+        self.assertGreaterEqual(j["time_connect"], sum(h["tcp_us"] for h in j["hops"]) / 1e6 - 1e-6)
+        # without -L: not followed, redirect_url says where it points
+        code, j = jjson(self.url("/r/302"))
+        self.assertEqual((code, j["http_code"], j["redirect_url"], j["num_redirects"]),
+                         (0, 302, self.url("/final"), 0))
+        # the human report shows each hop's phases
+        r = journey("-L", "--no-color", self.url("/r/307"))
+        self.assertIn(b"2 requests", r.stdout)
+        self.assertIn(b"redirect GET " + self.url("/final").encode(), r.stdout)
+
+    def test_max_redirs_is_47(self):
+        del self.seen[:]
+        code, j = jjson("-L", "--max-redirs", "3", self.url("/loop"))
+        self.assertEqual(code, 47, j["errormsg"])
+        self.assertIn("--max-redirs", j["errormsg"])
+        self.assertEqual(len(self.seen), 4)
+
+    def test_retry_only_what_is_safe(self):
+        del self.seen[:]
+        code, j = jjson("--retry", "3", "--retry-delay", "0.05", self.url("/flaky"))
+        self.assertEqual((code, j["http_code"], j["retries"]), (0, 200, 2), j["errormsg"])
+        self.assertEqual([h["http_code"] for h in j["hops"]], [503, 503, 200])
+        self.assertGreaterEqual(j["hops"][1]["wait_us"], 50000)
+        # a POST that got a 503 may have had an effect: never repeated
+        del self.seen[:]
+        code, j = jjson("--retry", "3", "--retry-delay", "0.05", "-d", "x=1", self.url("/flaky"))
+        self.assertEqual((code, j["http_code"], j["retries"], len(self.seen)), (0, 503, 0, 1))
+        # a connection that times out before the request is sent is retried whatever the method
+        # (a TCP port that never accepts: listening with a full backlog is not portable, so a
+        # silent port is approximated by --connect-timeout against a dropped address is not
+        # possible on loopback; a refused connection is not a transient error, as in curl)
+        code, j = jjson("--retry", "2", "--retry-delay", "0.05", "http://127.0.0.1:%d/" % free_port())
+        self.assertEqual((code, j["retries"]), (7, 0))
+
+
 if __name__ == "__main__":
     ok = unittest.main(argv=[sys.argv[0]] + sys.argv[4:], exit=False).result.wasSuccessful()
     sys.exit(0 if ok else 1)
