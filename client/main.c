@@ -11,6 +11,7 @@
 
 #include "client/dns_pin.h"
 #include "client/exit_code.h"
+#include "client/curl_vars.h"
 #include "client/follow.h"
 #include "client/report.h"
 #include "client/run.h"
@@ -75,6 +76,9 @@ static const char usage_text[] =
     "      --no-keepalive        a fresh connection (and TLS resumption) for every request\n"
     "Output\n"
     "      --json                one JSON object (schema: docs/client-json.md)\n"
+    "  -w, --write-out FORMAT    after the report (also with -s), FORMAT with curl's variables:\n"
+    "                            %{time_total}, %{http_code}, %{remote_ip}, %{size_download},\n"
+    "                            %{json}, %header{Name}, ... (docs/client-json.md lists them)\n"
     "  -v, --verbose             show the request and response headers\n"
     "  -s, --silent              print nothing; the exit code tells\n"
     "      --no-color            no colours (colours are only used on a terminal, never with NO_COLOR)\n"
@@ -102,6 +106,7 @@ static const struct option long_opts[] = {
     {"user-agent", required_argument, NULL, 'A'},
     {"http1.0", no_argument, NULL, OPT_HTTP10},
     {"include", no_argument, NULL, 'i'},
+    {"write-out", required_argument, NULL, 'w'},
     {"location", no_argument, NULL, 'L'},
     {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
     {"retry", required_argument, NULL, OPT_RETRY},
@@ -222,7 +227,8 @@ int main(int argc, char **argv) {
   o.c = 1;
   o.max_redirs = 50;
   int no_color = 0, ch;
-  while ((ch = getopt_long(argc, argv, "X:IH:o:fd:A:iD:Lk46m:n:c:vshV", long_opts, NULL)) != -1) {
+  const char *writeout = NULL;
+  while ((ch = getopt_long(argc, argv, "X:IH:o:fd:A:iD:Lw:k46m:n:c:vshV", long_opts, NULL)) != -1) {
     long v;
     char err[256];
     switch (ch) {
@@ -248,6 +254,7 @@ int main(int argc, char **argv) {
     case 'A': o.user_agent = optarg; break;
     case OPT_HTTP10: o.http10 = 1; break;
     case 'i': o.include = 1; break;
+    case 'w': writeout = optarg; break;
     case 'L': o.follow = 1; break;
     case OPT_MAX_REDIRS:
       if (strcmp(optarg, "0") != 0 && parse_count(optarg, 1000, &v) != 0)
@@ -356,6 +363,8 @@ int main(int argc, char **argv) {
         jn_report_stats_human(rep, &run.stats, (size_t)o.n, o.c, &ro);
     }
   }
+  if (shown && writeout) /* also with -s, as curl */
+    jn_writeout(stdout, writeout, shown);
   fflush(stdout);
   jn_run_free(&run);
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -1,5 +1,6 @@
 /* The --json object (schema and meaning of every field: docs/client-json.md). */
 #include "client/report.h"
+#include "client/curl_vars.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -282,68 +283,17 @@ static void json_runs(FILE *f, jn_stats *st, size_t requested, int concurrency) 
   fputs("}}", f);
 }
 
-/* "ip:port" or "[ip6]:port" into its two halves. */
-static void split_addr(const char *a, char *ip, size_t iplen, long *port) {
-  const char *colon = strrchr(a, ':');
-  *port = 0;
-  ip[0] = 0;
-  if (!colon)
-    return;
-  const char *s = a, *e = colon;
-  if (*s == '[' && e > s && e[-1] == ']') {
-    s++;
-    e--;
-  }
-  snprintf(ip, iplen, "%.*s", (int)(e - s), s);
-  *port = strtol(colon + 1, NULL, 10);
-}
-
-/* The names and meanings of curl's -w '%{json}' for everything journey knows (docs/client-json.md). */
+/* curl's -w '%{json}' names and values for everything journey knows (curl_vars.c). */
 static void json_curl(FILE *f, const jn_result *r) {
-  char ip[64], url[JN_URL_HOST_MAX + JN_URL_PATH_MAX * 2 + 32], scheme[8];
-  long port;
-  secs(f, "time_namelookup", r->t_namelookup);
-  secs(f, "time_connect", r->t_connect);
-  secs(f, "time_appconnect", r->t_appconnect);
-  secs(f, "time_pretransfer", r->t_pretransfer);
-  secs(f, "time_starttransfer", r->t_starttransfer);
-  secs(f, "time_total", r->t_total);
-  secs(f, "time_redirect", r->t_redirect);
-  kv_i(f, "http_code", r->status);
-  kv_i(f, "response_code", r->status);
-  kv_i(f, "exitcode", r->exit_code);
-  kv_sn(f, "errormsg", r->error);
-  split_addr(r->remote, ip, sizeof ip, &port);
-  kv_sn(f, "remote_ip", ip);
-  kv_i(f, "remote_port", port);
-  split_addr(r->local, ip, sizeof ip, &port);
-  kv_sn(f, "local_ip", ip);
-  kv_i(f, "local_port", port);
-  kv_u(f, "size_download", r->body_bytes);
-  kv_u(f, "size_upload", r->upload_bytes);
-  kv_u(f, "size_header", r->header_wire_bytes);
-  kv_u(f, "size_request", r->request_len + r->upload_bytes);
-  kv_u(f, "speed_download", r->t_total ? r->body_bytes * 1000000 / r->t_total : 0);
-  kv_u(f, "speed_upload", r->t_total ? r->upload_bytes * 1000000 / r->t_total : 0);
-  kv_sn(f, "http_version", r->status ? r->http_version : "");
-  kv_i(f, "num_connects", r->num_connects);
-  kv_i(f, "num_redirects", r->num_redirects);
-  kv_i(f, "num_headers", r->header_n);
-  kv_i(f, "num_certs", r->tls_used && !r->tcp_reused ? r->chain_len : 0);
-  kv_i(f, "ssl_verify_result", r->verify_code);
-  kv_sn(f, "method", r->method);
-  for (size_t i = 0; i < sizeof scheme - 1; i++) /* curl says HTTPS / HTTP */
-    scheme[i] = (char)(r->url.scheme[i] >= 'a' && r->url.scheme[i] <= 'z' ? r->url.scheme[i] - 32 : r->url.scheme[i]);
-  scheme[sizeof scheme - 1] = 0;
-  kv_s(f, "scheme", scheme);
-  jn_url_format(&r->url, url, sizeof url);
-  kv_s(f, "url_effective", url);
-  kv_s(f, "url", r->url_given[0] ? r->url_given : url);
-  url[0] = 0;
-  if (r->status / 100 == 3 && r->location[0])
-    jn_url_resolve(&r->url, r->location, url, sizeof url);
-  kv_sn(f, "redirect_url", url);
-  kv_sn(f, "content_type", r->content_type);
+  jn_val v;
+  for (size_t i = 0; i < jn_curl_var_n; i++) {
+    jn_curl_var(r, jn_curl_var_names[i], &v);
+    switch (v.type) {
+    case JN_VAL_INT: kv_i(f, jn_curl_var_names[i], v.i); break;
+    case JN_VAL_SECS: secs(f, jn_curl_var_names[i], v.us); break;
+    default: kv_sn(f, jn_curl_var_names[i], v.type == JN_VAL_STR ? v.s : ""); break;
+    }
+  }
 }
 
 static void json_tries(FILE *f, const jn_tries *t) {

@@ -153,6 +153,7 @@ typedef struct jn_result {
 
   uint64_t upload_bytes; /* request body sent (-d, --data-binary) */
   int num_connects;       /* connections opened for this request (0: kept alive) */
+  int proxy_status;       /* -x: the proxy's answer to CONNECT (curl's http_connect) */
 
   /* 7. lb */
   jn_lb_info lb;

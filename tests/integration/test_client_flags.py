@@ -111,6 +111,18 @@ class Body(unittest.TestCase):
         self.assertIn(b"\r\nContent-Type: application/json", head)
         self.assertEqual((json.loads(body)["backend"], json.loads(body)["http_version"]), ("b1", "1.0"))
         self.assertEqual(open(hfile, "rb").read(), head + b"\r\n\r\n")
+        # -w with curl's variables, also with -s; the same values as --json
+        r = journey("-s", "-w", "%{http_code} %{method} %{size_download} %{remote_ip}:%{remote_port} %header{content-type}"
+                    "\\n%{json}", self.url())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        first, _, js = r.stdout.decode().partition("\n")
+        self.assertEqual(first, "200 GET %d 127.0.0.1:%d application/json" % (json.loads(js)["size_download"], self.port))
+        j = json.loads(js)
+        self.assertEqual((j["http_code"], j["scheme"], j["num_connects"]), (200, "HTTP", 1))
+        self.assertGreater(j["time_total"], j["time_connect"])
+        r = journey("-s", "-w", "%{no_such_thing}", self.url())
+        self.assertEqual(r.stdout, b"%{no_such_thing}")
+        self.assertIn(b"unknown variable", r.stderr)
         # -i without -o: the report shows the response headers
         r = journey("-i", "--no-color", self.url())
         self.assertIn(b"< Content-Type: application/json", r.stdout)
