@@ -65,6 +65,8 @@ static const char usage_text[] =
     "TLS\n"
     "      --cacert FILE         trust the CA certificates in FILE (default: the system store)\n"
     "  -k, --insecure            do not verify the server certificate (said loudly in the output)\n"
+    "      --cert FILE           client certificate (PEM) for servers that ask for one (mTLS)\n"
+    "      --key FILE            its private key (PEM; default: in the --cert file)\n"
     "Timing\n"
     "      --connect-timeout S   limit DNS + TCP + TLS to S seconds (exit 28)\n"
     "  -m, --max-time S          limit each request to S seconds (exit 28)\n"
@@ -86,12 +88,13 @@ static const char usage_text[] =
     "  -V, --version             the version\n"
     "\n"
     "Exit codes (curl's): 0 ok, 2 usage, 3 bad URL, 6 DNS, 7 connect, 8 bad HTTP reply, 22 HTTP\n"
-    ">= 400 with --fail, 23 write error (-o), 28 timeout, 35 TLS handshake, 47 too many redirects, 52 empty reply,\n"
-    "56 receive error, 60 certificate verification, 77 bad --cacert file.\n";
+    ">= 400 with --fail, 23 write error (-o), 28 timeout, 35 TLS handshake, 47 too many redirects,\n"
+    "52 empty reply, 56 receive error, 58 bad client certificate, 60 certificate verification,\n"
+    "77 bad --cacert file.\n";
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
-  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY
+  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY
 };
 
 static const struct option long_opts[] = {
@@ -120,6 +123,8 @@ static const struct option long_opts[] = {
     {"ipv6", no_argument, NULL, '6'},
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"insecure", no_argument, NULL, 'k'},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"max-time", required_argument, NULL, 'm'},
     {"requests", required_argument, NULL, 'n'},
@@ -289,6 +294,8 @@ int main(int argc, char **argv) {
     case '6': o.family = 6; break;
     case OPT_CACERT: o.cacert = optarg; break;
     case 'k': o.insecure = 1; break;
+    case OPT_CERT: o.cert = optarg; break;
+    case OPT_KEY: o.key = optarg; break;
     case OPT_CONNECT_TIMEOUT:
       if (parse_secs(optarg, &o.connect_timeout) != 0)
         return usage_error("bad --connect-timeout \"%s\": seconds, e.g. 2.5", optarg);

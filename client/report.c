@@ -150,6 +150,8 @@ static void human_tls(FILE *f, const jn_result *r, const sty *s) {
   fprintf(f, "%s %s group %s ALPN %s SNI %s%s\n", r->tls_version[0] ? r->tls_version : "-",
           r->cipher[0] ? r->cipher : "-", r->group[0] ? r->group : "-", r->alpn[0] ? r->alpn : "none",
           r->sni[0] ? r->sni : "(none: IP literal)", r->tls_resumed ? " (session resumed)" : "");
+  if (r->client_cert)
+    fprintf(f, "           client   certificate offered (--cert): the server may check who we are (mTLS)\n");
   if (r->tls_setup_us) {
     char t[32];
     ms(t, sizeof t, r->tls_setup_us);

@@ -162,6 +162,7 @@ static void json_phases(FILE *f, const jn_result *r) {
   kv_sn(f, "group", r->group);
   kv_b(f, "resumed", r->tls_resumed);
   kv_b(f, "insecure", r->tls_insecure);
+  kv_b(f, "client_certificate", r->client_cert);
   kv_b(f, "verified", r->verified);
   kv_sn(f, "verify_result", r->verify_result);
   kv_sn(f, "verify_name", r->verify_name);

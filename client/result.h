@@ -30,6 +30,7 @@ enum {
   JN_EXIT_TOO_MANY_REDIRECTS = 47,
   JN_EXIT_EMPTY_REPLY = 52,
   JN_EXIT_RECV = 56,
+  JN_EXIT_CLIENT_CERT = 58,
   JN_EXIT_CERT = 60,
   JN_EXIT_ENCODING = 61,
   JN_EXIT_CACERT = 77
@@ -130,6 +131,7 @@ typedef struct jn_result {
   char verify_result[160];
   char verify_name[256]; /* the name (or IP) checked against the certificate */
   long verify_code;      /* OpenSSL's X509_V_* result (curl's ssl_verify_result) */
+  int client_cert;       /* a client certificate was offered (--cert) */
 
   /* 6. http */
   uint64_t http_us;

@@ -17,11 +17,12 @@ int jn_run_tls_ctx(jn_run *run, jn_result *r) {
   const jn_opts *o = run->o;
   char err[512];
   uint64_t t0 = jc_now_us();
-  run->ctx = jn_tls_ctx(o->cacert, o->insecure, err, sizeof err);
+  int bad_cert;
+  run->ctx = jn_tls_ctx(o->cacert, o->insecure, o->cert, o->key, &bad_cert, err, sizeof err);
   r->tls_setup_us = jc_now_us() - t0;
   if (!run->ctx) {
     jn_strlcpy(r->error, err, sizeof r->error);
-    return r->exit_code = o->cacert ? JN_EXIT_CACERT : JN_EXIT_TLS;
+    return r->exit_code = bad_cert ? JN_EXIT_CLIENT_CERT : o->cacert ? JN_EXIT_CACERT : JN_EXIT_TLS;
   }
   return 0;
 }
@@ -91,6 +92,13 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
     snprintf(r->failed_phase, sizeof r->failed_phase, "tls");
     return r->exit_code = JN_EXIT_CACERT;
   }
+  const char *files[] = {o->cert, o->key};
+  for (int i = 0; i < 2; i++)
+    if (files[i] && access(files[i], R_OK) != 0) {
+      snprintf(r->error, sizeof r->error, "cannot read %s %s: %m", i ? "--key" : "--cert", files[i]);
+      snprintf(r->failed_phase, sizeof r->failed_phase, "tls");
+      return r->exit_code = JN_EXIT_CLIENT_CERT;
+    }
   run->https = strcmp(r->url.scheme, "https") == 0;
   if (o->dump_header && !(run->dump = strcmp(o->dump_header, "-") == 0 ? stdout : fopen(o->dump_header, "wb"))) {
     snprintf(r->error, sizeof r->error, "cannot open -D %s for writing: %m", o->dump_header);

@@ -31,6 +31,7 @@ typedef struct jn_opts {
   char *body;                  /* -d / --data-binary, read by main.c (NULL: none) */
   size_t body_len;
   const char *cacert, *dns_servers, *hosts_file, *output;
+  const char *cert, *key; /* --cert, --key: a client certificate (mTLS) */
   const char *pins[JN_PINS_MAX];
   size_t pin_n;
   const char *headers[JN_HEADERS_ARG_MAX];

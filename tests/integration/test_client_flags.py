@@ -258,6 +258,56 @@ class Redirects(unittest.TestCase):
         self.assertEqual((code, j["retries"]), (7, 0))
 
 
+class Mtls(unittest.TestCase):
+    """--cert/--key against openssl s_server -Verify (it insists on a client certificate signed by
+    the development CA)."""
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="journey-mtls-")
+        ca, cakey = os.path.join(CERTS, "ca.crt"), os.path.join(CERTS, "ca.key")
+        cls.key, cls.crt = os.path.join(cls.tmp, "client.key"), os.path.join(cls.tmp, "client.crt")
+        csr = os.path.join(cls.tmp, "client.csr")
+        run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+        run("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", cls.key, "-out", csr, "-subj", "/CN=journey test client")
+        run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial",
+            "-CAserial", os.path.join(cls.tmp, "ca.srl"), "-out", cls.crt, "-days", "1")
+        cls.port = free_port()
+        cls.srv = start(["openssl", "s_server", "-accept", "127.0.0.1:%d" % cls.port,
+                         "-cert", os.path.join(CERTS, "server.crt"), "-key", os.path.join(CERTS, "server.key"),
+                         "-Verify", "1", "-CAfile", ca, "-verify_return_error", "-www", "-quiet"], "s_server-mtls")
+        wait_port(cls.port, cls.srv, "openssl s_server")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop(cls.srv, timeout=5, must=False)
+
+    def test_client_certificate(self):
+        url = "https://www.my-app.com:%d/" % self.port
+        common = ["--cacert", os.path.join(CERTS, "ca.crt"), "--resolve", "www.my-app.com:%d:127.0.0.1" % self.port]
+        out = os.path.join(self.tmp, "page")
+        code, j = jjson(*common, "--cert", self.crt, "--key", self.key, "-o", out, url)
+        self.assertEqual(code, 0, j["errormsg"])
+        self.assertEqual(j["http_code"], 200)
+        self.assertTrue(j["phases"]["tls"]["client_certificate"])
+        with open(out, errors="replace") as f:
+            self.assertIn("journey test client", f.read())  # s_server saw our certificate
+        # without a certificate the server refuses: the request fails, nothing is 200
+        code, j = jjson(*common, url)
+        self.assertNotEqual(code, 0)
+        self.assertIn(code, (35, 56), j["errormsg"])
+        self.assertFalse(j["phases"]["tls"]["client_certificate"])
+        # a key that is not the certificate's: 58 before any traffic of the TLS phase
+        other = os.path.join(self.tmp, "other.key")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", other],
+                       check=True, capture_output=True)
+        code, j = jjson(*common, "--cert", self.crt, "--key", other, url)
+        self.assertEqual((code, j["failed_phase"]), (58, "tls"), j["errormsg"])
+        self.assertIn(other, j["errormsg"])  # says which files
+        code, j = jjson(*common, "--cert", os.path.join(self.tmp, "missing.crt"), url)
+        self.assertEqual(code, 58)
+
+
 if __name__ == "__main__":
     ok = unittest.main(argv=[sys.argv[0]] + sys.argv[4:], exit=False).result.wasSuccessful()
     sys.exit(0 if ok else 1)
