@@ -14,11 +14,12 @@
 #include "client/exit_code.h"
 #include "client/http.h"
 #include "client/netpath.h"
+#include "client/proxy.h"
 #include "client/run.h"
 #include "client/tcp.h"
 #include "client/tls_client.h"
 
-enum { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_RECEIVING, C_WAITING };
+enum { C_IDLE, C_CONNECTING, C_PROXY, C_HANDSHAKE, C_RECEIVING, C_WAITING };
 
 struct jn_conn {
   jn_run *run;
@@ -36,6 +37,9 @@ struct jn_conn {
   int first_byte;
   int is_first; /* the run's first connection: the route is looked up */
   int closing;
+  char pbuf[4096]; /* the proxy's answer to CONNECT */
+  size_t plen;
+  uint64_t proxy_t0;
   char local[64], remote[64];
 };
 
@@ -95,6 +99,7 @@ static void conn_close(jn_conn *c) {
 static const char *state_phase(int st) {
   switch (st) {
   case C_CONNECTING: return "tcp";
+  case C_PROXY: return "proxy";
   case C_HANDSHAKE: return "tls";
   default: return "http";
   }
@@ -150,7 +155,7 @@ static void on_deadline(uv_timer_t *t) {
     return;
   }
   const jn_opts *o = c->run->o;
-  int connecting = c->state == C_CONNECTING || c->state == C_HANDSHAKE;
+  int connecting = c->state == C_CONNECTING || c->state == C_PROXY || c->state == C_HANDSHAKE;
   double limit = connecting && o->connect_timeout > 0 &&
                          (o->max_time <= 0 || o->connect_timeout < o->max_time)
                      ? o->connect_timeout
@@ -333,6 +338,14 @@ static void on_eof(jn_conn *c, int err) {
     close_socket(c);
     return;
   }
+  if (st == C_PROXY) {
+    r->proxy_us = since(c) - c->proxy_t0;
+    snprintf(r->error, sizeof r->error, "the proxy %s closed the connection before answering CONNECT%s%s", r->proxy,
+             err ? ": " : "", err ? strerror(err) : "");
+    close_socket(c);
+    request_done(c, JN_EXIT_RECV);
+    return;
+  }
   if (st == C_HANDSHAKE) {
     r->tls_us = since(c) - r->t_connect;
     jn_tls_describe(&c->tls, r); /* what is known: nothing verified */
@@ -346,6 +359,37 @@ static void on_eof(jn_conn *c, int err) {
     snprintf(r->error, sizeof r->error, "connection error while reading the response: %s", strerror(err));
   close_socket(c);
   request_done(c, r->exit_code ? r->exit_code : JN_EXIT_RECV);
+}
+
+static void after_connect(jn_conn *c);
+
+/* The proxy's answer to CONNECT. 2xx: the tunnel is open, TLS with the server starts. */
+static int proxy_bytes(jn_conn *c, const char *p, size_t n) {
+  jn_result *r = c->r;
+  int st = 0;
+  size_t head = 0;
+  if (n > sizeof c->pbuf - c->plen)
+    n = sizeof c->pbuf - c->plen;
+  memcpy(c->pbuf + c->plen, p, n);
+  c->plen += n;
+  int rc = jn_proxy_connect_response(c->pbuf, c->plen, &st, &head);
+  if (rc == 0 && c->plen < sizeof c->pbuf)
+    return 0;
+  r->proxy_us = since(c) - c->proxy_t0;
+  r->proxy_status = st;
+  if (rc != 1 || st / 100 != 2) {
+    if (rc != 1)
+      snprintf(r->error, sizeof r->error, "the proxy %s did not answer CONNECT with HTTP (is it an HTTP proxy?)",
+               r->proxy);
+    else
+      snprintf(r->error, sizeof r->error, "the proxy %s refused the tunnel: %.*s", r->proxy,
+               (int)strcspn(c->pbuf, "\r\n"), c->pbuf);
+    close_socket(c);
+    request_done(c, JN_EXIT_RECV);
+    return 1;
+  }
+  after_connect(c);
+  return c->poll ? 0 : 1;
 }
 
 static void on_io(uv_poll_t *p, int status, int events) {
@@ -368,7 +412,9 @@ static void on_io(uv_poll_t *p, int status, int events) {
   for (;;) {
     ssize_t n = recv(c->fd, buf, sizeof buf, 0);
     if (n > 0) {
-      int rc = c->tls_on ? handle_tls_bytes(c, buf, (size_t)n) : deliver(c, buf, (size_t)n);
+      int rc = c->state == C_PROXY ? proxy_bytes(c, buf, (size_t)n)
+               : c->tls_on       ? handle_tls_bytes(c, buf, (size_t)n)
+                                 : deliver(c, buf, (size_t)n);
       if (rc == 1)
         return;
       if (rc == -1) {
@@ -430,6 +476,25 @@ static void on_connected(jn_tcp *t, int fd, uv_poll_t *poll, int code) {
     c->t0 += after; /* journey's own look-up: outside curl's clock */
   }
   jn_tcp_info(fd, r);
+  if (run->proxied && run->https) { /* a tunnel first: CONNECT host:port */
+    char req[JN_URL_HOST_MAX + 128];
+    size_t n = jn_proxy_connect_request(&r->url, req, sizeof req);
+    c->state = C_PROXY;
+    c->plen = 0;
+    c->proxy_t0 = since(c);
+    if (jc_buf_append(&c->wbuf, req, n) != 0 || flush(c) != 0) {
+      close_socket(c);
+      request_done(c, JN_EXIT_RECV);
+    }
+    return;
+  }
+  after_connect(c);
+}
+
+/* Connected (through the tunnel when there is one): TLS, or the request at once. */
+static void after_connect(jn_conn *c) {
+  jn_run *run = c->run;
+  jn_result *r = c->r;
   if (!run->https) {
     send_request(c);
     return;

@@ -62,6 +62,12 @@ static const char usage_text[] =
     "      --no-cache            do not read or write journey's DNS cache\n"
     "                            ($XDG_CACHE_HOME/journey/dns, else ~/.cache/journey/dns)\n"
     "  -4, --ipv4 / -6, --ipv6   resolve and connect with IPv4 only / IPv6 only\n"
+    "Proxy\n"
+    "  -x, --proxy [http://]HOST[:PORT]  an HTTP proxy (port 1080 by default): https goes through\n"
+    "                            a CONNECT tunnel (a phase of its own), http in absolute form;\n"
+    "                            else HTTPS_PROXY / https_proxy, http_proxy from the environment\n"
+    "      --noproxy LIST        hosts reached directly (\"*\", names and domain suffixes, commas);\n"
+    "                            else NO_PROXY / no_proxy\n"
     "TLS\n"
     "      --cacert FILE         trust the CA certificates in FILE (default: the system store)\n"
     "  -k, --insecure            do not verify the server certificate (said loudly in the output)\n"
@@ -94,7 +100,7 @@ static const char usage_text[] =
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
-  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY
+  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY, OPT_NOPROXY
 };
 
 static const struct option long_opts[] = {
@@ -124,6 +130,8 @@ static const struct option long_opts[] = {
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"insecure", no_argument, NULL, 'k'},
     {"cert", required_argument, NULL, OPT_CERT},
+    {"proxy", required_argument, NULL, 'x'},
+    {"noproxy", required_argument, NULL, OPT_NOPROXY},
     {"key", required_argument, NULL, OPT_KEY},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"max-time", required_argument, NULL, 'm'},
@@ -233,7 +241,7 @@ int main(int argc, char **argv) {
   o.max_redirs = 50;
   int no_color = 0, ch;
   const char *writeout = NULL;
-  while ((ch = getopt_long(argc, argv, "X:IH:o:fd:A:iD:Lw:k46m:n:c:vshV", long_opts, NULL)) != -1) {
+  while ((ch = getopt_long(argc, argv, "X:IH:o:fd:A:iD:Lw:x:k46m:n:c:vshV", long_opts, NULL)) != -1) {
     long v;
     char err[256];
     switch (ch) {
@@ -295,6 +303,8 @@ int main(int argc, char **argv) {
     case OPT_CACERT: o.cacert = optarg; break;
     case 'k': o.insecure = 1; break;
     case OPT_CERT: o.cert = optarg; break;
+    case 'x': o.proxy = optarg; break;
+    case OPT_NOPROXY: o.noproxy = optarg; break;
     case OPT_KEY: o.key = optarg; break;
     case OPT_CONNECT_TIMEOUT:
       if (parse_secs(optarg, &o.connect_timeout) != 0)

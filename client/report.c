@@ -4,7 +4,7 @@
 
 #include "client/exit_code.h"
 
-static const char *const phase_names[] = {"url", "dns", "route", "tcp", "tls", "http", "lb"};
+static const char *const phase_names[] = {"url", "dns", "route", "tcp", "proxy", "tls", "http", "lb"};
 
 int jn_report_reached(const jn_result *r) {
   if (!r->failed_phase[0])
@@ -304,6 +304,14 @@ void jn_report_human(FILE *f, const jn_result *r, const jn_report_opts *o) {
     human_route(f, r, &s);
   if (upto >= JN_PH_TCP)
     human_tcp(f, r, &s);
+  if (upto >= JN_PH_PROXY && r->proxy_used) {
+    head(f, &s, 4, "proxy", r->proxy_us);
+    if (r->tls_used || r->proxy_status)
+      fprintf(f, "CONNECT %s:%d through %s -> %d%s\n", r->url.host, r->url.port, r->proxy, r->proxy_status,
+              r->proxy_status / 100 == 2 ? " (tunnel open: TLS goes end to end)" : "");
+    else
+      fprintf(f, "through %s: the request goes to the proxy in absolute form (no tunnel)\n", r->proxy);
+  }
   if (upto >= JN_PH_TLS)
     human_tls(f, r, &s);
   if (upto >= JN_PH_HTTP)

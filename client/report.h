@@ -10,7 +10,7 @@
 #include "client/stats.h"
 
 /* The phases in order; a result's failed_phase names one of them. */
-enum { JN_PH_URL, JN_PH_DNS, JN_PH_ROUTE, JN_PH_TCP, JN_PH_TLS, JN_PH_HTTP, JN_PH_LB, JN_PH_N };
+enum { JN_PH_URL, JN_PH_DNS, JN_PH_ROUTE, JN_PH_TCP, JN_PH_PROXY, JN_PH_TLS, JN_PH_HTTP, JN_PH_LB, JN_PH_N };
 /* Index of the first phase not completed: JN_PH_N when the request succeeded. */
 int jn_report_reached(const jn_result *r);
 

@@ -151,6 +151,13 @@ static void json_phases(FILE *f, const jn_result *r) {
   kv_u(f, "retransmits", r->retrans);
   fputc('}', f);
 
+  phase_open(f, 0, "proxy", r->proxy_us, upto, JN_PH_PROXY);
+  kv_b(f, "used", r->proxy_used);
+  kv_sn(f, "address", r->proxy);
+  kv_b(f, "tunnel", r->proxy_used && strcmp(r->url.scheme, "https") == 0);
+  kv_i(f, "connect_status", r->proxy_status);
+  fputc('}', f);
+
   phase_open(f, 0, "tls", r->tls_us, upto, JN_PH_TLS);
   kv_u(f, "setup_us", r->tls_setup_us);
   kv_u(f, "handshake_us", r->tls_us - r->tls_setup_us);

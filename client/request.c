@@ -91,7 +91,10 @@ const char *jn_request_get(const jn_request *r, const char *name) {
 
 size_t jn_request_format(const jn_request *r, const jn_url *u, char *buf, size_t len) {
   char target[JN_URL_PATH_MAX * 2 + 2];
-  jn_url_target(u, target, sizeof target);
+  if (r->absolute_form)
+    jn_url_format(u, target, sizeof target);
+  else
+    jn_url_target(u, target, sizeof target);
   size_t off = 0;
 #define PUT(...)                                                                                   \
   do {                                                                                             \

@@ -110,6 +110,11 @@ typedef struct jn_result {
   jn_attempt attempts[JN_ATTEMPT_MAX];
   uint32_t rtt_us, rttvar_us, mss, cwnd, retrans;
 
+  /* 4b. proxy (-x): an HTTP proxy; for https a CONNECT tunnel */
+  int proxy_used;
+  char proxy[300];  /* "host:port" as configured */
+  uint64_t proxy_us; /* CONNECT sent -> the proxy's answer */
+
   /* 5. tls */
   uint64_t tls_us;       /* context setup (first connection only) + handshake, as curl counts it */
   uint64_t tls_setup_us; /* CA store and SSL_CTX, made after connect on the run's first connection */

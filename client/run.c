@@ -9,6 +9,7 @@
 #include "client/exit_code.h"
 #include "client/request.h"
 #include "client/tcp.h"
+#include "client/proxy.h"
 #include "client/tls_client.h"
 
 int jn_run_tls_ctx(jn_run *run, jn_result *r) {
@@ -23,6 +24,45 @@ int jn_run_tls_ctx(jn_run *run, jn_result *r) {
   if (!run->ctx) {
     jn_strlcpy(r->error, err, sizeof r->error);
     return r->exit_code = bad_cert ? JN_EXIT_CLIENT_CERT : o->cacert ? JN_EXIT_CACERT : JN_EXIT_TLS;
+  }
+  return 0;
+}
+
+/* The request bytes (phase 1): the seed's headers, -A, -H, the body's headers. */
+static int build_request(jn_run *run, jn_request *req, int absolute) {
+  const jn_opts *o = run->o;
+  jn_result *r = run->proto;
+  jn_request_init(req, &r->url, r->method, !o->no_keepalive && !o->http10);
+  if (o->http10)
+    req->version = "1.0";
+  req->absolute_form = absolute;
+  char line[JN_REQ_HEADER_MAX + 16];
+  if (o->user_agent) {
+    snprintf(line, sizeof line, "User-Agent: %s", o->user_agent);
+    if (jn_request_header_arg(req, line, r->error, sizeof r->error) != 0) {
+      snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+      return r->exit_code = JN_EXIT_USAGE;
+    }
+  }
+  if (o->body) /* curl's defaults for -d; -H may change the type */
+    jn_request_header_arg(req, "Content-Type: application/x-www-form-urlencoded", r->error, sizeof r->error);
+  for (size_t i = 0; i < o->header_n; i++)
+    if (jn_request_header_arg(req, o->headers[i], r->error, sizeof r->error) != 0) {
+      snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+      return r->exit_code = JN_EXIT_USAGE;
+    }
+  if (o->body) { /* the length is the body's, whatever -H said */
+    snprintf(line, sizeof line, "Content-Length: %zu", o->body_len);
+    jn_request_header_arg(req, line, r->error, sizeof r->error);
+  }
+  if (o->compressed && !jn_request_get(req, "Accept-Encoding"))
+    jn_request_header_arg(req, "Accept-Encoding: gzip, deflate, br", r->error, sizeof r->error);
+  run->req_len = jn_request_format(req, &r->url, run->req, sizeof run->req);
+  if (run->req_len >= sizeof run->req) {
+    snprintf(r->error, sizeof r->error, "the request is longer than %zu bytes: shorten the URL or the headers",
+             sizeof run->req - 1);
+    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+    return r->exit_code = JN_EXIT_USAGE;
   }
   return 0;
 }
@@ -44,43 +84,28 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
   }
   jn_strlcpy(r->method, o->method ? o->method : o->head ? "HEAD" : o->body ? "POST" : "GET", sizeof r->method);
   jn_strlcpy(r->url_given, o->url, sizeof r->url_given);
+  run->https = strcmp(r->url.scheme, "https") == 0;
+  const char *np = o->noproxy ? o->noproxy : getenv("NO_PROXY") ? getenv("NO_PROXY") : getenv("no_proxy");
+  const char *hp = getenv("HTTPS_PROXY") ? getenv("HTTPS_PROXY") : getenv("https_proxy");
+  run->proxied = jn_proxy_pick(o->proxy, hp, getenv("http_proxy"), np, &r->url, &run->proxy, r->error,
+                               sizeof r->error);
+  if (run->proxied < 0) {
+    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+    return r->exit_code = JN_EXIT_URL;
+  }
+  if (run->proxied) {
+    r->proxy_used = 1;
+    int v6 = run->proxy.host_is_ip == 6;
+    snprintf(r->proxy, sizeof r->proxy, "%s%s%s:%d", v6 ? "[" : "", run->proxy.host, v6 ? "]" : "", run->proxy.port);
+  }
   jn_request *req = malloc(sizeof *req);
   if (!req)
     return 1;
-  jn_request_init(req, &r->url, r->method, !o->no_keepalive && !o->http10);
-  if (o->http10)
-    req->version = "1.0";
-  char line[JN_REQ_HEADER_MAX + 16];
-  if (o->user_agent) {
-    snprintf(line, sizeof line, "User-Agent: %s", o->user_agent);
-    if (jn_request_header_arg(req, line, r->error, sizeof r->error) != 0) {
-      free(req);
-      snprintf(r->failed_phase, sizeof r->failed_phase, "url");
-      return r->exit_code = JN_EXIT_USAGE;
-    }
-  }
-  if (o->body) /* curl's defaults for -d; -H may change the type */
-    jn_request_header_arg(req, "Content-Type: application/x-www-form-urlencoded", r->error, sizeof r->error);
-  for (size_t i = 0; i < o->header_n; i++)
-    if (jn_request_header_arg(req, o->headers[i], r->error, sizeof r->error) != 0) {
-      free(req);
-      snprintf(r->failed_phase, sizeof r->failed_phase, "url");
-      return r->exit_code = JN_EXIT_USAGE;
-    }
-  if (o->body) { /* the length is the body's, whatever -H said */
-    snprintf(line, sizeof line, "Content-Length: %zu", o->body_len);
-    jn_request_header_arg(req, line, r->error, sizeof r->error);
-  }
-  if (o->compressed && !jn_request_get(req, "Accept-Encoding"))
-    jn_request_header_arg(req, "Accept-Encoding: gzip, deflate, br", r->error, sizeof r->error);
-  run->req_len = jn_request_format(req, &r->url, run->req, sizeof run->req);
+  /* without a tunnel (http through a proxy) the proxy gets the request in absolute form */
+  int code = build_request(run, req, run->proxied && !run->https);
   free(req);
-  if (run->req_len >= sizeof run->req) {
-    snprintf(r->error, sizeof r->error, "the request is longer than %zu bytes: shorten the URL or the headers",
-             sizeof run->req - 1);
-    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
-    return r->exit_code = JN_EXIT_USAGE;
-  }
+  if (code)
+    return code;
   memcpy(r->request, run->req, run->req_len);
   r->request_len = run->req_len;
   r->url_us = jc_now_us() - run->t_start;
@@ -99,7 +124,7 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
       snprintf(r->failed_phase, sizeof r->failed_phase, "tls");
       return r->exit_code = JN_EXIT_CLIENT_CERT;
     }
-  run->https = strcmp(r->url.scheme, "https") == 0;
+
   if (o->dump_header && !(run->dump = strcmp(o->dump_header, "-") == 0 ? stdout : fopen(o->dump_header, "wb"))) {
     snprintf(r->error, sizeof r->error, "cannot open -D %s for writing: %m", o->dump_header);
     snprintf(r->failed_phase, sizeof r->failed_phase, "url");
@@ -156,6 +181,8 @@ static void on_dns(jn_dns *d, int code) {
   run->t_start += r->dns_setup_us; /* outside curl's clock */
   r->t_namelookup = jc_now_us() - run->t_start;
   if (code) {
+    if (run->proxied)
+      r->url = run->target;
     memcpy(run->first, r, sizeof *r);
     r->t_total = jc_now_us() - run->t_start;
     run->first->t_total = r->t_total;
@@ -166,6 +193,8 @@ static void on_dns(jn_dns *d, int code) {
   }
   int port = r->url.port;
   run->naddr = jn_tcp_order(r, port, run->addrs, run->lens, JN_ADDR_MAX);
+  if (run->proxied)
+    r->url = run->target;
   jn_dns_close(&run->dns); /* handles close while we connect */
   if (run->o->progress && run->o->n > 1 && uv_timer_init(run->loop, &run->progress) == 0) {
     run->progress_on = 1;
@@ -206,6 +235,10 @@ void jn_run_start(jn_run *run) {
     run->dns_deadline_on = 1;
     run->dns_deadline.data = run;
     uv_timer_start(&run->dns_deadline, on_dns_deadline, (uint64_t)(limit * 1000) + 1, 0);
+  }
+  if (run->proxied) { /* the DNS phase resolves the proxy; on_dns puts the server's URL back */
+    run->target = run->proto->url;
+    run->proto->url = run->proxy;
   }
   jn_dns_start(&run->dns, run->loop, &run->dopts, run->proto, on_dns);
 }

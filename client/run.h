@@ -32,6 +32,7 @@ typedef struct jn_opts {
   size_t body_len;
   const char *cacert, *dns_servers, *hosts_file, *output;
   const char *cert, *key; /* --cert, --key: a client certificate (mTLS) */
+  const char *proxy, *noproxy; /* -x, --noproxy (else the environment's) */
   const char *pins[JN_PINS_MAX];
   size_t pin_n;
   const char *headers[JN_HEADERS_ARG_MAX];
@@ -55,6 +56,9 @@ typedef struct jn_run {
   uv_timer_t dns_deadline; /* --max-time / --connect-timeout also bound the DNS phase */
   int dns_deadline_on;
   int https;
+  int proxied;        /* through an HTTP proxy (proxy.h) */
+  jn_url proxy;       /* its address, resolved in the DNS phase instead of the server's */
+  jn_url target;      /* the server's URL while the DNS phase resolves the proxy */
   SSL_CTX *ctx; /* made by the first connection that needs it (jn_run_tls_ctx) */
   char req[8192];
   size_t req_len;

@@ -308,6 +308,138 @@ class Mtls(unittest.TestCase):
         self.assertEqual(code, 58)
 
 
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        a.close()  # each socket is the source of exactly one pipe
+
+
+def connect_proxy(ls, stop, seen, refuse):
+    """A tiny HTTP proxy: CONNECT host:port (to 127.0.0.1 only) answers 200 and relays both ways;
+    an absolute-form request is relayed to the host:port of its URL. seen gets each request line."""
+    ls.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = c.recv(4096)
+            if not d:
+                break
+            head += d
+        if b"\r\n\r\n" not in head:
+            c.close()
+            continue
+        line = head.split(b"\r\n")[0].decode()
+        seen.append(line)
+        method, target = line.split(" ")[:2]
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            if refuse or host not in ("127.0.0.1", "www.my-app.com"):
+                c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                c.close()
+                continue
+            # the name is resolved here as a proxy would, but only to loopback
+            up = socket.create_connection(("127.0.0.1", int(port)))
+            c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            rest = head.split(b"\r\n\r\n", 1)[1]
+            if rest:
+                up.sendall(rest)
+        else:
+            hostport = target.split("/")[2]
+            up = socket.create_connection(("127.0.0.1", int(hostport.rsplit(":", 1)[1])))
+            up.sendall(head)
+        threading.Thread(target=pipe, args=(c, up), daemon=True).start()
+        threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+    ls.close()
+
+
+class Proxy(unittest.TestCase):
+    """-x, HTTPS_PROXY / NO_PROXY: a CONNECT tunnel to openssl s_server, absolute form to
+    journey-backend, both through a proxy built here."""
+    @classmethod
+    def setUpClass(cls):
+        cls.stop = threading.Event()
+        cls.seen, cls.threads = [], []
+        cls.pports = []
+        for refuse in (False, True):
+            ls = socket.socket()
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(16)
+            cls.pports.append(ls.getsockname()[1])
+            th = threading.Thread(target=connect_proxy, args=(ls, cls.stop, cls.seen, refuse), daemon=True)
+            th.start()
+            cls.threads.append(th)
+        cls.tport, cls.bport = free_port(), free_port()
+        cls.procs = [start(["openssl", "s_server", "-accept", "127.0.0.1:%d" % cls.tport,
+                            "-cert", os.path.join(CERTS, "server.crt"), "-key", os.path.join(CERTS, "server.key"),
+                            "-www", "-quiet"], "s_server-proxy"),
+                     start([BACKEND, "--listen", "127.0.0.1:%d" % cls.bport, "--name", "b1", "--no-access-log"],
+                           "backend-proxy")]
+        wait_port(cls.tport, cls.procs[0], "openssl s_server")
+        wait_port(cls.bport, cls.procs[1], "journey-backend")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop.set()
+        for th in cls.threads:
+            th.join()
+        for p in cls.procs:
+            stop(p, timeout=5, must=False)
+
+    def test_connect_tunnel(self):
+        del self.seen[:]
+        url = "https://www.my-app.com:%d/" % self.tport
+        code, j = jjson("--cacert", os.path.join(CERTS, "ca.crt"), "-x", "127.0.0.1:%d" % self.pports[0], url)
+        self.assertEqual(code, 0, j["errormsg"])
+        self.assertEqual(self.seen, ["CONNECT www.my-app.com:%d HTTP/1.1" % self.tport])
+        p = j["phases"]["proxy"]
+        self.assertEqual((p["used"], p["tunnel"], p["connect_status"], p["address"]),
+                         (True, True, 200, "127.0.0.1:%d" % self.pports[0]))
+        self.assertGreater(p["duration_us"], 0)
+        self.assertEqual(j["http_connect"], 200)
+        self.assertEqual(j["remote_port"], self.pports[0])  # the TCP peer is the proxy, as in curl
+        self.assertTrue(j["phases"]["tls"]["verified"])  # TLS end to end with the server's name
+        self.assertEqual(j["phases"]["tls"]["sni"], "www.my-app.com")
+        self.assertLessEqual(j["time_connect"] + p["duration_us"] / 1e6, j["time_appconnect"] + 1e-6)
+        # the same from HTTPS_PROXY; NO_PROXY exempts the host
+        e = dict(os.environ, HTTPS_PROXY="http://127.0.0.1:%d" % self.pports[0])
+        r = subprocess.run([JOURNEY, "--json", "--no-cache", "--cacert", os.path.join(CERTS, "ca.crt"),
+                            "--resolve", "www.my-app.com:%d:127.0.0.1" % self.tport, url], capture_output=True, env=e)
+        self.assertEqual(json.loads(r.stdout)["phases"]["proxy"]["used"], True)
+        e["NO_PROXY"] = "localhost,.my-app.com"
+        r = subprocess.run([JOURNEY, "--json", "--no-cache", "--cacert", os.path.join(CERTS, "ca.crt"),
+                            "--resolve", "www.my-app.com:%d:127.0.0.1" % self.tport, url], capture_output=True, env=e)
+        j = json.loads(r.stdout)
+        self.assertEqual((r.returncode, j["phases"]["proxy"]["used"]), (0, False))
+
+    def test_refused_tunnel_and_absolute_form(self):
+        url = "https://www.my-app.com:%d/" % self.tport
+        code, j = jjson("--cacert", os.path.join(CERTS, "ca.crt"), "-x", "127.0.0.1:%d" % self.pports[1], url)
+        self.assertEqual((code, j["failed_phase"], j["http_connect"]), (56, "proxy", 403), j["errormsg"])
+        self.assertIn("refused the tunnel", j["errormsg"])
+        self.assertFalse(j["phases"]["tls"]["reached"])
+        del self.seen[:]
+        code, j = jjson("-x", "http://127.0.0.1:%d" % self.pports[0], "http://127.0.0.1:%d/my-app/data" % self.bport)
+        self.assertEqual((code, j["http_code"]), (0, 200), j["errormsg"])
+        self.assertEqual(self.seen, ["GET http://127.0.0.1:%d/my-app/data HTTP/1.1" % self.bport])
+        self.assertFalse(j["phases"]["proxy"]["tunnel"])
+
+
 if __name__ == "__main__":
     ok = unittest.main(argv=[sys.argv[0]] + sys.argv[4:], exit=False).result.wasSuccessful()
     sys.exit(0 if ok else 1)

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "client/request.h"
+#include "client/proxy.h"
 #include "client/url.h"
 
 static void url_seed(void **state) {
@@ -146,12 +147,43 @@ static void url_resolve_location(void **state) {
   assert_string_equal(out, "http://[::1]:8080/p?q=1");
 }
 
+/* Proxy choice and NO_PROXY matching, CONNECT's bytes and the proxy's answer. */
+static void proxy_pick_and_connect(void **state) {
+  (void)state;
+  jn_url t, p;
+  char err[256], buf[512];
+  jn_url_parse("https://www.my-app.com:8443/x", &t, err, sizeof err);
+  assert_int_equal(jn_proxy_pick(NULL, NULL, NULL, NULL, &t, &p, err, sizeof err), 0);
+  assert_int_equal(jn_proxy_pick(NULL, "http://10.0.0.1:3128", NULL, NULL, &t, &p, err, sizeof err), 1);
+  assert_string_equal(p.host, "10.0.0.1");
+  assert_int_equal(p.port, 3128);
+  assert_int_equal(jn_proxy_pick("proxy.example", NULL, NULL, NULL, &t, &p, err, sizeof err), 1);
+  assert_int_equal(p.port, 1080);
+  assert_int_equal(jn_proxy_pick(NULL, NULL, "http://h:1", NULL, &t, &p, err, sizeof err), 0); /* http_proxy: http only */
+  assert_int_equal(jn_proxy_pick("socks5://h:1", NULL, NULL, NULL, &t, &p, err, sizeof err), -1);
+  assert_int_equal(jn_proxy_pick("h:1", NULL, NULL, "my-app.com", &t, &p, err, sizeof err), 0);
+  assert_true(jn_proxy_exempt("*", "anything"));
+  assert_true(jn_proxy_exempt("localhost, .my-app.com", "www.my-app.com"));
+  assert_true(jn_proxy_exempt("my-app.com", "my-app.com"));
+  assert_false(jn_proxy_exempt("my-app.com", "notmy-app.com"));
+  assert_false(jn_proxy_exempt("", "h"));
+  assert_true(jn_proxy_connect_request(&t, buf, sizeof buf) < sizeof buf);
+  assert_non_null(strstr(buf, "CONNECT www.my-app.com:8443 HTTP/1.1\r\nHost: www.my-app.com:8443\r\n"));
+  int st = 0;
+  size_t n = 0;
+  assert_int_equal(jn_proxy_connect_response("HTTP/1.1 200 OK\r\n", 17, &st, &n), 0);
+  assert_int_equal(jn_proxy_connect_response("HTTP/1.1 200 OK\r\n\r\n", 19, &st, &n), 1);
+  assert_int_equal(st, 200);
+  assert_int_equal(n, 19);
+  assert_int_equal(jn_proxy_connect_response("SSH-2.0-x\r\n", 11, &st, &n), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(url_seed),           cmocka_unit_test(url_ports_and_defaults),
       cmocka_unit_test(url_bad),            cmocka_unit_test(host_header_and_target),
       cmocka_unit_test(request_seed_bytes), cmocka_unit_test(request_header_args),
-      cmocka_unit_test(url_resolve_location),
+      cmocka_unit_test(url_resolve_location), cmocka_unit_test(proxy_pick_and_connect),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
