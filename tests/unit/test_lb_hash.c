@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lb/balancer.h"
+#include "lb/core/balancer/balancer.h"
 
 #define NKEYS 100000
 

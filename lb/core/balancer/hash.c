@@ -20,7 +20,7 @@
  * A request without the key (no such header or cookie) is sent by weighted round-robin, as
  * HAProxy does for a missing hdr()/url_param, rather than piling every such request on the
  * server of an empty key. */
-#include "lb/balancer.h"
+#include "lb/core/balancer/balancer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* The request key of `algorithm = hash`: configuration value, extraction, hash; see hash_key.h. */
 #include "lb/core/balancer/hash_key.h"
 
-#include "lb/charclass.h"
+#include "lb/core/charclass.h"
 
 #include <stdio.h>
 #include <string.h>

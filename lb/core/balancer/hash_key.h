@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lb/rewrite.h" /* lb_header: the request's header views */
+#include "lb/core/rewrite.h" /* lb_header: the request's header views */
 
 #define LB_HASH_KEY_NAME_MAX 64
 

@@ -2,7 +2,7 @@
  * a request least recently (so an idle pool takes turns as requests begin). A binary min-heap
  * kept ordered by begin/end (O(log n), under the pool mutex), so a pick reads its top. Retries
  * (a `tried` list) scan all the servers, as they are rare. */
-#include "lb/balancer.h"
+#include "lb/core/balancer/balancer.h"
 
 #include <stdlib.h>
 

@@ -5,7 +5,7 @@
  * make it a plain rotation. Weights whose period (sum of the weights divided by their gcd)
  * exceeds LB_RR_SCHEDULE_MAX fall back to computing smooth WRR at each pick over the servers UP
  * (O(n)). The schedule is also hash's choice for requests without a key. */
-#include "lb/balancer.h"
+#include "lb/core/balancer/balancer.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Pools and servers: the slots, their states, and the algorithm each pool uses (one ops table
  * per algorithm: round_robin.c, least_conn.c, hash.c); see balancer.h. */
-#include "lb/balancer.h"
+#include "lb/core/balancer/balancer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #define JOURNEY_LB_CONFIG_H
 
 #include "lb/core/balancer/hash_key.h"
-#include "lb/health.h"
+#include "lb/core/health.h"
 
 #include <netinet/in.h>
 #include <stddef.h>
