@@ -110,7 +110,8 @@ static int rr_smooth(lb_pool *p, const lb_tried *tried) {
   return best;
 }
 
-int lb_rr_next(lb_pool *p, const lb_tried *tried) {
+/* Inline in rr_pick: the round-robin hot path makes no call of its own. */
+static inline int rr_next(lb_pool *p, const lb_tried *tried) {
   lb_rr_sched *r = &p->rr;
   int best = -1;
   if (r->smooth) {
@@ -133,11 +134,13 @@ int lb_rr_next(lb_pool *p, const lb_tried *tried) {
   return best;
 }
 
+int lb_rr_next(lb_pool *p, const lb_tried *tried) { return rr_next(p, tried); }
+
 static int rr_pick(lb_pool *p, const lb_key *key, const lb_tried *tried) {
   (void)key;
   pthread_mutex_lock(&p->lock);
   lb_pool_refresh(p);
-  int best = lb_rr_next(p, tried);
+  int best = rr_next(p, tried);
   pthread_mutex_unlock(&p->lock);
   return best;
 }
