@@ -58,6 +58,9 @@ static const char usage_text[] =
     "Name resolution\n"
     "      --dns-servers LIST    DNS servers ip[:port],... instead of /etc/resolv.conf\n"
     "      --resolve H:P:ADDR    use ADDR for host H port P (like curl); P may be *\n"
+    "      --connect-to H1:P1:H2:P2  connect to H2:P2 instead when the URL is H1:P1 (like curl;\n"
+    "                            empty parts match any / keep the URL's); Host, SNI and the\n"
+    "                            certificate check keep the URL's name\n"
     "      --hosts-file FILE     hosts file to consult (default /etc/hosts)\n"
     "      --no-cache            do not read or write journey's DNS cache\n"
     "                            ($XDG_CACHE_HOME/journey/dns, else ~/.cache/journey/dns)\n"
@@ -100,7 +103,7 @@ static const char usage_text[] =
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
-  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY, OPT_NOPROXY
+  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY, OPT_NOPROXY, OPT_CONNECT_TO
 };
 
 static const struct option long_opts[] = {
@@ -124,6 +127,7 @@ static const struct option long_opts[] = {
     {"dns-servers", required_argument, NULL, OPT_DNS_SERVERS},
     {"resolve", required_argument, NULL, OPT_RESOLVE},
     {"hosts-file", required_argument, NULL, OPT_HOSTS_FILE},
+    {"connect-to", required_argument, NULL, OPT_CONNECT_TO},
     {"no-cache", no_argument, NULL, OPT_NO_CACHE},
     {"ipv4", no_argument, NULL, '4'},
     {"ipv6", no_argument, NULL, '6'},
@@ -298,6 +302,16 @@ int main(int argc, char **argv) {
       o.hosts_file = optarg;
       break;
     case OPT_NO_CACHE: o.no_cache = 1; break;
+    case OPT_CONNECT_TO: {
+      char h2[256];
+      int p2;
+      if (jn_connect_to_match(optarg, "", 0, h2, sizeof h2, &p2) < 0)
+        return usage_error("bad --connect-to \"%s\": expected HOST1:PORT1:HOST2:PORT2 (parts may be empty)", optarg);
+      if (o.connect_to_n == JN_PINS_MAX)
+        return usage_error("too many --connect-to (at most %s)", "16");
+      o.connect_to[o.connect_to_n++] = optarg;
+      break;
+    }
     case '4': o.family = 4; break;
     case '6': o.family = 6; break;
     case OPT_CACERT: o.cacert = optarg; break;

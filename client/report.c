@@ -80,6 +80,8 @@ static void human_dns(FILE *f, const jn_result *r, const sty *s) {
     const char *c = strcmp(st->result, "hit") == 0 ? s->ok : strcmp(st->result, "error") == 0 ? s->bad : s->dim;
     fprintf(f, "           %-8s %s%-7s%s %s (%s)\n", st->source, c, st->result, s->off, st->detail, t);
   }
+  if (r->connect_to[0])
+    fprintf(f, "           (--connect-to %s: this name was resolved instead of the URL's)\n", r->connect_to);
   if (r->dns_setup_us) {
     char t[32];
     ms(t, sizeof t, r->dns_setup_us);

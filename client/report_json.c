@@ -76,6 +76,7 @@ static void json_phases(FILE *f, const jn_result *r) {
 
   phase_open(f, 0, "dns", r->dns_us, upto, JN_PH_DNS);
   kv_u(f, "setup_us", r->dns_setup_us);
+  kv_sn(f, "connect_to", r->connect_to);
   kv_sn(f, "source", r->dns_source);
   kv_sn(f, "server", r->dns_server);
   fputs(",\"steps\":[", f);

@@ -81,6 +81,8 @@ typedef struct jn_result {
   size_t answer_n;
   jn_dns_answer answers[JN_ADDR_MAX];
 
+  char connect_to[300]; /* the --connect-to rule that sent the connection elsewhere */
+
   /* 3. route (netlink) */
   uint64_t route_us;
   int route_ok;

@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "client/dns_cache.h"
+#include "client/dns_pin.h"
 #include "client/exit_code.h"
 #include "client/request.h"
 #include "client/tcp.h"
@@ -98,6 +99,22 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
     int v6 = run->proxy.host_is_ip == 6;
     snprintf(r->proxy, sizeof r->proxy, "%s%s%s:%d", v6 ? "[" : "", run->proxy.host, v6 ? "]" : "", run->proxy.port);
   }
+  for (size_t i = 0; i < o->connect_to_n && !run->proxied; i++) {
+    char h2[JN_URL_HOST_MAX];
+    int p2 = 0, m = jn_connect_to_match(o->connect_to[i], r->url.host, r->url.port, h2, sizeof h2, &p2);
+    if (m == 1) { /* resolved and connected to instead, like a proxy's address (run_start) */
+      char u[JN_URL_HOST_MAX + 32], perr[300];
+      snprintf(u, sizeof u, strchr(h2, ':') ? "http://[%s]:%d/" : "http://%s:%d/", h2, p2);
+      if (jn_url_parse(u, &run->proxy, perr, sizeof perr) != 0) {
+        snprintf(r->error, sizeof r->error, "--connect-to %s: %s", o->connect_to[i], perr);
+        snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+        return r->exit_code = JN_EXIT_USAGE;
+      }
+      run->connect_to = 1;
+      snprintf(r->connect_to, sizeof r->connect_to, "%s", o->connect_to[i]);
+      break;
+    }
+  }
   jn_request *req = malloc(sizeof *req);
   if (!req)
     return 1;
@@ -181,7 +198,7 @@ static void on_dns(jn_dns *d, int code) {
   run->t_start += r->dns_setup_us; /* outside curl's clock */
   r->t_namelookup = jc_now_us() - run->t_start;
   if (code) {
-    if (run->proxied)
+    if (run->proxied || run->connect_to)
       r->url = run->target;
     memcpy(run->first, r, sizeof *r);
     r->t_total = jc_now_us() - run->t_start;
@@ -193,7 +210,7 @@ static void on_dns(jn_dns *d, int code) {
   }
   int port = r->url.port;
   run->naddr = jn_tcp_order(r, port, run->addrs, run->lens, JN_ADDR_MAX);
-  if (run->proxied)
+  if (run->proxied || run->connect_to)
     r->url = run->target;
   jn_dns_close(&run->dns); /* handles close while we connect */
   if (run->o->progress && run->o->n > 1 && uv_timer_init(run->loop, &run->progress) == 0) {
@@ -236,7 +253,8 @@ void jn_run_start(jn_run *run) {
     run->dns_deadline.data = run;
     uv_timer_start(&run->dns_deadline, on_dns_deadline, (uint64_t)(limit * 1000) + 1, 0);
   }
-  if (run->proxied) { /* the DNS phase resolves the proxy; on_dns puts the server's URL back */
+  if (run->proxied || run->connect_to) { /* the DNS phase resolves the proxy (or --connect-to's host);
+                                          * on_dns puts the server's URL back */
     run->target = run->proto->url;
     run->proto->url = run->proxy;
   }

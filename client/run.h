@@ -33,6 +33,8 @@ typedef struct jn_opts {
   const char *cacert, *dns_servers, *hosts_file, *output;
   const char *cert, *key; /* --cert, --key: a client certificate (mTLS) */
   const char *proxy, *noproxy; /* -x, --noproxy (else the environment's) */
+  const char *connect_to[JN_PINS_MAX]; /* --connect-to HOST1:PORT1:HOST2:PORT2 */
+  size_t connect_to_n;
   const char *pins[JN_PINS_MAX];
   size_t pin_n;
   const char *headers[JN_HEADERS_ARG_MAX];
@@ -57,6 +59,7 @@ typedef struct jn_run {
   int dns_deadline_on;
   int https;
   int proxied;        /* through an HTTP proxy (proxy.h) */
+  int connect_to;     /* --connect-to applies: proxy holds where to connect instead */
   jn_url proxy;       /* its address, resolved in the DNS phase instead of the server's */
   jn_url target;      /* the server's URL while the DNS phase resolves the proxy */
   SSL_CTX *ctx; /* made by the first connection that needs it (jn_run_tls_ctx) */

@@ -427,6 +427,24 @@ class Proxy(unittest.TestCase):
         j = json.loads(r.stdout)
         self.assertEqual((r.returncode, j["phases"]["proxy"]["used"]), (0, False))
 
+    def test_connect_to(self):
+        """--connect-to: the connection goes elsewhere, the name (Host, SNI, certificate) stays."""
+        url = "https://www.my-app.com:443/"
+        code, j = jjson("--cacert", os.path.join(CERTS, "ca.crt"),
+                        "--connect-to", "www.my-app.com:443:127.0.0.1:%d" % self.tport, url)
+        self.assertEqual(code, 0, j["errormsg"])
+        self.assertEqual((j["remote_ip"], j["remote_port"]), ("127.0.0.1", self.tport))
+        self.assertEqual(j["phases"]["tls"]["sni"], "www.my-app.com")
+        self.assertTrue(j["phases"]["tls"]["verified"])
+        self.assertIn("Host: www.my-app.com\r\n", j["phases"]["url"]["request"])
+        self.assertEqual(j["phases"]["dns"]["connect_to"], "www.my-app.com:443:127.0.0.1:%d" % self.tport)
+        # a rule for another name does not apply (and nothing listens on this machine's 443... or
+        # the name does not resolve): not connected to our server
+        code, j = jjson("--connect-to", "other.example:443:127.0.0.1:%d" % self.tport, "--resolve",
+                        "www.my-app.com:443:127.0.0.1", "--connect-timeout", "2", url)
+        self.assertNotEqual(j["remote_port"], self.tport)
+        self.assertEqual(journey("--connect-to", "a:b:c", url).returncode, 2)
+
     def test_refused_tunnel_and_absolute_form(self):
         url = "https://www.my-app.com:%d/" % self.tport
         code, j = jjson("--cacert", os.path.join(CERTS, "ca.crt"), "-x", "127.0.0.1:%d" % self.pports[1], url)

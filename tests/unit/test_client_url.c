@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "client/request.h"
+#include "client/dns_pin.h"
 #include "client/proxy.h"
 #include "client/url.h"
 
@@ -178,12 +179,32 @@ static void proxy_pick_and_connect(void **state) {
   assert_int_equal(jn_proxy_connect_response("SSH-2.0-x\r\n", 11, &st, &n), -1);
 }
 
+/* --connect-to rules: which apply, and where they send the connection. */
+static void connect_to_rules(void **state) {
+  (void)state;
+  char h[256];
+  int port = 0;
+  assert_int_equal(jn_connect_to_match("www.my-app.com:443:127.0.0.1:8443", "www.my-app.com", 443, h, sizeof h, &port), 1);
+  assert_string_equal(h, "127.0.0.1");
+  assert_int_equal(port, 8443);
+  assert_int_equal(jn_connect_to_match("www.my-app.com:443:127.0.0.1:8443", "www.my-app.com", 80, h, sizeof h, &port), 0);
+  assert_int_equal(jn_connect_to_match("::[::1]:", "any.example", 443, h, sizeof h, &port), 1);
+  assert_string_equal(h, "::1");
+  assert_int_equal(port, 443);
+  assert_int_equal(jn_connect_to_match(":80::8080", "h", 80, h, sizeof h, &port), 1);
+  assert_string_equal(h, "h");
+  assert_int_equal(port, 8080);
+  assert_int_equal(jn_connect_to_match("a:b:c", "a", 1, h, sizeof h, &port), -1);
+  assert_int_equal(jn_connect_to_match("a:1:b:99999", "a", 1, h, sizeof h, &port), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(url_seed),           cmocka_unit_test(url_ports_and_defaults),
       cmocka_unit_test(url_bad),            cmocka_unit_test(host_header_and_target),
       cmocka_unit_test(request_seed_bytes), cmocka_unit_test(request_header_args),
       cmocka_unit_test(url_resolve_location), cmocka_unit_test(proxy_pick_and_connect),
+      cmocka_unit_test(connect_to_rules),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
