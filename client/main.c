@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "client/dns_pin.h"
@@ -364,8 +365,10 @@ int main(int argc, char **argv) {
   o.progress = !o.silent && !o.json && isatty(STDERR_FILENO);
 
   /* Library set-up, as curl_global_init does before curl's clock: OpenSSL reads its config and
-   * loads its providers here, not inside the first request's TLS phase. */
-  OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL);
+   * loads its providers here, not inside the first request's TLS phase (skipped when no TLS can
+   * happen: a plain http URL that is not followed elsewhere). */
+  if (strncasecmp(o.url, "http://", 7) != 0 || o.follow || o.proxy || getenv("HTTPS_PROXY") || getenv("https_proxy"))
+    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL);
   int code = ares_library_init(ARES_LIB_INIT_ALL);
   if (code != ARES_SUCCESS) {
     fprintf(stderr, "journey: cannot initialise c-ares: %s\n", ares_strerror(code));
