@@ -13,7 +13,7 @@ JOURNEY, CERTS, BACKEND, LB = sys.argv[1:5]
 GROUP = sys.argv[5]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from loopback import free_port, read, start, stop, wait_port  # noqa: E402
+from loopback import free_port, read, read_head, start, stop, wait_port  # noqa: E402
 DOC = os.path.join(HERE, "..", "..", "docs", "client-json.md")
 
 
@@ -370,12 +370,7 @@ def framing_server(port, stop):
             c, _ = ls.accept()
         except socket.timeout:
             continue
-        req = b""
-        while b"\r\n\r\n" not in req:
-            d = c.recv(4096)
-            if not d:
-                break
-            req += d
+        req = read_head(c)
         path = req.split(b" ")[1] if req.count(b" ") >= 2 else b"/"
         if path == b"/gzip":
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"

@@ -11,7 +11,7 @@ import json, os, socket, subprocess, sys, tempfile, threading, time, unittest
 JOURNEY, CERTS, BACKEND = sys.argv[1:4]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from loopback import free_port, read, start, stop, wait_port, wait_until  # noqa: E402
+from loopback import free_port, read_head, start, stop, wait_port, wait_until  # noqa: E402
 
 
 def journey(*args, timeout=30, stdin=None):
@@ -144,12 +144,7 @@ def redirect_server(port, stop, seen):
         except socket.timeout:
             continue
         c.settimeout(5)
-        req = b""
-        while b"\r\n\r\n" not in req:
-            d = c.recv(65536)
-            if not d:
-                break
-            req += d
+        req = read_head(c)
         if b"\r\n\r\n" not in req:  # a port probe, or a client that gave up
             c.close()
             continue
@@ -335,12 +330,7 @@ def connect_proxy(ls, stop, seen, refuse):
             c, _ = ls.accept()
         except socket.timeout:
             continue
-        head = b""
-        while b"\r\n\r\n" not in head:
-            d = c.recv(4096)
-            if not d:
-                break
-            head += d
+        head = read_head(c)
         if b"\r\n\r\n" not in head:
             c.close()
             continue
