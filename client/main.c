@@ -16,6 +16,8 @@
 #include "client/follow.h"
 #include "client/report.h"
 #include "client/run.h"
+#include "client/tracepath.h"
+#include "common/addr.h"
 
 static const char usage_text[] =
     "usage: journey [options] URL\n"
@@ -88,6 +90,9 @@ static const char usage_text[] =
     "      --no-keepalive        a fresh connection (and TLS resumption) for every request\n"
     "Output\n"
     "      --json                one JSON object (schema: docs/client-json.md)\n"
+    "      --trace-path          after the request, find the routers on the way as tracepath does\n"
+    "                            (UDP probes toward the server's address and port, TTL 1, 2, ...;\n"
+    "                            one probe per TTL, at most 30 TTLs, 1 s each, 10 s in all)\n"
     "  -w, --write-out FORMAT    after the report (also with -s), FORMAT with curl's variables:\n"
     "                            %{time_total}, %{http_code}, %{remote_ip}, %{size_download},\n"
     "                            %{json}, %header{Name}, ... (docs/client-json.md lists them)\n"
@@ -104,7 +109,7 @@ static const char usage_text[] =
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
-  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY, OPT_NOPROXY, OPT_CONNECT_TO
+  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY, OPT_NOPROXY, OPT_CONNECT_TO, OPT_TRACE_PATH
 };
 
 static const struct option long_opts[] = {
@@ -145,6 +150,7 @@ static const struct option long_opts[] = {
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"no-keepalive", no_argument, NULL, OPT_NO_KEEPALIVE},
     {"json", no_argument, NULL, OPT_JSON},
+    {"trace-path", no_argument, NULL, OPT_TRACE_PATH},
     {"verbose", no_argument, NULL, 'v'},
     {"silent", no_argument, NULL, 's'},
     {"no-color", no_argument, NULL, OPT_NO_COLOR},
@@ -246,6 +252,7 @@ int main(int argc, char **argv) {
   o.max_redirs = 50;
   int no_color = 0, ch;
   const char *writeout = NULL;
+  int trace_path = 0;
   while ((ch = getopt_long(argc, argv, "X:IH:o:fd:A:iD:Lw:x:k46m:n:c:vshV", long_opts, NULL)) != -1) {
     long v;
     char err[256];
@@ -345,6 +352,7 @@ int main(int argc, char **argv) {
       break;
     case OPT_NO_KEEPALIVE: o.no_keepalive = 1; break;
     case OPT_JSON: o.json = 1; break;
+    case OPT_TRACE_PATH: trace_path = 1; break;
     case 'v': o.verbose = 1; break;
     case 's': o.silent = 1; break;
     case OPT_NO_COLOR: no_color = 1; break;
@@ -383,6 +391,13 @@ int main(int argc, char **argv) {
   jn_tries *tries = calloc(1, sizeof *tries);
   jn_result *shown = NULL;
   code = tries ? jn_follow(&loop, &o, &run, tries, &shown) : 1;
+  if (shown && trace_path && shown->remote[0]) { /* after the request: outside every clock */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char err[128];
+    if (jc_addr_parse(shown->remote, &sa, &salen, err, sizeof err) == 0)
+      jn_tracepath((struct sockaddr *)&sa, salen, 30, 1000, 10000, shown);
+  }
   /* With -o - the body owns stdout; the report goes to stderr. */
   FILE *rep = o.output && strcmp(o.output, "-") == 0 ? stderr : stdout;
   if (shown) {

@@ -320,6 +320,20 @@ void jn_report_human(FILE *f, const jn_result *r, const jn_report_opts *o) {
     human_http(f, r, o, &s);
   if (upto >= JN_PH_LB)
     human_lb(f, r, &s);
+  if (r->path.probed) {
+    fprintf(f, "%s8 path%s     %s\n", s.b, s.off, r->path.note);
+    for (int i = 0; i < r->path.hop_n; i++) {
+      const struct jn_path_hop *h = &r->path.hops[i];
+      char t[32];
+      ms(t, sizeof t, h->rtt_us);
+      if (h->addr[0])
+        fprintf(f, "           TTL %-3d %-39s %12s  %s\n", h->ttl, h->addr, t,
+                strcmp(h->kind, "router") == 0 ? "router: TTL ran out here (ICMP time exceeded)"
+                                               : "the destination is its own address: local delivery");
+      else
+        fprintf(f, "           TTL %-3d %s(no answer within 1 s)%s\n", h->ttl, s.dim, s.off);
+    }
+  }
   if (r->exit_code != JN_EXIT_OK) {
     fprintf(f, "\n%sfailed%s in phase %s (exit %d, %s): %s\n", s.bad, s.off,
             r->failed_phase[0] ? r->failed_phase : "-", r->exit_code, jn_exit_name(r->exit_code), r->error);

@@ -347,6 +347,19 @@ void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, 
   kv_sn(f, "error", r->error);
   kv_sn(f, "failed_phase", r->failed_phase);
   json_tries(f, tries);
+  fprintf(f, ",\"path\":{\"probed\":%s,\"reached\":%s", r->path.probed ? "true" : "false",
+          r->path.reached ? "true" : "false");
+  kv_sn(f, "note", r->path.note);
+  fputs(",\"hops\":[", f);
+  for (int i = 0; i < r->path.hop_n; i++) {
+    const struct jn_path_hop *h = &r->path.hops[i];
+    fprintf(f, "%s{\"ttl\":%d", i ? "," : "", h->ttl);
+    kv_sn(f, "address", h->addr);
+    kv_u(f, "rtt_us", h->rtt_us);
+    kv_s(f, "kind", h->kind);
+    fputc('}', f);
+  }
+  fputs("]}", f);
   if (s)
     json_runs(f, s, requested, concurrency);
   fputs("}\n", f);

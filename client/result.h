@@ -164,6 +164,20 @@ typedef struct jn_result {
   int num_connects;       /* connections opened for this request (0: kept alive) */
   int proxy_status;       /* -x: the proxy's answer to CONNECT (curl's http_connect) */
 
+  /* 8. path (--trace-path): the routers on the way, after the request */
+  struct jn_path {
+    int probed;
+    int reached;     /* the destination answered */
+    int hop_n;
+    struct jn_path_hop {
+      int ttl;
+      char addr[64];  /* "" when no answer came in time */
+      uint32_t rtt_us;
+      char kind[16];  /* "router", "destination", "no-answer" */
+    } hops[32];
+    char note[192];
+  } path;
+
   /* 7. lb */
   jn_lb_info lb;
 

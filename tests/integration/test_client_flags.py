@@ -123,6 +123,18 @@ class Body(unittest.TestCase):
         r = journey("-s", "-w", "%{no_such_thing}", self.url())
         self.assertEqual(r.stdout, b"%{no_such_thing}")
         self.assertIn(b"unknown variable", r.stderr)
+        # --trace-path on loopback: the destination answers the first probe, no router between
+        code, j = jjson("--trace-path", self.url())
+        self.assertEqual(code, 0, j["errormsg"])
+        p = j["path"]
+        self.assertEqual((p["probed"], p["reached"]), (True, True))
+        self.assertEqual([(h["ttl"], h["address"], h["kind"]) for h in p["hops"]], [(1, "127.0.0.1", "destination")])
+        self.assertIn("no hop", p["note"])
+        r = journey("--trace-path", "--no-color", self.url())
+        self.assertIn(b"8 path     no hop", r.stdout)
+        self.assertIn(b"local delivery", r.stdout)
+        code, j = jjson(self.url())
+        self.assertEqual((j["path"]["probed"], j["path"]["hops"]), (False, []))  # only when asked
         # -i without -o: the report shows the response headers
         r = journey("-i", "--no-color", self.url())
         self.assertIn(b"< Content-Type: application/json", r.stdout)
