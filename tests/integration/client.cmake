@@ -29,3 +29,10 @@ if(TARGET journey AND TARGET journey-backend)
             $<TARGET_FILE:journey> ${JOURNEY_TEST_CERTS} $<TARGET_FILE:journey-backend>)
   set_tests_properties(integration.client.flags PROPERTIES LABELS integration TIMEOUT 180 FIXTURES_REQUIRED certs)
 endif()
+# --trace-path through two routers in network namespaces made by the test (root; else skipped)
+if(TARGET journey AND TARGET journey-backend)
+  add_test(NAME integration.client.tracepath
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_tracepath.py
+            $<TARGET_FILE:journey> $<TARGET_FILE:journey-backend>)
+  set_tests_properties(integration.client.tracepath PROPERTIES LABELS integration TIMEOUT 60 SKIP_RETURN_CODE 77)
+endif()
