@@ -90,6 +90,8 @@ static const char usage_text[] =
     "      --no-keepalive        a fresh connection (and TLS resumption) for every request\n"
     "Output\n"
     "      --json                one JSON object (schema: docs/client-json.md)\n"
+    "      --html FILE           also write the journey as one self-contained HTML page: waterfall,\n"
+    "                            DNS, route and path, TLS, HTTP, the load balancer's phases\n"
     "      --trace-path          after the request, find the routers on the way as tracepath does\n"
     "                            (UDP probes toward the server's address and port, TTL 1, 2, ...;\n"
     "                            one probe per TTL, at most 30 TTLs, 1 s each, 10 s in all)\n"
@@ -109,7 +111,7 @@ static const char usage_text[] =
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
-  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY, OPT_NOPROXY, OPT_CONNECT_TO, OPT_TRACE_PATH
+  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY, OPT_NOPROXY, OPT_CONNECT_TO, OPT_TRACE_PATH, OPT_HTML
 };
 
 static const struct option long_opts[] = {
@@ -151,6 +153,7 @@ static const struct option long_opts[] = {
     {"no-keepalive", no_argument, NULL, OPT_NO_KEEPALIVE},
     {"json", no_argument, NULL, OPT_JSON},
     {"trace-path", no_argument, NULL, OPT_TRACE_PATH},
+    {"html", required_argument, NULL, OPT_HTML},
     {"verbose", no_argument, NULL, 'v'},
     {"silent", no_argument, NULL, 's'},
     {"no-color", no_argument, NULL, OPT_NO_COLOR},
@@ -253,6 +256,7 @@ int main(int argc, char **argv) {
   int no_color = 0, ch;
   const char *writeout = NULL;
   int trace_path = 0;
+  const char *html = NULL;
   while ((ch = getopt_long(argc, argv, "X:IH:o:fd:A:iD:Lw:x:k46m:n:c:vshV", long_opts, NULL)) != -1) {
     long v;
     char err[256];
@@ -353,6 +357,7 @@ int main(int argc, char **argv) {
     case OPT_NO_KEEPALIVE: o.no_keepalive = 1; break;
     case OPT_JSON: o.json = 1; break;
     case OPT_TRACE_PATH: trace_path = 1; break;
+    case OPT_HTML: html = optarg; break;
     case 'v': o.verbose = 1; break;
     case 's': o.silent = 1; break;
     case OPT_NO_COLOR: no_color = 1; break;
@@ -410,6 +415,14 @@ int main(int argc, char **argv) {
       jn_report_tries_human(rep, tries, &ro);
       if (o.n > 1)
         jn_report_stats_human(rep, &run.stats, (size_t)o.n, o.c, &ro);
+    }
+  }
+  if (shown && html) {
+    FILE *hf = fopen(html, "w");
+    if (!hf || (jn_report_html(hf, shown), fclose(hf)) != 0) {
+      fprintf(stderr, "journey: cannot write --html %s: %s\n", html, strerror(errno));
+      if (!code)
+        code = JN_EXIT_WRITE;
     }
   }
   if (shown && writeout) /* also with -s, as curl */

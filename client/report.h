@@ -36,6 +36,8 @@ void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, 
 /* The hops (-L) and retries: one line each with its phases, and where the time went. Nothing
  * when there was a single try. tries may be NULL. */
 void jn_report_tries_human(FILE *f, const jn_tries *tries, const jn_report_opts *o);
+/* report_html.c: --html FILE, one self-contained page. */
+void jn_report_html(FILE *f, const jn_result *r);
 /* JSON string escaping of src into f, with the quotes. */
 void jn_json_str(FILE *f, const char *src);
 

@@ -13,7 +13,7 @@ JOURNEY, CERTS, BACKEND, LB = sys.argv[1:5]
 GROUP = sys.argv[5]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from loopback import free_port, read, read_head, start, stop, wait_port  # noqa: E402
+from loopback import TMP, free_port, read, read_head, start, stop, wait_port  # noqa: E402
 DOC = os.path.join(HERE, "..", "..", "docs", "client-json.md")
 
 
@@ -566,6 +566,27 @@ class Lb(Base):
         # Server-Timing durations and the request id vary in length from one response to the next
         self.assertLess(abs(j["size_header"] - c["size_header"]), 12)
         self.assertEqual(j["size_request"], len(j["phases"]["url"]["request"]))
+
+    def test_html_page_in_chromium(self):
+        """--html writes one self-contained page; headless Chromium renders it (DOM checked, the
+        screenshot kept next to the test's logs)."""
+        page = os.path.join(TMP, "journey.html")
+        shot = os.path.join(TMP, "journey-html.png")
+        code, j = jjson("--trace-path", "--html", page, *self.args(), env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        text = open(page).read()
+        self.assertNotRegex(text, r'(src|href)=|@import|url\(')  # no external assets
+        chrome = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + os.path.join(TMP, "chrome")]
+        dom = subprocess.run(chrome + ["--dump-dom", "file://" + page], capture_output=True, text=True, timeout=90)
+        self.assertIn('id="waterfall"', dom.stdout, dom.stderr[-500:])
+        self.assertEqual(len(re.findall(r'class="wf"', dom.stdout)), 7)
+        self.assertRegex(dom.stdout, r'id="status" class="ok">200')
+        self.assertIn(j["served_by"], re.search(r'id="lb">(.*?)</table>', dom.stdout, re.S).group(1))
+        self.assertIn("no hop", dom.stdout)
+        subprocess.run(chrome + ["--screenshot=" + shot, "--window-size=1100,1500", "file://" + page],
+                       capture_output=True, timeout=90)
+        self.assertGreater(os.path.getsize(shot), 10000)
+        print("screenshot: %s" % shot)
 
     def test_spread_over_three_backends(self):
         code, j = jjson("-n", "100", "-c", "4", *self.args(), env=self.env)
