@@ -340,8 +340,15 @@ class Errors(Base):
         self.assertEqual(h.returncode, 0)
         for flag in ("--cacert", "-k", "--dns-servers", "--resolve", "--json", "-n", "-c", "-v", "-s",
                      "--no-cache", "--connect-timeout", "--max-time", "--fail", "--hosts-file", "--no-keepalive",
-                     "--interval", "-o", "-I", "-H", "-X", "-4", "-6"):
+                     "--interval", "-o", "-I", "-H", "-X", "-4", "-6", "--data", "--data-binary", "--user-agent",
+                     "--http1.0", "--include", "--dump-header", "--location", "--max-redirs", "--retry",
+                     "--retry-delay", "--write-out", "--proxy", "--noproxy", "--cert", "--key", "--connect-to",
+                     "--compressed", "--trace-path", "--html"):
             self.assertIn(flag, h.stdout)
+        # every long option of --help is in the man page too
+        man = open(os.path.join(HERE, "..", "..", "man", "journey.1")).read().replace("\\-", "-")
+        for flag in set(re.findall(r"--[a-z0-9.-]+", h.stdout)):
+            self.assertIn(flag, man)
 
 
 def brotli_compress(data):
