@@ -172,6 +172,10 @@ static int usage_error(const char *fmt, ...) {
   return JN_EXIT_USAGE;
 }
 
+/* The request body lives until exit, whichever return main takes (a usage error after -d too). */
+static char *g_body;
+static void free_body(void) { free(g_body); }
+
 /* -d / --data-binary: "text" or "@file" ("-": stdin), several joined with '&' as curl does;
  * -d drops CR and LF from a file, --data-binary sends it as it is. Bounded by JN_BODY_MAX. */
 static int add_body(jn_opts *o, const char *arg, int binary) {
@@ -220,6 +224,9 @@ static int add_body(jn_opts *o, const char *arg, int binary) {
     free(part);
     return usage_error("the request body is limited to %u MiB", JN_BODY_MAX >> 20);
   }
+  if (!g_body)
+    atexit(free_body);
+  g_body = body;
   if (o->body)
     body[o->body_len++] = '&';
   memcpy(body + o->body_len, part, n);
@@ -433,7 +440,6 @@ int main(int argc, char **argv) {
   if (uv_loop_close(&loop) != 0)
     fprintf(stderr, "journey: internal error: libuv handles left open\n");
   ares_library_cleanup();
-  free(o.body);
   free(tries);
   return code;
 }
