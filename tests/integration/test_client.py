@@ -633,9 +633,10 @@ def curl_json(*args):
 
 class CurlTimes(Base):
     """journey and curl on the same requests through journey-lb, interleaved: the time_* medians
-    agree (within 0.3 ms or 15 %). Registered for builds without sanitizers only: ASan makes
-    OpenSSL's many small allocations (SSL_CTX_new, the CA store) several times slower in journey,
-    and not in curl."""
+    agree (within 0.3 ms or 15 %). Registered with -DJOURNEY_TIMING_TESTS=ON in a build without
+    sanitizers (ASan makes OpenSSL's many small allocations, SSL_CTX_new and the CA store, several
+    times slower in journey and not in curl), to be run on a quiet machine: on a loaded one the
+    scheduler's delays, not the two programs, set the medians."""
     @classmethod
     def setUpClass(cls):
         if LB == "NONE":
