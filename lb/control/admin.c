@@ -8,7 +8,7 @@
  * Every admin request is logged on stdout (msg=admin) except Azure's probes (source
  * 168.63.129.16), which would otherwise fill the log every few seconds, and GET /healthz, which
  * is logged at debug. */
-#include "lb/control.h"
+#include "lb/control/control.h"
 
 #include "common/addr.h"
 #include "common/buf.h"
