@@ -18,7 +18,6 @@
 # cannot run on this host: the reason is printed). Published ports: 8443 and 127.0.0.1:9000.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-top=$(pwd)
 keep=0
 [ "${1:-}" = --keep ] && keep=1
 
@@ -79,14 +78,10 @@ else
   echo "dockerd $(docker info -f '{{.ServerVersion}} storage={{.Driver}} cgroup={{.CgroupVersion}}') pid $dockerd_pid"
 fi
 
-if docker compose version >/dev/null 2>&1; then
-  compose=(docker compose)
-elif command -v docker-compose >/dev/null; then
-  compose=(docker-compose)
-else
-  skip "neither the docker compose plugin nor docker-compose is installed (scripts/install-deps.sh --docker)"
-fi
-compose+=(-p "$project" -f "$top/docker-compose.yml")
+# The compose the README's wrapper picks: the v2 plugin when present, else docker-compose v1.
+which=$(scripts/compose.sh --which 2>&1) || skip "$which"
+read -r -a compose <<<"$which"
+compose+=(-p "$project")
 echo "compose: ${compose[*]} ($("${compose[@]}" version --short 2>/dev/null || true))"
 
 cleanup() {
