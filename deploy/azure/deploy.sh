@@ -89,7 +89,7 @@ while [ $# -gt 0 ]; do
     --dry-run) dry=1 ;;
     --delete) delete=1 ;;
     --render) render_dir=${1:?--render needs a directory}; shift ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "deploy: unknown argument '$a' (see --help)" >&2; exit 2 ;;
   esac
 done
