@@ -119,13 +119,13 @@ left=$(docker images -q --filter dangling=true --filter label=org.journey.stage=
 [ -z "$left" ] || fail "the build stage is left as a dangling image: $left"
 echo "no dangling build-stage image left"
 
-step "${compose[*]} up -d --build"
+step "${compose[*]} up -d (the image built above; the demo flow)"
 for port in 8443 9000; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     fail "host port $port is already in use (another journey compose project?): stop it first"
   fi
 done
-if ! "${compose[@]}" up -d --build >"$work/up.log" 2>&1; then
+if ! "${compose[@]}" up -d >"$work/up.log" 2>&1; then
   tail -40 "$work/up.log"
   fail "compose up failed (output above)"
 fi
