@@ -307,7 +307,8 @@ def case_access_log():
     missing = [k for k in need if k not in f]
     check(not missing, f"access log fields missing: {missing}")
     check(f["status"] == "200" and f["method"] == "GET" and f["path"] == "/my-app/data", line)
-    check(f["tls"] in ("TLSv1.3", "TLSv1.2") and f["sni"] == "www.my-app.com" and "AES" in f["cipher"] or "CHACHA" in f["cipher"], line)
+    check(f["tls"] in ("TLSv1.3", "TLSv1.2") and f["sni"] == "www.my-app.com"
+          and ("AES" in f["cipher"] or "CHACHA" in f["cipher"]), line)
     check(f["client"].startswith("127.0.0.1:") and f["backend"] in ("b1", "b2", "b3"), line)
     check(f["backend_addr"].startswith("127.0.0.1:") and f["pool"] == "default" and f["algorithm"] == "round-robin", line)
     check(int(f["bytes_in"]) > 20 and int(f["bytes_out"]) > 100, line)
