@@ -112,7 +112,7 @@ def case_abuse(a):
 def case_testssl(a):
     exe = shutil.which("testssl") or shutil.which("testssl.sh")
     if not exe:
-        print("testssl not installed (Debian package testssl.sh): skipped")
+        print("SKIP: testssl not installed (Debian package testssl.sh; scripts/install-deps.sh --test)")
         sys.exit(77)
     b = start_backend(a.backend, "b1")
     lb = start_lb(a.lb, a.certs, [("b1", b.port)], "--workers", "2")
