@@ -506,7 +506,9 @@ class Faults(unittest.TestCase):
             self.assertTrue(wait_until(lambda: one(b, get("/health")).status == 200, TIMEOUT), "SIGUSR2 = up")
             self.assertEqual(one(b, b"POST /admin/health HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\ndown").status,
                              404, "no --admin: no admin endpoint")
-            self.assertIn("msg=health state=down", b.stderr_text())
+            # stderr is read by a thread: wait for the line rather than race it
+            self.assertTrue(wait_until(lambda: "msg=health state=down" in b.stderr_text(), TIMEOUT),
+                            "no 'msg=health state=down' line: %s" % b.stderr_text())
         finally:
             b.stop()
 
