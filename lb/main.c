@@ -451,14 +451,14 @@ int main(int argc, char **argv) {
   for (int p = 0; p < rt.npools; p++) { /* which active checks run: the operator must not guess */
     char hc[300];
     const lb_health_cfg *h = &rt.cfg.pools[p].health;
+    const char *why = "";
+    if (lb_health_cfg_is_default(h))
+      why = " (the default: no health-* setting; health-path = /health checks over HTTP)";
+    else if (h->type == LB_CHECK_NONE)
+      why = " (health-check = none: a dead server is only noticed by failed requests)";
     lb_health_cfg_describe(h, hc, sizeof hc);
-    jc_log(h->type == LB_CHECK_NONE ? JC_LOG_WARN : JC_LOG_INFO, "pool %s: active health checks: %s%s",
-           rt.pools[p].name, hc,
-           lb_health_cfg_is_default(h) ? " (the default: no health-* setting; health-path = /health "
-                                         "checks over HTTP)"
-           : h->type == LB_CHECK_NONE ? " (health-check = none: a dead server is only noticed by "
-                                        "failed requests)"
-                                      : "");
+    jc_log(h->type == LB_CHECK_NONE ? JC_LOG_WARN : JC_LOG_INFO,
+           "pool %s: active health checks: %s%s", rt.pools[p].name, hc, why);
   }
   uv_run(loop, UV_RUN_DEFAULT);
   for (int i = 0; i < rt.nworkers; i++)
