@@ -34,19 +34,19 @@ import os, sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
 n = 0
 for f in doc.get("write_files", []):
-    if f["content"].startswith("#!/bin/bash"):
+    if f["content"].startswith(("#!/bin/bash", "#!/bin/sh")):  # shellcheck reads the shebang
         out = sys.argv[2] + "-" + os.path.basename(f["path"]) + ".sh"
         open(out, "w").write(f["content"])
         print(out)
         n += 1
 if not n:
-    sys.exit(f"{sys.argv[1]}: no bash script in write_files")
+    sys.exit(f"{sys.argv[1]}: no shell script in write_files")
 PY
     )
   done
   shellcheck "${scripts[@]}" || bad "shellcheck (bash scripts)"
   shellcheck -s sh deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm || bad "shellcheck (maintainer scripts)"
-  echo "checked ${#scripts[@]} bash scripts and 3 maintainer scripts"
+  echo "checked ${#scripts[@]} shell scripts and 3 maintainer scripts"
 else
   echo "SKIP: shellcheck not installed (scripts/install-deps.sh --package)"
   skipped=1
