@@ -11,7 +11,7 @@ import json, os, socket, subprocess, sys, tempfile, threading, time, unittest
 JOURNEY, CERTS, BACKEND = sys.argv[1:4]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from loopback import free_port, read_head, start, stop, wait_port, wait_until  # noqa: E402
+from loopback import free_port, read_head, sanitizer_reports, start, stop, stop_all, wait_port, wait_until  # noqa: E402
 
 
 def journey(*args, timeout=30, stdin=None):
@@ -462,4 +462,8 @@ class Proxy(unittest.TestCase):
 
 if __name__ == "__main__":
     ok = unittest.main(argv=[sys.argv[0]] + sys.argv[4:], exit=False).result.wasSuccessful()
+    stop_all()  # each class stopped its own; an ASan/LSan/UBSan report in their stderr fails the run
+    for report in sanitizer_reports():
+        ok = False
+        print("--- sanitizer report of %s" % report)
     sys.exit(0 if ok else 1)
