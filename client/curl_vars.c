@@ -7,13 +7,40 @@
 #include "client/report.h"
 
 const char *const jn_curl_var_names[] = {
-    "time_namelookup", "time_connect",  "time_appconnect", "time_pretransfer", "time_starttransfer",
-    "time_total",      "time_redirect", "http_code",       "response_code",    "exitcode",
-    "errormsg",        "remote_ip",     "remote_port",     "local_ip",         "local_port",
-    "size_download",   "size_upload",   "size_header",     "size_request",     "speed_download",
-    "speed_upload",    "http_version",  "num_connects",    "num_redirects",    "num_headers",
-    "num_certs",       "ssl_verify_result", "method",      "scheme",           "url_effective",
-    "url",             "redirect_url",  "content_type",    "http_connect",
+    "time_namelookup",
+    "time_connect",
+    "time_appconnect",
+    "time_pretransfer",
+    "time_starttransfer",
+    "time_total",
+    "time_redirect",
+    "http_code",
+    "response_code",
+    "exitcode",
+    "errormsg",
+    "remote_ip",
+    "remote_port",
+    "local_ip",
+    "local_port",
+    "size_download",
+    "size_upload",
+    "size_header",
+    "size_request",
+    "speed_download",
+    "speed_upload",
+    "http_version",
+    "num_connects",
+    "num_redirects",
+    "num_headers",
+    "num_certs",
+    "ssl_verify_result",
+    "method",
+    "scheme",
+    "url_effective",
+    "url",
+    "redirect_url",
+    "content_type",
+    "http_connect",
 };
 const size_t jn_curl_var_n = sizeof jn_curl_var_names / sizeof jn_curl_var_names[0];
 
@@ -52,17 +79,28 @@ static int str(jn_val *v, const char *s) { /* "" is curl's null */
 int jn_curl_var(const jn_result *r, const char *n, jn_val *v) {
   long long port;
   memset(v, 0, sizeof *v);
-  if (!strcmp(n, "time_namelookup")) return secs(v, r->t_namelookup);
-  if (!strcmp(n, "time_connect")) return secs(v, r->t_connect);
-  if (!strcmp(n, "time_appconnect")) return secs(v, r->t_appconnect);
-  if (!strcmp(n, "time_pretransfer")) return secs(v, r->t_pretransfer);
-  if (!strcmp(n, "time_starttransfer")) return secs(v, r->t_starttransfer);
-  if (!strcmp(n, "time_total")) return secs(v, r->t_total);
-  if (!strcmp(n, "time_redirect")) return secs(v, r->t_redirect);
-  if (!strcmp(n, "http_code") || !strcmp(n, "response_code")) return num(v, r->status);
-  if (!strcmp(n, "http_connect")) return num(v, r->proxy_status);
-  if (!strcmp(n, "exitcode")) return num(v, r->exit_code);
-  if (!strcmp(n, "errormsg")) return str(v, r->error);
+  if (!strcmp(n, "time_namelookup"))
+    return secs(v, r->t_namelookup);
+  if (!strcmp(n, "time_connect"))
+    return secs(v, r->t_connect);
+  if (!strcmp(n, "time_appconnect"))
+    return secs(v, r->t_appconnect);
+  if (!strcmp(n, "time_pretransfer"))
+    return secs(v, r->t_pretransfer);
+  if (!strcmp(n, "time_starttransfer"))
+    return secs(v, r->t_starttransfer);
+  if (!strcmp(n, "time_total"))
+    return secs(v, r->t_total);
+  if (!strcmp(n, "time_redirect"))
+    return secs(v, r->t_redirect);
+  if (!strcmp(n, "http_code") || !strcmp(n, "response_code"))
+    return num(v, r->status);
+  if (!strcmp(n, "http_connect"))
+    return num(v, r->proxy_status);
+  if (!strcmp(n, "exitcode"))
+    return num(v, r->exit_code);
+  if (!strcmp(n, "errormsg"))
+    return str(v, r->error);
   if (!strcmp(n, "remote_ip") || !strcmp(n, "remote_port")) {
     split_addr(r->remote, v->s, sizeof v->s, &port);
     return n[7] == 'i' ? str(v, v->s) : num(v, port);
@@ -71,23 +109,37 @@ int jn_curl_var(const jn_result *r, const char *n, jn_val *v) {
     split_addr(r->local, v->s, sizeof v->s, &port);
     return n[6] == 'i' ? str(v, v->s) : num(v, port);
   }
-  if (!strcmp(n, "size_download")) return num(v, (long long)r->body_bytes);
-  if (!strcmp(n, "size_upload")) return num(v, (long long)r->upload_bytes);
-  if (!strcmp(n, "size_header")) return num(v, (long long)r->header_wire_bytes);
-  if (!strcmp(n, "size_request")) return num(v, (long long)(r->request_len + r->upload_bytes));
-  if (!strcmp(n, "speed_download")) return num(v, r->t_total ? (long long)(r->body_bytes * 1000000 / r->t_total) : 0);
-  if (!strcmp(n, "speed_upload")) return num(v, r->t_total ? (long long)(r->upload_bytes * 1000000 / r->t_total) : 0);
-  if (!strcmp(n, "http_version")) return str(v, r->status ? r->http_version : "");
-  if (!strcmp(n, "num_connects")) return num(v, r->num_connects);
-  if (!strcmp(n, "num_redirects")) return num(v, r->num_redirects);
-  if (!strcmp(n, "num_headers")) return num(v, r->header_n);
-  if (!strcmp(n, "num_certs")) return num(v, r->tls_used && !r->tcp_reused ? r->chain_len : 0);
-  if (!strcmp(n, "ssl_verify_result")) return num(v, r->verify_code);
-  if (!strcmp(n, "method")) return str(v, r->method);
+  if (!strcmp(n, "size_download"))
+    return num(v, (long long)r->body_bytes);
+  if (!strcmp(n, "size_upload"))
+    return num(v, (long long)r->upload_bytes);
+  if (!strcmp(n, "size_header"))
+    return num(v, (long long)r->header_wire_bytes);
+  if (!strcmp(n, "size_request"))
+    return num(v, (long long)(r->request_len + r->upload_bytes));
+  if (!strcmp(n, "speed_download"))
+    return num(v, r->t_total ? (long long)(r->body_bytes * 1000000 / r->t_total) : 0);
+  if (!strcmp(n, "speed_upload"))
+    return num(v, r->t_total ? (long long)(r->upload_bytes * 1000000 / r->t_total) : 0);
+  if (!strcmp(n, "http_version"))
+    return str(v, r->status ? r->http_version : "");
+  if (!strcmp(n, "num_connects"))
+    return num(v, r->num_connects);
+  if (!strcmp(n, "num_redirects"))
+    return num(v, r->num_redirects);
+  if (!strcmp(n, "num_headers"))
+    return num(v, r->header_n);
+  if (!strcmp(n, "num_certs"))
+    return num(v, r->tls_used && !r->tcp_reused ? r->chain_len : 0);
+  if (!strcmp(n, "ssl_verify_result"))
+    return num(v, r->verify_code);
+  if (!strcmp(n, "method"))
+    return str(v, r->method);
   if (!strcmp(n, "scheme")) { /* curl says HTTPS / HTTP */
     size_t i = 0;
     for (; r->url.scheme[i] && i < 7; i++)
-      v->s[i] = (char)(r->url.scheme[i] >= 'a' && r->url.scheme[i] <= 'z' ? r->url.scheme[i] - 32 : r->url.scheme[i]);
+      v->s[i] = (char)(r->url.scheme[i] >= 'a' && r->url.scheme[i] <= 'z' ? r->url.scheme[i] - 32
+                                                                          : r->url.scheme[i]);
     v->s[i] = 0;
     return str(v, v->s);
   }
@@ -106,15 +158,19 @@ int jn_curl_var(const jn_result *r, const char *n, jn_val *v) {
       jn_url_resolve(&r->url, r->location, v->s, sizeof v->s);
     return str(v, v->s);
   }
-  if (!strcmp(n, "content_type")) return str(v, r->content_type);
+  if (!strcmp(n, "content_type"))
+    return str(v, r->content_type);
   return -1;
 }
 
 static void put(FILE *f, const jn_val *v, int json) {
   switch (v->type) {
-  case JN_VAL_INT: fprintf(f, "%lld", v->i); break;
+  case JN_VAL_INT:
+    fprintf(f, "%lld", v->i);
+    break;
   case JN_VAL_SECS:
-    fprintf(f, "%llu.%06llu", (unsigned long long)(v->us / 1000000), (unsigned long long)(v->us % 1000000));
+    fprintf(f, "%llu.%06llu", (unsigned long long)(v->us / 1000000),
+            (unsigned long long)(v->us % 1000000));
     break;
   case JN_VAL_STR:
     if (json)
@@ -157,7 +213,11 @@ static void header(FILE *f, const jn_result *r, const char *name, size_t nlen) {
 void jn_writeout(FILE *f, const char *p, const jn_result *r) {
   while (*p) {
     if (*p == '\\' && p[1]) {
-      char c = p[1] == 'n' ? '\n' : p[1] == 'r' ? '\r' : p[1] == 't' ? '\t' : p[1] == '\\' ? '\\' : 0;
+      char c = p[1] == 'n'    ? '\n'
+               : p[1] == 'r'  ? '\r'
+               : p[1] == 't'  ? '\t'
+               : p[1] == '\\' ? '\\'
+                              : 0;
       if (c) {
         fputc(c, f);
         p += 2;

@@ -11,9 +11,9 @@ enum { JN_VAL_NULL, JN_VAL_INT, JN_VAL_SECS, JN_VAL_STR };
 
 typedef struct jn_val {
   int type;
-  long long i;   /* JN_VAL_INT */
-  uint64_t us;   /* JN_VAL_SECS: microseconds, shown as seconds with 6 decimals */
-  char s[2200];  /* JN_VAL_STR */
+  long long i;  /* JN_VAL_INT */
+  uint64_t us;  /* JN_VAL_SECS: microseconds, shown as seconds with 6 decimals */
+  char s[2200]; /* JN_VAL_STR */
 } jn_val;
 
 /* The variables in the order --json writes them. */

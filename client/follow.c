@@ -21,7 +21,8 @@ int jn_follow_method(int status, const char *method, const char **next, int *kee
     *keep_body = 1;
     *next = method;
     return 1;
-  default: return 0;
+  default:
+    return 0;
   }
 }
 
@@ -40,11 +41,13 @@ int jn_retry_worth(int exit_code, const char *failed_phase, int status, const ch
     return !sent || idempotent(method);
   if (exit_code && exit_code != JN_EXIT_HTTP)
     return 0;
-  int transient = status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+  int transient = status == 408 || status == 429 || status == 500 || status == 502 ||
+                  status == 503 || status == 504;
   return transient && idempotent(method);
 }
 
-static void keep_try(jn_tries *tries, const jn_result *r, const char *kind, uint64_t start, uint64_t wait) {
+static void keep_try(jn_tries *tries, const jn_result *r, const char *kind, uint64_t start,
+                     uint64_t wait) {
   if (tries->n == JN_TRIES_MAX)
     return;
   jn_try *t = &tries->t[tries->n++];
@@ -100,7 +103,8 @@ int jn_follow(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_tries *tries, j
     if (!r)
       return code;
     keep_try(tries, r, kind, start, wait);
-    uint64_t *marks[5] = {&r->t_namelookup, &r->t_connect, &r->t_appconnect, &r->t_pretransfer, &r->t_starttransfer};
+    uint64_t *marks[5] = {&r->t_namelookup, &r->t_connect, &r->t_appconnect, &r->t_pretransfer,
+                          &r->t_starttransfer};
     for (int i = 0; i < 5; i++)
       if (*marks[i])
         *marks[i] += sum[i];
@@ -111,15 +115,18 @@ int jn_follow(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_tries *tries, j
 
     const char *method = NULL;
     int keep_body = 0;
-    int follow = o->follow && !code && r->location[0] && jn_follow_method(r->status, r->method, &method, &keep_body);
+    int follow = o->follow && !code && r->location[0] &&
+                 jn_follow_method(r->status, r->method, &method, &keep_body);
     if (follow && redirects >= o->max_redirs) {
-      snprintf(r->error, sizeof r->error, "more than %d redirects (--max-redirs); the last pointed to %.300s",
-               o->max_redirs, r->location);
+      snprintf(r->error, sizeof r->error,
+               "more than %d redirects (--max-redirs); the last pointed to %.300s", o->max_redirs,
+               r->location);
       jn_strlcpy(r->failed_phase, "http", sizeof r->failed_phase);
       return r->exit_code = JN_EXIT_TOO_MANY_REDIRECTS;
     }
-    int retry = !follow && retries_left > 0 && tries->n < JN_TRIES_MAX &&
-                jn_retry_worth(code, r->failed_phase[0] ? r->failed_phase : "http", r->status, r->method);
+    int retry =
+        !follow && retries_left > 0 && tries->n < JN_TRIES_MAX &&
+        jn_retry_worth(code, r->failed_phase[0] ? r->failed_phase : "http", r->status, r->method);
     if ((!follow && !retry) || tries->n == JN_TRIES_MAX)
       return code;
     if (follow) {
@@ -138,13 +145,16 @@ int jn_follow(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_tries *tries, j
       is_retry = 0;
       wait = 0;
     } else {
-      /* a retry starts again from the URL given, as curl does; 1 s, 2 s, 4 s ... or --retry-delay */
+      /* a retry starts again from the URL given, as curl does; 1 s, 2 s, 4 s ... or --retry-delay
+       */
       retries_left--;
       tries->retries++;
       cur = *o;
       redirects = 0;
       memset(sum, 0, sizeof sum);
-      double secs = o->retry_delay > 0 ? o->retry_delay : (double)(1u << (tries->retries - 1 > 9 ? 9 : tries->retries - 1));
+      double secs = o->retry_delay > 0
+                        ? o->retry_delay
+                        : (double)(1u << (tries->retries - 1 > 9 ? 9 : tries->retries - 1));
       wait = (uint64_t)(secs * 1e6);
       kind = "retry";
       is_retry = 1;

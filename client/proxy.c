@@ -20,15 +20,17 @@ int jn_proxy_exempt(const char *list, const char *host) {
       e++;
       en--;
     }
-    if (en && (hl == en || (hl > en && host[hl - en - 1] == '.')) && strncasecmp(host + hl - en, e, en) == 0)
+    if (en && (hl == en || (hl > en && host[hl - en - 1] == '.')) &&
+        strncasecmp(host + hl - en, e, en) == 0)
       return 1;
     p += n;
   }
   return 0;
 }
 
-int jn_proxy_pick(const char *flag, const char *https_env, const char *http_env, const char *noproxy,
-                  const jn_url *target, jn_url *proxy, char *err, size_t errlen) {
+int jn_proxy_pick(const char *flag, const char *https_env, const char *http_env,
+                  const char *noproxy, const jn_url *target, jn_url *proxy, char *err,
+                  size_t errlen) {
   int https = strcmp(target->scheme, "https") == 0;
   const char *p = flag && *flag ? flag : https ? https_env : http_env;
   if (!p || !*p || jn_proxy_exempt(noproxy, target->host))
@@ -49,8 +51,11 @@ int jn_proxy_pick(const char *flag, const char *https_env, const char *http_env,
 
 size_t jn_proxy_connect_request(const jn_url *t, char *buf, size_t len) {
   const char *b = t->host_is_ip == 6 ? "[" : "", *e = t->host_is_ip == 6 ? "]" : "";
-  int n = snprintf(buf, len, "CONNECT %s%s%s:%d HTTP/1.1\r\nHost: %s%s%s:%d\r\nUser-Agent: journey/" JOURNEY_VERSION
-                   "\r\n\r\n", b, t->host, e, t->port, b, t->host, e, t->port);
+  int n = snprintf(
+      buf, len,
+      "CONNECT %s%s%s:%d HTTP/1.1\r\nHost: %s%s%s:%d\r\nUser-Agent: journey/" JOURNEY_VERSION
+      "\r\n\r\n",
+      b, t->host, e, t->port, b, t->host, e, t->port);
   return n < 0 ? 0 : (size_t)n;
 }
 

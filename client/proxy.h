@@ -16,8 +16,9 @@ int jn_proxy_exempt(const char *list, const char *host);
 /* The proxy for target, from the flag (-x) or the environment values given; noproxy is --noproxy
  * or NO_PROXY. Returns 1 with *proxy filled (default port 1080, as curl), 0 for a direct
  * connection, -1 with err for a proxy URL that cannot be used (only http:// proxies). */
-int jn_proxy_pick(const char *flag, const char *https_env, const char *http_env, const char *noproxy,
-                  const jn_url *target, jn_url *proxy, char *err, size_t errlen);
+int jn_proxy_pick(const char *flag, const char *https_env, const char *http_env,
+                  const char *noproxy, const jn_url *target, jn_url *proxy, char *err,
+                  size_t errlen);
 /* "CONNECT host:port HTTP/1.1" with Host. Returns the length (snprintf semantics). */
 size_t jn_proxy_connect_request(const jn_url *target, char *buf, size_t len);
 /* The proxy's answer so far: 0 more is needed, 1 complete (*status, *head_len set), -1 not

@@ -7,16 +7,27 @@
 static void esc(FILE *f, const char *p) {
   for (; *p; p++) {
     switch (*p) {
-    case '<': fputs("&lt;", f); break;
-    case '>': fputs("&gt;", f); break;
-    case '&': fputs("&amp;", f); break;
-    case '"': fputs("&quot;", f); break;
-    default: fputc(*p, f);
+    case '<':
+      fputs("&lt;", f);
+      break;
+    case '>':
+      fputs("&gt;", f);
+      break;
+    case '&':
+      fputs("&amp;", f);
+      break;
+    case '"':
+      fputs("&quot;", f);
+      break;
+    default:
+      fputc(*p, f);
     }
   }
 }
 
-static void ms(FILE *f, uint64_t us) { fprintf(f, "%llu.%03llu ms", (unsigned long long)(us / 1000), (unsigned long long)(us % 1000)); }
+static void ms(FILE *f, uint64_t us) {
+  fprintf(f, "%llu.%03llu ms", (unsigned long long)(us / 1000), (unsigned long long)(us % 1000));
+}
 
 static void row(FILE *f, const char *k, const char *v) {
   fprintf(f, "<tr><th>%s</th><td>", k);
@@ -28,9 +39,9 @@ static void waterfall(FILE *f, const jn_result *r) {
   struct {
     const char *name, *color;
     uint64_t dur;
-  } rows[] = {{"dns", "#4e79a7", r->dns_us},      {"route", "#9c755f", r->route_us},
-              {"tcp", "#f28e2b", r->tcp_us},      {"proxy", "#b07aa1", r->proxy_us},
-              {"tls", "#e15759", r->tls_us},      {"server", "#59a14f", r->server_us},
+  } rows[] = {{"dns", "#4e79a7", r->dns_us},          {"route", "#9c755f", r->route_us},
+              {"tcp", "#f28e2b", r->tcp_us},          {"proxy", "#b07aa1", r->proxy_us},
+              {"tls", "#e15759", r->tls_us},          {"server", "#59a14f", r->server_us},
               {"transfer", "#76b7b2", r->transfer_us}};
   uint64_t total = 0, at = 0;
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
@@ -39,9 +50,13 @@ static void waterfall(FILE *f, const jn_result *r) {
     total = 1;
   fputs("<h2>Waterfall</h2><div id=\"waterfall\">\n", f);
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-    double left = 100.0 * (double)at / (double)total, w = 100.0 * (double)rows[i].dur / (double)total;
-    fprintf(f, "<div class=\"wf\" data-phase=\"%s\"><span class=\"n\">%s</span><span class=\"track\"><span "
-               "class=\"bar\" style=\"left:%.2f%%;width:%.2f%%;background:%s\"></span></span><span class=\"t\">",
+    double left = 100.0 * (double)at / (double)total,
+           w = 100.0 * (double)rows[i].dur / (double)total;
+    fprintf(f,
+            "<div class=\"wf\" data-phase=\"%s\"><span class=\"n\">%s</span><span "
+            "class=\"track\"><span "
+            "class=\"bar\" style=\"left:%.2f%%;width:%.2f%%;background:%s\"></span></span><span "
+            "class=\"t\">",
             rows[i].name, rows[i].name, left, w < 0.4 && rows[i].dur ? 0.4 : w, rows[i].color);
     ms(f, rows[i].dur);
     fputs("</span></div>\n", f);
@@ -55,18 +70,25 @@ void jn_report_html(FILE *f, const jn_result *r) {
   jn_url_format(&r->url, url, sizeof url);
   fputs("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>journey: ", f);
   esc(f, url);
-  fputs("</title><style>body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}"
+  fputs("</title><style>body{font:14px/1.4 "
+        "system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}"
         "h1{font-size:20px}h2{font-size:16px;margin:20px 0 6px;border-bottom:1px solid #ddd}"
-        "table{border-collapse:collapse}th,td{text-align:left;padding:2px 10px 2px 0;vertical-align:top}"
-        "th{color:#555;font-weight:600}.wf{display:flex;align-items:center;margin:3px 0}.n{width:80px}"
-        ".track{position:relative;flex:1;height:16px;background:#f3f3f3}.bar{position:absolute;top:0;height:16px}"
-        ".t{width:110px;text-align:right;font-variant-numeric:tabular-nums}.ok{color:#2a7a2a}.bad{color:#b22}"
-        "code,pre{font:12px ui-monospace,monospace;background:#f6f6f6}pre{padding:8px;overflow:auto}</style></head><body>\n",
+        "table{border-collapse:collapse}th,td{text-align:left;padding:2px 10px 2px "
+        "0;vertical-align:top}"
+        "th{color:#555;font-weight:600}.wf{display:flex;align-items:center;margin:3px "
+        "0}.n{width:80px}"
+        ".track{position:relative;flex:1;height:16px;background:#f3f3f3}.bar{position:absolute;top:"
+        "0;height:16px}"
+        ".t{width:110px;text-align:right;font-variant-numeric:tabular-nums}.ok{color:#2a7a2a}.bad{"
+        "color:#b22}"
+        "code,pre{font:12px "
+        "ui-monospace,monospace;background:#f6f6f6}pre{padding:8px;overflow:auto}</style></"
+        "head><body>\n",
         f);
   fprintf(f, "<h1>journey %s ", r->method);
   esc(f, url);
-  fprintf(f, " &rarr; <span id=\"status\" class=\"%s\">%d %s</span></h1>\n", r->exit_code ? "bad" : "ok", r->status,
-          r->exit_code ? "failed" : "");
+  fprintf(f, " &rarr; <span id=\"status\" class=\"%s\">%d %s</span></h1>\n",
+          r->exit_code ? "bad" : "ok", r->status, r->exit_code ? "failed" : "");
   if (r->exit_code) {
     fprintf(f, "<p class=\"bad\" id=\"error\">exit %d in phase ", r->exit_code);
     esc(f, r->failed_phase);
@@ -76,18 +98,21 @@ void jn_report_html(FILE *f, const jn_result *r) {
   }
   waterfall(f, r);
 
-  fputs("<h2>DNS</h2><table id=\"dns\"><tr><th>source</th><th>result</th><th>detail</th><th>time</th></tr>\n", f);
+  fputs("<h2>DNS</h2><table "
+        "id=\"dns\"><tr><th>source</th><th>result</th><th>detail</th><th>time</th></tr>\n",
+        f);
   for (size_t i = 0; i < r->dns_step_n; i++) {
     const jn_dns_step *s = &r->dns_steps[i];
-    fprintf(f, "<tr><td>%s</td><td class=\"%s\">%s</td><td>", s->source, strcmp(s->result, "hit") ? "" : "ok", s->result);
+    fprintf(f, "<tr><td>%s</td><td class=\"%s\">%s</td><td>", s->source,
+            strcmp(s->result, "hit") ? "" : "ok", s->result);
     esc(f, s->detail);
     fputs("</td><td>", f);
     ms(f, s->us);
     fputs("</td></tr>\n", f);
   }
   for (size_t i = 0; i < r->answer_n; i++)
-    fprintf(f, "<tr><td>answer</td><td>%s</td><td>%s</td><td>ttl %ld</td></tr>\n", r->answers[i].family == 6 ? "AAAA" : "A",
-            r->answers[i].addr, r->answers[i].ttl);
+    fprintf(f, "<tr><td>answer</td><td>%s</td><td>%s</td><td>ttl %ld</td></tr>\n",
+            r->answers[i].family == 6 ? "AAAA" : "A", r->answers[i].addr, r->answers[i].ttl);
   fputs("</table>\n<h2>Route and path</h2><table id=\"route\">\n", f);
   row(f, "interface", r->oif);
   row(f, "gateway", r->gateway[0] ? r->gateway : (r->loopback ? "none (loopback)" : "on-link"));
@@ -98,9 +123,11 @@ void jn_report_html(FILE *f, const jn_result *r) {
   if (r->path.probed) {
     fputs("<p id=\"path-note\">", f);
     esc(f, r->path.note);
-    fputs("</p><table id=\"path\"><tr><th>TTL</th><th>address</th><th>RTT</th><th>kind</th></tr>\n", f);
+    fputs("</p><table id=\"path\"><tr><th>TTL</th><th>address</th><th>RTT</th><th>kind</th></tr>\n",
+          f);
     for (int i = 0; i < r->path.hop_n; i++) {
-      fprintf(f, "<tr><td>%d</td><td>%s</td><td>", r->path.hops[i].ttl, r->path.hops[i].addr[0] ? r->path.hops[i].addr : "*");
+      fprintf(f, "<tr><td>%d</td><td>%s</td><td>", r->path.hops[i].ttl,
+              r->path.hops[i].addr[0] ? r->path.hops[i].addr : "*");
       ms(f, r->path.hops[i].rtt_us);
       fprintf(f, "</td><td>%s</td></tr>\n", r->path.hops[i].kind);
     }
@@ -140,11 +167,11 @@ void jn_report_html(FILE *f, const jn_result *r) {
   const struct {
     const char *n;
     uint64_t v;
-  } t[] = {{"time_namelookup", r->t_namelookup},     {"time_connect", r->t_connect},
-           {"time_appconnect", r->t_appconnect},     {"time_pretransfer", r->t_pretransfer},
+  } t[] = {{"time_namelookup", r->t_namelookup},       {"time_connect", r->t_connect},
+           {"time_appconnect", r->t_appconnect},       {"time_pretransfer", r->t_pretransfer},
            {"time_starttransfer", r->t_starttransfer}, {"time_total", r->t_total}};
   for (size_t i = 0; i < 6; i++)
-    fprintf(f, "<tr><th>%s</th><td>%llu.%06llu s</td></tr>\n", t[i].n, (unsigned long long)(t[i].v / 1000000),
-            (unsigned long long)(t[i].v % 1000000));
+    fprintf(f, "<tr><th>%s</th><td>%llu.%06llu s</td></tr>\n", t[i].n,
+            (unsigned long long)(t[i].v / 1000000), (unsigned long long)(t[i].v % 1000000));
   fputs("</table></body></html>\n", f);
 }

@@ -16,7 +16,8 @@
 static int read_error(int fd, int v6, struct sockaddr_storage *from, int *type, int *code) {
   char cbuf[512], data[64];
   struct iovec iov = {data, sizeof data};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  struct msghdr m = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
   if (recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
     return 0;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
@@ -35,20 +36,23 @@ static int read_error(int fd, int v6, struct sockaddr_storage *from, int *type, 
 }
 
 static void ip_only(const struct sockaddr *a, char *buf, size_t len) {
-  const void *p = a->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr
-                                           : (const void *)&((const struct sockaddr_in *)a)->sin_addr;
+  const void *p = a->sa_family == AF_INET6
+                      ? (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr
+                      : (const void *)&((const struct sockaddr_in *)a)->sin_addr;
   if (!inet_ntop(a->sa_family, p, buf, (socklen_t)len))
     buf[0] = 0;
 }
 
-int jn_tracepath(const struct sockaddr *dst, socklen_t len, int max_hops, int wait_ms, int budget_ms, jn_result *r) {
+int jn_tracepath(const struct sockaddr *dst, socklen_t len, int max_hops, int wait_ms,
+                 int budget_ms, jn_result *r) {
   struct jn_path *pa = &r->path;
   memset(pa, 0, sizeof *pa);
   int v6 = dst->sa_family == AF_INET6, on = 1;
   if (max_hops > (int)(sizeof pa->hops / sizeof pa->hops[0]))
     max_hops = (int)(sizeof pa->hops / sizeof pa->hops[0]);
   int fd = socket(dst->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &on, sizeof on) != 0 ||
+  if (fd < 0 ||
+      setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_RECVERR : IP_RECVERR, &on, sizeof on) != 0 ||
       connect(fd, dst, len) != 0) {
     snprintf(pa->note, sizeof pa->note, "no probe sent: %s", strerror(errno));
     if (fd >= 0)
@@ -61,13 +65,15 @@ int jn_tracepath(const struct sockaddr *dst, socklen_t len, int max_hops, int wa
   uint64_t start = jc_now_us();
   for (int ttl = 1; ttl <= max_hops && !pa->reached; ttl++) {
     if ((jc_now_us() - start) / 1000 > (uint64_t)budget_ms) {
-      snprintf(pa->note, sizeof pa->note, "stopped after %d ms (the time budget), at TTL %d", budget_ms, ttl);
+      snprintf(pa->note, sizeof pa->note, "stopped after %d ms (the time budget), at TTL %d",
+               budget_ms, ttl);
       break;
     }
     struct jn_path_hop *h = &pa->hops[pa->hop_n++];
     h->ttl = ttl;
     jn_strlcpy(h->kind, "no-answer", sizeof h->kind);
-    if (setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &ttl, sizeof ttl) != 0)
+    if (setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_UNICAST_HOPS : IP_TTL, &ttl, sizeof ttl) !=
+        0)
       break;
     uint64_t t0 = jc_now_us();
     char probe[32] = "journey trace-path probe";
@@ -82,7 +88,8 @@ int jn_tracepath(const struct sockaddr *dst, socklen_t len, int max_hops, int wa
       int type = 0, code = 0;
       if (!(p.revents & POLLERR) || !read_error(fd, v6, &from, &type, &code)) {
         char sink[64];
-        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) >= 0) { /* a UDP service answered: the destination */
+        if (recv(fd, sink, sizeof sink, MSG_DONTWAIT) >=
+            0) { /* a UDP service answered: the destination */
           jn_strlcpy(h->addr, dst_ip, sizeof h->addr);
           jn_strlcpy(h->kind, "destination", sizeof h->kind);
           h->rtt_us = (uint32_t)(jc_now_us() - t0);
@@ -108,9 +115,10 @@ int jn_tracepath(const struct sockaddr *dst, socklen_t len, int max_hops, int wa
     snprintf(pa->note, sizeof pa->note, "no hop: the destination %s answered at TTL 1 (%s)", dst_ip,
              r->loopback ? "it is this machine: local delivery" : "it is on the local network");
   else if (pa->reached)
-    snprintf(pa->note, sizeof pa->note, "%d router%s, then the destination %s at TTL %d", pa->hop_n - 1,
-             pa->hop_n == 2 ? "" : "s", dst_ip, pa->hop_n);
+    snprintf(pa->note, sizeof pa->note, "%d router%s, then the destination %s at TTL %d",
+             pa->hop_n - 1, pa->hop_n == 2 ? "" : "s", dst_ip, pa->hop_n);
   else if (!pa->note[0])
-    snprintf(pa->note, sizeof pa->note, "the destination did not answer within %d TTLs (probes filtered?)", max_hops);
+    snprintf(pa->note, sizeof pa->note,
+             "the destination did not answer within %d TTLs (probes filtered?)", max_hops);
   return 0;
 }

@@ -12,6 +12,7 @@
 #include "client/result.h"
 
 /* Fills r->path. Returns 0, or -1 with r->path.note saying why no probe could be sent. */
-int jn_tracepath(const struct sockaddr *dst, socklen_t len, int max_hops, int wait_ms, int budget_ms, jn_result *r);
+int jn_tracepath(const struct sockaddr *dst, socklen_t len, int max_hops, int wait_ms,
+                 int budget_ms, jn_result *r);
 
 #endif
