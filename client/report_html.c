@@ -2,6 +2,7 @@
  * DNS steps, route, the path's hops, TLS, HTTP, the load balancer's phases, curl's times. */
 #include <string.h>
 
+#include "client/curl_vars.h"
 #include "client/report.h"
 
 static void esc(FILE *f, const char *p) {
@@ -164,14 +165,11 @@ void jn_report_html(FILE *f, const jn_result *r) {
     fputs("</td></tr>\n", f);
   }
   fputs("</table>\n<h2>curl's times</h2><table id=\"curl\">\n", f);
-  const struct {
-    const char *n;
-    uint64_t v;
-  } t[] = {{"time_namelookup", r->t_namelookup},       {"time_connect", r->t_connect},
-           {"time_appconnect", r->t_appconnect},       {"time_pretransfer", r->t_pretransfer},
-           {"time_starttransfer", r->t_starttransfer}, {"time_total", r->t_total}};
-  for (size_t i = 0; i < 6; i++)
-    fprintf(f, "<tr><th>%s</th><td>%llu.%06llu s</td></tr>\n", t[i].n,
-            (unsigned long long)(t[i].v / 1000000), (unsigned long long)(t[i].v % 1000000));
+  for (size_t i = 0; i < jn_curl_var_n && !strncmp(jn_curl_var_names[i], "time_", 5); i++) {
+    jn_val v;
+    jn_curl_var(r, jn_curl_var_names[i], &v);
+    fprintf(f, "<tr><th>%s</th><td>%llu.%06llu s</td></tr>\n", jn_curl_var_names[i],
+            (unsigned long long)(v.us / 1000000), (unsigned long long)(v.us % 1000000));
+  }
   fputs("</table></body></html>\n", f);
 }
