@@ -9,7 +9,9 @@
  * Plaintext writes are writev of the head and a body slice; TLS writes go through the memory BIO
  * engine (common/tls.h), at most one socket write in flight. */
 #include "lb/proxy/lb.h"
+#include "lb/core/framing.h"
 #include "lb/core/request_check.h"
+#include "lb/core/request_policy.h"
 
 #include "common/addr.h"
 #include "common/clock.h"
@@ -659,12 +661,8 @@ static void on_request_head(lb_client *c) {
   c->path = path;
   c->bytes_in = c->parse_off - c->req_off;
 
-  if (p->flags & F_CHUNKED)
-    c->req_framing = LB_FRAME_CHUNKED;
-  else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0)
-    c->req_framing = LB_FRAME_LENGTH;
-  else
-    c->req_framing = LB_FRAME_NONE;
+  c->req_framing = lb_request_framing((p->flags & F_CHUNKED) != 0,
+                                      (p->flags & F_CONTENT_LENGTH) != 0, p->content_length);
   if (c->req_framing == LB_FRAME_NONE)
     c->msg_done = 1; /* nothing more belongs to this request */
 
@@ -686,50 +684,6 @@ static void on_request_head(lb_client *c) {
   if (jc_log_enabled(JC_LOG_DEBUG))
     lb_debug_phase(c, "request", now);
 
-  if (c->method == HTTP_CONNECT) {
-    lb_client_local_response(c, 501, "CONNECT is not supported by this load balancer", 0,
-                             "bad-method");
-    return;
-  }
-  lb_request_head rh = {
-      .raw = c->in + c->req_off,
-      .raw_len = c->parse_off - c->req_off,
-      .target = c->url,
-      .target_len = c->url_len,
-      .http_major = p->http_major,
-      .http_minor = p->http_minor,
-      .is_options = c->method == HTTP_OPTIONS,
-      .headers = c->hdrs,
-      .nheaders = c->nhdrs,
-      .names_checked = 1, /* on_headers_complete */
-  };
-  const char *bad_why;
-  int bad = lb_request_check(&rh, &bad_why);
-  if (bad) {
-    lb_client_local_response(c, bad, bad_why, 0, bad == 400 ? "bad-request" : "not-supported");
-    return;
-  }
-  if (c->http_minor == 1 && !host) {
-    lb_client_local_response(c, 400, "missing Host header (required in HTTP/1.1)", 0,
-                             "bad-request");
-    return;
-  }
-  uint64_t max = rt->cfg.max_body_size;
-  if (max && c->req_framing == LB_FRAME_LENGTH && p->content_length > max) {
-    lb_client_local_response(c, 413, "request body larger than max-body-size", 0,
-                             "body-too-large");
-    return;
-  }
-  size_t plen = c->url_len;
-  const char *q = c->url ? memchr(c->url, '?', c->url_len) : NULL;
-  if (q)
-    plen = (size_t)(q - c->url);
-  c->pool = lb_config_route(&rt->cfg, c->url ? c->url : "", plen);
-  if (c->pool < 0) {
-    lb_client_local_response(c, 404, "no route for this path on the load balancer", 1,
-                             "no-route");
-    return;
-  }
   lb_forward_info fi = {
       .client_ip = c->peer + c->peer_ip_off,
       .client_ip_len = c->peer_ip_len,
@@ -738,22 +692,33 @@ static void on_request_head(lb_client *c) {
       .request_id_len = c->reqid_len,
       .via = "journey-lb",
   };
-  lb_request_view v = {
+  lb_request_in in = {
+      .head = {.raw = c->in + c->req_off,
+               .raw_len = c->parse_off - c->req_off,
+               .target = c->url,
+               .target_len = c->url_len,
+               .http_major = p->http_major,
+               .http_minor = p->http_minor,
+               .is_options = c->method == HTTP_OPTIONS,
+               .headers = c->hdrs,
+               .nheaders = c->nhdrs,
+               .names_checked = 1 /* on_headers_complete */},
       .method = llhttp_method_name((llhttp_method_t)c->method),
-      .target = c->url,
-      .target_len = c->url_len,
-      .http_minor = c->http_minor,
-      .headers = c->hdrs,
-      .nheaders = c->nhdrs,
+      .is_connect = c->method == HTTP_CONNECT,
+      .has_host = host != NULL,
       .framing = c->req_framing,
+      .content_length = p->content_length,
+      .fwd = &fi,
   };
-  v.method_len = strlen(v.method);
-  c->head_len = lb_rewrite_request(c->head_out, c->head_cap, &v, &fi);
-  if (!c->head_len) {
-    lb_client_local_response(c, 431, "request headers too large to forward", 0,
-                             "header-too-large");
+  in.method_len = strlen(in.method);
+  lb_request_verdict v;
+  lb_request_decide(&in, &rt->cfg, c->head_out, c->head_cap, &v);
+  c->pool = v.pool;
+  if (v.status) {
+    lb_client_local_response(c, v.status, v.why, v.keep_alive, v.term);
     return;
   }
+  c->head_len = v.head_len;
   c->body_off = c->parse_off;
   /* Body bytes already here are checked before anything goes out: a malformed chunk that came
    * with the head never reaches a backend (a pooled connection would send the head at once). */

@@ -10,7 +10,9 @@
  * when every server of the pool has failed or none is UP. A pooled connection that turns out
  * closed before any response byte is retried once on a fresh connection, invisibly. */
 #include "lb/proxy/lb.h"
+#include "lb/core/framing.h"
 #include "lb/core/request_check.h"
+#include "lb/core/retry_policy.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -92,18 +94,10 @@ static int r_on_headers_complete(llhttp_t *p) {
     return HPE_USER;
   }
   b->head_ready = 1;
-  int st = p->status_code;
-  if (st < 200 || st == 204 || st == 304 || b->skip_body ||
-      ((p->flags & F_CONTENT_LENGTH) && p->content_length == 0)) {
-    b->framing = LB_FRAME_NONE;
+  b->framing = lb_response_framing(p->status_code, b->skip_body, (p->flags & F_CHUNKED) != 0,
+                                   (p->flags & F_CONTENT_LENGTH) != 0, p->content_length);
+  if (b->framing == LB_FRAME_NONE)
     b->msg_ready = 1; /* no body: the message ends with its head */
-  } else if (p->flags & F_CHUNKED) {
-    b->framing = LB_FRAME_CHUNKED;
-  } else if (p->flags & F_CONTENT_LENGTH) {
-    b->framing = LB_FRAME_LENGTH;
-  } else {
-    b->framing = LB_FRAME_CLOSE;
-  }
   return HPE_PAUSED;
 }
 
@@ -177,32 +171,49 @@ static void fail_request(lb_client *c, int status, const char *what, lb_server *
 }
 
 /* After a failed attempt on server s: another server, or an error response. */
-static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeout) {
+/* After a failed attempt on server s, as the retry policy says (lb/core/retry_policy.h). */
+static void retry_or_fail(lb_client *c, lb_server *s, const lb_retry_facts *f, const char *why,
+                          const char *what) {
   lb_runtime *rt = c->w->rt;
   lb_pool *p = &rt->pools[c->pool];
-  lb_tried_add(&c->rx->tried, s->index);
-  int can_retry = !c->t.sent || c->req_framing == LB_FRAME_NONE; /* no body byte gone yet */
-  if (can_retry) {
-    int next = lb_balancer_pick(p, &c->rx->tried);
-    if (next < 0) {
-      char msg[200];
-      snprintf(msg, sizeof msg, "no backend server available: every server of pool %s failed "
-               "(last: %s)", p->name, why);
-      fail_request(c, 503, msg, NULL);
-      return;
-    }
-    if (c->retries < (int)rt->cfg.retries) {
-      c->retries++;
-      jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s",
-             lb_client_request_id(c), p->servers[next].name, why, s->name);
-      c->server = next;
-      attach(c, next, 1);
-      return;
-    }
+  int next = -1;
+  if (lb_retry_wants_next(f)) {
+    lb_tried_add(&c->rx->tried, s->index);
+    next = lb_balancer_pick(p, &c->rx->tried);
   }
   char msg[200];
-  snprintf(msg, sizeof msg, "backend %s", why);
-  fail_request(c, timeout ? 504 : 502, msg, s);
+  switch (lb_retry_decide(f, next >= 0)) {
+  case LB_RETRY_ABORT:
+    jc_log(JC_LOG_WARN, "backend %s (%s) failed mid-response for request %s: %s", s->name,
+           s->addr_text, lb_client_request_id(c), why);
+    lb_client_close(c, "backend-aborted");
+    return;
+  case LB_RETRY_SAME_FRESH:
+    /* The pooled connection was closed by the backend meanwhile: same server, fresh socket. */
+    c->reused_retry = 1;
+    jc_log(JC_LOG_DEBUG, "pooled connection to %s was closed (%s): retrying on a new one",
+           s->name, why);
+    attach(c, s->index, 0);
+    return;
+  case LB_RETRY_NEXT:
+    c->retries++;
+    jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s",
+           lb_client_request_id(c), p->servers[next].name, what, s->name);
+    c->server = next;
+    attach(c, next, 1);
+    return;
+  case LB_RETRY_503:
+    snprintf(msg, sizeof msg, "no backend server available: every server of pool %s failed "
+             "(last: %s)", p->name, what);
+    fail_request(c, 503, msg, NULL);
+    return;
+  case LB_RETRY_504:
+  case LB_RETRY_502:
+    snprintf(msg, sizeof msg, "backend %s", what);
+    fail_request(c, f->kind == LB_FAIL_CONNECT_TIMEOUT || f->kind == LB_FAIL_RESPONSE_TIMEOUT
+                        ? 504 : 502, msg, s);
+    return;
+  }
 }
 
 /* ---- connect and send ---- */
@@ -428,50 +439,46 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
     return;
   }
   lb_server *s = b->server;
-  int connecting = b->state == LB_B_CONNECTING;
-  int got_bytes = b->got_bytes;
-  int stale = b->reused && !got_bytes && !connecting && !timeout;
+  lb_retry_facts f = {
+      .idempotent = lb_method_idempotent(c->method),
+      .sent = b->head_written || c->t.sent != 0,
+      .has_body = c->req_framing != LB_FRAME_NONE,
+      .fresh_retried = c->reused_retry,
+      .retries_left = c->retries < (int)c->w->rt->cfg.retries,
+      .response_started = c->resp_started,
+  };
+  if (b->state == LB_B_CONNECTING)
+    f.kind = timeout ? LB_FAIL_CONNECT_TIMEOUT : LB_FAIL_CONNECT;
+  else if (timeout)
+    f.kind = LB_FAIL_RESPONSE_TIMEOUT;
+  else if (b->got_bytes)
+    f.kind = LB_FAIL_BAD_RESPONSE;
+  else
+    f.kind = b->reused ? LB_FAIL_STALE : LB_FAIL_CLOSED;
   lb_proxy_detach(c, 0); /* closes b */
-  if (c->resp_started) {
-    jc_log(JC_LOG_WARN, "backend %s (%s) failed mid-response for request %s: %s", s->name,
-           s->addr_text, lb_client_request_id(c), why);
-    atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
-    lb_client_close(c, "backend-aborted");
-    return;
-  }
-  int idempotent = c->method == HTTP_GET || c->method == HTTP_HEAD || c->method == HTTP_OPTIONS;
-  if (stale && !c->reused_retry && c->req_framing == LB_FRAME_NONE) {
-    /* The pooled connection was closed by the backend meanwhile: same server, fresh socket. */
-    c->reused_retry = 1;
-    jc_log(JC_LOG_DEBUG, "pooled connection to %s was closed (%s): retrying on a new one",
-           s->name, why);
-    attach(c, s->index, 0);
+  if (f.response_started || (f.kind == LB_FAIL_STALE && !f.fresh_retried &&
+                              lb_retry_decide(&f, 0) == LB_RETRY_SAME_FRESH)) {
+    if (f.response_started) /* a stale pooled connection is no failure of the server */
+      atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
+    retry_or_fail(c, s, &f, why, why);
     return;
   }
   atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
-  if (connecting) {
+  char msg[160];
+  if (f.kind == LB_FAIL_CONNECT || f.kind == LB_FAIL_CONNECT_TIMEOUT) {
     lb_passive_connect_failed(c->w->rt, c->pool, s);
     jc_log(JC_LOG_WARN, "connect to backend %s (%s) failed: %s", s->name, s->addr_text, why);
-    char msg[120];
     snprintf(msg, sizeof msg, "connect failed: %s", why);
-    retry_or_fail(c, s, msg, timeout);
-    return;
+  } else {
+    jc_log(JC_LOG_WARN, "backend %s (%s) failed for request %s: %s", s->name, s->addr_text,
+           lb_client_request_id(c), why);
+    if (f.kind == LB_FAIL_RESPONSE_TIMEOUT)
+      snprintf(msg, sizeof msg, "%s", why);
+    else
+      snprintf(msg, sizeof msg, lb_retry_wants_next(&f) ? "empty response: %s"
+                                                        : "failed before responding: %s", why);
   }
-  jc_log(JC_LOG_WARN, "backend %s (%s) failed for request %s: %s", s->name, s->addr_text,
-         lb_client_request_id(c), why);
-  if (timeout) {
-    fail_request(c, 504, "backend response timeout", s);
-    return;
-  }
-  if (idempotent && c->req_framing == LB_FRAME_NONE && !got_bytes) {
-    char msg[120];
-    snprintf(msg, sizeof msg, "empty response: %s", why);
-    retry_or_fail(c, s, msg, 0);
-    return;
-  }
-  char msg[160];
-  snprintf(msg, sizeof msg, "backend failed before responding: %s", why);
-  fail_request(c, 502, msg, s);
+  retry_or_fail(c, s, &f, why, msg);
 }
 
 /* ---- response relay ---- */
@@ -496,17 +503,17 @@ static int build_head(lb_bconn *b, lb_client *c, uint64_t now) {
     if (status >= 500)
       atomic_fetch_add_explicit(&b->server->responses_5xx, 1, memory_order_relaxed);
     lb_passive_response(rt, c->pool, b->server, status);
-    if (b->framing == LB_FRAME_CHUNKED && c->http_minor == 0) {
+    lb_relay_plan plan =
+        lb_response_plan(b->framing, b->skip_body, (b->parser.flags & F_CHUNKED) != 0,
+                         c->http_minor, c->keep_alive && c->msg_done && !rt->stopping);
+    if (plan.dechunk) {
       b->dechunk_on = 1;
       b->dechunk = b->rparse;
-      x.framing = LB_FRAME_CLOSE;
     }
-    if (b->skip_body && (b->parser.flags & F_CHUNKED) && c->http_minor == 1)
-      x.framing = LB_FRAME_CHUNKED; /* HEAD: announce what a GET would get */
-    int keep = c->keep_alive && c->msg_done && !rt->stopping && x.framing != LB_FRAME_CLOSE;
-    if (!keep)
+    x.framing = plan.client;
+    if (!plan.keep_alive)
       c->close_after_send = 1;
-    x.keep_alive = keep;
+    x.keep_alive = plan.keep_alive;
     if (rt->cfg.server_timing && lb_server_timing_format(st, sizeof st, &c->t, now))
       x.server_timing = st;
     if (rt->cfg.served_by)
