@@ -24,110 +24,9 @@
 
 #define LB_BODY_ROOM (16 * 1024)
 
-static int on_message_begin(llhttp_t *p);
-static int on_url(llhttp_t *p, const char *at, size_t n);
-static int on_header_field(llhttp_t *p, const char *at, size_t n);
-static int on_header_value(llhttp_t *p, const char *at, size_t n);
-static int on_headers_complete(llhttp_t *p);
-static int on_body(llhttp_t *p, const char *at, size_t n);
-static int on_message_complete(llhttp_t *p);
-static int on_chunk_header(llhttp_t *p);
-
-static llhttp_settings_t req_settings;
-static uv_once_t settings_once = UV_ONCE_INIT;
-static void settings_init(void) {
-  llhttp_settings_init(&req_settings);
-  req_settings.on_message_begin = on_message_begin;
-  req_settings.on_url = on_url;
-  req_settings.on_header_field = on_header_field;
-  req_settings.on_header_value = on_header_value;
-  req_settings.on_headers_complete = on_headers_complete;
-  req_settings.on_body = on_body;
-  req_settings.on_message_complete = on_message_complete;
-  req_settings.on_chunk_header = on_chunk_header;
-}
-
 static void client_process(lb_client *c);
 static void client_want_read(lb_client *c);
 static void tls_flush(lb_client *c);
-
-/* ---- llhttp callbacks: header views point into c->in, which does not move during a head ---- */
-
-static int on_message_begin(llhttp_t *p) {
-  lb_client *c = p->data;
-  c->nhdrs = 0;
-  c->hdr_state = 0;
-  c->url = NULL;
-  c->url_len = 0;
-  return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t n) {
-  lb_client *c = p->data;
-  if (!c->url)
-    c->url = at;
-  c->url_len = (size_t)(at + n - c->url);
-  return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t n) {
-  lb_client *c = p->data;
-  if (c->head_done) /* a trailer: relayed raw, so held to the rules of a header */
-    return lb_token_valid(at, n) ? 0 : -1;
-  if (lb_headers_on_field(c->hdrs, &c->nhdrs, c->max_hdrs, &c->hdr_state, at, n) != 0) {
-    c->too_many_headers = 1;
-    return -1;
-  }
-  return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t n) {
-  lb_client *c = p->data;
-  if (c->head_done)
-    return lb_field_value_valid(at, n) ? 0 : -1;
-  lb_headers_on_value(c->hdrs, c->nhdrs, &c->hdr_state, at, n);
-  return 0;
-}
-
-static int on_headers_complete(llhttp_t *p) {
-  lb_client *c = p->data;
-  /* The packaged llhttp is built in loose mode: names must still be RFC 9110 tokens, so that
-   * nothing a strict backend would read differently is ever forwarded. */
-  if (!lb_headers_names_valid(c->hdrs, c->nhdrs)) {
-    llhttp_set_error_reason(p, "invalid character in header name");
-    return HPE_USER;
-  }
-  c->head_done = 1;
-  return HPE_PAUSED;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n) {
-  lb_client *c = p->data;
-  c->body_bytes += n;
-  uint64_t max = c->w->rt->cfg.max_body_size;
-  if (max && c->body_bytes > max) {
-    c->body_too_large = 1; /* 413 */
-    return -1;
-  }
-  return 0;
-}
-
-static int on_message_complete(llhttp_t *p) {
-  lb_client *c = p->data;
-  c->msg_done = 1;
-  return HPE_PAUSED;
-}
-
-/* A chunk announcing more than max-body-size allows: 413 now, not after relaying most of it. */
-static int on_chunk_header(llhttp_t *p) {
-  lb_client *c = p->data;
-  uint64_t max = c->w->rt->cfg.max_body_size;
-  if (max && (p->content_length > max || c->body_bytes + p->content_length > max)) {
-    c->body_too_large = 1;
-    return -1;
-  }
-  return 0;
-}
 
 /* ---- lent buffers ----
  * A connection holds buffers only while it needs them, lent from per-worker free lists, so an
@@ -201,8 +100,7 @@ static void io_put(lb_client *c) {
 }
 
 static void parser_reset(lb_client *c) {
-  llhttp_init(&c->rx->parser, HTTP_REQUEST, &req_settings);
-  c->rx->parser.data = c;
+  lb_h1_req_parser_init(&c->rx->parser, &c->h1);
   c->rx->tried.n = 0;
 }
 
@@ -212,12 +110,12 @@ static int rxbuf_get(lb_client *c) {
   if (c->in)
     return 0;
   size_t rx_sz = (sizeof(lb_client_rx) + 15) & ~(size_t)15;
-  size_t hdrs_sz = sizeof(lb_header) * c->max_hdrs;
+  size_t hdrs_sz = sizeof(lb_header) * c->h1.max_hdrs;
   char *blk = bufpool_get(&c->w->rxbufs, rx_sz + hdrs_sz + c->in_cap);
   if (!blk)
     return -1;
   c->rx = (lb_client_rx *)(void *)blk;
-  c->hdrs = (lb_header *)(void *)(blk + rx_sz);
+  c->h1.hdrs = (lb_header *)(void *)(blk + rx_sz);
   c->in = blk + rx_sz + hdrs_sz;
   parser_reset(c);
   return 0;
@@ -228,7 +126,7 @@ static void rxbuf_put(lb_client *c) {
     return;
   bufpool_put(&c->w->rxbufs, (char *)c->rx);
   c->in = NULL;
-  c->hdrs = NULL;
+  c->h1.hdrs = NULL;
   c->rx = NULL;
 }
 
@@ -266,7 +164,7 @@ void lb_client_close(lb_client *c, const char *why) {
     return;
   c->closing = 1;
   lb_worker *w = c->w;
-  if (c->state == LB_C_PROXY || (c->state == LB_C_HEAD && c->head_done)) {
+  if (c->state == LB_C_PROXY || (c->state == LB_C_HEAD && c->h1.head_done)) {
     if (!c->term)
       c->term = why;
     if (!c->t.done)
@@ -502,7 +400,7 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
   c->term = term;
   if (!c->t.resp_hdr)
     c->t.resp_hdr = now;
-  if (!keep_alive || !c->keep_alive || rt->stopping || !c->msg_done)
+  if (!keep_alive || !c->keep_alive || rt->stopping || !c->h1.msg_done)
     c->close_after_send = 1;
   char st[256];
   const char *stp = NULL;
@@ -560,13 +458,7 @@ static void begin_wait(lb_client *c, uint64_t now, uint32_t timeout_ms) {
 }
 
 static void reset_request(lb_client *c) {
-  c->head_done = c->msg_done = 0;
-  c->too_many_headers = 0;
-  c->body_too_large = 0;
-  c->body_bytes = 0;
-  c->nhdrs = 0;
-  c->url = NULL;
-  c->url_len = 0;
+  lb_h1_req_reset(&c->h1);
   c->pool = -1;
   c->server = -1;
   c->retries = 0;
@@ -654,9 +546,9 @@ static void on_request_head(lb_client *c) {
   c->method = p->method;
   c->http_minor = p->http_minor;
   c->keep_alive = llhttp_should_keep_alive(p);
-  size_t ul = c->url_len < LB_PATH_LOG_MAX - 1 ? c->url_len : LB_PATH_LOG_MAX - 1;
+  size_t ul = c->h1.url_len < LB_PATH_LOG_MAX - 1 ? c->h1.url_len : LB_PATH_LOG_MAX - 1;
   char *path = c->head_out - LB_REQ_PREFIX; /* the lent block's first bytes */
-  memcpy(path, c->url ? c->url : "", ul);
+  memcpy(path, c->h1.url ? c->h1.url : "", ul);
   path[ul] = 0;
   c->path = path;
   c->bytes_in = c->parse_off - c->req_off;
@@ -664,11 +556,11 @@ static void on_request_head(lb_client *c) {
   c->req_framing = lb_request_framing((p->flags & F_CHUNKED) != 0,
                                       (p->flags & F_CONTENT_LENGTH) != 0, p->content_length);
   if (c->req_framing == LB_FRAME_NONE)
-    c->msg_done = 1; /* nothing more belongs to this request */
+    c->h1.msg_done = 1; /* nothing more belongs to this request */
 
   const lb_header *host = NULL;
-  for (uint32_t i = 0; i < c->nhdrs; i++) {
-    const lb_header *h = &c->hdrs[i];
+  for (uint32_t i = 0; i < c->h1.nhdrs; i++) {
+    const lb_header *h = &c->h1.hdrs[i];
     if (rt->cfg.request_id && !c->reqid_len && LB_HEADER_IS(h->name, h->name_len, "x-request-id") &&
         lb_request_id_valid(h->value, h->value_len)) {
       memcpy(c->reqid, h->value, h->value_len);
@@ -695,13 +587,13 @@ static void on_request_head(lb_client *c) {
   lb_request_in in = {
       .head = {.raw = c->in + c->req_off,
                .raw_len = c->parse_off - c->req_off,
-               .target = c->url,
-               .target_len = c->url_len,
+               .target = c->h1.url,
+               .target_len = c->h1.url_len,
                .http_major = p->http_major,
                .http_minor = p->http_minor,
                .is_options = c->method == HTTP_OPTIONS,
-               .headers = c->hdrs,
-               .nheaders = c->nhdrs,
+               .headers = c->h1.hdrs,
+               .nheaders = c->h1.nhdrs,
                .names_checked = 1 /* on_headers_complete */},
       .method = llhttp_method_name((llhttp_method_t)c->method),
       .is_connect = c->method == HTTP_CONNECT,
@@ -722,23 +614,23 @@ static void on_request_head(lb_client *c) {
   c->body_off = c->parse_off;
   /* Body bytes already here are checked before anything goes out: a malformed chunk that came
    * with the head never reaches a backend (a pooled connection would send the head at once). */
-  if (!c->msg_done && parse_body(c) != 0)
+  if (!c->h1.msg_done && parse_body(c) != 0)
     return;
   lb_proxy_dispatch(c);
 }
 
 /* Parses request body bytes present in the buffer (raw relay: they are forwarded as they are). */
 static int parse_body(lb_client *c) {
-  if (c->msg_done || c->parse_off == c->in_len)
+  if (c->h1.msg_done || c->parse_off == c->in_len)
     return 0;
   enum llhttp_errno e = llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
   if (e == HPE_OK) {
     c->parse_off = c->in_len;
   } else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
     c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
-    c->msg_done = 1;
+    c->h1.msg_done = 1;
   } else {
-    int too_big = c->body_too_large;
+    int too_big = c->h1.body_too_large;
     if (c->resp_started) {
       lb_client_close(c, too_big ? "body-too-large" : "bad-request-body");
     } else {
@@ -778,7 +670,7 @@ static void client_process(lb_client *c) {
       }
       return;
     }
-    if (e == HPE_PAUSED && c->head_done) {
+    if (e == HPE_PAUSED && c->h1.head_done) {
       c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
       llhttp_resume(&c->rx->parser);
       if (c->parse_off - c->req_off > rt->cfg.max_header_size) {
@@ -788,13 +680,13 @@ static void client_process(lb_client *c) {
         return;
       }
       on_request_head(c);
-      if (!c->closing && c->state == LB_C_PROXY && !c->msg_done && !c->resp_started &&
+      if (!c->closing && c->state == LB_C_PROXY && !c->h1.msg_done && !c->resp_started &&
           parse_body(c) == 0)
         lb_proxy_send_body(c);
       return;
     }
     c->keep_alive = 0;
-    if (c->too_many_headers) {
+    if (c->h1.too_many_headers) {
       lb_client_local_response(c, 431, "too many request headers (max-headers)", 0,
                                "header-too-large");
       return;
@@ -816,7 +708,7 @@ static void client_process(lb_client *c) {
   if (c->state == LB_C_PROXY) {
     /* Body bytes: parse what arrived, send what is parsed and not yet sent (a slice parsed
      * while the previous write was in flight goes now, even if it ended the message). */
-    if (!c->msg_done && parse_body(c) != 0)
+    if (!c->h1.msg_done && parse_body(c) != 0)
       return;
     if (c->b && c->parse_off > c->body_off)
       lb_proxy_send_body(c);
@@ -948,7 +840,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (nread != UV_EOF && nread != UV_ECONNRESET)
       jc_log(JC_LOG_DEBUG, "read from client %s failed: %s", c->peer, uv_strerror((int)nread));
     stop_reading(c);
-    if (c->state == LB_C_PROXY && c->msg_done && nread == UV_EOF) {
+    if (c->state == LB_C_PROXY && c->h1.msg_done && nread == UV_EOF) {
       c->peer_eof = 1; /* half-close after a complete request: still answer it */
       return;
     }
@@ -1024,7 +916,6 @@ static void peer_ip_slice(const char *peer, uint8_t *off, uint8_t *len) {
 }
 
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
-  uv_once(&settings_once, settings_init);
   const lb_config *cfg = &w->rt->cfg;
   /* The struct alone: the buffers are lent while needed (rxbuf_get, reqbuf_get). */
   lb_client *c = calloc(1, sizeof *c);
@@ -1033,7 +924,8 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
     return;
   }
   c->reqid = no_reqid;
-  c->max_hdrs = cfg->max_headers;
+  c->h1.max_hdrs = cfg->max_headers;
+  c->h1.max_body = cfg->max_body_size;
   c->in_cap = cfg->max_header_size + LB_BODY_ROOM;
   c->head_cap = cfg->max_header_size + 1024;
   c->w = w;

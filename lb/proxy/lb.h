@@ -23,6 +23,7 @@
 #include "lb/core/deadline.h"
 #include "lb/core/rewrite.h"
 #include "lb/core/timing.h"
+#include "lb/http/h1.h"
 #include "lb/net/tls_server.h"
 
 #include <llhttp.h>
@@ -150,9 +151,6 @@ struct lb_client {
   unsigned lingering : 1; /* FIN sent after the last response; unread input is drained */
   unsigned peer_eof : 1;
   unsigned closing : 1;
-  unsigned too_many_headers : 1;
-  unsigned body_too_large : 1;
-  unsigned head_done : 1, msg_done : 1;
   unsigned keep_alive : 1; /* client wants keep-alive */
   unsigned counted : 1; /* lb_server_begin done */
   unsigned reused_retry : 1; /* retried once on a fresh connection after a stale pooled one */
@@ -176,13 +174,8 @@ struct lb_client {
   size_t req_off;    /* start of the current request */
   size_t parse_off;  /* bytes fed to llhttp */
   size_t body_off;   /* first body byte not yet forwarded */
-  lb_header *hdrs;   /* header views: lent with `in`, in the same block */
-  uint32_t nhdrs, max_hdrs;
-  int hdr_state;     /* 0 none, 1 in name, 2 in value */
-  const char *url;
-  size_t url_len;
+  lb_h1_req h1;      /* the request being parsed: header views lent with `in`, same block */
   lb_framing req_framing;
-  uint64_t body_bytes;
 
   /* current request */
   lb_timing t;
@@ -242,18 +235,12 @@ struct lb_bconn {
   uint64_t idle_since; /* loop time (ms) it went idle */
 
   llhttp_t parser;
+  lb_h1_resp h1;     /* the response being parsed: views into rbuf, hdrs */
   char *rbuf;        /* lent while a client is attached (lb_bconn_rbuf_get); NULL while idle */
   size_t rcap, rlen, rparse;
   size_t body_start; /* first body byte not yet sent to the client */
-  size_t dechunk;    /* in-place decoded body end (HTTP/1.0 client, chunked response) */
-  int dechunk_on;
   lb_header hdrs[100];
-  uint32_t nhdrs;
-  int hdr_state;
-  const char *reason;
-  size_t reason_len;
-  int head_ready, head_sent, msg_ready, skip_body;
-  lb_framing framing;
+  int head_sent;
 };
 
 /* worker.c */

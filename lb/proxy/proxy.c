@@ -21,100 +21,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static int r_on_message_begin(llhttp_t *p);
-static int r_on_status(llhttp_t *p, const char *at, size_t n);
-static int r_on_header_field(llhttp_t *p, const char *at, size_t n);
-static int r_on_header_value(llhttp_t *p, const char *at, size_t n);
-static int r_on_headers_complete(llhttp_t *p);
-static int r_on_body(llhttp_t *p, const char *at, size_t n);
-static int r_on_message_complete(llhttp_t *p);
-
-static llhttp_settings_t resp_settings;
-static uv_once_t resp_once = UV_ONCE_INIT;
-static void resp_settings_init(void) {
-  llhttp_settings_init(&resp_settings);
-  resp_settings.on_message_begin = r_on_message_begin;
-  resp_settings.on_status = r_on_status;
-  resp_settings.on_header_field = r_on_header_field;
-  resp_settings.on_header_value = r_on_header_value;
-  resp_settings.on_headers_complete = r_on_headers_complete;
-  resp_settings.on_body = r_on_body;
-  resp_settings.on_message_complete = r_on_message_complete;
-}
-
 static void attach(lb_client *c, int server, int allow_reuse);
 static void process_response(lb_bconn *b);
 static void backend_failed(lb_bconn *b, const char *why, int timeout);
-
-/* ---- response parser callbacks: views into b->rbuf ---- */
-
-static int r_on_message_begin(llhttp_t *p) {
-  lb_bconn *b = p->data;
-  b->nhdrs = 0;
-  b->hdr_state = 0;
-  b->reason = NULL;
-  b->reason_len = 0;
-  return 0;
-}
-
-static int r_on_status(llhttp_t *p, const char *at, size_t n) {
-  lb_bconn *b = p->data;
-  if (!b->reason)
-    b->reason = at;
-  b->reason_len = (size_t)(at + n - b->reason);
-  return 0;
-}
-
-static int r_on_header_field(llhttp_t *p, const char *at, size_t n) {
-  lb_bconn *b = p->data;
-  return lb_headers_on_field(b->hdrs, &b->nhdrs, sizeof b->hdrs / sizeof b->hdrs[0],
-                             &b->hdr_state, at, n);
-}
-
-static int r_on_header_value(llhttp_t *p, const char *at, size_t n) {
-  lb_bconn *b = p->data;
-  lb_headers_on_value(b->hdrs, b->nhdrs, &b->hdr_state, at, n);
-  return 0;
-}
-
-static int r_on_headers_complete(llhttp_t *p) {
-  lb_bconn *b = p->data;
-  if (!lb_headers_names_valid(b->hdrs, b->nhdrs)) {
-    llhttp_set_error_reason(p, "invalid character in header name");
-    return HPE_USER;
-  }
-  /* Values are relayed as they are: a CR, LF (obs-fold) or NUL would reach the client as is. */
-  for (uint32_t i = 0; i < b->nhdrs; i++)
-    if (!lb_field_value_valid(b->hdrs[i].value, b->hdrs[i].value_len)) {
-      llhttp_set_error_reason(p, "invalid character in header value");
-      return HPE_USER;
-    }
-  if (b->reason && !lb_field_value_valid(b->reason, b->reason_len)) {
-    llhttp_set_error_reason(p, "invalid character in reason phrase");
-    return HPE_USER;
-  }
-  b->head_ready = 1;
-  b->framing = lb_response_framing(p->status_code, b->skip_body, (p->flags & F_CHUNKED) != 0,
-                                   (p->flags & F_CONTENT_LENGTH) != 0, p->content_length);
-  if (b->framing == LB_FRAME_NONE)
-    b->msg_ready = 1; /* no body: the message ends with its head */
-  return HPE_PAUSED;
-}
-
-static int r_on_body(llhttp_t *p, const char *at, size_t n) {
-  lb_bconn *b = p->data;
-  if (b->dechunk_on) {
-    memmove(b->rbuf + b->dechunk, at, n); /* decoded bytes never overtake the raw ones */
-    b->dechunk += n;
-  }
-  return 0;
-}
-
-static int r_on_message_complete(llhttp_t *p) {
-  lb_bconn *b = p->data;
-  b->msg_ready = 1;
-  return HPE_PAUSED;
-}
 
 /* ---- helpers ---- */
 
@@ -128,13 +37,11 @@ static void phase(lb_client *c, const char *name, uint64_t now) {
 }
 
 static void reset_parser(lb_bconn *b, lb_client *c) {
-  uv_once(&resp_once, resp_settings_init);
-  llhttp_init(&b->parser, HTTP_RESPONSE, &resp_settings);
-  b->parser.data = b;
-  b->head_ready = b->head_sent = b->msg_ready = 0;
-  b->skip_body = c->method == HTTP_HEAD;
-  b->dechunk_on = 0;
-  b->nhdrs = 0;
+  b->h1.hdrs = b->hdrs;
+  b->h1.max_hdrs = sizeof b->hdrs / sizeof b->hdrs[0];
+  b->h1.dechunk_base = b->rbuf;
+  lb_h1_resp_parser_init(&b->parser, &b->h1, c->method == HTTP_HEAD);
+  b->head_sent = 0;
   b->body_start = b->rparse;
 }
 
@@ -248,9 +155,9 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   lb_client *c = b->c;
   if (nread < 0) {
     uv_read_stop(s);
-    if (nread == UV_EOF && b->head_ready && b->framing == LB_FRAME_CLOSE && !b->msg_ready) {
+    if (nread == UV_EOF && b->h1.head_ready && b->h1.framing == LB_FRAME_CLOSE && !b->h1.msg_ready) {
       /* close-delimited body: the end of the connection is the end of the message */
-      b->msg_ready = 1;
+      b->h1.msg_ready = 1;
       b->reusable = 0;
       process_response(b);
       return;
@@ -269,7 +176,7 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   process_response(b);
   /* Inactivity timeout between reads, re-armed only while the response goes on (most
    * responses end within their first read: no timer work at all). */
-  if (b->state != LB_B_CLOSING && b->c && !b->msg_ready)
+  if (b->state != LB_B_CLOSING && b->c && !b->h1.msg_ready)
     lb_deadline_set(&b->timer, &b->dl, on_response_timeout, b->w->rt->cfg.backend_response_timeout);
 }
 
@@ -490,12 +397,12 @@ static int build_head(lb_bconn *b, lb_client *c, uint64_t now) {
   lb_response_view v = {
       .status = status,
       .http_minor = b->parser.http_minor,
-      .reason = b->reason,
-      .reason_len = b->reason_len,
-      .headers = b->hdrs,
-      .nheaders = b->nhdrs,
+      .reason = b->h1.reason,
+      .reason_len = b->h1.reason_len,
+      .headers = b->h1.hdrs,
+      .nheaders = b->h1.nhdrs,
   };
-  lb_response_extra x = {.framing = b->framing, .client_http_minor = c->http_minor};
+  lb_response_extra x = {.framing = b->h1.framing, .client_http_minor = c->http_minor};
   char st[256];
   if (!interim) {
     c->t.resp_hdr = now;
@@ -504,11 +411,11 @@ static int build_head(lb_bconn *b, lb_client *c, uint64_t now) {
       atomic_fetch_add_explicit(&b->server->responses_5xx, 1, memory_order_relaxed);
     lb_passive_response(rt, c->pool, b->server, status);
     lb_relay_plan plan =
-        lb_response_plan(b->framing, b->skip_body, (b->parser.flags & F_CHUNKED) != 0,
-                         c->http_minor, c->keep_alive && c->msg_done && !rt->stopping);
+        lb_response_plan(b->h1.framing, b->h1.skip_body, (b->parser.flags & F_CHUNKED) != 0,
+                         c->http_minor, c->keep_alive && c->h1.msg_done && !rt->stopping);
     if (plan.dechunk) {
-      b->dechunk_on = 1;
-      b->dechunk = b->rparse;
+      b->h1.dechunk_on = 1;
+      b->h1.dechunk = b->rparse;
     }
     x.framing = plan.client;
     if (!plan.keep_alive)
@@ -535,7 +442,7 @@ static void process_response(lb_bconn *b) {
   uv_buf_t bufs[2];
   unsigned n = 0;
   for (;;) {
-    if (!b->msg_ready && b->rparse < b->rlen) {
+    if (!b->h1.msg_ready && b->rparse < b->rlen) {
       enum llhttp_errno e = llhttp_execute(&b->parser, b->rbuf + b->rparse, b->rlen - b->rparse);
       if (e == HPE_OK) {
         b->rparse = b->rlen;
@@ -551,7 +458,7 @@ static void process_response(lb_bconn *b) {
         return;
       }
     }
-    if (b->head_ready && !b->head_sent) {
+    if (b->h1.head_ready && !b->head_sent) {
       uint64_t now = jc_now_us();
       int len = build_head(b, c, now);
       if (len <= 0) {
@@ -564,13 +471,13 @@ static void process_response(lb_bconn *b) {
       bufs[n++] = uv_buf_init(c->resp_head, (unsigned)len);
       b->head_sent = 1;
       b->body_start = b->rparse;
-      if (b->dechunk_on)
-        b->dechunk = b->rparse;
-      if (!b->msg_ready && b->rparse < b->rlen)
+      if (b->h1.dechunk_on)
+        b->h1.dechunk = b->rparse;
+      if (!b->h1.msg_ready && b->rparse < b->rlen)
         continue; /* parse the body bytes behind the head before sending */
     }
     if (b->head_sent) {
-      size_t end = b->dechunk_on ? b->dechunk : b->rparse;
+      size_t end = b->h1.dechunk_on ? b->h1.dechunk : b->rparse;
       if (end > b->body_start)
         bufs[n++] = uv_buf_init(b->rbuf + b->body_start, (unsigned)(end - b->body_start));
     }
@@ -579,11 +486,11 @@ static void process_response(lb_bconn *b) {
       lb_client_send(c, bufs, n);
       return;
     }
-    if (b->msg_ready) {
+    if (b->h1.msg_ready) {
       lb_proxy_on_client_sent(c); /* nothing left to send: complete */
       return;
     }
-    if (!b->head_ready && b->rlen == b->rcap) {
+    if (!b->h1.head_ready && b->rlen == b->rcap) {
       b->got_bytes = 1;
       backend_failed(b, "response headers too large", 0);
     }
@@ -602,16 +509,16 @@ void lb_proxy_on_client_sent(lb_client *c) {
   b->rlen = rest;
   b->rparse = 0;
   b->body_start = 0;
-  b->dechunk = 0;
-  if (b->msg_ready) {
+  b->h1.dechunk = 0;
+  if (b->h1.msg_ready) {
     if (b->parser.status_code < 200 && b->parser.status_code >= 100) {
       reset_parser(b, c); /* 1xx: the final response follows */
       process_response(b);
       return;
     }
     lb_deadline_clear(&b->dl);
-    int reusable = b->framing != LB_FRAME_CLOSE && llhttp_should_keep_alive(&b->parser) &&
-                   b->rlen == 0 && c->msg_done && c->body_off == c->parse_off && !b->writing;
+    int reusable = b->h1.framing != LB_FRAME_CLOSE && llhttp_should_keep_alive(&b->parser) &&
+                   b->rlen == 0 && c->h1.msg_done && c->body_off == c->parse_off && !b->writing;
     b->state = LB_B_WAITING;
     lb_proxy_detach(c, reusable);
     lb_client_request_done(c);

@@ -16,37 +16,9 @@
 #include "lb/core/framing.h"
 #include "lb/core/request_policy.h"
 #include "lb/core/retry_policy.h"
+#include "h1_head.h"
 
 /* ---- request policy ---- */
-
-typedef struct {
-  lb_header h[100];
-  uint32_t n;
-  int state, done;
-  const char *url;
-  size_t url_len;
-} ctx;
-
-static int on_url(llhttp_t *p, const char *at, size_t n) {
-  ctx *c = p->data;
-  if (!c->url)
-    c->url = at;
-  c->url_len = (size_t)(at + n - c->url);
-  return 0;
-}
-static int on_field(llhttp_t *p, const char *at, size_t n) {
-  ctx *c = p->data;
-  return lb_headers_on_field(c->h, &c->n, 100, &c->state, at, n);
-}
-static int on_value(llhttp_t *p, const char *at, size_t n) {
-  ctx *c = p->data;
-  lb_headers_on_value(c->h, c->n, &c->state, at, n);
-  return 0;
-}
-static int on_done(llhttp_t *p) {
-  ((ctx *)p->data)->done = 1;
-  return HPE_PAUSED;
-}
 
 static lb_config cfg;
 enum { APP = 1 }; /* pool 0 is the default pool (no servers here) */
@@ -69,33 +41,24 @@ static int setup(void **state) {
   return 0;
 }
 
-/* Parses raw as the HTTP/1 codec does and asks the policy. */
+/* Parses raw with the HTTP/1 codec and asks the policy. */
 static void decide(const char *raw, char *out, size_t cap, lb_request_verdict *v) {
-  static llhttp_settings_t s;
-  llhttp_settings_init(&s);
-  s.on_url = on_url;
-  s.on_header_field = on_field;
-  s.on_header_value = on_value;
-  s.on_headers_complete = on_done;
-  static ctx c;
-  llhttp_t p;
-  memset(&c, 0, sizeof c);
-  llhttp_init(&p, HTTP_REQUEST, &s);
-  p.data = &c;
-  assert_int_equal(llhttp_execute(&p, raw, strlen(raw)), HPE_PAUSED);
+  static h1_head c;
+  assert_int_equal(h1_parse_head(&c, raw, strlen(raw)), HPE_PAUSED);
+  llhttp_t *p = &c.p;
   int host = 0;
-  for (uint32_t i = 0; i < c.n; i++)
+  for (uint32_t i = 0; i < c.r.nhdrs; i++)
     host |= LB_HEADER_IS(c.h[i].name, c.h[i].name_len, "host");
   lb_forward_info fi = {.client_ip = "192.0.2.7", .proto = "https", .via = "journey-lb"};
   lb_request_in in = {
-      .head = {raw, (size_t)(llhttp_get_error_pos(&p) - raw), c.url, c.url_len, p.http_major,
-               p.http_minor, p.method == HTTP_OPTIONS, c.h, c.n, 0},
-      .method = llhttp_method_name((llhttp_method_t)p.method),
-      .is_connect = p.method == HTTP_CONNECT,
+      .head = {raw, c.end, c.r.url, c.r.url_len, p->http_major, p->http_minor,
+               p->method == HTTP_OPTIONS, c.h, c.r.nhdrs, 1},
+      .method = llhttp_method_name((llhttp_method_t)p->method),
+      .is_connect = p->method == HTTP_CONNECT,
       .has_host = host,
-      .framing = lb_request_framing((p.flags & F_CHUNKED) != 0, (p.flags & F_CONTENT_LENGTH) != 0,
-                                    p.content_length),
-      .content_length = p.content_length,
+      .framing = lb_request_framing((p->flags & F_CHUNKED) != 0,
+                                    (p->flags & F_CONTENT_LENGTH) != 0, p->content_length),
+      .content_length = p->content_length,
       .fwd = &fi,
   };
   in.method_len = strlen(in.method);
