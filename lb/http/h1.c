@@ -5,36 +5,33 @@
 #include "lb/core/request_check.h"
 
 #include <string.h>
-#include <uv.h>
 
-static llhttp_settings_t req_settings, resp_settings;
-static uv_once_t settings_once = UV_ONCE_INIT;
+/* Filled at compile time: no initialisation on the per-request path. */
+static const llhttp_settings_t req_settings = {
+    .on_message_begin = lb_h1_req_on_message_begin,
+    .on_url = lb_h1_req_on_url,
+    .on_header_field = lb_h1_req_on_header_field,
+    .on_header_value = lb_h1_req_on_header_value,
+    .on_headers_complete = lb_h1_req_on_headers_complete,
+    .on_body = lb_h1_req_on_body,
+    .on_message_complete = lb_h1_req_on_message_complete,
+    .on_chunk_header = lb_h1_req_on_chunk_header,
+};
 
-static void settings_init(void) {
-  llhttp_settings_init(&req_settings);
-  req_settings.on_message_begin = lb_h1_req_on_message_begin;
-  req_settings.on_url = lb_h1_req_on_url;
-  req_settings.on_header_field = lb_h1_req_on_header_field;
-  req_settings.on_header_value = lb_h1_req_on_header_value;
-  req_settings.on_headers_complete = lb_h1_req_on_headers_complete;
-  req_settings.on_body = lb_h1_req_on_body;
-  req_settings.on_message_complete = lb_h1_req_on_message_complete;
-  req_settings.on_chunk_header = lb_h1_req_on_chunk_header;
-  llhttp_settings_init(&resp_settings);
-  resp_settings.on_message_begin = lb_h1_resp_on_message_begin;
-  resp_settings.on_status = lb_h1_resp_on_status;
-  resp_settings.on_header_field = lb_h1_resp_on_header_field;
-  resp_settings.on_header_value = lb_h1_resp_on_header_value;
-  resp_settings.on_headers_complete = lb_h1_resp_on_headers_complete;
-  resp_settings.on_body = lb_h1_resp_on_body;
-  resp_settings.on_message_complete = lb_h1_resp_on_message_complete;
-}
+static const llhttp_settings_t resp_settings = {
+    .on_message_begin = lb_h1_resp_on_message_begin,
+    .on_status = lb_h1_resp_on_status,
+    .on_header_field = lb_h1_resp_on_header_field,
+    .on_header_value = lb_h1_resp_on_header_value,
+    .on_headers_complete = lb_h1_resp_on_headers_complete,
+    .on_body = lb_h1_resp_on_body,
+    .on_message_complete = lb_h1_resp_on_message_complete,
+};
 
 /* ---- requests: header views point into the caller's buffer, which does not move during a
  * head ---- */
 
 void lb_h1_req_parser_init(llhttp_t *p, lb_h1_req *r) {
-  uv_once(&settings_once, settings_init);
   llhttp_init(p, HTTP_REQUEST, &req_settings);
   p->data = r;
 }
@@ -127,7 +124,6 @@ int lb_h1_req_on_chunk_header(llhttp_t *p) {
 /* ---- responses: views into the backend connection's buffer ---- */
 
 void lb_h1_resp_parser_init(llhttp_t *p, lb_h1_resp *r, int skip_body) {
-  uv_once(&settings_once, settings_init);
   llhttp_init(p, HTTP_RESPONSE, &resp_settings);
   p->data = r;
   r->head_ready = r->msg_ready = 0;

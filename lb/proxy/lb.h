@@ -25,6 +25,7 @@
 #include "lb/core/timing.h"
 #include "lb/http/h1.h"
 #include "lb/net/tls_server.h"
+#include "lb/proxy/exchange.h"
 
 #include <llhttp.h>
 #include <pthread.h>
@@ -118,6 +119,10 @@ typedef enum {
 #define LB_REQID_MAX 136 /* a client's X-Request-Id (lb_request_id_valid) or a UUID, + NUL */
 #define LB_RESP_ROOM (17 * 1024) /* response head room: a backend head larger than 16 KiB: 502 */
 #define LB_PEER_MAX 56   /* "[" INET6_ADDRSTRLEN "]:65535" */
+/* The lent head block: path for the logs | request id | forwarded head | response head. */
+#define LB_REQ_PREFIX (LB_PATH_LOG_MAX + LB_REQID_MAX)
+/* Room for the forwarded request head: the received one plus what the LB adds. */
+#define LB_HEAD_CAP(cfg) ((size_t)(cfg)->max_header_size + 1024)
 
 /* The per-request state that lives in the lent receive block (client_conn.c): it exists only
  * while the connection holds that block, i.e. from a request's first byte to its end (or while
@@ -140,7 +145,8 @@ struct lb_client {
   lb_deadline dl;   /* when it is due (lb/deadline.h) */
   lb_client_io *io; /* write/shutdown requests: lent only while libuv holds one */
   lb_deferred wdone;
-  lb_worker *w;
+  lb_exchange ex;   /* the request in progress (its per-request buffers are lent); ex.w: the
+                     * worker that owns the connection */
   /* flags: one bit each (memory per idle connection) */
   unsigned tls_on : 1;
   unsigned writing : 1; /* a write to the client socket is in flight */
@@ -151,12 +157,6 @@ struct lb_client {
   unsigned lingering : 1; /* FIN sent after the last response; unread input is drained */
   unsigned peer_eof : 1;
   unsigned closing : 1;
-  unsigned keep_alive : 1; /* client wants keep-alive */
-  unsigned counted : 1; /* lb_server_begin done */
-  unsigned reused_retry : 1; /* retried once on a fresh connection after a stale pooled one */
-  unsigned backend_reused : 1; /* the last attempt used a pooled connection */
-  unsigned resp_started : 1; /* response bytes sent to the client */
-  unsigned reqid_due : 1; /* none taken or made yet: lb_client_request_id makes one when asked */
   lb_client *next, *prev;
   uint64_t id;
   int listener;     /* index of the listener that accepted it (stats) */
@@ -175,25 +175,7 @@ struct lb_client {
   size_t parse_off;  /* bytes fed to llhttp */
   size_t body_off;   /* first body byte not yet forwarded */
   lb_h1_req h1;      /* the request being parsed: header views lent with `in`, same block */
-  lb_framing req_framing;
 
-  /* current request */
-  lb_timing t;
-  int method;        /* llhttp_method */
-  int http_minor;
-  int pool;          /* -1 when answered locally */
-  int server;        /* index in pool, -1 none */
-  int retries;
-  int status;
-  uint64_t bytes_in, bytes_out;
-  const char *term;  /* termination reason for the log */
-  const char *path;  /* target for the logs: "" or a copy in the lent head block */
-  char *reqid;       /* in the lent head block (LB_REQID_MAX); a shared "" without one */
-  size_t reqid_len;
-  lb_bconn *b;
-
-  char *head_out;    /* forwarded request head (lent per request, NULL between requests) */
-  size_t head_cap, head_len;
   char *resp_head;   /* response head to the client (or a whole local response): placed by */
   size_t resp_cap;   /* lb_client_resp_place right after the forwarded head, in the same block */
 
@@ -221,7 +203,7 @@ struct lb_bconn {
   unsigned server_gen; /* server->generation at connect: a reused slot is another server */
   int pool;
   lb_bconn *next_idle, *prev_idle;
-  lb_client *c;
+  lb_exchange *ex;   /* the request it serves, NULL while idle */
   int handles;
   lb_bconn_state state;
   int writing;
@@ -230,7 +212,7 @@ struct lb_bconn {
   uint64_t connect_start; /* uv_tcp_connect issued (connect-time histogram) */
   int got_bytes;     /* response bytes received for the current request */
   int head_written;  /* the request head went out on this connection */
-  size_t body_end;   /* client body bytes up to here are in the write in flight */
+  size_t body_inflight; /* request body bytes in the write in flight */
   int timed_out;
   uint64_t idle_since; /* loop time (ms) it went idle */
 
@@ -264,31 +246,11 @@ int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *
 int lb_stream_try_write(lb_worker *w, uv_stream_t *s, lb_deferred *d, void (*done)(lb_deferred *d),
                         uv_buf_t *bufs, unsigned n, unsigned *first);
 
-/* client_conn.c */
+/* client_conn.c: client connections and the HTTP/1 side of their exchanges */
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls);
 void lb_client_begin_stop(lb_client *c);
 void lb_worker_free_reqbufs(lb_worker *w);
 void lb_client_close(lb_client *c, const char *why);
-/* Sends bufs to the client (encrypting on TLS); lb_proxy_on_client_sent follows. */
-int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n);
-/* A complete local response (error or 404), then keep-alive or close. */
-void lb_client_local_response(lb_client *c, int status, const char *body, int keep_alive,
-                              const char *term);
-/* The response is fully sent: log, then the next request or close. */
-void lb_client_request_done(lb_client *c);
-/* The request's id for logs: the client's X-Request-Id, else a UUID made at the first call
- * ("" before the head is complete). Made eagerly only with --request-id on. */
-const char *lb_client_request_id(lb_client *c);
-/* Places resp_head (and resp_cap) in the lent head block, after the forwarded head. */
-void lb_client_resp_place(lb_client *c);
-/* More request body may be read (backend write finished). */
-void lb_client_body_sent(lb_client *c);
-
-/* proxy.c */
-void lb_proxy_dispatch(lb_client *c);
-void lb_proxy_send_body(lb_client *c);
-void lb_proxy_on_client_sent(lb_client *c);
-void lb_proxy_detach(lb_client *c, int reusable);
 
 /* backend_pool.c */
 lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s);
@@ -299,11 +261,10 @@ void lb_bconn_close(lb_bconn *b);
 void lb_pool_close_idle(lb_worker *w);
 void lb_pool_sweep(lb_worker *w);
 
-/* passive.c: worker-side hooks of the control plane (issue 5); cheap, lock-free. */
-void lb_passive_connected(lb_runtime *rt, lb_server *s, uint64_t connect_us);
-void lb_passive_connect_failed(lb_runtime *rt, int pool, lb_server *s);
-void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status);
-void lb_passive_request_done(lb_client *c);
+/* The target for the logs: the lent head block's first bytes, "" without one. */
+static inline const char *lb_client_path(const lb_client *c) {
+  return c->ex.head ? c->ex.head - LB_REQ_PREFIX : "";
+}
 
 /* access_log.c */
 void lb_access_log(lb_client *c);

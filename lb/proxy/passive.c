@@ -5,7 +5,7 @@
  * not bounced between workers), a failure counts, and the worker that reaches a threshold sets
  * eject_request and wakes the control loop, which alone decides (lb_outlier_eject: the pool's
  * ejection share, the growing ejection time) and publishes the new state. */
-#include "lb/proxy/lb.h"
+#include "lb/proxy/passive.h"
 
 #include "common/clock.h"
 
@@ -45,11 +45,11 @@ void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status) {
   reset(&s->consec_5xx);
 }
 
-void lb_passive_request_done(lb_client *c) {
-  if (c->pool < 0 || c->server < 0 || !c->status)
+void lb_passive_request_done(const lb_exchange *ex) {
+  if (ex->pool < 0 || ex->server < 0 || !ex->status)
     return;
-  lb_server *s = &c->w->rt->pools[c->pool].servers[c->server];
-  uint64_t from = c->t.req_start ? c->t.req_start : c->t.hdr_done;
-  lb_hist_observe(&s->m.request, c->t.done > from ? c->t.done - from : 0);
-  lb_srv_metrics_status(&s->m, c->status);
+  lb_server *s = &ex->w->rt->pools[ex->pool].servers[ex->server];
+  uint64_t from = ex->t.req_start ? ex->t.req_start : ex->t.hdr_done;
+  lb_hist_observe(&s->m.request, ex->t.done > from ? ex->t.done - from : 0);
+  lb_srv_metrics_status(&s->m, ex->status);
 }

@@ -9,7 +9,9 @@
  * Failures: connect refused/timeout -> the next server (up to `retries`), then 502/504, or 503
  * when every server of the pool has failed or none is UP. A pooled connection that turns out
  * closed before any response byte is retried once on a fresh connection, invisibly. */
+#include "lb/proxy/exchange.h"
 #include "lb/proxy/lb.h"
+#include "lb/proxy/passive.h"
 #include "lb/core/framing.h"
 #include "lb/core/request_check.h"
 #include "lb/core/retry_policy.h"
@@ -21,42 +23,53 @@
 #include <stdio.h>
 #include <string.h>
 
-static void attach(lb_client *c, int server, int allow_reuse);
+static void attach(lb_exchange *ex, int server, int allow_reuse);
 static void process_response(lb_bconn *b);
+static void relay_next(lb_exchange *ex);
 static void backend_failed(lb_bconn *b, const char *why, int timeout);
 
 /* ---- helpers ---- */
 
-static lb_server *server_of(lb_client *c) {
-  return &c->w->rt->pools[c->pool].servers[c->server];
+static lb_server *server_of(lb_exchange *ex) {
+  return &ex->w->rt->pools[ex->pool].servers[ex->server];
 }
 
-static void phase(lb_client *c, const char *name, uint64_t now) {
+static void phase(lb_exchange *ex, const char *name, uint64_t now) {
   if (jc_log_enabled(JC_LOG_DEBUG))
-    lb_debug_phase(c, name, now);
+    ex->ops->phase(ex, name, now);
 }
 
-static void reset_parser(lb_bconn *b, lb_client *c) {
+const char *lb_exchange_request_id(lb_exchange *ex) {
+  if (ex->reqid_due) {
+    uint64_t hi = lb_worker_random(ex->w), lo = lb_worker_random(ex->w);
+    lb_request_id_format(hi, lo, ex->reqid);
+    ex->reqid_len = 36;
+    ex->reqid_due = 0;
+  }
+  return ex->reqid;
+}
+
+static void reset_parser(lb_bconn *b, lb_exchange *ex) {
   b->h1.hdrs = b->hdrs;
   b->h1.max_hdrs = sizeof b->hdrs / sizeof b->hdrs[0];
   b->h1.dechunk_base = b->rbuf;
-  lb_h1_resp_parser_init(&b->parser, &b->h1, c->method == HTTP_HEAD);
+  lb_h1_resp_parser_init(&b->parser, &b->h1, ex->method == HTTP_HEAD);
   b->head_sent = 0;
   b->body_start = b->rparse;
 }
 
 /* Releases the client's hold on its server and connection. reusable: the backend connection
  * finished a whole exchange cleanly and may serve another request. */
-void lb_proxy_detach(lb_client *c, int reusable) {
-  lb_bconn *b = c->b;
-  if (c->counted) {
-    lb_server_end(server_of(c));
-    c->counted = 0;
+void lb_exchange_detach(lb_exchange *ex, int reusable) {
+  lb_bconn *b = ex->b;
+  if (ex->counted) {
+    lb_server_end(server_of(ex));
+    ex->counted = 0;
   }
-  c->b = NULL;
+  ex->b = NULL;
   if (!b)
     return;
-  b->c = NULL;
+  b->ex = NULL;
   lb_deadline_clear(&b->dl);
   if (reusable && b->state == LB_B_WAITING && !b->writing) {
     b->reusable = 1;
@@ -66,58 +79,58 @@ void lb_proxy_detach(lb_client *c, int reusable) {
   }
 }
 
-static void fail_request(lb_client *c, int status, const char *what, lb_server *s) {
+static void fail_request(lb_exchange *ex, int status, const char *what, lb_server *s) {
   char body[300];
   if (s)
     snprintf(body, sizeof body, "%s (server %s %s)", what, s->name, s->addr_text);
   else
     snprintf(body, sizeof body, "%s", what);
-  lb_client_local_response(c, status, body, 1,
+  ex->ops->local(ex, status, body, 1,
                            status == 504 ? "backend-timeout" : status == 503 ? "no-server"
                                                                              : "backend-error");
 }
 
 /* After a failed attempt on server s: another server, or an error response. */
 /* After a failed attempt on server s, as the retry policy says (lb/core/retry_policy.h). */
-static void retry_or_fail(lb_client *c, lb_server *s, const lb_retry_facts *f, const char *why,
+static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f, const char *why,
                           const char *what) {
-  lb_runtime *rt = c->w->rt;
-  lb_pool *p = &rt->pools[c->pool];
+  lb_runtime *rt = ex->w->rt;
+  lb_pool *p = &rt->pools[ex->pool];
   int next = -1;
   if (lb_retry_wants_next(f)) {
-    lb_tried_add(&c->rx->tried, s->index);
-    next = lb_balancer_pick(p, &c->rx->tried);
+    lb_tried_add(ex->tried, s->index);
+    next = lb_balancer_pick(p, ex->tried);
   }
   char msg[200];
   switch (lb_retry_decide(f, next >= 0)) {
   case LB_RETRY_ABORT:
     jc_log(JC_LOG_WARN, "backend %s (%s) failed mid-response for request %s: %s", s->name,
-           s->addr_text, lb_client_request_id(c), why);
-    lb_client_close(c, "backend-aborted");
+           s->addr_text, lb_exchange_request_id(ex), why);
+    ex->ops->abort(ex, "backend-aborted");
     return;
   case LB_RETRY_SAME_FRESH:
     /* The pooled connection was closed by the backend meanwhile: same server, fresh socket. */
-    c->reused_retry = 1;
+    ex->reused_retry = 1;
     jc_log(JC_LOG_DEBUG, "pooled connection to %s was closed (%s): retrying on a new one",
            s->name, why);
-    attach(c, s->index, 0);
+    attach(ex, s->index, 0);
     return;
   case LB_RETRY_NEXT:
-    c->retries++;
+    ex->retries++;
     jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s",
-           lb_client_request_id(c), p->servers[next].name, what, s->name);
-    c->server = next;
-    attach(c, next, 1);
+           lb_exchange_request_id(ex), p->servers[next].name, what, s->name);
+    ex->server = next;
+    attach(ex, next, 1);
     return;
   case LB_RETRY_503:
     snprintf(msg, sizeof msg, "no backend server available: every server of pool %s failed "
              "(last: %s)", p->name, what);
-    fail_request(c, 503, msg, NULL);
+    fail_request(ex, 503, msg, NULL);
     return;
   case LB_RETRY_504:
   case LB_RETRY_502:
     snprintf(msg, sizeof msg, "backend %s", what);
-    fail_request(c, f->kind == LB_FAIL_CONNECT_TIMEOUT || f->kind == LB_FAIL_RESPONSE_TIMEOUT
+    fail_request(ex, f->kind == LB_FAIL_CONNECT_TIMEOUT || f->kind == LB_FAIL_RESPONSE_TIMEOUT
                         ? 504 : 502, msg, s);
     return;
   }
@@ -152,7 +165,7 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   }
   if (nread == 0)
     return;
-  lb_client *c = b->c;
+  lb_exchange *ex = b->ex;
   if (nread < 0) {
     uv_read_stop(s);
     if (nread == UV_EOF && b->h1.head_ready && b->h1.framing == LB_FRAME_CLOSE && !b->h1.msg_ready) {
@@ -166,17 +179,17 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
     return;
   }
   b->rlen += (size_t)nread;
-  if (!b->got_bytes && c) {
+  if (!b->got_bytes && ex) {
     b->got_bytes = 1;
-    c->t.first_byte = jc_now_us();
-    phase(c, "first-byte", c->t.first_byte);
+    ex->t.first_byte = jc_now_us();
+    phase(ex, "first-byte", ex->t.first_byte);
   }
   if (b->rlen == b->rcap)
     uv_read_stop(s);
   process_response(b);
   /* Inactivity timeout between reads, re-armed only while the response goes on (most
    * responses end within their first read: no timer work at all). */
-  if (b->state != LB_B_CLOSING && b->c && !b->h1.msg_ready)
+  if (b->state != LB_B_CLOSING && b->ex && !b->h1.msg_ready)
     lb_deadline_set(&b->timer, &b->dl, on_response_timeout, b->w->rt->cfg.backend_response_timeout);
 }
 
@@ -185,22 +198,23 @@ static void on_backend_written(uv_write_t *req, int status) {
   b->writing = 0;
   if (b->state == LB_B_CLOSING)
     return;
-  lb_client *c = b->c;
+  lb_exchange *ex = b->ex;
   if (status < 0) {
     backend_failed(b, uv_strerror(status), 0);
     return;
   }
-  if (!c)
+  if (!ex)
     return;
   if (b->state == LB_B_SENDING)
     b->state = LB_B_WAITING;
-  if (!c->t.sent) {
-    c->t.sent = jc_now_us();
-    phase(c, "send", c->t.sent);
+  if (!ex->t.sent) {
+    ex->t.sent = jc_now_us();
+    phase(ex, "send", ex->t.sent);
   }
   /* The forwarded body bytes are consumed; read more if the request continues. */
-  c->body_off = b->body_end;
-  lb_client_body_sent(c);
+  size_t n = b->body_inflight;
+  b->body_inflight = 0;
+  ex->ops->resume(ex, n);
 }
 
 static void on_backend_written_now(lb_deferred *d) {
@@ -209,21 +223,23 @@ static void on_backend_written_now(lb_deferred *d) {
 }
 
 /* Writes the head (first time) and the unsent body slice. */
-static void send_pending(lb_client *c) {
-  lb_bconn *b = c->b;
+static void send_pending(lb_exchange *ex) {
+  lb_bconn *b = ex->b;
   if (!b || b->writing || b->state == LB_B_CONNECTING)
     return;
   uv_buf_t bufs[2];
   unsigned n = 0;
   if (!b->head_written) {
-    bufs[n++] = uv_buf_init(c->head_out, (unsigned)c->head_len);
+    bufs[n++] = uv_buf_init(ex->head, (unsigned)ex->head_len);
     b->head_written = 1;
   }
-  b->body_end = c->body_off;
-  if (c->parse_off > c->body_off) {
-    bufs[n++] = uv_buf_init(c->in + c->body_off, (unsigned)(c->parse_off - c->body_off));
-    c->bytes_in += c->parse_off - c->body_off;
-    b->body_end = c->parse_off; /* consumed once this write completes */
+  const char *body;
+  int complete;
+  size_t len = ex->ops->pending(ex, &body, &complete);
+  b->body_inflight = len; /* consumed once this write completes */
+  if (len) {
+    bufs[n++] = uv_buf_init((char *)body, (unsigned)len);
+    ex->bytes_in += len;
   }
   if (!n)
     return;
@@ -237,9 +253,9 @@ static void send_pending(lb_client *c) {
   }
 }
 
-void lb_proxy_send_body(lb_client *c) { send_pending(c); }
+void lb_exchange_send_body(lb_exchange *ex) { send_pending(ex); }
 
-static void start_exchange(lb_bconn *b, lb_client *c) {
+static void start_exchange(lb_bconn *b, lb_exchange *ex) {
   if (lb_bconn_rbuf_get(b) != 0) {
     backend_failed(b, "out of memory for a response buffer", 0);
     return;
@@ -248,16 +264,16 @@ static void start_exchange(lb_bconn *b, lb_client *c) {
   b->head_written = 0;
   b->got_bytes = 0;
   b->timed_out = 0;
-  reset_parser(b, c);
-  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, c->w->rt->cfg.backend_response_timeout);
-  send_pending(c);
+  reset_parser(b, ex);
+  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, ex->w->rt->cfg.backend_response_timeout);
+  send_pending(ex);
 }
 
 static void on_connect(uv_connect_t *req, int status) {
   lb_bconn *b = req->data;
   if (b->state == LB_B_CLOSING)
     return; /* cancelled: timed out or the client left */
-  lb_client *c = b->c;
+  lb_exchange *ex = b->ex;
   lb_deadline_clear(&b->dl);
   if (status < 0) {
     backend_failed(b, uv_strerror(status), 0);
@@ -266,13 +282,13 @@ static void on_connect(uv_connect_t *req, int status) {
   uv_tcp_nodelay(&b->tcp, 1);
   uint64_t now = jc_now_us();
   lb_passive_connected(b->w->rt, b->server, now - b->connect_start);
-  c->t.connected = now;
-  phase(c, "connect", now);
+  ex->t.connected = now;
+  phase(ex, "connect", now);
   if (uv_read_start((uv_stream_t *)&b->tcp, on_backend_alloc, on_backend_read) != 0) {
     backend_failed(b, "cannot read from the new connection", 0);
     return;
   }
-  start_exchange(b, c);
+  start_exchange(b, ex);
 }
 
 static void on_connect_timeout(uv_timer_t *t) {
@@ -282,36 +298,36 @@ static void on_connect_timeout(uv_timer_t *t) {
   backend_failed(b, "connect timeout", 1);
 }
 
-static void attach(lb_client *c, int server, int allow_reuse) {
-  lb_worker *w = c->w;
-  lb_server *s = &w->rt->pools[c->pool].servers[server];
-  c->server = server;
+static void attach(lb_exchange *ex, int server, int allow_reuse) {
+  lb_worker *w = ex->w;
+  lb_server *s = &w->rt->pools[ex->pool].servers[server];
+  ex->server = server;
   lb_server_begin(s);
-  c->counted = 1;
+  ex->counted = 1;
   uint64_t now = jc_now_us();
-  if (!c->t.queued) {
-    c->t.queued = now;
-    phase(c, "select", now);
+  if (!ex->t.queued) {
+    ex->t.queued = now;
+    phase(ex, "select", now);
   }
-  lb_bconn *b = allow_reuse ? lb_pool_acquire(w, c->pool, s) : NULL;
-  c->backend_reused = b != NULL;
+  lb_bconn *b = allow_reuse ? lb_pool_acquire(w, ex->pool, s) : NULL;
+  ex->backend_reused = b != NULL;
   if (b) {
-    b->c = c;
-    c->b = b;
+    b->ex = ex;
+    ex->b = b;
     b->rlen = b->rparse = 0;
-    c->t.connected = now;
-    phase(c, "connect", now);
-    start_exchange(b, c);
+    ex->t.connected = now;
+    phase(ex, "connect", now);
+    start_exchange(b, ex);
     return;
   }
-  b = lb_bconn_new(w, c->pool, s);
+  b = lb_bconn_new(w, ex->pool, s);
   if (!b) {
-    lb_proxy_detach(c, 0);
-    fail_request(c, 503, "out of memory for a backend connection", NULL);
+    lb_exchange_detach(ex, 0);
+    fail_request(ex, 503, "out of memory for a backend connection", NULL);
     return;
   }
-  b->c = c;
-  c->b = b;
+  b->ex = ex;
+  ex->b = b;
   b->reused = 0;
   b->creq.data = b;
   b->connect_start = now;
@@ -323,36 +339,36 @@ static void attach(lb_client *c, int server, int allow_reuse) {
   lb_deadline_set(&b->timer, &b->dl, on_connect_timeout, w->rt->cfg.backend_connect_timeout);
 }
 
-void lb_proxy_dispatch(lb_client *c) {
-  lb_pool *p = &c->w->rt->pools[c->pool];
+void lb_exchange_dispatch(lb_exchange *ex) {
+  lb_pool *p = &ex->w->rt->pools[ex->pool];
   int i = lb_balancer_pick(p, NULL);
   if (i < 0) {
     char msg[200];
     snprintf(msg, sizeof msg, "no healthy backend server in pool %s", p->name);
     atomic_fetch_add_explicit(&p->no_server, 1, memory_order_relaxed);
-    c->t.queued = jc_now_us();
-    fail_request(c, 503, msg, NULL);
+    ex->t.queued = jc_now_us();
+    fail_request(ex, 503, msg, NULL);
     return;
   }
-  attach(c, i, 1);
+  attach(ex, i, 1);
 }
 
 /* ---- failures ---- */
 
 static void backend_failed(lb_bconn *b, const char *why, int timeout) {
-  lb_client *c = b->c;
-  if (!c) {
+  lb_exchange *ex = b->ex;
+  if (!ex) {
     lb_bconn_close(b);
     return;
   }
   lb_server *s = b->server;
   lb_retry_facts f = {
-      .idempotent = lb_method_idempotent(c->method),
-      .sent = b->head_written || c->t.sent != 0,
-      .has_body = c->req_framing != LB_FRAME_NONE,
-      .fresh_retried = c->reused_retry,
-      .retries_left = c->retries < (int)c->w->rt->cfg.retries,
-      .response_started = c->resp_started,
+      .idempotent = lb_method_idempotent(ex->method),
+      .sent = b->head_written || ex->t.sent != 0,
+      .has_body = ex->req_framing != LB_FRAME_NONE,
+      .fresh_retried = ex->reused_retry,
+      .retries_left = ex->retries < (int)ex->w->rt->cfg.retries,
+      .response_started = ex->resp_started,
   };
   if (b->state == LB_B_CONNECTING)
     f.kind = timeout ? LB_FAIL_CONNECT_TIMEOUT : LB_FAIL_CONNECT;
@@ -362,36 +378,36 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
     f.kind = LB_FAIL_BAD_RESPONSE;
   else
     f.kind = b->reused ? LB_FAIL_STALE : LB_FAIL_CLOSED;
-  lb_proxy_detach(c, 0); /* closes b */
+  lb_exchange_detach(ex, 0); /* closes b */
   if (f.response_started || (f.kind == LB_FAIL_STALE && !f.fresh_retried &&
                               lb_retry_decide(&f, 0) == LB_RETRY_SAME_FRESH)) {
     if (f.response_started) /* a stale pooled connection is no failure of the server */
       atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
-    retry_or_fail(c, s, &f, why, why);
+    retry_or_fail(ex, s, &f, why, why);
     return;
   }
   atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
   char msg[160];
   if (f.kind == LB_FAIL_CONNECT || f.kind == LB_FAIL_CONNECT_TIMEOUT) {
-    lb_passive_connect_failed(c->w->rt, c->pool, s);
+    lb_passive_connect_failed(ex->w->rt, ex->pool, s);
     jc_log(JC_LOG_WARN, "connect to backend %s (%s) failed: %s", s->name, s->addr_text, why);
     snprintf(msg, sizeof msg, "connect failed: %s", why);
   } else {
     jc_log(JC_LOG_WARN, "backend %s (%s) failed for request %s: %s", s->name, s->addr_text,
-           lb_client_request_id(c), why);
+           lb_exchange_request_id(ex), why);
     if (f.kind == LB_FAIL_RESPONSE_TIMEOUT)
       snprintf(msg, sizeof msg, "%s", why);
     else
       snprintf(msg, sizeof msg, lb_retry_wants_next(&f) ? "empty response: %s"
                                                         : "failed before responding: %s", why);
   }
-  retry_or_fail(c, s, &f, why, msg);
+  retry_or_fail(ex, s, &f, why, msg);
 }
 
 /* ---- response relay ---- */
 
-static int build_head(lb_bconn *b, lb_client *c, uint64_t now) {
-  lb_runtime *rt = c->w->rt;
+static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out) {
+  lb_runtime *rt = ex->w->rt;
   int status = b->parser.status_code;
   int interim = status < 200;
   lb_response_view v = {
@@ -402,42 +418,41 @@ static int build_head(lb_bconn *b, lb_client *c, uint64_t now) {
       .headers = b->h1.hdrs,
       .nheaders = b->h1.nhdrs,
   };
-  lb_response_extra x = {.framing = b->h1.framing, .client_http_minor = c->http_minor};
+  lb_response_extra x = {.framing = b->h1.framing, .client_http_minor = ex->http_minor};
+  const char *body;
+  int complete;
+  ex->ops->pending(ex, &body, &complete);
   char st[256];
   if (!interim) {
-    c->t.resp_hdr = now;
-    c->status = status;
+    ex->t.resp_hdr = now;
+    ex->status = status;
     if (status >= 500)
       atomic_fetch_add_explicit(&b->server->responses_5xx, 1, memory_order_relaxed);
-    lb_passive_response(rt, c->pool, b->server, status);
+    lb_passive_response(rt, ex->pool, b->server, status);
     lb_relay_plan plan =
         lb_response_plan(b->h1.framing, b->h1.skip_body, (b->parser.flags & F_CHUNKED) != 0,
-                         c->http_minor, c->keep_alive && c->h1.msg_done && !rt->stopping);
+                         ex->http_minor, ex->keep_alive && complete && !rt->stopping);
     if (plan.dechunk) {
       b->h1.dechunk_on = 1;
       b->h1.dechunk = b->rparse;
     }
     x.framing = plan.client;
-    if (!plan.keep_alive)
-      c->close_after_send = 1;
-    x.keep_alive = plan.keep_alive;
-    if (rt->cfg.server_timing && lb_server_timing_format(st, sizeof st, &c->t, now))
+    x.keep_alive = plan.keep_alive; /* the codec closes after this response without it */
+    if (rt->cfg.server_timing && lb_server_timing_format(st, sizeof st, &ex->t, now))
       x.server_timing = st;
     if (rt->cfg.served_by)
       x.served_by = b->server->name;
     if (rt->cfg.request_id) {
-      x.request_id = c->reqid;
-      x.request_id_len = c->reqid_len;
+      x.request_id = ex->reqid;
+      x.request_id_len = ex->reqid_len;
     }
   }
-  lb_client_resp_place(c);
-  size_t n = lb_rewrite_response(c->resp_head, c->resp_cap, &v, &x);
-  return (int)n;
+  return ex->ops->head(ex, &v, &x, out);
 }
 
 static void process_response(lb_bconn *b) {
-  lb_client *c = b->c;
-  if (!c || c->writing)
+  lb_exchange *ex = b->ex;
+  if (!ex || ex->sending)
     return; /* on_client_sent continues */
   uv_buf_t bufs[2];
   unsigned n = 0;
@@ -460,15 +475,14 @@ static void process_response(lb_bconn *b) {
     }
     if (b->h1.head_ready && !b->head_sent) {
       uint64_t now = jc_now_us();
-      int len = build_head(b, c, now);
-      if (len <= 0) {
+      if (build_head(b, ex, now, &bufs[n]) != 0) {
         b->got_bytes = 1;
         backend_failed(b, "response headers too large", 0);
         return;
       }
       if (b->parser.status_code >= 200)
-        phase(c, "response", now);
-      bufs[n++] = uv_buf_init(c->resp_head, (unsigned)len);
+        phase(ex, "response", now);
+      n++;
       b->head_sent = 1;
       b->body_start = b->rparse;
       if (b->h1.dechunk_on)
@@ -482,12 +496,13 @@ static void process_response(lb_bconn *b) {
         bufs[n++] = uv_buf_init(b->rbuf + b->body_start, (unsigned)(end - b->body_start));
     }
     if (n) {
-      c->resp_started = 1;
-      lb_client_send(c, bufs, n);
+      ex->resp_started = 1;
+      ex->sending = 1;
+      ex->ops->send(ex, bufs, n);
       return;
     }
     if (b->h1.msg_ready) {
-      lb_proxy_on_client_sent(c); /* nothing left to send: complete */
+      relay_next(ex); /* nothing left to send: complete */
       return;
     }
     if (!b->h1.head_ready && b->rlen == b->rcap) {
@@ -498,8 +513,14 @@ static void process_response(lb_bconn *b) {
   }
 }
 
-void lb_proxy_on_client_sent(lb_client *c) {
-  lb_bconn *b = c->b;
+void lb_exchange_on_sent(lb_exchange *ex) {
+  ex->sending = 0;
+  relay_next(ex);
+}
+
+/* What went to the client is consumed: the next part of the response, or the end. */
+static void relay_next(lb_exchange *ex) {
+  lb_bconn *b = ex->b;
   if (!b)
     return;
   /* What was sent is consumed: keep the unparsed rest at the front. */
@@ -512,16 +533,19 @@ void lb_proxy_on_client_sent(lb_client *c) {
   b->h1.dechunk = 0;
   if (b->h1.msg_ready) {
     if (b->parser.status_code < 200 && b->parser.status_code >= 100) {
-      reset_parser(b, c); /* 1xx: the final response follows */
+      reset_parser(b, ex); /* 1xx: the final response follows */
       process_response(b);
       return;
     }
     lb_deadline_clear(&b->dl);
+    const char *body;
+    int complete;
+    size_t unsent = ex->ops->pending(ex, &body, &complete);
     int reusable = b->h1.framing != LB_FRAME_CLOSE && llhttp_should_keep_alive(&b->parser) &&
-                   b->rlen == 0 && c->h1.msg_done && c->body_off == c->parse_off && !b->writing;
+                   b->rlen == 0 && complete && !unsent && !b->writing;
     b->state = LB_B_WAITING;
-    lb_proxy_detach(c, reusable);
-    lb_client_request_done(c);
+    lb_exchange_detach(ex, reusable);
+    ex->ops->done(ex);
     return;
   }
   if (b->state != LB_B_CLOSING)
