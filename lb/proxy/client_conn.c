@@ -108,7 +108,7 @@ static void io_put(lb_client *c) {
 
 static void parser_reset(lb_client *c) {
   lb_h1_req_parser_init(&c->rx->parser, &c->h1);
-  c->rx->tried.n = 0;
+  c->rx->pick.tried.n = 0;
 }
 
 /* Block layout: lb_client_rx (parser...) | header views | receive buffer. The block is lent only
@@ -122,7 +122,7 @@ static int rxbuf_get(lb_client *c) {
   if (!blk)
     return -1;
   c->rx = (lb_client_rx *)(void *)blk;
-  c->ex.tried = &c->rx->tried;
+  c->ex.pick = &c->rx->pick;
   c->h1.hdrs = (lb_header *)(void *)(blk + rx_sz);
   c->in = blk + rx_sz + hdrs_sz;
   parser_reset(c);
@@ -136,7 +136,7 @@ static void rxbuf_put(lb_client *c) {
   c->in = NULL;
   c->h1.hdrs = NULL;
   c->rx = NULL;
-  c->ex.tried = NULL;
+  c->ex.pick = NULL;
 }
 
 /* Between requests (or before the first) with no byte buffered: nothing points into the
@@ -614,6 +614,16 @@ static void on_request_head(lb_client *c) {
    * with the head never reaches a backend (a pooled connection would send the head at once). */
   if (!c->h1.msg_done && parse_body(c) != 0)
     return;
+  const lb_pool *pool = &rt->pools[c->ex.pool];
+  if (pool->ops->keyed) { /* the balancing key: views into the request, nothing copied */
+    lb_key_source src = {.client_ip = c->peer + c->peer_ip_off,
+                         .client_ip_len = c->peer_ip_len,
+                         .target = c->h1.url,
+                         .target_len = c->h1.url ? c->h1.url_len : 0,
+                         .headers = c->h1.hdrs,
+                         .nheaders = c->h1.nhdrs};
+    c->rx->pick.has_key = lb_pool_key(pool, &src, &c->rx->pick.key) != NULL;
+  }
   lb_exchange_dispatch(&c->ex);
 }
 

@@ -39,6 +39,11 @@ static void phase(lb_exchange *ex, const char *name, uint64_t now) {
     ex->ops->phase(ex, name, now);
 }
 
+/* The key of a keyed pool's request (the codec computed it, views into the request). */
+static const lb_key *request_key(const lb_exchange *ex, const lb_pool *p) {
+  return p->ops->keyed && ex->pick->has_key ? &ex->pick->key : NULL;
+}
+
 const char *lb_exchange_request_id(lb_exchange *ex) {
   if (ex->reqid_due) {
     uint64_t hi = lb_worker_random(ex->w), lo = lb_worker_random(ex->w);
@@ -98,8 +103,8 @@ static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f
   lb_pool *p = &rt->pools[ex->pool];
   int next = -1;
   if (lb_retry_wants_next(f)) {
-    lb_tried_add(ex->tried, s->index);
-    next = lb_balancer_pick(p, ex->tried);
+    lb_tried_add(&ex->pick->tried, s->index);
+    next = lb_balancer_pick(p, request_key(ex, p), &ex->pick->tried);
   }
   char msg[200];
   switch (lb_retry_decide(f, next >= 0)) {
@@ -341,7 +346,7 @@ static void attach(lb_exchange *ex, int server, int allow_reuse) {
 
 void lb_exchange_dispatch(lb_exchange *ex) {
   lb_pool *p = &ex->w->rt->pools[ex->pool];
-  int i = lb_balancer_pick(p, NULL);
+  int i = lb_balancer_pick(p, request_key(ex, p), NULL);
   if (i < 0) {
     char msg[200];
     snprintf(msg, sizeof msg, "no healthy backend server in pool %s", p->name);

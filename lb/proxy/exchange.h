@@ -29,6 +29,13 @@ typedef struct lb_worker lb_worker;
 typedef struct lb_bconn lb_bconn;
 typedef struct lb_exchange lb_exchange;
 
+/* What the balancer needs for one request, kept for its retries (lent by the codec). */
+typedef struct lb_exchange_pick {
+  lb_tried tried; /* servers tried */
+  lb_key key;     /* the request's key in a keyed (hash) pool: valid when has_key */
+  int has_key;    /* written by the codec for keyed pools only */
+} lb_exchange_pick;
+
 /* What the codec does for the exchange. Every op gets the exchange it embeds. */
 typedef struct lb_exchange_ops {
   /* Formats the response head for this client into the codec's buffer (*out): 0, or -1 when it
@@ -57,7 +64,7 @@ struct lb_exchange {
   const lb_exchange_ops *ops;
   lb_worker *w;
   lb_bconn *b;         /* the backend connection, while attached */
-  lb_tried *tried;     /* servers tried for this request (lent by the codec) */
+  lb_exchange_pick *pick; /* servers tried and key (lent by the codec) */
   char *head;          /* the forwarded request head (lent by the codec per request) */
   char *reqid;         /* LB_REQID_MAX bytes lent by the codec, or a shared "" */
   const char *term;    /* termination reason for the log */
@@ -81,7 +88,8 @@ struct lb_exchange {
   unsigned reqid_due : 1;      /* none taken or made yet: lb_exchange_request_id makes one */
 };
 
-/* The request is parsed and the policy chose ex->pool: pick a server and go. */
+/* The request is parsed and the policy chose ex->pool (and, for a keyed pool, the codec put
+ * the request's key in ex->pick): pick a server and go. */
 void lb_exchange_dispatch(lb_exchange *ex);
 /* The codec has new request body bytes (see ops->pending). */
 void lb_exchange_send_body(lb_exchange *ex);

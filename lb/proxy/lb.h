@@ -129,7 +129,7 @@ typedef enum {
  * bytes are buffered); an idle keep-alive connection has none. */
 typedef struct lb_client_rx {
   llhttp_t parser; /* fresh (llhttp_init) each time the block is lent and after each request */
-  lb_tried tried;  /* servers tried for this request */
+  lb_exchange_pick pick; /* servers tried and balancing key, for the exchange's retries */
 } lb_client_rx;
 
 /* Requests libuv holds while a write goes the slow way (the socket did not take it all) or the
