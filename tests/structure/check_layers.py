@@ -53,12 +53,13 @@ def nm(path):
     return defined, undefined
 
 
-def call_graph(objdir):
+def call_graph(objdir, src):
     objs = {}
     for root, _, files in os.walk(objdir):
         for f in files:
             m = re.search(r"\.dir/(.+)\.c\.o$", os.path.join(root, f))
-            if m and f.endswith(".c.o"):
+            # only objects of sources that exist now (a build tree keeps those of removed files)
+            if m and f.endswith(".c.o") and os.path.exists(os.path.join(src, "lb", m.group(1) + ".c")):
                 objs["lb/" + m.group(1)] = os.path.join(root, f)
     owner, uses = {}, {}
     for mod, path in objs.items():
@@ -130,7 +131,7 @@ def main():
     a = ap.parse_args()
     bad = check("includes", include_graph(a.source))
     if a.objects:
-        g = call_graph(a.objects)
+        g = call_graph(a.objects, a.source)
         if not g:
             print(f"calls: no object files under {a.objects}: build first")
             return 1
