@@ -19,7 +19,7 @@
 #define JOURNEY_LB_CONTROL_H
 
 #include "lb/core/health.h"
-#include "lb/proxy/lb.h"
+#include "lb/proxy/worker.h"
 
 #include <openssl/ssl.h>
 #include <uv.h>

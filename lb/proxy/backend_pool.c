@@ -3,7 +3,7 @@
  * liveness check (non-blocking MSG_PEEK) before reuse catches what the loop has not seen yet.
  * Idle connections are capped per server (backend-idle-max) and closed after
  * backend-idle-timeout, which should stay shorter than the backends' own keep-alive timeout. */
-#include "lb/proxy/lb.h"
+#include "lb/proxy/backend_pool.h"
 
 #include "common/log.h"
 
@@ -56,7 +56,7 @@ void lb_bconn_close(lb_bconn *b) {
     idle_unlink(b);
   b->state = LB_B_CLOSING;
   b->ex = NULL;
-  lb_worker_undefer(&b->wdone);
+  lb_stream_undefer(&b->wdone);
   uv_close((uv_handle_t *)&b->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&b->timer, on_handle_closed);
 }

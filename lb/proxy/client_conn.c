@@ -8,7 +8,8 @@
  * pipelined requests wait in the buffer until the previous response is sent (responses in order).
  * Plaintext writes are writev of the head and a body slice; TLS writes go through the memory BIO
  * engine (common/tls.h), at most one socket write in flight. */
-#include "lb/proxy/lb.h"
+#include "lb/proxy/client_conn.h"
+#include "lb/proxy/access_log.h"
 #include "lb/core/framing.h"
 #include "lb/core/request_check.h"
 #include "lb/core/request_policy.h"
@@ -51,9 +52,6 @@ static void tls_flush(lb_client *c);
 
 static char no_reqid[1]; /* c->ex.reqid without a lent head block: always "" (never written) */
 
-#define bufpool_get lb_bufpool_get
-#define bufpool_put lb_bufpool_put
-#define bufpool_free lb_bufpool_free
 
 static int reqbuf_get(lb_client *c) {
   if (c->ex.head)
@@ -62,7 +60,7 @@ static int reqbuf_get(lb_client *c) {
    * the id share their page with the start of the forwarded head: one page fewer touched per
    * request in flight. */
   char *blk =
-      bufpool_get(&c->ex.w->reqbufs, LB_REQ_PREFIX + LB_HEAD_CAP(&c->ex.w->rt->cfg) + LB_RESP_ROOM);
+      lb_bufpool_get(&c->ex.w->reqbufs, LB_REQ_PREFIX + LB_HEAD_CAP(&c->ex.w->rt->cfg) + LB_RESP_ROOM);
   if (!blk)
     return -1;
   c->ex.reqid = blk + LB_PATH_LOG_MAX;
@@ -85,7 +83,7 @@ static void resp_place(lb_client *c) {
 static void reqbuf_put(lb_client *c) {
   if (!c->ex.head)
     return;
-  bufpool_put(&c->ex.w->reqbufs, c->ex.head - LB_REQ_PREFIX);
+  lb_bufpool_put(&c->ex.w->reqbufs, c->ex.head - LB_REQ_PREFIX);
   c->ex.head = c->resp_head = NULL;
   c->ex.reqid = no_reqid;
   c->ex.reqid_len = 0;
@@ -95,13 +93,13 @@ static void reqbuf_put(lb_client *c) {
 /* The write and shutdown requests, lent only while libuv holds one of them. */
 static lb_client_io *io_get(lb_client *c) {
   if (!c->io)
-    c->io = (lb_client_io *)(void *)bufpool_get(&c->ex.w->ioblks, sizeof(lb_client_io));
+    c->io = (lb_client_io *)(void *)lb_bufpool_get(&c->ex.w->ioblks, sizeof(lb_client_io));
   return c->io;
 }
 
 static void io_put(lb_client *c) {
   if (c->io) {
-    bufpool_put(&c->ex.w->ioblks, (char *)c->io);
+    lb_bufpool_put(&c->ex.w->ioblks, (char *)c->io);
     c->io = NULL;
   }
 }
@@ -118,7 +116,7 @@ static int rxbuf_get(lb_client *c) {
     return 0;
   size_t rx_sz = (sizeof(lb_client_rx) + 15) & ~(size_t)15;
   size_t hdrs_sz = sizeof(lb_header) * c->h1.max_hdrs;
-  char *blk = bufpool_get(&c->ex.w->rxbufs, rx_sz + hdrs_sz + c->in_cap);
+  char *blk = lb_bufpool_get(&c->ex.w->rxbufs, rx_sz + hdrs_sz + c->in_cap);
   if (!blk)
     return -1;
   c->rx = (lb_client_rx *)(void *)blk;
@@ -132,7 +130,7 @@ static int rxbuf_get(lb_client *c) {
 static void rxbuf_put(lb_client *c) {
   if (!c->in)
     return;
-  bufpool_put(&c->ex.w->rxbufs, (char *)c->rx);
+  lb_bufpool_put(&c->ex.w->rxbufs, (char *)c->rx);
   c->in = NULL;
   c->h1.hdrs = NULL;
   c->rx = NULL;
@@ -147,13 +145,22 @@ static void rxbuf_release_idle(lb_client *c) {
 }
 
 void lb_worker_free_reqbufs(lb_worker *w) {
-  bufpool_free(&w->reqbufs);
-  bufpool_free(&w->rxbufs);
-  bufpool_free(&w->ioblks);
-  bufpool_free(&w->bconnbufs);
+  lb_bufpool_free(&w->reqbufs);
+  lb_bufpool_free(&w->rxbufs);
+  lb_bufpool_free(&w->ioblks);
+  lb_bufpool_free(&w->bconnbufs);
 }
 
 /* ---- lifetime ---- */
+
+/* What the logs say about the connection a request came on. */
+static const lb_log_conn *log_conn(const lb_client *c, lb_log_conn *lc) {
+  lc->id = c->id;
+  lc->peer = c->peer;
+  lc->path = lb_client_path(c);
+  lc->ssl = c->tls_on ? c->tls.ssl : NULL;
+  return lc;
+}
 
 static void on_closed(uv_handle_t *h) {
   lb_client *c = h->data;
@@ -169,6 +176,7 @@ static void on_closed(uv_handle_t *h) {
 }
 
 void lb_client_close(lb_client *c, const char *why) {
+  lb_log_conn lc;
   if (c->closing)
     return;
   c->closing = 1;
@@ -178,12 +186,12 @@ void lb_client_close(lb_client *c, const char *why) {
       c->ex.term = why;
     if (!c->ex.t.done)
       c->ex.t.done = jc_now_us();
-    lb_access_log(c);
+    lb_access_log(&c->ex, log_conn(c, &lc));
   }
   if (c->ex.b || c->ex.counted)
     lb_exchange_detach(&c->ex, 0);
   c->state = LB_C_CLOSING;
-  lb_worker_undefer(&c->wdone);
+  lb_stream_undefer(&c->wdone);
   if (jc_log_enabled(JC_LOG_DEBUG)) {
     jc_logline l;
     jc_log_begin(&l, JC_LOG_DEBUG, "close");
@@ -204,7 +212,7 @@ void lb_client_close(lb_client *c, const char *why) {
   atomic_fetch_sub_explicit(&w->rt->conns_active, 1, memory_order_relaxed);
   uv_close((uv_handle_t *)&c->tcp, on_closed);
   uv_close((uv_handle_t *)&c->timer, on_closed);
-  lb_worker_client_gone(w);
+  w->client_gone(w);
 }
 
 /* ---- writing ---- */
@@ -303,7 +311,7 @@ static int client_write_rest(lb_client *c, uv_buf_t *bufs, unsigned n) {
 static int client_write(lb_client *c, uv_buf_t *bufs, unsigned n) {
   c->writing = 1;
   unsigned first = 0;
-  int r = lb_stream_try_write(c->ex.w, (uv_stream_t *)&c->tcp, &c->wdone, on_written_now, bufs, n,
+  int r = lb_stream_try_write(&c->ex.w->sl, (uv_stream_t *)&c->tcp, &c->wdone, on_written_now, bufs, n,
                               &first);
   if (r == 0)
     r = client_write_rest(c, bufs + first, n - first);
@@ -337,7 +345,7 @@ static void tls_flush(lb_client *c) {
   }
   c->writing = 1;
   if ((size_t)r == got) { /* all taken: completion from the idle handle, as lb_stream_write */
-    lb_worker_defer(w, &c->wdone, on_written_now);
+    lb_stream_defer(&w->sl, &c->wdone, on_written_now);
     return;
   }
   size_t rest = got - (size_t)r;
@@ -484,15 +492,17 @@ static void reset_request(lb_client *c) {
 }
 
 static void request_done(lb_client *c) {
+  lb_log_conn lc;
   lb_runtime *rt = c->ex.w->rt;
   uint64_t now = jc_now_us();
   c->ex.t.done = now;
   if (!c->ex.term)
     c->ex.term = "ok";
-  lb_passive_request_done(&c->ex);
-  lb_access_log(c);
+  lb_passive_request_done(rt, c->ex.pool, c->ex.server, c->ex.status,
+                          c->ex.t.req_start ? c->ex.t.req_start : c->ex.t.hdr_done, now);
+  lb_access_log(&c->ex, log_conn(c, &lc));
   if (jc_log_enabled(JC_LOG_DEBUG))
-    lb_debug_phase(c, "done", now);
+    lb_debug_phase(&c->ex, log_conn(c, &lc), "done", now);
   c->nrequests++;
   reqbuf_put(c); /* the response is written: its buffers go back to the worker */
   if (c->close_after_send || !c->ex.keep_alive || rt->stopping || c->peer_eof) {
@@ -531,6 +541,7 @@ static int parse_body(lb_client *c);
 
 /* Request head complete: validate, route, rewrite, dispatch. */
 static void on_request_head(lb_client *c) {
+  lb_log_conn lc;
   lb_worker *w = c->ex.w;
   lb_runtime *rt = w->rt;
   uint64_t now = jc_now_us();
@@ -572,7 +583,7 @@ static void on_request_head(lb_client *c) {
   if (rt->cfg.request_id)
     lb_exchange_request_id(&c->ex); /* on the forwarded request and the response */
   if (jc_log_enabled(JC_LOG_DEBUG))
-    lb_debug_phase(c, "request", now);
+    lb_debug_phase(&c->ex, log_conn(c, &lc), "request", now);
 
   lb_forward_info fi = {
       .client_ip = c->peer + c->peer_ip_off,
@@ -954,7 +965,8 @@ static void h1_done(lb_exchange *ex) { request_done(client_of(ex)); }
 static void h1_abort(lb_exchange *ex, const char *why) { lb_client_close(client_of(ex), why); }
 
 static void h1_phase(lb_exchange *ex, const char *name, uint64_t now) {
-  lb_debug_phase(client_of(ex), name, now);
+  lb_log_conn lc;
+  lb_debug_phase(ex, log_conn(client_of(ex), &lc), name, now);
 }
 
 static const lb_exchange_ops h1_ops = {h1_head,  h1_send, h1_pending, h1_resume,

@@ -10,7 +10,8 @@
  * when every server of the pool has failed or none is UP. A pooled connection that turns out
  * closed before any response byte is retried once on a fresh connection, invisibly. */
 #include "lb/proxy/exchange.h"
-#include "lb/proxy/lb.h"
+#include "lb/proxy/backend_pool.h"
+#include "lb/proxy/runtime.h"
 #include "lb/proxy/passive.h"
 #include "lb/core/framing.h"
 #include "lb/core/request_check.h"
@@ -250,7 +251,7 @@ static void send_pending(lb_exchange *ex) {
     return;
   b->wreq.data = b;
   b->writing = 1;
-  int r = lb_stream_write(b->w, (uv_stream_t *)&b->tcp, &b->wreq, &b->wdone,
+  int r = lb_stream_write(&b->w->sl, (uv_stream_t *)&b->tcp, &b->wreq, &b->wdone,
                           on_backend_written_now, bufs, n, on_backend_written);
   if (r < 0) {
     b->writing = 0;

@@ -45,11 +45,11 @@ void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status) {
   reset(&s->consec_5xx);
 }
 
-void lb_passive_request_done(const lb_exchange *ex) {
-  if (ex->pool < 0 || ex->server < 0 || !ex->status)
+void lb_passive_request_done(lb_runtime *rt, int pool, int server, int status, uint64_t start_us,
+                             uint64_t done_us) {
+  if (pool < 0 || server < 0 || !status)
     return;
-  lb_server *s = &ex->w->rt->pools[ex->pool].servers[ex->server];
-  uint64_t from = ex->t.req_start ? ex->t.req_start : ex->t.hdr_done;
-  lb_hist_observe(&s->m.request, ex->t.done > from ? ex->t.done - from : 0);
-  lb_srv_metrics_status(&s->m, ex->status);
+  lb_server *s = &rt->pools[pool].servers[server];
+  lb_hist_observe(&s->m.request, done_us > start_us ? done_us - start_us : 0);
+  lb_srv_metrics_status(&s->m, status);
 }

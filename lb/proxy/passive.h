@@ -5,11 +5,14 @@
 #ifndef JOURNEY_LB_PASSIVE_H
 #define JOURNEY_LB_PASSIVE_H
 
-#include "lb/proxy/lb.h"
+#include "lb/proxy/runtime.h"
 
 void lb_passive_connected(lb_runtime *rt, lb_server *s, uint64_t connect_us);
 void lb_passive_connect_failed(lb_runtime *rt, int pool, lb_server *s);
 void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status);
-void lb_passive_request_done(const lb_exchange *ex);
+/* A request of `pool`/`server` (indexes; -1 none) ended with status (0: no answer) after
+ * done_us - start_us: the request-duration histogram and the status counters. */
+void lb_passive_request_done(lb_runtime *rt, int pool, int server, int status, uint64_t start_us,
+                             uint64_t done_us);
 
 #endif
