@@ -179,6 +179,7 @@ void be_error_decision(int status, be_decision *d) {
 const char *be_status_reason(int status) {
   switch (status) {
   case 100: return "Continue";
+  case 101: return "Switching Protocols";
   case 200: return "OK";
   case 400: return "Bad Request";
   case 403: return "Forbidden";
@@ -186,6 +187,7 @@ const char *be_status_reason(int status) {
   case 405: return "Method Not Allowed";
   case 408: return "Request Timeout";
   case 413: return "Content Too Large";
+  case 426: return "Upgrade Required";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
   case 503: return "Service Unavailable";
@@ -292,6 +294,8 @@ ssize_t be_response_build(char *out, size_t cap, const be_decision *d, const be_
     put(&o, d->allow, strlen(d->allow));
     PUT_LIT(&o, "\r\n");
   }
+  if (d->headers)
+    put(&o, d->headers, strlen(d->headers));
   if (!m->keep_alive)
     PUT_LIT(&o, "Connection: close\r\n");
   else if (rq && rq->http_minor == 0)

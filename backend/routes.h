@@ -57,6 +57,7 @@ typedef struct be_decision {
   be_body_kind body;
   const char *text;  /* BE_BODY_TEXT: the body (static string) */
   const char *allow; /* 405: the Allow header value; NULL otherwise */
+  const char *headers; /* more header lines, each ending in CRLF (426: what to upgrade to) */
   int delayed;       /* apply --delay-ms before answering */
   int close;         /* close the connection after this response (errors) */
   be_health_change health;

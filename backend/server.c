@@ -1,7 +1,10 @@
 #include "backend/server.h"
 
 #include "backend/accesslog.h"
+#include "backend/request_head.h"
 #include "backend/routes.h"
+#include "backend/websocket.h"
+#include "backend/ws_handshake.h"
 #include "common/addr.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -12,6 +15,7 @@
 #include <llhttp.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +29,8 @@
  * which goes to a per-connection stash (rare: only behind a --delay-ms response or a client
  * that does not read its responses). Idle connections therefore hold no read buffer. */
 #define READ_BUF_SIZE (64 * 1024)
-#define TARGET_MAX 1024   /* longer targets are cut: the path of every route is far shorter */
 #define OUT_HIGH_WATER (64 * 1024) /* queued response bytes above which parsing pauses */
 #define OUT_CAP (OUT_HIGH_WATER + 4 * BE_RESPONSE_MAX)
-#define MAX_HEADERS 100
-#define BODY_KEEP 16      /* enough of a body for "down\r\n" */
 #define LINGER_MS 2000    /* after a closing response: read and drop what the client still sends */
 #define LISTEN_BACKLOG 1024
 
@@ -41,8 +42,6 @@ typedef struct be_listener {
   be_identity id;
   char addr[JC_ADDRSTR_MAX];
 } be_listener;
-
-enum header_kind { H_OTHER, H_HOST, H_REQUEST_ID, H_XFF, H_EXPECT };
 
 typedef struct be_conn {
   uv_tcp_t tcp;
@@ -62,21 +61,12 @@ typedef struct be_conn {
   int in_request;
   uint64_t req_start_ms;
   uint64_t req_start_us;
-  size_t header_bytes;
-  int header_count;
-  uint64_t body_bytes;
-  int err_status; /* set by a callback before it fails the parse: 413, 431, 505, 400 */
-  enum header_kind cur;
-  char field[24];
-  size_t field_len; /* may exceed sizeof field: then it is no header we look at */
-  size_t target_len;
-  size_t rid_len, xff_len, expect_len, body_len;
-  int has_rid, has_xff, has_host;
-  char target[TARGET_MAX];
-  char rid[BE_REQUEST_ID_MAX];
-  char xff[BE_XFF_MAX];
-  char expect[16];
-  char body[BODY_KEEP];
+  be_head head; /* what the parser kept of the request (request_head.c) */
+
+  /* After a 101 on /ws: the echo session (websocket.c), fed by on_read, drained by writes. */
+  be_ws *ws;
+  uint64_t ws_start_us;
+  uint64_t ws_close_at; /* uv_now() when the server sent its own close (drain, idle) */
 
   /* Ordering: a delayed response pauses the parser, so later pipelined requests wait. */
   be_decision pending;
@@ -189,15 +179,15 @@ static be_method method_of(int m) {
 static void fill_request(be_conn *c, be_request *rq) {
   rq->method = method_of(c->parser.method);
   rq->method_name = llhttp_method_name((llhttp_method_t)c->parser.method);
-  rq->target = c->target;
-  rq->target_len = c->target_len;
-  rq->request_id = c->has_rid ? c->rid : NULL;
-  rq->request_id_len = c->rid_len;
-  rq->xff = c->has_xff ? c->xff : NULL;
-  rq->xff_len = c->xff_len;
-  rq->body = c->body;
-  rq->body_len = c->body_len;
-  rq->body_complete = c->body_bytes == c->body_len;
+  rq->target = c->head.target;
+  rq->target_len = c->head.target_len;
+  rq->request_id = c->head.has_rid ? c->head.rid : NULL;
+  rq->request_id_len = c->head.rid_len;
+  rq->xff = c->head.has_xff ? c->head.xff : NULL;
+  rq->xff_len = c->head.xff_len;
+  rq->body = c->head.body;
+  rq->body_len = c->head.body_len;
+  rq->body_complete = c->head.body_bytes == c->head.body_len;
   rq->http_minor = c->parser.http_minor;
   rq->peer_loopback = c->peer_loopback;
 }
@@ -219,18 +209,18 @@ static void respond(be_conn *c, const be_decision *d, const be_request *rq) {
   if (!keep_alive)
     c->close_after = 1;
   if (w->log.enabled) {
-    int started = c->target_len > 0;
+    int started = c->head.target_len > 0;
     be_access_entry e = {
         .backend = w->opt->name,
         .client = c->peer,
         .method = started ? llhttp_method_name((llhttp_method_t)c->parser.method) : "-",
-        .target = started ? c->target : "-",
-        .target_len = started ? c->target_len : 1,
+        .target = started ? c->head.target : "-",
+        .target_len = started ? c->head.target_len : 1,
         .status = d->status,
         .bytes = (size_t)n,
         .dur_us = c->req_start_us ? jc_now_us() - c->req_start_us : 0,
-        .request_id = c->has_rid ? c->rid : NULL,
-        .request_id_len = c->rid_len,
+        .request_id = c->head.has_rid ? c->head.rid : NULL,
+        .request_id_len = c->head.rid_len,
         .keep_alive = keep_alive,
     };
     be_accesslog_add(&w->log, &e);
@@ -247,165 +237,56 @@ static void respond_error(be_conn *c, int status) {
 
 /* ---- llhttp callbacks ---- */
 
-static int over_header_limit(be_conn *c, size_t add) {
-  c->header_bytes += add;
-  if (c->header_bytes <= c->w->opt->max_header_bytes)
-    return 0;
-  c->err_status = 431;
-  return 1;
-}
-
-static void append_capped(char *dst, size_t cap, size_t *len, const char *p, size_t n) {
-  size_t room = cap - *len;
-  if (n > room)
-    n = room;
-  memcpy(dst + *len, p, n);
-  *len += n;
+static be_conn *conn_of(llhttp_t *p) { /* llhttp's data is the head (request_head.h) */
+  return (be_conn *)((char *)p->data - offsetof(be_conn, head));
 }
 
 static int on_message_begin(llhttp_t *p) {
-  be_conn *c = p->data;
+  be_conn *c = conn_of(p);
   c->in_request = 1;
   c->req_start_ms = uv_now(&c->w->loop);
   c->req_start_us = c->w->log.enabled ? jc_now_us() : 0; /* only the access log uses it */
-  c->header_bytes = 0;
-  c->header_count = 0;
-  c->body_bytes = 0;
-  c->err_status = 0;
-  c->target_len = c->rid_len = c->xff_len = c->expect_len = c->body_len = 0;
-  c->has_rid = c->has_xff = c->has_host = 0;
-  c->field_len = 0;
-  c->cur = H_OTHER;
-  return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t n) {
-  be_conn *c = p->data;
-  if (over_header_limit(c, n))
-    return HPE_USER;
-  append_capped(c->target, sizeof c->target, &c->target_len, at, n);
-  return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t n) {
-  be_conn *c = p->data;
-  if (over_header_limit(c, n + 4)) /* ": " and CRLF count too */
-    return HPE_USER;
-  for (size_t i = 0; i < n; i++, c->field_len++)
-    if (c->field_len < sizeof c->field) {
-      char ch = at[i];
-      c->field[c->field_len] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-    }
-  return 0;
-}
-
-static int field_is(const be_conn *c, const char *lower) {
-  size_t n = strlen(lower);
-  return c->field_len == n && memcmp(c->field, lower, n) == 0;
-}
-
-static int on_header_field_complete(llhttp_t *p) {
-  be_conn *c = p->data;
-  if (++c->header_count > MAX_HEADERS) {
-    c->err_status = 431;
-    return HPE_USER;
-  }
-  c->cur = field_is(c, "host")              ? H_HOST
-           : field_is(c, "x-request-id")    ? H_REQUEST_ID
-           : field_is(c, "x-forwarded-for") ? H_XFF
-           : field_is(c, "expect")          ? H_EXPECT
-                                            : H_OTHER;
-  if (c->cur == H_HOST)
-    c->has_host = 1;
-  if (c->cur == H_REQUEST_ID) {
-    c->has_rid = 1;
-    c->rid_len = 0; /* a repeated X-Request-Id: the last one counts */
-  }
-  if (c->cur == H_XFF) {
-    if (c->has_xff && c->xff_len) /* repeated X-Forwarded-For: one list (RFC 9110 5.3) */
-      append_capped(c->xff, sizeof c->xff, &c->xff_len, ", ", 2);
-    c->has_xff = 1;
-  }
-  c->field_len = 0;
-  return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t n) {
-  be_conn *c = p->data;
-  if (over_header_limit(c, n))
-    return HPE_USER;
-  switch (c->cur) {
-  case H_REQUEST_ID: append_capped(c->rid, sizeof c->rid, &c->rid_len, at, n); break;
-  case H_XFF: append_capped(c->xff, sizeof c->xff, &c->xff_len, at, n); break;
-  case H_EXPECT: append_capped(c->expect, sizeof c->expect, &c->expect_len, at, n); break;
-  default: break;
-  }
-  return 0;
-}
-
-static void trim_end(const char *s, size_t *len) {
-  while (*len && (s[*len - 1] == ' ' || s[*len - 1] == '\t'))
-    (*len)--;
-}
-
-static int on_header_value_complete(llhttp_t *p) {
-  be_conn *c = p->data;
-  if (c->cur == H_REQUEST_ID)
-    trim_end(c->rid, &c->rid_len);
-  else if (c->cur == H_XFF)
-    trim_end(c->xff, &c->xff_len);
-  else if (c->cur == H_EXPECT)
-    trim_end(c->expect, &c->expect_len);
-  c->cur = H_OTHER;
-  return 0;
-}
-
-static int on_headers_complete(llhttp_t *p) {
-  be_conn *c = p->data;
-  const be_options *o = c->w->opt;
-  if (p->http_major != 1) {
-    c->err_status = 505;
-    return -1;
-  }
-  if (p->http_minor == 1 && !c->has_host) { /* RFC 9112 3.2: MUST respond 400 */
-    c->err_status = 400;
-    return -1;
-  }
-  int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > o->max_body_bytes) {
-    c->err_status = 413; /* refused before reading it */
-    return -1;
-  }
-  if (has_body && c->expect_len == 12 && !strncasecmp(c->expect, "100-continue", 12)) {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    if (jc_buf_append(&c->out, cont, sizeof cont - 1) != 0) {
-      c->err_status = 400;
-      return -1;
-    }
-  }
-  return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n) {
-  be_conn *c = p->data;
-  c->body_bytes += n;
-  if (c->body_bytes > c->w->opt->max_body_bytes) {
-    c->err_status = 413; /* a chunked body that grew past the cap */
-    return HPE_USER;
-  }
-  append_capped(c->body, sizeof c->body, &c->body_len, at, n);
+  be_head_begin(&c->head);
   return 0;
 }
 
 static void on_delay_done(uv_timer_t *t);
 
+/* GET /ws: the 101 and a session (the parser then stops: what follows are frames), or the
+ * refusal, which closes the connection. */
+static int ws_upgrade(be_conn *c, const be_request *rq) {
+  be_worker *w = c->w;
+  char accept[BE_WS_ACCEPT_LEN + 1];
+  be_decision d;
+  if (be_ws_handshake(&c->head.wsh, rq->method == BE_GET, rq->http_minor, &d, accept) != 101) {
+    respond(c, &d, rq);
+    return HPE_PAUSED;
+  }
+  ssize_t n = be_ws_response_101(w->scratch, sizeof w->scratch, accept, w->date, &c->l->id,
+                                 rq->request_id, rq->request_id_len);
+  c->ws = be_ws_new(w->opt->ws_max_message_bytes, &c->out);
+  if (n < 0 || !c->ws || jc_buf_append(&c->out, w->scratch, (size_t)n) != 0) {
+    jc_log(JC_LOG_ERROR, "out of memory opening a WebSocket for %s: closing", c->peer);
+    conn_close(c);
+    return HPE_PAUSED;
+  }
+  c->ws_start_us = jc_now_us();
+  if (w->draining) { /* a handshake that raced the drain: open, then close at once */
+    be_ws_close(c->ws, 1001, "server shutting down");
+    c->ws_close_at = uv_now(&w->loop);
+  }
+  return 0;
+}
+
 static int on_message_complete(llhttp_t *p) {
-  be_conn *c = p->data;
+  be_conn *c = conn_of(p);
   be_worker *w = c->w;
   const be_options *o = w->opt;
   c->in_request = 0;
   be_request rq;
   fill_request(c, &rq);
+  if (be_ws_is_path(c->head.target, c->head.target_len))
+    return ws_upgrade(c, &rq);
   be_state st = {be_health_get(), o->admin, o->fail_rate, o->fail_rate > 0 ? rng_draw(w) : 1.0};
   be_decision d;
   be_route(&rq, &st, &d);
@@ -434,13 +315,13 @@ static int on_message_complete(llhttp_t *p) {
 
 static const llhttp_settings_t g_settings = {
     .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_field_complete = on_header_field_complete,
-    .on_header_value = on_header_value,
-    .on_header_value_complete = on_header_value_complete,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
+    .on_url = be_head_on_url,
+    .on_header_field = be_head_on_header_field,
+    .on_header_field_complete = be_head_on_header_field_complete,
+    .on_header_value = be_head_on_header_value,
+    .on_header_value_complete = be_head_on_header_value_complete,
+    .on_headers_complete = be_head_on_headers_complete,
+    .on_body = be_head_on_body,
     .on_message_complete = on_message_complete,
 };
 
@@ -486,11 +367,11 @@ static size_t conn_feed(be_conn *c, const char *data, size_t len) {
   if (e == HPE_PAUSED) {
     c->paused = 1;
   } else if (e == HPE_PAUSED_UPGRADE) {
-    /* CONNECT or Upgrade: answered as a plain request; we switch no protocols, so the
-     * bytes after it are not HTTP we can read. */
-    c->close_after = 1;
+    /* CONNECT or Upgrade outside /ws: answered as a plain request, and the bytes after it
+     * are not HTTP we can read. After a 101 they are the WebSocket's frames. */
+    c->close_after = c->close_after || !c->ws;
   } else if (!c->closing) {
-    int status = c->err_status ? c->err_status : 400;
+    int status = c->head.err_status ? c->head.err_status : 400;
     if (status == 400 && jc_log_enabled(JC_LOG_DEBUG))
       jc_log(JC_LOG_DEBUG, "bad request from %s: %s (%s)", c->peer, llhttp_errno_name(e),
              llhttp_get_error_reason(&c->parser));
@@ -537,9 +418,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       record_bytes(c->w->srv, buf->base, (size_t)nread);
     if (c->lingering)
       return; /* dropping what follows a closing response */
-    size_t used = conn_feed(c, buf->base, (size_t)nread);
-    if (c->paused && !c->close_after && !c->closing && used < (size_t)nread) {
-      /* Reading stopped with the pause, so the stash is empty here. */
+    size_t used = c->ws ? be_ws_feed(c->ws, buf->base, (size_t)nread)
+                        : conn_feed(c, buf->base, (size_t)nread);
+    if ((c->paused || c->ws) && !c->close_after && !c->closing && used < (size_t)nread) {
+      /* Reading stopped with the pause (or the WebSocket's full output side), so the stash is
+       * empty here; after a 101 it holds the frames that came with the handshake. */
       c->stash_len = (size_t)nread - used;
       c->stash = malloc(c->stash_len);
       if (!c->stash) {
@@ -561,7 +444,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   c->eof = 1;
   read_off(c);
-  if (c->lingering || c->in_request) { /* a half request cannot be answered */
+  if (c->lingering || c->in_request || c->ws) { /* a half request cannot be answered */
     conn_close(c);
     return;
   }
@@ -619,28 +502,10 @@ static void conn_write_out(be_conn *c) {
   }
 }
 
-static void conn_progress(be_conn *c) {
-  for (;;) {
-    conn_write_out(c);
-    if (c->closing)
-      return;
-    /* Parsing paused behind a delayed response or a full output: go on when neither holds. */
-    if (!c->paused || c->delaying || c->close_after || jc_buf_len(&c->out) >= OUT_HIGH_WATER)
-      break;
-    c->paused = 0;
-    llhttp_resume(&c->parser);
-    while (c->stash_off < c->stash_len && !c->paused && !c->close_after && !c->closing)
-      c->stash_off += conn_feed(c, c->stash + c->stash_off, c->stash_len - c->stash_off);
-    if (c->closing)
-      return;
-    if (c->stash_off >= c->stash_len)
-      drop_stash(c);
-  }
-  if (!c->paused && !c->close_after && !c->eof && !c->lingering) {
-    read_on(c);
-    return;
-  }
-  /* Close when nothing is left to do: output written, no delayed response, nothing stashed. */
+/* Nothing more to read: close once the output is written. FIN first, then read and drop until
+ * the client closes too: closing with unread input would make the kernel send RST, which can
+ * destroy the response before it is read. */
+static void conn_finish(be_conn *c) {
   if (c->writing || jc_buf_len(&c->out) || c->delaying || c->lingering)
     return;
   if (c->eof) {
@@ -650,8 +515,6 @@ static void conn_progress(be_conn *c) {
   }
   if (!c->close_after)
     return;
-  /* Send FIN, then read and drop until the client closes too: closing with unread input
-   * would make the kernel send RST, which can destroy the response before it is read. */
   c->lingering = 1;
   c->linger_start = uv_now(&c->w->loop);
   if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
@@ -659,6 +522,63 @@ static void conn_progress(be_conn *c) {
     return;
   }
   read_on(c);
+}
+
+/* A WebSocket moves on: frames out as far as the socket takes them, kept input fed while the
+ * session has room to answer, reading only then (the back-pressure), FIN once it is over. */
+static void ws_progress(be_conn *c) {
+  for (;;) {
+    be_ws_flush(c->ws);
+    conn_write_out(c);
+    if (c->closing)
+      return;
+    if (c->stash && be_ws_wants_input(c->ws)) {
+      c->stash_off += be_ws_feed(c->ws, c->stash + c->stash_off, c->stash_len - c->stash_off);
+      if (c->stash_off >= c->stash_len)
+        drop_stash(c);
+      continue;
+    }
+    if (c->writing || !be_ws_has_output(c->ws))
+      break;
+  }
+  if (be_ws_finished(c->ws) && !c->close_after) {
+    c->close_after = 1;
+    drop_stash(c);
+    read_off(c);
+  }
+  if (c->close_after)
+    conn_finish(c);
+  else if (!c->stash && be_ws_wants_input(c->ws))
+    read_on(c);
+  else
+    read_off(c);
+}
+
+static void conn_progress(be_conn *c) {
+  for (;;) {
+    if (c->ws) {
+      ws_progress(c);
+      return;
+    }
+    conn_write_out(c);
+    if (c->closing)
+      return;
+    /* Parsing paused behind a delayed response or a full output: go on when neither holds. */
+    if (!c->paused || c->delaying || c->close_after || jc_buf_len(&c->out) >= OUT_HIGH_WATER)
+      break;
+    c->paused = 0;
+    llhttp_resume(&c->parser);
+    while (c->stash_off < c->stash_len && !c->paused && !c->close_after && !c->closing && !c->ws)
+      c->stash_off += conn_feed(c, c->stash + c->stash_off, c->stash_len - c->stash_off);
+    if (c->closing)
+      return;
+    if (c->stash_off >= c->stash_len)
+      drop_stash(c);
+  }
+  if (!c->paused && !c->close_after && !c->eof && !c->lingering)
+    read_on(c);
+  else
+    conn_finish(c);
 }
 
 static void on_delay_done(uv_timer_t *t) {
@@ -685,14 +605,37 @@ static void on_conn_handle_closed(uv_handle_t *h) {
   jc_buf_free(&c->out);
   jc_buf_free(&c->wbuf);
   drop_stash(c);
+  be_ws_free(c->ws);
   free(c);
   worker_check_drained(w);
+}
+
+/* A WebSocket's access log line, when it ends: what went each way, how long, how it closed. */
+static void ws_log(be_conn *c) {
+  be_worker *w = c->w;
+  be_ws_counts n = be_ws_get_counts(c->ws);
+  be_access_entry e = {
+      .backend = w->opt->name,
+      .client = c->peer,
+      .method = "GET",
+      .target = c->head.target,
+      .target_len = c->head.target_len,
+      .status = 101,
+      .bytes = (size_t)n.bytes_out,
+      .dur_us = jc_now_us() - c->ws_start_us,
+      .request_id = c->head.has_rid ? c->head.rid : NULL,
+      .request_id_len = c->head.rid_len,
+      .ws = &n,
+  };
+  be_accesslog_add(&w->log, &e);
 }
 
 static void conn_close(be_conn *c) {
   if (c->closing)
     return;
   c->closing = 1;
+  if (c->ws && c->w->log.enabled)
+    ws_log(c);
   drop_stash(c);
   uv_close((uv_handle_t *)&c->delay, on_conn_handle_closed);
   uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
@@ -737,7 +680,9 @@ static void on_connection(uv_stream_t *server, int status) {
     snprintf(c->peer, sizeof c->peer, "?");
   }
   llhttp_init(&c->parser, HTTP_REQUEST, &g_settings);
-  c->parser.data = c;
+  c->parser.data = &c->head;
+  c->head.opt = w->opt;
+  c->head.out = &c->out;
   c->last_active = uv_now(&w->loop);
   read_on(c);
 }
@@ -772,7 +717,11 @@ static void worker_start_drain(be_worker *w) {
   for (be_conn *c = w->conns; c; c = c->next) {
     if (c->closing)
       continue;
-    if (!c->in_request && !c->delaying && !c->writing && !jc_buf_len(&c->out) && !c->paused)
+    if (c->ws) { /* 1001: the client answers with its close, then the connection ends */
+      be_ws_close(c->ws, 1001, "server shutting down");
+      c->ws_close_at = uv_now(&w->loop);
+      ws_progress(c);
+    } else if (!c->in_request && !c->delaying && !c->writing && !jc_buf_len(&c->out) && !c->paused)
       conn_close(c);
     else
       c->close_after = c->close_after || !c->in_request; /* queued responses still go out */
@@ -809,6 +758,14 @@ static void on_tick(uv_timer_t *t) {
     } else if (c->writing) {
       if (now - c->write_start >= o->idle_timeout_ms) /* the client stopped reading */
         conn_close(c);
+    } else if (c->ws) {
+      if (c->ws_close_at && now - c->ws_close_at >= LINGER_MS) { /* no answer to our close */
+        conn_close(c);
+      } else if (!c->ws_close_at && now - c->last_active >= o->ws_idle_timeout_ms) {
+        be_ws_close(c->ws, 1001, "idle");
+        c->ws_close_at = now;
+        ws_progress(c);
+      }
     } else if (c->in_request) {
       if (now - c->req_start_ms >= o->request_timeout_ms) {
         respond_error(c, 408);
