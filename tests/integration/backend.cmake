@@ -6,11 +6,6 @@ foreach(group Http Robustness Faults Lifecycle)
   set_tests_properties(integration.backend.${group} PROPERTIES LABELS integration TIMEOUT 120)
 endforeach()
 # The WebSocket echo on /ws: python3-websockets and hand-written frames (test_backend_ws.py).
-# Debian's python3-websockets lives under /usr/bin/python3, which may not be the Python found.
-find_program(JOURNEY_DEBIAN_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-if(NOT JOURNEY_DEBIAN_PYTHON)
-  set(JOURNEY_DEBIAN_PYTHON ${Python3_EXECUTABLE})
-endif()
 foreach(group Echo Handshake Limits Lifecycle)
   add_test(NAME integration.backend.ws.${group}
     COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_backend_ws.py

@@ -10,6 +10,8 @@ import hashlib
 import os
 import socket
 import struct
+import threading
+import time
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TIMEOUT = 10.0
@@ -150,3 +152,38 @@ def run(coro, timeout=120):
 
 def chunks(data, size):
     return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def flood(c, msg, count, stall=1.0, budget=20.0):
+    """Sends msg (a whole frame) up to count times without reading anything back, until the
+    socket has accepted nothing for `stall` seconds (the peer stopped reading: back-pressure) or
+    `budget` seconds passed. Returns the bytes the kernel took (possibly mid-frame)."""
+    c.s.setblocking(False)
+    sent, stalled_since = 0, None
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline and sent < count * len(msg):
+        try:
+            sent += c.s.send(msg[sent % len(msg):])
+            stalled_since = None
+        except BlockingIOError:
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > stall:
+                break
+            time.sleep(0.01)
+    c.s.setblocking(True)
+    c.s.settimeout(TIMEOUT)
+    return sent
+
+
+def finish_and_read(c, msg, sent, timeout=60):
+    """After flood(): reads the echoes in a thread (as a real client does) while the frame in
+    progress is completed. Returns (frames read, frames expected)."""
+    want = (sent + len(msg) - 1) // len(msg)
+    echoes = []
+    reader = threading.Thread(target=lambda: echoes.extend(c.frame() for _ in range(want)),
+                              daemon=True)
+    reader.start()
+    if sent % len(msg):
+        c.s.sendall(msg[sent % len(msg):])
+    reader.join(timeout)
+    return echoes, want
