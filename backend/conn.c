@@ -396,6 +396,8 @@ static void ws_progress(be_conn *c) {
     if (c->writing || !be_ws_has_output(c->ws))
       break;
   }
+  if (!c->writing && !jc_buf_len(&c->out)) /* an idle WebSocket keeps no 96 KiB of echoes */
+    jc_buf_reset(&c->out, 16 * 1024);
   if (be_ws_finished(c->ws) && !c->close_after) {
     c->close_after = 1;
     drop_stash(c);
