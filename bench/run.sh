@@ -332,9 +332,10 @@ done
 # connections held open by `tlsconn hold` (sets held), then RSS again (rss1); the generator's
 # output goes to raw/generator-output.log under WHAT.
 hold_idle() {
-  local lb=$1 port=$2 count=$3 what=$4 fifo=$BENCH_TMP/hold.fifo hold_pid
+  local lb=$1 port=$2 count=$3 what=$4 fifo=$BENCH_TMP/hold.fifo hold_pid f warm=()
   shift 4
-  "$TLSCONN" rate "$@" --connect "127.0.0.1:$port" --concurrency 4 --duration 1 >/dev/null || true
+  for f in "$@"; do [ "$f" = --websocket ] || warm+=("$f"); done # warm-up: plain requests
+  "$TLSCONN" rate "${warm[@]}" --connect "127.0.0.1:$port" --concurrency 4 --duration 1 >/dev/null || true
   rss0=$(bench_rss_kb ${TREE[$lb]})
   rm -f "$fifo" && mkfifo "$fifo"
   "$TLSCONN" hold "$@" --connect "127.0.0.1:$port" --count "$count" --concurrency 64 --timeout 120 \
