@@ -319,6 +319,8 @@ int be_server_start(be_server *s, char *err, size_t errlen) {
     const be_options *o = &s->opt;
     unsigned finest = o->idle_timeout_ms < o->request_timeout_ms ? o->idle_timeout_ms
                                                                  : o->request_timeout_ms;
+    if (o->ws_idle_timeout_ms < finest)
+      finest = o->ws_idle_timeout_ms;
     if (finest / 4 < every)
       every = finest / 4 ? finest / 4 : 1;
     uv_timer_start(&w->tick, on_tick, every, every);
