@@ -73,7 +73,7 @@ ssize_t be_json_escape(char *out, size_t cap, const char *s, size_t n) {
 
 /* The path part of a request-target: origin-form "/a?q" -> "/a"; absolute-form
  * "http://host/a?q" -> "/a" (RFC 9112 3.2.2: servers must accept it). */
-static void target_path(const char *t, size_t n, const char **path, size_t *len) {
+void be_target_path(const char *t, size_t n, const char **path, size_t *len) {
   size_t i = 0;
   if (n && t[0] != '/' && n >= 7 && (!strncmp(t, "http://", 7) || (n >= 8 && !strncmp(t, "https://", 8)))) {
     i = t[4] == 's' ? 8 : 7;
@@ -109,7 +109,7 @@ void be_route(const be_request *rq, const be_state *st, be_decision *d) {
   memset(d, 0, sizeof *d);
   const char *path;
   size_t len;
-  target_path(rq->target, rq->target_len, &path, &len);
+  be_target_path(rq->target, rq->target_len, &path, &len);
   int get_or_head = rq->method == BE_GET || rq->method == BE_HEAD;
 
   if (PATH_IS(path, len, BE_PATH_DATA)) {

@@ -110,10 +110,10 @@ static int key_ok(const char *k, size_t n) {
 }
 
 int be_ws_is_path(const char *t, size_t n) {
-  size_t len = 0;
-  while (len < n && t[len] != '?')
-    len++;
-  return len == sizeof BE_PATH_WS - 1 && memcmp(t, BE_PATH_WS, len) == 0;
+  const char *path;
+  size_t len;
+  be_target_path(t, n, &path, &len);
+  return len == sizeof BE_PATH_WS - 1 && memcmp(path, BE_PATH_WS, len) == 0;
 }
 
 static int refuse(be_decision *d, int status, const char *text, const char *headers) {

@@ -67,7 +67,7 @@ int be_ws_handshake(const be_ws_head *h, int method_get, int http_minor, be_deci
 ssize_t be_ws_response_101(char *out, size_t cap, const char *accept, const char *date,
                            const be_identity *id, const char *request_id, size_t request_id_len);
 
-/* 1 when the request-target's path is BE_PATH_WS (a query string is allowed). */
+/* 1 when the request-target's path is BE_PATH_WS (a query string and absolute-form allowed). */
 int be_ws_is_path(const char *target, size_t n);
 
 #endif

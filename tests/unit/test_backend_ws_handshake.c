@@ -166,6 +166,7 @@ static void response_bytes(void **state) {
 static void paths(void **state) {
   assert_true(be_ws_is_path("/ws", 3));
   assert_true(be_ws_is_path("/ws?room=1", 10));
+  assert_true(be_ws_is_path("http://www.my-app.com/ws", 24));
   assert_false(be_ws_is_path("/ws/", 4));
   assert_false(be_ws_is_path("/wss", 4));
   assert_false(be_ws_is_path("/", 1));
