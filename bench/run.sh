@@ -375,7 +375,7 @@ fi
 if wants pool; then
   # journey-lb's pools hold at most LB_MAX_SERVERS servers (lb/core/config.h); larger pools are
   # measured for the others only, and the table shows "–" for journey-lb.
-  journey_max=$(sed -n 's/^#define LB_MAX_SERVERS \([0-9]*\).*/\1/p' lb/config.h)
+  journey_max=$(sed -n 's/^#define LB_MAX_SERVERS \([0-9]*\).*/\1/p' lb/core/config.h)
   lb_list_saved=$lb_list
   for algo in round-robin least-conn; do
     for size in $pool_sizes; do
