@@ -437,6 +437,10 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
     if (hr <= 0)
       return hr;
   }
+  if (!strcmp(name, "tls-ticket-key-file")) {
+    snprintf(c->tls_ticket_key_file, sizeof c->tls_ticket_key_file, "%s", value);
+    return 0;
+  }
   if (!strcmp(name, "dns-servers")) {
     snprintf(c->dns_servers, sizeof c->dns_servers, "%s", value);
     return 0;

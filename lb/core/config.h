@@ -72,6 +72,7 @@ typedef struct lb_config {
 
   int nlisteners;
   lb_listener_cfg listeners[LB_MAX_LISTENERS];
+  char tls_ticket_key_file[LB_PATH_MAX]; /* "": a random key per process */
   int ncerts;
   lb_cert_cfg certs[LB_MAX_CERTS];
   int npools;                     /* pools[0] is "default": the --backend flags / [lb] backend= */

@@ -2,6 +2,7 @@
 #include "lb/net/tls_server.h"
 
 #include "common/tls.h"
+#include "lb/net/ticket_keys.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -52,7 +53,7 @@ static int sni_select(SSL *ssl, int *alert, void *arg) {
   return SSL_TLSEXT_ERR_OK; /* unknown name: default certificate, the client decides */
 }
 
-static void tune(SSL_CTX *ctx, lb_tls_server *t) {
+static int tune(SSL_CTX *ctx, lb_tls_server *t) {
   static const unsigned char sid[] = "journey-lb";
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   SSL_CTX_sess_set_cache_size(ctx, 20000);
@@ -62,6 +63,7 @@ static void tune(SSL_CTX *ctx, lb_tls_server *t) {
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_tlsext_servername_callback(ctx, sni_select);
   SSL_CTX_set_tlsext_servername_arg(ctx, t);
+  return lb_ticket_keys_attach(ctx); /* keys of the process, not of this context: see reload */
 }
 
 int lb_tls_server_init(lb_tls_server *t, const lb_config *c, char *err, size_t errlen) {
@@ -100,9 +102,16 @@ int lb_tls_server_init(lb_tls_server *t, const lb_config *c, char *err, size_t e
     SSL_CTX *ctx = jc_tls_server_ctx(cc->cert, cc->key, err, errlen);
     if (!ctx)
       goto fail;
-    tune(ctx, t);
     t->ctx[t->nctx++] = ctx;
+    if (tune(ctx, t) != 0) {
+      snprintf(err, errlen, "cannot set the session ticket callback: %s",
+               jc_tls_last_error(why, sizeof why));
+      goto fail;
+    }
   }
+  /* Last, once every certificate loaded: a reload that fails keeps the running keys. */
+  if (t->nctx && lb_ticket_keys_load(c->tls_ticket_key_file, err, errlen) != 0)
+    goto fail;
   return 0;
 fail:
   lb_tls_server_free(t);

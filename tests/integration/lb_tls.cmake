@@ -1,0 +1,12 @@
+# journey-lb session tickets: shared key file across processes, SIGHUP, rotation, bad files
+# (test_lb_tls.py).
+if(TARGET journey-lb AND TARGET journey-backend)
+  foreach(case shared_file reload_keeps_keys rotation key_file_errors)
+    add_test(NAME integration.lb_tls.${case}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_lb_tls.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case ${case})
+    set_tests_properties(integration.lb_tls.${case} PROPERTIES LABELS integration TIMEOUT 120
+      FIXTURES_REQUIRED certs)
+  endforeach()
+endif()
