@@ -33,6 +33,13 @@ static const char usage[] =
     "                                first encrypts, all decrypt; re-read on SIGHUP; no access\n"
     "                                for other users (chmod 600). Without it: a random key per\n"
     "                                process, kept across SIGHUP\n"
+    "  --client-ca FILE              ask clients for a certificate signed by these CAs (PEM)\n"
+    "  --client-verify optional|required  required: no valid certificate, no handshake (the\n"
+    "                                alert is logged); optional: none is allowed, an invalid one\n"
+    "                                is refused (required when --client-ca is given)\n"
+    "  --client-cert-header NAME     request header with the verified certificate's subject\n"
+    "                                (RFC 2253) for the backend, also logged as client_cert; a\n"
+    "                                client's own copy is always dropped (X-Client-Cert-Subject)\n"
     "  --backend NAME=IP:PORT[,weight=N]  a server of the default pool (serves every path)\n"
     "  --algorithm round-robin|least-conn|hash  (default round-robin)\n"
     "  --hash-key client-ip|header:NAME|cookie:NAME|path  hash: the part of a request that\n"
@@ -99,7 +106,8 @@ static const char usage[] =
     "an invalid config is rejected with a logged error and the running one stays.\n";
 
 static const char *settings[] = {
-    "listen", "cert", "key", "tls-ticket-key-file", "backend", "algorithm", "hash-key", "workers",
+    "listen", "cert", "key", "tls-ticket-key-file", "client-ca", "client-verify",
+    "client-cert-header", "backend", "algorithm", "hash-key", "workers",
     "admin", "log-format", "log-level", "access-log", "server-timing", "served-by", "request-id",
     "client-header-timeout", "client-idle-timeout", "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",

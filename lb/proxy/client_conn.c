@@ -737,7 +737,14 @@ static void on_request_head(lb_client *c) {
       .request_id = rt->cfg.request_id ? c->reqid : NULL,
       .request_id_len = c->reqid_len,
       .via = "journey-lb",
+      .cert_header = rt->cfg.tls.cert_header,
+      .cert_header_len = strlen(rt->cfg.tls.cert_header),
   };
+  char subject[512];
+  if (c->tls_on && rt->cfg.tls.client_ca[0]) {
+    fi.cert_subject = subject;
+    fi.cert_subject_len = lb_tls_peer_subject(c->tls.ssl, subject, sizeof subject);
+  }
   lb_request_view v = {
       .method = llhttp_method_name((llhttp_method_t)c->method),
       .target = c->url,

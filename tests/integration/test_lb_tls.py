@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""journey-lb TLS session tickets across processes and reloads, with real journey-lb and
-journey-backend processes on loopback and the development CA of the build tree.
+"""journey-lb TLS session tickets across processes and reloads, and client certificates, with
+real journey-lb and journey-backend processes on loopback and the development CA of the build
+tree.
 
 usage: test_lb_tls.py --lb PATH --backend PATH --certs DIR --case NAME
 A client (Python's ssl, TLS 1.2 and TLS 1.3) gets a ticket from one journey-lb and offers it to
@@ -17,9 +18,9 @@ A = None
 VERSIONS = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
 
 
-def start_backend():
+def start_backend(*flags):
     port, = free_ports(1)
-    p = start([A.backend, "--listen", f"127.0.0.1:{port}", "--name", "b1"], "b1")
+    p = start([A.backend, "--listen", f"127.0.0.1:{port}", "--name", "b1", *flags], "b1")
     wait_port(port, p, "backend b1")
     p.port = port
     return p
@@ -171,6 +172,102 @@ def case_key_file_errors():
     wait_for("reload rejected", lambda: "reload rejected" in read(lb.errpath), 10)
     check(f"ticket key file {good}: line 1: not base64" in read(lb.errpath), read(lb.errpath)[-500:])
     resumes(lb, t, True, "after a rejected reload")
+
+
+def client_cert(name, cn, ca=None):
+    """A client certificate for CN=cn signed by the development CA (or self-signed: ca=False)."""
+    crt, key = os.path.join(tmpdir, name + ".crt"), os.path.join(tmpdir, name + ".key")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", crt + ".csr", "-subj", f"/O=Example Clients/CN={cn}"],
+                   check=True, capture_output=True, timeout=30)
+    ext = os.path.join(tmpdir, "client.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n")
+    sign = (["-CA", os.path.join(A.certs, "ca.crt"), "-CAkey", os.path.join(A.certs, "ca.key"), "-CAcreateserial"]
+            if ca is None else ["-key", key])
+    subprocess.run(["openssl", "x509", "-req", "-in", crt + ".csr", "-out", crt, "-days", "2", "-extfile", ext,
+                    *sign], check=True, capture_output=True, timeout=30)
+    return crt, key
+
+
+def curl(lb, *args):
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                        os.path.join(A.certs, "ca.crt"), "--resolve", f"www.my-app.com:{lb.https}:127.0.0.1",
+                        "-H", "X-Client-Cert-Subject: CN=forged-by-the-client", *args,
+                        f"https://www.my-app.com:{lb.https}/my-app/data"],
+                       capture_output=True, text=True, timeout=20)
+    return r.stdout.strip(), r.stderr
+
+
+def received(path):
+    """The X-Client-Cert-Subject lines of every request the backend recorded (None: no header)."""
+    reqs = [x for x in read(path).split("GET /my-app/data ") if x]
+    out = []
+    for r in reqs:
+        head = r.replace("\r\n", "\n").split("\n\n", 1)[0]
+        vals = [ln.split(":", 1)[1].strip() for ln in head.split("\n") if ln.lower().startswith("x-client-cert-subject:")]
+        out.append(vals)
+    return out
+
+
+def case_client_cert_required():
+    """client-verify required: a verified certificate's subject reaches the backend (the client's
+    own copy of the header never does) and is logged; no certificate, or one of another CA: the
+    handshake is refused, the log names the alert, the backend receives nothing."""
+    rec = os.path.join(tmpdir, "required.rec")
+    b = start_backend("--record", rec)
+    crt, key = client_cert("alice", "alice")
+    lb = start_lb(b, "lb", "--client-ca", os.path.join(A.certs, "ca.crt"), "--client-verify", "required")
+    code, err = curl(lb, "--cert", crt, "--key", key)
+    check(code == "200", f"with a certificate: {code} {err}")
+    wait_for("the backend's record", lambda: received(rec), 5)
+    check(received(rec) == [["CN=alice,O=Example Clients"]], f"backend received {read(rec)!r}")
+    wait_for("the access log line", lambda: "client_cert=" in read(lb.outpath), 5)
+    check('client_cert="CN=alice,O=Example Clients"' in read(lb.outpath), read(lb.outpath)[-600:])
+    code, err = curl(lb)
+    check(code == "000" and "alert certificate required" in err, f"without a certificate: HTTP {code} {err}")
+    code, err = curl(lb, "--tls-max", "1.2")
+    check(code == "000" and "alert handshake failure" in err, f"TLS 1.2 without a certificate: {code} {err}")
+    other_crt, other_key = client_cert("mallory", "mallory", ca=False)
+    code, err = curl(lb, "--cert", other_crt, "--key", other_key)
+    check(code == "000", f"self-signed certificate: HTTP {code}")
+    def log():
+        return read(lb.outpath) + read(lb.errpath)
+    wait_for("the three refusals logged", lambda: log().count("TLS handshake with") >= 3, 5)
+    log = log()
+    check("alert sent: certificate required" in log and "peer did not return a certificate" in log,
+          f"missing certificate: the alert is named: {log[-800:]}")
+    check("alert sent: handshake failure" in log, f"TLS 1.2: the alert is named: {log[-800:]}")
+    check("certificate verify failed" in log and "alert sent: unknown CA" in log,
+          f"foreign certificate: the alert is named: {log[-800:]}")
+    time.sleep(0.3)
+    check(len(received(rec)) == 1, f"refused handshakes reached the backend: {received(rec)}")
+
+
+def case_client_cert_optional():
+    """client-verify optional: without a certificate the request passes with no subject header
+    (the client's forged one dropped); with one, its subject is sent."""
+    rec = os.path.join(tmpdir, "optional.rec")
+    b = start_backend("--record", rec)
+    crt, key = client_cert("bob", "bob")
+    lb = start_lb(b, "lb", "--client-ca", os.path.join(A.certs, "ca.crt"), "--client-verify", "optional",
+                  "--client-cert-header", "X-Client-Cert-Subject")
+    code, err = curl(lb)
+    check(code == "200", f"without a certificate: {code} {err}")
+    code, err = curl(lb, "--cert", crt, "--key", key)
+    check(code == "200", f"with a certificate: {code} {err}")
+    wait_for("two recorded requests", lambda: len(received(rec)) == 2, 5)
+    check(received(rec) == [[], ["CN=bob,O=Example Clients"]], f"backend received {received(rec)}")
+    # Without --client-ca the header is dropped as well: a backend may trust it.
+    lb2 = start_lb(b, "lb2")
+    code, err = curl(lb2)
+    check(code == "200", f"no client-ca: {code} {err}")
+    wait_for("three recorded requests", lambda: len(received(rec)) == 3, 5)
+    check(received(rec)[2] == [], f"forged header reached the backend: {received(rec)}")
+    r = subprocess.run([A.lb, "--listen", "https://127.0.0.1:1", "--cert", cert_paths(A.certs)[0], "--key",
+                        cert_paths(A.certs)[1], "--backend", "b=127.0.0.1:1", "--client-verify", "optional"],
+                       capture_output=True, text=True, timeout=20)
+    check(r.returncode == 1 and "client-verify needs client-ca FILE" in r.stderr, r.stderr)
 
 
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
