@@ -62,6 +62,7 @@ static void report_restart_only(const lb_config *old, const lb_config *nw) {
   DIFF(algo, "algorithm/hash-key")
   DIFF(old->workers != nw->workers, "workers")
   DIFF(strcmp(old->admin, nw->admin), "admin")
+  DIFF(strcmp(old->tls.cert_header, nw->tls.cert_header), "client-cert-header")
   DIFF(old->client_header_timeout != nw->client_header_timeout ||
            old->client_idle_timeout != nw->client_idle_timeout ||
            old->backend_connect_timeout != nw->backend_connect_timeout ||

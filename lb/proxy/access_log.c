@@ -27,11 +27,10 @@ void lb_access_log(lb_client *c) {
     jc_logline_str(&l, "tls", SSL_get_version(c->tls.ssl));
     jc_logline_str(&l, "cipher", SSL_get_cipher_name(c->tls.ssl));
     jc_logline_str(&l, "sni", sni ? sni : "");
-    if (rt->cfg.tls.client_ca[0]) {
-      char subject[512];
-      size_t n = lb_tls_peer_subject(c->tls.ssl, subject, sizeof subject);
+    char subject[512];
+    size_t n = lb_tls_peer_subject(c->tls.ssl, subject, sizeof subject);
+    if (n || rt->cfg.tls.client_ca[0])
       jc_logline_strn(&l, "client_cert", subject, n);
-    }
   } else {
     jc_logline_str(&l, "tls", "plain");
     jc_logline_str(&l, "cipher", "");

@@ -741,7 +741,7 @@ static void on_request_head(lb_client *c) {
       .cert_header_len = strlen(rt->cfg.tls.cert_header),
   };
   char subject[512];
-  if (c->tls_on && rt->cfg.tls.client_ca[0]) {
+  if (c->tls_on) { /* a client-ca added by a reload counts too: the TLS context decides */
     fi.cert_subject = subject;
     fi.cert_subject_len = lb_tls_peer_subject(c->tls.ssl, subject, sizeof subject);
   }
