@@ -300,7 +300,9 @@ static void note_alert(const SSL *ssl, int where, int ret) {
     t->alert_sent = (short)(ret & 0xff);
 }
 
-void jc_tls_name_alerts(SSL_CTX *ctx) { SSL_CTX_set_info_callback(ctx, note_alert); }
+void jc_tls_name_alerts(SSL_CTX *ctx) {
+  SSL_CTX_set_info_callback(ctx, note_alert);
+}
 
 /* OpenSSL 3.0 names only the TLS 1.2 alerts; TLS 1.3's certificate_required (RFC 8446) is
  * the one a refused client certificate sends. */
