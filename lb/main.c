@@ -1,6 +1,6 @@
 /* journey-lb: TLS-terminating HTTP/1.1 load balancer. Flags, signals, start and stop. */
 #include "lb/control/control.h"
-#include "lb/proxy/lb.h"
+#include "lb/proxy/worker.h"
 
 #include "common/addr.h"
 #include "common/log.h"
@@ -68,7 +68,8 @@ static const char usage[] =
     "  --max-body-size SIZE          request body; larger: 413; 0 = no limit (10m)\n"
     "  --retries N                   other servers tried after a connect failure (2)\n"
     "Health checks (every pool; the same keys in a [pool NAME] section override them):\n"
-    "  --health-check http|tcp|none  active checks (none; any other health-* flag means http)\n"
+    "  --health-check http|tcp|none  active checks (tcp connect when no health-* flag is given;\n"
+    "                                any other health-* flag means http; none: off)\n"
     "  --health-method M --health-path P  request of the HTTP check (GET /health)\n"
     "  --health-host NAME            Host header of the check (the server's address)\n"
     "  --health-status LO-HI         statuses that pass (200-399)\n"
@@ -247,11 +248,6 @@ static void *watch_worker(void *arg) {
   return NULL;
 }
 
-static int cpu_count(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (int)n : 1;
-}
-
 static void print_summary(const lb_config *c) {
   int servers = 0;
   for (int i = 0; i < c->npools; i++)
@@ -381,7 +377,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "journey-lb: out of memory\n");
       return 1;
     }
-  rt.nworkers = rt.cfg.workers ? rt.cfg.workers : cpu_count();
+  rt.nworkers = lb_config_workers(&rt.cfg, sysconf(_SC_NPROCESSORS_ONLN));
   rt.max_clients_per_worker = rt.cfg.max_connections / (uint32_t)rt.nworkers;
   if (rt.max_clients_per_worker == 0)
     rt.max_clients_per_worker = 1;
@@ -436,10 +432,15 @@ int main(int argc, char **argv) {
     lb_control_first_round(&ctl, budget > 10000 ? 10000 : budget);
   }
 
-  pthread_t watchers[256];
+  pthread_t *watchers = calloc((size_t)rt.nworkers, sizeof *watchers);
+  if (!watchers) {
+    fprintf(stderr, "journey-lb: out of memory\n");
+    return 1;
+  }
   for (int i = 0; i < rt.nworkers; i++) {
     if (lb_worker_start(&rt.workers[i]) != 0) {
       fprintf(stderr, "journey-lb: cannot start worker %d\n", i);
+      free(watchers);
       return 1;
     }
     pthread_create(&watchers[i], NULL, watch_worker, &rt.workers[i]);
@@ -463,9 +464,22 @@ int main(int argc, char **argv) {
       jc_logline_int(&l, "tls_ticket_keys", lb_ticket_keys_count());
     jc_log_emit(&l);
   }
+  for (int p = 0; p < rt.npools; p++) { /* which active checks run: the operator must not guess */
+    char hc[300];
+    const lb_health_cfg *h = &rt.cfg.pools[p].health;
+    const char *why = "";
+    if (lb_health_cfg_is_default(h))
+      why = " (the default: no health-* setting; health-path = /health checks over HTTP)";
+    else if (h->type == LB_CHECK_NONE)
+      why = " (health-check = none: a dead server is only noticed by failed requests)";
+    lb_health_cfg_describe(h, hc, sizeof hc);
+    jc_log(h->type == LB_CHECK_NONE ? JC_LOG_WARN : JC_LOG_INFO,
+           "pool %s: active health checks: %s%s", rt.pools[p].name, hc, why);
+  }
   uv_run(loop, UV_RUN_DEFAULT);
   for (int i = 0; i < rt.nworkers; i++)
     pthread_join(watchers[i], NULL);
+  free(watchers);
   uv_loop_close(loop);
   for (int i = 0; i < rt.nworkers; i++)
     for (int p = 0; p < rt.npools; p++)
