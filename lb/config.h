@@ -7,6 +7,7 @@
 #ifndef JOURNEY_LB_CONFIG_H
 #define JOURNEY_LB_CONFIG_H
 
+#include "lb/admin_policy.h"
 #include "lb/health.h"
 
 #include <netinet/in.h>
@@ -80,6 +81,7 @@ typedef struct lb_config {
   lb_algo algo;                   /* default algorithm for pools that do not choose */
   int workers;                    /* 0: number of CPUs */
   char admin[LB_NAME_MAX];        /* admin listener "127.0.0.1:9000" (issue 5), "" = none */
+  lb_admin_cfg adm;               /* admin-* and probe-listen: who may do what (admin_policy.h) */
   int log_format;                 /* jc_log_format */
   int log_level;                  /* jc_log_level */
   int access_log;                 /* 1: one line per request on stdout */
@@ -124,6 +126,12 @@ int lb_config_load_file(lb_config *c, const char *path, char *err, size_t errlen
  * listeners have a certificate, routes name existing pools; adds the catch-all route "/" to the
  * default pool when it has servers. */
 int lb_config_finish(lb_config *c, char *err, size_t errlen);
+
+/* config_check.c, called by lb_config_finish: the admin and probe addresses, and what would
+ * silently never work (two routes with the same prefix, a pool no route reaches, the same
+ * address twice among listen, admin and probe-listen). 0, or -1 with the reason. */
+int lb_config_check_admin(const lb_config *c, const char *src, char *err, size_t errlen);
+int lb_config_check_overlaps(const lb_config *c, const char *src, char *err, size_t errlen);
 
 /* Value parsers (exported for tests). Durations: "250ms", "5s", "2m", bare number = ms.
  * Sizes: "512", "8k", "1m". Booleans: on/off, yes/no, true/false, 1/0. */

@@ -70,6 +70,10 @@ void lb_control_publish(lb_control *ctl, int p, int i) {
   /* A change (a new server in the slot is one: it was REMOVED) rebuilds the pool's picking. */
   if (atomic_exchange_explicit(&s->state, st, memory_order_acq_rel) != st)
     lb_pool_changed(&ctl->rt->pools[p]);
+  if (sl->published != st) { /* "since when" on the admin page */
+    sl->published = st;
+    sl->state_since_us = jc_now_us();
+  }
 }
 
 int lb_control_pool_up(lb_control *ctl, int p, int *in_use) {
@@ -138,6 +142,9 @@ static void slot_result(lb_slot *sl, int ok, const char *reason, uint64_t took_u
   uint64_t prev_since = sl->sm.since_us;
   snprintf(sl->last, sizeof sl->last, "%s", reason);
   sl->last_us = took_us;
+  sl->last_at_us = now;
+  sl->strip = (uint16_t)((sl->strip << 1) | (ok ? 1 : 0));
+  sl->nstrip += sl->nstrip < LB_CHECK_STRIP;
   sl->first_done = 1;
   if (lb_health_sm_record(&sl->sm, hc, ok, now)) {
     lb_control_publish(sl->ctl, sl->pool, sl->index);
@@ -503,6 +510,11 @@ static void slot_reset(lb_control *ctl, int p, int i, int from_dns) {
   sl->first_done = 0;
   sl->last[0] = 0;
   sl->last_us = 0;
+  sl->last_at_us = 0;
+  sl->strip = 0;
+  sl->nstrip = 0;
+  sl->published = -1;
+  sl->state_since_us = now;
   lb_health_sm_init(&sl->sm, now);
   memset(&sl->out, 0, sizeof sl->out);
   sl->out.last_change = now;

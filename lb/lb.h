@@ -21,6 +21,7 @@
 #include "lb/balancer.h"
 #include "lb/config.h"
 #include "lb/deadline.h"
+#include "lb/recent.h"
 #include "lb/rewrite.h"
 #include "lb/timing.h"
 #include "lb/tls_server.h"
@@ -99,6 +100,8 @@ struct lb_worker {
   lb_bufpool rxbufs;  /* free receive buffers with their header views (client_conn.c) */
   lb_bufpool ioblks;  /* free lb_client_io (client_conn.c) */
   lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
+  lb_recent_ring recent;         /* the last requests, for the admin page (lb/recent.h) */
+  lb_lat_window *lat[LB_MAX_POOLS]; /* [pool][server]: last-minute latency per server */
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
   char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
   char tls_wscratch[64 * 1024]; /* ciphertext on its way to a client socket (client_conn.c) */
@@ -264,6 +267,12 @@ int lb_worker_start(lb_worker *w);
 void lb_worker_request_stop(lb_worker *w);
 void lb_worker_client_gone(lb_worker *w);
 uint64_t lb_worker_random(lb_worker *w);
+/* Allocates / frees the worker's recent-request ring and latency windows (admin page). */
+int lb_worker_stats_init(lb_worker *w, uint32_t recent);
+void lb_worker_stats_free(lb_worker *w);
+/* Out of file descriptors (EMFILE/ENFILE) in `where`: one warning per 10 s for the whole
+ * process, with the limit and what to do. */
+void lb_fd_exhausted(const char *where);
 void lb_worker_defer(lb_worker *w, lb_deferred *d, void (*cb)(lb_deferred *d));
 void lb_worker_undefer(lb_deferred *d);
 /* Writes bufs: uv_try_write first (the common case: all of it, no write request, completion

@@ -9,6 +9,8 @@
 
 #include "common/clock.h"
 
+#include <string.h>
+
 static void poke(lb_runtime *rt, lb_server *s) {
   if (!atomic_exchange_explicit(&s->eject_request, 1, memory_order_acq_rel) && rt->control_wakeup)
     uv_async_send(rt->control_wakeup);
@@ -45,11 +47,42 @@ void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status) {
   reset(&s->consec_5xx);
 }
 
+/* The admin page's ring: one entry copy, no lock (lb/recent.h). */
+static void record_recent(lb_worker *w, lb_client *c) {
+  lb_recent_entry *e = lb_recent_begin(&w->recent);
+  e->t = c->t;
+  e->status = (uint16_t)c->status;
+  e->pool = (int8_t)c->pool;
+  e->server = (int8_t)c->server;
+  e->method = (uint8_t)c->method;
+  e->retries = (uint8_t)c->retries;
+  size_t n = c->reqid_len < LB_RECENT_ID_MAX ? c->reqid_len : LB_RECENT_ID_MAX;
+  memcpy(e->id, c->reqid, n);
+  e->id_len = (uint8_t)n;
+  n = strnlen(c->path, LB_RECENT_PATH_MAX);
+  memcpy(e->path, c->path, n);
+  e->path_len = (uint8_t)n;
+  lb_recent_commit(&w->recent, e);
+}
+
 void lb_passive_request_done(lb_client *c) {
+  lb_worker *w = c->w;
+  if (w->recent.cap)
+    record_recent(w, c);
   if (c->pool < 0 || c->server < 0 || !c->status)
     return;
-  lb_server *s = &c->w->rt->pools[c->pool].servers[c->server];
-  uint64_t from = c->t.req_start ? c->t.req_start : c->t.hdr_done;
-  lb_hist_observe(&s->m.request, c->t.done > from ? c->t.done - from : 0);
+  lb_server *s = &w->rt->pools[c->pool].servers[c->server];
+  const lb_timing *t = &c->t;
+  uint64_t from = t->req_start ? t->req_start : t->hdr_done;
+  uint64_t total = t->done > from ? t->done - from : 0;
+  lb_hist_observe(&s->m.request, total);
   lb_srv_metrics_status(&s->m, c->status);
+  lb_lat_window *lw = w->lat[c->pool] ? &w->lat[c->pool][c->server] : NULL;
+  if (!lw)
+    return;
+  if (t->connected && !c->backend_reused && t->queued && t->connected >= t->queued)
+    lb_lat_observe(lw, LB_LAT_CONNECT, t->connected - t->queued, t->done);
+  if (t->resp_hdr && t->connected && t->resp_hdr >= t->connected)
+    lb_lat_observe(lw, LB_LAT_HEADERS, t->resp_hdr - t->connected, t->done);
+  lb_lat_observe(lw, LB_LAT_TOTAL, total, t->done);
 }

@@ -193,6 +193,7 @@ static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeo
     }
     if (c->retries < (int)rt->cfg.retries) {
       c->retries++;
+      atomic_fetch_add_explicit(&s->m.retries, 1, memory_order_relaxed);
       jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s",
              lb_client_request_id(c), p->servers[next].name, why, s->name);
       c->server = next;
@@ -399,6 +400,8 @@ static void attach(lb_client *c, int server, int allow_reuse) {
   b->connect_start = now;
   int r = uv_tcp_connect(&b->creq, &b->tcp, (const struct sockaddr *)&s->addr, on_connect);
   if (r < 0) {
+    if (r == UV_EMFILE || r == UV_ENFILE)
+      lb_fd_exhausted("connecting to a backend");
     backend_failed(b, uv_strerror(r), 0);
     return;
   }
@@ -436,6 +439,8 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
     jc_log(JC_LOG_WARN, "backend %s (%s) failed mid-response for request %s: %s", s->name,
            s->addr_text, lb_client_request_id(c), why);
     atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(timeout ? &s->m.err_timeout : &s->m.err_reset, 1,
+                              memory_order_relaxed);
     lb_client_close(c, "backend-aborted");
     return;
   }
@@ -449,6 +454,9 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
     return;
   }
   atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(connecting ? &s->m.err_connect : timeout ? &s->m.err_timeout
+                                                                     : &s->m.err_reset,
+                            1, memory_order_relaxed);
   if (connecting) {
     lb_passive_connect_failed(c->w->rt, c->pool, s);
     jc_log(JC_LOG_WARN, "connect to backend %s (%s) failed: %s", s->name, s->addr_text, why);

@@ -28,6 +28,10 @@ void lb_srv_metrics_reset(lb_srv_metrics *m) {
   hist_reset(&m->connect);
   for (int i = 0; i < LB_STATUS_COUNT; i++)
     atomic_store_explicit(&m->status[i], 0, memory_order_relaxed);
+  atomic_store_explicit(&m->err_connect, 0, memory_order_relaxed);
+  atomic_store_explicit(&m->err_timeout, 0, memory_order_relaxed);
+  atomic_store_explicit(&m->err_reset, 0, memory_order_relaxed);
+  atomic_store_explicit(&m->retries, 0, memory_order_relaxed);
 }
 
 void lb_hist_snapshot(const lb_hist *h, lb_hist_snap *out) {
@@ -165,6 +169,9 @@ int lb_stats_json(const lb_stats *s, jc_buf *b) {
   out o = {b, 0};
   puts_(&o, "{\"version\":");
   json_str(&o, s->version);
+  puts_(&o, ",\"build\":");
+  json_str(&o, s->build);
+  putf(&o, ",\"start_time\":%llu", (unsigned long long)s->start_unix_s);
   putf(&o, ",\"draining\":%s,\"uptime_s\":%llu,\"connections_active\":%llu,"
            "\"reloads\":%llu,\"reload_failures\":%llu,\"listeners\":[",
        s->draining ? "true" : "false", (unsigned long long)s->uptime_s,
@@ -207,6 +214,25 @@ int lb_stats_json(const lb_stats *s, jc_buf *b) {
       json_str(&o, v->last_check);
       puts_(&o, ",\"duration_ms\":");
       ms3(&o, v->last_check_us);
+      if (v->last_check_age_ms != UINT64_MAX)
+        putf(&o, ",\"age_ms\":%llu", (unsigned long long)v->last_check_age_ms);
+      puts_(&o, ",\"recent\":");
+      json_str(&o, v->strip);
+      putf(&o, "},\"since_ms\":%llu,\"retries\":%llu,\"errors\":{\"connect\":%llu,"
+               "\"timeout\":%llu,\"reset\":%llu,\"4xx\":%llu,\"5xx\":%llu},\"last_minute\":{",
+           (unsigned long long)v->since_ms, (unsigned long long)v->retries,
+           (unsigned long long)v->err_connect, (unsigned long long)v->err_timeout,
+           (unsigned long long)v->err_reset, (unsigned long long)lb_stats_class(v, 4),
+           (unsigned long long)lb_stats_class(v, 5));
+      static const char *const kinds[3] = {"connect_ms", "headers_ms", "total_ms"};
+      for (int k = 0; k < 3; k++) {
+        putf(&o, "%s\"%s\":{\"count\":%llu,\"p50\":", k ? "," : "", kinds[k],
+             (unsigned long long)v->lat_count[k]);
+        ms3(&o, v->lat_p50_us[k]);
+        puts_(&o, ",\"p99\":");
+        ms3(&o, v->lat_p99_us[k]);
+        puts_(&o, "}");
+      }
       puts_(&o, "},\"responses\":{");
       int first = 1;
       for (int k = 0; k < LB_STATUS_COUNT; k++)
@@ -224,6 +250,61 @@ int lb_stats_json(const lb_stats *s, jc_buf *b) {
     puts_(&o, "]}");
   }
   puts_(&o, "]}\n");
+  return o.failed ? -1 : 0;
+}
+
+uint64_t lb_stats_class(const lb_stats_server *v, int cls) {
+  uint64_t n = 0;
+  for (int k = (cls - 1) * 100; k < cls * 100 && k < LB_STATUS_COUNT; k++)
+    n += v->status[k];
+  return n;
+}
+
+static void timer_ms(out *o, const char *key, int64_t us) {
+  putf(o, ",\"%s\":", key);
+  if (us < 0)
+    puts_(o, "null");
+  else
+    ms3(o, (uint64_t)us);
+}
+
+int lb_stats_requests_json(const lb_stats *s, jc_buf *b) {
+  out o = {b, 0};
+  puts_(&o, "{\"requests\":[");
+  for (int i = 0; i < s->nrecent; i++) {
+    const lb_stats_request *r = &s->recent[i];
+    puts_(&o, i ? ",{\"id\":" : "{\"id\":");
+    json_str(&o, r->id);
+    putf(&o, ",\"ended\":%llu.%03llu,\"method\":", (unsigned long long)(r->ended_unix_ms / 1000),
+         (unsigned long long)(r->ended_unix_ms % 1000));
+    json_str(&o, r->method);
+    puts_(&o, ",\"path\":");
+    json_str(&o, r->path);
+    putf(&o, ",\"status\":%d,\"retries\":%d,\"pool\":", r->status, r->retries);
+    json_str(&o, r->pool);
+    puts_(&o, ",\"backend\":");
+    json_str(&o, r->server);
+    puts_(&o, ",\"timers_ms\":{\"Th\":");
+    if (r->Th < 0)
+      puts_(&o, "null");
+    else
+      ms3(&o, (uint64_t)r->Th);
+    timer_ms(&o, "Ti", r->Ti);
+    timer_ms(&o, "TR", r->TR);
+    timer_ms(&o, "Tw", r->Tw);
+    timer_ms(&o, "Tc", r->Tc);
+    timer_ms(&o, "Tr", r->Tr);
+    timer_ms(&o, "Td", r->Td);
+    timer_ms(&o, "Tt", r->Tt);
+    puts_(&o, "}}");
+  }
+  puts_(&o, "]}\n");
+  return o.failed ? -1 : 0;
+}
+
+int lb_stats_put_json_str(jc_buf *b, const char *s) {
+  out o = {b, 0};
+  json_str(&o, s);
   return o.failed ? -1 : 0;
 }
 
@@ -293,6 +374,15 @@ static void histogram(out *o, const lb_stats *s, const char *name, const char *h
 
 int lb_stats_prometheus(const lb_stats *s, jc_buf *b) {
   out o = {b, 0};
+  family(&o, "journey_build_info", "gauge", "Always 1; the labels say which build runs.");
+  puts_(&o, "journey_build_info{version=");
+  prom_label(&o, s->version);
+  puts_(&o, ",build=");
+  prom_label(&o, s->build);
+  puts_(&o, "} 1\n");
+  family(&o, "journey_start_time_seconds", "gauge", "Start time of the process since the Unix "
+         "epoch, in seconds.");
+  putf(&o, "journey_start_time_seconds %llu\n", (unsigned long long)s->start_unix_s);
   family(&o, "journey_draining", "gauge", "1 while the load balancer drains after SIGTERM.");
   putf(&o, "journey_draining %d\n", s->draining ? 1 : 0);
   family(&o, "journey_uptime_seconds", "gauge", "Seconds since start.");

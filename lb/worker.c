@@ -7,7 +7,10 @@
  * backlog holds new clients), and accepts it when a client leaves. */
 #include "lb/lb.h"
 
+#include "common/clock.h"
 #include "common/log.h"
+
+#include <sys/resource.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +20,10 @@ static void on_connection(uv_stream_t *server, int status) {
   lb_worker *w = server->data;
   int i = (int)((uv_tcp_t *)server - w->listeners);
   if (status < 0) {
-    jc_log(JC_LOG_WARN, "accept on worker %d failed: %s", w->id, uv_strerror(status));
+    if (status == UV_EMFILE || status == UV_ENFILE)
+      lb_fd_exhausted("accepting a client connection");
+    else
+      jc_log(JC_LOG_WARN, "accept on worker %d failed: %s", w->id, uv_strerror(status));
     return;
   }
   if (w->nclients >= w->rt->max_clients_per_worker) {
@@ -197,6 +203,42 @@ static void *worker_main(void *arg) {
   if (uv_loop_close(&w->loop) != 0)
     jc_log(JC_LOG_WARN, "worker %d: loop closed with handles still open", w->id);
   return NULL;
+}
+
+void lb_fd_exhausted(const char *where) {
+  static atomic_uint_fast64_t last_us;
+  uint64_t now = jc_now_us(), prev = atomic_load_explicit(&last_us, memory_order_relaxed);
+  if ((prev && now - prev < 10000000) ||
+      !atomic_compare_exchange_strong_explicit(&last_us, &prev, now, memory_order_relaxed,
+                                               memory_order_relaxed))
+    return;
+  struct rlimit rl = {0, 0};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  jc_log(JC_LOG_ERROR, "out of file descriptors while %s (open-file limit %llu, hard %llu): "
+         "connections are being refused; raise the limit (ulimit -n, LimitNOFILE= in the "
+         "systemd unit) or lower --max-connections (each proxied request needs two "
+         "descriptors); this message repeats at most every 10 s", where,
+         (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+}
+
+int lb_worker_stats_init(lb_worker *w, uint32_t recent) {
+  if (lb_recent_init(&w->recent, recent) != 0)
+    return -1;
+  for (int p = 0; p < w->rt->npools; p++) {
+    /* 160 KiB per pool, untouched (no memory used) until a server of it is seen */
+    w->lat[p] = calloc(LB_MAX_SERVERS, sizeof *w->lat[p]);
+    if (!w->lat[p])
+      return -1;
+  }
+  return 0;
+}
+
+void lb_worker_stats_free(lb_worker *w) {
+  lb_recent_free(&w->recent);
+  for (int p = 0; p < LB_MAX_POOLS; p++) {
+    free(w->lat[p]);
+    w->lat[p] = NULL;
+  }
 }
 
 int lb_worker_start(lb_worker *w) {
