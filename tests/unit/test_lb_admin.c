@@ -1,9 +1,9 @@
 /* journey-lb admin plane, pure parts: levels, Host/Origin, bearer token, token file checks,
  * config cross-checks, the recent ring, the latency windows and the page. */
-#include "lb/admin_policy.h"
-#include "lb/dashboard.h"
-#include "lb/config.h"
-#include "lb/recent.h"
+#include "lb/core/admin_policy.h"
+#include "lb/core/dashboard.h"
+#include "lb/core/config.h"
+#include "lb/core/recent.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

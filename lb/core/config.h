@@ -1,0 +1,147 @@
+/* journey-lb configuration: one structure filled from an INI file and from command-line flags
+ * that use the same names (`--client-header-timeout 5s` == `client-header-timeout = 5s`).
+ *
+ * Pure: no sockets, no threads. lb_config_* functions return 0, or -1 with a message in err that
+ * names the file and line (file input) or the flag (command line) and says what to change.
+ * A config is a plain value: build a new one and swap it in (reload) without touching the old. */
+#ifndef JOURNEY_LB_CONFIG_H
+#define JOURNEY_LB_CONFIG_H
+
+#include "lb/core/admin_policy.h"
+#include "lb/core/health.h"
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define LB_MAX_LISTENERS 8
+#define LB_MAX_CERTS 8
+#define LB_MAX_POOLS 16
+#define LB_MAX_SERVERS 512 /* per pool (slots allocated once: DNS discovery and reload fill them) */
+#define LB_MAX_ROUTES 32
+#define LB_NAME_MAX 64
+#define LB_PATH_MAX 512
+
+typedef enum { LB_ALGO_ROUND_ROBIN = 0, LB_ALGO_LEAST_CONN = 1 } lb_algo;
+
+typedef struct lb_listener_cfg {
+  int tls;                        /* https:// */
+  char text[LB_PATH_MAX];         /* as written: "https://127.0.0.1:8443" */
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+} lb_listener_cfg;
+
+typedef struct lb_cert_cfg {
+  char cert[LB_PATH_MAX];
+  char key[LB_PATH_MAX];
+} lb_cert_cfg;
+
+typedef struct lb_server_cfg {
+  char name[LB_NAME_MAX];
+  char addr_text[LB_NAME_MAX];    /* "127.0.0.1:9001" */
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  int weight;                     /* 1..1000 */
+} lb_server_cfg;
+
+typedef struct lb_pool_cfg {
+  char name[LB_NAME_MAX];
+  lb_algo algo;
+  int algo_set;                   /* explicitly chosen for this pool */
+  int nservers;
+  lb_server_cfg servers[LB_MAX_SERVERS];
+  /* Issue 5: health settings ([lb] values merged with this pool's own by lb_config_finish) and
+   * DNS discovery: every A/AAAA record of dns_host becomes a server on dns_port. */
+  lb_health_cfg health;
+  char dns_host[256];             /* "" = no DNS discovery in this pool */
+  int dns_port;
+  int dns_weight;
+} lb_pool_cfg;
+
+typedef struct lb_route_cfg {
+  char prefix[LB_PATH_MAX];       /* path prefix, e.g. "/my-app/" */
+  int pool;                       /* index in pools */
+  int line;                       /* where it was written (for errors found later) */
+  char pool_name[LB_NAME_MAX];    /* resolved to `pool` by lb_config_finish */
+} lb_route_cfg;
+
+typedef struct lb_config {
+  char source[LB_PATH_MAX];       /* config file, "" when flags only */
+
+  int nlisteners;
+  lb_listener_cfg listeners[LB_MAX_LISTENERS];
+  int ncerts;
+  lb_cert_cfg certs[LB_MAX_CERTS];
+  int npools;                     /* pools[0] is "default": the --backend flags / [lb] backend= */
+  lb_pool_cfg pools[LB_MAX_POOLS];
+  int nroutes;
+  lb_route_cfg routes[LB_MAX_ROUTES];
+
+  lb_algo algo;                   /* default algorithm for pools that do not choose */
+  int workers;                    /* 0: number of CPUs */
+  char admin[LB_NAME_MAX];        /* admin listener "127.0.0.1:9000" (issue 5), "" = none */
+  lb_admin_cfg adm;               /* admin-* and probe-listen: who may do what (admin_policy.h) */
+  int log_format;                 /* jc_log_format */
+  int log_level;                  /* jc_log_level */
+  int access_log;                 /* 1: one line per request on stdout */
+  int server_timing;              /* Server-Timing response header */
+  int served_by;                  /* X-Served-By response header */
+  int request_id;                 /* X-Request-Id on requests and responses */
+
+  /* timeouts, milliseconds */
+  uint32_t client_header_timeout; /* first byte .. end of request headers: 408 */
+  uint32_t client_idle_timeout;   /* keep-alive idle between requests */
+  uint32_t backend_connect_timeout;
+  uint32_t backend_response_timeout; /* request sent .. response headers, and between reads */
+  uint32_t backend_idle_timeout;  /* pooled idle backend connection lifetime */
+  uint32_t shutdown_timeout;      /* SIGTERM: deadline for in-flight requests */
+
+  /* limits */
+  uint32_t max_connections;       /* client connections, whole process */
+  uint32_t max_header_size;       /* request line + headers, bytes: 431 */
+  uint32_t max_headers;           /* header count: 431 */
+  uint64_t max_body_size;         /* request body bytes: 413 (0 = unlimited) */
+  uint32_t retries;               /* extra attempts on other servers (idempotent requests) */
+  uint32_t backend_idle_max;      /* idle pooled connections per server per worker */
+
+  /* Issue 5: health checks (defaults of every pool), DNS discovery, drain */
+  lb_health_cfg health;
+  char dns_servers[LB_PATH_MAX];  /* "ip[:port],..." for DNS discovery; "" = /etc/resolv.conf */
+  uint32_t dns_interval;          /* re-resolve period; 0 = the records' TTL */
+  uint32_t dns_ttl_min, dns_ttl_max; /* bounds of the TTL-driven re-resolution */
+  uint32_t drain_delay;           /* SIGTERM: /healthz 503 this long before listeners close */
+  int drain_delay_set;
+} lb_config;
+
+/* Defaults: no listener, no backend, round-robin, every header on, logfmt/info. */
+void lb_config_defaults(lb_config *c);
+/* Applies one setting (file key or flag name without "--"). section: "" / "lb" for globals,
+ * "pool NAME" for a pool. where: "file:12" or "--flag" for messages. */
+int lb_config_set(lb_config *c, const char *section, const char *name, const char *value,
+                  const char *where, char *err, size_t errlen);
+/* Reads an INI file into c (on top of what is there). */
+int lb_config_load_file(lb_config *c, const char *path, char *err, size_t errlen);
+/* Cross-checks after everything is read: at least one listener and one pool with servers, TLS
+ * listeners have a certificate, routes name existing pools; adds the catch-all route "/" to the
+ * default pool when it has servers. */
+int lb_config_finish(lb_config *c, char *err, size_t errlen);
+
+/* config_check.c, called by lb_config_finish: the admin and probe addresses, and what would
+ * silently never work (two routes with the same prefix, a pool no route reaches, the same
+ * address twice among listen, admin and probe-listen). 0, or -1 with the reason. */
+int lb_config_check_admin(const lb_config *c, const char *src, char *err, size_t errlen);
+int lb_config_check_overlaps(const lb_config *c, const char *src, char *err, size_t errlen);
+
+/* Value parsers (exported for tests). Durations: "250ms", "5s", "2m", bare number = ms.
+ * Sizes: "512", "8k", "1m". Booleans: on/off, yes/no, true/false, 1/0. */
+int lb_parse_duration_ms(const char *s, uint32_t *out);
+int lb_parse_size(const char *s, uint64_t *out);
+int lb_parse_bool(const char *s, int *out);
+const char *lb_algo_name(lb_algo a);
+int lb_algo_parse(const char *s, lb_algo *out);
+
+/* Index of the pool serving `path` (longest matching route prefix), or -1 (404). */
+int lb_config_route(const lb_config *c, const char *path, size_t len);
+
+#endif

@@ -1,0 +1,116 @@
+/* TLS server contexts, SNI selection, session resumption. */
+#include "lb/net/tls_server.h"
+
+#include "common/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The first DNS name of a certificate (subjectAltName), or its CN; into buf. */
+static const char *first_name(X509 *x, char *buf, size_t len) {
+  buf[0] = 0;
+  GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && !buf[0]; i++) {
+    GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+    if (g->type == GEN_DNS)
+      snprintf(buf, len, "%.*s", ASN1_STRING_length(g->d.dNSName),
+               (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+  }
+  GENERAL_NAMES_free(names);
+  if (!buf[0])
+    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, buf, (int)len);
+  return buf;
+}
+
+/* A second key type for names a context already serves (ECDSA next to RSA or the reverse)
+ * joins that context: OpenSSL then picks by the client's signature algorithms. */
+static int joins(X509 *leaf, X509 *x) {
+  char name[256];
+  EVP_PKEY *a = X509_get0_pubkey(leaf), *b = X509_get0_pubkey(x);
+  if (!a || !b || EVP_PKEY_get_base_id(a) == EVP_PKEY_get_base_id(b))
+    return 0;
+  return *first_name(x, name, sizeof name) && X509_check_host(leaf, name, 0, 0, NULL) == 1;
+}
+
+static int sni_select(SSL *ssl, int *alert, void *arg) {
+  const lb_tls_server *t = arg;
+  const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!name || t->nctx < 2)
+    return SSL_TLSEXT_ERR_OK; /* the default context serves */
+  for (int i = 0; i < t->nctx; i++) {
+    X509 *leaf = SSL_CTX_get0_certificate(t->ctx[i]);
+    if (leaf && X509_check_host(leaf, name, 0, 0, NULL) == 1) {
+      if (SSL_get_SSL_CTX(ssl) != t->ctx[i])
+        SSL_set_SSL_CTX(ssl, t->ctx[i]);
+      return SSL_TLSEXT_ERR_OK;
+    }
+  }
+  return SSL_TLSEXT_ERR_OK; /* unknown name: default certificate, the client decides */
+}
+
+static void tune(SSL_CTX *ctx, lb_tls_server *t) {
+  static const unsigned char sid[] = "journey-lb";
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_sess_set_cache_size(ctx, 20000);
+  SSL_CTX_set_timeout(ctx, 300);
+  SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
+  SSL_CTX_set_num_tickets(ctx, 1); /* TLS 1.3: one ticket is enough for resumption */
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_tlsext_servername_callback(ctx, sni_select);
+  SSL_CTX_set_tlsext_servername_arg(ctx, t);
+}
+
+int lb_tls_server_init(lb_tls_server *t, const lb_config *c, char *err, size_t errlen) {
+  memset(t, 0, sizeof *t);
+  char why[300];
+  for (int i = 0; i < c->ncerts; i++) {
+    const lb_cert_cfg *cc = &c->certs[i];
+    FILE *f = fopen(cc->cert, "r");
+    X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f)
+      fclose(f);
+    if (!x) {
+      snprintf(err, errlen, "cannot read certificate %s: %s (check the path and that it is PEM)",
+               cc->cert, f ? jc_tls_last_error(why, sizeof why) : strerror(errno));
+      goto fail;
+    }
+    int joined = 0;
+    for (int k = 0; k < t->nctx && !joined; k++) {
+      X509 *leaf = SSL_CTX_get0_certificate(t->ctx[k]);
+      if (leaf && joins(leaf, x)) {
+        /* Second key type (ECDSA + RSA) for the same names: same context. */
+        if (SSL_CTX_use_certificate_chain_file(t->ctx[k], cc->cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(t->ctx[k], cc->key, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(t->ctx[k]) != 1) {
+          snprintf(err, errlen, "cannot add certificate %s with key %s: %s", cc->cert, cc->key,
+                   jc_tls_last_error(why, sizeof why));
+          X509_free(x);
+          goto fail;
+        }
+        joined = 1;
+      }
+    }
+    X509_free(x);
+    if (joined)
+      continue;
+    SSL_CTX *ctx = jc_tls_server_ctx(cc->cert, cc->key, err, errlen);
+    if (!ctx)
+      goto fail;
+    tune(ctx, t);
+    t->ctx[t->nctx++] = ctx;
+  }
+  return 0;
+fail:
+  lb_tls_server_free(t);
+  return -1;
+}
+
+void lb_tls_server_free(lb_tls_server *t) {
+  for (int i = 0; i < t->nctx; i++)
+    SSL_CTX_free(t->ctx[i]);
+  t->nctx = 0;
+}
