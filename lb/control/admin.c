@@ -46,7 +46,8 @@ typedef struct admin_listener {
   listener_kind kind;
   int on;
   unsigned nconns;
-  int paused; /* at the cap: a connection waits unaccepted, the listener is not polled */
+  int paused;         /* at the cap: a connection waits unaccepted, the listener is not polled */
+  uint64_t warned_ms; /* last "at the cap" warning (loop time) */
   char addr[LB_ADMIN_PATH_MAX];
   struct lb_admin *ad;
 } admin_listener;
@@ -455,11 +456,14 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   if (l->nconns >= l->ad->ctl->rt->cfg.adm.max_conns) {
-    if (!l->paused)
+    uint64_t now = uv_now(l->ad->ctl->loop);
+    if (!l->warned_ms || now - l->warned_ms >= 10000) { /* once per 10 s */
+      l->warned_ms = now;
       jc_log(JC_LOG_WARN,
              "%s %s: %u connections open (admin-max-connections): the next ones "
              "wait",
              listener_name(l->kind), l->addr, l->nconns);
+    }
     l->paused = 1; /* libuv stops polling until the waiting one is accepted */
     return;
   }

@@ -273,6 +273,7 @@ void lb_worker_stats_free(lb_worker *w);
 /* Out of file descriptors (EMFILE/ENFILE) in `where`: one warning per 10 s for the whole
  * process, with the limit and what to do. */
 void lb_fd_exhausted(const char *where);
+uint64_t lb_fd_limit(void); /* RLIMIT_NOFILE's soft limit, read once */
 void lb_worker_defer(lb_worker *w, lb_deferred *d, void (*cb)(lb_deferred *d));
 void lb_worker_undefer(lb_deferred *d);
 /* Writes bufs: uv_try_write first (the common case: all of it, no write request, completion

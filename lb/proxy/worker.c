@@ -33,7 +33,15 @@ static void on_connection(uv_stream_t *server, int status) {
     w->listener_paused[i] = 1;
     return;
   }
+  uint32_t before = w->nclients;
   lb_client_accept(w, server, w->listener_tls[i]);
+  /* libuv hides EMFILE from accept (it accepts and closes with a reserved descriptor), so the
+   * warning comes from the descriptor numbers: the kernel gives the lowest free one, and one
+   * close to the limit means the next connections will be dropped. */
+  uv_os_fd_t fd;
+  if (w->nclients > before && uv_fileno((uv_handle_t *)&w->clients->tcp, &fd) == 0 &&
+      (uint64_t)fd + 16 >= lb_fd_limit())
+    lb_fd_exhausted("accepting client connections");
 }
 
 static void finish(lb_worker *w) {
@@ -205,6 +213,18 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+uint64_t lb_fd_limit(void) {
+  static atomic_uint_fast64_t cached;
+  uint64_t v = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (!v) {
+    struct rlimit rl = {0, 0};
+    v = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur
+                                                                           : UINT32_MAX;
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+  }
+  return v;
+}
+
 void lb_fd_exhausted(const char *where) {
   static atomic_uint_fast64_t last_us;
   uint64_t now = jc_now_us(), prev = atomic_load_explicit(&last_us, memory_order_relaxed);
@@ -215,7 +235,7 @@ void lb_fd_exhausted(const char *where) {
   struct rlimit rl = {0, 0};
   getrlimit(RLIMIT_NOFILE, &rl);
   jc_log(JC_LOG_ERROR, "out of file descriptors while %s (open-file limit %llu, hard %llu): "
-         "connections are being refused; raise the limit (ulimit -n, LimitNOFILE= in the "
+         "new connections are being dropped; raise the limit (ulimit -n, LimitNOFILE= in the "
          "systemd unit) or lower --max-connections (each proxied request needs two "
          "descriptors); this message repeats at most every 10 s", where,
          (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
