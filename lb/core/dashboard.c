@@ -118,8 +118,8 @@ static const char css[] =
     ".REMOVED{background:#9ca3af}.strip{display:inline-flex;gap:2px}.strip i{width:8px;height:"
     "16px;border-radius:2px;background:var(--up)}.strip i.f{background:var(--down)}.strip i.n{"
     "background:var(--line)}.ok{color:var(--up)}.bad{color:var(--down)}.warn{color:var(--drain)}"
-    ".acts form{display:inline}.acts button{font:inherit;font-size:12px;padding:2px 8px;margin-left"
-    ":4px;border-radius:6px;border:1px solid var(--line);background:#fff;cursor:pointer}"
+    ".acts form{display:inline}.acts button{font:inherit;font-size:11px;padding:1px 6px;margin-left"
+    ":3px;border-radius:6px;border:1px solid var(--line);background:#fff;cursor:pointer}"
     ".acts button:hover{background:#f3f4f6}.mono{font-family:ui-monospace,SFMono-Regular,Menlo,"
     "Consolas,monospace;font-size:12px}.wf{position:relative;height:14px;min-width:260px;"
     "background:#f3f4f6;border-radius:3px;overflow:hidden;display:flex}.wf span{height:100%}"
@@ -129,7 +129,8 @@ static const char css[] =
     "font-size:12px}.legend i{display:inline-block;width:10px;height:10px;border-radius:2px;"
     "margin-right:5px;vertical-align:-1px}.s2{color:var(--up)}.s3{color:#0369a1}.s4{color:"
     "var(--drain)}.s5{color:var(--down)}.st{font-weight:700}.empty{color:var(--mut);padding:12px 0}"
-    "td.wfc{width:40%;text-align:left}td.lc{white-space:normal;min-width:10em;max-width:16em}.lock{"
+    "td.wfc{width:40%;text-align:left}td.lc{max-width:15em;overflow:hidden;text-overflow:ellipsis}."
+    "lock{"
     "color:var(--mut);font-size:12px}";
 
 /* The phases in order, as class, label and the client's name for the same step. */
@@ -167,13 +168,13 @@ static void server_row(out *o, const lb_stats_pool *pl, const lb_stats_server *v
                                       : "<span class=sub>checks off</span>");
   } else {
     size_t sl = strlen(v->strip);
-    puts_(o, sl && v->strip[sl - 1] == '+' ? "<span class=ok>" : "<span class=bad>");
+    puts_(o, sl && v->strip[sl - 1] == '+' ? "<div class=ok>" : "<div class=bad>");
     esc(o, v->last_check);
-    puts_(o, "</span> <span class=sub>");
+    puts_(o, "</div><div class=sub>");
     dur(o, v->last_check_us);
     puts_(o, " · ");
     ago(o, v->last_check_age_ms);
-    puts_(o, " ago</span>");
+    puts_(o, " ago</div>");
   }
   puts_(o, "</td><td><span class=strip title=\"last 10 checks, newest on the right\">");
   size_t n = strlen(v->strip);
@@ -184,12 +185,13 @@ static void server_row(out *o, const lb_stats_pool *pl, const lb_stats_server *v
   putf(o, "</span></td><td>%d</td><td>%llu</td><td>%llu</td>", v->weight,
        (unsigned long long)v->active, (unsigned long long)v->requests);
   uint64_t c4 = lb_stats_class(v, 4), c5 = lb_stats_class(v, 5);
-  putf(o,
-       "<td class=l><span class=%s>%llu</span>&thinsp;/&thinsp;<span class=%s>%llu</span>"
-       "<div class=sub>conn %llu · timeout %llu · reset %llu</div></td>",
-       c4 ? "warn" : "sub", (unsigned long long)c4, c5 ? "bad" : "sub", (unsigned long long)c5,
-       (unsigned long long)v->err_connect, (unsigned long long)v->err_timeout,
-       (unsigned long long)v->err_reset);
+  putf(o, "<td class=l><span class=%s>%llu</span>&thinsp;/&thinsp;<span class=%s>%llu</span>",
+       c4 ? "warn" : "sub", (unsigned long long)c4, c5 ? "bad" : "sub", (unsigned long long)c5);
+  if (v->err_connect || v->err_timeout || v->err_reset)
+    putf(o, "<div class=bad>connect %llu · timeout %llu · reset %llu</div>",
+         (unsigned long long)v->err_connect, (unsigned long long)v->err_timeout,
+         (unsigned long long)v->err_reset);
+  puts_(o, "</td>");
   putf(o, "<td>%llu</td><td>%llu</td>", (unsigned long long)v->retries,
        (unsigned long long)v->ejections);
   for (int k = 0; k < 3; k++) {
@@ -362,7 +364,7 @@ static const char script[] =
     "function up(m){document.getElementById('upd').textContent=m}"
     "function refresh(){fetch(location.pathname+location.search,{headers:H(),cache:'no-store'})"
     ".then(function(r){if(r.status==401){T='';sessionStorage.removeItem('jlb-token')}"
-    "return r.text()}).then(function(t){var d=new DOMParser().parseFromString(t,'text/html'),"
+    "return r.text()}).then(function(t){var d=new DOMParser().parseFromString(t,'text/html');"
     "['meta','lockbox','main'].forEach(function(i){var n=d.getElementById(i),o=document."
     "getElementById(i);if(n&&o)o.replaceWith(n)});"
     "up('updated '+new Date().toLocaleTimeString()+' · every '+R/1000+' s')})"

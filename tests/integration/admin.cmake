@@ -12,3 +12,12 @@ if(TARGET journey-lb AND TARGET journey-backend)
       FIXTURES_REQUIRED certs)
   endforeach()
 endif()
+if(TARGET journey-lb AND TARGET journey-backend)
+  # The screenshot is kept as an artifact in the build tree (test-artifacts/dashboard.png).
+  add_test(NAME integration.admin.dashboard_browser
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_dashboard.py
+      --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+      --certs ${JOURNEY_TEST_CERTS} --artifacts ${CMAKE_BINARY_DIR}/test-artifacts)
+  set_tests_properties(integration.admin.dashboard_browser PROPERTIES LABELS integration
+    TIMEOUT 180 FIXTURES_REQUIRED certs)
+endif()
