@@ -231,6 +231,10 @@ static void pool_section(out *o, const lb_stats_pool *pl, int can_act) {
   esc(o, pl->name);
   putf(o, " <small><span class=%s>%d of %d UP</span> · ", up ? "ok" : "bad", up, pl->nservers);
   esc(o, pl->algorithm);
+  if (pl->hash_key) {
+    puts_(o, " on ");
+    esc(o, pl->hash_key);
+  }
   puts_(o, " · checks: ");
   esc(o, pl->check);
   if (pl->no_server)
