@@ -7,14 +7,16 @@
 #   - a VNet with one subnet, and a NAT gateway for the VMs' outbound traffic (apt, certbot): the
 #     backend VMs have no public address, and Azure retires implicit outbound access
 #   - an NSG on the subnet: 443 (and 80 for Let's Encrypt's HTTP-01 challenge) open to the
-#     internet; the admin port 9000 denied from the internet (allowed from the Azure Load
-#     Balancer's probe address only); SSH only from $SSH_SOURCE when it is set
+#     internet; the probe port 9000 (journey-lb's probe listener: /healthz and nothing else)
+#     denied from the internet (allowed from the Azure Load Balancer's probe address only); the
+#     admin page and actions stay on each VM (loopback and a UNIX socket); SSH only from
+#     $SSH_SOURCE when it is set
 #   - LB_COUNT journey-lb VMs and BACKEND_COUNT journey-backend VMs on fixed private addresses,
 #     each provisioned by cloud-init (deploy/azure/cloud-init*.yaml, rendered below)
 #   - LB_COUNT=1: a Standard static public IP (with DNS label) on the LB VM itself;
 #     LB_COUNT>1 or AZURE_LB=1: a Standard Azure Load Balancer in front instead, with that
 #     public IP, a rule for 443 (idle timeout $IDLE_TIMEOUT_MIN min, TCP reset on idle) and an HTTP
-#     health probe on journey-lb's /healthz (port 9000)
+#     health probe on journey-lb's /healthz (its probe listener, port 9000)
 # Every name, the region, sizes and addresses are variables below, overridable from the
 # environment: e.g.  LOCATION=westeurope BACKEND_COUNT=3 DOMAIN=www.example.org EMAIL=me@example.org deploy/azure/deploy.sh
 # --dry-run prints the az commands instead of running them. --delete removes the resource group.
