@@ -34,15 +34,18 @@
 
 typedef struct admin_conn admin_conn;
 
+/* A listener or a connection: TCP, or a UNIX socket for --admin-socket. */
+typedef union admin_handle {
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+  uv_stream_t stream;
+  uv_handle_t handle;
+} admin_handle;
+
 typedef enum { KIND_TCP = 0, KIND_UNIX = 1, KIND_PROBE = 2, KIND_COUNT } listener_kind;
 
 typedef struct admin_listener {
-  union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_stream_t stream;
-    uv_handle_t handle;
-  } h;
+  admin_handle h;
   listener_kind kind;
   int on;
   unsigned nconns;
@@ -68,12 +71,7 @@ typedef struct span {
 } span;
 
 struct admin_conn {
-  union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_stream_t stream;
-    uv_handle_t handle;
-  } h;
+  admin_handle h;
   uv_timer_t timer;
   uv_write_t wreq;
   lb_admin *ad;

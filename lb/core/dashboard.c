@@ -7,6 +7,7 @@
  * <main>, so one renderer (this file) serves both. The phase colours are the journey palette
  * (the client's waterfall phases: tls, request, queue, connect, server, transfer). */
 #include "lb/core/dashboard.h"
+#include "lb/core/textout.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,80 +16,54 @@
 
 #define REFRESH_MS 2000
 
-typedef struct out {
-  jc_buf *b;
-  int failed;
-} out;
-
-static void put(out *o, const char *s, size_t n) {
-  if (!o->failed && jc_buf_append(o->b, s, n) != 0)
-    o->failed = 1;
-}
-
-static void puts_(out *o, const char *s) {
-  put(o, s, strlen(s));
-}
-
-static void __attribute__((format(printf, 2, 3))) putf(out *o, const char *fmt, ...) {
-  char tmp[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-  va_end(ap);
-  if (n < 0 || (size_t)n >= sizeof tmp) {
-    o->failed = 1;
-    return;
-  }
-  put(o, tmp, (size_t)n);
-}
 
 /* Text and attribute values: & < > " ' escaped, control bytes dropped. */
-static void esc(out *o, const char *s) {
+static void esc(lb_textout *o, const char *s) {
   for (; s && *s; s++) {
     switch (*s) {
     case '&':
-      puts_(o, "&amp;");
+      lb_puts(o, "&amp;");
       break;
     case '<':
-      puts_(o, "&lt;");
+      lb_puts(o, "&lt;");
       break;
     case '>':
-      puts_(o, "&gt;");
+      lb_puts(o, "&gt;");
       break;
     case '"':
-      puts_(o, "&quot;");
+      lb_puts(o, "&quot;");
       break;
     case '\'':
-      puts_(o, "&#39;");
+      lb_puts(o, "&#39;");
       break;
     default:
       if ((unsigned char)*s >= 0x20)
-        put(o, s, 1);
+        lb_put(o, s, 1);
     }
   }
 }
 
 /* "1.234 ms" style durations: µs below 1 ms, then ms, then s. */
-static void dur(out *o, uint64_t us) {
+static void dur(lb_textout *o, uint64_t us) {
   if (us < 1000)
-    putf(o, "%llu&#8239;µs", (unsigned long long)us);
+    lb_putf(o, "%llu&#8239;µs", (unsigned long long)us);
   else if (us < 10000000)
-    putf(o, "%.*f&#8239;ms", us < 100000 ? 2 : 0, (double)us / 1000.0);
+    lb_putf(o, "%.*f&#8239;ms", us < 100000 ? 2 : 0, (double)us / 1000.0);
   else
-    putf(o, "%.1f&#8239;s", (double)us / 1e6);
+    lb_putf(o, "%.1f&#8239;s", (double)us / 1e6);
 }
 
-static void ago(out *o, uint64_t ms) {
+static void ago(lb_textout *o, uint64_t ms) {
   uint64_t s = ms / 1000;
   if (s < 60)
-    putf(o, "%llus", (unsigned long long)s);
+    lb_putf(o, "%llus", (unsigned long long)s);
   else if (s < 3600)
-    putf(o, "%llum&#8239;%02llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
+    lb_putf(o, "%llum&#8239;%02llus", (unsigned long long)(s / 60), (unsigned long long)(s % 60));
   else if (s < 86400)
-    putf(o, "%lluh&#8239;%02llum", (unsigned long long)(s / 3600),
+    lb_putf(o, "%lluh&#8239;%02llum", (unsigned long long)(s / 3600),
          (unsigned long long)(s / 60 % 60));
   else
-    putf(o, "%llud&#8239;%02lluh", (unsigned long long)(s / 86400),
+    lb_putf(o, "%llud&#8239;%02lluh", (unsigned long long)(s / 86400),
          (unsigned long long)(s / 3600 % 24));
 }
 
@@ -140,205 +115,205 @@ static const struct {
     {"Th", "Th TLS handshake"},   {"TR", "TR request headers"},  {"Tw", "Tw queue"},
     {"Tc", "Tc backend connect"}, {"Tr", "Tr backend response"}, {"Td", "Td data to client"}};
 
-static void server_row(out *o, const lb_stats_pool *pl, const lb_stats_server *v, int can_act) {
-  puts_(o, "<tr class=srv data-pool=\"");
+static void server_row(lb_textout *o, const lb_stats_pool *pl, const lb_stats_server *v, int can_act) {
+  lb_puts(o, "<tr class=srv data-pool=\"");
   esc(o, pl->name);
-  puts_(o, "\" data-server=\"");
+  lb_puts(o, "\" data-server=\"");
   esc(o, v->name);
-  puts_(o, "\" data-state=\"");
+  lb_puts(o, "\" data-state=\"");
   esc(o, v->state);
-  puts_(o, "\"><td class=l><b>");
+  lb_puts(o, "\"><td class=l><b>");
   esc(o, v->name);
-  puts_(o, "</b><div class=addr>");
+  lb_puts(o, "</b><div class=addr>");
   esc(o, v->address);
   if (!strcmp(v->source, "dns"))
-    puts_(o, " · DNS");
-  puts_(o, "</div></td><td class=\"l state\"><span class=\"badge ");
+    lb_puts(o, " · DNS");
+  lb_puts(o, "</div></td><td class=\"l state\"><span class=\"badge ");
   esc(o, v->state);
-  puts_(o, "\">");
+  lb_puts(o, "\">");
   esc(o, v->state);
-  puts_(o, "</span>");
+  lb_puts(o, "</span>");
   if (v->ejected)
-    puts_(o, " <span class=warn title=\"passive health check\">ejected</span>");
-  puts_(o, "</td><td>");
+    lb_puts(o, " <span class=warn title=\"passive health check\">ejected</span>");
+  lb_puts(o, "</td><td>");
   ago(o, v->since_ms);
-  puts_(o, "</td><td class=\"l lc\">");
+  lb_puts(o, "</td><td class=\"l lc\">");
   if (v->last_check_age_ms == UINT64_MAX) {
-    puts_(o, strcmp(v->health, "off") ? "<span class=sub>pending</span>"
+    lb_puts(o, strcmp(v->health, "off") ? "<span class=sub>pending</span>"
                                       : "<span class=sub>checks off</span>");
   } else {
     size_t sl = strlen(v->strip);
-    puts_(o, sl && v->strip[sl - 1] == '+' ? "<div class=ok>" : "<div class=bad>");
+    lb_puts(o, sl && v->strip[sl - 1] == '+' ? "<div class=ok>" : "<div class=bad>");
     esc(o, v->last_check);
-    puts_(o, "</div><div class=sub>");
+    lb_puts(o, "</div><div class=sub>");
     dur(o, v->last_check_us);
-    puts_(o, " · ");
+    lb_puts(o, " · ");
     ago(o, v->last_check_age_ms);
-    puts_(o, " ago</div>");
+    lb_puts(o, " ago</div>");
   }
-  puts_(o, "</td><td><span class=strip title=\"last 10 checks, newest on the right\">");
+  lb_puts(o, "</td><td><span class=strip title=\"last 10 checks, newest on the right\">");
   size_t n = strlen(v->strip);
   for (size_t k = n; k < 10; k++)
-    puts_(o, "<i class=n></i>");
+    lb_puts(o, "<i class=n></i>");
   for (size_t k = 0; k < n; k++)
-    puts_(o, v->strip[k] == '+' ? "<i></i>" : "<i class=f></i>");
-  putf(o, "</span></td><td>%d</td><td>%llu</td><td>%llu</td>", v->weight,
+    lb_puts(o, v->strip[k] == '+' ? "<i></i>" : "<i class=f></i>");
+  lb_putf(o, "</span></td><td>%d</td><td>%llu</td><td>%llu</td>", v->weight,
        (unsigned long long)v->active, (unsigned long long)v->requests);
   uint64_t c4 = lb_stats_class(v, 4), c5 = lb_stats_class(v, 5);
-  putf(o, "<td class=l><span class=%s>%llu</span>&thinsp;/&thinsp;<span class=%s>%llu</span>",
+  lb_putf(o, "<td class=l><span class=%s>%llu</span>&thinsp;/&thinsp;<span class=%s>%llu</span>",
        c4 ? "warn" : "sub", (unsigned long long)c4, c5 ? "bad" : "sub", (unsigned long long)c5);
   if (v->err_connect || v->err_timeout || v->err_reset)
-    putf(o, "<div class=bad>connect %llu · timeout %llu · reset %llu</div>",
+    lb_putf(o, "<div class=bad>connect %llu · timeout %llu · reset %llu</div>",
          (unsigned long long)v->err_connect, (unsigned long long)v->err_timeout,
          (unsigned long long)v->err_reset);
-  puts_(o, "</td>");
-  putf(o, "<td>%llu</td><td>%llu</td>", (unsigned long long)v->retries,
+  lb_puts(o, "</td>");
+  lb_putf(o, "<td>%llu</td><td>%llu</td>", (unsigned long long)v->retries,
        (unsigned long long)v->ejections);
   for (int k = 0; k < 3; k++) {
-    puts_(o, "<td>");
+    lb_puts(o, "<td>");
     if (!v->lat_count[k]) {
-      puts_(o, "<span class=sub>–</span>");
+      lb_puts(o, "<span class=sub>–</span>");
     } else {
       dur(o, v->lat_p50_us[k]);
-      puts_(o, "<div class=sub>p99 ");
+      lb_puts(o, "<div class=sub>p99 ");
       dur(o, v->lat_p99_us[k]);
-      puts_(o, "</div>");
+      lb_puts(o, "</div>");
     }
-    puts_(o, "</td>");
+    lb_puts(o, "</td>");
   }
   if (can_act) {
-    puts_(o, "<td class=acts>");
+    lb_puts(o, "<td class=acts>");
     static const char *const acts[3] = {"drain", "disable", "enable"};
     for (int k = 0; k < 3; k++) {
-      puts_(o, "<form method=post action=\"/servers/");
+      lb_puts(o, "<form method=post action=\"/servers/");
       esc(o, v->name);
-      putf(o, "/%s\"><button data-act=%s data-srv=\"", acts[k], acts[k]);
+      lb_putf(o, "/%s\"><button data-act=%s data-srv=\"", acts[k], acts[k]);
       esc(o, v->name);
-      putf(o, "\">%s</button></form>", acts[k]);
+      lb_putf(o, "\">%s</button></form>", acts[k]);
     }
-    puts_(o, "</td>");
+    lb_puts(o, "</td>");
   }
-  puts_(o, "</tr>");
+  lb_puts(o, "</tr>");
 }
 
-static void pool_section(out *o, const lb_stats_pool *pl, int can_act) {
+static void pool_section(lb_textout *o, const lb_stats_pool *pl, int can_act) {
   int up = 0;
   for (int i = 0; i < pl->nservers; i++)
     up += !strcmp(pl->servers[i].state, "UP");
-  puts_(o, "<section class=pool data-pool=\"");
+  lb_puts(o, "<section class=pool data-pool=\"");
   esc(o, pl->name);
-  puts_(o, "\"><h2>pool ");
+  lb_puts(o, "\"><h2>pool ");
   esc(o, pl->name);
-  putf(o, " <small><span class=%s>%d of %d UP</span> · ", up ? "ok" : "bad", up, pl->nservers);
+  lb_putf(o, " <small><span class=%s>%d of %d UP</span> · ", up ? "ok" : "bad", up, pl->nservers);
   esc(o, pl->algorithm);
   if (pl->hash_key) {
-    puts_(o, " on ");
+    lb_puts(o, " on ");
     esc(o, pl->hash_key);
   }
-  puts_(o, " · checks: ");
+  lb_puts(o, " · checks: ");
   esc(o, pl->check);
   if (pl->no_server)
-    putf(o, " · <span class=bad>%llu answered 503 (no server UP)</span>",
+    lb_putf(o, " · <span class=bad>%llu answered 503 (no server UP)</span>",
          (unsigned long long)pl->no_server);
-  puts_(o, "</small></h2><table><thead><tr><th>server</th><th class=l>state</th><th>since</th>"
+  lb_puts(o, "</small></h2><table><thead><tr><th>server</th><th class=l>state</th><th>since</th>"
            "<th class=l>last check</th><th>checks</th><th>weight</th><th>in flight</th>"
            "<th>requests</th><th class=l>4xx&thinsp;/&thinsp;5xx</th><th>retries</th>"
            "<th>ejections</th><th title=\"last minute: p50, p99\">connect</th>"
            "<th title=\"last minute: p50, p99\">response headers</th>"
            "<th title=\"last minute: p50, p99\">total</th>");
   if (can_act)
-    puts_(o, "<th>actions</th>");
-  puts_(o, "</tr></thead><tbody>");
+    lb_puts(o, "<th>actions</th>");
+  lb_puts(o, "</tr></thead><tbody>");
   for (int i = 0; i < pl->nservers; i++)
     server_row(o, pl, &pl->servers[i], can_act);
   if (!pl->nservers)
-    putf(o,
+    lb_putf(o,
          "<tr><td colspan=%d class=empty>no server (DNS discovery has not answered yet)"
          "</td></tr>",
          can_act ? 15 : 14);
-  puts_(o, "</tbody></table></section>");
+  lb_puts(o, "</tbody></table></section>");
 }
 
-static void request_row(out *o, const lb_stats_request *r, uint64_t scale) {
+static void request_row(lb_textout *o, const lb_stats_request *r, uint64_t scale) {
   time_t t = (time_t)(r->ended_unix_ms / 1000);
   struct tm tm;
   gmtime_r(&t, &tm);
-  putf(o, "<tr class=req data-id=\"");
+  lb_putf(o, "<tr class=req data-id=\"");
   esc(o, r->id);
-  putf(o, "\"><td class=mono>%02d:%02d:%02d.%03u</td><td class=\"l mono\">", tm.tm_hour, tm.tm_min,
+  lb_putf(o, "\"><td class=mono>%02d:%02d:%02d.%03u</td><td class=\"l mono\">", tm.tm_hour, tm.tm_min,
        tm.tm_sec, (unsigned)(r->ended_unix_ms % 1000));
   if (r->id[0]) {
-    puts_(o, "<a href=\"/?id=");
+    lb_puts(o, "<a href=\"/?id=");
     esc(o, r->id);
-    puts_(o, "\">");
+    lb_puts(o, "\">");
     esc(o, r->id);
-    puts_(o, "</a>");
+    lb_puts(o, "</a>");
   } else {
-    puts_(o, "<span class=sub>–</span>");
+    lb_puts(o, "<span class=sub>–</span>");
   }
-  puts_(o, "</td><td class=l>");
+  lb_puts(o, "</td><td class=l>");
   esc(o, r->method);
-  puts_(o, " ");
+  lb_puts(o, " ");
   esc(o, r->path);
-  putf(o, "</td><td class=\"st s%d\">%d</td><td class=l>", r->status / 100, r->status);
+  lb_putf(o, "</td><td class=\"st s%d\">%d</td><td class=l>", r->status / 100, r->status);
   if (r->server[0])
     esc(o, r->server);
   else
-    puts_(o, "<span class=sub>journey-lb</span>");
+    lb_puts(o, "<span class=sub>journey-lb</span>");
   if (r->retries)
-    putf(o, " <span class=warn>(%d retr%s)</span>", r->retries, r->retries == 1 ? "y" : "ies");
+    lb_putf(o, " <span class=warn>(%d retr%s)</span>", r->retries, r->retries == 1 ? "y" : "ies");
   const int64_t v[6] = {r->Th, r->TR, r->Tw, r->Tc, r->Tr, r->Td};
-  puts_(o, "</td><td class=wfc><div class=wf title=\"");
+  lb_puts(o, "</td><td class=wfc><div class=wf title=\"");
   for (int k = 0; k < 6; k++) {
-    puts_(o, k ? ", " : "");
-    puts_(o, phases[k].cls);
+    lb_puts(o, k ? ", " : "");
+    lb_puts(o, phases[k].cls);
     if (v[k] < 0)
-      puts_(o, " -");
+      lb_puts(o, " -");
     else
-      putf(o, " %.3f ms", (double)v[k] / 1000.0);
+      lb_putf(o, " %.3f ms", (double)v[k] / 1000.0);
   }
-  puts_(o, "\">");
+  lb_puts(o, "\">");
   for (int k = 0; k < 6; k++)
     if (v[k] > 0)
-      putf(o, "<span class=%s style=\"width:%.2f%%;min-width:2px\"></span>", phases[k].cls,
+      lb_putf(o, "<span class=%s style=\"width:%.2f%%;min-width:2px\"></span>", phases[k].cls,
            100.0 * (double)v[k] / (double)scale);
-  puts_(o, "</div><div class=sub>");
+  lb_puts(o, "</div><div class=sub>");
   static const char *const names[6] = {"Th", "TR", "Tw", "Tc", "Tr", "Td"};
   for (int k = 0; k < 6; k++) {
-    putf(o, "%s%s ", k ? " · " : "", names[k]);
+    lb_putf(o, "%s%s ", k ? " · " : "", names[k]);
     if (v[k] < 0)
-      puts_(o, "–");
+      lb_puts(o, "–");
     else
-      putf(o, "%.3f", (double)v[k] / 1000.0);
+      lb_putf(o, "%.3f", (double)v[k] / 1000.0);
   }
-  puts_(o, " ms · Ti ");
+  lb_puts(o, " ms · Ti ");
   if (r->Ti < 0)
-    puts_(o, "–");
+    lb_puts(o, "–");
   else
-    putf(o, "%.3f", (double)r->Ti / 1000.0);
-  puts_(o, "</div></td><td>");
+    lb_putf(o, "%.3f", (double)r->Ti / 1000.0);
+  lb_puts(o, "</div></td><td>");
   dur(o, r->Tt > 0 ? (uint64_t)r->Tt : 0);
-  puts_(o, "</td></tr>");
+  lb_puts(o, "</td></tr>");
 }
 
-static void recent_section(out *o, const lb_stats *s, const char *filter_id) {
-  puts_(o, "<section id=recent><h2>recent requests <small>");
+static void recent_section(lb_textout *o, const lb_stats *s, const char *filter_id) {
+  lb_puts(o, "<section id=recent><h2>recent requests <small>");
   if (filter_id && filter_id[0]) {
-    puts_(o, "request id ");
+    lb_puts(o, "request id ");
     esc(o, filter_id);
-    putf(o, ": %d found · <a href=\"/\">all</a>", s->nrecent);
+    lb_putf(o, ": %d found · <a href=\"/\">all</a>", s->nrecent);
   } else {
-    putf(o,
+    lb_putf(o,
          "the last %d, newest first · bar: the load balancer's part of each request, to "
          "scale across rows",
          s->nrecent);
   }
-  puts_(o, "</small></h2><div class=legend>");
+  lb_puts(o, "</small></h2><div class=legend>");
   for (size_t k = 0; k < sizeof phases / sizeof *phases; k++)
-    putf(o, "<span><i class=%s></i>%s</span>", phases[k].cls, phases[k].label);
-  puts_(o, "<span>Ti: idle before the request (not drawn)</span></div>");
+    lb_putf(o, "<span><i class=%s></i>%s</span>", phases[k].cls, phases[k].label);
+  lb_puts(o, "<span>Ti: idle before the request (not drawn)</span></div>");
   if (!s->nrecent) {
-    puts_(o, filter_id && filter_id[0]
+    lb_puts(o, filter_id && filter_id[0]
                  ? "<p class=empty>no recent request has this id (only the last requests are "
                    "kept; the access log has them all)</p></section>"
                  : "<p class=empty>no request yet</p></section>");
@@ -352,12 +327,12 @@ static void recent_section(out *o, const lb_stats *s, const char *filter_id) {
     if ((uint64_t)sum > scale)
       scale = (uint64_t)sum;
   }
-  puts_(o, "<table class=reqs><thead><tr><th class=l>ended (UTC)</th><th class=l>request id"
+  lb_puts(o, "<table class=reqs><thead><tr><th class=l>ended (UTC)</th><th class=l>request id"
            "</th><th class=l>request</th><th>status</th><th class=l>backend</th><th class=l>"
            "phases</th><th>total</th></tr></thead><tbody>");
   for (int i = 0; i < s->nrecent; i++)
     request_row(o, &s->recent[i], scale);
-  puts_(o, "</tbody></table></section>");
+  lb_puts(o, "</tbody></table></section>");
 }
 
 static const char script[] =
@@ -384,39 +359,39 @@ static const char script[] =
 
 int lb_dashboard_html(const lb_stats *s, const char *filter_id, int can_act, int want_token,
                       jc_buf *b) {
-  out o = {b, 0};
+  lb_textout o = {b, 0};
   int up = 0, total = 0;
   for (int p = 0; p < s->npools; p++)
     for (int i = 0; i < s->pools[p].nservers; i++, total++)
       up += !strcmp(s->pools[p].servers[i].state, "UP");
-  puts_(&o, "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport "
+  lb_puts(&o, "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport "
             "content=\"width=device-width,initial-scale=1\"><title>journey-lb</title>");
-  putf(&o, "<noscript><meta http-equiv=refresh content=%d></noscript><style>",
+  lb_putf(&o, "<noscript><meta http-equiv=refresh content=%d></noscript><style>",
        REFRESH_MS / 1000 * 3);
-  puts_(&o, css);
-  puts_(&o, "</style></head><body><header><h1>journey-lb</h1><span class=meta id=meta>");
+  lb_puts(&o, css);
+  lb_puts(&o, "</style></head><body><header><h1>journey-lb</h1><span class=meta id=meta>");
   esc(&o, s->version);
-  puts_(&o, " · up ");
+  lb_puts(&o, " · up ");
   ago(&o, s->uptime_s * 1000);
-  putf(&o, " · <b>%llu</b> client connections · <b>%d of %d</b> servers UP%s</span>",
+  lb_putf(&o, " · <b>%llu</b> client connections · <b>%d of %d</b> servers UP%s</span>",
        (unsigned long long)s->connections_active, up, total,
        s->draining ? " · <span class=badge style=\"background:#b45309\">DRAINING</span>" : "");
-  puts_(&o, "<span id=upd>static page (refreshes every 6 s)</span>"
+  lb_puts(&o, "<span id=upd>static page (refreshes every 6 s)</span>"
             "<form method=get action=\"/\"><input name=id placeholder=\"look up a request id\" "
             "aria-label=\"request id\" value=\"");
   esc(&o, filter_id);
-  puts_(&o, "\"><button>find</button></form></header>");
-  puts_(&o, "<div id=lockbox>");
+  lb_puts(&o, "\"><button>find</button></form></header>");
+  lb_puts(&o, "<div id=lockbox>");
   if (want_token)
-    puts_(&o, "<form id=unlock style=\"padding:8px 24px 0\" class=lock>server actions need the "
+    lb_puts(&o, "<form id=unlock style=\"padding:8px 24px 0\" class=lock>server actions need the "
               "admin token: <input name=token type=password autocomplete=off size=30> "
               "<button>unlock</button> (kept in this tab only)</form>");
-  puts_(&o, "</div><main id=main>");
+  lb_puts(&o, "</div><main id=main>");
   for (int p = 0; p < s->npools; p++)
     pool_section(&o, &s->pools[p], can_act);
   recent_section(&o, s, filter_id);
-  puts_(&o, "</main><script>");
-  puts_(&o, script);
-  puts_(&o, "</script></body></html>\n");
+  lb_puts(&o, "</main><script>");
+  lb_puts(&o, script);
+  lb_puts(&o, "</script></body></html>\n");
   return o.failed ? -1 : 0;
 }
