@@ -249,7 +249,8 @@ static void dispatch(admin_conn *a) {
       goto out;
     }
     if (!lb_admin_origin_ok(a->origin.p, a->origin.n, a->host.p, a->host.n) ||
-        (a->fetch_site.n && span_has(a->fetch_site, "cross-site"))) {
+        (m != HTTP_GET && m != HTTP_HEAD && a->fetch_site.n &&
+         span_has(a->fetch_site, "cross-site"))) { /* a link from elsewhere may open the page */
       text(a, 403, "forbidden: a request from another site (Origin) is refused\n", NULL);
       goto out;
     }
