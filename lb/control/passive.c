@@ -47,7 +47,9 @@ void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status) {
   reset(&s->consec_5xx);
 }
 
-/* The admin page's ring: one entry copy, no lock (lb/recent.h). */
+/* The admin page's ring: one entry copy, no lock (lb/core/recent.h). The path and the request
+ * id are copied as fixed 64-byte blocks (no strlen): when set, both live in lent blocks longer
+ * than that (the path at the head block's start, LB_PATH_LOG_MAX; the id, LB_REQID_MAX). */
 static void record_recent(lb_worker *w, lb_client *c) {
   lb_recent_entry *e = lb_recent_begin(&w->recent);
   e->t = c->t;
@@ -56,12 +58,16 @@ static void record_recent(lb_worker *w, lb_client *c) {
   e->server = (int8_t)c->server;
   e->method = (uint8_t)c->method;
   e->retries = (uint8_t)c->retries;
-  size_t n = c->reqid_len < LB_RECENT_ID_MAX ? c->reqid_len : LB_RECENT_ID_MAX;
-  memcpy(e->id, c->reqid, n);
-  e->id_len = (uint8_t)n;
-  n = strnlen(c->path, LB_RECENT_PATH_MAX);
-  memcpy(e->path, c->path, n);
-  e->path_len = (uint8_t)n;
+  e->id_len = 0;
+  if (c->reqid_len) {
+    memcpy(e->id, c->reqid, LB_RECENT_ID_MAX);
+    e->id_len = (uint8_t)(c->reqid_len < LB_RECENT_ID_MAX ? c->reqid_len : LB_RECENT_ID_MAX);
+  }
+  e->path_len = 0;
+  if (c->path[0]) {
+    memcpy(e->path, c->path, LB_RECENT_PATH_MAX);
+    e->path_len = (uint8_t)(c->url_len < LB_RECENT_PATH_MAX ? c->url_len : LB_RECENT_PATH_MAX);
+  }
   lb_recent_commit(&w->recent, e);
 }
 
@@ -77,12 +83,12 @@ void lb_passive_request_done(lb_client *c) {
   uint64_t total = t->done > from ? t->done - from : 0;
   lb_hist_observe(&s->m.request, total);
   lb_srv_metrics_status(&s->m, c->status);
-  lb_lat_window *lw = w->lat[c->pool] ? &w->lat[c->pool][c->server] : NULL;
-  if (!lw)
+  if (!w->lat[c->pool])
     return;
+  lb_lat_slot *ls = lb_lat_slot_now(&w->lat[c->pool][c->server], t->done);
   if (t->connected && !c->backend_reused && t->queued && t->connected >= t->queued)
-    lb_lat_observe(lw, LB_LAT_CONNECT, t->connected - t->queued, t->done);
+    lb_lat_count_in(ls, LB_LAT_CONNECT, t->connected - t->queued);
   if (t->resp_hdr && t->connected && t->resp_hdr >= t->connected)
-    lb_lat_observe(lw, LB_LAT_HEADERS, t->resp_hdr - t->connected, t->done);
-  lb_lat_observe(lw, LB_LAT_TOTAL, total, t->done);
+    lb_lat_count_in(ls, LB_LAT_HEADERS, t->resp_hdr - t->connected);
+  lb_lat_count_in(ls, LB_LAT_TOTAL, total);
 }

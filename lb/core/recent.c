@@ -57,15 +57,6 @@ size_t lb_recent_copy(const lb_recent_ring *r, lb_recent_entry *out, size_t max)
   return n;
 }
 
-/* 4 buckets per power of two: 0..3 us are buckets 0..3, then [2^b, 2^(b+1)) splits in four. */
-unsigned lb_lat_bucket(uint64_t us) {
-  if (us < 4)
-    return (unsigned)us;
-  unsigned b = 63u - (unsigned)__builtin_clzll(us); /* >= 2 */
-  unsigned idx = 4 * (b - 1) + (unsigned)((us >> (b - 2)) & 3);
-  return idx < LB_LAT_BUCKETS ? idx : LB_LAT_BUCKETS - 1;
-}
-
 uint64_t lb_lat_bucket_low(unsigned idx) {
   if (idx < 4)
     return idx;
@@ -73,7 +64,7 @@ uint64_t lb_lat_bucket_low(unsigned idx) {
   return (4ull + sub) << (b - 2);
 }
 
-void lb_lat_observe(lb_lat_window *w, int kind, uint64_t us, uint64_t now_us) {
+lb_lat_slot *lb_lat_slot_now(lb_lat_window *w, uint64_t now_us) {
   uint64_t ep = now_us / LB_LAT_SLOT_US;
   lb_lat_slot *s = &w->slot[ep & 1];
   if (atomic_load_explicit(&s->epoch, memory_order_relaxed) != ep) {
@@ -84,8 +75,7 @@ void lb_lat_observe(lb_lat_window *w, int kind, uint64_t us, uint64_t now_us) {
         atomic_store_explicit(&s->count[k][i], 0, memory_order_relaxed);
     atomic_store_explicit(&s->epoch, ep, memory_order_release);
   }
-  atomic_uint *c = &s->count[kind][lb_lat_bucket(us)];
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+  return s;
 }
 
 void lb_lat_add(const lb_lat_window *w, uint64_t now_us, lb_lat_snap *snap) {

@@ -74,9 +74,25 @@ void lb_recent_commit(lb_recent_ring *r, lb_recent_entry *e);
 /* Another thread: copies up to max consistent entries, newest first; returns the count. */
 size_t lb_recent_copy(const lb_recent_ring *r, lb_recent_entry *out, size_t max);
 
-unsigned lb_lat_bucket(uint64_t us);
+/* 4 buckets per power of two: 0..3 us are buckets 0..3, then [2^b, 2^(b+1)) splits in four. */
+static inline unsigned lb_lat_bucket(uint64_t us) {
+  if (us < 4)
+    return (unsigned)us;
+  unsigned b = 63u - (unsigned)__builtin_clzll(us); /* >= 2 */
+  unsigned idx = 4 * (b - 1) + (unsigned)((us >> (b - 2)) & 3);
+  return idx < LB_LAT_BUCKETS ? idx : LB_LAT_BUCKETS - 1;
+}
 uint64_t lb_lat_bucket_low(unsigned b); /* lower bound of bucket b, microseconds */
-void lb_lat_observe(lb_lat_window *w, int kind, uint64_t us, uint64_t now_us);
+/* The worker: the slot of the 30 s window of now_us (cleared first when it held an older one),
+ * then one count per phase into it. */
+lb_lat_slot *lb_lat_slot_now(lb_lat_window *w, uint64_t now_us);
+static inline void lb_lat_count_in(lb_lat_slot *s, int kind, uint64_t us) {
+  atomic_uint *c = &s->count[kind][lb_lat_bucket(us)];
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+static inline void lb_lat_observe(lb_lat_window *w, int kind, uint64_t us, uint64_t now_us) {
+  lb_lat_count_in(lb_lat_slot_now(w, now_us), kind, us);
+}
 /* Adds w's counts of the minute ending at now_us to s. */
 void lb_lat_add(const lb_lat_window *w, uint64_t now_us, lb_lat_snap *s);
 /* q in (0,1]: estimated quantile in microseconds (interpolated in its bucket); 0 when empty. */
