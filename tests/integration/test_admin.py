@@ -340,14 +340,20 @@ def case_check_config():
           f"key mismatch: {rc} {err}")
 
 
-def main():
-    global A
+def parse_args():
+    """The flags of both admin test scripts (test_dashboard.py takes --artifacts, not --case)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--lb", required=True)
     ap.add_argument("--backend", required=True)
     ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True)
-    A = ap.parse_args()
+    ap.add_argument("--case")
+    ap.add_argument("--artifacts")
+    return ap.parse_args()
+
+
+def main():
+    global A
+    A = parse_args()
     run_case(globals()["case_" + A.case])
 
 

@@ -9,11 +9,12 @@ table with JavaScript off, and keeps a screenshot (--artifacts DIR/dashboard.png
 
 usage: test_dashboard.py --lb PATH --backend PATH --certs DIR --artifacts DIR
 """
-import argparse, base64, http.client, json, os, shutil, socket, ssl, struct, sys, time
+import base64, http.client, json, os, shutil, socket, ssl, struct, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loopback import (TMP, check, free_ports, read, run_case, start, stop,  # noqa: E402
                       wait_for, wait_port)
+import test_admin  # noqa: E402
 
 A = None
 REFRESH_S = 2.0
@@ -237,12 +238,7 @@ def case_dashboard():
 
 def main():
     global A
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--artifacts", required=True)
-    A = ap.parse_args()
+    A = test_admin.parse_args()
     run_case(case_dashboard)
 
 
