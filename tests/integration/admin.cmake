@@ -11,6 +11,13 @@ if(TARGET journey-lb AND TARGET journey-backend)
     set_tests_properties(integration.admin.${case} PROPERTIES LABELS integration TIMEOUT 120
       FIXTURES_REQUIRED certs)
   endforeach()
+  # A peer off loopback, in a network namespace of the test's own (root; 77 = skipped).
+  add_test(NAME integration.admin.remote_peer
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_admin.py
+      --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+      --certs ${JOURNEY_TEST_CERTS} --case remote_peer)
+  set_tests_properties(integration.admin.remote_peer PROPERTIES LABELS integration TIMEOUT 120
+    SKIP_RETURN_CODE 77)
 endif()
 if(TARGET journey-lb AND TARGET journey-backend)
   # The screenshot is kept as an artifact in the build tree (test-artifacts/dashboard.png).

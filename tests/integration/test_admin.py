@@ -6,7 +6,7 @@ probe listener.
 usage: test_admin.py --lb PATH --backend PATH --certs DIR --case NAME
 Every case starts its own processes on free loopback ports and stops them; loops are bounded.
 """
-import argparse, http.client, json, os, re, socket, stat, sys, time
+import argparse, http.client, json, os, re, shutil, socket, stat, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loopback import (TMP, check, free_ports, read, run_case, start, stop,  # noqa: E402
@@ -174,6 +174,42 @@ def case_loopback_default():
           f"start-up message:\n{read(p.errpath)}")
     s, _, _ = req(p.admin, "POST", "/servers/b1/drain")
     check(s == 200 and state(p, "b1") == "DRAIN", "loopback mutation applied")
+
+
+def case_remote_peer():
+    """Neither token nor socket: a peer that is not on loopback may read but not act (403).
+    Runs in a network namespace of its own (unshare --net) whose interface also holds a
+    documentation address, so the peer is 192.0.2.10 and nothing leaves the namespace."""
+    if os.environ.get("JOURNEY_IN_NETNS") != "1":
+        if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+            print("SKIP: needs root, unshare and ip for a private network namespace")
+            sys.exit(77)
+        env = dict(os.environ, JOURNEY_IN_NETNS="1")
+        r = subprocess.run(["unshare", "--net", sys.executable] + sys.argv, env=env)
+        sys.exit(r.returncode)
+    for cmd in ("ip link set lo up", "ip addr add 192.0.2.10/32 dev lo"):
+        check(subprocess.run(cmd.split()).returncode == 0, f"{cmd} failed")
+    b1 = backend("b1")
+    adm = free_ports(1, "192.0.2.10")[0]
+    plain = free_ports(1)[0]
+    p = start([A.lb, "--workers", "1", "--listen", f"http://127.0.0.1:{plain}", "--admin",
+               f"192.0.2.10:{adm}", "--backend", f"b1=127.0.0.1:{b1.port}", "--drain-delay", "0"],
+              "lb")
+    wait_for("journey-lb started", lambda: "msg=started" in read(p.errpath) or p.poll() is not None,
+             20)
+
+    def remote(method, path):
+        c = http.client.HTTPConnection("192.0.2.10", adm, timeout=10, source_address=("192.0.2.10", 0))
+        c.request(method, path)
+        r = c.getresponse()
+        return r.status, r.read()
+    s, body = remote("POST", "/servers/b1/disable")
+    check(s == 403 and b"loopback peers only" in body, f"remote peer mutation: {s} {body}")
+    s, body = remote("GET", "/stats")
+    check(s == 200 and b'"state":"UP"' in body, f"remote peer reads: {s}")
+    out = read(p.outpath)
+    check(re.search(r"msg=admin client=192.0.2.10 method=POST path=/servers/b1/disable status=403", out),
+          f"logged with the peer:\n{out[-1500:]}")
 
 
 def case_origin():
