@@ -10,7 +10,8 @@
  * file descriptor spent), so idle admin connections cannot take the data plane's descriptors.
  * One request per connection, at most 8 KiB, answered within --admin-timeout. The endpoints
  * themselves are in admin_views.c. Every admin request is logged on stdout (msg=admin) except
- * Azure's probes (source 168.63.129.16), which would otherwise fill the log. */
+ * Azure's probes (source 168.63.129.16), which would otherwise fill the log, and GET /healthz,
+ * which is logged at debug. */
 #include "lb/control/admin_views.h"
 
 #include "common/addr.h"
@@ -198,8 +199,14 @@ static void text(admin_conn *a, int status, const char *msg, const char *headers
 static void access_line(admin_conn *a, const char *method, const char *level) {
   if (lb_admin_is_azure_probe(a->peer))
     return;
+  /* /healthz exists for probes (Docker's healthcheck, an L4 balancer): every few seconds, all
+   * alike, so at debug; a failing one shows in the LB's own state lines. */
+  jc_log_level lvl = a->url.n == 8 && !memcmp(a->url.p, "/healthz", 8) ? JC_LOG_DEBUG
+                                                                         : JC_LOG_INFO;
+  if (!jc_log_enabled(lvl))
+    return;
   jc_logline l;
-  jc_log_begin(&l, JC_LOG_INFO, "admin");
+  jc_log_begin(&l, lvl, "admin");
   jc_logline_str(&l, "client", a->peer);
   jc_logline_str(&l, "method", method);
   char path[512];
