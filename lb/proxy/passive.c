@@ -5,7 +5,7 @@
  * not bounced between workers), a failure counts, and the worker that reaches a threshold sets
  * eject_request and wakes the control loop, which alone decides (lb_outlier_eject: the pool's
  * ejection share, the growing ejection time) and publishes the new state. */
-#include "lb/proxy/lb.h"
+#include "lb/proxy/passive.h"
 
 #include "common/clock.h"
 
@@ -47,48 +47,47 @@ void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status) {
   reset(&s->consec_5xx);
 }
 
-/* The admin page's ring: one entry copy, no lock (lb/core/recent.h). The path and the request
- * id are copied as fixed 64-byte blocks (no strlen): when set, both live in lent blocks longer
- * than that (the path at the head block's start, LB_PATH_LOG_MAX; the id, LB_REQID_MAX). */
-static void record_recent(lb_worker *w, lb_client *c) {
-  lb_recent_entry *e = lb_recent_begin(&w->recent);
-  e->t = c->t;
-  e->status = (uint16_t)c->status;
-  e->pool = (int8_t)c->pool;
-  e->server = (int8_t)c->server;
-  e->method = (uint8_t)c->method;
-  e->retries = (uint8_t)c->retries;
-  e->id_len = 0;
-  if (c->reqid_len) {
-    memcpy(e->id, c->reqid, LB_RECENT_ID_MAX);
-    e->id_len = (uint8_t)(c->reqid_len < LB_RECENT_ID_MAX ? c->reqid_len : LB_RECENT_ID_MAX);
+/* The admin page's ring and latency windows: one entry copy and three counts, no lock
+ * (lb/core/recent.h). The request id is copied as a fixed 64-byte block (it lives in a lent
+ * block of LB_REQID_MAX bytes), the path up to its first NUL. */
+void lb_passive_recent(lb_worker *w, const lb_recent_req *r) {
+  const lb_timing *t = r->t;
+  if (w->recent.cap) {
+    lb_recent_entry *e = lb_recent_begin(&w->recent);
+    e->t = *t;
+    e->status = (uint16_t)r->status;
+    e->pool = (int8_t)r->pool;
+    e->server = (int8_t)r->server;
+    e->method = (uint8_t)r->method;
+    e->retries = (uint8_t)r->retries;
+    e->id_len = 0;
+    if (r->id_len) {
+      memcpy(e->id, r->id, LB_RECENT_ID_MAX);
+      e->id_len = (uint8_t)(r->id_len < LB_RECENT_ID_MAX ? r->id_len : LB_RECENT_ID_MAX);
+    }
+    size_t n = strnlen(r->path, LB_RECENT_PATH_MAX);
+    memcpy(e->path, r->path, n);
+    e->path_len = (uint8_t)n;
+    lb_recent_commit(&w->recent, e);
   }
-  e->path_len = 0;
-  if (c->path[0]) {
-    memcpy(e->path, c->path, LB_RECENT_PATH_MAX);
-    e->path_len = (uint8_t)(c->url_len < LB_RECENT_PATH_MAX ? c->url_len : LB_RECENT_PATH_MAX);
-  }
-  lb_recent_commit(&w->recent, e);
-}
-
-void lb_passive_request_done(lb_client *c) {
-  lb_worker *w = c->w;
-  if (w->recent.cap)
-    record_recent(w, c);
-  if (c->pool < 0 || c->server < 0 || !c->status)
+  if (r->pool < 0 || r->server < 0 || !r->status || !w->lat[r->pool])
     return;
-  lb_server *s = &w->rt->pools[c->pool].servers[c->server];
-  const lb_timing *t = &c->t;
   uint64_t from = t->req_start ? t->req_start : t->hdr_done;
-  uint64_t total = t->done > from ? t->done - from : 0;
-  lb_hist_observe(&s->m.request, total);
-  lb_srv_metrics_status(&s->m, c->status);
-  if (!w->lat[c->pool])
-    return;
-  lb_lat_slot *ls = lb_lat_slot_now(&w->lat[c->pool][c->server], t->done);
-  if (t->connected && !c->backend_reused && t->queued && t->connected >= t->queued)
+  lb_lat_slot *ls = lb_lat_slot_now(&w->lat[r->pool][r->server], t->done);
+  if (t->connected && !r->backend_reused && t->queued && t->connected >= t->queued)
     lb_lat_count_in(ls, LB_LAT_CONNECT, t->connected - t->queued);
   if (t->resp_hdr && t->connected && t->resp_hdr >= t->connected)
     lb_lat_count_in(ls, LB_LAT_HEADERS, t->resp_hdr - t->connected);
-  lb_lat_count_in(ls, LB_LAT_TOTAL, total);
+  lb_lat_count_in(ls, LB_LAT_TOTAL, t->done > from ? t->done - from : 0);
+}
+
+void lb_passive_request_done(lb_worker *w, const lb_recent_req *r) {
+  if (r->pool < 0 || r->server < 0 || !r->status)
+    goto recent;
+  lb_server *s = &w->rt->pools[r->pool].servers[r->server];
+  uint64_t from = r->t->req_start ? r->t->req_start : r->t->hdr_done;
+  lb_hist_observe(&s->m.request, r->t->done > from ? r->t->done - from : 0);
+  lb_srv_metrics_status(&s->m, r->status);
+recent:
+  lb_passive_recent(w, r);
 }
