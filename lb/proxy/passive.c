@@ -48,8 +48,8 @@ void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status) {
 }
 
 /* The admin page's ring and latency windows: one entry copy and three counts, no lock
- * (lb/core/recent.h). The request id is copied as a fixed 64-byte block (it lives in a lent
- * block of LB_REQID_MAX bytes), the path up to its first NUL. */
+ * (lb/core/recent.h). The request id and the path are copied as fixed 64-byte blocks (both live
+ * in lent blocks longer than that: LB_REQID_MAX, LB_PATH_LOG_MAX). */
 void lb_passive_recent(lb_worker *w, const lb_recent_req *r) {
   const lb_timing *t = r->t;
   if (w->recent.cap) {
@@ -65,9 +65,11 @@ void lb_passive_recent(lb_worker *w, const lb_recent_req *r) {
       memcpy(e->id, r->id, LB_RECENT_ID_MAX);
       e->id_len = (uint8_t)(r->id_len < LB_RECENT_ID_MAX ? r->id_len : LB_RECENT_ID_MAX);
     }
-    size_t n = strnlen(r->path, LB_RECENT_PATH_MAX);
-    memcpy(e->path, r->path, n);
-    e->path_len = (uint8_t)n;
+    e->path_len = 0;
+    if (r->path[0]) { /* a fixed-size copy: the block is longer, no strlen */
+      memcpy(e->path, r->path, LB_RECENT_PATH_MAX);
+      e->path_len = (uint8_t)(r->path_len < LB_RECENT_PATH_MAX ? r->path_len : LB_RECENT_PATH_MAX);
+    }
     lb_recent_commit(&w->recent, e);
   }
   if (r->pool < 0 || r->server < 0 || !r->status || !w->lat[r->pool])

@@ -18,7 +18,8 @@ typedef struct lb_recent_req {
   int status, pool, server, method, retries, backend_reused;
   const char *id; /* LB_REQID_MAX readable bytes when id_len > 0 */
   uint32_t id_len;
-  const char *path; /* NUL-terminated */
+  const char *path; /* "" or the lent head block's start (LB_PATH_LOG_MAX bytes) */
+  size_t path_len;
 } lb_recent_req;
 void lb_passive_recent(lb_worker *w, const lb_recent_req *r);
 /* A request ended (status 0: no answer; pool/server -1: none): the request-duration histogram,
