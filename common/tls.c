@@ -56,15 +56,23 @@ SSL_CTX *jc_tls_server_ctx(const char *cert_file, const char *key_file, char *er
     goto fail;
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+    /* OpenSSL compares the key with the certificate already loaded: a valid key of another
+     * pair fails here with "key values mismatch", which reads like a broken file. */
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+      goto mismatch;
     snprintf(err, errlen, "cannot load private key %s: %s (check the path and permissions)",
              key_file, jc_tls_last_error(why, sizeof why));
     goto fail;
   }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
-    snprintf(err, errlen, "private key %s does not match certificate %s", key_file, cert_file);
-    goto fail;
-  }
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    goto mismatch;
   return ctx;
+mismatch:
+  ERR_clear_error();
+  snprintf(err, errlen, "private key %s does not match certificate %s: they are not a pair "
+           "(compare `openssl x509 -noout -pubkey -in CERT` with `openssl pkey -pubout -in KEY`; "
+           "give each --cert the --key it was issued for)", key_file, cert_file);
+  goto fail;
 fail:
   SSL_CTX_free(ctx);
   return NULL;

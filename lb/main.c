@@ -24,7 +24,9 @@ static const char usage[] =
     "Every flag has the same name in the config file ([lb] section); flags override the file.\n"
     "\n"
     "  --config FILE                 INI config file (see lb/journey-lb.conf)\n"
-    "  --check-config                validate the config (and certificates), print a summary, exit\n"
+    "  --check-config                validate the config (and certificates), print a summary, exit;\n"
+    "                                refuses two pools on one route, a pool no route reaches, an\n"
+    "                                address used twice, a key that is not its certificate's pair\n"
     "  --listen URL                  https://IP:PORT or http://IP:PORT; repeatable\n"
     "  --cert FILE --key FILE        certificate chain and key (PEM); repeatable: several names\n"
     "                                (SNI) and ECDSA+RSA for the same names; the first is default\n"
@@ -47,8 +49,22 @@ static const char usage[] =
     "                                same servers; without it (no such header or cookie):\n"
     "                                round-robin (client-ip)\n"
     "  --workers N|auto              worker threads, each with its own loop and socket (auto)\n"
-    "  --admin IP:PORT               admin listener: /healthz /stats /metrics, POST /servers/NAME\n"
-    "                                drain|disable|enable (off; use a loopback address)\n"
+    "  --admin IP:PORT               admin listener (off): the page at /, /healthz /stats\n"
+    "                                /requests /metrics for anyone who reaches it; POST\n"
+    "                                /servers/NAME/drain|disable|enable with the token, else\n"
+    "                                (no token, no socket) from loopback peers only\n"
+    "  --admin-token-file FILE       bearer token for the admin actions (one line, >= 16\n"
+    "                                characters; refused if group/world-writable or\n"
+    "                                world-readable)\n"
+    "  --admin-socket PATH           admin over a UNIX socket (mode 0600, the service's user):\n"
+    "                                every endpoint, actions included\n"
+    "  --admin-name NAME[,NAME]      Host names the admin listener answers besides IP\n"
+    "                                literals (DNS-rebinding defence); repeatable\n"
+    "  --admin-max-connections N     open connections per admin listener (64); more wait\n"
+    "  --admin-timeout DUR           one admin request, accept to answer (5s)\n"
+    "  --admin-recent N              recent requests kept per worker for the page (100; 0 off)\n"
+    "  --probe-listen IP:PORT        a listener that answers GET /healthz only (load balancer\n"
+    "                                probes)\n"
     "  --log-format logfmt|json      access log and diagnostics format (logfmt)\n"
     "  --log-level debug|info|warn|error  debug: one line per phase of each request (info)\n"
     "  --access-log on|off           one line per request on stdout (on)\n"
@@ -91,7 +107,7 @@ static const char usage[] =
     "  --dns-interval DUR            re-resolve period (0: the records' TTL, bounded by\n"
     "                                --dns-ttl-min 1s and --dns-ttl-max 5m)\n"
     "  --drain-delay DUR             SIGTERM: /healthz answers 503 this long before the listeners\n"
-    "                                close (5s with --admin, else 0)\n"
+    "                                close (5s with --admin or --probe-listen, else 0)\n"
     "  --reuse-port-shared           share the --listen ports with a running journey-lb (same\n"
     "                                user) instead of failing with \"already in use\": for a\n"
     "                                binary upgrade, start the new one with this flag (and another\n"
@@ -113,7 +129,9 @@ static const char *settings[] = {
     "client-header-timeout", "client-idle-timeout", "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",
     "max-connections", "max-header-size", "max-headers", "max-body-size", "retries",
-    "backend-dns", "dns-servers", "dns-interval", "dns-ttl-min", "dns-ttl-max", "drain-delay", NULL};
+    "backend-dns", "dns-servers", "dns-interval", "dns-ttl-min", "dns-ttl-max", "drain-delay",
+    "admin-token-file", "admin-socket", "admin-name", "admin-max-connections", "admin-timeout",
+    "admin-recent", "probe-listen", NULL};
 
 enum { OPT_CONFIG = 1000, OPT_CHECK, OPT_HELP, OPT_VERSION, OPT_SHARED, OPT_SETTING = 2000, OPT_HEALTH = 3000 };
 
@@ -390,6 +408,10 @@ int main(int argc, char **argv) {
     lb_worker *w = &rt.workers[i];
     w->id = i;
     w->rt = &rt;
+    if (lb_worker_stats_init(w, rt.cfg.adm.recent) != 0) {
+      fprintf(stderr, "journey-lb: out of memory\n");
+      return 1;
+    }
     w->nlisteners = rt.cfg.nlisteners;
     for (int k = 0; k < rt.cfg.nlisteners; k++) {
       w->listener_tls[k] = rt.cfg.listeners[k].tls;
@@ -417,7 +439,7 @@ int main(int argc, char **argv) {
    * not known to be up. */
   if (lb_control_init(&ctl, &rt, loop, err, sizeof err) != 0 ||
       lb_dns_init(&ctl, err, sizeof err) != 0 ||
-      (rt.cfg.admin[0] && lb_admin_start(&ctl, rt.cfg.admin, err, sizeof err) != 0)) {
+      lb_admin_start(&ctl, err, sizeof err) != 0) {
     fprintf(stderr, "journey-lb: %s\n", err);
     return 1;
   }
@@ -481,9 +503,11 @@ int main(int argc, char **argv) {
     pthread_join(watchers[i], NULL);
   free(watchers);
   uv_loop_close(loop);
-  for (int i = 0; i < rt.nworkers; i++)
+  for (int i = 0; i < rt.nworkers; i++) {
     for (int p = 0; p < rt.npools; p++)
       free(rt.workers[i].idle[p]);
+    lb_worker_stats_free(&rt.workers[i]);
+  }
   free(rt.workers);
   for (int i = 0; i < rt.npools; i++)
     lb_pool_free(&rt.pools[i]);

@@ -6,9 +6,11 @@
 #
 # Creates, in one resource group:
 #   - a VNet with one subnet, a NAT gateway for outbound traffic (apt, certbot) and an NSG:
-#     443 (and 80 for Let's Encrypt) open to the internet; the admin port denied from the
-#     internet (allowed from the Azure Load Balancer's probe address); the backend port denied
-#     from the internet; SSH only from $SSH_SOURCE when it is set
+#     443 (and 80 for Let's Encrypt) open to the internet; the probe port (journey-lb's
+#     probe listener: /healthz and nothing else) denied from the internet (allowed from the
+#     Azure Load Balancer's probe address); the admin page and actions stay on each VM
+#     (loopback and a UNIX socket); the backend port denied from the internet; SSH only from
+#     $SSH_SOURCE when it is set
 #   - the package: the .deb you built (PACKAGE, default the newest build*/journey_*_amd64.deb)
 #     uploaded to a private blob container; every VM downloads it with its managed identity
 #     (or PACKAGE_URL: any https URL of the .deb, nothing uploaded)
@@ -21,7 +23,7 @@
 #         DOMAIN and EMAIL get a Let's Encrypt certificate with certbot on the VM, or
 #       LB_COUNT>1 or AZURE_LB=1: a VM scale set of LB_COUNT instances in the backend pool of
 #         a Standard Azure Load Balancer (public IP, rule 443, HTTP probe GET /healthz on the
-#         admin port, TCP reset on idle); instances join the pool by themselves, and their
+#         probe port, TCP reset on idle); instances join the pool by themselves, and their
 #         certificate comes from Key Vault through the Key Vault VM extension (CERT_FILE: a PEM
 #         or PFX with the key and chain to import; without it Key Vault makes a self-signed one)
 # Every name, the region, sizes and addresses are variables below, overridable from the
@@ -223,7 +225,7 @@ if [ -n "$render_dir" ]; then
 fi
 
 # ---- network ---------------------------------------------------------------------------------
-say "NSG $NSG: 443/80 from the internet, admin $ADMIN_PORT closed, SSH ${SSH_SOURCE:-closed}"
+say "NSG $NSG: 443/80 from the internet, probe port $ADMIN_PORT closed, SSH ${SSH_SOURCE:-closed}"
 az_ network nsg create --resource-group "$RESOURCE_GROUP" --name "$NSG" --location "$LOCATION" --output none
 nsg_rule() { # name priority access source port
   az_ network nsg rule create --resource-group "$RESOURCE_GROUP" --nsg-name "$NSG" --name "$1" \
@@ -378,7 +380,7 @@ Provisioning takes a few minutes per VM (cloud-init; log /var/log/journey-provis
 Then:
   journey https://${DOMAIN:-${fqdn:-$addr}}/my-app/data
   $check \\
-     --scripts 'curl -s http://127.0.0.1:${ADMIN_PORT}/stats'
+     --scripts 'curl -s http://127.0.0.1:9001/stats'
 More backends:  az vmss scale -g $RESOURCE_GROUP -n $BACKEND_NAME --new-capacity N   (no LB change)
 Delete everything: $0 --delete
 EOF

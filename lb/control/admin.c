@@ -1,50 +1,89 @@
-/* Admin listener (loopback by default, --admin IP:PORT) on the control loop:
- *   GET /healthz           200 while a pool has a server UP and no drain is under way, else 503:
- *                          the target of an upstream L4 balancer's probe (Azure LB)
- *   GET /stats             JSON: listeners, pools, servers (lb/stats.c)
- *   GET /metrics           Prometheus text format 0.0.4
- *   POST /servers/NAME     body drain|disable|enable (or POST /servers/NAME/ACTION)
- * One request per connection (Connection: close), requests limited to 8 KiB and 5 s.
- * Every admin request is logged on stdout (msg=admin) except Azure's probes (source
- * 168.63.129.16), which would otherwise fill the log every few seconds, and GET /healthz, which
- * is logged at debug. */
-#include "lb/control/control.h"
+/* The admin plane's listeners and connections, on the control loop:
+ *   --admin IP:PORT        the page and the read-only endpoints for anyone who reaches it; the
+ *                          mutations with a bearer token (--admin-token-file) or, with neither
+ *                          a token nor a socket configured, from loopback peers only
+ *   --admin-socket PATH    a UNIX socket (mode 0600, the service's user): everything
+ *   --probe-listen IP:PORT GET/HEAD /healthz only (an upstream L4 balancer's probe)
+ * Before any endpoint: the Host header must be an IP literal or an --admin-name, an Origin
+ * must be the listener's own (lb/admin_policy.h). Each listener has its own connection cap
+ * (--admin-max-connections): at the cap the next connection waits in the kernel's backlog (no
+ * file descriptor spent), so idle admin connections cannot take the data plane's descriptors.
+ * One request per connection, at most 8 KiB, answered within --admin-timeout. The endpoints
+ * themselves are in admin_views.c. Every admin request is logged on stdout (msg=admin) except
+ * Azure's probes (source 168.63.129.16), which would otherwise fill the log, and GET /healthz,
+ * which is logged at debug. */
+#include "lb/control/admin_views.h"
 
 #include "common/addr.h"
 #include "common/buf.h"
-#include "common/clock.h"
 #include "common/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define ADMIN_REQ_MAX 8192
-#define ADMIN_TIMEOUT_MS 5000
 #define ADMIN_OUT_MAX (8u * 1024 * 1024)
 
 typedef struct admin_conn admin_conn;
 
+/* A listener or a connection: TCP, or a UNIX socket for --admin-socket. */
+typedef union admin_handle {
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+  uv_stream_t stream;
+  uv_handle_t handle;
+} admin_handle;
+
+typedef enum { KIND_TCP = 0, KIND_UNIX = 1, KIND_PROBE = 2, KIND_COUNT } listener_kind;
+
+typedef struct admin_listener {
+  admin_handle h;
+  listener_kind kind;
+  int on;
+  unsigned nconns;
+  int paused;         /* at the cap: a connection waits unaccepted, the listener is not polled */
+  uint64_t warned_ms; /* last "at the cap" warning (loop time) */
+  char addr[LB_ADMIN_PATH_MAX];
+  struct lb_admin *ad;
+} admin_listener;
+
 struct lb_admin {
   lb_control *ctl;
-  uv_tcp_t tcp;
-  char addr[LB_NAME_MAX];
-  admin_conn *conns; /* open connections: closed with the listener at shutdown */
+  admin_listener l[KIND_COUNT];
+  admin_conn *conns; /* open connections: closed with the listeners at shutdown */
+  uint8_t token[32]; /* SHA-256 of the bearer token */
+  int has_token;
+  int open_handles; /* listeners and connections not yet closed */
+  int closed;       /* lb_admin_close ran: freed when the last handle is closed */
 };
 
+typedef struct span {
+  const char *p;
+  size_t n;
+} span;
+
 struct admin_conn {
-  uv_tcp_t tcp;
+  admin_handle h;
   uv_timer_t timer;
   uv_write_t wreq;
-  lb_control *ctl;
   lb_admin *ad;
+  admin_listener *l;
   admin_conn *next, *prev;
   int handles;
   int responded;
+  int loopback;
   llhttp_t parser;
-  char url[512];
-  size_t url_len;
+  span url, field, value, host, origin, authz, accept, fetch_site;
+  span *cur; /* header whose value is being read, or NULL */
   char body[64];
   size_t body_len;
   char peer[64];
@@ -53,27 +92,42 @@ struct admin_conn {
   jc_buf out;
 };
 
+static const char *listener_name(listener_kind k) {
+  return k == KIND_UNIX ? "admin-socket" : k == KIND_PROBE ? "probe-listen" : "admin";
+}
+
+static void accept_one(admin_listener *l);
+
 static void on_conn_closed(uv_handle_t *h) {
   admin_conn *a = h->data;
   if (--a->handles > 0)
     return;
+  admin_listener *l = a->l;
+  lb_admin *ad = a->ad;
   jc_buf_free(&a->out);
   free(a);
+  l->nconns--;
+  if (--ad->open_handles == 0 && ad->closed) {
+    free(ad);
+    return;
+  }
+  if (l->paused && l->on) {
+    l->paused = 0;
+    accept_one(l);
+  }
 }
 
 static void conn_close(admin_conn *a) {
-  if (uv_is_closing((uv_handle_t *)&a->tcp))
+  if (uv_is_closing(&a->h.handle))
     return;
-  if (a->ad) {
-    if (a->prev)
-      a->prev->next = a->next;
-    else
-      a->ad->conns = a->next;
-    if (a->next)
-      a->next->prev = a->prev;
-    a->ad = NULL;
-  }
-  uv_close((uv_handle_t *)&a->tcp, on_conn_closed);
+  if (a->prev)
+    a->prev->next = a->next;
+  else
+    a->ad->conns = a->next;
+  if (a->next)
+    a->next->prev = a->prev;
+  a->next = a->prev = NULL;
+  uv_close(&a->h.handle, on_conn_closed);
   uv_close((uv_handle_t *)&a->timer, on_conn_closed);
 }
 
@@ -82,270 +136,223 @@ static void on_written(uv_write_t *req, int status) {
   conn_close(req->data);
 }
 
-static void respond(admin_conn *a, int status, const char *ctype, const char *body, size_t len,
-                    int head_only) {
-  static const char *const reasons[] = {"OK", "Bad Request", "Not Found", "Method Not Allowed",
-                                        "Conflict", "Service Unavailable", "Internal Server Error"};
-  const char *reason = status == 200 ? reasons[0] : status == 400 ? reasons[1]
-                       : status == 404 ? reasons[2] : status == 405 ? reasons[3]
-                       : status == 409 ? reasons[4] : status == 503 ? reasons[5] : reasons[6];
-  char head[256];
+static const char *reason_of(int status) {
+  switch (status) {
+  case 200:
+    return "OK";
+  case 303:
+    return "See Other";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 503:
+    return "Service Unavailable";
+  default:
+    return "Internal Server Error";
+  }
+}
+
+static void respond(admin_conn *a, const lb_admin_resp *rs, int head_only) {
+  char head[512];
+  size_t len = rs->body ? jc_buf_len(rs->body) : strlen(rs->text);
   int n = snprintf(head, sizeof head,
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                   "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                   status, reason, ctype, len);
+                   "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                   "X-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'none'; "
+                   "style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; "
+                   "img-src data:; form-action 'self'; frame-ancestors 'none'\r\n"
+                   "%sConnection: close\r\n\r\n",
+                   rs->status, reason_of(rs->status), rs->ctype, len, rs->headers);
   jc_buf_reset(&a->out, 0);
-  if (jc_buf_append(&a->out, head, (size_t)n) != 0 ||
-      (!head_only && jc_buf_append(&a->out, body, len) != 0)) {
+  if (n < 0 || (size_t)n >= sizeof head || jc_buf_append(&a->out, head, (size_t)n) != 0 ||
+      (!head_only &&
+       jc_buf_append(&a->out, rs->body ? (const char *)jc_buf_peek(rs->body) : rs->text, len) !=
+           0)) {
     conn_close(a);
     return;
   }
-  a->responded = status;
+  a->responded = rs->status;
   uv_timer_stop(&a->timer);
   uv_buf_t b = uv_buf_init((char *)jc_buf_peek(&a->out), (unsigned)jc_buf_len(&a->out));
   a->wreq.data = a;
-  if (uv_write(&a->wreq, (uv_stream_t *)&a->tcp, &b, 1, on_written) != 0)
+  if (uv_write(&a->wreq, &a->h.stream, &b, 1, on_written) != 0)
     conn_close(a);
 }
 
-static void text(admin_conn *a, int status, const char *msg, int head_only) {
-  respond(a, status, "text/plain; charset=utf-8", msg, strlen(msg), head_only);
+static void text(admin_conn *a, int status, const char *msg, const char *headers) {
+  lb_admin_resp rs = {.status = status,
+                      .ctype = "text/plain; charset=utf-8",
+                      .text = msg,
+                      .headers = headers ? headers : ""};
+  respond(a, &rs, 0);
 }
 
-/* ---- snapshot ---- */
-
-typedef struct snap {
-  lb_stats s;
-  lb_stats_listener listeners[LB_MAX_LISTENERS];
-  lb_stats_pool pools[LB_MAX_POOLS];
-  char checks[LB_MAX_POOLS][300];
-  char hash_keys[LB_MAX_POOLS][LB_HASH_KEY_NAME_MAX + 8];
-} snap;
-
-static int snapshot(lb_control *ctl, snap *sn) {
-  lb_runtime *rt = ctl->rt;
-  memset(sn, 0, sizeof *sn);
-  sn->s.version = JOURNEY_VERSION;
-  sn->s.draining = atomic_load(&ctl->draining);
-  sn->s.uptime_s = (jc_now_us() - ctl->started_us) / 1000000;
-  sn->s.connections_active = atomic_load(&rt->conns_active);
-  sn->s.reloads = ctl->reloads;
-  sn->s.reload_failures = ctl->reload_failures;
-  sn->s.nlisteners = rt->cfg.nlisteners;
-  sn->s.listeners = sn->listeners;
-  for (int i = 0; i < rt->cfg.nlisteners; i++) {
-    sn->listeners[i].address = rt->cfg.listeners[i].text;
-    sn->listeners[i].connections = atomic_load(&rt->listener_conns[i]);
-    sn->listeners[i].tls_handshakes = atomic_load(&rt->listener_tls[i]);
-  }
-  sn->s.npools = rt->npools;
-  sn->s.pools = sn->pools;
-  for (int p = 0; p < rt->npools; p++) {
-    lb_pool *pool = &rt->pools[p];
-    lb_ctl_pool *cp = &ctl->pools[p];
-    lb_stats_pool *sp = &sn->pools[p];
-    sp->name = pool->name;
-    sp->algorithm = lb_algo_name(pool->algo);
-    sp->hash_key = pool->ops->keyed ? lb_hash_key_describe(&pool->hash_key, sn->hash_keys[p],
-                                                           sizeof sn->hash_keys[p])
-                                    : NULL;
-    lb_health_cfg_describe(&cp->hc, sn->checks[p], sizeof sn->checks[p]);
-    sp->check = sn->checks[p];
-    sp->no_server = atomic_load(&pool->no_server);
-    int n = atomic_load(&pool->nservers);
-    sp->servers = calloc(n ? (size_t)n : 1, sizeof *sp->servers);
-    if (!sp->servers)
-      return -1;
-    for (int i = 0; i < n; i++) {
-      lb_slot *sl = &cp->slots[i];
-      lb_server *s = &pool->servers[i];
-      if (!sl->in_use)
-        continue;
-      lb_stats_server *v = &sp->servers[sp->nservers++];
-      v->name = s->name;
-      v->address = s->addr_text;
-      v->state = lb_server_state_name(atomic_load(&s->state));
-      v->health = cp->hc.type == LB_CHECK_NONE ? "off" : lb_health_state_name(sl->sm.state);
-      v->last_check = sl->last;
-      v->last_check_us = sl->last_us;
-      v->source = sl->from_dns ? "dns" : "static";
-      v->weight = s->weight;
-      v->ejected = lb_outlier_is_ejected(&sl->out);
-      v->ejections = sl->out.total;
-      v->active = (uint64_t)atomic_load(&s->active);
-      v->requests = atomic_load(&s->requests);
-      v->failures = atomic_load(&s->failures);
-      v->responses_5xx = atomic_load(&s->responses_5xx);
-      for (int k = 0; k < LB_STATUS_COUNT; k++)
-        v->status[k] = atomic_load_explicit(&s->m.status[k], memory_order_relaxed);
-      lb_hist_snapshot(&s->m.request, &v->request);
-      lb_hist_snapshot(&s->m.connect, &v->connect);
-    }
-  }
-  return 0;
-}
-
-static void snapshot_free(snap *sn) {
-  for (int p = 0; p < sn->s.npools; p++)
-    free(sn->pools[p].servers);
-}
-
-static void serve_stats(admin_conn *a, int prometheus, int head_only) {
-  snap *sn = malloc(sizeof *sn);
-  if (!sn || snapshot(a->ctl, sn) != 0) {
-    if (sn)
-      snapshot_free(sn);
-    free(sn);
-    text(a, 500, "out of memory\n", head_only);
-    return;
-  }
-  jc_buf body;
-  jc_buf_init(&body, ADMIN_OUT_MAX);
-  int r = prometheus ? lb_stats_prometheus(&sn->s, &body) : lb_stats_json(&sn->s, &body);
-  snapshot_free(sn);
-  free(sn);
-  if (r != 0)
-    text(a, 500, "statistics larger than the admin output limit\n", head_only);
-  else
-    respond(a, 200, prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json",
-            jc_buf_peek(&body), jc_buf_len(&body), head_only);
-  jc_buf_free(&body);
-}
-
-/* POST /servers/NAME[/ACTION]: the action is the last path part or the body. */
-static void serve_server_action(admin_conn *a, const char *rest) {
-  lb_control *ctl = a->ctl;
-  char name[LB_NAME_MAX * 2], action[32];
-  size_t rl = strlen(rest);
-  if (rl >= sizeof name) {
-    text(a, 404, "no server with this name (see GET /stats)\n", 0);
-    return;
-  }
-  memcpy(name, rest, rl + 1);
-  char *slash = strchr(name, '/');
-  if (slash) {
-    *slash = 0;
-    snprintf(action, sizeof action, "%.31s", slash + 1);
-  } else {
-    size_t n = a->body_len;
-    while (n && (a->body[n - 1] == '\n' || a->body[n - 1] == '\r' || a->body[n - 1] == ' '))
-      n--;
-    snprintf(action, sizeof action, "%.*s", (int)n, a->body);
-  }
-  int target;
-  if (!strcmp(action, "drain"))
-    target = LB_SRV_DRAIN;
-  else if (!strcmp(action, "disable"))
-    target = LB_SRV_MAINT;
-  else if (!strcmp(action, "enable"))
-    target = 0;
-  else {
-    text(a, 400, "unknown action: send drain, disable or enable (POST /servers/NAME with the "
-                 "action as body, or POST /servers/NAME/ACTION)\n", 0);
-    return;
-  }
-  char out[1024];
-  size_t len = 0;
-  int found = 0;
-  for (int p = 0; p < ctl->rt->npools; p++) {
-    lb_pool *pool = &ctl->rt->pools[p];
-    int n = atomic_load(&pool->nservers);
-    for (int i = 0; i < n; i++) {
-      lb_slot *sl = &ctl->pools[p].slots[i];
-      lb_server *s = &pool->servers[i];
-      if (!sl->in_use || strcmp(s->name, name) != 0)
-        continue;
-      const char *before = lb_server_state_name(atomic_load(&s->state));
-      sl->admin = target;
-      lb_control_publish(ctl, p, i);
-      const char *after = lb_server_state_name(atomic_load(&s->state));
-      jc_log(JC_LOG_INFO, "admin: %s server %s (pool %s, %s): %s -> %s, %d request(s) in flight "
-             "(from %s)", action, s->name, pool->name, s->addr_text, before, after,
-             atomic_load(&s->active), a->peer);
-      int w = snprintf(out + len, sizeof out - len, "%s{\"pool\":\"%s\",\"name\":\"%s\",\"state\":\"%s\"}",
-                       found ? "," : "[", pool->name, s->name, after);
-      if (w > 0 && (size_t)w < sizeof out - len)
-        len += (size_t)w;
-      found++;
-    }
-  }
-  if (!found) {
-    text(a, 404, "no server with this name (see GET /stats)\n", 0);
-    return;
-  }
-  if (len + 2 < sizeof out) {
-    out[len++] = ']';
-    out[len++] = '\n';
-  }
-  respond(a, 200, "application/json", out, len, 0);
-}
-
-static void access_line(admin_conn *a, const char *method) {
+static void access_line(admin_conn *a, const char *method, const char *level) {
   if (lb_admin_is_azure_probe(a->peer))
     return;
   /* /healthz exists for probes (Docker's healthcheck, an L4 balancer): every few seconds, all
    * alike, so at debug; a failing one shows in the LB's own state lines. */
-  jc_log_level lvl = !strcmp(a->url, "/healthz") ? JC_LOG_DEBUG : JC_LOG_INFO;
+  jc_log_level lvl = a->url.n == 8 && !memcmp(a->url.p, "/healthz", 8) ? JC_LOG_DEBUG
+                                                                         : JC_LOG_INFO;
   if (!jc_log_enabled(lvl))
     return;
   jc_logline l;
   jc_log_begin(&l, lvl, "admin");
   jc_logline_str(&l, "client", a->peer);
   jc_logline_str(&l, "method", method);
-  jc_logline_str(&l, "path", a->url);
+  char path[512];
+  snprintf(path, sizeof path, "%.*s", (int)a->url.n, a->url.p ? a->url.p : "");
+  jc_logline_str(&l, "path", path);
   jc_logline_int(&l, "status", a->responded);
+  jc_logline_str(&l, "listener", listener_name(a->l->kind));
+  jc_logline_str(&l, "level", level);
   jc_logline_write(&l, 1);
 }
 
+static const char *level_name(lb_admin_level v) {
+  return v == LB_ADMIN_WRITE ? "write" : v == LB_ADMIN_READ ? "read" : "probe";
+}
+
+static int span_has(span s, const char *needle) {
+  size_t nl = strlen(needle);
+  for (size_t i = 0; i + nl <= s.n; i++)
+    if (!strncasecmp(s.p + i, needle, nl))
+      return 1;
+  return 0;
+}
+
+/* Host and Origin first (cross-site and rebinding), then the level, then the endpoint. */
 static void dispatch(admin_conn *a) {
-  lb_control *ctl = a->ctl;
+  lb_admin *ad = a->ad;
+  const lb_admin_cfg *cfg = &ad->ctl->rt->cfg.adm;
   int m = a->parser.method;
   const char *method = llhttp_method_name((llhttp_method_t)m);
-  int get = m == HTTP_GET || m == HTTP_HEAD, head = m == HTTP_HEAD;
+  lb_admin_level level = LB_ADMIN_PROBE;
   char path[512];
-  snprintf(path, sizeof path, "%s", a->url);
+  snprintf(path, sizeof path, "%.*s", (int)a->url.n, a->url.p ? a->url.p : "");
   char *q = strchr(path, '?');
   if (q)
-    *q = 0;
-  if (!strcmp(path, "/healthz")) {
-    if (!get) {
-      text(a, 405, "use GET\n", 0);
-    } else {
-      int with_up = 0;
-      for (int p = 0; p < ctl->rt->npools; p++)
-        with_up += lb_control_pool_up(ctl, p, NULL) > 0;
-      const char *reason;
-      int st = lb_admin_healthz(atomic_load(&ctl->draining), with_up, &reason);
-      char msg[128];
-      snprintf(msg, sizeof msg, "%s\n", reason);
-      text(a, st, msg, head);
+    *q++ = 0;
+  int token_ok = 0;
+  const char *tok;
+  size_t tl;
+  if (a->authz.n && lb_admin_bearer(a->authz.p, a->authz.n, &tok, &tl) == 0)
+    token_ok = ad->has_token && lb_admin_token_match(ad->token, tok, tl);
+  if (a->l->kind != KIND_UNIX) {
+    if (!lb_admin_host_ok(cfg, a->host.p, a->host.n)) {
+      text(a, 403,
+           "forbidden: the Host header must be the admin listener's IP address or a "
+           "name given with --admin-name\n",
+           NULL);
+      goto out;
     }
-  } else if (!strcmp(path, "/stats") || !strcmp(path, "/metrics")) {
-    if (!get)
-      text(a, 405, "use GET\n", 0);
-    else
-      serve_stats(a, path[1] == 'm', head);
-  } else if (!strncmp(path, "/servers/", 9) && path[9]) {
-    if (m != HTTP_POST)
-      text(a, 405, "use POST with drain, disable or enable\n", 0);
-    else
-      serve_server_action(a, path + 9);
-  } else {
-    text(a, 404, "not found: try /healthz, /stats, /metrics or POST /servers/NAME\n", 0);
+    if (!lb_admin_origin_ok(a->origin.p, a->origin.n, a->host.p, a->host.n) ||
+        (m != HTTP_GET && m != HTTP_HEAD && a->fetch_site.n &&
+         span_has(a->fetch_site, "cross-site"))) { /* a link from elsewhere may open the page */
+      text(a, 403, "forbidden: a request from another site (Origin) is refused\n", NULL);
+      goto out;
+    }
   }
-  access_line(a, method);
+  if (a->l->kind == KIND_PROBE) {
+    if (strcmp(path, "/healthz") != 0) {
+      text(a, 404, "not found: this listener answers /healthz only\n", NULL);
+      goto out;
+    }
+  } else if (a->l->kind == KIND_UNIX) {
+    level = LB_ADMIN_WRITE;
+  } else {
+    level = lb_admin_tcp_level(cfg, token_ok, a->loopback);
+  }
+  if (a->authz.n && !token_ok && a->l->kind == KIND_TCP) {
+    /* A wrong token is refused even on a read-only endpoint: the caller believes it has one. */
+    text(a, 401, "unauthorized: the bearer token does not match --admin-token-file\n",
+         "WWW-Authenticate: Bearer realm=\"journey-lb admin\", error=\"invalid_token\"\r\n");
+    jc_log(JC_LOG_WARN, "admin: request from %s with a wrong bearer token refused", a->peer);
+    goto out;
+  }
+  lb_admin_req rq = {.ctl = ad->ctl,
+                     .method = m,
+                     .path = path,
+                     .query = q ? q : "",
+                     .body = a->body,
+                     .body_len = a->body_len,
+                     .level = level,
+                     .peer = a->peer,
+                     .browser_form = span_has(a->accept, "text/html"),
+                     .token_configured = ad->has_token,
+                     .socket_configured = cfg->socket[0] != 0};
+  jc_buf body;
+  jc_buf_init(&body, ADMIN_OUT_MAX);
+  lb_admin_resp rs = {.status = 500,
+                      .ctype = "text/plain; charset=utf-8",
+                      .headers = "",
+                      .text = "internal error\n"};
+  lb_admin_serve(&rq, &rs, &body);
+  respond(a, &rs, m == HTTP_HEAD);
+  jc_buf_free(&body);
+out:
+  access_line(a, method, level_name(level));
 }
 
 /* ---- connection ---- */
 
+static int add(span *s, const char *at, size_t n, size_t max) {
+  if (s->p && s->p + s->n == at) /* a value split across reads: `in` keeps it contiguous */
+    s->n += n;
+  else {
+    s->p = at;
+    s->n = n;
+  }
+  return s->n > max ? -1 : 0;
+}
+
 static int on_url(llhttp_t *p, const char *at, size_t n) {
+  return add(&((admin_conn *)p->data)->url, at, n, 511);
+}
+
+static int on_field(llhttp_t *p, const char *at, size_t n) {
   admin_conn *a = p->data;
-  if (a->url_len + n >= sizeof a->url)
-    return -1;
-  memcpy(a->url + a->url_len, at, n);
-  a->url_len += n;
-  a->url[a->url_len] = 0;
+  if (a->cur || a->value.p) { /* a new field begins */
+    a->field.p = NULL;
+    a->value.p = NULL;
+    a->cur = NULL;
+  }
+  add(&a->field, at, n, 64); /* a longer name is not one we read */
   return 0;
+}
+
+static int on_value(llhttp_t *p, const char *at, size_t n) {
+  admin_conn *a = p->data;
+  if (!a->cur) {
+    static const struct {
+      const char *name;
+      size_t off;
+    } known[] = {{"host", offsetof(admin_conn, host)},
+                 {"origin", offsetof(admin_conn, origin)},
+                 {"authorization", offsetof(admin_conn, authz)},
+                 {"accept", offsetof(admin_conn, accept)},
+                 {"sec-fetch-site", offsetof(admin_conn, fetch_site)}};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+      if (a->field.n == strlen(known[i].name) &&
+          !strncasecmp(a->field.p, known[i].name, a->field.n)) {
+        a->cur = (span *)((char *)a + known[i].off);
+        if (a->cur->p) /* a repeated Host/Origin/Authorization is not trusted */
+          return -1;
+      }
+    if (!a->cur)
+      a->cur = &a->value; /* a header we do not read */
+  }
+  a->value.p = a->value.p ? a->value.p : at;
+  return a->cur == &a->value ? 0 : add(a->cur, at, n, 1024);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n) {
@@ -388,58 +395,202 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     uv_read_stop(st);
     dispatch(a);
   } else if (e != HPE_OK) {
-    text(a, 400, "bad request\n", 0);
-    access_line(a, "-");
+    text(a, 400, "bad request\n", NULL);
+    access_line(a, "-", "-");
   } else if (a->in_len == sizeof a->in) {
-    text(a, 400, "request too large\n", 0);
-    access_line(a, "-");
+    text(a, 400, "request too large\n", NULL);
+    access_line(a, "-", "-");
   }
 }
 
-static void on_timeout(uv_timer_t *t) { conn_close(t->data); }
+static void on_timeout(uv_timer_t *t) {
+  admin_conn *a = t->data;
+  if (a->in_len && !a->responded) {
+    text(a, 408, "request not received in time\n", NULL);
+    access_line(a, "-", "-");
+  } else {
+    conn_close(a);
+  }
+}
 
-static void on_connection(uv_stream_t *server, int status) {
-  lb_admin *ad = server->data;
-  if (status < 0)
-    return;
+static void accept_one(admin_listener *l) {
+  lb_admin *ad = l->ad;
   admin_conn *a = calloc(1, sizeof *a);
   if (!a)
     return;
-  a->ctl = ad->ctl;
   a->ad = ad;
+  a->l = l;
+  if (l->kind == KIND_UNIX)
+    uv_pipe_init(ad->ctl->loop, &a->h.pipe, 0);
+  else
+    uv_tcp_init(ad->ctl->loop, &a->h.tcp);
+  uv_timer_init(ad->ctl->loop, &a->timer);
+  a->h.handle.data = a->timer.data = a;
+  a->handles = 2;
+  l->nconns++;
+  ad->open_handles++;
   a->next = ad->conns;
   if (ad->conns)
     ad->conns->prev = a;
   ad->conns = a;
   jc_buf_init(&a->out, ADMIN_OUT_MAX);
-  uv_tcp_init(ad->ctl->loop, &a->tcp);
-  uv_timer_init(ad->ctl->loop, &a->timer);
-  a->tcp.data = a->timer.data = a;
-  a->handles = 2;
-  if (uv_accept(server, (uv_stream_t *)&a->tcp) != 0) {
+  if (uv_accept(&l->h.stream, &a->h.stream) != 0) {
     conn_close(a);
     return;
   }
-  struct sockaddr_storage ss;
-  int sl = sizeof ss;
-  if (uv_tcp_getpeername(&a->tcp, (struct sockaddr *)&ss, &sl) == 0)
-    jc_addr_ip((struct sockaddr *)&ss, a->peer, sizeof a->peer);
+  if (l->kind == KIND_UNIX) {
+    snprintf(a->peer, sizeof a->peer, "unix");
+  } else {
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    if (uv_tcp_getpeername(&a->h.tcp, (struct sockaddr *)&ss, &sl) == 0) {
+      jc_addr_ip((struct sockaddr *)&ss, a->peer, sizeof a->peer);
+      a->loopback = jc_addr_is_loopback((struct sockaddr *)&ss);
+    }
+  }
   llhttp_init(&a->parser, HTTP_REQUEST, &admin_settings);
   a->parser.data = a;
-  uv_timer_start(&a->timer, on_timeout, ADMIN_TIMEOUT_MS, 0);
-  uv_read_start((uv_stream_t *)&a->tcp, on_alloc, on_read);
+  uv_timer_start(&a->timer, on_timeout, ad->ctl->rt->cfg.adm.timeout_ms, 0);
+  uv_read_start(&a->h.stream, on_alloc, on_read);
 }
 
-int lb_admin_start(lb_control *ctl, const char *addr, char *err, size_t errlen) {
+static void on_connection(uv_stream_t *server, int status) {
+  admin_listener *l = server->data;
+  if (status < 0) {
+    if (status == UV_EMFILE || status == UV_ENFILE)
+      lb_fd_exhausted("the admin listener");
+    return;
+  }
+  if (l->nconns >= l->ad->ctl->rt->cfg.adm.max_conns) {
+    uint64_t now = uv_now(l->ad->ctl->loop);
+    if (!l->warned_ms || now - l->warned_ms >= 10000) { /* once per 10 s */
+      l->warned_ms = now;
+      jc_log(JC_LOG_WARN,
+             "%s %s: %u connections open (admin-max-connections): the next ones "
+             "wait",
+             listener_name(l->kind), l->addr, l->nconns);
+    }
+    l->paused = 1; /* libuv stops polling until the waiting one is accepted */
+    return;
+  }
+  accept_one(l);
+}
+
+/* ---- start and stop ---- */
+
+static int load_token(lb_admin *ad, const char *path, char *err, size_t errlen) {
+  char why[400];
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    snprintf(err, errlen,
+             "admin token file %s: %s (create it with: umask 077; openssl rand "
+             "-hex 32 > %s)",
+             path, strerror(errno), path);
+    return -1;
+  }
+  struct stat st;
+  char buf[4097];
+  ssize_t n = -1;
+  if (fstat(fd, &st) != 0 ||
+      lb_admin_token_mode_ok(st.st_mode, st.st_uid, geteuid(), path, why, sizeof why) != 0 ||
+      (n = read(fd, buf, sizeof buf - 1)) < 0 ||
+      lb_admin_token_parse(buf, (size_t)n, ad->token, why, sizeof why) != 0) {
+    close(fd);
+    snprintf(err, errlen, "%s", n < 0 && errno ? strerror(errno) : why);
+    if (strncmp(err, "admin token", 11) != 0)
+      snprintf(err, errlen, "admin token file %s: %s", path, why);
+    return -1;
+  }
+  close(fd);
+  ad->has_token = 1;
+  return 0;
+}
+
+static int listen_tcp(lb_admin *ad, listener_kind k, const char *addr, char *err, size_t el) {
+  admin_listener *l = &ad->l[k];
   struct sockaddr_storage ss;
   socklen_t sl;
   char e[200];
   if (jc_addr_parse(addr, &ss, &sl, e, sizeof e) != 0) {
-    snprintf(err, errlen, "admin '%s': %s (expected IP:PORT, e.g. 127.0.0.1:9000)", addr, e);
+    snprintf(err, el, "%s '%s': %s (expected IP:PORT, e.g. 127.0.0.1:9000)", listener_name(k), addr,
+             e);
     return -1;
   }
+  uv_tcp_init(ad->ctl->loop, &l->h.tcp);
+  l->on = 1;
+  ad->open_handles++;
+  int r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
+  if (r == 0)
+    r = uv_listen(&l->h.stream, 128, on_connection);
+  if (r != 0) {
+    if (r == UV_EADDRINUSE) /* no SO_REUSEPORT here: a second process is always refused */
+      snprintf(err, el,
+               "%s listener %s is already in use by another process; stop it or "
+               "choose another --%s",
+               listener_name(k), addr, listener_name(k));
+    else
+      snprintf(err, el, "%s listener %s: %s", listener_name(k), addr, uv_strerror(r));
+    return -1;
+  }
+  return 0;
+}
+
+/* The socket file is made with umask 0177 (mode 0600 from the first instant, owned by the
+ * process's user); a stale file from a crashed run is replaced only when nobody answers on it. */
+static int listen_unix(lb_admin *ad, const char *path, char *err, size_t el) {
+  admin_listener *l = &ad->l[KIND_UNIX];
+  struct stat st;
+  if (lstat(path, &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      snprintf(err, el,
+               "admin-socket %s exists and is not a socket: remove it or choose "
+               "another path",
+               path);
+      return -1;
+    }
+    struct sockaddr_un su = {.sun_family = AF_UNIX};
+    snprintf(su.sun_path, sizeof su.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int live = fd >= 0 && connect(fd, (struct sockaddr *)&su, sizeof su) == 0;
+    if (fd >= 0)
+      close(fd);
+    if (live) {
+      snprintf(err, el,
+               "admin-socket %s: another process is listening on it; stop it or "
+               "choose another path",
+               path);
+      return -1;
+    }
+    unlink(path); /* left by a process that is gone */
+  }
+  uv_pipe_init(ad->ctl->loop, &l->h.pipe, 0);
+  l->on = 1;
+  ad->open_handles++;
+  mode_t old = umask(0177);
+  int r = uv_pipe_bind(&l->h.pipe, path);
+  umask(old);
+  if (r == 0 && chmod(path, 0600) != 0)
+    r = uv_translate_sys_error(errno);
+  if (r == 0)
+    r = uv_listen(&l->h.stream, 128, on_connection);
+  if (r != 0) {
+    snprintf(err, el,
+             "admin-socket %s: %s (the directory must exist and be writable by the "
+             "service's user)",
+             path, uv_strerror(r));
+    return -1;
+  }
+  return 0;
+}
+
+int lb_admin_start(lb_control *ctl, char *err, size_t errlen) {
+  const lb_config *cfg = &ctl->rt->cfg;
+  if (!cfg->admin[0] && !cfg->adm.socket[0] && !cfg->adm.probe[0])
+    return 0;
   llhttp_settings_init(&admin_settings);
   admin_settings.on_url = on_url;
+  admin_settings.on_header_field = on_field;
+  admin_settings.on_header_value = on_value;
   admin_settings.on_body = on_body;
   admin_settings.on_message_complete = on_complete;
   lb_admin *ad = calloc(1, sizeof *ad);
@@ -448,36 +599,65 @@ int lb_admin_start(lb_control *ctl, const char *addr, char *err, size_t errlen) 
     return -1;
   }
   ad->ctl = ctl;
-  snprintf(ad->addr, sizeof ad->addr, "%s", addr);
-  uv_tcp_init(ctl->loop, &ad->tcp);
-  ad->tcp.data = ad;
   ctl->admin = ad;
-  int r = uv_tcp_bind(&ad->tcp, (struct sockaddr *)&ss, 0);
-  if (r == 0)
-    r = uv_listen((uv_stream_t *)&ad->tcp, 128, on_connection);
-  if (r != 0) {
-    if (r == UV_EADDRINUSE) /* no SO_REUSEPORT here: a second process is always refused */
-      snprintf(err, errlen,
-               "admin listener %s is already in use by another process; stop it or choose "
-               "another --admin",
-               addr);
-    else
-      snprintf(err, errlen, "admin listener %s: %s", addr, uv_strerror(r));
+  for (int k = 0; k < KIND_COUNT; k++) {
+    ad->l[k].kind = (listener_kind)k;
+    ad->l[k].ad = ad;
+    ad->l[k].h.handle.data = &ad->l[k];
+  }
+  snprintf(ad->l[KIND_TCP].addr, LB_ADMIN_PATH_MAX, "%s", cfg->admin);
+  snprintf(ad->l[KIND_UNIX].addr, LB_ADMIN_PATH_MAX, "%s", cfg->adm.socket);
+  snprintf(ad->l[KIND_PROBE].addr, LB_ADMIN_PATH_MAX, "%s", cfg->adm.probe);
+  if ((cfg->adm.token_file[0] && load_token(ad, cfg->adm.token_file, err, errlen) != 0) ||
+      (cfg->admin[0] && listen_tcp(ad, KIND_TCP, cfg->admin, err, errlen) != 0) ||
+      (cfg->adm.probe[0] && listen_tcp(ad, KIND_PROBE, cfg->adm.probe, err, errlen) != 0) ||
+      (cfg->adm.socket[0] && listen_unix(ad, cfg->adm.socket, err, errlen) != 0)) {
     lb_admin_close(ctl);
     return -1;
   }
-  jc_log(JC_LOG_INFO, "admin listener on http://%s (/healthz /stats /metrics /servers/NAME)",
-         addr);
+  if (cfg->admin[0]) {
+    const char *who = ad->has_token        ? "mutations need the bearer token of --admin-token-file"
+                      : cfg->adm.socket[0] ? "mutations only over --admin-socket"
+                                           : "no --admin-token-file or --admin-socket: mutations "
+                                             "(POST /servers/...) are accepted from loopback "
+                                             "peers only";
+    jc_log(JC_LOG_INFO,
+           "admin listener on http://%s (page at /, /healthz /stats /requests "
+           "/metrics read-only; %s)",
+           cfg->admin, who);
+  }
+  if (cfg->adm.socket[0])
+    jc_log(JC_LOG_INFO, "admin socket %s (mode 0600): every endpoint, mutations included",
+           cfg->adm.socket);
+  if (cfg->adm.probe[0])
+    jc_log(JC_LOG_INFO, "probe listener on http://%s: /healthz only", cfg->adm.probe);
   return 0;
 }
 
-static void on_admin_closed(uv_handle_t *h) { free(h->data); }
+static void on_listener_closed(uv_handle_t *h) {
+  admin_listener *l = h->data;
+  lb_admin *ad = l->ad;
+  if (--ad->open_handles == 0)
+    free(ad);
+}
 
 void lb_admin_close(lb_control *ctl) {
-  if (!ctl->admin)
+  lb_admin *ad = ctl->admin;
+  if (!ad)
     return;
-  while (ctl->admin->conns)
-    conn_close(ctl->admin->conns);
-  uv_close((uv_handle_t *)&ctl->admin->tcp, on_admin_closed);
   ctl->admin = NULL;
+  ad->closed = 1;
+  for (int k = 0; k < KIND_COUNT; k++)
+    ad->l[k].on = 0; /* no accept from a closing connection's callback */
+  while (ad->conns)
+    conn_close(ad->conns);
+  for (int k = 0; k < KIND_COUNT; k++)
+    if (uv_is_active(&ad->l[k].h.handle) || ad->l[k].h.handle.loop) {
+      if (!uv_is_closing(&ad->l[k].h.handle))
+        uv_close(&ad->l[k].h.handle, on_listener_closed);
+    }
+  if (ad->l[KIND_UNIX].addr[0] && ad->l[KIND_UNIX].h.handle.loop)
+    unlink(ad->l[KIND_UNIX].addr);
+  if (ad->open_handles == 0)
+    free(ad);
 }

@@ -26,6 +26,7 @@
 
 #define LB_SLOT_REUSE_MS 5000
 #define LB_CHECK_LAST_MAX 96
+#define LB_CHECK_STRIP 10
 
 typedef struct lb_probe lb_probe;
 typedef struct lb_control lb_control;
@@ -39,6 +40,11 @@ typedef struct lb_slot {
   lb_outlier out;
   char last[LB_CHECK_LAST_MAX]; /* last check result: "ok", "timeout", "status 503", ... */
   uint64_t last_us;      /* its duration */
+  uint64_t last_at_us;   /* when it finished (jc_now_us) */
+  uint16_t strip;        /* the last LB_CHECK_STRIP results, newest in bit 0 (1 = passed) */
+  uint8_t nstrip;        /* how many of them there are */
+  int published;         /* the state last published (lb_server_state), -1 never */
+  uint64_t state_since_us; /* when the published state last changed (jc_now_us) */
   int first_done;        /* the first check finished */
   lb_probe *probe;       /* check in flight */
   uv_timer_t timer;      /* next check */
@@ -111,7 +117,8 @@ int lb_dns_init(lb_control *ctl, char *err, size_t errlen);
 void lb_dns_close(lb_control *ctl);
 
 /* ---- admin.c ---- */
-int lb_admin_start(lb_control *ctl, const char *addr, char *err, size_t errlen);
+/* Starts the admin listener, socket and probe listener that rt->cfg asks for (none: 0). */
+int lb_admin_start(lb_control *ctl, char *err, size_t errlen);
 void lb_admin_close(lb_control *ctl);
 
 /* ---- reload.c ---- */

@@ -89,6 +89,9 @@ static void slot_result(lb_slot *sl, int ok, const char *reason, uint64_t took_u
   uint64_t prev_since = sl->sm.since_us;
   snprintf(sl->last, sizeof sl->last, "%s", reason);
   sl->last_us = took_us;
+  sl->last_at_us = now;
+  sl->strip = (uint16_t)((sl->strip << 1) | (ok ? 1 : 0));
+  sl->nstrip += sl->nstrip < LB_CHECK_STRIP;
   sl->first_done = 1;
   if (lb_health_sm_record(&sl->sm, hc, ok, now)) {
     lb_control_publish(sl->ctl, sl->pool, sl->index);

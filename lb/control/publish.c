@@ -31,6 +31,10 @@ void lb_control_publish(lb_control *ctl, int p, int i) {
   /* A change (a new server in the slot is one: it was REMOVED) rebuilds the pool's picking. */
   if (atomic_exchange_explicit(&s->state, st, memory_order_acq_rel) != st)
     lb_pool_changed(&ctl->rt->pools[p]);
+  if (sl->published != st) { /* "since when" on the admin page */
+    sl->published = st;
+    sl->state_since_us = jc_now_us();
+  }
 }
 
 int lb_control_pool_up(lb_control *ctl, int p, int *in_use) {

@@ -63,6 +63,8 @@ static void report_restart_only(const lb_config *old, const lb_config *nw) {
   DIFF(old->workers != nw->workers, "workers")
   DIFF(strcmp(old->admin, nw->admin), "admin")
   DIFF(strcmp(old->tls.cert_header, nw->tls.cert_header), "client-cert-header")
+  /* the token is read, the socket and probe listener bound, once at start */
+  DIFF(memcmp(&old->adm, &nw->adm, sizeof old->adm), "admin-*/probe-listen")
   DIFF(old->client_header_timeout != nw->client_header_timeout ||
            old->client_idle_timeout != nw->client_idle_timeout ||
            old->backend_connect_timeout != nw->backend_connect_timeout ||

@@ -94,6 +94,11 @@ static void slot_reset(lb_control *ctl, int p, int i, int from_dns) {
   sl->first_done = 0;
   sl->last[0] = 0;
   sl->last_us = 0;
+  sl->last_at_us = 0;
+  sl->strip = 0;
+  sl->nstrip = 0;
+  sl->published = -1;
+  sl->state_since_us = now;
   lb_health_sm_init(&sl->sm, now);
   memset(&sl->out, 0, sizeof sl->out);
   sl->out.last_change = now;

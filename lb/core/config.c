@@ -38,6 +38,7 @@ void lb_config_defaults(lb_config *c) {
   c->backend_idle_max = 64;
   lb_health_cfg_defaults(&c->health);
   lb_health_cfg_defaults(&c->pools[0].health);
+  lb_admin_cfg_defaults(&c->adm);
   c->dns_ttl_min = 1000;
   c->dns_ttl_max = 300000;
   c->drain_delay = 5000; /* only with an admin listener: nobody else can see /healthz turn 503 */
@@ -375,6 +376,8 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
     int hr = lb_health_cfg_set(&c->health, name, value, why, wl);
     if (hr <= 0)
       return hr;
+    if ((hr = lb_admin_cfg_set(&c->adm, name, value, why, wl)) <= 0)
+      return hr;
   }
   {
     int tr = lb_tls_settings_set(&c->tls, name, value, why, wl);
@@ -661,11 +664,14 @@ int lb_config_finish(lb_config *c, char *err, size_t errlen) {
       return -1;
     }
   }
+  if (lb_config_check_admin(c, src, err, errlen) != 0 ||
+      lb_config_check_overlaps(c, src, err, errlen) != 0)
+    return -1;
   if (c->dns_ttl_min > c->dns_ttl_max) {
     snprintf(err, errlen, "%s: dns-ttl-min must not exceed dns-ttl-max", src);
     return -1;
   }
-  if (!c->drain_delay_set && !c->admin[0])
+  if (!c->drain_delay_set && !c->admin[0] && !c->adm.probe[0])
     c->drain_delay = 0; /* no admin listener: nothing can see /healthz, nothing to wait for */
   return 0;
 }

@@ -7,6 +7,7 @@
 #ifndef JOURNEY_LB_CONFIG_H
 #define JOURNEY_LB_CONFIG_H
 
+#include "lb/core/admin_policy.h"
 #include "lb/core/balancer/hash_key.h"
 #include "lb/core/health.h"
 #include "lb/core/tls_settings.h"
@@ -87,6 +88,7 @@ typedef struct lb_config {
   lb_hash_key_cfg hash_key;       /* default hash-key (client-ip) */
   int workers;                    /* 0: number of CPUs (lb_config_workers) */
   char admin[LB_NAME_MAX];        /* admin listener "127.0.0.1:9000" (issue 5), "" = none */
+  lb_admin_cfg adm;               /* admin-* and probe-listen: who may do what (admin_policy.h) */
   int log_format;                 /* jc_log_format */
   int log_level;                  /* jc_log_level */
   int access_log;                 /* 1: one line per request on stdout */
@@ -131,6 +133,12 @@ int lb_config_load_file(lb_config *c, const char *path, char *err, size_t errlen
  * listeners have a certificate, routes name existing pools; adds the catch-all route "/" to the
  * default pool when it has servers. */
 int lb_config_finish(lb_config *c, char *err, size_t errlen);
+
+/* config_check.c, called by lb_config_finish: the admin and probe addresses, and what would
+ * silently never work (two routes with the same prefix, a pool no route reaches, the same
+ * address twice among listen, admin and probe-listen). 0, or -1 with the reason. */
+int lb_config_check_admin(const lb_config *c, const char *src, char *err, size_t errlen);
+int lb_config_check_overlaps(const lb_config *c, const char *src, char *err, size_t errlen);
 
 /* Balancing algorithm names (the other value parsers: values.h). */
 const char *lb_algo_name(lb_algo a);

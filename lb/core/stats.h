@@ -33,6 +33,8 @@ typedef struct lb_srv_metrics {
   lb_hist request;  /* request headers received .. response complete */
   lb_hist connect;  /* new backend connections: connect time */
   atomic_uint_fast64_t status[LB_STATUS_COUNT]; /* responses by status code */
+  /* failures by class (cold paths only) and retries away from this server */
+  atomic_uint_fast64_t err_connect, err_timeout, err_reset, retries;
 } lb_srv_metrics;
 
 void lb_hist_observe(lb_hist *h, uint64_t us);
@@ -67,6 +69,12 @@ typedef struct lb_stats_server {
   uint64_t active, requests, failures, responses_5xx;
   uint64_t status[LB_STATUS_COUNT];
   lb_hist_snap request, connect;
+  /* for the admin page */
+  uint64_t since_ms;          /* time in the current state */
+  uint64_t last_check_age_ms; /* since the last check finished; UINT64_MAX: none yet */
+  char strip[12];             /* last checks, oldest first: '+' passed, '-' failed */
+  uint64_t err_connect, err_timeout, err_reset, retries;
+  uint64_t lat_count[3], lat_p50_us[3], lat_p99_us[3]; /* connect, headers, total: last minute */
 } lb_stats_server;
 
 typedef struct lb_stats_pool {
@@ -82,8 +90,18 @@ typedef struct lb_stats_listener {
   uint64_t connections, tls_handshakes;
 } lb_stats_listener;
 
+/* One recent request (the admin page's waterfall), values ready to print. */
+typedef struct lb_stats_request {
+  const char *id, *path, *method, *pool, *server; /* "" when none */
+  int status, retries;
+  uint64_t ended_unix_ms;
+  int64_t Th, Ti, TR, Tw, Tc, Tr, Td, Tt; /* microseconds, -1: phase not reached */
+} lb_stats_request;
+
 typedef struct lb_stats {
   const char *version;
+  const char *build;      /* compiler, OpenSSL and libuv versions */
+  uint64_t start_unix_s;  /* process start, wall clock */
   int draining;
   uint64_t uptime_s;
   uint64_t connections_active;
@@ -92,6 +110,8 @@ typedef struct lb_stats {
   lb_stats_listener *listeners;
   int npools;
   lb_stats_pool *pools;
+  int nrecent;               /* newest first */
+  lb_stats_request *recent;
 } lb_stats;
 
 /* Admin decisions. 1 when the peer is Azure's health probe source (168.63.129.16): its probes
@@ -103,5 +123,12 @@ int lb_admin_healthz(int draining, int pools_with_up, const char **reason);
 /* Append to b; return 0, or -1 when b's cap was reached (output incomplete). */
 int lb_stats_json(const lb_stats *s, jc_buf *b);
 int lb_stats_prometheus(const lb_stats *s, jc_buf *b);
+/* Responses of class cls (4: 4xx, 5: 5xx) in v->status. */
+uint64_t lb_stats_class(const lb_stats_server *v, int cls);
+/* {"requests":[...]}: the recent requests, newest first. */
+int lb_stats_requests_json(const lb_stats *s, jc_buf *b);
+
+/* JSON string and HTML text escaping, shared with the page (dashboard.c). */
+int lb_stats_put_json_str(jc_buf *b, const char *s);
 
 #endif

@@ -1,5 +1,9 @@
 /* Cheap writes with deferred completions (stream.h). */
 #include "lb/net/stream.h"
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include "common/log.h"
+#include "common/clock.h"
 
 static void on_idle(uv_idle_t *h);
 
@@ -90,3 +94,31 @@ int lb_stream_write(lb_stream_loop *w, uv_stream_t *s, uv_write_t *req, lb_defer
   return uv_write(req, s, bufs + i, n - i, cb);
 }
 
+
+uint64_t lb_fd_limit(void) {
+  static atomic_uint_fast64_t cached;
+  uint64_t v = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (!v) {
+    struct rlimit rl = {0, 0};
+    v = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur
+                                                                           : UINT32_MAX;
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+  }
+  return v;
+}
+
+void lb_fd_exhausted(const char *where) {
+  static atomic_uint_fast64_t last_us;
+  uint64_t now = jc_now_us(), prev = atomic_load_explicit(&last_us, memory_order_relaxed);
+  if ((prev && now - prev < 10000000) ||
+      !atomic_compare_exchange_strong_explicit(&last_us, &prev, now, memory_order_relaxed,
+                                               memory_order_relaxed))
+    return;
+  struct rlimit rl = {0, 0};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  jc_log(JC_LOG_ERROR, "out of file descriptors while %s (open-file limit %llu, hard %llu): "
+         "new connections are being dropped; raise the limit (ulimit -n, LimitNOFILE= in the "
+         "systemd unit) or lower --max-connections (each proxied request needs two "
+         "descriptors); this message repeats at most every 10 s", where,
+         (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+}

@@ -36,4 +36,9 @@ int lb_stream_write(lb_stream_loop *l, uv_stream_t *s, uv_write_t *req, lb_defer
 int lb_stream_try_write(lb_stream_loop *l, uv_stream_t *s, lb_deferred *d,
                         void (*done)(lb_deferred *d), uv_buf_t *bufs, unsigned n, unsigned *first);
 
+/* Out of file descriptors (EMFILE/ENFILE) in `where`: one warning per 10 s for the whole
+ * process, with the limit and what to do. */
+void lb_fd_exhausted(const char *where);
+uint64_t lb_fd_limit(void); /* RLIMIT_NOFILE's soft limit, read once */
+
 #endif

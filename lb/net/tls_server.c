@@ -126,8 +126,13 @@ int lb_tls_server_init(lb_tls_server *t, const lb_config *c, char *err, size_t e
         if (SSL_CTX_use_certificate_chain_file(t->ctx[k], cc->cert) != 1 ||
             SSL_CTX_use_PrivateKey_file(t->ctx[k], cc->key, SSL_FILETYPE_PEM) != 1 ||
             SSL_CTX_check_private_key(t->ctx[k]) != 1) {
-          snprintf(err, errlen, "cannot add certificate %s with key %s: %s", cc->cert, cc->key,
-                   jc_tls_last_error(why, sizeof why));
+          if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH ||
+              ERR_peek_last_error() == 0)
+            snprintf(err, errlen, "private key %s does not match certificate %s: they are not "
+                     "a pair (give each --cert the --key it was issued for)", cc->key, cc->cert);
+          else
+            snprintf(err, errlen, "cannot add certificate %s with key %s: %s", cc->cert,
+                     cc->key, jc_tls_last_error(why, sizeof why));
           X509_free(x);
           goto fail;
         }

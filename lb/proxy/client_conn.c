@@ -494,12 +494,12 @@ static void reset_request(lb_client *c) {
 static void request_done(lb_client *c) {
   lb_log_conn lc;
   lb_runtime *rt = c->ex.w->rt;
-  uint64_t now = jc_now_us();
-  c->ex.t.done = now;
+  uint64_t now = c->ex.t.done = jc_now_us();
   if (!c->ex.term)
     c->ex.term = "ok";
-  lb_passive_request_done(rt, c->ex.pool, c->ex.server, c->ex.status,
-                          c->ex.t.req_start ? c->ex.t.req_start : c->ex.t.hdr_done, now);
+  lb_passive_request_done(c->ex.w, &(lb_recent_req){&c->ex.t, c->ex.status, c->ex.pool,
+      c->ex.server, c->ex.method, c->ex.retries, c->ex.backend_reused, c->ex.reqid,
+      c->ex.reqid_len, lb_client_path(c), c->h1.url_len});
   lb_access_log(&c->ex, log_conn(c, &lc));
   if (jc_log_enabled(JC_LOG_DEBUG))
     lb_debug_phase(&c->ex, log_conn(c, &lc), "done", now);

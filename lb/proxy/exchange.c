@@ -13,6 +13,7 @@
 #include "lb/proxy/backend_pool.h"
 #include "lb/proxy/runtime.h"
 #include "lb/proxy/passive.h"
+#include "lb/net/stream.h"
 #include "lb/core/framing.h"
 #include "lb/core/request_check.h"
 #include "lb/core/retry_policy.h"
@@ -123,6 +124,7 @@ static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f
     return;
   case LB_RETRY_NEXT:
     ex->retries++;
+    atomic_fetch_add_explicit(&s->m.retries, 1, memory_order_relaxed);
     jc_log(JC_LOG_INFO, "retrying request %s on server %s after %s on %s",
            lb_exchange_request_id(ex), p->servers[next].name, what, s->name);
     ex->server = next;
@@ -339,6 +341,8 @@ static void attach(lb_exchange *ex, int server, int allow_reuse) {
   b->connect_start = now;
   int r = uv_tcp_connect(&b->creq, &b->tcp, (const struct sockaddr *)&s->addr, on_connect);
   if (r < 0) {
+    if (r == UV_EMFILE || r == UV_ENFILE)
+      lb_fd_exhausted("connecting to a backend");
     backend_failed(b, uv_strerror(r), 0);
     return;
   }
@@ -387,12 +391,20 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
   lb_exchange_detach(ex, 0); /* closes b */
   if (f.response_started || (f.kind == LB_FAIL_STALE && !f.fresh_retried &&
                               lb_retry_decide(&f, 0) == LB_RETRY_SAME_FRESH)) {
-    if (f.response_started) /* a stale pooled connection is no failure of the server */
+    if (f.response_started) { /* a stale pooled connection is no failure of the server */
       atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(timeout ? &s->m.err_timeout : &s->m.err_reset, 1,
+                                memory_order_relaxed);
+    }
     retry_or_fail(ex, s, &f, why, why);
     return;
   }
   atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(f.kind == LB_FAIL_CONNECT || f.kind == LB_FAIL_CONNECT_TIMEOUT
+                                ? &s->m.err_connect
+                            : timeout ? &s->m.err_timeout
+                                      : &s->m.err_reset,
+                            1, memory_order_relaxed);
   char msg[160];
   if (f.kind == LB_FAIL_CONNECT || f.kind == LB_FAIL_CONNECT_TIMEOUT) {
     lb_passive_connect_failed(ex->w->rt, ex->pool, s);

@@ -9,6 +9,8 @@
 
 #include "common/clock.h"
 
+#include <string.h>
+
 static void poke(lb_runtime *rt, lb_server *s) {
   if (!atomic_exchange_explicit(&s->eject_request, 1, memory_order_acq_rel) && rt->control_wakeup)
     uv_async_send(rt->control_wakeup);
@@ -45,11 +47,49 @@ void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status) {
   reset(&s->consec_5xx);
 }
 
-void lb_passive_request_done(lb_runtime *rt, int pool, int server, int status, uint64_t start_us,
-                             uint64_t done_us) {
-  if (pool < 0 || server < 0 || !status)
+/* The admin page's ring and latency windows: one entry copy and three counts, no lock
+ * (lb/core/recent.h). The request id and the path are copied as fixed 64-byte blocks (both live
+ * in lent blocks longer than that: LB_REQID_MAX, LB_PATH_LOG_MAX). */
+void lb_passive_recent(lb_worker *w, const lb_recent_req *r) {
+  const lb_timing *t = r->t;
+  if (w->recent.cap) {
+    lb_recent_entry *e = lb_recent_begin(&w->recent);
+    e->t = *t;
+    e->status = (uint16_t)r->status;
+    e->pool = (int8_t)r->pool;
+    e->server = (int8_t)r->server;
+    e->method = (uint8_t)r->method;
+    e->retries = (uint8_t)r->retries;
+    e->id_len = 0;
+    if (r->id_len) {
+      memcpy(e->id, r->id, LB_RECENT_ID_MAX);
+      e->id_len = (uint8_t)(r->id_len < LB_RECENT_ID_MAX ? r->id_len : LB_RECENT_ID_MAX);
+    }
+    e->path_len = 0;
+    if (r->path[0]) { /* a fixed-size copy: the block is longer, no strlen */
+      memcpy(e->path, r->path, LB_RECENT_PATH_MAX);
+      e->path_len = (uint8_t)(r->path_len < LB_RECENT_PATH_MAX ? r->path_len : LB_RECENT_PATH_MAX);
+    }
+    lb_recent_commit(&w->recent, e);
+  }
+  if (r->pool < 0 || r->server < 0 || !r->status || !w->lat[r->pool])
     return;
-  lb_server *s = &rt->pools[pool].servers[server];
-  lb_hist_observe(&s->m.request, done_us > start_us ? done_us - start_us : 0);
-  lb_srv_metrics_status(&s->m, status);
+  uint64_t from = t->req_start ? t->req_start : t->hdr_done;
+  lb_lat_slot *ls = lb_lat_slot_now(&w->lat[r->pool][r->server], t->done);
+  if (t->connected && !r->backend_reused && t->queued && t->connected >= t->queued)
+    lb_lat_count_in(ls, LB_LAT_CONNECT, t->connected - t->queued);
+  if (t->resp_hdr && t->connected && t->resp_hdr >= t->connected)
+    lb_lat_count_in(ls, LB_LAT_HEADERS, t->resp_hdr - t->connected);
+  lb_lat_count_in(ls, LB_LAT_TOTAL, t->done > from ? t->done - from : 0);
+}
+
+void lb_passive_request_done(lb_worker *w, const lb_recent_req *r) {
+  if (r->pool < 0 || r->server < 0 || !r->status)
+    goto recent;
+  lb_server *s = &w->rt->pools[r->pool].servers[r->server];
+  uint64_t from = r->t->req_start ? r->t->req_start : r->t->hdr_done;
+  lb_hist_observe(&s->m.request, r->t->done > from ? r->t->done - from : 0);
+  lb_srv_metrics_status(&s->m, r->status);
+recent:
+  lb_passive_recent(w, r);
 }

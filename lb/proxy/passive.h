@@ -10,9 +10,20 @@
 void lb_passive_connected(lb_runtime *rt, lb_server *s, uint64_t connect_us);
 void lb_passive_connect_failed(lb_runtime *rt, int pool, lb_server *s);
 void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status);
-/* A request of `pool`/`server` (indexes; -1 none) ended with status (0: no answer) after
- * done_us - start_us: the request-duration histogram and the status counters. */
-void lb_passive_request_done(lb_runtime *rt, int pool, int server, int status, uint64_t start_us,
-                             uint64_t done_us);
+
+/* A finished request for the admin page (lb/core/recent.h): into the worker's recent ring and
+ * its server's last-minute latency window. */
+typedef struct lb_recent_req {
+  const lb_timing *t;
+  int status, pool, server, method, retries, backend_reused;
+  const char *id; /* LB_REQID_MAX readable bytes when id_len > 0 */
+  uint32_t id_len;
+  const char *path; /* "" or the lent head block's start (LB_PATH_LOG_MAX bytes) */
+  size_t path_len;
+} lb_recent_req;
+void lb_passive_recent(lb_worker *w, const lb_recent_req *r);
+/* A request ended (status 0: no answer; pool/server -1: none): the request-duration histogram,
+ * the status counters, then lb_passive_recent. */
+void lb_passive_request_done(lb_worker *w, const lb_recent_req *r);
 
 #endif

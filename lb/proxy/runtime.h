@@ -14,6 +14,7 @@
 #define JOURNEY_LB_RUNTIME_H
 
 #include "common/blockpool.h"
+#include "lb/core/recent.h"
 #include "lb/core/balancer/balancer.h"
 #include "lb/core/config.h"
 #include "lb/net/stream.h"
@@ -87,6 +88,8 @@ struct lb_worker {
   lb_bufpool rxbufs;  /* free receive buffers with their header views (client_conn.c) */
   lb_bufpool ioblks;  /* free lb_client_io (client_conn.c) */
   lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
+  lb_recent_ring recent;         /* the last requests, for the admin page (lb/core/recent.h) */
+  lb_lat_window *lat[LB_MAX_POOLS]; /* [pool][server]: last-minute latency per server */
   char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
   char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
   char tls_wscratch[64 * 1024]; /* ciphertext on its way to a client socket (client_conn.c) */

@@ -9,7 +9,10 @@
 #include "lb/proxy/client_conn.h"
 #include "lb/proxy/worker.h"
 
+#include "common/clock.h"
 #include "common/log.h"
+
+#include <sys/resource.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,10 @@ static void on_connection(uv_stream_t *server, int status) {
   lb_worker *w = server->data;
   int i = (int)((uv_tcp_t *)server - w->listeners);
   if (status < 0) {
-    jc_log(JC_LOG_WARN, "accept on worker %d failed: %s", w->id, uv_strerror(status));
+    if (status == UV_EMFILE || status == UV_ENFILE)
+      lb_fd_exhausted("accepting a client connection");
+    else
+      jc_log(JC_LOG_WARN, "accept on worker %d failed: %s", w->id, uv_strerror(status));
     return;
   }
   if (w->nclients >= w->rt->max_clients_per_worker) {
@@ -29,7 +35,15 @@ static void on_connection(uv_stream_t *server, int status) {
     w->listener_paused[i] = 1;
     return;
   }
+  uint32_t before = w->nclients;
   lb_client_accept(w, server, w->listener_tls[i]);
+  /* libuv hides EMFILE from accept (it accepts and closes with a reserved descriptor), so the
+   * warning comes from the descriptor numbers: the kernel gives the lowest free one, and one
+   * close to the limit means the next connections will be dropped. */
+  uv_os_fd_t fd;
+  if (w->nclients > before && uv_fileno((uv_handle_t *)&w->clients->tcp, &fd) == 0 &&
+      (uint64_t)fd + 16 >= lb_fd_limit())
+    lb_fd_exhausted("accepting client connections");
 }
 
 static void finish(lb_worker *w) {
@@ -97,6 +111,26 @@ static void *worker_main(void *arg) {
   if (uv_loop_close(&w->loop) != 0)
     jc_log(JC_LOG_WARN, "worker %d: loop closed with handles still open", w->id);
   return NULL;
+}
+
+int lb_worker_stats_init(lb_worker *w, uint32_t recent) {
+  if (lb_recent_init(&w->recent, recent) != 0)
+    return -1;
+  for (int p = 0; p < w->rt->npools; p++) {
+    /* 160 KiB per pool, untouched (no memory used) until a server of it is seen */
+    w->lat[p] = calloc(LB_MAX_SERVERS, sizeof *w->lat[p]);
+    if (!w->lat[p])
+      return -1;
+  }
+  return 0;
+}
+
+void lb_worker_stats_free(lb_worker *w) {
+  lb_recent_free(&w->recent);
+  for (int p = 0; p < LB_MAX_POOLS; p++) {
+    free(w->lat[p]);
+    w->lat[p] = NULL;
+  }
 }
 
 int lb_worker_start(lb_worker *w) {

@@ -7,5 +7,9 @@
 
 int lb_worker_start(lb_worker *w);
 void lb_worker_request_stop(lb_worker *w);
+/* Allocates / frees the worker's recent-request ring and latency windows (admin page). */
+int lb_worker_stats_init(lb_worker *w, uint32_t recent);
+void lb_worker_stats_free(lb_worker *w);
+
 
 #endif

@@ -84,6 +84,8 @@ def render_ini(text, certs, backends=None, dns=None):
         text = text.replace("[lb]", "[lb]\ndns-servers = DNSSERVER", 1)
     text, ports = loopback_addresses(text)
     text = text.replace("=BACKEND:", "=127.0.0.1:")
+    # the admin socket's directory is made by systemd (RuntimeDirectory): here, the test's own
+    text = re.sub(r"(?m)^(\s*admin-socket\s*=).*$", rf"\1 {TMP}/admin.sock", text)
     return (text.replace("DNSSERVER", dns[2]) if dns else text), ports
 
 
@@ -210,7 +212,11 @@ def case_azure():
     server = dnsmasq([name], [b.host for b in bs])
     conf, ports = render_ini(text, A.certs, dns=(name, port, server))
     lb = start_lb([], conf)
-    exercise(lb, ports["9000"], ports["443"], "default", "/my-app/data", bs)
+    # Azure's probe port answers /healthz only; the admin endpoints are on loopback (9001)
+    exercise(lb, ports["9001"], ports["443"], "default", "/my-app/data", bs)
+    probe = http.client.HTTPConnection("127.0.0.1", ports["9000"], timeout=5)
+    probe.request("GET", "/stats")
+    check(probe.getresponse().status == 404, "the probe port refuses /stats")
 
 
 def case_compose():

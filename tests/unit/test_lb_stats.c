@@ -62,7 +62,8 @@ static lb_stats sample(void) {
                              .no_server = 4};
   listeners[0] = (lb_stats_listener){.address = "https://127.0.0.1:8443", .connections = 10,
                                      .tls_handshakes = 9};
-  return (lb_stats){.version = "0.1.0", .draining = 0, .uptime_s = 12, .connections_active = 3,
+  return (lb_stats){.version = "0.1.0", .build = "gcc \"test\"", .start_unix_s = 1700000000,
+                    .draining = 0, .uptime_s = 12, .connections_active = 3,
                     .nlisteners = 1, .listeners = listeners, .npools = 1, .pools = pools};
 }
 
@@ -77,7 +78,11 @@ static void json_has_every_server_field(void **state) {
   assert_non_null(strstr(j, "{\"name\":\"b1\",\"address\":\"127.0.0.1:9001\",\"state\":\"UP\","
                             "\"health\":\"up\",\"source\":\"static\",\"weight\":2,\"active\":1,"
                             "\"requests\":7,"));
-  assert_non_null(strstr(j, "\"last_check\":{\"result\":\"status 200\",\"duration_ms\":1.234}"));
+  assert_non_null(strstr(j, "\"last_check\":{\"result\":\"status 200\",\"duration_ms\":1.234,"
+                            "\"age_ms\":0,\"recent\":\"\"}"));
+  assert_non_null(strstr(j, "\"errors\":{\"connect\":0,\"timeout\":0,\"reset\":0,\"4xx\":0,"
+                            "\"5xx\":1}"));
+  assert_non_null(strstr(j, "\"last_minute\":{\"connect_ms\":{\"count\":0,"));
   assert_non_null(strstr(j, "\"responses\":{\"200\":6,\"503\":1}"));
   assert_non_null(strstr(j, "\"latency_ms\":{\"count\":7,\"p50\":"));
   assert_non_null(strstr(j, "\"name\":\"we\\\"ird\\\\name\"")); /* escaped */
@@ -199,6 +204,9 @@ static void prometheus_output_is_well_formed(void **state) {
   const char *t = jc_buf_peek(&b);
   check_exposition(t);
   assert_non_null(strstr(t, "# TYPE journey_backend_up gauge\n"));
+  assert_non_null(strstr(t, "journey_build_info{version=\"0.1.0\",build=\"gcc \\\"test\\\"\"} 1\n"));
+  assert_non_null(strstr(t, "# TYPE journey_start_time_seconds gauge\njourney_start_time_seconds "
+                            "1700000000\n"));
   assert_non_null(strstr(t, "journey_backend_up{pool=\"default\",server=\"b1\"} 1\n"));
   assert_non_null(strstr(t, "journey_backend_up{pool=\"default\",server=\"we\\\"ird\\\\name\"} 0\n"));
   assert_non_null(strstr(t, "journey_requests_total{pool=\"default\",server=\"b1\",code=\"200\"} 6\n"));

@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""journey-lb's admin plane as an attacker and as an operator meet it, with real processes on
+loopback: journey-backend servers and journey-lb with its admin listener, UNIX socket and
+probe listener.
+
+usage: test_admin.py --lb PATH --backend PATH --certs DIR --case NAME
+Every case starts its own processes on free loopback ports and stops them; loops are bounded.
+"""
+import argparse, http.client, json, os, re, shutil, socket, stat, subprocess, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loopback import (TMP, check, free_ports, read, run_case, start, stop,  # noqa: E402
+                      wait_for, wait_port)
+
+A = None
+
+
+def backend(name):
+    port = free_ports(1)[0]
+    p = start([A.backend, "--listen", f"127.0.0.1:{port}", "--name", name], name)
+    wait_port(port, p, f"backend {name}")
+    p.port = port
+    return p
+
+
+def lb(servers, *flags, prefix=(), name="lb"):
+    """journey-lb: plain listener, admin listener, health checks on; prefix wraps the command
+    (e.g. a lower open-file limit)."""
+    plain, adm = free_ports(2)
+    cmd = list(prefix) + [A.lb, "--workers", "2", "--listen", f"http://127.0.0.1:{plain}",
+                          "--admin", f"127.0.0.1:{adm}", "--health-check", "http",
+                          "--health-interval", "500ms", "--health-timeout", "400ms",
+                          "--drain-delay", "0"]
+    for s in servers:
+        cmd += ["--backend", f"{s.name}=127.0.0.1:{s.port}"]
+    cmd += list(flags)
+    p = start(cmd, name)
+    p.plain, p.admin = plain, adm
+    wait_for("journey-lb started", lambda: "msg=started" in read(p.errpath) or p.poll() is not None,
+             20)
+    check(p.poll() is None, f"journey-lb exited at start: {read(p.errpath)}")
+    return p
+
+
+def req(port, method="GET", path="/stats", headers=None, body=None, unix=None, host=None):
+    """(status, headers, body) of one request; Host is 127.0.0.1:port unless given."""
+    if unix:
+        c = http.client.HTTPConnection("localhost", timeout=10)
+        c.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.sock.settimeout(10)
+        c.sock.connect(unix)
+    else:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    h = dict(headers or {})
+    if host is not None:
+        c.putrequest(method, path, skip_host=True)
+        c.putheader("Host", host)
+        for k, v in h.items():
+            c.putheader(k, v)
+        c.putheader("Content-Length", str(len(body or b"")))
+        c.endheaders(body)
+    else:
+        c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+def state(p, name, port=None, unix=None):
+    st, _, body = req(port or p.admin, unix=unix)
+    check(st == 200, f"/stats answered {st}")
+    for pool in json.loads(body)["pools"]:
+        for s in pool["servers"]:
+            if s["name"] == name:
+                return s["state"]
+    raise AssertionError(f"no server {name} in /stats")
+
+
+def token_file(mode=0o600, text=None, name=None):
+    path = os.path.join(TMP, name or f"admin-{mode:o}.token")
+    with open(path, "w") as f:
+        f.write(text if text is not None else "3f1c2a9be0d84f7a8c6e5d4b3a291807\n")
+    os.chmod(path, mode)
+    return path
+
+
+TOKEN = "3f1c2a9be0d84f7a8c6e5d4b3a291807"
+
+
+def case_token():
+    """A mutation without the token: 401 and the server stays UP; a wrong token: 401; with the
+    token: applied. Loopback peers need it too once it is configured."""
+    b1, b2 = backend("b1"), backend("b2")
+    p = lb([b1, b2], "--admin-token-file", token_file())
+    check("mutations need the bearer token" in read(p.errpath), "start-up names the token level")
+    st, h, body = req(p.admin, "POST", "/servers/b1/disable")
+    check(st == 401, f"no token: {st} {body}")
+    check(h.get("www-authenticate", "").startswith("Bearer"), f"WWW-Authenticate: {h}")
+    check(state(p, "b1") == "UP", "b1 stays UP after a refused mutation")
+    st, _, _ = req(p.admin, "POST", "/servers/b1/disable",
+                   {"Authorization": "Bearer " + TOKEN[:-1] + "0"})
+    check(st == 401, f"wrong token: {st}")
+    st, _, _ = req(p.admin, "POST", "/servers/b1", {"Authorization": "Basic Zm9vOmJhcg=="},
+                   body=b"drain")
+    check(st == 401, f"basic auth is not the token: {st}")
+    check(state(p, "b1") == "UP", "b1 still UP")
+    st, _, body = req(p.admin, "POST", "/servers/b1/disable", {"Authorization": "Bearer " + TOKEN})
+    check(st == 200 and json.loads(body)[0]["state"] == "MAINT", f"with the token: {st} {body}")
+    check(state(p, "b1") == "MAINT", "b1 in MAINT")
+    # read-only endpoints need no token
+    for path in ("/", "/stats", "/metrics", "/healthz", "/requests"):
+        check(req(p.admin, path=path)[0] == 200, f"GET {path} without a token")
+    # the page shows the actions only to an authorised viewer
+    _, _, page = req(p.admin, path="/")
+    check(b"data-act=" not in page and b"id=unlock" in page, "no actions without the token")
+    _, _, page = req(p.admin, path="/", headers={"Authorization": "Bearer " + TOKEN})
+    check(b"data-act=drain" in page, "actions with the token")
+    out = read(p.outpath)
+    check(re.search(r"msg=admin client=127.0.0.1 method=POST path=/servers/b1/disable status=401", out),
+          f"refusals logged:\n{out[-2000:]}")
+
+
+def case_token_file_checks():
+    """A world-readable token file, a short token and a missing file stop the start with the
+    fix in the message."""
+    b1 = backend("b1")
+    plain, adm = free_ports(2)
+    base = [A.lb, "--listen", f"http://127.0.0.1:{plain}", "--admin", f"127.0.0.1:{adm}",
+            "--backend", f"b1=127.0.0.1:{b1.port}"]
+    for path, want in ((token_file(0o644), "world-readable (mode 0644): refused; run chmod 600"),
+                       (token_file(0o602), "world-writable"),
+                       (token_file(0o600, "short\n", "short.token"), "at least 16"),
+                       (os.path.join(TMP, "missing.token"), "No such file")):
+        p = start(base + ["--admin-token-file", path], "lb-bad")
+        rc = p.wait(20)
+        err = read(p.errpath)
+        check(rc == 1 and want in err and path in err, f"{path}: exit {rc}, stderr: {err}")
+
+
+def case_unix_socket():
+    """Over --admin-socket (mode 0600, the process's user) a mutation is applied without a
+    token; with only the socket configured, TCP mutations are refused even from loopback."""
+    b1, b2 = backend("b1"), backend("b2")
+    sock = os.path.join(TMP, "admin.sock")
+    p = lb([b1, b2], "--admin-socket", sock)
+    st = os.stat(sock)
+    check(stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600,
+          f"socket mode {oct(st.st_mode)}")
+    check(st.st_uid == os.geteuid(), "socket owned by the service's user")
+    s, _, body = req(0, "POST", "/servers/b2/drain", unix=sock)
+    check(s == 200 and b'"DRAIN"' in body, f"over the socket: {s} {body}")
+    check(state(p, "b2", unix=sock) == "DRAIN", "b2 DRAIN")
+    s, _, body = req(p.admin, "POST", "/servers/b2/enable")
+    check(s == 403 and b"admin-socket" in body, f"TCP with socket only: {s} {body}")
+    check(state(p, "b2") == "DRAIN", "b2 still DRAIN")
+    stop(p)
+    check(not os.path.exists(sock), "the socket file is removed at exit")
+    # a stale socket file left by a killed process is replaced
+    p = lb([b1, b2], "--admin-socket", sock, name="lb2")
+    p.kill()
+    p.wait()
+    check(os.path.exists(sock), "stale socket left by SIGKILL")
+    p = lb([b1, b2], "--admin-socket", sock, name="lb3")
+    check(req(0, path="/healthz", unix=sock)[0] == 200, "stale socket replaced")
+
+
+def case_loopback_default():
+    """Neither token nor socket: journey-lb says so at start, and accepts mutations from
+    loopback peers."""
+    b1, b2 = backend("b1"), backend("b2")
+    p = lb([b1, b2])
+    check("mutations (POST /servers/...) are accepted from loopback peers only" in read(p.errpath),
+          f"start-up message:\n{read(p.errpath)}")
+    s, _, _ = req(p.admin, "POST", "/servers/b1/drain")
+    check(s == 200 and state(p, "b1") == "DRAIN", "loopback mutation applied")
+
+
+def case_remote_peer():
+    """Neither token nor socket: a peer that is not on loopback may read but not act (403).
+    Runs in a network namespace of its own (unshare --net) whose interface also holds a
+    documentation address, so the peer is 192.0.2.10 and nothing leaves the namespace."""
+    if os.environ.get("JOURNEY_IN_NETNS") != "1":
+        if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+            print("SKIP: needs root, unshare and ip for a private network namespace")
+            sys.exit(77)
+        env = dict(os.environ, JOURNEY_IN_NETNS="1")
+        r = subprocess.run(["unshare", "--net", sys.executable] + sys.argv, env=env)
+        sys.exit(r.returncode)
+    for cmd in ("ip link set lo up", "ip addr add 192.0.2.10/32 dev lo"):
+        check(subprocess.run(cmd.split()).returncode == 0, f"{cmd} failed")
+    b1 = backend("b1")
+    adm = free_ports(1, "192.0.2.10")[0]
+    plain = free_ports(1)[0]
+    p = start([A.lb, "--workers", "1", "--listen", f"http://127.0.0.1:{plain}", "--admin",
+               f"192.0.2.10:{adm}", "--backend", f"b1=127.0.0.1:{b1.port}", "--drain-delay", "0"],
+              "lb")
+    wait_for("journey-lb started", lambda: "msg=started" in read(p.errpath) or p.poll() is not None,
+             20)
+
+    def remote(method, path):
+        c = http.client.HTTPConnection("192.0.2.10", adm, timeout=10, source_address=("192.0.2.10", 0))
+        c.request(method, path)
+        r = c.getresponse()
+        return r.status, r.read()
+    s, body = remote("POST", "/servers/b1/disable")
+    check(s == 403 and b"loopback peers only" in body, f"remote peer mutation: {s} {body}")
+    s, body = remote("GET", "/stats")
+    check(s == 200 and b'"state":"UP"' in body, f"remote peer reads: {s}")
+    out = read(p.outpath)
+    check(re.search(r"msg=admin client=192.0.2.10 method=POST path=/servers/b1/disable status=403", out),
+          f"logged with the peer:\n{out[-1500:]}")
+
+
+def case_origin():
+    """A foreign Origin (a page elsewhere posting a form or fetching) is refused: 403, nothing
+    applied; the listener's own Origin is accepted."""
+    b1, b2 = backend("b1"), backend("b2")
+    p = lb([b1, b2])
+    for origin in ("http://attacker.invalid", "null", f"https://127.0.0.1:{p.admin}",
+                   f"http://localhost:{p.admin}"):
+        s, _, body = req(p.admin, "POST", "/servers/b1/disable", {"Origin": origin})
+        check(s == 403, f"Origin {origin}: {s} {body}")
+        s, _, _ = req(p.admin, "GET", "/stats", {"Origin": origin})
+        check(s == 403, f"GET with Origin {origin}: {s}")
+    s, _, _ = req(p.admin, "POST", "/servers/b1/disable", {"Sec-Fetch-Site": "cross-site"})
+    check(s == 403, f"Sec-Fetch-Site cross-site: {s}")
+    check(state(p, "b1") == "UP", "b1 stays UP")
+    s, _, _ = req(p.admin, "POST", "/servers/b1/disable", {"Origin": f"http://127.0.0.1:{p.admin}",
+                                                           "Accept": "text/html"})
+    check(s == 303, f"same-origin form post: {s} (303 back to the page)")
+    check(state(p, "b1") == "MAINT", "same-origin mutation applied")
+
+
+def case_rebinding():
+    """DNS rebinding: a name that is not configured in Host is refused, an IP literal or an
+    --admin-name is served."""
+    b1 = backend("b1")
+    p = lb([b1], "--admin-name", "lb-admin.internal")
+    for host in (f"attacker.example:{p.admin}", "attacker.example", f"localhost:{p.admin}"):
+        for path in ("/", "/stats", "/metrics", "/healthz"):
+            s, _, _ = req(p.admin, "GET", path, host=host)
+            check(s == 403, f"Host {host} {path}: {s}")
+        s, _, _ = req(p.admin, "POST", "/servers/b1/disable", host=host)
+        check(s == 403, f"Host {host} POST: {s}")
+    check(state(p, "b1") == "UP", "b1 stays UP")
+    for host in (f"127.0.0.1:{p.admin}", f"lb-admin.internal:{p.admin}", "LB-ADMIN.internal",
+                 f"[::1]:{p.admin}"):
+        s, _, _ = req(p.admin, "GET", "/stats", host=host)
+        check(s == 200, f"Host {host}: {s}")
+
+
+def open_idle(port, n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    return socks
+
+
+def case_fd_budget():
+    """300 idle admin connections with `ulimit -n 256`: the admin plane keeps to its cap, the
+    data plane still serves, the admin answers again once the idle ones time out; running out
+    of descriptors on the data plane is logged once, with the limit."""
+    b1, b2 = backend("b1"), backend("b2")
+    p = lb([b1, b2], "--admin-timeout", "2s",
+           prefix=["sh", "-c", 'ulimit -n 256 && exec "$0" "$@"'])
+    idle = open_idle(p.admin, 300)
+    wait_for("the cap logged", lambda: "admin-max-connections" in read(p.errpath), 10)
+    ok = 0
+    for i in range(60):
+        s, _, _ = req(p.plain, path="/my-app/data")
+        ok += s == 200
+    check(ok == 60, f"data plane with 300 idle admin connections: {ok}/60 answered 200")
+    t0 = time.monotonic()
+    wait_for("admin answers again", lambda: req(p.admin, path="/healthz")[0] == 200, 30, 0.2)
+    print(f"admin answered again after {time.monotonic() - t0:.1f}s (timeout 2s per connection)")
+    for s in idle:
+        s.close()
+    # data-plane exhaustion: more client connections than descriptors
+    conns = open_idle(p.plain, 400)
+    wait_for("fd exhaustion logged", lambda: "out of file descriptors" in read(p.errpath), 10)
+    time.sleep(1)
+    err = read(p.errpath)
+    lines = [ln for ln in err.splitlines() if "out of file descriptors" in ln]
+    check(len(lines) == 1, f"rate-limited to one line, got {len(lines)}")
+    check("open-file limit 256" in lines[0] and "LimitNOFILE" in lines[0], lines[0])
+    for s in conns:
+        s.close()
+    wait_for("data plane serves after the flood", lambda: req(p.plain, path="/my-app/data")[0] == 200,
+             30, 0.2)
+
+
+def case_probe_only():
+    """--probe-listen answers GET/HEAD /healthz and refuses everything else (nothing applied)."""
+    b1 = backend("b1")
+    probe = free_ports(1)[0]
+    p = lb([b1], "--probe-listen", f"127.0.0.1:{probe}", "--admin-token-file", token_file())
+    s, _, body = req(probe, path="/healthz")
+    check(s == 200 and body == b"ok\n", f"/healthz {s} {body}")
+    check(req(probe, "HEAD", "/healthz")[0] == 200, "HEAD /healthz")
+    for method, path in (("GET", "/"), ("GET", "/stats"), ("GET", "/metrics"), ("GET", "/requests"),
+                         ("POST", "/servers/b1/disable")):
+        s, _, _ = req(probe, method, path, {"Authorization": "Bearer " + TOKEN})
+        check(s == 404, f"probe listener {method} {path}: {s}")
+    check(state(p, "b1") == "UP", "b1 stays UP")
+    stop(b1)
+    wait_for("/healthz 503 when no server is UP", lambda: req(probe, path="/healthz")[0] == 503, 15)
+
+
+def case_page_data():
+    """The JSON behind the page: per-server fields, the recent ring with request-id look-up,
+    and /metrics' build info and start time."""
+    b1, b2 = backend("b1"), backend("b2")
+    p = lb([b1, b2], "--admin-recent", "5")
+    for i in range(12):
+        s, _, _ = req(p.plain, path="/my-app/data", headers={"X-Request-Id": f"page-test-{i:02d}"})
+        check(s == 200, f"request {i}: {s}")
+    s, _, body = req(p.admin, path="/requests")
+    recent = json.loads(body)["requests"]
+    check(len(recent) == 5, f"ring bounded to --admin-recent 5: {len(recent)}")
+    check(recent[0]["id"] == "page-test-11", f"newest first: {recent[0]}")
+    t = recent[0]["timers_ms"]
+    check(all(k in t for k in ("Th", "Ti", "TR", "Tw", "Tc", "Tr", "Td")), f"timers {t}")
+    check(recent[0]["backend"] in ("b1", "b2") and recent[0]["status"] == 200, recent[0])
+    s, _, body = req(p.admin, path="/requests?id=page-test-10")
+    found = json.loads(body)["requests"]
+    check(len(found) == 1 and found[0]["id"] == "page-test-10", f"look-up: {found}")
+    s, _, page = req(p.admin, path="/?id=page-test-10")
+    check(b'data-id="page-test-10"' in page and b'data-id="page-test-11"' not in page,
+          "the page filters by request id")
+    stats = json.loads(req(p.admin)[2])
+    srv = stats["pools"][0]["servers"][0]
+    for key in ("since_ms", "retries", "errors", "last_minute", "weight", "active", "ejections"):
+        check(key in srv, f"/stats server has {key}: {srv}")
+    check(srv["last_minute"]["total_ms"]["count"] >= 1, f"last minute: {srv['last_minute']}")
+    check(len(srv["last_check"]["recent"]) >= 1, f"check strip: {srv['last_check']}")
+    m = req(p.admin, path="/metrics")[2].decode()
+    check(re.search(r'^journey_build_info\{version="[^"]+",build="[^"]+"\} 1$', m, re.M), "build info")
+    start_s = int(re.search(r"^journey_start_time_seconds (\d+)$", m, re.M).group(1))
+    check(abs(start_s - time.time()) < 120, f"start time {start_s}")
+    check(b"<script>" in page and b"<link" not in page and b"src=\"http" not in page,
+          "self-contained page")
+
+
+def case_check_config():
+    """--check-config names what would never work: two pools on one route, a pool no route
+    reaches, the same listen address twice; a key that is not the certificate's pair."""
+    def conf(text):
+        path = os.path.join(TMP, f"c{abs(hash(text))}.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        p = start([A.lb, "--check-config", path], "check")
+        rc = p.wait(20)
+        return rc, read(p.errpath)
+    rc, err = conf("[lb]\nlisten = http://127.0.0.1:8080\n[pool a]\nbackend = a1=127.0.0.1:9001\n"
+                   "route = /api/\n[pool b]\nbackend = b1=127.0.0.1:9002\nroute = /api/\n")
+    check(rc == 1 and ":8: route /api/ is given twice" in err, f"same route: {rc} {err}")
+    rc, err = conf("[lb]\nlisten = http://127.0.0.1:8080\n[pool a]\nbackend = a1=127.0.0.1:9001\n"
+                   "route = /\n[pool b]\nbackend = b1=127.0.0.1:9002\n")
+    check(rc == 1 and "pool b is not reached by any route" in err, f"unreached pool: {rc} {err}")
+    rc, err = conf("[lb]\nlisten = http://127.0.0.1:8080\nlisten = http://127.0.0.1:8080\n"
+                   "backend = b1=127.0.0.1:9001\n")
+    check(rc == 1 and "are the same address" in err, f"duplicate listen: {rc} {err}")
+    crt = os.path.join(A.certs, "server.crt")
+    other = os.path.join(TMP, "other.key")
+    os.system(f"openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out {other} 2>/dev/null")
+    rc, err = conf(f"[lb]\nlisten = https://127.0.0.1:8443\ncert = {crt}\nkey = {other}\n"
+                   "backend = b1=127.0.0.1:9001\n")
+    check(rc == 1 and "does not match certificate" in err and "not a pair" in err,
+          f"key mismatch: {rc} {err}")
+
+
+def parse_args():
+    """The flags of both admin test scripts (test_dashboard.py takes --artifacts, not --case)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lb", required=True)
+    ap.add_argument("--backend", required=True)
+    ap.add_argument("--certs", required=True)
+    ap.add_argument("--case")
+    ap.add_argument("--artifacts")
+    return ap.parse_args()
+
+
+def main():
+    global A
+    A = parse_args()
+    run_case(globals()["case_" + A.case])
+
+
+if __name__ == "__main__":
+    main()
