@@ -361,7 +361,7 @@ fi
 
 # 6: cost growth with the pool size, round-robin and least-conn (nginx backends, 1 worker).
 if wants pool; then
-  # journey-lb's pools hold at most LB_MAX_SERVERS servers (lb/config.h); larger pools are
+  # journey-lb's pools hold at most LB_MAX_SERVERS servers (lb/core/config.h); larger pools are
   # measured for the others only, and the table shows "–" for journey-lb.
   journey_max=$(sed -n 's/^#define LB_MAX_SERVERS \([0-9]*\).*/\1/p' lb/config.h)
   lb_list_saved=$lb_list

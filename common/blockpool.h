@@ -1,7 +1,7 @@
 /* A free list of same-size blocks, LIFO (the block reused first is the one whose pages are
  * resident), capped by the caller. Not thread-safe: one list per thread or per worker loop.
  * Used by the TLS engine's ciphertext buffers (common/tls.c) and journey-lb's lent
- * per-request buffers (lb/worker.c). */
+ * per-request buffers (lb/proxy/worker.c). */
 #ifndef JOURNEY_COMMON_BLOCKPOOL_H
 #define JOURNEY_COMMON_BLOCKPOOL_H
 

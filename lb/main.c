@@ -1,6 +1,6 @@
 /* journey-lb: TLS-terminating HTTP/1.1 load balancer. Flags, signals, start and stop. */
-#include "lb/control.h"
-#include "lb/lb.h"
+#include "lb/control/control.h"
+#include "lb/proxy/lb.h"
 
 #include "common/addr.h"
 #include "common/log.h"

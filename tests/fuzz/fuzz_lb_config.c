@@ -1,6 +1,6 @@
 /* libFuzzer: journey-lb's config file parser (lb/config.c with inih), and the value parsers.
  * Oracles: no crash, no leak; a refused config always says why, naming the file and a line. */
-#include "lb/config.h"
+#include "lb/core/config.h"
 
 #include <stdint.h>
 #include <stdio.h>

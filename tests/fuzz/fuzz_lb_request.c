@@ -3,8 +3,8 @@
  * Oracles (abort on violation): an error maps to 400/501/505 only; a forwarded head re-parses
  * with llhttp as one request head with the same method, target and body framing, and passes
  * lb_request_check itself (what we send, we would accept), with nothing after its end. */
-#include "lb/request_check.h"
-#include "lb/rewrite.h"
+#include "lb/core/request_check.h"
+#include "lb/core/rewrite.h"
 
 #include <llhttp.h>
 #include <stdint.h>

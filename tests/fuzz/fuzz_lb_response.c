@@ -4,8 +4,8 @@
  * not) and the client's HTTP version. Oracles: the head sent to the client re-parses as one
  * response head with the same status, the same body framing (Content-Length value, chunked,
  * or close for an HTTP/1.0 client) and nothing after its end. */
-#include "lb/request_check.h"
-#include "lb/rewrite.h"
+#include "lb/core/request_check.h"
+#include "lb/core/rewrite.h"
 
 #include <llhttp.h>
 #include <stdint.h>

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lb/balancer.h"
+#include "lb/core/balancer/balancer.h"
 
 static void make_pool(lb_pool *p, lb_algo algo, const int *weights, int n) {
   lb_pool_cfg cfg;

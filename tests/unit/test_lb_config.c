@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lb/config.h"
+#include "lb/core/config.h"
 
 static char path[64];
 

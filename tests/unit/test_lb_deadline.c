@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <time.h>
 
-#include "lb/deadline.h"
+#include "lb/core/deadline.h"
 
 typedef struct {
   uv_timer_t t;

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lb/config.h"
-#include "lb/health.h"
+#include "lb/core/config.h"
+#include "lb/core/health.h"
 
 #define MS 1000ull /* the clock is in microseconds */
 

@@ -9,8 +9,8 @@
 #include <llhttp.h>
 #include <string.h>
 
-#include "lb/request_check.h"
-#include "lb/rewrite.h"
+#include "lb/core/request_check.h"
+#include "lb/core/rewrite.h"
 
 typedef struct {
   lb_header h[100];

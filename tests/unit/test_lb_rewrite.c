@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lb/rewrite.h"
+#include "lb/core/rewrite.h"
 
 #define H(n, v) {n, v, sizeof(n) - 1, sizeof(v) - 1}
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lb/stats.h"
+#include "lb/core/stats.h"
 
 static void histogram_buckets_and_quantiles(void **state) {
   (void)state;

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "lb/timing.h"
+#include "lb/core/timing.h"
 
 static lb_timing sample(void) {
   lb_timing t;

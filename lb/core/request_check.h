@@ -12,7 +12,7 @@
 #ifndef JOURNEY_LB_REQUEST_CHECK_H
 #define JOURNEY_LB_REQUEST_CHECK_H
 
-#include "lb/rewrite.h"
+#include "lb/core/rewrite.h"
 
 #include <stddef.h>
 

@@ -13,7 +13,7 @@
  *     connection in its handshake may still read them).
  * What a running process cannot change (listeners, routes, pools, DNS names, workers, timeouts)
  * is reported as needing a restart; adding or removing pools makes the reload fail. */
-#include "lb/control.h"
+#include "lb/control/control.h"
 
 #include "common/log.h"
 

@@ -7,7 +7,7 @@
 #ifndef JOURNEY_LB_CONFIG_H
 #define JOURNEY_LB_CONFIG_H
 
-#include "lb/health.h"
+#include "lb/core/health.h"
 
 #include <netinet/in.h>
 #include <stddef.h>

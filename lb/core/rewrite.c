@@ -1,6 +1,6 @@
 /* Header rewriting: one pass over the parsed headers, output written once. */
-#include "lb/rewrite.h"
-#include "lb/charclass.h"
+#include "lb/core/rewrite.h"
+#include "lb/core/charclass.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -10,7 +10,7 @@
  *
  * The same loop takes the workers' passive-check reports (eject_request + uv_async) and ends
  * ejections on a tick. */
-#include "lb/control.h"
+#include "lb/control/control.h"
 
 #include "common/addr.h"
 #include "common/clock.h"

@@ -18,8 +18,8 @@
 #ifndef JOURNEY_LB_CONTROL_H
 #define JOURNEY_LB_CONTROL_H
 
-#include "lb/health.h"
-#include "lb/lb.h"
+#include "lb/core/health.h"
+#include "lb/proxy/lb.h"
 
 #include <openssl/ssl.h>
 #include <uv.h>

@@ -1,6 +1,6 @@
 /* Request head checks before anything is forwarded (see request_check.h for the why). */
-#include "lb/request_check.h"
-#include "lb/charclass.h"
+#include "lb/core/request_check.h"
+#include "lb/core/charclass.h"
 
 #include <llhttp.h>
 #include <stdint.h>

@@ -6,7 +6,7 @@
 #ifndef JOURNEY_LB_TLS_SERVER_H
 #define JOURNEY_LB_TLS_SERVER_H
 
-#include "lb/config.h"
+#include "lb/core/config.h"
 
 #include <openssl/ssl.h>
 

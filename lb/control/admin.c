@@ -7,7 +7,7 @@
  * One request per connection (Connection: close), requests limited to 8 KiB and 5 s.
  * Every admin request is logged on stdout (msg=admin) except Azure's probes (source
  * 168.63.129.16), which would otherwise fill the log every few seconds. */
-#include "lb/control.h"
+#include "lb/control/control.h"
 
 #include "common/addr.h"
 #include "common/buf.h"

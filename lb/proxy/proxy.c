@@ -9,8 +9,8 @@
  * Failures: connect refused/timeout -> the next server (up to `retries`), then 502/504, or 503
  * when every server of the pool has failed or none is UP. A pooled connection that turns out
  * closed before any response byte is retried once on a fresh connection, invisibly. */
-#include "lb/lb.h"
-#include "lb/request_check.h"
+#include "lb/proxy/lb.h"
+#include "lb/core/request_check.h"
 
 #include "common/clock.h"
 #include "common/log.h"

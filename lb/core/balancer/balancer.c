@@ -1,6 +1,6 @@
 /* Server choice: smooth weighted round-robin (a precomputed schedule) and weighted
  * least-connections (a heap); see balancer.h. */
-#include "lb/balancer.h"
+#include "lb/core/balancer/balancer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* TLS server contexts, SNI selection, session resumption. */
-#include "lb/tls_server.h"
+#include "lb/net/tls_server.h"
 
 #include "common/tls.h"
 

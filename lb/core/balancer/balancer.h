@@ -22,8 +22,8 @@
 #ifndef JOURNEY_LB_BALANCER_H
 #define JOURNEY_LB_BALANCER_H
 
-#include "lb/config.h"
-#include "lb/stats.h"
+#include "lb/core/config.h"
+#include "lb/core/stats.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -8,7 +8,7 @@
  *     outage must not empty a healthy pool.
  * Re-resolution: at the smallest TTL of the answer bounded by dns-ttl-min/dns-ttl-max, or every
  * dns-interval when set; failures retry after dns-ttl-min. */
-#include "lb/control.h"
+#include "lb/control/control.h"
 
 #include "common/addr.h"
 #include "common/log.h"

@@ -1,5 +1,5 @@
 /* The tables of charclass.h, spelled out by rule at compile time. */
-#include "lb/charclass.h"
+#include "lb/core/charclass.h"
 
 #define CC_ALNUM(c)                                                                                \
   (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9'))

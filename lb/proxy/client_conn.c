@@ -8,8 +8,8 @@
  * pipelined requests wait in the buffer until the previous response is sent (responses in order).
  * Plaintext writes are writev of the head and a body slice; TLS writes go through the memory BIO
  * engine (common/tls.h), at most one socket write in flight. */
-#include "lb/lb.h"
-#include "lb/request_check.h"
+#include "lb/proxy/lb.h"
+#include "lb/core/request_check.h"
 
 #include "common/addr.h"
 #include "common/clock.h"

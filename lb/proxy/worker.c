@@ -5,7 +5,7 @@
  * Max connections: each worker admits max-connections / workers clients; at the limit it leaves
  * the pending connection unaccepted, which makes libuv stop polling that listener (the kernel
  * backlog holds new clients), and accepts it when a client leaves. */
-#include "lb/lb.h"
+#include "lb/proxy/lb.h"
 
 #include "common/log.h"
 

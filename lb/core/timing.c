@@ -1,5 +1,5 @@
 /* HAProxy-like timers and the Server-Timing header. */
-#include "lb/timing.h"
+#include "lb/core/timing.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -18,12 +18,12 @@
 
 #include "common/blockpool.h"
 #include "common/tls.h"
-#include "lb/balancer.h"
-#include "lb/config.h"
-#include "lb/deadline.h"
-#include "lb/rewrite.h"
-#include "lb/timing.h"
-#include "lb/tls_server.h"
+#include "lb/core/balancer/balancer.h"
+#include "lb/core/config.h"
+#include "lb/core/deadline.h"
+#include "lb/core/rewrite.h"
+#include "lb/core/timing.h"
+#include "lb/net/tls_server.h"
 
 #include <llhttp.h>
 #include <pthread.h>

@@ -5,7 +5,7 @@
  * not bounced between workers), a failure counts, and the worker that reaches a threshold sets
  * eject_request and wakes the control loop, which alone decides (lb_outlier_eject: the pool's
  * ejection share, the growing ejection time) and publishes the new state. */
-#include "lb/lb.h"
+#include "lb/proxy/lb.h"
 
 #include "common/clock.h"
 

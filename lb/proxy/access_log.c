@@ -1,5 +1,5 @@
 /* Access log (one line per request on stdout) and debug phase lines (stderr). */
-#include "lb/lb.h"
+#include "lb/proxy/lb.h"
 
 #include "common/clock.h"
 #include "common/log.h"

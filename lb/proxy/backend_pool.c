@@ -3,7 +3,7 @@
  * liveness check (non-blocking MSG_PEEK) before reuse catches what the loop has not seen yet.
  * Idle connections are capped per server (backend-idle-max) and closed after
  * backend-idle-timeout, which should stay shorter than the backends' own keep-alive timeout. */
-#include "lb/lb.h"
+#include "lb/proxy/lb.h"
 
 #include "common/log.h"
 

@@ -1,5 +1,5 @@
 /* journey-lb configuration: INI file (libinih) and flags share one setter, lb_config_set. */
-#include "lb/config.h"
+#include "lb/core/config.h"
 
 #include "common/addr.h"
 #include "common/log.h"

@@ -1,5 +1,5 @@
 /* Histograms and the /stats (JSON) and /metrics (Prometheus) formatting (pure). */
-#include "lb/stats.h"
+#include "lb/core/stats.h"
 
 #include <stdarg.h>
 #include <stdio.h>
