@@ -186,7 +186,7 @@ def median_of(records, workload, lb, metric, **match):
 
 
 def targets(records):
-    """The issue's targets, checked against the medians of this run."""
+    """The project's targets, checked against the medians of this run."""
     rows = []
 
     def ratio_rows(workload, metric, peer, goal, higher, text):
@@ -373,7 +373,7 @@ def main():
     if a.results:
         rows = targets(records)
         if rows:
-            out.append("## Targets (from issue 9), this run\n")
+            out.append("## Targets, this run\n")
             out.append("Each target is checked against the medians of this run. The CPU-per-request rows state "
                        "the same goal as the req/s rows in cost (µs of LB CPU per request, from /proc): on a "
                        "shared machine the other tenants change req/s from round to round much more than "
