@@ -100,6 +100,10 @@ import socket, sys
 want = int(sys.argv[1])
 for port in (want, 0):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if want == 5353 else socket.SOCK_STREAM)
+    if want != 5353:
+        # As the servers bind (libuv sets SO_REUSEADDR): a port whose connections of a previous
+        # run are in TIME_WAIT is free for them, and stays the usual one.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", port)); print(s.getsockname()[1]); break
     except OSError: pass
