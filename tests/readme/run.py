@@ -129,6 +129,9 @@ def main():
     print(f"readme test: {len(blocks)} marked blocks, {n} lines, from {readme}; build tree {build}")
     with tempfile.TemporaryDirectory(prefix="journey-readme.") as tmp:
         env = dict(os.environ, BUILD_DIR=build, XDG_CACHE_HOME=os.path.join(tmp, "cache"), NO_COLOR="1")
+        # A user's shell, not a child of `make test`: the outer make's jobserver is not ours.
+        for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+            env.pop(k, None)
         bt = build_type(build)
         if bt:
             env["BUILD_TYPE"] = bt
