@@ -28,7 +28,11 @@ static const char usage[] =
     "  --cert FILE --key FILE        certificate chain and key (PEM); repeatable: several names\n"
     "                                (SNI) and ECDSA+RSA for the same names; the first is default\n"
     "  --backend NAME=IP:PORT[,weight=N]  a server of the default pool (serves every path)\n"
-    "  --algorithm round-robin|least-conn  (default round-robin)\n"
+    "  --algorithm round-robin|least-conn|hash  (default round-robin)\n"
+    "  --hash-key client-ip|header:NAME|cookie:NAME|path  hash: the part of a request that\n"
+    "                                picks its server, the same in every journey-lb with the\n"
+    "                                same servers; without it (no such header or cookie):\n"
+    "                                round-robin (client-ip)\n"
     "  --workers N|auto              worker threads, each with its own loop and socket (auto)\n"
     "  --admin IP:PORT               admin listener: /healthz /stats /metrics, POST /servers/NAME\n"
     "                                drain|disable|enable (off; use a loopback address)\n"
@@ -82,14 +86,14 @@ static const char usage[] =
     "\n"
     "Durations: 500ms, 5s, 2m (bare number: ms). Sizes: 512, 8k, 1m.\n"
     "Config file sections: [lb] (these settings), [pool NAME] (backend =, algorithm =,\n"
-    "route = /prefix/); requests whose path matches no route get 404.\n"
+    "hash-key =, route = /prefix/); requests whose path matches no route get 404.\n"
     "Signals: SIGTERM: /healthz 503 for --drain-delay, then stop accepting, finish in-flight\n"
     "requests (--shutdown-timeout), exit 0. SIGINT: the same without the drain delay.\n"
     "SIGHUP: reload the config file and certificates (servers, weights, health settings);\n"
     "an invalid config is rejected with a logged error and the running one stays.\n";
 
 static const char *settings[] = {
-    "listen", "cert", "key", "backend", "algorithm", "workers", "admin", "log-format",
+    "listen", "cert", "key", "backend", "algorithm", "hash-key", "workers", "admin", "log-format",
     "log-level", "access-log", "server-timing", "served-by", "request-id",
     "client-header-timeout", "client-idle-timeout", "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",
@@ -244,7 +248,9 @@ static void print_summary(const lb_config *c) {
     printf("  listen %s\n", c->listeners[i].text);
   for (int i = 0; i < c->nroutes; i++) {
     const lb_pool_cfg *p = &c->pools[c->routes[i].pool];
-    printf("  route %s -> pool %s (%s):", c->routes[i].prefix, p->name, lb_algo_name(p->algo));
+    char algo[100];
+    printf("  route %s -> pool %s (%s):", c->routes[i].prefix, p->name,
+           lb_pool_algo_describe(p, algo, sizeof algo));
     for (int k = 0; k < p->nservers; k++)
       printf(" %s=%s,weight=%d", p->servers[k].name, p->servers[k].addr_text,
              p->servers[k].weight);

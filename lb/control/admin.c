@@ -118,6 +118,7 @@ typedef struct snap {
   lb_stats_listener listeners[LB_MAX_LISTENERS];
   lb_stats_pool pools[LB_MAX_POOLS];
   char checks[LB_MAX_POOLS][300];
+  char hash_keys[LB_MAX_POOLS][LB_HASH_KEY_NAME_MAX + 8];
 } snap;
 
 static int snapshot(lb_control *ctl, snap *sn) {
@@ -144,6 +145,9 @@ static int snapshot(lb_control *ctl, snap *sn) {
     lb_stats_pool *sp = &sn->pools[p];
     sp->name = pool->name;
     sp->algorithm = lb_algo_name(pool->algo);
+    sp->hash_key = pool->ops->keyed ? lb_hash_key_describe(&pool->hash_key, sn->hash_keys[p],
+                                                           sizeof sn->hash_keys[p])
+                                    : NULL;
     lb_health_cfg_describe(&cp->hc, sn->checks[p], sizeof sn->checks[p]);
     sp->check = sn->checks[p];
     sp->no_server = atomic_load(&pool->no_server);

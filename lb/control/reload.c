@@ -11,8 +11,9 @@
  *   - certificates: new connections use the new set (an atomic pointer); established TLS
  *     connections keep theirs. Old sets stay allocated until exit (the SNI callback of a
  *     connection in its handshake may still read them).
- * What a running process cannot change (listeners, routes, pools, DNS names, workers, timeouts)
- * is reported as needing a restart; adding or removing pools makes the reload fail. */
+ * What a running process cannot change (listeners, routes, pools, DNS names, algorithms and
+ * hash keys, workers, timeouts) is reported as needing a restart; adding or removing pools makes
+ * the reload fail. */
 #include "lb/control/control.h"
 
 #include "common/log.h"
@@ -50,6 +51,12 @@ static void report_restart_only(const lb_config *old, const lb_config *nw) {
     dns |= strcmp(old->pools[p].dns_host, nw->pools[p].dns_host) ||
            old->pools[p].dns_port != nw->pools[p].dns_port;
   DIFF(dns, "backend-dns")
+  int algo = 0;
+  for (int p = 0; p < old->npools; p++)
+    algo |= old->pools[p].algo != nw->pools[p].algo ||
+            old->pools[p].hash_key.kind != nw->pools[p].hash_key.kind ||
+            strcmp(old->pools[p].hash_key.name, nw->pools[p].hash_key.name);
+  DIFF(algo, "algorithm/hash-key")
   DIFF(old->workers != nw->workers, "workers")
   DIFF(strcmp(old->admin, nw->admin), "admin")
   DIFF(old->client_header_timeout != nw->client_header_timeout ||

@@ -42,13 +42,26 @@ void lb_config_defaults(lb_config *c) {
   c->drain_delay = 5000; /* only with an admin listener: nobody else can see /healthz turn 503 */
 }
 
-const char *lb_algo_name(lb_algo a) { return a == LB_ALGO_LEAST_CONN ? "least-conn" : "round-robin"; }
+const char *lb_algo_name(lb_algo a) {
+  return a == LB_ALGO_LEAST_CONN ? "least-conn" : a == LB_ALGO_HASH ? "hash" : "round-robin";
+}
+
+const char *lb_pool_algo_describe(const lb_pool_cfg *p, char *buf, size_t len) {
+  char k[LB_HASH_KEY_NAME_MAX + 8];
+  if (p->algo == LB_ALGO_HASH)
+    snprintf(buf, len, "hash by %s", lb_hash_key_describe(&p->hash_key, k, sizeof k));
+  else
+    snprintf(buf, len, "%s", lb_algo_name(p->algo));
+  return buf;
+}
 
 int lb_algo_parse(const char *s, lb_algo *out) {
   if (!strcmp(s, "round-robin") || !strcmp(s, "roundrobin") || !strcmp(s, "rr"))
     *out = LB_ALGO_ROUND_ROBIN;
   else if (!strcmp(s, "least-conn") || !strcmp(s, "leastconn") || !strcmp(s, "least-connections"))
     *out = LB_ALGO_LEAST_CONN;
+  else if (!strcmp(s, "hash") || !strcmp(s, "consistent-hash"))
+    *out = LB_ALGO_HASH;
   else
     return -1;
   return 0;
@@ -377,7 +390,7 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
       return hr;
     if (!strcmp(name, "algorithm") || !strcmp(name, "balance")) {
       if (lb_algo_parse(value, &p->algo) != 0) {
-        snprintf(why, wl, "algorithm '%s': expected round-robin or least-conn", value);
+        snprintf(why, wl, "algorithm '%s': expected round-robin, least-conn or hash", value);
         return -1;
       }
       p->algo_set = 1;
@@ -385,8 +398,12 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
     }
     if (!strcmp(name, "route"))
       return add_route(c, value, p->name, line, why, wl);
+    if (!strcmp(name, "hash-key")) {
+      p->hash_key.line = line;
+      return lb_hash_key_parse(value, &p->hash_key, why, wl);
+    }
     snprintf(why, wl, "unknown setting '%s' in [%s] (known: backend, backend-dns, algorithm, "
-             "route, health-*, outlier-*)", name, section);
+             "hash-key, route, health-*, outlier-*)", name, section);
     return -1;
   }
 
@@ -454,10 +471,14 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
   }
   if (!strcmp(name, "algorithm") || !strcmp(name, "balance")) {
     if (lb_algo_parse(value, &c->algo) != 0) {
-      snprintf(why, wl, "algorithm '%s': expected round-robin or least-conn", value);
+      snprintf(why, wl, "algorithm '%s': expected round-robin, least-conn or hash", value);
       return -1;
     }
     return 0;
+  }
+  if (!strcmp(name, "hash-key")) {
+    c->hash_key.line = line;
+    return lb_hash_key_parse(value, &c->hash_key, why, wl);
   }
   if (!strcmp(name, "workers")) {
     uint32_t w;
@@ -619,10 +640,18 @@ int lb_config_finish(lb_config *c, char *err, size_t errlen) {
                c->certs[i].cert);
       return -1;
     }
+  int any_hash = 0;
   for (int i = 0; i < c->npools; i++) {
-    if (!c->pools[i].algo_set)
-      c->pools[i].algo = c->algo;
-    char why[300];
+    lb_pool_cfg *p = &c->pools[i];
+    if (!p->algo_set)
+      p->algo = c->algo;
+    char why[300], where[LB_NAME_MAX + 8];
+    snprintf(where, sizeof where, "pool %s", p->name);
+    any_hash |= p->algo == LB_ALGO_HASH;
+    if (lb_hash_key_check(&p->hash_key, p->algo == LB_ALGO_HASH, src, where, err, errlen) != 0)
+      return -1;
+    if (!p->hash_key.set)
+      p->hash_key = c->hash_key;
     lb_health_cfg_merge(&c->pools[i].health, &c->health);
     if (lb_health_cfg_check(&c->pools[i].health, c->pools[i].name, why, sizeof why) != 0) {
       snprintf(err, errlen, "%s: %s", src, why);
@@ -634,6 +663,8 @@ int lb_config_finish(lb_config *c, char *err, size_t errlen) {
       return -1;
     }
   }
+  if (lb_hash_key_check(&c->hash_key, any_hash, src, "every pool", err, errlen) != 0)
+    return -1;
   for (int i = 0; i < c->nroutes; i++) {
     lb_route_cfg *r = &c->routes[i];
     r->pool = -1;

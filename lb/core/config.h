@@ -7,6 +7,7 @@
 #ifndef JOURNEY_LB_CONFIG_H
 #define JOURNEY_LB_CONFIG_H
 
+#include "lb/core/balancer/hash_key.h"
 #include "lb/core/health.h"
 
 #include <netinet/in.h>
@@ -22,7 +23,7 @@
 #define LB_NAME_MAX 64
 #define LB_PATH_MAX 512
 
-typedef enum { LB_ALGO_ROUND_ROBIN = 0, LB_ALGO_LEAST_CONN = 1 } lb_algo;
+typedef enum { LB_ALGO_ROUND_ROBIN = 0, LB_ALGO_LEAST_CONN = 1, LB_ALGO_HASH = 2 } lb_algo;
 
 typedef struct lb_listener_cfg {
   int tls;                        /* https:// */
@@ -48,6 +49,7 @@ typedef struct lb_pool_cfg {
   char name[LB_NAME_MAX];
   lb_algo algo;
   int algo_set;                   /* explicitly chosen for this pool */
+  lb_hash_key_cfg hash_key;       /* algorithm = hash: the request's key (else [lb]'s) */
   int nservers;
   lb_server_cfg servers[LB_MAX_SERVERS];
   /* Issue 5: health settings ([lb] values merged with this pool's own by lb_config_finish) and
@@ -78,6 +80,7 @@ typedef struct lb_config {
   lb_route_cfg routes[LB_MAX_ROUTES];
 
   lb_algo algo;                   /* default algorithm for pools that do not choose */
+  lb_hash_key_cfg hash_key;       /* default hash-key (client-ip) */
   int workers;                    /* 0: number of CPUs */
   char admin[LB_NAME_MAX];        /* admin listener "127.0.0.1:9000" (issue 5), "" = none */
   int log_format;                 /* jc_log_format */
@@ -132,6 +135,8 @@ int lb_parse_size(const char *s, uint64_t *out);
 int lb_parse_bool(const char *s, int *out);
 const char *lb_algo_name(lb_algo a);
 int lb_algo_parse(const char *s, lb_algo *out);
+/* "round-robin", "least-conn", "hash by header:X-User" (the --check-config summary). */
+const char *lb_pool_algo_describe(const lb_pool_cfg *p, char *buf, size_t len);
 
 /* Index of the pool serving `path` (longest matching route prefix), or -1 (404). */
 int lb_config_route(const lb_config *c, const char *path, size_t len);

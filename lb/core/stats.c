@@ -184,6 +184,10 @@ int lb_stats_json(const lb_stats *s, jc_buf *b) {
     json_str(&o, pl->name);
     puts_(&o, ",\"algorithm\":");
     json_str(&o, pl->algorithm);
+    if (pl->hash_key) {
+      puts_(&o, ",\"hash_key\":");
+      json_str(&o, pl->hash_key);
+    }
     puts_(&o, ",\"check\":");
     json_str(&o, pl->check);
     putf(&o, ",\"no_server\":%llu,\"servers\":[", (unsigned long long)pl->no_server);

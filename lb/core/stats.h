@@ -71,6 +71,7 @@ typedef struct lb_stats_server {
 
 typedef struct lb_stats_pool {
   const char *name, *algorithm, *check; /* check: lb_health_cfg_describe */
+  const char *hash_key;                  /* algorithm hash: "header:X-User"; else NULL */
   int nservers;
   lb_stats_server *servers;
   uint64_t no_server; /* requests answered 503: no server UP */

@@ -124,6 +124,8 @@ typedef enum {
 typedef struct lb_client_rx {
   llhttp_t parser; /* fresh (llhttp_init) each time the block is lent and after each request */
   lb_tried tried;  /* servers tried for this request */
+  lb_key key;      /* its balancing key (hash pools), for retries: valid when has_key */
+  int has_key;
 } lb_client_rx;
 
 /* Requests libuv holds while a write goes the slow way (the socket did not take it all) or the

@@ -183,7 +183,8 @@ static void retry_or_fail(lb_client *c, lb_server *s, const char *why, int timeo
   lb_tried_add(&c->rx->tried, s->index);
   int can_retry = !c->t.sent || c->req_framing == LB_FRAME_NONE; /* no body byte gone yet */
   if (can_retry) {
-    int next = lb_balancer_pick(p, &c->rx->tried);
+    const lb_key *key = p->ops->keyed && c->rx->has_key ? &c->rx->key : NULL;
+    int next = lb_balancer_pick(p, key, &c->rx->tried);
     if (next < 0) {
       char msg[200];
       snprintf(msg, sizeof msg, "no backend server available: every server of pool %s failed "
@@ -405,9 +406,24 @@ static void attach(lb_client *c, int server, int allow_reuse) {
   lb_deadline_set(&b->timer, &b->dl, on_connect_timeout, w->rt->cfg.backend_connect_timeout);
 }
 
+/* The request's key for a keyed pool (hash), kept in the lent block for retries (has_key is
+ * written here only: retries read it for keyed pools only); NULL when it has none. Views into
+ * the request, nothing copied. */
+static const lb_key *request_key(lb_client *c, const lb_pool *p) {
+  lb_key_source src = {.client_ip = c->peer + c->peer_ip_off,
+                       .client_ip_len = c->peer_ip_len,
+                       .target = c->url,
+                       .target_len = c->url ? c->url_len : 0,
+                       .headers = c->hdrs,
+                       .nheaders = c->nhdrs};
+  const lb_key *key = lb_pool_key(p, &src, &c->rx->key);
+  c->rx->has_key = key != NULL;
+  return key;
+}
+
 void lb_proxy_dispatch(lb_client *c) {
   lb_pool *p = &c->w->rt->pools[c->pool];
-  int i = lb_balancer_pick(p, NULL);
+  int i = lb_balancer_pick(p, p->ops->keyed ? request_key(c, p) : NULL, NULL);
   if (i < 0) {
     char msg[200];
     snprintf(msg, sizeof msg, "no healthy backend server in pool %s", p->name);

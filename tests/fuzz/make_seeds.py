@@ -68,6 +68,14 @@ put("fuzz_lb_config", "pools", b"[lb]\nlisten = http://127.0.0.1:8080\nworkers =
     b"backend = b2=[::1]:9002\nroute = /my-app/\n[pool other]\nalgorithm = round-robin\n"
     b"backend = c1=127.0.0.1:9101\nroute = /other/\n")
 put("fuzz_lb_config", "errors", b"[lb]\nlisten = ftp://x\nworkers = many\n[pool]\nbackend = =:\nroute = nope\n[weird\n")
+put("fuzz_lb_config", "hash", b"[lb]\nlisten = http://127.0.0.1:8080\nalgorithm = hash\nhash-key = header:X-User\n"
+    b"backend = b1=127.0.0.1:9001\n[pool p]\nalgorithm = hash\nhash-key = cookie:session\n"
+    b"backend = c1=127.0.0.1:9101,weight=2\nroute = /p/\n[pool q]\nhash-key = path\nbackend = d1=127.0.0.1:9201\n")
+# hash-key value, request target, then header lines (fuzz_lb_hash_key.c)
+put("fuzz_lb_hash_key", "cookies", b'cookie:session\n/my-app/data?x=1\nHost: www.my-app.com\n'
+    b'Cookie: theme=dark; session="s-42" ; b=2\nCookie: session=late\n')
+put("fuzz_lb_hash_key", "header", b"header:X-User\nhttp://www.my-app.com:8443/a/b?q#f\nx-user:   alice \t\nX-User: bob\n")
+put("fuzz_lb_hash_key", "odd", b"path\n*\nCookie: ;;  ; novalue; =x; empty=; ok = yes\n")
 
 st = b"Server-Timing: queue;dur=0.02, connect;dur=0.3, backend;dur=1.2, total;dur=1.6\r\nX-Served-By: b1\r\nX-Request-Id: 0f8fad5b\r\n"
 gz = gzip.compress(body, mtime=0)  # deterministic: the same bytes on every run

@@ -1,6 +1,7 @@
 # journey-lb: the pure parts (balancer, header rewriting, config parsing, timers), linked from
 # the journey_lb_core library that the program itself uses.
 journey_unit_test(test_lb_balancer SOURCES test_lb_balancer.c LIBS journey_lb_core)
+journey_unit_test(test_lb_hash SOURCES test_lb_hash.c LIBS journey_lb_core)
 journey_unit_test(test_lb_rewrite SOURCES test_lb_rewrite.c LIBS journey_lb_core)
 journey_unit_test(test_lb_config SOURCES test_lb_config.c LIBS journey_lb_core)
 journey_unit_test(test_lb_timing SOURCES test_lb_timing.c LIBS journey_lb_core)

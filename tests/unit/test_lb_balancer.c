@@ -30,7 +30,7 @@ static void rr_weights_distribution(void **state) {
   make_pool(&p, LB_ALGO_ROUND_ROBIN, w, 3);
   int count[3] = {0};
   for (int i = 0; i < 10000; i++) {
-    int k = lb_balancer_pick(&p, NULL);
+    int k = lb_balancer_pick(&p, NULL, NULL);
     assert_true(k >= 0 && k < 3);
     count[k]++;
   }
@@ -48,7 +48,7 @@ static void rr_is_smooth(void **state) {
   make_pool(&p, LB_ALGO_ROUND_ROBIN, w, 3);
   char seq[8] = {0};
   for (int i = 0; i < 7; i++)
-    seq[i] = (char)('a' + lb_balancer_pick(&p, NULL));
+    seq[i] = (char)('a' + lb_balancer_pick(&p, NULL, NULL));
   assert_string_equal(seq, "aabacaa");
   lb_pool_free(&p);
 }
@@ -59,7 +59,7 @@ static void rr_equal_weights_rotate(void **state) {
   make_pool(&p, LB_ALGO_ROUND_ROBIN, w, 3);
   int count[3] = {0};
   for (int i = 0; i < 300; i++)
-    count[lb_balancer_pick(&p, NULL)]++;
+    count[lb_balancer_pick(&p, NULL, NULL)]++;
   assert_int_equal(count[0], 100);
   assert_int_equal(count[1], 100);
   assert_int_equal(count[2], 100);
@@ -74,7 +74,7 @@ static void down_server_never_picked(void **state) {
     atomic_store(&p.servers[1].state, LB_SRV_DOWN);
     int count[3] = {0};
     for (int i = 0; i < 1000; i++) {
-      int k = lb_balancer_pick(&p, NULL);
+      int k = lb_balancer_pick(&p, NULL, NULL);
       count[k]++;
       lb_server_begin(&p.servers[k]); /* least-conn: ties take turns as requests begin */
       lb_server_end(&p.servers[k]);
@@ -83,7 +83,7 @@ static void down_server_never_picked(void **state) {
     assert_true(count[0] > 400 && count[2] > 400);
     atomic_store(&p.servers[0].state, LB_SRV_DRAIN);
     atomic_store(&p.servers[2].state, LB_SRV_MAINT);
-    assert_int_equal(lb_balancer_pick(&p, NULL), -1); /* nothing UP: 503 */
+    assert_int_equal(lb_balancer_pick(&p, NULL, NULL), -1); /* nothing UP: 503 */
     lb_pool_free(&p);
   }
 }
@@ -95,11 +95,11 @@ static void exclude_mask_skips_tried(void **state) {
     make_pool(&p, (lb_algo)algo, w, 3);
     for (int i = 0; i < 30; i++) {
       lb_tried t = {.n = 2, .idx = {0, 2}};
-      int k = lb_balancer_pick(&p, &t);
+      int k = lb_balancer_pick(&p, NULL, &t);
       assert_int_equal(k, 1);
     }
     lb_tried all = {.n = 3, .idx = {0, 1, 2}};
-    assert_int_equal(lb_balancer_pick(&p, &all), -1);
+    assert_int_equal(lb_balancer_pick(&p, NULL, &all), -1);
     lb_pool_free(&p);
   }
 }
@@ -112,11 +112,11 @@ static void leastconn_picks_least_loaded(void **state) {
   atomic_store(&p.servers[1].active, 1);
   atomic_store(&p.servers[2].active, 3);
   for (int i = 0; i < 10; i++)
-    assert_int_equal(lb_balancer_pick(&p, NULL), 1);
+    assert_int_equal(lb_balancer_pick(&p, NULL, NULL), 1);
   /* weighted: (active+1)/weight: s1 (5+1)/1=6, s2 (1+1)/1=2, s3 (3+1)/4=1 -> s3 */
   p.servers[2].weight = 4;
   lb_pool_changed(&p);
-  assert_int_equal(lb_balancer_pick(&p, NULL), 2);
+  assert_int_equal(lb_balancer_pick(&p, NULL, NULL), 2);
   lb_pool_free(&p);
 }
 
@@ -126,7 +126,7 @@ static void leastconn_rotates_ties(void **state) {
   make_pool(&p, LB_ALGO_LEAST_CONN, w, 3);
   int count[3] = {0};
   for (int i = 0; i < 300; i++) { /* idle pool: every pick is a tie */
-    int k = lb_balancer_pick(&p, NULL);
+    int k = lb_balancer_pick(&p, NULL, NULL);
     count[k]++;
     lb_server_begin(&p.servers[k]); /* what the proxy does with a pick */
     lb_server_end(&p.servers[k]);
@@ -143,7 +143,7 @@ static void leastconn_follows_load(void **state) {
   const int w[3] = {1, 2, 3};
   make_pool(&p, LB_ALGO_LEAST_CONN, w, 3);
   for (int i = 0; i < 600; i++)
-    lb_server_begin(&p.servers[lb_balancer_pick(&p, NULL)]);
+    lb_server_begin(&p.servers[lb_balancer_pick(&p, NULL, NULL)]);
   assert_true(abs(atomic_load(&p.servers[0].active) - 100) <= 1);
   assert_true(abs(atomic_load(&p.servers[1].active) - 200) <= 1);
   assert_true(abs(atomic_load(&p.servers[2].active) - 300) <= 1);
@@ -153,7 +153,7 @@ static void leastconn_follows_load(void **state) {
 /* The picks of n calls as letters (-1: '-'). */
 static void picks(lb_pool *p, int n, char *out) {
   for (int i = 0; i < n; i++) {
-    int k = lb_balancer_pick(p, NULL);
+    int k = lb_balancer_pick(p, NULL, NULL);
     out[i] = k < 0 ? '-' : (char)('a' + k);
   }
   out[n] = 0;
@@ -183,7 +183,7 @@ static void rr_large_pool_rotates(void **state) {
   make_pool(&p, LB_ALGO_ROUND_ROBIN, w, 300);
   for (int round = 0; round < 3; round++)
     for (int i = 0; i < 300; i++)
-      assert_int_equal(lb_balancer_pick(&p, NULL), i);
+      assert_int_equal(lb_balancer_pick(&p, NULL, NULL), i);
   lb_pool_free(&p);
 }
 
@@ -257,14 +257,14 @@ static void rr_weights_with_server_down(void **state) {
   set_state(&p, 2, LB_SRV_DOWN);
   int count[3] = {0};
   for (int i = 0; i < 300; i++)
-    count[lb_balancer_pick(&p, NULL)]++;
+    count[lb_balancer_pick(&p, NULL, NULL)]++;
   assert_int_equal(count[0], 100); /* a and b keep their 1:2 */
   assert_int_equal(count[1], 200);
   assert_int_equal(count[2], 0);
   set_state(&p, 2, LB_SRV_UP);
   memset(count, 0, sizeof count);
   for (int i = 0; i < 600; i++)
-    count[lb_balancer_pick(&p, NULL)]++;
+    count[lb_balancer_pick(&p, NULL, NULL)]++;
   assert_int_equal(count[0], 100);
   assert_int_equal(count[1], 200);
   assert_int_equal(count[2], 300);
@@ -282,7 +282,7 @@ static void rr_long_period_falls_back(void **state) {
   make_pool(&p, LB_ALGO_ROUND_ROBIN, w, 10);
   int count[10] = {0};
   for (int i = 0; i < total; i++)
-    count[lb_balancer_pick(&p, NULL)]++;
+    count[lb_balancer_pick(&p, NULL, NULL)]++;
   assert_int_equal(p.rr.smooth, 1);
   for (int i = 0; i < 10; i++)
     assert_int_equal(count[i], w[i]);
@@ -290,7 +290,7 @@ static void rr_long_period_falls_back(void **state) {
   set_state(&p, 0, LB_SRV_DOWN);
   memset(count, 0, sizeof count);
   for (int i = 0; i < total - w[0]; i++)
-    count[lb_balancer_pick(&p, NULL)]++;
+    count[lb_balancer_pick(&p, NULL, NULL)]++;
   assert_int_equal(count[0], 0);
   for (int i = 1; i < 10; i++)
     assert_int_equal(count[i], w[i]);
@@ -298,7 +298,7 @@ static void rr_long_period_falls_back(void **state) {
   lb_tried t = {.n = 0};
   for (int i = 1; i < 10; i++)
     lb_tried_add(&t, i);
-  assert_int_equal(lb_balancer_pick(&p, &t), -1);
+  assert_int_equal(lb_balancer_pick(&p, NULL, &t), -1);
   lb_pool_free(&p);
 }
 
@@ -312,7 +312,7 @@ static void rr_retry_keeps_rotation(void **state) {
   lb_tried t = {.n = 0};
   lb_tried_add(&t, 0);
   lb_tried_add(&t, 1);
-  assert_int_equal(lb_balancer_pick(&p, &t), 2); /* b is tried: c */
+  assert_int_equal(lb_balancer_pick(&p, NULL, &t), 2); /* b is tried: c */
   picks(&p, 4, seq);
   assert_string_equal(seq, "dabc");
   lb_pool_free(&p);
@@ -351,7 +351,7 @@ static void leastconn_heap_matches_scan(void **state) {
       int i = rand() % 50;
       set_state(&p, i, lb_server_is_up(&p.servers[i]) ? LB_SRV_DOWN : LB_SRV_UP);
     } else if (r < 55 && n < 4000) {
-      int k = lb_balancer_pick(&p, NULL);
+      int k = lb_balancer_pick(&p, NULL, NULL);
       int64_t bw, bl = lc_best_key(&p, &bw);
       if (bl < 0) {
         assert_int_equal(k, -1);
@@ -383,18 +383,18 @@ static void leastconn_state_changes(void **state) {
   lb_server_begin(&p.servers[0]);
   set_state(&p, 1, LB_SRV_DOWN);
   for (int i = 0; i < 5; i++) { /* b DOWN: c (idle) every time while a is busy */
-    int k = lb_balancer_pick(&p, NULL);
+    int k = lb_balancer_pick(&p, NULL, NULL);
     assert_int_equal(k, 2);
     lb_server_begin(&p.servers[k]);
     lb_server_end(&p.servers[k]);
   }
   set_state(&p, 1, LB_SRV_UP); /* b back: idle, and it began nothing for the longest */
-  assert_int_equal(lb_balancer_pick(&p, NULL), 1);
+  assert_int_equal(lb_balancer_pick(&p, NULL, NULL), 1);
   set_state(&p, 1, LB_SRV_DRAIN);
   set_state(&p, 2, LB_SRV_MAINT);
-  assert_int_equal(lb_balancer_pick(&p, NULL), 0); /* the last one UP, however busy */
+  assert_int_equal(lb_balancer_pick(&p, NULL, NULL), 0); /* the last one UP, however busy */
   set_state(&p, 0, LB_SRV_DOWN);
-  assert_int_equal(lb_balancer_pick(&p, NULL), -1);
+  assert_int_equal(lb_balancer_pick(&p, NULL, NULL), -1);
   lb_server_end(&p.servers[0]); /* requests finish on a server that is DOWN */
   lb_server_end(&p.servers[0]);
   assert_int_equal(atomic_load(&p.servers[0].active), 0);
@@ -402,7 +402,7 @@ static void leastconn_state_changes(void **state) {
   set_state(&p, 2, LB_SRV_UP);
   int count[3] = {0};
   for (int i = 0; i < 100; i++) {
-    int k = lb_balancer_pick(&p, NULL);
+    int k = lb_balancer_pick(&p, NULL, NULL);
     count[k]++;
     lb_server_begin(&p.servers[k]);
     lb_server_end(&p.servers[k]);

@@ -122,7 +122,7 @@ static void errors_name_file_and_line(void **state) {
   snprintf(t, sizeof t, "%sbackend = b1=127.0.0.1:9001\nbackend = b1=127.0.0.1:9002\n", base);
   expect_error(t, 4, "already has a server named b1");
   snprintf(t, sizeof t, "%sbackend = b1=127.0.0.1:9001\nalgorithm = random\n", base);
-  expect_error(t, 4, "expected round-robin or least-conn");
+  expect_error(t, 4, "expected round-robin, least-conn or hash");
   snprintf(t, sizeof t, "%sbackend = b1=127.0.0.1:9001\nclient-header-timeout = soon\n", base);
   expect_error(t, 4, "expected a duration");
   snprintf(t, sizeof t, "%sbackend = b1=127.0.0.1:9001\nmax-header-size = 1\n", base);

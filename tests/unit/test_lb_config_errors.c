@@ -106,11 +106,25 @@ static void backends_pools_routes(void **state) {
   expect_error(t, 6 + 32, "too many routes (at most 32)");
 }
 
+static void hash_keys(void **state) {
+  expect_error(BASE "algorithm = hash\nhash-key = ip\n", 5,
+               "hash-key 'ip': expected client-ip, header:NAME, cookie:NAME or path");
+  expect_error(BASE "algorithm = hash\nhash-key = header:\n", 5, "the name after ':'");
+  expect_error(BASE "[pool p]\nbackend = c1=127.0.0.1:9101\nalgorithm = hash\n"
+               "hash-key = cookie:a b\n", 7, "hash-key 'cookie:a b'");
+  /* found once the whole file is read: the line where hash-key was written */
+  expect_error(BASE "[pool p]\nbackend = c1=127.0.0.1:9101\nhash-key = path\nroute = /p/\n", 6,
+               "hash-key = path is set for pool p, which does not use algorithm = hash");
+  expect_error(BASE "hash-key = header:X-User\n", 4,
+               "is set for every pool, which does not use algorithm = hash");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(lb_section_values),
       cmocka_unit_test(listeners_and_certs),
       cmocka_unit_test(backends_pools_routes),
+      cmocka_unit_test(hash_keys),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

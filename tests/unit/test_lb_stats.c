@@ -84,6 +84,7 @@ static void json_has_every_server_field(void **state) {
   assert_non_null(strstr(j, "\"state\":\"DOWN\""));
   assert_non_null(strstr(j, "\"ejected\":true,\"ejections\":2"));
   assert_non_null(strstr(j, "\"no_server\":4"));
+  assert_null(strstr(j, "hash_key")); /* round-robin: no key */
   assert_non_null(strstr(j, "\"draining\":false"));
   assert_non_null(strstr(j, "{\"address\":\"https://127.0.0.1:8443\",\"connections\":10,"
                             "\"tls_handshakes\":9}"));
@@ -106,6 +107,14 @@ static void json_has_every_server_field(void **state) {
   }
   assert_int_equal(depth, 0);
   assert_false(in_str);
+  jc_buf_free(&b);
+  /* a hash pool names its key next to the algorithm */
+  s.pools[0].algorithm = "hash";
+  s.pools[0].hash_key = "cookie:session";
+  jc_buf_init(&b, 1 << 20);
+  assert_int_equal(lb_stats_json(&s, &b), 0);
+  assert_int_equal(jc_buf_append(&b, "", 1), 0);
+  assert_non_null(strstr(jc_buf_peek(&b), "\"algorithm\":\"hash\",\"hash_key\":\"cookie:session\","));
   jc_buf_free(&b);
 }
 

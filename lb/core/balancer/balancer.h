@@ -2,26 +2,19 @@
  *
  * lb_server holds the state that every worker shares: health state, in-flight requests and
  * counters, all atomics, so that least-connections sees the load of every worker and health
- * checks (issue 5) flip a server for all of them at once. Only servers in LB_SRV_UP are picked;
- * in-flight requests on a server that goes DOWN/DRAIN finish normally.
+ * checks flip a server for all of them at once. Only servers in LB_SRV_UP are picked; in-flight
+ * requests on a server that goes DOWN/DRAIN finish normally.
  *
- * Algorithms (state under the pool mutex; no pick walks the pool, except the fallbacks below):
- *  - round-robin: the sequence of smooth weighted round-robin (nginx: every step adds each
- *    server's weight to its current value, takes the largest and subtracts the total from it;
- *    weights 1/2/3 give c b a c b c, spread evenly, never bursts), precomputed for one period
- *    over the servers UP and replayed: a pick is one step along that schedule. Equal weights make
- *    it a plain rotation. Weights whose period (sum of the weights divided by their gcd) exceeds
- *    LB_RR_SCHEDULE_MAX fall back to computing smooth WRR at each pick over the servers UP.
- *  - least-conn: minimise (active+1)/weight over the servers UP, ties to the one that began a
- *    request least recently (so an idle pool takes turns as requests begin); a binary heap kept
- *    ordered by lb_server_begin/lb_server_end (O(log n), under the pool mutex), so a pick reads
- *    its top. Retries (a `tried` list) scan all the servers, as they are rare.
- *
- * Both are rebuilt, at the next pick, after lb_pool_changed(): whoever changes a server's state,
- * weight or presence calls it (lb_control_publish does, for every change at run time). */
+ * An algorithm is one lb_balancer_ops table and one file (HAProxy's lbprm, nginx's peer.init /
+ * peer.get): round_robin.c, least_conn.c, hash.c. The pool holds a pointer to its table; nothing
+ * outside the algorithm files branches on which algorithm a pool uses. Their state lives under
+ * the pool mutex and is rebuilt by ops->build at the next pick after lb_pool_changed(): whoever
+ * changes a server's state, weight or presence calls it (lb_control_publish does, for every
+ * change at run time). What each algorithm costs per pick is said in its file. */
 #ifndef JOURNEY_LB_BALANCER_H
 #define JOURNEY_LB_BALANCER_H
 
+#include "lb/core/balancer/hash_key.h"
 #include "lb/core/config.h"
 #include "lb/core/stats.h"
 
@@ -91,17 +84,57 @@ typedef struct lb_lc_heap {
   uint32_t clock;
 } lb_lc_heap;
 
+/* Hash: a Maglev lookup table (hash.c) over the servers present, whatever their state. */
+#define LB_HASH_TABLE_SIZE 65537 /* prime, > 100 x LB_MAX_SERVERS (Maglev's rule for balance) */
+typedef struct lb_hash_table {
+  uint16_t *entry;  /* LB_HASH_TABLE_SIZE server indexes; NULL until the first build */
+  uint64_t digest;  /* of the names and weights it was built from: state changes keep it */
+  int nservers;     /* servers in the table (0: nothing present) */
+} lb_hash_table;
+
+/* The servers already tried for one request (a retry never goes back to them). A short list
+ * rather than a bitmask so that pools may hold hundreds of servers; retries are at most 10. */
+#define LB_TRIED_MAX 12
+typedef struct lb_tried {
+  int n;
+  int idx[LB_TRIED_MAX];
+} lb_tried;
+static inline void lb_tried_add(lb_tried *t, int index) {
+  if (t->n < LB_TRIED_MAX)
+    t->idx[t->n++] = index;
+}
+
+/* One balancing algorithm. */
+typedef struct lb_balancer_ops {
+  int keyed;                   /* picks by a request key: the caller computes one (lb_key) */
+  int (*init)(lb_pool *p);     /* allocates its state; 0 or -1 (memory) */
+  void (*free)(lb_pool *p);
+  void (*build)(lb_pool *p);   /* pool mutex held: the servers changed (lb_pool_changed) */
+  /* A server that is UP and not in `tried`, or -1 (503). key: NULL when the request has none
+   * (or the algorithm is not keyed). Takes the pool mutex itself (or none: least-conn retries). */
+  int (*pick)(lb_pool *p, const lb_key *key, const lb_tried *tried);
+  /* A request is sent to s / is done with s: `active` + 1 / - 1 and the algorithm's own
+   * bookkeeping. NULL: `active` only, inline (no call on the hot path). */
+  void (*begin)(lb_server *s);
+  void (*end)(lb_server *s);
+} lb_balancer_ops;
+
+extern const lb_balancer_ops lb_balancer_round_robin, lb_balancer_least_conn, lb_balancer_hash;
+
 struct lb_pool {
   char name[LB_NAME_MAX];
   lb_algo algo;
+  const lb_balancer_ops *ops;
+  lb_hash_key_cfg hash_key; /* keyed algorithms: which part of a request is the key */
   atomic_int nservers;   /* slots in use or used before (high-water mark, <= LB_MAX_SERVERS) */
   lb_server *servers;    /* LB_MAX_SERVERS slots: DNS discovery and reload fill and empty them */
   pthread_mutex_t lock;   /* the picking state below */
   int lock_init;
   atomic_uint changes;    /* bumped by lb_pool_changed */
-  unsigned built;         /* `changes` when rr/lc were built */
-  lb_rr_sched rr;
+  unsigned built;         /* `changes` when ops->build last ran */
+  lb_rr_sched rr;         /* round-robin, and hash's requests without a key */
   lb_lc_heap lc;
+  lb_hash_table hash;
   atomic_uint rr_start;   /* least-conn tie rotation on retries */
   atomic_uint_fast64_t no_server;  /* requests answered 503: no server UP (issue 5) */
   atomic_uint outlier_5xx;         /* passive-check thresholds (0 = off), set by the control loop */
@@ -117,39 +150,31 @@ static inline void lb_pool_changed(lb_pool *p) {
   atomic_fetch_add_explicit(&p->changes, 1, memory_order_release);
 }
 
-/* The servers already tried for one request (a retry never goes back to them). A short list
- * rather than a bitmask so that pools may hold hundreds of servers; retries are at most 10. */
-#define LB_TRIED_MAX 12
-typedef struct lb_tried {
-  int n;
-  int idx[LB_TRIED_MAX];
-} lb_tried;
-static inline void lb_tried_add(lb_tried *t, int index) {
-  if (t->n < LB_TRIED_MAX)
-    t->idx[t->n++] = index;
+/* Picks a server of the pool that is UP and not in `tried` (NULL: none tried yet). key: the
+ * request's key for keyed algorithms (lb_pool_key), else NULL. Returns its index, or -1 when
+ * none is eligible (503). Does not count the request: call lb_server_begin on the result. */
+static inline int lb_balancer_pick(lb_pool *p, const lb_key *key, const lb_tried *tried) {
+  return p->ops->pick(p, key, tried);
 }
-
-/* Picks a server of the pool that is UP and not in `tried` (NULL: none tried yet). Returns its
- * index, or -1 when none is eligible (503). Does not count the request: call lb_server_begin
- * on the result. */
-int lb_balancer_pick(lb_pool *p, const lb_tried *tried);
-int lb_balancer_pick_rr(lb_pool *p, const lb_tried *tried);
-int lb_balancer_pick_leastconn(lb_pool *p, const lb_tried *tried);
-
-/* Least-conn pools: `active` changes under the pool mutex, with the heap. */
-void lb_balancer_lc_move(lb_server *s, int delta);
+/* The key of a request for p, in *out: NULL when p does not pick by key or the request has
+ * none (no such header or cookie): the algorithm then picks without one. */
+static inline const lb_key *lb_pool_key(const lb_pool *p, const lb_key_source *src, lb_key *out) {
+  return p->ops->keyed && lb_hash_key_of(&p->hash_key, src, out) ? out : NULL;
+}
 
 /* A request is sent to s / is done with s (in-flight count of least-conn and of the stats). */
 static inline void lb_server_begin(lb_server *s) {
   atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
-  if (s->pool && s->pool->algo == LB_ALGO_LEAST_CONN)
-    lb_balancer_lc_move(s, 1);
+  void (*begin)(lb_server *) = s->pool->ops->begin;
+  if (begin)
+    begin(s);
   else
     atomic_fetch_add_explicit(&s->active, 1, memory_order_relaxed);
 }
 static inline void lb_server_end(lb_server *s) {
-  if (s->pool && s->pool->algo == LB_ALGO_LEAST_CONN)
-    lb_balancer_lc_move(s, -1);
+  void (*end)(lb_server *) = s->pool->ops->end;
+  if (end)
+    end(s);
   else
     atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
 }
@@ -157,5 +182,30 @@ static inline int lb_server_is_up(const lb_server *s) {
   return atomic_load_explicit(&s->state, memory_order_relaxed) == LB_SRV_UP;
 }
 const char *lb_server_state_name(int state);
+
+/* ---- for the algorithm files ---- */
+
+/* UP and not in `tried`. */
+static inline int lb_balancer_eligible(const lb_server *s, const lb_tried *tried) {
+  if (!lb_server_is_up(s))
+    return 0;
+  for (int k = 0; tried && k < tried->n; k++) /* only on retries: the list is short */
+    if (tried->idx[k] == s->index)
+      return 0;
+  return 1;
+}
+/* Pool mutex held: ops->build when a change was announced since the last one. */
+static inline void lb_pool_refresh(lb_pool *p) {
+  unsigned c = atomic_load_explicit(&p->changes, memory_order_acquire);
+  if (c != p->built) {
+    p->built = c;
+    p->ops->build(p);
+  }
+}
+/* Round-robin's schedule, shared with hash for requests without a key (pool mutex held). */
+int lb_rr_init(lb_pool *p);
+void lb_rr_free(lb_pool *p);
+void lb_rr_build(lb_pool *p);
+int lb_rr_next(lb_pool *p, const lb_tried *tried);
 
 #endif
