@@ -41,7 +41,7 @@ scripts/demo.sh --background >"$tmp/demo.log" 2>&1 || { cat "$tmp/demo.log" >&2;
 cmd="journey --cacert certs/out/ca.crt --dns-servers 127.0.0.1:$DNS_PORT $URL"
 # A fresh DNS cache, so that the picture shows the DNS server answering.
 rm -rf "$BIN/demo/cache"
-XDG_CACHE_HOME="$(pwd)/$BIN/demo/cache" script -q -e -c "$BIN/client/$cmd" /dev/null </dev/null >"$tmp/journey.ansi" ||
+XDG_CACHE_HOME="$(realpath -m "$BIN/demo/cache")" script -q -e -c "$BIN/client/$cmd" /dev/null </dev/null >"$tmp/journey.ansi" ||
   { cat "$tmp/journey.ansi" >&2; echo "screenshot: journey failed" >&2; exit 1; }
 { printf '\033[1m$ %s\033[0m\n' "$cmd"; cat "$tmp/journey.ansi"; } >"$tmp/capture.ansi"
 python3 scripts/ansi2html.py --title "journey" <"$tmp/capture.ansi" >"$tmp/page.html"
