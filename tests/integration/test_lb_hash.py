@@ -10,7 +10,7 @@ bounded in count. Every client is on 127.0.0.1, so the keys are headers, cookies
 import argparse, http.client, json, os, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import check, free_ports, read, run_case, start, wait_for, wait_port  # noqa: E402
+from loopback import check, free_ports, read, run_case, start, stop, wait_for, wait_port  # noqa: E402
 
 A = None
 WEIGHTS = {"b1": 1, "b2": 2, "b3": 1, "b4": 1, "b5": 1}
@@ -200,6 +200,33 @@ def case_down_remaps():
         c.close()
     print(f"b3 DOWN: its {len(on_b3)} of {NKEYS} keys moved (to {sorted(went)}), no other key moved; "
           "back UP: every key home")
+
+
+def case_retry_follows_key():
+    """b3 is stopped (no health checks): a request for one of its keys fails to connect and is
+    retried on the key's next server, the same one in both processes and for every attempt;
+    no other key moves."""
+    bs = start_backends()
+    lbs = [start_lb(bs, "lb-a", "--hash-key", "header:X-User"),
+           start_lb(bs, "lb-b", "--hash-key", "header:X-User")]
+    clients = [Client(lb) for lb in lbs]
+    before = mapping(clients[0], "header", range(NKEYS))
+    on_b3 = [i for i in before if before[i] == "b3"]
+    check(len(on_b3) >= 10, f"b3 should own some keys: {len(on_b3)}")
+    stop(bs["b3"])
+    # (lb-b in the reverse order: a retry by round-robin could not agree by chance)
+    after = [mapping(clients[0], "header", range(NKEYS)),
+             mapping(clients[1], "header", reversed(range(NKEYS)))]
+    again = mapping(clients[0], "header", on_b3)
+    check(after[0] == after[1], "after b3 stopped the two processes disagree")
+    check(all(again[i] == after[0][i] for i in on_b3), "a key's retry went to different servers")
+    moved_others = [i for i in before if before[i] != "b3" and after[0][i] != before[i]]
+    check(not moved_others, f"keys of other servers moved: {moved_others[:5]}")
+    went = {after[0][i] for i in on_b3}
+    check("b3" not in went and len(went) >= 2, f"b3's keys went to {went}")
+    for c in clients:
+        c.close()
+    print(f"b3 stopped: its {len(on_b3)} keys retried on {sorted(went)}, the same in both processes")
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

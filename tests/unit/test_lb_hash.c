@@ -172,7 +172,7 @@ static void independent_builds_agree(void **state) {
 static void pinned_mapping(void **state) {
   /* The hash and the table are part of the contract between journey-lb versions: a rolling
    * upgrade must not move keys. A change here remaps every user; make it on purpose only. */
-  assert_true(lb_hash_bytes("journey", 7, 0) == 0x1bbee2ad712f88a9ull);
+  assert_true(lb_hash_bytes("journey", 7, 0) == 0x52f0ba3a57e1d9c9ull);
   lb_pool p;
   const int w[4] = {1, 1, 2, 1};
   make_pool(&p, w, 4, NULL);
@@ -180,7 +180,7 @@ static void pinned_mapping(void **state) {
   for (int i = 0; i < 16; i++)
     seq[i] = (char)('a' + pick(&p, i));
   seq[16] = 0;
-  assert_string_equal(seq, "daadcabccdacbbcc");
+  assert_string_equal(seq, "bcccccdacdcccdcc");
   lb_pool_free(&p);
 }
 

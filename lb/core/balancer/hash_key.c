@@ -7,14 +7,26 @@
 #include <string.h>
 #include <strings.h>
 
+/* Eight bytes at a time, read as little-endian whatever the host: the same value on every
+ * machine of a mixed fleet. */
+static inline uint64_t mix(uint64_t h, uint64_t w) {
+  h = (h ^ w) * 0x9e3779b97f4a7c15ull; /* low bits into high ones */
+  return h ^ (h >> 29);                /* and back */
+}
+
 uint64_t lb_hash_bytes(const void *data, size_t len, uint64_t seed) {
   const unsigned char *p = data;
-  uint64_t h = 0xcbf29ce484222325ull ^ seed;
-  for (size_t i = 0; i < len; i++) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  /* MurmurHash3's fmix64: FNV alone leaves the last bytes in the low bits only. */
+  uint64_t h = seed ^ ((uint64_t)len * 0xc2b2ae3d27d4eb4full);
+  for (; len >= 8; p += 8, len -= 8) /* compilers make this one load on little-endian hosts */
+    h = mix(h, (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+                   (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+                   (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56);
+  uint64_t w = 0;
+  for (size_t i = 0; i < len; i++)
+    w |= (uint64_t)p[i] << (8 * i);
+  h = mix(h, w);
+  /* MurmurHash3's fmix64: every input bit reaches every output bit (the lookups take the hash
+   * modulo a prime, the probe step its high half). */
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;

@@ -61,8 +61,9 @@ int lb_hash_key_check(const lb_hash_key_cfg *k, int used, const char *src, const
  * cookie, or an empty value): the caller then picks without a key. */
 int lb_hash_key_of(const lb_hash_key_cfg *k, const lb_key_source *src, lb_key *out);
 
-/* 64-bit hash of bytes: FNV-1a, then a finaliser that spreads every input bit over the result
- * (the table lookups take the hash modulo a prime). The same on every host and process. */
+/* 64-bit hash of bytes: 8 bytes per multiply-xorshift step, then MurmurHash3's finaliser. The
+ * same on every host and process (fixed seeds, little-endian reads); not keyed against chosen
+ * inputs, which only choose a server, as any client can by its key anyway. */
 uint64_t lb_hash_bytes(const void *data, size_t len, uint64_t seed);
 
 #endif
