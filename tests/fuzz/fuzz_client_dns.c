@@ -2,10 +2,25 @@
  * hands to the client's query callback (client/dns.c, compiled in here so that its static
  * query_done runs as is): ares_parse_a_reply / ares_parse_aaaa_reply, the answers with their
  * TTLs, the CNAME chain, the step report. The first byte picks A or AAAA. Oracles: no crash,
- * no leak; every answer is a printable address; the counts stay within their arrays. */
+ * no leak; the counts stay within their arrays; every answer is of the family asked for and its
+ * text is printable and a valid address of that family (inet_pton reads it back). */
 #include "../../client/dns.c"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <stdint.h>
+
+/* The answer's text: NUL-terminated inside its array, printable, and an address of family fam. */
+static int answer_ok(const jn_dns_answer *a, int fam) {
+  size_t n = strnlen(a->addr, sizeof a->addr);
+  if (n == 0 || n == sizeof a->addr || a->family != fam)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isprint((unsigned char)a->addr[i]))
+      return 0;
+  unsigned char bin[16];
+  return inet_pton(fam == 6 ? AF_INET6 : AF_INET, a->addr, bin) == 1;
+}
 
 static void done_cb(jn_dns *d, int code) { (void)d, (void)code; }
 
@@ -46,8 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (r.answer_n > JN_ADDR_MAX || r.cname_n > 4 || r.dns_step_n > JN_DNS_STEPS)
     abort();
   for (size_t i = 0; i < r.answer_n; i++)
-    if (!r.answers[i].addr[0] || strnlen(r.answers[i].addr, sizeof r.answers[i].addr) ==
-                                     sizeof r.answers[i].addr)
+    if (!answer_ok(&r.answers[i], fam))
       abort();
   free(abuf);
   return 0;

@@ -5,3 +5,9 @@ foreach(group Http Robustness Faults Lifecycle)
             $<TARGET_FILE:journey-backend> ${group})
   set_tests_properties(integration.backend.${group} PROPERTIES LABELS integration TIMEOUT 120)
 endforeach()
+# The IPv6 listener on ::1: skipped (77, with the reason) where the machine has no ::1.
+add_test(NAME integration.backend.Ipv6
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_backend.py
+          $<TARGET_FILE:journey-backend> Ipv6)
+set_tests_properties(integration.backend.Ipv6 PROPERTIES LABELS integration TIMEOUT 120
+  SKIP_RETURN_CODE 77)

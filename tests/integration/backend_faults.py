@@ -44,7 +44,9 @@ def serve(c):
             x = c.recv(65536)
             if not x: c.close(); return
             buf += x
-        with open(sys.argv[3], "a") as f: f.write(buf.split(b"\r\n")[0].decode(errors="replace") + "\n")
+        head = buf.split(b"\r\n\r\n")[0].decode(errors="replace").split("\r\n")
+        rid = [h.split(":", 1)[1].strip() for h in head[1:] if h.lower().startswith("x-request-id:")]
+        with open(sys.argv[3], "a") as f: f.write(head[0] + " id=" + (rid[0] if rid else "-") + "\n")
         if mode == "reset-before": rst(c)
         elif mode == "reset-mid":
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000); time.sleep(0.01); rst(c)
@@ -62,6 +64,12 @@ def wrk(port, seconds, conns=8, path="/my-app/data"):
     out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "3s",
                           f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
                          timeout=seconds + 30).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out):
+    """wrk's figures: requests, non-2xx answers and socket errors (a read error is a connection
+    the LB cut)."""
     r = {"requests": 0, "non2xx": 0, "connect": 0, "read": 0, "write": 0, "timeout": 0}
     m = re.search(r"(\d+) requests in", out)
     if m:
@@ -91,7 +99,9 @@ def count(log, pattern):
 
 def setup(a, fault_mode=None, *lb_flags):
     """b1 = journey-backend; b2 = journey-backend or a faulty server. Returns (b1, b2, lb, port2)."""
-    b1 = start_backend(a.backend, "b1", "--no-access-log")
+    record = os.path.join(TMP, "b1.record")
+    b1 = start_backend(a.backend, "b1", "--no-access-log", "--record", record)
+    b1.record = record
     (port2,) = free_ports(1)
     if fault_mode:
         rec = os.path.join(TMP, "faulty.requests")
@@ -137,18 +147,15 @@ def case_killed(a):
     time.sleep(1.5)
     restarted = start([a.backend, "--listen", f"127.0.0.1:{port2}", "--name", "b2"], "b2-restarted")
     wait_port(port2, restarted, "restarted b2")
-    out = proc.communicate(timeout=40)[0]
-    m = re.search(r"(\d+) requests in", out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sock = re.search(r"Socket errors: (.*)", out)
-    total = int(m.group(1)) if m else 0
+    r = parse_wrk(proc.communicate(timeout=40)[0])
     log = access(lb)
-    print(f"killed: wrk requests={total} non2xx={non2xx.group(1) if non2xx else 0} "
-          f"socket errors: {sock.group(1) if sock else 'none'}; LB log: "
-          f"{count(log, r'retries=[1-9]')} retried, {count(log, r'status=50[234]')} 5xx")
-    check(total > 0, f"wrk: {out}")
-    # Requests in flight on the killed server saw a reset before any byte: GETs are retried.
-    check(not non2xx or int(non2xx.group(1)) == 0, f"clients saw errors while a backend was killed:\n{out}")
+    print(f"killed: {fmt(r)}; LB log: {count(log, r'retries=[1-9]')} retried, "
+          f"{count(log, r'status=50[234]')} 5xx")
+    # Requests in flight on the killed server saw a reset before any byte: GETs are retried, so
+    # no client sees an error status, nor a connection cut or left without an answer.
+    check(r["non2xx"] == 0, f"clients saw errors while a backend was killed: {fmt(r)}")
+    check(r["connect"] + r["read"] + r["write"] + r["timeout"] == 0,
+          f"client connections failed while a backend was killed (a cut instead of a retry?): {fmt(r)}")
     check(count(log, r"retries=[1-9]") > 0, "no retry logged after the kill")
     check("connect to backend b2" in read(lb.errpath) or "backend b2" in read(lb.errpath),
           "the failing backend is not named in the diagnostics")
@@ -156,7 +163,7 @@ def case_killed(a):
     r = wrk(lb.plain, 2)
     served = count(read(restarted.outpath), r"status=200")
     print(f"  after restart: {fmt(r)}; restarted server answered {served}")
-    check(r["non2xx"] == 0 and served > 0, "traffic did not return to the restarted backend")
+    check(r["non2xx"] == 0 and r["read"] == 0 and served > 0, "traffic did not return to the restarted backend")
 
 
 def case_reset(a):
@@ -188,16 +195,32 @@ def case_hang(a):
     check(r["non2xx"] > 0 and n504 >= r["non2xx"], f"requests to a hanging server must end 504: {fmt(r)}")
     check(count(log, r"status=50[023]") == 0, "a hanging server must give 504, nothing else")
     check(count(log, r"status=504.*term=backend-timeout") == n504, "504 without term=backend-timeout")
-    # A POST that went out is never sent twice.
-    before = len(read(faulty.requests).splitlines())
-    for _ in range(4):
+    # A POST that went out is never sent twice: each POST has its own request id, both servers
+    # record what reaches them (b1 every byte, the hanging server each head), and each id must
+    # arrive exactly once. A POST that reached the hanging server gets its 504 and is not retried
+    # on b1 (which answers it 405); round-robin sends every second one there (the LB may have ejected it after wrk's
+    # timeouts: then go on until 4 POSTs went to it, at most 16).
+    results = {}
+    for i in range(16):
+        rid = f"post-once-{i}"
         s = socket.create_connection(("127.0.0.1", lb.plain), 5)
-        s.sendall(b"POST /my-app/data HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
-        recv_all(s, 3)
+        s.sendall(b"POST /my-app/data HTTP/1.1\r\nHost: x\r\nX-Request-Id: %s\r\nConnection: close\r\n"
+                  b"Content-Length: 2\r\n\r\nhi" % rid.encode())
+        results[rid] = status_of(recv_all(s, 5))
         s.close()
-    posts = [x for x in read(faulty.requests).splitlines()[before:] if x.startswith("POST")]
-    print(f"  4 POSTs through the LB: the hanging server received {len(posts)} (each at most once)")
-    check(len(posts) <= 4, "a POST was sent twice")
+        if sum(st == 504 for st in results.values()) >= 4:
+            break
+    time.sleep(0.3)  # a wrong retry would reach b1 right after the 504
+    at_hang = re.findall(r"^POST \S+ HTTP/1\.1 id=(\S+)$", read(faulty.requests), re.M)
+    at_b1 = re.findall(r"X-Request-Id: (post-once-\d+)\s", read(b1.record))
+    print(f"  POSTs through the LB: answers {results}; the hanging server received {at_hang}, b1 {at_b1}")
+    for rid, st in results.items():
+        n_hang, n_b1 = at_hang.count(rid), at_b1.count(rid)
+        check(n_hang + n_b1 == 1, f"POST {rid} arrived {n_hang} times at the hanging server and {n_b1} at b1 "
+              "(must be exactly once in all)")
+        want = 504 if n_hang else 405  # journey-backend answers a POST to /my-app/data with 405
+        check(st == want, f"POST {rid} reached {'the hanging server' if n_hang else 'b1'} and got {st}, not {want}")
+    check(sum(st == 504 for st in results.values()) >= 4, f"fewer than 4 POSTs reached the hanging server: {results}")
     heal(a, lb, faulty, port2)
 
 

@@ -20,9 +20,14 @@ if(TARGET journey-lb AND TARGET journey-backend)
       TIMEOUT 120 FIXTURES_REQUIRED certs)
   endforeach()
 endif()
-find_program(WRK_EXECUTABLE wrk)
-if(TARGET journey-lb AND TARGET journey-backend AND WRK_EXECUTABLE)
+if(TARGET journey-lb AND TARGET journey-backend)
+  journey_find_tool(WRK_EXECUTABLE "the backend-fault tests (backend_faults.py)" wrk)
   foreach(case killed reset hang garbage)
+    if(NOT WRK_EXECUTABLE)
+      journey_skipped_test(integration.harden.fault_${case}
+        "wrk not found (scripts/install-deps.sh --test installs it)")
+      continue()
+    endif()
     add_test(NAME integration.harden.fault_${case}
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/backend_faults.py
         --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
@@ -30,24 +35,25 @@ if(TARGET journey-lb AND TARGET journey-backend AND WRK_EXECUTABLE)
     set_tests_properties(integration.harden.fault_${case} PROPERTIES LABELS integration
       TIMEOUT 120 FIXTURES_REQUIRED certs)
   endforeach()
-elseif(NOT WRK_EXECUTABLE)
-  message(WARNING "wrk not found: the backend-fault tests (tests/integration/backend_faults.py) are "
-                  "not registered; scripts/install-deps.sh --test installs it")
 endif()
 # valgrind memcheck of journey-lb: valgrind cannot run ASan binaries, so a sanitizer build (CI)
 # makes a plain build of journey-lb and journey-backend for it in valgrind-plain/ first.
-find_program(VALGRIND_EXECUTABLE valgrind)
-if(TARGET journey-lb AND TARGET journey-backend AND VALGRIND_EXECUTABLE)
+if(TARGET journey-lb AND TARGET journey-backend)
+  journey_find_tool(VALGRIND_EXECUTABLE "the memcheck of journey-lb (valgrind_lb.py)" valgrind)
   if(JOURNEY_SANITIZE)
     set(valgrind_bins --source ${PROJECT_SOURCE_DIR} --build-plain ${CMAKE_BINARY_DIR}/valgrind-plain)
   else()
     set(valgrind_bins --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>)
   endif()
-  add_test(NAME valgrind.lb_memcheck
-    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/valgrind_lb.py ${valgrind_bins}
-      --certs ${JOURNEY_TEST_CERTS})
-  set_tests_properties(valgrind.lb_memcheck PROPERTIES LABELS valgrind TIMEOUT 600
-    FIXTURES_REQUIRED certs)
+  if(VALGRIND_EXECUTABLE)
+    add_test(NAME valgrind.lb_memcheck
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/valgrind_lb.py ${valgrind_bins}
+        --certs ${JOURNEY_TEST_CERTS})
+    set_tests_properties(valgrind.lb_memcheck PROPERTIES LABELS valgrind TIMEOUT 600
+      FIXTURES_REQUIRED certs)
+  else()
+    journey_skipped_test(valgrind.lb_memcheck "valgrind not found (scripts/install-deps.sh --test installs it)")
+  endif()
 endif()
 if(TARGET journey-lb AND TARGET journey-backend)
   add_test(NAME integration.harden.tls_abuse
@@ -57,13 +63,20 @@ if(TARGET journey-lb AND TARGET journey-backend)
   set_tests_properties(integration.harden.tls_abuse PROPERTIES LABELS integration TIMEOUT 120
     FIXTURES_REQUIRED certs)
 endif()
-# testssl.sh against the HTTPS listener (about 1.5 minutes here): skipped (77) without testssl.
-find_program(TESTSSL_EXECUTABLE NAMES testssl testssl.sh)
-if(TARGET journey-lb AND TARGET journey-backend AND TESTSSL_EXECUTABLE)
-  add_test(NAME integration.harden.testssl
-    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tls_abuse.py
-      --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
-      --certs ${JOURNEY_TEST_CERTS} --case testssl)
-  set_tests_properties(integration.harden.testssl PROPERTIES LABELS "integration;testssl"
-    TIMEOUT 900 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED certs)
+# testssl.sh against the HTTPS listener (about 1.5 minutes here); without testssl, a skip that
+# says so (an error in CI).
+if(TARGET journey-lb AND TARGET journey-backend)
+  journey_find_tool(TESTSSL_EXECUTABLE "the TLS scan of journey-lb (tls_abuse.py --case testssl)"
+                    testssl testssl.sh)
+  if(TESTSSL_EXECUTABLE)
+    add_test(NAME integration.harden.testssl
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tls_abuse.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case testssl)
+    set_tests_properties(integration.harden.testssl PROPERTIES LABELS "integration;testssl"
+      TIMEOUT 900 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED certs)
+  else()
+    journey_skipped_test(integration.harden.testssl
+      "testssl not found (Debian package testssl.sh; scripts/install-deps.sh --test installs it)")
+  endif()
 endif()

@@ -8,7 +8,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # The generic helpers live in loopback.py; the hardening scripts import them from here too.
 from loopback import (PROCS, TMP, check, free_ports, read, recv_all, run_case,  # noqa: E402,F401
-                      sanitizer_reports, start, start_lb, stop, stop_all, wait_port)
+                      sanitizer_reports, start, start_lb, stop, stop_all, tls11_refusal, wait_port,
+                      wait_until)
 
 
 def start_backend(binary, name="b1", *flags):

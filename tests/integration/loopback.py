@@ -168,6 +168,37 @@ def check(cond, msg):
         raise AssertionError(msg)
 
 
+def tls11_refusal(port, errpath):
+    """Offers TLS 1.1 for real (at security level 0 OpenSSL 3 still has ciphers for it; without
+    it the client gives up with NO_CIPHERS_AVAILABLE before sending a byte) and checks that the
+    server refused it: its protocol_version alert reached the client and its stderr (errpath)
+    logged the handshake failure. Returns a line describing the refusal; raises AssertionError
+    when the handshake completed or failed on the client's side."""
+    import ssl
+    import warnings
+    before = len(read(errpath))
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname = False
+    old.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSv1_1 is deprecated: that is the point
+        old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("ALL:@SECLEVEL=0")
+    try:
+        s = old.wrap_socket(socket.create_connection(("127.0.0.1", port), 5), server_hostname="www.my-app.com")
+        version = s.version()
+        s.close()
+        raise AssertionError(f"a TLS 1.1-only client completed a handshake ({version})")
+    except ssl.SSLError as e:
+        err = e
+    check(err.reason == "TLSV1_ALERT_PROTOCOL_VERSION",
+          f"TLS 1.1 must be refused by the server's protocol_version alert, the client saw: {err}")
+    logged = wait_until(lambda: "unsupported protocol" in read(errpath)[before:], 5)
+    check(logged, "the server did not log the refused TLS 1.1 handshake (unsupported protocol): "
+          f"{read(errpath)[before:][-600:]!r}")
+    return f"TLS 1.1 refused by the server: client saw {err.reason}, server logged unsupported protocol"
+
+
 def cert_paths(certs):
     """(certificate chain, key, CA) of the development certificate made by certs/make-certs.sh."""
     return (os.path.join(certs, "server.crt"), os.path.join(certs, "server.key"),

@@ -432,7 +432,8 @@ def flow_packets(pkts, src, dst, dport=443):
 
 
 def client_dns(r, run, dns):
-    """The client's own account of its look-up, source by source (its claim, printed, not asserted)."""
+    """The client's own account of its look-up, source by source (printed; its answers and TTLs
+    are checked against the wire by dns_ttl_countdown)."""
     if not isinstance(dns, dict):
         r.out(f"   journey's DNS phase ({run}): (absent)")
         return
@@ -441,6 +442,36 @@ def client_dns(r, run, dns):
         r.out(f"     {st.get('source', '?'):<8} {st.get('result', '?'):<8} {us(st.get('duration_us')):>10}  {st.get('detail', '')}")
     for a in dns.get("answers") or []:
         r.out(f"     answer {a.get('type')} {a.get('address')} TTL {a.get('ttl')}")
+
+
+def dns_ttl_countdown(r, caps, dns1, dns2):
+    """The client's DNS account against the wire: run 1 reports the TTL the server sent; run 2,
+    answered from the client's cache, reports that TTL minus the seconds since the answer came
+    (the countdown it shows), with the same address."""
+    answers = [(p.ts, ttl, data) for p in caps["run1"]["lan"]
+               if p.udp and p.ip["src"] == DNS and (d := dns_decode(p.payload))
+               for _, t, ttl, data in d["answers"] if t == 1]
+    syn2 = next((p.ts for p in caps["run2"]["lan"]
+                 if p.tcp and p.tcp["flags"] & 0x12 == 0x02 and p.ip["dst"] == LB_PUB), None)
+    a1 = [(a.get("address"), a.get("ttl")) for a in (dns1 or {}).get("answers") or [] if a.get("type") == "A"]
+    a2 = [(a.get("address"), a.get("ttl")) for a in (dns2 or {}).get("answers") or [] if a.get("type") == "A"]
+    wire = [(data, ttl) for _, ttl, data in answers]
+    r.check(bool(wire) and a1 == wire[-1:] and (dns1 or {}).get("source") == "server",
+            "run 1: journey reports the answer and TTL the DNS server sent",
+            f"journey: {a1} from {(dns1 or {}).get('source')}; on the wire: {wire}")
+    if not (answers and syn2 is not None and a1 and len(a2) == 1 and isinstance(a2[0][1], int)):
+        r.check(False, "run 2: journey's cached answer counts its TTL down",
+                f"run 2 answers {a2}; run 1 answer captured: {bool(answers)}; run 2 SYN captured: {syn2 is not None}")
+        return
+    elapsed = syn2 - answers[-1][0]
+    want = answers[-1][1] - elapsed
+    ttl2 = a2[0][1]
+    # The cache is read just before run 2's SYN, and keeps whole seconds: 2 s of slack.
+    r.check((dns2 or {}).get("source") == "cache" and a2[0][0] == a1[0][0] and ttl2 < a1[0][1]
+            and abs(ttl2 - want) <= 2,
+            "run 2: journey's cached answer counts its TTL down (server's TTL minus the seconds since it answered)",
+            f"run 1 TTL {a1[0][1]}, run 2 (from {(dns2 or {}).get('source')}) TTL {ttl2} for {a2[0][0]}, "
+            f"{elapsed:.1f} s after the answer on the wire: expected {want:.1f} +- 2")
 
 
 def main():
@@ -541,6 +572,7 @@ def main():
     client_dns(r, "run 2", dig(c2, "phases", "dns"))
     r.check(not lan_dns2, "run 2: the client's DNS cache answered (no DNS packet on the LAN)",
             f"{len(lan_dns2)} DNS packets captured on the LAN in run 2")
+    dns_ttl_countdown(r, caps, dig(c1, "phases", "dns"), dig(c2, "phases", "dns"))
 
     # ---- step 3
     r.section("Step 3: TCP, TLS and IP",
