@@ -55,7 +55,8 @@ static const char usage[] =
     "  --max-body-size SIZE          request body; larger: 413; 0 = no limit (10m)\n"
     "  --retries N                   other servers tried after a connect failure (2)\n"
     "Health checks (every pool; the same keys in a [pool NAME] section override them):\n"
-    "  --health-check http|tcp|none  active checks (none; any other health-* flag means http)\n"
+    "  --health-check http|tcp|none  active checks (tcp connect when no health-* flag is given;\n"
+    "                                any other health-* flag means http; none: off)\n"
     "  --health-method M --health-path P  request of the HTTP check (GET /health)\n"
     "  --health-host NAME            Host header of the check (the server's address)\n"
     "  --health-status LO-HI         statuses that pass (200-399)\n"
@@ -446,6 +447,18 @@ int main(int argc, char **argv) {
     jc_logline_int(&l, "routes", rt.cfg.nroutes);
     jc_logline_str(&l, "config", rt.cfg.source[0] ? rt.cfg.source : "flags");
     jc_log_emit(&l);
+  }
+  for (int p = 0; p < rt.npools; p++) { /* which active checks run: the operator must not guess */
+    char hc[300];
+    const lb_health_cfg *h = &rt.cfg.pools[p].health;
+    const char *why = "";
+    if (lb_health_cfg_is_default(h))
+      why = " (the default: no health-* setting; health-path = /health checks over HTTP)";
+    else if (h->type == LB_CHECK_NONE)
+      why = " (health-check = none: a dead server is only noticed by failed requests)";
+    lb_health_cfg_describe(h, hc, sizeof hc);
+    jc_log(h->type == LB_CHECK_NONE ? JC_LOG_WARN : JC_LOG_INFO,
+           "pool %s: active health checks: %s%s", rt.pools[p].name, hc, why);
   }
   uv_run(loop, UV_RUN_DEFAULT);
   for (int i = 0; i < rt.nworkers; i++)

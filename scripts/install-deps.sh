@@ -73,6 +73,7 @@ package_pkgs=(
   "debootstrap:the clean bookworm chroot the package test installs into"
   "systemd:systemd-analyze verify on the units (works without systemd as PID 1)"
   "shellcheck:lints every shell script of deploy/ and scripts/"
+  "lintian:Debian's package checker: tests/package/run.sh requires no error or warning"
 )
 # cloud-init itself is not installed on the host (on a VM it would act at the next boot):
 # tests/deploy/lint.sh installs it in a throw-away chroot to run `cloud-init schema`.

@@ -6,7 +6,7 @@
 #   /usr/lib/systemd/system/journey-lb.service, journey-backend.service
 #   /usr/share/man/man1/journey.1.gz, journey-backend.1.gz, /usr/share/man/man8/journey-lb.8.gz
 #   /usr/share/journey/make-certs.sh         the development-certificate script (docker, first boot)
-#   /usr/share/doc/journey/                  README, OPERATIONS, copyright
+#   /usr/share/doc/journey/                  README, OPERATIONS, copyright, changelog.gz
 # postinst creates the system user journey-lb and, when /etc/journey/tls has no certificate, a
 # self-signed one so that the unit starts before the real one (Let's Encrypt) is in place.
 
@@ -45,6 +45,20 @@ foreach(page ${journey_man_pages})
   install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section})
 endforeach()
 add_custom_target(journey_man ALL DEPENDS ${journey_man_outputs})
+
+# The Debian changelog (a native package: /usr/share/doc/journey/changelog.gz). Its newest entry
+# must name this version, or `dpkg -l` and the changelog would disagree.
+file(STRINGS ${JOURNEY_DEB_DIR}/changelog journey_changelog_head LIMIT_COUNT 1)
+if(NOT journey_changelog_head MATCHES "^journey \\(${PROJECT_VERSION}\\) ")
+  message(FATAL_ERROR "deploy/debian/changelog: the newest entry is '${journey_changelog_head}', "
+    "expected version ${PROJECT_VERSION} (project() in CMakeLists.txt): add an entry for it")
+endif()
+set(journey_changelog_gz ${CMAKE_BINARY_DIR}/changelog.gz)
+add_custom_command(OUTPUT ${journey_changelog_gz}
+  COMMAND ${JOURNEY_GZIP} -9n -c ${JOURNEY_DEB_DIR}/changelog > ${journey_changelog_gz}
+  DEPENDS ${JOURNEY_DEB_DIR}/changelog COMMENT "gzip the Debian changelog" VERBATIM)
+add_custom_target(journey_changelog ALL DEPENDS ${journey_changelog_gz})
+install(FILES ${journey_changelog_gz} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # Absolute: /etc whatever the prefix (GNUInstallDirs would give /usr/local/etc for /usr/local).
 install(FILES ${JOURNEY_DEB_DIR}/lb.conf DESTINATION /etc/journey)

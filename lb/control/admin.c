@@ -6,7 +6,8 @@
  *   POST /servers/NAME     body drain|disable|enable (or POST /servers/NAME/ACTION)
  * One request per connection (Connection: close), requests limited to 8 KiB and 5 s.
  * Every admin request is logged on stdout (msg=admin) except Azure's probes (source
- * 168.63.129.16), which would otherwise fill the log every few seconds. */
+ * 168.63.129.16), which would otherwise fill the log every few seconds, and GET /healthz, which
+ * is logged at debug. */
 #include "lb/control/control.h"
 
 #include "common/addr.h"
@@ -282,8 +283,13 @@ static void serve_server_action(admin_conn *a, const char *rest) {
 static void access_line(admin_conn *a, const char *method) {
   if (lb_admin_is_azure_probe(a->peer))
     return;
+  /* /healthz exists for probes (Docker's healthcheck, an L4 balancer): every few seconds, all
+   * alike, so at debug; a failing one shows in the LB's own state lines. */
+  jc_log_level lvl = !strcmp(a->url, "/healthz") ? JC_LOG_DEBUG : JC_LOG_INFO;
+  if (!jc_log_enabled(lvl))
+    return;
   jc_logline l;
-  jc_log_begin(&l, JC_LOG_INFO, "admin");
+  jc_log_begin(&l, lvl, "admin");
   jc_logline_str(&l, "client", a->peer);
   jc_logline_str(&l, "method", method);
   jc_logline_str(&l, "path", a->url);

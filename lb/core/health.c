@@ -235,7 +235,15 @@ void lb_health_cfg_merge(lb_health_cfg *p, const lb_health_cfg *g) {
   if (!(s & (1ull << HB_TYPE)) && out.type == LB_CHECK_NONE && p->type != LB_CHECK_NONE)
     out.type = p->type;
   out.set = g->set | s;
+  /* Nothing chosen anywhere: at least a TCP connect check, so that a dead server leaves the
+   * rotation by itself. Only an explicit health-check = none turns active checks off. */
+  if (!(out.set & (1ull << HB_TYPE)) && out.type == LB_CHECK_NONE)
+    out.type = LB_CHECK_TCP;
   *p = out;
+}
+
+int lb_health_cfg_is_default(const lb_health_cfg *c) {
+  return c->type == LB_CHECK_TCP && !(c->set & (1ull << HB_TYPE));
 }
 
 int lb_health_cfg_check(const lb_health_cfg *c, const char *pool, char *why, size_t wl) {

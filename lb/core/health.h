@@ -49,8 +49,12 @@ void lb_health_cfg_defaults(lb_health_cfg *c);
  * name is not a health setting, 0 when applied, -1 with a reason in why (value refused). */
 int lb_health_cfg_set(lb_health_cfg *c, const char *name, const char *value, char *why,
                       size_t wl);
-/* pool = global values, then every field the pool set itself. */
+/* pool = global values, then every field the pool set itself. A pool where no check type was
+ * chosen or implied (no health-* setting) gets TCP connect checks; health-check = none is the
+ * only way to turn active checks off. */
 void lb_health_cfg_merge(lb_health_cfg *pool, const lb_health_cfg *global);
+/* 1 when the merged settings are that default TCP check (for the start-up message). */
+int lb_health_cfg_is_default(const lb_health_cfg *c);
 /* Cross-checks (timeout < interval, ...). Returns 0 or -1 with a reason. */
 int lb_health_cfg_check(const lb_health_cfg *c, const char *pool, char *why, size_t wl);
 /* "GET /health 200-399 every 2000ms timeout 1000ms rise 2 fall 3" / "tcp ..." / "off". */

@@ -6,7 +6,8 @@
 #  1. installs the docker packages if missing (scripts/install-deps.sh --docker)
 #  2. starts dockerd if it is not running (overlay2, else vfs), and stops it again at the end
 #  3. makes sure debian:bookworm-slim exists (pull, else scripts/offline-base-image.sh)
-#  4. docker compose up -d --build (the v2 plugin when present, else docker-compose v1)
+#  4. scripts/compose.sh build (no dangling build-stage image left), then docker compose up -d
+#     (the v2 plugin when present, else docker-compose v1); Docker's probes are not logged
 #  5. the one-shot client printed the journey; the README's curl line gets a backend's JSON
 #     over verified TLS; `compose run --rm client` shows the journey again
 #  6. --scale backend=5: all 5 appear UP in the LB's /stats and all 5 serve requests
@@ -18,7 +19,6 @@
 # printed; .ci/run fails on it). Published ports: 8443 and 127.0.0.1:9000.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-top=$(pwd)
 keep=0
 [ "${1:-}" = --keep ] && keep=1
 
@@ -82,14 +82,10 @@ else
   echo "dockerd $(docker info -f '{{.ServerVersion}} storage={{.Driver}} cgroup={{.CgroupVersion}}') pid $dockerd_pid"
 fi
 
-if docker compose version >/dev/null 2>&1; then
-  compose=(docker compose)
-elif command -v docker-compose >/dev/null; then
-  compose=(docker-compose)
-else
-  skip "neither the docker compose plugin nor docker-compose is installed (scripts/install-deps.sh --docker)"
-fi
-compose+=(-p "$project" -f "$top/docker-compose.yml")
+# The compose the README's wrapper picks: the v2 plugin when present, else docker-compose v1.
+which=$(scripts/compose.sh --which 2>&1) || skip "$which"
+read -r -a compose <<<"$which"
+compose+=(-p "$project")
 echo "compose: ${compose[*]} ($("${compose[@]}" version --short 2>/dev/null || true))"
 
 cleanup() {
@@ -117,20 +113,23 @@ trap cleanup EXIT
 step "base image debian:bookworm-slim"
 scripts/offline-base-image.sh
 
-step "${compose[*]} build (image journey:dev)"
-if ! "${compose[@]}" build >"$work/build.log" 2>&1; then
+step "scripts/compose.sh build (image journey:dev; $(scripts/compose.sh --which | cut -d' ' -f1-2))"
+if ! scripts/compose.sh build >"$work/build.log" 2>&1; then
   tail -40 "$work/build.log"
   fail "compose build failed (output above)"
 fi
 docker image ls journey:dev --format 'image journey:dev: {{.Size}}'
+left=$(docker images -q --filter dangling=true --filter label=org.journey.stage=build)
+[ -z "$left" ] || fail "the build stage is left as a dangling image: $left"
+echo "no dangling build-stage image left"
 
-step "${compose[*]} up -d --build"
+step "${compose[*]} up -d (the image built above; the demo flow)"
 for port in 8443 9000; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     fail "host port $port is already in use (another journey compose project?): stop it first"
   fi
 done
-if ! "${compose[@]}" up -d --build >"$work/up.log" 2>&1; then
+if ! "${compose[@]}" up -d >"$work/up.log" 2>&1; then
   tail -40 "$work/up.log"
   fail "compose up failed (output above)"
 fi
@@ -161,6 +160,19 @@ code=$(docker inspect -f '{{.State.ExitCode}}' "$client")
 head -40 "$work/client.out"
 [ "$code" = 0 ] || fail "the client service exited $code"
 grep -q 'backend-' "$work/client.out" || fail "the client's journey does not show a backend's answer"
+
+step "Docker's own probes are not in the logs at info (lb: GET /healthz; backends: TCP only)"
+sleep 5 # a few probe periods (2 s)
+docker logs "$lb" >"$work/lb.log" 2>&1
+if grep -E 'path=/healthz|"path":"/healthz"' "$work/lb.log" | head -3 | grep .; then
+  fail "the lb logs Docker's /healthz probes at info"
+fi
+for c in $(cid backend); do
+  if docker logs "$c" 2>&1 | grep -E 'client=127\.0\.0\.1[: ].*path=/health' | head -3 | grep .; then
+    fail "backend ${c:0:12} logs Docker's probes"
+  fi
+done
+echo "ok: $(grep -c 'msg=request' "$work/lb.log" || true) request line(s) in the lb log, no probe line"
 
 step "the README's curl line, from the host (verified TLS, --cacert certs/out/ca.crt)"
 curl_lb() {

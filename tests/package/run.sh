@@ -2,7 +2,8 @@
 # Package test: builds the Debian package (`make package` in a Release tree of its own, since the
 # CI tree is built with sanitizers), installs it with apt into a clean bookworm chroot (the
 # debootstrap minbase that scripts/offline-base-image.sh caches), and checks what a user would:
-# the Depends resolve, the user and files exist, `journey-lb --check-config /etc/journey/lb.conf`
+# lintian has no error or warning, the binaries are hardened, the Depends resolve, the user and
+# files exist, `journey-lb --check-config /etc/journey/lb.conf`
 # passes, the three installed programs serve one real HTTPS request together inside the chroot
 # (on 127.0.0.1), `systemd-analyze verify` passes on both units, and remove/purge leave nothing.
 #
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) build="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "package test: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -32,7 +33,7 @@ skip() { echo "package test: SKIP: $*" >&2; exit 77; }
 for p in backend lb client; do
   [ -f "$p/CMakeLists.txt" ] || skip "$p/ is not in this tree yet: the package needs all three programs"
 done
-for tool in cpack dpkg-shlibdeps systemd-analyze debootstrap; do
+for tool in cpack dpkg-shlibdeps systemd-analyze debootstrap lintian readelf; do
   command -v "$tool" >/dev/null || skip "$tool not found: run scripts/install-deps.sh --package"
 done
 
@@ -65,6 +66,29 @@ for lib in libssl3 libuv1 libc-ares2 libc6; do
   grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib (shlibdeps): $depends"
 done
 echo "ok: files, conffile, Depends: $depends"
+
+step "lintian: no error and no warning"
+if ! lintian --no-cfg --fail-on error,warning --display-info "$deb" >"$build/lintian.log" 2>&1; then
+  cat "$build/lintian.log" >&2
+  fail "lintian reported the errors or warnings above"
+fi
+grep -E '^[IP]: ' "$build/lintian.log" | sort | uniq -c || true
+echo "ok: lintian $(lintian --version | awk '{print $2}'): no error, no warning"
+
+step "hardening of the three programs: PIE, full RELRO (BIND_NOW), stack protector, FORTIFY"
+hard=$(mktemp -d)
+dpkg-deb -x "$deb" "$hard"
+for p in journey journey-backend journey-lb; do
+  bin="$hard/usr/bin/$p"
+  readelf -h "$bin" | grep -q 'Type: *DYN' || fail "$p is not a position-independent executable"
+  readelf -lW "$bin" | grep -q GNU_RELRO || fail "$p has no RELRO segment"
+  readelf -dW "$bin" | grep -Eq 'BIND_NOW|FLAGS_1.*NOW' || fail "$p is not linked with -z now"
+  syms=$(readelf --dyn-syms -W "$bin")
+  grep -q '__stack_chk_fail' <<<"$syms" || fail "$p has no stack protector (-fstack-protector-strong)"
+  grep -q '__[a-z_]*_chk@' <<<"$syms" || fail "$p calls no fortified function (-D_FORTIFY_SOURCE=2)"
+  echo "ok: $p: PIE, RELRO, BIND_NOW, stack protector, $(grep -c '__[a-z_]*_chk@' <<<"$syms") fortified calls"
+done
+rm -rf "$hard"
 
 step "a clean bookworm chroot (cached debootstrap minbase, copied)"
 # shellcheck source=tests/lib/chroot.sh

@@ -237,6 +237,25 @@ static void health_settings_parse_and_merge(void **state) {
   lb_health_cfg_defaults(&g);
   lb_health_cfg_describe(&g, d, sizeof d);
   assert_string_equal(d, "off");
+
+  /* nothing configured anywhere: TCP connect checks; only an explicit none turns them off */
+  lb_health_cfg_defaults(&g);
+  lb_health_cfg_defaults(&p);
+  lb_health_cfg_merge(&p, &g);
+  assert_int_equal(p.type, LB_CHECK_TCP);
+  assert_true(lb_health_cfg_is_default(&p));
+  lb_health_cfg_describe(&p, d, sizeof d);
+  assert_string_equal(d, "tcp-connect every 2000ms timeout 1000ms rise 2 fall 3");
+  assert_int_equal(lb_health_cfg_set(&g, "health-check", "none", why, sizeof why), 0);
+  lb_health_cfg_defaults(&p);
+  lb_health_cfg_merge(&p, &g);
+  assert_int_equal(p.type, LB_CHECK_NONE);
+  lb_health_cfg_defaults(&g);
+  lb_health_cfg_defaults(&p);
+  assert_int_equal(lb_health_cfg_set(&p, "health-path", "/health", why, sizeof why), 0);
+  lb_health_cfg_merge(&p, &g);
+  assert_int_equal(p.type, LB_CHECK_HTTP);
+  assert_false(lb_health_cfg_is_default(&p));
 }
 
 static void config_keys_and_dns_backends(void **state) {
