@@ -1,6 +1,6 @@
 /* journey-lb: TLS-terminating HTTP/1.1 load balancer. Flags, signals, start and stop. */
 #include "lb/control/control.h"
-#include "lb/proxy/lb.h"
+#include "lb/proxy/worker.h"
 
 #include "common/addr.h"
 #include "common/log.h"
@@ -234,11 +234,6 @@ static void *watch_worker(void *arg) {
   return NULL;
 }
 
-static int cpu_count(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (int)n : 1;
-}
-
 static void print_summary(const lb_config *c) {
   int servers = 0;
   for (int i = 0; i < c->npools; i++)
@@ -368,7 +363,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "journey-lb: out of memory\n");
       return 1;
     }
-  rt.nworkers = rt.cfg.workers ? rt.cfg.workers : cpu_count();
+  rt.nworkers = lb_config_workers(&rt.cfg, sysconf(_SC_NPROCESSORS_ONLN));
   rt.max_clients_per_worker = rt.cfg.max_connections / (uint32_t)rt.nworkers;
   if (rt.max_clients_per_worker == 0)
     rt.max_clients_per_worker = 1;
@@ -423,10 +418,15 @@ int main(int argc, char **argv) {
     lb_control_first_round(&ctl, budget > 10000 ? 10000 : budget);
   }
 
-  pthread_t watchers[256];
+  pthread_t *watchers = calloc((size_t)rt.nworkers, sizeof *watchers);
+  if (!watchers) {
+    fprintf(stderr, "journey-lb: out of memory\n");
+    return 1;
+  }
   for (int i = 0; i < rt.nworkers; i++) {
     if (lb_worker_start(&rt.workers[i]) != 0) {
       fprintf(stderr, "journey-lb: cannot start worker %d\n", i);
+      free(watchers);
       return 1;
     }
     pthread_create(&watchers[i], NULL, watch_worker, &rt.workers[i]);
@@ -463,6 +463,7 @@ int main(int argc, char **argv) {
   uv_run(loop, UV_RUN_DEFAULT);
   for (int i = 0; i < rt.nworkers; i++)
     pthread_join(watchers[i], NULL);
+  free(watchers);
   uv_loop_close(loop);
   for (int i = 0; i < rt.nworkers; i++)
     for (int p = 0; p < rt.npools; p++)

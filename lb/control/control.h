@@ -19,7 +19,7 @@
 #define JOURNEY_LB_CONTROL_H
 
 #include "lb/core/health.h"
-#include "lb/proxy/lb.h"
+#include "lb/proxy/worker.h"
 
 #include <openssl/ssl.h>
 #include <uv.h>
@@ -95,6 +95,16 @@ int lb_control_set_health(lb_control *ctl, int p, const lb_health_cfg *hc, char 
                           size_t errlen);
 /* Number of servers UP in pool p, and in use. */
 int lb_control_pool_up(lb_control *ctl, int p, int *in_use);
+
+/* probe.c: the active check of one slot. */
+void lb_probe_start(lb_slot *sl);
+void lb_probe_schedule(lb_slot *sl, uint32_t ms);
+void lb_probe_cancel(lb_slot *sl);
+
+static inline lb_server *lb_slot_server(lb_slot *sl) {
+  return &sl->ctl->rt->pools[sl->pool].servers[sl->index];
+}
+static inline const lb_health_cfg *lb_slot_cfg(lb_slot *sl) { return &sl->ctl->pools[sl->pool].hc; }
 
 /* ---- discovery.c ---- */
 int lb_dns_init(lb_control *ctl, char *err, size_t errlen);

@@ -67,68 +67,6 @@ int lb_algo_parse(const char *s, lb_algo *out) {
   return 0;
 }
 
-int lb_parse_duration_ms(const char *s, uint32_t *out) {
-  char *end;
-  if (!*s || !isdigit((unsigned char)*s))
-    return -1;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s)
-    return -1;
-  double mult;
-  if (!*end || !strcmp(end, "ms"))
-    mult = 1;
-  else if (!strcmp(end, "s"))
-    mult = 1000;
-  else if (!strcmp(end, "m"))
-    mult = 60000;
-  else if (!strcmp(end, "h"))
-    mult = 3600000;
-  else
-    return -1;
-  v *= mult;
-  if (v < 0 || v > 86400000.0 * 7)
-    return -1;
-  *out = (uint32_t)(v + 0.5);
-  return 0;
-}
-
-int lb_parse_size(const char *s, uint64_t *out) {
-  char *end;
-  if (!*s || !isdigit((unsigned char)*s))
-    return -1;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno)
-    return -1;
-  uint64_t mult = 1;
-  if (!*end)
-    mult = 1;
-  else if (!strcasecmp(end, "k") || !strcasecmp(end, "kb"))
-    mult = 1024;
-  else if (!strcasecmp(end, "m") || !strcasecmp(end, "mb"))
-    mult = 1024 * 1024;
-  else if (!strcasecmp(end, "g") || !strcasecmp(end, "gb"))
-    mult = 1024ull * 1024 * 1024;
-  else
-    return -1;
-  if (v > UINT64_MAX / mult)
-    return -1;
-  *out = v * mult;
-  return 0;
-}
-
-int lb_parse_bool(const char *s, int *out) {
-  if (!strcasecmp(s, "on") || !strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcmp(s, "1"))
-    *out = 1;
-  else if (!strcasecmp(s, "off") || !strcasecmp(s, "no") || !strcasecmp(s, "false") ||
-           !strcmp(s, "0"))
-    *out = 0;
-  else
-    return -1;
-  return 0;
-}
-
 static int parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out) {
   char *end;
   if (!*s || !isdigit((unsigned char)*s))
@@ -486,8 +424,8 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
       c->workers = 0;
       return 0;
     }
-    if (parse_uint(value, 1, 256, &w) != 0) {
-      snprintf(why, wl, "workers '%s': expected 1..256 or auto", value);
+    if (parse_uint(value, 1, LB_MAX_WORKERS, &w) != 0) {
+      snprintf(why, wl, "workers '%s': expected 1..%d or auto", value, LB_MAX_WORKERS);
       return -1;
     }
     c->workers = (int)w;
@@ -719,6 +657,14 @@ int lb_config_finish(lb_config *c, char *err, size_t errlen) {
   if (!c->drain_delay_set && !c->admin[0])
     c->drain_delay = 0; /* no admin listener: nothing can see /healthz, nothing to wait for */
   return 0;
+}
+
+int lb_config_workers(const lb_config *c, long cpus) {
+  if (c->workers > 0)
+    return c->workers;
+  if (cpus < 1)
+    return 1;
+  return cpus > LB_MAX_WORKERS ? LB_MAX_WORKERS : (int)cpus;
 }
 
 int lb_config_route(const lb_config *c, const char *path, size_t len) {

@@ -9,6 +9,7 @@
 
 #include "lb/core/balancer/hash_key.h"
 #include "lb/core/health.h"
+#include "lb/core/values.h"
 
 #include <netinet/in.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #define LB_MAX_POOLS 16
 #define LB_MAX_SERVERS 512 /* per pool (slots allocated once: DNS discovery and reload fill them) */
 #define LB_MAX_ROUTES 32
+#define LB_MAX_WORKERS 256 /* `workers = N` and what `auto` takes on a machine with more CPUs */
 #define LB_NAME_MAX 64
 #define LB_PATH_MAX 512
 
@@ -81,7 +83,7 @@ typedef struct lb_config {
 
   lb_algo algo;                   /* default algorithm for pools that do not choose */
   lb_hash_key_cfg hash_key;       /* default hash-key (client-ip) */
-  int workers;                    /* 0: number of CPUs */
+  int workers;                    /* 0: number of CPUs (lb_config_workers) */
   char admin[LB_NAME_MAX];        /* admin listener "127.0.0.1:9000" (issue 5), "" = none */
   int log_format;                 /* jc_log_format */
   int log_level;                  /* jc_log_level */
@@ -128,15 +130,15 @@ int lb_config_load_file(lb_config *c, const char *path, char *err, size_t errlen
  * default pool when it has servers. */
 int lb_config_finish(lb_config *c, char *err, size_t errlen);
 
-/* Value parsers (exported for tests). Durations: "250ms", "5s", "2m", bare number = ms.
- * Sizes: "512", "8k", "1m". Booleans: on/off, yes/no, true/false, 1/0. */
-int lb_parse_duration_ms(const char *s, uint32_t *out);
-int lb_parse_size(const char *s, uint64_t *out);
-int lb_parse_bool(const char *s, int *out);
+/* Balancing algorithm names (the other value parsers: values.h). */
 const char *lb_algo_name(lb_algo a);
 int lb_algo_parse(const char *s, lb_algo *out);
 /* "round-robin", "least-conn", "hash by header:X-User" (the --check-config summary). */
 const char *lb_pool_algo_describe(const lb_pool_cfg *p, char *buf, size_t len);
+
+/* Worker threads to start: `workers`, or with auto the CPUs online (cpus < 1 counts as 1),
+ * at most LB_MAX_WORKERS. */
+int lb_config_workers(const lb_config *c, long cpus);
 
 /* Index of the pool serving `path` (longest matching route prefix), or -1 (404). */
 int lb_config_route(const lb_config *c, const char *path, size_t len);

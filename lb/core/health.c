@@ -1,7 +1,7 @@
 /* Health settings, the active-check state machine and passive ejection (pure). */
 #include "lb/core/health.h"
 
-#include "lb/core/config.h"
+#include "lb/core/values.h"
 
 #include <ctype.h>
 #include <stdio.h>

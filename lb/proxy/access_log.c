@@ -1,5 +1,8 @@
 /* Access log (one line per request on stdout) and debug phase lines (stderr). */
-#include "lb/proxy/lb.h"
+#include "lb/proxy/access_log.h"
+#include "lb/proxy/runtime.h"
+
+#include <llhttp.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -11,39 +14,39 @@ static void timer_field(jc_logline *l, const char *key, int64_t us) {
     jc_logline_ms(l, key, (uint64_t)us);
 }
 
-void lb_access_log(lb_client *c) {
-  lb_runtime *rt = c->w->rt;
+void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
+  lb_runtime *rt = ex->w->rt;
   if (!rt->cfg.access_log)
     return;
   lb_timers tm;
-  lb_timing_compute(&c->t, &tm);
-  const char *rid = lb_client_request_id(c); /* before reqid_len: it may make it */
+  lb_timing_compute(&ex->t, &tm);
+  const char *rid = lb_exchange_request_id(ex); /* before reqid_len: it may make it */
   jc_logline l;
   jc_log_begin(&l, JC_LOG_INFO, "request");
-  jc_logline_strn(&l, "request_id", rid, c->reqid_len);
-  jc_logline_str(&l, "client", c->peer);
-  if (c->tls_on && c->tls.ssl) {
-    const char *sni = SSL_get_servername(c->tls.ssl, TLSEXT_NAMETYPE_host_name);
-    jc_logline_str(&l, "tls", SSL_get_version(c->tls.ssl));
-    jc_logline_str(&l, "cipher", SSL_get_cipher_name(c->tls.ssl));
+  jc_logline_strn(&l, "request_id", rid, ex->reqid_len);
+  jc_logline_str(&l, "client", conn->peer);
+  if (conn->ssl) {
+    const char *sni = SSL_get_servername(conn->ssl, TLSEXT_NAMETYPE_host_name);
+    jc_logline_str(&l, "tls", SSL_get_version(conn->ssl));
+    jc_logline_str(&l, "cipher", SSL_get_cipher_name(conn->ssl));
     jc_logline_str(&l, "sni", sni ? sni : "");
   } else {
     jc_logline_str(&l, "tls", "plain");
     jc_logline_str(&l, "cipher", "");
     jc_logline_str(&l, "sni", "");
   }
-  jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)c->method));
-  jc_logline_str(&l, "path", c->path);
-  jc_logline_int(&l, "status", c->status);
-  jc_logline_uint(&l, "bytes_in", c->bytes_in);
-  jc_logline_uint(&l, "bytes_out", c->bytes_out);
-  if (c->pool >= 0) {
-    const lb_pool *p = &rt->pools[c->pool];
+  jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)ex->method));
+  jc_logline_str(&l, "path", conn->path);
+  jc_logline_int(&l, "status", ex->status);
+  jc_logline_uint(&l, "bytes_in", ex->bytes_in);
+  jc_logline_uint(&l, "bytes_out", ex->bytes_out);
+  if (ex->pool >= 0) {
+    const lb_pool *p = &rt->pools[ex->pool];
     jc_logline_str(&l, "pool", p->name);
     jc_logline_str(&l, "algorithm", lb_algo_name(p->algo));
-    if (c->server >= 0) {
-      jc_logline_str(&l, "backend", p->servers[c->server].name);
-      jc_logline_str(&l, "backend_addr", p->servers[c->server].addr_text);
+    if (ex->server >= 0) {
+      jc_logline_str(&l, "backend", p->servers[ex->server].name);
+      jc_logline_str(&l, "backend_addr", p->servers[ex->server].addr_text);
     } else {
       jc_logline_str(&l, "backend", "");
       jc_logline_str(&l, "backend_addr", "");
@@ -54,8 +57,8 @@ void lb_access_log(lb_client *c) {
     jc_logline_str(&l, "backend", "");
     jc_logline_str(&l, "backend_addr", "");
   }
-  jc_logline_int(&l, "retries", c->retries + c->reused_retry);
-  jc_logline_bool(&l, "reused", c->backend_reused);
+  jc_logline_int(&l, "retries", ex->retries + ex->reused_retry);
+  jc_logline_bool(&l, "reused", ex->backend_reused);
   timer_field(&l, "Th", tm.Th);
   timer_field(&l, "Ti", tm.Ti);
   timer_field(&l, "TR", tm.TR);
@@ -65,31 +68,31 @@ void lb_access_log(lb_client *c) {
   timer_field(&l, "Td", tm.Td);
   timer_field(&l, "Ta", tm.Ta);
   timer_field(&l, "Tt", tm.Tt);
-  jc_logline_str(&l, "term", c->term ? c->term : "ok");
+  jc_logline_str(&l, "term", ex->term ? ex->term : "ok");
   jc_logline_write(&l, 1);
 }
 
-void lb_debug_phase(lb_client *c, const char *phase, uint64_t now) {
-  const char *rid = lb_client_request_id(c);
+void lb_debug_phase(lb_exchange *ex, const lb_log_conn *conn, const char *phase, uint64_t now) {
+  const char *rid = lb_exchange_request_id(ex);
   jc_logline l;
   jc_log_begin(&l, JC_LOG_DEBUG, "phase");
   jc_logline_str(&l, "phase", phase);
-  jc_logline_uint(&l, "conn", c->id);
-  jc_logline_strn(&l, "request_id", rid, c->reqid_len);
-  if (c->pool >= 0 && c->server >= 0) {
-    const lb_server *s = &c->w->rt->pools[c->pool].servers[c->server];
+  jc_logline_uint(&l, "conn", conn->id);
+  jc_logline_strn(&l, "request_id", rid, ex->reqid_len);
+  if (ex->pool >= 0 && ex->server >= 0) {
+    const lb_server *s = &ex->w->rt->pools[ex->pool].servers[ex->server];
     jc_logline_str(&l, "backend", s->name);
     jc_logline_str(&l, "backend_addr", s->addr_text);
   }
   if (!__builtin_strcmp(phase, "connect"))
-    jc_logline_bool(&l, "reused", c->backend_reused);
+    jc_logline_bool(&l, "reused", ex->backend_reused);
   if (!__builtin_strcmp(phase, "request")) {
-    jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)c->method));
-    jc_logline_str(&l, "path", c->path);
+    jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)ex->method));
+    jc_logline_str(&l, "path", conn->path);
   }
   if (!__builtin_strcmp(phase, "response") || !__builtin_strcmp(phase, "done"))
-    jc_logline_int(&l, "status", c->status);
-  uint64_t from = c->t.req_start ? c->t.req_start : c->t.accept;
+    jc_logline_int(&l, "status", ex->status);
+  uint64_t from = ex->t.req_start ? ex->t.req_start : ex->t.accept;
   jc_logline_ms(&l, "elapsed_ms", now >= from ? now - from : 0);
   jc_log_emit(&l);
 }

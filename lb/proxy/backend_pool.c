@@ -3,7 +3,7 @@
  * liveness check (non-blocking MSG_PEEK) before reuse catches what the loop has not seen yet.
  * Idle connections are capped per server (backend-idle-max) and closed after
  * backend-idle-timeout, which should stay shorter than the backends' own keep-alive timeout. */
-#include "lb/proxy/lb.h"
+#include "lb/proxy/backend_pool.h"
 
 #include "common/log.h"
 
@@ -55,8 +55,8 @@ void lb_bconn_close(lb_bconn *b) {
   if (b->state == LB_B_IDLE)
     idle_unlink(b);
   b->state = LB_B_CLOSING;
-  b->c = NULL;
-  lb_worker_undefer(&b->wdone);
+  b->ex = NULL;
+  lb_stream_undefer(&b->wdone);
   uv_close((uv_handle_t *)&b->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&b->timer, on_handle_closed);
 }
@@ -137,7 +137,7 @@ lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s) {
 void lb_pool_release(lb_bconn *b) {
   lb_worker *w = b->w;
   lb_idle_list *l = &w->idle[b->pool][b->server->index];
-  b->c = NULL;
+  b->ex = NULL;
   if (!b->reusable || w->stopping || l->count >= w->rt->cfg.backend_idle_max ||
       atomic_load_explicit(&b->server->state, memory_order_relaxed) == LB_SRV_REMOVED ||
       b->server_gen != atomic_load_explicit(&b->server->generation, memory_order_relaxed)) {

@@ -8,8 +8,12 @@
  * pipelined requests wait in the buffer until the previous response is sent (responses in order).
  * Plaintext writes are writev of the head and a body slice; TLS writes go through the memory BIO
  * engine (common/tls.h), at most one socket write in flight. */
-#include "lb/proxy/lb.h"
+#include "lb/proxy/client_conn.h"
+#include "lb/proxy/access_log.h"
+#include "lb/core/framing.h"
 #include "lb/core/request_check.h"
+#include "lb/core/request_policy.h"
+#include "lb/proxy/passive.h"
 
 #include "common/addr.h"
 #include "common/clock.h"
@@ -22,110 +26,15 @@
 
 #define LB_BODY_ROOM (16 * 1024)
 
-static int on_message_begin(llhttp_t *p);
-static int on_url(llhttp_t *p, const char *at, size_t n);
-static int on_header_field(llhttp_t *p, const char *at, size_t n);
-static int on_header_value(llhttp_t *p, const char *at, size_t n);
-static int on_headers_complete(llhttp_t *p);
-static int on_body(llhttp_t *p, const char *at, size_t n);
-static int on_message_complete(llhttp_t *p);
-static int on_chunk_header(llhttp_t *p);
-
-static llhttp_settings_t req_settings;
-static uv_once_t settings_once = UV_ONCE_INIT;
-static void settings_init(void) {
-  llhttp_settings_init(&req_settings);
-  req_settings.on_message_begin = on_message_begin;
-  req_settings.on_url = on_url;
-  req_settings.on_header_field = on_header_field;
-  req_settings.on_header_value = on_header_value;
-  req_settings.on_headers_complete = on_headers_complete;
-  req_settings.on_body = on_body;
-  req_settings.on_message_complete = on_message_complete;
-  req_settings.on_chunk_header = on_chunk_header;
-}
-
 static void client_process(lb_client *c);
+static void resp_place(lb_client *c);
+static int client_send(lb_client *c, uv_buf_t *bufs, unsigned n);
+static void local_response(lb_client *c, int status, const char *body, int keep_alive,
+                           const char *term);
+static void request_done(lb_client *c);
+static void body_sent(lb_client *c);
 static void client_want_read(lb_client *c);
 static void tls_flush(lb_client *c);
-
-/* ---- llhttp callbacks: header views point into c->in, which does not move during a head ---- */
-
-static int on_message_begin(llhttp_t *p) {
-  lb_client *c = p->data;
-  c->nhdrs = 0;
-  c->hdr_state = 0;
-  c->url = NULL;
-  c->url_len = 0;
-  return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t n) {
-  lb_client *c = p->data;
-  if (!c->url)
-    c->url = at;
-  c->url_len = (size_t)(at + n - c->url);
-  return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t n) {
-  lb_client *c = p->data;
-  if (c->head_done) /* a trailer: relayed raw, so held to the rules of a header */
-    return lb_token_valid(at, n) ? 0 : -1;
-  if (lb_headers_on_field(c->hdrs, &c->nhdrs, c->max_hdrs, &c->hdr_state, at, n) != 0) {
-    c->too_many_headers = 1;
-    return -1;
-  }
-  return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t n) {
-  lb_client *c = p->data;
-  if (c->head_done)
-    return lb_field_value_valid(at, n) ? 0 : -1;
-  lb_headers_on_value(c->hdrs, c->nhdrs, &c->hdr_state, at, n);
-  return 0;
-}
-
-static int on_headers_complete(llhttp_t *p) {
-  lb_client *c = p->data;
-  /* The packaged llhttp is built in loose mode: names must still be RFC 9110 tokens, so that
-   * nothing a strict backend would read differently is ever forwarded. */
-  if (!lb_headers_names_valid(c->hdrs, c->nhdrs)) {
-    llhttp_set_error_reason(p, "invalid character in header name");
-    return HPE_USER;
-  }
-  c->head_done = 1;
-  return HPE_PAUSED;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n) {
-  lb_client *c = p->data;
-  c->body_bytes += n;
-  uint64_t max = c->w->rt->cfg.max_body_size;
-  if (max && c->body_bytes > max) {
-    c->body_too_large = 1; /* 413 */
-    return -1;
-  }
-  return 0;
-}
-
-static int on_message_complete(llhttp_t *p) {
-  lb_client *c = p->data;
-  c->msg_done = 1;
-  return HPE_PAUSED;
-}
-
-/* A chunk announcing more than max-body-size allows: 413 now, not after relaying most of it. */
-static int on_chunk_header(llhttp_t *p) {
-  lb_client *c = p->data;
-  uint64_t max = c->w->rt->cfg.max_body_size;
-  if (max && (p->content_length > max || c->body_bytes + p->content_length > max)) {
-    c->body_too_large = 1;
-    return -1;
-  }
-  return 0;
-}
 
 /* ---- lent buffers ----
  * A connection holds buffers only while it needs them, lent from per-worker free lists, so an
@@ -140,68 +49,64 @@ static int on_chunk_header(llhttp_t *p) {
  *  - the write and shutdown requests (lb_client_io): only while libuv holds one.
  * The lists (lb_bufpool, worker.c) are LIFO and capped. */
 
-#define LB_REQ_PREFIX (LB_PATH_LOG_MAX + LB_REQID_MAX)
 
-static char no_reqid[1]; /* c->reqid without a lent head block: always "" (never written) */
+static char no_reqid[1]; /* c->ex.reqid without a lent head block: always "" (never written) */
 
-#define bufpool_get lb_bufpool_get
-#define bufpool_put lb_bufpool_put
-#define bufpool_free lb_bufpool_free
 
 static int reqbuf_get(lb_client *c) {
-  if (c->head_out)
+  if (c->ex.head)
     return 0;
   /* Block layout: path for the logs | request id | forwarded head | response head. The path and
    * the id share their page with the start of the forwarded head: one page fewer touched per
    * request in flight. */
-  char *blk = bufpool_get(&c->w->reqbufs, LB_REQ_PREFIX + c->head_cap + LB_RESP_ROOM);
+  char *blk =
+      lb_bufpool_get(&c->ex.w->reqbufs, LB_REQ_PREFIX + LB_HEAD_CAP(&c->ex.w->rt->cfg) + LB_RESP_ROOM);
   if (!blk)
     return -1;
-  c->reqid = blk + LB_PATH_LOG_MAX;
-  c->reqid[0] = 0;
-  c->head_out = blk + LB_REQ_PREFIX;
-  c->head_len = 0;
-  lb_client_resp_place(c);
+  c->ex.reqid = blk + LB_PATH_LOG_MAX;
+  c->ex.reqid[0] = 0;
+  blk[0] = 0; /* no path for the logs until a head is parsed */
+  c->ex.head = blk + LB_REQ_PREFIX;
+  c->ex.head_len = 0;
+  resp_place(c);
   return 0;
 }
 
 /* The response head starts where the forwarded head ends (rounded up), never over it (a retry
  * sends it again): small heads share a page, one page fewer touched per request in flight. */
-void lb_client_resp_place(lb_client *c) {
-  size_t off = (c->head_len + 63) & ~(size_t)63;
-  c->resp_head = c->head_out + off;
-  c->resp_cap = c->head_cap + LB_RESP_ROOM - off;
+static void resp_place(lb_client *c) {
+  size_t off = (c->ex.head_len + 63) & ~(size_t)63;
+  c->resp_head = c->ex.head + off;
+  c->resp_cap = LB_HEAD_CAP(&c->ex.w->rt->cfg) + LB_RESP_ROOM - off;
 }
 
 static void reqbuf_put(lb_client *c) {
-  if (!c->head_out)
+  if (!c->ex.head)
     return;
-  bufpool_put(&c->w->reqbufs, c->head_out - LB_REQ_PREFIX);
-  c->head_out = c->resp_head = NULL;
-  c->path = "";
-  c->reqid = no_reqid;
-  c->reqid_len = 0;
-  c->reqid_due = 0;
+  lb_bufpool_put(&c->ex.w->reqbufs, c->ex.head - LB_REQ_PREFIX);
+  c->ex.head = c->resp_head = NULL;
+  c->ex.reqid = no_reqid;
+  c->ex.reqid_len = 0;
+  c->ex.reqid_due = 0;
 }
 
 /* The write and shutdown requests, lent only while libuv holds one of them. */
 static lb_client_io *io_get(lb_client *c) {
   if (!c->io)
-    c->io = (lb_client_io *)(void *)bufpool_get(&c->w->ioblks, sizeof(lb_client_io));
+    c->io = (lb_client_io *)(void *)lb_bufpool_get(&c->ex.w->ioblks, sizeof(lb_client_io));
   return c->io;
 }
 
 static void io_put(lb_client *c) {
   if (c->io) {
-    bufpool_put(&c->w->ioblks, (char *)c->io);
+    lb_bufpool_put(&c->ex.w->ioblks, (char *)c->io);
     c->io = NULL;
   }
 }
 
 static void parser_reset(lb_client *c) {
-  llhttp_init(&c->rx->parser, HTTP_REQUEST, &req_settings);
-  c->rx->parser.data = c;
-  c->rx->tried.n = 0;
+  lb_h1_req_parser_init(&c->rx->parser, &c->h1);
+  c->rx->pick.tried.n = 0;
 }
 
 /* Block layout: lb_client_rx (parser...) | header views | receive buffer. The block is lent only
@@ -210,12 +115,13 @@ static int rxbuf_get(lb_client *c) {
   if (c->in)
     return 0;
   size_t rx_sz = (sizeof(lb_client_rx) + 15) & ~(size_t)15;
-  size_t hdrs_sz = sizeof(lb_header) * c->max_hdrs;
-  char *blk = bufpool_get(&c->w->rxbufs, rx_sz + hdrs_sz + c->in_cap);
+  size_t hdrs_sz = sizeof(lb_header) * c->h1.max_hdrs;
+  char *blk = lb_bufpool_get(&c->ex.w->rxbufs, rx_sz + hdrs_sz + c->in_cap);
   if (!blk)
     return -1;
   c->rx = (lb_client_rx *)(void *)blk;
-  c->hdrs = (lb_header *)(void *)(blk + rx_sz);
+  c->ex.pick = &c->rx->pick;
+  c->h1.hdrs = (lb_header *)(void *)(blk + rx_sz);
   c->in = blk + rx_sz + hdrs_sz;
   parser_reset(c);
   return 0;
@@ -224,10 +130,11 @@ static int rxbuf_get(lb_client *c) {
 static void rxbuf_put(lb_client *c) {
   if (!c->in)
     return;
-  bufpool_put(&c->w->rxbufs, (char *)c->rx);
+  lb_bufpool_put(&c->ex.w->rxbufs, (char *)c->rx);
   c->in = NULL;
-  c->hdrs = NULL;
+  c->h1.hdrs = NULL;
   c->rx = NULL;
+  c->ex.pick = NULL;
 }
 
 /* Between requests (or before the first) with no byte buffered: nothing points into the
@@ -238,13 +145,22 @@ static void rxbuf_release_idle(lb_client *c) {
 }
 
 void lb_worker_free_reqbufs(lb_worker *w) {
-  bufpool_free(&w->reqbufs);
-  bufpool_free(&w->rxbufs);
-  bufpool_free(&w->ioblks);
-  bufpool_free(&w->bconnbufs);
+  lb_bufpool_free(&w->reqbufs);
+  lb_bufpool_free(&w->rxbufs);
+  lb_bufpool_free(&w->ioblks);
+  lb_bufpool_free(&w->bconnbufs);
 }
 
 /* ---- lifetime ---- */
+
+/* What the logs say about the connection a request came on. */
+static const lb_log_conn *log_conn(const lb_client *c, lb_log_conn *lc) {
+  lc->id = c->id;
+  lc->peer = c->peer;
+  lc->path = lb_client_path(c);
+  lc->ssl = c->tls_on ? c->tls.ssl : NULL;
+  return lc;
+}
 
 static void on_closed(uv_handle_t *h) {
   lb_client *c = h->data;
@@ -260,21 +176,22 @@ static void on_closed(uv_handle_t *h) {
 }
 
 void lb_client_close(lb_client *c, const char *why) {
+  lb_log_conn lc;
   if (c->closing)
     return;
   c->closing = 1;
-  lb_worker *w = c->w;
-  if (c->state == LB_C_PROXY || (c->state == LB_C_HEAD && c->head_done)) {
-    if (!c->term)
-      c->term = why;
-    if (!c->t.done)
-      c->t.done = jc_now_us();
-    lb_access_log(c);
+  lb_worker *w = c->ex.w;
+  if (c->state == LB_C_PROXY || (c->state == LB_C_HEAD && c->h1.head_done)) {
+    if (!c->ex.term)
+      c->ex.term = why;
+    if (!c->ex.t.done)
+      c->ex.t.done = jc_now_us();
+    lb_access_log(&c->ex, log_conn(c, &lc));
   }
-  if (c->b || c->counted)
-    lb_proxy_detach(c, 0);
+  if (c->ex.b || c->ex.counted)
+    lb_exchange_detach(&c->ex, 0);
   c->state = LB_C_CLOSING;
-  lb_worker_undefer(&c->wdone);
+  lb_stream_undefer(&c->wdone);
   if (jc_log_enabled(JC_LOG_DEBUG)) {
     jc_logline l;
     jc_log_begin(&l, JC_LOG_DEBUG, "close");
@@ -282,7 +199,7 @@ void lb_client_close(lb_client *c, const char *why) {
     jc_logline_str(&l, "client", c->peer);
     jc_logline_str(&l, "reason", why);
     jc_logline_int(&l, "requests", c->nrequests);
-    jc_logline_ms(&l, "elapsed_ms", jc_now_us() - c->t.accept);
+    jc_logline_ms(&l, "elapsed_ms", jc_now_us() - c->ex.t.accept);
     jc_log_emit(&l);
   }
   if (c->prev)
@@ -295,7 +212,7 @@ void lb_client_close(lb_client *c, const char *why) {
   atomic_fetch_sub_explicit(&w->rt->conns_active, 1, memory_order_relaxed);
   uv_close((uv_handle_t *)&c->tcp, on_closed);
   uv_close((uv_handle_t *)&c->timer, on_closed);
-  lb_worker_client_gone(w);
+  w->client_gone(w);
 }
 
 /* ---- writing ---- */
@@ -305,7 +222,7 @@ static void on_timer(uv_timer_t *t);
 static void on_shutdown_done(uv_shutdown_t *req, int status) {
   lb_client *c = req->data;
   if (!c->closing && status < 0)
-    lb_client_close(c, c->term ? c->term : "done");
+    lb_client_close(c, c->ex.term ? c->ex.term : "done");
 }
 
 /* After the last response: send FIN, then read and drop what the client still sends until it
@@ -315,7 +232,7 @@ static void linger_close(lb_client *c) {
   if (c->closing)
     return;
   if (c->peer_eof) {
-    lb_client_close(c, c->term ? c->term : "done");
+    lb_client_close(c, c->ex.term ? c->ex.term : "done");
     return;
   }
   c->lingering = 1;
@@ -328,7 +245,7 @@ static void linger_close(lb_client *c) {
   }
   io->sreq.data = c;
   if (uv_shutdown(&io->sreq, (uv_stream_t *)&c->tcp, on_shutdown_done) != 0) {
-    lb_client_close(c, c->term ? c->term : "done");
+    lb_client_close(c, c->ex.term ? c->ex.term : "done");
     return;
   }
   lb_deadline_set(&c->timer, &c->dl, on_timer, 2000);
@@ -336,10 +253,10 @@ static void linger_close(lb_client *c) {
 }
 
 static void after_send(lb_client *c) {
-  if (c->b)
-    lb_proxy_on_client_sent(c);
+  if (c->ex.b)
+    lb_exchange_on_sent(&c->ex);
   else
-    lb_client_request_done(c);
+    request_done(c);
 }
 
 static void written(lb_client *c, int status) {
@@ -352,8 +269,8 @@ static void written(lb_client *c, int status) {
   if (c->closing)
     return;
   if (status < 0) {
-    if (!c->term)
-      c->term = "client-write-error";
+    if (!c->ex.term)
+      c->ex.term = "client-write-error";
     lb_client_close(c, uv_strerror(status));
     return;
   }
@@ -394,7 +311,7 @@ static int client_write_rest(lb_client *c, uv_buf_t *bufs, unsigned n) {
 static int client_write(lb_client *c, uv_buf_t *bufs, unsigned n) {
   c->writing = 1;
   unsigned first = 0;
-  int r = lb_stream_try_write(c->w, (uv_stream_t *)&c->tcp, &c->wdone, on_written_now, bufs, n,
+  int r = lb_stream_try_write(&c->ex.w->sl, (uv_stream_t *)&c->tcp, &c->wdone, on_written_now, bufs, n,
                               &first);
   if (r == 0)
     r = client_write_rest(c, bufs + first, n - first);
@@ -416,7 +333,7 @@ static void tls_flush(lb_client *c) {
     return;
   if (!jc_tls_out_pending(&c->tls))
     return;
-  lb_worker *w = c->w;
+  lb_worker *w = c->ex.w;
   size_t got = jc_tls_out_take(&c->tls, w->tls_wscratch, sizeof w->tls_wscratch);
   uv_buf_t b = uv_buf_init(w->tls_wscratch, (unsigned)got);
   int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -428,7 +345,7 @@ static void tls_flush(lb_client *c) {
   }
   c->writing = 1;
   if ((size_t)r == got) { /* all taken: completion from the idle handle, as lb_stream_write */
-    lb_worker_defer(w, &c->wdone, on_written_now);
+    lb_stream_defer(&w->sl, &c->wdone, on_written_now);
     return;
   }
   size_t rest = got - (size_t)r;
@@ -451,23 +368,23 @@ static void tls_flush(lb_client *c) {
   }
 }
 
-int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n) {
+static int client_send(lb_client *c, uv_buf_t *bufs, unsigned n) {
   for (unsigned i = 0; i < n; i++)
-    c->bytes_out += bufs[i].len;
+    c->ex.bytes_out += bufs[i].len;
   c->send_pending = 1;
   if (!c->tls_on)
     return client_write(c, bufs, n) < 0 ? -1 : 0;
   size_t total = 0;
   for (unsigned i = 0; i < n; i++)
     total += bufs[i].len;
-  if (n > 1 && total <= sizeof c->w->tls_record) {
+  if (n > 1 && total <= sizeof c->ex.w->tls_record) {
     /* A small response in one TLS record: one seal, one header, fewer bytes. */
     size_t off = 0;
     for (unsigned i = 0; i < n; i++) {
-      memcpy(c->w->tls_record + off, bufs[i].base, bufs[i].len);
+      memcpy(c->ex.w->tls_record + off, bufs[i].base, bufs[i].len);
       off += bufs[i].len;
     }
-    if (jc_tls_write(&c->tls, c->w->tls_record, off) != JC_TLS_OK) {
+    if (jc_tls_write(&c->tls, c->ex.w->tls_record, off) != JC_TLS_OK) {
       lb_client_close(c, c->tls.err);
       return -1;
     }
@@ -486,31 +403,31 @@ int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n) {
 
 /* ---- local responses ---- */
 
-void lb_client_local_response(lb_client *c, int status, const char *body, int keep_alive,
-                              const char *term) {
-  lb_runtime *rt = c->w->rt;
+static void local_response(lb_client *c, int status, const char *body, int keep_alive,
+                           const char *term) {
+  lb_runtime *rt = c->ex.w->rt;
   uint64_t now = jc_now_us();
   if (reqbuf_get(c) != 0) {
     lb_client_close(c, "out of memory");
     return;
   }
-  if (c->state != LB_C_PROXY && c->t.hdr_done == 0)
-    c->t.hdr_done = now;
-  c->status = status;
-  c->term = term;
-  if (!c->t.resp_hdr)
-    c->t.resp_hdr = now;
-  if (!keep_alive || !c->keep_alive || rt->stopping || !c->msg_done)
+  if (c->state != LB_C_PROXY && c->ex.t.hdr_done == 0)
+    c->ex.t.hdr_done = now;
+  c->ex.status = status;
+  c->ex.term = term;
+  if (!c->ex.t.resp_hdr)
+    c->ex.t.resp_hdr = now;
+  if (!keep_alive || !c->ex.keep_alive || rt->stopping || !c->h1.msg_done)
     c->close_after_send = 1;
   char st[256];
   const char *stp = NULL;
-  if (rt->cfg.server_timing && c->t.req_start && lb_server_timing_format(st, sizeof st, &c->t, now))
+  if (rt->cfg.server_timing && c->ex.t.req_start && lb_server_timing_format(st, sizeof st, &c->ex.t, now))
     stp = st;
-  lb_client_resp_place(c);
+  resp_place(c);
   size_t n = lb_local_response(c->resp_head, c->resp_cap, status, body, !c->close_after_send,
-                               c->reqid_len && rt->cfg.request_id ? c->reqid : NULL, stp);
+                               c->ex.reqid_len && rt->cfg.request_id ? c->ex.reqid : NULL, stp);
   c->state = LB_C_PROXY;
-  c->resp_started = 1;
+  c->ex.resp_started = 1;
   lb_deadline_clear(&c->dl);
   if (jc_log_enabled(JC_LOG_DEBUG)) {
     jc_logline l;
@@ -522,7 +439,7 @@ void lb_client_local_response(lb_client *c, int status, const char *body, int ke
     jc_log_emit(&l);
   }
   uv_buf_t b = uv_buf_init(c->resp_head, (unsigned)n);
-  lb_client_send(c, &b, 1);
+  client_send(c, &b, 1);
 }
 
 /* ---- request lifecycle ---- */
@@ -540,8 +457,8 @@ static void on_timer(uv_timer_t *t) {
     lb_client_close(c, "idle-timeout");
     break;
   case LB_C_HEAD:
-    c->keep_alive = 0;
-    lb_client_local_response(c, 408, "request headers not received in time", 0,
+    c->ex.keep_alive = 0;
+    local_response(c, 408, "request headers not received in time", 0,
                              "client-header-timeout");
     break;
   default:
@@ -551,48 +468,44 @@ static void on_timer(uv_timer_t *t) {
 
 static void begin_wait(lb_client *c, uint64_t now, uint32_t timeout_ms) {
   c->state = LB_C_IDLE;
-  memset(&c->t, 0, sizeof c->t);
-  c->t.accept = c->t.accept ? c->t.accept : now;
-  c->t.idle_start = now;
+  memset(&c->ex.t, 0, sizeof c->ex.t);
+  c->ex.t.accept = c->ex.t.accept ? c->ex.t.accept : now;
+  c->ex.t.idle_start = now;
   lb_deadline_set(&c->timer, &c->dl, on_timer, timeout_ms);
 }
 
 static void reset_request(lb_client *c) {
-  c->head_done = c->msg_done = 0;
-  c->too_many_headers = 0;
-  c->body_too_large = 0;
-  c->body_bytes = 0;
-  c->nhdrs = 0;
-  c->url = NULL;
-  c->url_len = 0;
-  c->pool = -1;
-  c->server = -1;
-  c->retries = 0;
-  c->reused_retry = 0;
-  c->status = 0;
-  c->resp_started = 0;
-  c->bytes_in = c->bytes_out = 0;
-  c->term = NULL;
-  c->path = "";
-  c->reqid_len = 0; /* c->reqid: "" or the lent head block's (reqbuf_get, reqbuf_put) */
-  c->reqid_due = 0;
-  c->req_framing = LB_FRAME_NONE;
-  c->keep_alive = 1; /* the parser: parser_reset, by rxbuf_get or request_done */
+  lb_h1_req_reset(&c->h1);
+  c->ex.pool = -1;
+  c->ex.server = -1;
+  c->ex.retries = 0;
+  c->ex.reused_retry = 0;
+  c->ex.status = 0;
+  c->ex.resp_started = 0;
+  c->ex.sending = 0;
+  c->ex.bytes_in = c->ex.bytes_out = 0;
+  c->ex.term = NULL;
+  c->ex.reqid_len = 0; /* c->ex.reqid: "" or the lent head block's (reqbuf_get, reqbuf_put) */
+  c->ex.reqid_due = 0;
+  c->ex.req_framing = LB_FRAME_NONE;
+  c->ex.keep_alive = 1; /* the parser: parser_reset, by rxbuf_get or request_done */
 }
 
-void lb_client_request_done(lb_client *c) {
-  lb_runtime *rt = c->w->rt;
+static void request_done(lb_client *c) {
+  lb_log_conn lc;
+  lb_runtime *rt = c->ex.w->rt;
   uint64_t now = jc_now_us();
-  c->t.done = now;
-  if (!c->term)
-    c->term = "ok";
-  lb_passive_request_done(c);
-  lb_access_log(c);
+  c->ex.t.done = now;
+  if (!c->ex.term)
+    c->ex.term = "ok";
+  lb_passive_request_done(rt, c->ex.pool, c->ex.server, c->ex.status,
+                          c->ex.t.req_start ? c->ex.t.req_start : c->ex.t.hdr_done, now);
+  lb_access_log(&c->ex, log_conn(c, &lc));
   if (jc_log_enabled(JC_LOG_DEBUG))
-    lb_debug_phase(c, "done", now);
+    lb_debug_phase(&c->ex, log_conn(c, &lc), "done", now);
   c->nrequests++;
   reqbuf_put(c); /* the response is written: its buffers go back to the worker */
-  if (c->close_after_send || !c->keep_alive || rt->stopping || c->peer_eof) {
+  if (c->close_after_send || !c->ex.keep_alive || rt->stopping || c->peer_eof) {
     c->state = LB_C_IDLE; /* logged: not a request in progress any more */
     if (c->tls_on && !c->tls.fatal) {
       jc_tls_shutdown(&c->tls); /* close_notify, then close once it is written */
@@ -610,12 +523,12 @@ void lb_client_request_done(lb_client *c) {
     memmove(c->in, c->in + c->parse_off, rest);
   c->in_len = rest;
   c->parse_off = c->req_off = c->body_off = 0;
-  uint64_t accept = c->t.accept;
-  uint64_t tls_done = c->t.tls_done;
+  uint64_t accept = c->ex.t.accept;
+  uint64_t tls_done = c->ex.t.tls_done;
   reset_request(c);
   begin_wait(c, now, rt->cfg.client_idle_timeout);
-  c->t.accept = accept;
-  c->t.tls_done = tls_done;
+  c->ex.t.accept = accept;
+  c->ex.t.tls_done = tls_done;
   rxbuf_release_idle(c);
   if (c->rx)
     parser_reset(c); /* pipelined bytes kept the block: the next request starts afresh */
@@ -624,161 +537,124 @@ void lb_client_request_done(lb_client *c) {
     client_process(c);
 }
 
-const char *lb_client_request_id(lb_client *c) {
-  if (c->reqid_due) {
-    uint64_t hi = lb_worker_random(c->w), lo = lb_worker_random(c->w);
-    lb_request_id_format(hi, lo, c->reqid);
-    c->reqid_len = 36;
-    c->reqid_due = 0;
-  }
-  return c->reqid;
-}
-
 static int parse_body(lb_client *c);
 
 /* Request head complete: validate, route, rewrite, dispatch. */
 static void on_request_head(lb_client *c) {
-  lb_worker *w = c->w;
+  lb_log_conn lc;
+  lb_worker *w = c->ex.w;
   lb_runtime *rt = w->rt;
   uint64_t now = jc_now_us();
   if (reqbuf_get(c) != 0) {
     lb_client_close(c, "out of memory");
     return;
   }
-  c->t.hdr_done = now;
+  c->ex.t.hdr_done = now;
   lb_deadline_clear(&c->dl);
   c->state = LB_C_PROXY;
   llhttp_t *p = &c->rx->parser;
-  c->method = p->method;
-  c->http_minor = p->http_minor;
-  c->keep_alive = llhttp_should_keep_alive(p);
-  size_t ul = c->url_len < LB_PATH_LOG_MAX - 1 ? c->url_len : LB_PATH_LOG_MAX - 1;
-  char *path = c->head_out - LB_REQ_PREFIX; /* the lent block's first bytes */
-  memcpy(path, c->url ? c->url : "", ul);
+  c->ex.method = p->method;
+  c->ex.http_minor = p->http_minor;
+  c->ex.keep_alive = llhttp_should_keep_alive(p);
+  size_t ul = c->h1.url_len < LB_PATH_LOG_MAX - 1 ? c->h1.url_len : LB_PATH_LOG_MAX - 1;
+  char *path = c->ex.head - LB_REQ_PREFIX; /* the lent block's first bytes */
+  memcpy(path, c->h1.url ? c->h1.url : "", ul);
   path[ul] = 0;
-  c->path = path;
-  c->bytes_in = c->parse_off - c->req_off;
+  c->ex.bytes_in = c->parse_off - c->req_off;
 
-  if (p->flags & F_CHUNKED)
-    c->req_framing = LB_FRAME_CHUNKED;
-  else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0)
-    c->req_framing = LB_FRAME_LENGTH;
-  else
-    c->req_framing = LB_FRAME_NONE;
-  if (c->req_framing == LB_FRAME_NONE)
-    c->msg_done = 1; /* nothing more belongs to this request */
+  c->ex.req_framing = lb_request_framing((p->flags & F_CHUNKED) != 0,
+                                      (p->flags & F_CONTENT_LENGTH) != 0, p->content_length);
+  if (c->ex.req_framing == LB_FRAME_NONE)
+    c->h1.msg_done = 1; /* nothing more belongs to this request */
 
   const lb_header *host = NULL;
-  for (uint32_t i = 0; i < c->nhdrs; i++) {
-    const lb_header *h = &c->hdrs[i];
-    if (rt->cfg.request_id && !c->reqid_len && LB_HEADER_IS(h->name, h->name_len, "x-request-id") &&
+  for (uint32_t i = 0; i < c->h1.nhdrs; i++) {
+    const lb_header *h = &c->h1.hdrs[i];
+    if (rt->cfg.request_id && !c->ex.reqid_len && LB_HEADER_IS(h->name, h->name_len, "x-request-id") &&
         lb_request_id_valid(h->value, h->value_len)) {
-      memcpy(c->reqid, h->value, h->value_len);
-      c->reqid_len = h->value_len;
-      c->reqid[c->reqid_len] = 0;
+      memcpy(c->ex.reqid, h->value, h->value_len);
+      c->ex.reqid_len = h->value_len;
+      c->ex.reqid[c->ex.reqid_len] = 0;
     } else if (LB_HEADER_IS(h->name, h->name_len, "host")) {
       host = h;
     }
   }
-  c->reqid_due = !c->reqid_len;
+  c->ex.reqid_due = !c->ex.reqid_len;
   if (rt->cfg.request_id)
-    lb_client_request_id(c); /* on the forwarded request and the response */
+    lb_exchange_request_id(&c->ex); /* on the forwarded request and the response */
   if (jc_log_enabled(JC_LOG_DEBUG))
-    lb_debug_phase(c, "request", now);
+    lb_debug_phase(&c->ex, log_conn(c, &lc), "request", now);
 
-  if (c->method == HTTP_CONNECT) {
-    lb_client_local_response(c, 501, "CONNECT is not supported by this load balancer", 0,
-                             "bad-method");
-    return;
-  }
-  lb_request_head rh = {
-      .raw = c->in + c->req_off,
-      .raw_len = c->parse_off - c->req_off,
-      .target = c->url,
-      .target_len = c->url_len,
-      .http_major = p->http_major,
-      .http_minor = p->http_minor,
-      .is_options = c->method == HTTP_OPTIONS,
-      .headers = c->hdrs,
-      .nheaders = c->nhdrs,
-      .names_checked = 1, /* on_headers_complete */
-  };
-  const char *bad_why;
-  int bad = lb_request_check(&rh, &bad_why);
-  if (bad) {
-    lb_client_local_response(c, bad, bad_why, 0, bad == 400 ? "bad-request" : "not-supported");
-    return;
-  }
-  if (c->http_minor == 1 && !host) {
-    lb_client_local_response(c, 400, "missing Host header (required in HTTP/1.1)", 0,
-                             "bad-request");
-    return;
-  }
-  uint64_t max = rt->cfg.max_body_size;
-  if (max && c->req_framing == LB_FRAME_LENGTH && p->content_length > max) {
-    lb_client_local_response(c, 413, "request body larger than max-body-size", 0,
-                             "body-too-large");
-    return;
-  }
-  size_t plen = c->url_len;
-  const char *q = c->url ? memchr(c->url, '?', c->url_len) : NULL;
-  if (q)
-    plen = (size_t)(q - c->url);
-  c->pool = lb_config_route(&rt->cfg, c->url ? c->url : "", plen);
-  if (c->pool < 0) {
-    lb_client_local_response(c, 404, "no route for this path on the load balancer", 1,
-                             "no-route");
-    return;
-  }
   lb_forward_info fi = {
       .client_ip = c->peer + c->peer_ip_off,
       .client_ip_len = c->peer_ip_len,
       .proto = c->tls_on ? "https" : "http",
-      .request_id = rt->cfg.request_id ? c->reqid : NULL,
-      .request_id_len = c->reqid_len,
+      .request_id = rt->cfg.request_id ? c->ex.reqid : NULL,
+      .request_id_len = c->ex.reqid_len,
       .via = "journey-lb",
   };
-  lb_request_view v = {
-      .method = llhttp_method_name((llhttp_method_t)c->method),
-      .target = c->url,
-      .target_len = c->url_len,
-      .http_minor = c->http_minor,
-      .headers = c->hdrs,
-      .nheaders = c->nhdrs,
-      .framing = c->req_framing,
+  lb_request_in in = {
+      .head = {.raw = c->in + c->req_off,
+               .raw_len = c->parse_off - c->req_off,
+               .target = c->h1.url,
+               .target_len = c->h1.url_len,
+               .http_major = p->http_major,
+               .http_minor = p->http_minor,
+               .is_options = c->ex.method == HTTP_OPTIONS,
+               .headers = c->h1.hdrs,
+               .nheaders = c->h1.nhdrs,
+               .names_checked = 1 /* on_headers_complete */},
+      .method = llhttp_method_name((llhttp_method_t)c->ex.method),
+      .is_connect = c->ex.method == HTTP_CONNECT,
+      .has_host = host != NULL,
+      .framing = c->ex.req_framing,
+      .content_length = p->content_length,
+      .fwd = &fi,
   };
-  v.method_len = strlen(v.method);
-  c->head_len = lb_rewrite_request(c->head_out, c->head_cap, &v, &fi);
-  if (!c->head_len) {
-    lb_client_local_response(c, 431, "request headers too large to forward", 0,
-                             "header-too-large");
+  in.method_len = strlen(in.method);
+  lb_request_verdict v;
+  lb_request_decide(&in, &rt->cfg, c->ex.head, LB_HEAD_CAP(&c->ex.w->rt->cfg), &v);
+  c->ex.pool = v.pool;
+  if (v.status) {
+    local_response(c, v.status, v.why, v.keep_alive, v.term);
     return;
   }
+  c->ex.head_len = v.head_len;
   c->body_off = c->parse_off;
   /* Body bytes already here are checked before anything goes out: a malformed chunk that came
    * with the head never reaches a backend (a pooled connection would send the head at once). */
-  if (!c->msg_done && parse_body(c) != 0)
+  if (!c->h1.msg_done && parse_body(c) != 0)
     return;
-  lb_proxy_dispatch(c);
+  const lb_pool *pool = &rt->pools[c->ex.pool];
+  if (pool->ops->keyed) { /* the balancing key: views into the request, nothing copied */
+    lb_key_source src = {.client_ip = c->peer + c->peer_ip_off,
+                         .client_ip_len = c->peer_ip_len,
+                         .target = c->h1.url,
+                         .target_len = c->h1.url ? c->h1.url_len : 0,
+                         .headers = c->h1.hdrs,
+                         .nheaders = c->h1.nhdrs};
+    c->rx->pick.has_key = lb_pool_key(pool, &src, &c->rx->pick.key) != NULL;
+  }
+  lb_exchange_dispatch(&c->ex);
 }
 
 /* Parses request body bytes present in the buffer (raw relay: they are forwarded as they are). */
 static int parse_body(lb_client *c) {
-  if (c->msg_done || c->parse_off == c->in_len)
+  if (c->h1.msg_done || c->parse_off == c->in_len)
     return 0;
   enum llhttp_errno e = llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
   if (e == HPE_OK) {
     c->parse_off = c->in_len;
   } else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
     c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
-    c->msg_done = 1;
+    c->h1.msg_done = 1;
   } else {
-    int too_big = c->body_too_large;
-    if (c->resp_started) {
+    int too_big = c->h1.body_too_large;
+    if (c->ex.resp_started) {
       lb_client_close(c, too_big ? "body-too-large" : "bad-request-body");
     } else {
-      lb_proxy_detach(c, 0);
-      lb_client_local_response(c, too_big ? 413 : 400,
+      lb_exchange_detach(&c->ex, 0);
+      local_response(c, too_big ? 413 : 400,
                                too_big ? "request body larger than max-body-size"
                                        : "malformed request body",
                                0, too_big ? "body-too-large" : "bad-request");
@@ -791,15 +667,15 @@ static int parse_body(lb_client *c) {
 static void client_process(lb_client *c) {
   if (c->closing)
     return;
-  lb_runtime *rt = c->w->rt;
+  lb_runtime *rt = c->ex.w->rt;
   if (c->state == LB_C_IDLE || c->state == LB_C_HEAD) {
     if (c->parse_off == c->in_len)
       return;
     uint64_t now = jc_now_us();
     if (c->state == LB_C_IDLE) {
       c->state = LB_C_HEAD;
-      c->t.req_start = now;
-      c->t.first_request = c->nrequests == 0;
+      c->ex.t.req_start = now;
+      c->ex.t.first_request = c->nrequests == 0;
       lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);
     }
     enum llhttp_errno e =
@@ -807,30 +683,30 @@ static void client_process(lb_client *c) {
     if (e == HPE_OK) {
       c->parse_off = c->in_len;
       if (c->in_len - c->req_off > rt->cfg.max_header_size) {
-        c->keep_alive = 0;
-        lb_client_local_response(c, 431, "request headers larger than max-header-size", 0,
+        c->ex.keep_alive = 0;
+        local_response(c, 431, "request headers larger than max-header-size", 0,
                                  "header-too-large");
       }
       return;
     }
-    if (e == HPE_PAUSED && c->head_done) {
+    if (e == HPE_PAUSED && c->h1.head_done) {
       c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
       llhttp_resume(&c->rx->parser);
       if (c->parse_off - c->req_off > rt->cfg.max_header_size) {
-        c->keep_alive = 0;
-        lb_client_local_response(c, 431, "request headers larger than max-header-size", 0,
+        c->ex.keep_alive = 0;
+        local_response(c, 431, "request headers larger than max-header-size", 0,
                                  "header-too-large");
         return;
       }
       on_request_head(c);
-      if (!c->closing && c->state == LB_C_PROXY && !c->msg_done && !c->resp_started &&
+      if (!c->closing && c->state == LB_C_PROXY && !c->h1.msg_done && !c->ex.resp_started &&
           parse_body(c) == 0)
-        lb_proxy_send_body(c);
+        lb_exchange_send_body(&c->ex);
       return;
     }
-    c->keep_alive = 0;
-    if (c->too_many_headers) {
-      lb_client_local_response(c, 431, "too many request headers (max-headers)", 0,
+    c->ex.keep_alive = 0;
+    if (c->h1.too_many_headers) {
+      local_response(c, 431, "too many request headers (max-headers)", 0,
                                "header-too-large");
       return;
     }
@@ -845,20 +721,20 @@ static void client_process(lb_client *c) {
     if (jc_log_enabled(JC_LOG_INFO))
       jc_log(JC_LOG_INFO, "bad request from %s: %s (%s)", c->peer, llhttp_errno_name(e),
              llhttp_get_error_reason(&c->rx->parser));
-    lb_client_local_response(c, status, why, 0, status == 400 ? "bad-request" : "not-supported");
+    local_response(c, status, why, 0, status == 400 ? "bad-request" : "not-supported");
     return;
   }
   if (c->state == LB_C_PROXY) {
     /* Body bytes: parse what arrived, send what is parsed and not yet sent (a slice parsed
      * while the previous write was in flight goes now, even if it ended the message). */
-    if (!c->msg_done && parse_body(c) != 0)
+    if (!c->h1.msg_done && parse_body(c) != 0)
       return;
-    if (c->b && c->parse_off > c->body_off)
-      lb_proxy_send_body(c);
+    if (c->ex.b && c->parse_off > c->body_off)
+      lb_exchange_send_body(&c->ex);
   }
 }
 
-void lb_client_body_sent(lb_client *c) {
+static void body_sent(lb_client *c) {
   /* Forwarded body bytes are consumed: keep only what follows them. */
   size_t rest = c->in_len - c->body_off;
   if (c->body_off) {
@@ -878,7 +754,7 @@ void lb_client_body_sent(lb_client *c) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   lb_client *c = h->data;
   if (c->tls_on) {
-    *buf = uv_buf_init(c->w->tls_scratch, sizeof c->w->tls_scratch);
+    *buf = uv_buf_init(c->ex.w->tls_scratch, sizeof c->ex.w->tls_scratch);
     return;
   }
   if (rxbuf_get(c) != 0) {
@@ -906,14 +782,14 @@ static void refuse_plain_http(lb_client *c) {
   stop_reading(c);
   c->state = LB_C_IDLE;
   c->final_flush = 1;
-  c->term = "plain-http-on-tls";
+  c->ex.term = "plain-http-on-tls";
   if (reqbuf_get(c) != 0) {
     lb_client_close(c, "out of memory");
     return;
   }
   memcpy(c->resp_head, msg, sizeof msg - 1);
   uv_buf_t b = uv_buf_init(c->resp_head, sizeof msg - 1);
-  lb_client_send(c, &b, 1);
+  client_send(c, &b, 1);
 }
 
 /* Decrypts what the TLS engine holds into c->in while there is room. */
@@ -948,9 +824,9 @@ static void tls_pump(lb_client *c) {
 
 static void on_tls_handshake_done(lb_client *c) {
   uint64_t now = jc_now_us();
-  c->t.tls_done = now;
-  atomic_fetch_add_explicit(&c->w->rt->listener_tls[c->listener], 1, memory_order_relaxed);
-  c->t.idle_start = now;
+  c->ex.t.tls_done = now;
+  atomic_fetch_add_explicit(&c->ex.w->rt->listener_tls[c->listener], 1, memory_order_relaxed);
+  c->ex.t.idle_start = now;
   c->state = LB_C_IDLE;
   if (jc_log_enabled(JC_LOG_DEBUG)) {
     const char *sni = SSL_get_servername(c->tls.ssl, TLSEXT_NAMETYPE_host_name);
@@ -962,10 +838,10 @@ static void on_tls_handshake_done(lb_client *c) {
     jc_logline_str(&l, "cipher", SSL_get_cipher_name(c->tls.ssl));
     jc_logline_str(&l, "sni", sni ? sni : "");
     jc_logline_bool(&l, "resumed", SSL_session_reused(c->tls.ssl));
-    jc_logline_ms(&l, "elapsed_ms", now - c->t.accept);
+    jc_logline_ms(&l, "elapsed_ms", now - c->ex.t.accept);
     jc_log_emit(&l);
   }
-  lb_deadline_set(&c->timer, &c->dl, on_timer, c->w->rt->cfg.client_header_timeout);
+  lb_deadline_set(&c->timer, &c->dl, on_timer, c->ex.w->rt->cfg.client_header_timeout);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -974,7 +850,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   if (c->lingering) {
     if (nread < 0)
-      lb_client_close(c, c->term ? c->term : "done");
+      lb_client_close(c, c->ex.term ? c->ex.term : "done");
     else
       c->in_len = 0; /* dropped */
     return;
@@ -983,12 +859,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (nread != UV_EOF && nread != UV_ECONNRESET)
       jc_log(JC_LOG_DEBUG, "read from client %s failed: %s", c->peer, uv_strerror((int)nread));
     stop_reading(c);
-    if (c->state == LB_C_PROXY && c->msg_done && nread == UV_EOF) {
+    if (c->state == LB_C_PROXY && c->h1.msg_done && nread == UV_EOF) {
       c->peer_eof = 1; /* half-close after a complete request: still answer it */
       return;
     }
-    if (c->state == LB_C_HEAD && !c->term)
-      c->term = "client-aborted";
+    if (c->state == LB_C_HEAD && !c->ex.term)
+      c->ex.term = "client-aborted";
     lb_client_close(c, nread == UV_EOF ? "client-closed" : uv_strerror((int)nread));
     return;
   }
@@ -1042,6 +918,60 @@ static void client_want_read(lb_client *c) {
     tls_pump(c); /* plaintext the engine kept while the buffer was full */
 }
 
+/* ---- the exchange's ops: the HTTP/1 side of a request ---- */
+
+static lb_client *client_of(lb_exchange *ex) {
+  return (lb_client *)(void *)((char *)ex - offsetof(lb_client, ex));
+}
+
+static int h1_head(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,
+                   uv_buf_t *out) {
+  lb_client *c = client_of(ex);
+  if (v->status >= 200 && !x->keep_alive)
+    c->close_after_send = 1;
+  resp_place(c);
+  size_t n = lb_rewrite_response(c->resp_head, c->resp_cap, v, x);
+  if (!n)
+    return -1;
+  *out = uv_buf_init(c->resp_head, (unsigned)n);
+  return 0;
+}
+
+static int h1_send(lb_exchange *ex, uv_buf_t *bufs, unsigned n) {
+  return client_send(client_of(ex), bufs, n);
+}
+
+/* Body bytes parsed and not yet forwarded: a slice of the receive buffer, relayed raw. */
+static size_t h1_pending(lb_exchange *ex, const char **p, int *complete) {
+  lb_client *c = client_of(ex);
+  *complete = c->h1.msg_done;
+  *p = c->in + c->body_off;
+  return c->parse_off - c->body_off;
+}
+
+static void h1_resume(lb_exchange *ex, size_t n) {
+  lb_client *c = client_of(ex);
+  c->body_off += n;
+  body_sent(c);
+}
+
+static void h1_local(lb_exchange *ex, int status, const char *body, int keep_alive,
+                     const char *term) {
+  local_response(client_of(ex), status, body, keep_alive, term);
+}
+
+static void h1_done(lb_exchange *ex) { request_done(client_of(ex)); }
+
+static void h1_abort(lb_exchange *ex, const char *why) { lb_client_close(client_of(ex), why); }
+
+static void h1_phase(lb_exchange *ex, const char *name, uint64_t now) {
+  lb_log_conn lc;
+  lb_debug_phase(ex, log_conn(client_of(ex), &lc), name, now);
+}
+
+static const lb_exchange_ops h1_ops = {h1_head,  h1_send, h1_pending, h1_resume,
+                                       h1_local, h1_done, h1_abort,   h1_phase};
+
 /* ---- accept ---- */
 
 /* The address in "ip:port", "[v6]:port" (jc_addr_format) or "unknown": X-Forwarded-For's part,
@@ -1059,7 +989,6 @@ static void peer_ip_slice(const char *peer, uint8_t *off, uint8_t *len) {
 }
 
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
-  uv_once(&settings_once, settings_init);
   const lb_config *cfg = &w->rt->cfg;
   /* The struct alone: the buffers are lent while needed (rxbuf_get, reqbuf_get). */
   lb_client *c = calloc(1, sizeof *c);
@@ -1067,11 +996,12 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
     jc_log(JC_LOG_ERROR, "out of memory accepting a connection");
     return;
   }
-  c->reqid = no_reqid;
-  c->max_hdrs = cfg->max_headers;
+  c->ex.reqid = no_reqid;
+  c->ex.ops = &h1_ops;
+  c->ex.w = w;
+  c->h1.max_hdrs = cfg->max_headers;
+  c->h1.max_body = cfg->max_body_size;
   c->in_cap = cfg->max_header_size + LB_BODY_ROOM;
-  c->head_cap = cfg->max_header_size + 1024;
-  c->w = w;
   uv_tcp_init(&w->loop, &c->tcp);
   c->tcp.data = c;
   uv_timer_init(&w->loop, &c->timer);
@@ -1101,7 +1031,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   peer_ip_slice(c->peer, &c->peer_ip_off, &c->peer_ip_len);
   uint64_t now = jc_now_us();
   reset_request(c);
-  c->t.accept = now;
+  c->ex.t.accept = now;
   if (tls) {
     if (jc_tls_init(&c->tls, lb_runtime_tls_default(w->rt), 1, NULL) != 0) {
       c->state = LB_C_IDLE;
@@ -1134,5 +1064,5 @@ void lb_client_begin_stop(lb_client *c) {
   if (c->state == LB_C_IDLE && c->in_len == 0 && !c->writing)
     lb_client_close(c, "shutdown");
   else
-    c->keep_alive = 0;
+    c->ex.keep_alive = 0;
 }

@@ -5,7 +5,9 @@
  * Max connections: each worker admits max-connections / workers clients; at the limit it leaves
  * the pending connection unaccepted, which makes libuv stop polling that listener (the kernel
  * backlog holds new clients), and accepts it when a client leaves. */
-#include "lb/proxy/lb.h"
+#include "lb/proxy/backend_pool.h"
+#include "lb/proxy/client_conn.h"
+#include "lb/proxy/worker.h"
 
 #include "common/log.h"
 
@@ -37,12 +39,11 @@ static void finish(lb_worker *w) {
     uv_close((uv_handle_t *)&w->deadline, NULL);
   if (!uv_is_closing((uv_handle_t *)&w->sweep))
     uv_close((uv_handle_t *)&w->sweep, NULL);
-  if (!uv_is_closing((uv_handle_t *)&w->idler))
-    uv_close((uv_handle_t *)&w->idler, NULL);
+  lb_stream_loop_close(&w->sl);
   lb_pool_close_idle(w);
 }
 
-void lb_worker_client_gone(lb_worker *w) {
+static void client_gone(lb_worker *w) {
   if (w->stopping) {
     if (w->nclients == 0)
       finish(w);
@@ -88,107 +89,6 @@ static void on_wakeup(uv_async_t *a) {
 
 void lb_worker_request_stop(lb_worker *w) { uv_async_send(&w->wakeup); }
 
-/* xorshift128+: request ids, not secrets. */
-uint64_t lb_worker_random(lb_worker *w) {
-  uint64_t s1 = w->rng[0];
-  const uint64_t s0 = w->rng[1];
-  w->rng[0] = s0;
-  s1 ^= s1 << 23;
-  w->rng[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-  return w->rng[1] + s0;
-}
-
-static void on_idle(uv_idle_t *h);
-
-void lb_worker_defer(lb_worker *w, lb_deferred *d, void (*cb)(lb_deferred *d)) {
-  if (d->next)
-    return;
-  d->cb = cb;
-  d->prev = w->deferred.prev;
-  d->next = &w->deferred;
-  w->deferred.prev->next = d;
-  w->deferred.prev = d;
-  if (!uv_is_active((uv_handle_t *)&w->idler))
-    uv_idle_start(&w->idler, on_idle);
-}
-
-void lb_worker_undefer(lb_deferred *d) {
-  if (!d->next)
-    return;
-  d->prev->next = d->next;
-  d->next->prev = d->prev;
-  d->next = d->prev = NULL;
-}
-
-static void on_idle(uv_idle_t *h) {
-  lb_worker *w = h->data;
-  /* Run what is queued now; completions queued meanwhile wait for the next turn. */
-  lb_deferred batch;
-  if (w->deferred.next == &w->deferred) {
-    uv_idle_stop(h);
-    return;
-  }
-  batch.next = w->deferred.next;
-  batch.prev = w->deferred.prev;
-  batch.next->prev = &batch;
-  batch.prev->next = &batch;
-  w->deferred.next = w->deferred.prev = &w->deferred;
-  while (batch.next != &batch) {
-    lb_deferred *d = batch.next;
-    lb_worker_undefer(d);
-    d->cb(d);
-  }
-  if (w->deferred.next == &w->deferred)
-    uv_idle_stop(h);
-}
-
-/* ---- per-worker free lists of same-size blocks (lb_bufpool) ----
- * LIFO (the block reused first is the one whose pages are resident), at most LB_BUFPOOL_KEEP
- * blocks kept each: enough for the requests a worker usually has in flight at once (a few times
- * the 64 connections of the benchmarks), while a burst beyond that gives its extra blocks back
- * to the allocator instead of pinning them for the process's life. */
-
-#define LB_BUFPOOL_KEEP 256
-
-char *lb_bufpool_get(lb_bufpool *p, size_t size) { return jc_blockpool_get(p, size); }
-
-void lb_bufpool_put(lb_bufpool *p, char *blk) { jc_blockpool_put(p, blk, LB_BUFPOOL_KEEP); }
-
-void lb_bufpool_free(lb_bufpool *p) { jc_blockpool_drain(p); }
-
-int lb_stream_try_write(lb_worker *w, uv_stream_t *s, lb_deferred *d, void (*done)(lb_deferred *d),
-                        uv_buf_t *bufs, unsigned n, unsigned *first) {
-  size_t total = 0;
-  for (unsigned i = 0; i < n; i++)
-    total += bufs[i].len;
-  int r = uv_try_write(s, bufs, n);
-  if (r == UV_EAGAIN || r == UV_ENOSYS)
-    r = 0;
-  if (r < 0)
-    return r;
-  if ((size_t)r == total) {
-    lb_worker_defer(w, d, done);
-    return 1;
-  }
-  /* The socket took part: the rest is for uv_write (libuv copies the uv_buf_t array). */
-  size_t skip = (size_t)r;
-  unsigned i = 0;
-  while (skip && skip >= bufs[i].len)
-    skip -= bufs[i++].len;
-  bufs[i].base += skip;
-  bufs[i].len -= skip;
-  *first = i;
-  return 0;
-}
-
-int lb_stream_write(lb_worker *w, uv_stream_t *s, uv_write_t *req, lb_deferred *d,
-                    void (*done)(lb_deferred *d), uv_buf_t *bufs, unsigned n, uv_write_cb cb) {
-  unsigned i = 0;
-  int r = lb_stream_try_write(w, s, d, done, bufs, n, &i);
-  if (r != 0)
-    return r < 0 ? r : 0;
-  return uv_write(req, s, bufs + i, n - i, cb);
-}
 
 static void *worker_main(void *arg) {
   lb_worker *w = arg;
@@ -211,9 +111,8 @@ int lb_worker_start(lb_worker *w) {
   uv_timer_init(&w->loop, &w->sweep);
   w->sweep.data = w;
   uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
-  uv_idle_init(&w->loop, &w->idler);
-  w->idler.data = w;
-  w->deferred.next = w->deferred.prev = &w->deferred;
+  lb_stream_loop_init(&w->sl, &w->loop);
+  w->client_gone = client_gone;
   if (getrandom(w->rng, sizeof w->rng, 0) != sizeof w->rng || (!w->rng[0] && !w->rng[1])) {
     w->rng[0] = (uint64_t)(uintptr_t)w ^ 0x9e3779b97f4a7c15ull;
     w->rng[1] = (uint64_t)w->id * 0xbf58476d1ce4e5b9ull + 1;

@@ -560,6 +560,58 @@ class RawBackend(threading.Thread):
             c.close()
 
 
+class DropSecondBackend(RawBackend):
+    """Answers the first request of each connection (keep-alive), then reads the second and
+    closes without a word: what a backend that dies mid-request looks like from a pooled
+    connection. Counts every request it read, by method."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = {}
+        self.lock = threading.Lock()
+
+    def serve(self, c):
+        f = c.makefile("rb")
+        try:
+            for n in range(2):
+                req = self.read_request(f)
+                if not req:
+                    return
+                with self.lock:
+                    self.seen[req[0]] = self.seen.get(req[0], 0) + 1
+                if n == 0:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except (OSError, ValueError):
+            return
+        finally:
+            c.close()
+
+
+def case_no_replay():
+    """RFC 9110 9.2.2: a POST whose head reached a backend is never sent again, even when it
+    went out on a pooled connection that then closed (502); a GET is replayed once on a fresh
+    connection (200)."""
+    be = DropSecondBackend()
+    be.start()
+    lb = start_lb([be], "--workers", "1")
+    c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+    r, body = get(c)
+    check(r.status == 200, f"first GET: {r.status} {body!r}")
+    c.request("POST", "/my-app/data", body=b"", headers={"Content-Length": "0"})
+    r = c.getresponse()
+    body = r.read()
+    print("bodyless POST on a pooled connection that closed:", r.status, body[:120])
+    check(r.status == 502, f"the POST must not be replayed: expected 502, got {r.status}")
+    check(be.seen.get("POST") == 1, f"the backend read the POST {be.seen.get('POST')} times")
+    c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+    get(c)  # a fresh backend connection, pooled after this answer
+    before = be.seen.get("GET", 0)
+    r, body = get(c)  # the pooled connection drops it: replayed on a new one
+    check(r.status == 200, f"a GET is replayed on a fresh connection: {r.status} {body!r}")
+    check(be.seen.get("GET", 0) == before + 2, f"GET reads: {be.seen}")
+    print("backend read:", be.seen)
+
+
 def case_framing():
     rb = RawBackend()
     rb.start()

@@ -180,6 +180,25 @@ static void value_parsers(void **state) {
   assert_string_equal(lb_algo_name(LB_ALGO_ROUND_ROBIN), "round-robin");
 }
 
+/* `workers = auto` takes the CPUs online, at most LB_MAX_WORKERS: a machine with more CPUs than
+ * that must not overrun anything sized for LB_MAX_WORKERS (it once overran a fixed array). */
+static void worker_count(void **state) {
+  (void)state;
+  lb_config c;
+  lb_config_defaults(&c);
+  assert_int_equal(c.workers, 0); /* auto */
+  assert_int_equal(lb_config_workers(&c, 2), 2);
+  assert_int_equal(lb_config_workers(&c, 1000), LB_MAX_WORKERS);
+  assert_int_equal(lb_config_workers(&c, LB_MAX_WORKERS + 1), LB_MAX_WORKERS);
+  assert_int_equal(lb_config_workers(&c, 0), 1);
+  assert_int_equal(lb_config_workers(&c, -1), 1); /* sysconf failed */
+  char err[256];
+  assert_int_equal(lb_config_set(&c, "", "workers", "3", "--workers", err, sizeof err), 0);
+  assert_int_equal(lb_config_workers(&c, 1000), 3);
+  assert_int_equal(lb_config_set(&c, "", "workers", "257", "--workers", err, sizeof err), -1);
+  assert_non_null(strstr(err, "1..256"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(valid_file),
@@ -187,6 +206,7 @@ int main(void) {
       cmocka_unit_test(errors_name_file_and_line),
       cmocka_unit_test(missing_file),
       cmocka_unit_test(value_parsers),
+      cmocka_unit_test(worker_count),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

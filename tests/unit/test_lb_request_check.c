@@ -1,6 +1,6 @@
 /* lb/request_check.c: the head checks on llhttp's views and the raw bytes, table-driven, and the
  * promise behind them: what lb_rewrite_request forwards passes the same check. The parsing is
- * llhttp with the LB's own header gathering (lb/rewrite.c), as lb/client_conn.c does it. */
+ * the LB's own HTTP/1 codec (lb/http/h1.c), linked. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,57 +11,16 @@
 
 #include "lb/core/request_check.h"
 #include "lb/core/rewrite.h"
-
-typedef struct {
-  lb_header h[100];
-  uint32_t n;
-  int state, done;
-  const char *url;
-  size_t url_len;
-} ctx;
-
-static int on_url(llhttp_t *p, const char *at, size_t n) {
-  ctx *c = p->data;
-  if (!c->url)
-    c->url = at;
-  c->url_len = (size_t)(at + n - c->url);
-  return 0;
-}
-static int on_field(llhttp_t *p, const char *at, size_t n) {
-  ctx *c = p->data;
-  return lb_headers_on_field(c->h, &c->n, 100, &c->state, at, n);
-}
-static int on_value(llhttp_t *p, const char *at, size_t n) {
-  ctx *c = p->data;
-  lb_headers_on_value(c->h, c->n, &c->state, at, n);
-  return 0;
-}
-static int on_done(llhttp_t *p) {
-  ((ctx *)p->data)->done = 1;
-  return HPE_PAUSED;
-}
+#include "h1_head.h"
 
 /* The status journey-lb gives this head: 0 = forwarded. */
-static int verdict(const char *raw, const char **why, ctx *c, llhttp_t *p) {
-  static llhttp_settings_t s;
-  llhttp_settings_init(&s);
-  s.on_url = on_url;
-  s.on_header_field = on_field;
-  s.on_header_value = on_value;
-  s.on_headers_complete = on_done;
-  memset(c, 0, sizeof *c);
-  llhttp_init(p, HTTP_REQUEST, &s);
-  p->data = c;
+static int verdict(const char *raw, const char **why, h1_head *c) {
   size_t len = strlen(raw);
-  enum llhttp_errno e = llhttp_execute(p, raw, len);
-  if (e != HPE_PAUSED || !c->done)
+  enum llhttp_errno e = h1_parse_head(c, raw, len);
+  if (e != HPE_PAUSED)
     return lb_request_error_status(raw, len, (int)e, why);
-  if (!lb_headers_names_valid(c->h, c->n))
-    return 400;
-  lb_request_head rh = {raw,    (size_t)(llhttp_get_error_pos(p) - raw),
-                        c->url, c->url_len,
-                        p->http_major, p->http_minor,
-                        p->method == HTTP_OPTIONS, c->h, c->n, 0};
+  lb_request_head rh = {raw,    c->end,       c->r.url, c->r.url_len, c->p.http_major,
+                        c->p.http_minor, c->p.method == HTTP_OPTIONS, c->h, c->r.nhdrs, 1};
   return lb_request_check(&rh, why);
 }
 
@@ -99,10 +58,9 @@ static void table(void **state) {
       {"POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0"},
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-    ctx c;
-    llhttp_t p;
+    h1_head c;
     const char *why = NULL;
-    int st = verdict(t[i].raw, &why, &c, &p);
+    int st = verdict(t[i].raw, &why, &c);
     if (st != t[i].status)
       fail_msg("row %zu: %d, expected %d (%s)", i, st, t[i].status, why ? why : "");
     if (t[i].why && (!why || !strstr(why, t[i].why)))
@@ -115,11 +73,11 @@ static void table(void **state) {
 static void forwarded_head_passes_the_check(void **state) {
   const char *in[] = {"GET /a HTTP/1.0\r\n\r\n", "GET /a?q=1 HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n"};
   for (size_t i = 0; i < 2; i++) {
-    ctx c;
-    llhttp_t p;
+    h1_head c;
     const char *why;
-    assert_int_equal(verdict(in[i], &why, &c, &p), 0);
-    lb_request_view v = {"GET", 3, c.url, c.url_len, p.http_minor, c.h, c.n, LB_FRAME_NONE};
+    assert_int_equal(verdict(in[i], &why, &c), 0);
+    lb_request_view v = {"GET", 3, c.r.url, c.r.url_len, c.p.http_minor, c.h, c.r.nhdrs,
+                         LB_FRAME_NONE};
     lb_forward_info fi = {"192.0.2.7", "http", "rid", 3, "journey-lb", 0};
     char out[2048];
     size_t n = lb_rewrite_request(out, sizeof out - 1, &v, &fi);
@@ -129,9 +87,8 @@ static void forwarded_head_passes_the_check(void **state) {
       assert_non_null(strstr(out, "\r\nHost:\r\n"));
     else
       assert_null(strstr(out, "\r\nHost:\r\n"));
-    ctx c2;
-    llhttp_t p2;
-    int st = verdict(out, &why, &c2, &p2);
+    h1_head c2;
+    int st = verdict(out, &why, &c2);
     if (st)
       fail_msg("forwarded head refused (%d %s): %s", st, why, out);
   }

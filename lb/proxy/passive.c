@@ -5,7 +5,7 @@
  * not bounced between workers), a failure counts, and the worker that reaches a threshold sets
  * eject_request and wakes the control loop, which alone decides (lb_outlier_eject: the pool's
  * ejection share, the growing ejection time) and publishes the new state. */
-#include "lb/proxy/lb.h"
+#include "lb/proxy/passive.h"
 
 #include "common/clock.h"
 
@@ -45,11 +45,11 @@ void lb_passive_response(lb_runtime *rt, int pool, lb_server *s, int status) {
   reset(&s->consec_5xx);
 }
 
-void lb_passive_request_done(lb_client *c) {
-  if (c->pool < 0 || c->server < 0 || !c->status)
+void lb_passive_request_done(lb_runtime *rt, int pool, int server, int status, uint64_t start_us,
+                             uint64_t done_us) {
+  if (pool < 0 || server < 0 || !status)
     return;
-  lb_server *s = &c->w->rt->pools[c->pool].servers[c->server];
-  uint64_t from = c->t.req_start ? c->t.req_start : c->t.hdr_done;
-  lb_hist_observe(&s->m.request, c->t.done > from ? c->t.done - from : 0);
-  lb_srv_metrics_status(&s->m, c->status);
+  lb_server *s = &rt->pools[pool].servers[server];
+  lb_hist_observe(&s->m.request, done_us > start_us ? done_us - start_us : 0);
+  lb_srv_metrics_status(&s->m, status);
 }

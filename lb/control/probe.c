@@ -1,0 +1,377 @@
+/* Active health checks, on the control loop: one lb_probe per check (one set of checks for all
+ * workers). Connect (TCP check: done), optionally a verified TLS handshake, then
+ * `METHOD PATH HTTP/1.1` with Connection: close; the status line of the answer decides
+ * (health-status range). Every probe has its own timeout; the next check of a server is scheduled
+ * when its probe ends, at the fast interval while its state may be changing. Transitions go
+ * through the pure state machine (lb/core/health.c), are logged once with the counts, the reason
+ * and the check's duration, and published (publish.c). */
+#include "lb/control/control.h"
+
+#include "common/addr.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/tls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROBE_RBUF 2048
+
+struct lb_probe {
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_write_t wreq;
+  uv_timer_t timeout;
+  lb_slot *slot; /* NULL once cancelled */
+  int handles;
+  int done;
+  int tls_on;
+  int writing;
+  jc_tls tls;
+  uint64_t start;
+  char req[768];
+  size_t req_len;
+  char rbuf[PROBE_RBUF];
+  size_t rlen;
+  char *wbuf; /* ciphertext being written */
+  size_t wcap;
+};
+
+/* ---- probes ---- */
+
+static void probe_finish(lb_probe *pr, int ok, const char *reason);
+
+static void on_probe_closed(uv_handle_t *h) {
+  lb_probe *pr = h->data;
+  if (--pr->handles > 0)
+    return;
+  if (pr->tls_on)
+    jc_tls_free(&pr->tls);
+  free(pr->wbuf);
+  free(pr);
+}
+
+static void probe_close(lb_probe *pr) {
+  uv_timer_stop(&pr->timeout);
+  uv_close((uv_handle_t *)&pr->tcp, on_probe_closed);
+  uv_close((uv_handle_t *)&pr->timeout, on_probe_closed);
+}
+
+static void log_transition(lb_slot *sl, int ok, int prev, uint64_t prev_since, uint64_t now) {
+  lb_control *ctl = sl->ctl;
+  lb_server *s = lb_slot_server(sl);
+  const lb_health_cfg *hc = lb_slot_cfg(sl);
+  int used = 0;
+  int up = lb_control_pool_up(ctl, sl->pool, &used);
+  char took[32], was[32];
+  jc_fmt_ms(sl->last_us, took, sizeof took);
+  jc_fmt_ms(now - prev_since, was, sizeof was);
+  const char *pool = ctl->rt->pools[sl->pool].name;
+  if (prev == LB_HS_UNKNOWN)
+    jc_log(ok ? JC_LOG_INFO : JC_LOG_WARN,
+           "first check %s, server %s %s (pool %s, %s): %s, check took %s ms; %d of %d servers UP",
+           ok ? "passed" : "failed", s->name, ok ? "UP" : "DOWN", pool, s->addr_text, sl->last,
+           took, up, used);
+  else
+    jc_log(ok ? JC_LOG_INFO : JC_LOG_WARN,
+           "check %s %d/%d, server %s %s (pool %s, %s): %s, check took %s ms, was %s for %s ms; "
+           "%d of %d servers UP",
+           ok ? "passed" : "failed", ok ? sl->sm.ok_run : sl->sm.fail_run, ok ? hc->rise : hc->fall,
+           s->name, ok ? "UP" : "DOWN", pool, s->addr_text, sl->last, took,
+           ok ? "DOWN" : "UP", was, up, used);
+}
+
+static void slot_result(lb_slot *sl, int ok, const char *reason, uint64_t took_us) {
+  uint64_t now = jc_now_us();
+  const lb_health_cfg *hc = lb_slot_cfg(sl);
+  int prev = sl->sm.state;
+  uint64_t prev_since = sl->sm.since_us;
+  snprintf(sl->last, sizeof sl->last, "%s", reason);
+  sl->last_us = took_us;
+  sl->first_done = 1;
+  if (lb_health_sm_record(&sl->sm, hc, ok, now)) {
+    lb_control_publish(sl->ctl, sl->pool, sl->index);
+    log_transition(sl, ok, prev, prev_since, now);
+  } else if (!ok && jc_log_enabled(JC_LOG_DEBUG)) {
+    jc_log(JC_LOG_DEBUG, "check failed %d/%d for server %s (%s): %s", sl->sm.fail_run, hc->fall,
+           lb_slot_server(sl)->name, lb_health_state_name(sl->sm.state), reason);
+  }
+  /* The cadence counts from the start of this check, as HAProxy's does: a slow check does not
+   * stretch the interval (fall x interval + timeout stays the bound to go DOWN). */
+  uint32_t next = lb_health_sm_next_ms(&sl->sm, hc), took_ms = (uint32_t)(took_us / 1000);
+  lb_probe_schedule(sl, next > took_ms ? next - took_ms : 0);
+}
+
+static void probe_finish(lb_probe *pr, int ok, const char *reason) {
+  if (pr->done)
+    return;
+  pr->done = 1;
+  lb_slot *sl = pr->slot;
+  uint64_t took = jc_now_us() - pr->start;
+  probe_close(pr);
+  if (!sl)
+    return; /* cancelled */
+  sl->probe = NULL;
+  sl->ctl->probes--;
+  slot_result(sl, ok, reason, took);
+}
+
+static void on_probe_timeout(uv_timer_t *t) {
+  lb_probe *pr = t->data;
+  char why[64];
+  snprintf(why, sizeof why, "timeout after %u ms", lb_slot_cfg(pr->slot)->timeout_ms);
+  probe_finish(pr, 0, why);
+}
+
+static void on_probe_written(uv_write_t *req, int status);
+
+/* Writes pending TLS output (one write in flight). */
+static void tls_flush(lb_probe *pr) {
+  if (pr->writing || pr->done)
+    return;
+  size_t n = jc_tls_out_pending(&pr->tls);
+  if (!n)
+    return;
+  if (n > pr->wcap) {
+    char *p = realloc(pr->wbuf, n);
+    if (!p) {
+      probe_finish(pr, 0, "out of memory");
+      return;
+    }
+    pr->wbuf = p;
+    pr->wcap = n;
+  }
+  size_t got = jc_tls_out_take(&pr->tls, pr->wbuf, n);
+  uv_buf_t b = uv_buf_init(pr->wbuf, (unsigned)got);
+  pr->wreq.data = pr;
+  pr->writing = 1;
+  if (uv_write(&pr->wreq, (uv_stream_t *)&pr->tcp, &b, 1, on_probe_written) != 0) {
+    pr->writing = 0;
+    probe_finish(pr, 0, "write failed");
+  }
+}
+
+static void on_probe_written(uv_write_t *req, int status) {
+  lb_probe *pr = req->data;
+  pr->writing = 0;
+  if (pr->done)
+    return;
+  if (status < 0) {
+    char why[96];
+    snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
+    probe_finish(pr, 0, why);
+    return;
+  }
+  if (pr->tls_on)
+    tls_flush(pr);
+}
+
+/* The status line decides; the rest of the answer is not needed. */
+static void probe_check_response(lb_probe *pr) {
+  const lb_health_cfg *hc = lb_slot_cfg(pr->slot);
+  char *eol = memchr(pr->rbuf, '\n', pr->rlen);
+  if (!eol) {
+    if (pr->rlen == sizeof pr->rbuf)
+      probe_finish(pr, 0, "invalid response (no status line)");
+    return;
+  }
+  int st = 0;
+  if (pr->rlen < 12 || memcmp(pr->rbuf, "HTTP/1.", 7) != 0 || pr->rbuf[8] != ' ' ||
+      sscanf(pr->rbuf + 9, "%3d", &st) != 1 || st < 100 || st > 599) {
+    probe_finish(pr, 0, "invalid response (not HTTP/1.x)");
+    return;
+  }
+  char why[32];
+  snprintf(why, sizeof why, "status %d", st);
+  probe_finish(pr, st >= hc->status_min && st <= hc->status_max, why);
+}
+
+static void probe_send_request(lb_probe *pr) {
+  if (pr->tls_on) {
+    if (jc_tls_write(&pr->tls, pr->req, pr->req_len) != JC_TLS_OK) {
+      probe_finish(pr, 0, "TLS write failed");
+      return;
+    }
+    tls_flush(pr);
+    return;
+  }
+  uv_buf_t b = uv_buf_init(pr->req, (unsigned)pr->req_len);
+  pr->wreq.data = pr;
+  pr->writing = 1;
+  if (uv_write(&pr->wreq, (uv_stream_t *)&pr->tcp, &b, 1, on_probe_written) != 0) {
+    pr->writing = 0;
+    probe_finish(pr, 0, "write failed");
+  }
+}
+
+static void on_probe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char scratch[16384]; /* control loop only: consumed within the read callback */
+  lb_probe *pr = h->data;
+  (void)suggested;
+  if (pr->tls_on)
+    *buf = uv_buf_init(scratch, sizeof scratch);
+  else
+    *buf = uv_buf_init(pr->rbuf + pr->rlen, (unsigned)(sizeof pr->rbuf - pr->rlen));
+}
+
+static void on_probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  lb_probe *pr = st->data;
+  if (pr->done || nread == 0)
+    return;
+  if (nread < 0) {
+    char why[96];
+    if (nread == UV_EOF)
+      snprintf(why, sizeof why, "connection closed before a response");
+    else
+      snprintf(why, sizeof why, "read failed: %s", uv_strerror((int)nread));
+    probe_finish(pr, 0, why);
+    return;
+  }
+  if (!pr->tls_on) {
+    pr->rlen += (size_t)nread;
+    probe_check_response(pr);
+    return;
+  }
+  if (jc_tls_feed(&pr->tls, buf->base, (size_t)nread) != 0) {
+    probe_finish(pr, 0, "out of memory");
+    return;
+  }
+  if (!pr->tls.handshake_done) {
+    jc_tls_status hs = jc_tls_handshake(&pr->tls);
+    if (hs == JC_TLS_ERROR) {
+      char why[LB_CHECK_LAST_MAX];
+      snprintf(why, sizeof why, "%.90s", pr->tls.err); /* "TLS handshake: ..." */
+      probe_finish(pr, 0, why);
+      return;
+    }
+    tls_flush(pr);
+    if (hs != JC_TLS_OK || pr->done)
+      return;
+    if (lb_slot_cfg(pr->slot)->type == LB_CHECK_TCP) {
+      probe_finish(pr, 1, "TLS handshake ok");
+      return;
+    }
+    probe_send_request(pr);
+    if (pr->done)
+      return;
+  }
+  for (;;) {
+    size_t got = 0;
+    if (pr->rlen == sizeof pr->rbuf)
+      break;
+    jc_tls_status r = jc_tls_read(&pr->tls, pr->rbuf + pr->rlen, sizeof pr->rbuf - pr->rlen, &got);
+    if (r == JC_TLS_OK) {
+      pr->rlen += got;
+      continue;
+    }
+    if (r == JC_TLS_ERROR) {
+      char why[LB_CHECK_LAST_MAX];
+      snprintf(why, sizeof why, "%.90s", pr->tls.err);
+      probe_finish(pr, 0, why);
+      return;
+    }
+    break;
+  }
+  tls_flush(pr);
+  if (!pr->done)
+    probe_check_response(pr);
+}
+
+static void on_probe_connect(uv_connect_t *req, int status) {
+  lb_probe *pr = req->data;
+  if (pr->done)
+    return;
+  if (status < 0) {
+    probe_finish(pr, 0, status == UV_ECONNREFUSED ? "connection refused" : uv_strerror(status));
+    return;
+  }
+  lb_slot *sl = pr->slot;
+  const lb_health_cfg *hc = lb_slot_cfg(sl);
+  if (!hc->tls && hc->type == LB_CHECK_TCP) {
+    probe_finish(pr, 1, "connected");
+    return;
+  }
+  if (uv_read_start((uv_stream_t *)&pr->tcp, on_probe_alloc, on_probe_read) != 0) {
+    probe_finish(pr, 0, "read failed");
+    return;
+  }
+  if (hc->tls) {
+    lb_server *s = lb_slot_server(sl);
+    char ip[64];
+    const char *sni = hc->tls_sni[0] ? hc->tls_sni
+                      : hc->host[0]  ? hc->host
+                                     : jc_addr_ip((struct sockaddr *)&s->addr, ip, sizeof ip);
+    if (jc_tls_init(&pr->tls, sl->ctl->pools[sl->pool].check_tls, 0, sni) != 0) {
+      probe_finish(pr, 0, "TLS session allocation failed");
+      return;
+    }
+    pr->tls_on = 1;
+    jc_tls_handshake(&pr->tls);
+    tls_flush(pr);
+    return;
+  }
+  probe_send_request(pr);
+}
+
+void lb_probe_start(lb_slot *sl) {
+  lb_server *s = lb_slot_server(sl);
+  const lb_health_cfg *hc = lb_slot_cfg(sl);
+  lb_probe *pr = calloc(1, sizeof *pr);
+  if (!pr) {
+    slot_result(sl, 0, "out of memory", 0);
+    return;
+  }
+  pr->slot = sl;
+  pr->start = jc_now_us();
+  uv_tcp_init(sl->ctl->loop, &pr->tcp);
+  uv_timer_init(sl->ctl->loop, &pr->timeout);
+  pr->tcp.data = pr->timeout.data = pr->creq.data = pr;
+  pr->handles = 2;
+  sl->probe = pr;
+  sl->ctl->probes++;
+  if (hc->type == LB_CHECK_HTTP) {
+    int n = snprintf(pr->req, sizeof pr->req,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: journey-lb-check\r\n"
+                     "Accept: */*\r\nConnection: close\r\n\r\n",
+                     hc->method, hc->path, hc->host[0] ? hc->host : s->addr_text);
+    pr->req_len = n > 0 && (size_t)n < sizeof pr->req ? (size_t)n : 0;
+  }
+  /* The loop's cached time can be older than pr->start when this iteration ran long (a busy
+   * machine): a timeout counted from it would fire early, failing a healthy server. */
+  uv_update_time(sl->ctl->loop);
+  uv_timer_start(&pr->timeout, on_probe_timeout, hc->timeout_ms, 0);
+  int r = uv_tcp_connect(&pr->creq, &pr->tcp, (const struct sockaddr *)&s->addr, on_probe_connect);
+  if (r < 0)
+    probe_finish(pr, 0, uv_strerror(r));
+}
+
+void lb_probe_cancel(lb_slot *sl) {
+  if (!sl->probe)
+    return;
+  lb_probe *pr = sl->probe;
+  sl->probe = NULL;
+  sl->ctl->probes--;
+  pr->slot = NULL;
+  pr->done = 1;
+  probe_close(pr);
+}
+
+static void on_check_timer(uv_timer_t *t) {
+  lb_slot *sl = t->data;
+  if (sl->in_use && !sl->probe && !sl->ctl->stopping &&
+      sl->ctl->pools[sl->pool].hc.type != LB_CHECK_NONE)
+    lb_probe_start(sl);
+}
+
+void lb_probe_schedule(lb_slot *sl, uint32_t ms) {
+  if (sl->ctl->stopping || !sl->in_use)
+    return;
+  if (!sl->timer_on) {
+    uv_timer_init(sl->ctl->loop, &sl->timer);
+    sl->timer.data = sl;
+    sl->timer_on = 1;
+  }
+  uv_timer_start(&sl->timer, on_check_timer, ms, 0);
+}
+

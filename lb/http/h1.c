@@ -1,0 +1,200 @@
+/* HTTP/1 codec, parsing (h1.h): llhttp callbacks for requests and responses. */
+#include "lb/http/h1.h"
+
+#include "lb/core/framing.h"
+#include "lb/core/request_check.h"
+
+#include <string.h>
+
+/* Filled at compile time: no initialisation on the per-request path. */
+static const llhttp_settings_t req_settings = {
+    .on_message_begin = lb_h1_req_on_message_begin,
+    .on_url = lb_h1_req_on_url,
+    .on_header_field = lb_h1_req_on_header_field,
+    .on_header_value = lb_h1_req_on_header_value,
+    .on_headers_complete = lb_h1_req_on_headers_complete,
+    .on_body = lb_h1_req_on_body,
+    .on_message_complete = lb_h1_req_on_message_complete,
+    .on_chunk_header = lb_h1_req_on_chunk_header,
+};
+
+static const llhttp_settings_t resp_settings = {
+    .on_message_begin = lb_h1_resp_on_message_begin,
+    .on_status = lb_h1_resp_on_status,
+    .on_header_field = lb_h1_resp_on_header_field,
+    .on_header_value = lb_h1_resp_on_header_value,
+    .on_headers_complete = lb_h1_resp_on_headers_complete,
+    .on_body = lb_h1_resp_on_body,
+    .on_message_complete = lb_h1_resp_on_message_complete,
+};
+
+/* ---- requests: header views point into the caller's buffer, which does not move during a
+ * head ---- */
+
+void lb_h1_req_parser_init(llhttp_t *p, lb_h1_req *r) {
+  llhttp_init(p, HTTP_REQUEST, &req_settings);
+  p->data = r;
+}
+
+void lb_h1_req_reset(lb_h1_req *r) {
+  r->head_done = r->msg_done = 0;
+  r->too_many_headers = r->body_too_large = 0;
+  r->body_bytes = 0;
+  r->nhdrs = 0;
+  r->url = NULL;
+  r->url_len = 0;
+}
+
+int lb_h1_req_on_message_begin(llhttp_t *p) {
+  lb_h1_req *r = p->data;
+  r->nhdrs = 0;
+  r->hdr_state = 0;
+  r->url = NULL;
+  r->url_len = 0;
+  return 0;
+}
+
+int lb_h1_req_on_url(llhttp_t *p, const char *at, size_t n) {
+  lb_h1_req *r = p->data;
+  if (!r->url)
+    r->url = at;
+  r->url_len = (size_t)(at + n - r->url);
+  return 0;
+}
+
+int lb_h1_req_on_header_field(llhttp_t *p, const char *at, size_t n) {
+  lb_h1_req *r = p->data;
+  if (r->head_done) /* a trailer: relayed raw, so held to the rules of a header */
+    return lb_token_valid(at, n) ? 0 : -1;
+  if (lb_headers_on_field(r->hdrs, &r->nhdrs, r->max_hdrs, &r->hdr_state, at, n) != 0) {
+    r->too_many_headers = 1;
+    return -1;
+  }
+  return 0;
+}
+
+int lb_h1_req_on_header_value(llhttp_t *p, const char *at, size_t n) {
+  lb_h1_req *r = p->data;
+  if (r->head_done)
+    return lb_field_value_valid(at, n) ? 0 : -1;
+  lb_headers_on_value(r->hdrs, r->nhdrs, &r->hdr_state, at, n);
+  return 0;
+}
+
+int lb_h1_req_on_headers_complete(llhttp_t *p) {
+  lb_h1_req *r = p->data;
+  /* The packaged llhttp is built in loose mode: names must still be RFC 9110 tokens, so that
+   * nothing a strict backend would read differently is ever forwarded. */
+  if (!lb_headers_names_valid(r->hdrs, r->nhdrs)) {
+    llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
+  r->head_done = 1;
+  return HPE_PAUSED;
+}
+
+int lb_h1_req_on_body(llhttp_t *p, const char *at, size_t n) {
+  (void)at;
+  lb_h1_req *r = p->data;
+  r->body_bytes += n;
+  if (r->max_body && r->body_bytes > r->max_body) {
+    r->body_too_large = 1; /* 413 */
+    return -1;
+  }
+  return 0;
+}
+
+int lb_h1_req_on_message_complete(llhttp_t *p) {
+  lb_h1_req *r = p->data;
+  r->msg_done = 1;
+  return HPE_PAUSED;
+}
+
+/* A chunk announcing more than max-body-size allows: 413 now, not after relaying most of it. */
+int lb_h1_req_on_chunk_header(llhttp_t *p) {
+  lb_h1_req *r = p->data;
+  uint64_t max = r->max_body;
+  if (max && (p->content_length > max || r->body_bytes + p->content_length > max)) {
+    r->body_too_large = 1;
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- responses: views into the backend connection's buffer ---- */
+
+void lb_h1_resp_parser_init(llhttp_t *p, lb_h1_resp *r, int skip_body) {
+  llhttp_init(p, HTTP_RESPONSE, &resp_settings);
+  p->data = r;
+  r->head_ready = r->msg_ready = 0;
+  r->skip_body = skip_body;
+  r->dechunk_on = 0;
+  r->nhdrs = 0;
+}
+
+int lb_h1_resp_on_message_begin(llhttp_t *p) {
+  lb_h1_resp *r = p->data;
+  r->nhdrs = 0;
+  r->hdr_state = 0;
+  r->reason = NULL;
+  r->reason_len = 0;
+  return 0;
+}
+
+int lb_h1_resp_on_status(llhttp_t *p, const char *at, size_t n) {
+  lb_h1_resp *r = p->data;
+  if (!r->reason)
+    r->reason = at;
+  r->reason_len = (size_t)(at + n - r->reason);
+  return 0;
+}
+
+int lb_h1_resp_on_header_field(llhttp_t *p, const char *at, size_t n) {
+  lb_h1_resp *r = p->data;
+  return lb_headers_on_field(r->hdrs, &r->nhdrs, r->max_hdrs, &r->hdr_state, at, n);
+}
+
+int lb_h1_resp_on_header_value(llhttp_t *p, const char *at, size_t n) {
+  lb_h1_resp *r = p->data;
+  lb_headers_on_value(r->hdrs, r->nhdrs, &r->hdr_state, at, n);
+  return 0;
+}
+
+int lb_h1_resp_on_headers_complete(llhttp_t *p) {
+  lb_h1_resp *r = p->data;
+  if (!lb_headers_names_valid(r->hdrs, r->nhdrs)) {
+    llhttp_set_error_reason(p, "invalid character in header name");
+    return HPE_USER;
+  }
+  /* Values are relayed as they are: a CR, LF (obs-fold) or NUL would reach the client as is. */
+  for (uint32_t i = 0; i < r->nhdrs; i++)
+    if (!lb_field_value_valid(r->hdrs[i].value, r->hdrs[i].value_len)) {
+      llhttp_set_error_reason(p, "invalid character in header value");
+      return HPE_USER;
+    }
+  if (r->reason && !lb_field_value_valid(r->reason, r->reason_len)) {
+    llhttp_set_error_reason(p, "invalid character in reason phrase");
+    return HPE_USER;
+  }
+  r->head_ready = 1;
+  r->framing = lb_response_framing(p->status_code, r->skip_body, (p->flags & F_CHUNKED) != 0,
+                                   (p->flags & F_CONTENT_LENGTH) != 0, p->content_length);
+  if (r->framing == LB_FRAME_NONE)
+    r->msg_ready = 1; /* no body: the message ends with its head */
+  return HPE_PAUSED;
+}
+
+int lb_h1_resp_on_body(llhttp_t *p, const char *at, size_t n) {
+  lb_h1_resp *r = p->data;
+  if (r->dechunk_on) {
+    memmove(r->dechunk_base + r->dechunk, at, n); /* decoded bytes never overtake raw ones */
+    r->dechunk += n;
+  }
+  return 0;
+}
+
+int lb_h1_resp_on_message_complete(llhttp_t *p) {
+  lb_h1_resp *r = p->data;
+  r->msg_ready = 1;
+  return HPE_PAUSED;
+}

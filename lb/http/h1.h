@@ -1,0 +1,68 @@
+/* The HTTP/1 codec's parsing half: llhttp callbacks for requests (from clients) and responses
+ * (from backends) that gather views into the caller's buffer, count and limit, and pause at the
+ * end of a head and of a message so that the caller decides and relays raw slices.
+ *
+ * The callbacks are not static: the fuzz targets and the unit tests link these very functions.
+ * Nothing here allocates or does I/O. The caller owns the buffer the views point into and must
+ * not move it while a head is being parsed; llhttp's `data` is the lb_h1_req / lb_h1_resp. */
+#ifndef JOURNEY_LB_H1_H
+#define JOURNEY_LB_H1_H
+
+#include "lb/core/rewrite.h"
+
+#include <llhttp.h>
+#include <stdint.h>
+
+/* A request being parsed (one per client connection, reset per request). */
+typedef struct lb_h1_req {
+  lb_header *hdrs;   /* views: max_hdrs of them, the caller's storage */
+  const char *url;   /* the target: a view */
+  size_t url_len;
+  uint64_t body_bytes;
+  uint64_t max_body; /* max-body-size (0: unlimited): 413 as soon as it is passed */
+  uint32_t nhdrs, max_hdrs;
+  int hdr_state;     /* 0 none, 1 in name, 2 in value */
+  unsigned head_done : 1, msg_done : 1;
+  unsigned too_many_headers : 1; /* 431 */
+  unsigned body_too_large : 1;   /* 413 */
+} lb_h1_req;
+
+/* llhttp_init with the request settings; p->data = r. Resets nothing in r but its views. */
+void lb_h1_req_parser_init(llhttp_t *p, lb_h1_req *r);
+/* Per-request state back to "nothing seen" (the parser is reset apart). */
+void lb_h1_req_reset(lb_h1_req *r);
+
+int lb_h1_req_on_message_begin(llhttp_t *p);
+int lb_h1_req_on_url(llhttp_t *p, const char *at, size_t n);
+int lb_h1_req_on_header_field(llhttp_t *p, const char *at, size_t n);
+int lb_h1_req_on_header_value(llhttp_t *p, const char *at, size_t n);
+int lb_h1_req_on_headers_complete(llhttp_t *p); /* HPE_PAUSED: the head is whole */
+int lb_h1_req_on_body(llhttp_t *p, const char *at, size_t n);
+int lb_h1_req_on_message_complete(llhttp_t *p); /* HPE_PAUSED */
+int lb_h1_req_on_chunk_header(llhttp_t *p);
+
+/* A response being parsed (one per backend connection, reset per response). */
+typedef struct lb_h1_resp {
+  lb_header *hdrs;      /* views: max_hdrs of them, the caller's storage */
+  const char *reason;
+  size_t reason_len;
+  char *dechunk_base;   /* with dechunk_on: decoded body bytes move to dechunk_base + dechunk */
+  size_t dechunk;
+  uint32_t nhdrs, max_hdrs;
+  int hdr_state;
+  int head_ready, msg_ready, skip_body, dechunk_on;
+  lb_framing framing;   /* lb_response_framing, set when the head is whole */
+} lb_h1_resp;
+
+/* llhttp_init with the response settings; p->data = r; a fresh response (skip_body: HEAD). */
+void lb_h1_resp_parser_init(llhttp_t *p, lb_h1_resp *r, int skip_body);
+
+int lb_h1_resp_on_message_begin(llhttp_t *p);
+int lb_h1_resp_on_status(llhttp_t *p, const char *at, size_t n);
+int lb_h1_resp_on_header_field(llhttp_t *p, const char *at, size_t n);
+int lb_h1_resp_on_header_value(llhttp_t *p, const char *at, size_t n);
+int lb_h1_resp_on_headers_complete(llhttp_t *p); /* HPE_PAUSED, or HPE_USER on a bad head */
+int lb_h1_resp_on_body(llhttp_t *p, const char *at, size_t n);
+int lb_h1_resp_on_message_complete(llhttp_t *p); /* HPE_PAUSED */
+
+#endif

@@ -1,0 +1,234 @@
+/* lb/core: the pure decisions of the data plane, table-driven.
+ *  - request policy: one status per first failing rule, in the order users see
+ *    (501 -> request check -> 400 -> 413 -> 404 -> 431), else the pool and the forwarded head;
+ *  - retry policy: method x bytes sent x failure kind -> same server on a fresh connection,
+ *    next server, 502, 503, 504 (RFC 9110 9.2.2: a non-idempotent request is never replayed
+ *    once its bytes may have reached a backend);
+ *  - framing: request, response as received, and as relayed to the client. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <llhttp.h>
+#include <string.h>
+
+#include "lb/core/framing.h"
+#include "lb/core/request_policy.h"
+#include "lb/core/retry_policy.h"
+#include "h1_head.h"
+
+/* ---- request policy ---- */
+
+static lb_config cfg;
+enum { APP = 1 }; /* pool 0 is the default pool (no servers here) */
+
+static int setup(void **state) {
+  (void)state;
+  char err[256];
+  lb_config_defaults(&cfg);
+  const char *set[][3] = {
+      {"", "listen", "http://127.0.0.1:8080"},
+      {"", "max-body-size", "1k"},
+      {"pool app", "backend", "b1=127.0.0.1:9001"},
+      {"pool app", "route", "/app/"},
+  };
+  for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+    if (lb_config_set(&cfg, set[i][0], set[i][1], set[i][2], "test", err, sizeof err) != 0)
+      fail_msg("%s", err);
+  if (lb_config_finish(&cfg, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  return 0;
+}
+
+/* Parses raw with the HTTP/1 codec and asks the policy. */
+static void decide(const char *raw, char *out, size_t cap, lb_request_verdict *v) {
+  static h1_head c;
+  assert_int_equal(h1_parse_head(&c, raw, strlen(raw)), HPE_PAUSED);
+  llhttp_t *p = &c.p;
+  int host = 0;
+  for (uint32_t i = 0; i < c.r.nhdrs; i++)
+    host |= LB_HEADER_IS(c.h[i].name, c.h[i].name_len, "host");
+  lb_forward_info fi = {.client_ip = "192.0.2.7", .proto = "https", .via = "journey-lb"};
+  lb_request_in in = {
+      .head = {raw, c.end, c.r.url, c.r.url_len, p->http_major, p->http_minor,
+               p->method == HTTP_OPTIONS, c.h, c.r.nhdrs, 1},
+      .method = llhttp_method_name((llhttp_method_t)p->method),
+      .is_connect = p->method == HTTP_CONNECT,
+      .has_host = host,
+      .framing = lb_request_framing((p->flags & F_CHUNKED) != 0,
+                                    (p->flags & F_CONTENT_LENGTH) != 0, p->content_length),
+      .content_length = p->content_length,
+      .fwd = &fi,
+  };
+  in.method_len = strlen(in.method);
+  lb_request_decide(&in, &cfg, out, cap, v);
+}
+
+static void request_policy_table(void **state) {
+  (void)state;
+  static const struct {
+    const char *raw;
+    size_t cap; /* room for the forwarded head */
+    int status, pool;
+    const char *term;
+  } t[] = {
+      {"GET /app/x HTTP/1.1\r\nHost: a\r\n\r\n", 4096, 0, APP, NULL},
+      {"GET /app/x?q=/other HTTP/1.1\r\nHost: a\r\n\r\n", 4096, 0, APP, NULL},
+      {"GET /app/x HTTP/1.0\r\n\r\n", 4096, 0, APP, NULL}, /* no Host needed in 1.0 */
+      /* 501 comes first, even without Host */
+      {"CONNECT a:443 HTTP/1.1\r\n\r\n", 4096, 501, -1, "bad-method"},
+      /* the request check (400) before the missing Host (400 too, another reason) */
+      {"GET /app/x HTTP/1.1\r\nX: a\r\n b\r\n\r\n", 4096, 400, -1, "bad-request"},
+      {"GET /app/x HTTP/1.1\r\n\r\n", 4096, 400, -1, "bad-request"},
+      /* 413 on a declared length before routing: even on an unknown path */
+      {"POST /nowhere HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n", 4096, 413, -1,
+       "body-too-large"},
+      {"POST /app/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1024\r\n\r\n", 4096, 0, APP, NULL},
+      {"GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n", 4096, 404, -1, "no-route"},
+      /* 431 last: routed, but the forwarded head does not fit */
+      {"GET /app/x HTTP/1.1\r\nHost: a\r\n\r\n", 40, 431, APP, "header-too-large"},
+      {"GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\n", 40, 404, -1, "no-route"},
+  };
+  char out[4096];
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    lb_request_verdict v;
+    decide(t[i].raw, out, t[i].cap, &v);
+    if (v.status != t[i].status || v.pool != t[i].pool)
+      fail_msg("row %zu: status %d pool %d, want %d %d", i, v.status, v.pool, t[i].status,
+               t[i].pool);
+    if (t[i].term)
+      assert_string_equal(v.term, t[i].term);
+    if (!v.status) {
+      assert_true(v.head_len > 0);
+      assert_non_null(memmem(out, v.head_len, "X-Forwarded-For: 192.0.2.7\r\n", 28));
+    } else {
+      assert_non_null(v.why);
+      assert_int_equal(v.keep_alive, v.status == 404);
+    }
+  }
+}
+
+/* ---- retry policy ---- */
+
+enum { GET = HTTP_GET, POST = HTTP_POST, PUT = HTTP_PUT, DELETE = HTTP_DELETE };
+
+static void retry_policy_table(void **state) {
+  (void)state;
+  static const struct {
+    int method, sent, body;
+    lb_fail_kind kind;
+    int fresh_retried, retries_left, next_available, started;
+    lb_retry_action want;
+  } t[] = {
+      /* nothing sent: any method goes to the next server; none left: 503; no retries: 502/504 */
+      {POST, 0, 1, LB_FAIL_CONNECT, 0, 1, 1, 0, LB_RETRY_NEXT},
+      {POST, 0, 0, LB_FAIL_CONNECT, 0, 1, 0, 0, LB_RETRY_503},
+      {GET, 0, 0, LB_FAIL_CONNECT, 0, 0, 1, 0, LB_RETRY_502},
+      {GET, 0, 0, LB_FAIL_CONNECT_TIMEOUT, 0, 1, 1, 0, LB_RETRY_NEXT},
+      {GET, 0, 0, LB_FAIL_CONNECT_TIMEOUT, 0, 0, 1, 0, LB_RETRY_504},
+      /* a stale pooled connection: an idempotent bodyless request once more on a fresh one */
+      {GET, 1, 0, LB_FAIL_STALE, 0, 1, 1, 0, LB_RETRY_SAME_FRESH},
+      {DELETE, 1, 0, LB_FAIL_STALE, 0, 0, 0, 0, LB_RETRY_SAME_FRESH},
+      {GET, 1, 0, LB_FAIL_STALE, 1, 1, 1, 0, LB_RETRY_NEXT}, /* the fresh one failed too */
+      {GET, 1, 0, LB_FAIL_STALE, 1, 1, 0, 0, LB_RETRY_503},
+      /* the replay bug: a bodyless POST whose head went out is never sent again */
+      {POST, 1, 0, LB_FAIL_STALE, 0, 1, 1, 0, LB_RETRY_502},
+      {POST, 1, 0, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_502},
+      /* a body already relayed is gone: no replay even for PUT */
+      {PUT, 1, 1, LB_FAIL_STALE, 0, 1, 1, 0, LB_RETRY_502},
+      {PUT, 1, 1, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_502},
+      {PUT, 1, 0, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_NEXT},
+      /* closed before any response byte on a fresh connection: idempotent -> next server */
+      {GET, 1, 0, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_NEXT},
+      {GET, 1, 0, LB_FAIL_CLOSED, 0, 0, 1, 0, LB_RETRY_502},
+      {GET, 1, 0, LB_FAIL_CLOSED, 0, 1, 0, 0, LB_RETRY_503},
+      /* a response that does not come in time is never replayed: 504 */
+      {GET, 1, 0, LB_FAIL_RESPONSE_TIMEOUT, 0, 1, 1, 0, LB_RETRY_504},
+      {POST, 1, 1, LB_FAIL_RESPONSE_TIMEOUT, 0, 1, 1, 0, LB_RETRY_504},
+      /* response bytes came (invalid, or cut before the head ended): 502 */
+      {GET, 1, 0, LB_FAIL_BAD_RESPONSE, 0, 1, 1, 0, LB_RETRY_502},
+      /* once the client has response bytes, only closing it tells the truth */
+      {GET, 1, 0, LB_FAIL_BAD_RESPONSE, 0, 1, 1, 1, LB_RETRY_ABORT},
+      {GET, 1, 0, LB_FAIL_RESPONSE_TIMEOUT, 0, 1, 1, 1, LB_RETRY_ABORT},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    lb_retry_facts f = {
+        .kind = t[i].kind,
+        .idempotent = lb_method_idempotent(t[i].method),
+        .sent = t[i].sent,
+        .has_body = t[i].body,
+        .fresh_retried = t[i].fresh_retried,
+        .retries_left = t[i].retries_left,
+        .response_started = t[i].started,
+    };
+    lb_retry_action a = lb_retry_decide(&f, t[i].next_available);
+    if (a != t[i].want)
+      fail_msg("row %zu: action %d, want %d", i, (int)a, (int)t[i].want);
+    /* the caller looks for another server exactly when the answer may be NEXT or 503 */
+    int next_or_503 = t[i].want == LB_RETRY_NEXT || t[i].want == LB_RETRY_503;
+    if (next_or_503)
+      assert_true(lb_retry_wants_next(&f));
+    if (t[i].want == LB_RETRY_SAME_FRESH || t[i].want == LB_RETRY_ABORT)
+      assert_false(lb_retry_wants_next(&f));
+  }
+  assert_true(lb_method_idempotent(HTTP_HEAD) && lb_method_idempotent(HTTP_OPTIONS));
+  assert_false(lb_method_idempotent(HTTP_PATCH) || lb_method_idempotent(HTTP_POST));
+}
+
+/* ---- framing ---- */
+
+static void framing_table(void **state) {
+  (void)state;
+  assert_int_equal(lb_request_framing(1, 0, 0), LB_FRAME_CHUNKED);
+  assert_int_equal(lb_request_framing(0, 1, 5), LB_FRAME_LENGTH);
+  assert_int_equal(lb_request_framing(0, 1, 0), LB_FRAME_NONE);
+  assert_int_equal(lb_request_framing(0, 0, 0), LB_FRAME_NONE);
+  static const struct {
+    int status, head, chunked, has_len;
+    uint64_t len;
+    lb_framing want;
+  } r[] = {
+      {200, 0, 0, 1, 10, LB_FRAME_LENGTH},  {200, 0, 1, 0, 0, LB_FRAME_CHUNKED},
+      {200, 0, 0, 0, 0, LB_FRAME_CLOSE},    {200, 0, 0, 1, 0, LB_FRAME_NONE},
+      {200, 1, 1, 0, 0, LB_FRAME_NONE},     {204, 0, 0, 0, 0, LB_FRAME_NONE},
+      {304, 0, 0, 1, 10, LB_FRAME_NONE},    {100, 0, 0, 0, 0, LB_FRAME_NONE},
+      {101, 0, 0, 0, 0, LB_FRAME_NONE},     {404, 0, 0, 0, 0, LB_FRAME_CLOSE},
+  };
+  for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+    if (lb_response_framing(r[i].status, r[i].head, r[i].chunked, r[i].has_len, r[i].len) !=
+        r[i].want)
+      fail_msg("response row %zu", i);
+  static const struct {
+    lb_framing backend;
+    int head, chunked, minor, reusable;
+    lb_relay_plan want;
+  } p[] = {
+      {LB_FRAME_LENGTH, 0, 0, 1, 1, {LB_FRAME_LENGTH, 0, 1}},
+      {LB_FRAME_LENGTH, 0, 0, 1, 0, {LB_FRAME_LENGTH, 0, 0}},
+      {LB_FRAME_CHUNKED, 0, 1, 1, 1, {LB_FRAME_CHUNKED, 0, 1}},
+      /* an HTTP/1.0 client cannot read chunks: decoded, delimited by the close */
+      {LB_FRAME_CHUNKED, 0, 1, 0, 1, {LB_FRAME_CLOSE, 1, 0}},
+      {LB_FRAME_CLOSE, 0, 0, 1, 1, {LB_FRAME_CLOSE, 0, 0}},
+      /* HEAD announces what a GET would get */
+      {LB_FRAME_NONE, 1, 1, 1, 1, {LB_FRAME_CHUNKED, 0, 1}},
+      {LB_FRAME_NONE, 1, 1, 0, 1, {LB_FRAME_NONE, 0, 1}},
+      {LB_FRAME_NONE, 0, 0, 1, 1, {LB_FRAME_NONE, 0, 1}},
+  };
+  for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+    lb_relay_plan got = lb_response_plan(p[i].backend, p[i].head, p[i].chunked, p[i].minor,
+                                         p[i].reusable);
+    if (got.client != p[i].want.client || got.dechunk != p[i].want.dechunk ||
+        got.keep_alive != p[i].want.keep_alive)
+      fail_msg("plan row %zu: %d %d %d", i, got.client, got.dechunk, got.keep_alive);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup(request_policy_table, setup),
+      cmocka_unit_test(retry_policy_table),
+      cmocka_unit_test(framing_table),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
