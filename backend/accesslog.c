@@ -1,5 +1,7 @@
 #include "backend/accesslog.h"
 
+#include "backend/websocket.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,7 +31,14 @@ void be_accesslog_format(jc_logline *l, jc_log_format fmt, const char *stamp,
   jc_logline_ms(l, "duration_ms", e->dur_us);
   if (e->request_id)
     jc_logline_strn(l, "request_id", e->request_id, e->request_id_len);
-  jc_logline_bool(l, "keep_alive", e->keep_alive);
+  if (e->ws) { /* bytes (above) are what was sent, the 101 included */
+    jc_logline_uint(l, "bytes_in", e->ws->bytes_in);
+    jc_logline_uint(l, "messages", e->ws->messages);
+    jc_logline_int(l, "close_sent", e->ws->close_sent);
+    jc_logline_int(l, "close_received", e->ws->close_received);
+  } else {
+    jc_logline_bool(l, "keep_alive", e->keep_alive);
+  }
   jc_logline_finish(l);
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 
+struct be_ws_counts;
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -27,6 +28,7 @@ typedef struct be_access_entry {
   const char *request_id; /* NULL: none received */
   size_t request_id_len;
   int keep_alive;
+  const struct be_ws_counts *ws; /* a WebSocket's line, at its end (NULL for a request) */
 } be_access_entry;
 
 typedef struct be_accesslog {

@@ -18,6 +18,8 @@ void be_options_defaults(be_options *o) {
   o->idle_timeout_ms = 60000;
   o->request_timeout_ms = 10000;
   o->drain_timeout_ms = 10000;
+  o->ws_max_message_bytes = 16 * 1024 * 1024;
+  o->ws_idle_timeout_ms = 3600000;
 }
 
 void be_options_usage(FILE *f) {
@@ -30,6 +32,10 @@ void be_options_usage(FILE *f) {
       "  GET|HEAD /health        200 \"ok\" when healthy, 503 \"down\" when put in the failing state\n"
       "  POST /admin/health      body \"up\" or \"down\" switches the health state (--admin only,\n"
       "                          loopback peers only; others get 403)\n"
+      "  GET /ws                 WebSocket echo (RFC 6455): text and binary messages come back as\n"
+      "                          sent (fragmented ones whole), pings get pongs, a close gets its\n"
+      "                          status back; a bad handshake gets 400, a missing Upgrade or a\n"
+      "                          version other than 13 gets 426\n"
       "  anything else           404; another method on a known path: 405 with Allow\n"
       "\n"
       "Required:\n"
@@ -47,7 +53,8 @@ void be_options_usage(FILE *f) {
       "  --record FILE           append every byte received from clients, raw, to FILE (tests:\n"
       "                          proof of what a proxy in front forwarded, or that it sent nothing)\n"
       "Signals: SIGUSR1 = health down (503), SIGUSR2 = health up (200);\n"
-      "         SIGTERM/SIGINT = stop accepting, finish in-flight requests, exit 0\n"
+      "         SIGTERM/SIGINT = stop accepting, finish in-flight requests, close open\n"
+      "         WebSockets with 1001, exit 0\n"
       "         (a second SIGTERM/SIGINT cuts them short).\n"
       "\n"
       "Limits and timeouts:\n"
@@ -57,7 +64,13 @@ void be_options_usage(FILE *f) {
       "  --idle-timeout-ms N     close a connection idle this long between requests (default 60000)\n"
       "  --request-timeout-ms N  a started request must arrive whole within this; else 408 and\n"
       "                          close (default 10000)\n"
-      "  --drain-timeout-ms N    on SIGTERM, in-flight requests get this long (default 10000)\n"
+      "  --drain-timeout-ms N    on SIGTERM, in-flight requests get this long (default 10000);\n"
+      "                          open WebSockets are closed with status 1001 at once\n"
+      "  --ws-max-message-bytes N\n"
+      "                          a larger WebSocket message is refused with close status 1009\n"
+      "                          (default 16777216, at least 125)\n"
+      "  --ws-idle-timeout-ms N  close a WebSocket with no traffic for this long, status 1001\n"
+      "                          (default 3600000)\n"
       "\n"
       "Performance:\n"
       "  --workers N             event-loop threads sharing the listen ports with SO_REUSEPORT\n"
@@ -180,7 +193,7 @@ int be_options_parse(be_options *o, int argc, char **argv, const char **what, ch
         "--listen",        "--name",          "--delay-ms",           "--fail-rate",
         "--workers",       "--log-format",    "--log-level",          "--max-header-bytes",
         "--max-body-bytes", "--idle-timeout-ms", "--request-timeout-ms", "--drain-timeout-ms",
-        "--record"};
+        "--record",        "--ws-max-message-bytes", "--ws-idle-timeout-ms"};
     int known = 0;
     for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++)
       known |= !strcmp(flag, with_value[k]);
@@ -256,6 +269,8 @@ int be_options_parse(be_options *o, int argc, char **argv, const char **what, ch
           {"--idle-timeout-ms", &o->idle_timeout_ms, 10, 86400000},
           {"--request-timeout-ms", &o->request_timeout_ms, 10, 86400000},
           {"--drain-timeout-ms", &o->drain_timeout_ms, 0, 86400000},
+          {"--ws-max-message-bytes", &o->ws_max_message_bytes, 125, 1024UL * 1024 * 1024},
+          {"--ws-idle-timeout-ms", &o->ws_idle_timeout_ms, 10, 86400000},
       };
       for (size_t k = 0; k < sizeof nums / sizeof *nums; k++) {
         if (strcmp(flag, nums[k].flag))

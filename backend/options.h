@@ -32,6 +32,8 @@ typedef struct be_options {
   unsigned idle_timeout_ms;    /* keep-alive connection with no request in progress */
   unsigned request_timeout_ms; /* a started request must be complete within this: else 408 */
   unsigned drain_timeout_ms;   /* SIGTERM: in-flight requests get this long, then are cut */
+  unsigned ws_max_message_bytes; /* a larger WebSocket message: close 1009 */
+  unsigned ws_idle_timeout_ms;   /* a WebSocket with no traffic this long: close 1001 */
   char record[BE_LISTEN_STR_MAX]; /* --record FILE: every byte received appended raw ("" none) */
 } be_options;
 

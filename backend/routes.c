@@ -73,7 +73,7 @@ ssize_t be_json_escape(char *out, size_t cap, const char *s, size_t n) {
 
 /* The path part of a request-target: origin-form "/a?q" -> "/a"; absolute-form
  * "http://host/a?q" -> "/a" (RFC 9112 3.2.2: servers must accept it). */
-static void target_path(const char *t, size_t n, const char **path, size_t *len) {
+void be_target_path(const char *t, size_t n, const char **path, size_t *len) {
   size_t i = 0;
   if (n && t[0] != '/' && n >= 7 && (!strncmp(t, "http://", 7) || (n >= 8 && !strncmp(t, "https://", 8)))) {
     i = t[4] == 's' ? 8 : 7;
@@ -109,7 +109,7 @@ void be_route(const be_request *rq, const be_state *st, be_decision *d) {
   memset(d, 0, sizeof *d);
   const char *path;
   size_t len;
-  target_path(rq->target, rq->target_len, &path, &len);
+  be_target_path(rq->target, rq->target_len, &path, &len);
   int get_or_head = rq->method == BE_GET || rq->method == BE_HEAD;
 
   if (PATH_IS(path, len, BE_PATH_DATA)) {
@@ -179,6 +179,7 @@ void be_error_decision(int status, be_decision *d) {
 const char *be_status_reason(int status) {
   switch (status) {
   case 100: return "Continue";
+  case 101: return "Switching Protocols";
   case 200: return "OK";
   case 400: return "Bad Request";
   case 403: return "Forbidden";
@@ -186,6 +187,7 @@ const char *be_status_reason(int status) {
   case 405: return "Method Not Allowed";
   case 408: return "Request Timeout";
   case 413: return "Content Too Large";
+  case 426: return "Upgrade Required";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
   case 503: return "Service Unavailable";
@@ -292,6 +294,8 @@ ssize_t be_response_build(char *out, size_t cap, const be_decision *d, const be_
     put(&o, d->allow, strlen(d->allow));
     PUT_LIT(&o, "\r\n");
   }
+  if (d->headers)
+    put(&o, d->headers, strlen(d->headers));
   if (!m->keep_alive)
     PUT_LIT(&o, "Connection: close\r\n");
   else if (rq && rq->http_minor == 0)

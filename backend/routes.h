@@ -57,6 +57,7 @@ typedef struct be_decision {
   be_body_kind body;
   const char *text;  /* BE_BODY_TEXT: the body (static string) */
   const char *allow; /* 405: the Allow header value; NULL otherwise */
+  const char *headers; /* more header lines, each ending in CRLF (426: what to upgrade to) */
   int delayed;       /* apply --delay-ms before answering */
   int close;         /* close the connection after this response (errors) */
   be_health_change health;
@@ -77,6 +78,10 @@ typedef struct be_response_meta {
   const char *date;   /* IMF-fixdate, 29 characters */
   const char *client; /* the peer address as the server saw it, "127.0.0.1:50000" */
 } be_response_meta;
+
+/* The path of a request-target: origin-form "/a?q" -> "/a", absolute-form "http://h/a?q" -> "/a"
+ * (RFC 9112 3.2.2: servers must accept both). */
+void be_target_path(const char *target, size_t n, const char **path, size_t *len);
 
 /* Parses the request and the state into a decision. */
 void be_route(const be_request *rq, const be_state *st, be_decision *d);

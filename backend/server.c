@@ -1,137 +1,23 @@
+/* journey-backend's workers: one libuv loop per thread, listeners, the tick (Date header,
+ * timeouts, drain deadline), the drain, start and stop. Connections are conn.c's. */
 #include "backend/server.h"
 
-#include "backend/accesslog.h"
-#include "backend/routes.h"
-#include "common/addr.h"
-#include "common/buf.h"
+#include "backend/conn.h"
 #include "common/clock.h"
 #include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <llhttp.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-/* One read buffer per worker, shared by its connections: llhttp is a streaming parser, so
- * bytes need not outlive the read callback except what a paused parser has not reached yet,
- * which goes to a per-connection stash (rare: only behind a --delay-ms response or a client
- * that does not read its responses). Idle connections therefore hold no read buffer. */
-#define READ_BUF_SIZE (64 * 1024)
-#define TARGET_MAX 1024   /* longer targets are cut: the path of every route is far shorter */
-#define OUT_HIGH_WATER (64 * 1024) /* queued response bytes above which parsing pauses */
-#define OUT_CAP (OUT_HIGH_WATER + 4 * BE_RESPONSE_MAX)
-#define MAX_HEADERS 100
-#define BODY_KEEP 16      /* enough of a body for "down\r\n" */
-#define LINGER_MS 2000    /* after a closing response: read and drop what the client still sends */
 #define LISTEN_BACKLOG 1024
-
-typedef struct be_worker be_worker;
-
-typedef struct be_listener {
-  uv_tcp_t tcp;
-  be_worker *w;
-  be_identity id;
-  char addr[JC_ADDRSTR_MAX];
-} be_listener;
-
-enum header_kind { H_OTHER, H_HOST, H_REQUEST_ID, H_XFF, H_EXPECT };
-
-typedef struct be_conn {
-  uv_tcp_t tcp;
-  uv_timer_t delay;
-  uv_write_t wreq;
-  uv_shutdown_t sreq;
-  be_worker *w;
-  be_listener *l;
-  struct be_conn *prev, *next;
-  llhttp_t parser;
-  int handles_open; /* close callbacks still to come before the memory is freed */
-  char peer[JC_ADDRSTR_MAX];
-  int peer_loopback;
-  uint64_t last_active; /* uv_now() of the last read or completed write */
-
-  /* The request being parsed. */
-  int in_request;
-  uint64_t req_start_ms;
-  uint64_t req_start_us;
-  size_t header_bytes;
-  int header_count;
-  uint64_t body_bytes;
-  int err_status; /* set by a callback before it fails the parse: 413, 431, 505, 400 */
-  enum header_kind cur;
-  char field[24];
-  size_t field_len; /* may exceed sizeof field: then it is no header we look at */
-  size_t target_len;
-  size_t rid_len, xff_len, expect_len, body_len;
-  int has_rid, has_xff, has_host;
-  char target[TARGET_MAX];
-  char rid[BE_REQUEST_ID_MAX];
-  char xff[BE_XFF_MAX];
-  char expect[16];
-  char body[BODY_KEEP];
-
-  /* Ordering: a delayed response pauses the parser, so later pipelined requests wait. */
-  be_decision pending;
-  int delaying;
-  int paused; /* llhttp returned HPE_PAUSED: resume when the delay ends or output drains */
-  char *stash; /* bytes read but not parsed while paused */
-  size_t stash_off, stash_len;
-
-  /* Output: responses are assembled in `out`; `wbuf` is what an uv_write is sending. */
-  jc_buf out, wbuf;
-  int writing;
-  int reading; /* uv_read_start is in effect */
-  uint64_t write_start;
-  int close_after; /* close once the output is written: Connection: close, errors, drain */
-  int eof;         /* the client shut its sending side */
-  int lingering;   /* FIN sent, dropping input until EOF or LINGER_MS */
-  uint64_t linger_start;
-  int closing;
-} be_conn;
-
-struct be_worker {
-  be_server *srv;
-  const be_options *opt;
-  int index;
-  uv_loop_t loop;
-  int loop_ready;
-  uv_thread_t thread;
-  int thread_started;
-  be_listener listeners[BE_MAX_LISTEN];
-  int n_listeners;
-  uv_timer_t tick;     /* Date header, timeouts, drain deadline */
-  uv_prepare_t flush;  /* access log: one write per loop iteration */
-  uv_async_t wake;     /* drain requests from the signal thread */
-  atomic_int drain_req; /* 0 none, 1 drain, 2 cut in-flight requests */
-  int draining;
-  int stopping;
-  uint64_t drain_deadline;
-  be_conn *conns;
-  size_t n_conns;
-  char date[64];
-  time_t date_sec;
-  uint64_t rng;
-  be_accesslog log;
-  char scratch[BE_RESPONSE_MAX];
-  char readbuf[READ_BUF_SIZE];
-};
-
-struct be_server {
-  be_options opt;
-  uv_async_t *done;
-  int n_workers;
-  be_worker *workers[BE_MAX_WORKERS];
-  atomic_int exited;
-  int record_fd; /* --record: O_APPEND, so writes from several workers do not interleave */
-};
 
 /* ---- health (process-wide) ---- */
 
@@ -151,13 +37,6 @@ int be_health_get(void) { return atomic_load(&g_healthy); }
 
 /* ---- small helpers ---- */
 
-static double rng_draw(be_worker *w) { /* xorshift64*: uniform in [0,1) */
-  w->rng ^= w->rng >> 12;
-  w->rng ^= w->rng << 25;
-  w->rng ^= w->rng >> 27;
-  return (double)((w->rng * 0x2545F4914F6CDD1DULL) >> 11) * (1.0 / 9007199254740992.0);
-}
-
 static void date_update(be_worker *w) {
   static const char days[] = "SunMonTueWedThuFriSat";
   static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -170,576 +49,6 @@ static void date_update(be_worker *w) {
            tm.tm_mday, months + 3 * tm.tm_mon, tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
            tm.tm_sec);
   w->date_sec = now;
-}
-
-static void conn_close(be_conn *c);
-static void worker_check_drained(be_worker *w);
-
-/* ---- responding ---- */
-
-static be_method method_of(int m) {
-  switch (m) {
-  case HTTP_GET: return BE_GET;
-  case HTTP_HEAD: return BE_HEAD;
-  case HTTP_POST: return BE_POST;
-  default: return BE_OTHER_METHOD;
-  }
-}
-
-static void fill_request(be_conn *c, be_request *rq) {
-  rq->method = method_of(c->parser.method);
-  rq->method_name = llhttp_method_name((llhttp_method_t)c->parser.method);
-  rq->target = c->target;
-  rq->target_len = c->target_len;
-  rq->request_id = c->has_rid ? c->rid : NULL;
-  rq->request_id_len = c->rid_len;
-  rq->xff = c->has_xff ? c->xff : NULL;
-  rq->xff_len = c->xff_len;
-  rq->body = c->body;
-  rq->body_len = c->body_len;
-  rq->body_complete = c->body_bytes == c->body_len;
-  rq->http_minor = c->parser.http_minor;
-  rq->peer_loopback = c->peer_loopback;
-}
-
-/* Queues the response for the current request (rq NULL: an error found before the request
- * was whole) and writes its access log line. */
-static void respond(be_conn *c, const be_decision *d, const be_request *rq) {
-  be_worker *w = c->w;
-  int keep_alive = rq && !d->close && !w->draining && llhttp_should_keep_alive(&c->parser) &&
-                   !c->parser.upgrade;
-  be_response_meta m = {keep_alive, w->date, c->peer};
-  ssize_t n = be_response_build(w->scratch, sizeof w->scratch, d, rq, &c->l->id, &m);
-  if (n < 0 || jc_buf_append(&c->out, w->scratch, (size_t)n) != 0) {
-    /* Cannot happen within the limits above; losing the connection beats a wrong answer. */
-    jc_log(JC_LOG_ERROR, "response for %s did not fit the output buffer: closing", c->peer);
-    conn_close(c);
-    return;
-  }
-  if (!keep_alive)
-    c->close_after = 1;
-  if (w->log.enabled) {
-    int started = c->target_len > 0;
-    be_access_entry e = {
-        .backend = w->opt->name,
-        .client = c->peer,
-        .method = started ? llhttp_method_name((llhttp_method_t)c->parser.method) : "-",
-        .target = started ? c->target : "-",
-        .target_len = started ? c->target_len : 1,
-        .status = d->status,
-        .bytes = (size_t)n,
-        .dur_us = c->req_start_us ? jc_now_us() - c->req_start_us : 0,
-        .request_id = c->has_rid ? c->rid : NULL,
-        .request_id_len = c->rid_len,
-        .keep_alive = keep_alive,
-    };
-    be_accesslog_add(&w->log, &e);
-  }
-}
-
-static void respond_error(be_conn *c, int status) {
-  be_decision d;
-  be_error_decision(status, &d);
-  respond(c, &d, NULL);
-  c->in_request = 0;
-  c->close_after = 1;
-}
-
-/* ---- llhttp callbacks ---- */
-
-static int over_header_limit(be_conn *c, size_t add) {
-  c->header_bytes += add;
-  if (c->header_bytes <= c->w->opt->max_header_bytes)
-    return 0;
-  c->err_status = 431;
-  return 1;
-}
-
-static void append_capped(char *dst, size_t cap, size_t *len, const char *p, size_t n) {
-  size_t room = cap - *len;
-  if (n > room)
-    n = room;
-  memcpy(dst + *len, p, n);
-  *len += n;
-}
-
-static int on_message_begin(llhttp_t *p) {
-  be_conn *c = p->data;
-  c->in_request = 1;
-  c->req_start_ms = uv_now(&c->w->loop);
-  c->req_start_us = c->w->log.enabled ? jc_now_us() : 0; /* only the access log uses it */
-  c->header_bytes = 0;
-  c->header_count = 0;
-  c->body_bytes = 0;
-  c->err_status = 0;
-  c->target_len = c->rid_len = c->xff_len = c->expect_len = c->body_len = 0;
-  c->has_rid = c->has_xff = c->has_host = 0;
-  c->field_len = 0;
-  c->cur = H_OTHER;
-  return 0;
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t n) {
-  be_conn *c = p->data;
-  if (over_header_limit(c, n))
-    return HPE_USER;
-  append_capped(c->target, sizeof c->target, &c->target_len, at, n);
-  return 0;
-}
-
-static int on_header_field(llhttp_t *p, const char *at, size_t n) {
-  be_conn *c = p->data;
-  if (over_header_limit(c, n + 4)) /* ": " and CRLF count too */
-    return HPE_USER;
-  for (size_t i = 0; i < n; i++, c->field_len++)
-    if (c->field_len < sizeof c->field) {
-      char ch = at[i];
-      c->field[c->field_len] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-    }
-  return 0;
-}
-
-static int field_is(const be_conn *c, const char *lower) {
-  size_t n = strlen(lower);
-  return c->field_len == n && memcmp(c->field, lower, n) == 0;
-}
-
-static int on_header_field_complete(llhttp_t *p) {
-  be_conn *c = p->data;
-  if (++c->header_count > MAX_HEADERS) {
-    c->err_status = 431;
-    return HPE_USER;
-  }
-  c->cur = field_is(c, "host")              ? H_HOST
-           : field_is(c, "x-request-id")    ? H_REQUEST_ID
-           : field_is(c, "x-forwarded-for") ? H_XFF
-           : field_is(c, "expect")          ? H_EXPECT
-                                            : H_OTHER;
-  if (c->cur == H_HOST)
-    c->has_host = 1;
-  if (c->cur == H_REQUEST_ID) {
-    c->has_rid = 1;
-    c->rid_len = 0; /* a repeated X-Request-Id: the last one counts */
-  }
-  if (c->cur == H_XFF) {
-    if (c->has_xff && c->xff_len) /* repeated X-Forwarded-For: one list (RFC 9110 5.3) */
-      append_capped(c->xff, sizeof c->xff, &c->xff_len, ", ", 2);
-    c->has_xff = 1;
-  }
-  c->field_len = 0;
-  return 0;
-}
-
-static int on_header_value(llhttp_t *p, const char *at, size_t n) {
-  be_conn *c = p->data;
-  if (over_header_limit(c, n))
-    return HPE_USER;
-  switch (c->cur) {
-  case H_REQUEST_ID: append_capped(c->rid, sizeof c->rid, &c->rid_len, at, n); break;
-  case H_XFF: append_capped(c->xff, sizeof c->xff, &c->xff_len, at, n); break;
-  case H_EXPECT: append_capped(c->expect, sizeof c->expect, &c->expect_len, at, n); break;
-  default: break;
-  }
-  return 0;
-}
-
-static void trim_end(const char *s, size_t *len) {
-  while (*len && (s[*len - 1] == ' ' || s[*len - 1] == '\t'))
-    (*len)--;
-}
-
-static int on_header_value_complete(llhttp_t *p) {
-  be_conn *c = p->data;
-  if (c->cur == H_REQUEST_ID)
-    trim_end(c->rid, &c->rid_len);
-  else if (c->cur == H_XFF)
-    trim_end(c->xff, &c->xff_len);
-  else if (c->cur == H_EXPECT)
-    trim_end(c->expect, &c->expect_len);
-  c->cur = H_OTHER;
-  return 0;
-}
-
-static int on_headers_complete(llhttp_t *p) {
-  be_conn *c = p->data;
-  const be_options *o = c->w->opt;
-  if (p->http_major != 1) {
-    c->err_status = 505;
-    return -1;
-  }
-  if (p->http_minor == 1 && !c->has_host) { /* RFC 9112 3.2: MUST respond 400 */
-    c->err_status = 400;
-    return -1;
-  }
-  int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > o->max_body_bytes) {
-    c->err_status = 413; /* refused before reading it */
-    return -1;
-  }
-  if (has_body && c->expect_len == 12 && !strncasecmp(c->expect, "100-continue", 12)) {
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    if (jc_buf_append(&c->out, cont, sizeof cont - 1) != 0) {
-      c->err_status = 400;
-      return -1;
-    }
-  }
-  return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n) {
-  be_conn *c = p->data;
-  c->body_bytes += n;
-  if (c->body_bytes > c->w->opt->max_body_bytes) {
-    c->err_status = 413; /* a chunked body that grew past the cap */
-    return HPE_USER;
-  }
-  append_capped(c->body, sizeof c->body, &c->body_len, at, n);
-  return 0;
-}
-
-static void on_delay_done(uv_timer_t *t);
-
-static int on_message_complete(llhttp_t *p) {
-  be_conn *c = p->data;
-  be_worker *w = c->w;
-  const be_options *o = w->opt;
-  c->in_request = 0;
-  be_request rq;
-  fill_request(c, &rq);
-  be_state st = {be_health_get(), o->admin, o->fail_rate, o->fail_rate > 0 ? rng_draw(w) : 1.0};
-  be_decision d;
-  be_route(&rq, &st, &d);
-  if (d.health != BE_HEALTH_KEEP)
-    be_health_set(d.health == BE_HEALTH_SET_UP, "POST /admin/health");
-  if (d.delayed && o->delay_max_ms > 0) {
-    unsigned ms = be_delay_pick(o->delay_min_ms, o->delay_max_ms, rng_draw(w));
-    if (ms > 0) {
-      c->pending = d;
-      c->delaying = 1;
-      uv_timer_start(&c->delay, on_delay_done, ms, 0);
-      return HPE_PAUSED; /* later pipelined requests wait behind this one */
-    }
-  }
-  respond(c, &d, &rq);
-  if (c->close_after || c->closing)
-    return HPE_PAUSED; /* nothing after a closing response is read */
-  if (jc_buf_len(&c->out) >= OUT_HIGH_WATER) {
-    if (jc_log_enabled(JC_LOG_DEBUG))
-      jc_log(JC_LOG_DEBUG, "%s reads slower than it sends: parsing paused until %zu bytes drain",
-             c->peer, jc_buf_len(&c->out));
-    return HPE_PAUSED; /* resume when the output drains */
-  }
-  return 0;
-}
-
-static const llhttp_settings_t g_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_field_complete = on_header_field_complete,
-    .on_header_value = on_header_value,
-    .on_header_value_complete = on_header_value_complete,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
-/* ---- connection I/O ----
- *
- * conn_progress() is the one place that moves a connection forward after anything happened
- * (bytes read, a write done, a delay over, a timeout): write what is queued, resume parsing if
- * it paused and may go on, read again, or close. Callbacks only record state and call it. */
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-static void conn_progress(be_conn *c);
-
-static void drop_stash(be_conn *c) {
-  free(c->stash);
-  c->stash = NULL;
-  c->stash_off = c->stash_len = 0;
-}
-
-static void read_on(be_conn *c) {
-  if (c->reading || c->closing)
-    return;
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-    conn_close(c);
-    return;
-  }
-  c->reading = 1;
-}
-
-static void read_off(be_conn *c) {
-  if (!c->reading)
-    return;
-  uv_read_stop((uv_stream_t *)&c->tcp);
-  c->reading = 0;
-}
-
-/* Parses bytes; returns how many were consumed (fewer when the parser paused). */
-static size_t conn_feed(be_conn *c, const char *data, size_t len) {
-  llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
-  if (e == HPE_OK)
-    return len;
-  size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - data);
-  if (e == HPE_PAUSED) {
-    c->paused = 1;
-  } else if (e == HPE_PAUSED_UPGRADE) {
-    /* CONNECT or Upgrade: answered as a plain request; we switch no protocols, so the
-     * bytes after it are not HTTP we can read. */
-    c->close_after = 1;
-  } else if (!c->closing) {
-    int status = c->err_status ? c->err_status : 400;
-    if (status == 400 && jc_log_enabled(JC_LOG_DEBUG))
-      jc_log(JC_LOG_DEBUG, "bad request from %s: %s (%s)", c->peer, llhttp_errno_name(e),
-             llhttp_get_error_reason(&c->parser));
-    respond_error(c, status);
-  }
-  if (c->close_after || c->closing || c->paused)
-    read_off(c);
-  if (c->close_after || c->closing)
-    drop_stash(c);
-  return used;
-}
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  be_conn *c = h->data;
-  buf->base = c->w->readbuf;
-  buf->len = sizeof c->w->readbuf;
-}
-
-/* --record: the raw bytes as read, before any parsing (a test's proof of what arrived). */
-static void record_bytes(be_server *s, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(s->record_fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0) {
-      jc_log(JC_LOG_ERROR, "--record %s: write failed: %s; recording stops", s->opt.record,
-             strerror(errno));
-      close(s->record_fd);
-      s->record_fd = -1;
-      return;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  be_conn *c = s->data;
-  if (c->closing)
-    return;
-  if (nread > 0) {
-    c->last_active = uv_now(&c->w->loop);
-    if (c->w->srv->record_fd >= 0)
-      record_bytes(c->w->srv, buf->base, (size_t)nread);
-    if (c->lingering)
-      return; /* dropping what follows a closing response */
-    size_t used = conn_feed(c, buf->base, (size_t)nread);
-    if (c->paused && !c->close_after && !c->closing && used < (size_t)nread) {
-      /* Reading stopped with the pause, so the stash is empty here. */
-      c->stash_len = (size_t)nread - used;
-      c->stash = malloc(c->stash_len);
-      if (!c->stash) {
-        jc_log(JC_LOG_ERROR, "out of memory keeping pipelined requests of %s: closing", c->peer);
-        conn_close(c);
-        return;
-      }
-      memcpy(c->stash, buf->base + used, c->stash_len);
-      c->stash_off = 0;
-    }
-    conn_progress(c); /* every response this read produced, in one write */
-    return;
-  }
-  if (nread == 0)
-    return;
-  if (nread != UV_EOF) { /* reset by peer and the like: nobody to answer */
-    conn_close(c);
-    return;
-  }
-  c->eof = 1;
-  read_off(c);
-  if (c->lingering || c->in_request) { /* a half request cannot be answered */
-    conn_close(c);
-    return;
-  }
-  conn_progress(c); /* answer what was complete, then close */
-}
-
-static void on_shutdown(uv_shutdown_t *req, int status) { (void)req, (void)status; }
-
-static void on_write(uv_write_t *req, int status) {
-  be_conn *c = req->data;
-  c->writing = 0;
-  jc_buf_reset(&c->wbuf, 16 * 1024);
-  if (c->closing)
-    return;
-  if (status < 0) {
-    conn_close(c);
-    return;
-  }
-  c->last_active = uv_now(&c->w->loop);
-  conn_progress(c);
-}
-
-/* Writes what is queued: uv_try_write first (the usual case on a healthy connection: done,
- * no request object, no callback), uv_write for what the kernel did not take. */
-static void conn_write_out(be_conn *c) {
-  if (c->writing || c->closing)
-    return;
-  size_t n = jc_buf_len(&c->out);
-  if (n == 0)
-    return;
-  uv_buf_t b = uv_buf_init((char *)jc_buf_peek(&c->out), (unsigned)n);
-  int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-  if (r == (int)n) {
-    jc_buf_consume(&c->out, n);
-    return;
-  }
-  if (r < 0 && r != UV_EAGAIN) {
-    conn_close(c);
-    return;
-  }
-  if (r > 0)
-    jc_buf_consume(&c->out, (size_t)r);
-  /* The kernel buffer is full: hand the rest to uv_write and assemble new responses in the
-   * other buffer meanwhile. */
-  jc_buf t = c->wbuf;
-  c->wbuf = c->out;
-  c->out = t;
-  b = uv_buf_init((char *)jc_buf_peek(&c->wbuf), (unsigned)jc_buf_len(&c->wbuf));
-  c->writing = 1;
-  c->write_start = uv_now(&c->w->loop);
-  c->wreq.data = c;
-  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
-    c->writing = 0;
-    conn_close(c);
-  }
-}
-
-static void conn_progress(be_conn *c) {
-  for (;;) {
-    conn_write_out(c);
-    if (c->closing)
-      return;
-    /* Parsing paused behind a delayed response or a full output: go on when neither holds. */
-    if (!c->paused || c->delaying || c->close_after || jc_buf_len(&c->out) >= OUT_HIGH_WATER)
-      break;
-    c->paused = 0;
-    llhttp_resume(&c->parser);
-    while (c->stash_off < c->stash_len && !c->paused && !c->close_after && !c->closing)
-      c->stash_off += conn_feed(c, c->stash + c->stash_off, c->stash_len - c->stash_off);
-    if (c->closing)
-      return;
-    if (c->stash_off >= c->stash_len)
-      drop_stash(c);
-  }
-  if (!c->paused && !c->close_after && !c->eof && !c->lingering) {
-    read_on(c);
-    return;
-  }
-  /* Close when nothing is left to do: output written, no delayed response, nothing stashed. */
-  if (c->writing || jc_buf_len(&c->out) || c->delaying || c->lingering)
-    return;
-  if (c->eof) {
-    if (c->close_after || c->stash_off >= c->stash_len)
-      conn_close(c);
-    return;
-  }
-  if (!c->close_after)
-    return;
-  /* Send FIN, then read and drop until the client closes too: closing with unread input
-   * would make the kernel send RST, which can destroy the response before it is read. */
-  c->lingering = 1;
-  c->linger_start = uv_now(&c->w->loop);
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-    conn_close(c);
-    return;
-  }
-  read_on(c);
-}
-
-static void on_delay_done(uv_timer_t *t) {
-  be_conn *c = t->data;
-  c->delaying = 0;
-  be_request rq;
-  fill_request(c, &rq);
-  respond(c, &c->pending, &rq);
-  conn_progress(c);
-}
-
-static void on_conn_handle_closed(uv_handle_t *h) {
-  be_conn *c = h->data;
-  if (--c->handles_open > 0)
-    return;
-  be_worker *w = c->w;
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    w->conns = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
-  w->n_conns--;
-  jc_buf_free(&c->out);
-  jc_buf_free(&c->wbuf);
-  drop_stash(c);
-  free(c);
-  worker_check_drained(w);
-}
-
-static void conn_close(be_conn *c) {
-  if (c->closing)
-    return;
-  c->closing = 1;
-  drop_stash(c);
-  uv_close((uv_handle_t *)&c->delay, on_conn_handle_closed);
-  uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
-}
-
-static void on_connection(uv_stream_t *server, int status) {
-  be_listener *l = server->data;
-  be_worker *w = l->w;
-  if (status < 0) {
-    jc_log(JC_LOG_WARN, "accept on %s failed: %s", l->addr, uv_strerror(status));
-    return;
-  }
-  be_conn *c = calloc(1, sizeof *c);
-  if (!c) {
-    jc_log(JC_LOG_ERROR, "out of memory accepting on %s", l->addr);
-    return;
-  }
-  c->w = w;
-  c->l = l;
-  uv_tcp_init(&w->loop, &c->tcp);
-  uv_timer_init(&w->loop, &c->delay);
-  c->tcp.data = c->delay.data = c;
-  c->handles_open = 2;
-  jc_buf_init(&c->out, OUT_CAP);
-  jc_buf_init(&c->wbuf, OUT_CAP);
-  c->next = w->conns;
-  if (w->conns)
-    w->conns->prev = c;
-  w->conns = c;
-  w->n_conns++;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-    conn_close(c);
-    return;
-  }
-  uv_tcp_nodelay(&c->tcp, 1);
-  struct sockaddr_storage ss;
-  int sl = sizeof ss;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-    jc_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
-    c->peer_loopback = jc_addr_is_loopback((struct sockaddr *)&ss);
-  } else {
-    snprintf(c->peer, sizeof c->peer, "?");
-  }
-  llhttp_init(&c->parser, HTTP_REQUEST, &g_settings);
-  c->parser.data = c;
-  c->last_active = uv_now(&w->loop);
-  read_on(c);
 }
 
 /* ---- worker: timers, drain ---- */
@@ -757,7 +66,7 @@ static void worker_check_drained(be_worker *w) {
 
 static void worker_cut_all(be_worker *w) {
   for (be_conn *c = w->conns; c; c = c->next)
-    conn_close(c);
+    be_conn_close(c);
 }
 
 static void worker_start_drain(be_worker *w) {
@@ -769,14 +78,8 @@ static void worker_start_drain(be_worker *w) {
     uv_close((uv_handle_t *)&w->listeners[i].tcp, on_worker_handle_closed);
   /* Idle connections go now; the others when their response is written (it says
    * Connection: close) or at the deadline. */
-  for (be_conn *c = w->conns; c; c = c->next) {
-    if (c->closing)
-      continue;
-    if (!c->in_request && !c->delaying && !c->writing && !jc_buf_len(&c->out) && !c->paused)
-      conn_close(c);
-    else
-      c->close_after = c->close_after || !c->in_request; /* queued responses still go out */
-  }
+  for (be_conn *c = w->conns; c; c = c->next)
+    be_conn_drain(c);
   worker_check_drained(w);
 }
 
@@ -791,7 +94,6 @@ static void on_wake(uv_async_t *a) {
 
 static void on_tick(uv_timer_t *t) {
   be_worker *w = t->data;
-  const be_options *o = w->opt;
   uint64_t now = uv_now(&w->loop);
   date_update(w);
   if (w->draining && now >= w->drain_deadline) {
@@ -801,24 +103,7 @@ static void on_tick(uv_timer_t *t) {
   be_conn *next;
   for (be_conn *c = w->conns; c; c = next) {
     next = c->next;
-    if (c->closing)
-      continue;
-    if (c->lingering) {
-      if (now - c->linger_start >= LINGER_MS)
-        conn_close(c);
-    } else if (c->writing) {
-      if (now - c->write_start >= o->idle_timeout_ms) /* the client stopped reading */
-        conn_close(c);
-    } else if (c->in_request) {
-      if (now - c->req_start_ms >= o->request_timeout_ms) {
-        respond_error(c, 408);
-        read_off(c);
-        conn_progress(c);
-      }
-    } else if (!c->delaying && !c->paused && !jc_buf_len(&c->out) &&
-               now - c->last_active >= o->idle_timeout_ms) {
-      conn_close(c);
-    }
+    be_conn_tick(c, now);
   }
 }
 
@@ -911,6 +196,7 @@ static be_worker *worker_new(be_server *s, int index, char *err, size_t errlen) 
   w->opt = &s->opt;
   w->index = index;
   w->date_sec = (time_t)-1;
+  w->conn_gone = worker_check_drained;
   w->rng = jc_now_ns() ^ ((uint64_t)getpid() << 32) ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(index + 1));
   if (!w->rng)
     w->rng = 1;
@@ -942,7 +228,7 @@ static int worker_listen(be_worker *w, const struct sockaddr *addr, socklen_t le
   if (r != 0)
     close(fd); /* otherwise the handle owns it */
   else
-    r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
+    r = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, be_conn_accept);
   if (r != 0) {
     snprintf(err, errlen, "listen on %s: %s", jc_addr_format(addr, l->addr, sizeof l->addr),
              uv_strerror(r));
@@ -1033,6 +319,8 @@ int be_server_start(be_server *s, char *err, size_t errlen) {
     const be_options *o = &s->opt;
     unsigned finest = o->idle_timeout_ms < o->request_timeout_ms ? o->idle_timeout_ms
                                                                  : o->request_timeout_ms;
+    if (o->ws_idle_timeout_ms < finest)
+      finest = o->ws_idle_timeout_ms;
     if (finest / 4 < every)
       every = finest / 4 ? finest / 4 : 1;
     uv_timer_start(&w->tick, on_tick, every, every);

@@ -22,7 +22,7 @@ LB_NAMES = {"journey": "journey-lb", "haproxy": "HAProxy", "nginx": "nginx"}
 # Fields that are measurements (or per-run detail), not part of what identifies a configuration.
 MEASURED = {"round", "rps", "p50", "p99", "p999", "max", "non2xx", "errors", "resumed", "connections",
             "requests", "gen", "lb_cpu", "lb_sys", "sys_us_per_req", "be_cpu", "other", "wall", "limit", "rss_before", "rss_after",
-            "kb_per_conn", "held", "ir", "ir_per_req", "ir_per_conn", "calls", "calls_per_req", "us_per_req", "gen_us_per_conn", "lb_pid", "error"}
+            "kb_per_conn", "kb_per_tunnel", "held", "ir", "ir_per_req", "ir_per_conn", "calls", "calls_per_req", "us_per_req", "gen_us_per_conn", "lb_pid", "error"}
 
 # workload -> (title, what it measures, [(metric, label, higher_is_better, format)])
 WORKLOADS = collections.OrderedDict([
@@ -50,6 +50,10 @@ WORKLOADS = collections.OrderedDict([
     ("memory", ("5. Memory per idle keep-alive TLS connection", "tlsconn hold: N TLS connections, one "
                 "request each, then idle; RSS of all the LB's processes before and after",
                 [("kb_per_conn", "kB/conn", False, "{:.1f}"), ("rss_after", "RSS MB", False, "{:.0f}")])),
+    ("tunnel", ("9. Memory per idle WebSocket tunnel", "tlsconn hold --websocket: N WebSocket handshakes "
+                "through the LB to the journey-backends' /ws echo, answered 101, then idle; RSS of all the "
+                "LB's processes before and after", [("kb_per_tunnel", "kB/tunnel", False, "{:.1f}"),
+                                                    ("held", "tunnels held", True, "{:.0f}")])),
     ("pool", ("6. Cost growth with the pool size", "wrk, plain HTTP keep-alive, 64 connections, N nginx "
               "backends (one nginx, N ports)", [("rps", "req/s", True, "{:,.0f}"),
                                                 ("us_per_req", "LB CPU µs/req", False, "{:.1f}")])),
@@ -104,7 +108,7 @@ def derive(r):
         r["gen_us_per_conn"] = str(gen * 1e6 / rps)  # the client's cost: is it the limit?
     if r.get("workload") == "tls-resume" and num(r.get("connections")):
         r["resumed_pct"] = str(100.0 * num(r.get("resumed", 0)) / num(r["connections"]))
-    if r.get("workload") == "memory" and num(r.get("rss_after")):
+    if r.get("workload") in ("memory", "tunnel") and num(r.get("rss_after")):
         r["rss_after"] = str(num(r["rss_after"]) / 1024)
     return r
 
@@ -214,6 +218,7 @@ def targets(records):
     ratio_rows("tls-new", "rps", "nginx", 1.0, True, "new TLS connections/s ≥ nginx's")
     ratio_rows("tls-new", "us_per_req", "nginx", 1.0, False, "LB CPU per new TLS connection ≤ nginx's")
     ratio_rows("memory", "kb_per_conn", "haproxy", 1.0, False, "memory per idle TLS connection ≤ HAProxy's")
+    ratio_rows("tunnel", "kb_per_tunnel", "haproxy", 1.0, False, "memory per idle WebSocket tunnel ≤ HAProxy's")
     if any(r.get("workload") == "pool" for r in records):
         for algo in sorted({r["algo"] for r in records if r.get("workload") == "pool"}):
             have = sorted({int(r["pool"]) for r in records if r.get("workload") == "pool"
@@ -285,8 +290,9 @@ def plot_label(w, k):
         setup.append(k["backend"].replace("-backend", "") + " backends")
     if w == "pool":
         return f"{k.get('pool')} servers\n{k.get('algo')}"
-    if w == "memory":
-        return f"{int(k.get('count', 0)):,} connections".replace(",", " ") + "\n" + "\n".join(setup)
+    if w in ("memory", "tunnel"):
+        what = "tunnels" if w == "tunnel" else "connections"
+        return f"{int(k.get('count', 0)):,} {what}".replace(",", " ") + "\n" + "\n".join(setup)
     return PROTO.get(w, w) + "\n" + "\n".join(setup)
 
 
@@ -322,6 +328,8 @@ def plots(records, results_dir, out):
          "requests per second", ["pool"], "rps", False, True),
         ("memory.png", "Memory per idle keep-alive TLS connection: lower is better",
          "kB per connection", ["memory"], "kb_per_conn", False, False),
+        ("tunnel.png", "Memory per idle WebSocket tunnel: lower is better", "kB per tunnel", ["tunnel"],
+         "kb_per_tunnel", False, False),
     ]
     for png, title, ylabel, ws, metric, log, kilo in specs:
         if ws is None:  # latency: one cluster per percentile

@@ -16,7 +16,9 @@
 #   pool               req/s with 3, 30, 300 servers, round-robin and least-conn
 #   callgrind          instructions per request of each LB under valgrind (1 worker)
 #   syscalls           system calls per request of each LB (strace -c, 1 worker)
-# memory, pool, callgrind and syscalls run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
+#   tunnel             RSS growth per idle WebSocket tunnel (journey-backends' /ws), HTTPS and
+#                      plain, 1 000 tunnels; journey-lb and HAProxy only
+# memory, pool, callgrind, syscalls and tunnel run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
 # same worker count, round-robin, keep-alive to the backends, access logs off for all three.
 # --quick: 1 worker, 1 round of 2 s, journey-backend backends only, 500 connections, pools 3 and
 # 300 (1 s), callgrind on journey-lb only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
@@ -56,13 +58,13 @@ done
 if [ $quick = 1 ]; then
   : "${workers_list:=1}" "${rounds:=1}" "${duration:=2}" "${out:=bench/out}"
   [ "$backends_set" = 1 ] || backends=journey
-  mem_counts="500" pool_sizes="3 300" pool_rounds=1 pool_duration=1 short_duration=$duration cg_requests=1000 cg_lbs="journey" sys_requests=2000
+  mem_counts="500" tunnel_counts="500" pool_sizes="3 300" pool_rounds=1 pool_duration=1 short_duration=$duration cg_requests=1000 cg_lbs="journey" sys_requests=2000
 else
   : "${workers_list:=1 2}" "${rounds:=3}" "${duration:=4}" "${out:=docs/bench}"
-  mem_counts="1000 10000" pool_sizes="3 30 300" pool_rounds=2 pool_duration=3 short_duration=$((duration > 3 ? 3 : duration))
+  mem_counts="1000 10000" tunnel_counts="1000" pool_sizes="3 30 300" pool_rounds=2 pool_duration=3 short_duration=$((duration > 3 ? 3 : duration))
   cg_requests=3000 cg_lbs="journey haproxy nginx" sys_requests=10000
 fi
-all_workloads="https-ka http-ka tls-new tls-resume latency memory pool callgrind syscalls"
+all_workloads="https-ka http-ka tls-new tls-resume latency memory pool callgrind syscalls tunnel"
 : "${only:=$all_workloads}"
 for w in $only; do
   case " $all_workloads " in *" $w "*) ;; *) echo "run.sh: unknown workload '$w' (one of: $all_workloads)" >&2; exit 2 ;; esac
@@ -183,6 +185,7 @@ start_lbs() {
     echo "  timeout server 30s"
     echo "  timeout http-request 10s"
     echo "  timeout http-keep-alive 60s"
+    echo "  timeout tunnel 1h  # journey-lb's --tunnel-timeout default (used by WebSockets only)"
     echo "  option http-keep-alive"
     echo "  option forwardfor"
     echo "  maxconn $hmaxconn"
@@ -325,6 +328,29 @@ for workers in $workers_list; do
   done
 done
 
+# hold_idle LB PORT COUNT WHAT [tlsconn flags]: RSS of LB's processes (rss0), then COUNT idle
+# connections held open by `tlsconn hold` (sets held), then RSS again (rss1); the generator's
+# output goes to raw/generator-output.log under WHAT.
+hold_idle() {
+  local lb=$1 port=$2 count=$3 what=$4 fifo=$BENCH_TMP/hold.fifo hold_pid f warm=()
+  shift 4
+  for f in "$@"; do [ "$f" = --websocket ] || warm+=("$f"); done # warm-up: plain requests
+  "$TLSCONN" rate "${warm[@]}" --connect "127.0.0.1:$port" --concurrency 4 --duration 1 >/dev/null || true
+  rss0=$(bench_rss_kb ${TREE[$lb]})
+  rm -f "$fifo" && mkfifo "$fifo"
+  "$TLSCONN" hold "$@" --connect "127.0.0.1:$port" --count "$count" --concurrency 64 --timeout 120 \
+    <"$fifo" >"$BENCH_TMP/hold.out" 2>&1 &
+  hold_pid=$!
+  exec 9>"$fifo"
+  for _ in $(seq 1200); do grep -q '^held=' "$BENCH_TMP/hold.out" 2>/dev/null && break; kill -0 $hold_pid 2>/dev/null || break; sleep 0.1; done
+  sleep 1 # let the LB settle (pooled backend connections, lazily freed buffers)
+  rss1=$(bench_rss_kb ${TREE[$lb]})
+  held=$(sed -n 's/^held=\([0-9]*\).*/\1/p' "$BENCH_TMP/hold.out")
+  exec 9>&-
+  wait $hold_pid || true
+  { echo "### $what: tlsconn hold $* --count $count"; cat "$BENCH_TMP/hold.out"; } >>"$raw/generator-output.log"
+}
+
 # 5: memory per idle TLS connection (fresh LBs for each count: freed memory is not given back).
 if wants memory; then
   for count in $mem_counts; do
@@ -335,21 +361,7 @@ if wants memory; then
     fi
     start_lbs 1 round-robin "memory-$count" "${nb_addrs[@]:0:3}"
     for lb in $lb_list; do
-      "$TLSCONN" rate --tls --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 4 --duration 1 >/dev/null || true
-      rss0=$(bench_rss_kb ${TREE[$lb]})
-      fifo=$BENCH_TMP/hold.fifo
-      rm -f "$fifo" && mkfifo "$fifo"
-      "$TLSCONN" hold --tls --connect "127.0.0.1:${PORT_S[$lb]}" --count "$count" --concurrency 64 --timeout 120 \
-        <"$fifo" >"$BENCH_TMP/hold.out" 2>&1 &
-      hold_pid=$!
-      exec 9>"$fifo"
-      for _ in $(seq 1200); do grep -q '^held=' "$BENCH_TMP/hold.out" 2>/dev/null && break; kill -0 $hold_pid 2>/dev/null || break; sleep 0.1; done
-      sleep 1 # let the LB settle (pooled backend connections, lazily freed buffers)
-      rss1=$(bench_rss_kb ${TREE[$lb]})
-      held=$(sed -n 's/^held=\([0-9]*\).*/\1/p' "$BENCH_TMP/hold.out")
-      exec 9>&-
-      wait $hold_pid || true
-      { echo "### workload=memory count=$count lb=$lb: tlsconn hold --tls --count $count"; cat "$BENCH_TMP/hold.out"; } >>"$raw/generator-output.log"
+      hold_idle "$lb" "${PORT_S[$lb]}" "$count" "workload=memory count=$count lb=$lb" --tls
       kb=$(awk -v a="$rss0" -v b="$rss1" -v n="${held:-0}" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "" }')
       bench_record "workload=memory count=$count workers=1 lb=$lb round=1 rss_before=$rss0 rss_after=$rss1 held=${held:-0} kb_per_conn=$kb"
       bench_log "memory $lb $count connections: held ${held:-0}, RSS $rss0 -> $rss1 kB, $kb kB/conn"
@@ -363,7 +375,7 @@ fi
 if wants pool; then
   # journey-lb's pools hold at most LB_MAX_SERVERS servers (lb/core/config.h); larger pools are
   # measured for the others only, and the table shows "–" for journey-lb.
-  journey_max=$(sed -n 's/^#define LB_MAX_SERVERS \([0-9]*\).*/\1/p' lb/config.h)
+  journey_max=$(sed -n 's/^#define LB_MAX_SERVERS \([0-9]*\).*/\1/p' lb/core/config.h)
   lb_list_saved=$lb_list
   for algo in round-robin least-conn; do
     for size in $pool_sizes; do
@@ -461,6 +473,37 @@ if wants syscalls; then
   stop_lbs
 fi
 
+# 9: memory per idle WebSocket tunnel: `tlsconn hold --websocket` opens N tunnels to the
+# journey-backends' /ws echo through each LB and leaves them idle. Fresh LBs per scheme and count.
+# Against HAProxy only: the nginx config here clears Connection for upstream keep-alive, and nginx
+# tunnels only where Upgrade/Connection are set per location.
+if wants tunnel; then
+  lb_list_saved=$lb_list
+  lb_list=""
+  for lb in journey haproxy; do case " $lb_list_saved " in *" $lb "*) lb_list+="$lb " ;; esac; done
+  for scheme in https http; do
+    for count in $tunnel_counts; do
+      if [ "$count" -gt $((hmaxconn / 2 - 100)) ]; then count=$((hmaxconn / 2 - 100)); fi
+      bench_log "tunnel: $count idle WebSocket tunnels, $scheme"
+      start_lbs 1 round-robin "tunnel-$scheme-$count" "${jb_addrs[@]}"
+      for lb in $lb_list; do
+        if [ $scheme = https ]; then
+          hold_idle "$lb" "${PORT_S[$lb]}" "$count" "workload=tunnel scheme=$scheme lb=$lb" --tls --websocket
+        else
+          hold_idle "$lb" "${PORT_H[$lb]}" "$count" "workload=tunnel scheme=$scheme lb=$lb" --websocket
+        fi
+        kb=$(awk -v a="$rss0" -v b="$rss1" -v n="${held:-0}" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "" }')
+        bench_record "workload=tunnel scheme=$scheme count=$count workers=1 lb=$lb round=1 rss_before=$rss0 rss_after=$rss1 held=${held:-0} kb_per_tunnel=$kb"
+        bench_log "tunnel $lb $scheme: held ${held:-0} of $count, RSS $rss0 -> $rss1 kB, ${kb:-no} kB/tunnel"
+        [ "${held:-0}" -gt 0 ] || bench_log "tunnel: $lb held no tunnel (does it forward Upgrade: websocket?); see raw/generator-output.log"
+        sleep 1
+      done
+      stop_lbs
+    done
+  done
+  lb_list=$lb_list_saved
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Results page: machine, versions, commands, then report.py's tables, targets and plots.
 elapsed=$(($(date +%s) - started))
@@ -511,6 +554,9 @@ meta=$BENCH_TMP/meta.md
   echo "    per request = difference of instructions / difference of requests (the 8 connection setups cancel out)."
   echo "    Profiles of the N = $cg_requests window (8 new connections included) in raw/callgrind.*.out"
   echo "  - syscalls: \`strace -c -f -p PID...\` attached to the LB's processes over \`h2load --h1 -n $sys_requests -c 16 URL\`; raw/strace.txt"
+  echo "  - tunnel: \`bench/tlsconn hold --websocket [--tls] --count N --concurrency 64\` (WebSocket handshakes to the"
+  echo "    journey-backends' /ws, answered 101, then idle), RSS of the LB's processes before and after; HAProxy with"
+  echo "    \`timeout tunnel 1h\` (journey-lb's --tunnel-timeout default); nginx not measured (its config here is not a WebSocket one)"
   echo "- CPU accounting per round: utime+stime from /proc/PID/stat of the LB's processes and the backends, the"
   echo "  load generator's from the shell's children times, the machine's from /proc/stat; in cores (1.0 = one CPU busy)."
   echo

@@ -3,6 +3,7 @@
  *   tlsconn rate --connect IP:PORT [--tls] [--resume] [--ca FILE] [--procs N] [--concurrency N]
  *                [--duration S]
  *   tlsconn hold --connect IP:PORT [--tls] [--ca FILE] --count N [--concurrency N] [--timeout S]
+ *                [--websocket]
  *
  * rate: every request on a new connection ("Connection: close"), C connections in flight, for S
  *       seconds; with --resume each new TLS connection offers the session ticket the server
@@ -12,6 +13,8 @@
  * hold: opens N keep-alive connections (C handshakes in flight at a time), one request each, reads
  *       each whole response, then holds them all idle and prints "held=N failed=M elapsed_s=X".
  *       It keeps holding until stdin reaches end of file, SIGTERM/SIGINT, or --timeout seconds.
+ *       --websocket: the one request is a WebSocket opening handshake for /ws (journey-backend's
+ *       echo) and the answer must be 101: what is held is then an idle tunnel through the proxy.
  *
  * Only loopback addresses are accepted: this is a benchmark tool, not a traffic generator.
  *
@@ -61,7 +64,7 @@ typedef struct conn {
 } conn;
 
 static struct {
-  bool hold, tls, resume;
+  bool hold, tls, resume, websocket;
   const char *ca;
   int procs;
   struct sockaddr_storage addr;
@@ -121,13 +124,15 @@ static void usage(FILE *f) {
   fputs("usage: tlsconn rate --connect IP:PORT [--tls] [--resume] [--ca FILE] [--procs N]\n"
         "                    [--concurrency N] [--duration S]\n"
         "       tlsconn hold --connect IP:PORT [--tls] [--ca FILE] --count N [--concurrency N]\n"
-        "                    [--timeout S]\n"
+        "                    [--timeout S] [--websocket]\n"
         "rate: a new connection per request (Connection: close) for S seconds (default 5),\n"
         "      N in flight (default 64) over --procs processes (default 1); --resume offers the\n"
         "      previous connection's ticket.\n"
         "--ca: verify the server's certificate (and the name localhost) against FILE.\n"
         "hold: N keep-alive connections, one request each, then held idle until stdin closes,\n"
-        "      SIGTERM/SIGINT or --timeout S (default 120). Loopback addresses only.\n",
+        "      SIGTERM/SIGINT or --timeout S (default 120). Loopback addresses only.\n"
+        "      --websocket: the request is a WebSocket handshake for /ws, the answer must be 101\n"
+        "      (an idle tunnel through a proxy is what is held).\n",
         f);
 }
 
@@ -258,8 +263,13 @@ static int conn_recv(conn *c, char *buf, int cap) {
 
 /* Parses the response head once complete; returns false when it is not a 200 with a length. */
 static bool head_parse(conn *c, size_t head_end) {
-  if (c->head_len < 12 || memcmp(c->head, "HTTP/1.", 7) != 0 || memcmp(c->head + 8, " 200", 4) != 0)
+  if (c->head_len < 12 || memcmp(c->head, "HTTP/1.", 7) != 0 ||
+      memcmp(c->head + 8, opt.websocket ? " 101" : " 200", 4) != 0)
     return false;
+  if (opt.websocket) { /* switched: no body, the connection is now the tunnel */
+    c->body_left = 0;
+    return true;
+  }
   c->head[head_end - 1] = 0;
   const char *p = c->head;
   long len = -1;
@@ -565,6 +575,8 @@ int main(int argc, char **argv) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--tls"))
       opt.tls = true;
+    else if (!strcmp(a, "--websocket"))
+      opt.websocket = true;
     else if (!strcmp(a, "--resume"))
       opt.resume = true;
     else if (v && !strcmp(a, "--ca"))
@@ -605,13 +617,21 @@ int main(int argc, char **argv) {
           stderr);
     return 2;
   }
+  if (opt.websocket && !opt.hold) {
+    fputs("tlsconn: --websocket is for hold\n", stderr);
+    return 2;
+  }
   if (opt.resume && !opt.tls) {
     fputs("tlsconn: --resume needs --tls\n", stderr);
     return 2;
   }
   request_len = (size_t)snprintf(request, sizeof request,
-                                 "GET /my-app/data HTTP/1.1\r\nHost: localhost\r\n%s\r\n",
-                                 opt.hold ? "" : "Connection: close\r\n");
+                                 "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n",
+                                 opt.websocket ? "/ws" : "/my-app/data",
+                                 opt.websocket ? "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                                 "Sec-WebSocket-Version: 13\r\n"
+                                 : opt.hold ? "" : "Connection: close\r\n");
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGTERM, &sa, NULL);

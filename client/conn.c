@@ -14,11 +14,12 @@
 #include "client/exit_code.h"
 #include "client/http.h"
 #include "client/netpath.h"
+#include "client/proxy.h"
 #include "client/run.h"
 #include "client/tcp.h"
 #include "client/tls_client.h"
 
-enum { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_RECEIVING, C_WAITING };
+enum { C_IDLE, C_CONNECTING, C_PROXY, C_HANDSHAKE, C_RECEIVING, C_WAITING };
 
 struct jn_conn {
   jn_run *run;
@@ -36,8 +37,10 @@ struct jn_conn {
   int first_byte;
   int is_first; /* the run's first connection: the route is looked up */
   int closing;
+  char pbuf[4096]; /* the proxy's answer to CONNECT */
+  size_t plen;
+  uint64_t proxy_t0;
   char local[64], remote[64];
-  uint64_t after_us; /* netpath work after connect, not counted as TLS time */
 };
 
 static void conn_request(jn_conn *c);
@@ -96,6 +99,7 @@ static void conn_close(jn_conn *c) {
 static const char *state_phase(int st) {
   switch (st) {
   case C_CONNECTING: return "tcp";
+  case C_PROXY: return "proxy";
   case C_HANDSHAKE: return "tls";
   default: return "http";
   }
@@ -151,14 +155,14 @@ static void on_deadline(uv_timer_t *t) {
     return;
   }
   const jn_opts *o = c->run->o;
-  int connecting = c->state == C_CONNECTING || c->state == C_HANDSHAKE;
+  int connecting = c->state == C_CONNECTING || c->state == C_PROXY || c->state == C_HANDSHAKE;
   double limit = connecting && o->connect_timeout > 0 &&
                          (o->max_time <= 0 || o->connect_timeout < o->max_time)
                      ? o->connect_timeout
                      : o->max_time;
   if (c->state == C_CONNECTING) {
     jn_tcp_cancel(&c->tcp, "timeout");
-    r->tcp_us = since(c) - r->t_namelookup - r->route_us;
+    r->tcp_us = since(c) - r->t_namelookup;
   }
   if (c->state == C_HANDSHAKE)
     r->tls_us = since(c) - r->t_connect;
@@ -222,11 +226,21 @@ static void send_request(jn_conn *c) {
   c->state = C_RECEIVING;
   c->first_byte = 0;
   jn_http_begin(&c->http, r, run->o->head, run->out);
+  c->http.dump = run->dump;
+  c->http.include = run->o->include;
+  c->http.follow = run->o->follow;
   int rc;
+  const jn_opts *o = run->o;
   if (c->tls_on)
-    rc = jc_tls_write(&c->tls, run->req, run->req_len) == JC_TLS_OK && tls_drain(c) == 0 ? 0 : -1;
+    rc = jc_tls_write(&c->tls, run->req, run->req_len) == JC_TLS_OK &&
+                 (!o->body_len || jc_tls_write(&c->tls, o->body, o->body_len) == JC_TLS_OK) && tls_drain(c) == 0
+             ? 0
+             : -1;
   else
-    rc = jc_buf_append(&c->wbuf, run->req, run->req_len);
+    rc = jc_buf_append(&c->wbuf, run->req, run->req_len) || (o->body_len && jc_buf_append(&c->wbuf, o->body, o->body_len))
+             ? -1
+             : 0;
+  r->upload_bytes = o->body_len;
   if (rc != 0 || flush(c) != 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof r->error, "could not send the request: %s", c->tls_on ? c->tls.err : "buffer full");
@@ -240,7 +254,7 @@ static void send_request(jn_conn *c) {
 static void tls_established(jn_conn *c) {
   jn_result *r = c->r;
   r->t_appconnect = since(c);
-  r->tls_us = r->t_appconnect - r->t_connect - c->after_us;
+  r->tls_us = r->t_appconnect - r->t_connect;
   jn_tls_describe(&c->tls, r);
   arm_deadline(c, 0);
   send_request(c);
@@ -324,8 +338,17 @@ static void on_eof(jn_conn *c, int err) {
     close_socket(c);
     return;
   }
+  if (st == C_PROXY) {
+    r->proxy_us = since(c) - c->proxy_t0;
+    snprintf(r->error, sizeof r->error, "the proxy %s closed the connection before answering CONNECT%s%s", r->proxy,
+             err ? ": " : "", err ? strerror(err) : "");
+    close_socket(c);
+    request_done(c, JN_EXIT_RECV);
+    return;
+  }
   if (st == C_HANDSHAKE) {
     r->tls_us = since(c) - r->t_connect;
+    jn_tls_describe(&c->tls, r); /* what is known: nothing verified */
     snprintf(r->error, sizeof r->error, "the server closed the connection during the TLS handshake%s%s",
              err ? ": " : " (is it speaking TLS on this port?)", err ? strerror(err) : "");
     close_socket(c);
@@ -336,6 +359,37 @@ static void on_eof(jn_conn *c, int err) {
     snprintf(r->error, sizeof r->error, "connection error while reading the response: %s", strerror(err));
   close_socket(c);
   request_done(c, r->exit_code ? r->exit_code : JN_EXIT_RECV);
+}
+
+static void after_connect(jn_conn *c);
+
+/* The proxy's answer to CONNECT. 2xx: the tunnel is open, TLS with the server starts. */
+static int proxy_bytes(jn_conn *c, const char *p, size_t n) {
+  jn_result *r = c->r;
+  int st = 0;
+  size_t head = 0;
+  if (n > sizeof c->pbuf - c->plen)
+    n = sizeof c->pbuf - c->plen;
+  memcpy(c->pbuf + c->plen, p, n);
+  c->plen += n;
+  int rc = jn_proxy_connect_response(c->pbuf, c->plen, &st, &head);
+  if (rc == 0 && c->plen < sizeof c->pbuf)
+    return 0;
+  r->proxy_us = since(c) - c->proxy_t0;
+  r->proxy_status = st;
+  if (rc != 1 || st / 100 != 2) {
+    if (rc != 1)
+      snprintf(r->error, sizeof r->error, "the proxy %s did not answer CONNECT with HTTP (is it an HTTP proxy?)",
+               r->proxy);
+    else
+      snprintf(r->error, sizeof r->error, "the proxy %s refused the tunnel: %.*s", r->proxy,
+               (int)strcspn(c->pbuf, "\r\n"), c->pbuf);
+    close_socket(c);
+    request_done(c, JN_EXIT_RECV);
+    return 1;
+  }
+  after_connect(c);
+  return c->poll ? 0 : 1;
 }
 
 static void on_io(uv_poll_t *p, int status, int events) {
@@ -358,7 +412,9 @@ static void on_io(uv_poll_t *p, int status, int events) {
   for (;;) {
     ssize_t n = recv(c->fd, buf, sizeof buf, 0);
     if (n > 0) {
-      int rc = c->tls_on ? handle_tls_bytes(c, buf, (size_t)n) : deliver(c, buf, (size_t)n);
+      int rc = c->state == C_PROXY ? proxy_bytes(c, buf, (size_t)n)
+               : c->tls_on       ? handle_tls_bytes(c, buf, (size_t)n)
+                                 : deliver(c, buf, (size_t)n);
       if (rc == 1)
         return;
       if (rc == -1) {
@@ -395,14 +451,13 @@ static void on_connected(jn_tcp *t, int fd, uv_poll_t *poll, int code) {
   jn_result *r = c->r;
   jn_run *run = c->run;
   r->t_connect = since(c);
-  r->tcp_us = r->t_connect - r->t_namelookup - r->route_us;
+  r->tcp_us = r->t_connect - r->t_namelookup;
   if (fd < 0) {
     request_done(c, code);
     return;
   }
   c->fd = fd;
   c->poll = poll;
-  c->after_us = 0;
   poll->data = c;
   struct sockaddr_storage l, p;
   socklen_t ll = sizeof l, pl = sizeof p;
@@ -416,15 +471,43 @@ static void on_connected(jn_tcp *t, int fd, uv_poll_t *poll, int code) {
     if (run->naddr > 1 && pl && memcmp(&p, &run->addrs[0], pl) != 0)
       jn_netpath_before(r, (struct sockaddr *)&p);
     jn_netpath_after(r, fd);
-    c->after_us = jc_now_us() - t_np;
-    r->route_us += c->after_us;
+    uint64_t after = jc_now_us() - t_np;
+    r->route_us += after;
+    c->t0 += after; /* journey's own look-up: outside curl's clock */
   }
   jn_tcp_info(fd, r);
-  if (!c->tls_on) {
+  if (run->proxied && run->https) { /* a tunnel first: CONNECT host:port */
+    char req[JN_URL_HOST_MAX + 128];
+    size_t n = jn_proxy_connect_request(&r->url, req, sizeof req);
+    c->state = C_PROXY;
+    c->plen = 0;
+    c->proxy_t0 = since(c);
+    if (jc_buf_append(&c->wbuf, req, n) != 0 || flush(c) != 0) {
+      close_socket(c);
+      request_done(c, JN_EXIT_RECV);
+    }
+    return;
+  }
+  after_connect(c);
+}
+
+/* Connected (through the tunnel when there is one): TLS, or the request at once. */
+static void after_connect(jn_conn *c) {
+  jn_run *run = c->run;
+  jn_result *r = c->r;
+  if (!run->https) {
     send_request(c);
     return;
   }
   c->state = C_HANDSHAKE;
+  r->tls_used = 1;
+  if (jn_run_tls_ctx(run, r) != 0 || jn_tls_start(&c->tls, run->ctx, r->url.host, r) != 0) {
+    r->tls_us = since(c) - r->t_connect;
+    close_socket(c);
+    request_done(c, r->exit_code ? r->exit_code : JN_EXIT_TLS);
+    return;
+  }
+  c->tls_on = 1;
   jc_tls_handshake(&c->tls);
   if (tls_drain(c) != 0 || flush(c) != 0) {
     close_socket(c);
@@ -461,15 +544,12 @@ static void conn_request(jn_conn *c) {
     return;
   }
   c->is_first = first_of_run;
+  r->num_connects = 1;
   run->first_conn_done = 1;
-  if (c->is_first)
+  if (c->is_first) {
+    uint64_t t_np = jc_now_us();
     jn_netpath_before(r, (struct sockaddr *)&run->addrs[0]);
-  if (run->ctx) {
-    if (jn_tls_start(&c->tls, run->ctx, r->url.host, r) != 0) {
-      request_done(c, JN_EXIT_TLS);
-      return;
-    }
-    c->tls_on = 1;
+    c->t0 += jc_now_us() - t_np; /* journey's own look-up: outside curl's clock */
   }
   c->state = C_CONNECTING;
   arm_deadline(c, 1);
@@ -483,7 +563,7 @@ int jn_conn_spawn(jn_run *run) {
   c->run = run;
   c->fd = -1;
   c->tcp.data = c;
-  jc_buf_init(&c->wbuf, 1 << 20);
+  jc_buf_init(&c->wbuf, (1u << 20) + run->o->body_len * 2); /* the body, and its TLS records */
   uv_timer_init(run->loop, &c->timer);
   c->timer.data = c;
   run->active++;

@@ -355,6 +355,7 @@ int jn_dns_start(jn_dns *d, uv_loop_t *loop, const jn_dns_opts *o, jn_result *r,
     step(d, "cache", "miss", jc_now_us() - t, "%s: no fresh entry", o->cache_path);
   }
 
+  uint64_t setup0 = jc_now_us(); /* curl sets its resolver up before its clock starts */
   struct ares_options opts;
   memset(&opts, 0, sizeof opts);
   opts.sock_state_cb = sock_state;
@@ -377,6 +378,7 @@ int jn_dns_start(jn_dns *d, uv_loop_t *loop, const jn_dns_opts *o, jn_result *r,
     finish(d, JN_EXIT_DNS);
     return 0;
   }
+  r->dns_setup_us = jc_now_us() - setup0;
   /* The OS's DNS cache (the seed's second stop) is not something an application can query: it
    * sits behind a local stub server when there is one. Say which case this is. */
   {

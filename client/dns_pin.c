@@ -85,3 +85,34 @@ size_t jn_dns_pin_match(const char *pin, const char *host, int port, jn_dns_answ
   }
   return got;
 }
+
+/* One field of a --connect-to rule: up to the next ':' outside brackets. */
+static const char *field(const char *p, char *out, size_t len) {
+  size_t n = 0;
+  int br = 0;
+  for (; *p && (br || *p != ':'); p++) {
+    br = *p == '[' ? 1 : *p == ']' ? 0 : br;
+    if (n + 1 < len && *p != '[' && *p != ']')
+      out[n++] = *p;
+  }
+  out[n] = 0;
+  return *p == ':' ? p + 1 : NULL;
+}
+
+int jn_connect_to_match(const char *rule, const char *host, int port, char *host2, size_t hl, int *port2) {
+  char h1[256], p1[16], h2[256], p2[16];
+  const char *p = field(rule, h1, sizeof h1);
+  p = p ? field(p, p1, sizeof p1) : NULL;
+  p = p ? field(p, h2, sizeof h2) : NULL;
+  if (!p || strchr(p, ':'))
+    return -1;
+  field(p, p2, sizeof p2);
+  long v1 = p1[0] ? strtol(p1, NULL, 10) : 0, v2 = p2[0] ? strtol(p2, NULL, 10) : 0;
+  if (v1 < 0 || v1 > 65535 || v2 < 0 || v2 > 65535 || (p1[0] && !v1) || (p2[0] && !v2))
+    return -1;
+  if ((h1[0] && strcasecmp(h1, host) != 0) || (v1 && v1 != port))
+    return 0;
+  jn_strlcpy(host2, h2[0] ? h2 : host, hl);
+  *port2 = v2 ? (int)v2 : port;
+  return 1;
+}

@@ -14,9 +14,11 @@ const char *jn_exit_name(int code) {
   case JN_EXIT_WRITE: return "write";
   case JN_EXIT_TIMEOUT: return "timeout";
   case JN_EXIT_TLS: return "tls-handshake";
+  case JN_EXIT_TOO_MANY_REDIRECTS: return "too-many-redirects";
   case JN_EXIT_EMPTY_REPLY: return "empty-reply";
   case JN_EXIT_RECV: return "recv";
   case JN_EXIT_CERT: return "certificate";
+  case JN_EXIT_CLIENT_CERT: return "client-certificate";
   case JN_EXIT_ENCODING: return "content-encoding";
   case JN_EXIT_CACERT: return "ca-file";
   default: return "error";
@@ -36,7 +38,9 @@ const char *jn_exit_hint(int code) {
   case JN_EXIT_TIMEOUT: return "raise --max-time / --connect-timeout, or find out why the server is slow";
   case JN_EXIT_TLS: return "the server and journey could not agree on TLS (version, cipher, ALPN) or the connection broke";
   case JN_EXIT_RECV: return "the connection broke while reading the response";
+  case JN_EXIT_TOO_MANY_REDIRECTS: return "the redirects go on (a loop?): raise --max-redirs or look at the Location headers";
   case JN_EXIT_EMPTY_REPLY: return "the server closed the connection without answering";
+  case JN_EXIT_CLIENT_CERT: return "check --cert and --key: readable PEM files, the key matching the certificate";
   case JN_EXIT_CERT: return "pass the right CA with --cacert FILE, or (only for testing) -k";
   case JN_EXIT_ENCODING: return "the body's Content-Encoding could not be decoded";
   case JN_EXIT_CACERT: return "check the --cacert path: it must be a readable PEM file";

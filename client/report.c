@@ -4,17 +4,15 @@
 
 #include "client/exit_code.h"
 
-static const char *const phase_names[] = {"url", "dns", "route", "tcp", "tls", "http", "lb"};
-enum { PH_URL, PH_DNS, PH_ROUTE, PH_TCP, PH_TLS, PH_HTTP, PH_LB, PH_N };
+static const char *const phase_names[] = {"url", "dns", "route", "tcp", "proxy", "tls", "http", "lb"};
 
-/* Index of the first phase not completed: PH_N when the request succeeded. */
-static int reached(const jn_result *r) {
+int jn_report_reached(const jn_result *r) {
   if (!r->failed_phase[0])
-    return PH_N;
-  for (int i = 0; i < PH_N; i++)
+    return JN_PH_N;
+  for (int i = 0; i < JN_PH_N; i++)
     if (strcmp(r->failed_phase, phase_names[i]) == 0)
       return i;
-  return PH_N;
+  return JN_PH_N;
 }
 
 int jn_report_use_color(int is_tty, const char *no_color_env) {
@@ -82,6 +80,13 @@ static void human_dns(FILE *f, const jn_result *r, const sty *s) {
     const char *c = strcmp(st->result, "hit") == 0 ? s->ok : strcmp(st->result, "error") == 0 ? s->bad : s->dim;
     fprintf(f, "           %-8s %s%-7s%s %s (%s)\n", st->source, c, st->result, s->off, st->detail, t);
   }
+  if (r->connect_to[0])
+    fprintf(f, "           (--connect-to %s: this name was resolved instead of the URL's)\n", r->connect_to);
+  if (r->dns_setup_us) {
+    char t[32];
+    ms(t, sizeof t, r->dns_setup_us);
+    fprintf(f, "           %s(of which %s starting the resolver: outside curl's time_namelookup)%s\n", s->dim, t, s->off);
+  }
   for (size_t i = 0; i < r->cname_n; i++)
     fprintf(f, "           CNAME    %s\n", r->cname[i]);
   for (size_t i = 0; i < r->answer_n; i++) {
@@ -147,6 +152,14 @@ static void human_tls(FILE *f, const jn_result *r, const sty *s) {
   fprintf(f, "%s %s group %s ALPN %s SNI %s%s\n", r->tls_version[0] ? r->tls_version : "-",
           r->cipher[0] ? r->cipher : "-", r->group[0] ? r->group : "-", r->alpn[0] ? r->alpn : "none",
           r->sni[0] ? r->sni : "(none: IP literal)", r->tls_resumed ? " (session resumed)" : "");
+  if (r->client_cert)
+    fprintf(f, "           client   certificate offered (--cert): the server may check who we are (mTLS)\n");
+  if (r->tls_setup_us) {
+    char t[32];
+    ms(t, sizeof t, r->tls_setup_us);
+    fprintf(f, "           %scontext %s (CA store and settings, once per run, after connect as curl does)%s\n", s->dim,
+            t, s->off);
+  }
   if (r->cert_subject[0]) {
     fprintf(f, "           subject  %s\n", r->cert_subject);
     fprintf(f, "           SANs     %s\n", r->cert_sans[0] ? r->cert_sans : "-");
@@ -178,7 +191,7 @@ static void human_http(FILE *f, const jn_result *r, const jn_report_opts *o, con
   ms(b, sizeof b, r->transfer_us);
   fprintf(f, "           waiting for the first byte %s, transfer %s, headers %zu bytes%s\n", a, b, r->header_bytes,
           r->keepalive_ok ? "" : ", server closes the connection");
-  if (o->verbose)
+  if (o->verbose || o->show_response)
     print_lines(f, "           < ", r->resp_headers, strlen(r->resp_headers));
 }
 
@@ -215,28 +228,32 @@ static void human_lb(FILE *f, const jn_result *r, const sty *s) {
 }
 
 size_t jn_report_waterfall(char *buf, size_t len, const jn_result *r, int width) {
+  /* journey's own timeline: the phases back to back, the route look-up included (on curl's
+   * clock it does not count; the curl times below the waterfall leave it out). */
   struct {
     const char *name;
-    uint64_t start, dur;
+    uint64_t dur;
   } rows[] = {
-      {"dns", r->url_us, r->dns_us},
-      {"route", r->t_namelookup, r->route_us},
-      {"tcp", r->t_namelookup + r->route_us, r->tcp_us},
-      {"tls", r->t_connect, r->tls_us},
-      {"server", r->t_pretransfer, r->server_us},
-      {"transfer", r->t_starttransfer, r->transfer_us},
+      {"dns", r->dns_us},   {"route", r->route_us},     {"tcp", r->tcp_us},
+      {"tls", r->tls_us},   {"server", r->server_us},   {"transfer", r->transfer_us},
   };
-  uint64_t total = r->t_total ? r->t_total : 1;
+  uint64_t total = 0;
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+    total += rows[i].dur;
+  if (!total)
+    total = 1;
   if (width < 10)
     width = 10;
   if (width > 200)
     width = 200;
   size_t off = 0;
+  uint64_t start = 0;
   buf[0] = 0;
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
     char bar[208];
-    int from = (int)(rows[i].start * (uint64_t)width / total);
+    int from = (int)(start * (uint64_t)width / total);
     int n = (int)((rows[i].dur * (uint64_t)width + total / 2) / total);
+    start += rows[i].dur;
     if (rows[i].dur && n == 0)
       n = 1;
     if (from > width)
@@ -256,7 +273,7 @@ size_t jn_report_waterfall(char *buf, size_t len, const jn_result *r, int width)
   return off;
 }
 
-static void curl_times(FILE *f, const jn_result *r) {
+static void curl_times(FILE *f, const jn_result *r, const sty *s) {
   const struct {
     const char *n;
     uint64_t v;
@@ -266,41 +283,70 @@ static void curl_times(FILE *f, const jn_result *r) {
   for (size_t i = 0; i < 6; i++)
     fprintf(f, "  %-19s %llu.%06llus\n", t[i].n, (unsigned long long)(t[i].v / 1000000),
             (unsigned long long)(t[i].v % 1000000));
+  char u[32], d[32], rt[32];
+  ms(u, sizeof u, r->url_us);
+  ms(d, sizeof d, r->dns_setup_us);
+  ms(rt, sizeof rt, r->route_us);
+  fprintf(f, "  %s(curl's clock, as curl -w counts: journey's URL phase %s, resolver start %s and route look-up %s "
+             "are outside it)%s\n",
+          s->dim, u, d, rt, s->off);
 }
 
 void jn_report_human(FILE *f, const jn_result *r, const jn_report_opts *o) {
   sty s = styles(o);
-  int upto = reached(r);
+  int upto = jn_report_reached(r);
   fprintf(f, "%sjourney%s %s %s://%s%s%s:%d%s%s%s\n\n", s.b, s.off, r->method, r->url.scheme,
           r->url.host_is_ip == 6 ? "[" : "", r->url.host, r->url.host_is_ip == 6 ? "]" : "", r->url.port, r->url.path,
           r->url.query[0] ? "?" : "", r->url.query);
-  if (upto >= PH_URL)
+  if (upto >= JN_PH_URL)
     human_url(f, r, o, &s);
-  if (upto >= PH_DNS)
+  if (upto >= JN_PH_DNS)
     human_dns(f, r, &s);
-  if (upto >= PH_ROUTE)
+  if (upto >= JN_PH_ROUTE)
     human_route(f, r, &s);
-  if (upto >= PH_TCP)
+  if (upto >= JN_PH_TCP)
     human_tcp(f, r, &s);
-  if (upto >= PH_TLS)
+  if (upto >= JN_PH_PROXY && r->proxy_used) {
+    head(f, &s, 4, "proxy", r->proxy_us);
+    if (r->tls_used || r->proxy_status)
+      fprintf(f, "CONNECT %s:%d through %s -> %d%s\n", r->url.host, r->url.port, r->proxy, r->proxy_status,
+              r->proxy_status / 100 == 2 ? " (tunnel open: TLS goes end to end)" : "");
+    else
+      fprintf(f, "through %s: the request goes to the proxy in absolute form (no tunnel)\n", r->proxy);
+  }
+  if (upto >= JN_PH_TLS)
     human_tls(f, r, &s);
-  if (upto >= PH_HTTP)
+  if (upto >= JN_PH_HTTP)
     human_http(f, r, o, &s);
-  if (upto >= PH_LB)
+  if (upto >= JN_PH_LB)
     human_lb(f, r, &s);
+  if (r->path.probed) {
+    fprintf(f, "%s8 path%s     %s\n", s.b, s.off, r->path.note);
+    for (int i = 0; i < r->path.hop_n; i++) {
+      const struct jn_path_hop *h = &r->path.hops[i];
+      char t[32];
+      ms(t, sizeof t, h->rtt_us);
+      if (h->addr[0])
+        fprintf(f, "           TTL %-3d %-39s %12s  %s\n", h->ttl, h->addr, t,
+                strcmp(h->kind, "router") == 0 ? "router: TTL ran out here (ICMP time exceeded)"
+                                               : "the destination is its own address: local delivery");
+      else
+        fprintf(f, "           TTL %-3d %s(no answer within 1 s)%s\n", h->ttl, s.dim, s.off);
+    }
+  }
   if (r->exit_code != JN_EXIT_OK) {
     fprintf(f, "\n%sfailed%s in phase %s (exit %d, %s): %s\n", s.bad, s.off,
             r->failed_phase[0] ? r->failed_phase : "-", r->exit_code, jn_exit_name(r->exit_code), r->error);
     if (*jn_exit_hint(r->exit_code))
       fprintf(f, "  what to do: %s\n", jn_exit_hint(r->exit_code));
   }
-  if (upto == PH_N || r->exit_code == JN_EXIT_HTTP) {
+  if (upto == JN_PH_N || r->exit_code == JN_EXIT_HTTP) {
     char wf[4096];
     fprintf(f, "\n");
     jn_report_waterfall(wf, sizeof wf, r, o->width ? o->width : 50);
     fputs(wf, f);
     fprintf(f, "\n");
-    curl_times(f, r);
+    curl_times(f, r, &s);
   }
 }
 
@@ -348,305 +394,36 @@ void jn_report_stats_human(FILE *f, jn_stats *st, size_t requested, int concurre
   }
 }
 
-/* ---------- JSON ---------- */
-
-void jn_json_str(FILE *f, const char *p) {
-  fputc('"', f);
-  for (; *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c == '"' || c == '\\')
-      fprintf(f, "\\%c", c);
-    else if (c == '\n')
-      fputs("\\n", f);
-    else if (c == '\r')
-      fputs("\\r", f);
-    else if (c == '\t')
-      fputs("\\t", f);
-    else if (c < 0x20 || c == 0x7f)
-      fprintf(f, "\\u%04x", c);
-    else
-      fputc(c, f);
-  }
-  fputc('"', f);
-}
-
-static void jstrn(FILE *f, const char *p, size_t n) {
-  char tmp[8200];
-  if (n >= sizeof tmp)
-    n = sizeof tmp - 1;
-  memcpy(tmp, p, n);
-  tmp[n] = 0;
-  jn_json_str(f, tmp);
-}
-
-/* "key":"value" with a leading comma unless first. */
-static void kv_s(FILE *f, const char *k, const char *v) {
-  fprintf(f, ",\"%s\":", k);
-  jn_json_str(f, v);
-}
-static void kv_sn(FILE *f, const char *k, const char *v) { /* null when empty */
-  fprintf(f, ",\"%s\":", k);
-  if (*v)
-    jn_json_str(f, v);
-  else
-    fputs("null", f);
-}
-static void kv_u(FILE *f, const char *k, unsigned long long v) { fprintf(f, ",\"%s\":%llu", k, v); }
-static void kv_i(FILE *f, const char *k, long long v) { fprintf(f, ",\"%s\":%lld", k, v); }
-static void kv_b(FILE *f, const char *k, int v) { fprintf(f, ",\"%s\":%s", k, v ? "true" : "false"); }
-static void secs(FILE *f, const char *k, uint64_t us) {
-  fprintf(f, ",\"%s\":%llu.%06llu", k, (unsigned long long)(us / 1000000), (unsigned long long)(us % 1000000));
-}
-
-static void phase_open(FILE *f, int first, const char *name, uint64_t us, int upto, int idx) {
-  fprintf(f, "%s\"%s\":{\"duration_us\":%llu", first ? "" : ",", name, (unsigned long long)us);
-  kv_b(f, "reached", idx < upto);
-}
-
-static void json_phases(FILE *f, const jn_result *r) {
-  int upto = reached(r);
-  fputs("\"phases\":{", f);
-
-  phase_open(f, 1, "url", r->url_us, upto, PH_URL);
-  kv_s(f, "scheme", r->url.scheme);
-  kv_s(f, "host", r->url.host);
-  kv_u(f, "port", (unsigned)r->url.port);
-  kv_s(f, "path", r->url.path);
-  kv_s(f, "query", r->url.query);
-  kv_i(f, "host_ip_version", r->url.host_is_ip);
-  kv_s(f, "method", r->method);
-  fputs(",\"request\":", f);
-  jstrn(f, r->request, r->request_len);
-  fputc('}', f);
-
-  phase_open(f, 0, "dns", r->dns_us, upto, PH_DNS);
-  kv_sn(f, "source", r->dns_source);
-  kv_sn(f, "server", r->dns_server);
-  fputs(",\"steps\":[", f);
-  for (size_t i = 0; i < r->dns_step_n; i++) {
-    fprintf(f, "%s{\"source\":", i ? "," : "");
-    jn_json_str(f, r->dns_steps[i].source);
-    kv_s(f, "result", r->dns_steps[i].result);
-    kv_s(f, "detail", r->dns_steps[i].detail);
-    kv_u(f, "duration_us", r->dns_steps[i].us);
-    fputc('}', f);
-  }
-  fputs("],\"cname\":[", f);
-  for (size_t i = 0; i < r->cname_n; i++) {
-    fputs(i ? "," : "", f);
-    jn_json_str(f, r->cname[i]);
-  }
-  fputs("],\"answers\":[", f);
-  for (size_t i = 0; i < r->answer_n; i++) {
-    fprintf(f, "%s{\"type\":\"%s\"", i ? "," : "", r->answers[i].family == 6 ? "AAAA" : "A");
-    kv_s(f, "address", r->answers[i].addr);
-    if (r->answers[i].ttl >= 0)
-      kv_i(f, "ttl", r->answers[i].ttl);
-    else
-      fputs(",\"ttl\":null", f);
-    fputc('}', f);
-  }
-  fputs("]}", f);
-
-  phase_open(f, 0, "route", r->route_us, upto, PH_ROUTE);
-  kv_b(f, "ok", r->route_ok);
-  kv_sn(f, "error", r->route_error);
-  kv_sn(f, "type", r->route_type);
-  kv_b(f, "loopback", r->loopback);
-  kv_sn(f, "interface", r->oif);
-  kv_sn(f, "interface_mac", r->if_mac);
-  kv_sn(f, "gateway", r->gateway);
-  kv_sn(f, "source", r->prefsrc);
-  kv_sn(f, "next_hop", r->nexthop);
-  if (r->neigh_checked) {
-    fputs(",\"neighbour\":{\"mac\":", f);
-    jn_json_str(f, r->neigh_mac);
-    kv_s(f, "state_before", r->neigh_state_before);
-    kv_s(f, "state", r->neigh_state);
-    kv_s(f, "cache", r->neigh_hit ? "hit" : "miss");
-    fputc('}', f);
-  } else {
-    fputs(",\"neighbour\":null", f);
-  }
-  kv_i(f, "ttl", r->ip_ttl);
-  kv_b(f, "source_private", r->src_private);
-  kv_sn(f, "nat", r->nat_note);
-  fputc('}', f);
-
-  phase_open(f, 0, "tcp", r->tcp_us, upto, PH_TCP);
-  kv_b(f, "reused", r->tcp_reused);
-  kv_sn(f, "local", r->local);
-  kv_sn(f, "remote", r->remote);
-  fputs(",\"attempts\":[", f);
-  for (size_t i = 0; i < r->attempt_n; i++) {
-    fprintf(f, "%s{\"address\":", i ? "," : "");
-    jn_json_str(f, r->attempts[i].addr);
-    kv_s(f, "result", r->attempts[i].result);
-    kv_sn(f, "error", r->attempts[i].error);
-    kv_u(f, "start_us", r->attempts[i].start_us);
-    kv_u(f, "duration_us", r->attempts[i].us);
-    fputc('}', f);
-  }
-  fputc(']', f);
-  kv_u(f, "rtt_us", r->rtt_us);
-  kv_u(f, "rttvar_us", r->rttvar_us);
-  kv_u(f, "mss", r->mss);
-  kv_u(f, "cwnd", r->cwnd);
-  kv_u(f, "retransmits", r->retrans);
-  fputc('}', f);
-
-  phase_open(f, 0, "tls", r->tls_us, upto, PH_TLS);
-  kv_b(f, "used", r->tls_used);
-  kv_sn(f, "sni", r->sni);
-  kv_sn(f, "alpn", r->alpn);
-  kv_sn(f, "version", r->tls_version);
-  kv_sn(f, "cipher", r->cipher);
-  kv_sn(f, "group", r->group);
-  kv_b(f, "resumed", r->tls_resumed);
-  kv_b(f, "insecure", r->tls_insecure);
-  kv_b(f, "verified", r->verified);
-  kv_sn(f, "verify_result", r->verify_result);
-  kv_sn(f, "verify_name", r->verify_name);
-  if (r->cert_subject[0]) {
-    fputs(",\"certificate\":{\"subject\":", f);
-    jn_json_str(f, r->cert_subject);
-    kv_s(f, "issuer", r->cert_issuer);
-    fputs(",\"sans\":[", f);
-    const char *p = r->cert_sans;
-    int first = 1;
-    while (*p) {
-      size_t n = strcspn(p, ",");
-      if (n) {
-        fputs(first ? "" : ",", f);
-        jstrn(f, p, n);
-        first = 0;
-      }
-      p += n;
-      while (*p == ',' || *p == ' ')
-        p++;
+void jn_report_tries_human(FILE *f, const jn_tries *t, const jn_report_opts *o) {
+  if (!t || t->n < 2)
+    return;
+  sty s = styles(o);
+  uint64_t all = 0;
+  for (size_t i = 0; i < t->n; i++)
+    all += t->t[i].total_us + t->t[i].wait_us;
+  fprintf(f, "\n%s%zu requests%s (%d retr%s): each is a request of its own, the last one is shown above\n", s.b, t->n,
+          s.off, t->retries, t->retries == 1 ? "y" : "ies");
+  for (size_t i = 0; i < t->n; i++) {
+    const jn_try *h = &t->t[i];
+    char tot[32], d[32], c[32], l[32], sv[32], tr[32];
+    ms(tot, sizeof tot, h->total_us);
+    ms(d, sizeof d, h->dns_us);
+    ms(c, sizeof c, h->tcp_us);
+    ms(l, sizeof l, h->tls_us);
+    ms(sv, sizeof sv, h->server_us);
+    ms(tr, sizeof tr, h->transfer_us);
+    if (h->wait_us) {
+      char w[32];
+      ms(w, sizeof w, h->wait_us);
+      fprintf(f, "     %s(waited %s before retrying)%s\n", s.dim, w, s.off);
     }
-    fputc(']', f);
-    kv_s(f, "not_before", r->cert_not_before);
-    kv_s(f, "not_after", r->cert_not_after);
-    kv_i(f, "chain_length", r->chain_len);
-    fputc('}', f);
-  } else {
-    fputs(",\"certificate\":null", f);
-  }
-  fputc('}', f);
-
-  phase_open(f, 0, "http", r->http_us, upto, PH_HTTP);
-  kv_i(f, "status", r->status);
-  kv_sn(f, "reason", r->reason);
-  kv_sn(f, "version", r->http_version);
-  kv_u(f, "server_us", r->server_us);
-  kv_u(f, "transfer_us", r->transfer_us);
-  kv_u(f, "header_bytes", r->header_bytes);
-  kv_u(f, "body_bytes", r->body_bytes);
-  kv_u(f, "body_decoded_bytes", r->body_decoded);
-  kv_sn(f, "transfer_mode", r->transfer_mode);
-  kv_sn(f, "content_encoding", r->content_encoding);
-  kv_sn(f, "encoding_note", r->encoding_note);
-  kv_b(f, "keepalive", r->keepalive_ok);
-  fputs(",\"headers\":[", f);
-  {
-    const char *p = r->resp_headers;
-    int first = 1;
-    while (*p) {
-      size_t ln = strcspn(p, "\n");
-      const char *colon = memchr(p, ':', ln);
-      if (colon) {
-        const char *v = colon + 1;
-        while (v < p + ln && *v == ' ')
-          v++;
-        fputs(first ? "[" : ",[", f);
-        jstrn(f, p, (size_t)(colon - p));
-        fputc(',', f);
-        jstrn(f, v, (size_t)(p + ln - v));
-        fputc(']', f);
-        first = 0;
-      }
-      p += ln;
-      if (*p)
-        p++;
-    }
-  }
-  fputs("]}", f);
-
-  phase_open(f, 0, "lb", jn_lb_total_us(&r->lb), upto, PH_LB);
-  kv_b(f, "present", r->lb.served_by[0] || r->lb.timing_n);
-  kv_sn(f, "served_by", r->lb.served_by);
-  kv_sn(f, "request_id", r->lb.request_id);
-  fputs(",\"server_timing\":[", f);
-  for (size_t i = 0; i < r->lb.timing_n; i++) {
-    fprintf(f, "%s{\"name\":", i ? "," : "");
-    jn_json_str(f, r->lb.timing[i].name);
-    if (r->lb.timing[i].has_dur)
-      kv_u(f, "duration_us", r->lb.timing[i].dur_us);
+    fprintf(f, "  %zu %-8s %s %s -> ", i + 1, h->kind, h->method, h->url);
+    if (h->status)
+      fprintf(f, "%d", h->status);
     else
-      fputs(",\"duration_us\":null", f);
-    kv_sn(f, "desc", r->lb.timing[i].desc);
-    fputc('}', f);
+      fprintf(f, "%sexit %d (%s)%s", s.bad, h->exit_code, jn_exit_name(h->exit_code), s.off);
+    fprintf(f, "  %s (%.0f%% of all)\n", tot, all ? 100.0 * (double)h->total_us / (double)all : 0.0);
+    fprintf(f, "     dns %s  tcp %s  tls %s  server %s  transfer %s%s%s\n", d, c, l, sv, tr, h->remote[0] ? "  via " : "",
+            h->remote);
   }
-  fputs("]}}", f);
-}
-
-static void json_runs(FILE *f, jn_stats *st, size_t requested, int concurrency) {
-  fputs(",\"runs\":{", f);
-  fprintf(f, "\"requests\":%zu", requested);
-  kv_u(f, "concurrency", (unsigned)concurrency);
-  kv_u(f, "ok", st->n);
-  kv_u(f, "failed", st->failed);
-  kv_u(f, "reused_connections", st->reused);
-  kv_u(f, "tls_resumed", st->resumed);
-  kv_u(f, "wall_us", st->wall_us);
-  fprintf(f, ",\"requests_per_second\":%.1f",
-          st->wall_us ? (double)(st->n + st->failed) * 1e6 / (double)st->wall_us : 0.0);
-  fputs(",\"phases\":{", f);
-  for (int p = 0; p < JN_ST_N; p++) {
-    jn_summary m;
-    jn_stats_summary(st, p, &m);
-    fprintf(f,
-            "%s\"%s\":{\"min_us\":%llu,\"p50_us\":%llu,\"p90_us\":%llu,\"p99_us\":%llu,\"max_us\":%llu,\"mean_us\":%"
-            "llu}",
-            p ? "," : "", jn_stat_names[p], (unsigned long long)m.min, (unsigned long long)m.p50,
-            (unsigned long long)m.p90, (unsigned long long)m.p99, (unsigned long long)m.max,
-            (unsigned long long)m.mean);
-  }
-  fputs("},\"backends\":{", f);
-  for (size_t i = 0; i < st->backend_n; i++) {
-    fputs(i ? "," : "", f);
-    jn_json_str(f, st->backend[i].name);
-    fprintf(f, ":%zu", st->backend[i].count);
-  }
-  fputs("},\"status_codes\":{", f);
-  for (size_t i = 0; i < st->code_n; i++)
-    fprintf(f, "%s\"%d\":%zu", i ? "," : "", st->code[i].code, st->code[i].count);
-  fputs("}}", f);
-}
-
-void jn_report_json(FILE *f, const jn_result *r, jn_stats *s, size_t requested, int concurrency) {
-  fputs("{\"journey_version\":", f);
-#ifdef JOURNEY_VERSION
-  jn_json_str(f, JOURNEY_VERSION);
-#else
-  jn_json_str(f, "0");
-#endif
-  fputs(",", f);
-  json_phases(f, r);
-  secs(f, "time_namelookup", r->t_namelookup);
-  secs(f, "time_connect", r->t_connect);
-  secs(f, "time_appconnect", r->t_appconnect);
-  secs(f, "time_pretransfer", r->t_pretransfer);
-  secs(f, "time_starttransfer", r->t_starttransfer);
-  secs(f, "time_total", r->t_total);
-  kv_i(f, "http_code", r->status);
-  kv_sn(f, "served_by", r->lb.served_by);
-  kv_sn(f, "request_id", r->lb.request_id);
-  kv_i(f, "exit_code", r->exit_code);
-  kv_sn(f, "error", r->error);
-  kv_sn(f, "failed_phase", r->failed_phase);
-  if (s)
-    json_runs(f, s, requested, concurrency);
-  fputs("}\n", f);
 }

@@ -26,6 +26,7 @@ void jn_request_init(jn_request *r, const jn_url *u, const char *method, int kee
   char host[JN_URL_HOST_MAX + 16];
   memset(r, 0, sizeof *r);
   jn_strlcpy(r->method, method, sizeof r->method);
+  r->version = "1.1";
   jn_url_host_header(u, host, sizeof host);
   set(r, "Host", host);
   set(r, "User-Agent", "journey/" JOURNEY_VERSION);
@@ -90,14 +91,17 @@ const char *jn_request_get(const jn_request *r, const char *name) {
 
 size_t jn_request_format(const jn_request *r, const jn_url *u, char *buf, size_t len) {
   char target[JN_URL_PATH_MAX * 2 + 2];
-  jn_url_target(u, target, sizeof target);
+  if (r->absolute_form)
+    jn_url_format(u, target, sizeof target);
+  else
+    jn_url_target(u, target, sizeof target);
   size_t off = 0;
 #define PUT(...)                                                                                   \
   do {                                                                                             \
     int w_ = snprintf(off < len ? buf + off : NULL, off < len ? len - off : 0, __VA_ARGS__);       \
     off += w_ > 0 ? (size_t)w_ : 0;                                                                \
   } while (0)
-  PUT("%s %s HTTP/1.1\r\n", r->method, target);
+  PUT("%s %s HTTP/%s\r\n", r->method, target, r->version ? r->version : "1.1");
   for (size_t i = 0; i < r->count; i++)
     PUT("%s: %s\r\n", r->h[i].name, r->h[i].value);
   PUT("\r\n");

@@ -17,6 +17,8 @@ typedef struct jn_header {
 
 typedef struct jn_request {
   char method[16];
+  const char *version; /* "1.1", or "1.0" (--http1.0) */
+  int absolute_form;   /* "GET http://host/path": to a proxy, without a tunnel */
   size_t count;
   jn_header h[JN_REQ_HEADERS_MAX];
 } jn_request;

@@ -27,8 +27,10 @@ enum {
   JN_EXIT_WRITE = 23,
   JN_EXIT_TIMEOUT = 28,
   JN_EXIT_TLS = 35,
+  JN_EXIT_TOO_MANY_REDIRECTS = 47,
   JN_EXIT_EMPTY_REPLY = 52,
   JN_EXIT_RECV = 56,
+  JN_EXIT_CLIENT_CERT = 58,
   JN_EXIT_CERT = 60,
   JN_EXIT_ENCODING = 61,
   JN_EXIT_CACERT = 77
@@ -69,6 +71,7 @@ typedef struct jn_result {
 
   /* 2. dns */
   uint64_t dns_us;
+  uint64_t dns_setup_us; /* starting the resolver (c-ares reads resolv.conf): outside curl's clock */
   char dns_source[16]; /* the source that answered */
   size_t dns_step_n;
   jn_dns_step dns_steps[JN_DNS_STEPS];
@@ -77,6 +80,8 @@ typedef struct jn_result {
   char cname[4][128];   /* the chain from the asked name to the canonical one */
   size_t answer_n;
   jn_dns_answer answers[JN_ADDR_MAX];
+
+  char connect_to[300]; /* the --connect-to rule that sent the connection elsewhere */
 
   /* 3. route (netlink) */
   uint64_t route_us;
@@ -107,8 +112,14 @@ typedef struct jn_result {
   jn_attempt attempts[JN_ATTEMPT_MAX];
   uint32_t rtt_us, rttvar_us, mss, cwnd, retrans;
 
+  /* 4b. proxy (-x): an HTTP proxy; for https a CONNECT tunnel */
+  int proxy_used;
+  char proxy[300];  /* "host:port" as configured */
+  uint64_t proxy_us; /* CONNECT sent -> the proxy's answer */
+
   /* 5. tls */
-  uint64_t tls_us;
+  uint64_t tls_us;       /* context setup (first connection only) + handshake, as curl counts it */
+  uint64_t tls_setup_us; /* CA store and SSL_CTX, made after connect on the run's first connection */
   int tls_used;
   int tls_insecure;
   int tls_resumed;
@@ -126,6 +137,8 @@ typedef struct jn_result {
   int verified;        /* chain and name verified */
   char verify_result[160];
   char verify_name[256]; /* the name (or IP) checked against the certificate */
+  long verify_code;      /* OpenSSL's X509_V_* result (curl's ssl_verify_result) */
+  int client_cert;       /* a client certificate was offered (--cert) */
 
   /* 6. http */
   uint64_t http_us;
@@ -135,7 +148,11 @@ typedef struct jn_result {
   char reason[64];
   char http_version[8];
   char resp_headers[8192]; /* "Name: value\n" lines, for -v and --json */
-  size_t header_bytes;
+  size_t header_bytes;    /* "Name: value\n" lines as kept */
+  uint64_t header_wire_bytes; /* status line, headers and CRLFs as received (curl's size_header) */
+  int header_n;
+  char content_type[128];
+  char location[1024];    /* the Location header, as received */
   uint64_t body_bytes;    /* as received */
   uint64_t body_decoded;  /* after Content-Encoding decoding */
   char transfer_mode[24]; /* "content-length", "chunked", "close-delimited", "none" */
@@ -143,12 +160,57 @@ typedef struct jn_result {
   char encoding_note[96];
   int keepalive_ok;     /* the server keeps the connection open */
 
+  uint64_t upload_bytes; /* request body sent (-d, --data-binary) */
+  int num_connects;       /* connections opened for this request (0: kept alive) */
+  int proxy_status;       /* -x: the proxy's answer to CONNECT (curl's http_connect) */
+
+  /* 8. path (--trace-path): the routers on the way, after the request */
+  struct jn_path {
+    int probed;
+    int reached;     /* the destination answered */
+    int hop_n;
+    struct jn_path_hop {
+      int ttl;
+      char addr[64];  /* "" when no answer came in time */
+      uint32_t rtt_us;
+      char kind[16];  /* "router", "destination", "no-answer" */
+    } hops[32];
+    char note[192];
+  } path;
+
   /* 7. lb */
   jn_lb_info lb;
 
-  /* curl's cumulative times, microseconds since the start */
+  /* -L: the hops before this one (curl's num_redirects, time_redirect) and the URL as given */
+  int num_redirects;
+  uint64_t t_redirect;
+  char url_given[1024];
+
+  /* curl's cumulative times, microseconds on curl's clock: from the start of the request (after
+   * the URL phase), not counting journey's own work that curl does not do (resolver setup, the
+   * route look-up); docs/client-json.md says what starts and stops each. */
   uint64_t t_namelookup, t_connect, t_appconnect, t_pretransfer, t_starttransfer, t_total;
 } jn_result;
+
+/* -L hops and --retry attempts (follow.c), each summed up for the report. */
+#define JN_TRIES_MAX 64
+
+typedef struct jn_try {
+  char kind[12]; /* "request", "redirect" (a hop after a 3xx), "retry" */
+  char url[1024];
+  char method[16];
+  int status, exit_code;
+  char remote[64];
+  uint64_t start_us; /* from the first try's start */
+  uint64_t wait_us;  /* --retry: the pause before this try */
+  uint64_t dns_us, route_us, tcp_us, tls_us, server_us, transfer_us, total_us;
+} jn_try;
+
+typedef struct jn_tries {
+  size_t n;
+  int retries;
+  jn_try t[JN_TRIES_MAX];
+} jn_tries;
 
 /* Copies src into dst (cap bytes), truncating; always NUL-terminated. */
 static inline void jn_strlcpy(char *dst, const char *src, size_t cap) {

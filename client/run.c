@@ -6,10 +6,67 @@
 
 #include "common/clock.h"
 #include "client/dns_cache.h"
+#include "client/dns_pin.h"
 #include "client/exit_code.h"
 #include "client/request.h"
 #include "client/tcp.h"
+#include "client/proxy.h"
 #include "client/tls_client.h"
+
+int jn_run_tls_ctx(jn_run *run, jn_result *r) {
+  if (run->ctx)
+    return 0;
+  const jn_opts *o = run->o;
+  char err[512];
+  uint64_t t0 = jc_now_us();
+  int bad_cert;
+  run->ctx = jn_tls_ctx(o->cacert, o->insecure, o->cert, o->key, &bad_cert, err, sizeof err);
+  r->tls_setup_us = jc_now_us() - t0;
+  if (!run->ctx) {
+    jn_strlcpy(r->error, err, sizeof r->error);
+    return r->exit_code = bad_cert ? JN_EXIT_CLIENT_CERT : o->cacert ? JN_EXIT_CACERT : JN_EXIT_TLS;
+  }
+  return 0;
+}
+
+/* The request bytes (phase 1): the seed's headers, -A, -H, the body's headers. */
+static int build_request(jn_run *run, jn_request *req, int absolute) {
+  const jn_opts *o = run->o;
+  jn_result *r = run->proto;
+  jn_request_init(req, &r->url, r->method, !o->no_keepalive && !o->http10);
+  if (o->http10)
+    req->version = "1.0";
+  req->absolute_form = absolute;
+  char line[JN_REQ_HEADER_MAX + 16];
+  if (o->user_agent) {
+    snprintf(line, sizeof line, "User-Agent: %s", o->user_agent);
+    if (jn_request_header_arg(req, line, r->error, sizeof r->error) != 0) {
+      snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+      return r->exit_code = JN_EXIT_USAGE;
+    }
+  }
+  if (o->body) /* curl's defaults for -d; -H may change the type */
+    jn_request_header_arg(req, "Content-Type: application/x-www-form-urlencoded", r->error, sizeof r->error);
+  for (size_t i = 0; i < o->header_n; i++)
+    if (jn_request_header_arg(req, o->headers[i], r->error, sizeof r->error) != 0) {
+      snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+      return r->exit_code = JN_EXIT_USAGE;
+    }
+  if (o->body) { /* the length is the body's, whatever -H said */
+    snprintf(line, sizeof line, "Content-Length: %zu", o->body_len);
+    jn_request_header_arg(req, line, r->error, sizeof r->error);
+  }
+  if (o->compressed && !jn_request_get(req, "Accept-Encoding"))
+    jn_request_header_arg(req, "Accept-Encoding: gzip, deflate, br", r->error, sizeof r->error);
+  run->req_len = jn_request_format(req, &r->url, run->req, sizeof run->req);
+  if (run->req_len >= sizeof run->req) {
+    snprintf(r->error, sizeof r->error, "the request is longer than %zu bytes: shorten the URL or the headers",
+             sizeof run->req - 1);
+    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+    return r->exit_code = JN_EXIT_USAGE;
+  }
+  return 0;
+}
 
 int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
   memset(run, 0, sizeof *run);
@@ -26,45 +83,77 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
     snprintf(r->failed_phase, sizeof r->failed_phase, "url");
     return r->exit_code = JN_EXIT_URL;
   }
-  jn_strlcpy(r->method, o->method ? o->method : o->head ? "HEAD" : "GET", sizeof r->method);
+  jn_strlcpy(r->method, o->method ? o->method : o->head ? "HEAD" : o->body ? "POST" : "GET", sizeof r->method);
+  jn_strlcpy(r->url_given, o->url, sizeof r->url_given);
+  run->https = strcmp(r->url.scheme, "https") == 0;
+  const char *np = o->noproxy ? o->noproxy : getenv("NO_PROXY") ? getenv("NO_PROXY") : getenv("no_proxy");
+  const char *hp = getenv("HTTPS_PROXY") ? getenv("HTTPS_PROXY") : getenv("https_proxy");
+  run->proxied = jn_proxy_pick(o->proxy, hp, getenv("http_proxy"), np, &r->url, &run->proxy, r->error,
+                               sizeof r->error);
+  if (run->proxied < 0) {
+    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+    return r->exit_code = JN_EXIT_URL;
+  }
+  if (run->proxied) {
+    r->proxy_used = 1;
+    int v6 = run->proxy.host_is_ip == 6;
+    snprintf(r->proxy, sizeof r->proxy, "%s%s%s:%d", v6 ? "[" : "", run->proxy.host, v6 ? "]" : "", run->proxy.port);
+  }
+  for (size_t i = 0; i < o->connect_to_n && !run->proxied; i++) {
+    char h2[JN_URL_HOST_MAX];
+    int p2 = 0, m = jn_connect_to_match(o->connect_to[i], r->url.host, r->url.port, h2, sizeof h2, &p2);
+    if (m == 1) { /* resolved and connected to instead, like a proxy's address (run_start) */
+      char u[JN_URL_HOST_MAX + 32], perr[300];
+      snprintf(u, sizeof u, strchr(h2, ':') ? "http://[%s]:%d/" : "http://%s:%d/", h2, p2);
+      if (jn_url_parse(u, &run->proxy, perr, sizeof perr) != 0) {
+        snprintf(r->error, sizeof r->error, "--connect-to %s: %s", o->connect_to[i], perr);
+        snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+        return r->exit_code = JN_EXIT_USAGE;
+      }
+      run->connect_to = 1;
+      snprintf(r->connect_to, sizeof r->connect_to, "%s", o->connect_to[i]);
+      break;
+    }
+  }
   jn_request *req = malloc(sizeof *req);
   if (!req)
     return 1;
-  jn_request_init(req, &r->url, r->method, !o->no_keepalive);
-  for (size_t i = 0; i < o->header_n; i++)
-    if (jn_request_header_arg(req, o->headers[i], r->error, sizeof r->error) != 0) {
-      free(req);
-      snprintf(r->failed_phase, sizeof r->failed_phase, "url");
-      return r->exit_code = JN_EXIT_USAGE;
-    }
-  run->req_len = jn_request_format(req, &r->url, run->req, sizeof run->req);
+  /* without a tunnel (http through a proxy) the proxy gets the request in absolute form */
+  int code = build_request(run, req, run->proxied && !run->https);
   free(req);
-  if (run->req_len >= sizeof run->req) {
-    snprintf(r->error, sizeof r->error, "the request is longer than %zu bytes: shorten the URL or the headers",
-             sizeof run->req - 1);
-    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
-    return r->exit_code = JN_EXIT_USAGE;
-  }
+  if (code)
+    return code;
   memcpy(r->request, run->req, run->req_len);
   r->request_len = run->req_len;
   r->url_us = jc_now_us() - run->t_start;
 
-  /* Setup that is not part of the journey (CA store, -o file) is left out of the clock. */
-  uint64_t setup0 = jc_now_us();
-  if (strcmp(r->url.scheme, "https") == 0) {
-    char err[512];
-    if (!(run->ctx = jn_tls_ctx(o->cacert, o->insecure, err, sizeof err))) {
-      jn_strlcpy(r->error, err, sizeof r->error);
-      snprintf(r->failed_phase, sizeof r->failed_phase, "tls");
-      return r->exit_code = o->cacert ? JN_EXIT_CACERT : JN_EXIT_TLS;
-    }
+  /* Checked now so that a typo fails before any traffic; the CA store itself is loaded after the
+   * first connect, where curl loads it (and counts it in time_appconnect). */
+  if (o->cacert && access(o->cacert, R_OK) != 0) {
+    snprintf(r->error, sizeof r->error, "cannot read --cacert %s: %m", o->cacert);
+    snprintf(r->failed_phase, sizeof r->failed_phase, "tls");
+    return r->exit_code = JN_EXIT_CACERT;
   }
-  if (o->output && !(run->out = fopen(o->output, "wb"))) {
+  const char *files[] = {o->cert, o->key};
+  for (int i = 0; i < 2; i++)
+    if (files[i] && access(files[i], R_OK) != 0) {
+      snprintf(r->error, sizeof r->error, "cannot read %s %s: %m", i ? "--key" : "--cert", files[i]);
+      snprintf(r->failed_phase, sizeof r->failed_phase, "tls");
+      return r->exit_code = JN_EXIT_CLIENT_CERT;
+    }
+
+  if (o->dump_header && !(run->dump = strcmp(o->dump_header, "-") == 0 ? stdout : fopen(o->dump_header, "wb"))) {
+    snprintf(r->error, sizeof r->error, "cannot open -D %s for writing: %m", o->dump_header);
+    snprintf(r->failed_phase, sizeof r->failed_phase, "url");
+    return r->exit_code = JN_EXIT_WRITE;
+  }
+  if (o->output && strcmp(o->output, "-") == 0)
+    run->out = stdout; /* curl's "-o -"; the report then goes to stderr (main.c) */
+  else if (o->output && !(run->out = fopen(o->output, "wb"))) {
     snprintf(r->error, sizeof r->error, "cannot open -o %s for writing: %m", o->output);
     snprintf(r->failed_phase, sizeof r->failed_phase, "url");
     return r->exit_code = JN_EXIT_WRITE;
   }
-  run->t_start += jc_now_us() - setup0;
   if (jn_dns_cache_path_env(run->cache_path, sizeof run->cache_path) == 0)
     run->dopts.cache_path = run->cache_path;
   run->dopts.family = o->family;
@@ -78,6 +167,7 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
   size_t cap = o->n > 0 ? (size_t)o->n : 1;
   if (jn_stats_init(&run->stats, cap) != 0)
     return 1;
+  run->t_start = jc_now_us(); /* curl's clock starts here: the URL is parsed, the bytes ready */
   return 0;
 }
 
@@ -105,8 +195,11 @@ static void on_dns(jn_dns *d, int code) {
   jn_run *run = d->data;
   jn_result *r = run->proto;
   stop_dns_deadline(run);
-  r->t_namelookup = r->url_us + r->dns_us;
+  run->t_start += r->dns_setup_us; /* outside curl's clock */
+  r->t_namelookup = jc_now_us() - run->t_start;
   if (code) {
+    if (run->proxied || run->connect_to)
+      r->url = run->target;
     memcpy(run->first, r, sizeof *r);
     r->t_total = jc_now_us() - run->t_start;
     run->first->t_total = r->t_total;
@@ -117,6 +210,8 @@ static void on_dns(jn_dns *d, int code) {
   }
   int port = r->url.port;
   run->naddr = jn_tcp_order(r, port, run->addrs, run->lens, JN_ADDR_MAX);
+  if (run->proxied || run->connect_to)
+    r->url = run->target;
   jn_dns_close(&run->dns); /* handles close while we connect */
   if (run->o->progress && run->o->n > 1 && uv_timer_init(run->loop, &run->progress) == 0) {
     run->progress_on = 1;
@@ -158,6 +253,11 @@ void jn_run_start(jn_run *run) {
     run->dns_deadline.data = run;
     uv_timer_start(&run->dns_deadline, on_dns_deadline, (uint64_t)(limit * 1000) + 1, 0);
   }
+  if (run->proxied || run->connect_to) { /* the DNS phase resolves the proxy (or --connect-to's host);
+                                          * on_dns puts the server's URL back */
+    run->target = run->proto->url;
+    run->proto->url = run->proxy;
+  }
   jn_dns_start(&run->dns, run->loop, &run->dopts, run->proto, on_dns);
 }
 
@@ -193,8 +293,10 @@ void jn_run_conn_closed(jn_run *run) {
 void jn_run_free(jn_run *run) {
   if (run->ctx)
     jn_tls_ctx_free(run->ctx);
-  if (run->out)
+  if (run->out && run->out != stdout)
     fclose(run->out);
+  if (run->dump && run->dump != stdout)
+    fclose(run->dump);
   jn_stats_free(&run->stats);
   free(run->proto);
   free(run->first);

@@ -15,13 +15,26 @@
 
 #define JN_PINS_MAX 16
 #define JN_HEADERS_ARG_MAX 64
+#define JN_BODY_MAX (64u << 20) /* -d / --data-binary: the body is held in memory */
 
 typedef struct jn_opts {
   const char *url;
   const char *method; /* NULL: GET (HEAD with -I) */
   int head;
-  int verbose, silent, json, insecure, fail, no_cache, no_keepalive;
+  int verbose, silent, json, insecure, fail, no_cache, no_keepalive, compressed, http10;
+  const char *user_agent;      /* -A */
+  const char *dump_header;     /* -D FILE */
+  int include;                 /* -i */
+  int follow, max_redirs;      /* -L, --max-redirs (curl's default 50) */
+  int retry;                   /* --retry N */
+  double retry_delay;          /* --retry-delay S (0: 1 s doubling, as curl) */
+  char *body;                  /* -d / --data-binary, read by main.c (NULL: none) */
+  size_t body_len;
   const char *cacert, *dns_servers, *hosts_file, *output;
+  const char *cert, *key; /* --cert, --key: a client certificate (mTLS) */
+  const char *proxy, *noproxy; /* -x, --noproxy (else the environment's) */
+  const char *connect_to[JN_PINS_MAX]; /* --connect-to HOST1:PORT1:HOST2:PORT2 */
+  size_t connect_to_n;
   const char *pins[JN_PINS_MAX];
   size_t pin_n;
   const char *headers[JN_HEADERS_ARG_MAX];
@@ -44,7 +57,12 @@ typedef struct jn_run {
   int dns_started;
   uv_timer_t dns_deadline; /* --max-time / --connect-timeout also bound the DNS phase */
   int dns_deadline_on;
-  SSL_CTX *ctx;
+  int https;
+  int proxied;        /* through an HTTP proxy (proxy.h) */
+  int connect_to;     /* --connect-to applies: proxy holds where to connect instead */
+  jn_url proxy;       /* its address, resolved in the DNS phase instead of the server's */
+  jn_url target;      /* the server's URL while the DNS phase resolves the proxy */
+  SSL_CTX *ctx; /* made by the first connection that needs it (jn_run_tls_ctx) */
   char req[8192];
   size_t req_len;
   struct sockaddr_storage addrs[JN_ADDR_MAX];
@@ -57,6 +75,7 @@ typedef struct jn_run {
   size_t issued, finished;
   int active;
   FILE *out;
+  FILE *dump; /* -D */
   uv_timer_t progress;
   int progress_on;
   uint64_t wall_t0;
@@ -66,6 +85,9 @@ typedef struct jn_run {
 /* Prepares everything that does not need the network (URL, request bytes, TLS context, cache
  * path, output file). Returns 0, or an exit code with proto->error. */
 int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o);
+/* The TLS context, made once, after the first TCP connect (as curl does: its time_appconnect
+ * counts loading the CA store); r->tls_setup_us says how long. 0, or an exit code with r->error. */
+int jn_run_tls_ctx(jn_run *run, jn_result *r);
 /* Starts DNS and then the requests; the loop runs until all is done. */
 void jn_run_start(jn_run *run);
 /* Frees what prepare allocated (after the loop has finished). */

@@ -18,10 +18,24 @@ static int new_session(SSL *ssl, SSL_SESSION *s) {
   return 1; /* we keep the reference */
 }
 
-SSL_CTX *jn_tls_ctx(const char *cacert, int insecure, char *err, size_t errlen) {
+SSL_CTX *jn_tls_ctx(const char *cacert, int insecure, const char *cert, const char *key, int *bad_cert, char *err,
+                    size_t errlen) {
   SSL_CTX *ctx = jc_tls_client_ctx(cacert, insecure, err, errlen);
+  *bad_cert = 0;
   if (!ctx)
     return NULL;
+  if (cert) { /* mTLS: the key is in the certificate's file unless --key names another */
+    char why[256];
+    const char *k = key ? key : cert;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 || SSL_CTX_use_PrivateKey_file(ctx, k, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+      snprintf(err, errlen, "cannot use the client certificate %s with the key %s: %s (PEM files, the key matching the "
+               "certificate)", cert, k, jc_tls_last_error(why, sizeof why));
+      SSL_CTX_free(ctx);
+      *bad_cert = 1;
+      return NULL;
+    }
+  }
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, new_session);
   return ctx;
@@ -112,12 +126,22 @@ void jn_tls_describe(const jc_tls *t, jn_result *r) {
   STACK_OF(X509) *chain = SSL_get_peer_cert_chain(s);
   r->chain_len = chain ? sk_X509_num(chain) : (peer != NULL);
   long v = SSL_get_verify_result(s);
+  r->verify_code = v;
+  r->client_cert = SSL_get_certificate(s) != NULL;
   if (r->tls_insecure) {
     r->verified = 0;
     snprintf(r->verify_result, sizeof r->verify_result, "not checked; the chain would be: %s",
              X509_verify_cert_error_string(v));
+  } else if (!t->handshake_done) {
+    /* OpenSSL's result stays X509_V_OK when nothing was checked: never call that a success */
+    r->verified = 0;
+    if (v != X509_V_OK)
+      snprintf(r->verify_result, sizeof r->verify_result, "failed: %s", X509_verify_cert_error_string(v));
+    else
+      snprintf(r->verify_result, sizeof r->verify_result, "not verified: the handshake failed %s",
+               peer ? "after the certificate arrived" : "before the server sent a certificate");
   } else {
-    r->verified = v == X509_V_OK && t->handshake_done;
+    r->verified = v == X509_V_OK;
     snprintf(r->verify_result, sizeof r->verify_result, "%s%s", v == X509_V_OK ? "ok: chain and " : "",
              v == X509_V_OK ? (r->url.host_is_ip ? "IP address verified" : "host name verified")
                             : X509_verify_cert_error_string(v));

@@ -8,8 +8,11 @@
 #include "common/tls.h"
 #include "client/result.h"
 
-/* Client context; NULL with err on failure. Keeps the newest session for resumption. */
-SSL_CTX *jn_tls_ctx(const char *cacert, int insecure, char *err, size_t errlen);
+/* Client context with an optional client certificate and key (--cert, --key; mTLS); NULL with err
+ * on failure (*bad_cert set when the client certificate was the problem). Keeps the newest
+ * session for resumption. */
+SSL_CTX *jn_tls_ctx(const char *cacert, int insecure, const char *cert, const char *key, int *bad_cert, char *err,
+                    size_t errlen);
 /* Frees the context and the kept session. */
 void jn_tls_ctx_free(SSL_CTX *ctx);
 /* Starts a client session for host (SNI and name/IP verification), offering the kept session. */

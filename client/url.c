@@ -30,7 +30,7 @@ int jn_url_parse(const char *s, jn_url *u, char *err, size_t errlen) {
       return fail(err, errlen, "unsupported scheme (use https:// or http://)", s);
     p += 3;
   } else {
-    strcpy(u->scheme, "https"); /* like a browser's address bar */
+    strcpy(u->scheme, "http"); /* as curl guesses it (a browser would try https first) */
     p = s;
   }
   /* Authority ends at the first '/', '?' or '#'. */
@@ -126,4 +126,34 @@ int jn_url_host_header(const jn_url *u, char *buf, size_t len) {
   if (u->port != default_port(u->scheme) && n >= 0 && (size_t)n < len)
     n += snprintf(buf + n, len - (size_t)n, ":%d", u->port);
   return n;
+}
+
+int jn_url_format(const jn_url *u, char *buf, size_t len) {
+  char port[16] = "";
+  if (u->port_explicit)
+    snprintf(port, sizeof port, ":%d", u->port);
+  const char *b = u->host_is_ip == 6 ? "[" : "", *e = u->host_is_ip == 6 ? "]" : "";
+  return snprintf(buf, len, "%s://%s%s%s%s%s%s%s", u->scheme, b, u->host, e, port, u->path, u->query[0] ? "?" : "",
+                  u->query);
+}
+
+int jn_url_resolve(const jn_url *base, const char *loc, char *buf, size_t len) {
+  size_t n = strcspn(loc, "#");
+  const char *colon = strstr(loc, "://");
+  if (colon && (size_t)(colon - loc) < strcspn(loc, "/?"))
+    return snprintf(buf, len, "%.*s", (int)n, loc);
+  if (loc[0] == '/' && loc[1] == '/')
+    return snprintf(buf, len, "%s:%.*s", base->scheme, (int)n, loc);
+  jn_url origin = *base;
+  origin.path[0] = 0;
+  origin.query[0] = 0;
+  char pre[JN_URL_HOST_MAX + 32];
+  jn_url_format(&origin, pre, sizeof pre);
+  if (loc[0] == '/')
+    return snprintf(buf, len, "%s%.*s", pre, (int)n, loc);
+  if (loc[0] == '?')
+    return snprintf(buf, len, "%s%s%.*s", pre, base->path, (int)n, loc);
+  const char *slash = strrchr(base->path, '/');
+  int dir = slash ? (int)(slash - base->path) + 1 : 1;
+  return snprintf(buf, len, "%s%.*s%.*s", pre, dir, slash ? base->path : "/", (int)n, loc);
 }

@@ -290,6 +290,30 @@ void jc_tls_free(jc_tls *t) {
 
 int jc_tls_feed(jc_tls *t, const void *p, size_t n) { return buf_append(&t->in, p, n); }
 
+/* The BIO's data is the jc_tls (jc_tls_init): where the alert is noted. */
+static void note_alert(const SSL *ssl, int where, int ret) {
+  if (!(where & SSL_CB_WRITE_ALERT) || (ret >> 8) != SSL3_AL_FATAL)
+    return;
+  BIO *b = SSL_get_rbio(ssl);
+  jc_tls *t = b ? BIO_get_data(b) : NULL;
+  if (t)
+    t->alert_sent = (short)(ret & 0xff);
+}
+
+void jc_tls_name_alerts(SSL_CTX *ctx) {
+  SSL_CTX_set_info_callback(ctx, note_alert);
+}
+
+/* OpenSSL 3.0 names only the TLS 1.2 alerts; TLS 1.3's certificate_required (RFC 8446) is
+ * the one a refused client certificate sends. */
+static const char *alert_name(int code, char *buf, size_t len) {
+  const char *s = code == 116 ? "certificate required" : SSL_alert_desc_string_long(code);
+  if (strcmp(s, "unknown") != 0)
+    return s;
+  snprintf(buf, len, "alert %d", code);
+  return buf;
+}
+
 /* Maps an SSL_* return into a status, recording the reason of fatal errors. */
 static jc_tls_status classify(jc_tls *t, int ret, const char *what) {
   int e = SSL_get_error(t->ssl, ret);
@@ -300,13 +324,18 @@ static jc_tls_status classify(jc_tls *t, int ret, const char *what) {
   case SSL_ERROR_ZERO_RETURN:
     return JC_TLS_CLOSED;
   default: {
-    char why[200], msg[256];
+    char why[200], msg[320];
     t->fatal = 1;
     jc_tls_last_error(why, sizeof why);
     if (!*why && SSL_get_verify_result(t->ssl) != X509_V_OK)
       snprintf(why, sizeof why, "%s",
                X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)));
-    snprintf(msg, sizeof msg, "%s: %s", what, *why ? why : "connection error");
+    char alert[24];
+    if (t->alert_sent)
+      snprintf(msg, sizeof msg, "%s: %s (alert sent: %s)", what, *why ? why : "connection error",
+               alert_name(t->alert_sent, alert, sizeof alert));
+    else
+      snprintf(msg, sizeof msg, "%s: %s", what, *why ? why : "connection error");
     err_set(t, msg);
     return JC_TLS_ERROR;
   }

@@ -40,7 +40,8 @@ typedef struct jc_tls {
   jc_tls_buf in;  /* ciphertext from the peer: jc_tls_feed appends, OpenSSL reads */
   jc_tls_buf out; /* ciphertext for the peer: OpenSSL appends, jc_tls_out_take drains */
   int handshake_done;
-  int fatal;
+  short fatal;
+  short alert_sent; /* the fatal alert this side sent (jc_tls_name_alerts), 0: none */
   const char *err; /* why it failed: "" until then (never NULL after jc_tls_init); the text is
                       owned by the jc_tls and freed by jc_tls_free (a pointer, not an array:
                       memory per idle connection) */
@@ -52,6 +53,9 @@ SSL_CTX *jc_tls_server_ctx(const char *cert_file, const char *key_file, char *er
 /* Client context: TLS 1.2-1.3; verify peer against ca_file (or the system store when NULL)
  * unless insecure. Returns NULL with a reason in err. */
 SSL_CTX *jc_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t errlen);
+/* Failures of this context's handshakes name the alert sent to the peer ("alert sent:
+ * certificate required"). */
+void jc_tls_name_alerts(SSL_CTX *ctx);
 /* Writes the oldest queued OpenSSL error (with its reason string) into buf; "" if none. */
 const char *jc_tls_last_error(char *buf, size_t len);
 

@@ -4,6 +4,7 @@
 
 #include "common/addr.h"
 #include "common/log.h"
+#include "lb/net/ticket_keys.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,18 @@ static const char usage[] =
     "  --listen URL                  https://IP:PORT or http://IP:PORT; repeatable\n"
     "  --cert FILE --key FILE        certificate chain and key (PEM); repeatable: several names\n"
     "                                (SNI) and ECDSA+RSA for the same names; the first is default\n"
+    "  --tls-ticket-key-file FILE    session ticket keys shared by several journey-lb (one base64\n"
+    "                                line of 80 bytes per key: openssl rand 80 | base64 -w0); the\n"
+    "                                first encrypts, all decrypt; re-read on SIGHUP; no access\n"
+    "                                for other users (chmod 600). Without it: a random key per\n"
+    "                                process, kept across SIGHUP\n"
+    "  --client-ca FILE              ask clients for a certificate signed by these CAs (PEM)\n"
+    "  --client-verify optional|required  required: no valid certificate, no handshake (the\n"
+    "                                alert is logged); optional: none is allowed, an invalid one\n"
+    "                                is refused (required when --client-ca is given)\n"
+    "  --client-cert-header NAME     request header with the verified certificate's subject\n"
+    "                                (RFC 2253) for the backend, also logged as client_cert; a\n"
+    "                                client's own copy is always dropped (X-Client-Cert-Subject)\n"
     "  --backend NAME=IP:PORT[,weight=N]  a server of the default pool (serves every path)\n"
     "  --algorithm round-robin|least-conn|hash  (default round-robin)\n"
     "  --hash-key client-ip|header:NAME|cookie:NAME|path  hash: the part of a request that\n"
@@ -94,8 +107,9 @@ static const char usage[] =
     "an invalid config is rejected with a logged error and the running one stays.\n";
 
 static const char *settings[] = {
-    "listen", "cert", "key", "backend", "algorithm", "hash-key", "workers", "admin", "log-format",
-    "log-level", "access-log", "server-timing", "served-by", "request-id",
+    "listen", "cert", "key", "tls-ticket-key-file", "client-ca", "client-verify",
+    "client-cert-header", "backend", "algorithm", "hash-key", "workers",
+    "admin", "log-format", "log-level", "access-log", "server-timing", "served-by", "request-id",
     "client-header-timeout", "client-idle-timeout", "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",
     "max-connections", "max-header-size", "max-headers", "max-body-size", "retries",
@@ -446,6 +460,8 @@ int main(int argc, char **argv) {
     jc_logline_int(&l, "pools", rt.npools);
     jc_logline_int(&l, "routes", rt.cfg.nroutes);
     jc_logline_str(&l, "config", rt.cfg.source[0] ? rt.cfg.source : "flags");
+    if (rt.tls.nctx)
+      jc_logline_int(&l, "tls_ticket_keys", lb_ticket_keys_count());
     jc_log_emit(&l);
   }
   for (int p = 0; p < rt.npools; p++) { /* which active checks run: the operator must not guess */

@@ -10,13 +10,16 @@
  *   - health-* / outlier-* settings of every pool;
  *   - certificates: new connections use the new set (an atomic pointer); established TLS
  *     connections keep theirs. Old sets stay allocated until exit (the SNI callback of a
- *     connection in its handshake may still read them).
+ *     connection in its handshake may still read them). Session ticket keys belong to the
+ *     process, not to a set: tickets issued before the reload still resume, and the
+ *     --tls-ticket-key-file is read again (its new first key encrypts from now on).
  * What a running process cannot change (listeners, routes, pools, DNS names, algorithms and
  * hash keys, workers, timeouts) is reported as needing a restart; adding or removing pools makes
  * the reload fail. */
 #include "lb/control/control.h"
 
 #include "common/log.h"
+#include "lb/net/ticket_keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +62,7 @@ static void report_restart_only(const lb_config *old, const lb_config *nw) {
   DIFF(algo, "algorithm/hash-key")
   DIFF(old->workers != nw->workers, "workers")
   DIFF(strcmp(old->admin, nw->admin), "admin")
+  DIFF(strcmp(old->tls.cert_header, nw->tls.cert_header), "client-cert-header")
   DIFF(old->client_header_timeout != nw->client_header_timeout ||
            old->client_idle_timeout != nw->client_idle_timeout ||
            old->backend_connect_timeout != nw->backend_connect_timeout ||
@@ -170,9 +174,12 @@ int lb_reload(lb_control *ctl, lb_config_builder build) {
       retired[nretired++] = old;
   }
   ctl->reloads++;
+  char tlsnote[80] = "";
+  if (tls)
+    snprintf(tlsnote, sizeof tlsnote, ", certificates and %d ticket key(s) reloaded",
+             lb_ticket_keys_count());
   jc_log(JC_LOG_INFO, "reload applied: %d server(s) kept, %d added, %d removed%s%s", kept, added,
-         removed, tls ? ", certificates reloaded" : "",
-         health_failed ? " (some health settings kept, see above)" : "");
+         removed, tlsnote, health_failed ? " (some health settings kept, see above)" : "");
   free(nw);
   return 0;
 }

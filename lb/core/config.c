@@ -23,6 +23,7 @@ void lb_config_defaults(lb_config *c) {
   c->server_timing = 1;
   c->served_by = 1;
   c->request_id = 1;
+  lb_tls_settings_defaults(&c->tls);
   c->client_header_timeout = 10000;
   c->client_idle_timeout = 60000; /* well under Azure's 4-minute L4 idle timeout */
   c->backend_connect_timeout = 3000;
@@ -375,6 +376,11 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
     if (hr <= 0)
       return hr;
   }
+  {
+    int tr = lb_tls_settings_set(&c->tls, name, value, why, wl);
+    if (tr <= 0)
+      return tr;
+  }
   if (!strcmp(name, "dns-servers")) {
     snprintf(c->dns_servers, sizeof c->dns_servers, "%s", value);
     return 0;
@@ -578,6 +584,11 @@ int lb_config_finish(lb_config *c, char *err, size_t errlen) {
                c->certs[i].cert);
       return -1;
     }
+  char twhy[300];
+  if (lb_tls_settings_finish(&c->tls, twhy, sizeof twhy) != 0) {
+    snprintf(err, errlen, "%s: %s", src, twhy);
+    return -1;
+  }
   int any_hash = 0;
   for (int i = 0; i < c->npools; i++) {
     lb_pool_cfg *p = &c->pools[i];

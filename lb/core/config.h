@@ -9,6 +9,7 @@
 
 #include "lb/core/balancer/hash_key.h"
 #include "lb/core/health.h"
+#include "lb/core/tls_settings.h"
 #include "lb/core/values.h"
 
 #include <netinet/in.h>
@@ -74,6 +75,7 @@ typedef struct lb_config {
 
   int nlisteners;
   lb_listener_cfg listeners[LB_MAX_LISTENERS];
+  lb_tls_settings tls;            /* ticket keys, client certificates */
   int ncerts;
   lb_cert_cfg certs[LB_MAX_CERTS];
   int npools;                     /* pools[0] is "default": the --backend flags / [lb] backend= */

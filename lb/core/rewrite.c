@@ -227,6 +227,8 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
       continue; /* ours replace the client's: they describe this hop */
     if (fi->request_id && nl == 12 && LB_HEADER_IS(n, nl, "x-request-id"))
       continue;
+    if (fi->cert_header && nl == fi->cert_header_len && !strncasecmp(n, fi->cert_header, nl))
+      continue; /* only this hop says who the client certificate names: a client's copy is forged */
     if (nl == 4 && LB_HEADER_IS(n, nl, "host"))
       host = h;
     put_header(&w, &run, h);
@@ -265,6 +267,12 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
   if (fi->request_id) {
     PUTLIT(&w, "X-Request-Id: ");
     put(&w, fi->request_id, fi->request_id_len);
+    PUTLIT(&w, "\r\n");
+  }
+  if (fi->cert_header && fi->cert_subject_len) {
+    put(&w, fi->cert_header, fi->cert_header_len);
+    PUTLIT(&w, ": ");
+    put(&w, fi->cert_subject, fi->cert_subject_len);
     PUTLIT(&w, "\r\n");
   }
   PUTLIT(&w, "\r\n");

@@ -44,6 +44,10 @@ typedef struct lb_forward_info {
   size_t request_id_len;
   const char *via;         /* e.g. "1.1 journey-lb" */
   size_t client_ip_len;    /* 0: client_ip is NUL-terminated */
+  const char *cert_header; /* NULL: none; else every client copy is dropped and, when */
+  size_t cert_header_len;  /* cert_subject_len > 0, the verified subject is sent in it */
+  const char *cert_subject;
+  size_t cert_subject_len;
 } lb_forward_info;
 
 typedef struct lb_response_view {

@@ -2,6 +2,7 @@
 #include "lb/net/tls_server.h"
 
 #include "common/tls.h"
+#include "lb/net/ticket_keys.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -52,7 +53,45 @@ static int sni_select(SSL *ssl, int *alert, void *arg) {
   return SSL_TLSEXT_ERR_OK; /* unknown name: default certificate, the client decides */
 }
 
-static void tune(SSL_CTX *ctx, lb_tls_server *t) {
+/* --client-ca: ask for a client certificate (listing the accepted CAs), verify it against them;
+ * required: none -> the handshake fails with a certificate_required (TLS 1.3) or
+ * handshake_failure (TLS 1.2) alert, named in the log by common/tls.c. */
+static int client_certs(SSL_CTX *ctx, const lb_tls_settings *ts, char *err, size_t errlen) {
+  char why[300];
+  STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ts->client_ca);
+  if (!names || SSL_CTX_load_verify_locations(ctx, ts->client_ca, NULL) != 1) {
+    snprintf(err, errlen, "cannot load client CA certificates from %s: %s (check the path and "
+             "that it holds PEM certificates)", ts->client_ca, jc_tls_last_error(why, sizeof why));
+    sk_X509_NAME_pop_free(names, X509_NAME_free);
+    return -1;
+  }
+  SSL_CTX_set_client_CA_list(ctx, names);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (ts->client_verify == LB_CLIENT_VERIFY_REQUIRED
+                                                 ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                                                 : 0),
+                     NULL);
+  SSL_CTX_set_verify_depth(ctx, 4);
+  jc_tls_name_alerts(ctx);
+  return 0;
+}
+
+size_t lb_tls_peer_subject(SSL *ssl, char *buf, size_t cap) {
+  X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+  if (!peer || SSL_get_verify_result(ssl) != X509_V_OK || cap < 2)
+    return 0;
+  BIO *b = BIO_new(BIO_s_mem());
+  /* RFC 2253 form escapes control and non-ASCII bytes: the value is safe in a header. */
+  int n = b ? X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) : -1;
+  size_t got = n > 0 ? (size_t)BIO_read(b, buf, (int)(cap - 1)) : 0;
+  BIO_free(b);
+  for (size_t i = 0; i < got; i++)
+    if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+      return 0;
+  buf[got] = 0;
+  return got;
+}
+
+static int tune(SSL_CTX *ctx, lb_tls_server *t) {
   static const unsigned char sid[] = "journey-lb";
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   SSL_CTX_sess_set_cache_size(ctx, 20000);
@@ -62,6 +101,7 @@ static void tune(SSL_CTX *ctx, lb_tls_server *t) {
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_tlsext_servername_callback(ctx, sni_select);
   SSL_CTX_set_tlsext_servername_arg(ctx, t);
+  return lb_ticket_keys_attach(ctx); /* keys of the process, not of this context: see reload */
 }
 
 int lb_tls_server_init(lb_tls_server *t, const lb_config *c, char *err, size_t errlen) {
@@ -100,9 +140,18 @@ int lb_tls_server_init(lb_tls_server *t, const lb_config *c, char *err, size_t e
     SSL_CTX *ctx = jc_tls_server_ctx(cc->cert, cc->key, err, errlen);
     if (!ctx)
       goto fail;
-    tune(ctx, t);
     t->ctx[t->nctx++] = ctx;
+    if (tune(ctx, t) != 0) {
+      snprintf(err, errlen, "cannot set the session ticket callback: %s",
+               jc_tls_last_error(why, sizeof why));
+      goto fail;
+    }
+    if (c->tls.client_ca[0] && client_certs(ctx, &c->tls, err, errlen) != 0)
+      goto fail;
   }
+  /* Last, once every certificate loaded: a reload that fails keeps the running keys. */
+  if (t->nctx && lb_ticket_keys_load(c->tls.ticket_key_file, err, errlen) != 0)
+    goto fail;
   return 0;
 fail:
   lb_tls_server_free(t);

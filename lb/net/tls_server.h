@@ -18,6 +18,9 @@ typedef struct lb_tls_server {
 /* Loads every cert/key pair of the config. Returns 0, or -1 with the file and OpenSSL reason. */
 int lb_tls_server_init(lb_tls_server *t, const lb_config *c, char *err, size_t errlen);
 void lb_tls_server_free(lb_tls_server *t);
+/* The verified client certificate's subject (RFC 2253, "CN=alice,O=Example") into buf; 0 when
+ * the client sent none (or it did not verify). */
+size_t lb_tls_peer_subject(SSL *ssl, char *buf, size_t cap);
 static inline SSL_CTX *lb_tls_server_default(const lb_tls_server *t) {
   return t->nctx ? t->ctx[0] : NULL;
 }

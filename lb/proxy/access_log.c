@@ -30,6 +30,10 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
     jc_logline_str(&l, "tls", SSL_get_version(conn->ssl));
     jc_logline_str(&l, "cipher", SSL_get_cipher_name(conn->ssl));
     jc_logline_str(&l, "sni", sni ? sni : "");
+    char subject[512];
+    size_t n = lb_tls_peer_subject(conn->ssl, subject, sizeof subject);
+    if (n || rt->cfg.tls.client_ca[0])
+      jc_logline_strn(&l, "client_cert", subject, n);
   } else {
     jc_logline_str(&l, "tls", "plain");
     jc_logline_str(&l, "cipher", "");
@@ -94,5 +98,19 @@ void lb_debug_phase(lb_exchange *ex, const lb_log_conn *conn, const char *phase,
     jc_logline_int(&l, "status", ex->status);
   uint64_t from = ex->t.req_start ? ex->t.req_start : ex->t.accept;
   jc_logline_ms(&l, "elapsed_ms", now >= from ? now - from : 0);
+  jc_log_emit(&l);
+}
+
+void lb_debug_tls(const lb_log_conn *conn, uint64_t elapsed_us) {
+  const char *sni = SSL_get_servername(conn->ssl, TLSEXT_NAMETYPE_host_name);
+  jc_logline l;
+  jc_log_begin(&l, JC_LOG_DEBUG, "phase");
+  jc_logline_str(&l, "phase", "tls");
+  jc_logline_uint(&l, "conn", conn->id);
+  jc_logline_str(&l, "version", SSL_get_version(conn->ssl));
+  jc_logline_str(&l, "cipher", SSL_get_cipher_name(conn->ssl));
+  jc_logline_str(&l, "sni", sni ? sni : "");
+  jc_logline_bool(&l, "resumed", SSL_session_reused(conn->ssl));
+  jc_logline_ms(&l, "elapsed_ms", elapsed_us);
   jc_log_emit(&l);
 }

@@ -18,5 +18,7 @@ typedef struct lb_log_conn {
 
 void lb_access_log(lb_exchange *ex, const lb_log_conn *conn);
 void lb_debug_phase(lb_exchange *ex, const lb_log_conn *conn, const char *phase, uint64_t now);
+/* The debug line of a completed TLS handshake (version, cipher, SNI, resumed). */
+void lb_debug_tls(const lb_log_conn *conn, uint64_t elapsed_us);
 
 #endif

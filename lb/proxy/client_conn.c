@@ -592,7 +592,14 @@ static void on_request_head(lb_client *c) {
       .request_id = rt->cfg.request_id ? c->ex.reqid : NULL,
       .request_id_len = c->ex.reqid_len,
       .via = "journey-lb",
+      .cert_header = rt->cfg.tls.cert_header,
+      .cert_header_len = strlen(rt->cfg.tls.cert_header),
   };
+  char subject[512];
+  if (c->tls_on) { /* a client-ca added by a reload counts too: the TLS context decides */
+    fi.cert_subject = subject;
+    fi.cert_subject_len = lb_tls_peer_subject(c->tls.ssl, subject, sizeof subject);
+  }
   lb_request_in in = {
       .head = {.raw = c->in + c->req_off,
                .raw_len = c->parse_off - c->req_off,
@@ -829,17 +836,8 @@ static void on_tls_handshake_done(lb_client *c) {
   c->ex.t.idle_start = now;
   c->state = LB_C_IDLE;
   if (jc_log_enabled(JC_LOG_DEBUG)) {
-    const char *sni = SSL_get_servername(c->tls.ssl, TLSEXT_NAMETYPE_host_name);
-    jc_logline l;
-    jc_log_begin(&l, JC_LOG_DEBUG, "phase");
-    jc_logline_str(&l, "phase", "tls");
-    jc_logline_uint(&l, "conn", c->id);
-    jc_logline_str(&l, "version", SSL_get_version(c->tls.ssl));
-    jc_logline_str(&l, "cipher", SSL_get_cipher_name(c->tls.ssl));
-    jc_logline_str(&l, "sni", sni ? sni : "");
-    jc_logline_bool(&l, "resumed", SSL_session_reused(c->tls.ssl));
-    jc_logline_ms(&l, "elapsed_ms", now - c->ex.t.accept);
-    jc_log_emit(&l);
+    lb_log_conn lc;
+    lb_debug_tls(log_conn(c, &lc), now - c->ex.t.accept);
   }
   lb_deadline_set(&c->timer, &c->dl, on_timer, c->ex.w->rt->cfg.client_header_timeout);
 }

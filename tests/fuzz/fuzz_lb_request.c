@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   lb_forward_info fi = {"192.0.2.7", "https", "0f8fad5b-d9cb-469f-a165-70867728950e", 36,
-                        "journey-lb", 0};
+                        "journey-lb", 0, NULL, 0, NULL, 0};
   const char *method = llhttp_method_name((llhttp_method_t)p.method);
   lb_request_view v = {method, strlen(method), c.r.url, c.r.url_len, p.http_minor, c.hdrs, c.r.nhdrs,
                        (lb_framing)framing};

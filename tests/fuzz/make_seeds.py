@@ -131,4 +131,29 @@ for label, maxv in (("tls13", ssl.TLSVersion.TLSv1_3), ("tls12", ssl.TLSVersion.
     put("fuzz_tls_server", label, b"\x00" + hello)
     put("fuzz_tls_server", label + "-split", b"\x03" + hello)
 put("fuzz_tls_server", "plain_http", b"\x00GET / HTTP/1.1\r\n\r\n")
+
+
+# fuzz_backend_ws: byte 0 even = a request head for the handshake; odd = an echo session whose
+# input interleaves a control byte (piece size, how much the socket drains) before each piece.
+def ws_frame(opcode, payload, fin=True, key=b"\x01\x02\x03\x04"):
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack("!H", n)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def ws_handshake(extra=b"", upgrade=b"Upgrade: websocket\r\n", version=b"13"):
+    return (b"GET /ws HTTP/1.1\r\n" + H + upgrade + b"Connection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: " + version +
+            b"\r\n" + extra + b"\r\n")
+
+
+put("fuzz_backend_ws", "handshake-good", b"\x00" + ws_handshake(b"X-Request-Id: r1\r\n"))
+put("fuzz_backend_ws", "handshake-no-upgrade", b"\x00" + ws_handshake(upgrade=b""))
+put("fuzz_backend_ws", "handshake-version-8", b"\x00" + ws_handshake(version=b"8"))
+put("fuzz_backend_ws", "session-text-ping-close", b"\x01\x7f" + ws_frame(1, b"hello") + b"\x45" +
+    ws_frame(9, b"p") + b"\xff" + ws_frame(8, struct.pack("!H", 1000) + b"bye"))
+put("fuzz_backend_ws", "session-fragments", b"\x01\x10" + ws_frame(2, b"a" * 100, fin=False) +
+    b"\x50" + ws_frame(0, b"b" * 100) + b"\x3f" + ws_frame(1, "é".encode()))
+put("fuzz_backend_ws", "session-big", b"\x01\x3f" + ws_frame(2, bytes(range(256)) * 12))
 print("seeds written")

@@ -9,6 +9,12 @@ if(TARGET journey AND TARGET journey-backend)
   set(client_groups Dns Errors Http)
   if(TARGET journey-lb)
     list(APPEND client_groups Lb)
+    # time_* medians against curl's: a timing comparison, so only on request (a quiet machine,
+    # journey built as users run it, without sanitizers): -DJOURNEY_TIMING_TESTS=ON
+    option(JOURNEY_TIMING_TESTS "Register the client's time_* comparison with curl" OFF)
+    if(JOURNEY_TIMING_TESTS AND NOT JOURNEY_SANITIZE)
+      list(APPEND client_groups CurlTimes)
+    endif()
   endif()
   foreach(group ${client_groups})
     add_test(NAME integration.client.${group}
@@ -17,4 +23,18 @@ if(TARGET journey AND TARGET journey-backend)
     set_tests_properties(integration.client.${group} PROPERTIES LABELS integration TIMEOUT 120
       FIXTURES_REQUIRED certs)
   endforeach()
+endif()
+# curl's flags (-d, --data-binary, -A, --http1.0, -i, -D, -L, -x, --cert, -w, --retry, --connect-to)
+if(TARGET journey AND TARGET journey-backend)
+  add_test(NAME integration.client.flags
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_flags.py
+            $<TARGET_FILE:journey> ${JOURNEY_TEST_CERTS} $<TARGET_FILE:journey-backend>)
+  set_tests_properties(integration.client.flags PROPERTIES LABELS integration TIMEOUT 180 FIXTURES_REQUIRED certs)
+endif()
+# --trace-path through two routers in network namespaces made by the test (root; else skipped)
+if(TARGET journey AND TARGET journey-backend)
+  add_test(NAME integration.client.tracepath
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_tracepath.py
+            $<TARGET_FILE:journey> $<TARGET_FILE:journey-backend>)
+  set_tests_properties(integration.client.tracepath PROPERTIES LABELS integration TIMEOUT 60 SKIP_RETURN_CODE 77)
 endif()

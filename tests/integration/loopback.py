@@ -40,6 +40,18 @@ def free_port(host="127.0.0.1"):
     return free_ports(1, host)[0]
 
 
+def read_head(sock):
+    """Bytes from sock until the end of an HTTP head (CRLF CRLF) or EOF; what followed the head
+    in the same reads is included."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = sock.recv(65536)
+        if not d:
+            break
+        data += d
+    return data
+
+
 def read(path):
     """A file's text ("" when it does not exist yet)."""
     try:

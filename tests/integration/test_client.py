@@ -5,15 +5,15 @@ for body framings, and journey-lb when it is built. Every server is started here
 its PID.
 
 usage: test_client.py JOURNEY CERTS_DIR BACKEND LB_OR_NONE GROUP
-groups: Dns Errors Http Schema Lb
+groups: Dns Errors Http Schema Lb CurlTimes
 """
-import gzip, json, os, re, socket, subprocess, sys, tempfile, threading, time, unittest
+import gzip, json, os, re, socket, statistics, subprocess, sys, tempfile, threading, time, unittest
 
 JOURNEY, CERTS, BACKEND, LB = sys.argv[1:5]
 GROUP = sys.argv[5]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from loopback import free_port, read, sanitizer_reports, start, stop, stop_all, wait_port  # noqa: E402
+from loopback import TMP, free_port, read, read_head, sanitizer_reports, start, stop, stop_all, wait_port  # noqa: E402
 DOC = os.path.join(HERE, "..", "..", "docs", "client-json.md")
 
 
@@ -340,14 +340,33 @@ class Errors(Base):
         self.assertEqual(h.returncode, 0)
         for flag in ("--cacert", "-k", "--dns-servers", "--resolve", "--json", "-n", "-c", "-v", "-s",
                      "--no-cache", "--connect-timeout", "--max-time", "--fail", "--hosts-file", "--no-keepalive",
-                     "--interval", "-o", "-I", "-H", "-X", "-4", "-6"):
+                     "--interval", "-o", "-I", "-H", "-X", "-4", "-6", "--data", "--data-binary", "--user-agent",
+                     "--http1.0", "--include", "--dump-header", "--location", "--max-redirs", "--retry",
+                     "--retry-delay", "--write-out", "--proxy", "--noproxy", "--cert", "--key", "--connect-to",
+                     "--compressed", "--trace-path", "--html"):
             self.assertIn(flag, h.stdout)
+        # every long option of --help is in the man page too
+        man = open(os.path.join(HERE, "..", "..", "man", "journey.1")).read().replace("\\-", "-")
+        for flag in set(re.findall(r"--[a-z0-9.-]+", h.stdout)):
+            self.assertIn(flag, man)
+
+
+def brotli_compress(data):
+    """Real brotli bytes from Debian's libbrotlienc (there is no Python brotli module here)."""
+    import ctypes
+    enc = ctypes.CDLL("libbrotlienc.so.1")
+    out = ctypes.create_string_buffer(len(data) + 1024)
+    n = ctypes.c_size_t(len(out))
+    ok = enc.BrotliEncoderCompress(11, 22, 0, ctypes.c_size_t(len(data)), data, ctypes.byref(n), out)
+    assert ok == 1, "BrotliEncoderCompress failed"
+    return out.raw[:n.value]
 
 
 def framing_server(port, stop):
-    """Raw HTTP/1.1 responses with each body framing and gzip."""
+    """Raw HTTP/1.1 responses with each body framing, gzip and br."""
     body = b"journey " * 1000
     gz = gzip.compress(body)
+    br = brotli_compress(body)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", port))
@@ -358,12 +377,7 @@ def framing_server(port, stop):
             c, _ = ls.accept()
         except socket.timeout:
             continue
-        req = b""
-        while b"\r\n\r\n" not in req:
-            d = c.recv(4096)
-            if not d:
-                break
-            req += d
+        req = read_head(c)
         path = req.split(b" ")[1] if req.count(b" ") >= 2 else b"/"
         if path == b"/gzip":
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
@@ -374,7 +388,11 @@ def framing_server(port, stop):
         elif path == b"/close":
             c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
         elif path == b"/br":
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                      % len(br) + br)
+        elif path == b"/zstd":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: zstd\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+                      b"abc")
         elif path == b"/garbage":
             c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
         c.close()
@@ -419,11 +437,53 @@ class Http(Base):
         code, j = self.get("/close")
         self.assertEqual((code, j["phases"]["http"]["transfer_mode"], j["phases"]["http"]["body_bytes"]),
                          (0, "close-delimited", 8000))
-        code, j = self.get("/br")
+        code, j = self.get("/zstd")
         self.assertEqual(code, 0)
         self.assertIn("NOT decoded", j["phases"]["http"]["encoding_note"])
         code, j = self.get("/garbage")
         self.assertEqual(code, 8, j["error"])
+
+    def test_br_decoded(self):
+        """journey advertises br (as the seed's browser does), so it must decode it."""
+        out = os.path.join(self.tmp.name, "body")
+        code, j = self.get("/br", "--compressed", "-o", out)
+        self.assertEqual(code, 0, j["error"])
+        self.assertIn("br", j["phases"]["url"]["request"].split("Accept-Encoding: ")[1].split("\r\n")[0])
+        h = j["phases"]["http"]
+        self.assertEqual((h["content_encoding"], h["body_decoded_bytes"]), ("br", 8000))
+        self.assertIn("br decoded", h["encoding_note"])
+        self.assertEqual(open(out, "rb").read(), b"journey " * 1000)
+
+    def test_output_dash_is_stdout(self):
+        """-o - writes the body to standard output (not a file named "-"); the report moves to stderr."""
+        r = journey("-o", "-", "--no-color", "http://127.0.0.1:%d/gzip" % self.port, env=dict(self.env))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "journey " * 1000)
+        self.assertIn("6 HTTP", r.stderr)
+        self.assertFalse(os.path.exists("-"))
+        r = journey("--json", "-o", "-", "http://127.0.0.1:%d/chunked" % self.port)
+        self.assertEqual((r.returncode, r.stdout), (0, "hello world"))
+        self.assertEqual(json.loads(r.stderr)["size_download"], 11)
+
+    def test_bare_host_is_http(self):
+        """Like curl: no scheme means http (port 80 unless given)."""
+        code, j = jjson("127.0.0.1:%d/my-app/data" % self.bport)
+        self.assertEqual(code, 0, j["error"])
+        self.assertEqual((j["scheme"], j["phases"]["url"]["port"], j["http_code"]), ("HTTP", self.bport, 200))
+        self.assertFalse(j["phases"]["tls"]["used"])
+
+    def test_tls_to_plain_port_never_says_verified(self):
+        """https:// to a plain-HTTP server fails the handshake (35) and says nothing was verified."""
+        url = "https://127.0.0.1:%d/my-app/data" % self.bport
+        code, j = jjson("--cacert", os.path.join(CERTS, "ca.crt"), url)
+        self.assertEqual((code, j["failed_phase"]), (35, "tls"), j["error"])
+        t = j["phases"]["tls"]
+        self.assertFalse(t["verified"])
+        self.assertTrue(t["verify_result"].startswith("not verified"), t["verify_result"])
+        r = journey("--no-color", "--cacert", os.path.join(CERTS, "ca.crt"), url)
+        self.assertEqual(r.returncode, 35)
+        self.assertNotIn("verify ok", r.stdout.replace("   ", " "))
+        self.assertIn("not verified", r.stdout)
 
     def test_happy_eyeballs_falls_back(self):
         # ::1 first (nothing listens there), then 127.0.0.1: both attempts reported
@@ -493,6 +553,48 @@ class Lb(Base):
         self.assertTrue(any(t["duration_us"] is not None for t in lb["server_timing"]))
         self.assertTrue(j["phases"]["tls"]["verified"])
 
+    def test_json_names_match_curl(self):
+        """curl -w '%{json}' and journey --json on the same request: the same names, the same
+        values where both know them (sizes of the LB's varying header values excepted)."""
+        url = "https://www.my-app.com:%d/my-app/data" % self.lport
+        common = ["--cacert", os.path.join(CERTS, "ca.crt"), "--resolve", "www.my-app.com:%d:127.0.0.1" % self.lport]
+        code, c = curl_json(*common, url)
+        self.assertEqual(code, 0, c)
+        code, j = jjson("--no-cache", *common, url, env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        validate(j, schema())
+        same = ("http_code", "response_code", "exitcode", "errormsg", "remote_ip", "remote_port", "local_ip",
+                "size_download", "size_upload", "http_version", "num_connects", "num_redirects", "url_effective",
+                "scheme", "content_type", "method", "num_headers", "num_certs", "ssl_verify_result")
+        for k in same + CURL_TIMES + ("local_port", "size_header", "size_request", "speed_download", "time_redirect"):
+            self.assertIn(k, j, k)
+            self.assertIn(k, c, k)
+        self.assertEqual({k: j[k] for k in same}, {k: c[k] for k in same})
+        # Server-Timing durations and the request id vary in length from one response to the next
+        self.assertLess(abs(j["size_header"] - c["size_header"]), 12)
+        self.assertEqual(j["size_request"], len(j["phases"]["url"]["request"]))
+
+    def test_html_page_in_chromium(self):
+        """--html writes one self-contained page; headless Chromium renders it (DOM checked, the
+        screenshot kept next to the test's logs)."""
+        page = os.path.join(TMP, "journey.html")
+        shot = os.path.join(TMP, "journey-html.png")
+        code, j = jjson("--trace-path", "--html", page, *self.args(), env=self.env)
+        self.assertEqual(code, 0, j["error"])
+        text = open(page).read()
+        self.assertNotRegex(text, r'(src|href)=|@import|url\(')  # no external assets
+        chrome = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + os.path.join(TMP, "chrome")]
+        dom = subprocess.run(chrome + ["--dump-dom", "file://" + page], capture_output=True, text=True, timeout=90)
+        self.assertIn('id="waterfall"', dom.stdout, dom.stderr[-500:])
+        self.assertEqual(len(re.findall(r'class="wf"', dom.stdout)), 7)
+        self.assertRegex(dom.stdout, r'id="status" class="ok">200')
+        self.assertIn(j["served_by"], re.search(r'id="lb">(.*?)</table>', dom.stdout, re.S).group(1))
+        self.assertIn("no hop", dom.stdout)
+        subprocess.run(chrome + ["--screenshot=" + shot, "--window-size=1100,1500", "file://" + page],
+                       capture_output=True, timeout=90)
+        self.assertGreater(os.path.getsize(shot), 10000)
+        print("screenshot: %s" % shot)
+
     def test_spread_over_three_backends(self):
         code, j = jjson("-n", "100", "-c", "4", *self.args(), env=self.env)
         self.assertEqual(code, 0, j["error"])
@@ -501,6 +603,69 @@ class Lb(Base):
         # Round-robin over three equal servers (one schedule per pool, shared by the workers):
         # 100 requests are 34 + 33 + 33, whichever connection or worker carried them.
         self.assertEqual(sorted(b.values()), [33, 33, 34], b)
+
+
+CURL_TIMES = ("time_namelookup", "time_connect", "time_appconnect", "time_pretransfer", "time_starttransfer",
+              "time_total")
+
+
+def lb_with_backends(cls, n):
+    """journey-lb (TLS, the development certificate) in front of n journey-backends, on loopback."""
+    ports = [free_port() for _ in range(n)]
+    cls.lport = free_port()
+    for i, p in enumerate(ports):
+        cls.procs.append(Proc([BACKEND, "--listen", "127.0.0.1:%d" % p, "--name", "b%d" % (i + 1),
+                               "--no-access-log"]))
+        wait_port(p)
+    argv = [LB, "--listen", "https://127.0.0.1:%d" % cls.lport, "--cert", os.path.join(CERTS, "server.crt"),
+            "--key", os.path.join(CERTS, "server.key"), "--access-log", "off"]
+    for i, p in enumerate(ports):
+        argv += ["--backend", "b%d=127.0.0.1:%d" % (i + 1, p)]
+    cls.procs.append(Proc(argv))
+    wait_port(cls.lport)
+
+
+def curl_json(*args):
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{json}"] + list(args), capture_output=True,
+                       text=True, timeout=30)
+    return r.returncode, json.loads(r.stdout)
+
+
+class CurlTimes(Base):
+    """journey and curl on the same requests through journey-lb, interleaved: the time_* medians
+    agree (within 0.3 ms or 15 %). Registered with -DJOURNEY_TIMING_TESTS=ON in a build without
+    sanitizers (ASan makes OpenSSL's many small allocations, SSL_CTX_new and the CA store, several
+    times slower in journey and not in curl), to be run on a quiet machine: on a loaded one the
+    scheduler's delays, not the two programs, set the medians."""
+    @classmethod
+    def setUpClass(cls):
+        if LB == "NONE":
+            raise unittest.SkipTest("journey-lb is not built")
+        cls.procs = []
+        lb_with_backends(cls, 1)
+        time.sleep(0.3)
+
+    def test_medians_match_curl(self):
+        url = "https://www.my-app.com:%d/my-app/data" % self.lport
+        common = ["--cacert", os.path.join(CERTS, "ca.crt"), "--resolve", "www.my-app.com:%d:127.0.0.1" % self.lport]
+        jt, ct = {k: [] for k in CURL_TIMES}, {k: [] for k in CURL_TIMES}
+        for _ in range(20):  # interleaved: journey, curl, journey, curl, ...
+            code, j = jjson("--no-cache", *common, url, env=self.env)
+            self.assertEqual(code, 0, j["error"])
+            code, c = curl_json(*common, url)
+            self.assertEqual(code, 0, c)
+            for k in CURL_TIMES:
+                jt[k].append(j[k])
+                ct[k].append(c[k])
+        bad = []
+        print("\n%-19s %12s %12s" % ("median", "journey ms", "curl ms"))
+        for k in CURL_TIMES:
+            jm, cm = statistics.median(jt[k]), statistics.median(ct[k])
+            ok = abs(jm - cm) <= max(0.0003, 0.15 * cm)
+            print("%-19s %12.3f %12.3f %s" % (k, jm * 1e3, cm * 1e3, "ok" if ok else "DIFFERS"))
+            if not ok:
+                bad.append(k)
+        self.assertEqual(bad, [], "time_* medians differ from curl's by more than 0.3 ms and 15 %")
 
 
 if __name__ == "__main__":

@@ -475,12 +475,16 @@ def case_tls_and_tcp_checks():
                         os.path.join(A.certs, "server.crt"), "--key",
                         os.path.join(A.certs, "server.key")], admin=False)
     tport = int(re.search(r"listen=https://127.0.0.1:(\d+)", wait_log(tls_srv, "msg=started")).group(1))
-    good = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *HEALTH, "--health-tls", "on",
+    # A TLS probe is a full handshake on both sides: under ASan on a loaded 2-core machine it
+    # can take longer than HEALTH's 200 ms, so these two checks get 2 s (what they assert is the
+    # verification result, not the speed).
+    tls_health = [*HEALTH, "--health-timeout", "2000ms", "--health-interval", "2500ms"]
+    good = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *tls_health, "--health-tls", "on",
                      "--health-tls-ca", ca])
     s = servers(good)["t1"]
     check(s["state"] == "UP" and s["last_check"]["result"] == "status 200",
           f"verified TLS check passes: {s}")
-    bad = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *HEALTH, "--health-tls", "on",
+    bad = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *tls_health, "--health-tls", "on",
                     "--health-tls-ca", ca, "--health-tls-sni", "wrong.example"])
     s = servers(bad)["t1"]
     print(f"TLS check with a wrong name: {s['state']}, {s['last_check']['result']}")

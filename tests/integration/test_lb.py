@@ -528,36 +528,38 @@ class RawBackend(threading.Thread):
         try:
             while True:
                 req = self.read_request(f)
-                if not req:
+                if not req or not self.respond(c, *req):
                     return
-                method, path, hdrs, body = req
-                if path == "/big":
-                    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.BIG)
-                    c.sendall(head if method == "HEAD" else head + self.BIG)
-                elif path == "/chunked":
-                    out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    for i in range(50):
-                        part = (b"chunk%d-" % i) * 300
-                        out += b"%x\r\n%s\r\n" % (len(part), part)
-                    c.sendall(out + b"0\r\n\r\n")
-                elif path == "/close":
-                    c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + self.BIG[:100000])
-                    c.close()
-                    return
-                elif path == "/204":
-                    c.sendall(b"HTTP/1.1 204 No Content\r\nX-Empty: yes\r\n\r\n")
-                elif path == "/304":
-                    c.sendall(b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
-                elif path == "/continue":
-                    c.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
-                elif path == "/echo":
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Body-Length: %d\r\n\r\n" % (len(body), len(body)) + body)
-                else:
-                    c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
         except (OSError, ValueError):
             return
         finally:
             c.close()
+
+    def respond(self, c, method, path, hdrs, body):
+        """Answers one request; False when the connection is over."""
+        if path == "/big":
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.BIG)
+            c.sendall(head if method == "HEAD" else head + self.BIG)
+        elif path == "/chunked":
+            out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            for i in range(50):
+                part = (b"chunk%d-" % i) * 300
+                out += b"%x\r\n%s\r\n" % (len(part), part)
+            c.sendall(out + b"0\r\n\r\n")
+        elif path == "/close":
+            c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + self.BIG[:100000])
+            return False
+        elif path == "/204":
+            c.sendall(b"HTTP/1.1 204 No Content\r\nX-Empty: yes\r\n\r\n")
+        elif path == "/304":
+            c.sendall(b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+        elif path == "/continue":
+            c.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
+        elif path == "/echo":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Body-Length: %d\r\n\r\n" % (len(body), len(body)) + body)
+        else:
+            c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        return True
 
 
 class DropSecondBackend(RawBackend):

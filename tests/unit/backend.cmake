@@ -5,3 +5,5 @@ journey_unit_test(test_backend_options SOURCES test_backend_options.c
   ${PROJECT_SOURCE_DIR}/backend/options.c)
 journey_unit_test(test_backend_accesslog SOURCES test_backend_accesslog.c
   ${PROJECT_SOURCE_DIR}/backend/accesslog.c)
+journey_unit_test(test_backend_ws_handshake SOURCES test_backend_ws_handshake.c
+  ${PROJECT_SOURCE_DIR}/backend/ws_handshake.c ${PROJECT_SOURCE_DIR}/backend/routes.c)

@@ -6,5 +6,6 @@ journey_unit_test(test_lb_rewrite SOURCES test_lb_rewrite.c LIBS journey_lb_core
 journey_unit_test(test_lb_config SOURCES test_lb_config.c LIBS journey_lb_core)
 journey_unit_test(test_lb_timing SOURCES test_lb_timing.c LIBS journey_lb_core)
 journey_unit_test(test_lb_deadline SOURCES test_lb_deadline.c LIBS journey_lb_core PkgConfig::LIBUV)
+journey_unit_test(test_lb_ticket_keys SOURCES test_lb_ticket_keys.c LIBS journey_lb_core)
 # The data plane's pure decisions: request policy, retry policy, framing (lb/core/).
 journey_unit_test(test_lb_policy SOURCES test_lb_policy.c LIBS journey_lb_http)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backend/accesslog.h"
+#include "backend/websocket.h"
 
 static const be_access_entry entry = {
     .backend = "b1",
@@ -47,6 +48,25 @@ static void json_line_without_request_id(void **state) {
                              "\"bytes\":512,\"duration_ms\":1.234,\"keep_alive\":false}\n");
 }
 
+/* A WebSocket's line, written when it ends: both byte counts, messages, both close codes. */
+static void websocket_line(void **state) {
+  be_ws_counts n = {.bytes_in = 2097427, .bytes_out = 2097191, .messages = 3, .close_sent = 4000,
+                    .close_received = 4000};
+  be_access_entry e = entry;
+  e.target = "/ws";
+  e.target_len = 3;
+  e.status = 101;
+  e.bytes = (size_t)n.bytes_out;
+  e.dur_us = 371816;
+  e.ws = &n;
+  jc_logline l;
+  be_accesslog_format(&l, JC_LOG_LOGFMT, "2026-12-02T14:04:05.282Z", &e);
+  assert_string_equal(l.buf, "time=2026-12-02T14:04:05.282Z level=info msg=access backend=b1 "
+                             "client=127.0.0.1:50000 method=GET path=/ws status=101 bytes=2097191 "
+                             "duration_ms=371.816 request_id=r-1 bytes_in=2097427 messages=3 "
+                             "close_sent=4000 close_received=4000\n");
+}
+
 /* Many lines through the batch buffer: all arrive, whole, in order. */
 static void batching_keeps_lines_whole(void **state) {
   int p[2];
@@ -81,6 +101,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(logfmt_line),
       cmocka_unit_test(json_line_without_request_id),
+      cmocka_unit_test(websocket_line),
       cmocka_unit_test(batching_keeps_lines_whole),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,6 +63,13 @@ static void defaults(void **state) {
   assert_int_equal(o.max_body_bytes, 1024 * 1024);
   assert_int_equal(o.delay_max_ms, 0);
   assert_true(o.fail_rate == 0.0);
+  assert_int_equal(o.ws_max_message_bytes, 16 * 1024 * 1024);
+  assert_int_equal(o.ws_idle_timeout_ms, 3600000);
+  assert_int_equal(PARSE(&o, err, "--listen", "127.0.0.1:1", "--name", "x",
+                         "--ws-max-message-bytes", "125", "--ws-idle-timeout-ms=10"),
+                   0);
+  assert_int_equal(o.ws_max_message_bytes, 125);
+  assert_int_equal(o.ws_idle_timeout_ms, 10);
 }
 
 static void help_and_version(void **state) {
@@ -90,6 +97,7 @@ static void help_documents_every_flag(void **state) {
                          "--workers",         "--log-format",     "--log-level",
                          "--no-access-log",   "--max-header-bytes", "--max-body-bytes",
                          "--idle-timeout-ms", "--request-timeout-ms", "--drain-timeout-ms",
+                         "--ws-max-message-bytes", "--ws-idle-timeout-ms", "GET /ws",
                          "--help",            "--version",        "SIGUSR1",
                          "SIGUSR2",           "SIGTERM"};
   for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
@@ -115,6 +123,8 @@ static void bad_input(void **state) {
       {"--workers", "0", "1..64"},
       {"--log-format", "xml", "logfmt or json"},
       {"--max-header-bytes", "10", "from 256"},
+      {"--ws-max-message-bytes", "124", "from 125 to 1073741824"},
+      {"--ws-idle-timeout-ms", "5", "from 10"},
       {"--bogus", "1", "unknown option"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {

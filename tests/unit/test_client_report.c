@@ -89,7 +89,7 @@ static char *render(const jn_result *r, int json, jn_stats *s) {
   FILE *f = open_memstream(&out, &n);
   jn_report_opts o = {.color = 0, .verbose = 1, .width = 40};
   if (json)
-    jn_report_json(f, r, s, s ? 3 : 1, 1);
+    jn_report_json(f, r, s, s ? 3 : 1, 1, NULL);
   else
     jn_report_human(f, r, &o);
   fclose(f);

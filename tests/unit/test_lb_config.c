@@ -137,6 +137,12 @@ static void errors_name_file_and_line(void **state) {
   expect_error(t, 4, "no pool named 'nosuchpool'");
   snprintf(t, sizeof t, "%skey = /a.key\n", base);
   expect_error(t, 3, "without a cert before it");
+  snprintf(t, sizeof t, "%sbackend = b1=127.0.0.1:9001\nclient-verify = sometimes\n", base);
+  expect_error(t, 4, "client-verify 'sometimes': expected optional or required");
+  snprintf(t, sizeof t, "%sbackend = b1=127.0.0.1:9001\nclient-cert-header = X Bad\n", base);
+  expect_error(t, 4, "client-cert-header 'X Bad': expected a header name");
+  snprintf(t, sizeof t, "%sbackend = b1=127.0.0.1:9001\nclient-verify = optional\n", base);
+  expect_error(t, 0, "client-verify needs client-ca FILE");
   /* whole-file problems name the file */
   expect_error("[lb]\nbackend = b1=127.0.0.1:9001\n", 0, "no listener");
   expect_error("[lb]\nlisten = https://127.0.0.1:8443\nbackend = b1=127.0.0.1:9001\n", 0,
@@ -144,6 +150,26 @@ static void errors_name_file_and_line(void **state) {
   expect_error("[lb]\nlisten = http://127.0.0.1:8080\n", 0, "no backend");
   expect_error("[lb]\nlisten = http://127.0.0.1:8080\n[pool p]\nroute = /p/\n", 0,
                "pool p has no backend");
+}
+
+/* TLS settings from the file; client-ca alone means required. */
+static void tls_settings(void **state) {
+  (void)state;
+  static lb_config c;
+  char err[1024] = "";
+  const char *text = "[lb]\nlisten = http://127.0.0.1:8080\nbackend = b1=127.0.0.1:9001\n"
+                     "tls-ticket-key-file = /etc/journey/tickets.keys\n"
+                     "client-ca = /etc/journey/clients.pem\n";
+  assert_int_equal(load(&c, text, err, sizeof err), 0);
+  assert_string_equal(c.tls.ticket_key_file, "/etc/journey/tickets.keys");
+  assert_string_equal(c.tls.client_ca, "/etc/journey/clients.pem");
+  assert_int_equal(c.tls.client_verify, LB_CLIENT_VERIFY_REQUIRED);
+  assert_string_equal(c.tls.cert_header, "X-Client-Cert-Subject");
+  const char *text2 = "[lb]\nlisten = http://127.0.0.1:8080\nbackend = b1=127.0.0.1:9001\n"
+                      "client-ca = /c.pem\nclient-verify = optional\nclient-cert-header = X-Mtls-Dn\n";
+  assert_int_equal(load(&c, text2, err, sizeof err), 0);
+  assert_int_equal(c.tls.client_verify, LB_CLIENT_VERIFY_OPTIONAL);
+  assert_string_equal(c.tls.cert_header, "X-Mtls-Dn");
 }
 
 static void missing_file(void **state) {
@@ -205,6 +231,7 @@ int main(void) {
       cmocka_unit_test(flags_only_one_pool_for_every_path),
       cmocka_unit_test(errors_name_file_and_line),
       cmocka_unit_test(missing_file),
+      cmocka_unit_test(tls_settings),
       cmocka_unit_test(value_parsers),
       cmocka_unit_test(worker_count),
   };

@@ -78,7 +78,7 @@ static void forwarded_head_passes_the_check(void **state) {
     assert_int_equal(verdict(in[i], &why, &c), 0);
     lb_request_view v = {"GET", 3, c.r.url, c.r.url_len, c.p.http_minor, c.h, c.r.nhdrs,
                          LB_FRAME_NONE};
-    lb_forward_info fi = {"192.0.2.7", "http", "rid", 3, "journey-lb", 0};
+    lb_forward_info fi = {"192.0.2.7", "http", "rid", 3, "journey-lb", 0, NULL, 0, NULL, 0};
     char out[2048];
     size_t n = lb_rewrite_request(out, sizeof out - 1, &v, &fi);
     assert_true(n > 0);

@@ -14,7 +14,8 @@
 static size_t fwd(char *out, size_t cap, const lb_header *h, size_t nh, lb_framing fr,
                   const char *rid) {
   lb_request_view v = {"GET", 3, "/my-app/data?x=1", 16, 1, h, nh, fr};
-  lb_forward_info fi = {"192.0.2.7", "https", rid, rid ? strlen(rid) : 0, "journey-lb", 0};
+  lb_forward_info fi = {"192.0.2.7", "https", rid, rid ? strlen(rid) : 0, "journey-lb", 0,
+                        NULL, 0, NULL, 0};
   return lb_rewrite_request(out, cap, &v, &fi);
 }
 
@@ -24,13 +25,35 @@ static void forwarded_for_from_a_slice(void **state) {
   const char peer[] = "[2001:db8::7]:50312";
   const lb_header h[] = {H("Host", "a"), H("X-Forwarded-For", "198.51.100.1")};
   lb_request_view v = {"GET", 3, "/", 1, 1, h, 2, LB_FRAME_NONE};
-  lb_forward_info fi = {peer + 1, "https", NULL, 0, "journey-lb", 11};
+  lb_forward_info fi = {peer + 1, "https", NULL, 0, "journey-lb", 11, NULL, 0, NULL, 0};
   char out[1024];
   size_t n = lb_rewrite_request(out, sizeof out, &v, &fi);
   assert_true(n > 0);
   out[n] = 0;
   assert_non_null(strstr(out, "\r\nX-Forwarded-For: 198.51.100.1, 2001:db8::7\r\n"));
   assert_null(strstr(out, "50312"));
+}
+
+/* The client-certificate header: a client's copy (any case) never passes; the verified subject
+ * is added only when there is one. */
+static void client_cert_subject_not_forgeable(void **state) {
+  (void)state;
+  const lb_header h[] = {H("Host", "a"), H("x-client-cert-subject", "CN=forged"),
+                         H("X-Client-Cert-Subject", "CN=forged2")};
+  lb_request_view v = {"GET", 3, "/", 1, 1, h, 3, LB_FRAME_NONE};
+  lb_forward_info fi = {"192.0.2.7", "https", NULL, 0, "journey-lb", 0,
+                        "X-Client-Cert-Subject", 21, "CN=alice,O=Example", 18};
+  char out[1024];
+  size_t n = lb_rewrite_request(out, sizeof out - 1, &v, &fi);
+  assert_true(n > 0);
+  out[n] = 0;
+  assert_null(strstr(out, "forged"));
+  assert_non_null(strstr(out, "\r\nX-Client-Cert-Subject: CN=alice,O=Example\r\n"));
+  fi.cert_subject_len = 0; /* no certificate: no header at all */
+  n = lb_rewrite_request(out, sizeof out - 1, &v, &fi);
+  out[n] = 0;
+  assert_null(strstr(out, "forged"));
+  assert_null(strcasestr(out, "client-cert"));
 }
 
 static void request_hop_by_hop_removed(void **state) {
@@ -273,6 +296,7 @@ static void header_views_from_pieces(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(request_hop_by_hop_removed),
+      cmocka_unit_test(client_cert_subject_not_forgeable),
       cmocka_unit_test(forwarded_for_from_a_slice),
       cmocka_unit_test(byte_classes),
       cmocka_unit_test(request_lines_copied_in_runs),

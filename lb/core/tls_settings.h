@@ -1,0 +1,31 @@
+/* The [lb] settings of the HTTPS listeners beyond certificates: session ticket keys and client
+ * certificates (pure: parsing and cross-checks; lb/net/tls_server.c applies them). */
+#ifndef JOURNEY_LB_TLS_SETTINGS_H
+#define JOURNEY_LB_TLS_SETTINGS_H
+
+#include <stddef.h>
+
+#define LB_TLS_PATH_MAX 512
+
+typedef enum {
+  LB_CLIENT_VERIFY_OFF = 0,
+  LB_CLIENT_VERIFY_OPTIONAL,
+  LB_CLIENT_VERIFY_REQUIRED
+} lb_client_verify;
+
+typedef struct lb_tls_settings {
+  char ticket_key_file[LB_TLS_PATH_MAX]; /* "": a random key per process */
+  char client_ca[LB_TLS_PATH_MAX];       /* CA bundle for client certificates; "": none asked */
+  lb_client_verify client_verify;        /* with client_ca: required unless set to optional */
+  int client_verify_set;
+  char cert_header[64]; /* request header carrying the verified subject (any client copy dropped) */
+} lb_tls_settings;
+
+void lb_tls_settings_defaults(lb_tls_settings *t);
+/* Returns 0 (set), -1 (bad value, reason in why) or 1 (not one of these settings). */
+int lb_tls_settings_set(lb_tls_settings *t, const char *name, const char *value, char *why,
+                        size_t wl);
+/* Cross-checks once everything is read. Returns 0 or -1 with the reason. */
+int lb_tls_settings_finish(lb_tls_settings *t, char *why, size_t wl);
+
+#endif

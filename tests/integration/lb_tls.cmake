@@ -1,0 +1,14 @@
+# journey-lb session tickets (shared key file across processes, SIGHUP, rotation, bad files) and
+# client certificates (required, optional, the subject header)
+# (test_lb_tls.py).
+if(TARGET journey-lb AND TARGET journey-backend)
+  foreach(case shared_file reload_keeps_keys rotation key_file_errors client_cert_required
+               client_cert_optional)
+    add_test(NAME integration.lb_tls.${case}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_lb_tls.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case ${case})
+    set_tests_properties(integration.lb_tls.${case} PROPERTIES LABELS integration TIMEOUT 120
+      FIXTURES_REQUIRED certs)
+  endforeach()
+endif()
