@@ -8,19 +8,29 @@
 #   make package    the Debian package
 #   make clean      remove build/
 # Variables: BUILD_DIR (build), BUILD_TYPE (RelWithDebInfo), CMAKE_FLAGS (extra -D options),
-# CTEST_FLAGS (e.g. -L unit), JOBS (parallel build jobs).
+# CTEST_FLAGS (e.g. -L unit), JOBS (parallel build jobs), NO_DEPS (1: do not install anything).
+#
+# Every target that builds first installs what it needs and is missing (scripts/install-deps.sh,
+# apt-get as root or through sudo), so `make test` works as the first command on a fresh Debian 12
+# machine, as `make demo` does. Nothing is installed when everything is present; without apt-get
+# (another distribution) the step is skipped and CMake names what is missing.
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 CMAKE_FLAGS ?=
 CTEST_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+NO_DEPS ?=
+
+# The dependency groups of the goals on the command line, installed in one step before CMake runs.
+DEPS_GROUPS := --build $(if $(filter test scenario,$(MAKECMDGOALS)),--test) $(if $(filter package,$(MAKECMDGOALS)),--package)
 
 .PHONY: all build configure test demo deps bench scenario package clean
 
 all: build
 
 configure:
+	@if [ "$(NO_DEPS)" != 1 ] && command -v apt-get >/dev/null 2>&1; then scripts/install-deps.sh $(DEPS_GROUPS); fi
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
 
 build: configure

@@ -3,6 +3,7 @@
 
   report.py --records FILE [--workload NAME]...            markdown tables on stdout
   report.py --records FILE --results DIR --meta FILE       DIR/RESULTS.md and DIR/*.png (gnuplot)
+  report.py --records FILE --plots DIR                     only DIR/*.png, e.g. again from docs/bench/raw
 
 A record is one measured run: a line of key=value fields written by bench_record (bench/lib.sh).
 Runs that differ only in `round` (and in measured values) form a group; a table shows each group's
@@ -189,7 +190,7 @@ def median_of(records, workload, lb, metric, **match):
 
 
 def targets(records):
-    """The issue's targets, checked against the medians of this run."""
+    """The project's targets, checked against the medians of this run."""
     rows = []
 
     def ratio_rows(workload, metric, peer, goal, higher, text):
@@ -238,32 +239,64 @@ def targets(records):
     return rows
 
 
-def gnuplot_bars(path_png, path_dat, title, ylabel, rows, series, logscale=False):
-    """rows: [(label, {series: (median, min, max)})] -> clustered bars with min-max error bars."""
+def gp_str(text):
+    """A gnuplot double-quoted string (where \\n is a line break)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def gnuplot_bars(path_png, path_dat, title, ylabel, rows, series, logscale=False, kilo=False):
+    """rows: [(label, {series: (median, min, max)})] -> clustered bars with min-max error bars.
+    A label may hold line breaks (\\n); the clusters are at x = 0, 1, 2 ..."""
     with open(path_dat, "w") as f:
         f.write("# label " + " ".join(f"{s}_median {s}_min {s}_max" for s in series) + "\n")
         for label, vals in rows:
-            f.write('"' + label + '" ' + " ".join(
+            f.write('"' + label.replace("\n", ", ") + '" ' + " ".join(
                 "{} {} {}".format(*vals[s]) if s in vals else "NaN NaN NaN" for s in series) + "\n")
     plots = ", ".join(
-        f"'{path_dat}' using {2 + 3 * i}:{3 + 3 * i}:{4 + 3 * i}:xtic(1) title '{LB_NAMES.get(s, s)}'"
+        f"'{path_dat}' using {2 + 3 * i}:{3 + 3 * i}:{4 + 3 * i} title '{LB_NAMES.get(s, s)}'"
         for i, s in enumerate(series))
+    xtics = ", ".join(f"{gp_str(label)} {i}" for i, (label, _) in enumerate(rows))
     script = f"""
-set terminal pngcairo size 1100,520 font ",10"
+set terminal pngcairo size {max(1200, 175 * len(rows))},660 font ",12"
 set output '{path_png}'
-set title '{title}'
-set ylabel '{ylabel}'
+set title {gp_str(title)} font ",14"
+set ylabel {gp_str(ylabel)}
 set style data histogram
-set style histogram errorbars gap 1 lw 1
-set style fill solid 0.8 border -1
-set key top left
+set style histogram errorbars gap 1.5 lw 1
+set style fill solid 0.85 border -1
+set key outside top center horizontal
 set grid ytics
 set yrange [0:*]
-set xtics rotate by -20 noenhanced
+set xtics ({xtics}) noenhanced nomirror
+set ytics nomirror
+set xrange [-0.6:{len(rows) - 0.4}]
+set bmargin 6
+set label {gp_str(WHISKERS)} at screen 0.99, screen 0.015 right font ",10"
+{"set format y '%.0s%c'" if kilo else ""}
 {"set logscale y; set yrange [*:*]" if logscale else ""}
 plot {plots}
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+PROTO = {"https-ka": "HTTPS", "http-ka": "plain HTTP", "tls-new": "full handshake", "tls-resume": "resumed session"}
+
+
+def plot_label(w, k):
+    """A cluster's label in words, two lines: what was measured, then the set-up."""
+    workers = k.get("workers")
+    setup = [f"{workers} worker" + ("s" if workers != "1" else "")] if workers else []
+    if k.get("backend"):
+        setup.append(k["backend"].replace("-backend", "") + " backends")
+    if w == "pool":
+        return f"{k.get('pool')} servers\n{k.get('algo')}"
+    if w in ("memory", "tunnel"):
+        what = "tunnels" if w == "tunnel" else "connections"
+        return f"{int(k.get('count', 0)):,} {what}".replace(",", " ") + "\n" + "\n".join(setup)
+    return PROTO.get(w, w) + "\n" + "\n".join(setup)
+
+
+WHISKERS = "bars: median over the rounds, whiskers: min to max"
 
 
 def plots(records, results_dir, out):
@@ -280,34 +313,41 @@ def plots(records, results_dir, out):
                     rows.append((label_fn(w, dict(key)), vals))
         return rows
 
-    short = lambda w, k: (w + " " + " ".join(f"{v}" + ("w" if n == "workers" else "") for n, v in k.items()
-                                              if n in ("workers", "backend", "count", "pool", "algo")))
+    # (png, title, y label, workloads, metric, log scale, y in k/M)
     specs = [
-        ("keepalive-rps.png", "Keep-alive requests/s (median, min-max)", "requests/s", ["https-ka", "http-ka"], "rps", False),
-        ("cpu-per-request.png", "LB CPU per request, keep-alive (µs, median, min-max)", "µs of LB CPU per request",
-         ["https-ka", "http-ka"], "us_per_req", False),
-        ("handshakes.png", "New connections per second (median, min-max)", "connections/s", ["tls-new", "tls-resume"], "rps", False),
-        ("latency.png", "Latency at a fixed rate, HTTPS keep-alive (ms, log scale)", "ms", None, None, True),
-        ("pool.png", "Plain HTTP keep-alive req/s by pool size and algorithm", "requests/s", ["pool"], "rps", False),
-        ("memory.png", "Memory per idle TLS connection", "kB per connection", ["memory"], "kb_per_conn", False),
-        ("tunnel.png", "Memory per idle WebSocket tunnel", "kB per tunnel", ["tunnel"], "kb_per_tunnel", False),
+        ("keepalive-rps.png", "Requests per second through the load balancer, keep-alive: higher is better",
+         "requests per second", ["https-ka", "http-ka"], "rps", False, True),
+        ("cpu-per-request.png", "Load balancer CPU time per request, keep-alive: lower is better",
+         "µs of load balancer CPU per request", ["https-ka", "http-ka"], "us_per_req", False, False),
+        ("handshakes.png", "New TLS connections per second, one request each: higher is better",
+         "connections per second", ["tls-new", "tls-resume"], "rps", False, True),
+        ("latency.png", "Latency at a fixed request rate, HTTPS keep-alive: lower is better",
+         "milliseconds (log scale)", None, None, True, False),
+        ("pool.png", "Requests per second as the pool grows from 3 to 300 servers: higher is better\n"
+         "(plain HTTP keep-alive, 1 worker: flat bars mean that the pool's size costs nothing)",
+         "requests per second", ["pool"], "rps", False, True),
+        ("memory.png", "Memory per idle keep-alive TLS connection: lower is better",
+         "kB per connection", ["memory"], "kb_per_conn", False, False),
+        ("tunnel.png", "Memory per idle WebSocket tunnel: lower is better", "kB per tunnel", ["tunnel"],
+         "kb_per_tunnel", False, False),
     ]
-    for png, title, ylabel, ws, metric, log in specs:
+    for png, title, ylabel, ws, metric, log, kilo in specs:
         if ws is None:  # latency: one cluster per percentile
             rows = []
             for key, per in groups(records, "latency").items():
-                for m, lab in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+                k = dict(key)
+                for m, lab in (("p50", "median"), ("p99", "p99"), ("p999", "p99.9")):
                     vals = {lb: stats(rs, m)[:3] for lb, rs in per.items() if stats(rs, m)}
                     if vals:
-                        rows.append((short("", dict(key)).strip() + " " + lab, vals))
+                        rows.append((f"{lab}\n{k.get('workers')} worker" + ("s" if k.get("workers") != "1" else ""), vals))
         else:
-            rows = rows_for(ws, metric, short)
+            rows = rows_for(ws, metric, plot_label)
         if not rows:
             continue
         series = [lb for lb in LBS if any(lb in v for _, v in rows)]
         try:
             gnuplot_bars(os.path.join(results_dir, png), os.path.join(raw, png.replace(".png", ".dat")),
-                         title, ylabel, rows, series, log)
+                         title, ylabel, rows, series, log, kilo)
             made.append(png)
         except (OSError, subprocess.CalledProcessError) as e:
             print(f"report: gnuplot failed for {png}: {e}", file=sys.stderr)
@@ -324,10 +364,16 @@ def main():
     ap.add_argument("--results", help="directory for RESULTS.md and the plots")
     ap.add_argument("--meta", help="markdown to put first (machine, versions, commands)")
     ap.add_argument("--tail", help="markdown to put last (profiles)")
+    ap.add_argument("--plots", metavar="DIR", help="only the plots: DIR/*.png (and DIR/raw/*.dat) from the records")
     a = ap.parse_args()
     records = [derive(r) for r in read_records(a.records)]
     if not records:
         sys.exit("report: no records in " + a.records)
+    if a.plots:
+        out = []
+        plots(records, a.plots, out)
+        print("report: wrote " + ", ".join(l[l.index("(") + 1:-2] for l in out[1:]), file=sys.stderr)
+        return
     order = a.workload or list(WORKLOADS) + sorted({r["workload"] for r in records} - set(WORKLOADS))
     out = []
     if a.results and a.meta:
@@ -335,7 +381,7 @@ def main():
     if a.results:
         rows = targets(records)
         if rows:
-            out.append("## Targets (from issue 9), this run\n")
+            out.append("## Targets, this run\n")
             out.append("Each target is checked against the medians of this run. The CPU-per-request rows state "
                        "the same goal as the req/s rows in cost (µs of LB CPU per request, from /proc): on a "
                        "shared machine the other tenants change req/s from round to round much more than "

@@ -52,6 +52,7 @@ test_pkgs=(
   "python3-websockets:WebSocket tests through the load balancer"
   "nghttp2-client:nghttp and h2load for the HTTP/2 tests"
   "chromium:headless browser for the page, WebSocket and HTTP/2 tests"
+  "jq:JSON on the command line: the README's /stats and --json examples, run by its test"
 )
 bench_pkgs=(
   "haproxy:peer load balancer" "nginx-light:peer load balancer and static backend" "wrk:HTTP load generator"

@@ -56,6 +56,11 @@ command -v debootstrap >/dev/null || die "debootstrap not found: run scripts/ins
 
 cache=${JOURNEY_CACHE:-/var/cache/journey}
 root="$cache/bookworm-minbase"
+# Tests that run at the same time (the package test, the fresh-machine test) share this cache:
+# one makes it, the others wait for it rather than debootstrapping over each other.
+mkdir -p "$cache"
+exec 9>"$cache/.bookworm-minbase.lock"
+flock 9
 if [ "$force" = 1 ] || ! [ -x "$root/usr/bin/apt-get" ] || ! [ -f "$root/.journey-complete" ]; then
   rm -rf "$root"
   mkdir -p "$cache"

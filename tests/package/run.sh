@@ -91,36 +91,11 @@ done
 rm -rf "$hard"
 
 step "a clean bookworm chroot (cached debootstrap minbase, copied)"
-base=$(scripts/offline-base-image.sh --chroot-only)
-work=$(mktemp -d /var/tmp/journey-package.XXXXXX)
-root="$work/root"
-mounted=()
-cleanup() {
-  local i
-  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
-  if [ "$keep" = 1 ]; then echo "kept $root"; else rm -rf --one-file-system "$work"; fi
-}
-trap cleanup EXIT
-cp -a "$base" "$root"
-# The cached base keeps dpkg from installing man pages (as the slim image does); a user's
-# system does install them, and the unit check below needs them.
-rm -f "$root/etc/dpkg/dpkg.cfg.d/docker"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
-# debootstrap writes no /etc/hosts; every installed system has one naming localhost.
-printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
-for m in proc dev dev/pts; do
-  case $m in
-    proc) mount -t proc proc "$root/proc" ;;
-    *) mount --bind "/$m" "$root/$m" ;;
-  esac
-  mounted+=("$root/$m")
-done
+# shellcheck source=tests/lib/chroot.sh
+. tests/lib/chroot.sh
+CHROOT_KEEP=$keep
+chroot_make package
 cp "$deb" "$root/tmp/"
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"; }
-# In the background, with $! the program's own PID (chroot, env and setpriv exec it): a
-# backgrounded shell function would be a subshell whose PID is not the server's, and killing
-# it would leave the server running after the test.
-in_root_bg() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@" & }
 
 step "apt-get install ./$(basename "$deb") (the Depends must resolve from Debian's archive)"
 in_root apt-get update -qq

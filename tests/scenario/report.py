@@ -410,7 +410,7 @@ class Report:
         self.close()
         self.lines += ["", f"## {title}", ""]
         if seed:
-            self.lines += [f"> Seed: {seed}", ""]
+            self.lines += [f"> The story: {seed}", ""]
         self.lines.append("```")
         self.fenced = True
 
@@ -492,7 +492,7 @@ def main():
     lb_lines1 = [line for line in lines_after(r.p("logs", "lb.access.log"), r.p("run1", "lb.lines.before"),
                                                    r.p("run1", "lb.lines.after")) if line.strip()]
 
-    r.out("# The seed's journey, watched on real interfaces")
+    r.out("# One request's journey, watched on real interfaces")
     r.section("The network and the runs",
               "a laptop on office Wi-Fi (KT internet) sends GET https://www.my-app.com/my-app/data to an "
               "Azure Load Balancer. Here: nine network namespaces, two switches (bridges), documentation "
@@ -501,9 +501,9 @@ def main():
     r.out("                                                  |")
     r.out("                                                 dns")
     r.out()
-    roles = {"pc": "the laptop (seed: 192.168.1.100 on office Wi-Fi)", "dns": "dnsmasq, the ISP's resolver (seed: 168.126.63.1)",
-             "lb": "journey-lb (seed: the Azure Load Balancer 20.123.45.67)", "home-router": "NAT (seed: the home router)",
-             "isp-router-1": "router (seed: KT's network)", "isp-router-2": "router (seed: the way into Azure)",
+    roles = {"pc": "the laptop (story: 192.168.1.100 on office Wi-Fi)", "dns": "dnsmasq, the ISP's resolver (story: 168.126.63.1)",
+             "lb": "journey-lb (story: the Azure Load Balancer 20.123.45.67)", "home-router": "NAT (story: the home router)",
+             "isp-router-1": "router (story: KT's network)", "isp-router-2": "router (story: the way into Azure)",
              "b1": "journey-backend",
              "b2": "journey-backend", "b3": "journey-backend"}
     hosts, forwarding = machines(r.p("state", "links"))
