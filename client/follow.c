@@ -1,6 +1,7 @@
 #include "client/follow.h"
 
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/clock.h"
@@ -69,6 +70,31 @@ static void keep_try(jn_tries *tries, const jn_result *r, const char *kind, uint
   t->total_us = r->t_total;
 }
 
+/* As curl does: Authorization and Cookie given with -H go only to the origin they were written
+ * for. A redirect to another scheme, host or port drops them (a redirect must not hand a
+ * user's credentials to a server the user never named). */
+static int credential_header(const char *arg) {
+  static const char *const names[] = {"authorization", "cookie"};
+  size_t n = strcspn(arg, ":;");
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (n == strlen(names[i]) && strncasecmp(arg, names[i], n) == 0)
+      return 1;
+  return 0;
+}
+
+static void drop_credentials_off_origin(jn_opts *cur, const jn_url *from, const char *to) {
+  jn_url u;
+  char err[128];
+  if (jn_url_parse(to, &u, err, sizeof err) == 0 && strcmp(u.scheme, from->scheme) == 0 &&
+      strcmp(u.host, from->host) == 0 && u.port == from->port)
+    return;
+  size_t kept = 0;
+  for (size_t i = 0; i < cur->header_n; i++)
+    if (!credential_header(cur->headers[i]))
+      cur->headers[kept++] = cur->headers[i];
+  cur->header_n = kept;
+}
+
 /* One try: prepare, run the loop, hand back the result to show. */
 static int run_try(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_result **shown) {
   int code = jn_run_prepare(run, loop, o);
@@ -133,6 +159,7 @@ int jn_follow(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_tries *tries, j
       which ^= 1;
       jn_url_resolve(&r->url, r->location, next_url[which], sizeof next_url[which]);
       cur.url = next_url[which];
+      drop_credentials_off_origin(&cur, &r->url, cur.url);
       cur.method = strcmp(method, r->method) == 0 ? cur.method : method;
       if (!keep_body) {
         cur.body = NULL;

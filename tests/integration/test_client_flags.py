@@ -141,7 +141,8 @@ class Body(unittest.TestCase):
 
 
 def redirect_server(port, stop, seen):
-    """One request per connection: /r/CODE answers CODE with Location /final, /final answers 200
+    """One request per connection: /r/CODE answers CODE with Location /final, /to/PORT redirects
+    to /final on another port of 127.0.0.1 (another origin), /final answers 200
     with "METHOD body-length", /loop redirects to itself, /flaky answers 503 twice then 200.
     Every request line and body length goes into seen."""
     ls = socket.socket()
@@ -169,8 +170,13 @@ def redirect_server(port, stop, seen):
                 length = int(l.split(":")[1])
         while len(body) < length:
             body += c.recv(65536)
-        seen.append((method, path, len(body)))
-        if path.startswith("/r/"):
+        creds = sorted(l.split(":")[0].lower() for l in lines[1:]
+                       if l.lower().startswith(("authorization:", "cookie:")))
+        seen.append((method, path, len(body), creds))
+        if path.startswith("/to/"):  # another origin: the same host, another port
+            resp = (b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%s/final\r\n"
+                    b"Content-Length: 0\r\nConnection: close\r\n\r\n" % path[4:].encode())
+        elif path.startswith("/r/"):
             code = int(path[3:])
             resp = b"HTTP/1.1 %d Moved\r\nLocation: /final\r\nContent-Length: 6\r\nConnection: close\r\n\r\nmoved\n" % code
         elif path == "/loop":
@@ -239,6 +245,31 @@ class Redirects(unittest.TestCase):
         r = journey("-L", "--no-color", self.url("/r/307"))
         self.assertIn(b"2 requests", r.stdout)
         self.assertIn(b"redirect GET " + self.url("/final").encode(), r.stdout)
+
+    def test_credentials_stay_with_their_origin(self):
+        """-H Authorization and Cookie follow a redirect on the same origin and are dropped on
+        the way to another one (curl's rule); other -H headers go everywhere."""
+        port2 = free_port()
+        stop2, seen2 = threading.Event(), []
+        th2 = threading.Thread(target=redirect_server, args=(port2, stop2, seen2), daemon=True)
+        th2.start()
+        try:
+            wait_port(port2)
+            creds = ["-H", "Authorization: Bearer secret", "-H", "Cookie: sid=1"]
+            del self.seen[:]
+            r = journey("-L", *creds, "-o", "-", self.url("/r/302"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual([s[3] for s in self.seen], [["authorization", "cookie"]] * 2)
+            del self.seen[:]
+            del seen2[:]
+            r = journey("-L", *creds, "-o", "-", self.url("/to/%d" % port2))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, b"GET 0")
+            self.assertEqual(self.seen[0][3], ["authorization", "cookie"])
+            self.assertEqual([(s[1], s[3]) for s in seen2], [("/final", [])])
+        finally:
+            stop2.set()
+            th2.join()
 
     def test_max_redirs_is_47(self):
         del self.seen[:]
