@@ -1,14 +1,17 @@
-/* journey-lb control plane (issue 5): health checks, DNS discovery, the admin listener, drain and
+/* journey-lb control plane: health checks, DNS discovery, the admin listener, drain and
  * reload. Everything here runs on ONE loop, the main thread's (signals live there too), so the
  * control-plane modules share lb_control without locks; the workers only see its results through
  * the atomics of lb_server (state, generation) and lb_pool, and poke it with uv_async_send.
  *
- *   health_check.c  slots, state publication, active checks (HTTP/TCP, optional TLS), passive
- *                   ejection decisions, the first round at start-up
+ *   control.c       the first round of checks at start-up, closing everything at stop
+ *   slots.c         server slots from the config, added/removed at run time, health settings,
+ *                   passive ejection decisions
+ *   publish.c       admin > health > ejection -> the state the workers see
+ *   probe.c         active checks (HTTP/TCP, optional verified TLS)
  *   discovery.c     c-ares in the loop: hostnames -> server slots, re-resolved at the TTL
- *   admin.c         /healthz /stats /metrics /servers/<name>
+ *   admin.c         admin/probe listeners, privilege levels; admin_views.c: the endpoints
  *   reload.c        SIGHUP: new config and certificates applied to the running pools
- *   passive.c       worker-side hooks: passive-check counting and per-request metrics
+ * (The workers' half of passive checks is lb/proxy/passive.c.)
  *
  * Server slots: every pool has LB_MAX_SERVERS lb_server slots (balancer.c). A slot is filled
  * (name, address, weight, generation+1, counters zeroed) before it is published, and emptied by
@@ -81,7 +84,7 @@ struct lb_control {
   int dns_pending;       /* first resolutions not answered yet */
 };
 
-/* ---- health_check.c ---- */
+/* ---- slots.c, control.c, publish.c ---- */
 /* Builds the slots from rt->pools and rt->cfg, initialises the handles on loop. */
 int lb_control_init(lb_control *ctl, lb_runtime *rt, uv_loop_t *loop, char *err, size_t errlen);
 /* Runs the loop until every server has had its first check and every hostname its first answer,

@@ -56,7 +56,7 @@ typedef struct lb_pool_cfg {
   lb_hash_key_cfg hash_key;       /* algorithm = hash: the request's key (else [lb]'s) */
   int nservers;
   lb_server_cfg servers[LB_MAX_SERVERS];
-  /* Issue 5: health settings ([lb] values merged with this pool's own by lb_config_finish) and
+  /* Health settings ([lb] values merged with this pool's own by lb_config_finish) and
    * DNS discovery: every A/AAAA record of dns_host becomes a server on dns_port. */
   lb_health_cfg health;
   char dns_host[256];             /* "" = no DNS discovery in this pool */
@@ -87,7 +87,7 @@ typedef struct lb_config {
   lb_algo algo;                   /* default algorithm for pools that do not choose */
   lb_hash_key_cfg hash_key;       /* default hash-key (client-ip) */
   int workers;                    /* 0: number of CPUs (lb_config_workers) */
-  char admin[LB_NAME_MAX];        /* admin listener "127.0.0.1:9000" (issue 5), "" = none */
+  char admin[LB_NAME_MAX];        /* admin listener "127.0.0.1:9000", "" = none */
   lb_admin_cfg adm;               /* admin-* and probe-listen: who may do what (admin_policy.h) */
   int log_format;                 /* jc_log_format */
   int log_level;                  /* jc_log_level */
@@ -112,7 +112,7 @@ typedef struct lb_config {
   uint32_t retries;               /* extra attempts on other servers (idempotent requests) */
   uint32_t backend_idle_max;      /* idle pooled connections per server per worker */
 
-  /* Issue 5: health checks (defaults of every pool), DNS discovery, drain */
+  /* Health checks (defaults of every pool), DNS discovery, drain */
   lb_health_cfg health;
   char dns_servers[LB_PATH_MAX];  /* "ip[:port],..." for DNS discovery; "" = /etc/resolv.conf */
   uint32_t dns_interval;          /* re-resolve period; 0 = the records' TTL */

@@ -122,7 +122,7 @@ lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s) {
     /* A connection that was idle for a while is checked with a syscall; one that went idle
      * moments ago (the usual case under load) cannot have been timed out by its backend, and
      * a close the loop has not seen yet is caught by the stale-connection retry. A slot that
-     * holds another server now (DNS/reload, issue 5) makes its old connections useless. */
+     * holds another server now (DNS/reload) makes its old connections useless. */
     if (b->server_gen != atomic_load_explicit(&s->generation, memory_order_relaxed) ||
         (uv_now(&w->loop) - b->idle_since >= LB_LIVENESS_CHECK_MS && !alive(b))) {
       lb_bconn_close(b);

@@ -1,6 +1,6 @@
 /* Passive health, the workers' half: per-request metrics and consecutive-failure counting on the
  * shared lb_server atomics. Reaching a threshold only pokes the control loop (rt->control_wakeup),
- * which alone decides an ejection (lb/control/health_check.c): the arrow points from the
+ * which alone decides an ejection (lb/control/slots.c): the arrow points from the
  * control plane to these counters, never back. */
 #ifndef JOURNEY_LB_PASSIVE_H
 #define JOURNEY_LB_PASSIVE_H

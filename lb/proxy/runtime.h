@@ -39,7 +39,7 @@ typedef struct lb_runtime {
   atomic_int stopping;
   uint32_t max_clients_per_worker;
 
-  /* Issue 5 (lb/control.h): control-plane hooks and counters. */
+  /* Control-plane hooks and counters (lb/control/control.h). */
   _Atomic(lb_tls_server *) tls_live;  /* certificates reloaded by SIGHUP; NULL: `tls` */
   uv_async_t *control_wakeup;         /* passive checks poke the control loop */
   atomic_uint_fast64_t conns_active;

@@ -152,7 +152,7 @@ int lb_worker_start(lb_worker *w) {
     w->rng[1] = (uint64_t)w->id * 0xbf58476d1ce4e5b9ull + 1;
   }
   for (int p = 0; p < rt->npools; p++) {
-    w->idle[p] = calloc(LB_MAX_SERVERS, sizeof(lb_idle_list)); /* every slot (issue 5) */
+    w->idle[p] = calloc(LB_MAX_SERVERS, sizeof(lb_idle_list)); /* every slot */
     if (!w->idle[p])
       return -1;
   }

@@ -1,4 +1,4 @@
-# Hardening (issue 10): hostile input, slow clients, backend faults, TLS abuse, against the real
+# Hardening: hostile input, slow clients, backend faults, TLS abuse, against the real
 # journey-lb and journey-backend on loopback. Every test fails on a sanitizer report.
 if(TARGET journey-lb AND TARGET journey-backend)
   foreach(case table pipelined)

@@ -1,4 +1,4 @@
-# journey-lb health checks, DNS discovery (dnsmasq), admin endpoints, drain and reload (issue 5):
+# journey-lb health checks, DNS discovery (dnsmasq), admin endpoints, drain and reload:
 # real journey-backend, journey-lb and dnsmasq processes on loopback (test_health.py).
 if(TARGET journey-lb AND TARGET journey-backend)
   foreach(case down_up admin_actions kill_backend all_down startup_round passive dns reload drain

@@ -29,7 +29,7 @@ typedef enum {
   LB_SRV_DOWN = 1,  /* failed health checks: no new requests */
   LB_SRV_DRAIN = 2, /* admin drain: no new requests, in-flight finish */
   LB_SRV_MAINT = 3, /* admin disable */
-  LB_SRV_REMOVED = 4 /* empty slot: removed by DNS discovery or reload (issue 5) */
+  LB_SRV_REMOVED = 4 /* empty slot: removed by DNS discovery or reload */
 } lb_server_state;
 
 typedef struct lb_server {
@@ -50,8 +50,8 @@ typedef struct lb_server {
   lb_pool *pool;      /* the pool of this slot */
   uint32_t lc_stamp;  /* least-conn: when it last began a request (pool mutex) */
 
-  /* Issue 5 (lb/health_check.c, lb/discovery.c, lb/admin.c). `state` above is the published
-   * result of these inputs, written by the control loop only (lb_control_publish). */
+  /* Inputs of the control plane (lb/control/). `state` above is the published result of these
+   * inputs, written by the control loop only (lb_control_publish). */
   atomic_uint generation;        /* bumped when a slot gets a new server: stale pooled conns close */
   atomic_uint consec_5xx;        /* passive checks: consecutive 5xx responses (workers) */
   atomic_uint consec_connect;    /* consecutive connect failures/timeouts (workers) */
@@ -136,7 +136,7 @@ struct lb_pool {
   lb_lc_heap lc;
   lb_hash_table hash;
   atomic_uint rr_start;   /* least-conn tie rotation on retries */
-  atomic_uint_fast64_t no_server;  /* requests answered 503: no server UP (issue 5) */
+  atomic_uint_fast64_t no_server;  /* requests answered 503: no server UP */
   atomic_uint outlier_5xx;         /* passive-check thresholds (0 = off), set by the control loop */
   atomic_uint outlier_connect;
 };
