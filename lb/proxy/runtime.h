@@ -77,7 +77,9 @@ struct lb_worker {
   uv_tcp_t listeners[LB_MAX_LISTENERS];
   int listener_fd[LB_MAX_LISTENERS];
   int listener_tls[LB_MAX_LISTENERS];
-  int listener_paused[LB_MAX_LISTENERS]; /* accept pending: max connections reached */
+  int listener_paused[LB_MAX_LISTENERS]; /* accept pending: max connections or descriptors */
+  int spare_fd; /* kept in reserve, given up when accept() fails with EMFILE (worker.c) */
+  int fd_short; /* out of descriptors: accepting paused until one is free again */
   lb_client *clients;                    /* all client connections (list) */
   uint32_t nclients;
   uint64_t next_conn_id;

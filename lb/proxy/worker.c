@@ -4,7 +4,8 @@
  *
  * Max connections: each worker admits max-connections / workers clients; at the limit it leaves
  * the pending connection unaccepted, which makes libuv stop polling that listener (the kernel
- * backlog holds new clients), and accepts it when a client leaves. */
+ * backlog holds new clients), and accepts it when a client leaves. Out of descriptors, the same
+ * pause holds until one is free again (fd_short below). */
 #include "lb/proxy/backend_pool.h"
 #include "lb/proxy/client_conn.h"
 #include "lb/proxy/worker.h"
@@ -12,20 +13,58 @@
 #include "common/clock.h"
 #include "common/log.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+
+/* Out of descriptors at accept(). libuv calls accept() again at once, in a loop, until it succeeds
+ * or the queue is empty; its own reserve descriptor is gone when another thread took the one it
+ * freed. Left alone, this thread would spin there while its own clients, whose closing would free
+ * descriptors, wait. So give it one: the spare, or else this worker's idle backend connections.
+ * The connection that then gets accepted waits in libuv (paused) until resume_accept() finds a
+ * descriptor free again. */
+static void fd_short(lb_worker *w) {
+  lb_fd_exhausted("accepting a client connection");
+  w->fd_short = 1;
+  if (w->spare_fd >= 0) {
+    close(w->spare_fd);
+    w->spare_fd = -1;
+  } else {
+    lb_pool_close_idle(w);
+  }
+}
+
+static void resume_accept(lb_worker *w) {
+  if (w->fd_short) {
+    if (w->spare_fd < 0)
+      w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (w->spare_fd < 0)
+      return; /* still none: the sweep tries again */
+    w->fd_short = 0;
+  }
+  for (int i = 0; i < w->nlisteners; i++)
+    if (w->listener_paused[i] && w->nclients < w->rt->max_clients_per_worker) {
+      w->listener_paused[i] = 0;
+      lb_client_accept(w, (uv_stream_t *)&w->listeners[i], w->listener_tls[i]);
+    }
+}
 
 static void on_connection(uv_stream_t *server, int status) {
   lb_worker *w = server->data;
   int i = (int)((uv_tcp_t *)server - w->listeners);
   if (status < 0) {
     if (status == UV_EMFILE || status == UV_ENFILE)
-      lb_fd_exhausted("accepting a client connection");
+      fd_short(w);
     else
       jc_log(JC_LOG_WARN, "accept on worker %d failed: %s", w->id, uv_strerror(status));
+    return;
+  }
+  if (w->fd_short) { /* the connection waits in libuv until a descriptor is free again */
+    w->listener_paused[i] = 1;
     return;
   }
   if (w->nclients >= w->rt->max_clients_per_worker) {
@@ -55,6 +94,10 @@ static void finish(lb_worker *w) {
     uv_close((uv_handle_t *)&w->sweep, NULL);
   lb_stream_loop_close(&w->sl);
   lb_pool_close_idle(w);
+  if (w->spare_fd >= 0) {
+    close(w->spare_fd);
+    w->spare_fd = -1;
+  }
 }
 
 static void client_gone(lb_worker *w) {
@@ -63,14 +106,15 @@ static void client_gone(lb_worker *w) {
       finish(w);
     return;
   }
-  for (int i = 0; i < w->nlisteners; i++)
-    if (w->listener_paused[i] && w->nclients < w->rt->max_clients_per_worker) {
-      w->listener_paused[i] = 0;
-      lb_client_accept(w, (uv_stream_t *)&w->listeners[i], w->listener_tls[i]);
-    }
+  resume_accept(w);
 }
 
-static void on_sweep(uv_timer_t *t) { lb_pool_sweep(t->data); }
+static void on_sweep(uv_timer_t *t) {
+  lb_worker *w = t->data;
+  lb_pool_sweep(w);
+  if (w->fd_short && !w->stopping)
+    resume_accept(w); /* a worker with no client of its own to free one */
+}
 
 static void on_deadline(uv_timer_t *t) {
   lb_worker *w = t->data;
@@ -147,6 +191,7 @@ int lb_worker_start(lb_worker *w) {
   uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
   lb_stream_loop_init(&w->sl, &w->loop);
   w->client_gone = client_gone;
+  w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (getrandom(w->rng, sizeof w->rng, 0) != sizeof w->rng || (!w->rng[0] && !w->rng[1])) {
     w->rng[0] = (uint64_t)(uintptr_t)w ^ 0x9e3779b97f4a7c15ull;
     w->rng[1] = (uint64_t)w->id * 0xbf58476d1ce4e5b9ull + 1;
