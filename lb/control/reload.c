@@ -178,7 +178,7 @@ int lb_reload(lb_control *ctl, lb_config_builder build) {
   ctl->reloads++;
   char tlsnote[80] = "";
   if (tls)
-    snprintf(tlsnote, sizeof tlsnote, ", certificates and %d ticket key(s) reloaded",
+    snprintf(tlsnote, sizeof tlsnote, ", certificates reloaded, %d ticket key(s) in use",
              lb_ticket_keys_count());
   jc_log(JC_LOG_INFO, "reload applied: %d server(s) kept, %d added, %d removed%s%s", kept, added,
          removed, tlsnote, health_failed ? " (some health settings kept, see above)" : "");
