@@ -42,6 +42,12 @@ base_image() {
 # The classic builder (compose v1, dockerd without BuildKit) keeps the build stage as an
 # untagged image of several hundred MB; the Dockerfile labels that stage so only it goes.
 prune_build_stage() {
+  # A failed build leaves its stopped intermediate container, which keeps that stage's image from
+  # being pruned; such containers carry the stage's label.
+  local ids
+  ids=$(docker ps -aq --filter label=org.journey.stage=build 2>/dev/null) || true
+  # shellcheck disable=SC2086 # one id per word
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
   docker image prune -f --filter label=org.journey.stage=build >/dev/null 2>&1 || true
 }
 
