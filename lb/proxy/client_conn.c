@@ -49,9 +49,7 @@ static void tls_flush(lb_client *c);
  *  - the write and shutdown requests (lb_client_io): only while libuv holds one.
  * The lists (lb_bufpool, worker.c) are LIFO and capped. */
 
-
 static char no_reqid[1]; /* c->ex.reqid without a lent head block: always "" (never written) */
-
 
 static int reqbuf_get(lb_client *c) {
   if (c->ex.head)
@@ -137,10 +135,10 @@ static void rxbuf_put(lb_client *c) {
   c->ex.pick = NULL;
 }
 
-/* Between requests (or before the first) with no byte buffered: nothing points into the
- * buffer (header views and the target are per request), so it goes back to the worker. */
+/* Between requests (or before the first, or in a tunnel) with no byte buffered: nothing points
+ * into the buffer (header views and the target are per request), so it goes back to the worker. */
 static void rxbuf_release_idle(lb_client *c) {
-  if (c->in && c->in_len == 0 && (c->state == LB_C_IDLE || c->state == LB_C_TLS))
+  if (c->in && !c->in_len && (c->state == LB_C_IDLE || c->state == LB_C_TLS || c->ex.tunnel_relay))
     rxbuf_put(c);
 }
 
@@ -734,6 +732,7 @@ static void client_process(lb_client *c) {
   if (c->state == LB_C_PROXY) {
     /* Body bytes: parse what arrived, send what is parsed and not yet sent (a slice parsed
      * while the previous write was in flight goes now, even if it ended the message). */
+    c->parse_off = c->ex.tunnel_relay ? c->in_len : c->parse_off; /* a tunnel: every byte, raw */
     if (!c->h1.msg_done && parse_body(c) != 0)
       return;
     if (c->ex.b && c->parse_off > c->body_off)
@@ -751,6 +750,7 @@ static void body_sent(lb_client *c) {
     c->req_off = 0;
     c->body_off = 0;
   }
+  rxbuf_release_idle(c); /* a tunnel's idle client holds no buffer */
   client_want_read(c);
   if (!c->closing)
     client_process(c);
@@ -857,7 +857,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (nread != UV_EOF && nread != UV_ECONNRESET)
       jc_log(JC_LOG_DEBUG, "read from client %s failed: %s", c->peer, uv_strerror((int)nread));
     stop_reading(c);
-    if (c->state == LB_C_PROXY && c->h1.msg_done && nread == UV_EOF) {
+    if (c->state == LB_C_PROXY && c->h1.msg_done && nread == UV_EOF && !c->ex.tunnel) {
       c->peer_eof = 1; /* half-close after a complete request: still answer it */
       return;
     }
@@ -903,7 +903,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   tls_pump(c);
   if (!c->closing)
     client_process(c);
-  if (!c->closing && c->peer_eof && c->state != LB_C_PROXY)
+  if (!c->closing && c->peer_eof && (c->state != LB_C_PROXY || c->ex.tunnel))
     lb_client_close(c, "client-closed");
 }
 

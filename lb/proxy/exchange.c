@@ -8,11 +8,15 @@
  *
  * Failures: connect refused/timeout -> the next server (up to `retries`), then 502/504, or 503
  * when every server of the pool has failed or none is UP. A pooled connection that turns out
- * closed before any response byte is retried once on a fresh connection, invisibly. */
+ * closed before any response byte is retried once on a fresh connection, invisibly.
+ *
+ * A 101 to a request that asked for an upgrade makes the exchange a tunnel (the backend half in
+ * tunnel.c); a 101 nobody asked for is a broken backend's answer: 502. */
 #include "lb/proxy/exchange.h"
 #include "lb/proxy/backend_pool.h"
 #include "lb/proxy/runtime.h"
 #include "lb/proxy/passive.h"
+#include "lb/proxy/tunnel.h"
 #include "lb/net/stream.h"
 #include "lb/core/framing.h"
 #include "lb/core/request_check.h"
@@ -76,9 +80,11 @@ void lb_exchange_detach(lb_exchange *ex, int reusable) {
   ex->b = NULL;
   if (!b)
     return;
+  if (ex->tunnel) /* its connection goes: never pooled after another protocol spoke on it */
+    atomic_fetch_sub_explicit(&ex->w->rt->tunnels_open, 1, memory_order_relaxed);
   b->ex = NULL;
   lb_deadline_clear(&b->dl);
-  if (reusable && b->state == LB_B_WAITING && !b->writing) {
+  if (reusable && !ex->tunnel && b->state == LB_B_WAITING && !b->writing) {
     b->reusable = 1;
     lb_pool_release(b);
   } else {
@@ -248,6 +254,8 @@ static void send_pending(lb_exchange *ex) {
   if (len) {
     bufs[n++] = uv_buf_init((char *)body, (unsigned)len);
     ex->bytes_in += len;
+    if (ex->tunnel)
+      lb_tunnel_touch(b);
   }
   if (!n)
     return;
@@ -468,6 +476,53 @@ static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out)
   return ex->ops->head(ex, &v, &x, out);
 }
 
+/* ---- tunnel (after a 101) ---- */
+
+static int tunnel_send(lb_bconn *b, uv_buf_t *bufs, unsigned n) {
+  lb_exchange *ex = b->ex;
+  ex->sending = 1;
+  return ex->ops->send(ex, bufs, n);
+}
+
+static void tunnel_end(lb_bconn *b, const char *term) {
+  lb_exchange *ex = b->ex;
+  ex->term = term;
+  if (ex->sending) { /* the client does not take what it was handed: nothing clean is left */
+    ex->ops->abort(ex, term);
+    return;
+  }
+  ex->keep_alive = 0;
+  lb_exchange_detach(ex, 0);
+  ex->ops->done(ex); /* the log line, then the client's close (close_notify, FIN) */
+}
+
+static const lb_tunnel_ops tunnel_ops = {tunnel_send, tunnel_end};
+
+/* A 101: a tunnel when the forwarded request asked for an upgrade, else a 502. */
+static void switch_protocols(lb_bconn *b, lb_exchange *ex, uint64_t now) {
+  uv_buf_t head;
+  b->got_bytes = 1; /* never retried */
+  if (!lb_forwarded_upgrade(ex->head, ex->head_len)) {
+    backend_failed(b, "answered 101 Switching Protocols to a request that asked for no upgrade",
+                   0);
+    return;
+  }
+  if (build_head(b, ex, now, &head) != 0) {
+    backend_failed(b, "response headers too large", 0);
+    return;
+  }
+  b->head_sent = 1;
+  ex->status = 101;
+  ex->t.resp_hdr = now;
+  ex->tunnel = 1;
+  ex->resp_started = 1;
+  lb_passive_response(ex->w->rt, ex->pool, b->server, 101);
+  atomic_fetch_add_explicit(&ex->w->rt->tunnels_open, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&ex->w->rt->tunnels_total, 1, memory_order_relaxed);
+  phase(ex, "upgrade", now);
+  lb_tunnel_begin(b, &tunnel_ops, head);
+}
+
 static void process_response(lb_bconn *b) {
   lb_exchange *ex = b->ex;
   if (!ex || ex->sending)
@@ -493,6 +548,10 @@ static void process_response(lb_bconn *b) {
     }
     if (b->h1.head_ready && !b->head_sent) {
       uint64_t now = jc_now_us();
+      if (b->parser.status_code == 101) {
+        switch_protocols(b, ex, now);
+        return;
+      }
       if (build_head(b, ex, now, &bufs[n]) != 0) {
         b->got_bytes = 1;
         backend_failed(b, "response headers too large", 0);
@@ -533,7 +592,16 @@ static void process_response(lb_bconn *b) {
 
 void lb_exchange_on_sent(lb_exchange *ex) {
   ex->sending = 0;
-  relay_next(ex);
+  if (!ex->tunnel) {
+    relay_next(ex);
+    return;
+  }
+  if (!ex->tunnel_relay) { /* the 101 is written: the codec drops the request and relays raw */
+    ex->tunnel_relay = 1;
+    ex->ops->resume(ex, 0);
+  }
+  if (ex->b)
+    lb_tunnel_sent(ex->b);
 }
 
 /* What went to the client is consumed: the next part of the response, or the end. */
