@@ -179,6 +179,42 @@ static void on_response_timeout(uv_timer_t *t) {
   backend_failed(b, "response timeout", 1);
 }
 
+/* The client stopped sending its request body: 408, its fault. The request never reached a
+ * server whole, so nothing counts against the server (no failure, no ejection, no status in
+ * its metrics); the partial request's backend connection is closed, not pooled. */
+static void on_body_timeout(uv_timer_t *t) {
+  lb_bconn *b = t->data;
+  lb_exchange *ex = b->ex;
+  if (!lb_deadline_reached(t, &b->dl) || !ex)
+    return;
+  jc_log(JC_LOG_INFO, "request %s: the client sent no body bytes for %u ms: 408, the partial "
+         "request to server %s closed (not counted against it)", lb_exchange_request_id(ex),
+         (unsigned)ex->w->rt->cfg.client_body_timeout, b->server->name);
+  lb_exchange_detach(ex, 0);
+  ex->server = -1;
+  if (ex->resp_started)
+    ex->ops->abort(ex, "client-body-timeout");
+  else
+    ex->ops->local(ex, 408, "request body not received in time", 0, "client-body-timeout");
+}
+
+/* Which timeout runs while an exchange waits: as long as the request body is still coming and
+ * nothing is being written to the backend, the next move is the client's (its body timeout);
+ * otherwise the backend's (its response timeout, a 504 counted against it). */
+static void arm_wait(lb_bconn *b, lb_exchange *ex) {
+  const lb_config *cfg = &ex->w->rt->cfg;
+  if (ex->req_framing != LB_FRAME_NONE && !b->writing) {
+    const char *body;
+    int complete;
+    ex->ops->pending(ex, &body, &complete);
+    if (!complete) {
+      lb_deadline_set(&b->timer, &b->dl, on_body_timeout, cfg->client_body_timeout);
+      return;
+    }
+  }
+  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, cfg->backend_response_timeout);
+}
+
 static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   lb_bconn *b = s->data;
   if (b->state == LB_B_CLOSING)
@@ -215,7 +251,7 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   /* Inactivity timeout between reads, re-armed only while the response goes on (most
    * responses end within their first read: no timer work at all). */
   if (b->state != LB_B_CLOSING && b->ex && !b->h1.msg_ready)
-    lb_deadline_set(&b->timer, &b->dl, on_response_timeout, b->w->rt->cfg.backend_response_timeout);
+    arm_wait(b, b->ex);
 }
 
 static void on_backend_written(uv_write_t *req, int status) {
@@ -239,6 +275,8 @@ static void on_backend_written(uv_write_t *req, int status) {
   /* The forwarded body bytes are consumed; read more if the request continues. */
   size_t n = b->body_inflight;
   b->body_inflight = 0;
+  if (ex->req_framing != LB_FRAME_NONE)
+    arm_wait(b, ex); /* the rest of the body is the client's to send */
   ex->ops->resume(ex, n);
 }
 
@@ -268,6 +306,8 @@ static void send_pending(lb_exchange *ex) {
   }
   if (!n)
     return;
+  /* The backend's turn: take these bytes, then answer (lb_deadline: no timer work per call). */
+  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, ex->w->rt->cfg.backend_response_timeout);
   b->wreq.data = b;
   b->writing = 1;
   int r = lb_stream_write(&b->w->sl, (uv_stream_t *)&b->tcp, &b->wreq, &b->wdone,
@@ -290,8 +330,7 @@ static void start_exchange(lb_bconn *b, lb_exchange *ex) {
   b->got_bytes = 0;
   b->timed_out = 0;
   reset_parser(b, ex);
-  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, ex->w->rt->cfg.backend_response_timeout);
-  send_pending(ex);
+  send_pending(ex); /* arms the response timeout */
 }
 
 static void on_connect(uv_connect_t *req, int status) {
@@ -517,6 +556,11 @@ static void process_response(lb_bconn *b) {
         return;
       }
     }
+    if (b->h1.head_ready && !b->head_sent && b->parser.status_code < 200 &&
+        b->parser.status_code != 101 && ex->http_minor == 0) {
+      b->head_sent = 1; /* RFC 9110 15.2: no 1xx goes to an HTTP/1.0 client (relay_next skips) */
+      b->body_start = b->rparse;
+    }
     if (b->h1.head_ready && !b->head_sent) {
       uint64_t now = jc_now_us();
       int r = build_head(b, ex, now, &bufs[n]);
@@ -580,6 +624,7 @@ static void relay_next(lb_exchange *ex) {
   if (b->h1.msg_ready) {
     if (b->parser.status_code < 200 && b->parser.status_code >= 100) {
       reset_parser(b, ex); /* 1xx: the final response follows */
+      arm_wait(b, ex);     /* after a 100 Continue the body is the client's to send */
       process_response(b);
       return;
     }
