@@ -56,6 +56,8 @@ void lb_bconn_close(lb_bconn *b) {
     idle_unlink(b);
   b->state = LB_B_CLOSING;
   b->ex = NULL;
+  if (b->tun) /* a tunnel is open until its backend connection closes (tunnel.c) */
+    atomic_fetch_sub_explicit(&b->w->rt->tunnels_open, 1, memory_order_relaxed);
   lb_stream_undefer(&b->wdone);
   uv_close((uv_handle_t *)&b->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&b->timer, on_handle_closed);

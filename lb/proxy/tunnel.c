@@ -74,7 +74,9 @@ static void read_on(lb_bconn *b) {
 }
 
 void lb_tunnel_begin(lb_bconn *b, const lb_tunnel_ops *ops, uv_buf_t head) {
-  b->tun = ops;
+  atomic_fetch_add_explicit(&b->w->rt->tunnels_open, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&b->w->rt->tunnels_total, 1, memory_order_relaxed);
+  b->tun = ops; /* open until the connection closes (lb_bconn_close) */
   b->tun_eof = 0;
   b->reusable = 0;
   b->state = LB_B_WAITING;
