@@ -32,7 +32,6 @@ static int client_send(lb_client *c, uv_buf_t *bufs, unsigned n);
 static void local_response(lb_client *c, int status, const char *body, int keep_alive,
                            const char *term);
 static void request_done(lb_client *c);
-static void body_sent(lb_client *c);
 static void client_want_read(lb_client *c);
 static void tls_flush(lb_client *c);
 
@@ -81,7 +80,7 @@ static void resp_place(lb_client *c) {
 static void reqbuf_put(lb_client *c) {
   if (!c->ex.head)
     return;
-  lb_bufpool_put(&c->ex.w->reqbufs, c->ex.head - LB_REQ_PREFIX);
+  lb_client_head_put(c);
   c->ex.head = c->resp_head = NULL;
   c->ex.reqid = no_reqid;
   c->ex.reqid_len = 0;
@@ -755,6 +754,7 @@ static void body_sent(lb_client *c) {
     c->body_off = 0;
   }
   rxbuf_release_idle(c); /* a tunnel's idle client holds no buffer */
+  lb_client_tunnel_shrink(c);
   client_want_read(c);
   if (!c->closing)
     client_process(c);

@@ -15,6 +15,8 @@
 #include "lb/proxy/runtime.h"
 
 #include <llhttp.h>
+#include <stdlib.h>
+#include <string.h>
 
 typedef enum {
   LB_C_TLS = 0,  /* TLS handshake */
@@ -102,6 +104,30 @@ void lb_client_close(lb_client *c, const char *why);
 /* The target for the logs: the lent head block's first bytes, "" without one. */
 static inline const char *lb_client_path(const lb_client *c) {
   return c->ex.head ? c->ex.head - LB_REQ_PREFIX : "";
+}
+
+/* Once a tunnel's 101 is written, the head block shrinks to a note of its first LB_REQ_PREFIX
+ * bytes (the target and request id its last log line needs), so an idle tunnel holds no big
+ * buffer. ex.head set with resp_head NULL marks the note; nothing writes a head after a 101. */
+static inline void lb_client_tunnel_shrink(lb_client *c) {
+  char *note;
+  if (!c->ex.tunnel_relay || !c->resp_head || !(note = malloc(LB_REQ_PREFIX)))
+    return;
+  memcpy(note, c->ex.head - LB_REQ_PREFIX, LB_REQ_PREFIX);
+  lb_bufpool_put(&c->ex.w->reqbufs, c->ex.head - LB_REQ_PREFIX);
+  c->ex.head = note + LB_REQ_PREFIX; /* lb_client_path and the request id read the note */
+  c->ex.reqid = note + LB_PATH_LOG_MAX;
+  c->ex.head_len = 0;
+  c->resp_head = NULL;
+  c->resp_cap = 0;
+}
+
+/* The head block goes back to the worker (a tunnel's note is freed). */
+static inline void lb_client_head_put(lb_client *c) {
+  if (c->resp_head)
+    lb_bufpool_put(&c->ex.w->reqbufs, c->ex.head - LB_REQ_PREFIX);
+  else
+    free(c->ex.head - LB_REQ_PREFIX);
 }
 
 
