@@ -36,6 +36,7 @@ struct jn_conn {
   uint64_t t0;
   int first_byte;
   int is_first; /* the run's first connection: the route is looked up */
+  int describe_tls; /* the handshake's facts are gathered once the request is out */
   int closing;
   char pbuf[4096]; /* the proxy's answer to CONNECT */
   size_t plen;
@@ -120,7 +121,7 @@ static void request_done(jn_conn *c, int code) {
     r->transfer_us = r->t_total - r->t_starttransfer;
   }
   if (r->t_pretransfer)
-    r->http_us = r->t_total - r->t_pretransfer;
+    r->http_us = r->t_total - r->t_request;
   if (!r->exit_code && run->o->fail && r->status >= 400) {
     r->exit_code = jn_exit_for_http(r->status, 1);
     snprintf(r->error, sizeof r->error, "the server answered %d %s", r->status, r->reason);
@@ -222,7 +223,7 @@ static int tls_drain(jn_conn *c) {
 static void send_request(jn_conn *c) {
   jn_run *run = c->run;
   jn_result *r = c->r;
-  r->t_pretransfer = since(c);
+  r->t_request = since(c);
   c->state = C_RECEIVING;
   c->first_byte = 0;
   jn_http_begin(&c->http, r, run->o->head, run->out);
@@ -241,7 +242,15 @@ static void send_request(jn_conn *c) {
              ? -1
              : 0;
   r->upload_bytes = o->body_len;
-  if (rc != 0 || flush(c) != 0) {
+  rc = rc != 0 || flush(c) != 0 ? -1 : 0;
+  /* curl stamps time_pretransfer once the request has been sent (its DO phase), so do we: the
+   * bytes handed to the kernel (a body too large for one write continues after the stamp) */
+  r->t_pretransfer = since(c);
+  if (c->describe_tls) {
+    c->describe_tls = 0;
+    jn_tls_describe(&c->tls, r);
+  }
+  if (rc != 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof r->error, "could not send the request: %s", c->tls_on ? c->tls.err : "buffer full");
     close_socket(c);
@@ -253,9 +262,18 @@ static void send_request(jn_conn *c) {
 
 static void tls_established(jn_conn *c) {
   jn_result *r = c->r;
+  /* Our last handshake flight (TLS 1.3: Finished) goes out on its own before the clock stops,
+   * as curl's SSL_connect writes it: coalesced with the request it would leave the handshake's
+   * last write out of time_appconnect. */
+  if (flush(c) != 0) {
+    jn_tls_describe(&c->tls, r);
+    close_socket(c);
+    request_done(c, JN_EXIT_TLS);
+    return;
+  }
   r->t_appconnect = since(c);
   r->tls_us = r->t_appconnect - r->t_connect;
-  jn_tls_describe(&c->tls, r);
+  c->describe_tls = 1; /* after the request is out: curl sends it first too */
   arm_deadline(c, 0);
   send_request(c);
 }

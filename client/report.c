@@ -425,5 +425,9 @@ void jn_report_tries_human(FILE *f, const jn_tries *t, const jn_report_opts *o) 
     fprintf(f, "  %s (%.0f%% of all)\n", tot, all ? 100.0 * (double)h->total_us / (double)all : 0.0);
     fprintf(f, "     dns %s  tcp %s  tls %s  server %s  transfer %s%s%s\n", d, c, l, sv, tr, h->remote[0] ? "  via " : "",
             h->remote);
+    if ((o->verbose || o->show_response) && h->status) { /* -i: every hop's head, as curl -i -L */
+      fprintf(f, "     < HTTP/%s %d %s\n", h->http_version, h->status, h->reason);
+      print_lines(f, "     < ", h->headers, strlen(h->headers));
+    }
   }
 }

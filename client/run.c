@@ -142,14 +142,15 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
       return r->exit_code = JN_EXIT_CLIENT_CERT;
     }
 
-  if (o->dump_header && !(run->dump = strcmp(o->dump_header, "-") == 0 ? stdout : fopen(o->dump_header, "wb"))) {
+  if (o->dump_header && !(run->dump = strcmp(o->dump_header, "-") == 0 ? stdout
+                                                 : fopen(o->dump_header, o->dump_append ? "ab" : "wb"))) {
     snprintf(r->error, sizeof r->error, "cannot open -D %s for writing: %m", o->dump_header);
     snprintf(r->failed_phase, sizeof r->failed_phase, "url");
     return r->exit_code = JN_EXIT_WRITE;
   }
   if (o->output && strcmp(o->output, "-") == 0)
     run->out = stdout; /* curl's "-o -"; the report then goes to stderr (main.c) */
-  else if (o->output && !(run->out = fopen(o->output, "wb"))) {
+  else if (o->output && !(run->out = fopen(o->output, o->out_append ? "ab" : "wb"))) {
     snprintf(r->error, sizeof r->error, "cannot open -o %s for writing: %m", o->output);
     snprintf(r->failed_phase, sizeof r->failed_phase, "url");
     return r->exit_code = JN_EXIT_WRITE;

@@ -44,6 +44,9 @@ typedef struct jn_opts {
   int c;
   double interval, connect_timeout, max_time; /* seconds, 0 = none */
   int color, progress;
+  /* set by follow.c for the hops after the first: -D, and -o with -i, keep every hop's head in
+   * order, as curl writes them (a retry starts -o again) */
+  int dump_append, out_append;
 } jn_opts;
 
 typedef struct jn_run {
