@@ -6,7 +6,7 @@ PID (or its thread).
 
 usage: test_client_flags.py JOURNEY CERTS_DIR BACKEND
 """
-import json, os, socket, subprocess, sys, tempfile, threading, time, unittest
+import json, os, re, socket, subprocess, sys, tempfile, threading, time, unittest
 
 JOURNEY, CERTS, BACKEND = sys.argv[1:4]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -478,6 +478,14 @@ class Proxy(unittest.TestCase):
         self.assertTrue(j["phases"]["tls"]["verified"])  # TLS end to end with the server's name
         self.assertEqual(j["phases"]["tls"]["sni"], "www.my-app.com")
         self.assertLessEqual(j["time_connect"] + p["duration_us"] / 1e6, j["time_appconnect"] + 1e-6)
+        # the report numbers the phases in the order they happen: the tunnel between TCP and TLS
+        r = journey("--cacert", os.path.join(CERTS, "ca.crt"), "-x", "127.0.0.1:%d" % self.pports[0], "--no-color", url)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        heads = re.findall(r"^(\d) (\w+)", r.stdout.decode(), re.M)
+        self.assertEqual(heads, [("1", "URL"), ("2", "DNS"), ("3", "route"), ("4", "TCP"), ("5", "proxy"), ("6", "TLS"),
+                                 ("7", "HTTP"), ("8", "LB")])
+        self.assertEqual(re.findall(r"^  (\w+) +\|", r.stdout.decode(), re.M),
+                         ["dns", "route", "tcp", "proxy", "tls", "server", "transfer"])
         # the same from HTTPS_PROXY; NO_PROXY exempts the host
         e = dict(os.environ, HTTPS_PROXY="http://127.0.0.1:%d" % self.pports[0])
         r = subprocess.run([JOURNEY, "--json", "--no-cache", "--cacert", os.path.join(CERTS, "ca.crt"),
