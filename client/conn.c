@@ -36,7 +36,6 @@ struct jn_conn {
   uint64_t t0;
   int first_byte;
   int is_first; /* the run's first connection: the route is looked up */
-  int describe_tls; /* the handshake's facts are gathered once the request is out */
   int closing;
   char pbuf[4096]; /* the proxy's answer to CONNECT */
   size_t plen;
@@ -121,7 +120,7 @@ static void request_done(jn_conn *c, int code) {
     r->transfer_us = r->t_total - r->t_starttransfer;
   }
   if (r->t_pretransfer)
-    r->http_us = r->t_total - r->t_request;
+    r->http_us = r->t_total - (r->t_request ? r->t_request : r->t_pretransfer);
   if (!r->exit_code && run->o->fail && r->status >= 400) {
     r->exit_code = jn_exit_for_http(r->status, 1);
     snprintf(r->error, sizeof r->error, "the server answered %d %s", r->status, r->reason);
@@ -246,10 +245,6 @@ static void send_request(jn_conn *c) {
   /* curl stamps time_pretransfer once the request has been sent (its DO phase), so do we: the
    * bytes handed to the kernel (a body too large for one write continues after the stamp) */
   r->t_pretransfer = since(c);
-  if (c->describe_tls) {
-    c->describe_tls = 0;
-    jn_tls_describe(&c->tls, r);
-  }
   if (rc != 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof r->error, "could not send the request: %s", c->tls_on ? c->tls.err : "buffer full");
@@ -273,7 +268,7 @@ static void tls_established(jn_conn *c) {
   }
   r->t_appconnect = since(c);
   r->tls_us = r->t_appconnect - r->t_connect;
-  c->describe_tls = 1; /* after the request is out: curl sends it first too */
+  jn_tls_describe(&c->tls, r);
   arm_deadline(c, 0);
   send_request(c);
 }
@@ -530,6 +525,14 @@ static void after_connect(jn_conn *c) {
   if (tls_drain(c) != 0 || flush(c) != 0) {
     close_socket(c);
     request_done(c, JN_EXIT_TLS);
+    return;
+  }
+  /* the ClientHello is on its way: the CA store is needed only for the server's answer */
+  if (jn_run_tls_ca(run, r) != 0) {
+    r->tls_us = since(c) - r->t_connect;
+    snprintf(r->verify_result, sizeof r->verify_result, "not checked: the CA store could not be loaded");
+    close_socket(c);
+    request_done(c, r->exit_code);
   }
 }
 

@@ -157,7 +157,7 @@ static void human_tls(FILE *f, const jn_result *r, const sty *s) {
   if (r->tls_setup_us) {
     char t[32];
     ms(t, sizeof t, r->tls_setup_us);
-    fprintf(f, "           %scontext %s (CA store and settings, once per run, after connect as curl does)%s\n", s->dim,
+    fprintf(f, "           %scontext %s (settings before the ClientHello, the CA store while it travels, once per run, as curl does)%s\n", s->dim,
             t, s->off);
   }
   if (r->cert_subject[0]) {

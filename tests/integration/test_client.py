@@ -281,6 +281,16 @@ class Errors(Base):
             code, j = jjson("--cacert", os.path.join(CERTS, "ca.crt"), "--resolve",
                             "wrong.example:%d:127.0.0.1" % port, "https://wrong.example:%d/" % port, env=self.env)
             self.assertEqual(code, 60, j["error"])
+            # a CA file that is not PEM: 77, said plainly (the store is loaded once the ClientHello
+            # is out, as curl does, so the failure comes in the tls phase)
+            junk = os.path.join(self.tmp.name, "junk-ca.crt")
+            with open(junk, "w") as f:
+                f.write("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+            code, j = jjson("--cacert", junk, "--resolve", "www.my-app.com:%d:127.0.0.1" % port,
+                            "https://www.my-app.com:%d/" % port, env=self.env)
+            self.assertEqual(code, 77, j["error"])
+            self.assertEqual(j["failed_phase"], "tls")
+            self.assertIn("cannot load CA certificates from " + junk, j["error"])
         finally:
             for p in self.procs:
                 p.stop()
