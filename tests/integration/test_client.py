@@ -682,7 +682,8 @@ class CurlTimes(Base):
             for _ in range(self.PAIRS):
                 pair()
             bad = []
-            print("\nround %d (%d pairs) %-8s %12s %12s %8s" % (rnd, len(jt["time_total"]), "median", "journey ms",
+            print("\nload average %.2f on %d cores" % (os.getloadavg()[0], os.cpu_count() or 1))
+            print("round %d (%d pairs) %-8s %12s %12s %8s" % (rnd, len(jt["time_total"]), "median", "journey ms",
                                                                  "curl ms", "ratio"))
             for k in CURL_TIMES:
                 jm, cm = statistics.median(jt[k]), statistics.median(ct[k])
