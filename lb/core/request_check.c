@@ -112,6 +112,9 @@ int lb_request_check(const lb_request_head *h, const char **why) {
   const char *eol = after + 9;
   if (end - eol < 2 || eol[0] != '\r' || eol[1] != '\n')
     FAIL(400, "request line must end with CRLF");
+  /* HTAB, FF, SP, other controls or obs-text in a target: a backend might split the line there. */
+  if (!lb_cc_all(h->target, h->target_len, LB_CC_TARGET))
+    FAIL(400, "invalid character in the request target (whitespace, control or non-ASCII)");
   if (h->target[0] != '/' && !(h->is_options && h->target_len == 1 && h->target[0] == '*'))
     FAIL(400, "only origin-form targets (/path) are routed: absolute- and authority-form are "
               "for forward proxies");

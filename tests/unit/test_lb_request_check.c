@@ -56,6 +56,14 @@ static void table(void **state) {
       {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
        501, "coding"},
       {"POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0"},
+      /* whitespace and controls inside the target */
+      {"GET /my-app/data\tHTTP/1.0 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "target"},
+      {"GET /a\fb HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /a\vb HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /a\x7f HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /a%09b?q=%20 HTTP/1.1\r\nHost: x\r\n\r\n", 0, NULL},
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     h1_head c;
