@@ -81,7 +81,7 @@ static const char usage[] =
     "  --backend-idle-max N          idle pooled connections per server per worker (64)\n"
     "  --shutdown-timeout DUR        SIGTERM/SIGINT: in-flight requests finish within (10s);\n"
     "                                open WebSocket tunnels are closed at this deadline\n"
-    "  --tunnel-timeout DUR          a WebSocket/Upgrade tunnel silent both ways closes (1h)\n"
+    "  --tunnel-timeout DUR          a WebSocket tunnel silent both ways this long closes (1h)\n"
     "  --max-connections N           client connections (10000); accept pauses at the limit\n"
     "  --max-header-size SIZE        request line + headers; larger: 431 (16k)\n"
     "  --max-headers N               header count; more: 431 (100)\n"

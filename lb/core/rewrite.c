@@ -193,16 +193,28 @@ static int listed(const conn_tokens *t, const char *name, size_t n) {
  * Connection header of the client is dropped), so finding it says the request asked. */
 #define UPGRADE_LINE "Connection: upgrade\r\n"
 
-/* An HTTP/1.1 request without a body whose Connection lists "upgrade" and that names a protocol
- * in Upgrade (RFC 9110 7.8): forwarded with both, so that the backend may answer 101. */
+/* An HTTP/1.1 request without a body whose Connection lists "upgrade" and whose Upgrade is
+ * "websocket" (RFC 9110 7.8, RFC 6455 4.1): forwarded with both, so that the backend may answer
+ * 101. Only WebSocket: an h2c tunnel (or any other protocol) would carry the client's next
+ * requests to the backend past journey-lb's routes and checks, so its Upgrade is dropped. */
 static int asks_upgrade(const lb_request_view *req, const conn_tokens *ct) {
   if (req->http_minor != 1 || req->framing != LB_FRAME_NONE || !listed(ct, "upgrade", 7))
     return 0;
-  for (size_t i = 0; i < req->nheaders; i++)
-    if (LB_HEADER_IS(req->headers[i].name, req->headers[i].name_len, "upgrade") &&
-        req->headers[i].value_len)
-      return 1;
-  return 0;
+  int websocket = 0;
+  for (size_t i = 0; i < req->nheaders; i++) {
+    const lb_header *h = &req->headers[i];
+    if (!LB_HEADER_IS(h->name, h->name_len, "upgrade"))
+      continue;
+    size_t a = 0, b = h->value_len; /* the value without optional whitespace */
+    while (a < b && (h->value[a] == ' ' || h->value[a] == '\t'))
+      a++;
+    while (b > a && (h->value[b - 1] == ' ' || h->value[b - 1] == '\t'))
+      b--;
+    if (b - a != 9 || strncasecmp(h->value + a, "websocket", 9) != 0)
+      return 0; /* another protocol offered, alone or besides */
+    websocket = 1;
+  }
+  return websocket;
 }
 
 int lb_forwarded_upgrade(const char *head, size_t n) {

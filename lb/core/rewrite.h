@@ -4,7 +4,7 @@
  * client's headers minus hop-by-hop ones (Connection and every header it lists, Keep-Alive, TE,
  * Trailer, Upgrade, Proxy-*; Transfer-Encoding is re-framed), then X-Forwarded-For (appended to
  * the client's), X-Forwarded-Proto, X-Forwarded-Host, Via (appended) and X-Request-Id. A request
- * asking for an upgrade (WebSocket) keeps Upgrade and gets "Connection: upgrade"; so does a 101.
+ * asking for a WebSocket keeps Upgrade and gets "Connection: upgrade"; so does a 101.
  * Header views point into the connection's receive buffer; nothing is copied until output. */
 #ifndef JOURNEY_LB_REWRITE_H
 #define JOURNEY_LB_REWRITE_H

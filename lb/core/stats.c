@@ -372,9 +372,9 @@ int lb_stats_prometheus(const lb_stats *s, jc_buf *b) {
   lb_putf(&o, "journey_uptime_seconds %llu\n", (unsigned long long)s->uptime_s);
   family(&o, "journey_connections_active", "gauge", "Open client connections.");
   lb_putf(&o, "journey_connections_active %llu\n", (unsigned long long)s->connections_active);
-  family(&o, "journey_lb_tunnels_open", "gauge", "Open WebSocket/Upgrade tunnels.");
+  family(&o, "journey_lb_tunnels_open", "gauge", "Open WebSocket tunnels.");
   lb_putf(&o, "journey_lb_tunnels_open %llu\n", (unsigned long long)s->tunnels_open);
-  family(&o, "journey_lb_tunnels_total", "counter", "WebSocket/Upgrade tunnels opened.");
+  family(&o, "journey_lb_tunnels_total", "counter", "WebSocket tunnels opened.");
   lb_putf(&o, "journey_lb_tunnels_total %llu\n", (unsigned long long)s->tunnels_total);
   family(&o, "journey_reloads_total", "counter", "Configuration reloads (SIGHUP) by result.");
   lb_putf(&o, "journey_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)s->reloads);

@@ -343,6 +343,21 @@ static void upgrade_forwarded_and_recognised(void **state) {
   n = fwd(out, sizeof out - 1, h, 4, LB_FRAME_CHUNKED, NULL); /* a body: no tunnel */
   out[n] = 0;
   assert_null(strcasestr(out, "upgrade"));
+  /* h2c (alone or offered besides websocket) would tunnel past the routes: never forwarded. */
+  const lb_header h2c[] = {H("Host", "a"), H("Connection", "Upgrade, HTTP2-Settings"),
+                           H("Upgrade", "h2c"), H("HTTP2-Settings", "AAMAAABkAAQAAP__")};
+  n = fwd(out, sizeof out - 1, h2c, 4, LB_FRAME_NONE, NULL);
+  out[n] = 0;
+  assert_null(strcasestr(out, "upgrade"));
+  assert_null(strcasestr(out, "settings"));
+  const lb_header both[] = {H("Host", "a"), H("Connection", "upgrade"),
+                            H("Upgrade", "h2c, websocket")};
+  n = fwd(out, sizeof out - 1, both, 3, LB_FRAME_NONE, NULL);
+  out[n] = 0;
+  assert_null(strcasestr(out, "upgrade"));
+  const lb_header spaced[] = {H("Host", "a"), H("Connection", "upgrade"), H("Upgrade", " WebSocket ")};
+  n = fwd(out, sizeof out - 1, spaced, 3, LB_FRAME_NONE, NULL);
+  assert_true(lb_forwarded_upgrade(out, n));
   lb_request_view v10 = {"GET", 3, "/", 1, 0, h, 4, LB_FRAME_NONE};
   lb_forward_info fi = {"192.0.2.7", "http", NULL, 0, "journey-lb", 0, NULL, 0, NULL, 0};
   n = lb_rewrite_request(out, sizeof out - 1, &v10, &fi);
