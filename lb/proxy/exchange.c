@@ -59,8 +59,8 @@ const char *lb_exchange_request_id(lb_exchange *ex) {
 }
 
 static void reset_parser(lb_bconn *b, lb_exchange *ex) {
-  b->h1.hdrs = b->hdrs;
-  b->h1.max_hdrs = sizeof b->hdrs / sizeof b->hdrs[0];
+  b->h1.hdrs = (lb_header *)(void *)(b->rbuf + b->rcap); /* lent with the buffer */
+  b->h1.max_hdrs = LB_BCONN_HDRS;
   b->h1.dechunk_base = b->rbuf;
   lb_h1_resp_parser_init(&b->parser, &b->h1, ex->method == HTTP_HEAD);
   b->head_sent = 0;
