@@ -553,7 +553,8 @@ static void on_request_head(lb_client *c) {
   lb_deadline_clear(&c->dl);
   c->state = LB_C_PROXY;
   llhttp_t *p = &c->rx->parser;
-  c->ex.method = p->method;
+  c->ex.method = c->h1.other_method ? LB_METHOD_OTHER : p->method;
+  lb_exchange_method_keep(&c->ex, c->h1.method, c->h1.method_len);
   c->ex.http_minor = p->http_minor;
   c->ex.keep_alive = llhttp_should_keep_alive(p);
   size_t ul = c->h1.url_len < LB_PATH_LOG_MAX - 1 ? c->h1.url_len : LB_PATH_LOG_MAX - 1;
@@ -611,7 +612,7 @@ static void on_request_head(lb_client *c) {
                .headers = c->h1.hdrs,
                .nheaders = c->h1.nhdrs,
                .names_checked = 1 /* on_headers_complete */},
-      .method = llhttp_method_name((llhttp_method_t)c->ex.method),
+      .method = lb_exchange_method_name(&c->ex),
       .is_connect = c->ex.method == HTTP_CONNECT,
       .has_host = host != NULL,
       .framing = c->ex.req_framing,
@@ -657,17 +658,13 @@ static int parse_body(lb_client *c) {
     c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
     c->h1.msg_done = 1;
   } else {
-    int too_big = c->h1.body_too_large, trailers = c->h1.trailers_too_large;
+    const char *why, *term;
+    int status = lb_h1_req_body_refusal(&c->h1, &why, &term);
     if (c->ex.resp_started) {
-      lb_client_close(c, too_big ? "body-too-large" : "bad-request-body");
+      lb_client_close(c, status == 413 ? "body-too-large" : "bad-request-body");
     } else {
       lb_exchange_detach(&c->ex, 0);
-      if (too_big)
-        local_response(c, 413, "request body larger than max-body-size", 0, "body-too-large");
-      else
-        local_response(c, trailers ? 431 : 400,
-                       c->h1.body_why ? c->h1.body_why : "malformed request body", 0,
-                       trailers ? "header-too-large" : "bad-request");
+      local_response(c, status, why, 0, term);
     }
     return -1;
   }
@@ -688,8 +685,8 @@ static void client_process(lb_client *c) {
       c->ex.t.first_request = c->nrequests == 0;
       lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);
     }
-    enum llhttp_errno e =
-        llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+    enum llhttp_errno e = lb_h1_req_execute_head(&c->rx->parser, &c->h1, c->in + c->req_off,
+                                                 c->in + c->parse_off, c->in_len - c->parse_off);
     if (e == HPE_OK) {
       c->parse_off = c->in_len;
       if (c->in_len - c->req_off > rt->cfg.max_header_size) {

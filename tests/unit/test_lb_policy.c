@@ -111,7 +111,8 @@ static void request_policy_table(void **state) {
 
 /* ---- retry policy ---- */
 
-enum { GET = HTTP_GET, POST = HTTP_POST, PUT = HTTP_PUT, DELETE = HTTP_DELETE };
+enum { GET = HTTP_GET, POST = HTTP_POST, PUT = HTTP_PUT, DELETE = HTTP_DELETE,
+       OTHER = LB_METHOD_OTHER };
 
 static void retry_policy_table(void **state) {
   (void)state;
@@ -135,6 +136,10 @@ static void retry_policy_table(void **state) {
       /* the replay bug: a bodyless POST whose head went out is never sent again */
       {POST, 1, 0, LB_FAIL_STALE, 0, 1, 1, 0, LB_RETRY_502},
       {POST, 1, 0, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_502},
+      /* a method llhttp does not know (QUERY, custom): not idempotent as far as the LB knows */
+      {OTHER, 1, 0, LB_FAIL_STALE, 0, 1, 1, 0, LB_RETRY_502},
+      {OTHER, 1, 0, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_502},
+      {OTHER, 0, 0, LB_FAIL_CONNECT, 0, 1, 1, 0, LB_RETRY_NEXT},
       /* a body already relayed is gone: no replay even for PUT */
       {PUT, 1, 1, LB_FAIL_STALE, 0, 1, 1, 0, LB_RETRY_502},
       {PUT, 1, 1, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_502},
@@ -174,6 +179,7 @@ static void retry_policy_table(void **state) {
   }
   assert_true(lb_method_idempotent(HTTP_HEAD) && lb_method_idempotent(HTTP_OPTIONS));
   assert_false(lb_method_idempotent(HTTP_PATCH) || lb_method_idempotent(HTTP_POST));
+  assert_false(lb_method_idempotent(LB_METHOD_OTHER) || lb_method_idempotent(HTTP_PROPPATCH));
 }
 
 /* ---- framing ---- */
