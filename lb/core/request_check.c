@@ -209,3 +209,10 @@ int lb_request_error_status(const char *raw, size_t len, int err, const char **w
   *why = NULL;
   return 400;
 }
+
+int lb_request_line_over(const char *buf, size_t from, size_t to, size_t max) {
+  if (!buf || to <= from)
+    return 0;
+  const char *lf = memchr(buf + from, '\n', to - from);
+  return (size_t)(lf ? lf - (buf + from) : (ptrdiff_t)(to - from)) > max;
+}

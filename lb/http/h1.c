@@ -245,6 +245,24 @@ int lb_h1_resp_on_header_value(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* 1 when the Transfer-Encoding fields say exactly "chunked", once (the only coding relayed). */
+static int te_is_chunked(const lb_header *h, uint32_t n) {
+  int seen = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!LB_HEADER_IS(h[i].name, h[i].name_len, "transfer-encoding"))
+      continue;
+    const char *v = h[i].value;
+    size_t l = h[i].value_len;
+    while (l && (*v == ' ' || *v == '\t'))
+      v++, l--;
+    while (l && (v[l - 1] == ' ' || v[l - 1] == '\t'))
+      l--;
+    if (seen++ || !LB_HEADER_IS(v, l, "chunked"))
+      return 0;
+  }
+  return seen == 1;
+}
+
 int lb_h1_resp_on_headers_complete(llhttp_t *p) {
   lb_h1_resp *r = p->data;
   if (!lb_headers_names_valid(r->hdrs, r->nhdrs)) {
@@ -262,6 +280,7 @@ int lb_h1_resp_on_headers_complete(llhttp_t *p) {
     return HPE_USER;
   }
   r->head_ready = 1;
+  r->te_other = (p->flags & F_TRANSFER_ENCODING) && !te_is_chunked(r->hdrs, r->nhdrs);
   r->framing = lb_response_framing(p->status_code, r->skip_body, (p->flags & F_CHUNKED) != 0,
                                    (p->flags & F_CONTENT_LENGTH) != 0, p->content_length);
   if (r->framing == LB_FRAME_NONE)

@@ -80,6 +80,7 @@ typedef struct lb_h1_resp {
   uint32_t nhdrs, max_hdrs;
   int hdr_state;
   int head_ready, msg_ready, skip_body, dechunk_on;
+  int te_other;         /* Transfer-Encoding is not one "chunked" (lb_response_facts) */
   lb_framing framing;   /* lb_response_framing, set when the head is whole */
 } lb_h1_resp;
 

@@ -411,6 +411,8 @@ static void local_response(lb_client *c, int status, const char *body, int keep_
     lb_client_close(c, "out of memory");
     return;
   }
+  if (status == 431 && lb_request_line_over(c->in, c->req_off, c->in_len, rt->cfg.max_header_size))
+    status = 414, body = "request target longer than max-header-size";
   if (c->state != LB_C_PROXY && c->ex.t.hdr_done == 0)
     c->ex.t.hdr_done = now;
   c->ex.status = status;
@@ -713,8 +715,7 @@ static void client_process(lb_client *c) {
     }
     c->ex.keep_alive = 0;
     if (c->h1.too_many_headers) {
-      local_response(c, 431, "too many request headers (max-headers)", 0,
-                               "header-too-large");
+      local_response(c, 431, "too many request headers (max-headers)", 0, "header-too-large");
       return;
     }
     char why[200];
