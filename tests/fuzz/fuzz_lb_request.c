@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         "journey-lb", 0, NULL, 0, NULL, 0};
   const char *method = llhttp_method_name((llhttp_method_t)p.method);
   lb_request_view v = {method, strlen(method), c.r.url, c.r.url_len, p.http_minor, c.hdrs, c.r.nhdrs,
-                       (lb_framing)framing};
+                       (lb_framing)framing, NULL, 0};
   size_t cap = 16 * 1024 + 1024;
   char *out = malloc(cap);
   size_t n = lb_rewrite_request(out, cap, &v, &fi);

@@ -109,6 +109,52 @@ static void request_policy_table(void **state) {
   }
 }
 
+/* Targets: absolute-form (the authority is the Host), the normalised path routes and goes to
+ * the backend (or the path as received with normalize-path = off), the methods allow-list. */
+static void target_policy_table(void **state) {
+  (void)state;
+  static const struct {
+    const char *raw, *methods;
+    int as_received, status, pool;
+    const char *line, *host; /* the forwarded request line and Host line */
+  } t[] = {
+      {"GET http://www.my-app.com/app/x?q HTTP/1.1\r\nHost: other\r\n\r\n", "", 0, 0, APP,
+       "GET /app/x?q HTTP/1.1\r\n", "\r\nHost: www.my-app.com\r\n"},
+      {"GET HTTP://www.my-app.com:8443 HTTP/1.1\r\nHost: x\r\n\r\n", "", 0, 404, -1, NULL, NULL},
+      {"GET /app/../private/key.txt HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 404, -1, NULL, NULL},
+      {"GET /app/%2e%2e/private HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 404, -1, NULL, NULL},
+      {"GET /x/../app/./y//z HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 0, APP,
+       "GET /app/y/z HTTP/1.1\r\n", "\r\nHost: a\r\n"},
+      {"GET /x/../app/./y//z?a=/../b HTTP/1.1\r\nHost: a\r\n\r\n", "", 1, 0, APP,
+       "GET /x/../app/./y//z?a=/../b HTTP/1.1\r\n", "\r\nHost: a\r\n"},
+      {"GET /%61pp/x HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 0, APP, "GET /app/x HTTP/1.1\r\n", NULL},
+      {"GET /app/..%2Fprivate HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 400, -1, NULL, NULL},
+      {"GET /.. HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 400, -1, NULL, NULL},
+      {"GET /app/x HTTP/1.1\r\nHost: a\r\n\r\n", "GET, HEAD", 0, 0, APP, NULL, NULL},
+      {"POST /app/x HTTP/1.1\r\nHost: a\r\n\r\n", "GET, HEAD", 0, 501, -1, NULL, NULL},
+  };
+  char out[4096], err[200];
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    cfg.req.path_as_received = t[i].as_received;
+    cfg.req.methods[0] = 0;
+    if (t[i].methods[0] && lb_config_set(&cfg, "", "methods", t[i].methods, "test", err, sizeof err))
+      fail_msg("%s", err);
+    lb_request_verdict v;
+    decide(t[i].raw, out, sizeof out, &v);
+    if (v.status != t[i].status || v.pool != t[i].pool)
+      fail_msg("row %zu: status %d pool %d (%s), want %d %d", i, v.status, v.pool,
+               v.why ? v.why : "-", t[i].status, t[i].pool);
+    if (t[i].line && (v.head_len < strlen(t[i].line) || memcmp(out, t[i].line, strlen(t[i].line))))
+      fail_msg("row %zu: forwarded %.*s", i, (int)v.head_len, out);
+    if (t[i].host) {
+      assert_non_null(memmem(out, v.head_len, t[i].host, strlen(t[i].host)));
+      assert_null(memmem(out, v.head_len, "Host: other", 11));
+    }
+  }
+  cfg.req.path_as_received = 0;
+  cfg.req.methods[0] = 0;
+}
+
 /* ---- retry policy ---- */
 
 enum { GET = HTTP_GET, POST = HTTP_POST, PUT = HTTP_PUT, DELETE = HTTP_DELETE,
@@ -256,6 +302,7 @@ static void framing_table(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(request_policy_table, setup),
+      cmocka_unit_test_setup(target_policy_table, setup),
       cmocka_unit_test(retry_policy_table),
       cmocka_unit_test(framing_table),
   };
