@@ -46,7 +46,7 @@ void lb_request_decide(const lb_request_in *in, const lb_config *cfg, char *out,
   lb_target_parse(in->head.target, in->head.target_len, in->head.is_options, &tg, &why);
   const char *t = tg.rest, *fwd = tg.rest;
   size_t tlen = tg.rest_len, fwd_len = tg.rest_len;
-  if (!(tlen == 1 && t[0] == '*')) {
+  if (!(tlen == 1 && t[0] == '*') && !lb_path_is_normal(tg.rest, tg.rest_len)) {
     if (cap < tlen + 1) {
       answer(v, 431, "request headers too large to forward", "header-too-large", 0);
       return;

@@ -11,11 +11,10 @@
     return 0;                                                                                     \
   } while (0)
 
-int lb_target_parse(const char *t, size_t n, int is_options, lb_target *out, const char **why) {
+int lb_target_parse_other(const char *t, size_t n, int is_options, lb_target *out,
+                          const char **why) {
   *out = (lb_target){NULL, 0, t, n};
   *why = NULL;
-  if (n && t[0] == '/')
-    return 0;
   if (is_options && n == 1 && t[0] == '*')
     return 0;
   size_t s = n >= 7 && !strncasecmp(t, "http://", 7) ? 7 : n >= 8 && !strncasecmp(t, "https://", 8) ? 8 : 0;
@@ -73,6 +72,20 @@ static int dots_by_encoded_slash(const char *s, size_t n) {
     start = i;
   }
   return split && dot_piece(s + start, n - start);
+}
+
+int lb_path_is_normal(const char *rest, size_t n) {
+  if (!n || rest[0] != '/')
+    return 0;
+  /* one pass, byte by byte: cheaper than memchr calls for the short paths of most requests */
+  for (size_t i = 0; i < n; i++) {
+    char c = rest[i];
+    if (c == '?')
+      return 1;
+    if (c == '%' || (c == '/' && i + 1 < n && (rest[i + 1] == '/' || rest[i + 1] == '.')))
+      return 0;
+  }
+  return 1;
 }
 
 size_t lb_path_normalize(const char *rest, size_t n, char *out, size_t cap, const char **why) {

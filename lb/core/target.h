@@ -23,8 +23,22 @@ typedef struct lb_target {
   size_t rest_len;
 } lb_target;
 
-/* 0, or 400 with *why. */
-int lb_target_parse(const char *t, size_t n, int is_options, lb_target *out, const char **why);
+/* 0, or 400 with *why. Origin-form inline (every request), the other forms apart. */
+int lb_target_parse_other(const char *t, size_t n, int is_options, lb_target *out,
+                          const char **why);
+static inline int lb_target_parse(const char *t, size_t n, int is_options, lb_target *out,
+                                  const char **why) {
+  if (n && t[0] == '/') {
+    *out = (lb_target){NULL, 0, t, n};
+    *why = NULL;
+    return 0;
+  }
+  return lb_target_parse_other(t, n, is_options, out, why);
+}
+
+/* 1 when `rest` is an origin-form whose path is already normal (no "%", "//" or "/."): it
+ * routes and goes on as it is, with no copy (the common case, checked in a few memchr). */
+int lb_path_is_normal(const char *rest, size_t n);
 
 /* Writes the normalised origin-form of `rest` (a "/" first when it does not start with one) to
  * out (cap bytes: rest_len + 1 always suffice). Returns its length, or 0 with *why (400). */

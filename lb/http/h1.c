@@ -64,11 +64,11 @@ static enum llhttp_errno other_method(llhttp_t *p, lb_h1_req *r, const char *sta
   return llhttp_execute(p, q, (size_t)(end - q));
 }
 
-enum llhttp_errno lb_h1_req_execute_head(llhttp_t *p, lb_h1_req *r, const char *start,
-                                         const char *data, size_t len) {
+enum llhttp_errno lb_h1_req_execute_head_other(llhttp_t *p, lb_h1_req *r, const char *start,
+                                               const char *data, size_t len,
+                                               enum llhttp_errno e) {
   if (r->method_pending)
     return other_method(p, r, start, data + len);
-  enum llhttp_errno e = llhttp_execute(p, data, len);
   /* llhttp knows the RTSP methods (DESCRIBE ...) and refuses them at the version, as a constant */
   int rtsp = e == HPE_INVALID_CONSTANT && p->method >= HTTP_DESCRIBE && !r->head_done;
   if ((e != HPE_INVALID_METHOD && !rtsp) || r->other_method)

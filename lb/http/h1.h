@@ -49,8 +49,20 @@ void lb_h1_req_reset(lb_h1_req *r);
 /* Request head bytes: llhttp_execute, except that a method llhttp does not know (any RFC 9110
  * token) is parsed as if it were GET and kept in r->method. `start` is where the request began
  * in the same buffer as `data` (bytes before `data` were given before). */
-enum llhttp_errno lb_h1_req_execute_head(llhttp_t *p, lb_h1_req *r, const char *start,
-                                         const char *data, size_t len);
+enum llhttp_errno lb_h1_req_execute_head_other(llhttp_t *p, lb_h1_req *r, const char *start,
+                                               const char *data, size_t len,
+                                               enum llhttp_errno e);
+static inline enum llhttp_errno lb_h1_req_execute_head(llhttp_t *p, lb_h1_req *r,
+                                                       const char *start, const char *data,
+                                                       size_t len) {
+  if (!r->method_pending) {
+    enum llhttp_errno e = llhttp_execute(p, data, len);
+    if (e != HPE_INVALID_METHOD && e != HPE_INVALID_CONSTANT)
+      return e; /* the common case, inline */
+    return lb_h1_req_execute_head_other(p, r, start, data, len, e);
+  }
+  return lb_h1_req_execute_head_other(p, r, start, data, len, HPE_OK);
+}
 
 int lb_h1_req_on_message_begin(llhttp_t *p);
 int lb_h1_req_on_url(llhttp_t *p, const char *at, size_t n);

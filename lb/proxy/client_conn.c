@@ -556,7 +556,8 @@ static void on_request_head(lb_client *c) {
   c->state = LB_C_PROXY;
   llhttp_t *p = &c->rx->parser;
   c->ex.method = c->h1.other_method ? LB_METHOD_OTHER : p->method;
-  lb_exchange_method_keep(&c->ex, c->h1.method, c->h1.method_len);
+  if (c->h1.other_method)
+    lb_exchange_method_keep(&c->ex, c->h1.method, c->h1.method_len);
   c->ex.http_minor = p->http_minor;
   c->ex.keep_alive = llhttp_should_keep_alive(p);
   size_t ul = c->h1.url_len < LB_PATH_LOG_MAX - 1 ? c->h1.url_len : LB_PATH_LOG_MAX - 1;
