@@ -67,6 +67,8 @@ void lb_request_decide(const lb_request_in *in, const lb_config *cfg, char *out,
   const char *q = memchr(t, '?', plen);
   if (q)
     plen = (size_t)(q - t);
+  v->path = t;
+  v->path_len = tlen;
   v->pool = lb_config_route(cfg, t, plen);
   if (v->pool < 0) {
     answer(v, 404, "no route for this path on the load balancer", "no-route", 1);

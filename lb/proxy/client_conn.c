@@ -640,8 +640,8 @@ static void on_request_head(lb_client *c) {
   if (pool->ops->keyed) { /* the balancing key: views into the request, nothing copied */
     lb_key_source src = {.client_ip = c->peer + c->peer_ip_off,
                          .client_ip_len = c->peer_ip_len,
-                         .target = c->h1.url,
-                         .target_len = c->h1.url ? c->h1.url_len : 0,
+                         .target = v.path, /* normalised: the key routes saw */
+                         .target_len = v.path_len,
                          .headers = c->h1.hdrs,
                          .nheaders = c->h1.nhdrs};
     c->rx->pick.has_key = lb_pool_key(pool, &src, &c->rx->pick.key) != NULL;

@@ -146,6 +146,11 @@ static void target_policy_table(void **state) {
                v.why ? v.why : "-", t[i].status, t[i].pool);
     if (t[i].line && (v.head_len < strlen(t[i].line) || memcmp(out, t[i].line, strlen(t[i].line))))
       fail_msg("row %zu: forwarded %.*s", i, (int)v.head_len, out);
+    if (t[i].line && !t[i].as_received) { /* the path routes saw is the one forwarded */
+      const char *sp = strchr(t[i].line, ' ') + 1;
+      assert_memory_equal(v.path, sp, v.path_len);
+      assert_int_equal(sp[v.path_len], ' ');
+    }
     if (t[i].host) {
       assert_non_null(memmem(out, v.head_len, t[i].host, strlen(t[i].host)));
       assert_null(memmem(out, v.head_len, "Host: other", 11));
