@@ -781,6 +781,18 @@ def case_tls_features():
     _, (_, _, _, sess, _) = handshake("www.my-app.com", ctx12)
     _, (_, _, _, _, reused) = handshake("www.my-app.com", ctx12, session=sess)
     check(reused, "TLS 1.2 session resumption")
+    # TLS 1.3: a resumed connection gets a new ticket (clients use a TLS 1.3 ticket once, as
+    # browsers do), so a chain of connections, each offering the ticket the one before got,
+    # is resumed all along instead of every second one being a full handshake
+    ctx13 = tls_ctx()
+    ctx13.minimum_version = ssl.TLSVersion.TLSv1_3
+    _, (_, _, _, sess, _) = handshake("www.my-app.com", ctx13)
+    for i in range(3):
+        _, (_, _, _, nsess, reused) = handshake("www.my-app.com", ctx13, session=sess)
+        check(reused and nsess is not None and nsess.has_ticket and nsess.id != sess.id,
+              f"TLS 1.3 resumption {i + 1} of 3: reused={reused}, a new ticket: "
+              f"{nsess is not None and nsess.id != sess.id}")
+        sess = nsess
     # TLS 1.1 is refused (by the server: its alert, its log line), a garbage handshake is
     # logged, neither disturbs other connections
     print(loopback.tls11_refusal(lb.https, lb.errpath))
