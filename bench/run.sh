@@ -29,7 +29,8 @@
 # same worker count, round-robin, keep-alive to the backends, access logs off for all three (on in
 # ka-logs and the callgrind logs=on rows).
 # --quick: 1 worker, 1 round of 2 s, journey-backend backends only, 500 connections, pools 3 and
-# 300 (1 s), callgrind on journey-lb only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
+# 300 (1 s), callgrind on journey-lb only: a few minutes. Full: about 30 minutes on 2 cores (callgrind of
+# the three LBs, per-connection rows included, is a third of it). Output: DIR/RESULTS.md, DIR/*.png,
 # DIR/raw/ (records, generator output, configs, callgrind profiles); DIR defaults to docs/bench
 # (full) or bench/out (--quick); the tables are also printed. --lbs/--backends/--only: a subset
 # (bench/lb-vs-haproxy.sh is one). --connections/--threads: wrk's (64, 2). --gen-procs: tlsconn
@@ -74,6 +75,7 @@ else
   mem_counts="1000 10000" tunnel_counts="1000" pool_sizes="3 30 300" pool_rounds=2 pool_duration=3 short_duration=$((duration > 3 ? 3 : duration))
   cg_requests=3000 cg_lbs="journey haproxy nginx" sys_requests=10000
 fi
+cg_small=$((cg_requests / 5)) cg_conns=$((cg_requests / 6)) cg_conns_small=$((cg_requests / 30))
 all_workloads="https-ka http-ka tls-new tls-resume tls-close ka-logs latency memory pool callgrind syscalls tunnel"
 : "${only:=$all_workloads}"
 for w in $only; do
@@ -480,7 +482,6 @@ cg_pair() {
 }
 if wants callgrind; then
   lb_list_saved=$lb_list
-  cg_small=$((cg_requests / 5)) cg_conns=$((cg_requests / 6)) cg_conns_small=$((cg_requests / 30))
   for lb in $cg_lbs; do
     case " $lbs " in *" $lb "*) ;; *) continue ;; esac
     lb_list=$lb
@@ -611,7 +612,8 @@ meta=$BENCH_TMP/meta.md
   echo "  $duration s each for keep-alive, $short_duration s for new connections and latency."
   echo "- Certificate: ECDSA P-256 from certs/make-certs.sh, the same file for all three; TLS 1.3 negotiated (OpenSSL defaults)."
   echo "- Equivalent configs: round-robin (least-conn in the pool workload), keep-alive to the backends,"
-  echo "  access logs off, X-Forwarded-For/-Proto added by all three; journey-lb's own extra headers"
+  echo "  access logs off (on in the rows marked logs=on: journey-lb's default access log to stdout, HAProxy"
+  echo "  \`log stdout\` + \`option httplog\`, nginx \`access_log\` to a file), X-Forwarded-For/-Proto added by all three; journey-lb's own extra headers"
   echo "  (Server-Timing, X-Served-By, X-Request-Id) off since the others do not add them."
   echo "  Exact command lines and configs: raw/journey-lb-*.cmd, raw/haproxy-*.cfg, raw/nginx-*.conf."
   echo "- Backends: 3 \`journey-backend --no-access-log\` processes (\`journey-backend\` rows) or one nginx"
@@ -619,12 +621,15 @@ meta=$BENCH_TMP/meta.md
   echo "  (\`nginx-backend\` rows; raw/nginx-backend.conf)."
   echo "- Load generators (raw/generator-output.log has every run's command and output):"
   echo "  - https-ka/http-ka: \`wrk -t$threads -c$conns -d${duration}s --latency URL\`; pool: the same for ${pool_duration} s, $pool_rounds rounds"
-  echo "  - tls-new: \`bench/tlsconn rate --tls --ca ca.crt --concurrency 32 --procs $gen_procs --duration $short_duration\`; tls-resume: the same with \`--resume\`"
+  echo "  - tls-new: \`bench/tlsconn rate --tls --ca ca.crt --tls-max V --concurrency 32 --procs $gen_procs --duration $short_duration\`, V = $tls_versions; tls-resume: the same with \`--resume\`"
+  echo "  - tls-close: \`wrk -t$threads -c16 -d${short_duration}s -H 'Connection: close' URL\` (HTTPS; wrk offers its TLS 1.3 session again on each connection)"
   echo "  - latency: \`h2load --h1 -c16 --rps 125 -D $short_duration --log-file F URL\` (2 000 req/s in total)"
   echo "  - memory: \`bench/tlsconn hold --tls --count N --concurrency 64\`, RSS (VmRSS of all the LB's processes) before and after"
   echo "  - callgrind: \`valgrind --tool=callgrind\` around each LB (1 worker); after 200 warm-up requests, two windows"
   echo "    (\`callgrind_control -z\`, \`h2load --h1 -n N -c 8 URL\`, \`callgrind_control -d\`) with N = $((cg_requests / 5)) and $cg_requests;"
-  echo "    per request = difference of instructions / difference of requests (the 8 connection setups cancel out)."
+  echo "    per request = difference of instructions / difference of requests (the 8 connection setups cancel out);"
+  echo "    access logs off and on. Per new TLS connection (callgrind-conn): the same with \`tlsconn rate --count N --concurrency 8\`,"
+  echo "    N = $cg_conns_small and $cg_conns, full and --resume, TLS $tls_versions."
   echo "    Profiles of the N = $cg_requests window (8 new connections included) in raw/callgrind.*.out"
   echo "  - syscalls: \`strace -c -f -p PID...\` attached to the LB's processes over \`h2load --h1 -n $sys_requests -c 16 URL\`; raw/strace.txt"
   echo "  - tunnel: \`bench/tlsconn hold --websocket [--tls] --count N --concurrency 64\` (WebSocket handshakes to the"
