@@ -1,9 +1,9 @@
 /* Access log (one line per request on stdout) and debug phase lines (stderr).
  *
  * A worker's access log lines gather in its buffer and go out with one write(2) per loop
- * iteration (a uv_prepare handle: after the iteration's callbacks, before the loop waits), or
- * sooner when the buffer is full: one system call for every line of the iteration instead of one
- * per line. Nothing waits for the next request: the loop flushes before it sleeps. Stopping
+ * iteration (a uv_prepare handle, started by the first line: after the iteration's callbacks,
+ * before the loop waits), or sooner when the buffer is full: one system call for every line of
+ * the iteration instead of one per line. Nothing waits for the next request: the loop flushes before it sleeps. Stopping
  * (SIGTERM, SIGINT, a normal exit) flushes last thing in each worker; SIGHUP leaves the workers
  * running. What SIGKILL (or a crash, or the "second signal: exit now" path) loses is what the
  * buffers hold: at most one loop iteration's lines per worker. */
@@ -56,9 +56,15 @@ int lb_access_log_init(lb_worker *w) {
     return -1;
   uv_prepare_init(&w->loop, &w->log.flush);
   w->log.flush.data = w;
-  uv_prepare_start(&w->log.flush, on_flush);
   uv_unref((uv_handle_t *)&w->log.flush); /* never what keeps a stopping worker's loop alive */
   return 0;
+}
+
+/* Started by the first line (none with --access-log off: no cost per loop iteration then). */
+static void flush_soon(lb_worker *w) {
+  uv_handle_t *h = (uv_handle_t *)&w->log.flush;
+  if (!uv_is_active(h) && !uv_is_closing(h)) /* closing: lb_access_log_free writes the rest */
+    uv_prepare_start(&w->log.flush, on_flush);
 }
 
 void lb_access_log_close(lb_worker *w) {
@@ -86,6 +92,7 @@ static void put_line(lb_worker *w, jc_logline *l) {
     lb_access_log_flush(w);
   memcpy(w->log.buf + w->log.len, l->buf, l->len);
   w->log.len += l->len;
+  flush_soon(w);
 }
 
 /* An access log line is a list of fields made once, then written by one of two writers that
@@ -246,6 +253,7 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
     if (w->log.cap - w->log.len < JC_LOGLINE_MAX)
       lb_access_log_flush(w);
     w->log.len += fast_line(w->log.buf + w->log.len, &fs);
+    flush_soon(w);
     return;
   }
   jc_logline l;
