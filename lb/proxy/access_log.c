@@ -212,7 +212,7 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
     STRN(&fs, "cipher", "", 0);
     STRN(&fs, "sni", "", 0);
   }
-  STR(&fs, "method", llhttp_method_name((llhttp_method_t)ex->method));
+  STR(&fs, "method", lb_exchange_method_name(ex));
   STR(&fs, "path", conn->path);
   NUM(&fs, "status", F_INT, ex->status);
   NUM(&fs, "bytes_in", F_UINT, ex->bytes_in);
@@ -245,6 +245,11 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
   NUM(&fs, "Td", F_MS, tm.Td);
   NUM(&fs, "Ta", F_MS, tm.Ta);
   NUM(&fs, "Tt", F_MS, tm.Tt);
+  if (ex->tunnel) { /* the two phases of a WebSocket: up to the 101, then the tunnel's life */
+    const lb_timing *t = &ex->t;
+    NUM(&fs, "upgrade_ms", F_MS, t->resp_hdr >= t->req_start ? t->resp_hdr - t->req_start : 0);
+    NUM(&fs, "tunnel_ms", F_MS, t->done >= t->resp_hdr ? t->done - t->resp_hdr : 0);
+  }
   STR(&fs, "term", ex->term ? ex->term : "ok");
 
   lb_worker *w = ex->w;
@@ -276,7 +281,7 @@ void lb_debug_phase(lb_exchange *ex, const lb_log_conn *conn, const char *phase,
   if (!__builtin_strcmp(phase, "connect"))
     jc_logline_bool(&l, "reused", ex->backend_reused);
   if (!__builtin_strcmp(phase, "request")) {
-    jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)ex->method));
+    jc_logline_str(&l, "method", lb_exchange_method_name(ex));
     jc_logline_str(&l, "path", conn->path);
   }
   if (!__builtin_strcmp(phase, "response") || !__builtin_strcmp(phase, "done"))
