@@ -8,48 +8,6 @@
 
 #define MAX_CONN_TOKENS 16
 
-int lb_header_is(const char *name, size_t n, const char *lit, size_t lit_len) {
-  if (n != lit_len)
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (lb_lower[(unsigned char)name[i]] != (unsigned char)lit[i])
-      return 0;
-  return 1;
-}
-
-int lb_token_valid(const char *s, size_t n) {
-  return n && lb_cc_all(s, n, LB_CC_TCHAR);
-}
-
-int lb_headers_on_field(lb_header *hdrs, uint32_t *n, uint32_t max, int *state, const char *at,
-                        size_t len) {
-  if (*state == 1) {
-    lb_header *h = &hdrs[*n - 1];
-    h->name_len = (uint32_t)(at + len - h->name);
-    return 0;
-  }
-  if (*n >= max)
-    return -1;
-  lb_header *h = &hdrs[(*n)++];
-  h->name = at;
-  h->name_len = (uint32_t)len;
-  h->value = at + len;
-  h->value_len = 0;
-  *state = 1;
-  return 0;
-}
-
-void lb_headers_on_value(lb_header *hdrs, uint32_t n, int *state, const char *at, size_t len) {
-  lb_header *h = &hdrs[n - 1];
-  if (*state != 2) {
-    h->value = at;
-    h->value_len = (uint32_t)len;
-    *state = 2;
-  } else {
-    h->value_len = (uint32_t)(at + len - h->value);
-  }
-}
-
 int lb_headers_names_valid(const lb_header *h, uint32_t n) {
   for (uint32_t i = 0; i < n; i++)
     if (!lb_token_valid(h[i].name, h[i].name_len))

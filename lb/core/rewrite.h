@@ -9,6 +9,8 @@
 #ifndef JOURNEY_LB_REWRITE_H
 #define JOURNEY_LB_REWRITE_H
 
+#include "lb/core/charclass.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,20 +76,58 @@ typedef struct lb_response_extra {
 } lb_response_extra;
 
 /* Case-insensitive header name comparison (name has length n; the literal is lowercase). The
- * macro compares the lengths first, inline: most names differ there. */
-int lb_header_is(const char *name, size_t n, const char *lower_literal, size_t lit_len);
+ * macro compares the lengths first: most names differ there. Inline, as lb_token_valid: both
+ * run several times per header of every request and response. */
+static inline int lb_header_is(const char *name, size_t n, const char *lower_literal,
+                               size_t lit_len) {
+  if (n != lit_len)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (lb_lower[(unsigned char)name[i]] != (unsigned char)lower_literal[i])
+      return 0;
+  return 1;
+}
 #define LB_HEADER_IS(name, n, lit)                                                                 \
   ((n) == sizeof(lit) - 1 && lb_header_is((name), (n), lit, sizeof(lit) - 1))
 
 /* 1 when every byte is an RFC 9110 token character (header names, methods). */
-int lb_token_valid(const char *s, size_t n);
+static inline int lb_token_valid(const char *s, size_t n) {
+  return n && lb_cc_all(s, n, LB_CC_TCHAR);
+}
 
 /* llhttp delivers a header name or value in pieces when it spans reads; these gather the pieces
  * into views (the buffer does not move while a head is parsed). state: 0 start, 1 in a name, 2 in
  * a value. lb_headers_on_field returns -1 when `max` headers are already there. */
-int lb_headers_on_field(lb_header *h, uint32_t *n, uint32_t max, int *state, const char *at,
-                        size_t len);
-void lb_headers_on_value(lb_header *h, uint32_t n, int *state, const char *at, size_t len);
+static inline int lb_headers_on_field(lb_header *hdrs, uint32_t *n, uint32_t max, int *state,
+                                      const char *at, size_t len) {
+  if (*state == 1) {
+    lb_header *h = &hdrs[*n - 1];
+    h->name_len = (uint32_t)(at + len - h->name);
+    return 0;
+  }
+  if (*n >= max)
+    return -1;
+  lb_header *h = &hdrs[(*n)++];
+  h->name = at;
+  h->name_len = (uint32_t)len;
+  h->value = at + len;
+  h->value_len = 0;
+  *state = 1;
+  return 0;
+}
+
+static inline void lb_headers_on_value(lb_header *hdrs, uint32_t n, int *state, const char *at,
+                                       size_t len) {
+  lb_header *h = &hdrs[n - 1];
+  if (*state != 2) {
+    h->value = at;
+    h->value_len = (uint32_t)len;
+    *state = 2;
+  } else {
+    h->value_len = (uint32_t)(at + len - h->value);
+  }
+}
+
 /* 1 when every header name is a token. */
 int lb_headers_names_valid(const lb_header *h, uint32_t n);
 
