@@ -259,10 +259,10 @@ static void request_done(lb_client *c) {
 
 static int parse_body(lb_client *c);
 
-/* Request head complete: validate, route, rewrite, dispatch. */
-static void on_request_head(lb_client *c) {
+/* Request head complete: validate, route, rewrite, dispatch. `now`: when its last bytes were
+ * read (client_process's clock reading, taken just before they were parsed). */
+static void on_request_head(lb_client *c, uint64_t now) {
   lb_log_conn lc;
-  uint64_t now = jc_now_us();
   if (lb_client_reqbuf_get(c) != 0) {
     lb_client_close(c, "out of memory");
     return;
@@ -350,7 +350,7 @@ static void client_process(lb_client *c) {
                                  "header-too-large");
         return;
       }
-      on_request_head(c);
+      on_request_head(c, now);
       if (!c->closing && c->state == LB_C_PROXY && !c->h1.msg_done && !c->ex.resp_started &&
           parse_body(c) == 0)
         lb_exchange_send_body(&c->ex);

@@ -28,7 +28,7 @@
 #include <string.h>
 
 static void attach(lb_exchange *ex, int server, int allow_reuse);
-static void process_response(lb_bconn *b);
+static void process_response(lb_bconn *b, uint64_t read_at);
 static void relay_next(lb_exchange *ex);
 static void backend_failed(lb_bconn *b, const char *why, int timeout);
 
@@ -223,21 +223,22 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
       /* close-delimited body: the end of the connection is the end of the message */
       b->h1.msg_ready = 1;
       b->reusable = 0;
-      process_response(b);
+      process_response(b, 0);
       return;
     }
     backend_failed(b, nread == UV_EOF ? "closed the connection" : uv_strerror((int)nread), 0);
     return;
   }
   b->rlen += (size_t)nread;
+  uint64_t read_at = 0;
   if (!b->got_bytes && ex) {
     b->got_bytes = 1;
-    ex->t.first_byte = jc_now_us();
+    read_at = ex->t.first_byte = jc_now_us();
     phase(ex, "first-byte", ex->t.first_byte);
   }
   if (b->rlen == b->rcap)
     uv_read_stop(s);
-  process_response(b);
+  process_response(b, read_at);
   /* Inactivity timeout between reads, re-armed only while the response goes on (most
    * responses end within their first read: no timer work at all). */
   if (b->state != LB_B_CLOSING && b->ex && !b->h1.msg_ready)
@@ -561,7 +562,9 @@ static void switch_protocols(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_
   lb_tunnel_begin(b, &tunnel_ops, head);
 }
 
-static void process_response(lb_bconn *b) {
+/* read_at: when the bytes being parsed were read, if this callback already asked the clock (a
+ * head that came whole in the first read is timed by it: one clock reading less); 0: ask. */
+static void process_response(lb_bconn *b, uint64_t read_at) {
   lb_exchange *ex = b->ex;
   if (!ex || ex->sending)
     return; /* on_client_sent continues */
@@ -590,7 +593,7 @@ static void process_response(lb_bconn *b) {
       b->body_start = b->rparse;
     }
     if (b->h1.head_ready && !b->head_sent) {
-      uint64_t now = jc_now_us();
+      uint64_t now = read_at ? read_at : jc_now_us();
       int r = build_head(b, ex, now, &bufs[n]);
       if (r != 0) {
         b->got_bytes = 1;
@@ -665,7 +668,7 @@ static void relay_next(lb_exchange *ex) {
     if (b->parser.status_code < 200 && b->parser.status_code >= 100) {
       reset_parser(b, ex); /* 1xx: the final response follows */
       arm_wait(b, ex);     /* after a 100 Continue the body is the client's to send */
-      process_response(b);
+      process_response(b, 0);
       return;
     }
     lb_deadline_clear(&b->dl);
@@ -681,5 +684,5 @@ static void relay_next(lb_exchange *ex) {
   }
   if (b->state != LB_B_CLOSING)
     uv_read_start((uv_stream_t *)&b->tcp, on_backend_alloc, on_backend_read);
-  process_response(b);
+  process_response(b, 0);
 }
