@@ -407,6 +407,7 @@ def case_graceful():
     bs = start_backends(extra={"b1": delay, "b2": delay, "b3": delay})
     (adm,) = free_ports(1)
     lb = start_lb(bs, "--admin", f"127.0.0.1:{adm}")
+    wait_port(adm, lb, "journey-lb's admin listener")
     result = {}
 
     def slow():
