@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "client/exit_code.h"
+#include "client/h2_report.h"
 
 static const char *const phase_names[] = {"url", "dns", "route", "tcp", "proxy", "tls", "http", "lb"};
 
@@ -193,6 +194,7 @@ static void human_http(FILE *f, const jn_result *r, const jn_report_opts *o, con
           r->keepalive_ok ? "" : ", server closes the connection");
   if (o->verbose || o->show_response)
     print_lines(f, "           < ", r->resp_headers, strlen(r->resp_headers));
+  jn_h2_report_human(f, &r->h2, "           ");
 }
 
 static void human_lb(FILE *f, const jn_result *r, const sty *s) {
@@ -360,6 +362,10 @@ void jn_report_stats_human(FILE *f, jn_stats *st, size_t requested, int concurre
              "%.1f requests/s; %zu on kept-alive connections, %zu TLS resumptions\n",
           s.b, requested, s.off, st->n, st->failed, opened, opened == 1 ? "" : "s", concurrency, secs,
           secs > 0 ? (double)done / secs : 0.0, st->reused, st->resumed);
+  if (st->h2_streams)
+    fprintf(f, "  HTTP/2: %zu streams over %zu connection%s (%.1f per connection, up to %d at once on each)\n",
+            st->h2_streams, st->h2_conns, st->h2_conns == 1 ? "" : "s",
+            st->h2_conns ? (double)st->h2_streams / (double)st->h2_conns : 0.0, st->h2_at_once);
   fprintf(f, "  %-9s %11s %11s %11s %11s %11s\n", "phase", "min", "p50", "p90", "p99", "max");
   for (int p = 0; p < JN_ST_N; p++) {
     jn_summary m;
