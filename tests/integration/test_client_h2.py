@@ -14,6 +14,9 @@ sys.path.insert(0, HERE)
 from loopback import (TMP, cert_paths, free_port, read, read_head, sanitizer_reports, start, start_lb, stop,  # noqa: E402
                       stop_all, wait_port, wait_until)
 
+_argv, sys.argv = sys.argv, sys.argv[:5] + ["Http"]
+from test_client import schema, validate  # noqa: E402  (docs/client-json.md's schema; it reads sys.argv)
+sys.argv = _argv
 CRT, KEY, CA = cert_paths(CERTS)
 HOST = "www.my-app.com"
 WWW = os.path.join(TMP, "www")
@@ -80,6 +83,7 @@ class H2(unittest.TestCase):
 
     def test_json_http_version_2_with_settings_and_frames(self):
         j = self.run_json(self.url + "/")
+        validate(j, schema())
         http = j["phases"]["http"]
         self.assertEqual(j["http_version"], "2")  # curl's %{json} name
         self.assertEqual(http["version"], "2")
@@ -144,6 +148,7 @@ class H2(unittest.TestCase):
 
     def test_streams_share_one_connection(self):
         j = self.run_json("-n", "40", "-c", "8", self.url + "/")
+        validate(j, schema())
         runs = j["runs"]
         self.assertEqual((runs["ok"], runs["failed"]), (40, 0))
         self.assertEqual(runs["h2_streams"], 40)
@@ -264,6 +269,7 @@ class Http11(unittest.TestCase):
             self.assertNotIn("SETTINGS", out)
             self.assertIn("served by b1", out)
             j = json.loads(journey("--http1.1", "--json", url, port=lb.https).stdout)
+            validate(j, schema())
             self.assertEqual((j["http_version"], j["phases"]["http"]["h2"]), ("1.1", None))
             r = journey("--http1.1", "-s", "-D", "-", "-o", "/dev/null", url, port=lb.https)
             self.assertTrue(r.stdout.decode().startswith("HTTP/1.1 200 OK\r\n"), r.stdout.decode())
