@@ -49,7 +49,7 @@ if(TARGET journey AND TARGET journey-backend)
   endif()
   if(NGHTTPD_EXE)
     add_test(NAME integration.client.h2
-      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_h2.py
+      COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_h2.py
               $<TARGET_FILE:journey> ${JOURNEY_TEST_CERTS} $<TARGET_FILE:journey-backend> ${journey_lb_bin})
     set_tests_properties(integration.client.h2 PROPERTIES LABELS integration TIMEOUT 180 FIXTURES_REQUIRED certs)
   else()

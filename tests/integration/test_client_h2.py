@@ -278,6 +278,94 @@ class Http11(unittest.TestCase):
             stop(be, timeout=5, must=False)
 
 
+def odd_server(ls, stop_ev):
+    """Cleartext HTTP/2 (python3-h2) with answers journey must report: / 200 "ok", /reset
+    RST_STREAM REFUSED_STREAM, /slow never answers, /goaway GOAWAY between the head and the body."""
+    import h2.config, h2.connection, h2.events  # Debian's python3-h2
+
+    def serve(c):
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        c.sendall(conn.data_to_send())
+        with c:
+            while not stop_ev.is_set():
+                try:
+                    data = c.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                for ev in conn.receive_data(data):
+                    if not isinstance(ev, h2.events.RequestReceived):
+                        continue
+                    sid, path = ev.stream_id, dict(ev.headers)[b":path"]
+                    if path == b"/reset":
+                        conn.reset_stream(sid, error_code=7)
+                    elif path == b"/goaway":
+                        conn.send_headers(sid, [(":status", "200"), ("content-length", "2")])
+                        goaway = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + sid.to_bytes(4, "big") + bytes(4)
+                        c.sendall(conn.data_to_send() + goaway)  # by hand: h2 sends no DATA after its own
+                        conn.send_data(sid, b"ok", end_stream=True)
+                    elif path != b"/slow":
+                        conn.send_headers(sid, [(":status", "200"), ("content-length", "2")])
+                        conn.send_data(sid, b"ok", end_stream=True)
+                c.sendall(conn.data_to_send())
+
+    ls.settimeout(0.2)
+    while not stop_ev.is_set():
+        try:
+            c, _ = ls.accept()
+        except socket.timeout:
+            continue
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+    ls.close()
+
+
+class Odd(unittest.TestCase):
+    """RST_STREAM, GOAWAY and a server that never answers, reported as such."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stop_ev, ls = threading.Event(), socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(16)
+        cls.port = ls.getsockname()[1]
+        cls.th = threading.Thread(target=odd_server, args=(ls, cls.stop_ev), daemon=True)
+        cls.th.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop_ev.set()
+        cls.th.join(5)
+
+    def run_json(self, path, *args):
+        r = journey("--json", "--http2", *args, "http://%s:%d%s" % (HOST, self.port, path), port=self.port)
+        return r.returncode, json.loads(r.stdout)
+
+    def test_reset_stream(self):
+        code, j = self.run_json("/reset")
+        self.assertEqual(code, 92)  # curl's CURLE_HTTP2_STREAM
+        self.assertIn("the server reset stream 1 with REFUSED_STREAM", j["errormsg"])
+        rst = [f for f in j["phases"]["http"]["h2"]["frames"] if f["type"] == "RST_STREAM"]
+        self.assertEqual([(f["direction"], f["stream"], f["error"]) for f in rst], [("received", 1, "REFUSED_STREAM")])
+
+    def test_goaway_then_a_new_connection(self):
+        code, j = self.run_json("/goaway", "-n", "3")
+        self.assertEqual(code, 0, j["errormsg"])
+        goaway = [f for f in j["phases"]["http"]["h2"]["frames"] if f["type"] == "GOAWAY"]
+        self.assertEqual([(f["direction"], f["error"]) for f in goaway], [("received", "NO_ERROR")])
+        self.assertEqual((j["runs"]["ok"], j["runs"]["h2_connections"]), (3, 3))
+
+    def test_max_time_cancels_the_stream(self):
+        code, j = self.run_json("/slow", "-m", "1")
+        self.assertEqual(code, 28)
+        self.assertIn("timed out after 1.000 s during the http phase (--max-time)", j["errormsg"])
+        rst = [f for f in j["phases"]["http"]["h2"]["frames"] if f["type"] == "RST_STREAM"]
+        self.assertEqual([(f["direction"], f["error"]) for f in rst], [("sent", "CANCEL")])
+        code, j = self.run_json("/", "-n", "6", "-c", "3")  # the server still serves others
+        self.assertEqual((code, j["runs"]["ok"]), (0, 6))
+
+
 def tearDownModule():
     stop_all()
 
