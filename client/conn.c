@@ -724,7 +724,7 @@ static void h2_pump(jn_conn *c) {
   if (c->state == C_WAITING)
     return;
   c->h2_go = 0;
-  while (c->h2_want > 0 && c->h2 && jn_h2_can_submit(c->h2)) {
+  while (c->h2_want > 0 && c->h2 && jn_h2_can_submit(c->h2) && !run->o->no_keepalive) {
     c->h2_want--;
     h2_stream(c);
   }
@@ -779,7 +779,7 @@ static void h2_start(jn_conn *c) {
   memcpy(first, r, sizeof *first);
   r->error[0] = 0;
   h2_submit(c, first, c->t0);
-  while (c->h2 && jn_h2_can_submit(c->h2) && jn_run_request_done(run, NULL))
+  while (c->h2 && !o->no_keepalive && jn_h2_can_submit(c->h2) && jn_run_request_done(run, NULL))
     h2_stream(c);
   h2_pump(c);
 }

@@ -332,7 +332,8 @@ int jn_h2_submit(jn_h2 *h, jn_result *r, uint64_t t0, const char *req, size_t re
   r->h2.used = 1;
   r->h2.stream_id = id;
   r->h2.req_raw = raw;
-  r->h2.streams_on_conn = h->wanted;
+  uint32_t max = nghttp2_session_get_remote_settings(h->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  r->h2.streams_on_conn = (uint32_t)h->wanted < max ? h->wanted : (int)max;
   copy_settings(h, r);
   r->upload_bytes = body_len;
   return 0;

@@ -232,7 +232,8 @@ static void on_dns(jn_dns *d, int code) {
     conns = run->o->n;
   const jn_opts *o = run->o;
   int h2_possible = (run->https && !o->http10 && !o->http11) || (o->http2 && !run->proxied);
-  if (h2_possible) { /* HTTP/2 multiplexes -c over --connections; HTTP/1.1 (the ALPN answer) opens the rest */
+  if (h2_possible && !o->no_keepalive) { /* HTTP/2 multiplexes -c over --connections; HTTP/1.1 (the ALPN
+                                          * answer) opens the rest */
     long k = o->connections > 0 ? o->connections : 1;
     if (k > conns)
       k = conns;
