@@ -66,6 +66,9 @@ static void human_url(FILE *f, const jn_result *r, const jn_report_opts *o, cons
   else
     fprintf(f, "           > %.*s (%zu bytes, -v shows the headers)\n",
             (int)strcspn(r->request, "\r\n"), r->request, r->request_len);
+  if (r->h2.used)
+    fprintf(f, "           (sent over HTTP/2 as header fields: :method :scheme :authority :path, the names in lower "
+               "case, no Host or Connection)\n");
 }
 
 static void human_dns(FILE *f, const jn_result *r, const sty *s) {

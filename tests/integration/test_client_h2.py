@@ -116,8 +116,13 @@ class H2(unittest.TestCase):
         self.assertRegex(out, r"SETTINGS max_concurrent_streams=100")
         self.assertRegex(out, r"> HEADERS\s+stream 1 .*END_STREAM END_HEADERS")
         self.assertRegex(out, r"< DATA\s+stream 1  14 B  END_STREAM")
-        r = journey("-s", "-w", "%{http_version} %{http_code}", self.url + "/", port=self.srv.port)
+        self.assertIn("(sent over HTTP/2 as header fields", out)
+        page = os.path.join(TMP, "h2.html")
+        r = journey("-s", "--html", page, "-w", "%{http_version} %{http_code}", self.url + "/", port=self.srv.port)
         self.assertEqual(r.stdout.decode(), "2 200")
+        html = read(page)
+        self.assertIn('<pre id="h2">h2       ALPN h2, stream 1', html)
+        self.assertRegex(html, r"&lt; DATA\s+stream 1  14 B  END_STREAM")
 
     def test_include_dump_header_output(self):
         dump = os.path.join(TMP, "h2.head")
@@ -273,6 +278,35 @@ class Http11(unittest.TestCase):
             self.assertEqual((j["http_version"], j["phases"]["http"]["h2"]), ("1.1", None))
             r = journey("--http1.1", "-s", "-D", "-", "-o", "/dev/null", url, port=lb.https)
             self.assertTrue(r.stdout.decode().startswith("HTTP/1.1 200 OK\r\n"), r.stdout.decode())
+        finally:
+            stop(lb, timeout=5, must=False)
+            stop(be, timeout=5, must=False)
+
+
+class ThroughLb(unittest.TestCase):
+    """journey -> journey-lb -> journey-backend with ALPN left to the LB: HTTP/2 once journey-lb
+    offers h2 (skipped, saying so, while it offers http/1.1 only)."""
+
+    def test_h2_through_lb(self):
+        if LB == "NONE":
+            self.skipTest("journey-lb is not built")
+        bport = free_port()
+        be = start([BACKEND, "--listen", "127.0.0.1:%d" % bport, "--name", "b1"], "backend-h2")
+        wait_port(bport, be, "journey-backend")
+        lb = start_lb(LB, CERTS, [("b1", bport)], name="lb-h2")
+        try:
+            url = "https://%s:%d/my-app/data" % (HOST, lb.https)
+            r = journey("--json", url, port=lb.https)
+            self.assertEqual(r.returncode, 0, r.stdout.decode()[:2000])
+            j = json.loads(r.stdout)
+            validate(j, schema())
+            if j["phases"]["tls"]["alpn"] != "h2":
+                self.skipTest("journey-lb answered ALPN %r: it does not offer h2 yet" % j["phases"]["tls"]["alpn"])
+            self.assertEqual((j["http_version"], j["http_code"], j["served_by"]), ("2", 200, "b1"))
+            self.assertTrue(j["phases"]["http"]["h2"]["settings"], j["phases"]["http"]["h2"])
+            self.assertTrue(j["phases"]["lb"]["present"])  # Server-Timing on the stream's response
+            j = json.loads(journey("--json", "-n", "30", "-c", "5", url, port=lb.https).stdout)
+            self.assertEqual((j["runs"]["ok"], j["runs"]["h2_connections"], j["runs"]["h2_streams"]), (30, 1, 30))
         finally:
             stop(lb, timeout=5, must=False)
             stop(be, timeout=5, must=False)
