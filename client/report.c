@@ -4,6 +4,7 @@
 
 #include "client/exit_code.h"
 #include "client/h2_report.h"
+#include "client/request.h"
 
 static const char *const phase_names[] = {"url", "dns", "route", "tcp", "proxy", "tls", "http", "lb"};
 
@@ -61,14 +62,22 @@ static void human_url(FILE *f, const jn_result *r, const jn_report_opts *o, cons
   fprintf(f, "scheme %s  host %s%s  port %d%s  path %s  query %s\n", u->scheme, u->host,
           u->host_is_ip ? (u->host_is_ip == 6 ? " (IPv6 literal)" : " (IPv4 literal)") : "", u->port,
           u->port_explicit ? "" : " (default)", u->path, u->query[0] ? u->query : "-");
-  if (o->verbose)
+  jn_h2_field fl[JN_REQ_HEADERS_MAX + 4];
+  char names[JN_REQ_HEADERS_MAX * 128];
+  int nf = o->verbose && r->h2.used ? jn_h2_request_fields(r->request, r->request_len, u->scheme, fl,
+                                                           sizeof fl / sizeof fl[0], names, sizeof names)
+                                    : -1;
+  if (nf > 0) /* what went on the wire: HTTP/2 header fields */
+    for (int i = 0; i < nf; i++)
+      fprintf(f, "           > %.*s: %.*s\n", (int)fl[i].name_len, fl[i].name, (int)fl[i].value_len, fl[i].value);
+  else if (o->verbose)
     print_lines(f, "           > ", r->request, r->request_len);
   else
     fprintf(f, "           > %.*s (%zu bytes, -v shows the headers)\n",
             (int)strcspn(r->request, "\r\n"), r->request, r->request_len);
-  if (r->h2.used)
+  if (r->h2.used && nf <= 0)
     fprintf(f, "           (sent over HTTP/2 as header fields: :method :scheme :authority :path, the names in lower "
-               "case, no Host or Connection)\n");
+               "case, no Host or Connection; -v shows them)\n");
 }
 
 static void human_dns(FILE *f, const jn_result *r, const sty *s) {

@@ -117,6 +117,11 @@ class H2(unittest.TestCase):
         self.assertRegex(out, r"> HEADERS\s+stream 1 .*END_STREAM END_HEADERS")
         self.assertRegex(out, r"< DATA\s+stream 1  14 B  END_STREAM")
         self.assertIn("(sent over HTTP/2 as header fields", out)
+        out = journey("-v", self.url + "/", port=self.srv.port).stdout.decode()
+        self.assertIn("> :method: GET\n           > :scheme: https\n           > :authority: %s:%d\n"
+                      "           > :path: /\n" % (HOST, self.srv.port), out)
+        self.assertNotIn("> Host:", out)
+        self.assertIn("< content-length: 14\n", out)
         page = os.path.join(TMP, "h2.html")
         r = journey("-s", "--html", page, "-w", "%{http_version} %{http_code}", self.url + "/", port=self.srv.port)
         self.assertEqual(r.stdout.decode(), "2 200")
