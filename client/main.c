@@ -28,7 +28,8 @@ static const char usage_text[] =
     "  3 route  gateway, interface, source address, next hop's MAC and ARP/ND state, TTL, NAT\n"
     "  4 TCP    each connection attempt, local/remote address, RTT, MSS, cwnd, retransmits\n"
     "  5 TLS    version, cipher, group, ALPN, SNI, certificate, verification\n"
-    "  6 HTTP   status, headers (-v), body size and framing, time to first byte, transfer\n"
+    "  6 HTTP   status, headers (-v), body size and framing, time to first byte, transfer; over\n"
+    "           HTTP/2 the server's SETTINGS, the stream, HPACK sizes and every frame\n"
     "  7 LB     the load balancer's Server-Timing, X-Served-By, X-Request-Id\n"
     "URL: https://host[:port]/path?query or http://... (http is assumed without a scheme, as in curl).\n"
     "\n"
@@ -111,10 +112,11 @@ static const char usage_text[] =
     "  -h, --help                this text\n"
     "  -V, --version             the version\n"
     "\n"
-    "Exit codes (curl's): 0 ok, 2 usage, 3 bad URL, 6 DNS, 7 connect, 8 bad HTTP reply, 22 HTTP\n"
-    ">= 400 with --fail, 23 write error (-o), 28 timeout, 35 TLS handshake, 47 too many redirects,\n"
-    "52 empty reply, 56 receive error, 58 bad client certificate, 60 certificate verification,\n"
-    "77 bad --cacert file.\n";
+    "Exit codes (curl's): 0 ok, 2 usage, 3 bad URL, 6 DNS, 7 connect, 8 bad HTTP reply, 16 HTTP/2\n"
+    "failed (or --http2 without h2 from the server), 22 HTTP >= 400 with --fail, 23 write error (-o),\n"
+    "28 timeout, 35 TLS handshake, 47 too many redirects, 52 empty reply, 56 receive error, 58 bad\n"
+    "client certificate, 60 certificate verification, 77 bad --cacert file, 92 the server reset the\n"
+    "HTTP/2 stream.\n";
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
