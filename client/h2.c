@@ -198,8 +198,10 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   jn_h2 *h = ud;
   record(h, &f->hd, 1, frame_detail(f));
   stream *st = by_id(h, f->hd.stream_id);
-  if (st && f->hd.type == NGHTTP2_HEADERS)
+  if (st && f->hd.type == NGHTTP2_HEADERS) {
     st->r->h2.req_hpack = (uint32_t)f->hd.length - ((f->hd.flags & NGHTTP2_FLAG_PRIORITY) ? 5 : 0);
+    st->r->t_pretransfer = jc_now_us() - st->t0; /* curl's time_pretransfer: the request is written */
+  }
   return 0;
 }
 
