@@ -156,6 +156,11 @@ class H2(unittest.TestCase):
         self.assertEqual(j["num_redirects"], 1)
         self.assertEqual(j["phases"]["http"]["version"], "2")
 
+    def test_connect_to(self):
+        j = self.run_json("--connect-to", "%s:443:127.0.0.1:%d" % (HOST, self.srv.port), "https://%s/" % HOST)
+        self.assertEqual((j["http_version"], j["http_code"], j["remote_port"]), ("2", 200, self.srv.port))
+        self.assertEqual(j["phases"]["tls"]["sni"], HOST)
+
     def test_streams_share_one_connection(self):
         j = self.run_json("-n", "40", "-c", "8", self.url + "/")
         validate(j, schema())
