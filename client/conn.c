@@ -676,7 +676,14 @@ static void h2_done(void *ud, jn_result *r, int code) {
 static void h2_submit(jn_conn *c, jn_result *r, uint64_t t0) {
   jn_run *run = c->run;
   r->t_request = r->t_pretransfer = jc_now_us() - t0; /* h2.c stamps pretransfer again as HEADERS goes */
-  if (jn_h2_submit(c->h2, r, t0, run->req, run->req_len, c->tls_on ? "https" : "http", run->o->body,
+  char authority[JN_URL_HOST_MAX + 16];
+  const jn_url *u = &run->proto->url;
+  int v6 = u->host_is_ip == 6;
+  if (u->port_explicit) /* as a Host header would have it */
+    snprintf(authority, sizeof authority, v6 ? "[%s]:%d" : "%s:%d", u->host, u->port);
+  else
+    snprintf(authority, sizeof authority, v6 ? "[%s]" : "%s", u->host);
+  if (jn_h2_submit(c->h2, r, t0, run->req, run->req_len, c->tls_on ? "https" : "http", authority, run->o->body,
                    run->o->body_len) != 0) {
     r->t_total = jc_now_us() - t0;
     h2_done(c, r, JN_EXIT_HTTP2);

@@ -292,15 +292,15 @@ void jn_h2_free(jn_h2 *h) {
 }
 
 int jn_h2_submit(jn_h2 *h, jn_result *r, uint64_t t0, const char *req, size_t req_len, const char *scheme,
-                 const char *body, size_t body_len) {
+                 const char *authority, const char *body, size_t body_len) {
   jn_h2_field fields[JN_H2_REQ_FIELDS];
   nghttp2_nv nv[JN_H2_REQ_FIELDS];
   char store[4096];
-  int n = jn_h2_request_fields(req, req_len, scheme, fields, JN_H2_REQ_FIELDS, store, sizeof store);
+  int n = jn_h2_request_fields(req, req_len, scheme, authority, fields, JN_H2_REQ_FIELDS, store, sizeof store);
   stream *st = n > 0 ? calloc(1, sizeof *st) : NULL;
   if (!st) {
-    snprintf(r->error, sizeof r->error, n > 0 ? "out of memory" : "the request cannot be sent over HTTP/2 (too many "
-                                                                  "headers, or no Host)");
+    snprintf(r->error, sizeof r->error, n > 0 ? "out of memory" : "the request cannot be sent over HTTP/2 (more than "
+                                                                  "64 headers?)");
     return -1;
   }
   uint32_t raw = 0;

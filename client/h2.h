@@ -29,10 +29,10 @@ typedef struct jn_h2_out {
 jn_h2 *jn_h2_new(const jn_h2_cbs *cbs, const jn_h2_out *out, int streams_wanted);
 void jn_h2_free(jn_h2 *h);
 
-/* Opens a stream for the request whose HTTP/1.1 bytes are req (converted to HTTP/2 fields) and
- * whose body is body. t0 is the request's clock start (jc_now_us). Returns 0, or -1 with r->error. */
+/* Opens a stream for the request whose HTTP/1.1 bytes are req (converted to HTTP/2 fields; the
+ * authority is the URL's host:port when -H removed Host) and whose body is body. t0 is the request's clock start (jc_now_us). Returns 0, or -1 with r->error. */
 int jn_h2_submit(jn_h2 *h, jn_result *r, uint64_t t0, const char *req, size_t req_len, const char *scheme,
-                 const char *body, size_t body_len);
+                 const char *authority, const char *body, size_t body_len);
 /* Sends what nghttp2 has queued through the write callback. 0 or -1. */
 int jn_h2_flush(jn_h2 *h);
 /* Plaintext from the server. Returns 0, or -1 when the connection failed (every open stream has

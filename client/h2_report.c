@@ -165,8 +165,8 @@ static int connection_specific(const char *n, size_t len) {
   return 0;
 }
 
-int jn_h2_request_fields(const char *req, size_t req_len, const char *scheme, jn_h2_field *out, size_t cap,
-                         char *store, size_t store_len) {
+int jn_h2_request_fields(const char *req, size_t req_len, const char *scheme, const char *url_authority,
+                         jn_h2_field *out, size_t cap, char *store, size_t store_len) {
   const char *end = req + req_len, *p = req;
   const char *eol = memchr(p, '\n', (size_t)(end - p));
   const char *sp1 = eol ? memchr(p, ' ', (size_t)(eol - p)) : NULL;
@@ -216,7 +216,11 @@ int jn_h2_request_fields(const char *req, size_t req_len, const char *scheme, jn
     out[n++] = (jn_h2_field){store + used, v, nl, (size_t)(ve - v)};
     used += nl;
   }
-  if (!have_host)
+  if (!have_host && !url_authority)
     return -1;
+  if (!have_host) {
+    out[authority].value = url_authority;
+    out[authority].value_len = strlen(url_authority);
+  }
   return (int)n;
 }

@@ -34,11 +34,12 @@ typedef struct jn_h2_field {
 } jn_h2_field;
 
 /* The request's HTTP/1.1 bytes (request line, header lines; the body not included) as HTTP/2
- * fields (RFC 9113 8.3.1): :method, :scheme, :authority (from Host), :path, then the headers with
- * lower-case names, without the connection-specific ones (Connection, Keep-Alive,
- * Proxy-Connection, Transfer-Encoding, Upgrade) and Host. Names are lower-cased into store.
+ * fields (RFC 9113 8.3.1): :method, :scheme, :authority (from Host; authority when -H removed
+ * Host, NULL: then it is an error), :path, then the headers with lower-case names, without the
+ * connection-specific ones (Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade,
+ * TE other than "trailers") and Host. Names are lower-cased into store.
  * Returns the number of fields, or -1 when req is not a request or a limit is hit. */
-int jn_h2_request_fields(const char *req, size_t req_len, const char *scheme, jn_h2_field *out, size_t cap,
-                         char *store, size_t store_len);
+int jn_h2_request_fields(const char *req, size_t req_len, const char *scheme, const char *authority,
+                         jn_h2_field *out, size_t cap, char *store, size_t store_len);
 
 #endif

@@ -64,7 +64,7 @@ static void human_url(FILE *f, const jn_result *r, const jn_report_opts *o, cons
           u->port_explicit ? "" : " (default)", u->path, u->query[0] ? u->query : "-");
   jn_h2_field fl[JN_REQ_HEADERS_MAX + 4];
   char names[JN_REQ_HEADERS_MAX * 128];
-  int nf = o->verbose && r->h2.used ? jn_h2_request_fields(r->request, r->request_len, u->scheme, fl,
+  int nf = o->verbose && r->h2.used ? jn_h2_request_fields(r->request, r->request_len, u->scheme, NULL, fl,
                                                            sizeof fl / sizeof fl[0], names, sizeof names)
                                     : -1;
   if (nf > 0) /* what went on the wire: HTTP/2 header fields */

@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int opened = 0;
   for (int i = 0; i < streams; i++) {
     jn_result *r = calloc(1, sizeof *r);
-    if (jn_h2_submit(h, r, 1, req, sizeof req - 1, "https", head ? NULL : "x=1", head ? 0 : 3) != 0)
+    if (jn_h2_submit(h, r, 1, req, sizeof req - 1, "https", "www.my-app.com:443", head ? NULL : "x=1", head ? 0 : 3) != 0)
       abort();
     opened++;
   }

@@ -137,7 +137,7 @@ static void request_fields(void **state) {
                     "Connection: keep-alive\r\nKeep-Alive: 5\r\nTE: gzip\r\nX-Mixed-Case:  v  \r\n\r\nbody";
   jn_h2_field f[16];
   char store[256];
-  int n = jn_h2_request_fields(req, strlen(req), "https", f, 16, store, sizeof store);
+  int n = jn_h2_request_fields(req, strlen(req), "https", NULL, f, 16, store, sizeof store);
   assert_int_equal(n, 6);
   const char *want[][2] = {{":method", "POST"}, {":scheme", "https"}, {":authority", "www.my-app.com:8443"},
                            {":path", "/a?b=1"}, {"user-agent", "journey/1"}, {"x-mixed-case", "v"}};
@@ -147,11 +147,15 @@ static void request_fields(void **state) {
     assert_int_equal(f[i].value_len, strlen(want[i][1]));
     assert_memory_equal(f[i].value, want[i][1], f[i].value_len);
   }
-  assert_int_equal(jn_h2_request_fields("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 31, "https", f, 16, store,
+  const char *nohost = "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n"; /* -H 'Host:' */
+  assert_int_equal(jn_h2_request_fields(nohost, strlen(nohost), "https", NULL, f, 16, store, sizeof store), -1);
+  assert_int_equal(jn_h2_request_fields(nohost, strlen(nohost), "https", "www.my-app.com:443", f, 16, store,
                                         sizeof store),
-                   -1); /* no Host: no :authority */
-  assert_int_equal(jn_h2_request_fields("garbage", 7, "https", f, 16, store, sizeof store), -1);
-  assert_int_equal(jn_h2_request_fields(req, strlen(req), "https", f, 5, store, sizeof store), -1);
+                   5);
+  assert_memory_equal(f[2].value, "www.my-app.com:443", f[2].value_len);
+  assert_int_equal(f[2].value_len, 18);
+  assert_int_equal(jn_h2_request_fields("garbage", 7, "https", NULL, f, 16, store, sizeof store), -1);
+  assert_int_equal(jn_h2_request_fields(req, strlen(req), "https", NULL, f, 5, store, sizeof store), -1);
 }
 
 int main(void) {
