@@ -1,5 +1,6 @@
 /* client/h2_report.c: the HTTP/2 frame report (recording with DATA merging and a bounded list,
- * the human lines, the --json object) and the request's HTTP/2 header fields. */
+ * the human lines, the --json object) and the request's HTTP/2 header fields; stats.c and
+ * report.c: streams per connection over HTTP/2. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,8 @@
 #include <cmocka.h>
 
 #include "client/h2_report.h"
+#include "client/report.h"
+#include "client/stats.h"
 
 enum { DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, GOAWAY = 7, WINDOW_UPDATE = 8 };
 
@@ -158,11 +161,51 @@ static void request_fields(void **state) {
   assert_int_equal(jn_h2_request_fields(req, strlen(req), "https", NULL, f, 5, store, sizeof store), -1);
 }
 
+/* -n/-c over HTTP/2: how many streams each connection carried, in the statistics and --json. */
+static void stats_streams_per_connection(void **state) {
+  (void)state;
+  jn_stats st;
+  assert_int_equal(jn_stats_init(&st, 8), 0);
+  jn_result *r = calloc(1, sizeof *r);
+  char err[128];
+  jn_url_parse("https://www.my-app.com/", &r->url, err, sizeof err);
+  r->status = 200;
+  for (int i = 0; i < 5; i++) { /* two connections: 3 streams and 2 streams, 3 at once at most */
+    r->h2.used = 1;
+    r->h2.streams_on_conn = i < 3 ? 3 : 2;
+    r->num_connects = i == 0 || i == 3;
+    r->tcp_reused = !r->num_connects;
+    jn_stats_add(&st, r);
+  }
+  memset(&r->h2, 0, sizeof r->h2); /* and one over HTTP/1.1 */
+  r->num_connects = 1, r->tcp_reused = 0;
+  jn_stats_add(&st, r);
+  assert_int_equal(st.h2_streams, 5);
+  assert_int_equal(st.h2_conns, 2);
+  assert_int_equal(st.h2_at_once, 3);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  jn_report_opts o = {0};
+  jn_report_stats_human(f, &st, 6, 3, &o);
+  fclose(f);
+  assert_non_null(strstr(buf, "  HTTP/2: 5 streams over 2 connections (2.5 per connection, up to 3 at once on each)\n"));
+  free(buf);
+  f = open_memstream(&buf, &len);
+  jn_report_json(f, r, &st, 6, 3, NULL);
+  fclose(f);
+  assert_non_null(strstr(buf, "\"h2_streams\":5,\"h2_connections\":2,\"h2_streams_at_once\":3"));
+  assert_non_null(strstr(buf, "\"h2\":null")); /* the shown request went over HTTP/1.1 */
+  free(buf);
+  free(r);
+  jn_stats_free(&st);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(names),          cmocka_unit_test(data_frames_merge),
       cmocka_unit_test(list_is_bounded_and_keeps_the_end), cmocka_unit_test(human_and_json),
-      cmocka_unit_test(request_fields),
+      cmocka_unit_test(request_fields), cmocka_unit_test(stats_streams_per_connection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
