@@ -332,6 +332,7 @@ int jn_h2_submit(jn_h2 *h, jn_result *r, uint64_t t0, const char *req, size_t re
   h->streams = st;
   h->open++;
   r->h2.used = 1;
+  r->h2.prior_knowledge = strcmp(scheme, "http") == 0;
   r->h2.stream_id = id;
   r->h2.req_raw = raw;
   uint32_t max = nghttp2_session_get_remote_settings(h->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);

@@ -95,9 +95,9 @@ size_t jn_h2_frame_line(char *buf, size_t len, const jn_h2_frame *fr) {
 void jn_h2_report_human(FILE *f, const jn_h2_info *h, const char *indent) {
   if (!h->used)
     return;
-  fprintf(f, "%sh2       ALPN h2, stream %d, HPACK headers: request %u B (%u B as text), response %u B (%u B "
+  fprintf(f, "%sh2       %s, stream %d, HPACK headers: request %u B (%u B as text), response %u B (%u B "
              "as text)\n",
-          indent, h->stream_id, h->req_hpack, h->req_raw, h->resp_hpack, h->resp_raw);
+          indent, h->prior_knowledge ? "cleartext, prior knowledge" : "ALPN h2", h->stream_id, h->req_hpack, h->req_raw, h->resp_hpack, h->resp_raw);
   if (h->streams_on_conn > 1)
     fprintf(f, "%s         up to %d streams at once on this connection\n", indent, h->streams_on_conn);
   fprintf(f, "%sSETTINGS", indent);
@@ -125,8 +125,8 @@ void jn_h2_report_json(FILE *f, const jn_h2_info *h) {
     fputs(",\"h2\":null", f);
     return;
   }
-  fprintf(f, ",\"h2\":{\"stream_id\":%d,\"streams_on_connection\":%d", h->stream_id,
-          h->streams_on_conn ? h->streams_on_conn : 1);
+  fprintf(f, ",\"h2\":{\"negotiated\":\"%s\",\"stream_id\":%d,\"streams_on_connection\":%d",
+          h->prior_knowledge ? "prior-knowledge" : "alpn", h->stream_id, h->streams_on_conn ? h->streams_on_conn : 1);
   fprintf(f, ",\"hpack\":{\"request_bytes\":%u,\"request_raw_bytes\":%u,\"response_bytes\":%u,"
              "\"response_raw_bytes\":%u}",
           h->req_hpack, h->req_raw, h->resp_hpack, h->resp_raw);

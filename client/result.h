@@ -77,6 +77,7 @@ typedef struct jn_h2_frame {
 
 typedef struct jn_h2_info {
   int used;          /* the request went over HTTP/2 */
+  int prior_knowledge; /* cleartext HTTP/2 without negotiation (--http2 on http://), else ALPN h2 */
   int32_t stream_id;
   int settings_n;    /* the server's SETTINGS (its first frame) */
   struct { uint16_t id; uint32_t value; } settings[JN_H2_SETTINGS_MAX];

@@ -90,7 +90,7 @@ class H2(unittest.TestCase):
         self.assertEqual(http["status"], 200)
         self.assertEqual(j["phases"]["tls"]["alpn"], "h2")
         h2 = http["h2"]
-        self.assertEqual(h2["stream_id"], 1)
+        self.assertEqual((h2["negotiated"], h2["stream_id"]), ("alpn", 1))
         self.assertIn("max_concurrent_streams", h2["settings"])  # nghttpd announces 100
         self.assertEqual(h2["settings"]["max_concurrent_streams"], 100)
         kinds = [(f["direction"], f["type"], f["stream"]) for f in h2["frames"]]
@@ -243,7 +243,10 @@ class Cleartext(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr.decode())
             j = json.loads(r.stdout)
             self.assertEqual(j["phases"]["http"]["version"], "2")
+            validate(j, schema())
             self.assertEqual(j["phases"]["http"]["h2"]["stream_id"], 1)
+            self.assertEqual(j["phases"]["http"]["h2"]["negotiated"], "prior-knowledge")
+            self.assertEqual(j["phases"]["tls"]["used"], False)
             self.assertEqual(j["size_download"], 14)
         finally:
             stop(srv, timeout=5, must=False)

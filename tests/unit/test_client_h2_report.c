@@ -118,7 +118,7 @@ static void human_and_json(void **state) {
   assert_non_null(strstr(out, "< GOAWAY        stream 0  8 B  NO_ERROR\n"));
   free(out);
   out = capture(json_fn, &h);
-  assert_non_null(strstr(out, ",\"h2\":{\"stream_id\":1,\"streams_on_connection\":1"));
+  assert_non_null(strstr(out, ",\"h2\":{\"negotiated\":\"alpn\",\"stream_id\":1,\"streams_on_connection\":1"));
   assert_non_null(strstr(out, "\"hpack\":{\"request_bytes\":30,\"request_raw_bytes\":120,\"response_bytes\":20,"));
   assert_non_null(strstr(out, "\"settings\":{\"max_concurrent_streams\":100,\"initial_window_size\":65535}"));
   assert_non_null(strstr(out, "{\"t_us\":1500,\"direction\":\"sent\",\"type\":\"HEADERS\",\"stream\":1,\"length\":30,"
@@ -126,6 +126,13 @@ static void human_and_json(void **state) {
   assert_non_null(strstr(out, "\"type\":\"GOAWAY\",\"stream\":0,\"length\":8,\"count\":1,\"flags\":[],\"error\":\"NO_ERROR\"}]}"));
   free(out);
   jn_h2_info none = {0};
+  h.prior_knowledge = 1;
+  out = capture(jn_h2_report_human, &h);
+  assert_non_null(strstr(out, "h2       cleartext, prior knowledge, stream 1,"));
+  free(out);
+  out = capture(json_fn, &h);
+  assert_non_null(strstr(out, "{\"negotiated\":\"prior-knowledge\","));
+  free(out);
   out = capture(json_fn, &none);
   assert_string_equal(out, ",\"h2\":null");
   free(out);
