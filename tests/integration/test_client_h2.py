@@ -179,7 +179,9 @@ class H2(unittest.TestCase):
         self.assertEqual(j["runs"]["ok"], 40)
         self.assertEqual(j["runs"]["h2_connections"], 2)
         self.assertEqual(j["runs"]["h2_streams_at_once"], 4)
-        self.assertEqual(requests_per_connection(self.srv, 40), [20, 20])
+        per = requests_per_connection(self.srv, 40)  # whichever connection frees a stream first takes the next
+        self.assertEqual((len(per), sum(per)), (2, 40), per)
+        self.assertGreaterEqual(min(per), 4, per)  # each started with its 4 streams
 
     def test_http2_flag_and_post(self):
         j = self.run_json("--http2", "-d", "a=1", self.url + "/")
