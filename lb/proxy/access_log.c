@@ -39,6 +39,9 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
     jc_logline_str(&l, "cipher", "");
     jc_logline_str(&l, "sni", "");
   }
+  jc_logline_str(&l, "proto", conn->stream ? "h2" : "http/1.1");
+  if (conn->stream)
+    jc_logline_uint(&l, "stream", conn->stream);
   jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)ex->method));
   jc_logline_str(&l, "path", conn->path);
   jc_logline_int(&l, "status", ex->status);

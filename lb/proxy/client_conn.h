@@ -17,12 +17,26 @@
 #include <llhttp.h>
 
 typedef enum {
-  LB_C_TLS = 0,  /* TLS handshake */
+  LB_C_TLS = 0,  /* TLS handshake (TLS and IDLE first: rxbuf_release_idle compares) */
   LB_C_IDLE,     /* waiting for the first byte of a request */
   LB_C_HEAD,     /* reading request headers */
   LB_C_PROXY,    /* request dispatched: body relay and response */
-  LB_C_CLOSING
+  LB_C_CLOSING,
+  LB_C_H2        /* the connection speaks HTTP/2: h2_conn.c drives it */
 } lb_client_state;
+
+/* A codec that takes a connection over (HTTP/2: lb/proxy/h2_conn.c), called through these
+ * pointers (lb_worker.h2) so that client_conn.c does not depend on it. */
+typedef struct lb_client_codec {
+  void (*start)(lb_client *c); /* after ALPN h2; the bytes come through `data` */
+  /* The first bytes on a plain listener with h2c on: 1 the h2 preface (taken over, `start`
+   * done), 0 not h2, -1 maybe (the preface is not whole yet). */
+  int (*sniff)(lb_client *c);
+  void (*data)(lb_client *c);  /* plaintext in c->in[0..in_len): consume it all */
+  void (*sent)(lb_client *c);  /* what lb_client_send was given is written */
+  void (*stop)(lb_client *c);  /* graceful shutdown: GOAWAY, close when the streams end */
+  void (*gone)(lb_client *c);  /* the connection is closing: end every stream, free */
+} lb_client_codec;
 
 #define LB_PATH_LOG_MAX 512
 #define LB_REQID_MAX 136 /* a client's X-Request-Id (lb_request_id_valid) or a UUID, + NUL */
@@ -88,6 +102,8 @@ struct lb_client {
   char *resp_head;   /* response head to the client (or a whole local response): placed by */
   size_t resp_cap;   /* lb_client_resp_place right after the forwarded head, in the same block */
 
+  void *h2;          /* the HTTP/2 session (h2_conn.c) once the connection speaks h2 */
+
   char *tls_out;     /* ciphertext being written */
   size_t tls_out_cap;
 };
@@ -98,6 +114,15 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls);
 void lb_client_begin_stop(lb_client *c);
 void lb_worker_free_reqbufs(lb_worker *w);
 void lb_client_close(lb_client *c, const char *why);
+/* For a codec that took the connection over. Plaintext to the client (TLS sealed here): 0, or
+ * -1 when the connection is closing; the codec's `sent` follows once it is written. */
+int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n);
+/* Reads on when the receive buffer has room (the codec consumed it) and takes the plaintext
+ * the TLS engine kept meanwhile into c->in. */
+void lb_client_want_read(lb_client *c);
+/* The connection's facts for the access log. */
+struct lb_log_conn;
+const struct lb_log_conn *lb_client_log_conn(const lb_client *c, struct lb_log_conn *lc);
 
 /* The target for the logs: the lent head block's first bytes, "" without one. */
 static inline const char *lb_client_path(const lb_client *c) {

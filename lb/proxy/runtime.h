@@ -29,6 +29,19 @@ typedef struct lb_worker lb_worker;
 typedef struct lb_client lb_client;
 typedef struct lb_bconn lb_bconn;
 
+/* HTTP/2 counters, by what happened (lb_runtime.h2; names in lb/proxy/h2_conn.c). */
+enum {
+  LB_H2_CONNS = 0,     /* connections that spoke h2 */
+  LB_H2_STREAMS,       /* requests (streams) */
+  LB_H2_CLIENT_RESETS, /* streams the client reset */
+  LB_H2_RAPID_RESET,   /* connections sent GOAWAY ENHANCE_YOUR_CALM for too many resets */
+  LB_H2_CONTINUATION,  /* connections closed for a CONTINUATION flood */
+  LB_H2_HEADERS_LARGE, /* streams answered 431 (header list over the limit) */
+  LB_H2_FLOOD,         /* connections nghttp2 found flooding (SETTINGS, PING, empty DATA...) */
+  LB_H2_PROTOCOL,      /* connections ended by a protocol error */
+  LB_H2_NCOUNTERS
+};
+
 typedef struct lb_runtime {
   lb_config cfg;
   int npools;
@@ -45,6 +58,8 @@ typedef struct lb_runtime {
   atomic_uint_fast64_t conns_active;
   atomic_uint_fast64_t listener_conns[LB_MAX_LISTENERS];
   atomic_uint_fast64_t listener_tls[LB_MAX_LISTENERS];
+  /* HTTP/2 (h2_conn.c): connections, streams, and what each limit refused (/metrics). */
+  atomic_uint_fast64_t h2[LB_H2_NCOUNTERS];
 } lb_runtime;
 
 /* Certificates for new connections: the reloaded set, or the one loaded at start. */
@@ -72,6 +87,7 @@ struct lb_worker {
   uv_timer_t deadline;
   uv_timer_t sweep;      /* ages idle backend connections */
   lb_stream_loop sl;     /* deferred write completions (lb/net/stream.h) */
+  const struct lb_client_codec *h2; /* HTTP/2 (h2_conn.c), set by worker.c */
   int stopping;
   int nlisteners;
   uv_tcp_t listeners[LB_MAX_LISTENERS];

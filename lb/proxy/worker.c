@@ -9,6 +9,7 @@
 #include "lb/proxy/backend_pool.h"
 #include "lb/proxy/client_conn.h"
 #include "lb/proxy/worker.h"
+#include "lb/proxy/h2_conn.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -191,6 +192,7 @@ int lb_worker_start(lb_worker *w) {
   uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
   lb_stream_loop_init(&w->sl, &w->loop);
   w->client_gone = client_gone;
+  w->h2 = &lb_h2_codec;
   w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (getrandom(w->rng, sizeof w->rng, 0) != sizeof w->rng || (!w->rng[0] && !w->rng[1])) {
     w->rng[0] = (uint64_t)(uintptr_t)w ^ 0x9e3779b97f4a7c15ull;
