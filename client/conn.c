@@ -120,7 +120,7 @@ static void request_done(jn_conn *c, int code) {
     r->transfer_us = r->t_total - r->t_starttransfer;
   }
   if (r->t_pretransfer)
-    r->http_us = r->t_total - r->t_pretransfer;
+    r->http_us = r->t_total - (r->t_request ? r->t_request : r->t_pretransfer);
   if (!r->exit_code && run->o->fail && r->status >= 400) {
     r->exit_code = jn_exit_for_http(r->status, 1);
     snprintf(r->error, sizeof r->error, "the server answered %d %s", r->status, r->reason);
@@ -222,7 +222,7 @@ static int tls_drain(jn_conn *c) {
 static void send_request(jn_conn *c) {
   jn_run *run = c->run;
   jn_result *r = c->r;
-  r->t_pretransfer = since(c);
+  r->t_request = since(c);
   c->state = C_RECEIVING;
   c->first_byte = 0;
   jn_http_begin(&c->http, r, run->o->head, run->out);
@@ -241,7 +241,11 @@ static void send_request(jn_conn *c) {
              ? -1
              : 0;
   r->upload_bytes = o->body_len;
-  if (rc != 0 || flush(c) != 0) {
+  rc = rc != 0 || flush(c) != 0 ? -1 : 0;
+  /* curl stamps time_pretransfer once the request has been sent (its DO phase), so do we: the
+   * bytes handed to the kernel (a body too large for one write continues after the stamp) */
+  r->t_pretransfer = since(c);
+  if (rc != 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof r->error, "could not send the request: %s", c->tls_on ? c->tls.err : "buffer full");
     close_socket(c);
@@ -253,6 +257,15 @@ static void send_request(jn_conn *c) {
 
 static void tls_established(jn_conn *c) {
   jn_result *r = c->r;
+  /* Our last handshake flight (TLS 1.3: Finished) goes out on its own before the clock stops,
+   * as curl's SSL_connect writes it: coalesced with the request it would leave the handshake's
+   * last write out of time_appconnect. */
+  if (flush(c) != 0) {
+    jn_tls_describe(&c->tls, r);
+    close_socket(c);
+    request_done(c, JN_EXIT_TLS);
+    return;
+  }
   r->t_appconnect = since(c);
   r->tls_us = r->t_appconnect - r->t_connect;
   jn_tls_describe(&c->tls, r);
@@ -512,6 +525,14 @@ static void after_connect(jn_conn *c) {
   if (tls_drain(c) != 0 || flush(c) != 0) {
     close_socket(c);
     request_done(c, JN_EXIT_TLS);
+    return;
+  }
+  /* the ClientHello is on its way: the CA store is needed only for the server's answer */
+  if (jn_run_tls_ca(run, r) != 0) {
+    r->tls_us = since(c) - r->t_connect;
+    snprintf(r->verify_result, sizeof r->verify_result, "not checked: the CA store could not be loaded");
+    close_socket(c);
+    request_done(c, r->exit_code);
   }
 }
 

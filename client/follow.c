@@ -68,6 +68,9 @@ static void keep_try(jn_tries *tries, const jn_result *r, const char *kind, uint
   t->server_us = r->server_us;
   t->transfer_us = r->transfer_us;
   t->total_us = r->t_total;
+  jn_strlcpy(t->http_version, r->http_version, sizeof t->http_version);
+  jn_strlcpy(t->reason, r->reason, sizeof t->reason);
+  jn_strlcpy(t->headers, r->resp_headers, sizeof t->headers);
 }
 
 /* As curl does: Authorization and Cookie given with -H go only to the origin they were written
@@ -118,9 +121,11 @@ int jn_follow(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_tries *tries, j
   int which = 0, retries_left = o->retry, redirects = 0;
   uint64_t t0 = jc_now_us(), wait = 0;
   const char *kind = "request";
-  int is_retry = 0;
-  /* curl's sums over the hops of the current chain (a retry starts the chain again) */
-  uint64_t sum[5] = {0}, chain_start = 0;
+  /* curl's sums over the hops of the current chain (a retry starts the chain again); each hop's
+   * times are on curl's clock (run.c, conn.c): journey's own work between hops (the next URL,
+   * the resolver's start, the route look-up, closing the previous hop) stays outside, as the URL
+   * phase does for a single request */
+  uint64_t sum[5] = {0}, sum_total = 0;
   memset(tries, 0, sizeof *tries);
   for (;;) {
     uint64_t start = jc_now_us() - t0;
@@ -135,8 +140,8 @@ int jn_follow(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_tries *tries, j
       if (*marks[i])
         *marks[i] += sum[i];
     r->num_redirects = redirects;
-    r->t_redirect = redirects ? start - chain_start : 0;
-    r->t_total = jc_now_us() - t0 - chain_start;
+    r->t_redirect = sum_total;
+    r->t_total += sum_total;
     jn_strlcpy(r->url_given, o->url, sizeof r->url_given);
 
     const char *method = NULL;
@@ -167,9 +172,10 @@ int jn_follow(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_tries *tries, j
       }
       for (int i = 0; i < 5; i++)
         sum[i] = *marks[i];
+      sum_total = r->t_total;
       redirects++;
+      cur.dump_append = cur.out_append = 1;
       kind = "redirect";
-      is_retry = 0;
       wait = 0;
     } else {
       /* a retry starts again from the URL given, as curl does; 1 s, 2 s, 4 s ... or --retry-delay
@@ -177,14 +183,15 @@ int jn_follow(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_tries *tries, j
       retries_left--;
       tries->retries++;
       cur = *o;
+      cur.dump_append = 1; /* the head file keeps every response received, as curl's does */
       redirects = 0;
       memset(sum, 0, sizeof sum);
+      sum_total = 0;
       double secs = o->retry_delay > 0
                         ? o->retry_delay
                         : (double)(1u << (tries->retries - 1 > 9 ? 9 : tries->retries - 1));
       wait = (uint64_t)(secs * 1e6);
       kind = "retry";
-      is_retry = 1;
     }
     jn_run_free(run);
     uv_run(loop, UV_RUN_DEFAULT); /* the closed handles */
@@ -192,7 +199,5 @@ int jn_follow(uv_loop_t *loop, const jn_opts *o, jn_run *run, jn_tries *tries, j
       struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
       nanosleep(&ts, NULL);
     }
-    if (is_retry)
-      chain_start = jc_now_us() - t0;
   }
 }

@@ -95,7 +95,8 @@ static int on_headers_complete(llhttp_t *p) {
   r->header_wire_bytes = h->head_end + 4; /* CRLF ending the last line, CRLF ending the block */
   int st = r->status;
   h->discard = h->follow && r->location[0] && (st == 301 || st == 302 || st == 303 || st == 307 || st == 308);
-  if ((h->dump && write_head(h, h->dump) != 0) || (h->include && h->out && !h->discard && write_head(h, h->out) != 0))
+  /* with -L every hop's head is written, a redirect's too (curl -i -L, -D); only its body is not */
+  if ((h->dump && write_head(h, h->dump) != 0) || (h->include && h->out && write_head(h, h->out) != 0))
     return -1;
   snprintf(r->http_version, sizeof r->http_version, "%d.%d", p->http_major, p->http_minor);
   int nobody = h->head || r->status == 204 || r->status == 304 || r->status / 100 == 1;

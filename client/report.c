@@ -144,7 +144,7 @@ static void human_tcp(FILE *f, const jn_result *r, const sty *s) {
 }
 
 static void human_tls(FILE *f, const jn_result *r, const sty *s) {
-  head(f, s, 5, "TLS", r->tls_us);
+  head(f, s, 5 + r->proxy_used, "TLS", r->tls_us);
   if (!r->tls_used) {
     fprintf(f, "none (plain http: nothing is encrypted)\n");
     return;
@@ -157,7 +157,7 @@ static void human_tls(FILE *f, const jn_result *r, const sty *s) {
   if (r->tls_setup_us) {
     char t[32];
     ms(t, sizeof t, r->tls_setup_us);
-    fprintf(f, "           %scontext %s (CA store and settings, once per run, after connect as curl does)%s\n", s->dim,
+    fprintf(f, "           %scontext %s (settings before the ClientHello, the CA store while it travels, once per run, as curl does)%s\n", s->dim,
             t, s->off);
   }
   if (r->cert_subject[0]) {
@@ -175,7 +175,7 @@ static void human_tls(FILE *f, const jn_result *r, const sty *s) {
 }
 
 static void human_http(FILE *f, const jn_result *r, const jn_report_opts *o, const sty *s) {
-  head(f, s, 6, "HTTP", r->http_us);
+  head(f, s, 6 + r->proxy_used, "HTTP", r->http_us);
   if (!r->status) {
     fprintf(f, "no response\n");
     return;
@@ -197,7 +197,7 @@ static void human_http(FILE *f, const jn_result *r, const jn_report_opts *o, con
 
 static void human_lb(FILE *f, const jn_result *r, const sty *s) {
   const jn_lb_info *lb = &r->lb;
-  head(f, s, 7, "LB", jn_lb_total_us(lb));
+  head(f, s, 7 + r->proxy_used, "LB", jn_lb_total_us(lb));
   if (!lb->served_by[0] && !lb->timing_n && !lb->request_id[0]) {
     fprintf(f, "no Server-Timing / X-Served-By in the response (not behind journey-lb?)\n");
     return;
@@ -234,7 +234,7 @@ size_t jn_report_waterfall(char *buf, size_t len, const jn_result *r, int width)
     const char *name;
     uint64_t dur;
   } rows[] = {
-      {"dns", r->dns_us},   {"route", r->route_us},     {"tcp", r->tcp_us},
+      {"dns", r->dns_us},   {"route", r->route_us},     {"tcp", r->tcp_us},       {"proxy", r->proxy_us},
       {"tls", r->tls_us},   {"server", r->server_us},   {"transfer", r->transfer_us},
   };
   uint64_t total = 0;
@@ -250,6 +250,8 @@ size_t jn_report_waterfall(char *buf, size_t len, const jn_result *r, int width)
   uint64_t start = 0;
   buf[0] = 0;
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    if (!r->proxy_used && strcmp(rows[i].name, "proxy") == 0)
+      continue; /* a row only when there is a proxy (-x) */
     char bar[208];
     int from = (int)(start * (uint64_t)width / total);
     int n = (int)((rows[i].dur * (uint64_t)width + total / 2) / total);
@@ -307,7 +309,7 @@ void jn_report_human(FILE *f, const jn_result *r, const jn_report_opts *o) {
   if (upto >= JN_PH_TCP)
     human_tcp(f, r, &s);
   if (upto >= JN_PH_PROXY && r->proxy_used) {
-    head(f, &s, 4, "proxy", r->proxy_us);
+    head(f, &s, 5, "proxy", r->proxy_us); /* after TCP; the later phases move up one */
     if (r->tls_used || r->proxy_status)
       fprintf(f, "CONNECT %s:%d through %s -> %d%s\n", r->url.host, r->url.port, r->proxy, r->proxy_status,
               r->proxy_status / 100 == 2 ? " (tunnel open: TLS goes end to end)" : "");
@@ -321,7 +323,7 @@ void jn_report_human(FILE *f, const jn_result *r, const jn_report_opts *o) {
   if (upto >= JN_PH_LB)
     human_lb(f, r, &s);
   if (r->path.probed) {
-    fprintf(f, "%s8 path%s     %s\n", s.b, s.off, r->path.note);
+    fprintf(f, "%s%d path%s     %s\n", s.b, 8 + r->proxy_used, s.off, r->path.note);
     for (int i = 0; i < r->path.hop_n; i++) {
       const struct jn_path_hop *h = &r->path.hops[i];
       char t[32];
@@ -425,5 +427,9 @@ void jn_report_tries_human(FILE *f, const jn_tries *t, const jn_report_opts *o) 
     fprintf(f, "  %s (%.0f%% of all)\n", tot, all ? 100.0 * (double)h->total_us / (double)all : 0.0);
     fprintf(f, "     dns %s  tcp %s  tls %s  server %s  transfer %s%s%s\n", d, c, l, sv, tr, h->remote[0] ? "  via " : "",
             h->remote);
+    if ((o->verbose || o->show_response) && h->status) { /* -i: every hop's head, as curl -i -L */
+      fprintf(f, "     < HTTP/%s %d %s\n", h->http_version, h->status, h->reason);
+      print_lines(f, "     < ", h->headers, strlen(h->headers));
+    }
   }
 }

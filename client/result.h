@@ -190,6 +190,7 @@ typedef struct jn_result {
    * the URL phase), not counting journey's own work that curl does not do (resolver setup, the
    * route look-up); docs/client-json.md says what starts and stops each. */
   uint64_t t_namelookup, t_connect, t_appconnect, t_pretransfer, t_starttransfer, t_total;
+  uint64_t t_request; /* journey's HTTP phase starts (the request is about to be written) */
 } jn_result;
 
 /* -L hops and --retry attempts (follow.c), each summed up for the report. */
@@ -204,6 +205,8 @@ typedef struct jn_try {
   uint64_t start_us; /* from the first try's start */
   uint64_t wait_us;  /* --retry: the pause before this try */
   uint64_t dns_us, route_us, tcp_us, tls_us, server_us, transfer_us, total_us;
+  char http_version[8], reason[64];
+  char headers[8192]; /* the response's header lines: -i and -v show every hop's */
 } jn_try;
 
 typedef struct jn_tries {

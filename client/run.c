@@ -29,6 +29,21 @@ int jn_run_tls_ctx(jn_run *run, jn_result *r) {
   return 0;
 }
 
+int jn_run_tls_ca(jn_run *run, jn_result *r) {
+  if (run->ca_loaded)
+    return 0;
+  char err[512];
+  uint64_t t0 = jc_now_us();
+  int rc = jn_tls_load_ca(run->ctx, run->o->cacert, err, sizeof err);
+  r->tls_setup_us += jc_now_us() - t0;
+  if (rc != 0) {
+    jn_strlcpy(r->error, err, sizeof r->error);
+    return r->exit_code = run->o->cacert ? JN_EXIT_CACERT : JN_EXIT_TLS;
+  }
+  run->ca_loaded = 1;
+  return 0;
+}
+
 /* The request bytes (phase 1): the seed's headers, -A, -H, the body's headers. */
 static int build_request(jn_run *run, jn_request *req, int absolute) {
   const jn_opts *o = run->o;
@@ -127,8 +142,8 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
   r->request_len = run->req_len;
   r->url_us = jc_now_us() - run->t_start;
 
-  /* Checked now so that a typo fails before any traffic; the CA store itself is loaded after the
-   * first connect, where curl loads it (and counts it in time_appconnect). */
+  /* Checked now so that a typo fails before any traffic; the CA store itself is loaded once the
+   * first ClientHello is out, where curl loads it (and counts it in time_appconnect). */
   if (o->cacert && access(o->cacert, R_OK) != 0) {
     snprintf(r->error, sizeof r->error, "cannot read --cacert %s: %m", o->cacert);
     snprintf(r->failed_phase, sizeof r->failed_phase, "tls");
@@ -142,14 +157,15 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o) {
       return r->exit_code = JN_EXIT_CLIENT_CERT;
     }
 
-  if (o->dump_header && !(run->dump = strcmp(o->dump_header, "-") == 0 ? stdout : fopen(o->dump_header, "wb"))) {
+  if (o->dump_header && !(run->dump = strcmp(o->dump_header, "-") == 0 ? stdout
+                                                 : fopen(o->dump_header, o->dump_append ? "ab" : "wb"))) {
     snprintf(r->error, sizeof r->error, "cannot open -D %s for writing: %m", o->dump_header);
     snprintf(r->failed_phase, sizeof r->failed_phase, "url");
     return r->exit_code = JN_EXIT_WRITE;
   }
   if (o->output && strcmp(o->output, "-") == 0)
     run->out = stdout; /* curl's "-o -"; the report then goes to stderr (main.c) */
-  else if (o->output && !(run->out = fopen(o->output, "wb"))) {
+  else if (o->output && !(run->out = fopen(o->output, o->out_append ? "ab" : "wb"))) {
     snprintf(r->error, sizeof r->error, "cannot open -o %s for writing: %m", o->output);
     snprintf(r->failed_phase, sizeof r->failed_phase, "url");
     return r->exit_code = JN_EXIT_WRITE;

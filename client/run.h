@@ -44,6 +44,9 @@ typedef struct jn_opts {
   int c;
   double interval, connect_timeout, max_time; /* seconds, 0 = none */
   int color, progress;
+  /* set by follow.c for the hops after the first: -D, and -o with -i, keep every hop's head in
+   * order, as curl writes them (a retry starts -o again) */
+  int dump_append, out_append;
 } jn_opts;
 
 typedef struct jn_run {
@@ -63,6 +66,7 @@ typedef struct jn_run {
   jn_url proxy;       /* its address, resolved in the DNS phase instead of the server's */
   jn_url target;      /* the server's URL while the DNS phase resolves the proxy */
   SSL_CTX *ctx; /* made by the first connection that needs it (jn_run_tls_ctx) */
+  int ca_loaded; /* its CA store: loaded once the first ClientHello is out (jn_run_tls_ca) */
   char req[8192];
   size_t req_len;
   struct sockaddr_storage addrs[JN_ADDR_MAX];
@@ -88,6 +92,9 @@ int jn_run_prepare(jn_run *run, uv_loop_t *loop, const jn_opts *o);
 /* The TLS context, made once, after the first TCP connect (as curl does: its time_appconnect
  * counts loading the CA store); r->tls_setup_us says how long. 0, or an exit code with r->error. */
 int jn_run_tls_ctx(jn_run *run, jn_result *r);
+/* The context's CA store, loaded on the first call (after the first ClientHello is written, as
+ * curl does); r->tls_setup_us grows by the time taken. 0, or an exit code with r->error. */
+int jn_run_tls_ca(jn_run *run, jn_result *r);
 /* Starts DNS and then the requests; the loop runs until all is done. */
 void jn_run_start(jn_run *run);
 /* Frees what prepare allocated (after the loop has finished). */

@@ -20,10 +20,14 @@ static int new_session(SSL *ssl, SSL_SESSION *s) {
 
 SSL_CTX *jn_tls_ctx(const char *cacert, int insecure, const char *cert, const char *key, int *bad_cert, char *err,
                     size_t errlen) {
-  SSL_CTX *ctx = jc_tls_client_ctx(cacert, insecure, err, errlen);
+  /* the CA store comes later (jn_tls_load_ca), once the first ClientHello is out, as curl does */
+  (void)cacert;
+  SSL_CTX *ctx = jc_tls_client_ctx(NULL, 1, err, errlen);
   *bad_cert = 0;
   if (!ctx)
     return NULL;
+  if (!insecure)
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
   if (cert) { /* mTLS: the key is in the certificate's file unless --key names another */
     char why[256];
     const char *k = key ? key : cert;
@@ -39,6 +43,19 @@ SSL_CTX *jn_tls_ctx(const char *cacert, int insecure, const char *cert, const ch
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, new_session);
   return ctx;
+}
+
+int jn_tls_load_ca(SSL_CTX *ctx, const char *cacert, char *err, size_t errlen) {
+  if (SSL_CTX_get_verify_mode(ctx) == SSL_VERIFY_NONE)
+    return 0; /* -k: nothing is checked, nothing to load */
+  int ok = cacert ? SSL_CTX_load_verify_locations(ctx, cacert, NULL) : SSL_CTX_set_default_verify_paths(ctx);
+  if (ok != 1) {
+    char why[256];
+    snprintf(err, errlen, "cannot load CA certificates from %s: %s", cacert ? cacert : "the system store",
+             jc_tls_last_error(why, sizeof why));
+    return -1;
+  }
+  return 0;
 }
 
 void jn_tls_ctx_free(SSL_CTX *ctx) {

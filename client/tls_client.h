@@ -13,6 +13,10 @@
  * session for resumption. */
 SSL_CTX *jn_tls_ctx(const char *cacert, int insecure, const char *cert, const char *key, int *bad_cert, char *err,
                     size_t errlen);
+/* Loads the CA file (or the system store) into ctx; nothing with -k. curl loads its store while
+ * its first ClientHello travels (the server's answer is what the store is needed for), and so
+ * does journey: called once, after the first ClientHello is written. 0, or -1 with err. */
+int jn_tls_load_ca(SSL_CTX *ctx, const char *cacert, char *err, size_t errlen);
 /* Frees the context and the kept session. */
 void jn_tls_ctx_free(SSL_CTX *ctx);
 /* Starts a client session for host (SNI and name/IP verification), offering the kept session. */

@@ -76,6 +76,8 @@ static const char usage[] =
     "  --served-by on|off            X-Served-By response header naming the backend (on)\n"
     "  --request-id on|off           X-Request-Id: keep a valid one or generate (on)\n"
     "  --client-header-timeout DUR   time to receive request headers; then 408 (10s)\n"
+    "  --client-body-timeout DUR     time between two reads of a request body; then 408, the\n"
+    "                                client's fault, never the server's (30s)\n"
     "  --client-idle-timeout DUR     keep-alive idle time between requests (60s)\n"
     "  --backend-connect-timeout DUR (3s)\n"
     "  --backend-response-timeout DUR  request sent .. response headers, and between reads (30s)\n"
@@ -129,8 +131,9 @@ static const char usage[] =
 static const char *settings[] = {
     "listen", "cert", "key", "tls-ticket-key-file", "client-ca", "client-verify",
     "client-cert-header", "backend", "algorithm", "hash-key", "workers",
-    "admin", "log-format", "log-level", "access-log", "alpn", "h2c", "server-timing", "served-by", "request-id",
-    "client-header-timeout", "client-idle-timeout", "backend-connect-timeout",
+    "admin", "log-format", "log-level", "access-log", "alpn", "h2c", "server-timing", "served-by",
+    "request-id", "client-header-timeout", "client-body-timeout", "client-idle-timeout",
+    "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",
     "max-connections", "max-header-size", "max-headers", "max-body-size", "retries",
     "backend-dns", "dns-servers", "dns-interval", "dns-ttl-min", "dns-ttl-max", "drain-delay",

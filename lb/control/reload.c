@@ -66,6 +66,7 @@ static void report_restart_only(const lb_config *old, const lb_config *nw) {
   /* the token is read, the socket and probe listener bound, once at start */
   DIFF(memcmp(&old->adm, &nw->adm, sizeof old->adm), "admin-*/probe-listen")
   DIFF(old->client_header_timeout != nw->client_header_timeout ||
+           old->client_body_timeout != nw->client_body_timeout ||
            old->client_idle_timeout != nw->client_idle_timeout ||
            old->backend_connect_timeout != nw->backend_connect_timeout ||
            old->backend_response_timeout != nw->backend_response_timeout ||

@@ -16,9 +16,11 @@
 #define CC_REQID(c)                                                                                \
   (CC_ALNUM(c) || (c) == '-' || (c) == '_' || (c) == '.' || (c) == ':' || (c) == '+' ||            \
    (c) == '/' || (c) == '=')
+#define CC_TARGET(c) ((c) > 0x20 && (c) < 0x7f)
 #define CC(c)                                                                                      \
   ((CC_TCHAR(c) ? LB_CC_TCHAR : 0) | (CC_FIELD(c) ? LB_CC_FIELD : 0) |                             \
-   (CC_HOST(c) ? LB_CC_HOST : 0) | (CC_REQID(c) ? LB_CC_REQID : 0))
+   (CC_HOST(c) ? LB_CC_HOST : 0) | (CC_REQID(c) ? LB_CC_REQID : 0) |                            \
+   (CC_TARGET(c) ? LB_CC_TARGET : 0))
 #define LOWER(c) ((c) + ((c) >= 'A' && (c) <= 'Z') * 32)
 
 #define R4(F, b) F(b), F((b) + 1), F((b) + 2), F((b) + 3)

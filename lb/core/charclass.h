@@ -10,7 +10,8 @@ enum {
   LB_CC_TCHAR = 1, /* RFC 9110 token: ALPHA DIGIT ! # $ % & ' * + - . ^ _ ` | ~ */
   LB_CC_FIELD = 2, /* field-value byte: HTAB, SP, VCHAR, obs-text (0x80-0xff) */
   LB_CC_HOST = 4,  /* Host value: ALPHA DIGIT - . _ ~ ! $ & ' ( ) * + , ; = : % [ ] */
-  LB_CC_REQID = 8  /* usable incoming X-Request-Id: ALPHA DIGIT - _ . : + / = */
+  LB_CC_REQID = 8, /* usable incoming X-Request-Id: ALPHA DIGIT - _ . : + / = */
+  LB_CC_TARGET = 16 /* request-target byte: VCHAR (no whitespace, control or obs-text) */
 };
 
 extern const unsigned char lb_charclass[256];

@@ -19,12 +19,10 @@ void lb_config_defaults(lb_config *c) {
   c->algo = LB_ALGO_ROUND_ROBIN;
   c->log_format = JC_LOG_LOGFMT;
   c->log_level = JC_LOG_INFO;
-  c->access_log = 1;
-  c->server_timing = 1;
-  c->served_by = 1;
-  c->request_id = 1;
+  c->access_log = c->server_timing = c->served_by = c->request_id = 1;
   lb_tls_settings_defaults(&c->tls);
   c->client_header_timeout = 10000;
+  c->client_body_timeout = 30000; /* between two reads of a request body (nginx: 60 s) */
   c->client_idle_timeout = 60000; /* well under Azure's 4-minute L4 idle timeout */
   c->backend_connect_timeout = 3000;
   c->backend_response_timeout = 30000;
@@ -472,6 +470,8 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
     return set_flag(&c->request_id, name, value, why, wl);
   if (!strcmp(name, "client-header-timeout"))
     return set_ms(&c->client_header_timeout, name, value, why, wl);
+  if (!strcmp(name, "client-body-timeout"))
+    return set_ms(&c->client_body_timeout, name, value, why, wl);
   if (!strcmp(name, "client-idle-timeout"))
     return set_ms(&c->client_idle_timeout, name, value, why, wl);
   if (!strcmp(name, "backend-connect-timeout"))

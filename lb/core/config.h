@@ -98,6 +98,7 @@ typedef struct lb_config {
 
   /* timeouts, milliseconds */
   uint32_t client_header_timeout; /* first byte .. end of request headers: 408 */
+  uint32_t client_body_timeout;   /* between two reads of a request body: 408, the client's */
   uint32_t client_idle_timeout;   /* keep-alive idle between requests */
   uint32_t backend_connect_timeout;
   uint32_t backend_response_timeout; /* request sent .. response headers, and between reads */

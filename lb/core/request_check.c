@@ -112,6 +112,9 @@ int lb_request_check(const lb_request_head *h, const char **why) {
   const char *eol = after + 9;
   if (end - eol < 2 || eol[0] != '\r' || eol[1] != '\n')
     FAIL(400, "request line must end with CRLF");
+  /* HTAB, FF, SP, other controls or obs-text in a target: a backend might split the line there. */
+  if (!lb_cc_all(h->target, h->target_len, LB_CC_TARGET))
+    FAIL(400, "invalid character in the request target (whitespace, control or non-ASCII)");
   if (h->target[0] != '/' && !(h->is_options && h->target_len == 1 && h->target[0] == '*'))
     FAIL(400, "only origin-form targets (/path) are routed: absolute- and authority-form are "
               "for forward proxies");
@@ -205,4 +208,11 @@ int lb_request_error_status(const char *raw, size_t len, int err, const char **w
   }
   *why = NULL;
   return 400;
+}
+
+int lb_request_line_over(const char *buf, size_t from, size_t to, size_t max) {
+  if (!buf || to <= from)
+    return 0;
+  const char *lf = memchr(buf + from, '\n', to - from);
+  return (size_t)(lf ? lf - (buf + from) : (ptrdiff_t)(to - from)) > max;
 }

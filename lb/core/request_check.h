@@ -31,5 +31,8 @@ typedef struct lb_request_head {
 int lb_request_check(const lb_request_head *h, const char **why);
 int lb_request_error_status(const char *raw, size_t len, int llhttp_errno, const char **why);
 int lb_field_value_valid(const char *v, size_t n);
+/* A head over max-header-size: 1 when the request line in buf[from..to) alone is longer than
+ * max (ended by LF, or not ended yet): the target is what is too long, 414 rather than 431. */
+int lb_request_line_over(const char *buf, size_t from, size_t to, size_t max);
 
 #endif

@@ -299,12 +299,16 @@ size_t lb_rewrite_response(char *out, size_t cap, const lb_response_view *resp,
     const lb_header *h = &resp->headers[i];
     const char *n = h->name;
     size_t nl = h->name_len;
+    if (nl == 14 && LB_HEADER_IS(n, nl, "content-length")) {
+      /* framing: kept or dropped by the relay plan only, never because Connection lists it */
+      if (!interim && x->framing != LB_FRAME_CLOSE && !x->drop_length)
+        put_header(&w, &run, h);
+      continue;
+    }
     if (lb_header_is_hop_by_hop(n, nl) || (ct.count && listed(&ct, n, nl)))
       continue;
     if (!interim && x->request_id && nl == 12 && LB_HEADER_IS(n, nl, "x-request-id"))
       continue;
-    if (x->framing == LB_FRAME_CLOSE && nl == 14 && LB_HEADER_IS(n, nl, "content-length"))
-      continue; /* a dechunked body to an HTTP/1.0 client: the close delimits it */
     put_header(&w, &run, h);
   }
   run_flush(&w, &run);

@@ -67,6 +67,7 @@ typedef struct lb_response_extra {
   const char *served_by;     /* NULL: no header */
   const char *request_id;    /* NULL: the backend's X-Request-Id passes through */
   size_t request_id_len;
+  int drop_length;           /* the backend's Content-Length stays out (lb_relay_plan) */
 } lb_response_extra;
 
 /* Case-insensitive header name comparison (name has length n; the literal is lowercase). The

@@ -38,7 +38,8 @@ void lb_h1_req_parser_init(llhttp_t *p, lb_h1_req *r) {
 
 void lb_h1_req_reset(lb_h1_req *r) {
   r->head_done = r->msg_done = 0;
-  r->too_many_headers = r->body_too_large = 0;
+  r->too_many_headers = r->body_too_large = r->trailers_too_large = 0;
+  r->body_why = NULL;
   r->body_bytes = 0;
   r->nhdrs = 0;
   r->url = NULL;
@@ -64,8 +65,8 @@ int lb_h1_req_on_url(llhttp_t *p, const char *at, size_t n) {
 
 int lb_h1_req_on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_h1_req *r = p->data;
-  if (r->head_done) /* a trailer: relayed raw, so held to the rules of a header */
-    return lb_token_valid(at, n) ? 0 : -1;
+  if (r->head_done) /* a trailer: lb_h1_req_execute_body checks it on the raw bytes */
+    return 0;
   if (lb_headers_on_field(r->hdrs, &r->nhdrs, r->max_hdrs, &r->hdr_state, at, n) != 0) {
     r->too_many_headers = 1;
     return -1;
@@ -76,7 +77,7 @@ int lb_h1_req_on_header_field(llhttp_t *p, const char *at, size_t n) {
 int lb_h1_req_on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_h1_req *r = p->data;
   if (r->head_done)
-    return lb_field_value_valid(at, n) ? 0 : -1;
+    return 0;
   lb_headers_on_value(r->hdrs, r->nhdrs, &r->hdr_state, at, n);
   return 0;
 }
@@ -90,6 +91,7 @@ int lb_h1_req_on_headers_complete(llhttp_t *p) {
     return HPE_USER;
   }
   r->head_done = 1;
+  lb_chunk_scan_init(&r->chunk);
   return HPE_PAUSED;
 }
 
@@ -119,6 +121,38 @@ int lb_h1_req_on_chunk_header(llhttp_t *p) {
     return -1;
   }
   return 0;
+}
+
+static enum llhttp_errno body_refused(llhttp_t *p, lb_h1_req *r, const char *why) {
+  r->body_why = why;
+  llhttp_set_error_reason(p, why);
+  return HPE_USER;
+}
+
+enum llhttp_errno lb_h1_req_execute_body(llhttp_t *p, lb_h1_req *r, const char *data, size_t len) {
+  enum llhttp_errno e = llhttp_execute(p, data, len);
+  if (!(p->flags & F_CHUNKED) || (e != HPE_OK && e != HPE_PAUSED))
+    return e;
+  size_t n = e == HPE_OK ? len : (size_t)(llhttp_get_error_pos(p) - data), used;
+  const lb_chunk_limits lim = {LB_CHUNK_LINE_MAX, r->max_head, r->max_hdrs};
+  uint64_t ext_before = r->chunk.ext_bytes;
+  const char *why = NULL;
+  int st = lb_chunk_scan_feed(&r->chunk, &lim, data, n, &used, &why);
+  if (st == 431) {
+    r->trailers_too_large = 1;
+    return body_refused(p, r, why);
+  }
+  if (st > 1)
+    return body_refused(p, r, why);
+  /* Extension bytes are forwarded too: they count against max-body-size with the data. */
+  r->body_bytes += r->chunk.ext_bytes - ext_before;
+  if (r->max_body && r->body_bytes > r->max_body) {
+    r->body_too_large = 1;
+    return body_refused(p, r, "request body larger than max-body-size");
+  }
+  if ((st == 1) != (e == HPE_PAUSED) || (st == 1 && used != n))
+    return body_refused(p, r, "malformed chunked body (its end is ambiguous)");
+  return e;
 }
 
 /* ---- responses: views into the backend connection's buffer ---- */
@@ -160,6 +194,24 @@ int lb_h1_resp_on_header_value(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* 1 when the Transfer-Encoding fields say exactly "chunked", once (the only coding relayed). */
+static int te_is_chunked(const lb_header *h, uint32_t n) {
+  int seen = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!LB_HEADER_IS(h[i].name, h[i].name_len, "transfer-encoding"))
+      continue;
+    const char *v = h[i].value;
+    size_t l = h[i].value_len;
+    while (l && (*v == ' ' || *v == '\t'))
+      v++, l--;
+    while (l && (v[l - 1] == ' ' || v[l - 1] == '\t'))
+      l--;
+    if (seen++ || !LB_HEADER_IS(v, l, "chunked"))
+      return 0;
+  }
+  return seen == 1;
+}
+
 int lb_h1_resp_on_headers_complete(llhttp_t *p) {
   lb_h1_resp *r = p->data;
   if (!lb_headers_names_valid(r->hdrs, r->nhdrs)) {
@@ -177,6 +229,7 @@ int lb_h1_resp_on_headers_complete(llhttp_t *p) {
     return HPE_USER;
   }
   r->head_ready = 1;
+  r->te_other = (p->flags & F_TRANSFER_ENCODING) && !te_is_chunked(r->hdrs, r->nhdrs);
   r->framing = lb_response_framing(p->status_code, r->skip_body, (p->flags & F_CHUNKED) != 0,
                                    (p->flags & F_CONTENT_LENGTH) != 0, p->content_length);
   if (r->framing == LB_FRAME_NONE)

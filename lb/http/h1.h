@@ -8,6 +8,7 @@
 #ifndef JOURNEY_LB_H1_H
 #define JOURNEY_LB_H1_H
 
+#include "lb/core/chunk_check.h"
 #include "lb/core/rewrite.h"
 
 #include <llhttp.h>
@@ -20,11 +21,15 @@ typedef struct lb_h1_req {
   size_t url_len;
   uint64_t body_bytes;
   uint64_t max_body; /* max-body-size (0: unlimited): 413 as soon as it is passed */
+  lb_chunk_scan chunk; /* a chunked body's strict syntax, over the bytes relayed */
+  const char *body_why; /* a refused body: why (400, or 431 with trailers_too_large) */
   uint32_t nhdrs, max_hdrs;
+  uint32_t max_head;    /* max-header-size: the bound of a trailer section too */
   int hdr_state;     /* 0 none, 1 in name, 2 in value */
   unsigned head_done : 1, msg_done : 1;
   unsigned too_many_headers : 1; /* 431 */
   unsigned body_too_large : 1;   /* 413 */
+  unsigned trailers_too_large : 1; /* 431 */
 } lb_h1_req;
 
 /* llhttp_init with the request settings; p->data = r. Resets nothing in r but its views. */
@@ -41,6 +46,12 @@ int lb_h1_req_on_body(llhttp_t *p, const char *at, size_t n);
 int lb_h1_req_on_message_complete(llhttp_t *p); /* HPE_PAUSED */
 int lb_h1_req_on_chunk_header(llhttp_t *p);
 
+/* Body bytes (after the head): llhttp and, for a chunked body, the strict chunk syntax over the
+ * same bytes; both must end the message at the same byte. HPE_OK / HPE_PAUSED (message whole)
+ * as llhttp_execute, else an error: body_too_large (413), trailers_too_large (431) or a 400 with
+ * body_why. */
+enum llhttp_errno lb_h1_req_execute_body(llhttp_t *p, lb_h1_req *r, const char *data, size_t len);
+
 /* A response being parsed (one per backend connection, reset per response). */
 typedef struct lb_h1_resp {
   lb_header *hdrs;      /* views: max_hdrs of them, the caller's storage */
@@ -51,6 +62,7 @@ typedef struct lb_h1_resp {
   uint32_t nhdrs, max_hdrs;
   int hdr_state;
   int head_ready, msg_ready, skip_body, dechunk_on;
+  int te_other;         /* Transfer-Encoding is not one "chunked" (lb_response_facts) */
   lb_framing framing;   /* lb_response_framing, set when the head is whole */
 } lb_h1_resp;
 

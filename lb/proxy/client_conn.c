@@ -414,6 +414,8 @@ static void local_response(lb_client *c, int status, const char *body, int keep_
     lb_client_close(c, "out of memory");
     return;
   }
+  if (status == 431 && lb_request_line_over(c->in, c->req_off, c->in_len, rt->cfg.max_header_size))
+    status = 414, body = "request target longer than max-header-size";
   if (c->state != LB_C_PROXY && c->ex.t.hdr_done == 0)
     c->ex.t.hdr_done = now;
   c->ex.status = status;
@@ -652,22 +654,25 @@ static void on_request_head(lb_client *c) {
 static int parse_body(lb_client *c) {
   if (c->h1.msg_done || c->parse_off == c->in_len)
     return 0;
-  enum llhttp_errno e = llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+  enum llhttp_errno e = lb_h1_req_execute_body(&c->rx->parser, &c->h1, c->in + c->parse_off,
+                                               c->in_len - c->parse_off);
   if (e == HPE_OK) {
     c->parse_off = c->in_len;
   } else if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
     c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
     c->h1.msg_done = 1;
   } else {
-    int too_big = c->h1.body_too_large;
+    int too_big = c->h1.body_too_large, trailers = c->h1.trailers_too_large;
     if (c->ex.resp_started) {
       lb_client_close(c, too_big ? "body-too-large" : "bad-request-body");
     } else {
       lb_exchange_detach(&c->ex, 0);
-      local_response(c, too_big ? 413 : 400,
-                               too_big ? "request body larger than max-body-size"
-                                       : "malformed request body",
-                               0, too_big ? "body-too-large" : "bad-request");
+      if (too_big)
+        local_response(c, 413, "request body larger than max-body-size", 0, "body-too-large");
+      else
+        local_response(c, trailers ? 431 : 400,
+                       c->h1.body_why ? c->h1.body_why : "malformed request body", 0,
+                       trailers ? "header-too-large" : "bad-request");
     }
     return -1;
   }
@@ -725,8 +730,7 @@ static void client_process(lb_client *c) {
     }
     c->ex.keep_alive = 0;
     if (c->h1.too_many_headers) {
-      local_response(c, 431, "too many request headers (max-headers)", 0,
-                               "header-too-large");
+      local_response(c, 431, "too many request headers (max-headers)", 0, "header-too-large");
       return;
     }
     char why[200];
@@ -999,6 +1003,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   c->ex.w = w;
   c->h1.max_hdrs = cfg->max_headers;
   c->h1.max_body = cfg->max_body_size;
+  c->h1.max_head = cfg->max_header_size;
   c->in_cap = cfg->max_header_size + LB_BODY_ROOM;
   uv_tcp_init(&w->loop, &c->tcp);
   c->tcp.data = c;
@@ -1059,9 +1064,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
 void lb_client_begin_stop(lb_client *c) {
   if (c->closing)
     return;
-  if (c->state == LB_C_H2)
-    c->ex.w->h2->stop(c);
-  else if (c->state == LB_C_IDLE && c->in_len == 0 && !c->writing)
+  if (c->state == LB_C_IDLE && c->in_len == 0 && !c->writing)
     lb_client_close(c, "shutdown");
   else
     c->ex.keep_alive = 0;

@@ -86,15 +86,32 @@ void lb_exchange_detach(lb_exchange *ex, int reusable) {
   }
 }
 
-static void fail_request(lb_exchange *ex, int status, const char *what, lb_server *s) {
-  char body[300];
+/* A local 502/503/504. The client gets the status, a short reason and the request id; which
+ * server failed, its address and why (a parser error, a socket error) go to the log only: they
+ * describe the inside of the network to whoever sent the request. */
+static void fail_request(lb_exchange *ex, int status, const char *reason, const char *detail,
+                         lb_server *s) {
+  const char *rid = lb_exchange_request_id(ex);
+  char body[256]; /* the id: at most 128 characters */
+  snprintf(body, sizeof body, "%s (request id %s)", reason, rid);
   if (s)
-    snprintf(body, sizeof body, "%s (server %s %s)", what, s->name, s->addr_text);
-  else
-    snprintf(body, sizeof body, "%s", what);
+    jc_log(JC_LOG_WARN, "request %s answered %d: %s (server %s %s)", rid, status, detail,
+           s->name, s->addr_text);
+  else if (jc_log_enabled(JC_LOG_DEBUG))
+    jc_log(JC_LOG_DEBUG, "request %s answered %d: %s", rid, status, detail);
   ex->ops->local(ex, status, body, 1,
-                           status == 504 ? "backend-timeout" : status == 503 ? "no-server"
-                                                                             : "backend-error");
+                 status == 504 ? "backend-timeout" : status == 503 ? "no-server" : "backend-error");
+}
+
+/* The short reason a client reads for a failure of this kind. */
+static const char *failure_reason(lb_fail_kind k) {
+  switch (k) {
+  case LB_FAIL_CONNECT: return "backend server unreachable";
+  case LB_FAIL_CONNECT_TIMEOUT: return "backend connect timeout";
+  case LB_FAIL_RESPONSE_TIMEOUT: return "backend response timeout";
+  case LB_FAIL_BAD_RESPONSE: return "invalid response from the backend server";
+  default: return "the backend server closed the connection without answering";
+  }
 }
 
 /* After a failed attempt on server s: another server, or an error response. */
@@ -108,7 +125,7 @@ static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f
     lb_tried_add(&ex->pick->tried, s->index);
     next = lb_balancer_pick(p, request_key(ex, p), &ex->pick->tried);
   }
-  char msg[200];
+  char msg[400];
   switch (lb_retry_decide(f, next >= 0)) {
   case LB_RETRY_ABORT:
     jc_log(JC_LOG_WARN, "backend %s (%s) failed mid-response for request %s: %s", s->name,
@@ -131,15 +148,15 @@ static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f
     attach(ex, next, 1);
     return;
   case LB_RETRY_503:
-    snprintf(msg, sizeof msg, "no backend server available: every server of pool %s failed "
-             "(last: %s)", p->name, what);
-    fail_request(ex, 503, msg, NULL);
+    snprintf(msg, sizeof msg, "every server of pool %s failed (last: %s on %s %s)", p->name,
+             what, s->name, s->addr_text);
+    jc_log(JC_LOG_WARN, "request %s answered 503: %s", lb_exchange_request_id(ex), msg);
+    fail_request(ex, 503, "no backend server available", msg, NULL);
     return;
   case LB_RETRY_504:
   case LB_RETRY_502:
-    snprintf(msg, sizeof msg, "backend %s", what);
     fail_request(ex, f->kind == LB_FAIL_CONNECT_TIMEOUT || f->kind == LB_FAIL_RESPONSE_TIMEOUT
-                        ? 504 : 502, msg, s);
+                        ? 504 : 502, failure_reason(f->kind), what, s);
     return;
   }
 }
@@ -160,6 +177,42 @@ static void on_response_timeout(uv_timer_t *t) {
   if (!lb_deadline_reached(t, &b->dl))
     return;
   backend_failed(b, "response timeout", 1);
+}
+
+/* The client stopped sending its request body: 408, its fault. The request never reached a
+ * server whole, so nothing counts against the server (no failure, no ejection, no status in
+ * its metrics); the partial request's backend connection is closed, not pooled. */
+static void on_body_timeout(uv_timer_t *t) {
+  lb_bconn *b = t->data;
+  lb_exchange *ex = b->ex;
+  if (!lb_deadline_reached(t, &b->dl) || !ex)
+    return;
+  jc_log(JC_LOG_INFO, "request %s: the client sent no body bytes for %u ms: 408, the partial "
+         "request to server %s closed (not counted against it)", lb_exchange_request_id(ex),
+         (unsigned)ex->w->rt->cfg.client_body_timeout, b->server->name);
+  lb_exchange_detach(ex, 0);
+  ex->server = -1;
+  if (ex->resp_started)
+    ex->ops->abort(ex, "client-body-timeout");
+  else
+    ex->ops->local(ex, 408, "request body not received in time", 0, "client-body-timeout");
+}
+
+/* Which timeout runs while an exchange waits: as long as the request body is still coming and
+ * nothing is being written to the backend, the next move is the client's (its body timeout);
+ * otherwise the backend's (its response timeout, a 504 counted against it). */
+static void arm_wait(lb_bconn *b, lb_exchange *ex) {
+  const lb_config *cfg = &ex->w->rt->cfg;
+  if (ex->req_framing != LB_FRAME_NONE && !b->writing) {
+    const char *body;
+    int complete;
+    ex->ops->pending(ex, &body, &complete);
+    if (!complete) {
+      lb_deadline_set(&b->timer, &b->dl, on_body_timeout, cfg->client_body_timeout);
+      return;
+    }
+  }
+  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, cfg->backend_response_timeout);
 }
 
 static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -198,7 +251,7 @@ static void on_backend_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) 
   /* Inactivity timeout between reads, re-armed only while the response goes on (most
    * responses end within their first read: no timer work at all). */
   if (b->state != LB_B_CLOSING && b->ex && !b->h1.msg_ready)
-    lb_deadline_set(&b->timer, &b->dl, on_response_timeout, b->w->rt->cfg.backend_response_timeout);
+    arm_wait(b, b->ex);
 }
 
 static void on_backend_written(uv_write_t *req, int status) {
@@ -222,6 +275,8 @@ static void on_backend_written(uv_write_t *req, int status) {
   /* The forwarded body bytes are consumed; read more if the request continues. */
   size_t n = b->body_inflight;
   b->body_inflight = 0;
+  if (ex->req_framing != LB_FRAME_NONE)
+    arm_wait(b, ex); /* the rest of the body is the client's to send */
   ex->ops->resume(ex, n);
 }
 
@@ -251,6 +306,8 @@ static void send_pending(lb_exchange *ex) {
   }
   if (!n)
     return;
+  /* The backend's turn: take these bytes, then answer (lb_deadline: no timer work per call). */
+  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, ex->w->rt->cfg.backend_response_timeout);
   b->wreq.data = b;
   b->writing = 1;
   int r = lb_stream_write(&b->w->sl, (uv_stream_t *)&b->tcp, &b->wreq, &b->wdone,
@@ -273,8 +330,7 @@ static void start_exchange(lb_bconn *b, lb_exchange *ex) {
   b->got_bytes = 0;
   b->timed_out = 0;
   reset_parser(b, ex);
-  lb_deadline_set(&b->timer, &b->dl, on_response_timeout, ex->w->rt->cfg.backend_response_timeout);
-  send_pending(ex);
+  send_pending(ex); /* arms the response timeout */
 }
 
 static void on_connect(uv_connect_t *req, int status) {
@@ -331,7 +387,8 @@ static void attach(lb_exchange *ex, int server, int allow_reuse) {
   b = lb_bconn_new(w, ex->pool, s);
   if (!b) {
     lb_exchange_detach(ex, 0);
-    fail_request(ex, 503, "out of memory for a backend connection", NULL);
+    jc_log(JC_LOG_ERROR, "out of memory for a backend connection");
+    fail_request(ex, 503, "no backend server available", "out of memory", NULL);
     return;
   }
   b->ex = ex;
@@ -353,11 +410,9 @@ void lb_exchange_dispatch(lb_exchange *ex) {
   lb_pool *p = &ex->w->rt->pools[ex->pool];
   int i = lb_balancer_pick(p, request_key(ex, p), NULL);
   if (i < 0) {
-    char msg[200];
-    snprintf(msg, sizeof msg, "no healthy backend server in pool %s", p->name);
     atomic_fetch_add_explicit(&p->no_server, 1, memory_order_relaxed);
     ex->t.queued = jc_now_us();
-    fail_request(ex, 503, msg, NULL);
+    fail_request(ex, 503, "no healthy backend server", p->name, NULL);
     return;
   }
   attach(ex, i, 1);
@@ -441,20 +496,30 @@ static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out)
   int complete;
   ex->ops->pending(ex, &body, &complete);
   char st[256];
+  lb_response_facts f = {
+      .backend = b->h1.framing,
+      .status = status,
+      .is_head = b->h1.skip_body,
+      .backend_chunked = (b->parser.flags & F_CHUNKED) != 0,
+      .te_other = b->h1.te_other,
+      .client_minor = ex->http_minor,
+      .reusable_client = ex->keep_alive && complete && !rt->stopping,
+  };
+  lb_relay_plan plan = lb_response_plan(&f);
+  if (plan.refuse)
+    return -2;
   if (!interim) {
     ex->t.resp_hdr = now;
     ex->status = status;
     if (status >= 500)
       atomic_fetch_add_explicit(&b->server->responses_5xx, 1, memory_order_relaxed);
     lb_passive_response(rt, ex->pool, b->server, status);
-    lb_relay_plan plan =
-        lb_response_plan(b->h1.framing, b->h1.skip_body, (b->parser.flags & F_CHUNKED) != 0,
-                         ex->http_minor, ex->keep_alive && complete && !rt->stopping);
     if (plan.dechunk) {
       b->h1.dechunk_on = 1;
       b->h1.dechunk = b->rparse;
     }
     x.framing = plan.client;
+    x.drop_length = plan.drop_length;
     x.keep_alive = plan.keep_alive; /* the codec closes after this response without it */
     if (rt->cfg.server_timing && lb_server_timing_format(st, sizeof st, &ex->t, now))
       x.server_timing = st;
@@ -491,11 +556,18 @@ static void process_response(lb_bconn *b) {
         return;
       }
     }
+    if (b->h1.head_ready && !b->head_sent && b->parser.status_code < 200 &&
+        b->parser.status_code != 101 && ex->http_minor == 0) {
+      b->head_sent = 1; /* RFC 9110 15.2: no 1xx goes to an HTTP/1.0 client (relay_next skips) */
+      b->body_start = b->rparse;
+    }
     if (b->h1.head_ready && !b->head_sent) {
       uint64_t now = jc_now_us();
-      if (build_head(b, ex, now, &bufs[n]) != 0) {
+      int r = build_head(b, ex, now, &bufs[n]);
+      if (r != 0) {
         b->got_bytes = 1;
-        backend_failed(b, "response headers too large", 0);
+        backend_failed(b, r == -2 ? "sent a Transfer-Encoding other than chunked"
+                                  : "response headers too large", 0);
         return;
       }
       if (b->parser.status_code >= 200)
@@ -552,6 +624,7 @@ static void relay_next(lb_exchange *ex) {
   if (b->h1.msg_ready) {
     if (b->parser.status_code < 200 && b->parser.status_code >= 100) {
       reset_parser(b, ex); /* 1xx: the final response follows */
+      arm_wait(b, ex);     /* after a 100 Continue the body is the client's to send */
       process_response(b);
       return;
     }

@@ -366,7 +366,6 @@ static void h2_stop(lb_client *c) {
   if (!h || h->dead || h->goaway)
     return;
   h->goaway = 1; /* streams in flight finish; no new ones (RFC 9113 section 6.8) */
-  nghttp2_submit_shutdown_notice(h->s);
   nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
                         NGHTTP2_NO_ERROR, NULL, 0);
   schedule(h);

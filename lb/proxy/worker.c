@@ -136,7 +136,10 @@ static void on_wakeup(uv_async_t *a) {
   lb_client *c = w->clients;
   while (c) {
     lb_client *next = c->next;
-    lb_client_begin_stop(c);
+    if (c->state == LB_C_H2)
+      w->h2->stop(c); /* GOAWAY: the streams in flight finish, the client opens no more */
+    else
+      lb_client_begin_stop(c);
     c = next;
   }
   if (w->nclients == 0) {

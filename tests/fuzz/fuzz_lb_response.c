@@ -3,7 +3,8 @@
  * -> the head a client would receive. The first input byte picks the request method (HEAD or
  * not) and the client's HTTP version. Oracles: the head sent to the client re-parses as one
  * response head with the same status, the same body framing (Content-Length value, chunked,
- * or close for an HTTP/1.0 client) and nothing after its end. */
+ * or close for an HTTP/1.0 client) and nothing after its end; a kept-alive response is framed;
+ * no Content-Length on a 1xx or 204. */
 #include "lb/core/framing.h"
 #include "lb/core/request_check.h"
 #include "lb/core/rewrite.h"
@@ -57,13 +58,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(buf);
     return 0;
   }
-  /* The relay plan the exchange uses (an HTTP/1.0 client gets chunks decoded, close-delimited). */
-  lb_framing framing =
-      lb_response_plan(c.r.framing, head, (p.flags & F_CHUNKED) != 0, client_minor, 1).client;
+  /* The relay plan the exchange uses (an HTTP/1.0 client gets chunks decoded, close-delimited;
+   * a coding other than chunked is refused with 502). */
+  lb_response_facts f = {c.r.framing, p.status_code, head, (p.flags & F_CHUNKED) != 0,
+                         c.r.te_other, client_minor, 1};
+  lb_relay_plan plan = lb_response_plan(&f);
+  if (plan.refuse) {
+    free(buf);
+    return 0;
+  }
+  lb_framing framing = plan.client;
   lb_response_view v = {p.status_code, p.http_minor, c.r.reason, c.r.reason_len, c.hdrs,
                         c.r.nhdrs};
-  lb_response_extra x = {framing, client_minor, client_minor, "total;dur=0.1", "b1",
-                         "0f8fad5b-d9cb-469f-a165-70867728950e", 36};
+  lb_response_extra x = {framing, plan.keep_alive, client_minor, "total;dur=0.1", "b1",
+                         "0f8fad5b-d9cb-469f-a165-70867728950e", 36, plan.drop_length};
   size_t cap = 32 * 1024 + 1024;
   char *out = malloc(cap);
   size_t n = lb_rewrite_response(out, cap, &v, &x);
@@ -85,7 +93,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fail("body framing changed on the way to the client", size);
       if (framing == LB_FRAME_LENGTH && p2.content_length != p.content_length)
         fail("Content-Length changed on the way", size);
+      /* a client kept alive always knows where the body ends (Connection naming a framing
+       * header changes nothing) */
+      if (plan.keep_alive && c2.r.framing == LB_FRAME_CLOSE)
+        fail("a kept-alive response without a length or chunks", size);
     }
+    if ((interim || p.status_code == 204) && (p2.flags & F_CONTENT_LENGTH))
+      fail("Content-Length on a 1xx or 204", size);
     free(fwd);
   }
   free(out);

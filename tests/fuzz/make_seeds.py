@@ -56,6 +56,11 @@ resps = {
     "304": b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
     "100": b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     "conn_listed": b"HTTP/1.1 503 Service Unavailable\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nContent-Length: 4\r\n\r\ndown",
+    "conn_content_length": b"HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 4\r\n\r\nbody",
+    "conn_te": b"HTTP/1.1 200 OK\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "204_length": b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello",
+    "te_gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "103": b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
 }
 for k, v in resps.items():
     for flags in (0, 2, 1):

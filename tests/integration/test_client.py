@@ -281,6 +281,16 @@ class Errors(Base):
             code, j = jjson("--cacert", os.path.join(CERTS, "ca.crt"), "--resolve",
                             "wrong.example:%d:127.0.0.1" % port, "https://wrong.example:%d/" % port, env=self.env)
             self.assertEqual(code, 60, j["error"])
+            # a CA file that is not PEM: 77, said plainly (the store is loaded once the ClientHello
+            # is out, as curl does, so the failure comes in the tls phase)
+            junk = os.path.join(self.tmp.name, "junk-ca.crt")
+            with open(junk, "w") as f:
+                f.write("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
+            code, j = jjson("--cacert", junk, "--resolve", "www.my-app.com:%d:127.0.0.1" % port,
+                            "https://www.my-app.com:%d/" % port, env=self.env)
+            self.assertEqual(code, 77, j["error"])
+            self.assertEqual(j["failed_phase"], "tls")
+            self.assertIn("cannot load CA certificates from " + junk, j["error"])
         finally:
             for p in self.procs:
                 p.stop()
@@ -634,10 +644,18 @@ def curl_json(*args):
 
 class CurlTimes(Base):
     """journey and curl on the same requests through journey-lb, interleaved: the time_* medians
-    agree (within 0.3 ms or 15 %). Registered with -DJOURNEY_TIMING_TESTS=ON in a build without
-    sanitizers (ASan makes OpenSSL's many small allocations, SSL_CTX_new and the CA store, several
-    times slower in journey and not in curl), to be run on a quiet machine: on a loaded one the
-    scheduler's delays, not the two programs, set the medians."""
+    agree (within 0.3 ms or 15 %). Both stamp the same events (docs/client-json.md), so what is left
+    is each program's own CPU work between two stamps (curl: building its request after the
+    handshake, its larger ClientHello; journey: less of both), a few tens of microseconds on a quiet
+    machine. Under load the scheduler stretches that work and preempts either program at random,
+    so the comparison is inherently load-sensitive: it is registered only with
+    -DJOURNEY_TIMING_TESTS=ON, in a build without sanitizers (ASan makes OpenSSL's many small
+    allocations, SSL_CTX_new and the CA store, several times slower in journey and not in curl).
+    To ride out a burst of load it measures in rounds of 20 pairs (after one warm-up pair) and
+    judges the medians of all pairs so far after each round, at most three rounds: a real
+    difference persists over 60 pairs, a burst does not."""
+    ROUNDS, PAIRS = 3, 20
+
     @classmethod
     def setUpClass(cls):
         if LB == "NONE":
@@ -650,23 +668,35 @@ class CurlTimes(Base):
         url = "https://www.my-app.com:%d/my-app/data" % self.lport
         common = ["--cacert", os.path.join(CERTS, "ca.crt"), "--resolve", "www.my-app.com:%d:127.0.0.1" % self.lport]
         jt, ct = {k: [] for k in CURL_TIMES}, {k: [] for k in CURL_TIMES}
-        for _ in range(20):  # interleaved: journey, curl, journey, curl, ...
+
+        def pair(keep=True):  # journey then curl, on the same URL
             code, j = jjson("--no-cache", *common, url, env=self.env)
             self.assertEqual(code, 0, j["error"])
             code, c = curl_json(*common, url)
             self.assertEqual(code, 0, c)
-            for k in CURL_TIMES:
+            for k in CURL_TIMES if keep else ():
                 jt[k].append(j[k])
                 ct[k].append(c[k])
-        bad = []
-        print("\n%-19s %12s %12s" % ("median", "journey ms", "curl ms"))
-        for k in CURL_TIMES:
-            jm, cm = statistics.median(jt[k]), statistics.median(ct[k])
-            ok = abs(jm - cm) <= max(0.0003, 0.15 * cm)
-            print("%-19s %12.3f %12.3f %s" % (k, jm * 1e3, cm * 1e3, "ok" if ok else "DIFFERS"))
-            if not ok:
-                bad.append(k)
-        self.assertEqual(bad, [], "time_* medians differ from curl's by more than 0.3 ms and 15 %")
+
+        pair(keep=False)  # warm-up: both programs' files in the page cache, the LB's first handshake
+        for rnd in range(1, self.ROUNDS + 1):
+            for _ in range(self.PAIRS):
+                pair()
+            bad = []
+            print("\nload average %.2f on %d cores" % (os.getloadavg()[0], os.cpu_count() or 1))
+            print("round %d (%d pairs) %-8s %12s %12s %8s" % (rnd, len(jt["time_total"]), "median", "journey ms",
+                                                                 "curl ms", "ratio"))
+            for k in CURL_TIMES:
+                jm, cm = statistics.median(jt[k]), statistics.median(ct[k])
+                ok = abs(jm - cm) <= max(0.0003, 0.15 * cm)
+                print("%-28s %12.3f %12.3f %8.2f %s" % (k, jm * 1e3, cm * 1e3, jm / cm if cm else 0,
+                                                         "ok" if ok else "DIFFERS"))
+                if not ok:
+                    bad.append(k)
+            if not bad:
+                break
+        self.assertEqual(bad, [], "time_* medians differ from curl's by more than 0.3 ms and 15 %% over %d pairs"
+                         % len(jt["time_total"]))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ PID (or its thread).
 
 usage: test_client_flags.py JOURNEY CERTS_DIR BACKEND
 """
-import json, os, socket, subprocess, sys, tempfile, threading, time, unittest
+import json, os, re, socket, subprocess, sys, tempfile, threading, time, unittest
 
 JOURNEY, CERTS, BACKEND = sys.argv[1:4]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -246,6 +246,35 @@ class Redirects(unittest.TestCase):
         self.assertIn(b"2 requests", r.stdout)
         self.assertIn(b"redirect GET " + self.url("/final").encode(), r.stdout)
 
+    def test_every_hops_head(self):
+        """-D and -i with -L write each response's head in order (curl's behaviour); a redirect's
+        body is never written; --retry appends each try's head to -D's file."""
+        tmp = tempfile.mkdtemp(prefix="journey-heads-")
+        hfile, ofile = os.path.join(tmp, "head"), os.path.join(tmp, "out")
+        moved = b"HTTP/1.1 301 Moved\r\nLocation: /final\r\nContent-Length: 6\r\nConnection: close\r\n\r\n"
+        final = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+        r = journey("-L", "-i", "-D", hfile, "-o", ofile, self.url("/r/301"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(open(hfile, "rb").read(), moved + final)
+        self.assertEqual(open(ofile, "rb").read(), moved + final + b"GET 0")
+        r = journey("-L", "-i", "-o", "-", self.url("/r/308"))
+        self.assertEqual(r.stdout, moved.replace(b"301", b"308") + final + b"GET 0")
+        # -D - with -L: the heads on stdout, in order, before the report
+        r = journey("-L", "-D", "-", "--no-color", self.url("/r/302"))
+        self.assertTrue(r.stdout.startswith(moved.replace(b"301", b"302") + final), r.stdout[:300])
+        # -i without -o: the report lists each hop with its head
+        r = journey("-L", "-i", "--no-color", self.url("/r/307"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode()
+        self.assertLess(out.index("< HTTP/1.1 307 Moved"), out.index("< Location: /final"))
+        self.assertLess(out.index("< Location: /final"), out.rindex("< Content-Length: 5"))
+        # a fresh run starts the files again; --retry keeps every try's head in -D's file
+        r = journey("--retry", "3", "--retry-delay", "0.05", "-D", hfile, "-o", ofile, self.url("/flaky"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        busy = b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        self.assertEqual(open(hfile, "rb").read(), busy + busy + final)
+        self.assertEqual(open(ofile, "rb").read(), b"GET 0")
+
     def test_credentials_stay_with_their_origin(self):
         """-H Authorization and Cookie follow a redirect on the same origin and are dropped on
         the way to another one (curl's rule); other -H headers go everywhere."""
@@ -449,6 +478,14 @@ class Proxy(unittest.TestCase):
         self.assertTrue(j["phases"]["tls"]["verified"])  # TLS end to end with the server's name
         self.assertEqual(j["phases"]["tls"]["sni"], "www.my-app.com")
         self.assertLessEqual(j["time_connect"] + p["duration_us"] / 1e6, j["time_appconnect"] + 1e-6)
+        # the report numbers the phases in the order they happen: the tunnel between TCP and TLS
+        r = journey("--cacert", os.path.join(CERTS, "ca.crt"), "-x", "127.0.0.1:%d" % self.pports[0], "--no-color", url)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        heads = re.findall(r"^(\d) (\w+)", r.stdout.decode(), re.M)
+        self.assertEqual(heads, [("1", "URL"), ("2", "DNS"), ("3", "route"), ("4", "TCP"), ("5", "proxy"), ("6", "TLS"),
+                                 ("7", "HTTP"), ("8", "LB")])
+        self.assertEqual(re.findall(r"^  (\w+) +\|", r.stdout.decode(), re.M),
+                         ["dns", "route", "tcp", "proxy", "tls", "server", "transfer"])
         # the same from HTTPS_PROXY; NO_PROXY exempts the host
         e = dict(os.environ, HTTPS_PROXY="http://127.0.0.1:%d" % self.pports[0])
         r = subprocess.run([JOURNEY, "--json", "--no-cache", "--cacert", os.path.join(CERTS, "ca.crt"),

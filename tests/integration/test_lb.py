@@ -179,7 +179,14 @@ def case_all_down():
     r, body = get(c)
     print("all down:", r.status, body)
     check(r.status == 503, f"all backends down: expected 503, got {r.status}")
-    check(b"no backend server available" in body and b"refused" in body, f"503 body should say why: {body!r}")
+    rid = r.getheader("X-Request-Id", "")
+    check(b"no backend server available" in body and rid and rid.encode() in body,
+          f"503 body: a short reason and the request id: {body!r}")
+    check(b"refused" not in body and b"127.0.0.1" not in body and b"server b" not in body,
+          f"the 503 body names no server, address or error: {body!r}")
+    wait_for("the log names the servers and the error",
+             lambda: re.search(rf"request {rid} answered 503: .*refused.* on b\d 127\.0\.0\.1:\d+",
+                               read(lb.errpath)), 5)
     r, body = get(c)  # keep-alive survives a 503
     check(r.status == 503, "second request on the same connection")
     r, body = get(c, "/not-routed-but-default-pool-serves-all")

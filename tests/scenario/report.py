@@ -44,7 +44,7 @@ class Packet:
         self.ts = ts
         self.dst_mac, self.src_mac = mac_str(frame[0:6]), mac_str(frame[6:12])
         self.ethertype = struct.unpack("!H", frame[12:14])[0]
-        self.arp = self.ip = self.tcp = self.udp = None
+        self.arp = self.ip = self.tcp = self.udp = self.icmp = None
         self.payload = b""
         body = frame[14:]
         if self.ethertype == 0x0806 and len(body) >= 28:
@@ -66,6 +66,11 @@ class Packet:
                 sport, dport = struct.unpack("!HH", seg[0:4])
                 self.udp = {"sport": sport, "dport": dport}
                 self.payload = seg[8:]
+            elif self.ip["proto"] == 1 and len(seg) >= 8:
+                # an ICMP error quotes the IP header of the packet it is about (and 8 bytes more)
+                self.icmp = {"type": seg[0], "code": seg[1], "quoted_dst": None}
+                if len(seg) >= 28:
+                    self.icmp["quoted_dst"] = ip_str(seg[8 + 16:8 + 20])
 
     def flags(self):
         f = self.tcp["flags"]
@@ -738,6 +743,55 @@ def main():
         pk = [p for p in caps["run1"][name] if p.tcp and p.ip["src"] == LB_PUB and p.ip["dst"] == dst]
         back.append(sorted({p.ip["ttl"] for p in pk}))
     r.out(f"   the response's TTL on the way back, per link (lan, access, core, edge): {back}")
+
+    # ---- every hop, as a client can see it
+    r.section("Every hop: journey --trace-path",
+              "each router on the way is found by a probe sent with a TTL just large enough to reach it: "
+              "the router that takes the TTL to 0 answers with ICMP time exceeded; the destination answers "
+              "itself (port unreachable for the UDP probe) because the address is its own.")
+    tj = load_json(r.p("tracepath", "client.json")) or {}
+    path = tj.get("path") or {}
+    hops = [(h.get("ttl"), h.get("address"), h.get("kind")) for h in path.get("hops") or []]
+    r.out(f"   journey --trace-path (exit {read(r.p('tracepath', 'client.rc')).strip()}): {path.get('note')}")
+    for ttl, addr, kind in hops:
+        r.out(f"     TTL {ttl}: {addr} ({kind})")
+    # the wire: each probe on the LAN (UDP from the pc to the LB) and the ICMP answer that came back
+    # to the pc before the next probe left
+    lan_t = read_pcap(r.p("tracepath", "lan.pcap"))
+    wire = []
+    for i, p in enumerate(lan_t):
+        if p.udp and p.ip["src"] == PC and p.ip["dst"] == LB_PUB:
+            ans = None
+            for q in lan_t[i + 1:]:
+                if q.udp and q.ip["src"] == PC and q.ip["dst"] == LB_PUB:
+                    break
+                if q.icmp and q.ip["dst"] == PC and q.icmp["quoted_dst"] == LB_PUB:
+                    ans = q
+                    break
+            kind = None if not ans else ("router" if ans.icmp["type"] == 11 else
+                                         "destination" if ans.icmp["type"] == 3 else f"icmp {ans.icmp['type']}")
+            wire.append((p.ip["ttl"], ans.ip["src"] if ans else None, kind))
+            r.out(f"   captured on the LAN: probe {p.endpoints()} TTL {p.ip['ttl']} -> "
+                  + (f"ICMP {'time exceeded' if kind == 'router' else 'port unreachable' if kind == 'destination' else kind}"
+                     f" from {ans.ip['src']}" if ans else "no answer"))
+    # what the request's own packets showed (step 5): the router at the end of link i sees the
+    # request's TTL lowered i times, so a probe reaches it with TTL 1 when sent with TTL i + 1
+    want = []
+    if all(isinstance(t, int) for t in ttls):
+        at = {"home-router": GW, "isp-router-1": "198.51.100.1", "isp-router-2": "198.51.100.10"}
+        want = [(ttls[0] - ttls[i] + 1, at[ROUTERS[i]], "router") for i in range(len(ROUTERS))]
+        want.append((ttls[0] - ttls[-1] + 1, LB_PUB, "destination"))
+    r.out(f"   expected from the request's TTLs per link {ttls}: {want}")
+    r.check(read(r.p("tracepath", "client.rc")).strip() == "0" and path.get("probed") and path.get("reached"),
+            "journey --trace-path completed and reached the destination",
+            f"exit {read(r.p('tracepath', 'client.rc')).strip()}, probed {path.get('probed')}, reached {path.get('reached')}")
+    r.check(bool(want) and hops == want,
+            "journey --trace-path lists the home router, isp-router-1, isp-router-2 and the LB in order, "
+            "at the TTLs the request's captures show",
+            f"journey {hops}, expected {want}")
+    r.check(bool(wire) and hops == wire,
+            "each hop journey lists is the answer captured on the LAN for the probe sent with that TTL",
+            f"journey {hops}, the wire {wire}")
 
     # ---- step 6
     r.section("Step 6: the load balancer",

@@ -139,7 +139,7 @@ trap 'say "interrupted: cleaning up"; exit 130' INT
 trap 'say "terminated: cleaning up"; exit 143' TERM
 
 find "${out:?}" -mindepth 1 -maxdepth 1 ! -name .journey-scenario -exec rm -rf {} +
-mkdir -p "$out/run1" "$out/run2" "$out/failover" "$out/logs" "$out/state" "$out/cache"
+mkdir -p "$out/run1" "$out/run2" "$out/tracepath" "$out/failover" "$out/logs" "$out/state" "$out/cache"
 
 # --- building blocks -------------------------------------------------------------------------
 # A namespace per machine: loopback up, no IPv6 (keeps the captures to the seed's IPv4 story),
@@ -377,6 +377,16 @@ say "run 1: neighbour tables flushed, client cache empty"
 one_run "$out/run1" 1
 say "run 2: right after, caches warm"
 one_run "$out/run2" 0
+# every hop: journey's TTL-limited probes from the pc, the links captured (the report matches each
+# probe on the LAN with the ICMP answer that came back for it)
+say "trace-path: journey --trace-path from the pc"
+tdir="$out/tracepath"
+capture_start "$tdir"
+ip netns exec pc env XDG_CACHE_HOME="$out/cache" HOME="$out/cache" \
+  "$client" --cacert "$out/certs/ca.crt" --trace-path --json "$url" >"$tdir/client.json" 2>"$tdir/client.stderr" &&
+  rc=0 || rc=$?
+printf '%s\n' "$rc" >"$tdir/client.rc"
+capture_stop
 # the LB's own view of its backends (admin endpoint, loopback inside the lb machine)
 ip netns exec lb curl -s --max-time 2 http://127.0.0.1:9000/stats >"$out/state/lb.stats" 2>&1 || true
 

@@ -9,3 +9,5 @@ journey_unit_test(test_lb_deadline SOURCES test_lb_deadline.c LIBS journey_lb_co
 journey_unit_test(test_lb_ticket_keys SOURCES test_lb_ticket_keys.c LIBS journey_lb_core)
 # The data plane's pure decisions: request policy, retry policy, framing (lb/core/).
 journey_unit_test(test_lb_policy SOURCES test_lb_policy.c LIBS journey_lb_http)
+# Strict chunked-body syntax next to llhttp (lb/core/chunk_check.c through lb/http/h1.c).
+journey_unit_test(test_lb_chunk_check SOURCES test_lb_chunk_check.c LIBS journey_lb_http)

@@ -199,29 +199,52 @@ static void framing_table(void **state) {
     if (lb_response_framing(r[i].status, r[i].head, r[i].chunked, r[i].has_len, r[i].len) !=
         r[i].want)
       fail_msg("response row %zu", i);
+  /* The relay plan: the framing the client gets, decided from the facts alone (a Connection
+   * header naming Content-Length is not a fact here: it can never drop the framing). */
+#define L LB_FRAME_LENGTH
+#define C LB_FRAME_CHUNKED
+#define X LB_FRAME_CLOSE
+#define N LB_FRAME_NONE
   static const struct {
-    lb_framing backend;
-    int head, chunked, minor, reusable;
-    lb_relay_plan want;
+    lb_response_facts f; /* backend, status, head, chunked, te_other, minor, reusable */
+    lb_relay_plan want;  /* client, dechunk, keep_alive, drop_length, refuse */
   } p[] = {
-      {LB_FRAME_LENGTH, 0, 0, 1, 1, {LB_FRAME_LENGTH, 0, 1}},
-      {LB_FRAME_LENGTH, 0, 0, 1, 0, {LB_FRAME_LENGTH, 0, 0}},
-      {LB_FRAME_CHUNKED, 0, 1, 1, 1, {LB_FRAME_CHUNKED, 0, 1}},
+      {{L, 200, 0, 0, 0, 1, 1}, {L, 0, 1, 0, 0}},
+      {{L, 200, 0, 0, 0, 1, 0}, {L, 0, 0, 0, 0}},
+      {{C, 200, 0, 1, 0, 1, 1}, {C, 0, 1, 1, 0}},
       /* an HTTP/1.0 client cannot read chunks: decoded, delimited by the close */
-      {LB_FRAME_CHUNKED, 0, 1, 0, 1, {LB_FRAME_CLOSE, 1, 0}},
-      {LB_FRAME_CLOSE, 0, 0, 1, 1, {LB_FRAME_CLOSE, 0, 0}},
-      /* HEAD announces what a GET would get */
-      {LB_FRAME_NONE, 1, 1, 1, 1, {LB_FRAME_CHUNKED, 0, 1}},
-      {LB_FRAME_NONE, 1, 1, 0, 1, {LB_FRAME_NONE, 0, 1}},
-      {LB_FRAME_NONE, 0, 0, 1, 1, {LB_FRAME_NONE, 0, 1}},
+      {{C, 200, 0, 1, 0, 0, 1}, {X, 1, 0, 1, 0}},
+      /* no length and no chunks: close-delimited, never kept alive */
+      {{X, 200, 0, 0, 0, 1, 1}, {X, 0, 0, 1, 0}},
+      {{X, 200, 0, 0, 0, 0, 1}, {X, 0, 0, 1, 0}},
+      /* HEAD announces what a GET would get: its Content-Length stays */
+      {{N, 200, 1, 1, 0, 1, 1}, {C, 0, 1, 1, 0}},
+      {{N, 200, 1, 1, 0, 0, 1}, {N, 0, 1, 0, 0}},
+      {{N, 200, 1, 0, 0, 1, 1}, {N, 0, 1, 0, 0}},
+      {{N, 200, 0, 0, 0, 1, 1}, {N, 0, 1, 0, 0}},
+      /* 204 and 1xx never carry a Content-Length (RFC 9110 8.6); 304 keeps the GET's */
+      {{N, 204, 0, 0, 0, 1, 1}, {N, 0, 1, 1, 0}},
+      {{N, 204, 0, 0, 0, 0, 1}, {N, 0, 1, 1, 0}},
+      {{N, 100, 0, 0, 0, 1, 1}, {N, 0, 1, 1, 0}},
+      {{N, 103, 0, 0, 0, 1, 1}, {N, 0, 1, 1, 0}},
+      {{N, 304, 0, 0, 0, 1, 1}, {N, 0, 1, 0, 0}},
+      /* a coding the LB does not decode (gzip, chunked; gzip alone; chunked twice): 502 */
+      {{C, 200, 0, 1, 1, 1, 1}, {C, 0, 0, 0, 1}},
+      {{X, 200, 0, 0, 1, 1, 1}, {X, 0, 0, 0, 1}},
+      {{C, 200, 0, 1, 1, 0, 1}, {C, 0, 0, 0, 1}},
   };
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
-    lb_relay_plan got = lb_response_plan(p[i].backend, p[i].head, p[i].chunked, p[i].minor,
-                                         p[i].reusable);
+    lb_relay_plan got = lb_response_plan(&p[i].f);
     if (got.client != p[i].want.client || got.dechunk != p[i].want.dechunk ||
-        got.keep_alive != p[i].want.keep_alive)
-      fail_msg("plan row %zu: %d %d %d", i, got.client, got.dechunk, got.keep_alive);
+        got.keep_alive != p[i].want.keep_alive || got.drop_length != p[i].want.drop_length ||
+        got.refuse != p[i].want.refuse)
+      fail_msg("plan row %zu: %d %d %d %d %d", i, got.client, got.dechunk, got.keep_alive,
+               got.drop_length, got.refuse);
   }
+#undef L
+#undef C
+#undef X
+#undef N
 }
 
 int main(void) {

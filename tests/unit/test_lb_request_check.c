@@ -56,6 +56,14 @@ static void table(void **state) {
       {"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
        501, "coding"},
       {"POST /a HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0"},
+      /* whitespace and controls inside the target */
+      {"GET /my-app/data\tHTTP/1.0 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "target"},
+      {"GET /a\fb HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /a\vb HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /a\x7f HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
+      {"GET /a%09b?q=%20 HTTP/1.1\r\nHost: x\r\n\r\n", 0, NULL},
   };
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     h1_head c;
@@ -113,11 +121,24 @@ static void field_value_every_byte(void **state) {
   assert_true(lb_field_value_valid("a\tb\tc\td\te\tf\tg", 13));
 }
 
+/* A head over the limit is 414 when its request line alone is: the target is too long. */
+static void request_line_over_limit(void **state) {
+  (void)state;
+  static const char done[] = "XXGET /aaaaaaaaaa HTTP/1.1\r\nHost: a\r\n";
+  assert_false(lb_request_line_over(done, 2, sizeof done - 1, 25)); /* 24 bytes + CR */
+  assert_true(lb_request_line_over(done, 2, sizeof done - 1, 24));
+  static const char open_line[] = "GET /aaaaaaaaaaaaaaaaaaaaaaaaaa";
+  assert_true(lb_request_line_over(open_line, 0, sizeof open_line - 1, 16)); /* no LF yet */
+  assert_false(lb_request_line_over(open_line, 0, sizeof open_line - 1, 64));
+  assert_false(lb_request_line_over(NULL, 0, 0, 16));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(table),
       cmocka_unit_test(forwarded_head_passes_the_check),
       cmocka_unit_test(field_value_every_byte),
+      cmocka_unit_test(request_line_over_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
