@@ -84,9 +84,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  h2_conn *h = ud;
-  if (f->hd.type == NGHTTP2_HEADERS)
-    h->continuations = 0;
+  (void)ud;
   h2_stream *st = f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
                                   : NULL;
   if (!st || st->finished)
@@ -128,10 +126,6 @@ static void calm_down(h2_conn *h, int which, const char *why) {
 
 static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud) {
   h2_conn *h = ud;
-  if (hd->type == NGHTTP2_CONTINUATION && ++h->continuations > LB_H2_MAX_CONTINUATIONS) {
-    calm_down(h, LB_H2_CONTINUATION, "CONTINUATION flood");
-    return NGHTTP2_ERR_CALLBACK_FAILURE;
-  }
   if (hd->type == NGHTTP2_HEADERS && (hd->stream_id & 1)) {
     /* A new stream's id must grow (RFC 9113 section 5.1.1): nghttp2 ignores a lower one that
      * it no longer knows; a stream of ours that is over has no user data any more. */
@@ -339,14 +333,20 @@ static void h2_data(lb_client *c) {
     if (c->closing)
       return;
   }
-  if (r < 0) {
-    if (!h->calm) {
-      int flood = r == NGHTTP2_ERR_FLOODED;
-      lb_h2_count(h, flood ? LB_H2_FLOOD : LB_H2_PROTOCOL);
+  if (r < 0 && !h->calm) {
+    /* nghttp2 stopped the session: a flood it counts (outbound ACKs for PING and SETTINGS,
+     * empty frames), too many CONTINUATION frames (it limits them; our begin-frame callback
+     * never sees one), or a protocol error it has already answered with GOAWAY. */
+    if (r == NGHTTP2_ERR_FLOODED || r == -905 /* NGHTTP2_ERR_TOO_MANY_CONTINUATIONS */) {
+      calm_down(h, r == NGHTTP2_ERR_FLOODED ? LB_H2_FLOOD : LB_H2_CONTINUATION,
+                r == NGHTTP2_ERR_FLOODED ? "flood of frames that need an answer (PING, "
+                                           "SETTINGS) or carry nothing"
+                                         : "CONTINUATION flood");
+    } else {
+      lb_h2_count(h, LB_H2_PROTOCOL);
       jc_log(JC_LOG_INFO, "h2 connection from %s: %s: closing", c->peer, nghttp2_strerror((int)r));
-      h->calm = flood ? "h2-flood" : "h2-protocol-error";
-      nghttp2_session_terminate_session(h->s, flood ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                    : NGHTTP2_PROTOCOL_ERROR);
+      h->calm = "h2-protocol-error";
+      nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
     }
   }
   pump(h);

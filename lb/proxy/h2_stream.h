@@ -15,7 +15,6 @@
 #define LB_H2_OUT (32 * 1024)     /* frames waiting for the socket */
 #define LB_H2_MAX_STREAMS 100
 #define LB_H2_RESETS_PER_SEC 100  /* client resets in a second before GOAWAY ENHANCE_YOUR_CALM */
-#define LB_H2_MAX_CONTINUATIONS 16 /* CONTINUATION frames in one header block */
 
 typedef struct h2_conn h2_conn;
 
@@ -56,7 +55,6 @@ struct h2_conn {
   uint64_t reset_window_start;
   uint32_t resets_in_window;
   uint32_t nstreams;
-  uint32_t continuations;
   int32_t max_stream_id;  /* the highest client stream id seen in HEADERS */
   unsigned writing : 1;   /* out handed to lb_client_send */
   unsigned goaway : 1;    /* GOAWAY submitted: close when the streams are done */

@@ -17,6 +17,7 @@
 #include "lb/core/recent.h"
 #include "lb/core/balancer/balancer.h"
 #include "lb/core/config.h"
+#include "lb/core/stats.h"
 #include "lb/net/stream.h"
 #include "lb/net/tls_server.h"
 
@@ -28,19 +29,6 @@
 typedef struct lb_worker lb_worker;
 typedef struct lb_client lb_client;
 typedef struct lb_bconn lb_bconn;
-
-/* HTTP/2 counters, by what happened (lb_runtime.h2; names in lb/proxy/h2_conn.c). */
-enum {
-  LB_H2_CONNS = 0,     /* connections that spoke h2 */
-  LB_H2_STREAMS,       /* requests (streams) */
-  LB_H2_CLIENT_RESETS, /* streams the client reset */
-  LB_H2_RAPID_RESET,   /* connections sent GOAWAY ENHANCE_YOUR_CALM for too many resets */
-  LB_H2_CONTINUATION,  /* connections closed for a CONTINUATION flood */
-  LB_H2_HEADERS_LARGE, /* streams answered 431 (header list over the limit) */
-  LB_H2_FLOOD,         /* connections nghttp2 found flooding (SETTINGS, PING, empty DATA...) */
-  LB_H2_PROTOCOL,      /* connections ended by a protocol error */
-  LB_H2_NCOUNTERS
-};
 
 typedef struct lb_runtime {
   lb_config cfg;

@@ -43,9 +43,9 @@ def curl(lb, *args, url_path="/my-app/data", tls=True, timeout=30):
 
 
 def recorded(bs):
-    """Requests the backends have read (their --record files)."""
-    return sum(len(re.findall(r"(?m)^[A-Z]+ /\S* HTTP/1\.1$", read(os.path.join(tmpdir, f"{b.name}.rec"))))
-               for b in bs)
+    """Requests the backends have read (their --record files), the probing client's left out."""
+    return sum(len(re.findall(r"(?m)^[A-Z]+ /(?!\S*probe=)\S* HTTP/1\.1$",
+                              read(os.path.join(tmpdir, f"{b.name}.rec")))) for b in bs)
 
 
 # ---------------------------------------------------------------- clients
@@ -269,6 +269,139 @@ def case_rfc9113():
         if got != want or reached > allowed:
             bad.append(name)
     check(not bad, f"RFC 9113 rules not answered as expected: {bad}")
+
+
+# ---------------------------------------------------------------- attacks
+
+def metrics(port):
+    with socket.create_connection(("127.0.0.1", port), 10) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        return loopback.recv_all(s, 10).decode(errors="replace")
+
+
+def h2_event(port, event):
+    m = re.search(r'journey_h2_events_total\{event="%s"\} (\d+)' % event, metrics(port))
+    return int(m.group(1)) if m else -1
+
+
+def rss_kib(pid):
+    for line in read(f"/proc/{pid}/status").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def case_attacks():
+    """Each attack on its own connection, from the issue's list: the offender gets GOAWAY
+    ENHANCE_YOUR_CALM (the HPACK bomb: 431 on its stream), a counter moves in /metrics, a line is
+    logged, the backend sees at most the allowed requests, another client is served meanwhile,
+    and the LB's memory stays bounded."""
+    bs = start_backends(1, record=True)
+    adm = free_ports(1)[0]
+    lb = start_lb(bs, "--admin", f"127.0.0.1:{adm}", "--access-log", "off")
+    wait_port(adm, lb, "admin")
+    auth = f"{HOST}:{lb.https}"
+    good = hpack_block(req(auth))
+    rss0 = rss_kib(lb.pid)
+
+    def probe():
+        """Another client, started as the attack begins: 50 requests in a row over h2."""
+        port = lb.https
+        return subprocess.Popen(
+            ["curl", "-sS", "--max-time", "60", "--cacert", cert_paths(A.certs)[2], "--http2",
+             "--resolve", f"{HOST}:{port}:127.0.0.1", "-w", "%{http_code} %{time_total}\n",
+             *[a for i in range(50) for a in ("-o", "/dev/null", f"https://{HOST}:{port}/my-app/data?probe={i}")]],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def other_client_served(what, pr):
+        out, err = pr.communicate(timeout=90)
+        lines = out.split()
+        codes, times = lines[0::2], [float(x) for x in lines[1::2]]
+        check(len(codes) == 50 and set(codes) == {"200"},
+              f"during {what}: another client must be served, got {codes} {err}")
+        return max(times) * 1000
+
+    results = []
+
+    # Rapid reset (CVE-2023-44487): 10 000 HEADERS + RST_STREAM(CANCEL) pairs on one connection.
+    before = recorded(bs)
+    c = H2Raw(lb.https)
+    pr = probe()
+    burst = b"".join(frame(HEADERS, 5, 2 * i + 1, good) + frame(RST, 0, 2 * i + 1, struct.pack(">I", 8))
+                     for i in range(10000))
+    try:
+        c.send(burst)
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        pass  # the LB hung up first: GOAWAY is what is read next
+    got = first_error(c.frames(timeout=10))
+    reached = recorded(bs) - before
+    ms = other_client_served("rapid reset", pr)
+    results.append(("rapid reset (10 000 HEADERS+RST_STREAM)", got, reached, ms))
+    check(got == ("GOAWAY", 0, "ENHANCE_YOUR_CALM"), f"rapid reset: {got}")
+    check(reached <= 101, f"rapid reset: the backend saw {reached} requests (at most 101 allowed)")
+    check(h2_event(adm, "rapid_reset_goaway") >= 1, "rapid reset counted in /metrics")
+
+    # CONTINUATION flood: one header block that never ends.
+    c = H2Raw(lb.https)
+    pr = probe()
+    try:
+        c.send(frame(HEADERS, 1, 1, good[:5]) + b"".join(frame(CONT, 0, 1, b"") for _ in range(5000)))
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        pass
+    got = first_error(c.frames(timeout=10))
+    results.append(("CONTINUATION flood (5 000 frames)", got, 0, other_client_served("CONTINUATION flood", pr)))
+    check(got == ("GOAWAY", 0, "ENHANCE_YOUR_CALM"), f"CONTINUATION flood: {got}")
+    check(h2_event(adm, "continuation_flood") >= 1, "CONTINUATION flood counted in /metrics")
+
+    # HPACK bomb: one 4 000-byte field in the dynamic table, then referenced 1 000 times (4 MB
+    # decoded from ~1 KB): the stream is answered 431, nothing reaches the backend.
+    import hpack
+    before = recorded(bs)
+    enc = hpack.Encoder()
+    first = enc.encode([(b":method", b"GET"), (b":scheme", b"https"), (b":authority", auth.encode()),
+                        (b":path", b"/my-app/data"), (b"x-bomb", b"a" * 4000)])
+    idx = bytes([0x80 | 62])  # the newest dynamic table entry: x-bomb
+    block = first + idx * 1000
+    c = H2Raw(lb.https)
+    pr = probe()
+    c.send(frame(HEADERS, 5, 1, block[:16000]) if len(block) <= 16000 else
+           frame(HEADERS, 1, 1, block[:16000]) + frame(CONT, 4, 1, block[16000:]))
+    fr = c.frames(timeout=10)
+    status = None
+    for ftype, _, sid, p in fr:
+        if ftype == HEADERS and sid == 1:
+            status = hpack.Decoder().decode(p)[0][1]
+            break
+    reached = recorded(bs) - before
+    results.append(("HPACK bomb (4 MB decoded from 5 KB)", f":status {status}", reached,
+                    other_client_served("HPACK bomb", pr)))
+    check(status in (b"431", "431"), f"HPACK bomb: the stream must get 431, got {status} {fr[:3]}")
+    check(reached == 0, "HPACK bomb: nothing reaches the backend")
+    check(h2_event(adm, "header_list_too_large") >= 1, "HPACK bomb counted in /metrics")
+
+    # PING and SETTINGS floods from a client that never reads the answers.
+    for name, f in (("PING flood (100 000)", frame(PING, 0, 0, b"12345678")),
+                    ("SETTINGS flood (100 000)", frame(SETTINGS, 0, 0, struct.pack(">HI", 3, 100)))):
+        c = H2Raw(lb.https)
+        pr = probe()
+        try:
+            c.send(f * 100000)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+        got = first_error(c.frames(timeout=10))
+        results.append((name, got, 0, other_client_served(name, pr)))
+        check(got == ("GOAWAY", 0, "ENHANCE_YOUR_CALM"), f"{name}: {got}")
+    check(h2_event(adm, "flood") >= 2, "the floods counted in /metrics")
+
+    rss1 = rss_kib(lb.pid)
+    for name, got, reached, ms in results:
+        print(f"  {name:42} -> {got}; backend requests {reached}; "
+              f"a parallel client's 50 requests: slowest {ms:.0f} ms")
+    print(f"  LB RSS {rss0} KiB before, {rss1} KiB after (bound checked: +64 MiB)")
+    check(rss1 - rss0 < 64 * 1024, f"RSS grew from {rss0} to {rss1} KiB")
+    log = read(lb.errpath)
+    for want in ("rapid reset", "CONTINUATION flood", "header list over", "flood"):
+        check(want in log, f"a log line names {want!r}: {log[-1500:]}")
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
