@@ -181,13 +181,18 @@ int lb_h2_req_head(const lb_h2_req *r, char *buf, size_t cap, lb_header *hdrs, u
 }
 
 int lb_h2_method(const char *m, size_t n) {
-  if (n == 3 && !memcmp(m, "GET", 3))
-    return HTTP_GET;
-  for (int i = 0; i < 64; i++) {
-    const char *name = llhttp_method_name((llhttp_method_t)i);
-    if (name && strlen(name) == n && !memcmp(name, m, n) && strcmp(name, "<unknown>") != 0)
-      return i;
-  }
+  /* llhttp's HTTP methods (its name lookup aborts on a number it does not know). */
+  static const struct {
+    int id;
+    const char *name;
+  } methods[] = {
+#define LB_H2_METHOD(num, name, string) {num, #string},
+      HTTP_METHOD_MAP(LB_H2_METHOD)
+#undef LB_H2_METHOD
+  };
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (strlen(methods[i].name) == n && !memcmp(methods[i].name, m, n))
+      return methods[i].id;
   return -1;
 }
 

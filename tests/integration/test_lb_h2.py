@@ -68,6 +68,8 @@ def case_curl():
     r = curl(lb, "--http2", "-H", "cookie: a=1", "-H", "cookie: b=2", "-o", "/dev/null",
              "-w", "%{http_version} %{http_code}")
     check(r.stdout == "2 200", f"cookies: {r.stdout} {r.stderr}")
+    r = curl(lb, "--http2", "-X", "BREW", "-o", "/dev/null", "-w", "%{http_version} %{http_code}")
+    check(r.stdout == "2 501", f"a method the LB does not know: 501 on its stream: {r.stdout} {r.stderr}")
     r = curl(lb, "--http1.1", "-o", "/dev/null", "-w", "%{http_version}")
     check(r.stdout == "1.1", f"curl --http1.1 still gets HTTP/1.1: {r.stdout!r}")
     # a 1 MB body goes through flow control to the backend (405: the path takes GET only)
