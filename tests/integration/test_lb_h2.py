@@ -189,8 +189,9 @@ class H2Raw:
     def send(self, data):
         self.s.sendall(data)
 
-    def frames(self, timeout=5.0):
-        """Frames until the server closes or `timeout` of silence."""
+    def frames(self, timeout=5.0, stop=True):
+        """Frames until the server closes or `timeout` of silence (stop: or a RST_STREAM or
+        GOAWAY)."""
         self.s.settimeout(timeout)
         out = []
         while True:
@@ -202,7 +203,7 @@ class H2Raw:
                 sid = int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
                 out.append((ftype, flags, sid, self.buf[9:9 + n]))
                 self.buf = self.buf[9 + n:]
-                if ftype in (RST, GOAWAY):
+                if stop and ftype in (RST, GOAWAY):
                     return out
             try:
                 d = self.s.recv(65536)
@@ -271,6 +272,42 @@ def case_rfc9113():
         if got != want or reached > allowed:
             bad.append(name)
     check(not bad, f"RFC 9113 rules not answered as expected: {bad}")
+
+
+def case_sigterm():
+    """SIGTERM with a stream in flight: GOAWAY NO_ERROR naming it as the last stream, its
+    response whole, a stream opened after the GOAWAY not served, exit 0."""
+    bs = []
+    port = free_ports(1)[0]
+    b = start([A.backend, "--listen", f"127.0.0.1:{port}", "--name", "b1", "--delay-ms", "3000",
+               "--record", os.path.join(tmpdir, "b1.rec")], "b1")
+    wait_port(port, b, "backend b1")
+    b.port = port
+    bs.append(b)
+    lb = start_lb(bs, "--drain-delay", "0")
+    c = H2Raw(lb.https)
+    c.send(frame(HEADERS, 5, 1, hpack_block(req(f"{HOST}:{lb.https}"))))
+    check(wait_until(lambda: recorded(bs) == 1, 20), "the request reaches the backend")  # answered in 3 s
+    lb.send_signal(15)
+    fr = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(t == DATA and fl & 1 and sid == 1 for t, fl, sid, _ in fr):
+        got = c.frames(timeout=5, stop=False)
+        if not got:
+            break
+        fr += got
+        if any(t == GOAWAY for t, _, _, _ in fr):
+            try:
+                c.send(frame(HEADERS, 5, 3, hpack_block(req(f"{HOST}:{lb.https}"))))
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                pass
+    goaway = [(int.from_bytes(p[:4], "big"), int.from_bytes(p[4:8], "big")) for t, _, _, p in fr if t == GOAWAY]
+    print("frames after SIGTERM:", [(t, fl, sid) for t, fl, sid, _ in fr], "GOAWAY (last, code):", goaway)
+    check(goaway and goaway[0] == (1, 0), f"GOAWAY NO_ERROR with last stream 1: {goaway}")
+    check(any(t == HEADERS and sid == 1 for t, _, sid, _ in fr) and
+          any(t == DATA and fl & 1 and sid == 1 for t, fl, sid, _ in fr), "the stream in flight is answered whole")
+    check(not any(t == HEADERS and sid == 3 for t, _, sid, _ in fr), "no stream after GOAWAY is served")
+    check(lb.wait(timeout=30) == 0, f"journey-lb exits 0 after the drain: {lb.returncode}")
 
 
 # ---------------------------------------------------------------- attacks
