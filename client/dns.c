@@ -60,67 +60,6 @@ static void finish(jn_dns *d, int code) {
   d->done(d, code);
 }
 
-/* ---- c-ares <-> libuv ---- */
-
-static void poll_closed(uv_handle_t *h) { free(h); }
-
-static void rearm_timer(jn_dns *d);
-
-static void on_poll(uv_poll_t *p, int status, int events) {
-  jn_dns *d = p->data;
-  ares_socket_t fd = ARES_SOCKET_BAD;
-  for (int i = 0; i < JN_DNS_SOCKS; i++)
-    if (d->socks[i].poll == p)
-      fd = d->socks[i].fd;
-  if (fd == ARES_SOCKET_BAD)
-    return;
-  d->cur_fd = fd;
-  d->in_process = 1;
-  /* On a poll error let c-ares read: it sees the socket error and retries elsewhere. */
-  ares_socket_t rfd = (status < 0 || (events & UV_READABLE)) ? fd : ARES_SOCKET_BAD;
-  ares_socket_t wfd = (status < 0 || (events & UV_WRITABLE)) ? fd : ARES_SOCKET_BAD;
-  ares_process_fd(d->ch, rfd, wfd);
-  d->cur_fd = ARES_SOCKET_BAD;
-  d->in_process = 0;
-  if (d->close_pending)
-    jn_dns_close(d);
-  else if (d->ch_ok)
-    rearm_timer(d);
-}
-
-static void sock_state(void *data, ares_socket_t fd, int readable, int writable) {
-  jn_dns *d = data;
-  int slot = -1, freeslot = -1;
-  for (int i = 0; i < JN_DNS_SOCKS; i++) {
-    if (d->socks[i].poll && d->socks[i].fd == fd)
-      slot = i;
-    else if (!d->socks[i].poll && freeslot < 0)
-      freeslot = i;
-  }
-  if (!readable && !writable) {
-    if (slot >= 0) {
-      uv_close((uv_handle_t *)d->socks[slot].poll, poll_closed);
-      d->socks[slot].poll = NULL;
-      d->socks[slot].fd = ARES_SOCKET_BAD;
-    }
-    return;
-  }
-  if (slot < 0) {
-    if (freeslot < 0)
-      return; /* more sockets than c-ares uses with a handful of servers; its timer still runs */
-    uv_poll_t *p = malloc(sizeof *p);
-    if (!p || uv_poll_init_socket(d->loop, p, fd) != 0) {
-      free(p);
-      return;
-    }
-    p->data = d;
-    d->socks[freeslot].poll = p;
-    d->socks[freeslot].fd = fd;
-    slot = freeslot;
-  }
-  uv_poll_start(d->socks[slot].poll, (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0), on_poll);
-}
-
 /* c-ares tells us each socket it opens: counted so that the report can say how many were used. */
 static int sock_created(ares_socket_t fd, int type, void *data) {
   jn_dns *d = data;
@@ -130,27 +69,6 @@ static int sock_created(ares_socket_t fd, int type, void *data) {
   else
     d->udp_socks++;
   return ARES_SUCCESS;
-}
-
-static void on_timer(uv_timer_t *t) {
-  jn_dns *d = t->data;
-  d->in_process = 1;
-  ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-  d->in_process = 0;
-  if (d->close_pending)
-    jn_dns_close(d);
-  else if (d->ch_ok)
-    rearm_timer(d);
-}
-
-static void rearm_timer(jn_dns *d) {
-  if (d->finished)
-    return;
-  struct timeval tv, *tvp = ares_timeout(d->ch, NULL, &tv);
-  if (tvp)
-    uv_timer_start(&d->timer, on_timer, (uint64_t)tvp->tv_sec * 1000 + (uint64_t)tvp->tv_usec / 1000 + 1, 0);
-  else
-    uv_timer_stop(&d->timer);
 }
 
 /* ---- the DNS servers ---- */
@@ -166,11 +84,11 @@ static void server_name(jn_dns *d, char *buf, size_t len) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   buf[0] = 0;
-  if (d->cur_fd == ARES_SOCKET_BAD || getpeername(d->cur_fd, (struct sockaddr *)&ss, &sl) != 0)
+  if (d->au.cur_fd == ARES_SOCKET_BAD || getpeername(d->au.cur_fd, (struct sockaddr *)&ss, &sl) != 0)
     return;
   int type = 0;
   socklen_t tl = sizeof type;
-  getsockopt(d->cur_fd, SOL_SOCKET, SO_TYPE, &type, &tl);
+  getsockopt(d->au.cur_fd, SOL_SOCKET, SO_TYPE, &type, &tl);
   char a[JC_ADDRSTR_MAX];
   snprintf(buf, len, "%s/%s", jc_addr_format((struct sockaddr *)&ss, a, sizeof a), type == SOCK_STREAM ? "tcp" : "udp");
 }
@@ -178,7 +96,7 @@ static void server_name(jn_dns *d, char *buf, size_t len) {
 static void servers_desc(jn_dns *d, char *buf, size_t len) {
   struct ares_addr_port_node *list = NULL;
   buf[0] = 0;
-  if (ares_get_servers_ports(d->ch, &list) != ARES_SUCCESS)
+  if (ares_get_servers_ports(d->au.ch, &list) != ARES_SUCCESS)
     return;
   size_t off = 0;
   for (struct ares_addr_port_node *n = list; n && off < len; n = n->next) {
@@ -300,9 +218,7 @@ int jn_dns_start(jn_dns *d, uv_loop_t *loop, const jn_dns_opts *o, jn_result *r,
   d->o = o;
   d->r = r;
   d->done = done;
-  d->cur_fd = ARES_SOCKET_BAD;
-  for (int i = 0; i < JN_DNS_SOCKS; i++)
-    d->socks[i].fd = ARES_SOCKET_BAD;
+  d->au.cur_fd = ARES_SOCKET_BAD;
   d->t0 = jc_now_us();
   const char *host = r->url.host;
 
@@ -358,21 +274,18 @@ int jn_dns_start(jn_dns *d, uv_loop_t *loop, const jn_dns_opts *o, jn_result *r,
   uint64_t setup0 = jc_now_us(); /* curl sets its resolver up before its clock starts */
   struct ares_options opts;
   memset(&opts, 0, sizeof opts);
-  opts.sock_state_cb = sock_state;
-  opts.sock_state_cb_data = d;
   opts.timeout = (int)(o->timeout_ms ? o->timeout_ms : 2000);
   opts.tries = 2;
   opts.lookups = (char *)"f"; /* ares_getaddrinfo: files only; the servers are asked with ares_search */
-  int st = ares_init_options(&d->ch, &opts,
-                             ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS);
+  int st = jc_ares_uv_init(&d->au, loop, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_LOOKUPS,
+                           NULL);
   if (st != ARES_SUCCESS) {
     snprintf(r->error, sizeof r->error, "cannot start the resolver (c-ares): %s", ares_strerror(st));
     finish(d, JN_EXIT_DNS);
     return 0;
   }
-  d->ch_ok = 1;
-  ares_set_socket_callback(d->ch, sock_created, d);
-  if (o->servers && (st = ares_set_servers_ports_csv(d->ch, o->servers)) != ARES_SUCCESS) {
+  ares_set_socket_callback(d->au.ch, sock_created, d);
+  if (o->servers && (st = ares_set_servers_ports_csv(d->au.ch, o->servers)) != ARES_SUCCESS) {
     snprintf(r->error, sizeof r->error, "bad --dns-servers \"%s\": %s (expected ip[:port],...)", o->servers,
              ares_strerror(st));
     finish(d, JN_EXIT_DNS);
@@ -401,7 +314,7 @@ int jn_dns_start(jn_dns *d, uv_loop_t *loop, const jn_dns_opts *o, jn_result *r,
     hints.ai_flags = ARES_AI_ENVHOSTS | ARES_AI_NOSORT;
     hints.ai_family = o->family == 4 ? AF_INET : o->family == 6 ? AF_INET6 : AF_UNSPEC;
     d->hosts_state = 1;
-    ares_getaddrinfo(d->ch, host, NULL, &hints, hosts_done, d);
+    ares_getaddrinfo(d->au.ch, host, NULL, &hints, hosts_done, d);
     if (d->hosts_state == 1) /* not answered synchronously: treat the file as silent */
       d->hosts_state = 3;
     if (r->answer_n) {
@@ -413,10 +326,6 @@ int jn_dns_start(jn_dns *d, uv_loop_t *loop, const jn_dns_opts *o, jn_result *r,
     step(d, "hosts", "miss", jc_now_us() - t, "%s", hf);
   }
   /* 3. the DNS servers (the OS's own cache, if any, sits behind a local stub server) */
-  if (uv_timer_init(loop, &d->timer) == 0) {
-    d->timer_ok = 1;
-    d->timer.data = d;
-  }
   int fams[2] = {o->family == 6 ? 6 : 4, o->family == 0 ? 6 : 0};
   for (int i = 0; i < 2 && fams[i]; i++) {
     qctxs[i] = (qctx){d, fams[i], jc_now_us()};
@@ -424,9 +333,9 @@ int jn_dns_start(jn_dns *d, uv_loop_t *loop, const jn_dns_opts *o, jn_result *r,
   }
   int n = d->pending;
   for (int i = 0; i < n && !d->finished; i++)
-    ares_search(d->ch, host, ns_c_in, fams[i] == 6 ? ns_t_aaaa : ns_t_a, query_done, &qctxs[i]);
-  if (d->timer_ok && !d->finished)
-    rearm_timer(d);
+    ares_search(d->au.ch, host, ns_c_in, fams[i] == 6 ? ns_t_aaaa : ns_t_a, query_done, &qctxs[i]);
+  if (!d->finished)
+    jc_ares_uv_update(&d->au);
   return 0;
 }
 
@@ -434,22 +343,5 @@ static void timer_closed(uv_handle_t *h) { (void)h; }
 
 void jn_dns_close(jn_dns *d) {
   d->finished = 1;
-  if (d->in_process) { /* called from a c-ares callback: destroy once c-ares has returned */
-    d->close_pending = 1;
-    return;
-  }
-  d->close_pending = 0;
-  if (d->ch_ok) {
-    d->ch_ok = 0;
-    ares_destroy(d->ch); /* closes its sockets through sock_state (0, 0) */
-  }
-  for (int i = 0; i < JN_DNS_SOCKS; i++)
-    if (d->socks[i].poll) {
-      uv_close((uv_handle_t *)d->socks[i].poll, poll_closed);
-      d->socks[i].poll = NULL;
-    }
-  if (d->timer_ok) {
-    d->timer_ok = 0;
-    uv_close((uv_handle_t *)&d->timer, timer_closed);
-  }
+  jc_ares_uv_close(&d->au, timer_closed); /* after c-ares returns, when called from its callback */
 }

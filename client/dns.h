@@ -1,6 +1,6 @@
 /* Name resolution in the seed's order, reporting every source tried (c-ares 1.18 inside the
- * libuv loop: ARES_OPT_SOCK_STATE_CB drives one uv_poll per c-ares socket, a uv_timer drives
- * c-ares' retransmissions):
+ * libuv loop through common/ares_uv.h: one uv_poll per c-ares socket, a uv_timer for c-ares'
+ * retransmissions):
  *   IP literal (no DNS) / --resolve pin -> journey's own cache (dns_cache.h) -> hosts file
  *   (ares_getaddrinfo with lookups "f" and ARES_AI_ENVHOSTS: --hosts-file sets CARES_HOSTS, which
  *   1.18's ares_gethostbyname_file ignores) -> the DNS servers (ares_search A and
@@ -13,6 +13,8 @@
 
 #include <ares.h>
 #include <uv.h>
+
+#include "common/ares_uv.h"
 
 #include "client/result.h"
 
@@ -30,28 +32,17 @@ typedef struct jn_dns_opts {
 typedef struct jn_dns jn_dns;
 typedef void (*jn_dns_done_cb)(jn_dns *d, int exit_code); /* 0 or JN_EXIT_DNS with r->error */
 
-#define JN_DNS_SOCKS 8
-
 struct jn_dns {
   uv_loop_t *loop;
   const jn_dns_opts *o;
   jn_result *r;
   jn_dns_done_cb done;
   void *data;
-  ares_channel ch;
-  int ch_ok;
-  uv_timer_t timer;
-  int timer_ok;
-  struct jn_dns_sock {
-    uv_poll_t *poll;
-    ares_socket_t fd;
-  } socks[JN_DNS_SOCKS];
-  ares_socket_t cur_fd; /* the socket c-ares is processing, to name the answering server */
+  jc_ares_uv au; /* c-ares in the loop (common/ares_uv.h) */
   int pending;
   int udp_socks, tcp_socks; /* sockets c-ares opened (ares_set_socket_callback) */
   int finished;
   int hosts_state; /* 1 asked, 2 answered, 3 gave up waiting */
-  int in_process, close_pending; /* ares_destroy must not run inside ares_process_fd */
   uint64_t t0, step_t0;
   int errs[2];
 };

@@ -549,7 +549,10 @@ static int listen_unix(lb_admin *ad, const char *path, char *err, size_t el) {
       return -1;
     }
     struct sockaddr_un su = {.sun_family = AF_UNIX};
-    snprintf(su.sun_path, sizeof su.sun_path, "%s", path);
+    size_t plen = strlen(path); // the config refuses longer paths; checked again for the copy
+    if (plen >= sizeof su.sun_path)
+      plen = sizeof su.sun_path - 1;
+    memcpy(su.sun_path, path, plen);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int live = fd >= 0 && connect(fd, (struct sockaddr *)&su, sizeof su) == 0;
     if (fd >= 0)

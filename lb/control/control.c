@@ -83,5 +83,6 @@ void lb_control_close(lb_control *ctl) {
   ctl->rt->control_wakeup = NULL;
   uv_close((uv_handle_t *)&ctl->wakeup, NULL);
   uv_close((uv_handle_t *)&ctl->tick, NULL);
+  lb_stream_loop_close(&ctl->sl);
 }
 

@@ -22,6 +22,7 @@
 #define JOURNEY_LB_CONTROL_H
 
 #include "lb/core/health.h"
+#include "lb/net/stream.h"
 #include "lb/proxy/worker.h"
 
 #include <openssl/ssl.h>
@@ -74,6 +75,7 @@ struct lb_control {
   lb_ctl_pool pools[LB_MAX_POOLS];
   uv_async_t wakeup;     /* workers: an ejection request is pending */
   uv_timer_t tick;       /* ejection expiry */
+  lb_stream_loop sl;     /* the probes' streams (lb/net/stream.h) */
   lb_dns *dns;
   lb_admin *admin;
   int stopping;

@@ -11,14 +11,13 @@
 #include "lb/control/control.h"
 
 #include "common/addr.h"
+#include "common/ares_uv.h"
 #include "common/log.h"
 
 #include <ares.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define LB_DNS_SOCKS 16
 
 struct lb_dns_pool {
   lb_control *ctl;
@@ -33,88 +32,8 @@ struct lb_dns_pool {
 
 struct lb_dns {
   lb_control *ctl;
-  ares_channel ch;
-  int ch_ok;
-  uv_timer_t timer; /* c-ares timeouts */
-  struct {
-    ares_socket_t fd;
-    uv_poll_t *poll;
-  } socks[LB_DNS_SOCKS];
-  int closing;
+  jc_ares_uv au; /* c-ares in the control loop (common/ares_uv.h) */
 };
-
-static void update_timeout(lb_dns *d);
-
-static void on_poll_closed(uv_handle_t *h) { free(h); }
-
-static void on_poll(uv_poll_t *h, int status, int events) {
-  lb_dns *d = h->data;
-  ares_socket_t fd = ARES_SOCKET_BAD;
-  for (int i = 0; i < LB_DNS_SOCKS; i++)
-    if (d->socks[i].poll == h)
-      fd = d->socks[i].fd;
-  if (fd == ARES_SOCKET_BAD)
-    return;
-  int rd = status < 0 || (events & UV_READABLE), wr = status == 0 && (events & UV_WRITABLE);
-  ares_process_fd(d->ch, rd ? fd : ARES_SOCKET_BAD, wr ? fd : ARES_SOCKET_BAD);
-  update_timeout(d);
-}
-
-static void on_sock_state(void *data, ares_socket_t fd, int readable, int writable) {
-  lb_dns *d = data;
-  int slot = -1, free_slot = -1;
-  for (int i = 0; i < LB_DNS_SOCKS; i++) {
-    if (d->socks[i].poll && d->socks[i].fd == fd)
-      slot = i;
-    if (!d->socks[i].poll && free_slot < 0)
-      free_slot = i;
-  }
-  if (!readable && !writable) {
-    if (slot >= 0) {
-      uv_poll_stop(d->socks[slot].poll);
-      uv_close((uv_handle_t *)d->socks[slot].poll, on_poll_closed);
-      d->socks[slot].poll = NULL;
-      d->socks[slot].fd = ARES_SOCKET_BAD;
-    }
-    return;
-  }
-  if (slot < 0) {
-    if (free_slot < 0 || d->closing) {
-      jc_log(JC_LOG_WARN, "DNS discovery: too many resolver sockets; socket %d ignored", (int)fd);
-      return;
-    }
-    uv_poll_t *p = malloc(sizeof *p);
-    if (!p || uv_poll_init_socket(d->ctl->loop, p, fd) != 0) {
-      free(p);
-      jc_log(JC_LOG_WARN, "DNS discovery: cannot watch resolver socket %d", (int)fd);
-      return;
-    }
-    p->data = d;
-    d->socks[free_slot].fd = fd;
-    d->socks[free_slot].poll = p;
-    slot = free_slot;
-  }
-  uv_poll_start(d->socks[slot].poll, (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0),
-                on_poll);
-}
-
-static void on_ares_timer(uv_timer_t *t) {
-  lb_dns *d = t->data;
-  ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-  update_timeout(d);
-}
-
-static void update_timeout(lb_dns *d) {
-  if (d->closing)
-    return;
-  struct timeval tv, *tp = ares_timeout(d->ch, NULL, &tv);
-  if (!tp) {
-    uv_timer_stop(&d->timer);
-    return;
-  }
-  uint64_t ms = (uint64_t)tp->tv_sec * 1000 + (uint64_t)tp->tv_usec / 1000;
-  uv_timer_start(&d->timer, on_ares_timer, ms ? ms : 1, 0);
-}
 
 static void resolve(lb_dns_pool *dp);
 
@@ -232,7 +151,7 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
 
 static void resolve(lb_dns_pool *dp) {
   lb_dns *d = dp->ctl->dns;
-  if (dp->resolving || d->closing)
+  if (dp->resolving || d->au.closing)
     return;
   struct ares_addrinfo_hints hints;
   memset(&hints, 0, sizeof hints);
@@ -240,8 +159,8 @@ static void resolve(lb_dns_pool *dp) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = ARES_AI_NOSORT | ARES_AI_NUMERICSERV;
   dp->resolving = 1;
-  ares_getaddrinfo(d->ch, dp->host, dp->port, &hints, on_addrinfo, dp);
-  update_timeout(d);
+  ares_getaddrinfo(d->au.ch, dp->host, dp->port, &hints, on_addrinfo, dp);
+  jc_ares_uv_update(&d->au);
 }
 
 int lb_dns_init(lb_control *ctl, char *err, size_t errlen) {
@@ -264,21 +183,17 @@ int lb_dns_init(lb_control *ctl, char *err, size_t errlen) {
   }
   d->ctl = ctl;
   ctl->dns = d;
-  for (int i = 0; i < LB_DNS_SOCKS; i++)
-    d->socks[i].fd = ARES_SOCKET_BAD;
   struct ares_options o;
   memset(&o, 0, sizeof o);
-  o.sock_state_cb = on_sock_state;
-  o.sock_state_cb_data = d;
   o.timeout = 1000;
   o.tries = 2;
-  int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+  int mask = ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
   char lookups[] = "b";
   if (cfg->dns_servers[0]) {
     o.lookups = lookups; /* a chosen resolver answers alone (not /etc/hosts) */
     mask |= ARES_OPT_LOOKUPS;
   }
-  r = ares_init_options(&d->ch, &o, mask);
+  r = jc_ares_uv_init(&d->au, ctl->loop, &o, mask, "DNS discovery");
   if (r != ARES_SUCCESS) {
     snprintf(err, errlen, "DNS discovery: cannot start the resolver: %s", ares_strerror(r));
     free(d);
@@ -286,10 +201,8 @@ int lb_dns_init(lb_control *ctl, char *err, size_t errlen) {
     ares_library_cleanup();
     return -1;
   }
-  d->ch_ok = 1;
-  uv_timer_init(ctl->loop, &d->timer);
-  d->timer.data = d;
-  if (cfg->dns_servers[0] && (r = ares_set_servers_ports_csv(d->ch, cfg->dns_servers)) != ARES_SUCCESS) {
+  d->au.timer.data = d; /* freed when the timer is closed (lb_dns_close) */
+  if (cfg->dns_servers[0] && (r = ares_set_servers_ports_csv(d->au.ch, cfg->dns_servers)) != ARES_SUCCESS) {
     snprintf(err, errlen, "dns-servers '%s': %s (expected ip[:port],... e.g. 127.0.0.1:5353)",
              cfg->dns_servers, ares_strerror(r));
     lb_dns_close(ctl);
@@ -334,16 +247,7 @@ void lb_dns_close(lb_control *ctl) {
       uv_close((uv_handle_t *)&ctl->pools[p].dns->timer, on_pool_timer_closed);
       ctl->pools[p].dns = NULL;
     }
-  if (d->ch_ok)
-    ares_destroy(d->ch); /* callbacks run with ARES_EDESTRUCTION; sockets are closed */
-  d->closing = 1;
-  for (int i = 0; i < LB_DNS_SOCKS; i++)
-    if (d->socks[i].poll) {
-      uv_poll_stop(d->socks[i].poll);
-      uv_close((uv_handle_t *)d->socks[i].poll, on_poll_closed);
-      d->socks[i].poll = NULL;
-    }
-  uv_close((uv_handle_t *)&d->timer, on_pool_timer_closed); /* frees d */
+  jc_ares_uv_close(&d->au, on_pool_timer_closed); /* frees d */
   ctl->dns = NULL;
   ares_library_cleanup();
 }

@@ -10,7 +10,6 @@
 #include "common/addr.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,23 +18,17 @@
 #define PROBE_RBUF 2048
 
 struct lb_probe {
-  uv_tcp_t tcp;
+  lb_stream s; /* TCP, optionally TLS: plaintext only here (lb/net/stream.h) */
   uv_connect_t creq;
-  uv_write_t wreq;
   uv_timer_t timeout;
   lb_slot *slot; /* NULL once cancelled */
   int handles;
   int done;
-  int tls_on;
-  int writing;
-  jc_tls tls;
   uint64_t start;
   char req[768];
   size_t req_len;
   char rbuf[PROBE_RBUF];
   size_t rlen;
-  char *wbuf; /* ciphertext being written */
-  size_t wcap;
 };
 
 /* ---- probes ---- */
@@ -46,15 +39,18 @@ static void on_probe_closed(uv_handle_t *h) {
   lb_probe *pr = h->data;
   if (--pr->handles > 0)
     return;
-  if (pr->tls_on)
-    jc_tls_free(&pr->tls);
-  free(pr->wbuf);
+  lb_stream_free(&pr->s);
   free(pr);
+}
+
+static void on_probe_stream_closed(uv_handle_t *h) {
+  h->data = (char *)h - offsetof(lb_probe, s.tcp); /* the probe, as the timer's */
+  on_probe_closed(h);
 }
 
 static void probe_close(lb_probe *pr) {
   uv_timer_stop(&pr->timeout);
-  uv_close((uv_handle_t *)&pr->tcp, on_probe_closed);
+  lb_stream_close(&pr->s, on_probe_stream_closed);
   uv_close((uv_handle_t *)&pr->timeout, on_probe_closed);
 }
 
@@ -127,49 +123,6 @@ static void on_probe_timeout(uv_timer_t *t) {
   probe_finish(pr, 0, why);
 }
 
-static void on_probe_written(uv_write_t *req, int status);
-
-/* Writes pending TLS output (one write in flight). */
-static void tls_flush(lb_probe *pr) {
-  if (pr->writing || pr->done)
-    return;
-  size_t n = jc_tls_out_pending(&pr->tls);
-  if (!n)
-    return;
-  if (n > pr->wcap) {
-    char *p = realloc(pr->wbuf, n);
-    if (!p) {
-      probe_finish(pr, 0, "out of memory");
-      return;
-    }
-    pr->wbuf = p;
-    pr->wcap = n;
-  }
-  size_t got = jc_tls_out_take(&pr->tls, pr->wbuf, n);
-  uv_buf_t b = uv_buf_init(pr->wbuf, (unsigned)got);
-  pr->wreq.data = pr;
-  pr->writing = 1;
-  if (uv_write(&pr->wreq, (uv_stream_t *)&pr->tcp, &b, 1, on_probe_written) != 0) {
-    pr->writing = 0;
-    probe_finish(pr, 0, "write failed");
-  }
-}
-
-static void on_probe_written(uv_write_t *req, int status) {
-  lb_probe *pr = req->data;
-  pr->writing = 0;
-  if (pr->done)
-    return;
-  if (status < 0) {
-    char why[96];
-    snprintf(why, sizeof why, "write failed: %s", uv_strerror(status));
-    probe_finish(pr, 0, why);
-    return;
-  }
-  if (pr->tls_on)
-    tls_flush(pr);
-}
-
 /* The status line decides; the rest of the answer is not needed. */
 static void probe_check_response(lb_probe *pr) {
   const lb_health_cfg *hc = lb_slot_cfg(pr->slot);
@@ -191,95 +144,69 @@ static void probe_check_response(lb_probe *pr) {
 }
 
 static void probe_send_request(lb_probe *pr) {
-  if (pr->tls_on) {
-    if (jc_tls_write(&pr->tls, pr->req, pr->req_len) != JC_TLS_OK) {
-      probe_finish(pr, 0, "TLS write failed");
-      return;
-    }
-    tls_flush(pr);
-    return;
-  }
   uv_buf_t b = uv_buf_init(pr->req, (unsigned)pr->req_len);
-  pr->wreq.data = pr;
-  pr->writing = 1;
-  if (uv_write(&pr->wreq, (uv_stream_t *)&pr->tcp, &b, 1, on_probe_written) != 0) {
-    pr->writing = 0;
-    probe_finish(pr, 0, "write failed");
-  }
+  lb_stream_send(&pr->s, &b, 1); /* a failure comes back as on_close */
 }
 
-static void on_probe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  static char scratch[16384]; /* control loop only: consumed within the read callback */
-  lb_probe *pr = h->data;
-  (void)suggested;
-  if (pr->tls_on)
-    *buf = uv_buf_init(scratch, sizeof scratch);
-  else
-    *buf = uv_buf_init(pr->rbuf + pr->rlen, (unsigned)(sizeof pr->rbuf - pr->rlen));
+/* ---- the stream's callbacks ---- */
+
+static lb_probe *probe_of(lb_stream *s) {
+  return (lb_probe *)(void *)((char *)s - offsetof(lb_probe, s));
 }
 
-static void on_probe_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
-  lb_probe *pr = st->data;
-  if (pr->done || nread == 0)
-    return;
-  if (nread < 0) {
-    char why[96];
-    if (nread == UV_EOF)
-      snprintf(why, sizeof why, "connection closed before a response");
-    else
-      snprintf(why, sizeof why, "read failed: %s", uv_strerror((int)nread));
-    probe_finish(pr, 0, why);
-    return;
-  }
-  if (!pr->tls_on) {
-    pr->rlen += (size_t)nread;
+static int on_probe_room(lb_stream *s, char **base, size_t *len) {
+  lb_probe *pr = probe_of(s);
+  *base = pr->rbuf + pr->rlen;
+  *len = sizeof pr->rbuf - pr->rlen;
+  return 0;
+}
+
+static int on_probe_data(lb_stream *s, size_t n) {
+  lb_probe *pr = probe_of(s);
+  pr->rlen += n;
+  if (n && !pr->done)
     probe_check_response(pr);
+  return LB_STREAM_MORE;
+}
+
+static void on_probe_sent(lb_stream *s) { (void)s; }
+
+static void on_probe_close(lb_stream *s, lb_stream_why why, const char *text) {
+  lb_probe *pr = probe_of(s);
+  char msg[LB_CHECK_LAST_MAX];
+  if (pr->done)
     return;
-  }
-  if (jc_tls_feed(&pr->tls, buf->base, (size_t)nread) != 0) {
-    probe_finish(pr, 0, "out of memory");
-    return;
-  }
-  if (!pr->tls.handshake_done) {
-    jc_tls_status hs = jc_tls_handshake(&pr->tls);
-    if (hs == JC_TLS_ERROR) {
-      char why[LB_CHECK_LAST_MAX];
-      snprintf(why, sizeof why, "%.90s", pr->tls.err); /* "TLS handshake: ..." */
-      probe_finish(pr, 0, why);
-      return;
-    }
-    tls_flush(pr);
-    if (hs != JC_TLS_OK || pr->done)
-      return;
-    if (lb_slot_cfg(pr->slot)->type == LB_CHECK_TCP) {
-      probe_finish(pr, 1, "TLS handshake ok");
-      return;
-    }
-    probe_send_request(pr);
-    if (pr->done)
-      return;
-  }
-  for (;;) {
-    size_t got = 0;
-    if (pr->rlen == sizeof pr->rbuf)
-      break;
-    jc_tls_status r = jc_tls_read(&pr->tls, pr->rbuf + pr->rlen, sizeof pr->rbuf - pr->rlen, &got);
-    if (r == JC_TLS_OK) {
-      pr->rlen += got;
-      continue;
-    }
-    if (r == JC_TLS_ERROR) {
-      char why[LB_CHECK_LAST_MAX];
-      snprintf(why, sizeof why, "%.90s", pr->tls.err);
-      probe_finish(pr, 0, why);
-      return;
-    }
+  switch (why) {
+  case LB_STREAM_EOF:
+    snprintf(msg, sizeof msg, "connection closed before a response");
+    break;
+  case LB_STREAM_READ_ERROR:
+    snprintf(msg, sizeof msg, "read failed: %s", text);
+    break;
+  case LB_STREAM_WRITE_ERROR:
+    snprintf(msg, sizeof msg, "write failed: %s", text);
+    break;
+  default: /* the TLS engine's reason: "TLS handshake: ..." */
+    snprintf(msg, sizeof msg, "%.90s", text);
     break;
   }
-  tls_flush(pr);
-  if (!pr->done)
-    probe_check_response(pr);
+  probe_finish(pr, 0, msg);
 }
+
+/* The verified TLS handshake is done: a TCP check passes, an HTTP check sends its request. */
+static void on_probe_ready(lb_stream *s) {
+  lb_probe *pr = probe_of(s);
+  if (pr->done)
+    return;
+  if (lb_slot_cfg(pr->slot)->type == LB_CHECK_TCP) {
+    probe_finish(pr, 1, "TLS handshake ok");
+    return;
+  }
+  probe_send_request(pr);
+}
+
+static const lb_stream_ops probe_stream_ops = {on_probe_room, on_probe_data, on_probe_sent,
+                                               on_probe_close, on_probe_ready};
 
 static void on_probe_connect(uv_connect_t *req, int status) {
   lb_probe *pr = req->data;
@@ -295,25 +222,18 @@ static void on_probe_connect(uv_connect_t *req, int status) {
     probe_finish(pr, 1, "connected");
     return;
   }
-  if (uv_read_start((uv_stream_t *)&pr->tcp, on_probe_alloc, on_probe_read) != 0) {
-    probe_finish(pr, 0, "read failed");
-    return;
-  }
   if (hc->tls) {
     lb_server *s = lb_slot_server(sl);
     char ip[64];
     const char *sni = hc->tls_sni[0] ? hc->tls_sni
                       : hc->host[0]  ? hc->host
                                      : jc_addr_ip((struct sockaddr *)&s->addr, ip, sizeof ip);
-    if (jc_tls_init(&pr->tls, sl->ctl->pools[sl->pool].check_tls, 0, sni) != 0) {
+    /* The handshake starts now; on_probe_ready follows it. */
+    if (lb_stream_tls(&pr->s, sl->ctl->pools[sl->pool].check_tls, 0, sni) != 0)
       probe_finish(pr, 0, "TLS session allocation failed");
-      return;
-    }
-    pr->tls_on = 1;
-    jc_tls_handshake(&pr->tls);
-    tls_flush(pr);
     return;
   }
+  lb_stream_read(&pr->s);
   probe_send_request(pr);
 }
 
@@ -327,9 +247,9 @@ void lb_probe_start(lb_slot *sl) {
   }
   pr->slot = sl;
   pr->start = jc_now_us();
-  uv_tcp_init(sl->ctl->loop, &pr->tcp);
+  lb_stream_init(&pr->s, &sl->ctl->sl, &probe_stream_ops);
   uv_timer_init(sl->ctl->loop, &pr->timeout);
-  pr->tcp.data = pr->timeout.data = pr->creq.data = pr;
+  pr->timeout.data = pr->creq.data = pr;
   pr->handles = 2;
   sl->probe = pr;
   sl->ctl->probes++;
@@ -344,7 +264,7 @@ void lb_probe_start(lb_slot *sl) {
    * machine): a timeout counted from it would fire early, failing a healthy server. */
   uv_update_time(sl->ctl->loop);
   uv_timer_start(&pr->timeout, on_probe_timeout, hc->timeout_ms, 0);
-  int r = uv_tcp_connect(&pr->creq, &pr->tcp, (const struct sockaddr *)&s->addr, on_probe_connect);
+  int r = uv_tcp_connect(&pr->creq, &pr->s.tcp, (const struct sockaddr *)&s->addr, on_probe_connect);
   if (r < 0)
     probe_finish(pr, 0, uv_strerror(r));
 }

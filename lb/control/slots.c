@@ -123,6 +123,7 @@ int lb_control_init(lb_control *ctl, lb_runtime *rt, uv_loop_t *loop, char *err,
   memset(ctl, 0, sizeof *ctl);
   ctl->rt = rt;
   ctl->loop = loop;
+  lb_stream_loop_init(&ctl->sl, loop, 0);
   ctl->started_us = jc_now_us();
   atomic_init(&ctl->draining, 0);
   for (int p = 0; p < rt->npools; p++) {

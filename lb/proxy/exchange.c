@@ -166,7 +166,7 @@ static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f
 static void on_backend_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   lb_bconn *b = h->data;
   if (!b->rbuf) { /* idle in the pool: whatever comes closes it (on_backend_read) */
-    *buf = uv_buf_init(b->w->tls_scratch, sizeof b->w->tls_scratch);
+    *buf = uv_buf_init(b->w->sl.rscratch, sizeof b->w->sl.rscratch);
     return;
   }
   *buf = uv_buf_init(b->rbuf + b->rlen, (unsigned)(b->rcap - b->rlen));

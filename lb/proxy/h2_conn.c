@@ -323,16 +323,11 @@ static void h2_data(lb_client *c) {
   h2_conn *h = c->h2;
   if (!h || h->dead)
     return;
-  ssize_t r = 0;
-  /* nghttp2 takes every byte; then read on (a full buffer stopped the reads). A TLS error
-   * there closes the connection, which frees h: c lives until its handles close. */
-  while (c->in_len && r >= 0) {
-    r = nghttp2_session_mem_recv(h->s, (const uint8_t *)c->in, c->in_len);
-    c->in_len = 0;
-    lb_client_want_read(c);
-    if (c->closing)
-      return;
-  }
+  /* nghttp2 takes every byte (the stream reads on: the buffer is empty again). */
+  ssize_t r = nghttp2_session_mem_recv(h->s, (const uint8_t *)c->in, c->in_len);
+  c->in_len = 0;
+  if (h->dead)
+    return;
   if (r < 0 && !h->calm) {
     /* nghttp2 stopped the session: a flood it counts (outbound ACKs for PING and SETTINGS,
      * empty frames), too many CONTINUATION frames (it limits them; our begin-frame callback

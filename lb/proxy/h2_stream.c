@@ -357,7 +357,7 @@ void lb_h2_request_ready(h2_stream *st) {
   lb_forward_info fi = {
       .client_ip = c->peer + c->peer_ip_off,
       .client_ip_len = c->peer_ip_len,
-      .proto = c->tls_on ? "https" : "http",
+      .proto = c->s.tls_on ? "https" : "http",
       .request_id = cfg->request_id ? ex->reqid : NULL,
       .request_id_len = ex->reqid_len,
       .via = "journey-lb",
@@ -365,9 +365,9 @@ void lb_h2_request_ready(h2_stream *st) {
       .cert_header_len = strlen(cfg->tls.cert_header),
   };
   char subject[512];
-  if (c->tls_on) {
+  if (c->s.tls_on) {
     fi.cert_subject = subject;
-    fi.cert_subject_len = lb_tls_peer_subject(c->tls.ssl, subject, sizeof subject);
+    fi.cert_subject_len = lb_tls_peer_subject(c->s.tls.ssl, subject, sizeof subject);
   }
   /* A body without content-length got its length from the buffered bytes: the head says it. */
   char lenline[40];

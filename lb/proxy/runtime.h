@@ -74,7 +74,8 @@ struct lb_worker {
   uv_async_t wakeup; /* shutdown request from the main thread */
   uv_timer_t deadline;
   uv_timer_t sweep;      /* ages idle backend connections */
-  lb_stream_loop sl;     /* deferred write completions (lb/net/stream.h) */
+  lb_stream_loop sl;     /* deferred write completions, lent write requests, scratch buffers
+                          * (lb/net/stream.h) */
   const struct lb_client_codec *h2; /* HTTP/2 (h2_conn.c), set by worker.c */
   int stopping;
   int nlisteners;
@@ -92,13 +93,9 @@ struct lb_worker {
   void (*client_gone)(lb_worker *w); /* set by worker.c: a client connection was freed */
   lb_bufpool reqbufs; /* free per-request head buffers (client_conn.c) */
   lb_bufpool rxbufs;  /* free receive buffers with their header views (client_conn.c) */
-  lb_bufpool ioblks;  /* free lb_client_io (client_conn.c) */
   lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
   lb_recent_ring recent;         /* the last requests, for the admin page (lb/core/recent.h) */
   lb_lat_window *lat[LB_MAX_POOLS]; /* [pool][server]: last-minute latency per server */
-  char tls_scratch[64 * 1024]; /* ciphertext read buffer: consumed within the read callback */
-  char tls_record[16 * 1024];  /* head + body gathered into one TLS record */
-  char tls_wscratch[64 * 1024]; /* ciphertext on its way to a client socket (client_conn.c) */
 };
 
 

@@ -7,6 +7,7 @@
  * backlog holds new clients), and accepts it when a client leaves. Out of descriptors, the same
  * pause holds until one is free again (fd_short below). */
 #include "lb/proxy/backend_pool.h"
+#include "lb/proxy/client_buffers.h"
 #include "lb/proxy/client_conn.h"
 #include "lb/proxy/worker.h"
 #include "lb/proxy/h2_conn.h"
@@ -81,7 +82,7 @@ static void on_connection(uv_stream_t *server, int status) {
    * warning comes from the descriptor numbers: the kernel gives the lowest free one, and one
    * close to the limit means the next connections will be dropped. */
   uv_os_fd_t fd;
-  if (w->nclients > before && uv_fileno((uv_handle_t *)&w->clients->tcp, &fd) == 0 &&
+  if (w->nclients > before && uv_fileno((uv_handle_t *)&w->clients->s.tcp, &fd) == 0 &&
       (uint64_t)fd + 16 >= lb_fd_limit())
     lb_fd_exhausted("accepting client connections");
 }
@@ -193,7 +194,7 @@ int lb_worker_start(lb_worker *w) {
   uv_timer_init(&w->loop, &w->sweep);
   w->sweep.data = w;
   uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
-  lb_stream_loop_init(&w->sl, &w->loop);
+  lb_stream_loop_init(&w->sl, &w->loop, LB_BUFPOOL_KEEP);
   w->client_gone = client_gone;
   w->h2 = &lb_h2_codec;
   w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -52,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static jn_dns d;
   memset(&d, 0, sizeof d);
   d.r = &r;
-  d.ch = ch;
-  d.cur_fd = ARES_SOCKET_BAD;
+  d.au.ch = ch;
+  d.au.cur_fd = ARES_SOCKET_BAD;
   d.done = done_cb;
   d.pending = 2; /* the other query is still out: no final verdict, no loop needed */
   qctx q = {&d, fam, 0};

@@ -80,3 +80,16 @@ if(TARGET journey-lb AND TARGET journey-backend)
       "testssl not found (Debian package testssl.sh; scripts/install-deps.sh --test installs it)")
   endif()
 endif()
+# Responses that cannot be relayed as they came (framing named by Connection, 1xx to HTTP/1.0,
+# 204 with a length), a 64 KiB target, error bodies without server details, and whose fault a
+# slow upload is (exchange_integrity.py).
+if(TARGET journey-lb AND TARGET journey-backend)
+  foreach(case conn_framing interim long_url error_bodies slow_upload)
+    add_test(NAME integration.harden.exchange_${case}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/exchange_integrity.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case ${case})
+    set_tests_properties(integration.harden.exchange_${case} PROPERTIES LABELS integration
+      TIMEOUT 120 FIXTURES_REQUIRED certs)
+  endforeach()
+endif()

@@ -3,7 +3,8 @@
 # (test_lb_tls.py).
 if(TARGET journey-lb AND TARGET journey-backend)
   foreach(case shared_file reload_keeps_keys rotation key_file_errors client_cert_required
-               client_cert_optional)
+               client_cert_optional
+               client_ca_reload)
     add_test(NAME integration.lb_tls.${case}
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_lb_tls.py
         --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>

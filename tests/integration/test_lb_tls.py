@@ -272,6 +272,75 @@ def case_client_cert_optional():
     check(r.returncode == 1 and "client-verify needs client-ca FILE" in r.stderr, r.stderr)
 
 
+def other_ca(name):
+    """A second CA (self-signed) and a client certificate it signed: (ca.crt, client crt, key)."""
+    ca_key, ca_crt = os.path.join(tmpdir, name + "-ca.key"), os.path.join(tmpdir, name + "-ca.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", ca_key, "-out", ca_crt, "-days", "2", "-subj", f"/CN={name} CA",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"],
+                   check=True, capture_output=True, timeout=30)
+    crt, key = os.path.join(tmpdir, name + ".crt"), os.path.join(tmpdir, name + ".key")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", key, "-out", crt + ".csr", "-subj", f"/O=Other Clients/CN={name}"],
+                   check=True, capture_output=True, timeout=30)
+    ext = os.path.join(tmpdir, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", crt + ".csr", "-out", crt, "-days", "2", "-extfile", ext,
+                    "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial"], check=True, capture_output=True,
+                   timeout=30)
+    return ca_crt, crt, key
+
+
+def case_client_ca_reload():
+    """client-ca added, changed and removed in the config file take effect at SIGHUP: new
+    handshakes follow the reloaded setting (what the backend receives shows it)."""
+    rec = os.path.join(tmpdir, "ca-reload.rec")
+    b = start_backend("--record", rec)
+    alice_crt, alice_key = client_cert("alice-r", "alice")
+    ca2, carol_crt, carol_key = other_ca("carol")
+    https, = free_ports(1)
+    crt, key, _ = cert_paths(A.certs)
+    conf = os.path.join(tmpdir, "ca-reload.conf")
+    base = f"[lb]\nlisten = https://127.0.0.1:{https}\ncert = {crt}\nkey = {key}\nbackend = b1=127.0.0.1:{b.port}\n"
+
+    def write(extra):
+        with open(conf, "w") as f:
+            f.write(base + extra)
+    write("")
+    lb = start([A.lb, "--config", conf, "--workers", "2"], "lb")
+    wait_port(https, lb, "journey-lb")
+    lb.https = https
+    code, err = curl(lb)
+    check(code == "200", f"no client-ca yet: a client without a certificate is served: {code} {err}")
+    # Added: required, the development CA.
+    write(f"client-ca = {os.path.join(A.certs, 'ca.crt')}\nclient-verify = required\n")
+    sighup(lb, 1)
+    code, err = curl(lb)
+    check(code == "000" and "alert certificate required" in err, f"after adding client-ca: {code} {err}")
+    code, err = curl(lb, "--cert", alice_crt, "--key", alice_key)
+    check(code == "200", f"alice (development CA) after adding client-ca: {code} {err}")
+    code, err = curl(lb, "--cert", carol_crt, "--key", carol_key)
+    check(code == "000", f"carol (another CA) is refused: {code} {err}")
+    # Changed: the other CA only.
+    write(f"client-ca = {ca2}\nclient-verify = required\n")
+    sighup(lb, 2)
+    code, err = curl(lb, "--cert", alice_crt, "--key", alice_key)
+    check(code == "000", f"alice after the CA changed: {code} {err}")
+    code, err = curl(lb, "--cert", carol_crt, "--key", carol_key)
+    check(code == "200", f"carol after the CA changed: {code} {err}")
+    # Removed: no certificate asked, no subject sent.
+    write("")
+    sighup(lb, 3)
+    code, err = curl(lb)
+    check(code == "200", f"after removing client-ca: {code} {err}")
+    wait_for("four recorded requests", lambda: len(received(rec)) == 4, 5)
+    got = received(rec)
+    print("backend received subjects:", got)
+    check(got == [[], ["CN=alice,O=Example Clients"], ["CN=carol,O=Other Clients"], []],
+          f"the subjects the backend received follow the reloads: {got}")
+
+
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
 
 if __name__ == "__main__":

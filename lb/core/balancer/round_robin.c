@@ -76,7 +76,7 @@ void lb_rr_build(lb_pool *p) {
     return;
   }
   int64_t cur[LB_MAX_SERVERS];
-  memset(cur, 0, (size_t)r->nup * sizeof *cur);
+  memset(cur, 0, sizeof cur); // whole array: GCC -O2 cannot see nup >= 0 (stringop-overflow)
   for (int t = 0; t < period; t++) {
     int best = 0;
     for (int k = 0; k < r->nup; k++) {
