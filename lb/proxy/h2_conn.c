@@ -187,11 +187,23 @@ static void conn_close(h2_conn *h, const char *why) {
   lb_client_close(h->c, why); /* calls `gone` */
 }
 
+/* 1 while a stream has a request the exchange works on (or an answer on its way). */
+static int busy(const h2_conn *h) {
+  for (const h2_stream *st = h->streams; st; st = st->next)
+    if (st->dispatched || st->finished)
+      return 1;
+  return 0;
+}
+
+/* No stream: the idle timeout; streams whose heads are not whole yet (a slow or stalled header
+ * block): the header timeout; else none (the exchanges time themselves). */
 static void arm_idle(h2_conn *h) {
-  if (!h->nstreams)
-    lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, rt_of(h)->cfg.client_idle_timeout);
-  else
+  const lb_config *cfg = &rt_of(h)->cfg;
+  if (busy(h))
     lb_deadline_clear(&h->c->dl);
+  else
+    lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
+                    h->nstreams ? cfg->client_header_timeout : cfg->client_idle_timeout);
 }
 
 static void on_idle_timer(uv_timer_t *t) {
@@ -199,16 +211,20 @@ static void on_idle_timer(uv_timer_t *t) {
   if (!lb_deadline_reached(t, &c->dl) || !c->h2)
     return;
   h2_conn *h = c->h2;
-  if (h->nstreams)
+  if (busy(h))
     return;
   if (!h->goaway) { /* GOAWAY first, then the close once it is written */
     h->goaway = 1;
+    if (h->nstreams)
+      jc_log(JC_LOG_INFO, "h2 connection from %s: a request head not complete in time: GOAWAY",
+             c->peer);
+    h->calm = h->nstreams ? "client-header-timeout" : NULL;
     nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR);
     lb_deadline_set(&c->timer, &c->dl, on_idle_timer, 1000);
     schedule(h);
     return;
   }
-  conn_close(h, "idle-timeout");
+  conn_close(h, h->calm ? h->calm : "idle-timeout");
 }
 
 static void pump(h2_conn *h) {
@@ -244,7 +260,7 @@ static void pump(h2_conn *h) {
       return;
   }
   if (!h->writing && !nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s)) {
-    conn_close(h, h->calm ? "enhance-your-calm" : h->goaway ? "goaway" : "h2-done");
+    conn_close(h, h->calm ? h->calm : h->goaway ? "goaway" : "h2-done");
     return;
   }
   arm_idle(h);

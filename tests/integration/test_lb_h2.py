@@ -310,6 +310,27 @@ def case_sigterm():
     check(lb.wait(timeout=30) == 0, f"journey-lb exits 0 after the drain: {lb.returncode}")
 
 
+def case_slow_head():
+    """A header block that never ends (HEADERS without END_HEADERS, then silence): GOAWAY after
+    client-header-timeout and the connection closed; an idle h2 connection: GOAWAY after
+    client-idle-timeout."""
+    bs = start_backends(1)
+    lb = start_lb(bs, "--client-header-timeout", "1s", "--client-idle-timeout", "2s")
+    good = hpack_block(req(f"{HOST}:{lb.https}"))
+    c = H2Raw(lb.https)
+    t = time.monotonic()
+    c.send(frame(HEADERS, 1, 1, good[:4]))
+    fr = c.frames(timeout=15, stop=False)
+    goaway = [int.from_bytes(p[4:8], "big") for ftype, _, _, p in fr if ftype == GOAWAY]
+    print(f"stalled head: GOAWAY {goaway}, closed after {time.monotonic() - t:.1f} s")
+    check(goaway == [0], f"a stalled header block gets GOAWAY NO_ERROR, then the close: {fr}")
+    check(wait_until(lambda: "a request head not complete in time" in read(lb.errpath), 5), "logged")
+    c = H2Raw(lb.https)
+    fr = c.frames(timeout=15, stop=False)
+    goaway = [int.from_bytes(p[4:8], "big") for ftype, _, _, p in fr if ftype == GOAWAY]
+    check(goaway == [0], f"an idle h2 connection gets GOAWAY NO_ERROR, then the close: {fr}")
+
+
 # ---------------------------------------------------------------- attacks
 
 def metrics(port):
