@@ -187,6 +187,24 @@ static void conn_close(h2_conn *h, const char *why) {
   lb_client_close(h->c, why); /* calls `gone` */
 }
 
+static void on_linger_timer(uv_timer_t *t) {
+  lb_client *c = t->data;
+  if (lb_deadline_reached(t, &c->dl))
+    lb_client_close(c, c->ex.term ? c->ex.term : "done");
+}
+
+/* The session is over (GOAWAY written, no stream left): close_notify, FIN, and what the client
+ * still sends is read and dropped for up to 2 s (closing with unread input would make the
+ * kernel send a reset that can destroy the GOAWAY before the client reads it). The stream's
+ * on_close in client_conn.c ends it. */
+static void end_gracefully(h2_conn *h, const char *why) {
+  lb_client *c = h->c;
+  h->dead = 1;
+  c->ex.term = why;
+  lb_deadline_set(&c->timer, &c->dl, on_linger_timer, 2000);
+  lb_stream_end(&c->s);
+}
+
 /* 1 while a stream has a request the exchange works on (or an answer on its way). */
 static int busy(const h2_conn *h) {
   for (const h2_stream *st = h->streams; st; st = st->next)
@@ -224,7 +242,7 @@ static void on_idle_timer(uv_timer_t *t) {
     schedule(h);
     return;
   }
-  conn_close(h, h->calm ? h->calm : "idle-timeout");
+  end_gracefully(h, h->calm ? h->calm : "idle-timeout");
 }
 
 static void pump(h2_conn *h) {
@@ -260,7 +278,7 @@ static void pump(h2_conn *h) {
       return;
   }
   if (!h->writing && !nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s)) {
-    conn_close(h, h->calm ? h->calm : h->goaway ? "goaway" : "h2-done");
+    end_gracefully(h, h->calm ? h->calm : h->goaway ? "goaway" : "h2-done");
     return;
   }
   arm_idle(h);
