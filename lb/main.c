@@ -83,11 +83,19 @@ static const char usage[] =
     "  --backend-response-timeout DUR  request sent .. response headers, and between reads (30s)\n"
     "  --backend-idle-timeout DUR    pooled idle backend connections close after (15s)\n"
     "  --backend-idle-max N          idle pooled connections per server per worker (64)\n"
-    "  --shutdown-timeout DUR        SIGTERM/SIGINT: in-flight requests finish within (10s)\n"
+    "  --shutdown-timeout DUR        SIGTERM/SIGINT: in-flight requests finish within (10s);\n"
+    "                                open WebSocket tunnels are closed at this deadline\n"
+    "  --tunnel-timeout DUR          a WebSocket tunnel silent both ways this long closes (1h)\n"
     "  --max-connections N           client connections (10000); accept pauses at the limit\n"
     "  --max-header-size SIZE        request line + headers; larger: 431 (16k)\n"
     "  --max-headers N               header count; more: 431 (100)\n"
-    "  --max-body-size SIZE          request body; larger: 413; 0 = no limit (10m)\n"
+    "  --max-body-size SIZE          request body (chunk extensions included); larger: 413;\n"
+    "                                0 = no limit (10m)\n"
+    "  --methods LIST                forward only these methods (\"GET HEAD POST\"), others:\n"
+    "                                501 (every method that is a token; CONNECT never)\n"
+    "  --normalize-path on|off       forward the path as routes see it: dot segments resolved,\n"
+    "                                // merged, %XX of unreserved bytes decoded (on); off: as\n"
+    "                                received (routing still uses the normalised path)\n"
     "  --retries N                   other servers tried after a connect failure (2)\n"
     "Health checks (every pool; the same keys in a [pool NAME] section override them):\n"
     "  --health-check http|tcp|none  active checks (tcp connect when no health-* flag is given;\n"
@@ -120,7 +128,7 @@ static const char usage[] =
     "                                --admin), then SIGTERM the old one. Command line only.\n"
     "  --help, --version\n"
     "\n"
-    "Durations: 500ms, 5s, 2m (bare number: ms). Sizes: 512, 8k, 1m.\n"
+    "Durations: 500ms, 5s, 2m, 1h (bare number: ms). Sizes: 512, 8k, 1m.\n"
     "Config file sections: [lb] (these settings), [pool NAME] (backend =, algorithm =,\n"
     "hash-key =, route = /prefix/); requests whose path matches no route get 404.\n"
     "Signals: SIGTERM: /healthz 503 for --drain-delay, then stop accepting, finish in-flight\n"
@@ -135,7 +143,9 @@ static const char *settings[] = {
     "request-id", "client-header-timeout", "client-body-timeout", "client-idle-timeout",
     "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",
-    "max-connections", "max-header-size", "max-headers", "max-body-size", "retries",
+    "tunnel-timeout",
+    "max-connections", "max-header-size", "max-headers", "max-body-size", "methods",
+    "normalize-path", "retries",
     "backend-dns", "dns-servers", "dns-interval", "dns-ttl-min", "dns-ttl-max", "drain-delay",
     "admin-token-file", "admin-socket", "admin-name", "admin-max-connections", "admin-timeout",
     "admin-recent", "probe-listen", NULL};

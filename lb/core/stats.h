@@ -120,6 +120,7 @@ typedef struct lb_stats {
   int draining;
   uint64_t uptime_s;
   uint64_t connections_active;
+  uint64_t tunnels_open, tunnels_total; /* WebSocket tunnels: now, since start */
   uint64_t reloads, reload_failures;
   uint64_t h2[LB_H2_NCOUNTERS];
   int nlisteners;

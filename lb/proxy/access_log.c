@@ -42,7 +42,7 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
   jc_logline_str(&l, "proto", conn->stream ? "h2" : "http/1.1");
   if (conn->stream)
     jc_logline_uint(&l, "stream", conn->stream);
-  jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)ex->method));
+  jc_logline_str(&l, "method", lb_exchange_method_name(ex));
   jc_logline_str(&l, "path", conn->path);
   jc_logline_int(&l, "status", ex->status);
   jc_logline_uint(&l, "bytes_in", ex->bytes_in);
@@ -75,6 +75,11 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
   timer_field(&l, "Td", tm.Td);
   timer_field(&l, "Ta", tm.Ta);
   timer_field(&l, "Tt", tm.Tt);
+  if (ex->tunnel) { /* the two phases of a WebSocket: up to the 101, then the tunnel's life */
+    const lb_timing *t = &ex->t;
+    jc_logline_ms(&l, "upgrade_ms", t->resp_hdr >= t->req_start ? t->resp_hdr - t->req_start : 0);
+    jc_logline_ms(&l, "tunnel_ms", t->done >= t->resp_hdr ? t->done - t->resp_hdr : 0);
+  }
   jc_logline_str(&l, "term", ex->term ? ex->term : "ok");
   jc_logline_write(&l, 1);
 }
@@ -94,7 +99,7 @@ void lb_debug_phase(lb_exchange *ex, const lb_log_conn *conn, const char *phase,
   if (!__builtin_strcmp(phase, "connect"))
     jc_logline_bool(&l, "reused", ex->backend_reused);
   if (!__builtin_strcmp(phase, "request")) {
-    jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)ex->method));
+    jc_logline_str(&l, "method", lb_exchange_method_name(ex));
     jc_logline_str(&l, "path", conn->path);
   }
   if (!__builtin_strcmp(phase, "response") || !__builtin_strcmp(phase, "done"))

@@ -291,7 +291,7 @@ static void on_request_head(lb_client *c) {
    * with the head never reaches a backend (a pooled connection would send the head at once). */
   if (!c->h1.msg_done && parse_body(c) != 0)
     return;
-  lb_client_head_key(c);
+  lb_client_head_key(c, &v);
   lb_exchange_dispatch(&c->ex);
 }
 
@@ -307,17 +307,13 @@ static int parse_body(lb_client *c) {
     c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
     c->h1.msg_done = 1;
   } else {
-    int too_big = c->h1.body_too_large, trailers = c->h1.trailers_too_large;
+    const char *why, *term;
+    int status = lb_h1_req_body_refusal(&c->h1, &why, &term);
     if (c->ex.resp_started) {
-      lb_client_close(c, too_big ? "body-too-large" : "bad-request-body");
+      lb_client_close(c, status == 413 ? "body-too-large" : "bad-request-body");
     } else {
       lb_exchange_detach(&c->ex, 0);
-      if (too_big)
-        local_response(c, 413, "request body larger than max-body-size", 0, "body-too-large");
-      else
-        local_response(c, trailers ? 431 : 400,
-                       c->h1.body_why ? c->h1.body_why : "malformed request body", 0,
-                       trailers ? "header-too-large" : "bad-request");
+      local_response(c, status, why, 0, term);
     }
     return -1;
   }
@@ -346,8 +342,8 @@ static void client_process(lb_client *c) {
       c->ex.t.first_request = c->nrequests == 0;
       lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);
     }
-    enum llhttp_errno e =
-        llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+    enum llhttp_errno e = lb_h1_req_execute_head(&c->rx->parser, &c->h1, c->in + c->req_off,
+                                                 c->in + c->parse_off, c->in_len - c->parse_off);
     if (e == HPE_OK) {
       c->parse_off = c->in_len;
       if (c->in_len - c->req_off > rt->cfg.max_header_size) {
@@ -394,6 +390,8 @@ static void client_process(lb_client *c) {
   if (c->state == LB_C_PROXY) {
     /* Body bytes: parse what arrived, send what is parsed and not yet sent (a slice parsed
      * while the previous write was in flight goes now, even if it ended the message). */
+    if (c->ex.tunnel_relay)
+      c->parse_off = c->in_len; /* a tunnel: every byte goes to the backend as it is */
     if (!c->h1.msg_done && parse_body(c) != 0)
       return;
     if (c->ex.b && c->parse_off > c->body_off)
@@ -410,6 +408,10 @@ static void body_sent(lb_client *c) {
     c->in_len = rest;
     c->req_off = 0;
     c->body_off = 0;
+  }
+  if (c->ex.tunnel_relay) { /* an idle tunnel holds no buffer, nor the request's head block */
+    lb_client_rxbuf_release_idle(c);
+    lb_client_tunnel_shrink(c);
   }
   client_want_read(c);
   if (!c->closing)
@@ -472,8 +474,8 @@ static void on_close(lb_stream *s, lb_stream_why why, const char *text) {
   }
   switch (why) {
   case LB_STREAM_EOF:
-    if (c->state == LB_C_PROXY && c->h1.msg_done)
-      return; /* half-close after a complete request: still answer it */
+    if (c->state == LB_C_PROXY && c->h1.msg_done && !c->ex.tunnel)
+      return; /* half-close after a complete request: still answer it (a tunnel ends) */
     if (c->state == LB_C_HEAD && !c->ex.term)
       c->ex.term = "client-aborted";
     lb_client_close(c, "client-closed");

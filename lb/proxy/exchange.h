@@ -6,9 +6,10 @@
  * server (lb/core/balancer), takes a pooled backend connection or connects, sends the head and
  * the body bytes the codec hands over, parses the response (lb/http/h1.c), applies the retry
  * policy on failures (lb/core/retry_policy.c) and answers through the codec's ops, never through
- * a connection it knows. A tunnel (WebSocket after a 101) will be one more state of the exchange:
- * after the head, bytes both ways through the same ops (send / pending / resume), closed by done
- * or abort.
+ * a connection it knows. A tunnel (WebSocket after a 101 to a request that asked for an upgrade)
+ * is one more state of the exchange: after the 101, bytes both ways through the same ops (client
+ * to backend: pending / resume, the codec handing over every byte it reads once `tunnel_relay`
+ * is set; backend to client: send), the backend half in tunnel.c, ended by done or abort.
  *
  * Ownership: the exchange lives inside its codec's per-connection (or per-stream) object and
  * holds, while a request is in flight, one backend connection (b) and one count on its server
@@ -20,6 +21,7 @@
 #include "lb/core/balancer/balancer.h"
 #include "lb/core/rewrite.h"
 #include "lb/core/timing.h"
+#include "lb/http/h1.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -72,7 +74,8 @@ struct lb_exchange {
   uint32_t reqid_len;
   lb_timing t;
   uint64_t bytes_in, bytes_out;
-  int method;          /* llhttp_method */
+  int method;          /* llhttp_method, or LB_METHOD_OTHER (lb/http/h1.h) */
+  char method_other[LB_METHOD_MAX + 1]; /* LB_METHOD_OTHER's name, as received */
   int http_minor;      /* the client's (the response's framing depends on it) */
   int pool;            /* -1 when answered locally */
   int server;          /* index in pool, -1 none */
@@ -86,7 +89,14 @@ struct lb_exchange {
   unsigned backend_reused : 1; /* the last attempt used a pooled connection */
   unsigned resp_started : 1;   /* response bytes went to the client */
   unsigned reqid_due : 1;      /* none taken or made yet: lb_exchange_request_id makes one */
+  unsigned tunnel : 1;         /* the backend switched protocols (101): bytes both ways */
+  unsigned tunnel_relay : 1;   /* the 101 is written: the codec hands over every byte it reads */
 };
+
+/* The method's name for the forwarded head and the logs (lb_exchange_method_keep keeps one
+ * llhttp does not know). */
+void lb_exchange_method_keep(lb_exchange *ex, const char *name, size_t len);
+const char *lb_exchange_method_name(const lb_exchange *ex);
 
 /* The request is parsed and the policy chose ex->pool (and, for a keyed pool, the codec put
  * the request's key in ex->pick): pick a server and go. */

@@ -329,10 +329,14 @@ void lb_h2_request_ready(h2_stream *st) {
   ex->method = lb_h2_method(st->req.method.value, st->req.method.value_len);
   ex->http_minor = 0; /* framing as for a client that reads no chunks: bodies dechunked */
   ex->bytes_in = hd->len;
-  if (ex->method < 0) {
-    ex->method = HTTP_GET; /* for the log */
-    lb_h2_local(st, 501, "method not implemented", "not-supported");
-    return;
+  if (ex->method < 0) { /* a token llhttp does not know: forwarded as received, as HTTP/1 does */
+    if (st->req.method.value_len > LB_METHOD_MAX) {
+      ex->method = HTTP_GET; /* for the log */
+      lb_h2_local(st, 501, "method not implemented", "not-supported");
+      return;
+    }
+    ex->method = LB_METHOD_OTHER;
+    lb_exchange_method_keep(ex, st->req.method.value, st->req.method.value_len);
   }
   uint64_t length = hd->content_length;
   int has_length = hd->has_length;
@@ -389,7 +393,7 @@ void lb_h2_request_ready(h2_stream *st) {
                .target_len = hd->target_len, .http_major = 1, .http_minor = 1,
                .is_options = ex->method == HTTP_OPTIONS, .headers = hd->hdrs,
                .nheaders = hd->nhdrs, .names_checked = 1 /* nghttp2: lowercase tokens */},
-      .method = llhttp_method_name((llhttp_method_t)ex->method),
+      .method = lb_exchange_method_name(ex),
       .is_connect = ex->method == HTTP_CONNECT,
       .has_host = hd->has_host,
       .framing = ex->req_framing,

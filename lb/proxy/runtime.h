@@ -44,6 +44,7 @@ typedef struct lb_runtime {
   _Atomic(lb_tls_server *) tls_live;  /* certificates reloaded by SIGHUP; NULL: `tls` */
   uv_async_t *control_wakeup;         /* passive checks poke the control loop */
   atomic_uint_fast64_t conns_active;
+  atomic_uint_fast64_t tunnels_open, tunnels_total; /* WebSocket tunnels (tunnel.c) */
   atomic_uint_fast64_t listener_conns[LB_MAX_LISTENERS];
   atomic_uint_fast64_t listener_tls[LB_MAX_LISTENERS];
   /* HTTP/2 (h2_conn.c): connections, streams, and what each limit refused (/metrics). */
@@ -56,7 +57,7 @@ static inline SSL_CTX *lb_runtime_tls_default(lb_runtime *rt) {
   return lb_tls_server_default(t ? t : &rt->tls);
 }
 
-/* A per-worker free list of same-size blocks lent to connections (client_conn.c). */
+/* A per-worker free list of same-size blocks lent to connections (client_buffers.c). */
 typedef jc_blockpool lb_bufpool;
 
 /* Idle backend connections of one server in one worker (most recent first). */
@@ -91,8 +92,8 @@ struct lb_worker {
   lb_idle_list *idle[LB_MAX_POOLS]; /* idle[pool][server] */
   uint64_t rng[2];
   void (*client_gone)(lb_worker *w); /* set by worker.c: a client connection was freed */
-  lb_bufpool reqbufs; /* free per-request head buffers (client_conn.c) */
-  lb_bufpool rxbufs;  /* free receive buffers with their header views (client_conn.c) */
+  lb_bufpool reqbufs; /* free per-request head buffers (client_buffers.c) */
+  lb_bufpool rxbufs;  /* free receive buffers with their header views (client_buffers.c) */
   lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
   lb_recent_ring recent;         /* the last requests, for the admin page (lb/core/recent.h) */
   lb_lat_window *lat[LB_MAX_POOLS]; /* [pool][server]: last-minute latency per server */

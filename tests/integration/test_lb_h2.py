@@ -68,8 +68,12 @@ def case_curl():
     r = curl(lb, "--http2", "-H", "cookie: a=1", "-H", "cookie: b=2", "-o", "/dev/null",
              "-w", "%{http_version} %{http_code}")
     check(r.stdout == "2 200", f"cookies: {r.stdout} {r.stderr}")
+    r1 = curl(lb, "--http1.1", "-X", "BREW", "-o", "/dev/null", "-w", "%{http_code}")
     r = curl(lb, "--http2", "-X", "BREW", "-o", "/dev/null", "-w", "%{http_version} %{http_code}")
-    check(r.stdout == "2 501", f"a method the LB does not know: 501 on its stream: {r.stdout} {r.stderr}")
+    check(r.stdout == f"2 {r1.stdout}", f"a method llhttp does not know: as over HTTP/1.1 ({r1.stdout}): "
+          f"{r.stdout} {r.stderr}")
+    check(wait_until(lambda: re.search(r"proto=h2 stream=\d+ method=BREW ", read(lb.outpath)), 10),
+          "logged with its method")
     r = curl(lb, "--http1.1", "-o", "/dev/null", "-w", "%{http_version}")
     check(r.stdout == "1.1", f"curl --http1.1 still gets HTTP/1.1: {r.stdout!r}")
     # a 1 MB body goes through flow control to the backend (405: the path takes GET only)
@@ -267,7 +271,11 @@ def case_rfc9113():
         got = first_error(seen + c.frames())
         c.s.close()
         reached = recorded(bs) - before
-        allowed = 1 if name.startswith("stream id") else 0  # their first request is a good one
+        # "stream id" rules: their first request is a good one. content-length: bodies are
+        # streamed, so the head may be at the backend before the DATA that breaks the length
+        # arrives; the backend then sees the request cut off (its connection closed, the 5 body
+        # bytes short of the 10 announced), never a whole request.
+        allowed = 1 if name.startswith("stream id") or name.startswith("content-length") else 0
         print(f"  {name:45} -> {got}  (want {want}; backend got {reached} request(s), at most {allowed})")
         if got != want or reached > allowed:
             bad.append(name)
