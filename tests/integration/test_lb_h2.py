@@ -90,6 +90,26 @@ def case_curl():
     check(r.stdout == "1.1", f"alpn = http/1.1 offers HTTP/1.1 only: {r.stdout!r}")
 
 
+def case_chromium():
+    """Headless Chromium loads /my-app/data through journey-lb: its net log says the TLS
+    connection negotiated h2, the page shows the backend's JSON, the LB logged proto=h2."""
+    bs = start_backends(1)
+    lb = start_lb(bs)
+    netlog = os.path.join(tmpdir, "netlog.json")
+    r = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--ignore-certificate-errors", f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
+                        f"--log-net-log={netlog}", f"--user-data-dir={os.path.join(tmpdir, 'chromium')}",
+                        "--dump-dom", f"https://{HOST}:{lb.https}/my-app/data"],
+                       capture_output=True, text=True, timeout=120)
+    m = re.search(r"<pre[^>]*>(.*?)</pre>", r.stdout, re.S)
+    check(m and json.loads(m.group(1))["backend"] == "b1", f"the page shows the backend's JSON: {r.stdout[:300]!r}")
+    protos = set(re.findall(r'"negotiated_protocol":"([^"]*)"', read(netlog)))
+    print("Chromium's net log: negotiated_protocol", protos)
+    check(protos == {"h2"}, f"Chromium negotiates h2 with journey-lb: {protos}")
+    check(wait_until(lambda: re.search(r"proto=h2 stream=\d+ method=GET path=/my-app/data status=200",
+                                       read(lb.outpath)), 10), "the LB logged the h2 request")
+
+
 def case_nghttp():
     bs = start_backends()
     lb = start_lb(bs)
