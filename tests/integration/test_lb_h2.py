@@ -274,6 +274,16 @@ def case_rfc9113():
         ("even (server) stream id", [frame(HEADERS, 5, 2, good)], ("GOAWAY", 0, "PROTOCOL_ERROR")),
         ("frame larger than SETTINGS_MAX_FRAME_SIZE", [frame(HEADERS, 5, 1, good + b"\0" * 17000)],
          ("GOAWAY", 0, "FRAME_SIZE_ERROR")),
+        ("WINDOW_UPDATE of 0 on the connection", [frame(WINUPD, 0, 0, struct.pack(">I", 0))],
+         ("GOAWAY", 0, "PROTOCOL_ERROR")),
+        ("connection window over 2^31-1", [frame(WINUPD, 0, 0, struct.pack(">I", 0x7fffffff))],
+         ("GOAWAY", 0, "FLOW_CONTROL_ERROR")),
+        ("stream window over 2^31-1", [frame(HEADERS, 4, 1, hpack_block(req(auth, "/p", "POST"))),
+                                       frame(WINUPD, 0, 1, struct.pack(">I", 0x7fffffff))],
+         ("RST_STREAM", 1, "FLOW_CONTROL_ERROR")),
+        # a stream error that nghttp2 treats as a connection error (RFC 9113 section 5.4.1 allows it)
+        ("PRIORITY depending on itself", [frame(2, 0, 1, struct.pack(">IB", 1, 15))],
+         ("GOAWAY", 0, "PROTOCOL_ERROR")),
     ]
     bad = []
     for name, frames, want in rules:
