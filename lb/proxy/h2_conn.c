@@ -170,6 +170,8 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud) {
   h2_conn *h = ud;
   (void)s, (void)flags;
+  if (!h->out && !(h->out = malloc(LB_H2_OUT))) /* lent while frames wait: see h2_sent */
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
   size_t room = LB_H2_OUT - h->out_len;
   if (!room)
     return NGHTTP2_ERR_WOULDBLOCK;
@@ -332,14 +334,9 @@ static int session_new(h2_conn *h, const lb_config *cfg) {
 
 static void h2_start(lb_client *c) {
   h2_conn *h = calloc(1, sizeof *h);
-  if (h)
-    h->out = malloc(LB_H2_OUT);
-  if (!h || !h->out || session_new(h, &c->ex.w->rt->cfg) != 0) {
-    if (h) {
-      if (h->s)
-        nghttp2_session_del(h->s);
-      free(h->out);
-    }
+  if (!h || session_new(h, &c->ex.w->rt->cfg) != 0) {
+    if (h && h->s)
+      nghttp2_session_del(h->s);
     free(h);
     lb_client_close(c, "out of memory");
     return;
@@ -387,6 +384,10 @@ static void h2_sent(lb_client *c) {
     return;
   h->writing = 0;
   h->out_len = 0;
+  if (!h->nstreams) { /* an idle connection keeps no output buffer */
+    free(h->out);
+    h->out = NULL;
+  }
   pump(h);
 }
 
