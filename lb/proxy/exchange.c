@@ -116,18 +116,6 @@ static void fail_request(lb_exchange *ex, int status, const char *reason, const 
                  status == 504 ? "backend-timeout" : status == 503 ? "no-server" : "backend-error");
 }
 
-/* The short reason a client reads for a failure of this kind. */
-static const char *failure_reason(lb_fail_kind k) {
-  switch (k) {
-  case LB_FAIL_CONNECT: return "backend server unreachable";
-  case LB_FAIL_CONNECT_TIMEOUT: return "backend connect timeout";
-  case LB_FAIL_RESPONSE_TIMEOUT: return "backend response timeout";
-  case LB_FAIL_BAD_RESPONSE: return "invalid response from the backend server";
-  default: return "the backend server closed the connection without answering";
-  }
-}
-
-/* After a failed attempt on server s: another server, or an error response. */
 /* After a failed attempt on server s, as the retry policy says (lb/core/retry_policy.h). */
 static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f, const char *why,
                           const char *what) {
@@ -169,7 +157,7 @@ static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f
   case LB_RETRY_504:
   case LB_RETRY_502:
     fail_request(ex, f->kind == LB_FAIL_CONNECT_TIMEOUT || f->kind == LB_FAIL_RESPONSE_TIMEOUT
-                        ? 504 : 502, failure_reason(f->kind), what, s);
+                        ? 504 : 502, lb_retry_reason(f->kind), what, s);
     return;
   }
 }
