@@ -59,8 +59,8 @@ const char *lb_exchange_request_id(lb_exchange *ex) {
 }
 
 static void reset_parser(lb_bconn *b, lb_exchange *ex) {
-  b->h1.hdrs = b->hdrs;
-  b->h1.max_hdrs = sizeof b->hdrs / sizeof b->hdrs[0];
+  b->h1.hdrs = (lb_header *)(void *)(b->rbuf + b->rcap); /* lent with the buffer */
+  b->h1.max_hdrs = LB_BCONN_HDRS;
   b->h1.dechunk_base = b->rbuf;
   lb_h1_resp_parser_init(&b->parser, &b->h1, ex->method == HTTP_HEAD);
   b->head_sent = 0;
@@ -69,17 +69,6 @@ static void reset_parser(lb_bconn *b, lb_exchange *ex) {
 
 /* Releases the client's hold on its server and connection. reusable: the backend connection
  * finished a whole exchange cleanly and may serve another request. */
-void lb_exchange_method_keep(lb_exchange *ex, const char *name, size_t len) {
-  len = name && len <= LB_METHOD_MAX ? len : 0;
-  memcpy(ex->method_other, name ? name : "", len);
-  ex->method_other[len] = 0;
-}
-
-const char *lb_exchange_method_name(const lb_exchange *ex) {
-  return ex->method == LB_METHOD_OTHER ? ex->method_other
-                                      : llhttp_method_name((llhttp_method_t)ex->method);
-}
-
 void lb_exchange_detach(lb_exchange *ex, int reusable) {
   lb_bconn *b = ex->b;
   if (ex->counted) {
