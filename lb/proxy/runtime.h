@@ -17,6 +17,7 @@
 #include "lb/core/recent.h"
 #include "lb/core/balancer/balancer.h"
 #include "lb/core/config.h"
+#include "lb/core/stats.h"
 #include "lb/net/stream.h"
 #include "lb/net/tls_server.h"
 
@@ -46,6 +47,8 @@ typedef struct lb_runtime {
   atomic_uint_fast64_t tunnels_open, tunnels_total; /* WebSocket tunnels (tunnel.c) */
   atomic_uint_fast64_t listener_conns[LB_MAX_LISTENERS];
   atomic_uint_fast64_t listener_tls[LB_MAX_LISTENERS];
+  /* HTTP/2 (h2_conn.c): connections, streams, and what each limit refused (/metrics). */
+  atomic_uint_fast64_t h2[LB_H2_NCOUNTERS];
 } lb_runtime;
 
 /* Certificates for new connections: the reloaded set, or the one loaded at start. */
@@ -53,6 +56,13 @@ static inline SSL_CTX *lb_runtime_tls_default(lb_runtime *rt) {
   lb_tls_server *t = atomic_load_explicit(&rt->tls_live, memory_order_acquire);
   return lb_tls_server_default(t ? t : &rt->tls);
 }
+
+/* A worker's access log lines, written to stdout once per loop iteration (access_log.c). */
+typedef struct lb_logbuf {
+  uv_prepare_t flush; /* runs after the iteration's callbacks, before the loop waits */
+  char *buf;
+  size_t len, cap;
+} lb_logbuf;
 
 /* A per-worker free list of same-size blocks lent to connections (client_buffers.c). */
 typedef jc_blockpool lb_bufpool;
@@ -74,6 +84,8 @@ struct lb_worker {
   uv_timer_t sweep;      /* ages idle backend connections */
   lb_stream_loop sl;     /* deferred write completions, lent write requests, scratch buffers
                           * (lb/net/stream.h) */
+  lb_logbuf log;         /* access log lines not yet written */
+  const struct lb_client_codec *h2; /* HTTP/2 (h2_conn.c), set by worker.c */
   int stopping;
   int nlisteners;
   uv_tcp_t listeners[LB_MAX_LISTENERS];

@@ -6,10 +6,12 @@
  * the pending connection unaccepted, which makes libuv stop polling that listener (the kernel
  * backlog holds new clients), and accepts it when a client leaves. Out of descriptors, the same
  * pause holds until one is free again (fd_short below). */
+#include "lb/proxy/access_log.h"
 #include "lb/proxy/backend_pool.h"
 #include "lb/proxy/client_buffers.h"
 #include "lb/proxy/client_conn.h"
 #include "lb/proxy/worker.h"
+#include "lb/proxy/h2_conn.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -94,6 +96,7 @@ static void finish(lb_worker *w) {
   if (!uv_is_closing((uv_handle_t *)&w->sweep))
     uv_close((uv_handle_t *)&w->sweep, NULL);
   lb_stream_loop_close(&w->sl);
+  lb_access_log_close(w);
   lb_pool_close_idle(w);
   if (w->spare_fd >= 0) {
     close(w->spare_fd);
@@ -136,7 +139,10 @@ static void on_wakeup(uv_async_t *a) {
   lb_client *c = w->clients;
   while (c) {
     lb_client *next = c->next;
-    lb_client_begin_stop(c);
+    if (c->state == LB_C_H2)
+      w->h2->stop(c); /* GOAWAY: the streams in flight finish, the client opens no more */
+    else
+      lb_client_begin_stop(c);
     c = next;
   }
   if (w->nclients == 0) {
@@ -153,6 +159,7 @@ static void *worker_main(void *arg) {
   lb_worker *w = arg;
   uv_run(&w->loop, UV_RUN_DEFAULT);
   lb_worker_free_reqbufs(w);
+  lb_access_log_free(w);
   if (uv_loop_close(&w->loop) != 0)
     jc_log(JC_LOG_WARN, "worker %d: loop closed with handles still open", w->id);
   return NULL;
@@ -191,7 +198,10 @@ int lb_worker_start(lb_worker *w) {
   w->sweep.data = w;
   uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
   lb_stream_loop_init(&w->sl, &w->loop, LB_BUFPOOL_KEEP);
+  if (lb_access_log_init(w) != 0)
+    return -1;
   w->client_gone = client_gone;
+  w->h2 = &lb_h2_codec;
   w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (getrandom(w->rng, sizeof w->rng, 0) != sizeof w->rng || (!w->rng[0] && !w->rng[1])) {
     w->rng[0] = (uint64_t)(uintptr_t)w ^ 0x9e3779b97f4a7c15ull;
