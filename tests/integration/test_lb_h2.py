@@ -5,11 +5,11 @@ table of RFC 9113 rules sent as raw frames (Debian's python3-h2 HPACK encoder, s
 
 usage: test_lb_h2.py --lb PATH --backend PATH --certs DIR --case NAME
 """
-import argparse, json, os, re, socket, ssl, struct, subprocess, sys, time
+import json, os, re, socket, ssl, struct, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import (TMP as tmpdir, cert_paths, check, free_ports, read, run_case, start,  # noqa: E402
-                      wait_port, wait_until)
+from loopback import (TMP as tmpdir, case_args, cert_paths, check, free_ports, read, run_case,  # noqa: E402
+                      start, wait_port, wait_until)
 import loopback  # noqa: E402
 
 A = None
@@ -505,10 +505,5 @@ def case_attacks():
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    A = ap.parse_args()
+    A = case_args(CASES)
     run_case(CASES[A.case])
