@@ -164,6 +164,8 @@ def case_retry():
     urls = [f"https://127.0.0.1:{lb.https}/my-app/data?i={i}" for i in range(30)]  # 30 streams, 1 connection
     r = subprocess.run(["nghttp", "-n", "-s", *urls], capture_output=True, text=True, timeout=120)
     check(r.returncode == 0, f"nghttp: {r.stdout[-500:]} {r.stderr}")
+    # the access log is written once per loop iteration: wait for the 30 lines
+    wait_until(lambda: len(re.findall(r"proto=h2 stream=", read(lb.outpath))) >= 30, 10)
     log = read(lb.outpath)
     statuses = re.findall(r"proto=h2 stream=\d+ .*?status=(\d+)", log)
     check(len(statuses) == 30 and set(statuses) == {"200"}, f"30 streams all 200: {statuses}")
