@@ -9,7 +9,6 @@ uint64_t jc_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t jc_now_us(void) { return jc_now_ns() / 1000u; }
 
 static void digits(char *p, unsigned v, int n) { /* v as exactly n decimal digits */
   while (n--) {

@@ -5,9 +5,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
-/* Microseconds since an arbitrary fixed point (CLOCK_MONOTONIC). */
-uint64_t jc_now_us(void);
+/* Microseconds since an arbitrary fixed point (CLOCK_MONOTONIC). Inline: journey-lb reads it
+ * five times per request. */
+static inline uint64_t jc_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 /* Nanoseconds, same clock. */
 uint64_t jc_now_ns(void);
 /* Wall time as RFC 3339 UTC with milliseconds, e.g. 2026-11-24T05:14:42.123Z. Returns buf. */
