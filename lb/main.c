@@ -83,7 +83,13 @@ static const char usage[] =
     "  --max-connections N           client connections (10000); accept pauses at the limit\n"
     "  --max-header-size SIZE        request line + headers; larger: 431 (16k)\n"
     "  --max-headers N               header count; more: 431 (100)\n"
-    "  --max-body-size SIZE          request body; larger: 413; 0 = no limit (10m)\n"
+    "  --max-body-size SIZE          request body (chunk extensions included); larger: 413;\n"
+    "                                0 = no limit (10m)\n"
+    "  --methods LIST                forward only these methods (\"GET HEAD POST\"), others:\n"
+    "                                501 (every method that is a token; CONNECT never)\n"
+    "  --normalize-path on|off       forward the path as routes see it: dot segments resolved,\n"
+    "                                // merged, %XX of unreserved bytes decoded (on); off: as\n"
+    "                                received (routing still uses the normalised path)\n"
     "  --retries N                   other servers tried after a connect failure (2)\n"
     "Health checks (every pool; the same keys in a [pool NAME] section override them):\n"
     "  --health-check http|tcp|none  active checks (tcp connect when no health-* flag is given;\n"
@@ -130,7 +136,8 @@ static const char *settings[] = {
     "admin", "log-format", "log-level", "access-log", "server-timing", "served-by", "request-id",
     "client-header-timeout", "client-body-timeout", "client-idle-timeout", "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",
-    "max-connections", "max-header-size", "max-headers", "max-body-size", "retries",
+    "max-connections", "max-header-size", "max-headers", "max-body-size", "methods",
+    "normalize-path", "retries",
     "backend-dns", "dns-servers", "dns-interval", "dns-ttl-min", "dns-ttl-max", "drain-delay",
     "admin-token-file", "admin-socket", "admin-name", "admin-max-connections", "admin-timeout",
     "admin-recent", "probe-listen", NULL};

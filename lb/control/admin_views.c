@@ -1,6 +1,7 @@
 /* The admin endpoints (see admin_views.h): a snapshot of the shared state, formatted by
  * stats.c (JSON, Prometheus) or dashboard.c (the page), and the server actions. */
 #include "lb/control/admin_views.h"
+#include "lb/http/h1.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -82,7 +83,8 @@ static int snapshot_recent(lb_control *ctl, snap *sn, const char *id, uint64_t n
     memcpy(sn->paths[k], e->path, e->path_len);
     r->id = sn->ids[k];
     r->path = sn->paths[k];
-    r->method = llhttp_method_name((llhttp_method_t)e->method);
+    r->method = e->method == LB_METHOD_OTHER ? "other"
+                                             : llhttp_method_name((llhttp_method_t)e->method);
     r->status = e->status;
     r->retries = e->retries;
     r->pool = e->pool >= 0 && e->pool < rt->npools ? rt->pools[e->pool].name : "";

@@ -379,6 +379,8 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
   }
   {
     int tr = lb_tls_settings_set(&c->tls, name, value, why, wl);
+    if (tr > 0)
+      tr = lb_request_settings_set(&c->req, name, value, why, wl);
     if (tr <= 0)
       return tr;
   }

@@ -10,6 +10,7 @@
 #include "lb/core/admin_policy.h"
 #include "lb/core/balancer/hash_key.h"
 #include "lb/core/health.h"
+#include "lb/core/request_settings.h"
 #include "lb/core/tls_settings.h"
 #include "lb/core/values.h"
 
@@ -110,6 +111,7 @@ typedef struct lb_config {
   uint32_t max_header_size;       /* request line + headers, bytes: 431 */
   uint32_t max_headers;           /* header count: 431 */
   uint64_t max_body_size;         /* request body bytes: 413 (0 = unlimited) */
+  lb_request_settings req;        /* methods, normalize-path */
   uint32_t retries;               /* extra attempts on other servers (idempotent requests) */
   uint32_t backend_idle_max;      /* idle pooled connections per server per worker */
 

@@ -1,6 +1,7 @@
 /* Request head checks before anything is forwarded (see request_check.h for the why). */
 #include "lb/core/request_check.h"
 #include "lb/core/charclass.h"
+#include "lb/core/target.h"
 
 #include <llhttp.h>
 #include <stdint.h>
@@ -115,9 +116,9 @@ int lb_request_check(const lb_request_head *h, const char **why) {
   /* HTAB, FF, SP, other controls or obs-text in a target: a backend might split the line there. */
   if (!lb_cc_all(h->target, h->target_len, LB_CC_TARGET))
     FAIL(400, "invalid character in the request target (whitespace, control or non-ASCII)");
-  if (h->target[0] != '/' && !(h->is_options && h->target_len == 1 && h->target[0] == '*'))
-    FAIL(400, "only origin-form targets (/path) are routed: absolute- and authority-form are "
-              "for forward proxies");
+  lb_target tg;
+  if (lb_target_parse(h->target, h->target_len, h->is_options, &tg, why))
+    return 400; /* authority-form is for forward proxies (CONNECT) */
 
   /* Every field line: name ":" OWS value OWS CRLF, starting right after the previous CRLF. */
   const char *line_end = eol + 2;

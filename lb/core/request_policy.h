@@ -31,6 +31,9 @@ typedef struct lb_request_verdict {
   const char *term; /* the access log's termination reason */
   int keep_alive;   /* the local answer may keep the connection open (404 only) */
   size_t head_len;  /* the forwarded head in out[0..head_len) */
+  const char *path; /* routed: the normalised origin-form target routes saw (a view into the
+                     * request or into out's unused end; valid until out is written again) */
+  size_t path_len;
 } lb_request_verdict;
 
 /* out/cap: where the forwarded head is written (lb_rewrite_request). */

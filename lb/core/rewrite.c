@@ -229,13 +229,23 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
       continue;
     if (fi->cert_header && nl == fi->cert_header_len && !strncasecmp(n, fi->cert_header, nl))
       continue; /* only this hop says who the client certificate names: a client's copy is forged */
-    if (nl == 4 && LB_HEADER_IS(n, nl, "host"))
+    if (nl == 4 && LB_HEADER_IS(n, nl, "host")) {
       host = h;
+      if (req->host)
+        continue; /* the absolute-form's authority is the Host (RFC 9112 3.2.2) */
+    }
     put_header(&w, &run, h);
   }
   run_flush(&w, &run);
-  if (!host) /* HTTP/1.0 without Host goes out as HTTP/1.1: empty, as RFC 9110 7.2 says */
+  const char *hv = req->host ? req->host : host ? host->value : NULL;
+  size_t hl = req->host ? req->host_len : host ? host->value_len : 0;
+  if (req->host) {
+    PUTLIT(&w, "Host: ");
+    put(&w, hv, hl);
+    PUTLIT(&w, "\r\n");
+  } else if (!host) { /* HTTP/1.0 without Host goes out as HTTP/1.1: empty (RFC 9110 7.2) */
     PUTLIT(&w, "Host:\r\n");
+  }
   if (req->framing == LB_FRAME_CHUNKED)
     PUTLIT(&w, "Transfer-Encoding: chunked\r\n");
 
@@ -251,9 +261,9 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
   PUTLIT(&w, "\r\nX-Forwarded-Proto: ");
   puts0(&w, fi->proto);
   PUTLIT(&w, "\r\n");
-  if (host) {
+  if (hv) {
     PUTLIT(&w, "X-Forwarded-Host: ");
-    put(&w, host->value, host->value_len);
+    put(&w, hv, hl);
     PUTLIT(&w, "\r\n");
   }
   PUTLIT(&w, "Via: ");

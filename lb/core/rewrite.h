@@ -35,6 +35,8 @@ typedef struct lb_request_view {
   const lb_header *headers;
   size_t nheaders;
   lb_framing framing;   /* LENGTH (Content-Length kept), CHUNKED or NONE */
+  const char *host;     /* an absolute-form target's authority: replaces every Host line */
+  size_t host_len;
 } lb_request_view;
 
 typedef struct lb_forward_info {

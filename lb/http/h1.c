@@ -1,6 +1,7 @@
 /* HTTP/1 codec, parsing (h1.h): llhttp callbacks for requests and responses. */
 #include "lb/http/h1.h"
 
+#include "lb/core/charclass.h"
 #include "lb/core/framing.h"
 #include "lb/core/request_check.h"
 
@@ -34,6 +35,45 @@ static const llhttp_settings_t resp_settings = {
 void lb_h1_req_parser_init(llhttp_t *p, lb_h1_req *r) {
   llhttp_init(p, HTTP_REQUEST, &req_settings);
   p->data = r;
+  r->other_method = r->method_pending = 0;
+  r->method = NULL;
+  r->method_len = 0;
+}
+
+/* llhttp refused the method: a token followed by SP is parsed as GET (llhttp needs a method it
+ * knows; the framing rules are the same for every method) and kept as received. */
+static enum llhttp_errno other_method(llhttp_t *p, lb_h1_req *r, const char *start,
+                                      const char *end) {
+  const char *m = start;
+  while (end - m >= 2 && m[0] == '\r' && m[1] == '\n')
+    m += 2; /* empty lines before a request */
+  const char *q = m;
+  while (q < end && q - m <= LB_METHOD_MAX && lb_cc_all(q, 1, LB_CC_TCHAR))
+    q++;
+  if (q - m > LB_METHOD_MAX || (q < end && (*q != ' ' || q == m)))
+    return HPE_INVALID_METHOD;
+  lb_h1_req_parser_init(p, r);
+  if (q == end) { /* the method goes on in a later read: parsed again from `start` */
+    r->method_pending = 1;
+    return HPE_OK;
+  }
+  r->other_method = 1;
+  r->method = m;
+  r->method_len = (size_t)(q - m);
+  llhttp_execute(p, "GET", 3);
+  return llhttp_execute(p, q, (size_t)(end - q));
+}
+
+enum llhttp_errno lb_h1_req_execute_head_other(llhttp_t *p, lb_h1_req *r, const char *start,
+                                               const char *data, size_t len,
+                                               enum llhttp_errno e) {
+  if (r->method_pending)
+    return other_method(p, r, start, data + len);
+  /* llhttp knows the RTSP methods (DESCRIBE ...) and refuses them at the version, as a constant */
+  int rtsp = e == HPE_INVALID_CONSTANT && p->method >= HTTP_DESCRIBE && !r->head_done;
+  if ((e != HPE_INVALID_METHOD && !rtsp) || r->other_method)
+    return e;
+  return other_method(p, r, start, data + len);
 }
 
 void lb_h1_req_reset(lb_h1_req *r) {
@@ -153,6 +193,17 @@ enum llhttp_errno lb_h1_req_execute_body(llhttp_t *p, lb_h1_req *r, const char *
   if ((st == 1) != (e == HPE_PAUSED) || (st == 1 && used != n))
     return body_refused(p, r, "malformed chunked body (its end is ambiguous)");
   return e;
+}
+
+int lb_h1_req_body_refusal(const lb_h1_req *r, const char **why, const char **term) {
+  if (r->body_too_large) {
+    *why = "request body larger than max-body-size";
+    *term = "body-too-large";
+    return 413;
+  }
+  *why = r->body_why ? r->body_why : "malformed request body";
+  *term = r->trailers_too_large ? "header-too-large" : "bad-request";
+  return r->trailers_too_large ? 431 : 400;
 }
 
 /* ---- responses: views into the backend connection's buffer ---- */

@@ -14,11 +14,18 @@
 #include <llhttp.h>
 #include <stdint.h>
 
+/* ex->method of a request whose method llhttp does not know (QUERY, custom tokens): forwarded
+ * as it came, never retried after a byte was sent (not idempotent as far as the LB knows). */
+#define LB_METHOD_OTHER 255
+#define LB_METHOD_MAX 64 /* a longer method token: 501 */
+
 /* A request being parsed (one per client connection, reset per request). */
 typedef struct lb_h1_req {
   lb_header *hdrs;   /* views: max_hdrs of them, the caller's storage */
   const char *url;   /* the target: a view */
   size_t url_len;
+  const char *method; /* with other_method: the method as received (a view), else NULL */
+  size_t method_len;
   uint64_t body_bytes;
   uint64_t max_body; /* max-body-size (0: unlimited): 413 as soon as it is passed */
   lb_chunk_scan chunk; /* a chunked body's strict syntax, over the bytes relayed */
@@ -30,12 +37,32 @@ typedef struct lb_h1_req {
   unsigned too_many_headers : 1; /* 431 */
   unsigned body_too_large : 1;   /* 413 */
   unsigned trailers_too_large : 1; /* 431 */
+  unsigned other_method : 1;     /* a method token llhttp does not know: `method` */
+  unsigned method_pending : 1;   /* such a token, its end not received yet */
 } lb_h1_req;
 
 /* llhttp_init with the request settings; p->data = r. Resets nothing in r but its views. */
 void lb_h1_req_parser_init(llhttp_t *p, lb_h1_req *r);
 /* Per-request state back to "nothing seen" (the parser is reset apart). */
 void lb_h1_req_reset(lb_h1_req *r);
+
+/* Request head bytes: llhttp_execute, except that a method llhttp does not know (any RFC 9110
+ * token) is parsed as if it were GET and kept in r->method. `start` is where the request began
+ * in the same buffer as `data` (bytes before `data` were given before). */
+enum llhttp_errno lb_h1_req_execute_head_other(llhttp_t *p, lb_h1_req *r, const char *start,
+                                               const char *data, size_t len,
+                                               enum llhttp_errno e);
+static inline enum llhttp_errno lb_h1_req_execute_head(llhttp_t *p, lb_h1_req *r,
+                                                       const char *start, const char *data,
+                                                       size_t len) {
+  if (!r->method_pending) {
+    enum llhttp_errno e = llhttp_execute(p, data, len);
+    if (e != HPE_INVALID_METHOD && e != HPE_INVALID_CONSTANT)
+      return e; /* the common case, inline */
+    return lb_h1_req_execute_head_other(p, r, start, data, len, e);
+  }
+  return lb_h1_req_execute_head_other(p, r, start, data, len, HPE_OK);
+}
 
 int lb_h1_req_on_message_begin(llhttp_t *p);
 int lb_h1_req_on_url(llhttp_t *p, const char *at, size_t n);
@@ -51,6 +78,9 @@ int lb_h1_req_on_chunk_header(llhttp_t *p);
  * as llhttp_execute, else an error: body_too_large (413), trailers_too_large (431) or a 400 with
  * body_why. */
 enum llhttp_errno lb_h1_req_execute_body(llhttp_t *p, lb_h1_req *r, const char *data, size_t len);
+/* After lb_h1_req_execute_body refused a body: the status (413, 431 or 400), the reason for the
+ * client and the access log's termination reason. */
+int lb_h1_req_body_refusal(const lb_h1_req *r, const char **why, const char **term);
 
 /* A response being parsed (one per backend connection, reset per response). */
 typedef struct lb_h1_resp {

@@ -39,7 +39,7 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
     jc_logline_str(&l, "cipher", "");
     jc_logline_str(&l, "sni", "");
   }
-  jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)ex->method));
+  jc_logline_str(&l, "method", lb_exchange_method_name(ex));
   jc_logline_str(&l, "path", conn->path);
   jc_logline_int(&l, "status", ex->status);
   jc_logline_uint(&l, "bytes_in", ex->bytes_in);
@@ -91,7 +91,7 @@ void lb_debug_phase(lb_exchange *ex, const lb_log_conn *conn, const char *phase,
   if (!__builtin_strcmp(phase, "connect"))
     jc_logline_bool(&l, "reused", ex->backend_reused);
   if (!__builtin_strcmp(phase, "request")) {
-    jc_logline_str(&l, "method", llhttp_method_name((llhttp_method_t)ex->method));
+    jc_logline_str(&l, "method", lb_exchange_method_name(ex));
     jc_logline_str(&l, "path", conn->path);
   }
   if (!__builtin_strcmp(phase, "response") || !__builtin_strcmp(phase, "done"))

@@ -287,7 +287,7 @@ static void on_request_head(lb_client *c) {
    * with the head never reaches a backend (a pooled connection would send the head at once). */
   if (!c->h1.msg_done && parse_body(c) != 0)
     return;
-  lb_client_head_key(c);
+  lb_client_head_key(c, &v);
   lb_exchange_dispatch(&c->ex);
 }
 
@@ -303,17 +303,13 @@ static int parse_body(lb_client *c) {
     c->parse_off = (size_t)(llhttp_get_error_pos(&c->rx->parser) - c->in);
     c->h1.msg_done = 1;
   } else {
-    int too_big = c->h1.body_too_large, trailers = c->h1.trailers_too_large;
+    const char *why, *term;
+    int status = lb_h1_req_body_refusal(&c->h1, &why, &term);
     if (c->ex.resp_started) {
-      lb_client_close(c, too_big ? "body-too-large" : "bad-request-body");
+      lb_client_close(c, status == 413 ? "body-too-large" : "bad-request-body");
     } else {
       lb_exchange_detach(&c->ex, 0);
-      if (too_big)
-        local_response(c, 413, "request body larger than max-body-size", 0, "body-too-large");
-      else
-        local_response(c, trailers ? 431 : 400,
-                       c->h1.body_why ? c->h1.body_why : "malformed request body", 0,
-                       trailers ? "header-too-large" : "bad-request");
+      local_response(c, status, why, 0, term);
     }
     return -1;
   }
@@ -334,8 +330,8 @@ static void client_process(lb_client *c) {
       c->ex.t.first_request = c->nrequests == 0;
       lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);
     }
-    enum llhttp_errno e =
-        llhttp_execute(&c->rx->parser, c->in + c->parse_off, c->in_len - c->parse_off);
+    enum llhttp_errno e = lb_h1_req_execute_head(&c->rx->parser, &c->h1, c->in + c->req_off,
+                                                 c->in + c->parse_off, c->in_len - c->parse_off);
     if (e == HPE_OK) {
       c->parse_off = c->in_len;
       if (c->in_len - c->req_off > rt->cfg.max_header_size) {

@@ -8,7 +8,9 @@
 int lb_client_head_read(lb_client *c) {
   const lb_runtime *rt = c->ex.w->rt;
   llhttp_t *p = &c->rx->parser;
-  c->ex.method = p->method;
+  c->ex.method = c->h1.other_method ? LB_METHOD_OTHER : p->method;
+  if (c->h1.other_method)
+    lb_exchange_method_keep(&c->ex, c->h1.method, c->h1.method_len);
   c->ex.http_minor = p->http_minor;
   c->ex.keep_alive = llhttp_should_keep_alive(p);
   size_t ul = c->h1.url_len < LB_PATH_LOG_MAX - 1 ? c->h1.url_len : LB_PATH_LOG_MAX - 1;
@@ -69,7 +71,7 @@ void lb_client_head_decide(lb_client *c, int has_host, lb_request_verdict *v) {
                .headers = c->h1.hdrs,
                .nheaders = c->h1.nhdrs,
                .names_checked = 1 /* on_headers_complete */},
-      .method = llhttp_method_name((llhttp_method_t)c->ex.method),
+      .method = lb_exchange_method_name(&c->ex),
       .is_connect = c->ex.method == HTTP_CONNECT,
       .has_host = has_host,
       .framing = c->ex.req_framing,
@@ -80,14 +82,14 @@ void lb_client_head_decide(lb_client *c, int has_host, lb_request_verdict *v) {
   lb_request_decide(&in, &rt->cfg, c->ex.head, LB_HEAD_CAP(&c->ex.w->rt->cfg), v);
 }
 
-void lb_client_head_key(lb_client *c) {
+void lb_client_head_key(lb_client *c, const lb_request_verdict *v) {
   const lb_runtime *rt = c->ex.w->rt;
   const lb_pool *pool = &rt->pools[c->ex.pool];
   if (pool->ops->keyed) { /* the balancing key: views into the request, nothing copied */
     lb_key_source src = {.client_ip = c->peer + c->peer_ip_off,
                          .client_ip_len = c->peer_ip_len,
-                         .target = c->h1.url,
-                         .target_len = c->h1.url ? c->h1.url_len : 0,
+                         .target = v->path, /* normalised: the key routes saw */
+                         .target_len = v->path_len,
                          .headers = c->h1.hdrs,
                          .nheaders = c->h1.nhdrs};
     c->rx->pick.has_key = lb_pool_key(pool, &src, &c->rx->pick.key) != NULL;

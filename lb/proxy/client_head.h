@@ -13,7 +13,8 @@ int lb_client_head_read(lb_client *c);
 /* The request policy over the head: *v (a status to answer, or the pool and the forwarded
  * head, written into the head block). */
 void lb_client_head_decide(lb_client *c, int has_host, lb_request_verdict *v);
-/* A keyed pool's balancing key, for the exchange's pick. */
-void lb_client_head_key(lb_client *c);
+/* A keyed pool's balancing key, for the exchange's pick (hash-key = path: the normalised path
+ * of the verdict, valid until the head block is written again). */
+void lb_client_head_key(lb_client *c, const lb_request_verdict *v);
 
 #endif

@@ -67,6 +67,17 @@ static void reset_parser(lb_bconn *b, lb_exchange *ex) {
 
 /* Releases the client's hold on its server and connection. reusable: the backend connection
  * finished a whole exchange cleanly and may serve another request. */
+void lb_exchange_method_keep(lb_exchange *ex, const char *name, size_t len) {
+  len = name && len <= LB_METHOD_MAX ? len : 0;
+  memcpy(ex->method_other, name ? name : "", len);
+  ex->method_other[len] = 0;
+}
+
+const char *lb_exchange_method_name(const lb_exchange *ex) {
+  return ex->method == LB_METHOD_OTHER ? ex->method_other
+                                      : llhttp_method_name((llhttp_method_t)ex->method);
+}
+
 void lb_exchange_detach(lb_exchange *ex, int reusable) {
   lb_bconn *b = ex->b;
   if (ex->counted) {

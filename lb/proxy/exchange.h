@@ -20,6 +20,7 @@
 #include "lb/core/balancer/balancer.h"
 #include "lb/core/rewrite.h"
 #include "lb/core/timing.h"
+#include "lb/http/h1.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -72,7 +73,8 @@ struct lb_exchange {
   uint32_t reqid_len;
   lb_timing t;
   uint64_t bytes_in, bytes_out;
-  int method;          /* llhttp_method */
+  int method;          /* llhttp_method, or LB_METHOD_OTHER (lb/http/h1.h) */
+  char method_other[LB_METHOD_MAX + 1]; /* LB_METHOD_OTHER's name, as received */
   int http_minor;      /* the client's (the response's framing depends on it) */
   int pool;            /* -1 when answered locally */
   int server;          /* index in pool, -1 none */
@@ -87,6 +89,11 @@ struct lb_exchange {
   unsigned resp_started : 1;   /* response bytes went to the client */
   unsigned reqid_due : 1;      /* none taken or made yet: lb_exchange_request_id makes one */
 };
+
+/* The method's name for the forwarded head and the logs (lb_exchange_method_keep keeps one
+ * llhttp does not know). */
+void lb_exchange_method_keep(lb_exchange *ex, const char *name, size_t len);
+const char *lb_exchange_method_name(const lb_exchange *ex);
 
 /* The request is parsed and the policy chose ex->pool (and, for a keyed pool, the codec put
  * the request's key in ex->pick): pick a server and go. */

@@ -53,7 +53,7 @@ static inline SSL_CTX *lb_runtime_tls_default(lb_runtime *rt) {
   return lb_tls_server_default(t ? t : &rt->tls);
 }
 
-/* A per-worker free list of same-size blocks lent to connections (client_conn.c). */
+/* A per-worker free list of same-size blocks lent to connections (client_buffers.c). */
 typedef jc_blockpool lb_bufpool;
 
 /* Idle backend connections of one server in one worker (most recent first). */
@@ -87,8 +87,8 @@ struct lb_worker {
   lb_idle_list *idle[LB_MAX_POOLS]; /* idle[pool][server] */
   uint64_t rng[2];
   void (*client_gone)(lb_worker *w); /* set by worker.c: a client connection was freed */
-  lb_bufpool reqbufs; /* free per-request head buffers (client_conn.c) */
-  lb_bufpool rxbufs;  /* free receive buffers with their header views (client_conn.c) */
+  lb_bufpool reqbufs; /* free per-request head buffers (client_buffers.c) */
+  lb_bufpool rxbufs;  /* free receive buffers with their header views (client_buffers.c) */
   lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
   lb_recent_ring recent;         /* the last requests, for the admin page (lb/core/recent.h) */
   lb_lat_window *lat[LB_MAX_POOLS]; /* [pool][server]: last-minute latency per server */

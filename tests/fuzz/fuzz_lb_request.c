@@ -35,12 +35,47 @@ static int parse_head(const char *buf, size_t len, req_ctx *c, llhttp_t *p, size
   c->r.hdrs = c->hdrs;
   c->r.max_hdrs = max;
   lb_h1_req_parser_init(p, &c->r);
-  enum llhttp_errno e = llhttp_execute(p, buf, len);
+  enum llhttp_errno e = lb_h1_req_execute_head(p, &c->r, buf, buf, len);
   if (e != HPE_PAUSED || !c->r.head_done)
     return -(int)e - 1000;
   *head_end = (size_t)(llhttp_get_error_pos(p) - buf);
   return lb_request_framing((p->flags & F_CHUNKED) != 0, (p->flags & F_CONTENT_LENGTH) != 0,
                             p->content_length);
+}
+
+/* One body verdict: fed whole, then split at `cut`. */
+static enum llhttp_errno body_run(const char *b, size_t n, size_t cut, const req_ctx *head,
+                                  const llhttp_t *hp, size_t *end) {
+  req_ctx c = *head;
+  llhttp_t p = *hp;
+  p.data = &c.r;
+  c.r.hdrs = c.hdrs;
+  c.r.max_body = 1 << 20;
+  c.r.max_head = 8192;
+  llhttp_resume(&p);
+  enum llhttp_errno e = HPE_OK;
+  size_t off = 0;
+  for (size_t part = cut ? cut : n; off < n; part = n - off) {
+    e = lb_h1_req_execute_body(&p, &c.r, b + off, part);
+    if (e != HPE_OK)
+      break;
+    off += part;
+  }
+  *end = e == HPE_PAUSED ? (size_t)(llhttp_get_error_pos(&p) - b) : 0;
+  return e == HPE_OK || e == HPE_PAUSED ? e : HPE_USER;
+}
+
+/* A chunked body (the strict check next to llhttp): the verdict and the message's end do not
+ * depend on how the bytes are split between reads. */
+static void check_body(const char *b, size_t n, const req_ctx *c, const llhttp_t *p,
+                       const uint8_t *d, size_t size) {
+  if (!(p->flags & F_CHUNKED) || !n)
+    return;
+  size_t end1, end2;
+  enum llhttp_errno e1 = body_run(b, n, 0, c, p, &end1);
+  enum llhttp_errno e2 = body_run(b, n, 1 + (size_t)d[0] % n, c, p, &end2);
+  if (e1 != e2 || end1 != end2)
+    fail("a chunked body's verdict depends on how it is split", d, size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -74,9 +109,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   lb_forward_info fi = {"192.0.2.7", "https", "0f8fad5b-d9cb-469f-a165-70867728950e", 36,
                         "journey-lb", 0, NULL, 0, NULL, 0};
-  const char *method = llhttp_method_name((llhttp_method_t)p.method);
-  lb_request_view v = {method, strlen(method), c.r.url, c.r.url_len, p.http_minor, c.hdrs, c.r.nhdrs,
-                       (lb_framing)framing};
+  check_body(buf + head_end, size - head_end, &c, &p, data, size);
+  const char *method = c.r.other_method ? c.r.method : llhttp_method_name((llhttp_method_t)p.method);
+  size_t method_len = c.r.other_method ? c.r.method_len : strlen(method);
+  lb_request_view v = {method, method_len, c.r.url, c.r.url_len, p.http_minor, c.hdrs, c.r.nhdrs,
+                       (lb_framing)framing, NULL, 0};
   size_t cap = 16 * 1024 + 1024;
   char *out = malloc(cap);
   size_t n = lb_rewrite_request(out, cap, &v, &fi);
@@ -95,7 +132,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       fail("body framing changed on the way to the backend", data, size);
     if (framing == LB_FRAME_LENGTH && p2.content_length != p.content_length)
       fail("Content-Length changed on the way", data, size);
-    if (p2.method != p.method || c2.r.url_len != c.r.url_len || memcmp(c2.r.url, c.r.url, c.r.url_len))
+    if (p2.method != p.method || c2.r.other_method != c.r.other_method ||
+        (c.r.other_method && (c2.r.method_len != c.r.method_len ||
+                              memcmp(c2.r.method, c.r.method, c.r.method_len))) ||
+        c2.r.url_len != c.r.url_len || memcmp(c2.r.url, c.r.url, c.r.url_len))
       fail("method or target changed on the way", data, size);
     lb_request_head rh2 = {fwd, n, c2.r.url, c2.r.url_len, p2.http_major, p2.http_minor,
                            p2.method == HTTP_OPTIONS, c2.hdrs, c2.r.nhdrs, 0};

@@ -1,7 +1,7 @@
 /* libFuzzer: the TLS record path of the LB's listener (common/tls.c server engine over memory
  * BIOs, the context journey-lb uses). The fuzzer's bytes are what a client sends, in up to four
  * reads (split points from the first byte); after each read: handshake, or read plaintext until
- * WANT_READ, and the pending ciphertext is drained, as lb/client_conn.c does. A self-signed
+ * WANT_READ, and the pending ciphertext is drained, as lb/net/stream.c does. A self-signed
  * ECDSA certificate is made once at start-up. Oracles: no crash, no leak; an error says why. */
 #include "common/tls.h"
 

@@ -44,6 +44,22 @@ regress = {
     "regress-bad-trailer": b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n0\r\nBad Trailer: x\r\n\r\n",
     "regress-http10-no-host": b"GET /my-app/data HTTP/1.0\r\n\r\n",
 }
+# Strict chunks, targets, trailers and methods (tests/integration/strict_requests.py): a bare CR
+# in a chunk-size line, an extension or a trailer ended the message at another byte.
+CH = b"POST /my-app/data HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+regress.update({
+    "regress-chunk-bare-cr-size-line": CH + b"5\r\nhello\r\n0\rX\r\n\r\n",
+    "regress-chunk-bare-cr-last-chunk": CH + b"0\r\xff\nX-T: y\r\n\r\n",
+    "regress-chunk-bare-cr-extension": CH + b"5;a\rb\r\nhello\r\n0\r\n\r\n",
+    "regress-chunk-bare-cr-trailer": CH + b"5\r\nhello\r\n0\r\nX-T: a\rb\r\n\r\n",
+    "regress-chunk-trailer-obs-fold": CH + b"0\r\nX-T: y\r\n z\r\n\r\n",
+    "regress-chunk-long-extension": CH + b"1;" + b"e" * 1100 + b"\r\na\r\n0\r\n\r\n",
+    "regress-chunk-many-trailers": CH + b"0\r\n" + b"X-T: a\r\n" * 120 + b"\r\n",
+    "regress-target-htab": b"GET /my-app/data\tHTTP/1.0 HTTP/1.1\r\n" + H + b"\r\n",
+    "chunk_ext_trailers": CH + b"5;b=\"x y\"\r\nhello\r\n0;last\r\nX-T: y\r\nX-U:\tz\r\n\r\n",
+    "absolute_form": b"GET http://www.my-app.com/my-app/../data?x=1 HTTP/1.1\r\nHost: other\r\n\r\n",
+    "query_method": b"QUERY /my-app/%2e%2E/data HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nq=1",
+})
 for k, v in list(reqs.items()) + list(regress.items()):
     put("fuzz_lb_request", k, v)
 

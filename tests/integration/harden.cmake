@@ -80,6 +80,18 @@ if(TARGET journey-lb AND TARGET journey-backend)
       "testssl not found (Debian package testssl.sh; scripts/install-deps.sh --test installs it)")
   endif()
 endif()
+# Request integrity: strict chunks, targets, absolute-form, methods, path normalisation, and the
+# differential check of what was forwarded against h11 (Debian's python3-h11, /usr/bin/python3).
+if(TARGET journey-lb AND TARGET journey-backend)
+  foreach(case chunked target absolute methods paths differential)
+    add_test(NAME integration.harden.strict_${case}
+      COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/strict_requests.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case ${case})
+    set_tests_properties(integration.harden.strict_${case} PROPERTIES LABELS integration
+      TIMEOUT 300 FIXTURES_REQUIRED certs)
+  endforeach()
+endif()
 # Responses that cannot be relayed as they came (framing named by Connection, 1xx to HTTP/1.0,
 # 204 with a length), a 64 KiB target, error bodies without server details, and whose fault a
 # slow upload is (exchange_integrity.py).

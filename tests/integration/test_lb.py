@@ -599,9 +599,9 @@ class DropSecondBackend(RawBackend):
 
 
 def case_no_replay():
-    """RFC 9110 9.2.2: a POST whose head reached a backend is never sent again, even when it
-    went out on a pooled connection that then closed (502); a GET is replayed once on a fresh
-    connection (200)."""
+    """RFC 9110 9.2.2: a POST (or a QUERY, a method the LB does not know) whose head reached a
+    backend is never sent again, even when it went out on a pooled connection that then closed
+    (502); a GET is replayed once on a fresh connection (200)."""
     be = DropSecondBackend()
     be.start()
     lb = start_lb([be], "--workers", "1")
@@ -614,6 +614,15 @@ def case_no_replay():
     print("bodyless POST on a pooled connection that closed:", r.status, body[:120])
     check(r.status == 502, f"the POST must not be replayed: expected 502, got {r.status}")
     check(be.seen.get("POST") == 1, f"the backend read the POST {be.seen.get('POST')} times")
+    # a method journey-lb does not know (QUERY) is not known to be idempotent: never replayed
+    c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+    get(c)  # a fresh backend connection, pooled after this answer
+    c.request("QUERY", "/my-app/data", body=b"", headers={"Content-Length": "0"})
+    r = c.getresponse()
+    r.read()
+    print("bodyless QUERY on a pooled connection that closed:", r.status)
+    check(r.status == 502 and be.seen.get("QUERY") == 1,
+          f"the QUERY must not be replayed: {r.status}, read {be.seen.get('QUERY')} times")
     c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
     get(c)  # a fresh backend connection, pooled after this answer
     before = be.seen.get("GET", 0)

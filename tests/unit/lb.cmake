@@ -11,6 +11,8 @@ journey_unit_test(test_lb_ticket_keys SOURCES test_lb_ticket_keys.c LIBS journey
 journey_unit_test(test_lb_policy SOURCES test_lb_policy.c LIBS journey_lb_http)
 # Strict chunked-body syntax next to llhttp (lb/core/chunk_check.c through lb/http/h1.c).
 journey_unit_test(test_lb_chunk_check SOURCES test_lb_chunk_check.c LIBS journey_lb_http)
+# Target forms and the path routes see (lb/core/target.c).
+journey_unit_test(test_lb_target SOURCES test_lb_target.c LIBS journey_lb_core)
 # The TCP+TLS stream (lb/net/stream.c) on real loopback sockets: back-pressure, TLS, end and linger.
 journey_unit_test(test_lb_stream SOURCES test_lb_stream.c ${PROJECT_SOURCE_DIR}/lb/net/stream.c
   LIBS PkgConfig::LIBUV)

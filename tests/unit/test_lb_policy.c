@@ -109,9 +109,61 @@ static void request_policy_table(void **state) {
   }
 }
 
+/* Targets: absolute-form (the authority is the Host), the normalised path routes and goes to
+ * the backend (or the path as received with normalize-path = off), the methods allow-list. */
+static void target_policy_table(void **state) {
+  (void)state;
+  static const struct {
+    const char *raw, *methods;
+    int as_received, status, pool;
+    const char *line, *host; /* the forwarded request line and Host line */
+  } t[] = {
+      {"GET http://www.my-app.com/app/x?q HTTP/1.1\r\nHost: other\r\n\r\n", "", 0, 0, APP,
+       "GET /app/x?q HTTP/1.1\r\n", "\r\nHost: www.my-app.com\r\n"},
+      {"GET HTTP://www.my-app.com:8443 HTTP/1.1\r\nHost: x\r\n\r\n", "", 0, 404, -1, NULL, NULL},
+      {"GET /app/../private/key.txt HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 404, -1, NULL, NULL},
+      {"GET /app/%2e%2e/private HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 404, -1, NULL, NULL},
+      {"GET /x/../app/./y//z HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 0, APP,
+       "GET /app/y/z HTTP/1.1\r\n", "\r\nHost: a\r\n"},
+      {"GET /x/../app/./y//z?a=/../b HTTP/1.1\r\nHost: a\r\n\r\n", "", 1, 0, APP,
+       "GET /x/../app/./y//z?a=/../b HTTP/1.1\r\n", "\r\nHost: a\r\n"},
+      {"GET /%61pp/x HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 0, APP, "GET /app/x HTTP/1.1\r\n", NULL},
+      {"GET /app/..%2Fprivate HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 400, -1, NULL, NULL},
+      {"GET /.. HTTP/1.1\r\nHost: a\r\n\r\n", "", 0, 400, -1, NULL, NULL},
+      {"GET /app/x HTTP/1.1\r\nHost: a\r\n\r\n", "GET, HEAD", 0, 0, APP, NULL, NULL},
+      {"POST /app/x HTTP/1.1\r\nHost: a\r\n\r\n", "GET, HEAD", 0, 501, -1, NULL, NULL},
+  };
+  char out[4096], err[200];
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    cfg.req.path_as_received = t[i].as_received;
+    cfg.req.methods[0] = 0;
+    if (t[i].methods[0] && lb_config_set(&cfg, "", "methods", t[i].methods, "test", err, sizeof err))
+      fail_msg("%s", err);
+    lb_request_verdict v;
+    decide(t[i].raw, out, sizeof out, &v);
+    if (v.status != t[i].status || v.pool != t[i].pool)
+      fail_msg("row %zu: status %d pool %d (%s), want %d %d", i, v.status, v.pool,
+               v.why ? v.why : "-", t[i].status, t[i].pool);
+    if (t[i].line && (v.head_len < strlen(t[i].line) || memcmp(out, t[i].line, strlen(t[i].line))))
+      fail_msg("row %zu: forwarded %.*s", i, (int)v.head_len, out);
+    if (t[i].line && !t[i].as_received) { /* the path routes saw is the one forwarded */
+      const char *sp = strchr(t[i].line, ' ') + 1;
+      assert_memory_equal(v.path, sp, v.path_len);
+      assert_int_equal(sp[v.path_len], ' ');
+    }
+    if (t[i].host) {
+      assert_non_null(memmem(out, v.head_len, t[i].host, strlen(t[i].host)));
+      assert_null(memmem(out, v.head_len, "Host: other", 11));
+    }
+  }
+  cfg.req.path_as_received = 0;
+  cfg.req.methods[0] = 0;
+}
+
 /* ---- retry policy ---- */
 
-enum { GET = HTTP_GET, POST = HTTP_POST, PUT = HTTP_PUT, DELETE = HTTP_DELETE };
+enum { GET = HTTP_GET, POST = HTTP_POST, PUT = HTTP_PUT, DELETE = HTTP_DELETE,
+       OTHER = LB_METHOD_OTHER };
 
 static void retry_policy_table(void **state) {
   (void)state;
@@ -135,6 +187,10 @@ static void retry_policy_table(void **state) {
       /* the replay bug: a bodyless POST whose head went out is never sent again */
       {POST, 1, 0, LB_FAIL_STALE, 0, 1, 1, 0, LB_RETRY_502},
       {POST, 1, 0, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_502},
+      /* a method llhttp does not know (QUERY, custom): not idempotent as far as the LB knows */
+      {OTHER, 1, 0, LB_FAIL_STALE, 0, 1, 1, 0, LB_RETRY_502},
+      {OTHER, 1, 0, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_502},
+      {OTHER, 0, 0, LB_FAIL_CONNECT, 0, 1, 1, 0, LB_RETRY_NEXT},
       /* a body already relayed is gone: no replay even for PUT */
       {PUT, 1, 1, LB_FAIL_STALE, 0, 1, 1, 0, LB_RETRY_502},
       {PUT, 1, 1, LB_FAIL_CLOSED, 0, 1, 1, 0, LB_RETRY_502},
@@ -174,6 +230,7 @@ static void retry_policy_table(void **state) {
   }
   assert_true(lb_method_idempotent(HTTP_HEAD) && lb_method_idempotent(HTTP_OPTIONS));
   assert_false(lb_method_idempotent(HTTP_PATCH) || lb_method_idempotent(HTTP_POST));
+  assert_false(lb_method_idempotent(LB_METHOD_OTHER) || lb_method_idempotent(HTTP_PROPPATCH));
 }
 
 /* ---- framing ---- */
@@ -250,6 +307,7 @@ static void framing_table(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(request_policy_table, setup),
+      cmocka_unit_test_setup(target_policy_table, setup),
       cmocka_unit_test(retry_policy_table),
       cmocka_unit_test(framing_table),
   };

@@ -44,7 +44,11 @@ static void table(void **state) {
       {"GET /a HTTP/3.0\r\nHost: x\r\n\r\n", 505, "version"},
       {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "HTTP/2"},
       {"FOO /a HTTP/1.1\r\nHost: x\r\n\r\n", 501, "method"},
-      {"GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n", 400, "origin-form"},
+      {"GET http://x/a HTTP/1.1\r\nHost: x\r\n\r\n", 0, NULL}, /* absolute-form (RFC 9112 3.2.2) */
+      {"GET https://x:8443?q HTTP/1.1\r\nHost: y\r\n\r\n", 0, NULL},
+      {"GET http://u@x/a HTTP/1.1\r\nHost: x\r\n\r\n", 400, "authority"},
+      {"GET ftp://x/a HTTP/1.1\r\nHost: x\r\n\r\n", 400, "origin-form"},
+      {"GET x:443 HTTP/1.1\r\nHost: x\r\n\r\n", 400, NULL},
       {"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "origin-form"},
       {"GET /a HTTP/1.1\r\n\r\n", 400, "missing Host"},
       {"GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400, "more than one Host"},
@@ -85,7 +89,7 @@ static void forwarded_head_passes_the_check(void **state) {
     const char *why;
     assert_int_equal(verdict(in[i], &why, &c), 0);
     lb_request_view v = {"GET", 3, c.r.url, c.r.url_len, c.p.http_minor, c.h, c.r.nhdrs,
-                         LB_FRAME_NONE};
+                         LB_FRAME_NONE, NULL, 0};
     lb_forward_info fi = {"192.0.2.7", "http", "rid", 3, "journey-lb", 0, NULL, 0, NULL, 0};
     char out[2048];
     size_t n = lb_rewrite_request(out, sizeof out - 1, &v, &fi);

@@ -13,7 +13,7 @@
 
 static size_t fwd(char *out, size_t cap, const lb_header *h, size_t nh, lb_framing fr,
                   const char *rid) {
-  lb_request_view v = {"GET", 3, "/my-app/data?x=1", 16, 1, h, nh, fr};
+  lb_request_view v = {"GET", 3, "/my-app/data?x=1", 16, 1, h, nh, fr, NULL, 0};
   lb_forward_info fi = {"192.0.2.7", "https", rid, rid ? strlen(rid) : 0, "journey-lb", 0,
                         NULL, 0, NULL, 0};
   return lb_rewrite_request(out, cap, &v, &fi);
@@ -24,7 +24,7 @@ static void forwarded_for_from_a_slice(void **state) {
   (void)state;
   const char peer[] = "[2001:db8::7]:50312";
   const lb_header h[] = {H("Host", "a"), H("X-Forwarded-For", "198.51.100.1")};
-  lb_request_view v = {"GET", 3, "/", 1, 1, h, 2, LB_FRAME_NONE};
+  lb_request_view v = {"GET", 3, "/", 1, 1, h, 2, LB_FRAME_NONE, NULL, 0};
   lb_forward_info fi = {peer + 1, "https", NULL, 0, "journey-lb", 11, NULL, 0, NULL, 0};
   char out[1024];
   size_t n = lb_rewrite_request(out, sizeof out, &v, &fi);
@@ -40,7 +40,7 @@ static void client_cert_subject_not_forgeable(void **state) {
   (void)state;
   const lb_header h[] = {H("Host", "a"), H("x-client-cert-subject", "CN=forged"),
                          H("X-Client-Cert-Subject", "CN=forged2")};
-  lb_request_view v = {"GET", 3, "/", 1, 1, h, 3, LB_FRAME_NONE};
+  lb_request_view v = {"GET", 3, "/", 1, 1, h, 3, LB_FRAME_NONE, NULL, 0};
   lb_forward_info fi = {"192.0.2.7", "https", NULL, 0, "journey-lb", 0,
                         "X-Client-Cert-Subject", 21, "CN=alice,O=Example", 18};
   char out[1024];
