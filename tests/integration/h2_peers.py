@@ -40,9 +40,11 @@ def rss_kib(pids):
     return total
 
 
-def start_target(target, certs, backends, lb_binary=None, extra=()):
+def start_target(target, certs, backends, lb_binary=None, extra=(), name=None):
     """Starts TARGET in front of backends [(name, port)]; returns the process with .port (HTTPS, h2
-    offered by ALPN) and .target. `extra`: more journey-lb flags."""
+    offered by ALPN) and .target. `extra`: more journey-lb flags; `name`: its files' and log's name
+    (default: the target's), so that two instances can run side by side."""
+    name = name or ("journey-lb" if target == "journey" else target)
     crt, key, _ = cert_paths(certs)
     (port,) = free_ports(1)
     if target == "journey":
@@ -50,12 +52,12 @@ def start_target(target, certs, backends, lb_binary=None, extra=()):
                "--workers", "1", *extra]
         for n, p in backends:
             cmd += ["--backend", f"{n}=127.0.0.1:{p}"]
-        proc = start(cmd, "journey-lb")
+        proc = start(cmd, name)
     elif target == "haproxy":
-        pem = os.path.join(TMP, "haproxy.pem")
+        pem = os.path.join(TMP, f"{name}.pem")
         with open(pem, "w") as f:
             f.write(read(crt) + read(key))
-        cfg = os.path.join(TMP, "haproxy.cfg")
+        cfg = os.path.join(TMP, f"{name}.cfg")
         with open(cfg, "w") as f:
             f.write("global\n  nbthread 1\n  maxconn 2000\n  ssl-default-bind-options ssl-min-ver TLSv1.2\n"
                     "defaults\n  mode http\n  timeout connect 3s\n  timeout client 30s\n"
@@ -64,9 +66,9 @@ def start_target(target, certs, backends, lb_binary=None, extra=()):
                     "  default_backend be\nbackend be\n  balance roundrobin\n")
             for n, p in backends:
                 f.write(f"  server {n} 127.0.0.1:{p}\n")
-        proc = start(["haproxy", "-f", cfg, "-db"], "haproxy")
+        proc = start(["haproxy", "-f", cfg, "-db"], name)
     elif target == "nginx":
-        d = os.path.join(TMP, "nginx")
+        d = os.path.join(TMP, name)
         os.makedirs(os.path.join(d, "logs"), exist_ok=True)
         ups = "".join(f"    server 127.0.0.1:{p};\n" for _, p in backends)
         temps = "".join(f"  {t}_temp_path {d}/{t};\n" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -79,7 +81,7 @@ def start_target(target, certs, backends, lb_binary=None, extra=()):
                     "    ssl_protocols TLSv1.2 TLSv1.3;\n"
                     "    location / { proxy_pass http://be; proxy_http_version 1.1;\n"
                     "      proxy_set_header Connection \"\"; proxy_set_header Host $host; }\n  }\n}\n")
-        proc = start(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf")], "nginx")
+        proc = start(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf")], name)
         proc.error_log = os.path.join(d, "error.log")
     else:
         raise ValueError(f"unknown target {target!r} (one of {', '.join(TARGETS)})")
