@@ -79,7 +79,9 @@ static const char usage[] =
     "  --backend-response-timeout DUR  request sent .. response headers, and between reads (30s)\n"
     "  --backend-idle-timeout DUR    pooled idle backend connections close after (15s)\n"
     "  --backend-idle-max N          idle pooled connections per server per worker (64)\n"
-    "  --shutdown-timeout DUR        SIGTERM/SIGINT: in-flight requests finish within (10s)\n"
+    "  --shutdown-timeout DUR        SIGTERM/SIGINT: in-flight requests finish within (10s);\n"
+    "                                open WebSocket tunnels are closed at this deadline\n"
+    "  --tunnel-timeout DUR          a WebSocket tunnel silent both ways this long closes (1h)\n"
     "  --max-connections N           client connections (10000); accept pauses at the limit\n"
     "  --max-header-size SIZE        request line + headers; larger: 431 (16k)\n"
     "  --max-headers N               header count; more: 431 (100)\n"
@@ -122,7 +124,7 @@ static const char usage[] =
     "                                --admin), then SIGTERM the old one. Command line only.\n"
     "  --help, --version\n"
     "\n"
-    "Durations: 500ms, 5s, 2m (bare number: ms). Sizes: 512, 8k, 1m.\n"
+    "Durations: 500ms, 5s, 2m, 1h (bare number: ms). Sizes: 512, 8k, 1m.\n"
     "Config file sections: [lb] (these settings), [pool NAME] (backend =, algorithm =,\n"
     "hash-key =, route = /prefix/); requests whose path matches no route get 404.\n"
     "Signals: SIGTERM: /healthz 503 for --drain-delay, then stop accepting, finish in-flight\n"
@@ -136,6 +138,7 @@ static const char *settings[] = {
     "admin", "log-format", "log-level", "access-log", "server-timing", "served-by", "request-id",
     "client-header-timeout", "client-body-timeout", "client-idle-timeout", "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",
+    "tunnel-timeout",
     "max-connections", "max-header-size", "max-headers", "max-body-size", "methods",
     "normalize-path", "retries",
     "backend-dns", "dns-servers", "dns-interval", "dns-ttl-min", "dns-ttl-max", "drain-delay",

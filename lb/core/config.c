@@ -28,6 +28,7 @@ void lb_config_defaults(lb_config *c) {
   c->backend_response_timeout = 30000;
   c->backend_idle_timeout = 15000; /* shorter than common backend keep-alive (nginx 75 s) */
   c->shutdown_timeout = 10000;
+  c->tunnel_timeout = 3600000;
   c->max_connections = 10000;
   c->max_header_size = 16384;
   c->max_headers = 100;
@@ -470,20 +471,17 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
     return set_flag(&c->served_by, name, value, why, wl);
   if (!strcmp(name, "request-id"))
     return set_flag(&c->request_id, name, value, why, wl);
-  if (!strcmp(name, "client-header-timeout"))
-    return set_ms(&c->client_header_timeout, name, value, why, wl);
-  if (!strcmp(name, "client-body-timeout"))
-    return set_ms(&c->client_body_timeout, name, value, why, wl);
-  if (!strcmp(name, "client-idle-timeout"))
-    return set_ms(&c->client_idle_timeout, name, value, why, wl);
-  if (!strcmp(name, "backend-connect-timeout"))
-    return set_ms(&c->backend_connect_timeout, name, value, why, wl);
-  if (!strcmp(name, "backend-response-timeout"))
-    return set_ms(&c->backend_response_timeout, name, value, why, wl);
-  if (!strcmp(name, "backend-idle-timeout"))
-    return set_ms(&c->backend_idle_timeout, name, value, why, wl);
-  if (!strcmp(name, "shutdown-timeout"))
-    return set_ms(&c->shutdown_timeout, name, value, why, wl);
+  uint32_t *timeout = !strcmp(name, "client-header-timeout")      ? &c->client_header_timeout
+                      : !strcmp(name, "client-body-timeout")      ? &c->client_body_timeout
+                      : !strcmp(name, "client-idle-timeout")      ? &c->client_idle_timeout
+                      : !strcmp(name, "backend-connect-timeout")  ? &c->backend_connect_timeout
+                      : !strcmp(name, "backend-response-timeout") ? &c->backend_response_timeout
+                      : !strcmp(name, "backend-idle-timeout")     ? &c->backend_idle_timeout
+                      : !strcmp(name, "shutdown-timeout")         ? &c->shutdown_timeout
+                      : !strcmp(name, "tunnel-timeout")           ? &c->tunnel_timeout
+                                                                  : NULL;
+  if (timeout)
+    return set_ms(timeout, name, value, why, wl);
   if (!strcmp(name, "max-connections"))
     return set_u32(&c->max_connections, name, value, 1, 10000000, why, wl);
   if (!strcmp(name, "max-header-size"))

@@ -105,6 +105,7 @@ typedef struct lb_config {
   uint32_t backend_response_timeout; /* request sent .. response headers, and between reads */
   uint32_t backend_idle_timeout;  /* pooled idle backend connection lifetime */
   uint32_t shutdown_timeout;      /* SIGTERM: deadline for in-flight requests */
+  uint32_t tunnel_timeout;        /* a tunnel (WebSocket) silent both ways this long closes */
 
   /* limits */
   uint32_t max_connections;       /* client connections, whole process */

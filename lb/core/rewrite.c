@@ -189,6 +189,38 @@ static int listed(const conn_tokens *t, const char *name, size_t n) {
   return 0;
 }
 
+/* The Connection line of a forwarded upgrade request: written only by lb_rewrite_request (every
+ * Connection header of the client is dropped), so finding it says the request asked. */
+#define UPGRADE_LINE "Connection: upgrade\r\n"
+
+/* An HTTP/1.1 request without a body whose Connection lists "upgrade" and whose Upgrade is
+ * "websocket" (RFC 9110 7.8, RFC 6455 4.1): forwarded with both, so that the backend may answer
+ * 101. Only WebSocket: an h2c tunnel (or any other protocol) would carry the client's next
+ * requests to the backend past journey-lb's routes and checks, so its Upgrade is dropped. */
+static int asks_upgrade(const lb_request_view *req, const conn_tokens *ct) {
+  if (req->http_minor != 1 || req->framing != LB_FRAME_NONE || !listed(ct, "upgrade", 7))
+    return 0;
+  int websocket = 0;
+  for (size_t i = 0; i < req->nheaders; i++) {
+    const lb_header *h = &req->headers[i];
+    if (!LB_HEADER_IS(h->name, h->name_len, "upgrade"))
+      continue;
+    size_t a = 0, b = h->value_len; /* the value without optional whitespace */
+    while (a < b && (h->value[a] == ' ' || h->value[a] == '\t'))
+      a++;
+    while (b > a && (h->value[b - 1] == ' ' || h->value[b - 1] == '\t'))
+      b--;
+    if (b - a != 9 || strncasecmp(h->value + a, "websocket", 9) != 0)
+      return 0; /* another protocol offered, alone or besides */
+    websocket = 1;
+  }
+  return websocket;
+}
+
+int lb_forwarded_upgrade(const char *head, size_t n) {
+  return memmem(head, n, "\r\n" UPGRADE_LINE, sizeof UPGRADE_LINE + 1) != NULL;
+}
+
 size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
                           const lb_forward_info *fi) {
   wbuf w = {out, 0, cap, 0};
@@ -206,10 +238,15 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
   int nvia = 0;
   const lb_header *host = NULL;
   line_run run = {NULL, 0};
+  int upgrade = asks_upgrade(req, &ct);
   for (size_t i = 0; i < req->nheaders; i++) {
     const lb_header *h = &req->headers[i];
     const char *n = h->name;
     size_t nl = h->name_len;
+    if (upgrade && LB_HEADER_IS(n, nl, "upgrade")) {
+      put_header(&w, &run, h); /* this hop's header, but the tunnel needs the backend to see it */
+      continue;
+    }
     if (lb_header_is_hop_by_hop(n, nl) || (ct.count && listed(&ct, n, nl)))
       continue;
     if (nl == 15 && LB_HEADER_IS(n, nl, "x-forwarded-for")) {
@@ -248,6 +285,8 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
   }
   if (req->framing == LB_FRAME_CHUNKED)
     PUTLIT(&w, "Transfer-Encoding: chunked\r\n");
+  if (upgrade)
+    PUTLIT(&w, UPGRADE_LINE);
 
   PUTLIT(&w, "X-Forwarded-For: ");
   for (int i = 0; i < nxff; i++) {
@@ -304,11 +343,16 @@ size_t lb_rewrite_response(char *out, size_t cap, const lb_response_view *resp,
     puts0(&w, lb_status_reason(resp->status));
   PUTLIT(&w, "\r\n");
   int interim = resp->status >= 100 && resp->status < 200;
+  int switching = resp->status == 101; /* a tunnel: the client must see the protocol chosen */
   line_run run = {NULL, 0};
   for (size_t i = 0; i < resp->nheaders; i++) {
     const lb_header *h = &resp->headers[i];
     const char *n = h->name;
     size_t nl = h->name_len;
+    if (switching && LB_HEADER_IS(n, nl, "upgrade")) {
+      put_header(&w, &run, h);
+      continue;
+    }
     if (nl == 14 && LB_HEADER_IS(n, nl, "content-length")) {
       /* framing: kept or dropped by the relay plan only, never because Connection lists it */
       if (!interim && x->framing != LB_FRAME_CLOSE && !x->drop_length)
@@ -322,6 +366,8 @@ size_t lb_rewrite_response(char *out, size_t cap, const lb_response_view *resp,
     put_header(&w, &run, h);
   }
   run_flush(&w, &run);
+  if (switching)
+    PUTLIT(&w, UPGRADE_LINE);
   if (!interim) {
     if (x->framing == LB_FRAME_CHUNKED)
       PUTLIT(&w, "Transfer-Encoding: chunked\r\n");

@@ -3,7 +3,8 @@
  * The forwarded header block is built in one pass into a caller's buffer: request line, the
  * client's headers minus hop-by-hop ones (Connection and every header it lists, Keep-Alive, TE,
  * Trailer, Upgrade, Proxy-*; Transfer-Encoding is re-framed), then X-Forwarded-For (appended to
- * the client's), X-Forwarded-Proto, X-Forwarded-Host, Via (appended) and X-Request-Id.
+ * the client's), X-Forwarded-Proto, X-Forwarded-Host, Via (appended) and X-Request-Id. A request
+ * asking for a WebSocket keeps Upgrade and gets "Connection: upgrade"; so does a 101.
  * Header views point into the connection's receive buffer; nothing is copied until output. */
 #ifndef JOURNEY_LB_REWRITE_H
 #define JOURNEY_LB_REWRITE_H
@@ -102,6 +103,9 @@ void lb_request_id_format(uint64_t hi, uint64_t lo, char out[37]);
  * (the caller answers 431). */
 size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
                           const lb_forward_info *fi);
+/* 1 when a head built by lb_rewrite_request asks the backend for an upgrade: only then is a 101
+ * the start of a tunnel (any other 101 is a broken backend's). */
+int lb_forwarded_upgrade(const char *head, size_t n);
 /* Builds the response head for the client. Returns its length or 0 when it does not fit. */
 size_t lb_rewrite_response(char *out, size_t cap, const lb_response_view *resp,
                            const lb_response_extra *x);

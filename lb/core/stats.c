@@ -150,9 +150,11 @@ int lb_stats_json(const lb_stats *s, jc_buf *b) {
   json_str(&o, s->build);
   lb_putf(&o, ",\"start_time\":%llu", (unsigned long long)s->start_unix_s);
   lb_putf(&o, ",\"draining\":%s,\"uptime_s\":%llu,\"connections_active\":%llu,"
-           "\"reloads\":%llu,\"reload_failures\":%llu,\"listeners\":[",
+           "\"tunnels\":{\"open\":%llu,\"total\":%llu},\"reloads\":%llu,"
+           "\"reload_failures\":%llu,\"listeners\":[",
        s->draining ? "true" : "false", (unsigned long long)s->uptime_s,
-       (unsigned long long)s->connections_active, (unsigned long long)s->reloads,
+       (unsigned long long)s->connections_active, (unsigned long long)s->tunnels_open,
+       (unsigned long long)s->tunnels_total, (unsigned long long)s->reloads,
        (unsigned long long)s->reload_failures);
   for (int i = 0; i < s->nlisteners; i++) {
     const lb_stats_listener *l = &s->listeners[i];
@@ -370,6 +372,10 @@ int lb_stats_prometheus(const lb_stats *s, jc_buf *b) {
   lb_putf(&o, "journey_uptime_seconds %llu\n", (unsigned long long)s->uptime_s);
   family(&o, "journey_connections_active", "gauge", "Open client connections.");
   lb_putf(&o, "journey_connections_active %llu\n", (unsigned long long)s->connections_active);
+  family(&o, "journey_lb_tunnels_open", "gauge", "Open WebSocket tunnels.");
+  lb_putf(&o, "journey_lb_tunnels_open %llu\n", (unsigned long long)s->tunnels_open);
+  family(&o, "journey_lb_tunnels_total", "counter", "WebSocket tunnels opened.");
+  lb_putf(&o, "journey_lb_tunnels_total %llu\n", (unsigned long long)s->tunnels_total);
   family(&o, "journey_reloads_total", "counter", "Configuration reloads (SIGHUP) by result.");
   lb_putf(&o, "journey_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)s->reloads);
   lb_putf(&o, "journey_reloads_total{result=\"failed\"} %llu\n",

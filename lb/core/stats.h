@@ -105,6 +105,7 @@ typedef struct lb_stats {
   int draining;
   uint64_t uptime_s;
   uint64_t connections_active;
+  uint64_t tunnels_open, tunnels_total; /* WebSocket tunnels: now, since start */
   uint64_t reloads, reload_failures;
   int nlisteners;
   lb_stats_listener *listeners;

@@ -41,7 +41,7 @@ typedef struct lb_h1_req {
   unsigned method_pending : 1;   /* such a token, its end not received yet */
 } lb_h1_req;
 
-/* llhttp_init with the request settings; p->data = r. Resets nothing in r but its views. */
+/* llhttp_init with the request settings; p->data = r. Resets nothing in r but its method state. */
 void lb_h1_req_parser_init(llhttp_t *p, lb_h1_req *r);
 /* Per-request state back to "nothing seen" (the parser is reset apart). */
 void lb_h1_req_reset(lb_h1_req *r);

@@ -72,6 +72,11 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
   timer_field(&l, "Td", tm.Td);
   timer_field(&l, "Ta", tm.Ta);
   timer_field(&l, "Tt", tm.Tt);
+  if (ex->tunnel) { /* the two phases of a WebSocket: up to the 101, then the tunnel's life */
+    const lb_timing *t = &ex->t;
+    jc_logline_ms(&l, "upgrade_ms", t->resp_hdr >= t->req_start ? t->resp_hdr - t->req_start : 0);
+    jc_logline_ms(&l, "tunnel_ms", t->done >= t->resp_hdr ? t->done - t->resp_hdr : 0);
+  }
   jc_logline_str(&l, "term", ex->term ? ex->term : "ok");
   jc_logline_write(&l, 1);
 }

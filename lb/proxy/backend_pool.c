@@ -22,7 +22,7 @@ int lb_bconn_rbuf_get(lb_bconn *b) {
   return b->rbuf ? 0 : -1;
 }
 
-static void rbuf_put(lb_bconn *b) {
+void lb_bconn_rbuf_put(lb_bconn *b) {
   if (b->rbuf) {
     lb_bufpool_put(&b->w->bconnbufs, b->rbuf);
     b->rbuf = NULL;
@@ -33,7 +33,7 @@ static void on_handle_closed(uv_handle_t *h) {
   lb_bconn *b = h->data;
   if (--b->handles > 0)
     return;
-  rbuf_put(b);
+  lb_bconn_rbuf_put(b);
   free(b);
 }
 
@@ -56,6 +56,8 @@ void lb_bconn_close(lb_bconn *b) {
     idle_unlink(b);
   b->state = LB_B_CLOSING;
   b->ex = NULL;
+  if (b->tun) /* a tunnel is open until its backend connection closes (tunnel.c) */
+    atomic_fetch_sub_explicit(&b->w->rt->tunnels_open, 1, memory_order_relaxed);
   lb_stream_undefer(&b->wdone);
   uv_close((uv_handle_t *)&b->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&b->timer, on_handle_closed);
@@ -146,7 +148,7 @@ void lb_pool_release(lb_bconn *b) {
   }
   b->state = LB_B_IDLE;
   b->rlen = b->rparse = 0; /* reusable: the response was read whole, nothing follows it */
-  rbuf_put(b);
+  lb_bconn_rbuf_put(b);
   b->next_idle = l->head;
   b->prev_idle = NULL;
   if (l->head)

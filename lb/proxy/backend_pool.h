@@ -50,7 +50,9 @@ struct lb_bconn {
   lb_h1_resp h1;     /* the response being parsed: views into rbuf, hdrs */
   char *rbuf;        /* lent while a client is attached (lb_bconn_rbuf_get); NULL while idle */
   size_t rcap, rlen, rparse;
-  size_t body_start; /* first body byte not yet sent to the client */
+  size_t body_start; /* first body byte not yet sent to the client; a tunnel: bytes in flight */
+  const struct lb_tunnel_ops *tun; /* a tunnel's (tunnel.h), NULL otherwise */
+  int tun_sending, tun_eof; /* a tunnel: bytes handed to the client; backend closed (2: error) */
   lb_header hdrs[100];
   int head_sent;
 };
@@ -61,6 +63,7 @@ lb_bconn *lb_pool_acquire(lb_worker *w, int pool, lb_server *s);
 lb_bconn *lb_bconn_new(lb_worker *w, int pool, lb_server *s);
 void lb_pool_release(lb_bconn *b);
 int lb_bconn_rbuf_get(lb_bconn *b);
+void lb_bconn_rbuf_put(lb_bconn *b);
 void lb_bconn_close(lb_bconn *b);
 void lb_pool_close_idle(lb_worker *w);
 void lb_pool_sweep(lb_worker *w);

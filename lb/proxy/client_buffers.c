@@ -1,6 +1,9 @@
 /* The buffers a client connection borrows (client_buffers.h). */
 #include "lb/proxy/client_buffers.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 static char no_reqid[1]; /* c->ex.reqid without a lent head block: always "" (never written) */
 
 
@@ -34,13 +37,30 @@ void lb_client_resp_place(lb_client *c) {
 void lb_client_reqbuf_put(lb_client *c) {
   if (!c->ex.head)
     return;
-  lb_bufpool_put(&c->ex.w->reqbufs, c->ex.head - LB_REQ_PREFIX);
+  if (c->resp_head)
+    lb_bufpool_put(&c->ex.w->reqbufs, c->ex.head - LB_REQ_PREFIX);
+  else
+    free(c->ex.head - LB_REQ_PREFIX); /* a tunnel's note (lb_client_tunnel_shrink) */
   c->ex.head = c->resp_head = NULL;
   c->ex.reqid = no_reqid;
   c->ex.reqid_len = 0;
   c->ex.reqid_due = 0;
 }
 
+/* The note: the block's first LB_REQ_PREFIX bytes, where lb_client_path and ex.reqid already
+ * point (relative to ex.head); resp_head NULL marks it. */
+void lb_client_tunnel_shrink(lb_client *c) {
+  char *note;
+  if (!c->ex.tunnel_relay || !c->ex.head || !c->resp_head || !(note = malloc(LB_REQ_PREFIX)))
+    return;
+  memcpy(note, c->ex.head - LB_REQ_PREFIX, LB_REQ_PREFIX);
+  lb_bufpool_put(&c->ex.w->reqbufs, c->ex.head - LB_REQ_PREFIX);
+  c->ex.head = note + LB_REQ_PREFIX;
+  c->ex.reqid = note + LB_PATH_LOG_MAX;
+  c->ex.head_len = 0;
+  c->resp_head = NULL;
+  c->resp_cap = 0;
+}
 
 void lb_client_parser_reset(lb_client *c) {
   lb_h1_req_parser_init(&c->rx->parser, &c->h1);
@@ -75,10 +95,10 @@ void lb_client_rxbuf_put(lb_client *c) {
   c->ex.pick = NULL;
 }
 
-/* Between requests (or before the first) with no byte buffered: nothing points into the
- * buffer (header views and the target are per request), so it goes back to the worker. */
+/* Between requests (or before the first, or in a tunnel) with no byte buffered: nothing points
+ * into the buffer (header views and the target are per request), so it goes back to the worker. */
 void lb_client_rxbuf_release_idle(lb_client *c) {
-  if (c->in && c->in_len == 0 && (c->state == LB_C_IDLE || c->state == LB_C_TLS))
+  if (c->in && !c->in_len && (c->state == LB_C_IDLE || c->state == LB_C_TLS || c->ex.tunnel_relay))
     lb_client_rxbuf_put(c);
 }
 

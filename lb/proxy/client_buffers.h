@@ -27,6 +27,10 @@ void lb_client_resp_place(lb_client *c);
 int lb_client_rxbuf_get(lb_client *c);
 void lb_client_rxbuf_put(lb_client *c);
 void lb_client_rxbuf_release_idle(lb_client *c); /* back when idle with nothing buffered */
+/* Once a tunnel's 101 is written, the head block goes back and only its first part (the target
+ * and request id that the tunnel's last log line needs) stays, in a 648-byte note: an idle
+ * tunnel holds no big buffer. Nothing writes a head after a 101. */
+void lb_client_tunnel_shrink(lb_client *c);
 void lb_client_parser_reset(lb_client *c);       /* a fresh parser for the next request */
 void lb_worker_free_reqbufs(lb_worker *w);        /* the worker's free lists, at its end */
 

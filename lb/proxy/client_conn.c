@@ -378,6 +378,8 @@ static void client_process(lb_client *c) {
   if (c->state == LB_C_PROXY) {
     /* Body bytes: parse what arrived, send what is parsed and not yet sent (a slice parsed
      * while the previous write was in flight goes now, even if it ended the message). */
+    if (c->ex.tunnel_relay)
+      c->parse_off = c->in_len; /* a tunnel: every byte goes to the backend as it is */
     if (!c->h1.msg_done && parse_body(c) != 0)
       return;
     if (c->ex.b && c->parse_off > c->body_off)
@@ -394,6 +396,10 @@ static void body_sent(lb_client *c) {
     c->in_len = rest;
     c->req_off = 0;
     c->body_off = 0;
+  }
+  if (c->ex.tunnel_relay) { /* an idle tunnel holds no buffer, nor the request's head block */
+    lb_client_rxbuf_release_idle(c);
+    lb_client_tunnel_shrink(c);
   }
   client_want_read(c);
   if (!c->closing)
@@ -456,8 +462,8 @@ static void on_close(lb_stream *s, lb_stream_why why, const char *text) {
   }
   switch (why) {
   case LB_STREAM_EOF:
-    if (c->state == LB_C_PROXY && c->h1.msg_done)
-      return; /* half-close after a complete request: still answer it */
+    if (c->state == LB_C_PROXY && c->h1.msg_done && !c->ex.tunnel)
+      return; /* half-close after a complete request: still answer it (a tunnel ends) */
     if (c->state == LB_C_HEAD && !c->ex.term)
       c->ex.term = "client-aborted";
     lb_client_close(c, "client-closed");

@@ -8,11 +8,13 @@
  *
  * Failures: connect refused/timeout -> the next server (up to `retries`), then 502/504, or 503
  * when every server of the pool has failed or none is UP. A pooled connection that turns out
- * closed before any response byte is retried once on a fresh connection, invisibly. */
+ * closed before any response byte is retried once on a fresh connection, invisibly. After a 101
+ * the exchange is a tunnel (backend half: tunnel.c); a 101 nobody asked for is a 502. */
 #include "lb/proxy/exchange.h"
 #include "lb/proxy/backend_pool.h"
 #include "lb/proxy/runtime.h"
 #include "lb/proxy/passive.h"
+#include "lb/proxy/tunnel.h"
 #include "lb/net/stream.h"
 #include "lb/core/framing.h"
 #include "lb/core/request_check.h"
@@ -314,6 +316,8 @@ static void send_pending(lb_exchange *ex) {
   if (len) {
     bufs[n++] = uv_buf_init((char *)body, (unsigned)len);
     ex->bytes_in += len;
+    if (ex->tunnel)
+      lb_tunnel_touch(b);
   }
   if (!n)
     return;
@@ -519,6 +523,8 @@ static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out)
   lb_relay_plan plan = lb_response_plan(&f);
   if (plan.refuse)
     return -2;
+  if (status == 101 && !lb_forwarded_upgrade(ex->head, ex->head_len))
+    return -3; /* a tunnel nobody asked for */
   if (!interim) {
     ex->t.resp_hdr = now;
     ex->status = status;
@@ -542,6 +548,40 @@ static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out)
     }
   }
   return ex->ops->head(ex, &v, &x, out);
+}
+
+/* ---- tunnel (after a 101) ---- */
+
+static int tunnel_send(lb_bconn *b, uv_buf_t *bufs, unsigned n) {
+  lb_exchange *ex = b->ex;
+  ex->sending = 1;
+  return ex->ops->send(ex, bufs, n);
+}
+
+static void tunnel_end(lb_bconn *b, const char *term) {
+  lb_exchange *ex = b->ex;
+  ex->term = term;
+  if (ex->sending) { /* the client does not take what it was handed: nothing clean is left */
+    ex->ops->abort(ex, term);
+    return;
+  }
+  ex->keep_alive = 0;
+  lb_exchange_detach(ex, 0);
+  ex->ops->done(ex); /* the log line, then the client's close (close_notify, FIN) */
+}
+
+static const lb_tunnel_ops tunnel_ops = {tunnel_send, tunnel_end};
+
+/* A 101 to a request that asked for an upgrade (build_head checked): the exchange is a tunnel. */
+static void switch_protocols(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t head) {
+  b->got_bytes = 1; /* never retried */
+  b->head_sent = 1;
+  ex->status = 101;
+  ex->t.resp_hdr = now;
+  ex->tunnel = ex->resp_started = 1;
+  lb_passive_response(ex->w->rt, ex->pool, b->server, 101);
+  phase(ex, "upgrade", now);
+  lb_tunnel_begin(b, &tunnel_ops, head);
 }
 
 static void process_response(lb_bconn *b) {
@@ -577,8 +617,13 @@ static void process_response(lb_bconn *b) {
       int r = build_head(b, ex, now, &bufs[n]);
       if (r != 0) {
         b->got_bytes = 1;
-        backend_failed(b, r == -2 ? "sent a Transfer-Encoding other than chunked"
-                                  : "response headers too large", 0);
+        backend_failed(b, r == -3   ? "answered 101 to a request that asked for no upgrade"
+                          : r == -2 ? "sent a Transfer-Encoding other than chunked"
+                                    : "response headers too large", 0);
+        return;
+      }
+      if (b->parser.status_code == 101) {
+        switch_protocols(b, ex, now, bufs[n]);
         return;
       }
       if (b->parser.status_code >= 200)
@@ -616,7 +661,14 @@ static void process_response(lb_bconn *b) {
 
 void lb_exchange_on_sent(lb_exchange *ex) {
   ex->sending = 0;
-  relay_next(ex);
+  if (ex->tunnel && !ex->tunnel_relay) { /* the 101 is written: the codec relays raw from now */
+    ex->tunnel_relay = 1;
+    ex->ops->resume(ex, 0); /* drops the request's bytes, hands over any that followed */
+  }
+  if (!ex->tunnel)
+    relay_next(ex);
+  else if (ex->b)
+    lb_tunnel_sent(ex->b);
 }
 
 /* What went to the client is consumed: the next part of the response, or the end. */

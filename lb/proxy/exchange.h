@@ -6,9 +6,10 @@
  * server (lb/core/balancer), takes a pooled backend connection or connects, sends the head and
  * the body bytes the codec hands over, parses the response (lb/http/h1.c), applies the retry
  * policy on failures (lb/core/retry_policy.c) and answers through the codec's ops, never through
- * a connection it knows. A tunnel (WebSocket after a 101) will be one more state of the exchange:
- * after the head, bytes both ways through the same ops (send / pending / resume), closed by done
- * or abort.
+ * a connection it knows. A tunnel (WebSocket after a 101 to a request that asked for an upgrade)
+ * is one more state of the exchange: after the 101, bytes both ways through the same ops (client
+ * to backend: pending / resume, the codec handing over every byte it reads once `tunnel_relay`
+ * is set; backend to client: send), the backend half in tunnel.c, ended by done or abort.
  *
  * Ownership: the exchange lives inside its codec's per-connection (or per-stream) object and
  * holds, while a request is in flight, one backend connection (b) and one count on its server
@@ -88,6 +89,8 @@ struct lb_exchange {
   unsigned backend_reused : 1; /* the last attempt used a pooled connection */
   unsigned resp_started : 1;   /* response bytes went to the client */
   unsigned reqid_due : 1;      /* none taken or made yet: lb_exchange_request_id makes one */
+  unsigned tunnel : 1;         /* the backend switched protocols (101): bytes both ways */
+  unsigned tunnel_relay : 1;   /* the 101 is written: the codec hands over every byte it reads */
 };
 
 /* The method's name for the forwarded head and the logs (lb_exchange_method_keep keeps one

@@ -88,7 +88,8 @@ void lb_passive_request_done(lb_worker *w, const lb_recent_req *r) {
     goto recent;
   lb_server *s = &w->rt->pools[r->pool].servers[r->server];
   uint64_t from = r->t->req_start ? r->t->req_start : r->t->hdr_done;
-  lb_hist_observe(&s->m.request, r->t->done > from ? r->t->done - from : 0);
+  uint64_t to = r->status == 101 ? r->t->resp_hdr : r->t->done; /* a tunnel: up to its 101 */
+  lb_hist_observe(&s->m.request, to > from ? to - from : 0);
   lb_srv_metrics_status(&s->m, r->status);
 recent:
   lb_passive_recent(w, r);

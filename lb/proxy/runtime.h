@@ -43,6 +43,7 @@ typedef struct lb_runtime {
   _Atomic(lb_tls_server *) tls_live;  /* certificates reloaded by SIGHUP; NULL: `tls` */
   uv_async_t *control_wakeup;         /* passive checks poke the control loop */
   atomic_uint_fast64_t conns_active;
+  atomic_uint_fast64_t tunnels_open, tunnels_total; /* WebSocket tunnels (tunnel.c) */
   atomic_uint_fast64_t listener_conns[LB_MAX_LISTENERS];
   atomic_uint_fast64_t listener_tls[LB_MAX_LISTENERS];
 } lb_runtime;

@@ -318,9 +318,68 @@ static void header_views_from_pieces(void **state) {
   assert_false(lb_headers_names_valid(&bad, 1));
 }
 
+/* An upgrade request (WebSocket) keeps Upgrade and says "Connection: upgrade"; without the
+ * Connection token, with a body, or in HTTP/1.0 the Upgrade header is dropped as before. A 101
+ * keeps its Upgrade too; only a head that asked is recognised as asking. */
+static void upgrade_forwarded_and_recognised(void **state) {
+  (void)state;
+  const lb_header h[] = {H("Host", "a"), H("Connection", "keep-alive, Upgrade"),
+                         H("Upgrade", "websocket"), H("Sec-WebSocket-Key", "dGhlIHNhbXBsZQ==")};
+  char out[1024];
+  size_t n = fwd(out, sizeof out - 1, h, 4, LB_FRAME_NONE, NULL);
+  assert_true(n > 0);
+  out[n] = 0;
+  assert_non_null(strstr(out, "\r\nUpgrade: websocket\r\n"));
+  assert_non_null(strstr(out, "\r\nConnection: upgrade\r\n"));
+  assert_null(strstr(out, "keep-alive"));
+  assert_non_null(strstr(out, "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZQ==\r\n"));
+  assert_true(lb_forwarded_upgrade(out, n));
+
+  const lb_header no_token[] = {H("Host", "a"), H("Upgrade", "websocket")};
+  n = fwd(out, sizeof out - 1, no_token, 2, LB_FRAME_NONE, NULL);
+  out[n] = 0;
+  assert_null(strcasestr(out, "upgrade"));
+  assert_false(lb_forwarded_upgrade(out, n));
+  n = fwd(out, sizeof out - 1, h, 4, LB_FRAME_CHUNKED, NULL); /* a body: no tunnel */
+  out[n] = 0;
+  assert_null(strcasestr(out, "upgrade"));
+  /* h2c (alone or offered besides websocket) would tunnel past the routes: never forwarded. */
+  const lb_header h2c[] = {H("Host", "a"), H("Connection", "Upgrade, HTTP2-Settings"),
+                           H("Upgrade", "h2c"), H("HTTP2-Settings", "AAMAAABkAAQAAP__")};
+  n = fwd(out, sizeof out - 1, h2c, 4, LB_FRAME_NONE, NULL);
+  out[n] = 0;
+  assert_null(strcasestr(out, "upgrade"));
+  assert_null(strcasestr(out, "settings"));
+  const lb_header both[] = {H("Host", "a"), H("Connection", "upgrade"),
+                            H("Upgrade", "h2c, websocket")};
+  n = fwd(out, sizeof out - 1, both, 3, LB_FRAME_NONE, NULL);
+  out[n] = 0;
+  assert_null(strcasestr(out, "upgrade"));
+  const lb_header spaced[] = {H("Host", "a"), H("Connection", "upgrade"), H("Upgrade", " WebSocket ")};
+  n = fwd(out, sizeof out - 1, spaced, 3, LB_FRAME_NONE, NULL);
+  assert_true(lb_forwarded_upgrade(out, n));
+  lb_request_view v10 = {"GET", 3, "/", 1, 0, h, 4, LB_FRAME_NONE};
+  lb_forward_info fi = {"192.0.2.7", "http", NULL, 0, "journey-lb", 0, NULL, 0, NULL, 0};
+  n = lb_rewrite_request(out, sizeof out - 1, &v10, &fi);
+  out[n] = 0;
+  assert_null(strcasestr(out, "upgrade"));
+
+  const lb_header rh[] = {H("Upgrade", "websocket"), H("Connection", "Upgrade"),
+                          H("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")};
+  lb_response_view rv = {101, 1, "Switching Protocols", 19, rh, 3};
+  lb_response_extra x = {.framing = LB_FRAME_NONE, .keep_alive = 1, .client_http_minor = 1};
+  n = lb_rewrite_response(out, sizeof out - 1, &rv, &x);
+  assert_true(n > 0);
+  out[n] = 0;
+  assert_string_equal(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                           "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                           "Connection: upgrade\r\n\r\n");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(request_hop_by_hop_removed),
+      cmocka_unit_test(upgrade_forwarded_and_recognised),
       cmocka_unit_test(client_cert_subject_not_forgeable),
       cmocka_unit_test(forwarded_for_from_a_slice),
       cmocka_unit_test(byte_classes),
