@@ -8,7 +8,10 @@
 #    and http:// straight to journey-backend; journey with --resolve, curl with --resolve, both
 #    verifying the certificate with the same CA file and writing nothing to the terminal;
 # 2. N requests (default 1000) on one kept-alive connection: `journey -s -n N URL` vs curl with the
-#    URL N times on one command line (curl reuses the connection), wall and CPU.
+#    URL N times on one command line (curl reuses the connection), wall and CPU;
+# 3. HTTP/2, when nghttpd is installed (nghttp2-server): one request over h2, and N requests as 10
+#    streams at once on one connection (`journey -n N -c 10` vs `curl --parallel --parallel-max 10`
+#    with the URL N times, which multiplexes them the same way), against nghttpd serving a small file.
 # Prints a table of medians and ratios (journey / curl: below 1.00 means journey is faster).
 # Everything listens on 127.0.0.1 and is stopped by PID at the end.
 set -euo pipefail
@@ -21,7 +24,7 @@ while [ $# -gt 0 ]; do
     --rounds) rounds="$2"; shift 2 ;;
     --requests) requests="$2"; shift 2 ;;
     --build) build="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +52,16 @@ if [ -x "$LB" ]; then
 else
   echo "(journey-lb not built: HTTP only)"
 fi
+if command -v nghttpd >/dev/null; then
+  mkdir -p "$run/www" && printf '{"ok":true}\n' >"$run/www/data"
+  hport=$(port)
+  nghttpd -a 127.0.0.1 -d "$run/www" "$hport" certs/out/server.key certs/out/server.crt >"$run/nghttpd.log" 2>&1 &
+  pids+=($!)
+  wait_tcp "$hport"
+  urls+=("h2:https://www.my-app.com:$hport/data")
+else
+  echo "(nghttpd not installed: no HTTP/2 rows; scripts/install-deps.sh --test)"
+fi
 
 python3 - "$J" "$rounds" "$requests" certs/out/ca.crt "${urls[@]}" <<'PY'
 import os, resource, statistics, subprocess, sys, time
@@ -72,13 +85,17 @@ def pin(url):
 
 rows = []
 for url in urls:
+    h2 = url.startswith("h2:")
+    url = url[3:] if h2 else url
     tls = url.startswith("https")
-    jcmd = [J, "-s", "--no-cache"] + (["--cacert", ca, "--resolve", pin(url)] if tls else []) + [url]
-    ccmd = ["curl", "-s", "-o", "/dev/null"] + (["--cacert", ca, "--resolve", pin(url)] if tls else []) + [url]
-    jn = [J, "-s", "--no-cache", "-n", str(n)] + (["--cacert", ca, "--resolve", pin(url)] if tls else []) + [url]
-    cn = ["curl", "-s", "-o", "/dev/null"] + (["--cacert", ca, "--resolve", pin(url)] if tls else []) + [url] * n
-    for name, a, b, r in (("1 request  " + url.split(":")[0], jcmd, ccmd, rounds),
-                          ("%d kept-alive %s" % (n, url.split(":")[0]), jn, cn, max(3, rounds // 3))):
+    kind = "h2" if h2 else url.split(":")[0]
+    pins = ["--cacert", ca, "--resolve", pin(url)] if tls else []
+    jcmd = [J, "-s", "--no-cache"] + pins + [url]
+    ccmd = ["curl", "-s", "-o", "/dev/null"] + pins + [url]
+    jn = [J, "-s", "--no-cache", "-n", str(n)] + (["-c", "10"] if h2 else []) + pins + [url]
+    cn = ["curl", "-s", "-o", "/dev/null"] + (["--parallel", "--parallel-max", "10"] if h2 else []) + pins + [url] * n
+    many = "%d as 10 streams h2" % n if h2 else "%d kept-alive %s" % (n, kind)
+    for name, a, b, r in (("1 request  " + kind, jcmd, ccmd, rounds), (many, jn, cn, max(3, rounds // 3))):
         measure(a); measure(b)  # warm caches
         ja, ca_ = [], []
         for _ in range(r):  # interleaved: A B A B ...

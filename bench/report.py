@@ -43,6 +43,9 @@ WORKLOADS = collections.OrderedDict([
                         ("rps", "conn/s", True, "{:,.0f}"), ("us_per_req", "LB CPU µs/conn", False, "{:.0f}"),
                         ("gen_us_per_conn", "generator CPU µs/conn", False, "{:.0f}"),
                         ("resumed_pct", "resumed %", True, "{:.0f}")])),
+    ("tls-close", ("3c. New TLS connection per request from wrk", "wrk -c16 -H 'Connection: close', HTTPS: "
+                   "each connection resumes the previous one's TLS 1.3 session (a browser's fresh connection)",
+                   [("rps", "req/s", True, "{:,.0f}"), ("us_per_req", "LB CPU µs/conn", False, "{:.0f}")])),
     ("latency", ("4. Latency at a fixed rate", "h2load --h1 --rps, HTTPS keep-alive, well below "
                  "saturation; percentiles from h2load's per-request log",
                  [("p50", "p50 ms", False, "{:.3f}"), ("p99", "p99 ms", False, "{:.3f}"),
@@ -84,6 +87,11 @@ WORKLOADS = collections.OrderedDict([
                    "(Ir2 - Ir1) / (N2 - N1), per new connection (TCP accept, TLS handshake) = the rest / 8",
                    [("ir_per_req", "instructions/req", False, "{:,.0f}"),
                     ("ir_per_conn", "instructions/new connection", False, "{:,.0f}")])),
+    ("callgrind-conn", ("7b. Instructions per new TLS connection (callgrind)", "each LB under valgrind "
+                        "--tool=callgrind, 1 worker; two windows of N1 and N2 connections of tlsconn rate --count "
+                        "(accept, handshake, one request with Connection: close, close), 8 in flight; per "
+                        "connection = (Ir2 - Ir1) / (N2 - N1)",
+                        [("ir_per_conn", "instructions/connection", False, "{:,.0f}")])),
     ("syscalls", ("8. System calls per request (strace -c)", "strace attached to each LB (1 worker) over a fixed "
                   "number of keep-alive requests on 16 connections (h2load --h1): the kernel's share, which "
                   "callgrind does not count", [("calls_per_req", "syscalls/req", False, "{:.2f}")])),
@@ -116,7 +124,7 @@ def derive(r):
     if rps and ls is not None:
         r["sys_us_per_req"] = str(ls * 1e6 / rps)
     gen = num(r.get("gen"))
-    if rps and gen is not None and r.get("workload") in ("tls-new", "tls-resume"):
+    if rps and gen is not None and r.get("workload") in ("tls-new", "tls-resume", "tls-close"):
         r["gen_us_per_conn"] = str(gen * 1e6 / rps)  # the client's cost: is it the limit?
     if r.get("workload") == "tls-resume" and num(r.get("connections")):
         r["resumed_pct"] = str(100.0 * num(r.get("resumed", 0)) / num(r["connections"]))
@@ -228,8 +236,14 @@ def targets(records):
         ratio_rows("syscalls", "calls_per_req", p, 1.0, False,
                    f"system calls per request ≤ {LB_NAMES[p]}'s (strace, stable)")
     ratio_rows("latency", "p99", "haproxy", 1.0, False, "p99 at the fixed rate ≤ HAProxy's")
-    ratio_rows("tls-new", "rps", "nginx", 1.0, True, "new TLS connections/s ≥ nginx's")
-    ratio_rows("tls-new", "us_per_req", "nginx", 1.0, False, "LB CPU per new TLS connection ≤ nginx's")
+    for w in ("tls-new", "tls-resume", "tls-close"):
+        for p in ("haproxy", "nginx"):
+            ratio_rows(w, "rps", p, 1.1, True, f"{WORKLOADS[w][0][4:]}: conn/s ≥ 1.1 × {LB_NAMES[p]}")
+            ratio_rows(w, "us_per_req", p, 0.9, False,
+                       f"{WORKLOADS[w][0][4:]}: LB CPU per connection ≤ 0.9 × {LB_NAMES[p]}'s")
+    for p in ("haproxy", "nginx"):
+        ratio_rows("callgrind-conn", "ir_per_conn", p, 0.9, False,
+                   f"instructions per new TLS connection ≤ 0.9 × {LB_NAMES[p]}'s (callgrind)")
     ratio_rows("memory", "kb_per_conn", "haproxy", 1.0, False, "memory per idle TLS connection ≤ HAProxy's")
     ratio_rows("tunnel", "kb_per_tunnel", "haproxy", 1.0, False, "memory per idle WebSocket tunnel ≤ HAProxy's")
     for w in ("h2-m1", "h2-m10"):

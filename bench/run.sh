@@ -4,17 +4,24 @@
 #   bench/run.sh [--quick] [--workers "1 2"] [--rounds N] [--duration S] [--out DIR]
 #                [--only "WORKLOAD ..."] [--lbs "journey haproxy nginx"] [--backends "journey nginx"]
 #                [--connections C] [--threads T] [--gen-procs N] [--pin] [--lb-flags "FLAGS"]
-#                [--no-install] [--build-dir DIR]
+#                [--tls-versions "1.3 1.2"] [--no-install] [--build-dir DIR]
 #
 # Installs what it needs (scripts/install-deps.sh --build --bench) and builds (make build), then runs,
 # for each worker count (1, then 2; --workers), interleaved rounds (journey-lb, HAProxy, nginx,
 # journey-lb, ...) of the workloads of issue 9:
 #   https-ka http-ka   wrk -t2 -c64 keep-alive; backends: 3 journey-backends, then 3 nginx ports
-#   tls-new tls-resume a new TLS connection per request, full handshake / resumed (bench/tlsconn)
+#   tls-new tls-resume a new TLS connection per request, full handshake / resumed (bench/tlsconn),
+#                      TLS 1.3 and TLS 1.2 (--tls-versions)
+#   tls-close          a new TLS connection per request from wrk (-H 'Connection: close', -c16):
+#                      TLS 1.3 sessions resumed, what a browser's fresh connection costs
+#   ka-logs            https-ka and http-ka with access logs on in all three (journey-lb's default
+#                      access log, HAProxy log stdout + option httplog, nginx access_log to a file)
 #   latency            h2load --h1 at a fixed rate (16 clients x 125 req/s), p50/p99/p99.9
 #   memory             RSS growth per idle TLS keep-alive connection, 1 000 and 10 000 connections
 #   pool               req/s with 3, 30, 300 servers, round-robin and least-conn
-#   callgrind          instructions per request of each LB under valgrind (1 worker)
+#   callgrind          instructions per request of each LB under valgrind (1 worker), keep-alive
+#                      with access logs off and on, and per new TLS connection (accept, handshake,
+#                      one request, close) full and resumed, TLS 1.3 and 1.2
 #   syscalls           system calls per request of each LB (strace -c, 1 worker)
 #   tunnel             RSS growth per idle WebSocket tunnel (journey-backends' /ws), HTTPS and
 #                      plain, 1 000 tunnels; journey-lb and HAProxy only
@@ -23,21 +30,24 @@
 #   h2-idle            RSS growth per idle HTTP/2 connection (one request each, then idle; bench/h2hold.py)
 # An LB that does not negotiate h2 (ALPN, checked with curl first) gets "not negotiated" in the h2 rows.
 # memory, pool, callgrind, syscalls, tunnel and h2-idle run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
-# same worker count, round-robin, keep-alive to the backends, access logs off for all three.
+# same worker count, round-robin, keep-alive to the backends, access logs off for all three (on in
+# ka-logs and the callgrind logs=on rows).
 # --quick: 1 worker, 1 round of 2 s, journey-backend backends only, 500 connections, pools 3 and
-# 300 (1 s), callgrind on journey-lb only: under 2 minutes. Full: under 15 minutes on 2 cores. Output: DIR/RESULTS.md, DIR/*.png,
+# 300 (1 s), callgrind on journey-lb only: a few minutes. Full: about 30 minutes on 2 cores (callgrind of
+# the three LBs, per-connection rows included, is a third of it). Output: DIR/RESULTS.md, DIR/*.png,
 # DIR/raw/ (records, generator output, configs, callgrind profiles); DIR defaults to docs/bench
 # (full) or bench/out (--quick); the tables are also printed. --lbs/--backends/--only: a subset
 # (bench/lb-vs-haproxy.sh is one). --connections/--threads: wrk's (64, 2). --gen-procs: tlsconn
 # processes for tls-new/tls-resume (1; more only where spare CPUs exist). --pin (2+ CPUs,
 # taskset): load generators on CPU 0, servers on the others, the same for all three LBs.
 # --lb-flags: extra journey-lb flags, for A/B runs of one setting (recorded in the results).
+# --tls-versions: the TLS versions of tls-new/tls-resume and of callgrind's per-connection rows.
 # Loopback only; every process started is stopped by its PID.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$BENCH_ROOT"
 
-quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 conns=64 threads=2 pin=0 lb_flags="" build_dir=${BUILD_DIR:-build} gen_procs=1
+quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 conns=64 threads=2 pin=0 lb_flags="" build_dir=${BUILD_DIR:-build} gen_procs=1 tls_versions="1.3 1.2" logs=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -53,9 +63,10 @@ while [ $# -gt 0 ]; do
     --pin) pin=1; shift ;;
     --lb-flags) lb_flags=$2; shift 2 ;;
     --backends) backends=$2 backends_set=1; shift 2 ;;
+    --tls-versions) tls_versions=$2; shift 2 ;;
     --no-install) install=0; shift ;;
     --build-dir) build_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -68,7 +79,8 @@ else
   mem_counts="1000 10000" tunnel_counts="1000" h2_counts="1000" pool_sizes="3 30 300" pool_rounds=2 pool_duration=3 short_duration=$((duration > 3 ? 3 : duration))
   cg_requests=3000 cg_lbs="journey haproxy nginx" sys_requests=10000
 fi
-all_workloads="https-ka http-ka tls-new tls-resume latency memory pool callgrind syscalls tunnel h2-m1 h2-m10 h2-idle"
+cg_small=$((cg_requests / 5)) cg_conns=$((cg_requests / 6)) cg_conns_small=$((cg_requests / 30))
+all_workloads="https-ka http-ka tls-new tls-resume tls-close ka-logs latency memory pool callgrind syscalls tunnel h2-m1 h2-m10 h2-idle"
 : "${only:=$all_workloads}"
 for w in $only; do
   case " $all_workloads " in *" $w "*) ;; *) echo "run.sh: unknown workload '$w' (one of: $all_workloads)" >&2; exit 2 ;; esac
@@ -85,6 +97,7 @@ if [ $pin = 1 ]; then
     echo "run.sh: --pin needs taskset and 2+ CPUs; running unpinned" >&2
   fi
 fi
+for v in $tls_versions; do case "$v" in 1.2|1.3) ;; *) echo "run.sh: --tls-versions: 1.3, 1.2" >&2; exit 2 ;; esac; done
 for w in $workers_list; do case "$w" in 1|2|3|4) ;; *) echo "run.sh: --workers: 1..4" >&2; exit 2 ;; esac; done
 for w in $lbs; do case "$w" in journey|haproxy|nginx) ;; *) echo "run.sh: --lbs: journey, haproxy, nginx" >&2; exit 2 ;; esac; done
 for w in $backends; do case "$w" in journey|nginx) ;; *) echo "run.sh: --backends: journey, nginx" >&2; exit 2 ;; esac; done
@@ -166,7 +179,7 @@ start_lbs() {
   if [ $n -ge 0 ]; then
   local jargs=(--listen "https://127.0.0.1:${PORT_S[journey]}" --listen "http://127.0.0.1:${PORT_H[journey]}"
     --cert "$certs/server.crt" --key "$certs/server.key" --workers "$workers" --algorithm "$algo"
-    --access-log off --server-timing off --served-by off --request-id off --log-level warn
+    --access-log "$([ "$logs" = 1 ] && echo on || echo off)" --server-timing off --served-by off --request-id off --log-level warn
     --max-connections 30000 --backend-idle-max 64)
   for ((i = 0; i < n; i++)); do jargs+=(--backend "s$i=${addrs[i]}"); done
   read -r -a extra_flags <<<"$lb_flags"
@@ -184,6 +197,7 @@ start_lbs() {
     echo "  nbthread $workers"
     echo "  maxconn $hmaxconn"
     echo "  ssl-default-bind-options ssl-min-ver TLSv1.2"
+    if [ "$logs" = 1 ]; then echo "  log stdout format raw local0 info"; fi
     echo "defaults"
     echo "  mode http"
     echo "  timeout connect 3s"
@@ -194,6 +208,7 @@ start_lbs() {
     echo "  timeout tunnel 1h  # journey-lb's --tunnel-timeout default (used by WebSockets only)"
     echo "  option http-keep-alive"
     echo "  option forwardfor"
+    if [ "$logs" = 1 ]; then echo "  log global"; echo "  option httplog"; fi
     echo "  maxconn $hmaxconn"
     echo "frontend fe_https"
     echo "  bind 127.0.0.1:${PORT_S[haproxy]} ssl crt $certs/haproxy.pem alpn $([ $h2_on = 1 ] && echo h2,http/1.1 || echo http/1.1)"
@@ -223,7 +238,7 @@ start_lbs() {
     echo "error_log $nd/error.log warn; worker_rlimit_nofile $nofile;"
     echo "events { worker_connections $((nofile - 100)); }"
     echo "http {"
-    echo "  access_log off;"
+    if [ "$logs" = 1 ]; then echo "  access_log $nd/logs/access.log;"; else echo "  access_log off;"; fi
     for d in client_body proxy fastcgi uwsgi scgi; do echo "  ${d}_temp_path $nd/$d;"; done
     echo "  keepalive_requests 100000000;  # the others have no per-connection request limit"
     echo "  keepalive_timeout 60s;"
@@ -286,7 +301,11 @@ run_one() {
       cmd=("$TLSCONN" rate --tls --ca "$certs/ca.crt" --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 32
            --procs "$gen_procs" --duration "$short_duration")
       [ "$workload" = tls-resume ] && cmd+=(--resume)
+      cmd+=(--tls-max "$tls_ver")
       gen_cap=$gen_procs ;;
+    tls-close)
+      cmd=(wrk -t"$threads" -c16 -d"${short_duration}s" --latency -H "Connection: close" "$(url_of "$lb" https)")
+      gen_cap=$threads ;;
     h2-m1|h2-m10)
       rm -f "$BENCH_TMP/h2load.log"
       cmd=(h2load -c "$conns" -m "${workload#h2-m}" -t "$threads" -D "$duration" --log-file "$BENCH_TMP/h2load.log" "$(url_of "$lb" https)")
@@ -325,17 +344,40 @@ for workers in $workers_list; do
     bench_log "workers $workers, $backend backends"
     ws=()
     for w in https-ka http-ka; do wants $w && ws+=("$w"); done
-    if [ $backend = journey ]; then for w in tls-new tls-resume latency; do wants $w && ws+=("$w"); done; fi
-    [ ${#ws[@]} = 0 ] && continue
-    if [ $backend = journey ]; then addrs=("${jb_addrs[@]}"); else addrs=("${nb_addrs[@]:0:3}"); fi
-    start_lbs "$workers" round-robin "w$workers-$backend" "${addrs[@]}"
-    warm_up
-    for round in $(seq "$rounds"); do
-      for w in "${ws[@]}"; do
-        for lb in $lb_list; do run_one "$w" "$lb" "$round" "$workers" "workers=$workers backend=$backend-backend"; done
+    if [ $backend = journey ]; then
+      for w in tls-new tls-resume; do
+        if wants $w; then for v in $tls_versions; do ws+=("$w@$v"); done; fi
       done
-    done
-    stop_lbs
+      for w in tls-close latency; do wants $w && ws+=("$w"); done
+    fi
+    if [ $backend = journey ]; then addrs=("${jb_addrs[@]}"); else addrs=("${nb_addrs[@]:0:3}"); fi
+    if [ ${#ws[@]} -gt 0 ]; then
+      start_lbs "$workers" round-robin "w$workers-$backend" "${addrs[@]}"
+      warm_up
+      for round in $(seq "$rounds"); do
+        for w in "${ws[@]}"; do
+          tls_ver=${w#*@} extra=""
+          case $w in *@*) extra=" tls=$tls_ver" ;; esac
+          for lb in $lb_list; do run_one "${w%@*}" "$lb" "$round" "$workers" "workers=$workers backend=$backend-backend$extra"; done
+        done
+      done
+      stop_lbs
+    fi
+    # The keep-alive workloads again with every LB writing its access log (one line per request).
+    if wants ka-logs; then
+      bench_log "workers $workers, $backend backends, access logs on"
+      logs=1
+      start_lbs "$workers" round-robin "w$workers-$backend-logs" "${addrs[@]}"
+      logs=0
+      warm_up
+      for round in $(seq "$rounds"); do
+        for w in https-ka http-ka; do
+          for lb in $lb_list; do run_one "$w" "$lb" "$round" "$workers" "workers=$workers backend=$backend-backend logs=on"; done
+        done
+      done
+      stop_lbs
+      rm -f "$BENCH_TMP"/*-logs.out "$BENCH_TMP"/nginx-*-logs/logs/access.log # up to GBs of lines
+    fi
   done
 done
 
@@ -423,15 +465,20 @@ if wants pool; then
   lb_list=$lb_list_saved
 fi
 
-# 7: instructions per request under callgrind. After a warm-up, two measured windows on 8 new
-# keep-alive connections each: N1 then N2 requests (counters zeroed before, dumped after each).
-# Per request = (Ir(N2) - Ir(N1)) / (N2 - N1): the 8 connection setups (TLS handshakes) cancel
-# out; what they cost is reported apart, per connection. HTTPS and plain HTTP.
-cg_window() { # LB PID PROTO REQUESTS TAG -> CG_IR CG_OK, the dump in $raw/callgrind.LB.TAG.out
-  local lb=$1 pid=$2 proto=$3 n=$4 tag=$5 dump=""
+# 7: instructions under callgrind (1 worker). Keep-alive: after a warm-up, two measured windows on
+# 8 new keep-alive connections each: N1 then N2 requests (counters zeroed before, dumped after
+# each). Per request = (Ir(N2) - Ir(N1)) / (N2 - N1): the 8 connection setups (TLS handshakes)
+# cancel out; what they cost is reported apart, per connection. HTTPS and plain HTTP, access logs
+# off and on. New connections: the same two windows with N1 then N2 connections of
+# `tlsconn rate --count N` (accept, handshake, one request with Connection: close, close), full
+# handshakes and resumed sessions, per TLS version: per connection = difference / difference.
+cg_window() { # LB PID TAG GENERATOR... -> CG_IR CG_OK, the dump in $raw/callgrind.LB.TAG.out
+  local lb=$1 pid=$2 tag=$3 dump=""
+  shift 3
   callgrind_control -z "$pid" >/dev/null 2>&1 || bench_die "callgrind_control -z $pid failed"
-  h2load --h1 -n "$n" -c 8 "$(url_of "$lb" "$proto")" >"$BENCH_TMP/gen.out" 2>&1 || true
-  CG_OK=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^succeeded/) print $i }' "$BENCH_TMP/gen.out")
+  "$@" >"$BENCH_TMP/gen.out" 2>&1 || true
+  CG_OK=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($(i+1) ~ /^succeeded/) print $i }
+               /^connections=/ { for (i = 1; i <= NF; i++) if ($i ~ /^ok=/) print substr($i, 4) }' "$BENCH_TMP/gen.out")
   rm -f "$raw"/callgrind."$lb"."$pid".[0-9]*
   callgrind_control -d "$tag" "$pid" >/dev/null 2>&1 || bench_die "callgrind_control -d $pid failed"
   for _ in $(seq 100); do
@@ -444,31 +491,58 @@ cg_window() { # LB PID PROTO REQUESTS TAG -> CG_IR CG_OK, the dump in $raw/callg
   CG_IR=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
   mv "$dump" "$raw/callgrind.$lb.$tag.out"
 }
+# cg_pair LB PID TAG SMALL LARGE GENERATOR-with-N...: two windows, N = SMALL then LARGE (the
+# generator's arguments contain the word N, replaced); sets CG_PER (the slope), CG_REST (the
+# intercept), CG_N (units in the large window) and CG_IR (its instructions).
+cg_pair() {
+  local lb=$1 pid=$2 tag=$3 small=$4 large=$5 ir1 ok1 a gen
+  shift 5
+  gen=(); for a in "$@"; do [ "$a" = N ] && gen+=("$small") || gen+=("$a"); done
+  cg_window "$lb" "$pid" "$tag-small" "${gen[@]}"
+  ir1=$CG_IR ok1=$CG_OK
+  gen=(); for a in "$@"; do [ "$a" = N ] && gen+=("$large") || gen+=("$a"); done
+  cg_window "$lb" "$pid" "$tag" "${gen[@]}"
+  CG_N=${CG_OK:-0}
+  rm -f "$raw/callgrind.$lb.$tag-small.out"
+  read -r CG_PER CG_REST < <(awk -v a="$ir1" -v na="${ok1:-0}" -v b="$CG_IR" -v nb="$CG_N" 'BEGIN {
+    if (nb > na) { p = (b - a) / (nb - na); printf "%.0f %.0f\n", p, a - na * p } else print "0 0" }')
+}
 if wants callgrind; then
   lb_list_saved=$lb_list
-  cg_small=$((cg_requests / 5))
   for lb in $cg_lbs; do
     case " $lbs " in *" $lb "*) ;; *) continue ;; esac
-    bench_log "callgrind: $lb"
     lb_list=$lb
-    LB_WRAP="valgrind --tool=callgrind --callgrind-out-file=$raw/callgrind.$lb.%p --dump-instr=no" LB_START_SECONDS=60 \
-      start_lbs 1 round-robin "callgrind" "${nb_addrs[@]:0:3}"
-    pid=${PID[$lb]}
-    for proto in https http; do
-      h2load --h1 -n 200 -c 8 "$(url_of "$lb" $proto)" >/dev/null 2>&1 || true
-      cg_window "$lb" "$pid" "$proto" "$cg_small" "$proto-small"
-      ir1=$CG_IR ok1=$CG_OK
-      cg_window "$lb" "$pid" "$proto" "$cg_requests" "$proto"
-      ir2=$CG_IR ok2=$CG_OK
-      rm -f "$raw/callgrind.$lb.$proto-small.out"
-      read -r per conn < <(awk -v a="$ir1" -v na="${ok1:-0}" -v b="$ir2" -v nb="${ok2:-0}" 'BEGIN {
-        if (nb > na) { p = (b - a) / (nb - na); printf "%.0f %.0f\n", p, (a - na * p) / 8 } else print "0 0" }')
-      bench_record "workload=callgrind proto=$proto workers=1 lb=$lb round=1 ir=$ir2 requests=${ok2:-0} ir_per_req=$per ir_per_conn=$conn"
-      bench_log "callgrind $lb $proto: $ir1 instructions for ${ok1:-0} requests, $ir2 for ${ok2:-0}: $per per request, $conn per new connection"
+    for logs in 0 1; do
+      bench_log "callgrind: $lb, access logs $([ $logs = 1 ] && echo on || echo off)"
+      LB_WRAP="valgrind --tool=callgrind --callgrind-out-file=$raw/callgrind.$lb.%p --dump-instr=no" LB_START_SECONDS=60 \
+        start_lbs 1 round-robin "callgrind-logs$logs" "${nb_addrs[@]:0:3}"
+      pid=${PID[$lb]} sfx=$([ $logs = 1 ] && echo "-logs" || true) lf="logs=$([ $logs = 1 ] && echo on || echo off)"
+      for proto in https http; do
+        h2load --h1 -n 200 -c 8 "$(url_of "$lb" $proto)" >/dev/null 2>&1 || true
+        cg_pair "$lb" "$pid" "$proto$sfx" "$cg_small" "$cg_requests" h2load --h1 -n N -c 8 "$(url_of "$lb" $proto)"
+        conn=$(awk -v r="$CG_REST" 'BEGIN { printf "%.0f", r / 8 }')
+        bench_record "workload=callgrind proto=$proto $lf workers=1 lb=$lb round=1 ir=$CG_IR requests=$CG_N ir_per_req=$CG_PER ir_per_conn=$conn"
+        bench_log "callgrind $lb $proto $lf: $CG_PER per request, $conn per new connection ($CG_N requests)"
+      done
+      # New TLS connections (logs off; with logs on, TLS 1.3 resumed: the browser case).
+      for v in $tls_versions; do
+        for mode in full resume; do
+          [ $logs = 1 ] && { [ "$v" = 1.3 ] && [ $mode = resume ] || continue; }
+          flags=(--tls --ca "$certs/ca.crt" --tls-max "$v")
+          [ $mode = resume ] && flags+=(--resume)
+          "$TLSCONN" rate "${flags[@]}" --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 8 --count 100 >/dev/null 2>&1 || true
+          cg_pair "$lb" "$pid" "conn-$v-$mode$sfx" "$cg_conns_small" "$cg_conns" \
+            "$TLSCONN" rate "${flags[@]}" --connect "127.0.0.1:${PORT_S[$lb]}" --concurrency 8 --count N --duration 600
+          resumed=$(sed -n 's/.*resumed=\([0-9]*\).*/\1/p' "$BENCH_TMP/gen.out")
+          bench_record "workload=callgrind-conn tls=$v handshake=$mode $lf workers=1 lb=$lb round=1 ir=$CG_IR connections=$CG_N resumed=${resumed:-0} ir_per_conn=$CG_PER"
+          bench_log "callgrind $lb TLS $v $mode $lf: $CG_PER per new connection ($CG_N connections, ${resumed:-0} resumed)"
+        done
+      done
+      stop_lbs
+      rm -f "$raw"/callgrind."$lb".[0-9]*
+      [ -s "$BENCH_TMP/$lb-callgrind-logs$logs.err" ] && cp "$BENCH_TMP/$lb-callgrind-logs$logs.err" "$raw/callgrind.$lb$sfx.log"
     done
-    stop_lbs
-    rm -f "$raw"/callgrind."$lb".[0-9]*
-    [ -s "$BENCH_TMP/$lb-callgrind.err" ] && cp "$BENCH_TMP/$lb-callgrind.err" "$raw/callgrind.$lb.log"
+    logs=0
   done
   lb_list=$lb_list_saved
 fi
@@ -621,7 +695,8 @@ meta=$BENCH_TMP/meta.md
   echo "  $duration s each for keep-alive, $short_duration s for new connections and latency."
   echo "- Certificate: ECDSA P-256 from certs/make-certs.sh, the same file for all three; TLS 1.3 negotiated (OpenSSL defaults)."
   echo "- Equivalent configs: round-robin (least-conn in the pool workload), keep-alive to the backends,"
-  echo "  access logs off, X-Forwarded-For/-Proto added by all three; journey-lb's own extra headers"
+  echo "  access logs off (on in the rows marked logs=on: journey-lb's default access log to stdout, HAProxy"
+  echo "  \`log stdout\` + \`option httplog\`, nginx \`access_log\` to a file), X-Forwarded-For/-Proto added by all three; journey-lb's own extra headers"
   echo "  (Server-Timing, X-Served-By, X-Request-Id) off since the others do not add them."
   echo "  Exact command lines and configs: raw/journey-lb-*.cmd, raw/haproxy-*.cfg, raw/nginx-*.conf."
   echo "- Backends: 3 \`journey-backend --no-access-log\` processes (\`journey-backend\` rows) or one nginx"
@@ -629,12 +704,15 @@ meta=$BENCH_TMP/meta.md
   echo "  (\`nginx-backend\` rows; raw/nginx-backend.conf)."
   echo "- Load generators (raw/generator-output.log has every run's command and output):"
   echo "  - https-ka/http-ka: \`wrk -t$threads -c$conns -d${duration}s --latency URL\`; pool: the same for ${pool_duration} s, $pool_rounds rounds"
-  echo "  - tls-new: \`bench/tlsconn rate --tls --ca ca.crt --concurrency 32 --procs $gen_procs --duration $short_duration\`; tls-resume: the same with \`--resume\`"
+  echo "  - tls-new: \`bench/tlsconn rate --tls --ca ca.crt --tls-max V --concurrency 32 --procs $gen_procs --duration $short_duration\`, V = $tls_versions; tls-resume: the same with \`--resume\`"
+  echo "  - tls-close: \`wrk -t$threads -c16 -d${short_duration}s -H 'Connection: close' URL\` (HTTPS; wrk offers its TLS 1.3 session again on each connection)"
   echo "  - latency: \`h2load --h1 -c16 --rps 125 -D $short_duration --log-file F URL\` (2 000 req/s in total)"
   echo "  - memory: \`bench/tlsconn hold --tls --count N --concurrency 64\`, RSS (VmRSS of all the LB's processes) before and after"
   echo "  - callgrind: \`valgrind --tool=callgrind\` around each LB (1 worker); after 200 warm-up requests, two windows"
   echo "    (\`callgrind_control -z\`, \`h2load --h1 -n N -c 8 URL\`, \`callgrind_control -d\`) with N = $((cg_requests / 5)) and $cg_requests;"
-  echo "    per request = difference of instructions / difference of requests (the 8 connection setups cancel out)."
+  echo "    per request = difference of instructions / difference of requests (the 8 connection setups cancel out);"
+  echo "    access logs off and on. Per new TLS connection (callgrind-conn): the same with \`tlsconn rate --count N --concurrency 8\`,"
+  echo "    N = $cg_conns_small and $cg_conns, full and --resume, TLS $tls_versions."
   echo "    Profiles of the N = $cg_requests window (8 new connections included) in raw/callgrind.*.out"
   echo "  - syscalls: \`strace -c -f -p PID...\` attached to the LB's processes over \`h2load --h1 -n $sys_requests -c 16 URL\`; raw/strace.txt"
   echo "  - tunnel: \`bench/tlsconn hold --websocket [--tls] --count N --concurrency 64\` (WebSocket handshakes to the"

@@ -1,7 +1,7 @@
 /* tlsconn: a small, bounded loopback load client for the two benchmarks wrk and h2load cannot do.
  *
- *   tlsconn rate --connect IP:PORT [--tls] [--resume] [--ca FILE] [--procs N] [--concurrency N]
- *                [--duration S]
+ *   tlsconn rate --connect IP:PORT [--tls] [--resume] [--tls-max 1.2|1.3] [--ca FILE] [--procs N]
+ *                [--concurrency N] [--duration S] [--count N]
  *   tlsconn hold --connect IP:PORT [--tls] [--ca FILE] --count N [--concurrency N] [--timeout S]
  *                [--websocket]
  *
@@ -9,6 +9,8 @@
  *       seconds; with --resume each new TLS connection offers the session ticket the server
  *       gave that slot's previous connection (TLS 1.3 PSK / TLS 1.2 ticket or session id), so
  *       the server does an abbreviated handshake.
+ *       --count N: stop after N connections (or S seconds, whichever comes first), for
+ *       measurements by count (callgrind). --tls-max: the highest TLS version offered (1.3).
  *       Prints: connections=N ok=N failed=N resumed=N elapsed_s=X per_s=Y
  * hold: opens N keep-alive connections (C handshakes in flight at a time), one request each, reads
  *       each whole response, then holds them all idle and prints "held=N failed=M elapsed_s=X".
@@ -67,12 +69,14 @@ static struct {
   bool hold, tls, resume, websocket;
   const char *ca;
   int procs;
+  int tls_max; /* TLS1_2_VERSION or TLS1_3_VERSION */
   struct sockaddr_storage addr;
   socklen_t addr_len;
   int concurrency;
   double duration, timeout;
   long count;
-} opt = {.concurrency = 64, .duration = 5, .timeout = 120, .count = 0, .procs = 1};
+} opt = {.concurrency = 64, .duration = 5, .timeout = 120, .count = 0, .procs = 1,
+       .tls_max = TLS1_3_VERSION};
 
 static SSL_CTX *ctx;
 static int epfd;
@@ -121,13 +125,14 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess) {
 }
 
 static void usage(FILE *f) {
-  fputs("usage: tlsconn rate --connect IP:PORT [--tls] [--resume] [--ca FILE] [--procs N]\n"
-        "                    [--concurrency N] [--duration S]\n"
+  fputs("usage: tlsconn rate --connect IP:PORT [--tls] [--resume] [--tls-max 1.2|1.3] [--ca FILE]\n"
+        "                    [--procs N] [--concurrency N] [--duration S] [--count N]\n"
         "       tlsconn hold --connect IP:PORT [--tls] [--ca FILE] --count N [--concurrency N]\n"
         "                    [--timeout S] [--websocket]\n"
         "rate: a new connection per request (Connection: close) for S seconds (default 5),\n"
         "      N in flight (default 64) over --procs processes (default 1); --resume offers the\n"
-        "      previous connection's ticket.\n"
+        "      previous connection's ticket; --count N: stop after N connections;\n"
+        "      --tls-max: the highest TLS version offered (default 1.3).\n"
         "--ca: verify the server's certificate (and the name localhost) against FILE.\n"
         "hold: N keep-alive connections, one request each, then held idle until stdin closes,\n"
         "      SIGTERM/SIGINT or --timeout S (default 120). Loopback addresses only.\n"
@@ -442,7 +447,9 @@ static int run(void) {
           stdin_open = 0;
       }
     } else {
-      for (long i = 0; i < nconns; i++)
+      if (opt.count && n_started >= opt.count && n_in_progress == 0)
+        break;
+      for (long i = 0; i < nconns && (!opt.count || n_started < opt.count); i++)
         if (conns[i].state == ST_FREE)
           conn_start(&conns[i]);
     }
@@ -512,6 +519,8 @@ static int run_procs(void) {
       dup2(fds[1], 1);
       close(fds[1]);
       opt.concurrency = share + (i < extra);
+      if (opt.count)
+        opt.count = opt.count / opt.procs + (i < opt.count % opt.procs);
       int rc = run();
       fflush(stdout);
       _exit(rc);
@@ -600,6 +609,14 @@ int main(int argc, char **argv) {
       opt.timeout = atof(v), i++;
     else if (v && !strcmp(a, "--count"))
       opt.count = atol(v), i++;
+    else if (v && !strcmp(a, "--tls-max")) {
+      if (strcmp(v, "1.2") && strcmp(v, "1.3")) {
+        fprintf(stderr, "tlsconn: --tls-max '%s': 1.2 or 1.3\n", v);
+        return 2;
+      }
+      opt.tls_max = !strcmp(v, "1.2") ? TLS1_2_VERSION : TLS1_3_VERSION;
+      i++;
+    }
     else {
       fprintf(stderr, "tlsconn: unknown or incomplete argument '%s' (see --help)\n", a);
       return 2;
@@ -610,7 +627,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (opt.concurrency < 1 || opt.concurrency > 10000 || opt.duration <= 0 || opt.duration > 600 ||
-      opt.timeout <= 0 || opt.timeout > 3600 || (opt.hold && (opt.count < 1 || opt.count > 200000)) ||
+      opt.timeout <= 0 || opt.timeout > 3600 || (opt.hold && (opt.count < 1 || opt.count > 200000)) || opt.count < 0 ||
+      opt.count > 100000000 ||
       opt.procs < 1 || opt.procs > 64 || opt.procs > opt.concurrency || (opt.hold && opt.procs > 1)) {
     fputs("tlsconn: limits: --concurrency 1..10000, --duration 0..600, --timeout 0..3600, "
           "--count 1..200000 (hold), --procs 1..64 and at most --concurrency (rate only)\n",
@@ -644,6 +662,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, opt.tls_max);
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
     static const unsigned char alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);

@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "client/exit_code.h"
+#include "client/h2.h"
 #include "client/http.h"
 #include "client/netpath.h"
 #include "client/proxy.h"
@@ -41,9 +42,15 @@ struct jn_conn {
   size_t plen;
   uint64_t proxy_t0;
   char local[64], remote[64];
+  jn_h2 *h2;   /* HTTP/2 (ALPN h2): the streams live there; r is then the connection's scratch */
+  int h2_want; /* requests claimed from the run, waiting for a stream */
+  int h2_go;   /* --interval is over: open the next stream */
 };
 
 static void conn_request(jn_conn *c);
+static void h2_broken(jn_conn *c, int code, const char *why);
+static void h2_timeout(jn_conn *c);
+static void h2_pump(jn_conn *c);
 static void on_io(uv_poll_t *p, int status, int events);
 static void on_deadline(uv_timer_t *t);
 
@@ -74,6 +81,11 @@ static void close_socket(jn_conn *c) {
     c->tls_on = 0;
   }
   jc_buf_reset(&c->wbuf, 0);
+  if (c->h2) {
+    jn_h2 *h = c->h2;
+    c->h2 = NULL;
+    jn_h2_free(h); /* open streams are handed back as failed */
+  }
 }
 
 static void conn_freed(uv_handle_t *h) {
@@ -105,12 +117,9 @@ static const char *state_phase(int st) {
   }
 }
 
-/* The request is over (success or failure): account for it and decide what comes next. */
-static void request_done(jn_conn *c, int code) {
-  jn_result *r = c->r;
+/* A request's result is final: exit code, failed phase, the durations from curl's times. */
+static void account(jn_conn *c, jn_result *r, int code) {
   jn_run *run = c->run;
-  uv_timer_stop(&c->timer);
-  r->t_total = since(c);
   if (code && !r->exit_code)
     r->exit_code = code;
   if (r->exit_code && !r->failed_phase[0])
@@ -126,6 +135,19 @@ static void request_done(jn_conn *c, int code) {
     snprintf(r->error, sizeof r->error, "the server answered %d %s", r->status, r->reason);
     snprintf(r->failed_phase, sizeof r->failed_phase, "http");
   }
+}
+
+/* The request is over (success or failure): account for it and decide what comes next. */
+static void request_done(jn_conn *c, int code) {
+  jn_result *r = c->r;
+  jn_run *run = c->run;
+  if (c->h2) { /* the connection failed under its streams */
+    h2_broken(c, code ? code : JN_EXIT_RECV, r->error[0] ? r->error : "the connection failed");
+    return;
+  }
+  uv_timer_stop(&c->timer);
+  r->t_total = since(c);
+  account(c, r, code);
   int ok = !r->exit_code || r->exit_code == JN_EXIT_HTTP;
   int keep = ok && c->http.complete && r->keepalive_ok && !run->o->no_keepalive && c->fd >= 0;
   if (r->tcp_reused == 0 && r->local[0]) {
@@ -150,8 +172,18 @@ static void request_done(jn_conn *c, int code) {
 static void on_deadline(uv_timer_t *t) {
   jn_conn *c = t->data;
   jn_result *r = c->r;
+  if (c->state == C_WAITING && c->h2) {
+    c->state = C_RECEIVING;
+    c->h2_go = 1;
+    h2_pump(c);
+    return;
+  }
   if (c->state == C_WAITING) {
     conn_request(c);
+    return;
+  }
+  if (c->h2) {
+    h2_timeout(c);
     return;
   }
   const jn_opts *o = c->run->o;
@@ -255,6 +287,8 @@ static void send_request(jn_conn *c) {
 
 /* ---- reading ---- */
 
+static void h2_start(jn_conn *c);
+
 static void tls_established(jn_conn *c) {
   jn_result *r = c->r;
   /* Our last handshake flight (TLS 1.3: Finished) goes out on its own before the clock stops,
@@ -270,12 +304,29 @@ static void tls_established(jn_conn *c) {
   r->tls_us = r->t_appconnect - r->t_connect;
   jn_tls_describe(&c->tls, r);
   arm_deadline(c, 0);
+  if (strcmp(r->alpn, "h2") == 0) {
+    h2_start(c);
+    return;
+  }
+  if (c->run->o->http2) {
+    snprintf(r->error, sizeof r->error, "the server did not agree to HTTP/2 (ALPN %s): leave out --http2",
+             r->alpn[0] ? r->alpn : "none");
+    close_socket(c);
+    request_done(c, JN_EXIT_HTTP2);
+    return;
+  }
+  jn_run_h1_spread(c->run); /* HTTP/1.1: -c's other connections, held back while h2 was possible */
   send_request(c);
 }
 
 /* Plaintext response bytes. Returns 1 when the request finished (the caller stops reading). */
 static int deliver(jn_conn *c, const char *p, size_t n) {
   jn_result *r = c->r;
+  if (c->h2) {
+    jn_h2_feed(c->h2, p, n);
+    h2_pump(c);
+    return c->poll && !c->closing ? 0 : 1;
+  }
   if (c->state != C_RECEIVING)
     return 0; /* bytes while idle: the server talks out of turn; the next request will notice */
   if (!c->first_byte) {
@@ -342,6 +393,12 @@ static int handle_tls_bytes(jn_conn *c, const char *p, size_t n) {
 static void on_eof(jn_conn *c, int err) {
   jn_result *r = c->r;
   int st = c->state;
+  if (c->h2) {
+    char why[160];
+    snprintf(why, sizeof why, "the server closed the HTTP/2 connection%s%s", err ? ": " : "", err ? strerror(err) : "");
+    h2_broken(c, JN_EXIT_RECV, why);
+    return;
+  }
   if (st == C_RECEIVING && !err && jn_http_eof(&c->http) == 1) {
     close_socket(c);
     request_done(c, 0);
@@ -509,7 +566,10 @@ static void after_connect(jn_conn *c) {
   jn_run *run = c->run;
   jn_result *r = c->r;
   if (!run->https) {
-    send_request(c);
+    if (run->o->http2 && !run->proxied) /* cleartext HTTP/2 with prior knowledge */
+      h2_start(c);
+    else
+      send_request(c);
     return;
   }
   c->state = C_HANDSHAKE;
@@ -593,4 +653,161 @@ int jn_conn_spawn(jn_run *run) {
   else
     conn_close(c);
   return 0;
+}
+
+/* ---- HTTP/2: streams on this connection (h2.c) ---- */
+
+static int h2_write(void *ud, const uint8_t *p, size_t n) {
+  jn_conn *c = ud;
+  if (!c->tls_on)
+    return jc_buf_append(&c->wbuf, p, n) == 0 ? 0 : -1;
+  return jc_tls_write(&c->tls, p, n) == JC_TLS_OK && tls_drain(c) == 0 ? 0 : -1;
+}
+
+/* A stream is over: its result is accounted like an HTTP/1.1 request's; the run may want another. */
+static void h2_done(void *ud, jn_result *r, int code) {
+  jn_conn *c = ud;
+  account(c, r, code);
+  if (jn_run_request_done(c->run, r))
+    c->h2_want++;
+  free(r);
+}
+
+static void h2_submit(jn_conn *c, jn_result *r, uint64_t t0) {
+  jn_run *run = c->run;
+  r->t_request = r->t_pretransfer = jc_now_us() - t0; /* h2.c stamps pretransfer again as HEADERS goes */
+  char authority[JN_URL_HOST_MAX + 16];
+  const jn_url *u = &run->proto->url;
+  int v6 = u->host_is_ip == 6;
+  if (u->port_explicit) /* as a Host header would have it */
+    snprintf(authority, sizeof authority, v6 ? "[%s]:%d" : "%s:%d", u->host, u->port);
+  else
+    snprintf(authority, sizeof authority, v6 ? "[%s]" : "%s", u->host);
+  if (jn_h2_submit(c->h2, r, t0, run->req, run->req_len, c->tls_on ? "https" : "http", authority, run->o->body,
+                   run->o->body_len) != 0) {
+    r->t_total = jc_now_us() - t0;
+    h2_done(c, r, JN_EXIT_HTTP2);
+  }
+}
+
+/* Another request on this connection: no connect, no handshake (as a kept-alive request). */
+static void h2_stream(jn_conn *c) {
+  jn_run *run = c->run;
+  jn_result *r = malloc(sizeof *r);
+  if (!r) {
+    jn_run_unclaim(run);
+    return;
+  }
+  memset(r, 0, sizeof *r);
+  memcpy(&r->url, &run->proto->url, sizeof r->url);
+  memcpy(r->method, run->proto->method, sizeof r->method);
+  r->tcp_reused = 1;
+  r->tls_used = c->tls_on;
+  memcpy(r->local, c->local, sizeof r->local);
+  memcpy(r->remote, c->remote, sizeof r->remote);
+  memcpy(r->alpn, c->r->alpn, sizeof r->alpn);
+  h2_submit(c, r, jc_now_us());
+}
+
+/* The oldest open stream's --max-time. */
+static void h2_arm(jn_conn *c) {
+  double limit = c->run->o->max_time;
+  uint64_t oldest = c->h2 ? jn_h2_oldest(c->h2) : 0;
+  if (limit <= 0 || !oldest || c->state == C_WAITING)
+    return;
+  uint64_t end = oldest + (uint64_t)(limit * 1e6), now = jc_now_us();
+  uv_timer_start(&c->timer, on_deadline, end > now ? (end - now + 999) / 1000 : 1, 0);
+}
+
+static void h2_timeout(jn_conn *c) {
+  double limit = c->run->o->max_time;
+  char why[128];
+  snprintf(why, sizeof why, "timed out after %.3f s during the http phase (--max-time)", limit);
+  jn_h2_expire(c->h2, jc_now_us() - (uint64_t)(limit * 1e6), JN_EXIT_TIMEOUT, why);
+  h2_pump(c);
+}
+
+/* Requests the run still wants but this connection cannot carry: back to the run, and a new
+ * connection takes them (after a GOAWAY, or when this one broke). */
+static void h2_hand_back(jn_conn *c) {
+  int want = c->h2_want;
+  c->h2_want = 0;
+  for (int i = 0; i < want; i++)
+    jn_run_unclaim(c->run);
+  if (want)
+    jn_conn_spawn(c->run);
+}
+
+/* Opens the streams the run wants, ends the connection when it has nothing more to carry. */
+static void h2_pump(jn_conn *c) {
+  jn_run *run = c->run;
+  if (c->closing || !c->h2)
+    return;
+  int idle = jn_h2_open_streams(c->h2) == 0;
+  if (run->o->interval > 0 && c->h2_want && idle && !c->h2_go && c->state != C_WAITING) {
+    c->state = C_WAITING;
+    uv_timer_start(&c->timer, on_deadline, (uint64_t)(run->o->interval * 1000), 0);
+    return;
+  }
+  if (c->state == C_WAITING)
+    return;
+  c->h2_go = 0;
+  while (c->h2_want > 0 && c->h2 && jn_h2_can_submit(c->h2) && !run->o->no_keepalive) {
+    c->h2_want--;
+    h2_stream(c);
+  }
+  if (c->h2 && jn_h2_flush(c->h2) == 0 && flush(c) != 0) {
+    h2_broken(c, JN_EXIT_RECV, c->r->error);
+    return;
+  }
+  if (!c->h2 || jn_h2_open_streams(c->h2) > 0) {
+    h2_arm(c);
+    return;
+  }
+  /* nothing in flight */
+  uv_timer_stop(&c->timer);
+  jn_h2_close(c->h2); /* GOAWAY: we are done */
+  flush(c);
+  close_socket(c);
+  h2_hand_back(c);
+  conn_close(c);
+}
+
+static void h2_broken(jn_conn *c, int code, const char *why) {
+  char w[512];
+  jn_strlcpy(w, why, sizeof w); /* why may live in c->r */
+  if (c->h2)
+    jn_h2_fail_all(c->h2, code, w);
+  close_socket(c);
+  uv_timer_stop(&c->timer);
+  h2_hand_back(c);
+  conn_close(c);
+}
+
+/* ALPN chose h2 (or --http2 on plain http): the connection's first request becomes stream 1,
+ * and the run's next requests open streams beside it. */
+static void h2_start(jn_conn *c) {
+  jn_run *run = c->run;
+  jn_result *r = c->r;
+  const jn_opts *o = run->o;
+  jn_h2_cbs cbs = {.ud = c, .write = h2_write, .done = h2_done};
+  jn_h2_out out = {.out = run->out, .dump = run->dump, .include = o->include, .follow = o->follow, .head = o->head};
+  c->state = C_RECEIVING;
+  memcpy(c->local, r->local, sizeof c->local);
+  memcpy(c->remote, r->remote, sizeof c->remote);
+  jn_result *first = malloc(sizeof *first);
+  c->h2 = first ? jn_h2_new(&cbs, &out, o->interval > 0 ? 1 : run->h2_streams) : NULL;
+  if (!c->h2) {
+    free(first);
+    snprintf(r->error, sizeof r->error, "out of memory for HTTP/2");
+    close_socket(c);
+    request_done(c, JN_EXIT_HTTP2);
+    return;
+  }
+  memcpy(first, r, sizeof *first);
+  r->error[0] = 0;
+  h2_submit(c, first, c->t0);
+  while (c->h2 && !o->no_keepalive && jn_h2_can_submit(c->h2) && jn_run_request_done(run, NULL))
+    h2_stream(c);
+  h2_pump(c);
 }

@@ -21,6 +21,8 @@ const char *jn_exit_name(int code) {
   case JN_EXIT_CLIENT_CERT: return "client-certificate";
   case JN_EXIT_ENCODING: return "content-encoding";
   case JN_EXIT_CACERT: return "ca-file";
+  case JN_EXIT_HTTP2: return "http2";
+  case JN_EXIT_HTTP2_STREAM: return "http2-stream";
   default: return "error";
   }
 }
@@ -44,6 +46,8 @@ const char *jn_exit_hint(int code) {
   case JN_EXIT_CERT: return "pass the right CA with --cacert FILE, or (only for testing) -k";
   case JN_EXIT_ENCODING: return "the body's Content-Encoding could not be decoded";
   case JN_EXIT_CACERT: return "check the --cacert path: it must be a readable PEM file";
+  case JN_EXIT_HTTP2: return "the HTTP/2 connection failed (or --http2 was given and the server does not offer h2): try --http1.1";
+  case JN_EXIT_HTTP2_STREAM: return "the server reset the request's HTTP/2 stream: its error code says why";
   default: return "";
   }
 }

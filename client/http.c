@@ -74,7 +74,8 @@ static int on_value_complete(llhttp_t *p) {
 /* The head as received (status line, header lines, CRLFs) into f: -D and -i. */
 static int write_head(jn_http *h, FILE *f) {
   jn_result *r = h->r;
-  int bad = fprintf(f, "HTTP/%d.%d %d %s\r\n", h->p.http_major, h->p.http_minor, r->status, r->reason) < 0;
+  int bad = h->h2 ? fprintf(f, "HTTP/2 %d \r\n", r->status) < 0 /* as curl writes it */
+                  : fprintf(f, "HTTP/%d.%d %d %s\r\n", h->p.http_major, h->p.http_minor, r->status, r->reason) < 0;
   for (const char *l = r->resp_headers; *l;) {
     size_t n = strcspn(l, "\n");
     bad |= fprintf(f, "%.*s\r\n", (int)n, l) < 0;
@@ -98,12 +99,16 @@ static int on_headers_complete(llhttp_t *p) {
   /* with -L every hop's head is written, a redirect's too (curl -i -L, -D); only its body is not */
   if ((h->dump && write_head(h, h->dump) != 0) || (h->include && h->out && write_head(h, h->out) != 0))
     return -1;
-  snprintf(r->http_version, sizeof r->http_version, "%d.%d", p->http_major, p->http_minor);
+  if (h->h2)
+    snprintf(r->http_version, sizeof r->http_version, "2");
+  else
+    snprintf(r->http_version, sizeof r->http_version, "%d.%d", p->http_major, p->http_minor);
   int nobody = h->head || r->status == 204 || r->status == 304 || r->status / 100 == 1;
   snprintf(r->transfer_mode, sizeof r->transfer_mode, "%s",
            nobody                            ? "none"
            : (p->flags & F_CHUNKED)          ? "chunked"
            : (p->flags & F_CONTENT_LENGTH)   ? "content-length"
+           : h->h2                           ? "data-frames" /* ended by END_STREAM */
                                              : "close-delimited");
   const char *ce = r->content_encoding;
   if (!ce[0] || nobody || strcasecmp(ce, "identity") == 0) {
@@ -189,7 +194,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
 static int on_complete(llhttp_t *p) {
   jn_http *h = H(p);
   h->complete = 1;
-  h->r->keepalive_ok = llhttp_should_keep_alive(p);
+  h->r->keepalive_ok = h->h2 || llhttp_should_keep_alive(p);
   if (h->z_on && !h->z_err)
     snprintf(h->r->encoding_note, sizeof h->r->encoding_note, "%s decoded: %llu bytes", h->r->content_encoding,
              (unsigned long long)h->r->body_decoded);

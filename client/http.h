@@ -25,6 +25,7 @@ typedef struct jn_http {
   int include;  /* -i: the response head goes to out before the body */
   int follow;   /* -L: a redirect's body is counted, not written */
   int discard;
+  int h2;       /* the head came over HTTP/2 (h2.c): "HTTP/2 200" for -D / -i, version "2" */
   char name[64];
   size_t name_len;
   char value[1024];

@@ -28,7 +28,8 @@ static const char usage_text[] =
     "  3 route  gateway, interface, source address, next hop's MAC and ARP/ND state, TTL, NAT\n"
     "  4 TCP    each connection attempt, local/remote address, RTT, MSS, cwnd, retransmits\n"
     "  5 TLS    version, cipher, group, ALPN, SNI, certificate, verification\n"
-    "  6 HTTP   status, headers (-v), body size and framing, time to first byte, transfer\n"
+    "  6 HTTP   status, headers (-v), body size and framing, time to first byte, transfer; over\n"
+    "           HTTP/2 the server's SETTINGS, the stream, HPACK sizes and every frame\n"
     "  7 LB     the load balancer's Server-Timing, X-Served-By, X-Request-Id\n"
     "URL: https://host[:port]/path?query or http://... (http is assumed without a scheme, as in curl).\n"
     "\n"
@@ -57,6 +58,11 @@ static const char usage_text[] =
     "      --retry-delay S       wait S seconds between retries instead\n"
     "  -A, --user-agent NAME     User-Agent header (default journey/VERSION)\n"
     "      --http1.0             HTTP/1.0 request, no keep-alive\n"
+    "      --http1.1             HTTP/1.1 only (ALPN offers http/1.1 alone)\n"
+    "      --http2               HTTP/2 only: over https ALPN offers h2 alone (exit 16 when the\n"
+    "                            server does not take it); over http, HTTP/2 with prior knowledge.\n"
+    "                            Without either, https offers h2 and http/1.1 and the server\n"
+    "                            chooses (as curl and browsers do); http stays HTTP/1.1\n"
     "      --compressed          ask for gzip, deflate, br even if -H removed Accept-Encoding (they\n"
     "                            are asked for by default, as a browser does, and always decoded)\n"
     "Name resolution\n"
@@ -86,7 +92,9 @@ static const char usage_text[] =
     "Repetition\n"
     "  -n, --requests N          send N requests (default 1) and show min/p50/p90/p99/max per\n"
     "                            phase and the spread over backends (X-Served-By)\n"
-    "  -c, --concurrency C       over C connections at once (default 1)\n"
+    "  -c, --concurrency C       over C connections at once (default 1); over HTTP/2, C streams at\n"
+    "                            once on one connection\n"
+    "      --connections K       over HTTP/2, spread the C streams over K connections (default 1)\n"
     "      --interval S          wait S seconds between requests on a connection\n"
     "      --no-keepalive        a fresh connection (and TLS resumption) for every request\n"
     "Output\n"
@@ -105,14 +113,15 @@ static const char usage_text[] =
     "  -h, --help                this text\n"
     "  -V, --version             the version\n"
     "\n"
-    "Exit codes (curl's): 0 ok, 2 usage, 3 bad URL, 6 DNS, 7 connect, 8 bad HTTP reply, 22 HTTP\n"
-    ">= 400 with --fail, 23 write error (-o), 28 timeout, 35 TLS handshake, 47 too many redirects,\n"
-    "52 empty reply, 56 receive error, 58 bad client certificate, 60 certificate verification,\n"
-    "77 bad --cacert file.\n";
+    "Exit codes (curl's): 0 ok, 2 usage, 3 bad URL, 6 DNS, 7 connect, 8 bad HTTP reply, 16 HTTP/2\n"
+    "failed (or --http2 without h2 from the server), 22 HTTP >= 400 with --fail, 23 write error (-o),\n"
+    "28 timeout, 35 TLS handshake, 47 too many redirects, 52 empty reply, 56 receive error, 58 bad\n"
+    "client certificate, 60 certificate verification, 77 bad --cacert file, 92 the server reset the\n"
+    "HTTP/2 stream.\n";
 
 enum {
   OPT_CACERT = 256, OPT_DNS_SERVERS, OPT_RESOLVE, OPT_HOSTS_FILE, OPT_NO_CACHE, OPT_JSON, OPT_INTERVAL,
-  OPT_NO_KEEPALIVE, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY, OPT_NOPROXY, OPT_CONNECT_TO, OPT_TRACE_PATH, OPT_HTML
+  OPT_NO_KEEPALIVE, OPT_HTTP11, OPT_HTTP2, OPT_CONNECTIONS, OPT_CONNECT_TIMEOUT, OPT_NO_COLOR, OPT_COMPRESSED, OPT_DATA_BINARY, OPT_HTTP10, OPT_MAX_REDIRS, OPT_RETRY, OPT_RETRY_DELAY, OPT_CERT, OPT_KEY, OPT_NOPROXY, OPT_CONNECT_TO, OPT_TRACE_PATH, OPT_HTML
 };
 
 static const struct option long_opts[] = {
@@ -126,6 +135,9 @@ static const struct option long_opts[] = {
     {"data-binary", required_argument, NULL, OPT_DATA_BINARY},
     {"user-agent", required_argument, NULL, 'A'},
     {"http1.0", no_argument, NULL, OPT_HTTP10},
+    {"http1.1", no_argument, NULL, OPT_HTTP11},
+    {"http2", no_argument, NULL, OPT_HTTP2},
+    {"connections", required_argument, NULL, OPT_CONNECTIONS},
     {"include", no_argument, NULL, 'i'},
     {"write-out", required_argument, NULL, 'w'},
     {"location", no_argument, NULL, 'L'},
@@ -289,7 +301,14 @@ int main(int argc, char **argv) {
         return JN_EXIT_USAGE;
       break;
     case 'A': o.user_agent = optarg; break;
-    case OPT_HTTP10: o.http10 = 1; break;
+    case OPT_HTTP10: o.http10 = 1, o.http11 = o.http2 = 0; break; /* the last one given counts, as in curl */
+    case OPT_HTTP11: o.http11 = 1, o.http10 = o.http2 = 0; break;
+    case OPT_HTTP2: o.http2 = 1, o.http10 = o.http11 = 0; break;
+    case OPT_CONNECTIONS:
+      if (parse_count(optarg, 1000, &v) != 0)
+        return usage_error("bad --connections \"%s\": a count from 1 to 1000", optarg);
+      o.connections = (int)v;
+      break;
     case 'i': o.include = 1; break;
     case 'w': writeout = optarg; break;
     case 'L': o.follow = 1; break;

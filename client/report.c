@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "client/exit_code.h"
+#include "client/h2_report.h"
+#include "client/request.h"
 
 static const char *const phase_names[] = {"url", "dns", "route", "tcp", "proxy", "tls", "http", "lb"};
 
@@ -60,11 +62,22 @@ static void human_url(FILE *f, const jn_result *r, const jn_report_opts *o, cons
   fprintf(f, "scheme %s  host %s%s  port %d%s  path %s  query %s\n", u->scheme, u->host,
           u->host_is_ip ? (u->host_is_ip == 6 ? " (IPv6 literal)" : " (IPv4 literal)") : "", u->port,
           u->port_explicit ? "" : " (default)", u->path, u->query[0] ? u->query : "-");
-  if (o->verbose)
+  jn_h2_field fl[JN_REQ_HEADERS_MAX + 4];
+  char names[JN_REQ_HEADERS_MAX * 128];
+  int nf = o->verbose && r->h2.used ? jn_h2_request_fields(r->request, r->request_len, u->scheme, NULL, fl,
+                                                           sizeof fl / sizeof fl[0], names, sizeof names)
+                                    : -1;
+  if (nf > 0) /* what went on the wire: HTTP/2 header fields */
+    for (int i = 0; i < nf; i++)
+      fprintf(f, "           > %.*s: %.*s\n", (int)fl[i].name_len, fl[i].name, (int)fl[i].value_len, fl[i].value);
+  else if (o->verbose)
     print_lines(f, "           > ", r->request, r->request_len);
   else
     fprintf(f, "           > %.*s (%zu bytes, -v shows the headers)\n",
             (int)strcspn(r->request, "\r\n"), r->request, r->request_len);
+  if (r->h2.used && nf <= 0)
+    fprintf(f, "           (sent over HTTP/2 as header fields: :method :scheme :authority :path, the names in lower "
+               "case, no Host or Connection; -v shows them)\n");
 }
 
 static void human_dns(FILE *f, const jn_result *r, const sty *s) {
@@ -193,6 +206,7 @@ static void human_http(FILE *f, const jn_result *r, const jn_report_opts *o, con
           r->keepalive_ok ? "" : ", server closes the connection");
   if (o->verbose || o->show_response)
     print_lines(f, "           < ", r->resp_headers, strlen(r->resp_headers));
+  jn_h2_report_human(f, &r->h2, "           ");
 }
 
 static void human_lb(FILE *f, const jn_result *r, const sty *s) {
@@ -362,6 +376,10 @@ void jn_report_stats_human(FILE *f, jn_stats *st, size_t requested, int concurre
              "%.1f requests/s; %zu on kept-alive connections, %zu TLS resumptions\n",
           s.b, requested, s.off, st->n, st->failed, opened, opened == 1 ? "" : "s", concurrency, secs,
           secs > 0 ? (double)done / secs : 0.0, st->reused, st->resumed);
+  if (st->h2_streams)
+    fprintf(f, "  HTTP/2: %zu streams over %zu connection%s (%.1f per connection, up to %d at once on each)\n",
+            st->h2_streams, st->h2_conns, st->h2_conns == 1 ? "" : "s",
+            st->h2_conns ? (double)st->h2_streams / (double)st->h2_conns : 0.0, st->h2_at_once);
   fprintf(f, "  %-9s %11s %11s %11s %11s %11s\n", "phase", "min", "p50", "p90", "p99", "max");
   for (int p = 0; p < JN_ST_N; p++) {
     jn_summary m;

@@ -1,9 +1,11 @@
 /* --html FILE: the journey as one self-contained page (no external assets): the waterfall,
  * DNS steps, route, the path's hops, TLS, HTTP, the load balancer's phases, curl's times. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/curl_vars.h"
 #include "client/report.h"
+#include "client/h2_report.h"
 
 static void esc(FILE *f, const char *p) {
   for (; *p; p++) {
@@ -155,6 +157,18 @@ void jn_report_html(FILE *f, const jn_result *r) {
   esc(f, req);
   fputs("</pre><pre id=\"response\">", f);
   esc(f, r->resp_headers);
+  if (r->h2.used) { /* HTTP/2: SETTINGS, HPACK sizes and the frames, as the text report has them */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m) {
+      jn_h2_report_human(m, &r->h2, "");
+      fclose(m);
+      fputs("</pre><pre id=\"h2\">", f);
+      esc(f, text ? text : "");
+      free(text);
+    }
+  }
   fputs("</pre>\n<h2>Load balancer</h2><table id=\"lb\">\n", f);
   row(f, "served by", r->lb.served_by);
   row(f, "request id", r->lb.request_id);

@@ -1,6 +1,7 @@
 /* The --json object (schema and meaning of every field: docs/client-json.md). */
 #include "client/report.h"
 #include "client/curl_vars.h"
+#include "client/h2_report.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -238,7 +239,9 @@ static void json_phases(FILE *f, const jn_result *r) {
         p++;
     }
   }
-  fputs("]}", f);
+  fputc(']', f);
+  jn_h2_report_json(f, &r->h2);
+  fputc('}', f);
 
   phase_open(f, 0, "lb", jn_lb_total_us(&r->lb), upto, JN_PH_LB);
   kv_b(f, "present", r->lb.served_by[0] || r->lb.timing_n);
@@ -266,6 +269,9 @@ static void json_runs(FILE *f, jn_stats *st, size_t requested, int concurrency) 
   kv_u(f, "failed", st->failed);
   kv_u(f, "reused_connections", st->reused);
   kv_u(f, "tls_resumed", st->resumed);
+  kv_u(f, "h2_streams", st->h2_streams);
+  kv_u(f, "h2_connections", st->h2_conns);
+  kv_u(f, "h2_streams_at_once", (unsigned)st->h2_at_once);
   kv_u(f, "wall_us", st->wall_us);
   fprintf(f, ",\"requests_per_second\":%.1f",
           st->wall_us ? (double)(st->n + st->failed) * 1e6 / (double)st->wall_us : 0.0);

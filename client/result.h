@@ -23,6 +23,7 @@ enum {
   JN_EXIT_DNS = 6,
   JN_EXIT_CONNECT = 7,
   JN_EXIT_WEIRD_REPLY = 8,
+  JN_EXIT_HTTP2 = 16,
   JN_EXIT_HTTP = 22,
   JN_EXIT_WRITE = 23,
   JN_EXIT_TIMEOUT = 28,
@@ -33,7 +34,8 @@ enum {
   JN_EXIT_CLIENT_CERT = 58,
   JN_EXIT_CERT = 60,
   JN_EXIT_ENCODING = 61,
-  JN_EXIT_CACERT = 77
+  JN_EXIT_CACERT = 77,
+  JN_EXIT_HTTP2_STREAM = 92
 };
 
 typedef struct jn_dns_step {
@@ -56,6 +58,36 @@ typedef struct jn_attempt {
   uint64_t start_us; /* offset from the start of the TCP phase */
   uint64_t us;
 } jn_attempt;
+
+/* HTTP/2 (h2.c): one frame as it crossed the connection, sent or received. */
+#define JN_H2_FRAMES_MAX 48
+#define JN_H2_SETTINGS_MAX 8
+
+typedef struct jn_h2_frame {
+  uint64_t t_us;   /* on the request's clock (like t_starttransfer) */
+  uint32_t length; /* payload bytes (the 9-byte frame header not counted) */
+  int32_t stream;  /* 0: the connection */
+  uint8_t type;    /* RFC 9113 frame type */
+  uint8_t flags;
+  uint8_t sent;    /* 1: journey sent it, 0: the server did */
+  uint32_t detail; /* WINDOW_UPDATE increment, RST_STREAM / GOAWAY error code */
+  uint32_t count;  /* consecutive DATA frames of one stream and direction, merged into one row */
+  uint64_t t_last_us;
+} jn_h2_frame;
+
+typedef struct jn_h2_info {
+  int used;          /* the request went over HTTP/2 */
+  int prior_knowledge; /* cleartext HTTP/2 without negotiation (--http2 on http://), else ALPN h2 */
+  int32_t stream_id;
+  int settings_n;    /* the server's SETTINGS (its first frame) */
+  struct { uint16_t id; uint32_t value; } settings[JN_H2_SETTINGS_MAX];
+  uint32_t req_hpack, req_raw;   /* request header block: HPACK bytes vs "name: value\r\n" bytes */
+  uint32_t resp_hpack, resp_raw; /* the same for the response */
+  int frame_n;       /* kept in frames[] */
+  uint32_t frames_total; /* all frames of the exchange, kept or not */
+  jn_h2_frame frames[JN_H2_FRAMES_MAX];
+  int streams_on_conn; /* streams this connection carried at most at once (the run's setting) */
+} jn_h2_info;
 
 typedef struct jn_result {
   int exit_code;
@@ -159,6 +191,7 @@ typedef struct jn_result {
   char content_encoding[32];
   char encoding_note[96];
   int keepalive_ok;     /* the server keeps the connection open */
+  jn_h2_info h2;        /* HTTP/2: frames, SETTINGS, HPACK sizes */
 
   uint64_t upload_bytes; /* request body sent (-d, --data-binary) */
   int num_connects;       /* connections opened for this request (0: kept alive) */

@@ -26,6 +26,14 @@ int jn_run_tls_ctx(jn_run *run, jn_result *r) {
     jn_strlcpy(r->error, err, sizeof r->error);
     return r->exit_code = bad_cert ? JN_EXIT_CLIENT_CERT : o->cacert ? JN_EXIT_CACERT : JN_EXIT_TLS;
   }
+  /* ALPN as curl offers it: h2 first unless HTTP/1 is asked for; --http2 offers h2 alone */
+  static const unsigned char both[] = "\x02h2\x08http/1.1", h2[] = "\x02h2", h1[] = "\x08http/1.1";
+  if (o->http10 || o->http11)
+    SSL_CTX_set_alpn_protos(run->ctx, h1, sizeof h1 - 1);
+  else if (o->http2)
+    SSL_CTX_set_alpn_protos(run->ctx, h2, sizeof h2 - 1);
+  else
+    SSL_CTX_set_alpn_protos(run->ctx, both, sizeof both - 1);
   return 0;
 }
 
@@ -238,6 +246,17 @@ static void on_dns(jn_dns *d, int code) {
   long conns = run->o->c < 1 ? 1 : run->o->c;
   if (conns > run->o->n)
     conns = run->o->n;
+  const jn_opts *o = run->o;
+  int h2_possible = (run->https && !o->http10 && !o->http11) || (o->http2 && !run->proxied);
+  if (h2_possible && !o->no_keepalive) { /* HTTP/2 multiplexes -c over --connections; HTTP/1.1 (the ALPN
+                                          * answer) opens the rest */
+    long k = o->connections > 0 ? o->connections : 1;
+    if (k > conns)
+      k = conns;
+    run->h2_streams = (int)((conns + k - 1) / k);
+    run->held_back = (int)(conns - k);
+    conns = k;
+  }
   for (long i = 0; i < conns; i++)
     if (jn_conn_spawn(run) != 0)
       break;
@@ -293,6 +312,19 @@ int jn_run_request_done(jn_run *run, jn_result *r) {
     return 1;
   }
   return 0;
+}
+
+void jn_run_unclaim(jn_run *run) {
+  if (run->issued)
+    run->issued--;
+}
+
+void jn_run_h1_spread(jn_run *run) {
+  int n = run->held_back;
+  run->held_back = 0;
+  for (int i = 0; i < n; i++)
+    if (jn_conn_spawn(run) != 0)
+      break;
 }
 
 void jn_run_conn_closed(jn_run *run) {

@@ -22,6 +22,8 @@ typedef struct jn_opts {
   const char *method; /* NULL: GET (HEAD with -I) */
   int head;
   int verbose, silent, json, insecure, fail, no_cache, no_keepalive, compressed, http10;
+  int http11, http2; /* --http1.1, --http2: no ALPN choice (default: h2 when the server offers it) */
+  int connections;   /* --connections K: HTTP/2 connections the -c streams are spread over (0: 1) */
   const char *user_agent;      /* -A */
   const char *dump_header;     /* -D FILE */
   int include;                 /* -i */
@@ -84,6 +86,8 @@ typedef struct jn_run {
   int progress_on;
   uint64_t wall_t0;
   int exit_code; /* the first failure's */
+  int h2_streams;  /* HTTP/2: streams at once per connection (-c spread over --connections) */
+  int held_back;   /* -c's connections not opened while the first may negotiate h2 */
 } jn_run;
 
 /* Prepares everything that does not need the network (URL, request bytes, TLS context, cache
@@ -107,6 +111,10 @@ int jn_conn_spawn(jn_run *run);
 /* run.c: called by a connection when a request has finished; returns 1 if the connection
  * should issue another request. */
 int jn_run_request_done(jn_run *run, jn_result *r);
+/* run.c: a request claimed by jn_run_request_done that the connection cannot carry goes back. */
+void jn_run_unclaim(jn_run *run);
+/* run.c: the server chose HTTP/1.1: opens the connections held back for HTTP/2. */
+void jn_run_h1_spread(jn_run *run);
 /* run.c: called when a connection slot has closed for good. */
 void jn_run_conn_closed(jn_run *run);
 

@@ -49,6 +49,12 @@ void jn_stats_add(jn_stats *s, const jn_result *r) {
   }
   s->reused += r->tcp_reused != 0;
   s->resumed += r->tls_resumed != 0;
+  if (r->h2.used) {
+    s->h2_streams++;
+    s->h2_conns += r->num_connects != 0;
+    if (r->h2.streams_on_conn > s->h2_at_once)
+      s->h2_at_once = r->h2.streams_on_conn;
+  }
   const char *b = r->lb.served_by[0] ? r->lb.served_by : "";
   size_t i;
   for (i = 0; i < s->backend_n && strcmp(s->backend[i].name, b) != 0; i++)

@@ -31,6 +31,8 @@ typedef struct jn_stats {
   size_t code_n;
   struct { int code; size_t count; } code[JN_CODES_MAX];
   uint64_t wall_us;
+  size_t h2_streams, h2_conns; /* requests over HTTP/2, and the HTTP/2 connections they used */
+  int h2_at_once;              /* streams at once per connection */
 } jn_stats;
 
 /* Allocates room for cap samples per phase. Returns 0 or -1 (out of memory). */

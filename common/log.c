@@ -57,52 +57,124 @@ static void put(jc_logline *l, const char *p, size_t n) {
 
 static void putc1(jc_logline *l, char c) { put(l, &c, 1); }
 
+/* Bytes a logfmt value cannot hold bare: controls, space, '=', '"', '\\', DEL (one table
+ * lookup per byte: every access log line scans some twenty values). */
+static const unsigned char needs_quote[256] = {
+    [0 ... 0x20] = 1, ['='] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1};
+
 static int logfmt_needs_quotes(const char *v, size_t n) {
   if (n == 0)
     return 1;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)v[i];
-    if (c <= ' ' || c == '=' || c == '"' || c == '\\' || c == 0x7f)
+  for (size_t i = 0; i < n; i++)
+    if (needs_quote[(unsigned char)v[i]])
       return 1;
-  }
   return 0;
 }
 
-/* Escapes for both formats: JSON rules, which logfmt readers (and humans) also understand. */
-static void put_escaped(jc_logline *l, const char *v, size_t n) {
+/* Decimal digits of v at the end of b[24] (returns where they start), without snprintf's format
+ * parsing: an access log line has a dozen numbers. */
+static char *digits_of(char *end, unsigned long long v) {
+  do {
+    *--end = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return end;
+}
+
+/* us as milliseconds with 3 decimals at the end of b[32]; returns where they start. */
+static char *ms_of(char b[32], uint64_t us) {
+  unsigned frac = (unsigned)(us % 1000);
+  b[28] = '.';
+  b[29] = (char)('0' + frac / 100);
+  b[30] = (char)('0' + frac / 10 % 10);
+  b[31] = (char)('0' + frac % 10);
+  return digits_of(b + 28, us / 1000);
+}
+
+/* Escapes for both formats: JSON rules, which logfmt readers (and humans) also understand.
+ * The escape of byte c into out (its length), or 0: c stays as it is. */
+static size_t escape_byte(unsigned char c, char out[6]) {
   static const char hex[] = "0123456789abcdef";
+  char e;
+  switch (c) {
+  case '"': e = '"'; break;
+  case '\\': e = '\\'; break;
+  case '\n': e = 'n'; break;
+  case '\r': e = 'r'; break;
+  case '\t': e = 't'; break;
+  default:
+    if (c >= 0x20 && c != 0x7f)
+      return 0;
+    out[0] = '\\', out[1] = 'u', out[2] = '0', out[3] = '0', out[4] = hex[c >> 4], out[5] = hex[c & 15];
+    return 6;
+  }
+  out[0] = '\\', out[1] = e;
+  return 2;
+}
+
+static void put_escaped(jc_logline *l, const char *v, size_t n) {
   size_t run = 0; /* bytes copied as they are, in one put */
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)v[i];
-    const char *esc = NULL;
-    char u[6];
-    switch (c) {
-    case '"': esc = "\\\""; break;
-    case '\\': esc = "\\\\"; break;
-    case '\n': esc = "\\n"; break;
-    case '\r': esc = "\\r"; break;
-    case '\t': esc = "\\t"; break;
-    default:
-      if (c < 0x20 || c == 0x7f) {
-        u[0] = '\\', u[1] = 'u', u[2] = '0', u[3] = '0', u[4] = hex[c >> 4], u[5] = hex[c & 15];
-        put(l, v + i - run, run);
-        run = 0;
-        put(l, u, 6);
-        continue;
-      }
+    char esc[6];
+    size_t k = escape_byte((unsigned char)v[i], esc);
+    if (!k) {
       run++;
       continue;
     }
     put(l, v + i - run, run);
     run = 0;
-    put(l, esc, strlen(esc));
+    put(l, esc, k);
   }
   put(l, v + n - run, run);
+}
+
+size_t jc_logfmt_value(char *out, const char *v, size_t n) {
+  if (!logfmt_needs_quotes(v, n)) {
+    memcpy(out, v, n);
+    return n;
+  }
+  char *p = out;
+  *p++ = '"';
+  for (size_t i = 0; i < n; i++) {
+    size_t k = escape_byte((unsigned char)v[i], p);
+    if (!k)
+      *p++ = v[i];
+    else
+      p += k;
+  }
+  *p++ = '"';
+  return (size_t)(p - out);
+}
+
+size_t jc_log_uint(char *out, unsigned long long v) {
+  char b[24];
+  char *p = digits_of(b + sizeof b, v);
+  memcpy(out, p, (size_t)(b + sizeof b - p));
+  return (size_t)(b + sizeof b - p);
+}
+
+size_t jc_log_ms(char *out, uint64_t us) {
+  char b[32];
+  char *p = ms_of(b, us);
+  memcpy(out, p, (size_t)(b + sizeof b - p));
+  return (size_t)(b + sizeof b - p);
 }
 
 static void put_key(jc_logline *l, const char *key) {
   if (!l->truncated)
     l->field_start = l->len;
+  size_t kn = strlen(key);
+  if (l->fmt == JC_LOG_LOGFMT && l->len + kn + 2 <= JC_LOGLINE_MAX - RESERVE && !l->truncated) {
+    /* the common case in one go: " key=" */
+    char *p = l->buf + l->len;
+    if (l->fields)
+      *p++ = ' ';
+    memcpy(p, key, kn);
+    p[kn] = '=';
+    l->len = (size_t)(p + kn + 1 - l->buf);
+    l->fields++;
+    return;
+  }
   if (l->fmt == JC_LOG_JSON) {
     put(l, l->fields ? ",\"" : "\"", l->fields ? 2 : 1);
     put_escaped(l, key, strlen(key));
@@ -110,7 +182,7 @@ static void put_key(jc_logline *l, const char *key) {
   } else {
     if (l->fields)
       putc1(l, ' ');
-    put(l, key, strlen(key));
+    put(l, key, kn);
     putc1(l, '=');
   }
   l->fields++;
@@ -157,16 +229,21 @@ static void put_raw_number(jc_logline *l, const char *key, const char *num) {
   put(l, num, strlen(num));
 }
 
-void jc_logline_int(jc_logline *l, const char *key, long long v) {
+static void put_number(jc_logline *l, const char *key, unsigned long long v, int negative) {
   char b[24];
-  snprintf(b, sizeof b, "%lld", v);
-  put_raw_number(l, key, b);
+  char *p = digits_of(b + sizeof b, v);
+  if (negative)
+    *--p = '-';
+  put_key(l, key);
+  put(l, p, (size_t)(b + sizeof b - p));
+}
+
+void jc_logline_int(jc_logline *l, const char *key, long long v) {
+  put_number(l, key, v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, v < 0);
 }
 
 void jc_logline_uint(jc_logline *l, const char *key, unsigned long long v) {
-  char b[24];
-  snprintf(b, sizeof b, "%llu", v);
-  put_raw_number(l, key, b);
+  put_number(l, key, v, 0);
 }
 
 void jc_logline_bool(jc_logline *l, const char *key, int v) {
@@ -175,7 +252,9 @@ void jc_logline_bool(jc_logline *l, const char *key, int v) {
 
 void jc_logline_ms(jc_logline *l, const char *key, uint64_t us) {
   char b[32];
-  put_raw_number(l, key, jc_fmt_ms(us, b, sizeof b));
+  char *p = ms_of(b, us);
+  put_key(l, key);
+  put(l, p, (size_t)(b + sizeof b - p));
 }
 
 void jc_logline_printf(jc_logline *l, const char *key, const char *fmt, ...) {

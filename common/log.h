@@ -65,6 +65,14 @@ void jc_logline_write(jc_logline *l, int fd);
 /* Finishes and writes to stderr if the line's level is enabled. */
 void jc_log_emit(jc_logline *l);
 
+/* For formatters that write a known line straight into their own buffer (the access log):
+ * the value as jc_logline_strn writes it in logfmt (bare, or quoted and escaped), into out,
+ * which has room for 6 * n + 2 bytes; a number; a duration in µs as milliseconds (room 32).
+ * Each returns the bytes written. */
+size_t jc_logfmt_value(char *out, const char *v, size_t n);
+size_t jc_log_uint(char *out, unsigned long long v);
+size_t jc_log_ms(char *out, uint64_t us);
+
 /* One-call diagnostics: msg is printf-formatted, e.g. jc_log(JC_LOG_WARN, "bind %s failed", a). */
 void jc_log(jc_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

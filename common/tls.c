@@ -49,6 +49,11 @@ SSL_CTX *jc_tls_server_ctx(const char *cert_file, const char *key_file, char *er
   }
   base_options(ctx);
   SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  /* TLS 1.3: AES-128-GCM first, as browsers, HAProxy and TLS 1.2 here prefer (OpenSSL's own
+   * order starts with AES-256-GCM-SHA384, whose SHA-384 key schedule and record encryption
+   * cost more per connection and per request). */
+  SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                "TLS_CHACHA20_POLY1305_SHA256");
   SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
     snprintf(err, errlen, "cannot load certificate %s: %s (check the path and that it is PEM)",

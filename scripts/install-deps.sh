@@ -51,6 +51,7 @@ test_pkgs=(
   "python3-h11:independent strict HTTP/1.1 parser for the request-integrity checks"
   "python3-websockets:WebSocket tests through the load balancer"
   "nghttp2-client:nghttp and h2load for the HTTP/2 tests"
+  "nghttp2-server:nghttpd, a real HTTP/2 server for the client's HTTP/2 tests"
   "chromium:headless browser for the page, WebSocket and HTTP/2 tests"
   "jq:JSON on the command line: the README's /stats and --json examples, run by its test"
 )

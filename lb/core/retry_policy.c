@@ -42,3 +42,14 @@ lb_retry_action lb_retry_decide(const lb_retry_facts *f, int next_available) {
     return LB_RETRY_503;
   return f->retries_left ? LB_RETRY_NEXT : fail;
 }
+
+/* The short reason a client reads for a failure of this kind. */
+const char *lb_retry_reason(lb_fail_kind k) {
+  switch (k) {
+  case LB_FAIL_CONNECT: return "backend server unreachable";
+  case LB_FAIL_CONNECT_TIMEOUT: return "backend connect timeout";
+  case LB_FAIL_RESPONSE_TIMEOUT: return "backend response timeout";
+  case LB_FAIL_BAD_RESPONSE: return "invalid response from the backend server";
+  default: return "the backend server closed the connection without answering";
+  }
+}

@@ -42,6 +42,8 @@ int lb_method_idempotent(int llhttp_method);
 /* 1 when the request may go to another server (the caller then picks one, excluding those
  * tried, and passes whether it found one to lb_retry_decide). */
 int lb_retry_wants_next(const lb_retry_facts *f);
+/* The short reason a client reads in the 502/504 body for a failure of this kind. */
+const char *lb_retry_reason(lb_fail_kind k);
 
 lb_retry_action lb_retry_decide(const lb_retry_facts *f, int next_available);
 

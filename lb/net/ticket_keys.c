@@ -6,6 +6,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -100,10 +101,12 @@ int lb_ticket_keys_count(void) {
 }
 
 /* enc: the first key encrypts. Decrypt: the key named by the ticket, 0 (full handshake) when
- * none has that name, 2 (accept and issue a new ticket under the first key) for an older key. */
+ * none has that name, 2 (accept and issue a new ticket under the first key) for an older key.
+ * TLS 1.3 always gets 2: OpenSSL sends a resumed TLS 1.3 connection a new ticket only then, and
+ * clients use a TLS 1.3 ticket once (RFC 8446 C.4; browsers do): without a new one, every
+ * second connection of a client was a full handshake. TLS 1.2 clients reuse their ticket. */
 static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
                      EVP_MAC_CTX *hctx, int enc) {
-  (void)ssl;
   static char digest[] = "SHA256";
   lb_ticket_key k;
   int found = -1;
@@ -116,7 +119,7 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
   pthread_rwlock_unlock(&lock);
   if (found < 0)
     return 0;
-  int rc = enc ? 1 : found == 0 ? 1 : 2;
+  int rc = enc ? 1 : found == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
   const EVP_CIPHER *cipher = k.len == 32 ? EVP_aes_256_cbc() : EVP_aes_128_cbc();
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, (size_t)k.len),

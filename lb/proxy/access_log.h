@@ -17,6 +17,12 @@ typedef struct lb_log_conn {
 } lb_log_conn;
 
 void lb_access_log(lb_exchange *ex, const lb_log_conn *conn);
+/* The worker's access log buffer (access_log.c): init with its loop, flush (also once per loop
+ * iteration by itself), close with the loop's other handles, free after the loop ended. */
+int lb_access_log_init(lb_worker *w);
+void lb_access_log_flush(lb_worker *w);
+void lb_access_log_close(lb_worker *w);
+void lb_access_log_free(lb_worker *w);
 void lb_debug_phase(lb_exchange *ex, const lb_log_conn *conn, const char *phase, uint64_t now);
 /* The debug line of a completed TLS handshake (version, cipher, SNI, resumed). */
 void lb_debug_tls(const lb_log_conn *conn, uint64_t elapsed_us);

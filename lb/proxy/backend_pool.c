@@ -18,7 +18,7 @@
  * given back when the connection goes idle: a pooled connection keeps only its struct. */
 int lb_bconn_rbuf_get(lb_bconn *b) {
   if (!b->rbuf)
-    b->rbuf = lb_bufpool_get(&b->w->bconnbufs, LB_BCONN_BUF);
+    b->rbuf = lb_bufpool_get(&b->w->bconnbufs, LB_BCONN_BUF + LB_BCONN_HDRS * sizeof(lb_header));
   return b->rbuf ? 0 : -1;
 }
 

@@ -13,6 +13,8 @@
 
 typedef struct lb_exchange lb_exchange;
 
+#define LB_BCONN_HDRS 100 /* response header views (more: 502) */
+
 typedef enum {
   LB_B_CONNECTING = 0,
   LB_B_SENDING,      /* head (and body) being written */
@@ -47,13 +49,14 @@ struct lb_bconn {
   uint64_t idle_since; /* loop time (ms) it went idle */
 
   llhttp_t parser;
-  lb_h1_resp h1;     /* the response being parsed: views into rbuf, hdrs */
-  char *rbuf;        /* lent while a client is attached (lb_bconn_rbuf_get); NULL while idle */
+  lb_h1_resp h1;     /* the response being parsed: views into rbuf, header views behind it */
+  char *rbuf;        /* lent while a client is attached (lb_bconn_rbuf_get); NULL while idle;
+                      * rcap bytes, then LB_BCONN_HDRS header views (lent with it, as only a
+                      * response being parsed needs them) */
   size_t rcap, rlen, rparse;
   size_t body_start; /* first body byte not yet sent to the client; a tunnel: bytes in flight */
   const struct lb_tunnel_ops *tun; /* a tunnel's (tunnel.h), NULL otherwise */
   int tun_sending, tun_eof; /* a tunnel: bytes handed to the client; backend closed (2: error) */
-  lb_header hdrs[100];
   int head_sent;
 };
 

@@ -59,8 +59,8 @@ const char *lb_exchange_request_id(lb_exchange *ex) {
 }
 
 static void reset_parser(lb_bconn *b, lb_exchange *ex) {
-  b->h1.hdrs = b->hdrs;
-  b->h1.max_hdrs = sizeof b->hdrs / sizeof b->hdrs[0];
+  b->h1.hdrs = (lb_header *)(void *)(b->rbuf + b->rcap); /* lent with the buffer */
+  b->h1.max_hdrs = LB_BCONN_HDRS;
   b->h1.dechunk_base = b->rbuf;
   lb_h1_resp_parser_init(&b->parser, &b->h1, ex->method == HTTP_HEAD);
   b->head_sent = 0;
@@ -69,17 +69,6 @@ static void reset_parser(lb_bconn *b, lb_exchange *ex) {
 
 /* Releases the client's hold on its server and connection. reusable: the backend connection
  * finished a whole exchange cleanly and may serve another request. */
-void lb_exchange_method_keep(lb_exchange *ex, const char *name, size_t len) {
-  len = name && len <= LB_METHOD_MAX ? len : 0;
-  memcpy(ex->method_other, name ? name : "", len);
-  ex->method_other[len] = 0;
-}
-
-const char *lb_exchange_method_name(const lb_exchange *ex) {
-  return ex->method == LB_METHOD_OTHER ? ex->method_other
-                                      : llhttp_method_name((llhttp_method_t)ex->method);
-}
-
 void lb_exchange_detach(lb_exchange *ex, int reusable) {
   lb_bconn *b = ex->b;
   if (ex->counted) {
@@ -116,18 +105,6 @@ static void fail_request(lb_exchange *ex, int status, const char *reason, const 
                  status == 504 ? "backend-timeout" : status == 503 ? "no-server" : "backend-error");
 }
 
-/* The short reason a client reads for a failure of this kind. */
-static const char *failure_reason(lb_fail_kind k) {
-  switch (k) {
-  case LB_FAIL_CONNECT: return "backend server unreachable";
-  case LB_FAIL_CONNECT_TIMEOUT: return "backend connect timeout";
-  case LB_FAIL_RESPONSE_TIMEOUT: return "backend response timeout";
-  case LB_FAIL_BAD_RESPONSE: return "invalid response from the backend server";
-  default: return "the backend server closed the connection without answering";
-  }
-}
-
-/* After a failed attempt on server s: another server, or an error response. */
 /* After a failed attempt on server s, as the retry policy says (lb/core/retry_policy.h). */
 static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f, const char *why,
                           const char *what) {
@@ -169,7 +146,7 @@ static void retry_or_fail(lb_exchange *ex, lb_server *s, const lb_retry_facts *f
   case LB_RETRY_504:
   case LB_RETRY_502:
     fail_request(ex, f->kind == LB_FAIL_CONNECT_TIMEOUT || f->kind == LB_FAIL_RESPONSE_TIMEOUT
-                        ? 504 : 502, failure_reason(f->kind), what, s);
+                        ? 504 : 502, lb_retry_reason(f->kind), what, s);
     return;
   }
 }

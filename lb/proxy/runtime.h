@@ -54,6 +54,13 @@ static inline SSL_CTX *lb_runtime_tls_default(lb_runtime *rt) {
   return lb_tls_server_default(t ? t : &rt->tls);
 }
 
+/* A worker's access log lines, written to stdout once per loop iteration (access_log.c). */
+typedef struct lb_logbuf {
+  uv_prepare_t flush; /* runs after the iteration's callbacks, before the loop waits */
+  char *buf;
+  size_t len, cap;
+} lb_logbuf;
+
 /* A per-worker free list of same-size blocks lent to connections (client_buffers.c). */
 typedef jc_blockpool lb_bufpool;
 
@@ -74,6 +81,7 @@ struct lb_worker {
   uv_timer_t sweep;      /* ages idle backend connections */
   lb_stream_loop sl;     /* deferred write completions, lent write requests, scratch buffers
                           * (lb/net/stream.h) */
+  lb_logbuf log;         /* access log lines not yet written */
   int stopping;
   int nlisteners;
   uv_tcp_t listeners[LB_MAX_LISTENERS];

@@ -6,6 +6,7 @@
  * the pending connection unaccepted, which makes libuv stop polling that listener (the kernel
  * backlog holds new clients), and accepts it when a client leaves. Out of descriptors, the same
  * pause holds until one is free again (fd_short below). */
+#include "lb/proxy/access_log.h"
 #include "lb/proxy/backend_pool.h"
 #include "lb/proxy/client_buffers.h"
 #include "lb/proxy/client_conn.h"
@@ -94,6 +95,7 @@ static void finish(lb_worker *w) {
   if (!uv_is_closing((uv_handle_t *)&w->sweep))
     uv_close((uv_handle_t *)&w->sweep, NULL);
   lb_stream_loop_close(&w->sl);
+  lb_access_log_close(w);
   lb_pool_close_idle(w);
   if (w->spare_fd >= 0) {
     close(w->spare_fd);
@@ -153,6 +155,7 @@ static void *worker_main(void *arg) {
   lb_worker *w = arg;
   uv_run(&w->loop, UV_RUN_DEFAULT);
   lb_worker_free_reqbufs(w);
+  lb_access_log_free(w);
   if (uv_loop_close(&w->loop) != 0)
     jc_log(JC_LOG_WARN, "worker %d: loop closed with handles still open", w->id);
   return NULL;
@@ -191,6 +194,8 @@ int lb_worker_start(lb_worker *w) {
   w->sweep.data = w;
   uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
   lb_stream_loop_init(&w->sl, &w->loop, LB_BUFPOOL_KEEP);
+  if (lb_access_log_init(w) != 0)
+    return -1;
   w->client_gone = client_gone;
   w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (getrandom(w->rng, sizeof w->rng, 0) != sizeof w->rng || (!w->rng[0] && !w->rng[1])) {

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_HDRS 100 /* as lb_bconn.hdrs */
+#define MAX_HDRS 100 /* as LB_BCONN_HDRS (lb/proxy/backend_pool.h) */
 #define ROOM_HDRS 128 /* the re-parse: the LB adds a few of its own */
 
 /* The LB's own response parsing: lb/http/h1.c's callbacks, linked (not copied). */

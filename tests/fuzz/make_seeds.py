@@ -115,6 +115,34 @@ for k, v in cresps.items():
     put("fuzz_client_http", k + "-head", b"\x01\xff" + v)
 
 
+def frame(ftype, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
+
+
+# HTTP/2 from the server (fuzz_client_h2): HPACK by hand from the static table (0x88 :status 200,
+# 0x8d :status 404, 0x5c content-length with indexing, 0x0f 0x10 content-type literal)
+SETTINGS = frame(4, 0, 0, struct.pack(">HI", 3, 100) + struct.pack(">HI", 4, 65535))
+ACK = frame(4, 1, 0, b"")
+OK_HEAD = frame(1, 4, 1, b"\x88\x5c\x012")
+h2resps = {
+    "ok": SETTINGS + ACK + OK_HEAD + frame(0, 1, 1, b"ok"),
+    "no_length": SETTINGS + frame(1, 4, 1, b"\x88") + frame(0, 0, 1, b"a" * 100) + frame(0, 1, 1, b"b"),
+    "short_body": SETTINGS + OK_HEAD + frame(0, 1, 1, b"o"),
+    "rst": SETTINGS + frame(3, 0, 1, struct.pack(">I", 7)),
+    "goaway": SETTINGS + OK_HEAD + frame(7, 0, 0, struct.pack(">II", 1, 0)) + frame(0, 1, 1, b"ok"),
+    "interim": SETTINGS + frame(1, 4, 1, b"\x08\x03103") + OK_HEAD + frame(0, 1, 1, b"ok"),
+    "trailers": SETTINGS + frame(1, 4, 1, b"\x88") + frame(0, 0, 1, b"ok") + frame(1, 5, 1, b"\x40\x01x\x01y"),
+    "continuation": SETTINGS + frame(1, 0, 1, b"\x88") + frame(9, 4, 1, b"\x5c\x012") + frame(0, 1, 1, b"ok"),
+    "window_ping": SETTINGS + frame(8, 0, 0, struct.pack(">I", 1000)) + frame(6, 0, 0, bytes(8)) + OK_HEAD
+                   + frame(0, 1, 1, b"ok"),
+    "two_streams": SETTINGS + OK_HEAD + frame(1, 4, 3, b"\x8d\x5c\x010") + frame(0, 1, 3, b"")
+                   + frame(0, 1, 1, b"ok"),
+}
+for k, v in h2resps.items():
+    put("fuzz_client_h2", k, b"\x02\x20" + v)
+    put("fuzz_client_h2", k + "-head", b"\x01\xff" + v)
+
+
 def name(n):
     return b"".join(bytes([len(p)]) + p for p in n.split(b".")) + b"\x00"
 

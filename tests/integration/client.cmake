@@ -40,3 +40,21 @@ if(TARGET journey AND TARGET journey-backend)
             $<TARGET_FILE:journey> $<TARGET_FILE:journey-backend>)
   set_tests_properties(integration.client.tracepath PROPERTIES LABELS integration TIMEOUT 60 SKIP_RETURN_CODE 77)
 endif()
+# HTTP/2: journey against nghttpd (TLS with ALPN h2, and cleartext prior knowledge), -n/-c streams
+# on one connection, --http1.1 through journey-lb, --http2 against a server without h2
+if(TARGET journey AND TARGET journey-backend)
+  journey_find_tool(NGHTTPD_EXE "the client's HTTP/2 tests (test_client_h2.py)" nghttpd)
+  if(TARGET journey-lb)
+    set(journey_lb_bin $<TARGET_FILE:journey-lb>)
+  else()
+    set(journey_lb_bin NONE)
+  endif()
+  if(NGHTTPD_EXE)
+    add_test(NAME integration.client.h2
+      COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_h2.py
+              $<TARGET_FILE:journey> ${JOURNEY_TEST_CERTS} $<TARGET_FILE:journey-backend> ${journey_lb_bin})
+    set_tests_properties(integration.client.h2 PROPERTIES LABELS integration TIMEOUT 180 FIXTURES_REQUIRED certs)
+  else()
+    journey_skipped_test(integration.client.h2 "nghttpd not installed (scripts/install-deps.sh --test)")
+  endif()
+endif()

@@ -1,6 +1,7 @@
 # journey-lb with real journey-backend processes on loopback (tests/integration/test_lb.py).
 if(TARGET journey-lb AND TARGET journey-backend)
   foreach(case tls_curl round_robin least_conn retry all_down pipelining bad_requests access_log
+               access_log_signals
                graceful check_config framing no_replay
                tls_features max_connections backend_timeout pool_idle port_in_use long_target)
     add_test(NAME integration.lb.${case}

@@ -351,6 +351,69 @@ def case_access_log():
         check(ph in phases, f"debug phase line '{ph}' missing: {phases}")
 
 
+def case_access_log_signals():
+    """Under load, every answered request has its access log line, across SIGHUP reloads and a
+    SIGTERM drain: workers buffer their lines and write them once per loop iteration, and a
+    stopping worker writes what its buffer holds before it ends."""
+    bs = start_backends()
+    lb = start_lb(bs, "--drain-delay", "0")
+    answered, sent, lock, done = [], [0], threading.Lock(), threading.Event()
+
+    def client(k, use_tls):
+        n = 0
+        while not done.is_set() and n < 20000:  # bounded: ends when journey-lb is gone
+            try:
+                c = TLSConn(lb.https) if use_tls else http.client.HTTPConnection("127.0.0.1", lb.plain,
+                                                                                   timeout=10)
+                for _ in range(40):  # keep-alive, then a new connection
+                    rid = f"sig-{k}-{n}"
+                    n += 1
+                    with lock:
+                        sent[0] += 1
+                    r, _ = get(c, headers={"X-Request-Id": rid})
+                    with lock:
+                        answered.append(rid)
+                c.close()
+            except (OSError, http.client.HTTPException):
+                if lb.poll() is not None:
+                    return
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=client, args=(k, k % 2 == 0)) for k in range(4)]
+    for t in threads:
+        t.start()
+
+    def more(n):
+        goal = len(answered) + n
+        wait_for(f"{n} more answered requests", lambda: len(answered) >= goal, 60)
+
+    try:
+        more(300)
+        for i in range(2):
+            lb.send_signal(signal.SIGHUP)
+            wait_for("the reload", lambda: read(lb.errpath).count("reload applied") > i, 30)
+            more(300)
+        lb.send_signal(signal.SIGTERM)
+        rc = lb.wait(30)
+    finally:
+        done.set()
+        for t in threads:
+            t.join(30)
+    check(rc == 0, f"journey-lb exit code after SIGTERM: {rc}: {read(lb.errpath)[-500:]}")
+    logged = set()
+    lines = 0
+    for line in read(lb.outpath).splitlines():
+        m = re.search(r'msg=request .*request_id=(sig-\d+-\d+)', line)
+        if m:
+            lines += 1
+            logged.add(m.group(1))
+    missing = [rid for rid in answered if rid not in logged]
+    print(f"sent {sent[0]}, answered {len(answered)}, logged {lines} (distinct {len(logged)})")
+    check(len(answered) >= 900, f"only {len(answered)} requests answered")
+    check(not missing, f"{len(missing)} answered requests have no access log line, e.g. {missing[:5]}")
+    check(lines == len(logged) and lines <= sent[0], f"{lines} lines for {sent[0]} requests sent")
+
+
 def case_long_target():
     """Long request targets next to long request ids, kept-alive and pipelined: the target
     forwarded byte for byte, the id intact in the response, the backend's view and the log.
@@ -734,6 +797,18 @@ def case_tls_features():
     _, (_, _, _, sess, _) = handshake("www.my-app.com", ctx12)
     _, (_, _, _, _, reused) = handshake("www.my-app.com", ctx12, session=sess)
     check(reused, "TLS 1.2 session resumption")
+    # TLS 1.3: a resumed connection gets a new ticket (clients use a TLS 1.3 ticket once, as
+    # browsers do), so a chain of connections, each offering the ticket the one before got,
+    # is resumed all along instead of every second one being a full handshake
+    ctx13 = tls_ctx()
+    ctx13.minimum_version = ssl.TLSVersion.TLSv1_3
+    _, (_, _, _, sess, _) = handshake("www.my-app.com", ctx13)
+    for i in range(3):
+        _, (_, _, _, nsess, reused) = handshake("www.my-app.com", ctx13, session=sess)
+        check(reused and nsess is not None and nsess.has_ticket and nsess.id != sess.id,
+              f"TLS 1.3 resumption {i + 1} of 3: reused={reused}, a new ticket: "
+              f"{nsess is not None and nsess.id != sess.id}")
+        sess = nsess
     # TLS 1.1 is refused (by the server: its alert, its log line), a garbage handshake is
     # logged, neither disturbs other connections
     print(loopback.tls11_refusal(lb.https, lb.errpath))

@@ -358,7 +358,7 @@ static void upgrade_forwarded_and_recognised(void **state) {
   const lb_header spaced[] = {H("Host", "a"), H("Connection", "upgrade"), H("Upgrade", " WebSocket ")};
   n = fwd(out, sizeof out - 1, spaced, 3, LB_FRAME_NONE, NULL);
   assert_true(lb_forwarded_upgrade(out, n));
-  lb_request_view v10 = {"GET", 3, "/", 1, 0, h, 4, LB_FRAME_NONE};
+  lb_request_view v10 = {"GET", 3, "/", 1, 0, h, 4, LB_FRAME_NONE, NULL, 0};
   lb_forward_info fi = {"192.0.2.7", "http", NULL, 0, "journey-lb", 0, NULL, 0, NULL, 0};
   n = lb_rewrite_request(out, sizeof out - 1, &v10, &fi);
   out[n] = 0;
