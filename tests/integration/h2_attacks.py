@@ -425,7 +425,7 @@ def run_attack(name, lb, twin, record):
     watch.stop.set()
     probe.join()
     watch.join()
-    during = [p for p in probe.results]
+    during = list(probe.results)
     backend = attack_requests(record) - req0
     out = []
     fails = [p for p in during if not p[1]]
@@ -446,7 +446,7 @@ def run_attack(name, lb, twin, record):
                 f"allowed {allowed} ({ALLOWED[name]} per connection x {len(conns)})"))
     want = ENHANCE_YOUR_CALM if name == "rapid_reset" else None
     got = [w.goaway for w in conns]
-    good = [g for g in got if g and (want is None or g[0] == want) ]
+    good = [g for g in got if g and (want is None or g[0] == want)]
     closed = sum(1 for w in conns if w.closed)
     codes = sorted({GOAWAY_NAMES.get(g[0], hex(g[0])) if g else "none" for g in got})
     statuses = {}
@@ -464,7 +464,7 @@ def run_attack(name, lb, twin, record):
 def case(name):
     def fn():
         record = os.path.join(TMP, "record")
-        (bport,) = [free_port()]
+        bport = free_port()
         be = start([A.backend, "--listen", f"127.0.0.1:{bport}", "--name", "b1", "--record", record,
                     "--no-access-log"], "b1")
         wait_port(bport, be, "journey-backend")
