@@ -19,46 +19,16 @@
 #include "client/run.h"
 #include "client/tcp.h"
 #include "client/tls_client.h"
-
-enum { C_IDLE, C_CONNECTING, C_PROXY, C_HANDSHAKE, C_RECEIVING, C_WAITING };
-
-struct jn_conn {
-  jn_run *run;
-  jn_tcp tcp;
-  uv_poll_t *poll;
-  int fd;
-  uv_timer_t timer;
-  jc_tls tls;
-  int tls_on;
-  jn_http http;
-  jn_result *r;
-  int state;
-  jc_buf wbuf;
-  uint64_t t0;
-  int first_byte;
-  int is_first; /* the run's first connection: the route is looked up */
-  int closing;
-  char pbuf[4096]; /* the proxy's answer to CONNECT */
-  size_t plen;
-  uint64_t proxy_t0;
-  char local[64], remote[64];
-  jn_h2 *h2;   /* HTTP/2 (ALPN h2): the streams live there; r is then the connection's scratch */
-  int h2_want; /* requests claimed from the run, waiting for a stream */
-  int h2_go;   /* --interval is over: open the next stream */
-};
+#include "client/conn_state.h"
 
 static void conn_request(jn_conn *c);
-static void h2_broken(jn_conn *c, int code, const char *why);
-static void h2_timeout(jn_conn *c);
-static void h2_pump(jn_conn *c);
 static void on_io(uv_poll_t *p, int status, int events);
-static void on_deadline(uv_timer_t *t);
 
 static uint64_t since(const jn_conn *c) { return jc_now_us() - c->t0; }
 
 static void poll_closed(uv_handle_t *h) { free(h); }
 
-static void close_socket(jn_conn *c) {
+void jn_conn_close_socket(jn_conn *c) {
   if (c->fd >= 0 && c->tls_on && c->tls.handshake_done && !c->tls.fatal) {
     /* close_notify, best effort: also what keeps the session resumable (OpenSSL marks sessions
      * of connections freed without a shutdown as not resumable) */
@@ -98,13 +68,13 @@ static void conn_freed(uv_handle_t *h) {
   jn_run_conn_closed(run);
 }
 
-static void conn_close(jn_conn *c) {
+void jn_conn_free(jn_conn *c) {
   if (c->closing)
     return;
   c->closing = 1;
   if (c->state == C_CONNECTING)
     jn_tcp_cancel(&c->tcp, "abandoned");
-  close_socket(c);
+  jn_conn_close_socket(c);
   uv_close((uv_handle_t *)&c->timer, conn_freed);
 }
 
@@ -118,7 +88,7 @@ static const char *state_phase(int st) {
 }
 
 /* A request's result is final: exit code, failed phase, the durations from curl's times. */
-static void account(jn_conn *c, jn_result *r, int code) {
+void jn_conn_account(jn_conn *c, jn_result *r, int code) {
   jn_run *run = c->run;
   if (code && !r->exit_code)
     r->exit_code = code;
@@ -137,17 +107,17 @@ static void account(jn_conn *c, jn_result *r, int code) {
   }
 }
 
-/* The request is over (success or failure): account for it and decide what comes next. */
-static void request_done(jn_conn *c, int code) {
+/* The request is over (success or failure): jn_conn_account for it and decide what comes next. */
+void jn_conn_request_done(jn_conn *c, int code) {
   jn_result *r = c->r;
   jn_run *run = c->run;
   if (c->h2) { /* the connection failed under its streams */
-    h2_broken(c, code ? code : JN_EXIT_RECV, r->error[0] ? r->error : "the connection failed");
+    jn_conn_h2_broken(c, code ? code : JN_EXIT_RECV, r->error[0] ? r->error : "the connection failed");
     return;
   }
   uv_timer_stop(&c->timer);
   r->t_total = since(c);
-  account(c, r, code);
+  jn_conn_account(c, r, code);
   int ok = !r->exit_code || r->exit_code == JN_EXIT_HTTP;
   int keep = ok && c->http.complete && r->keepalive_ok && !run->o->no_keepalive && c->fd >= 0;
   if (r->tcp_reused == 0 && r->local[0]) {
@@ -155,27 +125,27 @@ static void request_done(jn_conn *c, int code) {
     memcpy(c->remote, r->remote, sizeof c->remote);
   }
   if (!keep)
-    close_socket(c);
+    jn_conn_close_socket(c);
   c->state = C_IDLE;
   if (jn_run_request_done(run, r)) {
     if (run->o->interval > 0) {
       c->state = C_WAITING;
-      uv_timer_start(&c->timer, on_deadline, (uint64_t)(run->o->interval * 1000), 0);
+      uv_timer_start(&c->timer, jn_conn_on_deadline, (uint64_t)(run->o->interval * 1000), 0);
     } else {
       conn_request(c);
     }
   } else {
-    conn_close(c);
+    jn_conn_free(c);
   }
 }
 
-static void on_deadline(uv_timer_t *t) {
+void jn_conn_on_deadline(uv_timer_t *t) {
   jn_conn *c = t->data;
   jn_result *r = c->r;
   if (c->state == C_WAITING && c->h2) {
     c->state = C_RECEIVING;
     c->h2_go = 1;
-    h2_pump(c);
+    jn_conn_h2_pump(c);
     return;
   }
   if (c->state == C_WAITING) {
@@ -183,7 +153,7 @@ static void on_deadline(uv_timer_t *t) {
     return;
   }
   if (c->h2) {
-    h2_timeout(c);
+    jn_conn_h2_timeout(c);
     return;
   }
   const jn_opts *o = c->run->o;
@@ -200,8 +170,8 @@ static void on_deadline(uv_timer_t *t) {
     r->tls_us = since(c) - r->t_connect;
   snprintf(r->error, sizeof r->error, "timed out after %.3f s during the %s phase (%s)", limit, state_phase(c->state),
            limit == o->max_time ? "--max-time" : "--connect-timeout");
-  close_socket(c);
-  request_done(c, JN_EXIT_TIMEOUT);
+  jn_conn_close_socket(c);
+  jn_conn_request_done(c, JN_EXIT_TIMEOUT);
 }
 
 static void arm_deadline(jn_conn *c, int connecting) {
@@ -215,12 +185,12 @@ static void arm_deadline(jn_conn *c, int connecting) {
   }
   uint64_t ms = (uint64_t)(limit * 1000.0);
   uint64_t spent = since(c) / 1000;
-  uv_timer_start(&c->timer, on_deadline, ms > spent ? ms - spent : 1, 0);
+  uv_timer_start(&c->timer, jn_conn_on_deadline, ms > spent ? ms - spent : 1, 0);
 }
 
 /* ---- writing ---- */
 
-static int flush(jn_conn *c) {
+int jn_conn_flush(jn_conn *c) {
   while (jc_buf_len(&c->wbuf)) {
     ssize_t w = send(c->fd, jc_buf_peek(&c->wbuf), jc_buf_len(&c->wbuf), MSG_NOSIGNAL);
     if (w < 0) {
@@ -239,7 +209,7 @@ static int flush(jn_conn *c) {
 }
 
 /* Moves the TLS engine's pending ciphertext to the write buffer. */
-static int tls_drain(jn_conn *c) {
+int jn_conn_tls_drain(jn_conn *c) {
   size_t pend;
   while ((pend = jc_tls_out_pending(&c->tls)) > 0) {
     size_t got = 0;
@@ -265,7 +235,7 @@ static void send_request(jn_conn *c) {
   const jn_opts *o = run->o;
   if (c->tls_on)
     rc = jc_tls_write(&c->tls, run->req, run->req_len) == JC_TLS_OK &&
-                 (!o->body_len || jc_tls_write(&c->tls, o->body, o->body_len) == JC_TLS_OK) && tls_drain(c) == 0
+                 (!o->body_len || jc_tls_write(&c->tls, o->body, o->body_len) == JC_TLS_OK) && jn_conn_tls_drain(c) == 0
              ? 0
              : -1;
   else
@@ -273,31 +243,29 @@ static void send_request(jn_conn *c) {
              ? -1
              : 0;
   r->upload_bytes = o->body_len;
-  rc = rc != 0 || flush(c) != 0 ? -1 : 0;
+  rc = rc != 0 || jn_conn_flush(c) != 0 ? -1 : 0;
   /* curl stamps time_pretransfer once the request has been sent (its DO phase), so do we: the
    * bytes handed to the kernel (a body too large for one write continues after the stamp) */
   r->t_pretransfer = since(c);
   if (rc != 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof r->error, "could not send the request: %s", c->tls_on ? c->tls.err : "buffer full");
-    close_socket(c);
-    request_done(c, JN_EXIT_RECV);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_RECV);
   }
 }
 
 /* ---- reading ---- */
-
-static void h2_start(jn_conn *c);
 
 static void tls_established(jn_conn *c) {
   jn_result *r = c->r;
   /* Our last handshake flight (TLS 1.3: Finished) goes out on its own before the clock stops,
    * as curl's SSL_connect writes it: coalesced with the request it would leave the handshake's
    * last write out of time_appconnect. */
-  if (flush(c) != 0) {
+  if (jn_conn_flush(c) != 0) {
     jn_tls_describe(&c->tls, r);
-    close_socket(c);
-    request_done(c, JN_EXIT_TLS);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_TLS);
     return;
   }
   r->t_appconnect = since(c);
@@ -305,14 +273,14 @@ static void tls_established(jn_conn *c) {
   jn_tls_describe(&c->tls, r);
   arm_deadline(c, 0);
   if (strcmp(r->alpn, "h2") == 0) {
-    h2_start(c);
+    jn_conn_h2_start(c);
     return;
   }
   if (c->run->o->http2) {
     snprintf(r->error, sizeof r->error, "the server did not agree to HTTP/2 (ALPN %s): leave out --http2",
              r->alpn[0] ? r->alpn : "none");
-    close_socket(c);
-    request_done(c, JN_EXIT_HTTP2);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_HTTP2);
     return;
   }
   jn_run_h1_spread(c->run); /* HTTP/1.1: -c's other connections, held back while h2 was possible */
@@ -324,7 +292,7 @@ static int deliver(jn_conn *c, const char *p, size_t n) {
   jn_result *r = c->r;
   if (c->h2) {
     jn_h2_feed(c->h2, p, n);
-    h2_pump(c);
+    jn_conn_h2_pump(c);
     return c->poll && !c->closing ? 0 : 1;
   }
   if (c->state != C_RECEIVING)
@@ -337,8 +305,8 @@ static int deliver(jn_conn *c, const char *p, size_t n) {
   if (rc == 0)
     return 0;
   if (rc < 0)
-    close_socket(c);
-  request_done(c, rc < 0 ? (r->exit_code ? r->exit_code : JN_EXIT_WEIRD_REPLY) : 0);
+    jn_conn_close_socket(c);
+  jn_conn_request_done(c, rc < 0 ? (r->exit_code ? r->exit_code : JN_EXIT_WEIRD_REPLY) : 0);
   return 1;
 }
 
@@ -346,22 +314,22 @@ static int handle_tls_bytes(jn_conn *c, const char *p, size_t n) {
   jn_result *r = c->r;
   if (jc_tls_feed(&c->tls, p, n) != 0) {
     snprintf(r->error, sizeof r->error, "out of memory in TLS");
-    close_socket(c);
-    request_done(c, JN_EXIT_RECV);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_RECV);
     return 1;
   }
   if (c->state == C_HANDSHAKE) {
     jc_tls_status st = jc_tls_handshake(&c->tls);
-    tls_drain(c);
+    jn_conn_tls_drain(c);
     if (st == JC_TLS_ERROR) {
       r->tls_us = since(c) - r->t_connect;
       jn_tls_failed(&c->tls, r);
-      close_socket(c);
-      request_done(c, r->exit_code);
+      jn_conn_close_socket(c);
+      jn_conn_request_done(c, r->exit_code);
       return 1;
     }
     if (st != JC_TLS_OK) {
-      flush(c);
+      jn_conn_flush(c);
       return 0;
     }
     tls_established(c);
@@ -377,17 +345,17 @@ static int handle_tls_bytes(jn_conn *c, const char *p, size_t n) {
         return 1;
       continue;
     }
-    tls_drain(c);
+    jn_conn_tls_drain(c);
     if (st == JC_TLS_WANT_READ)
       break;
     if (st == JC_TLS_CLOSED)
       return -1; /* close_notify: treated as EOF */
     jn_strlcpy(r->error, c->tls.err, sizeof r->error);
-    close_socket(c);
-    request_done(c, JN_EXIT_RECV);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_RECV);
     return 1;
   }
-  return c->poll && flush(c) != 0 ? -2 : 0;
+  return c->poll && jn_conn_flush(c) != 0 ? -2 : 0;
 }
 
 static void on_eof(jn_conn *c, int err) {
@@ -396,24 +364,24 @@ static void on_eof(jn_conn *c, int err) {
   if (c->h2) {
     char why[160];
     snprintf(why, sizeof why, "the server closed the HTTP/2 connection%s%s", err ? ": " : "", err ? strerror(err) : "");
-    h2_broken(c, JN_EXIT_RECV, why);
+    jn_conn_h2_broken(c, JN_EXIT_RECV, why);
     return;
   }
   if (st == C_RECEIVING && !err && jn_http_eof(&c->http) == 1) {
-    close_socket(c);
-    request_done(c, 0);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, 0);
     return;
   }
   if (st == C_IDLE || st == C_WAITING) { /* the server closed a kept-alive connection */
-    close_socket(c);
+    jn_conn_close_socket(c);
     return;
   }
   if (st == C_PROXY) {
     r->proxy_us = since(c) - c->proxy_t0;
     snprintf(r->error, sizeof r->error, "the proxy %s closed the connection before answering CONNECT%s%s", r->proxy,
              err ? ": " : "", err ? strerror(err) : "");
-    close_socket(c);
-    request_done(c, JN_EXIT_RECV);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_RECV);
     return;
   }
   if (st == C_HANDSHAKE) {
@@ -421,14 +389,14 @@ static void on_eof(jn_conn *c, int err) {
     jn_tls_describe(&c->tls, r); /* what is known: nothing verified */
     snprintf(r->error, sizeof r->error, "the server closed the connection during the TLS handshake%s%s",
              err ? ": " : " (is it speaking TLS on this port?)", err ? strerror(err) : "");
-    close_socket(c);
-    request_done(c, JN_EXIT_TLS);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_TLS);
     return;
   }
   if (err && !r->exit_code)
     snprintf(r->error, sizeof r->error, "connection error while reading the response: %s", strerror(err));
-  close_socket(c);
-  request_done(c, r->exit_code ? r->exit_code : JN_EXIT_RECV);
+  jn_conn_close_socket(c);
+  jn_conn_request_done(c, r->exit_code ? r->exit_code : JN_EXIT_RECV);
 }
 
 static void after_connect(jn_conn *c);
@@ -454,8 +422,8 @@ static int proxy_bytes(jn_conn *c, const char *p, size_t n) {
     else
       snprintf(r->error, sizeof r->error, "the proxy %s refused the tunnel: %.*s", r->proxy,
                (int)strcspn(c->pbuf, "\r\n"), c->pbuf);
-    close_socket(c);
-    request_done(c, JN_EXIT_RECV);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_RECV);
     return 1;
   }
   after_connect(c);
@@ -471,9 +439,9 @@ static void on_io(uv_poll_t *p, int status, int events) {
     on_eof(c, err ? err : ECONNRESET);
     return;
   }
-  if ((events & UV_WRITABLE) && flush(c) != 0) {
-    close_socket(c);
-    request_done(c, JN_EXIT_RECV);
+  if ((events & UV_WRITABLE) && jn_conn_flush(c) != 0) {
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_RECV);
     return;
   }
   if (!(events & UV_READABLE))
@@ -492,8 +460,8 @@ static void on_io(uv_poll_t *p, int status, int events) {
         return;
       }
       if (rc == -2) {
-        close_socket(c);
-        request_done(c, JN_EXIT_RECV);
+        jn_conn_close_socket(c);
+        jn_conn_request_done(c, JN_EXIT_RECV);
         return;
       }
       if (!c->poll || c->state == C_IDLE)
@@ -523,7 +491,7 @@ static void on_connected(jn_tcp *t, int fd, uv_poll_t *poll, int code) {
   r->t_connect = since(c);
   r->tcp_us = r->t_connect - r->t_namelookup;
   if (fd < 0) {
-    request_done(c, code);
+    jn_conn_request_done(c, code);
     return;
   }
   c->fd = fd;
@@ -552,9 +520,9 @@ static void on_connected(jn_tcp *t, int fd, uv_poll_t *poll, int code) {
     c->state = C_PROXY;
     c->plen = 0;
     c->proxy_t0 = since(c);
-    if (jc_buf_append(&c->wbuf, req, n) != 0 || flush(c) != 0) {
-      close_socket(c);
-      request_done(c, JN_EXIT_RECV);
+    if (jc_buf_append(&c->wbuf, req, n) != 0 || jn_conn_flush(c) != 0) {
+      jn_conn_close_socket(c);
+      jn_conn_request_done(c, JN_EXIT_RECV);
     }
     return;
   }
@@ -567,7 +535,7 @@ static void after_connect(jn_conn *c) {
   jn_result *r = c->r;
   if (!run->https) {
     if (run->o->http2 && !run->proxied) /* cleartext HTTP/2 with prior knowledge */
-      h2_start(c);
+      jn_conn_h2_start(c);
     else
       send_request(c);
     return;
@@ -576,23 +544,23 @@ static void after_connect(jn_conn *c) {
   r->tls_used = 1;
   if (jn_run_tls_ctx(run, r) != 0 || jn_tls_start(&c->tls, run->ctx, r->url.host, r) != 0) {
     r->tls_us = since(c) - r->t_connect;
-    close_socket(c);
-    request_done(c, r->exit_code ? r->exit_code : JN_EXIT_TLS);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, r->exit_code ? r->exit_code : JN_EXIT_TLS);
     return;
   }
   c->tls_on = 1;
   jc_tls_handshake(&c->tls);
-  if (tls_drain(c) != 0 || flush(c) != 0) {
-    close_socket(c);
-    request_done(c, JN_EXIT_TLS);
+  if (jn_conn_tls_drain(c) != 0 || jn_conn_flush(c) != 0) {
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, JN_EXIT_TLS);
     return;
   }
   /* the ClientHello is on its way: the CA store is needed only for the server's answer */
   if (jn_run_tls_ca(run, r) != 0) {
     r->tls_us = since(c) - r->t_connect;
     snprintf(r->verify_result, sizeof r->verify_result, "not checked: the CA store could not be loaded");
-    close_socket(c);
-    request_done(c, r->exit_code);
+    jn_conn_close_socket(c);
+    jn_conn_request_done(c, r->exit_code);
   }
 }
 
@@ -600,7 +568,7 @@ static void conn_request(jn_conn *c) {
   jn_run *run = c->run;
   int first_of_run = !run->first_conn_done;
   if (!c->r && !(c->r = malloc(sizeof *c->r))) {
-    conn_close(c);
+    jn_conn_free(c);
     return;
   }
   jn_result *r = c->r;
@@ -651,163 +619,6 @@ int jn_conn_spawn(jn_run *run) {
   if (jn_run_request_done(run, NULL))
     conn_request(c);
   else
-    conn_close(c);
+    jn_conn_free(c);
   return 0;
-}
-
-/* ---- HTTP/2: streams on this connection (h2.c) ---- */
-
-static int h2_write(void *ud, const uint8_t *p, size_t n) {
-  jn_conn *c = ud;
-  if (!c->tls_on)
-    return jc_buf_append(&c->wbuf, p, n) == 0 ? 0 : -1;
-  return jc_tls_write(&c->tls, p, n) == JC_TLS_OK && tls_drain(c) == 0 ? 0 : -1;
-}
-
-/* A stream is over: its result is accounted like an HTTP/1.1 request's; the run may want another. */
-static void h2_done(void *ud, jn_result *r, int code) {
-  jn_conn *c = ud;
-  account(c, r, code);
-  if (jn_run_request_done(c->run, r))
-    c->h2_want++;
-  free(r);
-}
-
-static void h2_submit(jn_conn *c, jn_result *r, uint64_t t0) {
-  jn_run *run = c->run;
-  r->t_request = r->t_pretransfer = jc_now_us() - t0; /* h2.c stamps pretransfer again as HEADERS goes */
-  char authority[JN_URL_HOST_MAX + 16];
-  const jn_url *u = &run->proto->url;
-  int v6 = u->host_is_ip == 6;
-  if (u->port_explicit) /* as a Host header would have it */
-    snprintf(authority, sizeof authority, v6 ? "[%s]:%d" : "%s:%d", u->host, u->port);
-  else
-    snprintf(authority, sizeof authority, v6 ? "[%s]" : "%s", u->host);
-  if (jn_h2_submit(c->h2, r, t0, run->req, run->req_len, c->tls_on ? "https" : "http", authority, run->o->body,
-                   run->o->body_len) != 0) {
-    r->t_total = jc_now_us() - t0;
-    h2_done(c, r, JN_EXIT_HTTP2);
-  }
-}
-
-/* Another request on this connection: no connect, no handshake (as a kept-alive request). */
-static void h2_stream(jn_conn *c) {
-  jn_run *run = c->run;
-  jn_result *r = malloc(sizeof *r);
-  if (!r) {
-    jn_run_unclaim(run);
-    return;
-  }
-  memset(r, 0, sizeof *r);
-  memcpy(&r->url, &run->proto->url, sizeof r->url);
-  memcpy(r->method, run->proto->method, sizeof r->method);
-  r->tcp_reused = 1;
-  r->tls_used = c->tls_on;
-  memcpy(r->local, c->local, sizeof r->local);
-  memcpy(r->remote, c->remote, sizeof r->remote);
-  memcpy(r->alpn, c->r->alpn, sizeof r->alpn);
-  h2_submit(c, r, jc_now_us());
-}
-
-/* The oldest open stream's --max-time. */
-static void h2_arm(jn_conn *c) {
-  double limit = c->run->o->max_time;
-  uint64_t oldest = c->h2 ? jn_h2_oldest(c->h2) : 0;
-  if (limit <= 0 || !oldest || c->state == C_WAITING)
-    return;
-  uint64_t end = oldest + (uint64_t)(limit * 1e6), now = jc_now_us();
-  uv_timer_start(&c->timer, on_deadline, end > now ? (end - now + 999) / 1000 : 1, 0);
-}
-
-static void h2_timeout(jn_conn *c) {
-  double limit = c->run->o->max_time;
-  char why[128];
-  snprintf(why, sizeof why, "timed out after %.3f s during the http phase (--max-time)", limit);
-  jn_h2_expire(c->h2, jc_now_us() - (uint64_t)(limit * 1e6), JN_EXIT_TIMEOUT, why);
-  h2_pump(c);
-}
-
-/* Requests the run still wants but this connection cannot carry: back to the run, and a new
- * connection takes them (after a GOAWAY, or when this one broke). */
-static void h2_hand_back(jn_conn *c) {
-  int want = c->h2_want;
-  c->h2_want = 0;
-  for (int i = 0; i < want; i++)
-    jn_run_unclaim(c->run);
-  if (want)
-    jn_conn_spawn(c->run);
-}
-
-/* Opens the streams the run wants, ends the connection when it has nothing more to carry. */
-static void h2_pump(jn_conn *c) {
-  jn_run *run = c->run;
-  if (c->closing || !c->h2)
-    return;
-  int idle = jn_h2_open_streams(c->h2) == 0;
-  if (run->o->interval > 0 && c->h2_want && idle && !c->h2_go && c->state != C_WAITING) {
-    c->state = C_WAITING;
-    uv_timer_start(&c->timer, on_deadline, (uint64_t)(run->o->interval * 1000), 0);
-    return;
-  }
-  if (c->state == C_WAITING)
-    return;
-  c->h2_go = 0;
-  while (c->h2_want > 0 && c->h2 && jn_h2_can_submit(c->h2) && !run->o->no_keepalive) {
-    c->h2_want--;
-    h2_stream(c);
-  }
-  if (c->h2 && jn_h2_flush(c->h2) == 0 && flush(c) != 0) {
-    h2_broken(c, JN_EXIT_RECV, c->r->error);
-    return;
-  }
-  if (!c->h2 || jn_h2_open_streams(c->h2) > 0) {
-    h2_arm(c);
-    return;
-  }
-  /* nothing in flight */
-  uv_timer_stop(&c->timer);
-  jn_h2_close(c->h2); /* GOAWAY: we are done */
-  flush(c);
-  close_socket(c);
-  h2_hand_back(c);
-  conn_close(c);
-}
-
-static void h2_broken(jn_conn *c, int code, const char *why) {
-  char w[512];
-  jn_strlcpy(w, why, sizeof w); /* why may live in c->r */
-  if (c->h2)
-    jn_h2_fail_all(c->h2, code, w);
-  close_socket(c);
-  uv_timer_stop(&c->timer);
-  h2_hand_back(c);
-  conn_close(c);
-}
-
-/* ALPN chose h2 (or --http2 on plain http): the connection's first request becomes stream 1,
- * and the run's next requests open streams beside it. */
-static void h2_start(jn_conn *c) {
-  jn_run *run = c->run;
-  jn_result *r = c->r;
-  const jn_opts *o = run->o;
-  jn_h2_cbs cbs = {.ud = c, .write = h2_write, .done = h2_done};
-  jn_h2_out out = {.out = run->out, .dump = run->dump, .include = o->include, .follow = o->follow, .head = o->head};
-  c->state = C_RECEIVING;
-  memcpy(c->local, r->local, sizeof c->local);
-  memcpy(c->remote, r->remote, sizeof c->remote);
-  jn_result *first = malloc(sizeof *first);
-  c->h2 = first ? jn_h2_new(&cbs, &out, o->interval > 0 ? 1 : run->h2_streams) : NULL;
-  if (!c->h2) {
-    free(first);
-    snprintf(r->error, sizeof r->error, "out of memory for HTTP/2");
-    close_socket(c);
-    request_done(c, JN_EXIT_HTTP2);
-    return;
-  }
-  memcpy(first, r, sizeof *first);
-  r->error[0] = 0;
-  h2_submit(c, first, c->t0);
-  while (c->h2 && !o->no_keepalive && jn_h2_can_submit(c->h2) && jn_run_request_done(run, NULL))
-    h2_stream(c);
-  h2_pump(c);
 }

@@ -178,3 +178,15 @@ int jc_addr_is_loopback(const struct sockaddr *sa) {
     return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
   return 0;
 }
+
+void jc_addr_ip_slice(const char *peer, uint8_t *off, uint8_t *len) {
+  size_t n = strlen(peer);
+  const char *colon = strrchr(peer, ':');
+  if (peer[0] == '[' && colon && colon > peer + 1 && colon[-1] == ']') {
+    *off = 1;
+    *len = (uint8_t)(colon - 1 - (peer + 1));
+  } else {
+    *off = 0;
+    *len = (uint8_t)(colon ? (size_t)(colon - peer) : n);
+  }
+}

@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define JC_HOST_MAX 256
@@ -29,5 +30,8 @@ int jc_addr_port(const struct sockaddr *sa);
  * before it reaches the internet; 0 otherwise. Loopback and link-local are not "private" here. */
 int jc_addr_is_private(const struct sockaddr *sa);
 int jc_addr_is_loopback(const struct sockaddr *sa);
+/* The address part of "ip:port", "[v6]:port" (jc_addr_format) or "unknown", as a slice (the
+ * brackets left out), so that a connection stores its peer once. */
+void jc_addr_ip_slice(const char *peer, uint8_t *off, uint8_t *len);
 
 #endif

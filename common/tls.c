@@ -20,11 +20,17 @@ const char *jc_tls_last_error(char *buf, size_t len) {
   return buf;
 }
 
+static const unsigned char alpn_h11[] = "\x08http/1.1";
+static const unsigned char alpn_h2_h11[] = "\x02h2\x08http/1.1";
+
+/* The server's list in its order of preference (arg: alpn_h11 or alpn_h2_h11). */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg) {
-  static const unsigned char h11[] = "\x08http/1.1";
+  const unsigned char *mine = arg ? arg : alpn_h11;
+  unsigned mine_len = mine == alpn_h2_h11 ? sizeof alpn_h2_h11 - 1 : sizeof alpn_h11 - 1;
   unsigned char *o;
-  if (SSL_select_next_proto(&o, outlen, h11, sizeof h11 - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+  (void)ssl;
+  if (SSL_select_next_proto(&o, outlen, mine, mine_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
     return SSL_TLSEXT_ERR_NOACK; /* a client that does not offer http/1.1: carry on without ALPN */
   *out = o;
   return SSL_TLSEXT_ERR_OK;
@@ -38,6 +44,10 @@ static void base_options(SSL_CTX *ctx) {
   SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                                "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+}
+
+void jc_tls_server_alpn(SSL_CTX *ctx, int h2) {
+  SSL_CTX_set_alpn_select_cb(ctx, alpn_select, (void *)(h2 ? alpn_h2_h11 : alpn_h11));
 }
 
 SSL_CTX *jc_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen) {

@@ -48,8 +48,10 @@ typedef struct jc_tls {
 } jc_tls;
 
 /* Server context: TLS 1.2-1.3, modern ciphers, ALPN http/1.1, no renegotiation, released
- * buffers, server cipher preference. Returns NULL with a reason in err. */
+ * buffers, server cipher preference (jc_tls_server_alpn adds h2). Returns NULL with a reason in err. */
 SSL_CTX *jc_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen);
+/* The server's ALPN list: h2 then http/1.1 (h2 != 0), or http/1.1 alone (the default). */
+void jc_tls_server_alpn(SSL_CTX *ctx, int h2);
 /* Client context: TLS 1.2-1.3; verify peer against ca_file (or the system store when NULL)
  * unless insecure. Returns NULL with a reason in err. */
 SSL_CTX *jc_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t errlen);

@@ -68,6 +68,10 @@ static const char usage[] =
     "  --log-format logfmt|json      access log and diagnostics format (logfmt)\n"
     "  --log-level debug|info|warn|error  debug: one line per phase of each request (info)\n"
     "  --access-log on|off           one line per request on stdout (on)\n"
+    "  --alpn h2,http/1.1|http/1.1   protocols HTTPS listeners offer (h2,http/1.1): HTTP/2\n"
+    "                                to clients that ask for it, else HTTP/1.1\n"
+    "  --h2c on|off                  plain listeners also take HTTP/2 with prior knowledge\n"
+    "                                (off)\n"
     "  --server-timing on|off        Server-Timing response header (on)\n"
     "  --served-by on|off            X-Served-By response header naming the backend (on)\n"
     "  --request-id on|off           X-Request-Id: keep a valid one or generate (on)\n"
@@ -135,8 +139,9 @@ static const char usage[] =
 static const char *settings[] = {
     "listen", "cert", "key", "tls-ticket-key-file", "client-ca", "client-verify",
     "client-cert-header", "backend", "algorithm", "hash-key", "workers",
-    "admin", "log-format", "log-level", "access-log", "server-timing", "served-by", "request-id",
-    "client-header-timeout", "client-body-timeout", "client-idle-timeout", "backend-connect-timeout",
+    "admin", "log-format", "log-level", "access-log", "alpn", "h2c", "server-timing", "served-by",
+    "request-id", "client-header-timeout", "client-body-timeout", "client-idle-timeout",
+    "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",
     "tunnel-timeout",
     "max-connections", "max-header-size", "max-headers", "max-body-size", "methods",

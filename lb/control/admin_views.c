@@ -156,6 +156,8 @@ static int snapshot(lb_control *ctl, snap *sn, int with_recent, const char *id) 
   sn->s.uptime_s = (now - ctl->started_us) / 1000000;
   sn->s.start_unix_s = (wall - (now - ctl->started_us) / 1000 + 500) / 1000;
   sn->s.connections_active = atomic_load(&rt->conns_active);
+  for (int i = 0; i < LB_H2_NCOUNTERS; i++)
+    sn->s.h2[i] = atomic_load(&rt->h2[i]);
   sn->s.tunnels_open = atomic_load(&rt->tunnels_open);
   sn->s.tunnels_total = atomic_load(&rt->tunnels_total);
   sn->s.reloads = ctl->reloads;

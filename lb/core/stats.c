@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *const lb_stats_h2_names[LB_H2_NCOUNTERS] = {
+    "connections", "streams", "client_resets", "rapid_reset_goaway", "continuation_flood",
+    "header_list_too_large", "flood", "protocol_error"};
+
 const uint64_t lb_hist_bounds_us[LB_HIST_BUCKETS] = {
     500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,
     5000000, 10000000};
@@ -163,7 +167,10 @@ int lb_stats_json(const lb_stats *s, jc_buf *b) {
     lb_putf(&o, ",\"connections\":%llu,\"tls_handshakes\":%llu}", (unsigned long long)l->connections,
          (unsigned long long)l->tls_handshakes);
   }
-  lb_puts(&o, "],\"pools\":[");
+  lb_puts(&o, "],\"h2\":{");
+  for (int i = 0; i < LB_H2_NCOUNTERS; i++)
+    lb_putf(&o, "%s\"%s\":%llu", i ? "," : "", lb_stats_h2_names[i], (unsigned long long)s->h2[i]);
+  lb_puts(&o, "},\"pools\":[");
   for (int p = 0; p < s->npools; p++) {
     const lb_stats_pool *pl = &s->pools[p];
     lb_puts(&o, p ? ",{\"name\":" : "{\"name\":");
@@ -380,6 +387,12 @@ int lb_stats_prometheus(const lb_stats *s, jc_buf *b) {
   lb_putf(&o, "journey_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)s->reloads);
   lb_putf(&o, "journey_reloads_total{result=\"failed\"} %llu\n",
        (unsigned long long)s->reload_failures);
+
+  family(&o, "journey_h2_events_total", "counter", "HTTP/2: connections, streams, client "
+         "resets, and what each limit refused.");
+  for (int i = 0; i < LB_H2_NCOUNTERS; i++)
+    lb_putf(&o, "journey_h2_events_total{event=\"%s\"} %llu\n", lb_stats_h2_names[i],
+            (unsigned long long)s->h2[i]);
 
   family(&o, "journey_listener_connections_total", "counter", "Client connections accepted.");
   for (int i = 0; i < s->nlisteners; i++) {

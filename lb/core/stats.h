@@ -98,6 +98,21 @@ typedef struct lb_stats_request {
   int64_t Th, Ti, TR, Tw, Tc, Tr, Td, Tt; /* microseconds, -1: phase not reached */
 } lb_stats_request;
 
+/* HTTP/2 events, counted by the workers (lb_runtime.h2), in /stats and /metrics by name
+ * (lb_stats_h2_names). */
+enum {
+  LB_H2_CONNS = 0,     /* connections that spoke h2 */
+  LB_H2_STREAMS,       /* requests (streams) */
+  LB_H2_CLIENT_RESETS, /* RST_STREAM frames from clients */
+  LB_H2_RAPID_RESET,   /* connections sent GOAWAY ENHANCE_YOUR_CALM for too many resets */
+  LB_H2_CONTINUATION,  /* connections ended for a CONTINUATION flood */
+  LB_H2_HEADERS_LARGE, /* streams answered 431 (header list over the limits) */
+  LB_H2_FLOOD,         /* connections nghttp2 found flooding (SETTINGS, PING, empty frames...) */
+  LB_H2_PROTOCOL,      /* connections ended by a protocol error */
+  LB_H2_NCOUNTERS
+};
+extern const char *const lb_stats_h2_names[LB_H2_NCOUNTERS];
+
 typedef struct lb_stats {
   const char *version;
   const char *build;      /* compiler, OpenSSL and libuv versions */
@@ -107,6 +122,7 @@ typedef struct lb_stats {
   uint64_t connections_active;
   uint64_t tunnels_open, tunnels_total; /* WebSocket tunnels: now, since start */
   uint64_t reloads, reload_failures;
+  uint64_t h2[LB_H2_NCOUNTERS];
   int nlisteners;
   lb_stats_listener *listeners;
   int npools;

@@ -9,6 +9,7 @@
 void lb_tls_settings_defaults(lb_tls_settings *t) {
   memset(t, 0, sizeof *t);
   snprintf(t->cert_header, sizeof t->cert_header, "X-Client-Cert-Subject");
+  t->alpn_h2 = 1;
 }
 
 static int set_path(char *dst, const char *name, const char *value, char *why, size_t wl) {
@@ -36,6 +37,28 @@ int lb_tls_settings_set(lb_tls_settings *t, const char *name, const char *value,
       return -1;
     }
     t->client_verify_set = 1;
+    return 0;
+  }
+  if (!strcmp(name, "alpn")) {
+    if (!strcmp(value, "h2,http/1.1"))
+      t->alpn_h2 = 1;
+    else if (!strcmp(value, "http/1.1"))
+      t->alpn_h2 = 0;
+    else {
+      snprintf(why, wl, "alpn '%.40s': expected h2,http/1.1 or http/1.1", value);
+      return -1;
+    }
+    return 0;
+  }
+  if (!strcmp(name, "h2c")) {
+    if (!strcmp(value, "on"))
+      t->h2c = 1;
+    else if (!strcmp(value, "off"))
+      t->h2c = 0;
+    else {
+      snprintf(why, wl, "h2c '%.40s': expected on or off", value);
+      return -1;
+    }
     return 0;
   }
   if (!strcmp(name, "client-cert-header")) {

@@ -1,5 +1,5 @@
-/* The [lb] settings of the HTTPS listeners beyond certificates: session ticket keys and client
- * certificates (pure: parsing and cross-checks; lb/net/tls_server.c applies them). */
+/* The [lb] settings of the listeners beyond certificates: session ticket keys, client
+ * certificates and the protocols offered (ALPN h2, h2c) (pure: parsing and cross-checks; lb/net/tls_server.c applies them). */
 #ifndef JOURNEY_LB_TLS_SETTINGS_H
 #define JOURNEY_LB_TLS_SETTINGS_H
 
@@ -19,6 +19,8 @@ typedef struct lb_tls_settings {
   lb_client_verify client_verify;        /* with client_ca: required unless set to optional */
   int client_verify_set;
   char cert_header[64]; /* request header carrying the verified subject (any client copy dropped) */
+  int alpn_h2; /* ALPN offers h2 before http/1.1 on HTTPS listeners (`alpn`, default on) */
+  int h2c;     /* plain listeners also take HTTP/2 with prior knowledge (`h2c`, default off) */
 } lb_tls_settings;
 
 void lb_tls_settings_defaults(lb_tls_settings *t);

@@ -91,7 +91,8 @@ size_t lb_tls_peer_subject(SSL *ssl, char *buf, size_t cap) {
   return got;
 }
 
-static int tune(SSL_CTX *ctx, lb_tls_server *t) {
+static int tune(SSL_CTX *ctx, lb_tls_server *t, int h2) {
+  jc_tls_server_alpn(ctx, h2);
   static const unsigned char sid[] = "journey-lb";
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   SSL_CTX_sess_set_cache_size(ctx, 20000);
@@ -146,7 +147,7 @@ int lb_tls_server_init(lb_tls_server *t, const lb_config *c, char *err, size_t e
     if (!ctx)
       goto fail;
     t->ctx[t->nctx++] = ctx;
-    if (tune(ctx, t) != 0) {
+    if (tune(ctx, t, c->tls.alpn_h2) != 0) {
       snprintf(err, errlen, "cannot set the session ticket callback: %s",
                jc_tls_last_error(why, sizeof why));
       goto fail;
@@ -167,4 +168,11 @@ void lb_tls_server_free(lb_tls_server *t) {
   for (int i = 0; i < t->nctx; i++)
     SSL_CTX_free(t->ctx[i]);
   t->nctx = 0;
+}
+
+int lb_tls_alpn_h2(SSL *ssl) {
+  const unsigned char *p;
+  unsigned n;
+  SSL_get0_alpn_selected(ssl, &p, &n);
+  return n == 2 && p[0] == 'h' && p[1] == '2';
 }

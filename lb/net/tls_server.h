@@ -21,6 +21,8 @@ void lb_tls_server_free(lb_tls_server *t);
 /* The verified client certificate's subject (RFC 2253, "CN=alice,O=Example") into buf; 0 when
  * the client sent none (or it did not verify). */
 size_t lb_tls_peer_subject(SSL *ssl, char *buf, size_t cap);
+/* 1 when the handshake chose h2 by ALPN. */
+int lb_tls_alpn_h2(SSL *ssl);
 static inline SSL_CTX *lb_tls_server_default(const lb_tls_server *t) {
   return t->nctx ? t->ctx[0] : NULL;
 }

@@ -108,7 +108,7 @@ typedef struct field {
   int64_t v;     /* F_INT, F_UINT, F_MS (negative: -1, not reached), F_BOOL */
 } field;
 
-#define FIELDS_MAX 32
+#define FIELDS_MAX 34
 typedef struct fields {
   field f[FIELDS_MAX];
   int n;
@@ -212,6 +212,9 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
     STRN(&fs, "cipher", "", 0);
     STRN(&fs, "sni", "", 0);
   }
+  STR(&fs, "proto", conn->stream ? "h2" : "http/1.1");
+  if (conn->stream)
+    NUM(&fs, "stream", F_UINT, conn->stream);
   STR(&fs, "method", lb_exchange_method_name(ex));
   STR(&fs, "path", conn->path);
   NUM(&fs, "status", F_INT, ex->status);

@@ -14,6 +14,7 @@ typedef struct lb_log_conn {
   const char *peer; /* "ip:port" */
   const char *path; /* the request's target for the logs ("" without one) */
   SSL *ssl;         /* NULL: plain HTTP */
+  uint32_t stream;  /* the HTTP/2 stream id; 0: HTTP/1 */
 } lb_log_conn;
 
 void lb_access_log(lb_exchange *ex, const lb_log_conn *conn);

@@ -21,8 +21,22 @@ typedef enum {
   LB_C_IDLE,     /* waiting for the first byte of a request */
   LB_C_HEAD,     /* reading request headers */
   LB_C_PROXY,    /* request dispatched: body relay and response */
-  LB_C_CLOSING
+  LB_C_CLOSING,
+  LB_C_H2        /* the connection speaks HTTP/2: h2_conn.c drives it */
 } lb_client_state;
+
+/* A codec that takes a connection over (HTTP/2: lb/proxy/h2_conn.c), called through these
+ * pointers (lb_worker.h2) so that client_conn.c does not depend on it. */
+typedef struct lb_client_codec {
+  void (*start)(lb_client *c); /* after ALPN h2; the bytes come through `data` */
+  /* The first bytes on a plain listener with h2c on: 1 the h2 preface (taken over, `start`
+   * done), 0 not h2, -1 maybe (the preface is not whole yet). */
+  int (*sniff)(lb_client *c);
+  void (*data)(lb_client *c);  /* plaintext in c->in[0..in_len): consume it all */
+  void (*sent)(lb_client *c);  /* what lb_client_send was given is written */
+  void (*stop)(lb_client *c);  /* graceful shutdown: GOAWAY, close when the streams end */
+  void (*gone)(lb_client *c);  /* the connection is closing: end every stream, free */
+} lb_client_codec;
 
 #define LB_PATH_LOG_MAX 512
 #define LB_REQID_MAX 136 /* a client's X-Request-Id (lb_request_id_valid) or a UUID, + NUL */
@@ -70,6 +84,8 @@ struct lb_client {
 
   char *resp_head;   /* response head to the client (or a whole local response): placed by */
   size_t resp_cap;   /* resp_place right after the forwarded head, in the same block */
+
+  void *h2;          /* the HTTP/2 session (h2_conn.c) once the connection speaks h2 */
 };
 
 

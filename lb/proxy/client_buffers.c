@@ -98,7 +98,8 @@ void lb_client_rxbuf_put(lb_client *c) {
 /* Between requests (or before the first, or in a tunnel) with no byte buffered: nothing points
  * into the buffer (header views and the target are per request), so it goes back to the worker. */
 void lb_client_rxbuf_release_idle(lb_client *c) {
-  if (c->in && !c->in_len && (c->state == LB_C_IDLE || c->state == LB_C_TLS || c->ex.tunnel_relay))
+  if (c->in && !c->in_len &&
+      (c->state == LB_C_IDLE || c->state == LB_C_TLS || c->state == LB_C_H2 || c->ex.tunnel_relay))
     lb_client_rxbuf_put(c);
 }
 

@@ -29,7 +29,6 @@
 #define LB_BODY_ROOM (16 * 1024)
 
 static void client_process(lb_client *c);
-static int client_send(lb_client *c, uv_buf_t *bufs, unsigned n);
 static void local_response(lb_client *c, int status, const char *body, int keep_alive,
                            const char *term);
 static void request_done(lb_client *c);
@@ -39,11 +38,12 @@ static void client_want_read(lb_client *c);
 /* ---- lifetime ---- */
 
 /* What the logs say about the connection a request came on. */
-static const lb_log_conn *log_conn(const lb_client *c, lb_log_conn *lc) {
+const lb_log_conn *lb_client_log_conn(const lb_client *c, lb_log_conn *lc) {
   lc->id = c->id;
   lc->peer = c->peer;
   lc->path = lb_client_path(c);
   lc->ssl = c->s.tls_on ? c->s.tls.ssl : NULL;
+  lc->stream = 0;
   return lc;
 }
 
@@ -73,10 +73,12 @@ void lb_client_close(lb_client *c, const char *why) {
       c->ex.term = why;
     if (!c->ex.t.done)
       c->ex.t.done = jc_now_us();
-    lb_access_log(&c->ex, log_conn(c, &lc));
+    lb_access_log(&c->ex, lb_client_log_conn(c, &lc));
   }
   if (c->ex.b || c->ex.counted)
     lb_exchange_detach(&c->ex, 0);
+  if (c->h2)
+    w->h2->gone(c); /* every stream ends (and is logged) with the connection */
   c->state = LB_C_CLOSING;
   if (jc_log_enabled(JC_LOG_DEBUG)) {
     jc_logline l;
@@ -115,13 +117,15 @@ static void end_and_linger(lb_client *c) {
 }
 
 static void after_send(lb_client *c) {
-  if (c->ex.b)
+  if (c->state == LB_C_H2)
+    c->ex.w->h2->sent(c);
+  else if (c->ex.b)
     lb_exchange_on_sent(&c->ex);
   else
     request_done(c);
 }
 
-static int client_send(lb_client *c, uv_buf_t *bufs, unsigned n) {
+int lb_client_send(lb_client *c, uv_buf_t *bufs, unsigned n) {
   for (unsigned i = 0; i < n; i++)
     c->ex.bytes_out += bufs[i].len;
   return lb_stream_send(&c->s, bufs, n);
@@ -167,7 +171,7 @@ static void local_response(lb_client *c, int status, const char *body, int keep_
     jc_log_emit(&l);
   }
   uv_buf_t b = uv_buf_init(c->resp_head, (unsigned)n);
-  client_send(c, &b, 1);
+  lb_client_send(c, &b, 1);
 }
 
 /* ---- request lifecycle ---- */
@@ -228,9 +232,9 @@ static void request_done(lb_client *c) {
   lb_passive_request_done(c->ex.w, &(lb_recent_req){&c->ex.t, c->ex.status, c->ex.pool,
       c->ex.server, c->ex.method, c->ex.retries, c->ex.backend_reused, c->ex.reqid,
       c->ex.reqid_len, lb_client_path(c), c->h1.url_len});
-  lb_access_log(&c->ex, log_conn(c, &lc));
+  lb_access_log(&c->ex, lb_client_log_conn(c, &lc));
   if (jc_log_enabled(JC_LOG_DEBUG))
-    lb_debug_phase(&c->ex, log_conn(c, &lc), "done", now);
+    lb_debug_phase(&c->ex, lb_client_log_conn(c, &lc), "done", now);
   c->nrequests++;
   lb_client_reqbuf_put(c); /* the response is written: its buffers go back to the worker */
   if (c->close_after_send || !c->ex.keep_alive || rt->stopping || c->s.eof) {
@@ -272,7 +276,7 @@ static void on_request_head(lb_client *c) {
   c->state = LB_C_PROXY;
   int has_host = lb_client_head_read(c);
   if (jc_log_enabled(JC_LOG_DEBUG))
-    lb_debug_phase(&c->ex, log_conn(c, &lc), "request", now);
+    lb_debug_phase(&c->ex, lb_client_log_conn(c, &lc), "request", now);
 
   lb_request_verdict v;
   lb_client_head_decide(c, has_host, &v);
@@ -320,6 +324,14 @@ static void client_process(lb_client *c) {
   if (c->closing)
     return;
   lb_runtime *rt = c->ex.w->rt;
+  if (c->state == LB_C_IDLE && !c->s.tls_on && rt->cfg.tls.h2c && !c->nrequests &&
+      c->ex.w->h2->sniff(c) < 0)
+    return; /* h2c with prior knowledge: the preface is not whole yet */
+  if (c->state == LB_C_H2) {
+    c->ex.w->h2->data(c);
+    lb_client_rxbuf_release_idle(c); /* all consumed: an idle h2 connection holds no buffer */
+    return;
+  }
   if (c->state == LB_C_IDLE || c->state == LB_C_HEAD) {
     if (c->parse_off == c->in_len)
       return;
@@ -448,7 +460,7 @@ static void refuse_plain_http(lb_client *c) {
   }
   memcpy(c->resp_head, msg, sizeof msg - 1);
   uv_buf_t b = uv_buf_init(c->resp_head, sizeof msg - 1);
-  if (client_send(c, &b, 1) == 0)
+  if (lb_client_send(c, &b, 1) == 0)
     end_and_linger(c);
 }
 
@@ -505,9 +517,11 @@ static void on_ready(lb_stream *s) {
   c->state = LB_C_IDLE;
   if (jc_log_enabled(JC_LOG_DEBUG)) {
     lb_log_conn lc;
-    lb_debug_tls(log_conn(c, &lc), now - c->ex.t.accept);
+    lb_debug_tls(lb_client_log_conn(c, &lc), now - c->ex.t.accept);
   }
   lb_deadline_set(&c->timer, &c->dl, on_timer, c->ex.w->rt->cfg.client_header_timeout);
+  if (lb_tls_alpn_h2(c->s.tls.ssl))
+    c->ex.w->h2->start(c);
 }
 
 static const lb_stream_ops client_stream_ops = {on_room, on_data, on_sent, on_close, on_ready};
@@ -537,7 +551,7 @@ static int h1_head(lb_exchange *ex, const lb_response_view *v, const lb_response
 }
 
 static int h1_send(lb_exchange *ex, uv_buf_t *bufs, unsigned n) {
-  return client_send(client_of(ex), bufs, n);
+  return lb_client_send(client_of(ex), bufs, n);
 }
 
 /* Body bytes parsed and not yet forwarded: a slice of the receive buffer, relayed raw. */
@@ -565,27 +579,13 @@ static void h1_abort(lb_exchange *ex, const char *why) { lb_client_close(client_
 
 static void h1_phase(lb_exchange *ex, const char *name, uint64_t now) {
   lb_log_conn lc;
-  lb_debug_phase(ex, log_conn(client_of(ex), &lc), name, now);
+  lb_debug_phase(ex, lb_client_log_conn(client_of(ex), &lc), name, now);
 }
 
 static const lb_exchange_ops h1_ops = {h1_head,  h1_send, h1_pending, h1_resume,
                                        h1_local, h1_done, h1_abort,   h1_phase};
 
 /* ---- accept ---- */
-
-/* The address in "ip:port", "[v6]:port" (jc_addr_format) or "unknown": X-Forwarded-For's part,
- * kept as a slice so that a connection stores its peer once. */
-static void peer_ip_slice(const char *peer, uint8_t *off, uint8_t *len) {
-  size_t n = strlen(peer);
-  const char *colon = strrchr(peer, ':');
-  if (peer[0] == '[' && colon && colon > peer + 1 && colon[-1] == ']') {
-    *off = 1;
-    *len = (uint8_t)(colon - 1 - (peer + 1));
-  } else {
-    *off = 0;
-    *len = (uint8_t)(colon ? (size_t)(colon - peer) : n);
-  }
-}
 
 void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   const lb_config *cfg = &w->rt->cfg;
@@ -627,7 +627,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
     jc_addr_format((struct sockaddr *)&ss, c->peer, sizeof c->peer);
   else
     snprintf(c->peer, sizeof c->peer, "unknown");
-  peer_ip_slice(c->peer, &c->peer_ip_off, &c->peer_ip_len);
+  jc_addr_ip_slice(c->peer, &c->peer_ip_off, &c->peer_ip_len);
   uint64_t now = jc_now_us();
   reset_request(c);
   c->ex.t.accept = now;

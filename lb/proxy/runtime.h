@@ -17,6 +17,7 @@
 #include "lb/core/recent.h"
 #include "lb/core/balancer/balancer.h"
 #include "lb/core/config.h"
+#include "lb/core/stats.h"
 #include "lb/net/stream.h"
 #include "lb/net/tls_server.h"
 
@@ -46,6 +47,8 @@ typedef struct lb_runtime {
   atomic_uint_fast64_t tunnels_open, tunnels_total; /* WebSocket tunnels (tunnel.c) */
   atomic_uint_fast64_t listener_conns[LB_MAX_LISTENERS];
   atomic_uint_fast64_t listener_tls[LB_MAX_LISTENERS];
+  /* HTTP/2 (h2_conn.c): connections, streams, and what each limit refused (/metrics). */
+  atomic_uint_fast64_t h2[LB_H2_NCOUNTERS];
 } lb_runtime;
 
 /* Certificates for new connections: the reloaded set, or the one loaded at start. */
@@ -82,6 +85,7 @@ struct lb_worker {
   lb_stream_loop sl;     /* deferred write completions, lent write requests, scratch buffers
                           * (lb/net/stream.h) */
   lb_logbuf log;         /* access log lines not yet written */
+  const struct lb_client_codec *h2; /* HTTP/2 (h2_conn.c), set by worker.c */
   int stopping;
   int nlisteners;
   uv_tcp_t listeners[LB_MAX_LISTENERS];

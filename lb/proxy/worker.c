@@ -11,6 +11,7 @@
 #include "lb/proxy/client_buffers.h"
 #include "lb/proxy/client_conn.h"
 #include "lb/proxy/worker.h"
+#include "lb/proxy/h2_conn.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -138,7 +139,10 @@ static void on_wakeup(uv_async_t *a) {
   lb_client *c = w->clients;
   while (c) {
     lb_client *next = c->next;
-    lb_client_begin_stop(c);
+    if (c->state == LB_C_H2)
+      w->h2->stop(c); /* GOAWAY: the streams in flight finish, the client opens no more */
+    else
+      lb_client_begin_stop(c);
     c = next;
   }
   if (w->nclients == 0) {
@@ -197,6 +201,7 @@ int lb_worker_start(lb_worker *w) {
   if (lb_access_log_init(w) != 0)
     return -1;
   w->client_gone = client_gone;
+  w->h2 = &lb_h2_codec;
   w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (getrandom(w->rng, sizeof w->rng, 0) != sizeof w->rng || (!w->rng[0] && !w->rng[1])) {
     w->rng[0] = (uint64_t)(uintptr_t)w ^ 0x9e3779b97f4a7c15ull;

@@ -205,4 +205,30 @@ put("fuzz_backend_ws", "session-text-ping-close", b"\x01\x7f" + ws_frame(1, b"he
 put("fuzz_backend_ws", "session-fragments", b"\x01\x10" + ws_frame(2, b"a" * 100, fin=False) +
     b"\x50" + ws_frame(0, b"b" * 100) + b"\x3f" + ws_frame(1, "é".encode()))
 put("fuzz_backend_ws", "session-big", b"\x01\x3f" + ws_frame(2, bytes(range(256)) * 12))
+
+
+# fuzz_lb_h2: frames after the client preface (the target skips it), HPACK literals by hand.
+def h2_frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+
+def hpack_literal(fields):
+    out = b""
+    for n, v in fields:  # literal without indexing, new name, no Huffman (lengths < 127)
+        out += b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
+    return out
+
+
+H2_REQ = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"www.my-app.com"),
+          (b":path", b"/my-app/data")]
+h2_settings = h2_frame(4, 0, 0)
+put("fuzz_lb_h2", "get", h2_settings + h2_frame(1, 5, 1, hpack_literal(H2_REQ + [(b"cookie", b"a=1"),
+                                                                                (b"cookie", b"b=2")])))
+put("fuzz_lb_h2", "post-cl", h2_settings + h2_frame(1, 4, 1, hpack_literal(
+    [(b":method", b"POST")] + H2_REQ[1:] + [(b"content-length", b"5")])) + h2_frame(0, 1, 1, b"hello"))
+put("fuzz_lb_h2", "continuation", h2_settings + h2_frame(1, 1, 1, hpack_literal(H2_REQ[:2])) +
+    h2_frame(9, 4, 1, hpack_literal(H2_REQ[2:])))
+put("fuzz_lb_h2", "host-and-reset", h2_settings + h2_frame(1, 5, 1, hpack_literal(
+    H2_REQ[:2] + H2_REQ[3:] + [(b"host", b"h.example"), (b"te", b"trailers")])) +
+    h2_frame(1, 5, 3, hpack_literal(H2_REQ)) + h2_frame(3, 0, 3, struct.pack(">I", 8)))
 print("seeds written")

@@ -70,7 +70,7 @@ def case_tls_curl():
     lb = start_lb(bs)
     seen = set()
     for _ in range(3):
-        r = subprocess.run(["curl", "-sS", "-i", "--cacert", os.path.join(A.certs, "ca.crt"),
+        r = subprocess.run(["curl", "-sS", "-i", "--http1.1", "--cacert", os.path.join(A.certs, "ca.crt"),
                             "--resolve", f"www.my-app.com:{lb.https}:127.0.0.1",
                             f"https://www.my-app.com:{lb.https}/my-app/data"],
                            capture_output=True, text=True, timeout=20)

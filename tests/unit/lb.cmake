@@ -16,3 +16,5 @@ journey_unit_test(test_lb_target SOURCES test_lb_target.c LIBS journey_lb_core)
 # The TCP+TLS stream (lb/net/stream.c) on real loopback sockets: back-pressure, TLS, end and linger.
 journey_unit_test(test_lb_stream SOURCES test_lb_stream.c ${PROJECT_SOURCE_DIR}/lb/net/stream.c
   LIBS PkgConfig::LIBUV)
+# The HTTP/2 codec's head conversions (lb/http/h2.c).
+journey_unit_test(test_lb_h2 SOURCES test_lb_h2.c LIBS journey_lb_http)

@@ -1,0 +1,293 @@
+/* HTTP/2 <-> HTTP/1.1 head conversion (RFC 9113 section 8.2 and 8.3): see h2.h. */
+#include "lb/http/h2.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+void lb_h2_req_init(lb_h2_req *r, char *stage, size_t cap, lb_header *fields, uint32_t max) {
+  memset(r, 0, sizeof *r);
+  r->stage = stage;
+  r->stage_cap = cap;
+  r->fields = fields;
+  r->max_fields = max;
+}
+
+static const char *stage_copy(lb_h2_req *r, const uint8_t *p, size_t n) {
+  if (n > r->stage_cap - r->stage_len) {
+    r->too_large = 1;
+    return NULL;
+  }
+  char *d = r->stage + r->stage_len;
+  memcpy(d, p, n);
+  r->stage_len += n;
+  return d;
+}
+
+static int set_pseudo(lb_h2_req *r, lb_header *slot, const uint8_t *v, size_t n) {
+  const char *d = stage_copy(r, v, n);
+  if (!d)
+    return -1;
+  slot->value = d;
+  slot->value_len = (uint32_t)n;
+  slot->name = ""; /* present */
+  return 0;
+}
+
+int lb_h2_req_add(lb_h2_req *r, const uint8_t *name, size_t nlen, const uint8_t *value,
+                  size_t vlen) {
+  if (r->too_large || r->too_many)
+    return -1;
+  if (nlen && name[0] == ':') { /* nghttp2 has checked which ones, once each, first */
+    if (nlen == 7 && !memcmp(name, ":method", 7))
+      return set_pseudo(r, &r->method, value, vlen);
+    if (nlen == 5 && !memcmp(name, ":path", 5))
+      return set_pseudo(r, &r->path, value, vlen);
+    if (nlen == 10 && !memcmp(name, ":authority", 10))
+      return set_pseudo(r, &r->authority, value, vlen);
+    if (nlen == 7 && !memcmp(name, ":scheme", 7))
+      return set_pseudo(r, &r->scheme, value, vlen);
+    return 0; /* :protocol (extended CONNECT) is not enabled: nghttp2 refuses it */
+  }
+  if (r->nfields == r->max_fields) {
+    r->too_many = 1;
+    return -1;
+  }
+  const char *n = stage_copy(r, name, nlen);
+  const char *v = n ? stage_copy(r, value, vlen) : NULL;
+  if (!v)
+    return -1;
+  lb_header *h = &r->fields[r->nfields++];
+  h->name = n;
+  h->name_len = (uint32_t)nlen;
+  h->value = v;
+  h->value_len = (uint32_t)vlen;
+  if (nlen == 6 && !memcmp(n, "cookie", 6))
+    r->cookie_bytes += vlen + 2;
+  return 0;
+}
+
+typedef struct out {
+  char *p;
+  size_t len, cap;
+  int over;
+} out;
+
+static const char *put(out *o, const char *s, size_t n) {
+  if (o->over || n > o->cap - o->len) {
+    o->over = 1;
+    return NULL;
+  }
+  char *d = o->p + o->len;
+  memcpy(d, s, n);
+  o->len += n;
+  return d;
+}
+#define PUTLIT(o, s) put((o), (s), sizeof(s) - 1)
+
+/* A field line; its view goes to hdrs when there is room (else the head is refused). */
+static void put_field(out *o, const char *n, size_t nl, const char *v, size_t vl, lb_header *hdrs,
+                      uint32_t *nh, uint32_t max) {
+  const char *dn = put(o, n, nl);
+  PUTLIT(o, ": ");
+  const char *dv = put(o, v, vl);
+  PUTLIT(o, "\r\n");
+  if (o->over)
+    return;
+  if (*nh == max) {
+    o->over = 1;
+    return;
+  }
+  hdrs[(*nh)++] = (lb_header){dn, dv, (uint32_t)nl, (uint32_t)vl};
+}
+
+static int parse_length(const char *v, size_t n, uint64_t *len) {
+  uint64_t x = 0;
+  if (!n || n > 19)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] < '0' || v[i] > '9')
+      return -1;
+    x = x * 10 + (uint64_t)(v[i] - '0');
+  }
+  *len = x;
+  return 0;
+}
+
+int lb_h2_req_head(const lb_h2_req *r, char *buf, size_t cap, lb_header *hdrs, uint32_t max_hdrs,
+                   lb_h2_head *h) {
+  memset(h, 0, sizeof *h);
+  if (!r->method.name || !r->path.name || !r->path.value_len)
+    return -1;
+  out o = {buf, 0, cap, 0};
+  put(&o, r->method.value, r->method.value_len);
+  PUTLIT(&o, " ");
+  h->target = put(&o, r->path.value, r->path.value_len);
+  h->target_len = r->path.value_len;
+  PUTLIT(&o, " HTTP/1.1\r\n");
+  uint32_t nh = 0;
+  if (r->authority.name) {
+    put_field(&o, "host", 4, r->authority.value, r->authority.value_len, hdrs, &nh, max_hdrs);
+    h->has_host = 1;
+  }
+  /* The cookie line is written where the first cookie field was, values joined. */
+  int cookie_done = 0;
+  for (uint32_t i = 0; i < r->nfields; i++) {
+    const lb_header *f = &r->fields[i];
+    if (f->name_len == 4 && !memcmp(f->name, "host", 4)) {
+      if (r->authority.name)
+        continue; /* :authority wins (RFC 9113 section 8.3.1) */
+      h->has_host = 1;
+    }
+    if (f->name_len == 14 && !memcmp(f->name, "content-length", 14)) {
+      if (parse_length(f->value, f->value_len, &h->content_length) != 0)
+        return -1;
+      h->has_length = 1;
+    }
+    if (f->name_len == 6 && !memcmp(f->name, "cookie", 6)) {
+      if (cookie_done)
+        continue;
+      cookie_done = 1;
+      const char *dn = PUTLIT(&o, "cookie");
+      PUTLIT(&o, ": ");
+      size_t vstart = o.len;
+      int first = 1;
+      for (uint32_t j = i; j < r->nfields; j++) {
+        const lb_header *c = &r->fields[j];
+        if (c->name_len != 6 || memcmp(c->name, "cookie", 6))
+          continue;
+        if (!first)
+          PUTLIT(&o, "; ");
+        put(&o, c->value, c->value_len);
+        first = 0;
+      }
+      size_t vlen = o.len - vstart;
+      PUTLIT(&o, "\r\n");
+      if (o.over || nh == max_hdrs)
+        return 0;
+      hdrs[nh++] = (lb_header){dn, o.p + vstart, 6, (uint32_t)vlen};
+      continue;
+    }
+    put_field(&o, f->name, f->name_len, f->value, f->value_len, hdrs, &nh, max_hdrs);
+  }
+  PUTLIT(&o, "\r\n");
+  if (o.over)
+    return 0;
+  h->len = o.len;
+  h->hdrs = hdrs;
+  h->nhdrs = nh;
+  return (int)(o.len > 0);
+}
+
+int lb_h2_method(const char *m, size_t n) {
+  /* llhttp's HTTP methods (its name lookup aborts on a number it does not know). */
+  static const struct {
+    int id;
+    const char *name;
+  } methods[] = {
+#define LB_H2_METHOD(num, name, string) {num, #string},
+      HTTP_METHOD_MAP(LB_H2_METHOD)
+#undef LB_H2_METHOD
+  };
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (strlen(methods[i].name) == n && !memcmp(methods[i].name, m, n))
+      return methods[i].id;
+  return -1;
+}
+
+/* Connection's tokens name more fields that stop at this hop (RFC 9110 section 7.6.1). */
+static int named_by_connection(const lb_response_view *v, const char *n, size_t nl) {
+  for (size_t i = 0; i < v->nheaders; i++) {
+    const lb_header *h = &v->headers[i];
+    if (!LB_HEADER_IS(h->name, h->name_len, "connection"))
+      continue;
+    const char *p = h->value, *end = h->value + h->value_len;
+    while (p < end) {
+      while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+        p++;
+      const char *t = p;
+      while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+        p++;
+      if ((size_t)(p - t) == nl && strncasecmp(n, t, nl) == 0)
+        return 1;
+    }
+  }
+  return 0;
+}
+
+static void status3(char *dst, int status) {
+  unsigned s = (unsigned)status % 1000;
+  dst[0] = (char)('0' + s / 100);
+  dst[1] = (char)('0' + s / 10 % 10);
+  dst[2] = (char)('0' + s % 10);
+  dst[3] = 0;
+}
+
+static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl) {
+  return (nghttp2_nv){(uint8_t *)(uintptr_t)n, (uint8_t *)(uintptr_t)v, nl, vl,
+                      NGHTTP2_NV_FLAG_NONE};
+}
+#define NVLIT(n, v, vl) nv((n), sizeof(n) - 1, (v), (vl))
+
+int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, nghttp2_nv *nva,
+                      size_t max, char *scratch, size_t cap) {
+  size_t k = 0, used = 0;
+  if (max < 4 || cap < 4)
+    return -1;
+  status3(scratch, v->status);
+  nva[k++] = NVLIT(":status", scratch, 3);
+  used = 4;
+  int interim = v->status < 200;
+  for (size_t i = 0; i < v->nheaders; i++) {
+    const lb_header *h = &v->headers[i];
+    if (lb_header_is_hop_by_hop(h->name, h->name_len) ||
+        named_by_connection(v, h->name, h->name_len))
+      continue;
+    if (!interim && x->request_id && LB_HEADER_IS(h->name, h->name_len, "x-request-id"))
+      continue;
+    if (x->framing == LB_FRAME_CLOSE && LB_HEADER_IS(h->name, h->name_len, "content-length"))
+      continue; /* dechunked: DATA frames and END_STREAM delimit it */
+    if (k + 4 > max || h->name_len > cap - used)
+      return -1;
+    char *lower = scratch + used;
+    for (uint32_t j = 0; j < h->name_len; j++) {
+      char c = h->name[j];
+      lower[j] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    used += h->name_len;
+    nva[k++] = nv(lower, h->name_len, h->value, h->value_len);
+  }
+  if (!interim) {
+    if (x->server_timing)
+      nva[k++] = NVLIT("server-timing", x->server_timing, strlen(x->server_timing));
+    if (x->served_by)
+      nva[k++] = NVLIT("x-served-by", x->served_by, strlen(x->served_by));
+    if (x->request_id)
+      nva[k++] = NVLIT("x-request-id", x->request_id, x->request_id_len);
+  }
+  return (int)k;
+}
+
+int lb_h2_local_fields(int status, size_t body_len, const char *request_id,
+                       const char *server_timing, nghttp2_nv *nva, char *status_text,
+                       char *len_text) {
+  int k = 0;
+  status3(status_text, status);
+  int ll = snprintf(len_text, 24, "%zu", body_len);
+  nva[k++] = NVLIT(":status", status_text, 3);
+  nva[k++] = NVLIT("content-type", "text/plain", 10);
+  nva[k++] = NVLIT("content-length", len_text, (size_t)ll);
+  if (request_id && request_id[0])
+    nva[k++] = NVLIT("x-request-id", request_id, strlen(request_id));
+  if (server_timing)
+    nva[k++] = NVLIT("server-timing", server_timing, strlen(server_timing));
+  return k;
+}
+int lb_h2_preface(const char *p, size_t n) {
+  static const char pri[] = NGHTTP2_CLIENT_MAGIC;
+  size_t m = n < sizeof pri - 1 ? n : sizeof pri - 1;
+  if (memcmp(p, pri, m) != 0)
+    return 0;
+  return m == sizeof pri - 1 ? 1 : -1;
+}

@@ -1,0 +1,425 @@
+/* HTTP/2 client connections: one nghttp2 server session per connection (framing, HPACK, flow
+ * control and RFC 9113's message checks are nghttp2's), each stream one exchange driven through
+ * the exchange ops table exactly as an HTTP/1 request is (lb/proxy/exchange.h).
+ *
+ * Why nghttp2: the reference implementation (curl, nginx's early h2, Apache, h2o's tests use
+ * it), HPACK and flow control written once and fuzzed for years; Debian ships it.
+ *
+ * Data path. Input: client_conn.c hands over every plaintext byte (`data`), fed whole to
+ * nghttp2_session_mem_recv. A stream's request head is converted (lb/http/h2.c) into the
+ * HTTP/1.1 head the request policy reads, so routing, checks, rewriting and retries are the
+ * HTTP/1 ones. Request body: DATA payload is copied into the stream's buffer (LB_H2_WINDOW
+ * bytes, lent while the stream has a body); WINDOW_UPDATE is sent only for what the backend
+ * took (nghttp2_session_consume), so a slow backend stops its own client stream and nothing
+ * grows. Output: the response head becomes HEADERS, body slices of the backend buffer are
+ * copied into DATA frames as the client's windows and the socket allow (the data provider pulls
+ * them, the send callback fills one output buffer of LB_H2_OUT bytes, one write in flight);
+ * the exchange hears `on_sent` once its slices are framed, so a slow reader of one stream holds
+ * one backend buffer and no more.
+ *
+ * nghttp2 is driven from the top of the stack only: ops set state and schedule `pump` on the
+ * worker's idle queue (lb_stream_defer), which runs mem_send and the exchanges' completions. */
+#include "lb/proxy/h2_conn.h"
+#include "lb/proxy/h2_stream.h"
+#include "lb/http/h2.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void pump(h2_conn *h);
+static void schedule(h2_conn *h);
+
+static lb_runtime *rt_of(h2_conn *h) { return h->c->ex.w->rt; }
+
+/* ---- nghttp2 callbacks ---- */
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  h2_conn *h = ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;
+  h2_stream *st = lb_h2_stream_new(h, f->hd.stream_id);
+  if (!st) {
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
+  nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+  return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+                     const uint8_t *value, size_t vl, uint8_t flags, void *ud) {
+  (void)flags, (void)ud;
+  h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st && f->hd.type == NGHTTP2_HEADERS && !st->headers_done)
+    lb_h2_req_add(&st->req, name, nl, value, vl); /* over the limit: 431 at the end */
+  return 0;
+}
+
+/* Request body bytes: into the stream's buffer, bounded by the window we advertise. */
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *ud) {
+  (void)flags, (void)ud;
+  h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  if (!st || st->finished) {
+    nghttp2_session_consume(s, id, len); /* answered already: dropped, the window reopens */
+    return 0;
+  }
+  if (!st->body && !(st->body = malloc(LB_H2_WINDOW)))
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR */
+  if (len > LB_H2_WINDOW - st->body_len)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* beyond the window: nghttp2 refuses first */
+  memcpy(st->body + st->body_len, data, len);
+  st->body_len += len;
+  if (st->dispatched)
+    lb_exchange_send_body(&st->ex);
+  else if (!st->dispatched && st->headers_done && st->body_len == LB_H2_WINDOW)
+    lb_h2_local(st, 411, "a request body without content-length must fit in 64 KiB",
+                "length-required");
+  return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  (void)ud;
+  h2_stream *st = f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
+                                  : NULL;
+  if (!st || st->finished)
+    return 0;
+  int eos = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    st->headers_done = 1;
+    if (eos)
+      st->body_eof = 1;
+    /* Without content-length a body is gathered first (its length goes in the head). */
+    int wait = !eos && !st->req.too_large && !st->req.too_many;
+    for (uint32_t i = 0; wait && i < st->req.nfields; i++)
+      if (st->req.fields[i].name_len == 14 && !memcmp(st->req.fields[i].name, "content-length", 14))
+        wait = 0;
+    if (!wait)
+      lb_h2_request_ready(st);
+    return 0;
+  }
+  if (f->hd.type == NGHTTP2_DATA && eos) {
+    st->body_eof = 1;
+    if (!st->dispatched && st->headers_done)
+      lb_h2_request_ready(st);
+    else if (st->ex.b)
+      lb_exchange_send_body(&st->ex);
+  }
+  if (f->hd.type == NGHTTP2_HEADERS && eos) /* trailers: the end of the body */
+    st->body_eof = 1;
+  return 0;
+}
+
+static void calm_down(h2_conn *h, int which, const char *why) {
+  if (h->calm)
+    return;
+  h->calm = why;
+  lb_h2_count(h, which);
+  jc_log(JC_LOG_WARN, "h2 connection from %s: %s: GOAWAY ENHANCE_YOUR_CALM", h->c->peer, why);
+  nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud) {
+  h2_conn *h = ud;
+  if (hd->type == NGHTTP2_HEADERS && (hd->stream_id & 1)) {
+    /* A new stream's id must grow (RFC 9113 section 5.1.1): nghttp2 ignores a lower one that
+     * it no longer knows; a stream of ours that is over has no user data any more. */
+    if (hd->stream_id <= h->max_stream_id && !nghttp2_session_get_stream_user_data(s, hd->stream_id)) {
+      jc_log(JC_LOG_INFO, "h2 connection from %s: HEADERS on stream %d, not a new stream id: "
+             "GOAWAY PROTOCOL_ERROR", h->c->peer, hd->stream_id);
+      h->calm = "h2-protocol-error";
+      lb_h2_count(h, LB_H2_PROTOCOL);
+      nghttp2_session_terminate_session(s, NGHTTP2_PROTOCOL_ERROR);
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    if (hd->stream_id > h->max_stream_id)
+      h->max_stream_id = hd->stream_id;
+  }
+  if (hd->type == NGHTTP2_RST_STREAM) { /* rapid reset (CVE-2023-44487): resets per second */
+    uint64_t now = jc_now_us();
+    if (now - h->reset_window_start > 1000000) {
+      h->reset_window_start = now;
+      h->resets_in_window = 0;
+    }
+    lb_h2_count(h, LB_H2_CLIENT_RESETS);
+    if (++h->resets_in_window > LB_H2_RESETS_PER_SEC) {
+      calm_down(h, LB_H2_RAPID_RESET, "rapid reset: over 100 stream resets in a second");
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+  }
+  return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
+  (void)ud;
+  h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  if (!st)
+    return 0;
+  nghttp2_session_set_stream_user_data(s, id, NULL);
+  lb_h2_stream_finish(st, code == NGHTTP2_NO_ERROR ? "client-closed" : "client-reset");
+  lb_h2_stream_free(st);
+  return 0;
+}
+
+/* Frames into the output buffer; full: nghttp2 keeps the rest for the next round. */
+static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud) {
+  h2_conn *h = ud;
+  (void)s, (void)flags;
+  if (!h->out && !(h->out = malloc(LB_H2_OUT))) /* lent while frames wait: see h2_sent */
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  size_t room = LB_H2_OUT - h->out_len;
+  if (!room)
+    return NGHTTP2_ERR_WOULDBLOCK;
+  size_t n = len < room ? len : room;
+  memcpy(h->out + h->out_len, data, n);
+  h->out_len += n;
+  return (ssize_t)n;
+}
+
+/* ---- the connection ---- */
+
+static void on_idle_timer(uv_timer_t *t);
+
+static void conn_close(h2_conn *h, const char *why) {
+  lb_client_close(h->c, why); /* calls `gone` */
+}
+
+static void on_linger_timer(uv_timer_t *t) {
+  lb_client *c = t->data;
+  if (lb_deadline_reached(t, &c->dl))
+    lb_client_close(c, c->ex.term ? c->ex.term : "done");
+}
+
+/* The session is over (GOAWAY written, no stream left): close_notify, FIN, and what the client
+ * still sends is read and dropped for up to 2 s (closing with unread input would make the
+ * kernel send a reset that can destroy the GOAWAY before the client reads it). The stream's
+ * on_close in client_conn.c ends it. */
+static void end_gracefully(h2_conn *h, const char *why) {
+  lb_client *c = h->c;
+  h->dead = 1;
+  c->ex.term = why;
+  lb_deadline_set(&c->timer, &c->dl, on_linger_timer, 2000);
+  lb_stream_end(&c->s);
+}
+
+/* 1 while a stream has a request the exchange works on (or an answer on its way). */
+static int busy(const h2_conn *h) {
+  for (const h2_stream *st = h->streams; st; st = st->next)
+    if (st->dispatched || st->finished)
+      return 1;
+  return 0;
+}
+
+/* No stream: the idle timeout; streams whose heads are not whole yet (a slow or stalled header
+ * block): the header timeout; else none (the exchanges time themselves). */
+static void arm_idle(h2_conn *h) {
+  const lb_config *cfg = &rt_of(h)->cfg;
+  if (busy(h))
+    lb_deadline_clear(&h->c->dl);
+  else
+    lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
+                    h->nstreams ? cfg->client_header_timeout : cfg->client_idle_timeout);
+}
+
+static void on_idle_timer(uv_timer_t *t) {
+  lb_client *c = t->data;
+  if (!lb_deadline_reached(t, &c->dl) || !c->h2)
+    return;
+  h2_conn *h = c->h2;
+  if (busy(h))
+    return;
+  if (!h->goaway) { /* GOAWAY first, then the close once it is written */
+    h->goaway = 1;
+    if (h->nstreams)
+      jc_log(JC_LOG_INFO, "h2 connection from %s: a request head not complete in time: GOAWAY",
+             c->peer);
+    h->calm = h->nstreams ? "client-header-timeout" : NULL;
+    nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR);
+    lb_deadline_set(&c->timer, &c->dl, on_idle_timer, 1000);
+    schedule(h);
+    return;
+  }
+  end_gracefully(h, h->calm ? h->calm : "idle-timeout");
+}
+
+static void pump(h2_conn *h) {
+  if (h->dead || h->in_pump)
+    return;
+  h->in_pump = 1;
+  /* Frames out, then the completions of the streams whose slices went into them (which may
+   * add more: the end of a response goes in the same write), until nothing changes. */
+  for (int round = 0; round < 64 && !h->dead; round++) {
+    if (!h->writing && nghttp2_session_send(h->s) != 0) {
+      h->in_pump = 0;
+      conn_close(h, "h2-send-error");
+      return;
+    }
+    h2_stream *st = h->streams;
+    while (st && !st->notify)
+      st = st->next;
+    if (!st)
+      break;
+    st->notify = 0;
+    st->waiting_sent = 0;
+    st->nslices = st->slice_i = 0;
+    if (!st->finished && (st->ex.b || st->ex.sending))
+      lb_exchange_on_sent(&st->ex);
+  }
+  h->in_pump = 0;
+  if (h->dead)
+    return;
+  if (!h->writing && h->out_len) {
+    h->writing = 1;
+    uv_buf_t b = uv_buf_init(h->out, (unsigned)h->out_len);
+    if (lb_client_send(h->c, &b, 1) != 0)
+      return;
+  }
+  if (!h->writing && !nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s)) {
+    end_gracefully(h, h->calm ? h->calm : h->goaway ? "goaway" : "h2-done");
+    return;
+  }
+  arm_idle(h);
+}
+
+static void on_pump(lb_deferred *d) {
+  pump((h2_conn *)(void *)((char *)d - offsetof(h2_conn, pump_d)));
+}
+
+static void schedule(h2_conn *h) {
+  if (!h->dead && !h->pump_d.next)
+    lb_stream_defer(&h->c->ex.w->sl, &h->pump_d, on_pump);
+}
+
+static int session_new(h2_conn *h, const lb_config *cfg) {
+  nghttp2_session_callbacks *cb;
+  nghttp2_option *opt;
+  if (nghttp2_session_callbacks_new(&cb) != 0)
+    return -1;
+  if (nghttp2_option_new(&opt) != 0) {
+    nghttp2_session_callbacks_del(cb);
+    return -1;
+  }
+  nghttp2_session_callbacks_set_send_callback(cb, on_send);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  nghttp2_option_set_no_auto_window_update(opt, 1); /* windows open as the backend reads */
+  nghttp2_option_set_max_settings(opt, 32);          /* entries per SETTINGS frame */
+  nghttp2_option_set_max_outbound_ack(opt, 1000);    /* PING/SETTINGS flood: GOAWAY */
+  nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+  int r = nghttp2_session_server_new2(&h->s, cb, h, opt);
+  nghttp2_session_callbacks_del(cb);
+  nghttp2_option_del(opt);
+  if (r != 0)
+    return -1;
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, LB_H2_MAX_STREAMS},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LB_H2_WINDOW},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, cfg->max_header_size},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
+      nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, LB_H2_CONN_WINDOW) != 0)
+    return -1;
+  return 0;
+}
+
+static void h2_start(lb_client *c) {
+  h2_conn *h = calloc(1, sizeof *h);
+  if (!h || session_new(h, &c->ex.w->rt->cfg) != 0) {
+    if (h && h->s)
+      nghttp2_session_del(h->s);
+    free(h);
+    lb_client_close(c, "out of memory");
+    return;
+  }
+  h->c = c;
+  h->schedule = schedule;
+  c->h2 = h;
+  c->state = LB_C_H2;
+  lb_h2_count(h, LB_H2_CONNS);
+  jc_log(JC_LOG_DEBUG, "connection %llu from %s speaks h2", (unsigned long long)c->id, c->peer);
+  pump(h); /* our SETTINGS; the client's bytes come through `data` */
+}
+
+static void h2_data(lb_client *c) {
+  h2_conn *h = c->h2;
+  if (!h || h->dead)
+    return;
+  /* nghttp2 takes every byte (the stream reads on: the buffer is empty again). */
+  ssize_t r = nghttp2_session_mem_recv(h->s, (const uint8_t *)c->in, c->in_len);
+  c->in_len = 0;
+  if (h->dead)
+    return;
+  if (r < 0 && !h->calm) {
+    /* nghttp2 stopped the session: a flood it counts (outbound ACKs for PING and SETTINGS,
+     * empty frames), too many CONTINUATION frames (it limits them; our begin-frame callback
+     * never sees one), or a protocol error it has already answered with GOAWAY. */
+    if (r == NGHTTP2_ERR_FLOODED || r == -905 /* NGHTTP2_ERR_TOO_MANY_CONTINUATIONS */) {
+      calm_down(h, r == NGHTTP2_ERR_FLOODED ? LB_H2_FLOOD : LB_H2_CONTINUATION,
+                r == NGHTTP2_ERR_FLOODED ? "flood of frames that need an answer (PING, "
+                                           "SETTINGS) or carry nothing"
+                                         : "CONTINUATION flood");
+    } else {
+      lb_h2_count(h, LB_H2_PROTOCOL);
+      jc_log(JC_LOG_INFO, "h2 connection from %s: %s: closing", c->peer, nghttp2_strerror((int)r));
+      h->calm = "h2-protocol-error";
+      nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
+    }
+  }
+  pump(h);
+}
+
+static void h2_sent(lb_client *c) {
+  h2_conn *h = c->h2;
+  if (!h)
+    return;
+  h->writing = 0;
+  h->out_len = 0;
+  if (!h->nstreams) { /* an idle connection keeps no output buffer */
+    free(h->out);
+    h->out = NULL;
+  }
+  pump(h);
+}
+
+static void h2_stop(lb_client *c) {
+  h2_conn *h = c->h2;
+  if (!h || h->dead || h->goaway)
+    return;
+  h->goaway = 1; /* streams in flight finish; no new ones (RFC 9113 section 6.8) */
+  nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
+                        NGHTTP2_NO_ERROR, NULL, 0);
+  schedule(h);
+}
+
+static void h2_gone(lb_client *c) {
+  h2_conn *h = c->h2;
+  if (!h)
+    return;
+  h->dead = 1;
+  lb_stream_undefer(&h->pump_d);
+  while (h->streams)
+    lb_h2_stream_free(h->streams);
+  nghttp2_session_del(h->s);
+  free(h->out);
+  free(h);
+  c->h2 = NULL;
+}
+
+static int h2_sniff(lb_client *c) {
+  int pri = lb_h2_preface(c->in, c->in_len);
+  if (pri > 0)
+    h2_start(c);
+  return pri;
+}
+
+const lb_client_codec lb_h2_codec = {h2_start, h2_sniff, h2_data, h2_sent, h2_stop, h2_gone};

@@ -1,0 +1,425 @@
+/* One HTTP/2 stream as one exchange: the exchange ops (head -> HEADERS, send -> DATA through
+ * the data provider, pending/resume -> the request body buffer and its window), the request's
+ * conversion and policy. See h2_conn.c for the data path. */
+#include "lb/proxy/h2_stream.h"
+#include "lb/proxy/access_log.h"
+#include "lb/proxy/passive.h"
+#include "lb/core/framing.h"
+#include "lb/core/request_policy.h"
+#include "lb/core/timing.h"
+#include "lb/net/tls_server.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- streams ---- */
+
+static const lb_exchange_ops h2_ops;
+
+static h2_stream *stream_of(lb_exchange *ex) { return (h2_stream *)(void *)ex; }
+
+static const char *stream_path(const h2_stream *st) { return st->blk ? st->blk : ""; }
+
+static void stream_log(h2_stream *st) {
+  lb_log_conn lc;
+  lb_client_log_conn(st->h->c, &lc);
+  lc.path = stream_path(st);
+  lc.stream = (uint32_t)st->id;
+  lb_access_log(&st->ex, &lc);
+}
+
+void lb_h2_stream_finish(h2_stream *st, const char *term) {
+  if (st->finished)
+    return;
+  st->finished = 1;
+  if (!st->ex.term)
+    st->ex.term = term;
+  if (st->ex.b || st->ex.counted)
+    lb_exchange_detach(&st->ex, 0); /* a reset stream's backend exchange is cancelled here */
+  if (!st->ex.t.done)
+    st->ex.t.done = jc_now_us();
+  if (st->dispatched || st->ex.status)
+    stream_log(st);
+}
+
+void lb_h2_stream_free(h2_stream *st) {
+  h2_conn *h = st->h;
+  lb_h2_stream_finish(st, "client-closed");
+  if (st->prev)
+    st->prev->next = st->next;
+  else
+    h->streams = st->next;
+  if (st->next)
+    st->next->prev = st->prev;
+  h->nstreams--;
+  if (st->blk)
+    lb_bufpool_put(&h->c->ex.w->reqbufs, st->blk);
+  free(st->rx);
+  free(st->body);
+  free(st);
+}
+
+h2_stream *lb_h2_stream_new(h2_conn *h, int32_t id) {
+  lb_worker *w = h->c->ex.w;
+  const lb_config *cfg = &w->rt->cfg;
+  h2_stream *st = calloc(1, sizeof *st);
+  size_t stage = cfg->max_header_size, raw = cfg->max_header_size + 64;
+  size_t views = sizeof(lb_header) * (cfg->max_headers + 2);
+  if (st)
+    st->rx = malloc(stage + raw + 2 * views);
+  if (st && st->rx)
+    st->blk = lb_bufpool_get(&w->reqbufs, LB_REQ_PREFIX + LB_HEAD_CAP(cfg) + LB_RESP_ROOM);
+  if (!st || !st->rx || !st->blk) {
+    if (st)
+      free(st->rx);
+    free(st);
+    return NULL;
+  }
+  st->h = h;
+  st->id = id;
+  lb_h2_req_init(&st->req, st->rx, stage, (lb_header *)(void *)(st->rx + stage + raw),
+                 cfg->max_headers);
+  st->blk[0] = 0;
+  st->ex.ops = &h2_ops;
+  st->ex.w = w;
+  st->ex.pick = &st->pick;
+  st->ex.reqid = st->blk + LB_PATH_LOG_MAX;
+  st->ex.reqid[0] = 0;
+  st->ex.head = st->blk + LB_REQ_PREFIX;
+  st->ex.pool = st->ex.server = -1;
+  st->ex.t.accept = h->c->ex.t.accept;
+  st->ex.t.tls_done = h->c->ex.t.tls_done;
+  st->ex.t.req_start = jc_now_us();
+  st->ex.keep_alive = 1;
+  st->next = h->streams;
+  if (h->streams)
+    h->streams->prev = st;
+  h->streams = st;
+  h->nstreams++;
+  lb_h2_count(h, LB_H2_STREAMS);
+  return st;
+}
+
+/* ---- the exchange's ops: one stream ---- */
+
+static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud) {
+  h2_stream *st = src->ptr;
+  (void)s, (void)id, (void)ud;
+  size_t n = 0;
+  if (st->local) {
+    n = st->local_len < len ? st->local_len : len;
+    memcpy(buf, st->local, n);
+    st->local += n;
+    st->local_len -= n;
+    if (!st->local_len)
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+  }
+  while (n < len && st->slice_i < st->nslices) {
+    uv_buf_t *b = &st->slices[st->slice_i];
+    size_t k = b->len - st->slice_off;
+    if (k > len - n)
+      k = len - n;
+    memcpy(buf + n, b->base + st->slice_off, k);
+    n += k;
+    st->slice_off += k;
+    if (st->slice_off == b->len) {
+      st->slice_i++;
+      st->slice_off = 0;
+    }
+  }
+  if (st->slice_i == st->nslices && st->waiting_sent)
+    st->notify = 1;
+  if (st->slice_i == st->nslices && st->resp_eof) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+  }
+  return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+}
+
+static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,
+                   uv_buf_t *out) {
+  h2_stream *st = stream_of(ex);
+  *out = uv_buf_init(st->blk, 0); /* the head goes as HEADERS: nothing in the byte stream */
+  if (v->status == 101)
+    return -1; /* no upgrade over h2 (RFC 9113 section 8.6): 502 */
+  size_t max = v->nheaders + 8;
+  nghttp2_nv nva_small[64];
+  nghttp2_nv *nva = max <= 64 ? nva_small : malloc(max * sizeof *nva);
+  if (!nva)
+    return -1;
+  char *scratch = ex->head + ((ex->head_len + 63) & ~(size_t)63);
+  size_t cap = LB_HEAD_CAP(&ex->w->rt->cfg) + LB_RESP_ROOM - (size_t)(scratch - ex->head);
+  int n = lb_h2_resp_fields(v, x, nva, max, scratch, cap);
+  int rc = -1;
+  if (n > 0 && v->status < 200) { /* 1xx (100-continue: the client may send its body) */
+    rc = nghttp2_submit_headers(st->h->s, NGHTTP2_FLAG_NONE, st->id, NULL, nva, (size_t)n, NULL)
+             >= 0 ? 0 : -1;
+  } else if (n > 0) {
+    nghttp2_data_provider dp = {.source.ptr = st, .read_callback = data_read};
+    rc = nghttp2_submit_response(st->h->s, st->id, nva, (size_t)n, &dp) == 0 ? 0 : -1;
+    st->resp_submitted = rc == 0;
+  }
+  if (nva != nva_small)
+    free(nva);
+  return rc;
+}
+
+static int h2_send(lb_exchange *ex, uv_buf_t *bufs, unsigned n) {
+  h2_stream *st = stream_of(ex);
+  if (st->finished || st->h->dead)
+    return -1;
+  st->nslices = st->slice_i = 0;
+  st->slice_off = 0;
+  for (unsigned i = 0; i < n && st->nslices < 4; i++) {
+    ex->bytes_out += bufs[i].len;
+    if (bufs[i].len)
+      st->slices[st->nslices++] = bufs[i];
+  }
+  st->waiting_sent = 1;
+  if (!st->nslices || !st->resp_submitted)
+    st->notify = 1;
+  else
+    nghttp2_session_resume_data(st->h->s, st->id);
+  st->h->schedule(st->h);
+  return 0;
+}
+
+static size_t h2_pending(lb_exchange *ex, const char **p, int *complete) {
+  h2_stream *st = stream_of(ex);
+  *complete = st->body_eof;
+  *p = st->body ? st->body + st->body_off : "";
+  return st->body_len - st->body_off;
+}
+
+static void h2_resume(lb_exchange *ex, size_t n) {
+  h2_stream *st = stream_of(ex);
+  if (n) {
+    st->body_off += n;
+    size_t rest = st->body_len - st->body_off;
+    if (rest)
+      memmove(st->body, st->body + st->body_off, rest);
+    st->body_len = rest;
+    st->body_off = 0;
+    if (!st->h->dead)
+      nghttp2_session_consume(st->h->s, st->id, n); /* the window opens for what left */
+    st->h->schedule(st->h);
+  }
+  /* Bytes that came while this write was in flight (the head's too) go now. */
+  if (st->body_len && st->ex.b)
+    lb_exchange_send_body(&st->ex);
+}
+
+void lb_h2_local(h2_stream *st, int status, const char *body, const char *term) {
+  lb_exchange *ex = &st->ex;
+  h2_conn *h = st->h;
+  lb_runtime *rt = h->c->ex.w->rt;
+  uint64_t now = jc_now_us();
+  ex->status = status;
+  ex->term = term;
+  if (!ex->t.hdr_done)
+    ex->t.hdr_done = now;
+  if (!ex->t.resp_hdr)
+    ex->t.resp_hdr = now;
+  ex->resp_started = 1;
+  if (st->finished || h->dead || st->resp_submitted)
+    return;
+  /* The body goes after the forwarded head in the block (a retry no longer needs it). */
+  char *room = ex->head + ((ex->head_len + 63) & ~(size_t)63);
+  size_t bl = strlen(body);
+  if (bl > 400)
+    bl = 400;
+  memcpy(room, body, bl);
+  room[bl] = '\n';
+  st->local = room;
+  st->local_len = bl + 1;
+  char stv[256], stt[4], lt[24];
+  const char *stp = NULL;
+  if (rt->cfg.server_timing && lb_server_timing_format(stv, sizeof stv, &ex->t, now))
+    stp = stv;
+  nghttp2_nv nva[6];
+  int n = lb_h2_local_fields(status, st->local_len, rt->cfg.request_id ? ex->reqid : NULL, stp,
+                             nva, stt, lt);
+  nghttp2_data_provider dp = {.source.ptr = st, .read_callback = data_read};
+  st->resp_submitted = 1;
+  st->resp_eof = 1;
+  nghttp2_submit_response(h->s, st->id, nva, (size_t)n, &dp);
+  lb_h2_stream_finish(st, term);
+  h->schedule(h);
+}
+
+static void h2_local(lb_exchange *ex, int status, const char *body, int keep_alive,
+                     const char *term) {
+  (void)keep_alive; /* streams end, the connection stays */
+  lb_h2_local(stream_of(ex), status, body, term);
+}
+
+static void h2_done(lb_exchange *ex) {
+  h2_stream *st = stream_of(ex);
+  st->resp_eof = 1;
+  if (!st->h->dead && st->resp_submitted)
+    nghttp2_session_resume_data(st->h->s, st->id);
+  if (st->ex.status >= 100)
+    lb_passive_request_done(ex->w, &(lb_recent_req){&ex->t, ex->status, ex->pool, ex->server,
+        ex->method, ex->retries, ex->backend_reused, ex->reqid, ex->reqid_len, stream_path(st),
+        strlen(stream_path(st))});
+  lb_h2_stream_finish(st, "ok");
+  st->h->schedule(st->h);
+}
+
+static void h2_abort(lb_exchange *ex, const char *why) {
+  h2_stream *st = stream_of(ex);
+  lb_h2_stream_finish(st, why);
+  if (!st->h->dead)
+    nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+  st->h->schedule(st->h);
+}
+
+static void h2_phase(lb_exchange *ex, const char *name, uint64_t now) {
+  h2_stream *st = stream_of(ex);
+  lb_log_conn lc;
+  lb_client_log_conn(st->h->c, &lc);
+  lc.path = stream_path(st);
+  lc.stream = (uint32_t)st->id;
+  lb_debug_phase(ex, &lc, name, now);
+}
+
+static const lb_exchange_ops h2_ops = {h2_head,  h2_send, h2_pending, h2_resume,
+                                       h2_local, h2_done, h2_abort,   h2_phase};
+
+
+/* ---- a request: HEADERS (+ CONTINUATION) complete ---- */
+
+/* The stream's HTTP/1.1 head, then the request policy as for HTTP/1, then the exchange. */
+void lb_h2_request_ready(h2_stream *st) {
+  h2_conn *h = st->h;
+  lb_client *c = h->c;
+  lb_runtime *rt = h->c->ex.w->rt;
+  lb_exchange *ex = &st->ex;
+  const lb_config *cfg = &rt->cfg;
+  uint64_t now = jc_now_us();
+  ex->t.hdr_done = now;
+  if (st->req.too_large || st->req.too_many) {
+    lb_h2_count(h, LB_H2_HEADERS_LARGE);
+    jc_log(JC_LOG_INFO, "h2 stream %d from %s: header list over max-header-size/max-headers: 431",
+           st->id, c->peer);
+    lb_h2_local(st, 431, "request headers larger than max-header-size", "header-too-large");
+    return;
+  }
+  char *raw = st->rx + cfg->max_header_size;
+  lb_header *views = st->req.fields + cfg->max_headers + 2;
+  int r = lb_h2_req_head(&st->req, raw, cfg->max_header_size + 64, views, cfg->max_headers + 2,
+                         &st->head);
+  if (r <= 0) {
+    lb_h2_local(st, r == 0 ? 431 : 400,
+             r == 0 ? "request headers larger than max-header-size" : "malformed request",
+             r == 0 ? "header-too-large" : "bad-request");
+    return;
+  }
+  lb_h2_head *hd = &st->head;
+  size_t ul = hd->target_len < LB_PATH_LOG_MAX - 1 ? hd->target_len : LB_PATH_LOG_MAX - 1;
+  memcpy(st->blk, hd->target, ul);
+  st->blk[ul] = 0;
+  ex->method = lb_h2_method(st->req.method.value, st->req.method.value_len);
+  ex->http_minor = 0; /* framing as for a client that reads no chunks: bodies dechunked */
+  ex->bytes_in = hd->len;
+  if (ex->method < 0) { /* a token llhttp does not know: forwarded as received, as HTTP/1 does */
+    if (st->req.method.value_len > LB_METHOD_MAX) {
+      ex->method = HTTP_GET; /* for the log */
+      lb_h2_local(st, 501, "method not implemented", "not-supported");
+      return;
+    }
+    ex->method = LB_METHOD_OTHER;
+    lb_exchange_method_keep(ex, st->req.method.value, st->req.method.value_len);
+  }
+  uint64_t length = hd->content_length;
+  int has_length = hd->has_length;
+  if (!has_length && st->body_eof) { /* no body, or all of it here (buffered, see on_data) */
+    has_length = st->body_len > 0;
+    length = st->body_len;
+  }
+  ex->req_framing = lb_request_framing(0, has_length, length);
+  for (uint32_t i = 0; i < hd->nhdrs && cfg->request_id; i++) {
+    const lb_header *f = &hd->hdrs[i];
+    if (LB_HEADER_IS(f->name, f->name_len, "x-request-id") &&
+        lb_request_id_valid(f->value, f->value_len)) {
+      memcpy(ex->reqid, f->value, f->value_len);
+      ex->reqid_len = f->value_len;
+      ex->reqid[ex->reqid_len] = 0;
+      break;
+    }
+  }
+  ex->reqid_due = !ex->reqid_len;
+  if (cfg->request_id)
+    lb_exchange_request_id(ex);
+  lb_forward_info fi = {
+      .client_ip = c->peer + c->peer_ip_off,
+      .client_ip_len = c->peer_ip_len,
+      .proto = c->s.tls_on ? "https" : "http",
+      .request_id = cfg->request_id ? ex->reqid : NULL,
+      .request_id_len = ex->reqid_len,
+      .via = "journey-lb",
+      .cert_header = cfg->tls.cert_header,
+      .cert_header_len = strlen(cfg->tls.cert_header),
+  };
+  char subject[512];
+  if (c->s.tls_on) {
+    fi.cert_subject = subject;
+    fi.cert_subject_len = lb_tls_peer_subject(c->s.tls.ssl, subject, sizeof subject);
+  }
+  /* A body without content-length got its length from the buffered bytes: the head says it. */
+  char lenline[40];
+  size_t head_len = hd->len;
+  if (has_length && !hd->has_length) {
+    int k = snprintf(lenline, sizeof lenline, "content-length: %llu\r\n\r\n",
+                     (unsigned long long)length);
+    if (head_len + (size_t)k - 2 > cfg->max_header_size + 64 || hd->nhdrs == cfg->max_headers + 2) {
+      lb_h2_local(st, 431, "request headers larger than max-header-size", "header-too-large");
+      return;
+    }
+    memcpy(raw + head_len - 2, lenline, (size_t)k);
+    hd->hdrs[hd->nhdrs++] = (lb_header){raw + head_len - 2, raw + head_len - 2 + 16, 14,
+                                        (uint32_t)(k - 20)};
+    head_len += (size_t)k - 2;
+  }
+  lb_request_in in = {
+      .head = {.raw = raw, .raw_len = head_len, .target = hd->target,
+               .target_len = hd->target_len, .http_major = 1, .http_minor = 1,
+               .is_options = ex->method == HTTP_OPTIONS, .headers = hd->hdrs,
+               .nheaders = hd->nhdrs, .names_checked = 1 /* nghttp2: lowercase tokens */},
+      .method = lb_exchange_method_name(ex),
+      .is_connect = ex->method == HTTP_CONNECT,
+      .has_host = hd->has_host,
+      .framing = ex->req_framing,
+      .content_length = length,
+      .fwd = &fi,
+  };
+  in.method_len = strlen(in.method);
+  lb_request_verdict v;
+  lb_request_decide(&in, cfg, ex->head, LB_HEAD_CAP(cfg), &v);
+  ex->pool = v.pool;
+  st->dispatched = 1;
+  if (v.status) {
+    lb_h2_local(st, v.status, v.why, v.term);
+    return;
+  }
+  ex->head_len = (uint32_t)v.head_len;
+  const lb_pool *pool = &rt->pools[ex->pool];
+  if (pool->ops->keyed) {
+    lb_key_source src = {.client_ip = c->peer + c->peer_ip_off,
+                         .client_ip_len = c->peer_ip_len,
+                         .target = hd->target,
+                         .target_len = hd->target_len,
+                         .headers = hd->hdrs,
+                         .nheaders = hd->nhdrs};
+    st->pick.has_key = lb_pool_key(pool, &src, &st->pick.key) != NULL;
+  }
+  lb_exchange_dispatch(ex);
+}
+

@@ -1,0 +1,82 @@
+/* The HTTP/2 connection's shared state (h2_conn.c) and its streams (h2_stream.c): internal to
+ * those two files. A stream is one exchange; it reaches its connection only through the
+ * `schedule` pointer, so the arrow points from h2_conn.c to h2_stream.c alone. */
+#ifndef JOURNEY_LB_H2_STREAM_H
+#define JOURNEY_LB_H2_STREAM_H
+
+#include "lb/proxy/client_conn.h"
+#include "lb/http/h2.h"
+
+#include <nghttp2/nghttp2.h>
+#include <stdint.h>
+
+#define LB_H2_WINDOW 65535        /* per stream: the request body buffer and the window */
+#define LB_H2_CONN_WINDOW (1 << 20) /* per connection */
+#define LB_H2_OUT (32 * 1024)     /* frames waiting for the socket */
+#define LB_H2_MAX_STREAMS 100
+#define LB_H2_RESETS_PER_SEC 100  /* client resets in a second before GOAWAY ENHANCE_YOUR_CALM */
+
+typedef struct h2_conn h2_conn;
+
+typedef struct h2_stream {
+  lb_exchange ex;       /* first: the ops get it */
+  lb_exchange_pick pick;
+  h2_conn *h;
+  struct h2_stream *next, *prev;
+  int32_t id;
+  char *blk;            /* worker reqbufs block: path | request id | forwarded head | scratch */
+  char *rx;             /* the request's fields: stage, HTTP/1.1 head, views (freed at the end) */
+  lb_h2_req req;
+  lb_h2_head head;
+  char *body;           /* request body bytes not yet taken by the backend */
+  size_t body_off, body_len;
+  uv_buf_t slices[4];   /* response body bytes handed by the exchange, not yet framed */
+  unsigned nslices, slice_i;
+  size_t slice_off;
+  const char *local;    /* a local answer's body */
+  size_t local_len;
+  unsigned body_eof : 1;       /* END_STREAM received */
+  unsigned dispatched : 1;     /* the exchange runs */
+  unsigned waiting_sent : 1;   /* the exchange waits for on_sent */
+  unsigned notify : 1;         /* its slices are framed: on_sent due */
+  unsigned resp_submitted : 1; /* HEADERS submitted (with a data provider) */
+  unsigned resp_eof : 1;       /* nothing follows what is in slices */
+  unsigned finished : 1;       /* logged: the exchange is over */
+  unsigned headers_done : 1;   /* the request head is whole */
+} h2_stream;
+
+struct h2_conn {
+  lb_client *c;
+  nghttp2_session *s;
+  h2_stream *streams;
+  char *out;
+  size_t out_len;
+  lb_deferred pump_d;
+  uint64_t reset_window_start;
+  uint32_t resets_in_window;
+  uint32_t nstreams;
+  int32_t max_stream_id;  /* the highest client stream id seen in HEADERS */
+  unsigned writing : 1;   /* out handed to lb_client_send */
+  unsigned goaway : 1;    /* GOAWAY submitted: close when the streams are done */
+  unsigned dead : 1;      /* closing: no more nghttp2 calls */
+  unsigned in_pump : 1;
+  const char *calm;       /* why the connection is being refused (log, term) */
+  void (*schedule)(h2_conn *h); /* run the session soon (from the loop's idle queue) */
+};
+
+static inline void lb_h2_count(h2_conn *h, int which) {
+  atomic_fetch_add_explicit(&h->c->ex.w->rt->h2[which], 1, memory_order_relaxed);
+}
+
+/* A stream for a new request (HEADERS): NULL when out of memory. */
+h2_stream *lb_h2_stream_new(h2_conn *h, int32_t id);
+/* The stream is over (closed, reset, or its connection gone): the exchange detached, logged. */
+void lb_h2_stream_finish(h2_stream *st, const char *term);
+void lb_h2_stream_free(h2_stream *st);
+/* HEADERS (+ CONTINUATION) complete, with the body when it had no content-length: convert,
+ * decide as for HTTP/1, dispatch or answer locally. */
+void lb_h2_request_ready(h2_stream *st);
+/* A local answer on the stream (also the exchange's `local` op). */
+void lb_h2_local(h2_stream *st, int status, const char *body, const char *term);
+
+#endif

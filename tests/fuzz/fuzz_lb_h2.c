@@ -1,0 +1,183 @@
+/* libFuzzer: journey-lb's HTTP/2 request path. Bytes from a client (after the connection
+ * preface) -> an nghttp2 server session with the LB's options and SETTINGS -> each request's
+ * fields through lb/http/h2.c (lb_h2_req_add, lb_h2_req_head: linked, not copied) -> the
+ * HTTP/1.1 head a backend would read, then the response fields of a fixed backend answer.
+ * Oracles (abort on violation): every head nghttp2 lets through converts to a head llhttp parses
+ * as exactly one request with the same method and target, Host from :authority, no
+ * connection-specific field, and passing lb_request_check; response fields are lowercase. */
+#include "lb/core/request_check.h"
+#include "lb/http/h1.h"
+#include "lb/http/h2.h"
+
+#include <llhttp.h>
+#include <nghttp2/nghttp2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STAGE 16384 /* max-header-size's default */
+#define MAXF 100    /* max-headers' default */
+
+typedef struct fz_stream {
+  lb_h2_req req;
+  char stage[STAGE];
+  lb_header fields[MAXF];
+  char raw[STAGE + 64];
+  lb_header views[MAXF + 2];
+} fz_stream;
+
+/* Every stream of one input, freed after the session (nghttp2_session_del calls no callback). */
+static fz_stream *all[256];
+static int nall;
+
+static void fail(const char *what) {
+  fprintf(stderr, "fuzz_lb_h2: %s\n", what);
+  abort();
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  (void)ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;
+  fz_stream *st = nall < 256 ? malloc(sizeof *st) : NULL;
+  if (!st)
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  all[nall++] = st;
+  lb_h2_req_init(&st->req, st->stage, STAGE, st->fields, MAXF);
+  nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+  return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n, size_t nl,
+                     const uint8_t *v, size_t vl, uint8_t flags, void *ud) {
+  (void)flags, (void)ud;
+  fz_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+    lb_h2_req_add(&st->req, n, nl, v, vl);
+  return 0;
+}
+
+typedef struct parsed {
+  lb_h1_req r;
+  lb_header hdrs[MAXF + 2];
+} parsed;
+
+static void check_head(fz_stream *st) {
+  lb_h2_head h;
+  if (st->req.too_large || st->req.too_many)
+    return; /* 431 */
+  int r = lb_h2_req_head(&st->req, st->raw, sizeof st->raw, st->views, MAXF + 2, &h);
+  if (r <= 0)
+    return; /* 431 / 400 */
+  if (lb_h2_method(st->req.method.value, st->req.method.value_len) < 0)
+    return; /* 501 */
+  parsed p;
+  llhttp_t hp;
+  memset(&p, 0, sizeof p);
+  p.r.hdrs = p.hdrs;
+  p.r.max_hdrs = MAXF + 2;
+  lb_h1_req_parser_init(&hp, &p.r);
+  enum llhttp_errno e = llhttp_execute(&hp, st->raw, h.len);
+  if (e != HPE_PAUSED || !p.r.head_done) {
+    /* nghttp2 lets through values llhttp refuses (e.g. a NUL-free but odd target): the LB's
+     * request check then answers 400, nothing is forwarded. What must hold: such a head is
+     * refused by the same check the LB runs, never half-accepted. */
+    const char *why;
+    int st400 = lb_request_error_status(st->raw, h.len, (int)e, &why);
+    if (st400 != 400 && st400 != 501 && st400 != 505)
+      fail("a converted head llhttp refuses maps to an unexpected status");
+    return;
+  }
+  if ((size_t)(llhttp_get_error_pos(&hp) - st->raw) != h.len)
+    fail("the converted head is not exactly one request head");
+  if (p.r.url_len != st->req.path.value_len || memcmp(p.r.url, st->req.path.value, p.r.url_len))
+    fail("the target changed in the conversion");
+  const char *m = llhttp_method_name((llhttp_method_t)hp.method);
+  if (strlen(m) != st->req.method.value_len || memcmp(m, st->req.method.value, strlen(m)))
+    fail("the method changed in the conversion");
+  for (uint32_t i = 0; i < p.r.nhdrs; i++) {
+    const lb_header *x = &p.r.hdrs[i];
+    if (LB_HEADER_IS(x->name, x->name_len, "connection") ||
+        LB_HEADER_IS(x->name, x->name_len, "transfer-encoding") ||
+        LB_HEADER_IS(x->name, x->name_len, "upgrade"))
+      fail("a connection-specific field went through");
+    if (st->req.authority.name && LB_HEADER_IS(x->name, x->name_len, "host") &&
+        (x->value_len != st->req.authority.value_len ||
+         memcmp(x->value, st->req.authority.value, x->value_len)))
+      fail("Host is not :authority");
+  }
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
+  (void)ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+    return 0;
+  fz_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+  if (st)
+    check_head(st);
+  return 0;
+}
+
+static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
+  (void)code, (void)ud;
+  nghttp2_session_set_stream_user_data(s, id, NULL);
+  return 0;
+}
+
+static ssize_t on_send(nghttp2_session *s, const uint8_t *d, size_t n, int fl, void *ud) {
+  (void)s, (void)d, (void)fl, (void)ud;
+  return (ssize_t)n;
+}
+
+static void response_fields(void) {
+  lb_header h[] = {{"Content-Type", "text/plain", 12, 10}, {"Connection", "close, X-A", 10, 10},
+                   {"X-A", "1", 3, 1}, {"Transfer-Encoding", "chunked", 17, 7}};
+  lb_response_view v = {.status = 200, .headers = h, .nheaders = 4};
+  lb_response_extra x = {.framing = LB_FRAME_CLOSE, .server_timing = "total;dur=1"};
+  nghttp2_nv nva[16];
+  char scratch[128];
+  int n = lb_h2_resp_fields(&v, &x, nva, 16, scratch, sizeof scratch);
+  for (int i = 1; i < n; i++)
+    for (size_t k = 0; k < nva[i].namelen; k++)
+      if (nva[i].name[k] >= 'A' && nva[i].name[k] <= 'Z')
+        fail("an uppercase response field name");
+  if (n != 3)
+    fail("connection-specific response fields went through");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static int once;
+  if (!once) {
+    response_fields();
+    once = 1;
+  }
+  nghttp2_session_callbacks *cb;
+  nghttp2_option *opt;
+  nghttp2_session *s;
+  nghttp2_session_callbacks_new(&cb);
+  nghttp2_option_new(&opt);
+  nghttp2_session_callbacks_set_send_callback(cb, on_send);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+  nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_max_settings(opt, 32);
+  nghttp2_option_set_max_outbound_ack(opt, 1000);
+  /* the preface is given: the fuzzer spends its bytes on frames */
+  nghttp2_option_set_no_recv_client_magic(opt, 1);
+  if (nghttp2_session_server_new2(&s, cb, NULL, opt) == 0) {
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
+                                   {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, STAGE}};
+    nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 2);
+    nghttp2_session_mem_recv(s, data, size);
+    nghttp2_session_send(s);
+    nghttp2_session_del(s);
+  }
+  while (nall)
+    free(all[--nall]);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cb);
+  return 0;
+}

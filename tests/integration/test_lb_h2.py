@@ -1,0 +1,514 @@
+#!/usr/bin/env python3
+"""HTTP/2 through journey-lb: curl, nghttp and h2load as clients, journey-backend behind, and a
+table of RFC 9113 rules sent as raw frames (Debian's python3-h2 HPACK encoder, so run with
+/usr/bin/python3), each with the error code the LB must answer and nothing reaching a backend.
+
+usage: test_lb_h2.py --lb PATH --backend PATH --certs DIR --case NAME
+"""
+import argparse, json, os, re, socket, ssl, struct, subprocess, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loopback import (TMP as tmpdir, cert_paths, check, free_ports, read, run_case, start,  # noqa: E402
+                      wait_port, wait_until)
+import loopback  # noqa: E402
+
+A = None
+HOST = "www.my-app.com"
+
+
+def start_backends(n=3, record=False):
+    bs = []
+    for i, port in enumerate(free_ports(n), 1):
+        cmd = [A.backend, "--listen", f"127.0.0.1:{port}", "--name", f"b{i}"]
+        if record:
+            cmd += ["--record", os.path.join(tmpdir, f"b{i}.rec")]
+        p = start(cmd, f"b{i}")
+        wait_port(port, p, f"backend b{i}")
+        p.port = port
+        bs.append(p)
+    return bs
+
+
+def start_lb(backends, *flags):
+    return loopback.start_lb(A.lb, A.certs, [(b.name, b.port) for b in backends], "--workers", "2",
+                             *flags)
+
+
+def curl(lb, *args, url_path="/my-app/data", tls=True, timeout=30):
+    port = lb.https if tls else lb.plain
+    scheme = "https" if tls else "http"
+    cmd = ["curl", "-sS", "--max-time", str(timeout), "--cacert", cert_paths(A.certs)[2],
+           "--resolve", f"{HOST}:{port}:127.0.0.1", *args, f"{scheme}://{HOST}:{port}{url_path}"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 10)
+
+
+def recorded(bs):
+    """Requests the backends have read (their --record files), the probing client's left out."""
+    return sum(len(re.findall(r"(?m)^[A-Z]+ /(?!\S*probe=)\S* HTTP/1\.1$",
+                              read(os.path.join(tmpdir, f"{b.name}.rec")))) for b in bs)
+
+
+# ---------------------------------------------------------------- clients
+
+def case_curl():
+    bs = start_backends()
+    lb = start_lb(bs)
+    r = curl(lb, "--http2", "-w", "\n%{http_version}", "-D", "-")
+    check(r.returncode == 0, f"curl --http2 failed: {r.stderr}")
+    head, _, rest = r.stdout.partition("\n\n")  # text mode: CRLF read as LF
+    body, _, version = rest.rpartition("\n")
+    print("curl --http2:", head.splitlines()[0], "http_version", version)
+    check(version == "2", f"curl --http2 must negotiate h2 through ALPN, got {version!r}")
+    check(json.loads(body)["backend"] in ("b1", "b2", "b3"), f"the backend's body: {body!r}")
+    check(re.search(r"(?m)^server-timing: .*total;dur=", head), f"Server-Timing on the stream: {head}")
+    check(not re.search(r"(?mi)^(connection|keep-alive|transfer-encoding):", head),
+          f"no connection-specific field in an h2 response: {head}")
+    check(json.loads(body)["http_version"] == "1.1", "the backend is spoken to in HTTP/1.1")
+    # cookies split over several fields reach the backend joined (RFC 9113 section 8.2.3)
+    r = curl(lb, "--http2", "-H", "cookie: a=1", "-H", "cookie: b=2", "-o", "/dev/null",
+             "-w", "%{http_version} %{http_code}")
+    check(r.stdout == "2 200", f"cookies: {r.stdout} {r.stderr}")
+    r1 = curl(lb, "--http1.1", "-X", "BREW", "-o", "/dev/null", "-w", "%{http_code}")
+    r = curl(lb, "--http2", "-X", "BREW", "-o", "/dev/null", "-w", "%{http_version} %{http_code}")
+    check(r.stdout == f"2 {r1.stdout}", f"a method llhttp does not know: as over HTTP/1.1 ({r1.stdout}): "
+          f"{r.stdout} {r.stderr}")
+    check(wait_until(lambda: re.search(r"proto=h2 stream=\d+ method=BREW ", read(lb.outpath)), 10),
+          "logged with its method")
+    r = curl(lb, "--http1.1", "-o", "/dev/null", "-w", "%{http_version}")
+    check(r.stdout == "1.1", f"curl --http1.1 still gets HTTP/1.1: {r.stdout!r}")
+    # a 1 MB body goes through flow control to the backend (405: the path takes GET only)
+    big = os.path.join(tmpdir, "big.bin")
+    with open(big, "wb") as f:
+        f.write(os.urandom(1000000))
+    r = curl(lb, "--http2", "--data-binary", f"@{big}", "-o", "/dev/null", "-w", "%{http_version} %{http_code}")
+    check(r.stdout == "2 405", f"1 MB POST over h2: {r.stdout} {r.stderr}")
+    check(wait_until(lambda: re.search(r"proto=h2 stream=\d+ method=POST .*status=405 bytes_in=100\d{4} ",
+                                       read(lb.outpath)), 10),
+          f"access log with proto=h2, stream= and the whole body forwarded: {read(lb.outpath)[-800:]}")
+    lb2 = start_lb(bs, "--alpn", "http/1.1")
+    r = curl(lb2, "--http2", "-o", "/dev/null", "-w", "%{http_version}")
+    check(r.stdout == "1.1", f"alpn = http/1.1 offers HTTP/1.1 only: {r.stdout!r}")
+
+
+def case_chromium():
+    """Headless Chromium loads /my-app/data through journey-lb: its net log says the TLS
+    connection negotiated h2, the page shows the backend's JSON, the LB logged proto=h2."""
+    bs = start_backends(1)
+    lb = start_lb(bs)
+    netlog = os.path.join(tmpdir, "netlog.json")
+    r = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--ignore-certificate-errors", f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
+                        f"--log-net-log={netlog}", f"--user-data-dir={os.path.join(tmpdir, 'chromium')}",
+                        "--dump-dom", f"https://{HOST}:{lb.https}/my-app/data"],
+                       capture_output=True, text=True, timeout=120)
+    m = re.search(r"<pre[^>]*>(.*?)</pre>", r.stdout, re.S)
+    check(m and json.loads(m.group(1))["backend"] == "b1", f"the page shows the backend's JSON: {r.stdout[:300]!r}")
+    protos = set(re.findall(r'"negotiated_protocol":"([^"]*)"', read(netlog)))
+    print("Chromium's net log: negotiated_protocol", protos)
+    check(protos == {"h2"}, f"Chromium negotiates h2 with journey-lb: {protos}")
+    check(wait_until(lambda: re.search(r"proto=h2 stream=\d+ method=GET path=/my-app/data status=200",
+                                       read(lb.outpath)), 10), "the LB logged the h2 request")
+
+
+def case_nghttp():
+    bs = start_backends()
+    lb = start_lb(bs)
+    r = subprocess.run(["nghttp", "-nv", f"https://127.0.0.1:{lb.https}/my-app/data"],
+                       capture_output=True, text=True, timeout=60)
+    out = r.stdout
+    check(r.returncode == 0, f"nghttp failed: {out[-500:]} {r.stderr}")
+    for want in [r"recv SETTINGS frame", r"SETTINGS_MAX_CONCURRENT_STREAMS\(0x03\):100",
+                 r"recv HEADERS frame", r"recv \(stream_id=\d+\) :status: 200",
+                 r"recv DATA frame <length=0, flags=0x01"]:
+        check(re.search(want, out), f"nghttp -nv should show {want}: {out[-1500:]}")
+    print("nghttp -nv: SETTINGS, HEADERS, DATA with END_STREAM")
+
+
+def h2load(url, n, c, m, timeout=600):
+    r = subprocess.run(["h2load", "-n", str(n), "-c", str(c), "-m", str(m), url],
+                       capture_output=True, text=True, timeout=timeout)
+    return r.stdout
+
+
+def case_h2load():
+    bs = start_backends()
+    lb = start_lb(bs, "--access-log", "off")
+    out = h2load(f"https://127.0.0.1:{lb.https}/my-app/data", 20000, 16, 10)
+    line = [x for x in out.splitlines() if x.startswith("status codes")]
+    print(line, [x for x in out.splitlines() if x.startswith("finished")])
+    check(re.search(r"requests: 20000 total, 20000 started, 20000 done, 20000 succeeded", out),
+          f"h2load: every request must succeed: {out[-800:]}")
+    check(re.search(r"status codes: 20000 2xx", out), f"h2load: all 2xx: {out[-800:]}")
+
+
+def case_h2c():
+    bs = start_backends(1)
+    lb = start_lb(bs, "--h2c", "on")
+    r = curl(lb, "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+             tls=False)
+    check(r.stdout == "2 200", f"h2c with prior knowledge: {r.stdout} {r.stderr}")
+    r = curl(lb, "-o", "/dev/null", "-w", "%{http_version} %{http_code}", tls=False)
+    check(r.stdout == "1.1 200", f"HTTP/1.1 on the same plain listener: {r.stdout} {r.stderr}")
+    out = h2load(f"http://127.0.0.1:{lb.plain}/my-app/data", 2000, 4, 10)
+    check(re.search(r"status codes: 2000 2xx", out), f"h2load over h2c: {out[-600:]}")
+    lb2 = start_lb(bs)
+    r = curl(lb2, "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}", tls=False)
+    check(r.stdout != "200", f"h2c is off by default: {r.stdout}")
+
+
+def case_retry():
+    bs = start_backends()
+    lb = start_lb(bs, "--health-check", "none")
+    bs[1].kill()
+    bs[1].wait()
+    urls = [f"https://127.0.0.1:{lb.https}/my-app/data?i={i}" for i in range(30)]  # 30 streams, 1 connection
+    r = subprocess.run(["nghttp", "-n", "-s", *urls], capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, f"nghttp: {r.stdout[-500:]} {r.stderr}")
+    log = read(lb.outpath)
+    statuses = re.findall(r"proto=h2 stream=\d+ .*?status=(\d+)", log)
+    check(len(statuses) == 30 and set(statuses) == {"200"}, f"30 streams all 200: {statuses}")
+    check(re.search(r"retries=[12] ", log), "the access log should show retried h2 requests")
+    for b in (bs[0], bs[2]):
+        b.kill()
+        b.wait()
+    r = curl(lb, "--http2", "-w", "\n%{http_version} %{http_code}")
+    check(r.stdout.endswith("2 503") and "no backend server available" in r.stdout,
+          f"all down over h2: 503 with the reason: {r.stdout!r}")
+
+
+# ---------------------------------------------------------------- RFC 9113 table (raw frames)
+
+DATA, HEADERS, RST, SETTINGS, PING, GOAWAY, WINUPD, CONT = 0, 1, 3, 4, 6, 7, 8, 9
+ERRORS = {0: "NO_ERROR", 1: "PROTOCOL_ERROR", 2: "INTERNAL_ERROR", 3: "FLOW_CONTROL_ERROR",
+          5: "STREAM_CLOSED", 6: "FRAME_SIZE_ERROR", 7: "REFUSED_STREAM", 8: "CANCEL",
+          9: "COMPRESSION_ERROR", 11: "ENHANCE_YOUR_CALM"}
+
+
+def frame(ftype, flags, sid, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+
+def hpack_block(headers):
+    import hpack
+    return hpack.Encoder().encode([(k.encode(), v.encode()) for k, v in headers])
+
+
+def req(authority, path="/my-app/data", method="GET", extra=()):
+    return [(":method", method), (":scheme", "https"), (":authority", authority), (":path", path),
+            *extra]
+
+
+class H2Raw:
+    """One TLS connection with ALPN h2 that writes frames as given and reads the server's."""
+
+    def __init__(self, port):
+        ctx = ssl.create_default_context(cafile=cert_paths(A.certs)[2])
+        ctx.set_alpn_protocols(["h2"])
+        self.s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 10),
+                                 server_hostname=HOST)
+        check(self.s.selected_alpn_protocol() == "h2", "ALPN h2")
+        self.buf = b""
+        self.s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(SETTINGS, 0, 0))
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def frames(self, timeout=5.0, stop=True):
+        """Frames until the server closes or `timeout` of silence (stop: or a RST_STREAM or
+        GOAWAY)."""
+        self.s.settimeout(timeout)
+        out = []
+        while True:
+            while len(self.buf) >= 9:
+                n = int.from_bytes(self.buf[:3], "big")
+                if len(self.buf) < 9 + n:
+                    break
+                ftype, flags = self.buf[3], self.buf[4]
+                sid = int.from_bytes(self.buf[5:9], "big") & 0x7fffffff
+                out.append((ftype, flags, sid, self.buf[9:9 + n]))
+                self.buf = self.buf[9 + n:]
+                if stop and ftype in (RST, GOAWAY):
+                    return out
+            try:
+                d = self.s.recv(65536)
+            except (socket.timeout, ConnectionResetError, ssl.SSLError):
+                return out
+            if not d:
+                return out
+            self.buf += d
+
+
+def first_error(frames):
+    for ftype, _, sid, p in frames:
+        if ftype == RST:
+            return ("RST_STREAM", sid, ERRORS.get(int.from_bytes(p[:4], "big")))
+        if ftype == GOAWAY:
+            return ("GOAWAY", 0, ERRORS.get(int.from_bytes(p[4:8], "big")))
+    return None
+
+
+def case_rfc9113():
+    bs = start_backends(1, record=True)
+    lb = start_lb(bs)
+    auth = f"{HOST}:{lb.https}"
+    good = hpack_block(req(auth))
+    rules = [
+        ("connection-specific header field", [frame(HEADERS, 5, 1, hpack_block(req(auth, extra=[("connection", "keep-alive")])))],
+         ("RST_STREAM", 1, "PROTOCOL_ERROR")),
+        ("uppercase header name", [frame(HEADERS, 5, 1, hpack_block(req(auth, extra=[("X-Upper", "1")])))],
+         ("RST_STREAM", 1, "PROTOCOL_ERROR")),
+        ("duplicate pseudo-header", [frame(HEADERS, 5, 1, hpack_block(req(auth) + [(":path", "/x")]))],
+         ("RST_STREAM", 1, "PROTOCOL_ERROR")),
+        ("pseudo-header after a regular field", [frame(HEADERS, 5, 1, hpack_block(
+            [(":method", "GET"), (":scheme", "https"), ("accept", "*/*"), (":path", "/my-app/data")]))],
+         ("RST_STREAM", 1, "PROTOCOL_ERROR")),
+        ("content-length against DATA", [frame(HEADERS, 4, 1, hpack_block(req(auth, "/p", "POST", [("content-length", "10")]))),
+                                         frame(DATA, 1, 1, b"12345")],
+         ("RST_STREAM", 1, "PROTOCOL_ERROR")),
+        ("DATA on a closed (idle) stream", [frame(DATA, 1, 3, b"x")],
+         ("GOAWAY", 0, "PROTOCOL_ERROR")),
+        ("stream id lower than one already opened", [frame(HEADERS, 5, 3, good), frame(HEADERS, 5, 1, good)],
+         ("GOAWAY", 0, "PROTOCOL_ERROR")),
+        ("stream id reused after its response", [frame(HEADERS, 5, 1, good), "wait", frame(HEADERS, 5, 1, good)],
+         ("GOAWAY", 0, "PROTOCOL_ERROR")),
+        ("even (server) stream id", [frame(HEADERS, 5, 2, good)], ("GOAWAY", 0, "PROTOCOL_ERROR")),
+        ("frame larger than SETTINGS_MAX_FRAME_SIZE", [frame(HEADERS, 5, 1, good + b"\0" * 17000)],
+         ("GOAWAY", 0, "FRAME_SIZE_ERROR")),
+        ("WINDOW_UPDATE of 0 on the connection", [frame(WINUPD, 0, 0, struct.pack(">I", 0))],
+         ("GOAWAY", 0, "PROTOCOL_ERROR")),
+        ("connection window over 2^31-1", [frame(WINUPD, 0, 0, struct.pack(">I", 0x7fffffff))],
+         ("GOAWAY", 0, "FLOW_CONTROL_ERROR")),
+        ("stream window over 2^31-1", [frame(HEADERS, 4, 1, hpack_block(req(auth, "/p", "POST"))),
+                                       frame(WINUPD, 0, 1, struct.pack(">I", 0x7fffffff))],
+         ("RST_STREAM", 1, "FLOW_CONTROL_ERROR")),
+        # a stream error that nghttp2 treats as a connection error (RFC 9113 section 5.4.1 allows it)
+        ("PRIORITY depending on itself", [frame(2, 0, 1, struct.pack(">IB", 1, 15))],
+         ("GOAWAY", 0, "PROTOCOL_ERROR")),
+    ]
+    bad = []
+    for name, frames, want in rules:
+        before = recorded(bs)
+        c = H2Raw(lb.https)
+        seen = []
+        for f in frames:
+            if f == "wait":  # the first response, whole (END_STREAM), before the next frame
+                while not any(t == DATA and fl & 1 for t, fl, _, _ in seen):
+                    more = c.frames(timeout=10)
+                    check(more, f"{name}: no response to the first request")
+                    seen += more
+                continue
+            c.send(f)
+        got = first_error(seen + c.frames())
+        c.s.close()
+        reached = recorded(bs) - before
+        # "stream id" rules: their first request is a good one. content-length: bodies are
+        # streamed, so the head may be at the backend before the DATA that breaks the length
+        # arrives; the backend then sees the request cut off (its connection closed, the 5 body
+        # bytes short of the 10 announced), never a whole request.
+        allowed = 1 if name.startswith("stream id") or name.startswith("content-length") else 0
+        print(f"  {name:45} -> {got}  (want {want}; backend got {reached} request(s), at most {allowed})")
+        if got != want or reached > allowed:
+            bad.append(name)
+    check(not bad, f"RFC 9113 rules not answered as expected: {bad}")
+
+
+def case_sigterm():
+    """SIGTERM with a stream in flight: GOAWAY NO_ERROR naming it as the last stream, its
+    response whole, a stream opened after the GOAWAY not served, exit 0."""
+    bs = []
+    port = free_ports(1)[0]
+    b = start([A.backend, "--listen", f"127.0.0.1:{port}", "--name", "b1", "--delay-ms", "3000",
+               "--record", os.path.join(tmpdir, "b1.rec")], "b1")
+    wait_port(port, b, "backend b1")
+    b.port = port
+    bs.append(b)
+    lb = start_lb(bs, "--drain-delay", "0")
+    c = H2Raw(lb.https)
+    c.send(frame(HEADERS, 5, 1, hpack_block(req(f"{HOST}:{lb.https}"))))
+    check(wait_until(lambda: recorded(bs) == 1, 20), "the request reaches the backend")  # answered in 3 s
+    lb.send_signal(15)
+    fr = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(t == DATA and fl & 1 and sid == 1 for t, fl, sid, _ in fr):
+        got = c.frames(timeout=5, stop=False)
+        if not got:
+            break
+        fr += got
+        if any(t == GOAWAY for t, _, _, _ in fr):
+            try:
+                c.send(frame(HEADERS, 5, 3, hpack_block(req(f"{HOST}:{lb.https}"))))
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                pass
+    goaway = [(int.from_bytes(p[:4], "big"), int.from_bytes(p[4:8], "big")) for t, _, _, p in fr if t == GOAWAY]
+    print("frames after SIGTERM:", [(t, fl, sid) for t, fl, sid, _ in fr], "GOAWAY (last, code):", goaway)
+    check(goaway and goaway[0] == (1, 0), f"GOAWAY NO_ERROR with last stream 1: {goaway}")
+    check(any(t == HEADERS and sid == 1 for t, _, sid, _ in fr) and
+          any(t == DATA and fl & 1 and sid == 1 for t, fl, sid, _ in fr), "the stream in flight is answered whole")
+    check(not any(t == HEADERS and sid == 3 for t, _, sid, _ in fr), "no stream after GOAWAY is served")
+    check(lb.wait(timeout=30) == 0, f"journey-lb exits 0 after the drain: {lb.returncode}")
+
+
+def case_slow_head():
+    """A header block that never ends (HEADERS without END_HEADERS, then silence): GOAWAY after
+    client-header-timeout and the connection closed; an idle h2 connection: GOAWAY after
+    client-idle-timeout."""
+    bs = start_backends(1)
+    lb = start_lb(bs, "--client-header-timeout", "1s", "--client-idle-timeout", "2s")
+    good = hpack_block(req(f"{HOST}:{lb.https}"))
+    c = H2Raw(lb.https)
+    t = time.monotonic()
+    c.send(frame(HEADERS, 1, 1, good[:4]))
+    fr = c.frames(timeout=15, stop=False)
+    goaway = [int.from_bytes(p[4:8], "big") for ftype, _, _, p in fr if ftype == GOAWAY]
+    print(f"stalled head: GOAWAY {goaway}, closed after {time.monotonic() - t:.1f} s")
+    check(goaway == [0], f"a stalled header block gets GOAWAY NO_ERROR, then the close: {fr}")
+    check(wait_until(lambda: "a request head not complete in time" in read(lb.errpath), 5), "logged")
+    c = H2Raw(lb.https)
+    fr = c.frames(timeout=15, stop=False)
+    goaway = [int.from_bytes(p[4:8], "big") for ftype, _, _, p in fr if ftype == GOAWAY]
+    check(goaway == [0], f"an idle h2 connection gets GOAWAY NO_ERROR, then the close: {fr}")
+
+
+# ---------------------------------------------------------------- attacks
+
+def metrics(port):
+    with socket.create_connection(("127.0.0.1", port), 10) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        return loopback.recv_all(s, 10).decode(errors="replace")
+
+
+def h2_event(port, event):
+    m = re.search(r'journey_h2_events_total\{event="%s"\} (\d+)' % event, metrics(port))
+    return int(m.group(1)) if m else -1
+
+
+def rss_kib(pid):
+    for line in read(f"/proc/{pid}/status").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def case_attacks():
+    """Each attack on its own connection, from the issue's list: the offender gets GOAWAY
+    ENHANCE_YOUR_CALM (the HPACK bomb: 431 on its stream), a counter moves in /metrics, a line is
+    logged, the backend sees at most the allowed requests, another client is served meanwhile,
+    and the LB's memory stays bounded."""
+    bs = start_backends(1, record=True)
+    adm = free_ports(1)[0]
+    lb = start_lb(bs, "--admin", f"127.0.0.1:{adm}", "--access-log", "off")
+    wait_port(adm, lb, "admin")
+    auth = f"{HOST}:{lb.https}"
+    good = hpack_block(req(auth))
+    rss0 = rss_kib(lb.pid)
+
+    def probe():
+        """Another client, started as the attack begins: 50 requests in a row over h2."""
+        port = lb.https
+        return subprocess.Popen(
+            ["curl", "-sS", "--max-time", "60", "--cacert", cert_paths(A.certs)[2], "--http2",
+             "--resolve", f"{HOST}:{port}:127.0.0.1", "-w", "%{http_code} %{time_total}\n",
+             *[a for i in range(50) for a in ("-o", "/dev/null", f"https://{HOST}:{port}/my-app/data?probe={i}")]],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def other_client_served(what, pr):
+        out, err = pr.communicate(timeout=90)
+        lines = out.split()
+        codes, times = lines[0::2], [float(x) for x in lines[1::2]]
+        check(len(codes) == 50 and set(codes) == {"200"},
+              f"during {what}: another client must be served, got {codes} {err}")
+        return max(times) * 1000
+
+    results = []
+
+    # Rapid reset (CVE-2023-44487): 10 000 HEADERS + RST_STREAM(CANCEL) pairs on one connection.
+    before = recorded(bs)
+    c = H2Raw(lb.https)
+    pr = probe()
+    burst = b"".join(frame(HEADERS, 5, 2 * i + 1, good) + frame(RST, 0, 2 * i + 1, struct.pack(">I", 8))
+                     for i in range(10000))
+    try:
+        c.send(burst)
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        pass  # the LB hung up first: GOAWAY is what is read next
+    got = first_error(c.frames(timeout=10))
+    reached = recorded(bs) - before
+    ms = other_client_served("rapid reset", pr)
+    results.append(("rapid reset (10 000 HEADERS+RST_STREAM)", got, reached, ms))
+    check(got == ("GOAWAY", 0, "ENHANCE_YOUR_CALM"), f"rapid reset: {got}")
+    check(reached <= 101, f"rapid reset: the backend saw {reached} requests (at most 101 allowed)")
+    check(h2_event(adm, "rapid_reset_goaway") >= 1, "rapid reset counted in /metrics")
+
+    # CONTINUATION flood: one header block that never ends.
+    c = H2Raw(lb.https)
+    pr = probe()
+    try:
+        c.send(frame(HEADERS, 1, 1, good[:5]) + b"".join(frame(CONT, 0, 1, b"") for _ in range(5000)))
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        pass
+    got = first_error(c.frames(timeout=10))
+    results.append(("CONTINUATION flood (5 000 frames)", got, 0, other_client_served("CONTINUATION flood", pr)))
+    check(got == ("GOAWAY", 0, "ENHANCE_YOUR_CALM"), f"CONTINUATION flood: {got}")
+    check(h2_event(adm, "continuation_flood") >= 1, "CONTINUATION flood counted in /metrics")
+
+    # HPACK bomb: one 4 000-byte field in the dynamic table, then referenced 1 000 times (4 MB
+    # decoded from ~1 KB): the stream is answered 431, nothing reaches the backend.
+    import hpack
+    before = recorded(bs)
+    enc = hpack.Encoder()
+    first = enc.encode([(b":method", b"GET"), (b":scheme", b"https"), (b":authority", auth.encode()),
+                        (b":path", b"/my-app/data"), (b"x-bomb", b"a" * 4000)])
+    idx = bytes([0x80 | 62])  # the newest dynamic table entry: x-bomb
+    block = first + idx * 1000
+    c = H2Raw(lb.https)
+    pr = probe()
+    c.send(frame(HEADERS, 5, 1, block[:16000]) if len(block) <= 16000 else
+           frame(HEADERS, 1, 1, block[:16000]) + frame(CONT, 4, 1, block[16000:]))
+    fr = c.frames(timeout=10)
+    status = None
+    for ftype, _, sid, p in fr:
+        if ftype == HEADERS and sid == 1:
+            status = hpack.Decoder().decode(p)[0][1]
+            break
+    reached = recorded(bs) - before
+    results.append(("HPACK bomb (4 MB decoded from 5 KB)", f":status {status}", reached,
+                    other_client_served("HPACK bomb", pr)))
+    check(status in (b"431", "431"), f"HPACK bomb: the stream must get 431, got {status} {fr[:3]}")
+    check(reached == 0, "HPACK bomb: nothing reaches the backend")
+    check(h2_event(adm, "header_list_too_large") >= 1, "HPACK bomb counted in /metrics")
+
+    # PING and SETTINGS floods from a client that never reads the answers.
+    for name, f in (("PING flood (100 000)", frame(PING, 0, 0, b"12345678")),
+                    ("SETTINGS flood (100 000)", frame(SETTINGS, 0, 0, struct.pack(">HI", 3, 100)))):
+        c = H2Raw(lb.https)
+        pr = probe()
+        try:
+            c.send(f * 100000)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass
+        got = first_error(c.frames(timeout=10))
+        results.append((name, got, 0, other_client_served(name, pr)))
+        check(got == ("GOAWAY", 0, "ENHANCE_YOUR_CALM"), f"{name}: {got}")
+    check(h2_event(adm, "flood") >= 2, "the floods counted in /metrics")
+
+    rss1 = rss_kib(lb.pid)
+    for name, got, reached, ms in results:
+        print(f"  {name:42} -> {got}; backend requests {reached}; "
+              f"a parallel client's 50 requests: slowest {ms:.0f} ms")
+    print(f"  LB RSS {rss0} KiB before, {rss1} KiB after (bound checked: +64 MiB)")
+    check(rss1 - rss0 < 64 * 1024, f"RSS grew from {rss0} to {rss1} KiB")
+    log = read(lb.errpath)
+    for want in ("rapid reset", "CONTINUATION flood", "header list over", "flood"):
+        check(want in log, f"a log line names {want!r}: {log[-1500:]}")
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lb", required=True)
+    ap.add_argument("--backend", required=True)
+    ap.add_argument("--certs", required=True)
+    ap.add_argument("--case", required=True, choices=sorted(CASES))
+    A = ap.parse_args()
+    run_case(CASES[A.case])
