@@ -4,8 +4,11 @@
 Reads ctest's JUnit file (ctest --output-junit) and, optionally, more results of the same run
 (tests/fuzz/run.sh's targets, .ci/run's deployment checks) as tab-separated lines
 `name<TAB>pass|fail|skip<TAB>reason`. A skipped test's reason is the last line of its output
-that says SKIP (else its last line). Prints the skipped tests with their reasons, the failed
-ones, then one line `N passed, N failed, N skipped` (last, alone on its line).
+that says SKIP (else its last line). Prints, for each failed ctest test, the tail of its output
+(--tail lines) under a header naming it, then the skipped tests with their reasons, the failed
+ones each with the line of its output that says why (an exception, FAIL, error), then one line
+`N passed, N failed, N skipped` (last, alone on its line): whoever reads only the end of a CI
+log sees which test failed, why, and its log just above.
 
 With --ci (or CI=true in the environment) a skip counts as a failure unless the file given by
 --expected lists it: lines `NAME-GLOB: REASON-SUBSTRING` (# comments). CI's machine can run
@@ -15,7 +18,7 @@ CI, fewer ctest tests than that is a failure (tests that stopped being registere
 Exit 0 when nothing failed, 1 otherwise.
 
 usage: summary.py --junit FILE [--results FILE] [--expected FILE] [--min-tests FILE] [--ci]
-                  [--label TEXT]
+                  [--label TEXT] [--tail N]
 """
 import argparse
 import fnmatch
@@ -31,8 +34,20 @@ def skip_reason(output):
     return (said or lines or ["(no reason printed)"])[-1][:300]
 
 
-def read_junit(path):
-    """[(name, 'pass'|'fail'|'skip', reason)] from ctest's JUnit file."""
+def failure_line(output):
+    """The line of a failed test's output that says why: the last exception (AssertionError:
+    ..., as the Python tests raise), else the last line naming a failure or an error, else ""."""
+    lines = [x.strip() for x in (output or "").splitlines() if x.strip()]
+    for pattern in (r"^[\w.]*(Error|Exception)\b.*:", r"\b(FAIL|FAILED|[Ff]ailed|[Ee]rror)\b"):
+        said = [x for x in lines if re.search(pattern, x) and x not in ("FAILED", "ok")]
+        if said:
+            return said[-1][:300]
+    return ""
+
+
+def read_junit(path, outputs=None):
+    """[(name, 'pass'|'fail'|'skip', reason)] from ctest's JUnit file; a failed test's output
+    goes to outputs[name] when a dict is given."""
     rows = []
     for tc in ET.parse(path).getroot().iter("testcase"):
         name, status = tc.get("name"), tc.get("status")
@@ -47,7 +62,11 @@ def read_junit(path):
             rows.append((name, "skip", "disabled (the test's DISABLED property)"))
         elif status == "fail":
             failure = tc.find("failure")
-            rows.append((name, "fail", failure.get("message", "") if failure is not None else ""))
+            message = failure.get("message", "") if failure is not None else ""
+            why = failure_line(out)
+            rows.append((name, "fail", f"{message}: {why}" if message and why else message or why))
+            if outputs is not None:
+                outputs[name] = out
         else:  # not run for another reason (a missing program, a failed fixture): a failure
             rows.append((name, "fail", f"not run: {skipped.get('message', '') if skipped is not None else status}"))
     return rows
@@ -83,11 +102,12 @@ def main():
     ap.add_argument("--min-tests")
     ap.add_argument("--ci", action="store_true", default=os.environ.get("CI") == "true")
     ap.add_argument("--label", default="")
+    ap.add_argument("--tail", type=int, default=40, help="lines of each failed test's output shown")
     a = ap.parse_args()
 
-    rows, problems = [], []
+    rows, problems, outputs = [], [], {}
     if os.path.exists(a.junit):
-        rows += read_junit(a.junit)
+        rows += read_junit(a.junit, outputs)
         n_ctest = len(rows)
     else:
         n_ctest = 0
@@ -114,6 +134,12 @@ def main():
             skipped.append((name, "skip", why))
 
     head = f"{a.label}: " if a.label else ""
+    for name, out in outputs.items():
+        lines = out.rstrip().splitlines()[-a.tail:] if a.tail > 0 else []
+        print(f"{head}---- {name} FAILED; the last {len(lines)} lines of its output:")
+        for line in lines:
+            print(f"  | {line}")
+        print(f"{head}---- end of {name}")
     if skipped:
         print(f"{head}skipped ({len(skipped)}):")
         for name, _, why in skipped:

@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # The generic helpers live in loopback.py; the hardening scripts import them from here too.
-from loopback import (PROCS, TMP, check, free_ports, read, recv_all, run_case,  # noqa: E402,F401
+from loopback import (PROCS, TMP, case_args, check, free_ports, read, recv_all, run_case,  # noqa: E402,F401
                       sanitizer_reports, start, start_lb, stop, stop_all, tls11_refusal, wait_port,
                       wait_until)
 
@@ -37,14 +37,6 @@ def run_main(module_globals, parser=None):
     """Runs the case named by --case among the script's case_* functions; stops every process;
     fails on sanitizer reports. `parser`: a script's own arguments (default: --lb, --backend,
     --certs, --case)."""
-    import argparse
     cases = {k[5:]: v for k, v in module_globals.items() if k.startswith("case_")}
-    ap = parser
-    if ap is None:
-        ap = argparse.ArgumentParser()
-        ap.add_argument("--lb", required=True)
-        ap.add_argument("--backend", required=True)
-        ap.add_argument("--certs", required=True)
-        ap.add_argument("--case", required=True, choices=sorted(cases))
-    a = ap.parse_args()
+    a = case_args(cases) if parser is None else parser.parse_args()
     run_case(cases[a.case], a, tail=2500)

@@ -72,8 +72,10 @@ def start(cmd, name, env=None):
     return p
 
 
-def wait_port(port, proc=None, what="server", host="127.0.0.1", timeout=10):
-    """Until something accepts on host:port; fails at once if proc exits first."""
+def wait_port(port, proc=None, what="server", host="127.0.0.1", timeout=60):
+    """Until something accepts on host:port; fails at once if proc exits first. The bound is
+    generous: an ASan build starting on a loaded 2-core machine can take many seconds, and a
+    process that fails to start is seen at once through proc."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -138,6 +140,24 @@ def sanitizer_reports(procs=None):
         if re.search(r"ERROR: AddressSanitizer|LeakSanitizer|runtime error:", err):
             bad.append(f"{p.name}: {err[-3000:]}")
     return bad
+
+
+def case_args(cases, certs=True, **more):
+    """The flags every integration script takes: --lb, --backend, --certs (required unless
+    certs=False: then optional, "" by default), --case (one of `cases`), and the script's own
+    flags `more` as name=default (name_with_underscores -> --name-with-underscores)."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lb", required=True)
+    ap.add_argument("--backend", required=True)
+    if certs:
+        ap.add_argument("--certs", required=True)
+    else:
+        ap.add_argument("--certs", default="")
+    for name, default in more.items():
+        ap.add_argument("--" + name.replace("_", "-"), default=default)
+    ap.add_argument("--case", required=True, choices=sorted(cases))
+    return ap.parse_args()
 
 
 def run_case(fn, *args, tail=3000):

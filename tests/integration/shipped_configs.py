@@ -15,10 +15,10 @@ Rendering changes addresses only: every listener and the admin endpoint move to 
 ports, certificate paths to the test certificates, backend names/addresses to the test's
 journey-backend processes; every health setting stays as shipped.
 """
-import argparse, http.client, json, os, re, shutil, signal, socket, ssl, subprocess, sys, time
+import http.client, json, os, re, shutil, signal, socket, ssl, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import (TMP, check, free_ports, read, run_case, start, wait_for,  # noqa: E402
+from loopback import (TMP, case_args, check, free_ports, read, run_case, start, wait_for,  # noqa: E402
                       wait_port)
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -248,12 +248,7 @@ def case_compose():
 CASES = {"example": case_example, "deb": case_deb, "azure": case_azure, "compose": case_compose}
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    A = ap.parse_args()
+    A = case_args(CASES)
     if A.case in ("azure", "compose") and not shutil.which("dnsmasq"):
         print("dnsmasq is not installed (scripts/install-deps.sh --test)")
         sys.exit(1)

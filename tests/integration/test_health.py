@@ -6,12 +6,12 @@ usage: test_health.py --lb PATH --backend PATH --case NAME
 Every case starts its own processes on free loopback ports and stops them; request loops are
 bounded in count and time.
 """
-import argparse, http.client, json, math, os, re, shutil, signal, socket, subprocess, sys
+import http.client, json, math, os, re, shutil, signal, socket, subprocess, sys
 import threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import (TMP as tmpdir, check, free_ports, read,  # noqa: E402
-                      run_case, start, stop, stop_all, wait_for, wait_port)
+from loopback import (TMP as tmpdir, case_args, check, free_ports, read, run_case, start, stop,  # noqa: E402
+                      stop_all, wait_for, wait_port, wait_until)
 
 A = None
 os.chmod(tmpdir, 0o755)  # dnsmasq re-reads its hosts file after dropping privileges
@@ -37,11 +37,11 @@ def start_lb(flags, admin=True, wait_listen=True, plain_listener=True):
     p = start(cmd, "lb")
     p.plain, p.admin = plain, adm
     if wait_listen and plain_listener:
-        wait_port(plain, p, "journey-lb", timeout=15)
+        wait_port(plain, p, "journey-lb")
     if wait_listen:
         # The sockets listen (and the admin endpoints answer) during the first round of health
         # checks; the workers accept once it is over and "started" is logged.
-        wait_for("journey-lb started", lambda: "msg=started" in read(p.errpath) or p.poll() is not None, 15)
+        wait_for("journey-lb started", lambda: "msg=started" in read(p.errpath) or p.poll() is not None, 60)
         check(p.poll() is None, f"journey-lb exited at start: {read(p.errpath)}")
     return p
 
@@ -129,6 +129,9 @@ SLACK = 0.4
 
 HEALTH = ["--health-path", "/health", "--health-interval", "300ms", "--health-timeout", "200ms",
           "--health-rise", "2", "--health-fall", "3", "--health-fast-interval", "300ms"]
+# HEALTH with room for a slow probe (a TLS handshake under ASan on a loaded 2-core machine can
+# take longer than 200 ms), for cases that assert a check's result rather than its speed.
+SLOW_OK = [*HEALTH, "--health-timeout", "2000ms", "--health-interval", "2500ms"]
 
 
 # ---------------------------------------------------------------- cases
@@ -250,7 +253,9 @@ def case_startup_round():
     p1, p2 = free_ports(2)
     b1 = start_backend("b1", p1)
     b2 = start_backend("b2", p2, extra=["--start-down"])
-    lb = start_lb(["--backend", f"b1=127.0.0.1:{p1}", "--backend", f"b2=127.0.0.1:{p2}", *HEALTH])
+    # What this case checks is the counting, not the checks' speed: a 2 s check timeout keeps a
+    # slow check on a loaded machine from turning last_check or journey_backend_up.
+    lb = start_lb(["--backend", f"b1=127.0.0.1:{p1}", "--backend", f"b2=127.0.0.1:{p2}", *SLOW_OK])
     got = served_by(lb, 10)  # at once, before any second check
     check(all(st == 200 and h == "b1" for st, h in got), f"only b1 from the start: {got}")
     check(access_count(b2) == 0, "b2 got a request before its first check")
@@ -475,34 +480,47 @@ def case_tls_and_tcp_checks():
                         os.path.join(A.certs, "server.crt"), "--key",
                         os.path.join(A.certs, "server.key")], admin=False)
     tport = int(re.search(r"listen=https://127.0.0.1:(\d+)", wait_log(tls_srv, "msg=started")).group(1))
+
+    def settles(lb, name, state, result):
+        """Polls /stats until server `name` is in `state` with a last check whose result
+        contains `result` (a check slower than its timeout on a loaded machine is retried at
+        the next interval); returns the server's fields."""
+        got = {}
+
+        def reached():
+            got["s"] = s = servers(lb)[name]
+            return s["state"] == state and result in s["last_check"]["result"]
+        wait_until(reached, 60, 0.1)
+        return got["s"]
+
     # A TLS probe is a full handshake on both sides: under ASan on a loaded 2-core machine it
-    # can take longer than HEALTH's 200 ms, so these two checks get 2 s (what they assert is the
-    # verification result, not the speed).
-    tls_health = [*HEALTH, "--health-timeout", "2000ms", "--health-interval", "2500ms"]
-    good = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *tls_health, "--health-tls", "on",
+    # can take longer than HEALTH's 200 ms, so these checks get 2 s (SLOW_OK: what they assert
+    # is the verification result, not the speed).
+    good = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *SLOW_OK, "--health-tls", "on",
                      "--health-tls-ca", ca])
-    s = servers(good)["t1"]
+    s = settles(good, "t1", "UP", "status 200")
     check(s["state"] == "UP" and s["last_check"]["result"] == "status 200",
           f"verified TLS check passes: {s}")
-    bad = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *tls_health, "--health-tls", "on",
+    bad = start_lb(["--backend", f"t1=127.0.0.1:{tport}", *SLOW_OK, "--health-tls", "on",
                     "--health-tls-ca", ca, "--health-tls-sni", "wrong.example"])
-    s = servers(bad)["t1"]
+    s = settles(bad, "t1", "DOWN", "verify failed")
     print(f"TLS check with a wrong name: {s['state']}, {s['last_check']['result']}")
     check(s["state"] == "DOWN" and "verify failed" in s["last_check"]["result"],
           f"a certificate that does not match fails the check: {s}")
     tcp = start_lb(["--backend", f"b1=127.0.0.1:{p1}", *HEALTH, "--health-check", "tcp"])
-    s = servers(tcp)["b1"]
+    s = settles(tcp, "b1", "UP", "connected")
     check(s["state"] == "UP" and s["last_check"]["result"] == "connected", f"tcp check: {s}")
     check(stop(tls_srv) == 0, "TLS server exit status")
     b1.send_signal(signal.SIGKILL)
-    wait_for("b1 DOWN by tcp check", lambda: servers(tcp)["b1"]["state"] == "DOWN", 5)
-    check(servers(tcp)["b1"]["last_check"]["result"] == "connection refused", "reason")
-    wait_for("t1 DOWN", lambda: servers(good)["t1"]["state"] == "DOWN", 5)
+    s = settles(tcp, "b1", "DOWN", "connection refused")
+    check(s["state"] == "DOWN" and s["last_check"]["result"] == "connection refused",
+          f"b1 DOWN by the tcp check, connection refused: {s}")
+    wait_for("t1 DOWN", lambda: servers(good)["t1"]["state"] == "DOWN", 60)
     for p in (good, bad, tcp):
         check(stop(p) == 0, "lb exit status")
 
 
-def wait_log(p, text, timeout=10):
+def wait_log(p, text, timeout=60):
     wait_for(f"{p.name} logs {text}", lambda: text in read(p.errpath), timeout)
     return read(p.errpath)
 
@@ -630,13 +648,28 @@ def case_metrics():
     """/metrics parsed by a strict text-format parser; values agree with the traffic sent."""
     p1, p2 = free_ports(2)
     start_backend("b1", p1), start_backend("b2", p2)
-    lb = start_lb(["--backend", f"b1=127.0.0.1:{p1}", "--backend", f"b2=127.0.0.1:{p2}", *HEALTH])
+    # What this case checks is the counting, not the checks' speed: a 2 s check timeout keeps a
+    # slow check on a loaded machine from turning last_check or journey_backend_up.
+    lb = start_lb(["--backend", f"b1=127.0.0.1:{p1}", "--backend", f"b2=127.0.0.1:{p2}", *SLOW_OK])
     got = served_by(lb, 10)
     check(all(st == 200 for st, _ in got), "traffic ok")
     req(lb.plain, path="/nothing-here")  # a 404 from a backend
-    st, h, body = req(lb.admin, path="/metrics")
-    check(st == 200 and h["content-type"].startswith("text/plain; version=0.0.4"), f"{st} {h}")
-    fams = parse_prometheus(body.decode())
+    # journey-lb counts a request when its response is on the socket (the write's completion,
+    # with its duration and its access log line), which can come after the client has read
+    # it: poll until all 11 are counted, then check the counts are exact (never more).
+    scrape = {}
+
+    def counted():
+        st, h, body = req(lb.admin, path="/metrics")
+        check(st == 200 and h["content-type"].startswith("text/plain; version=0.0.4"), f"{st} {h}")
+        scrape["fams"] = fams = parse_prometheus(body.decode())
+        def total(family, which):
+            return sum(v for n, l, v in fams.get(family, {"samples": []})["samples"] if which(n, l))
+        return (total("journey_request_duration_seconds", lambda n, l: n.endswith("_count")) >= 11
+                and total("journey_requests_total", lambda n, l: l.get("code") == "200") >= 10
+                and total("journey_requests_total", lambda n, l: l.get("code") == "404") >= 1)
+    wait_for("/metrics counts the 10 requests and the 404", counted, 30, 0.1)
+    fams = scrape["fams"]
     for f in ("journey_backend_up", "journey_requests_total", "journey_request_duration_seconds",
               "journey_backend_connect_seconds", "journey_backend_active_requests",
               "journey_listener_connections_total", "journey_draining"):
@@ -681,17 +714,9 @@ def case_help_and_errors():
 
 def main():
     global A
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--case", required=True)
-    ap.add_argument("--certs", default="")
-    A = ap.parse_args()
-    fn = globals().get("case_" + A.case)
-    if not fn:
-        sys.exit(f"unknown case {A.case}")
+    A = case_args([k[5:] for k in globals() if k.startswith("case_")], certs=False)
     try:
-        run_case(fn, tail=4000)
+        run_case(globals()["case_" + A.case], tail=4000)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
 

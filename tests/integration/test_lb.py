@@ -4,12 +4,13 @@
 usage: test_lb.py --lb PATH --backend PATH --certs DIR --case NAME
 Each case starts its own backends and load balancer on free loopback ports and stops them.
 """
-import argparse, http.client, json, os, re, signal, socket, ssl, subprocess, sys
+import http.client, json, os, re, signal, socket, ssl, subprocess, sys
 import threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import (PROCS as procs, TMP as tmpdir, cert_paths, check, free_ports, read,  # noqa: E402
-                      recv_all, run_case, start, stop, stop_all, wait_for, wait_port, wait_until)
+from loopback import (PROCS as procs, TMP as tmpdir, case_args, cert_paths, check, free_ports,  # noqa: E402
+                      read, recv_all, run_case, start, stop, stop_all, wait_for, wait_port,
+                      wait_until)
 import loopback  # noqa: E402
 
 A = None
@@ -463,21 +464,36 @@ def case_long_target():
 
 
 def case_graceful():
-    bs = start_backends(extra={"b1": ["--delay-ms", "600"], "b2": ["--delay-ms", "600"], "b3": ["--delay-ms", "600"]})
-    lb = start_lb(bs)
+    """SIGTERM while a request is at a backend: the request is answered 200, journey-lb exits 0
+    and its listener is closed."""
+    delay = ["--delay-ms", "2000"]
+    bs = start_backends(extra={"b1": delay, "b2": delay, "b3": delay})
+    (adm,) = free_ports(1)
+    lb = start_lb(bs, "--admin", f"127.0.0.1:{adm}")
+    wait_port(adm, lb, "journey-lb's admin listener")
     result = {}
 
     def slow():
-        c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=10)
+        c = http.client.HTTPConnection("127.0.0.1", lb.plain, timeout=60)
         r, body = get(c)
         result["status"] = r.status
 
+    def in_flight():
+        c = http.client.HTTPConnection("127.0.0.1", adm, timeout=30)
+        try:
+            _, body = get(c, "/stats")
+        finally:
+            c.close()
+        return sum(s["active"] for p in json.loads(body)["pools"] for s in p["servers"])
+
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.25)
+    # SIGTERM once the request is at a backend (it waits 2 s there), not after a guessed sleep:
+    # a request still connecting when the listener closes would test nothing.
+    wait_for("the request is in flight at a backend", lambda: in_flight() == 1, 60, 0.02)
     lb.send_signal(signal.SIGTERM)
     t.join()
-    rc = lb.wait(10)
+    rc = lb.wait(60)
     check(result.get("status") == 200, f"in-flight request during SIGTERM: {result}")
     check(rc == 0, f"journey-lb exit code after SIGTERM: {rc}: {read(lb.errpath)[-500:]}")
     try:
@@ -497,11 +513,14 @@ def case_port_in_use():
             "--cert", cert_paths(A.certs)[0], "--key", cert_paths(A.certs)[1]]
 
     def second(*flags):
+        # A journey-lb that shares the port keeps running; one that refuses it exits at once.
+        # The bound is generous (an ASan start on a loaded machine), how fast it exits is not
+        # asserted.
         t0 = time.monotonic()
         try:
-            r = subprocess.run(base + list(flags), capture_output=True, text=True, timeout=5)
+            r = subprocess.run(base + list(flags), capture_output=True, text=True, timeout=45)
         except subprocess.TimeoutExpired:  # (run() kills it)
-            raise AssertionError(f"a second journey-lb {flags} still runs after 5 s: it shares the port")
+            raise AssertionError(f"a second journey-lb {flags} still runs after 45 s: it shares the port")
         return r, time.monotonic() - t0
 
     def first_serves(port, n=6):
@@ -522,12 +541,11 @@ def case_port_in_use():
         r, took = second(*flags)
         print(f"second journey-lb on the {what}: exit {r.returncode} after {took:.2f}s: {r.stderr.strip()[-200:]}")
         check(r.returncode != 0, f"second journey-lb on the {what} exited {r.returncode}")
-        check(took < 2.0, f"second journey-lb took {took:.2f}s to fail")
         check(text in r.stderr, f"message for the {what}: {r.stderr!r}")
         first_serves(lb.https)
     # SIGHUP reloads in-process: the listeners stay, and the port is still refused to others.
     lb.send_signal(signal.SIGHUP)
-    wait_for("reload logged", lambda: "reload" in read(lb.errpath), 5)
+    wait_for("reload logged", lambda: "reload" in read(lb.errpath), 60)
     r, _ = second("--listen", f"https://127.0.0.1:{lb.https}")
     check(r.returncode != 0 and "already in use" in r.stderr, f"after SIGHUP: {r.returncode} {r.stderr!r}")
     first_serves(lb.https)
@@ -536,7 +554,7 @@ def case_port_in_use():
     new = start(base + ["--listen", f"https://127.0.0.1:{lb.https}", "--reuse-port-shared",
                         "--admin", f"127.0.0.1:{other}", "--drain-delay", "0"], "lb-new")
     wait_port(other, new, "journey-lb --reuse-port-shared")
-    wait_for("new journey-lb started", lambda: "msg=started" in read(new.errpath), 10)
+    wait_for("new journey-lb started", lambda: "msg=started" in read(new.errpath), 60)
     check(stop(lb) == 0, f"old journey-lb exit status: {read(lb.errpath)[-300:]}")
     first_serves(lb.https, 10)
     # A restart on the same port right after serving (its TIME_WAIT sockets) is not "in use".
@@ -867,11 +885,5 @@ def case_check_config():
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--source", default=os.path.join(os.path.dirname(__file__), "..", ".."))
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    A = ap.parse_args()
+    A = case_args(CASES, source=os.path.join(os.path.dirname(__file__), "..", ".."))
     run_case(CASES[A.case])

@@ -5,11 +5,11 @@ table of RFC 9113 rules sent as raw frames (Debian's python3-h2 HPACK encoder, s
 
 usage: test_lb_h2.py --lb PATH --backend PATH --certs DIR --case NAME
 """
-import argparse, json, os, re, socket, ssl, struct, subprocess, sys, time
+import json, os, re, socket, ssl, struct, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import (TMP as tmpdir, cert_paths, check, free_ports, read, run_case, start,  # noqa: E402
-                      wait_port, wait_until)
+from loopback import (TMP as tmpdir, case_args, cert_paths, check, free_ports, read, run_case,  # noqa: E402
+                      start, wait_port, wait_until)
 import loopback  # noqa: E402
 
 A = None
@@ -164,6 +164,8 @@ def case_retry():
     urls = [f"https://127.0.0.1:{lb.https}/my-app/data?i={i}" for i in range(30)]  # 30 streams, 1 connection
     r = subprocess.run(["nghttp", "-n", "-s", *urls], capture_output=True, text=True, timeout=120)
     check(r.returncode == 0, f"nghttp: {r.stdout[-500:]} {r.stderr}")
+    # the access log is written once per loop iteration: wait for the 30 lines
+    wait_until(lambda: len(re.findall(r"proto=h2 stream=", read(lb.outpath))) >= 30, 10)
     log = read(lb.outpath)
     statuses = re.findall(r"proto=h2 stream=\d+ .*?status=(\d+)", log)
     check(len(statuses) == 30 and set(statuses) == {"200"}, f"30 streams all 200: {statuses}")
@@ -505,10 +507,5 @@ def case_attacks():
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    A = ap.parse_args()
+    A = case_args(CASES)
     run_case(CASES[A.case])

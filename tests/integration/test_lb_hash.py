@@ -7,10 +7,11 @@ usage: test_lb_hash.py --lb PATH --backend PATH --case NAME
 Every case starts its own processes on free loopback ports and stops them; request loops are
 bounded in count. Every client is on 127.0.0.1, so the keys are headers, cookies and paths.
 """
-import argparse, http.client, json, os, sys
+import http.client, json, os, sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import check, free_ports, read, run_case, start, stop, wait_for, wait_port  # noqa: E402
+from loopback import (case_args, check, free_ports, read, run_case, start, stop, wait_for,  # noqa: E402
+                      wait_port)
 
 A = None
 WEIGHTS = {"b1": 1, "b2": 2, "b3": 1, "b4": 1, "b5": 1}
@@ -233,9 +234,5 @@ def case_retry_follows_key():
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    A = ap.parse_args()
+    A = case_args(CASES, certs=False)
     run_case(CASES[A.case])

@@ -7,11 +7,11 @@ usage: test_lb_tls.py --lb PATH --backend PATH --certs DIR --case NAME
 A client (Python's ssl, TLS 1.2 and TLS 1.3) gets a ticket from one journey-lb and offers it to
 another one (or to the same one after SIGHUP): resumed or not is what the client sees.
 """
-import argparse, base64, os, signal, socket, ssl, subprocess, sys, time
+import base64, os, signal, socket, ssl, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import (TMP as tmpdir, cert_paths, check, free_ports, read, run_case, start,  # noqa: E402
-                      wait_for, wait_port)
+from loopback import (TMP as tmpdir, case_args, cert_paths, check, free_ports, read, run_case,  # noqa: E402
+                      start, wait_for, wait_port)
 import loopback  # noqa: E402
 
 A = None
@@ -344,10 +344,5 @@ def case_client_ca_reload():
 CASES = {n[5:]: f for n, f in globals().items() if n.startswith("case_")}
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    A = ap.parse_args()
+    A = case_args(CASES)
     run_case(CASES[A.case])

@@ -14,7 +14,6 @@ line of a tunnel, written when it ends, has both byte counts, the duration and t
 
 Every case is registered in ctest (tests/integration/lb_ws.cmake).
 """
-import argparse
 import asyncio
 import base64
 import json
@@ -32,8 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loopback  # noqa: E402
 from harden_common import rss_kib  # noqa: E402
 from test_lb import RawBackend  # noqa: E402
-from loopback import (TMP, cert_paths, check, free_port, free_ports, read, run_case, start,  # noqa: E402
-                      wait_for, wait_port)
+from loopback import (TMP, case_args, cert_paths, check, free_port, free_ports, read, run_case,  # noqa: E402
+                      start, wait_for, wait_port)
 from ws_common import (HAVE_WEBSOCKETS, NEED_WEBSOCKETS, RawConn, chunks, finish_and_read,  # noqa: E402
                        flood, frame, handshake_bytes, new_key, raw_open)
 
@@ -418,12 +417,7 @@ def case_chromium_backend():
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lb", required=True)
-    ap.add_argument("--backend", required=True)
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--case", required=True, choices=sorted(CASES))
-    A = ap.parse_args()
+    A = case_args(CASES)
     if not HAVE_WEBSOCKETS:
         sys.exit(NEED_WEBSOCKETS)
     run_case(CASES[A.case])

@@ -16,7 +16,7 @@ html="${out%.png}.html"
 fail() { echo "screenshot test: FAIL: $*" >&2; exit 1; }
 text=$(sed 's/<[^>]*>//g' "$html")
 for want in '$ journey --cacert certs/out/ca.crt --dns-servers 127.0.0.1:' '1 URL' '2 DNS' '3 route' '4 TCP' \
-  '5 TLS' 'ok: chain and host name verified' '6 HTTP' '200 OK' '7 LB' 'served by b' 'time_total'; do
+  '5 TLS' 'ok: chain and host name verified' '6 HTTP' '200  HTTP/2' '7 LB' 'served by b' 'time_total'; do
   grep -qF -- "$want" <<<"$text" || fail "the page lacks '$want'"
 done
 python3 - "$out" <<'PY'
