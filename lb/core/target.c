@@ -74,18 +74,26 @@ static int dots_by_encoded_slash(const char *s, size_t n) {
   return split && dot_piece(s + start, n - start);
 }
 
+/* The bytes that stop the scan of an already normal path: '%', '?' and '/'. */
+static const unsigned char path_stop[256] = {['%'] = 1, ['?'] = 1, ['/'] = 1};
+
 int lb_path_is_normal(const char *rest, size_t n) {
   if (!n || rest[0] != '/')
     return 0;
-  /* one pass, byte by byte: cheaper than memchr calls for the short paths of most requests */
-  for (size_t i = 0; i < n; i++) {
-    char c = rest[i];
-    if (c == '?')
+  /* a table lookup per byte, and the pairs "//" and "/." only where a '/' is: most request
+   * paths have a few segments and no '%' */
+  const unsigned char *p = (const unsigned char *)rest, *end = p + n;
+  for (;;) { /* *p == '/' */
+    if (++p == end)
       return 1;
-    if (c == '%' || (c == '/' && i + 1 < n && (rest[i + 1] == '/' || rest[i + 1] == '.')))
+    if (*p == '/' || *p == '.')
       return 0;
+    while (!path_stop[*p])
+      if (++p == end)
+        return 1;
+    if (*p != '/')
+      return *p == '?';
   }
-  return 1;
 }
 
 size_t lb_path_normalize(const char *rest, size_t n, char *out, size_t cap, const char **why) {
