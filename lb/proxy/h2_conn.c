@@ -346,6 +346,7 @@ static void h2_start(lb_client *c) {
   c->h2 = h;
   c->state = LB_C_H2;
   lb_h2_count(h, LB_H2_CONNS);
+  atomic_fetch_add_explicit(&c->ex.w->rt->h2_conns_open, 1, memory_order_relaxed);
   jc_log(JC_LOG_DEBUG, "connection %llu from %s speaks h2", (unsigned long long)c->id, c->peer);
   pump(h); /* our SETTINGS; the client's bytes come through `data` */
 }
@@ -413,6 +414,7 @@ static void h2_gone(lb_client *c) {
   free(h->out);
   free(h);
   c->h2 = NULL;
+  atomic_fetch_sub_explicit(&c->ex.w->rt->h2_conns_open, 1, memory_order_relaxed);
 }
 
 static int h2_sniff(lb_client *c) {

@@ -178,6 +178,56 @@ def case_retry():
           f"all down over h2: 503 with the reason: {r.stdout!r}")
 
 
+
+def admin_get(port, path):
+    with socket.create_connection(("127.0.0.1", port), 10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        return loopback.recv_all(s, 10).decode(errors="replace").partition("\r\n\r\n")[2]
+
+
+def case_protocols():
+    """7 requests over h2 (streams of one connection) and 5 over HTTP/1.1: /stats' "protocols"
+    and /metrics' journey_lb_requests_by_proto_total count each side exactly; an h2 connection
+    with a stream whose head is still coming shows as open in both, and as closed once it ends."""
+    bs = start_backends(1)
+    adm = free_ports(1)[0]
+    lb = start_lb(bs, "--admin", f"127.0.0.1:{adm}")
+    wait_port(adm, lb, "admin")
+    n_h2, n_h1 = 7, 5
+    urls = [f"https://127.0.0.1:{lb.https}/my-app/data?i={i}" for i in range(n_h2)]
+    r = subprocess.run(["nghttp", "-n", *urls], capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, f"nghttp: {r.stdout[-500:]} {r.stderr}")
+    r = curl(lb, "--http1.1", "-o", "/dev/null", "-w", "%{http_code} ",
+             *[a for i in range(n_h1 - 1) for a in (f"https://{HOST}:{lb.https}/my-app/data?h1={i}", "-o", "/dev/null")])
+    check(r.stdout.split() == ["200"] * n_h1, f"{n_h1} HTTP/1.1 requests: {r.stdout} {r.stderr}")
+
+    def counts():
+        p = json.loads(admin_get(adm, "/stats"))["protocols"]
+        return p["http/1.1"]["requests"], p["h2"]["requests"]
+    wait_until(lambda: counts() == (n_h1, n_h2), 10)
+    p = json.loads(admin_get(adm, "/stats"))["protocols"]
+    print("/stats protocols:", p)
+    check(counts() == (n_h1, n_h2), f"/stats protocols: {n_h1} http/1.1 and {n_h2} h2 requests: {p}")
+    m = admin_get(adm, "/metrics")
+    got = dict(re.findall(r'^journey_lb_requests_by_proto_total\{proto="([^"]+)"\} (\d+)$', m, re.M))
+    print("/metrics:", got)
+    check(got == {"http/1.1": str(n_h1), "h2": str(n_h2)}, f"/metrics by protocol: {got}")
+    check(p["h2"]["connections_open"] == 0 and p["h2"]["streams_open"] == 0, f"nothing open now: {p}")
+
+    c = H2Raw(lb.https)
+    c.send(frame(HEADERS, 1, 1, hpack_block(req(f"{HOST}:{lb.https}"))[:4]))  # the head goes on
+    opened = lambda: json.loads(admin_get(adm, "/stats"))["protocols"]["h2"]  # noqa: E731
+    check(wait_until(lambda: (opened()["connections_open"], opened()["streams_open"]) == (1, 1), 10),
+          f"one h2 connection and one stream open: {opened()}")
+    m = admin_get(adm, "/metrics")
+    check(re.search(r"(?m)^journey_lb_h2_connections_open 1$", m) and
+          re.search(r"(?m)^journey_lb_h2_streams_open 1$", m), "/metrics: the open connection and stream")
+    c.s.close()
+    check(wait_until(lambda: (opened()["connections_open"], opened()["streams_open"]) == (0, 0), 10),
+          f"closed: {opened()}")
+    check(counts() == (n_h1, n_h2), f"a stream with no whole head is no request: {counts()}")
+
+
 # ---------------------------------------------------------------- RFC 9113 table (raw frames)
 
 DATA, HEADERS, RST, SETTINGS, PING, GOAWAY, WINUPD, CONT = 0, 1, 3, 4, 6, 7, 8, 9
