@@ -57,6 +57,18 @@ WORKLOADS = collections.OrderedDict([
                 "through the LB to the journey-backends' /ws echo, answered 101, then idle; RSS of all the "
                 "LB's processes before and after", [("kb_per_tunnel", "kB/tunnel", False, "{:.1f}"),
                                                     ("held", "tunnels held", True, "{:.0f}")])),
+    ("h2-m1", ("10a. HTTP/2 over TLS, 1 stream per connection", "h2load -c 64 -m 1: 64 h2 connections "
+               "(ALPN h2), one request in flight on each, GET /my-app/data to the journey-backends",
+               [("rps", "req/s", True, "{:,.0f}"), ("p50", "p50 ms", False, "{:.2f}"),
+                ("p99", "p99 ms", False, "{:.2f}"), ("us_per_req", "LB CPU µs/req", False, "{:.1f}")])),
+    ("h2-m10", ("10b. HTTP/2 over TLS, 10 streams per connection", "h2load -c 64 -m 10: the same with ten "
+                "concurrent streams on each connection", [("rps", "req/s", True, "{:,.0f}"),
+                                                          ("p50", "p50 ms", False, "{:.2f}"),
+                                                          ("p99", "p99 ms", False, "{:.2f}"),
+                                                          ("us_per_req", "LB CPU µs/req", False, "{:.1f}")])),
+    ("h2-idle", ("10c. Memory per idle HTTP/2 connection", "bench/h2hold.py: N h2 connections (ALPN h2), "
+                 "one request each, then idle; RSS of all the LB's processes before and after",
+                 [("kb_per_conn", "kB/conn", False, "{:.1f}"), ("rss_after", "RSS MB", False, "{:.0f}")])),
     ("pool", ("6. Cost growth with the pool size", "wrk, plain HTTP keep-alive, 64 connections, N nginx "
               "backends (one nginx, N ports)", [("rps", "req/s", True, "{:,.0f}"),
                                                 ("us_per_req", "LB CPU µs/req", False, "{:.1f}")])),
@@ -116,7 +128,7 @@ def derive(r):
         r["gen_us_per_conn"] = str(gen * 1e6 / rps)  # the client's cost: is it the limit?
     if r.get("workload") == "tls-resume" and num(r.get("connections")):
         r["resumed_pct"] = str(100.0 * num(r.get("resumed", 0)) / num(r["connections"]))
-    if r.get("workload") in ("memory", "tunnel") and num(r.get("rss_after")):
+    if r.get("workload") in ("memory", "tunnel", "h2-idle") and num(r.get("rss_after")):
         r["rss_after"] = str(num(r["rss_after"]) / 1024)
     return r
 
@@ -173,12 +185,13 @@ def table(records, workload, out):
             meds = {}
             for lb in lbs:
                 s = stats(per.get(lb, []), metric)
-                if s is None:
-                    cells.append("–")
+                if s is None:  # e.g. error=not-negotiated: the LB did not speak the protocol
+                    errs = sorted({r["error"] for r in per.get(lb, []) if r.get("error")})
+                    cells.append(", ".join(e.replace("-", " ") for e in errs) or "–")
                     continue
                 meds[lb] = s[0]
                 cells.append(fmt.format(s[0]) + (f" ({fmt.format(s[1])}–{fmt.format(s[2])})" if s[3] > 1 else ""))
-            if all(c == "–" for c in cells[2:]):
+            if all(num(c.replace(",", "").split(" ")[0]) is None for c in cells[2:]):
                 continue
             for p in peers:
                 a, b = meds.get("journey"), meds.get(p)
@@ -233,6 +246,13 @@ def targets(records):
                    f"instructions per new TLS connection ≤ 0.9 × {LB_NAMES[p]}'s (callgrind)")
     ratio_rows("memory", "kb_per_conn", "haproxy", 1.0, False, "memory per idle TLS connection ≤ HAProxy's")
     ratio_rows("tunnel", "kb_per_tunnel", "haproxy", 1.0, False, "memory per idle WebSocket tunnel ≤ HAProxy's")
+    for w in ("h2-m1", "h2-m10"):
+        for p in ("haproxy", "nginx"):
+            ratio_rows(w, "rps", p, 1.1, True, f"{WORKLOADS[w][0][5:]} req/s ≥ 1.1 × {LB_NAMES[p]}")
+            ratio_rows(w, "us_per_req", p, 1.0, False, f"{WORKLOADS[w][0][5:]} LB CPU per request ≤ {LB_NAMES[p]}'s")
+        if any(r.get("workload") == w and r.get("lb") == "journey" and r.get("error") for r in records):
+            rows.append((f"{WORKLOADS[w][0][5:]}: journey-lb does not negotiate h2", "–", "**missed**"))
+    ratio_rows("h2-idle", "kb_per_conn", "haproxy", 1.0, False, "memory per idle HTTP/2 connection ≤ HAProxy's")
     if any(r.get("workload") == "pool" for r in records):
         for algo in sorted({r["algo"] for r in records if r.get("workload") == "pool"}):
             have = sorted({int(r["pool"]) for r in records if r.get("workload") == "pool"

@@ -25,7 +25,11 @@
 #   syscalls           system calls per request of each LB (strace -c, 1 worker)
 #   tunnel             RSS growth per idle WebSocket tunnel (journey-backends' /ws), HTTPS and
 #                      plain, 1 000 tunnels; journey-lb and HAProxy only
-# memory, pool, callgrind, syscalls and tunnel run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
+#   h2-m1 h2-m10       HTTP/2 over TLS: h2load -c 64 -m 1 / -m 10 (64 connections, 1 or 10 streams
+#                      in flight on each); HAProxy with `alpn h2,http/1.1`, nginx `listen ... http2`
+#   h2-idle            RSS growth per idle HTTP/2 connection (one request each, then idle; bench/h2hold.py)
+# An LB that does not negotiate h2 (ALPN, checked with curl first) gets "not negotiated" in the h2 rows.
+# memory, pool, callgrind, syscalls, tunnel and h2-idle run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
 # same worker count, round-robin, keep-alive to the backends, access logs off for all three (on in
 # ka-logs and the callgrind logs=on rows).
 # --quick: 1 worker, 1 round of 2 s, journey-backend backends only, 500 connections, pools 3 and
@@ -62,21 +66,21 @@ while [ $# -gt 0 ]; do
     --tls-versions) tls_versions=$2; shift 2 ;;
     --no-install) install=0; shift ;;
     --build-dir) build_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 if [ $quick = 1 ]; then
   : "${workers_list:=1}" "${rounds:=1}" "${duration:=2}" "${out:=bench/out}"
   [ "$backends_set" = 1 ] || backends=journey
-  mem_counts="500" tunnel_counts="500" pool_sizes="3 300" pool_rounds=1 pool_duration=1 short_duration=$duration cg_requests=1000 cg_lbs="journey" sys_requests=2000
+  mem_counts="500" tunnel_counts="500" h2_counts="500" pool_sizes="3 300" pool_rounds=1 pool_duration=1 short_duration=$duration cg_requests=1000 cg_lbs="journey" sys_requests=2000
 else
   : "${workers_list:=1 2}" "${rounds:=3}" "${duration:=4}" "${out:=docs/bench}"
-  mem_counts="1000 10000" tunnel_counts="1000" pool_sizes="3 30 300" pool_rounds=2 pool_duration=3 short_duration=$((duration > 3 ? 3 : duration))
+  mem_counts="1000 10000" tunnel_counts="1000" h2_counts="1000" pool_sizes="3 30 300" pool_rounds=2 pool_duration=3 short_duration=$((duration > 3 ? 3 : duration))
   cg_requests=3000 cg_lbs="journey haproxy nginx" sys_requests=10000
 fi
 cg_small=$((cg_requests / 5)) cg_conns=$((cg_requests / 6)) cg_conns_small=$((cg_requests / 30))
-all_workloads="https-ka http-ka tls-new tls-resume tls-close ka-logs latency memory pool callgrind syscalls tunnel"
+all_workloads="https-ka http-ka tls-new tls-resume tls-close ka-logs latency memory pool callgrind syscalls tunnel h2-m1 h2-m10 h2-idle"
 : "${only:=$all_workloads}"
 for w in $only; do
   case " $all_workloads " in *" $w "*) ;; *) echo "run.sh: unknown workload '$w' (one of: $all_workloads)" >&2; exit 2 ;; esac
@@ -160,7 +164,9 @@ bench_wait_http "http://${nb_addrs[0]}/my-app/data" || { cat "$BENCH_TMP/nginx-b
 # ---------------------------------------------------------------------------------------------
 # The three load balancers, started with equivalent settings. start_lbs WORKERS ALGO ADDR...
 # sets, per LB: PORT_S[lb] (https), PORT_H[lb] (http), PID[lb] and TREE[lb] (its processes).
+# With h2_on=1 the HTTPS listeners of HAProxy and nginx offer h2 too (journey-lb does by default).
 declare -A PORT_S PORT_H PID TREE
+h2_on=0
 lb_list="$lbs "
 start_lbs() {
   local workers=$1 algo=$2 tag=$3
@@ -205,7 +211,7 @@ start_lbs() {
     if [ "$logs" = 1 ]; then echo "  log global"; echo "  option httplog"; fi
     echo "  maxconn $hmaxconn"
     echo "frontend fe_https"
-    echo "  bind 127.0.0.1:${PORT_S[haproxy]} ssl crt $certs/haproxy.pem alpn http/1.1"
+    echo "  bind 127.0.0.1:${PORT_S[haproxy]} ssl crt $certs/haproxy.pem alpn $([ $h2_on = 1 ] && echo h2,http/1.1 || echo http/1.1)"
     echo "  http-request set-header X-Forwarded-Proto https"
     echo "  default_backend be"
     echo "frontend fe_http"
@@ -242,7 +248,8 @@ start_lbs() {
     echo "    keepalive 64; keepalive_requests 100000000; keepalive_timeout 15s;"
     echo "  }"
     echo "  server {"
-    echo "    listen 127.0.0.1:${PORT_S[nginx]} ssl;"
+    # nginx 1.22 (Debian 12) takes h2 as a listen parameter; \`http2 on;\` came in 1.25.1.
+    echo "    listen 127.0.0.1:${PORT_S[nginx]} ssl$([ $h2_on = 1 ] && echo ' http2');"
     echo "    listen 127.0.0.1:${PORT_H[nginx]};"
     echo "    ssl_certificate $certs/server.crt; ssl_certificate_key $certs/server.key;"
     echo "    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:SSL:20m;"
@@ -299,6 +306,10 @@ run_one() {
     tls-close)
       cmd=(wrk -t"$threads" -c16 -d"${short_duration}s" --latency -H "Connection: close" "$(url_of "$lb" https)")
       gen_cap=$threads ;;
+    h2-m1|h2-m10)
+      rm -f "$BENCH_TMP/h2load.log"
+      cmd=(h2load -c "$conns" -m "${workload#h2-m}" -t "$threads" -D "$duration" --log-file "$BENCH_TMP/h2load.log" "$(url_of "$lb" https)")
+      gen_cap=$threads ;;
     latency)
       rm -f "$BENCH_TMP/h2load.log"
       cmd=(h2load --h1 -c16 --rps 125 -D "$short_duration" --log-file "$BENCH_TMP/h2load.log" "$(url_of "$lb" https)") ;;
@@ -308,7 +319,7 @@ run_one() {
   { echo "### $fields: ${cmd[*]}"; cat "$BENCH_TMP/gen.out"; } >>"$raw/generator-output.log"
   case $workload in
     tls-new|tls-resume) parsed=$(bench_parse_tlsconn "$BENCH_TMP/gen.out") || true ;;
-    latency) parsed=$(bench_parse_h2load "$BENCH_TMP/gen.out" "$BENCH_TMP/h2load.log") || true ;;
+    latency|h2-m1|h2-m10) parsed=$(bench_parse_h2load "$BENCH_TMP/gen.out" "$BENCH_TMP/h2load.log") || true ;;
     *) parsed=$(bench_parse_wrk "$BENCH_TMP/gen.out") || true ;;
   esac
   local limit
@@ -373,14 +384,22 @@ done
 # hold_idle LB PORT COUNT WHAT [tlsconn flags]: RSS of LB's processes (rss0), then COUNT idle
 # connections held open by `tlsconn hold` (sets held), then RSS again (rss1); the generator's
 # output goes to raw/generator-output.log under WHAT.
+# With --h2 as the only flag, the connections are HTTP/2 ones held by bench/h2hold.py.
 hold_idle() {
-  local lb=$1 port=$2 count=$3 what=$4 fifo=$BENCH_TMP/hold.fifo hold_pid f warm=()
+  local lb=$1 port=$2 count=$3 what=$4 fifo=$BENCH_TMP/hold.fifo hold_pid f warm=() holder
   shift 4
-  for f in "$@"; do [ "$f" = --websocket ] || warm+=("$f"); done # warm-up: plain requests
-  "$TLSCONN" rate "${warm[@]}" --connect "127.0.0.1:$port" --concurrency 4 --duration 1 >/dev/null || true
+  if [ "${1:-}" = --h2 ]; then
+    holder=(/usr/bin/python3 bench/h2hold.py --ca "$certs/ca.crt")
+    shift
+    h2load -n 200 -c 4 "https://127.0.0.1:$port/my-app/data" >/dev/null 2>&1 || true
+  else
+    holder=("$TLSCONN" hold)
+    for f in "$@"; do [ "$f" = --websocket ] || warm+=("$f"); done # warm-up: plain requests
+    "$TLSCONN" rate "${warm[@]}" --connect "127.0.0.1:$port" --concurrency 4 --duration 1 >/dev/null || true
+  fi
   rss0=$(bench_rss_kb ${TREE[$lb]})
   rm -f "$fifo" && mkfifo "$fifo"
-  "$TLSCONN" hold "$@" --connect "127.0.0.1:$port" --count "$count" --concurrency 64 --timeout 120 \
+  "${holder[@]}" "$@" --connect "127.0.0.1:$port" --count "$count" --concurrency 64 --timeout 120 \
     <"$fifo" >"$BENCH_TMP/hold.out" 2>&1 &
   hold_pid=$!
   exec 9>"$fifo"
@@ -390,7 +409,18 @@ hold_idle() {
   held=$(sed -n 's/^held=\([0-9]*\).*/\1/p' "$BENCH_TMP/hold.out")
   exec 9>&-
   wait $hold_pid || true
-  { echo "### $what: tlsconn hold $* --count $count"; cat "$BENCH_TMP/hold.out"; } >>"$raw/generator-output.log"
+  { echo "### $what: ${holder[*]##*/} $* --count $count"; cat "$BENCH_TMP/hold.out"; } >>"$raw/generator-output.log"
+}
+
+# measure_idle WORKLOAD LB COUNT HOLD-FLAGS...: hold_idle on LB's HTTPS port, then one record with
+# the kB per connection held (1 worker).
+measure_idle() {
+  local w=$1 lb=$2 count=$3 kb
+  shift 3
+  hold_idle "$lb" "${PORT_S[$lb]}" "$count" "workload=$w count=$count lb=$lb" "$@"
+  kb=$(awk -v a="$rss0" -v b="$rss1" -v n="${held:-0}" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "" }')
+  bench_record "workload=$w count=$count workers=1 lb=$lb round=1 rss_before=$rss0 rss_after=$rss1 held=${held:-0} kb_per_conn=$kb"
+  bench_log "$w $lb $count connections: held ${held:-0}, RSS $rss0 -> $rss1 kB, ${kb:-no} kB/conn"
 }
 
 # 5: memory per idle TLS connection (fresh LBs for each count: freed memory is not given back).
@@ -403,10 +433,7 @@ if wants memory; then
     fi
     start_lbs 1 round-robin "memory-$count" "${nb_addrs[@]:0:3}"
     for lb in $lb_list; do
-      hold_idle "$lb" "${PORT_S[$lb]}" "$count" "workload=memory count=$count lb=$lb" --tls
-      kb=$(awk -v a="$rss0" -v b="$rss1" -v n="${held:-0}" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "" }')
-      bench_record "workload=memory count=$count workers=1 lb=$lb round=1 rss_before=$rss0 rss_after=$rss1 held=${held:-0} kb_per_conn=$kb"
-      bench_log "memory $lb $count connections: held ${held:-0}, RSS $rss0 -> $rss1 kB, $kb kB/conn"
+      measure_idle memory "$lb" "$count" --tls
       sleep 1
     done
     stop_lbs
@@ -578,6 +605,62 @@ if wants tunnel; then
   lb_list=$lb_list_saved
 fi
 
+# 10: HTTP/2 over TLS (journey-backends): h2load with 1 and 10 streams in flight per connection,
+# interleaved rounds; then memory per idle h2 connection (1 worker, fresh LBs). An LB whose ALPN
+# does not give h2 (curl --http2 says %{http_version} 1.1) is not measured: its record says
+# error=not-negotiated and its row "not negotiated".
+h2_speaks() { # LB: does its HTTPS listener negotiate h2?
+  [ "$(curl -sk --http2 -o /dev/null --max-time 5 -w '%{http_version}' "$(url_of "$1" https)")" = 2 ]
+}
+h2_ws=()
+for w in h2-m1 h2-m10; do wants $w && h2_ws+=("$w"); done
+if [ ${#h2_ws[@]} -gt 0 ]; then
+  h2_on=1
+  for workers in $workers_list; do
+    bench_log "h2: workers $workers, journey backends"
+    start_lbs "$workers" round-robin "h2-w$workers" "${jb_addrs[@]}"
+    declare -A H2OK=()
+    for lb in $lb_list; do
+      if h2_speaks "$lb"; then H2OK[$lb]=1; else
+        H2OK[$lb]=0
+        bench_log "h2: $lb does not negotiate h2 (ALPN gave http/1.1): its h2 rows say not negotiated"
+      fi
+      [ "${H2OK[$lb]}" = 1 ] && { h2load -n $((quick ? 500 : 5000)) -c 16 -m 10 "$(url_of "$lb" https)" >/dev/null 2>&1 || true; }
+    done
+    for round in $(seq "$rounds"); do
+      for w in "${h2_ws[@]}"; do
+        for lb in $lb_list; do
+          if [ "${H2OK[$lb]}" = 1 ]; then
+            run_one "$w" "$lb" "$round" "$workers" "workers=$workers backend=journey-backend"
+          else
+            bench_record "workload=$w workers=$workers backend=journey-backend lb=$lb round=$round error=not-negotiated"
+          fi
+        done
+      done
+    done
+    stop_lbs
+  done
+  h2_on=0
+fi
+if wants h2-idle; then
+  h2_on=1
+  for count in $h2_counts; do
+    bench_log "h2-idle: $count idle HTTP/2 connections"
+    start_lbs 1 round-robin "h2-idle-$count" "${nb_addrs[@]:0:3}"
+    for lb in $lb_list; do
+      if ! h2_speaks "$lb"; then
+        bench_log "h2-idle: $lb does not negotiate h2: not measured"
+        bench_record "workload=h2-idle count=$count workers=1 lb=$lb round=1 error=not-negotiated"
+        continue
+      fi
+      measure_idle h2-idle "$lb" "$count" --h2
+      sleep 1
+    done
+    stop_lbs
+  done
+  h2_on=0
+fi
+
 # ---------------------------------------------------------------------------------------------
 # Results page: machine, versions, commands, then report.py's tables, targets and plots.
 elapsed=$(($(date +%s) - started))
@@ -635,6 +718,10 @@ meta=$BENCH_TMP/meta.md
   echo "  - tunnel: \`bench/tlsconn hold --websocket [--tls] --count N --concurrency 64\` (WebSocket handshakes to the"
   echo "    journey-backends' /ws, answered 101, then idle), RSS of the LB's processes before and after; HAProxy with"
   echo "    \`timeout tunnel 1h\` (journey-lb's --tunnel-timeout default); nginx not measured (its config here is not a WebSocket one)"
+  echo "  - h2-m1/h2-m10: \`h2load -c$conns -m 1|10 -t$threads -D ${duration} --log-file F URL\` over TLS with ALPN h2 (HAProxy"
+  echo "    \`bind ... alpn h2,http/1.1\`, nginx \`listen ... ssl http2\`, journey-lb's default ALPN), journey-backends behind;"
+  echo "    an LB whose ALPN gives http/1.1 (\`curl --http2 -w %{http_version}\`) is not measured: \"not negotiated\""
+  echo "  - h2-idle: \`bench/h2hold.py --count N --concurrency 64\` (N h2 connections, one request each, then idle), RSS before and after"
   echo "- CPU accounting per round: utime+stime from /proc/PID/stat of the LB's processes and the backends, the"
   echo "  load generator's from the shell's children times, the machine's from /proc/stat; in cores (1.0 = one CPU busy)."
   echo

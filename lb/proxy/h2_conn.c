@@ -35,11 +35,13 @@ static void pump(h2_conn *h);
 static void schedule(h2_conn *h);
 
 static lb_runtime *rt_of(h2_conn *h) { return h->c->ex.w->rt; }
+static void calm_down(h2_conn *h, int which, const char *why);
 
 /* ---- nghttp2 callbacks ---- */
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   h2_conn *h = ud;
+  h->block_bytes = 0;
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   h2_stream *st = lb_h2_stream_new(h, f->hd.stream_id);
@@ -53,7 +55,16 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
                      const uint8_t *value, size_t vl, uint8_t flags, void *ud) {
-  (void)flags, (void)ud;
+  (void)flags;
+  h2_conn *h = ud;
+  /* HPACK bomb: a few bytes on the wire that decode to megabytes (references to one big table
+   * entry). A list a little over the limit gets its 431 on the stream; one decoded past four
+   * times the limit ends the connection before it costs more (HAProxy and nginx close at once). */
+  h->block_bytes += nl + vl + 32;
+  if (h->block_bytes > 4 * (size_t)rt_of(h)->cfg.max_header_size) {
+    calm_down(h, LB_H2_HPACK_BOMB, "header list decoded to over 4x max-header-size (HPACK bomb)");
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
   h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
   if (st && f->hd.type == NGHTTP2_HEADERS && !st->headers_done)
     lb_h2_req_add(&st->req, name, nl, value, vl); /* over the limit: 431 at the end */

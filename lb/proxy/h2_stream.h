@@ -55,6 +55,7 @@ struct h2_conn {
   uint64_t reset_window_start;
   uint32_t resets_in_window;
   uint32_t nstreams;
+  size_t block_bytes;     /* the header list being decoded, as RFC 9113 counts it (+32 a field) */
   int32_t max_stream_id;  /* the highest client stream id seen in HEADERS */
   unsigned writing : 1;   /* out handed to lb_client_send */
   unsigned goaway : 1;    /* GOAWAY submitted: close when the streams are done */

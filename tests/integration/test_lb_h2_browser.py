@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""A real browser speaks HTTP/2 to the load balancer: Debian's chromium, headless, loads
+https://www.my-app.com:PORT/my-app/data through the LB (the name mapped to 127.0.0.1, the
+development certificate trusted by its public key hash, nothing else trusted), and:
+  - its net log (--log-net-log) shows the TLS handshake with ALPN "h2", an HTTP2_SESSION to the
+    LB's port, the request's HEADERS for /my-app/data sent on that session and ":status: 200"
+    received on the same stream: the page came over h2, not HTTP/1.1;
+  - the page it rendered (--dump-dom) is the backend's JSON for /my-app/data (the backend's name,
+    the path it saw, the items), so the request went through the LB to the backend.
+
+usage: test_lb_h2_browser.py --target journey|haproxy|nginx --backend PATH --certs DIR [--lb PATH]
+                             [--artifacts DIR]   (keeps the net log and the page there)
+
+The same check against HAProxy (`alpn h2,http/1.1`) and nginx (`listen ... ssl http2`) proves it
+before journey-lb is held to it.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loopback import TMP, cert_paths, check, free_port, run_case, start, wait_port  # noqa: E402
+from h2_peers import HOST, TARGETS, start_target  # noqa: E402
+
+A = None
+
+
+def spki_hash(cert):
+    """base64 SHA-256 of the certificate's public key: what --ignore-certificate-errors-spki-list
+    takes, so that Chromium trusts this one key and still checks everything else."""
+    der = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"], capture_output=True,
+                         check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=der,
+                         capture_output=True, check=True).stdout
+    import base64
+    import hashlib
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def netlog_events(path):
+    """(event type name, source type name, params) of every event in a Chromium net log."""
+    with open(path) as f:
+        log = json.load(f)
+    types = {v: k for k, v in log["constants"]["logEventTypes"].items()}
+    sources = {v: k for k, v in log["constants"]["logSourceType"].items()}
+    return [(types.get(e["type"], str(e["type"])), sources.get(e["source"]["type"], ""),
+             e["source"]["id"], e.get("params", {})) for e in log["events"]]
+
+
+def case_chromium():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    check(chromium, "chromium is not installed (scripts/install-deps.sh installs it)")
+    record = os.path.join(TMP, "record")
+    bport = free_port()
+    be = start([A.backend, "--listen", f"127.0.0.1:{bport}", "--name", "b1", "--record", record], "b1")
+    wait_port(bport, be, "journey-backend")
+    lb = start_target(A.target, A.certs, [("b1", bport)], A.lb)
+    netlog = os.path.join(TMP, "netlog.json")
+    url = f"https://{HOST}:{lb.port}/my-app/data"
+    r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-extensions", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={os.path.join(TMP, 'chromium-profile')}",
+                        f"--log-net-log={netlog}", f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
+                        f"--ignore-certificate-errors-spki-list={spki_hash(cert_paths(A.certs)[0])}",
+                        "--dump-dom", url], capture_output=True, text=True, timeout=180)
+    dom = r.stdout
+    if A.artifacts:
+        os.makedirs(A.artifacts, exist_ok=True)
+        shutil.copy(netlog, os.path.join(A.artifacts, f"h2-netlog-{A.target}.json"))
+        with open(os.path.join(A.artifacts, f"h2-page-{A.target}.html"), "w") as f:
+            f.write(dom)
+    check(r.returncode == 0, f"chromium exit {r.returncode}: {r.stderr[-800:]}")
+    events = netlog_events(netlog)
+
+    alpn = [p.get("next_proto") for t, _, _, p in events if t == "SSL_CONNECT" and "next_proto" in p]
+    check(alpn, "the net log has no completed TLS handshake")
+    check(alpn[0] == "h2", f"ALPN: Chromium negotiated {alpn[0]!r} with the LB, not h2")
+    sessions = {sid for t, st, sid, p in events
+                if t == "HTTP2_SESSION" and p.get("host") == f"{HOST}:{lb.port}"}
+    check(sessions, f"no HTTP2_SESSION to {HOST}:{lb.port} in the net log")
+    sent = [p.get("stream_id") for t, _, sid, p in events if sid in sessions and
+            t == "HTTP2_SESSION_SEND_HEADERS" and ":path: /my-app/data" in p.get("headers", [])]
+    check(sent, "the HEADERS of /my-app/data were not sent on the h2 session")
+    got = [(p.get("stream_id"), p.get("headers", [])) for t, _, sid, p in events
+           if sid in sessions and t == "HTTP2_SESSION_RECV_HEADERS"]
+    check(any(h and h[0] == ":status: 200" for s, h in got if s == sent[0] or sent[0] is None),
+          f"no :status 200 on the request's stream {sent[0]}: {got[:3]}")
+
+    check('"backend":"b1"' in dom and '"path":"/my-app/data"' in dom and '"items":' in dom,
+          f"the page is not the backend's /my-app/data: {dom[:400]!r}")
+    with open(record, "rb") as f:
+        check(b"GET /my-app/data HTTP/1.1" in f.read(), "the backend did not receive the request")
+    print(f"{A.target}: ALPN h2, HTTP2_SESSION to {HOST}:{lb.port}, /my-app/data on stream "
+          f"{sent[0]} answered 200; the page shows the backend's JSON ({len(dom)} bytes of DOM)")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--target", choices=TARGETS, default="journey")
+    ap.add_argument("--lb", help="journey-lb's binary (--target journey)")
+    ap.add_argument("--backend", required=True)
+    ap.add_argument("--certs", required=True)
+    ap.add_argument("--artifacts", help="keep the net log and the page here")
+    A = ap.parse_args()
+    if A.target == "journey" and not A.lb:
+        ap.error("--target journey needs --lb PATH")
+    run_case(case_chromium)
