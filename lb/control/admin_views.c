@@ -158,6 +158,12 @@ static int snapshot(lb_control *ctl, snap *sn, int with_recent, const char *id) 
   sn->s.connections_active = atomic_load(&rt->conns_active);
   for (int i = 0; i < LB_H2_NCOUNTERS; i++)
     sn->s.h2[i] = atomic_load(&rt->h2[i]);
+  sn->s.h2_conns_open = atomic_load(&rt->h2_conns_open);
+  sn->s.h2_streams_open = atomic_load(&rt->h2_streams_open);
+  for (int w = 0; w < rt->nworkers; w++)
+    for (int i = 0; i < LB_PROTO_COUNT; i++)
+      sn->s.requests_by_proto[i] +=
+          atomic_load_explicit(&rt->workers[w].requests_by_proto[i], memory_order_relaxed);
   sn->s.tunnels_open = atomic_load(&rt->tunnels_open);
   sn->s.tunnels_total = atomic_load(&rt->tunnels_total);
   sn->s.reloads = ctl->reloads;

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+const char *const lb_stats_proto_names[LB_PROTO_COUNT] = {"http/1.1", "h2"};
+
 const char *const lb_stats_h2_names[LB_H2_NCOUNTERS] = {
     "connections", "streams", "client_resets", "rapid_reset_goaway", "continuation_flood",
     "header_list_too_large", "flood", "protocol_error", "hpack_bomb_goaway"};
@@ -170,6 +172,11 @@ int lb_stats_json(const lb_stats *s, jc_buf *b) {
   lb_puts(&o, "],\"h2\":{");
   for (int i = 0; i < LB_H2_NCOUNTERS; i++)
     lb_putf(&o, "%s\"%s\":%llu", i ? "," : "", lb_stats_h2_names[i], (unsigned long long)s->h2[i]);
+  lb_putf(&o, "},\"protocols\":{\"http/1.1\":{\"requests\":%llu},\"h2\":{\"requests\":%llu,"
+              "\"connections_open\":%llu,\"streams_open\":%llu}",
+          (unsigned long long)s->requests_by_proto[LB_PROTO_HTTP1],
+          (unsigned long long)s->requests_by_proto[LB_PROTO_H2],
+          (unsigned long long)s->h2_conns_open, (unsigned long long)s->h2_streams_open);
   lb_puts(&o, "},\"pools\":[");
   for (int p = 0; p < s->npools; p++) {
     const lb_stats_pool *pl = &s->pools[p];
@@ -393,6 +400,16 @@ int lb_stats_prometheus(const lb_stats *s, jc_buf *b) {
   for (int i = 0; i < LB_H2_NCOUNTERS; i++)
     lb_putf(&o, "journey_h2_events_total{event=\"%s\"} %llu\n", lb_stats_h2_names[i],
             (unsigned long long)s->h2[i]);
+
+  family(&o, "journey_lb_requests_by_proto_total", "counter",
+         "Client requests by protocol (an HTTP/2 stream is one request).");
+  for (int i = 0; i < LB_PROTO_COUNT; i++)
+    lb_putf(&o, "journey_lb_requests_by_proto_total{proto=\"%s\"} %llu\n", lb_stats_proto_names[i],
+            (unsigned long long)s->requests_by_proto[i]);
+  family(&o, "journey_lb_h2_connections_open", "gauge", "Open HTTP/2 client connections.");
+  lb_putf(&o, "journey_lb_h2_connections_open %llu\n", (unsigned long long)s->h2_conns_open);
+  family(&o, "journey_lb_h2_streams_open", "gauge", "Open HTTP/2 streams (requests in flight).");
+  lb_putf(&o, "journey_lb_h2_streams_open %llu\n", (unsigned long long)s->h2_streams_open);
 
   family(&o, "journey_listener_connections_total", "counter", "Client connections accepted.");
   for (int i = 0; i < s->nlisteners; i++) {

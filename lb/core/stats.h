@@ -114,6 +114,10 @@ enum {
 };
 extern const char *const lb_stats_h2_names[LB_H2_NCOUNTERS];
 
+/* Protocols of client requests (/stats "protocols", /metrics journey_lb_requests_by_proto_total). */
+enum { LB_PROTO_HTTP1 = 0, LB_PROTO_H2, LB_PROTO_COUNT };
+extern const char *const lb_stats_proto_names[LB_PROTO_COUNT];
+
 typedef struct lb_stats {
   const char *version;
   const char *build;      /* compiler, OpenSSL and libuv versions */
@@ -124,6 +128,8 @@ typedef struct lb_stats {
   uint64_t tunnels_open, tunnels_total; /* WebSocket tunnels: now, since start */
   uint64_t reloads, reload_failures;
   uint64_t h2[LB_H2_NCOUNTERS];
+  uint64_t requests_by_proto[LB_PROTO_COUNT];
+  uint64_t h2_conns_open, h2_streams_open;
   int nlisteners;
   lb_stats_listener *listeners;
   int npools;

@@ -188,6 +188,12 @@ static size_t fast_line(char *out, const fields *fs) {
 
 void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
   lb_runtime *rt = ex->w->rt;
+  /* Every request ends here once (logged or not): its protocol's count. This worker is the
+   * only writer, so a plain load and store (no locked add) keep the HTTP/1.1 path cheap. */
+  atomic_uint_fast64_t *count =
+      &ex->w->requests_by_proto[conn->stream ? LB_PROTO_H2 : LB_PROTO_HTTP1];
+  atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
   if (!rt->cfg.access_log)
     return;
   lb_timers tm;

@@ -226,11 +226,23 @@ static int busy(const h2_conn *h) {
   return 0;
 }
 
-/* No stream: the idle timeout; streams whose heads are not whole yet (a slow or stalled header
- * block): the header timeout; else none (the exchanges time themselves). */
+/* 1 while a stream gathers a body without content-length before its request goes out (its
+ * exchange, which would time the body, has not started). */
+static int gathering(const h2_conn *h) {
+  for (const h2_stream *st = h->streams; st; st = st->next)
+    if (st->headers_done && !st->dispatched && !st->finished)
+      return 1;
+  return 0;
+}
+
+/* A body being gathered: the body timeout (moved by every read, as for HTTP/1.1); no stream:
+ * the idle timeout; streams whose heads are not whole yet (a slow or stalled header block): the
+ * header timeout; else none (the exchanges time themselves). */
 static void arm_idle(h2_conn *h) {
   const lb_config *cfg = &rt_of(h)->cfg;
-  if (busy(h))
+  if (gathering(h))
+    lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, cfg->client_body_timeout);
+  else if (busy(h))
     lb_deadline_clear(&h->c->dl);
   else
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
@@ -242,6 +254,19 @@ static void on_idle_timer(uv_timer_t *t) {
   if (!lb_deadline_reached(t, &c->dl) || !c->h2)
     return;
   h2_conn *h = c->h2;
+  if (gathering(h)) { /* the client's body stopped: 408 on its stream, the connection goes on */
+    for (h2_stream *st = h->streams; st; st = st->next)
+      if (st->headers_done && !st->dispatched && !st->finished) {
+        jc_log(JC_LOG_INFO, "h2 stream %d from %s: no request body bytes for %u ms: 408",
+               st->id, c->peer, (unsigned)rt_of(h)->cfg.client_body_timeout);
+        int m = lb_h2_method(st->req.method.value, st->req.method.value_len);
+        if (m >= 0)
+          st->ex.method = m; /* for the log line; the path is not known yet */
+        lb_h2_local(st, 408, "request body not received in time", "client-body-timeout");
+      }
+    schedule(h);
+    return;
+  }
   if (busy(h))
     return;
   if (!h->goaway) { /* GOAWAY first, then the close once it is written */
@@ -357,6 +382,7 @@ static void h2_start(lb_client *c) {
   c->h2 = h;
   c->state = LB_C_H2;
   lb_h2_count(h, LB_H2_CONNS);
+  atomic_fetch_add_explicit(&c->ex.w->rt->h2_conns_open, 1, memory_order_relaxed);
   jc_log(JC_LOG_DEBUG, "connection %llu from %s speaks h2", (unsigned long long)c->id, c->peer);
   pump(h); /* our SETTINGS; the client's bytes come through `data` */
 }
@@ -424,6 +450,7 @@ static void h2_gone(lb_client *c) {
   free(h->out);
   free(h);
   c->h2 = NULL;
+  atomic_fetch_sub_explicit(&c->ex.w->rt->h2_conns_open, 1, memory_order_relaxed);
 }
 
 static int h2_sniff(lb_client *c) {

@@ -57,6 +57,7 @@ void lb_h2_stream_free(h2_stream *st) {
   if (st->next)
     st->next->prev = st->prev;
   h->nstreams--;
+  atomic_fetch_sub_explicit(&h->c->ex.w->rt->h2_streams_open, 1, memory_order_relaxed);
   if (st->blk)
     lb_bufpool_put(&h->c->ex.w->reqbufs, st->blk);
   free(st->rx);
@@ -102,6 +103,7 @@ h2_stream *lb_h2_stream_new(h2_conn *h, int32_t id) {
   h->streams = st;
   h->nstreams++;
   lb_h2_count(h, LB_H2_STREAMS);
+  atomic_fetch_add_explicit(&w->rt->h2_streams_open, 1, memory_order_relaxed);
   return st;
 }
 

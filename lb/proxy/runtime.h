@@ -49,6 +49,7 @@ typedef struct lb_runtime {
   atomic_uint_fast64_t listener_tls[LB_MAX_LISTENERS];
   /* HTTP/2 (h2_conn.c): connections, streams, and what each limit refused (/metrics). */
   atomic_uint_fast64_t h2[LB_H2_NCOUNTERS];
+  atomic_uint_fast64_t h2_conns_open, h2_streams_open; /* now (h2_conn.c, h2_stream.c) */
 } lb_runtime;
 
 /* Certificates for new connections: the reloaded set, or the one loaded at start. */
@@ -105,6 +106,9 @@ struct lb_worker {
   lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
   lb_recent_ring recent;         /* the last requests, for the admin page (lb/core/recent.h) */
   lb_lat_window *lat[LB_MAX_POOLS]; /* [pool][server]: last-minute latency per server */
+  /* Requests by protocol (LB_PROTO_*), counted by lb_access_log. Only this worker writes them
+   * (a relaxed load and store: no locked instruction per request); /stats sums the workers. */
+  atomic_uint_fast64_t requests_by_proto[LB_PROTO_COUNT];
 };
 
 

@@ -178,6 +178,56 @@ def case_retry():
           f"all down over h2: 503 with the reason: {r.stdout!r}")
 
 
+
+def admin_get(port, path):
+    with socket.create_connection(("127.0.0.1", port), 10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        return loopback.recv_all(s, 10).decode(errors="replace").partition("\r\n\r\n")[2]
+
+
+def case_protocols():
+    """7 requests over h2 (streams of one connection) and 5 over HTTP/1.1: /stats' "protocols"
+    and /metrics' journey_lb_requests_by_proto_total count each side exactly; an h2 connection
+    with a stream whose head is still coming shows as open in both, and as closed once it ends."""
+    bs = start_backends(1)
+    adm = free_ports(1)[0]
+    lb = start_lb(bs, "--admin", f"127.0.0.1:{adm}")
+    wait_port(adm, lb, "admin")
+    n_h2, n_h1 = 7, 5
+    urls = [f"https://127.0.0.1:{lb.https}/my-app/data?i={i}" for i in range(n_h2)]
+    r = subprocess.run(["nghttp", "-n", *urls], capture_output=True, text=True, timeout=120)
+    check(r.returncode == 0, f"nghttp: {r.stdout[-500:]} {r.stderr}")
+    r = curl(lb, "--http1.1", "-o", "/dev/null", "-w", "%{http_code} ",
+             *[a for i in range(n_h1 - 1) for a in (f"https://{HOST}:{lb.https}/my-app/data?h1={i}", "-o", "/dev/null")])
+    check(r.stdout.split() == ["200"] * n_h1, f"{n_h1} HTTP/1.1 requests: {r.stdout} {r.stderr}")
+
+    def counts():
+        p = json.loads(admin_get(adm, "/stats"))["protocols"]
+        return p["http/1.1"]["requests"], p["h2"]["requests"]
+    wait_until(lambda: counts() == (n_h1, n_h2), 10)
+    p = json.loads(admin_get(adm, "/stats"))["protocols"]
+    print("/stats protocols:", p)
+    check(counts() == (n_h1, n_h2), f"/stats protocols: {n_h1} http/1.1 and {n_h2} h2 requests: {p}")
+    m = admin_get(adm, "/metrics")
+    got = dict(re.findall(r'^journey_lb_requests_by_proto_total\{proto="([^"]+)"\} (\d+)$', m, re.M))
+    print("/metrics:", got)
+    check(got == {"http/1.1": str(n_h1), "h2": str(n_h2)}, f"/metrics by protocol: {got}")
+    check(p["h2"]["connections_open"] == 0 and p["h2"]["streams_open"] == 0, f"nothing open now: {p}")
+
+    c = H2Raw(lb.https)
+    c.send(frame(HEADERS, 1, 1, hpack_block(req(f"{HOST}:{lb.https}"))[:4]))  # the head goes on
+    opened = lambda: json.loads(admin_get(adm, "/stats"))["protocols"]["h2"]  # noqa: E731
+    check(wait_until(lambda: (opened()["connections_open"], opened()["streams_open"]) == (1, 1), 10),
+          f"one h2 connection and one stream open: {opened()}")
+    m = admin_get(adm, "/metrics")
+    check(re.search(r"(?m)^journey_lb_h2_connections_open 1$", m) and
+          re.search(r"(?m)^journey_lb_h2_streams_open 1$", m), "/metrics: the open connection and stream")
+    c.s.close()
+    check(wait_until(lambda: (opened()["connections_open"], opened()["streams_open"]) == (0, 0), 10),
+          f"closed: {opened()}")
+    check(counts() == (n_h1, n_h2), f"a stream with no whole head is no request: {counts()}")
+
+
 # ---------------------------------------------------------------- RFC 9113 table (raw frames)
 
 DATA, HEADERS, RST, SETTINGS, PING, GOAWAY, WINUPD, CONT = 0, 1, 3, 4, 6, 7, 8, 9
@@ -369,6 +419,83 @@ def case_slow_head():
     fr = c.frames(timeout=15, stop=False)
     goaway = [int.from_bytes(p[4:8], "big") for ftype, _, _, p in fr if ftype == GOAWAY]
     check(goaway == [0], f"an idle h2 connection gets GOAWAY NO_ERROR, then the close: {fr}")
+
+
+
+def stream_answer(c, sid, timeout=20):
+    """(:status of the stream's response, the stream's RST_STREAM code or None, GOAWAY seen)
+    read until the stream has ended or `timeout` of silence."""
+    import hpack
+    if not hasattr(c, "dec"):
+        c.dec = hpack.Decoder()  # one per connection: the server's dynamic table
+    dec, status, rst, goaway = c.dec, None, None, False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fr = c.frames(timeout=2, stop=False)
+        for ftype, flags, fsid, p in fr:
+            if ftype == HEADERS:  # every block decoded, in order, to keep the table right
+                fields = {(k.decode() if isinstance(k, bytes) else k): v for k, v in dec.decode(p)}
+                st = fields.get(":status")
+                if fsid == sid:
+                    status = status or (st.decode() if isinstance(st, bytes) else st)
+            if ftype == RST and fsid == sid:
+                rst = ERRORS.get(int.from_bytes(p[:4], "big"))
+            if ftype == GOAWAY:
+                goaway = True
+        if status and not fr:
+            break
+    return status, rst, goaway
+
+
+def alive(c):
+    """The connection still answers: a PING gets its ACK."""
+    c.send(frame(PING, 0, 0, b"journey!"))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # polled: the ACK, or 20 s of nothing
+        if any(t == PING and fl & 1 and p == b"journey!" for t, fl, _, p in c.frames(timeout=0.5, stop=False)):
+            return True
+    return False
+
+
+def case_timeouts():
+    """The timeouts of one stream answer that stream, as for HTTP/1.1, and the connection goes on
+    (RFC 9113 section 5.4.2: a stream error ends the stream only): a backend that does not answer
+    within backend-response-timeout -> 504; a request body that stops coming for
+    client-body-timeout -> 408, with and without content-length. The idle connection's GOAWAY
+    is case slow_head's."""
+    port = free_ports(1)[0]
+    b = start([A.backend, "--listen", f"127.0.0.1:{port}", "--name", "b1", "--delay-ms", "5000"], "b1")
+    wait_port(port, b, "backend b1")
+    b.port = port
+    lb = start_lb([b], "--backend-response-timeout", "1s", "--client-body-timeout", "1s",
+                  "--client-header-timeout", "30s", "--client-idle-timeout", "60s", "--retries", "0")
+    auth = f"{HOST}:{lb.https}"
+    import hpack
+    enc = hpack.Encoder()
+    c = H2Raw(lb.https)
+    t = time.monotonic()
+    c.send(frame(HEADERS, 5, 1, enc.encode(req(auth))))
+    got = stream_answer(c, 1)
+    print(f"backend silent past backend-response-timeout: {got} after {time.monotonic() - t:.1f} s")
+    check(got == ("504", None, False), f"504 on the stream, no GOAWAY: {got}")
+    check(alive(c), "the connection goes on after the 504")
+
+    c.send(frame(HEADERS, 4, 3, enc.encode(req(auth, "/my-app/data", "POST", [("content-length", "10")]))))
+    got = stream_answer(c, 3)
+    print(f"content-length 10, no DATA: {got}")
+    check(got[0] == "408" and got[1] in (None, "NO_ERROR") and not got[2],
+          f"408 on the stream (then RST_STREAM NO_ERROR at most), no GOAWAY: {got}")
+    check(alive(c), "the connection goes on after the 408")
+
+    c.send(frame(HEADERS, 4, 5, enc.encode(req(auth, "/my-app/data", "POST"))) + frame(DATA, 0, 5, b"abc"))
+    got = stream_answer(c, 5)
+    print(f"no content-length, 3 body bytes, then nothing: {got}")
+    check(got[0] == "408" and got[1] in (None, "NO_ERROR") and not got[2],
+          f"408 on the stream (then RST_STREAM NO_ERROR at most), no GOAWAY: {got}")
+    check(alive(c), "the connection goes on after the 408")
+    check(wait_until(lambda: re.search(r"stream=5 .*status=408", read(lb.outpath)), 10) and
+          re.search(r"stream=3 .*status=408", read(lb.outpath)) and
+          re.search(r"stream=1 .*status=504", read(lb.outpath)), f"logged: {read(lb.outpath)[-1200:]}")
 
 
 # ---------------------------------------------------------------- attacks
