@@ -21,22 +21,6 @@ void lb_recent_free(lb_recent_ring *r) {
   r->cap = 0;
 }
 
-lb_recent_entry *lb_recent_begin(lb_recent_ring *r) {
-  uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-  lb_recent_entry *e = &r->e[h % r->cap];
-  unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
-  atomic_store_explicit(&e->seq, s + 1, memory_order_relaxed);
-  atomic_thread_fence(memory_order_release); /* the odd number is seen before any new byte */
-  return e;
-}
-
-void lb_recent_commit(lb_recent_ring *r, lb_recent_entry *e) {
-  unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
-  atomic_store_explicit(&e->seq, s + 1, memory_order_release);
-  atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + 1,
-                        memory_order_release);
-}
-
 size_t lb_recent_copy(const lb_recent_ring *r, lb_recent_entry *out, size_t max) {
   if (!r->cap)
     return 0;

@@ -68,8 +68,21 @@ int lb_recent_init(lb_recent_ring *r, uint32_t cap);
 void lb_recent_free(lb_recent_ring *r);
 
 /* The worker, at the end of a request. */
-lb_recent_entry *lb_recent_begin(lb_recent_ring *r);
-void lb_recent_commit(lb_recent_ring *r, lb_recent_entry *e);
+static inline lb_recent_entry *lb_recent_begin(lb_recent_ring *r) {
+  uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+  lb_recent_entry *e = &r->e[h % r->cap];
+  unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+  atomic_store_explicit(&e->seq, s + 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release); /* the odd number is seen before any new byte */
+  return e;
+}
+
+static inline void lb_recent_commit(lb_recent_ring *r, lb_recent_entry *e) {
+  unsigned s = atomic_load_explicit(&e->seq, memory_order_relaxed);
+  atomic_store_explicit(&e->seq, s + 1, memory_order_release);
+  atomic_store_explicit(&r->head, atomic_load_explicit(&r->head, memory_order_relaxed) + 1,
+                        memory_order_release);
+}
 
 /* Another thread: copies up to max consistent entries, newest first; returns the count. */
 size_t lb_recent_copy(const lb_recent_ring *r, lb_recent_entry *out, size_t max);
