@@ -30,7 +30,7 @@ endif()
 if(TARGET journey AND TARGET journey-backend)
   add_test(NAME integration.client.flags
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_client_flags.py
-            $<TARGET_FILE:journey> ${JOURNEY_TEST_CERTS} $<TARGET_FILE:journey-backend>)
+            $<TARGET_FILE:journey> ${JOURNEY_TEST_CERTS} $<TARGET_FILE:journey-backend> ${journey_lb_bin})
   set_tests_properties(integration.client.flags PROPERTIES LABELS integration TIMEOUT 180 FIXTURES_REQUIRED certs)
 endif()
 # --trace-path through two routers in network namespaces made by the test (root; else skipped)

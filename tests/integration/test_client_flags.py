@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """journey's curl-compatible flags against real processes on loopback: journey-backend (its
 --record file shows the bytes that arrived), a raw-socket redirecting server, a CONNECT proxy and
-openssl s_server asking for a client certificate. Every server is started here and stopped by its
-PID (or its thread).
+openssl s_server and journey-lb (--client-ca) asking for a client certificate. Every server is
+started here and stopped by its PID (or its thread).
 
-usage: test_client_flags.py JOURNEY CERTS_DIR BACKEND
+usage: test_client_flags.py JOURNEY CERTS_DIR BACKEND LB [unittest args]
 """
 import json, os, re, socket, subprocess, sys, tempfile, threading, time, unittest
 
-JOURNEY, CERTS, BACKEND = sys.argv[1:4]
+JOURNEY, CERTS, BACKEND, LB = sys.argv[1:5]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from loopback import free_port, read_head, sanitizer_reports, start, stop, stop_all, wait_port, wait_until  # noqa: E402
@@ -375,6 +375,46 @@ class Mtls(unittest.TestCase):
         self.assertEqual(code, 58)
 
 
+@unittest.skipIf(LB == "NONE", "journey-lb is not built")
+class MtlsLb(Mtls):
+    """--cert/--key against journey-lb with --client-ca and --client-verify required: the verified
+    subject reaches the backend in X-Client-Cert-Subject; without a certificate the handshake is
+    refused and nothing reaches the backend."""
+    @classmethod
+    def setUpClass(cls):
+        Mtls.setUpClass.__func__(cls)  # the client certificate (and an s_server, stopped below)
+        stop(cls.srv, timeout=5, must=False)
+        cls.rec = os.path.join(cls.tmp, "backend.rec")
+        bport, cls.port = free_port(), free_port()
+        cls.be = start([BACKEND, "--listen", "127.0.0.1:%d" % bport, "--name", "b1", "--record", cls.rec], "backend-mtls")
+        wait_port(bport, cls.be, "journey-backend")
+        cls.srv = start([LB, "--listen", "https://127.0.0.1:%d" % cls.port, "--cert", os.path.join(CERTS, "server.crt"),
+                         "--key", os.path.join(CERTS, "server.key"), "--client-ca", os.path.join(CERTS, "ca.crt"),
+                         "--client-verify", "required", "--backend", "b1=127.0.0.1:%d" % bport,
+                         "--health-check", "none"], "lb-mtls")
+        wait_port(cls.port, cls.srv, "journey-lb")
+
+    @classmethod
+    def tearDownClass(cls):
+        stop(cls.srv, timeout=5, must=False)
+        stop(cls.be, timeout=5, must=False)
+
+    def test_client_certificate(self):
+        url = "https://www.my-app.com:%d/my-app/data" % self.port
+        common = ["--cacert", os.path.join(CERTS, "ca.crt"), "--resolve", "www.my-app.com:%d:127.0.0.1" % self.port]
+        code, j = jjson(*common, "--cert", self.crt, "--key", self.key, "-o", os.devnull, url)
+        self.assertEqual((code, j["http_code"]), (0, 200), j["errormsg"])
+        self.assertTrue(j["phases"]["tls"]["client_certificate"])
+        with open(self.rec, "rb") as f:
+            got = f.read()
+        self.assertRegex(got, rb"(?i)x-client-cert-subject: [^\r]*journey test client")
+        code, j = jjson(*common, url)  # no certificate: refused in the handshake
+        self.assertIn(code, (35, 56), j["errormsg"])
+        self.assertNotEqual(j["http_code"], 200)
+        with open(self.rec, "rb") as f:
+            self.assertEqual(f.read(), got)  # nothing more reached the backend
+
+
 def pipe(a, b):
     try:
         while True:
@@ -529,7 +569,7 @@ class Proxy(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ok = unittest.main(argv=[sys.argv[0]] + sys.argv[4:], exit=False).result.wasSuccessful()
+    ok = unittest.main(argv=[sys.argv[0]] + sys.argv[5:], exit=False).result.wasSuccessful()
     stop_all()  # each class stopped its own; an ASan/LSan/UBSan report in their stderr fails the run
     for report in sanitizer_reports():
         ok = False
