@@ -231,6 +231,26 @@ def tls11_refusal(port, errpath):
     return f"TLS 1.1 refused by the server: client saw {err.reason}, server logged unsupported protocol"
 
 
+def relay(a, b):
+    """Copies a to b until a ends, then shuts both down and closes a (a proxy's tunnel: each
+    socket is the source of exactly one relay)."""
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        a.close()
+
+
 def cert_paths(certs):
     """(certificate chain, key, CA) of the development certificate made by certs/make-certs.sh."""
     return (os.path.join(certs, "server.crt"), os.path.join(certs, "server.key"),

@@ -11,7 +11,7 @@ import json, os, re, socket, subprocess, sys, tempfile, threading, time, unittes
 JOURNEY, CERTS, BACKEND, LB = sys.argv[1:5]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from loopback import free_port, read_head, sanitizer_reports, start, stop, stop_all, wait_port, wait_until  # noqa: E402
+from loopback import free_port, read_head, relay, sanitizer_reports, start, stop, stop_all, wait_port, wait_until  # noqa: E402
 
 
 def journey(*args, timeout=30, stdin=None):
@@ -415,24 +415,6 @@ class MtlsLb(Mtls):
             self.assertEqual(f.read(), got)  # nothing more reached the backend
 
 
-def pipe(a, b):
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d:
-                break
-            b.sendall(d)
-    except OSError:
-        pass
-    finally:
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        a.close()  # each socket is the source of exactly one pipe
-
-
 def connect_proxy(ls, stop, seen, refuse):
     """A tiny HTTP proxy: CONNECT host:port (to 127.0.0.1 only) answers 200 and relays both ways;
     an absolute-form request is relayed to the host:port of its URL. seen gets each request line."""
@@ -465,8 +447,8 @@ def connect_proxy(ls, stop, seen, refuse):
             hostport = target.split("/")[2]
             up = socket.create_connection(("127.0.0.1", int(hostport.rsplit(":", 1)[1])))
             up.sendall(head)
-        threading.Thread(target=pipe, args=(c, up), daemon=True).start()
-        threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+        threading.Thread(target=relay, args=(c, up), daemon=True).start()
+        threading.Thread(target=relay, args=(up, c), daemon=True).start()
     ls.close()
 
 

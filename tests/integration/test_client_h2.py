@@ -11,7 +11,7 @@ import json, os, re, socket, subprocess, sys, threading, unittest
 JOURNEY, CERTS, BACKEND, LB = sys.argv[1:5]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from loopback import (TMP, cert_paths, free_port, read, read_head, sanitizer_reports, start, start_lb, stop,  # noqa: E402
+from loopback import (TMP, cert_paths, free_port, read, read_head, relay, sanitizer_reports, start, start_lb, stop,  # noqa: E402
                       stop_all, wait_port, wait_until)
 
 _argv, sys.argv = sys.argv, sys.argv[:5] + ["Http"]
@@ -212,23 +212,9 @@ def tunnel_once(ls, seen):
     up = socket.create_connection(("127.0.0.1", int(line.split(" ")[1].rsplit(":", 1)[1])))
     c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
 
-    def pipe(a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-    t = threading.Thread(target=pipe, args=(up, c), daemon=True)
+    t = threading.Thread(target=relay, args=(up, c), daemon=True)
     t.start()
-    pipe(c, up)
+    relay(c, up)
     t.join(5)
     c.close()
     up.close()
