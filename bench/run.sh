@@ -180,7 +180,7 @@ start_lbs() {
   local jargs=(--listen "https://127.0.0.1:${PORT_S[journey]}" --listen "http://127.0.0.1:${PORT_H[journey]}"
     --cert "$certs/server.crt" --key "$certs/server.key" --workers "$workers" --algorithm "$algo"
     --access-log "$([ "$logs" = 1 ] && echo on || echo off)" --server-timing off --served-by off --request-id off --log-level warn
-    --max-connections 30000 --backend-idle-max 64)
+    --max-connections 30000)
   for ((i = 0; i < n; i++)); do jargs+=(--backend "s$i=${addrs[i]}"); done
   read -r -a extra_flags <<<"$lb_flags"
   jargs+=("${extra_flags[@]}")

@@ -34,7 +34,7 @@ void lb_config_defaults(lb_config *c) {
   c->max_headers = 100;
   c->max_body_size = 10u * 1024 * 1024;
   c->retries = 2;
-  c->backend_idle_max = 64;
+  c->backend_idle_max = 1024; /* h2: 100 streams per client connection; idle ones age out */
   lb_health_cfg_defaults(&c->health);
   lb_health_cfg_defaults(&c->pools[0].health);
   lb_admin_cfg_defaults(&c->adm);

@@ -2,7 +2,12 @@
  * own). Idle connections keep reading so that a backend closing them is noticed at once; a
  * liveness check (non-blocking MSG_PEEK) before reuse catches what the loop has not seen yet.
  * Idle connections are capped per server (backend-idle-max) and closed after
- * backend-idle-timeout, which should stay shorter than the backends' own keep-alive timeout. */
+ * backend-idle-timeout, which should stay shorter than the backends' own keep-alive timeout.
+ * The cap is sized for concurrency (an h2 client sends up to 100 requests at once): below the
+ * number in flight, every connection going idle above it is closed and the next request pays a
+ * new connect, for it and for the backend. A surplus costs little and does not last: the list
+ * is last-in first-out, so connections the load no longer needs sink to its tail unused and
+ * the sweep closes them at the idle timeout (HAProxy's idle pool works the same way). */
 #include "lb/proxy/backend_pool.h"
 
 #include "common/log.h"

@@ -16,10 +16,10 @@ A = None
 HOST = "www.my-app.com"
 
 
-def start_backends(n=3, record=False):
+def start_backends(n=3, record=False, extra=()):
     bs = []
     for i, port in enumerate(free_ports(n), 1):
-        cmd = [A.backend, "--listen", f"127.0.0.1:{port}", "--name", f"b{i}"]
+        cmd = [A.backend, "--listen", f"127.0.0.1:{port}", "--name", f"b{i}", *extra]
         if record:
             cmd += ["--record", os.path.join(tmpdir, f"b{i}.rec")]
         p = start(cmd, f"b{i}")
@@ -139,6 +139,30 @@ def case_h2load():
     check(re.search(r"requests: 20000 total, 20000 started, 20000 done, 20000 succeeded", out),
           f"h2load: every request must succeed: {out[-800:]}")
     check(re.search(r"status codes: 20000 2xx", out), f"h2load: all 2xx: {out[-800:]}")
+
+
+def case_pool():
+    """Backend connections under h2's concurrency (1 worker, one backend answering after 300 ms):
+    100 streams at once (h2's usual limit on one connection) open 100 backend connections; with
+    the default idle cap all go back to the pool and the next 100 streams reuse them (no new
+    connect); with --backend-idle-max 4 the 96 above the cap are closed as they go idle and the
+    next 100 streams connect 96 times."""
+    bs = start_backends(1, extra=("--delay-ms", "300"))
+    for flags, kept in (((), 100), (("--backend-idle-max", "4"), 4)):
+        adm = free_ports(1)[0]
+        lb = loopback.start_lb(A.lb, A.certs, [(b.name, b.port) for b in bs], "--workers", "1",
+                               "--admin", f"127.0.0.1:{adm}", *flags, name=f"lb-keep{kept}")
+        wait_port(adm, lb, "admin")
+        connects = []
+        for _ in range(2):
+            out = h2load(f"https://127.0.0.1:{lb.https}/my-app/data", 100, 1, 100)
+            check(re.search(r"status codes: 100 2xx", out), f"h2load: 100 x 2xx: {out[-600:]}")
+            connects.append(sum(int(n) for n in re.findall(
+                r"journey_backend_connect_seconds_count\{[^}]*\} (\d+)", metrics(adm))))
+        print(f"flags {list(flags)}: backend connects after each wave of 100 streams: {connects}")
+        check(connects == [100, 200 - kept], f"{kept} idle connections kept: {connects}")
+        lb.terminate()
+        lb.wait(15)
 
 
 def case_h2c():
