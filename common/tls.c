@@ -378,7 +378,7 @@ jc_tls_status jc_tls_handshake(jc_tls *t) {
     return JC_TLS_OK;
   if (t->fatal)
     return JC_TLS_ERROR;
-  ERR_clear_error();
+  err_queue_clear();
   int r = SSL_do_handshake(t->ssl);
   if (r == 1) {
     t->handshake_done = 1;
@@ -420,9 +420,9 @@ jc_tls_status jc_tls_write(jc_tls *t, const void *p, size_t n) {
 void jc_tls_shutdown(jc_tls *t) {
   if (!t->ssl || t->fatal || !t->handshake_done)
     return;
-  ERR_clear_error();
+  err_queue_clear();
   SSL_shutdown(t->ssl);
-  ERR_clear_error();
+  err_queue_clear();
 }
 
 size_t jc_tls_out_pending(const jc_tls *t) { return t->out.len; }

@@ -100,6 +100,16 @@ int lb_ticket_keys_count(void) {
   return n;
 }
 
+/* The ticket ciphers, fetched once: EVP_aes_256_cbc() is a legacy handle that OpenSSL 3.0
+ * looks up by name (global lock, hash) in every EVP_EncryptInit_ex, i.e. per handshake. */
+static EVP_CIPHER *aes128, *aes256;
+static pthread_once_t ciphers_once = PTHREAD_ONCE_INIT;
+
+static void fetch_ciphers(void) {
+  aes128 = EVP_CIPHER_fetch(NULL, "AES-128-CBC", NULL);
+  aes256 = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+}
+
 /* enc: the first key encrypts. Decrypt: the key named by the ticket, 0 (full handshake) when
  * none has that name, 2 (accept and issue a new ticket under the first key) for an older key.
  * TLS 1.3 always gets 2: OpenSSL sends a resumed TLS 1.3 connection a new ticket only then, and
@@ -120,7 +130,7 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
   if (found < 0)
     return 0;
   int rc = enc ? 1 : found == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
-  const EVP_CIPHER *cipher = k.len == 32 ? EVP_aes_256_cbc() : EVP_aes_128_cbc();
+  const EVP_CIPHER *cipher = k.len == 32 ? aes256 : aes128;
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, (size_t)k.len),
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
@@ -140,5 +150,8 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 }
 
 int lb_ticket_keys_attach(SSL_CTX *ctx) {
+  pthread_once(&ciphers_once, fetch_ciphers);
+  if (!aes128 || !aes256)
+    return -1;
   return SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) == 1 ? 0 : -1;
 }
