@@ -66,6 +66,16 @@ static inline void put(wbuf *w, const char *s, size_t n) {
 }
 #define PUTLIT(w, lit) put((w), lit, sizeof(lit) - 1)
 static inline void puts0(wbuf *w, const char *s) { put(w, s, strlen(s)); }
+/* A status code: three digits written at once (a status line per response), else putu. */
+static void putu(wbuf *w, unsigned long long v);
+static inline void put_status(wbuf *w, int st) {
+  if (st < 100 || st > 999) {
+    putu(w, (unsigned)st);
+    return;
+  }
+  char t[3] = {(char)('0' + st / 100), (char)('0' + st / 10 % 10), (char)('0' + st % 10)};
+  put(w, t, 3);
+}
 static void putu(wbuf *w, unsigned long long v) {
   char t[24];
   size_t n = sizeof t;
@@ -270,7 +280,7 @@ size_t lb_rewrite_request(char *out, size_t cap, const lb_request_view *req,
     put(&w, via[i]->value, via[i]->value_len);
     PUTLIT(&w, ", ");
   }
-  puts0(&w, req->http_minor == 0 ? "1.0 " : "1.1 ");
+  put(&w, req->http_minor == 0 ? "1.0 " : "1.1 ", 4);
   puts0(&w, fi->via ? fi->via : "journey-lb");
   PUTLIT(&w, "\r\n");
   if (fi->request_id) {
@@ -295,7 +305,7 @@ size_t lb_rewrite_response(char *out, size_t cap, const lb_response_view *resp,
   collect_conn_tokens(resp->headers, resp->nheaders, &ct);
 
   PUTLIT(&w, "HTTP/1.1 ");
-  putu(&w, (unsigned)resp->status);
+  put_status(&w, resp->status);
   PUTLIT(&w, " ");
   if (resp->reason_len)
     put(&w, resp->reason, resp->reason_len);
@@ -383,7 +393,7 @@ size_t lb_local_response(char *out, size_t cap, int status, const char *body, in
   wbuf w = {out, 0, cap, 0};
   size_t bl = strlen(body);
   PUTLIT(&w, "HTTP/1.1 ");
-  putu(&w, (unsigned)status);
+  put_status(&w, status);
   PUTLIT(&w, " ");
   puts0(&w, lb_status_reason(status));
   PUTLIT(&w, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct lb_header {
   const char *name;
@@ -75,17 +76,40 @@ typedef struct lb_response_extra {
   int drop_length;           /* the backend's Content-Length stays out (lb_relay_plan) */
 } lb_response_extra;
 
-/* Case-insensitive header name comparison (name has length n; the literal is lowercase). The
- * macro compares the lengths first: most names differ there. Inline, as lb_token_valid: both
- * run several times per header of every request and response. */
+/* w (1, 2, 4 or 8) bytes of a name equal those of a lowercase literal, ignoring case: the
+ * literal's letters get the 0x20 bit forced in the name (exact: only 'A'..'Z' and 'a'..'z' give
+ * a letter once it is set), every other byte must match as is. With a literal the mask is a
+ * constant, so a word costs a load, an OR and a compare instead of a table lookup per byte. */
+static inline int lb_ci_word_eq(const char *name, const char *lower_literal, size_t w) {
+  uint64_t x = 0, l = 0;
+  memcpy(&x, name, w);
+  memcpy(&l, lower_literal, w);
+  const uint64_t b80 = 0x8080808080808080ull;
+  uint64_t letters = (l + 0x1f1f1f1f1f1f1f1full) & ~(l + 0x0505050505050505ull) & b80; /* a..z */
+  return (x | letters >> 2) == l;
+}
+
+/* Case-insensitive header name comparison (name has length n; the literal is lowercase ASCII).
+ * The macro compares the lengths first: most names differ there. Equal lengths are compared a
+ * word at a time (overlapping words for lengths that are not a multiple). Inline: it runs
+ * several times per header of every request and response. */
 static inline int lb_header_is(const char *name, size_t n, const char *lower_literal,
                                size_t lit_len) {
   if (n != lit_len)
     return 0;
-  for (size_t i = 0; i < n; i++)
-    if (lb_lower[(unsigned char)name[i]] != (unsigned char)lower_literal[i])
-      return 0;
-  return 1;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8)
+      if (!lb_ci_word_eq(name + i, lower_literal + i, 8))
+        return 0;
+    return lb_ci_word_eq(name + n - 8, lower_literal + n - 8, 8);
+  }
+  if (n >= 4)
+    return lb_ci_word_eq(name, lower_literal, 4) &&
+           lb_ci_word_eq(name + n - 4, lower_literal + n - 4, 4);
+  if (n >= 2)
+    return lb_ci_word_eq(name, lower_literal, 2) &&
+           lb_ci_word_eq(name + n - 2, lower_literal + n - 2, 2);
+  return !n || lb_ci_word_eq(name, lower_literal, 1);
 }
 #define LB_HEADER_IS(name, n, lit)                                                                 \
   ((n) == sizeof(lit) - 1 && lb_header_is((name), (n), lit, sizeof(lit) - 1))

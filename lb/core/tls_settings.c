@@ -9,6 +9,7 @@
 void lb_tls_settings_defaults(lb_tls_settings *t) {
   memset(t, 0, sizeof *t);
   snprintf(t->cert_header, sizeof t->cert_header, "X-Client-Cert-Subject");
+  t->cert_header_len = strlen(t->cert_header);
   t->alpn_h2 = 1;
 }
 
@@ -71,6 +72,7 @@ int lb_tls_settings_set(lb_tls_settings *t, const char *name, const char *value,
       return -1;
     }
     memcpy(t->cert_header, value, n + 1);
+    t->cert_header_len = n;
     return 0;
   }
   return 1;

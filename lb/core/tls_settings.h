@@ -19,6 +19,7 @@ typedef struct lb_tls_settings {
   lb_client_verify client_verify;        /* with client_ca: required unless set to optional */
   int client_verify_set;
   char cert_header[64]; /* request header carrying the verified subject (any client copy dropped) */
+  size_t cert_header_len; /* its length, kept with it: read per request */
   int alpn_h2; /* ALPN offers h2 before http/1.1 on HTTPS listeners (`alpn`, default on) */
   int h2c;     /* plain listeners also take HTTP/2 with prior knowledge (`h2c`, default off) */
 } lb_tls_settings;

@@ -7,6 +7,10 @@
 
 #include <string.h>
 
+#define METHOD_LEN(num, name, string) [num] = sizeof(#string) - 1,
+const unsigned char lb_h1_method_len[] = {HTTP_ALL_METHOD_MAP(METHOD_LEN)};
+#undef METHOD_LEN
+
 /* Filled at compile time: no initialisation on the per-request path. */
 static const llhttp_settings_t req_settings = {
     .on_message_begin = lb_h1_req_on_message_begin,

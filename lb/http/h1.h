@@ -18,6 +18,8 @@
  * as it came, never retried after a byte was sent (not idempotent as far as the LB knows). */
 #define LB_METHOD_OTHER 255
 #define LB_METHOD_MAX 64 /* a longer method token: 501 */
+/* The length of llhttp_method_name(m) for every method llhttp knows (no strlen per request). */
+extern const unsigned char lb_h1_method_len[];
 
 /* A request being parsed (one per client connection, reset per request). */
 typedef struct lb_h1_req {

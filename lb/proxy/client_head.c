@@ -53,7 +53,7 @@ void lb_client_head_decide(lb_client *c, int has_host, lb_request_verdict *v) {
       .request_id_len = c->ex.reqid_len,
       .via = "journey-lb",
       .cert_header = rt->cfg.tls.cert_header,
-      .cert_header_len = rt->cfg.tls.cert_header[0] ? strlen(rt->cfg.tls.cert_header) : 0,
+      .cert_header_len = rt->cfg.tls.cert_header_len,
   };
   char subject[512];
   if (c->s.tls_on) { /* a client-ca added by a reload counts too: the TLS context decides */
@@ -78,7 +78,7 @@ void lb_client_head_decide(lb_client *c, int has_host, lb_request_verdict *v) {
       .content_length = p->content_length,
       .fwd = &fi,
   };
-  in.method_len = strlen(in.method);
+  in.method_len = lb_exchange_method_len(&c->ex);
   lb_request_decide(&in, &rt->cfg, c->ex.head, LB_HEAD_CAP(&c->ex.w->rt->cfg), v);
 }
 

@@ -106,6 +106,9 @@ static inline const char *lb_exchange_method_name(const lb_exchange *ex) {
   return ex->method == LB_METHOD_OTHER ? ex->method_other
                                       : llhttp_method_name((llhttp_method_t)ex->method);
 }
+static inline size_t lb_exchange_method_len(const lb_exchange *ex) {
+  return ex->method == LB_METHOD_OTHER ? strlen(ex->method_other) : lb_h1_method_len[ex->method];
+}
 
 /* The request is parsed and the policy chose ex->pool (and, for a keyed pool, the codec put
  * the request's key in ex->pick): pick a server and go. */

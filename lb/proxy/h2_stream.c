@@ -390,7 +390,7 @@ void lb_h2_request_ready(h2_stream *st) {
       .request_id_len = ex->reqid_len,
       .via = "journey-lb",
       .cert_header = cfg->tls.cert_header,
-      .cert_header_len = strlen(cfg->tls.cert_header),
+      .cert_header_len = cfg->tls.cert_header_len,
   };
   char subject[512];
   if (c->s.tls_on) {

@@ -198,6 +198,27 @@ static void byte_classes(void **state) {
   assert_false(LB_HEADER_IS("Hos\x01", 4, "host"));
 }
 
+/* Header name comparison (a word at a time) against a byte-by-byte rule: every byte value in
+ * every position of names of each length the word steps treat apart (1 to 17). */
+static void header_names_compared(void **state) {
+  (void)state;
+  static const char *lits[] = {"x", "te", "via", "host", "proxy-", "upgrade", "keep-ali",
+                               "x-backend", "connection", "content-length", "x-forwarded-proto"};
+  char v[32];
+  for (size_t k = 0; k < sizeof lits / sizeof lits[0]; k++) {
+    size_t n = strlen(lits[k]);
+    for (size_t pos = 0; pos < n; pos++)
+      for (int ch = 0; ch < 256; ch++) {
+        memcpy(v, lits[k], n);
+        v[pos] = (char)ch;
+        int want = ch == lits[k][pos] || (ch >= 'A' && ch <= 'Z' && ch + 32 == lits[k][pos]);
+        if (lb_header_is(v, n, lits[k], n) != want)
+          fail_msg("byte 0x%02x at %zu of \"%s\": %d expected", ch, pos, lits[k], want);
+      }
+    assert_false(lb_header_is(lits[k], n - 1, lits[k], n));
+  }
+}
+
 static void response_head(void **state) {
   const lb_header h[] = {
       H("Content-Type", "application/json"), H("Content-Length", "42"),
@@ -383,6 +404,7 @@ int main(void) {
       cmocka_unit_test(client_cert_subject_not_forgeable),
       cmocka_unit_test(forwarded_for_from_a_slice),
       cmocka_unit_test(byte_classes),
+      cmocka_unit_test(header_names_compared),
       cmocka_unit_test(request_lines_copied_in_runs),
       cmocka_unit_test(request_forwarding_headers_appended),
       cmocka_unit_test(request_too_large_is_refused),
