@@ -1,7 +1,8 @@
 # HTTP/2 through journey-lb (tests/integration/test_lb_h2.py): curl --http2 and h2c, Chromium, nghttp -nv,
 # h2load, retry and 503 over h2, and the RFC 9113 rules as raw frames (Debian's python3-h2).
 if(TARGET journey-lb AND TARGET journey-backend)
-  foreach(case curl chromium nghttp h2load h2c retry rfc9113 attacks sigterm slow_head protocols timeouts)
+  foreach(case curl chromium nghttp h2load h2c retry rfc9113 attacks sigterm slow_head protocols timeouts
+      idle_release)
     add_test(NAME integration.h2.${case}
       COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_lb_h2.py
         --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
