@@ -11,8 +11,10 @@
  * - the next frame is packed from that point: headers, payload and padding are written before
  *   anything is read back or sent, so the next frame never reads what was there before;
  * - while a frame is half sent (the callback took part of it) aob.item is set, and then
- *   nghttp2_session_want_write is 1: the caller releases only when it is 0, with no stream
- *   open, and outside mem_send/mem_recv (nghttp2 touches the buffer in mem_send only).
+ *   nghttp2_session_want_write is 1, unless a terminating GOAWAY has gone out (TERM_SENT),
+ *   when nghttp2_session_want_read is 0: the caller releases only when want_read is 1 and
+ *   want_write 0, outside mem_send/mem_recv (nghttp2 touches the buffer in mem_send only).
+ *   Open streams do not matter for the frame buffer; the LB waits for none to save faults.
  * The stream table (nghttp2_map: 256 buckets of 16 bytes, calloc'd at session start) has every
  * bucket zeroed when its stream is removed (map_bucket_set_data(..., 0, 0, NULL)); with no
  * stream left it is all zeros, and a dropped page reads back as zeros: nothing changes for

@@ -35,8 +35,8 @@ static inline void lb_h2_mem_sent_from(lb_h2_mem *m, const void *p) {
     }
 }
 
-/* The session is quiescent: no stream open, nothing queued or half sent (want_write 0), no
- * send or receive call running. Gives back the frame buffer's pages and those of the blocks
+/* The session is quiescent: nothing queued or half sent (nghttp2_session_want_read 1 and
+ * nghttp2_session_want_write 0), no send or receive call running. Gives back the frame buffer's pages and those of the blocks
  * that are all zeros. Returns the bytes given back (counted in whole pages). */
 size_t lb_h2_mem_release(lb_h2_mem *m);
 

@@ -246,7 +246,7 @@ static void arm_idle(h2_conn *h) {
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, cfg->client_body_timeout);
   else if (busy(h))
     lb_deadline_clear(&h->c->dl);
-  else if (!h->nstreams && !h->released && !h->goaway)
+  else if (!h->nstreams && !h->released && !h->goaway && !h->calm)
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
                     cfg->client_idle_timeout < LB_H2_RELEASE_MS ? cfg->client_idle_timeout
                                                                 : LB_H2_RELEASE_MS);
@@ -275,12 +275,12 @@ static void on_idle_timer(uv_timer_t *t) {
   }
   if (busy(h))
     return;
-  if (!h->nstreams && !h->released && !h->goaway) {
+  if (!h->nstreams && !h->released && !h->goaway && !h->calm) {
     /* Idle for LB_H2_RELEASE_MS: the frame buffer and the empty stream table go back (not at
      * once: a busy connection would fault them in again at every request). */
     h->released = 1;
-    if (!h->writing && !nghttp2_session_want_write(h->s))
-      lb_h2_mem_release(&h->mem);
+    if (nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))
+      lb_h2_mem_release(&h->mem); /* no frame queued or half sent (h2_mem.c) */
     uint32_t idle = rt_of(h)->cfg.client_idle_timeout;
     lb_deadline_set(&c->timer, &c->dl, on_idle_timer,
                     idle > LB_H2_RELEASE_MS ? idle - LB_H2_RELEASE_MS : 0);
