@@ -90,7 +90,16 @@ def fmt(r):
 
 
 def access(lb):
-    return read(lb.outpath)
+    """The LB's access log once it stops growing: lines are written once per loop iteration, and
+    the requests wrk left in flight are logged when their connections close, just after wrk exits."""
+    log, deadline = read(lb.outpath), time.time() + 3
+    while time.time() < deadline:
+        time.sleep(0.1)
+        again = read(lb.outpath)
+        if again == log:
+            break
+        log = again
+    return log
 
 
 def count(log, pattern):
