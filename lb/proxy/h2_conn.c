@@ -182,7 +182,7 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
   h2_conn *h = ud;
   (void)s, (void)flags;
   lb_h2_mem_sent_from(&h->mem, data); /* nghttp2's frame buffer: its pages go when idle */
-  if (!h->out && !(h->out = malloc(LB_H2_OUT))) /* lent while frames wait: see h2_sent */
+  if (!h->out && !(h->out = lb_bufpool_get(&h->c->ex.w->h2outbufs, LB_H2_OUT))) /* lent: h2_sent */
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   size_t room = LB_H2_OUT - h->out_len;
   if (!room)
@@ -443,8 +443,8 @@ static void h2_sent(lb_client *c) {
     return;
   h->writing = 0;
   h->out_len = 0;
-  if (!h->nstreams) { /* an idle connection keeps no output buffer */
-    free(h->out);
+  if (!h->nstreams && h->out) { /* an idle connection keeps no output buffer */
+    lb_bufpool_put(&c->ex.w->h2outbufs, h->out);
     h->out = NULL;
   }
   pump(h);
@@ -469,7 +469,8 @@ static void h2_gone(lb_client *c) {
   while (h->streams)
     lb_h2_stream_free(h->streams);
   nghttp2_session_del(h->s);
-  free(h->out);
+  if (h->out)
+    lb_bufpool_put(&c->ex.w->h2outbufs, h->out);
   free(h);
   c->h2 = NULL;
   atomic_fetch_sub_explicit(&c->ex.w->rt->h2_conns_open, 1, memory_order_relaxed);
