@@ -108,6 +108,7 @@ void lb_worker_free_reqbufs(lb_worker *w) {
   lb_bufpool_free(&w->rxbufs);
   lb_bufpool_free(&w->bconnbufs);
   lb_bufpool_free(&w->h2bufs);
+  lb_bufpool_free(&w->h2outbufs);
   lb_stream_loop_free(&w->sl);
 }
 

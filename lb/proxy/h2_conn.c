@@ -181,7 +181,8 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud) {
   h2_conn *h = ud;
   (void)s, (void)flags;
-  if (!h->out && !(h->out = malloc(LB_H2_OUT))) /* lent while frames wait: see h2_sent */
+  lb_h2_mem_sent_from(&h->mem, data); /* nghttp2's frame buffer: its pages go when idle */
+  if (!h->out && !(h->out = lb_bufpool_get(&h->c->ex.w->h2outbufs, LB_H2_OUT))) /* lent: h2_sent */
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   size_t room = LB_H2_OUT - h->out_len;
   if (!room)
@@ -236,14 +237,19 @@ static int gathering(const h2_conn *h) {
 }
 
 /* A body being gathered: the body timeout (moved by every read, as for HTTP/1.1); no stream:
- * the idle timeout; streams whose heads are not whole yet (a slow or stalled header block): the
- * header timeout; else none (the exchanges time themselves). */
+ * the idle timeout, in two steps (LB_H2_RELEASE_MS, the session's pages go back; then the
+ * rest); streams whose heads are not whole yet (a slow or stalled header block): the header
+ * timeout; else none (the exchanges time themselves). */
 static void arm_idle(h2_conn *h) {
   const lb_config *cfg = &rt_of(h)->cfg;
   if (gathering(h))
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, cfg->client_body_timeout);
   else if (busy(h))
     lb_deadline_clear(&h->c->dl);
+  else if (!h->nstreams && !h->released && !h->goaway && !h->calm)
+    lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
+                    cfg->client_idle_timeout < LB_H2_RELEASE_MS ? cfg->client_idle_timeout
+                                                                : LB_H2_RELEASE_MS);
   else
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
                     h->nstreams ? cfg->client_header_timeout : cfg->client_idle_timeout);
@@ -269,6 +275,17 @@ static void on_idle_timer(uv_timer_t *t) {
   }
   if (busy(h))
     return;
+  if (!h->nstreams && !h->released && !h->goaway && !h->calm) {
+    /* Idle for LB_H2_RELEASE_MS: the frame buffer and the empty stream table go back (not at
+     * once: a busy connection would fault them in again at every request). */
+    h->released = 1;
+    if (nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))
+      lb_h2_mem_release(&h->mem); /* no frame queued or half sent (h2_mem.c) */
+    uint32_t idle = rt_of(h)->cfg.client_idle_timeout;
+    lb_deadline_set(&c->timer, &c->dl, on_idle_timer,
+                    idle > LB_H2_RELEASE_MS ? idle - LB_H2_RELEASE_MS : 0);
+    return;
+  }
   if (!h->goaway) { /* GOAWAY first, then the close once it is written */
     h->goaway = 1;
     if (h->nstreams)
@@ -351,7 +368,11 @@ static int session_new(h2_conn *h, const lb_config *cfg) {
   nghttp2_option_set_max_settings(opt, 32);          /* entries per SETTINGS frame */
   nghttp2_option_set_max_outbound_ack(opt, 1000);    /* PING/SETTINGS flood: GOAWAY */
   nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
-  int r = nghttp2_session_server_new2(&h->s, cb, h, opt);
+  /* A closed stream is forgotten at once (nghttp2 otherwise keeps up to 100 for RFC 7540
+   * priorities, which RFC 9113 deprecates): an idle session then has no stream at all. */
+  nghttp2_option_set_no_closed_streams(opt, 1);
+  nghttp2_mem mem = lb_h2_mem_allocator(&h->mem); /* copied by nghttp2 */
+  int r = nghttp2_session_server_new3(&h->s, cb, h, opt, &mem);
   nghttp2_session_callbacks_del(cb);
   nghttp2_option_del(opt);
   if (r != 0)
@@ -392,6 +413,7 @@ static void h2_data(lb_client *c) {
   if (!h || h->dead)
     return;
   /* nghttp2 takes every byte (the stream reads on: the buffer is empty again). */
+  h->released = 0; /* busy again: its pages come back as nghttp2 touches them */
   ssize_t r = nghttp2_session_mem_recv(h->s, (const uint8_t *)c->in, c->in_len);
   c->in_len = 0;
   if (h->dead)
@@ -421,8 +443,8 @@ static void h2_sent(lb_client *c) {
     return;
   h->writing = 0;
   h->out_len = 0;
-  if (!h->nstreams) { /* an idle connection keeps no output buffer */
-    free(h->out);
+  if (!h->nstreams && h->out) { /* an idle connection keeps no output buffer */
+    lb_bufpool_put(&c->ex.w->h2outbufs, h->out);
     h->out = NULL;
   }
   pump(h);
@@ -447,7 +469,8 @@ static void h2_gone(lb_client *c) {
   while (h->streams)
     lb_h2_stream_free(h->streams);
   nghttp2_session_del(h->s);
-  free(h->out);
+  if (h->out)
+    lb_bufpool_put(&c->ex.w->h2outbufs, h->out);
   free(h);
   c->h2 = NULL;
   atomic_fetch_sub_explicit(&c->ex.w->rt->h2_conns_open, 1, memory_order_relaxed);

@@ -6,6 +6,7 @@
 
 #include "lb/proxy/client_conn.h"
 #include "lb/http/h2.h"
+#include "lb/http/h2_mem.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #define LB_H2_OUT (32 * 1024)     /* frames waiting for the socket */
 #define LB_H2_MAX_STREAMS 100
 #define LB_H2_RESETS_PER_SEC 100  /* client resets in a second before GOAWAY ENHANCE_YOUR_CALM */
+#define LB_H2_RELEASE_MS 250      /* idle this long: the session's frame buffer pages go back */
 
 typedef struct h2_conn h2_conn;
 
@@ -49,6 +51,7 @@ typedef struct h2_stream {
 struct h2_conn {
   lb_client *c;
   nghttp2_session *s;
+  lb_h2_mem mem;          /* the session's allocator (its big blocks' pages go back when idle) */
   h2_stream *streams;
   char *out;
   size_t out_len;
@@ -62,6 +65,7 @@ struct h2_conn {
   unsigned goaway : 1;    /* GOAWAY submitted: close when the streams are done */
   unsigned dead : 1;      /* closing: no more nghttp2 calls */
   unsigned in_pump : 1;
+  unsigned released : 1;  /* idle pages given back since the client last sent anything */
   const char *calm;       /* why the connection is being refused (log, term) */
   void (*schedule)(h2_conn *h); /* run the session soon (from the loop's idle queue) */
 };

@@ -106,6 +106,7 @@ struct lb_worker {
   lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
   lb_bufpool h2bufs;  /* free h2 stream request buffers (h2_stream.c), h2buf_size bytes each */
   size_t h2buf_size;
+  lb_bufpool h2outbufs; /* free h2 output buffers (h2_conn.c) */
   lb_recent_ring recent;         /* the last requests, for the admin page (lb/core/recent.h) */
   lb_lat_window *lat[LB_MAX_POOLS]; /* [pool][server]: last-minute latency per server */
   /* Requests by protocol (LB_PROTO_*), counted by lb_access_log. Only this worker writes them

@@ -8,6 +8,7 @@
 #include "lb/core/request_check.h"
 #include "lb/http/h1.h"
 #include "lb/http/h2.h"
+#include "lb/http/h2_mem.h"
 
 #include <llhttp.h>
 #include <nghttp2/nghttp2.h>
@@ -126,7 +127,8 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
 }
 
 static ssize_t on_send(nghttp2_session *s, const uint8_t *d, size_t n, int fl, void *ud) {
-  (void)s, (void)d, (void)fl, (void)ud;
+  (void)s, (void)fl;
+  lb_h2_mem_sent_from(ud, d);
   return (ssize_t)n;
 }
 
@@ -167,11 +169,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   /* the preface is given: the fuzzer spends its bytes on frames */
   nghttp2_option_set_no_recv_client_magic(opt, 1);
-  if (nghttp2_session_server_new2(&s, cb, NULL, opt) == 0) {
+  nghttp2_option_set_no_closed_streams(opt, 1);
+  lb_h2_mem mm = {0}; /* the LB's allocator, its pages given back between the two halves */
+  nghttp2_mem mem = lb_h2_mem_allocator(&mm);
+  if (nghttp2_session_server_new3(&s, cb, &mm, opt, &mem) == 0) {
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
                                    {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, STAGE}};
     nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 2);
-    nghttp2_session_mem_recv(s, data, size);
+    /* Given back when nothing is queued or half sent, as the LB does (lb/http/h2_mem.c). */
+    nghttp2_session_mem_recv(s, data, size / 2);
+    nghttp2_session_send(s);
+    if (nghttp2_session_want_read(s) && !nghttp2_session_want_write(s))
+      lb_h2_mem_release(&mm);
+    nghttp2_session_mem_recv(s, data + size / 2, size - size / 2);
     nghttp2_session_send(s);
     nghttp2_session_del(s);
   }

@@ -2,7 +2,8 @@
 # h2load, pooled backend connections under h2's concurrency, retry and 503 over h2, and the RFC 9113
 # rules as raw frames (Debian's python3-h2).
 if(TARGET journey-lb AND TARGET journey-backend)
-  foreach(case curl chromium nghttp h2load pool h2c retry rfc9113 attacks sigterm slow_head protocols timeouts)
+  foreach(case curl chromium nghttp h2load pool h2c retry rfc9113 attacks sigterm slow_head protocols timeouts
+      idle_release)
     add_test(NAME integration.h2.${case}
       COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_lb_h2.py
         --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>

@@ -1,0 +1,127 @@
+/* The nghttp2 session's allocator: see h2_mem.h.
+ *
+ * Why dropping the frame buffer's pages is safe on a quiescent session (libnghttp2 1.52,
+ * lib/nghttp2_session.c and nghttp2_buf.c; the public API only, no patched library):
+ * - the outbound frame buffer is `aob.framebufs`, a chain of blocks made at session start
+ *   (one of 16 394 bytes is kept) and given to the send callback only: the callback's data
+ *   pointer always lies in it, which is how lb_h2_mem_sent_from finds its block here;
+ * - after every frame sent whole (and after a frame that could not be prepared),
+ *   active_outbound_item_reset frees the item and nghttp2_bufs_reset puts pos = last at the
+ *   start of the kept block: no byte in it is live any more;
+ * - the next frame is packed from that point: headers, payload and padding are written before
+ *   anything is read back or sent, so the next frame never reads what was there before;
+ * - while a frame is half sent (the callback took part of it) aob.item is set, and then
+ *   nghttp2_session_want_write is 1, unless a terminating GOAWAY has gone out (TERM_SENT),
+ *   when nghttp2_session_want_read is 0: the caller releases only when want_read is 1 and
+ *   want_write 0, outside mem_send/mem_recv (nghttp2 touches the buffer in mem_send only).
+ *   Open streams do not matter for the frame buffer; the LB waits for none to save faults.
+ * The stream table (nghttp2_map: 256 buckets of 16 bytes, calloc'd at session start) has every
+ * bucket zeroed when its stream is removed (map_bucket_set_data(..., 0, 0, NULL)); with no
+ * stream left it is all zeros, and a dropped page reads back as zeros: nothing changes for
+ * nghttp2. Any other block is dropped only when it is all zeros too.
+ *
+ * The big blocks are page-aligned whole pages from malloc (posix_memalign), so the pages
+ * dropped belong to that block alone (malloc's headers are outside it). */
+#include "lb/http/h2_mem.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define BIG_MIN 4096 /* requests from here on get whole pages (tracked while a slot is free) */
+
+static size_t page_size(void) {
+  static size_t ps;
+  if (!ps) {
+    long v = sysconf(_SC_PAGESIZE);
+    ps = v > 0 ? (size_t)v : 4096;
+  }
+  return ps;
+}
+
+static void *big_alloc(lb_h2_mem *m, size_t size) {
+  if (size < BIG_MIN)
+    return NULL;
+  for (int i = 0; i < LB_H2_MEM_BIG; i++) {
+    if (m->big[i].p)
+      continue;
+    size_t ps = page_size(), len = (size + ps - 1) / ps * ps;
+    void *p;
+    if (posix_memalign(&p, ps, len) != 0)
+      return NULL;
+    m->big[i].p = p;
+    m->big[i].len = len;
+    m->big[i].frames = 0;
+    return p;
+  }
+  return NULL; /* all slots taken: plain malloc, never released */
+}
+
+static int big_index(const lb_h2_mem *m, const void *p) {
+  for (int i = 0; i < LB_H2_MEM_BIG; i++)
+    if (m->big[i].p == p)
+      return i;
+  return -1;
+}
+
+static void *mem_malloc(size_t size, void *ud) {
+  void *p = big_alloc(ud, size);
+  return p ? p : malloc(size);
+}
+
+static void mem_free(void *ptr, void *ud) {
+  lb_h2_mem *m = ud;
+  if (!ptr)
+    return;
+  int i = big_index(m, ptr);
+  if (i >= 0)
+    m->big[i].p = NULL;
+  free(ptr);
+}
+
+static void *mem_calloc(size_t n, size_t size, void *ud) {
+  if (size && n > SIZE_MAX / size)
+    return NULL;
+  void *p = big_alloc(ud, n * size);
+  if (!p)
+    return calloc(n, size);
+  memset(p, 0, n * size);
+  return p;
+}
+
+static void *mem_realloc(void *ptr, size_t size, void *ud) {
+  lb_h2_mem *m = ud;
+  if (!ptr) /* how nghttp2_buf_init2 makes the frame buffer */
+    return mem_malloc(size, m);
+  int i = big_index(m, ptr);
+  if (i < 0)
+    return realloc(ptr, size); /* a small or untracked block stays with malloc */
+  void *n = mem_malloc(size, m);
+  if (!n)
+    return NULL;
+  memcpy(n, ptr, m->big[i].len < size ? m->big[i].len : size);
+  mem_free(ptr, m);
+  return n;
+}
+
+nghttp2_mem lb_h2_mem_allocator(lb_h2_mem *m) {
+  return (nghttp2_mem){m, mem_malloc, mem_free, mem_calloc, mem_realloc};
+}
+
+static int all_zero(const char *p, size_t n) {
+  return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+size_t lb_h2_mem_release(lb_h2_mem *m) {
+  size_t given = 0;
+  for (int i = 0; i < LB_H2_MEM_BIG; i++) {
+    char *p = m->big[i].p;
+    if (!p || (!m->big[i].frames && !all_zero(p, m->big[i].len)))
+      continue;
+    if (madvise(p, m->big[i].len, MADV_DONTNEED) == 0)
+      given += m->big[i].len;
+  }
+  return given;
+}
