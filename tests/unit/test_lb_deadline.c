@@ -69,7 +69,9 @@ static void later_deadline_fires_later(void **state) {
   lb_deadline_set(&c.t, &c.d, on_timer, 20);
   lb_deadline_set(&c.t, &c.d, on_timer, 60); /* moved later: not re-armed now */
   run_until(&loop, &c, 40);
-  assert_int_equal(c.fired, 0); /* the early wake-up re-armed for the rest */
+  /* The early wake-up re-armed for the rest: nothing fired before 60 ms (a loaded machine may
+   * oversleep past 60 between two steps; then firing is right). */
+  assert_true(c.fired == 0 || c.fired_at >= t0 + 60);
   run_until(&loop, &c, 2000);
   assert_int_equal(c.fired, 1);
   assert_true(c.fired_at >= t0 + 60 && c.fired_at < t0 + 1000);
