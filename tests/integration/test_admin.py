@@ -305,8 +305,14 @@ def case_fd_budget():
     check("open-file limit 256" in lines[0] and "LimitNOFILE" in lines[0], lines[0])
     for s in conns:
         s.close()
-    wait_for("data plane serves after the flood",
-             lambda: req(p.plain, path="/my-app/data", timeout=60)[0] == 200, 60, 0.2)
+    # While the backlog of the flood drains, libuv may still accept-and-close with its reserved
+    # descriptor, so a reset then is the flood's, not a failure: it must end with a 200.
+    def serves():
+        try:
+            return req(p.plain, path="/my-app/data", timeout=60)[0] == 200
+        except OSError:
+            return False
+    wait_for("data plane serves after the flood", serves, 60, 0.2)
 
 
 def case_probe_only():
