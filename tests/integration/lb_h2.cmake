@@ -12,3 +12,16 @@ if(TARGET journey-lb AND TARGET journey-backend)
       FIXTURES_REQUIRED certs)
   endforeach()
 endif()
+
+# HTTP/2 response bodies byte for byte (tests/integration/test_lb_h2_bodies.py): 1 MiB through a
+# small stream window with a stalled reader, chunked and in pieces; HEAD, 204, 304, empty chunked.
+if(TARGET journey-lb AND TARGET journey-backend)
+  foreach(case windows empty)
+    add_test(NAME integration.h2_bodies.${case}
+      COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_lb_h2_bodies.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case ${case})
+    set_tests_properties(integration.h2_bodies.${case} PROPERTIES LABELS integration TIMEOUT 600
+      FIXTURES_REQUIRED certs)
+  endforeach()
+endif()

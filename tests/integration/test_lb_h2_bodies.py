@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""HTTP/2 response bodies through journey-lb, checked byte for byte: the LB copies a backend's
+body bytes straight into its DATA frames, so a wrong count, offset or end would show as a body
+that differs from the backend's. Debian's python3-h2 is the client (run with /usr/bin/python3);
+the backend is a Python HTTP/1.1 server that writes its bodies in pieces with pauses.
+
+Cases:
+  windows  1 MiB bodies, three streams at once, the client advertising a 5 000-byte stream window
+           (frames cut by flow control at odd sizes) and not reading for a while in the middle
+           (every stream blocked); then the same body chunked, and one with content-length in
+           pieces, each whole and exact.
+  empty    HEAD of the 1 MiB resource (its content-length, no body), 204 and 304 (no body),
+           a chunked response of zero chunks, a chunked response without trailers: status and
+           body exact, each stream ended.
+
+usage: test_lb_h2_bodies.py --lb PATH --backend PATH --certs DIR --case NAME
+"""
+import hashlib, http.server, os, socket, ssl, sys, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loopback import case_args, cert_paths, check, free_ports, run_case  # noqa: E402
+import loopback  # noqa: E402
+
+A = None
+HOST = "www.my-app.com"
+MIB = 1 << 20
+
+
+def body_for(name):
+    """Bytes that differ at every offset (a shifted or repeated piece would not match)."""
+    seed = hashlib.sha256(name.encode()).digest()
+    out, block = bytearray(), seed
+    while len(out) < MIB:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:MIB])
+
+
+class Backend(http.server.BaseHTTPRequestHandler):
+    """/big/NAME: 1 MiB with content-length, written in 7 pieces with pauses; /chunked/NAME: the
+    same in chunks of odd sizes; /status/N: N with no body; /zero-chunks; /small-chunks."""
+    protocol_version = "HTTP/1.1"
+
+    def pieces(self, b, n=7, pause=0.02):
+        step = len(b) // n + 1
+        for i in range(0, len(b), step):
+            yield b[i:i + step]
+            time.sleep(pause)
+
+    def do_HEAD(self):
+        self.do_GET(head=True)
+
+    def do_GET(self, head=False):
+        parts = self.path.strip("/").split("/")
+        if parts[-1] == "probe" or parts[0] not in ("big", "chunked", "status", "zero-chunks", "small-chunks"):
+            self.send_response(200)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            return
+        if parts[0] == "status":
+            self.send_response(int(parts[1]))
+            self.send_header("etag", '"v1"')
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("content-type", "application/octet-stream")
+        if parts[0] == "big":
+            b = body_for(parts[1])
+            self.send_header("content-length", str(len(b)))
+            self.end_headers()
+            if not head:
+                for p in self.pieces(b):
+                    self.wfile.write(p)
+                    self.wfile.flush()
+            return
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        if head:
+            return
+        if parts[0] == "zero-chunks":
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        b = body_for(parts[1]) if parts[0] == "chunked" else b"hello, h2"
+        for p in self.pieces(b, n=13 if parts[0] == "chunked" else 3):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(p), p))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
+    def log_message(self, *a):
+        pass
+
+
+def setup():
+    port = free_ports(1)[0]
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Backend)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    lb = loopback.start_lb(A.lb, A.certs, [("py", port)], "--workers", "1")
+    return srv, lb
+
+
+class Client:
+    """One h2 connection (python3-h2) with the given stream window."""
+
+    def __init__(self, port, window=65535):
+        import h2.config, h2.connection, h2.settings
+        ctx = ssl.create_default_context(cafile=cert_paths(A.certs)[2])
+        ctx.set_alpn_protocols(["h2"])
+        self.s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 10), server_hostname=HOST)
+        check(self.s.selected_alpn_protocol() == "h2", "ALPN h2")
+        self.s.settimeout(30)
+        self.c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
+                                                                      header_encoding="utf-8"))
+        self.c.local_settings = h2.settings.Settings(client=True, initial_values={
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self.c.initiate_connection()
+        self.s.sendall(self.c.data_to_send())
+
+    def fetch(self, paths, method="GET", stall_at=None):
+        """{path: (headers, body, ended)} for the paths requested at once. stall_at: once that
+        many body bytes have come in all, stop reading (and granting window) for 1.5 s."""
+        import h2.events
+        got, by_sid, total, stalled = {}, {}, 0, False
+        for p in paths:
+            sid = self.c.get_next_available_stream_id()
+            self.c.send_headers(sid, [(":method", method), (":scheme", "https"), (":path", p),
+                                      (":authority", HOST)], end_stream=True)
+            by_sid[sid] = p
+            got[p] = [{}, bytearray(), False]
+        self.s.sendall(self.c.data_to_send())
+        while not all(g[2] for g in got.values()):
+            if stall_at is not None and not stalled and total >= stall_at:
+                stalled = True
+                time.sleep(1.5)  # every stream's window is used up: the LB must wait, then resume
+            data = self.s.recv(65536)
+            check(data, "the LB closed the connection")
+            for ev in self.c.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    got[by_sid[ev.stream_id]][0] = dict(ev.headers)
+                elif isinstance(ev, h2.events.DataReceived):
+                    got[by_sid[ev.stream_id]][1] += ev.data
+                    total += len(ev.data)
+                    self.c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded):
+                    got[by_sid[ev.stream_id]][2] = True
+                elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                    check(False, f"the LB ended a stream or the connection: {ev}")
+            self.s.sendall(self.c.data_to_send())
+        return {p: (h, bytes(b), e) for p, (h, b, e) in got.items()}
+
+
+def case_windows():
+    srv, lb = setup()
+    c = Client(lb.https, window=5000)
+    names = ["a", "b", "c"]
+    got = c.fetch([f"/big/{n}" for n in names], stall_at=200000)
+    for n in names:
+        h, b, _ = got[f"/big/{n}"]
+        check(h.get(":status") == "200", f"/big/{n}: status {h.get(':status')}")
+        check(h.get("content-length") == str(MIB), f"/big/{n}: content-length {h.get('content-length')}")
+        check(len(b) == MIB and b == body_for(n), f"/big/{n}: {len(b)} bytes, not the backend's body")
+    got = c.fetch(["/chunked/d", "/big/e"])
+    for p, n in (("/chunked/d", "d"), ("/big/e", "e")):
+        h, b, _ = got[p]
+        check(h.get(":status") == "200", f"{p}: status {h.get(':status')}")
+        check(b == body_for(n), f"{p}: {len(b)} bytes, not the backend's body")
+    check("transfer-encoding" not in got["/chunked/d"][0], "transfer-encoding went over h2")
+    print("1 MiB bodies through a 5 000-byte window, stalled and resumed, chunked and in pieces: exact")
+    srv.shutdown()
+
+
+def case_empty():
+    srv, lb = setup()
+    c = Client(lb.https)
+    got = c.fetch(["/big/h"], method="HEAD")["/big/h"]
+    check(got[0].get(":status") == "200" and got[0].get("content-length") == str(MIB),
+          f"HEAD: {got[0]}")
+    check(got[1] == b"" and got[2], f"HEAD: a body of {len(got[1])} bytes")
+    for code in ("204", "304"):
+        h, b, ended = c.fetch([f"/status/{code}"])[f"/status/{code}"]
+        check(h.get(":status") == code and b == b"" and ended, f"{code}: {h}, {len(b)} bytes")
+    h, b, _ = c.fetch(["/zero-chunks"])["/zero-chunks"]
+    check(h.get(":status") == "200" and b == b"", f"zero chunks: {h}, {b!r}")
+    h, b, _ = c.fetch(["/small-chunks"])["/small-chunks"]
+    check(h.get(":status") == "200" and b == b"hello, h2", f"small chunks: {h}, {b!r}")
+    print("HEAD, 204, 304, zero chunks and small chunks: statuses and bodies exact")
+    srv.shutdown()
+
+
+CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}
+
+if __name__ == "__main__":
+    A = case_args(CASES)
+    run_case(CASES[A.case])
