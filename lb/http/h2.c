@@ -185,13 +185,14 @@ int lb_h2_method(const char *m, size_t n) {
   static const struct {
     int id;
     const char *name;
+    size_t len;
   } methods[] = {
-#define LB_H2_METHOD(num, name, string) {num, #string},
+#define LB_H2_METHOD(num, name, string) {num, #string, sizeof(#string) - 1},
       HTTP_METHOD_MAP(LB_H2_METHOD)
 #undef LB_H2_METHOD
   };
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-    if (strlen(methods[i].name) == n && !memcmp(methods[i].name, m, n))
+    if (methods[i].len == n && !memcmp(methods[i].name, m, n))
       return methods[i].id;
   return -1;
 }
@@ -224,25 +225,60 @@ static void status3(char *dst, int status) {
   dst[3] = 0;
 }
 
-static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl) {
-  return (nghttp2_nv){(uint8_t *)(uintptr_t)n, (uint8_t *)(uintptr_t)v, nl, vl,
-                      NGHTTP2_NV_FLAG_NONE};
+static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl, uint8_t flags) {
+  return (nghttp2_nv){(uint8_t *)(uintptr_t)n, (uint8_t *)(uintptr_t)v, nl, vl, flags};
 }
-#define NVLIT(n, v, vl) nv((n), sizeof(n) - 1, (v), (vl))
+/* A literal name: nghttp2 need not copy it. */
+#define NVLIT(n, v, vl) nv((n), sizeof(n) - 1, (v), (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME)
+
+/* 0x20 in each byte of x that is 'A'..'Z' (ASCII only), 0 elsewhere: eight bytes per step. */
+static inline uint64_t upper_bits(uint64_t x) {
+  const uint64_t ones = 0x0101010101010101ull, hi = 0x8080808080808080ull;
+  uint64_t low7 = x & ~hi;
+  uint64_t ge_a = low7 + ones * (0x80 - 'A'), gt_z = low7 + ones * (0x80 - 'Z' - 1);
+  return (ge_a & ~gt_z & ~x & hi) >> 2;
+}
+
+static void lower_copy(char *dst, const char *src, size_t n) {
+  if (n < 8) {
+    for (size_t j = 0; j < n; j++)
+      dst[j] = (char)(src[j] >= 'A' && src[j] <= 'Z' ? src[j] + 32 : src[j]);
+    return;
+  }
+  uint64_t x;
+  for (size_t j = 0; j + 8 <= n; j += 8) {
+    memcpy(&x, src + j, 8);
+    x |= upper_bits(x);
+    memcpy(dst + j, &x, 8);
+  }
+  memcpy(&x, src + n - 8, 8); /* the tail: a last word overlapping the one before */
+  x |= upper_bits(x);
+  memcpy(dst + n - 8, &x, 8);
+}
 
 int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, nghttp2_nv *nva,
                       size_t max, char *scratch, size_t cap) {
   size_t k = 0, used = 0;
   if (max < 4 || cap < 4)
     return -1;
-  status3(scratch, v->status);
-  nva[k++] = NVLIT(":status", scratch, 3);
-  used = 4;
   int interim = v->status < 200;
+  /* A final response's scratch lasts until its HEADERS frame is written (h2.h): the lowercased
+   * names and the status need no copy by nghttp2. Values are copied: most point into the
+   * backend's receive buffer, which goes back to the worker's list with the backend connection
+   * (at once for a response without a body), before the frame is written. */
+  uint8_t keep = interim ? NGHTTP2_NV_FLAG_NONE : NGHTTP2_NV_FLAG_NO_COPY_NAME;
+  status3(scratch, v->status);
+  nva[k++] = nv(":status", 7, scratch, 3,
+                interim ? NGHTTP2_NV_FLAG_NO_COPY_NAME
+                        : NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+  used = 4;
+  int has_connection = 0; /* most responses have none: no token lookup per field then */
+  for (size_t i = 0; i < v->nheaders && !has_connection; i++)
+    has_connection = LB_HEADER_IS(v->headers[i].name, v->headers[i].name_len, "connection");
   for (size_t i = 0; i < v->nheaders; i++) {
     const lb_header *h = &v->headers[i];
     if (lb_header_is_hop_by_hop(h->name, h->name_len) ||
-        named_by_connection(v, h->name, h->name_len))
+        (has_connection && named_by_connection(v, h->name, h->name_len)))
       continue;
     if (!interim && x->request_id && LB_HEADER_IS(h->name, h->name_len, "x-request-id"))
       continue;
@@ -251,12 +287,9 @@ int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, ngh
     if (k + 4 > max || h->name_len > cap - used)
       return -1;
     char *lower = scratch + used;
-    for (uint32_t j = 0; j < h->name_len; j++) {
-      char c = h->name[j];
-      lower[j] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    }
+    lower_copy(lower, h->name, h->name_len);
     used += h->name_len;
-    nva[k++] = nv(lower, h->name_len, h->value, h->value_len);
+    nva[k++] = nv(lower, h->name_len, h->value, h->value_len, keep);
   }
   if (!interim) {
     if (x->server_timing)

@@ -55,7 +55,9 @@ int lb_h2_method(const char *m, size_t n);
 /* The response's h2 fields: ":status", the backend's fields without the connection-specific
  * ones (Connection and what it names, Keep-Alive, Proxy-*, Transfer-Encoding, Upgrade, TE),
  * names lowercased into scratch, then Server-Timing, X-Served-By, X-Request-Id as x says.
- * Returns the number of nva entries, -1 when they do not fit. Values point into v or x. */
+ * Returns the number of nva entries, -1 when they do not fit. Values point into v or x.
+ * For a final response (status >= 200) the names and the status in scratch are flagged for
+ * nghttp2 not to copy: scratch must stay untouched until the HEADERS frame is written. */
 int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, nghttp2_nv *nva,
                       size_t max, char *scratch, size_t cap);
 

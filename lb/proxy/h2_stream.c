@@ -424,7 +424,7 @@ void lb_h2_request_ready(h2_stream *st) {
       .content_length = length,
       .fwd = &fi,
   };
-  in.method_len = strlen(in.method);
+  in.method_len = lb_exchange_method_len(ex);
   lb_request_verdict v;
   lb_request_decide(&in, cfg, ex->head, LB_HEAD_CAP(cfg), &v);
   ex->pool = v.pool;
