@@ -12,8 +12,9 @@
  * bytes, lent while the stream has a body); WINDOW_UPDATE is sent only for what the backend
  * took (nghttp2_session_consume), so a slow backend stops its own client stream and nothing
  * grows. Output: the response head becomes HEADERS, body slices of the backend buffer are
- * copied into DATA frames as the client's windows and the socket allow (the data provider pulls
- * them, the send callback fills one output buffer of LB_H2_OUT bytes, one write in flight);
+ * copied into DATA frames as the client's windows and the socket allow (the data provider sizes
+ * each frame, the send callbacks copy frames and body bytes into one output buffer of LB_H2_OUT
+ * bytes, one write in flight; body bytes skip nghttp2's frame buffer);
  * the exchange hears `on_sent` once its slices are framed, so a slow reader of one stream holds
  * one backend buffer and no more.
  *
@@ -177,12 +178,19 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
   return 0;
 }
 
+/* The output buffer, lent while frames wait (given back in h2_sent when idle): 0, or -1. */
+static int out_ready(h2_conn *h) {
+  if (!h->out && !(h->out = lb_bufpool_get(&h->c->ex.w->h2outbufs, LB_H2_OUT)))
+    return -1;
+  return 0;
+}
+
 /* Frames into the output buffer; full: nghttp2 keeps the rest for the next round. */
 static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud) {
   h2_conn *h = ud;
   (void)s, (void)flags;
   lb_h2_mem_sent_from(&h->mem, data); /* nghttp2's frame buffer: its pages go when idle */
-  if (!h->out && !(h->out = lb_bufpool_get(&h->c->ex.w->h2outbufs, LB_H2_OUT))) /* lent: h2_sent */
+  if (out_ready(h) != 0)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   size_t room = LB_H2_OUT - h->out_len;
   if (!room)
@@ -191,6 +199,24 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
   memcpy(h->out + h->out_len, data, n);
   h->out_len += n;
   return (ssize_t)n;
+}
+
+/* A DATA frame whose payload nghttp2 left to us (NGHTTP2_DATA_FLAG_NO_COPY, h2_stream.c's data
+ * provider): its header, then the stream's body bytes copied straight from the backend's
+ * buffer, whole or not at all (WOULDBLOCK: nghttp2 calls again after the write). */
+static int on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,
+                        nghttp2_data_source *src, void *ud) {
+  h2_conn *h = ud;
+  (void)s;
+  lb_h2_mem_sent_from(&h->mem, hd);
+  if (f->data.padlen || out_ready(h) != 0) /* no padding is ever chosen */
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (LB_H2_FRAME_HD + len > LB_H2_OUT - h->out_len)
+    return NGHTTP2_ERR_WOULDBLOCK;
+  memcpy(h->out + h->out_len, hd, LB_H2_FRAME_HD);
+  lb_h2_stream_take(src->ptr, h->out + h->out_len + LB_H2_FRAME_HD, len);
+  h->out_len += LB_H2_FRAME_HD + len;
+  return 0;
 }
 
 /* ---- the connection ---- */
@@ -358,6 +384,7 @@ static int session_new(h2_conn *h, const lb_config *cfg) {
     return -1;
   }
   nghttp2_session_callbacks_set_send_callback(cb, on_send);
+  nghttp2_session_callbacks_set_send_data_callback(cb, on_send_data);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);

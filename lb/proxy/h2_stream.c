@@ -131,27 +131,52 @@ h2_stream *lb_h2_stream_new(h2_conn *h, int32_t id) {
 
 /* ---- the exchange's ops: one stream ---- */
 
+/* Response body bytes not yet framed: a local answer's, or the slices the exchange handed. */
+static size_t body_ready(const h2_stream *st) {
+  if (st->local)
+    return st->local_len;
+  size_t n = 0;
+  for (unsigned i = st->slice_i; i < st->nslices; i++)
+    n += st->slices[i].len;
+  return n - st->slice_off;
+}
+
+/* The data provider says only how many bytes the next DATA frame carries (NO_COPY): the send
+ * callback copies them from the slices straight into the output buffer (lb_h2_stream_take),
+ * sparing a copy through nghttp2's frame buffer. A frame that would not fit the output
+ * buffer's end is shortened to fill it, so a big body still goes in full buffers. */
 static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *ud) {
   h2_stream *st = src->ptr;
-  (void)s, (void)id, (void)ud;
-  size_t n = 0;
+  (void)s, (void)id, (void)buf, (void)ud;
+  size_t ready = body_ready(st), room = LB_H2_OUT - st->h->out_len;
+  if (room > LB_H2_FRAME_HD + 1024 && len > room - LB_H2_FRAME_HD)
+    len = room - LB_H2_FRAME_HD;
+  size_t n = ready < len ? ready : len;
+  if (n == ready && st->resp_eof)
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  else if (!n)
+    return NGHTTP2_ERR_DEFERRED;
+  if (n)
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  return (ssize_t)n;
+}
+
+void lb_h2_stream_take(h2_stream *st, char *dst, size_t n) {
   if (st->local) {
-    n = st->local_len < len ? st->local_len : len;
-    memcpy(buf, st->local, n);
+    memcpy(dst, st->local, n);
     st->local += n;
     st->local_len -= n;
-    if (!st->local_len)
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-    return (ssize_t)n;
+    return;
   }
-  while (n < len && st->slice_i < st->nslices) {
+  while (n && st->slice_i < st->nslices) {
     uv_buf_t *b = &st->slices[st->slice_i];
     size_t k = b->len - st->slice_off;
-    if (k > len - n)
-      k = len - n;
-    memcpy(buf + n, b->base + st->slice_off, k);
-    n += k;
+    if (k > n)
+      k = n;
+    memcpy(dst, b->base + st->slice_off, k);
+    dst += k;
+    n -= k;
     st->slice_off += k;
     if (st->slice_off == b->len) {
       st->slice_i++;
@@ -159,12 +184,7 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     }
   }
   if (st->slice_i == st->nslices && st->waiting_sent)
-    st->notify = 1;
-  if (st->slice_i == st->nslices && st->resp_eof) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    return (ssize_t)n;
-  }
-  return n ? (ssize_t)n : NGHTTP2_ERR_DEFERRED;
+    st->notify = 1; /* all framed: the exchange may reuse its buffer */
 }
 
 static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,

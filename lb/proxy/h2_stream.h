@@ -14,6 +14,7 @@
 #define LB_H2_WINDOW 65535        /* per stream: the request body buffer and the window */
 #define LB_H2_CONN_WINDOW (1 << 20) /* per connection */
 #define LB_H2_OUT (32 * 1024)     /* frames waiting for the socket */
+#define LB_H2_FRAME_HD 9          /* a frame header's bytes */
 #define LB_H2_MAX_STREAMS 100
 #define LB_H2_RESETS_PER_SEC 100  /* client resets in a second before GOAWAY ENHANCE_YOUR_CALM */
 #define LB_H2_RELEASE_MS 250      /* idle this long: the session's frame buffer pages go back */
@@ -82,6 +83,9 @@ void lb_h2_stream_free(h2_stream *st);
 /* HEADERS (+ CONTINUATION) complete, with the body when it had no content-length: convert,
  * decide as for HTTP/1, dispatch or answer locally. */
 void lb_h2_request_ready(h2_stream *st);
+/* n response body bytes (as many as the data provider said) into dst: the payload of a DATA
+ * frame nghttp2 left for the send callback to copy (NGHTTP2_DATA_FLAG_NO_COPY). */
+void lb_h2_stream_take(h2_stream *st, char *dst, size_t n);
 /* A local answer on the stream (also the exchange's `local` op). */
 void lb_h2_local(h2_stream *st, int status, const char *body, const char *term);
 
