@@ -65,6 +65,8 @@ int lb_h2_req_add(lb_h2_req *r, const uint8_t *name, size_t nlen, const uint8_t 
   h->value_len = (uint32_t)vlen;
   if (nlen == 6 && !memcmp(n, "cookie", 6))
     r->cookie_bytes += vlen + 2;
+  else if (nlen == 14 && !memcmp(n, "content-length", 14))
+    r->has_length = 1;
   return 0;
 }
 

@@ -22,6 +22,7 @@ typedef struct lb_h2_req {
   uint32_t nfields, max_fields;
   lb_header method, path, authority, scheme; /* pseudo-headers (value views) */
   size_t cookie_bytes;    /* the cookie fields' values, for the joined line */
+  unsigned has_length : 1; /* a content-length field came */
   unsigned too_large : 1; /* over stage_cap: 431 */
   unsigned too_many : 1;  /* over max_fields: 431 */
 } lb_h2_req;

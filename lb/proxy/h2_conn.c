@@ -107,10 +107,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     if (eos)
       st->body_eof = 1;
     /* Without content-length a body is gathered first (its length goes in the head). */
-    int wait = !eos && !st->req.too_large && !st->req.too_many;
-    for (uint32_t i = 0; wait && i < st->req.nfields; i++)
-      if (st->req.fields[i].name_len == 14 && !memcmp(st->req.fields[i].name, "content-length", 14))
-        wait = 0;
+    int wait = !eos && !st->req.too_large && !st->req.too_many && !st->req.has_length;
     if (!wait)
       lb_h2_request_ready(st);
     return 0;
