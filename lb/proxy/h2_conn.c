@@ -43,6 +43,7 @@ static void calm_down(h2_conn *h, int which, const char *why);
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   h2_conn *h = ud;
   h->block_bytes = 0;
+  h->decoding = NULL; /* trailers: their fields are not kept */
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   h2_stream *st = lb_h2_stream_new(h, f->hd.stream_id);
@@ -51,12 +52,13 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     return 0;
   }
   nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+  h->decoding = st; /* its fields follow: on_header needs no lookup per field */
   return 0;
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
                      const uint8_t *value, size_t vl, uint8_t flags, void *ud) {
-  (void)flags;
+  (void)s, (void)flags;
   h2_conn *h = ud;
   /* HPACK bomb: a few bytes on the wire that decode to megabytes (references to one big table
    * entry). A list a little over the limit gets its 431 on the stream; one decoded past four
@@ -66,8 +68,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     calm_down(h, LB_H2_HPACK_BOMB, "header list decoded to over 4x max-header-size (HPACK bomb)");
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
-  h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (st && f->hd.type == NGHTTP2_HEADERS && !st->headers_done)
+  h2_stream *st = h->decoding;
+  if (st && f->hd.type == NGHTTP2_HEADERS && f->hd.stream_id == st->id && !st->headers_done)
     lb_h2_req_add(&st->req, name, nl, value, vl); /* over the limit: 431 at the end */
   return 0;
 }

@@ -54,6 +54,7 @@ struct h2_conn {
   nghttp2_session *s;
   lb_h2_mem mem;          /* the session's allocator (its big blocks' pages go back when idle) */
   h2_stream *streams;
+  h2_stream *decoding;    /* the stream whose request HEADERS block is being decoded, or NULL */
   char *out;
   size_t out_len;
   lb_deferred pump_d;
