@@ -202,7 +202,8 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
 
 /* A DATA frame whose payload nghttp2 left to us (NGHTTP2_DATA_FLAG_NO_COPY, h2_stream.c's data
  * provider): its header, then the stream's body bytes copied straight from the backend's
- * buffer, whole or not at all (WOULDBLOCK: nghttp2 calls again after the write). */
+ * buffer. The provider sized the frame to fit (so WOULDBLOCK, which would have nghttp2 call
+ * again after the write, does not happen). */
 static int on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,
                         nghttp2_data_source *src, void *ud) {
   h2_conn *h = ud;
@@ -469,6 +470,12 @@ static void h2_sent(lb_client *c) {
     return;
   h->writing = 0;
   h->out_len = 0;
+  for (h2_stream *st = h->streams; h->out_waiters && !h->dead && st; st = st->next)
+    if (st->out_full) { /* room again: their DATA goes on */
+      st->out_full = 0;
+      nghttp2_session_resume_data(h->s, st->id);
+    }
+  h->out_waiters = 0;
   if (!h->nstreams && h->out) { /* an idle connection keeps no output buffer */
     lb_bufpool_put(&c->ex.w->h2outbufs, h->out);
     h->out = NULL;

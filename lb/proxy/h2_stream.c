@@ -144,15 +144,22 @@ static size_t body_ready(const h2_stream *st) {
 }
 
 /* The data provider says only how many bytes the next DATA frame carries (NO_COPY): the send
- * callback copies them from the slices straight into the output buffer (lb_h2_stream_take),
- * sparing a copy through nghttp2's frame buffer. A frame that would not fit the output
- * buffer's end is shortened to fill it, so a big body still goes in full buffers. */
+ * callback, called next in the same nghttp2_session_send, copies them from the slices straight
+ * into the output buffer (lb_h2_stream_take), sparing a copy through nghttp2's frame buffer.
+ * The frame is sized to fit the room left, so it is written at once: a frame left waiting would
+ * point into the backend's buffer, which an aborted exchange gives back. With no room for a
+ * byte of payload the stream waits for the write (h2_conn.c resumes it). */
 static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *ud) {
   h2_stream *st = src->ptr;
   (void)s, (void)id, (void)buf, (void)ud;
   size_t ready = body_ready(st), room = LB_H2_OUT - st->h->out_len;
-  if (room > LB_H2_FRAME_HD + 1024 && len > room - LB_H2_FRAME_HD)
+  if (room <= LB_H2_FRAME_HD) {
+    st->out_full = 1;
+    st->h->out_waiters = 1;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  if (len > room - LB_H2_FRAME_HD)
     len = room - LB_H2_FRAME_HD;
   size_t n = ready < len ? ready : len;
   if (n == ready && st->resp_eof)

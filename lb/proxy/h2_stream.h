@@ -47,6 +47,7 @@ typedef struct h2_stream {
   unsigned resp_eof : 1;       /* nothing follows what is in slices */
   unsigned finished : 1;       /* logged: the exchange is over */
   unsigned headers_done : 1;   /* the request head is whole */
+  unsigned out_full : 1;       /* its DATA waits for room in the output buffer */
 } h2_stream;
 
 struct h2_conn {
@@ -68,6 +69,7 @@ struct h2_conn {
   unsigned dead : 1;      /* closing: no more nghttp2 calls */
   unsigned in_pump : 1;
   unsigned released : 1;  /* idle pages given back since the client last sent anything */
+  unsigned out_waiters : 1; /* a stream's DATA waits for room in the output buffer */
   const char *calm;       /* why the connection is being refused (log, term) */
   void (*schedule)(h2_conn *h); /* run the session soon (from the loop's idle queue) */
 };
