@@ -111,12 +111,15 @@ static void on_timer(uv_timer_t *t);
  * still sends until it closes (on_close), or 2 s. */
 static void end_and_linger(lb_client *c) {
   c->state = LB_C_IDLE; /* logged already; the timer closes it */
+  c->tls_rest = 0;
   c->in_len = c->parse_off = c->req_off = c->body_off = 0;
   lb_deadline_set(&c->timer, &c->dl, on_timer, 2000);
   lb_stream_end(&c->s);
 }
 
 static void after_send(lb_client *c) {
+  if (c->ex.tunnel_relay)
+    lb_stream_rest(&c->s); /* a tunnel may idle for hours: OpenSSL's buffers go at once */
   if (c->state == LB_C_H2)
     c->ex.w->h2->sent(c);
   else if (c->ex.b)
@@ -186,6 +189,15 @@ static void on_timer(uv_timer_t *t) {
     lb_client_close(c, "tls-timeout");
     break;
   case LB_C_IDLE:
+    if (c->tls_rest) { /* idle LB_STREAM_REST_MS: OpenSSL's buffers go, then the rest of the wait */
+      const lb_config *cfg = &c->ex.w->rt->cfg;
+      c->tls_rest = 0;
+      lb_stream_rest(&c->s);
+      lb_deadline_set(t, &c->dl, on_timer,
+                      (c->nrequests ? cfg->client_idle_timeout : cfg->client_header_timeout) -
+                          LB_STREAM_REST_MS);
+      break;
+    }
     lb_client_close(c, "idle-timeout");
     break;
   case LB_C_HEAD:
@@ -250,7 +262,15 @@ static void request_done(lb_client *c) {
   uint64_t accept = c->ex.t.accept;
   uint64_t tls_done = c->ex.t.tls_done;
   reset_request(c);
-  begin_wait(c, now, rt->cfg.client_idle_timeout);
+  /* OpenSSL's buffers: after a connection's first request they go at once (it may well be done:
+   * one-shot clients, a browser's spare connections); a reused one keeps them while it is busy
+   * and gives them back once idle LB_STREAM_REST_MS (on_timer), so that a busy keep-alive
+   * connection allocates nothing per request. */
+  uint32_t idle = rt->cfg.client_idle_timeout;
+  c->tls_rest = c->s.tls_on && c->nrequests > 1 && idle > LB_STREAM_REST_MS;
+  if (c->s.tls_on && !c->tls_rest)
+    lb_stream_rest(&c->s);
+  begin_wait(c, now, c->tls_rest ? LB_STREAM_REST_MS : idle);
   c->ex.t.accept = accept;
   c->ex.t.tls_done = tls_done;
   lb_client_rxbuf_release_idle(c);
@@ -338,6 +358,7 @@ static void client_process(lb_client *c) {
     uint64_t now = jc_now_us();
     if (c->state == LB_C_IDLE) {
       c->state = LB_C_HEAD;
+      c->tls_rest = 0;
       c->ex.t.req_start = now;
       c->ex.t.first_request = c->nrequests == 0;
       lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);
@@ -519,7 +540,11 @@ static void on_ready(lb_stream *s) {
     lb_log_conn lc;
     lb_debug_tls(lb_client_log_conn(c, &lc), now - c->ex.t.accept);
   }
-  lb_deadline_set(&c->timer, &c->dl, on_timer, c->ex.w->rt->cfg.client_header_timeout);
+  /* The first request usually follows at once: OpenSSL's buffers stay for it, unless the
+   * connection stays silent for LB_STREAM_REST_MS (on_timer). */
+  uint32_t wait = c->ex.w->rt->cfg.client_header_timeout;
+  c->tls_rest = wait > LB_STREAM_REST_MS;
+  lb_deadline_set(&c->timer, &c->dl, on_timer, c->tls_rest ? LB_STREAM_REST_MS : wait);
   if (lb_tls_alpn_h2(c->s.tls.ssl))
     c->ex.w->h2->start(c);
 }

@@ -237,20 +237,24 @@ static int gathering(const h2_conn *h) {
 }
 
 /* A body being gathered: the body timeout (moved by every read, as for HTTP/1.1); no stream:
- * the idle timeout, in two steps (LB_H2_RELEASE_MS, the session's pages go back; then the
- * rest); streams whose heads are not whole yet (a slow or stalled header block): the header
- * timeout; else none (the exchanges time themselves). */
+ * the idle timeout, in two steps (LB_H2_RELEASE_MS, the session's pages and OpenSSL's buffers
+ * go back; then the rest); streams whose heads are not whole yet (a slow or stalled header
+ * block): the header timeout; else none (the exchanges time themselves). */
 static void arm_idle(h2_conn *h) {
   const lb_config *cfg = &rt_of(h)->cfg;
   if (gathering(h))
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, cfg->client_body_timeout);
   else if (busy(h))
     lb_deadline_clear(&h->c->dl);
-  else if (!h->nstreams && !h->released && !h->goaway && !h->calm)
+  else if (!h->nstreams && !h->released && !h->goaway && !h->calm) {
+    /* After the first stream the connection may well be done (h2hold, a one-shot client):
+     * OpenSSL's buffers go at once; later ones keep them until idle (on_idle_timer). */
+    if (h->max_stream_id == 1)
+      lb_stream_rest(&h->c->s);
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
                     cfg->client_idle_timeout < LB_H2_RELEASE_MS ? cfg->client_idle_timeout
                                                                 : LB_H2_RELEASE_MS);
-  else
+  } else
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
                     h->nstreams ? cfg->client_header_timeout : cfg->client_idle_timeout);
 }
@@ -281,6 +285,7 @@ static void on_idle_timer(uv_timer_t *t) {
     h->released = 1;
     if (nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))
       lb_h2_mem_release(&h->mem); /* no frame queued or half sent (h2_mem.c) */
+    lb_stream_rest(&c->s);        /* and OpenSSL's record buffers */
     uint32_t idle = rt_of(h)->cfg.client_idle_timeout;
     lb_deadline_set(&c->timer, &c->dl, on_idle_timer,
                     idle > LB_H2_RELEASE_MS ? idle - LB_H2_RELEASE_MS : 0);
