@@ -121,6 +121,7 @@ int lb_stream_tls(lb_stream *s, SSL_CTX *ctx, int server, const char *sni) {
     return -1;
   s->tls_on = 1;
   s->server = server ? 1 : 0;
+  s->thrifty = 1;
   if (!server) { /* the client speaks first */
     jc_tls_handshake(&s->tls);
     if (flush(s) != 0)
@@ -189,6 +190,8 @@ static void written(lb_stream *s, int status) {
   }
   if (s->closing)
     return;
+  if (s->thrifty)
+    lb_stream_rest(s);
   if (status < 0) {
     report(s, LB_STREAM_WRITE_ERROR, uv_strerror(status));
     return;
@@ -466,7 +469,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       return;
     }
     if (hs != JC_TLS_OK) {
-      flush(s);
+      if (flush(s) == 0 && s->thrifty)
+        lb_stream_rest(s); /* the peer's next flight is a round trip away */
       return;
     }
     s->ops->on_ready(s);
@@ -474,6 +478,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       return;
   }
   pump(s);
+  if (s->thrifty)
+    lb_stream_rest(s);
 }
 
 void lb_stream_read(lb_stream *s) {

@@ -190,12 +190,10 @@ static void on_timer(uv_timer_t *t) {
     break;
   case LB_C_IDLE:
     if (c->tls_rest) { /* idle LB_STREAM_REST_MS: OpenSSL's buffers go, then the rest of the wait */
-      const lb_config *cfg = &c->ex.w->rt->cfg;
       c->tls_rest = 0;
       lb_stream_rest(&c->s);
       lb_deadline_set(t, &c->dl, on_timer,
-                      (c->nrequests ? cfg->client_idle_timeout : cfg->client_header_timeout) -
-                          LB_STREAM_REST_MS);
+                      c->ex.w->rt->cfg.client_idle_timeout - LB_STREAM_REST_MS);
       break;
     }
     lb_client_close(c, "idle-timeout");
@@ -262,14 +260,14 @@ static void request_done(lb_client *c) {
   uint64_t accept = c->ex.t.accept;
   uint64_t tls_done = c->ex.t.tls_done;
   reset_request(c);
-  /* OpenSSL's buffers: after a connection's first request they go at once (it may well be done:
-   * one-shot clients, a browser's spare connections); a reused one keeps them while it is busy
-   * and gives them back once idle LB_STREAM_REST_MS (on_timer), so that a busy keep-alive
-   * connection allocates nothing per request. */
+  /* OpenSSL's buffers: the stream is thrifty for a connection's first two requests (most
+   * connections do one: one-shot clients, a browser's spare connections); from then on the
+   * connection keeps them while it is busy and gives them back once idle LB_STREAM_REST_MS
+   * (on_timer), so that a busy keep-alive connection allocates nothing per request. */
   uint32_t idle = rt->cfg.client_idle_timeout;
   c->tls_rest = c->s.tls_on && c->nrequests > 1 && idle > LB_STREAM_REST_MS;
-  if (c->s.tls_on && !c->tls_rest)
-    lb_stream_rest(&c->s);
+  if (c->tls_rest)
+    lb_stream_keep(&c->s);
   begin_wait(c, now, c->tls_rest ? LB_STREAM_REST_MS : idle);
   c->ex.t.accept = accept;
   c->ex.t.tls_done = tls_done;
@@ -540,11 +538,7 @@ static void on_ready(lb_stream *s) {
     lb_log_conn lc;
     lb_debug_tls(lb_client_log_conn(c, &lc), now - c->ex.t.accept);
   }
-  /* The first request usually follows at once: OpenSSL's buffers stay for it, unless the
-   * connection stays silent for LB_STREAM_REST_MS (on_timer). */
-  uint32_t wait = c->ex.w->rt->cfg.client_header_timeout;
-  c->tls_rest = wait > LB_STREAM_REST_MS;
-  lb_deadline_set(&c->timer, &c->dl, on_timer, c->tls_rest ? LB_STREAM_REST_MS : wait);
+  lb_deadline_set(&c->timer, &c->dl, on_timer, c->ex.w->rt->cfg.client_header_timeout);
   if (lb_tls_alpn_h2(c->s.tls.ssl))
     c->ex.w->h2->start(c);
 }

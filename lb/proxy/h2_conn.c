@@ -148,8 +148,11 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
       nghttp2_session_terminate_session(s, NGHTTP2_PROTOCOL_ERROR);
       return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
-    if (hd->stream_id > h->max_stream_id)
+    if (hd->stream_id > h->max_stream_id) {
+      if (h->max_stream_id) /* a second stream: OpenSSL's buffers stay until idle (lb_stream_keep) */
+        lb_stream_keep(&h->c->s);
       h->max_stream_id = hd->stream_id;
+    }
   }
   if (hd->type == NGHTTP2_RST_STREAM) { /* rapid reset (CVE-2023-44487): resets per second */
     uint64_t now = jc_now_us();
@@ -246,15 +249,11 @@ static void arm_idle(h2_conn *h) {
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, cfg->client_body_timeout);
   else if (busy(h))
     lb_deadline_clear(&h->c->dl);
-  else if (!h->nstreams && !h->released && !h->goaway && !h->calm) {
-    /* After the first stream the connection may well be done (h2hold, a one-shot client):
-     * OpenSSL's buffers go at once; later ones keep them until idle (on_idle_timer). */
-    if (h->max_stream_id == 1)
-      lb_stream_rest(&h->c->s);
+  else if (!h->nstreams && !h->released && !h->goaway && !h->calm)
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
                     cfg->client_idle_timeout < LB_H2_RELEASE_MS ? cfg->client_idle_timeout
                                                                 : LB_H2_RELEASE_MS);
-  } else
+  else
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
                     h->nstreams ? cfg->client_header_timeout : cfg->client_idle_timeout);
 }
