@@ -39,6 +39,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 static void base_options(SSL_CTX *ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* until jc_tls_keep_buffers */
   /* TLS 1.2: forward-secret AEAD suites only (TLS 1.3 suites are all fine by default). */
   SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
@@ -100,9 +101,6 @@ SSL_CTX *jc_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t 
     return NULL;
   }
   base_options(ctx);
-  /* A client's connection does one exchange at a time: OpenSSL's buffers go after each record.
-   * (Servers keep them while busy and give them back when idle: jc_tls_release_buffers.) */
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   static const unsigned char h11[] = "\x08http/1.1";
   SSL_CTX_set_alpn_protos(ctx, h11, sizeof h11 - 1);
   if (!insecure) {
@@ -425,6 +423,11 @@ void jc_tls_shutdown(jc_tls *t) {
   err_queue_clear();
   SSL_shutdown(t->ssl);
   err_queue_clear();
+}
+
+void jc_tls_keep_buffers(jc_tls *t) {
+  if (t->ssl)
+    SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
 }
 
 int jc_tls_release_buffers(jc_tls *t) {

@@ -121,7 +121,6 @@ int lb_stream_tls(lb_stream *s, SSL_CTX *ctx, int server, const char *sni) {
     return -1;
   s->tls_on = 1;
   s->server = server ? 1 : 0;
-  s->thrifty = 1;
   if (!server) { /* the client speaks first */
     jc_tls_handshake(&s->tls);
     if (flush(s) != 0)
@@ -190,8 +189,6 @@ static void written(lb_stream *s, int status) {
   }
   if (s->closing)
     return;
-  if (s->thrifty)
-    lb_stream_rest(s);
   if (status < 0) {
     report(s, LB_STREAM_WRITE_ERROR, uv_strerror(status));
     return;
@@ -312,6 +309,11 @@ int lb_stream_send(lb_stream *s, uv_buf_t *bufs, unsigned n) {
   if (s->writing)
     return 0; /* the write in flight drains the rest, then completes */
   return flush(s);
+}
+
+void lb_stream_keep(lb_stream *s) {
+  if (s->tls_on)
+    jc_tls_keep_buffers(&s->tls);
 }
 
 void lb_stream_rest(lb_stream *s) {
@@ -469,8 +471,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       return;
     }
     if (hs != JC_TLS_OK) {
-      if (flush(s) == 0 && s->thrifty)
-        lb_stream_rest(s); /* the peer's next flight is a round trip away */
+      flush(s);
       return;
     }
     s->ops->on_ready(s);
@@ -478,8 +479,6 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
       return;
   }
   pump(s);
-  if (s->thrifty)
-    lb_stream_rest(s);
 }
 
 void lb_stream_read(lb_stream *s) {

@@ -13,11 +13,10 @@
  * its consumer lends (ops->room, asked for only when bytes arrive); ciphertext is read into the
  * loop's scratch buffer and consumed within the read callback; ciphertext the socket does not
  * take at once (a slow reader) is kept until written, then freed. OpenSSL's own record buffers
- * (~34 KiB): a new TLS stream is thrifty, they go after every read and every write (most
- * connections do one request, and many at once in a handshake or waiting for a backend must not
- * hold them); once its consumer sees it reused (lb_stream_keep) they stay while it is busy and go
- * when the consumer says it is idle (lb_stream_rest): a busy connection allocates nothing per
- * request.
+ * (~34 KiB): a new TLS stream releases them after every record, as most connections do one
+ * request (and many at once in a handshake or waiting for a backend must not hold them); once
+ * its consumer sees it reused (lb_stream_keep) they stay while it is busy and go when the
+ * consumer says it is idle (lb_stream_rest): a busy connection allocates nothing per request.
  *
  * Ownership: an lb_stream_loop belongs to one uv_loop (a worker's, or the control plane's) and
  * outlives its streams; an lb_stream is embedded in its consumer, which must not move it and
@@ -133,7 +132,6 @@ struct lb_stream {
   unsigned lingering : 1; /* FIN sent: what the peer still sends is read and dropped */
   unsigned eof : 1;       /* nothing more will be read */
   unsigned closing : 1;
-  unsigned thrifty : 1;   /* TLS: OpenSSL's buffers go after every read and write (lb_stream_keep) */
 };
 
 /* uv_tcp_init on l's loop (s zeroed by its consumer); the consumer then accepts or connects on
@@ -156,8 +154,8 @@ int lb_stream_send(lb_stream *s, uv_buf_t *bufs, unsigned n);
  * answer unread input with a reset that can destroy the response) until on_close. The consumer
  * bounds the linger with its own timer. */
 void lb_stream_end(lb_stream *s);
-/* The connection is being reused: OpenSSL's record buffers stay between reads and writes. */
-static inline void lb_stream_keep(lb_stream *s) { s->thrifty = 0; }
+/* The connection is being reused: OpenSSL's record buffers stay between records. */
+void lb_stream_keep(lb_stream *s);
 /* The connection is idle: OpenSSL's record buffers go back to the allocator (no-op without TLS,
  * or while a record is half read: the next idle point tries again). */
 void lb_stream_rest(lb_stream *s);
