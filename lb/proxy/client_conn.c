@@ -260,9 +260,9 @@ static void request_done(lb_client *c) {
   uint64_t accept = c->ex.t.accept;
   uint64_t tls_done = c->ex.t.tls_done;
   reset_request(c);
-  /* OpenSSL's buffers: the stream is thrifty for a connection's first two requests (most
-   * connections do one: one-shot clients, a browser's spare connections); from then on the
-   * connection keeps them while it is busy and gives them back once idle LB_STREAM_REST_MS
+  /* OpenSSL's buffers: released after every record for a connection's first two requests
+   * (most connections do one: one-shot clients, a browser's spare connections); from then on
+   * the connection keeps them while it is busy and gives them back once idle LB_STREAM_REST_MS
    * (on_timer), so that a busy keep-alive connection allocates nothing per request. */
   uint32_t idle = rt->cfg.client_idle_timeout;
   c->tls_rest = c->s.tls_on && c->nrequests > 1 && idle > LB_STREAM_REST_MS;
