@@ -39,7 +39,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 static void base_options(SSL_CTX *ctx) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* until jc_tls_keep_buffers */
   /* TLS 1.2: forward-secret AEAD suites only (TLS 1.3 suites are all fine by default). */
   SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
@@ -423,6 +423,21 @@ void jc_tls_shutdown(jc_tls *t) {
   err_queue_clear();
   SSL_shutdown(t->ssl);
   err_queue_clear();
+}
+
+void jc_tls_keep_buffers(jc_tls *t) {
+  if (t->ssl)
+    SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
+}
+
+int jc_tls_release_buffers(jc_tls *t) {
+  /* Nothing half read (a partial record, or decrypted bytes not yet taken) and nothing on its
+   * way out: SSL_free_buffers would refuse otherwise (and OpenSSL before 3.0.14 freed a read
+   * buffer that still held a record, CVE-2024-4741: never ask then). */
+  if (!t->ssl || !t->handshake_done || t->fatal || SSL_has_pending(t->ssl) || t->in.len ||
+      t->out.len)
+    return 0;
+  return SSL_free_buffers(t->ssl) == 1;
 }
 
 size_t jc_tls_out_pending(const jc_tls *t) { return t->out.len; }

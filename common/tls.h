@@ -48,12 +48,13 @@ typedef struct jc_tls {
 } jc_tls;
 
 /* Server context: TLS 1.2-1.3, modern ciphers, ALPN http/1.1, no renegotiation, released
- * buffers, server cipher preference (jc_tls_server_alpn adds h2). Returns NULL with a reason in err. */
+ * buffers (until jc_tls_keep_buffers), server cipher preference (jc_tls_server_alpn adds h2).
+ * Returns NULL with a reason in err. */
 SSL_CTX *jc_tls_server_ctx(const char *cert_file, const char *key_file, char *err, size_t errlen);
 /* The server's ALPN list: h2 then http/1.1 (h2 != 0), or http/1.1 alone (the default). */
 void jc_tls_server_alpn(SSL_CTX *ctx, int h2);
-/* Client context: TLS 1.2-1.3; verify peer against ca_file (or the system store when NULL)
- * unless insecure. Returns NULL with a reason in err. */
+/* Client context: TLS 1.2-1.3, released buffers; verify peer against ca_file (or the system
+ * store when NULL) unless insecure. Returns NULL with a reason in err. */
 SSL_CTX *jc_tls_client_ctx(const char *ca_file, int insecure, char *err, size_t errlen);
 /* Failures of this context's handshakes name the alert sent to the peer ("alert sent:
  * certificate required"). */
@@ -75,6 +76,15 @@ jc_tls_status jc_tls_read(jc_tls *t, void *buf, size_t cap, size_t *got);
 jc_tls_status jc_tls_write(jc_tls *t, const void *p, size_t n);
 /* Queues close_notify unless a fatal error happened. */
 void jc_tls_shutdown(jc_tls *t);
+
+/* OpenSSL's record buffers (~34 KiB, read and write): every session starts with them released
+ * after each record (SSL_MODE_RELEASE_BUFFERS: about two malloc/free pairs per request).
+ * jc_tls_keep_buffers keeps them from now on (a connection that is being reused);
+ * jc_tls_release_buffers then gives an idle session's buffers back (they come back with the
+ * next record): 1 when released; 0 when there are none, the handshake is not done, or they hold
+ * a partial record or unread plaintext (try again at the next idle point). */
+void jc_tls_keep_buffers(jc_tls *t);
+int jc_tls_release_buffers(jc_tls *t);
 
 /* Ciphertext waiting to go to the network. */
 size_t jc_tls_out_pending(const jc_tls *t);

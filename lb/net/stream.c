@@ -311,6 +311,16 @@ int lb_stream_send(lb_stream *s, uv_buf_t *bufs, unsigned n) {
   return flush(s);
 }
 
+void lb_stream_keep(lb_stream *s) {
+  if (s->tls_on)
+    jc_tls_keep_buffers(&s->tls);
+}
+
+void lb_stream_rest(lb_stream *s) {
+  if (s->tls_on && !s->closing)
+    jc_tls_release_buffers(&s->tls);
+}
+
 /* ---- the end: close_notify, FIN, linger ---- */
 
 static void on_shutdown_done(uv_shutdown_t *req, int status) {

@@ -12,7 +12,11 @@
  * Memory: a stream holds no buffer of its own while idle. Plaintext goes straight into the room
  * its consumer lends (ops->room, asked for only when bytes arrive); ciphertext is read into the
  * loop's scratch buffer and consumed within the read callback; ciphertext the socket does not
- * take at once (a slow reader) is kept until written, then freed.
+ * take at once (a slow reader) is kept until written, then freed. OpenSSL's own record buffers
+ * (~34 KiB): a new TLS stream releases them after every record, as most connections do one
+ * request (and many at once in a handshake or waiting for a backend must not hold them); once
+ * its consumer sees it reused (lb_stream_keep) they stay while it is busy and go when the
+ * consumer says it is idle (lb_stream_rest): a busy connection allocates nothing per request.
  *
  * Ownership: an lb_stream_loop belongs to one uv_loop (a worker's, or the control plane's) and
  * outlives its streams; an lb_stream is embedded in its consumer, which must not move it and
@@ -32,6 +36,7 @@ typedef struct lb_deferred {
 } lb_deferred;
 
 #define LB_STREAM_SCRATCH (64 * 1024)
+#define LB_STREAM_REST_MS 250 /* idle this long: a busy connection's TLS buffers go (rest) */
 
 /* Per loop: the idle handle of deferred completions, the lent write/shutdown requests, and the
  * scratch buffers every stream of the loop uses within one callback. */
@@ -149,6 +154,11 @@ int lb_stream_send(lb_stream *s, uv_buf_t *bufs, unsigned n);
  * answer unread input with a reset that can destroy the response) until on_close. The consumer
  * bounds the linger with its own timer. */
 void lb_stream_end(lb_stream *s);
+/* The connection is being reused: OpenSSL's record buffers stay between records. */
+void lb_stream_keep(lb_stream *s);
+/* The connection is idle: OpenSSL's record buffers go back to the allocator (no-op without TLS,
+ * or while a record is half read: the next idle point tries again). */
+void lb_stream_rest(lb_stream *s);
 /* Closes the handle: cb(&s->tcp) when libuv is done with it, then lb_stream_free. */
 void lb_stream_close(lb_stream *s, uv_close_cb cb);
 void lb_stream_free(lb_stream *s);

@@ -64,6 +64,7 @@ struct lb_client {
   /* flags: one bit each (memory per idle connection) */
   unsigned close_after_send : 1; /* this response is the last one */
   unsigned closing : 1;
+  unsigned tls_rest : 1; /* waiting: the timer first gives OpenSSL's buffers back (on_timer) */
   uint8_t state;    /* lb_client_state */
   uint8_t listener; /* index of the listener that accepted it (stats) */
   uint8_t handles;  /* open handles; freed when 0 */

@@ -111,12 +111,15 @@ static void on_timer(uv_timer_t *t);
  * still sends until it closes (on_close), or 2 s. */
 static void end_and_linger(lb_client *c) {
   c->state = LB_C_IDLE; /* logged already; the timer closes it */
+  c->tls_rest = 0;
   c->in_len = c->parse_off = c->req_off = c->body_off = 0;
   lb_deadline_set(&c->timer, &c->dl, on_timer, 2000);
   lb_stream_end(&c->s);
 }
 
 static void after_send(lb_client *c) {
+  if (c->ex.tunnel_relay)
+    lb_stream_rest(&c->s); /* a tunnel may idle for hours: OpenSSL's buffers go at once */
   if (c->state == LB_C_H2)
     c->ex.w->h2->sent(c);
   else if (c->ex.b)
@@ -186,6 +189,13 @@ static void on_timer(uv_timer_t *t) {
     lb_client_close(c, "tls-timeout");
     break;
   case LB_C_IDLE:
+    if (c->tls_rest) { /* idle LB_STREAM_REST_MS: OpenSSL's buffers go, then the rest of the wait */
+      c->tls_rest = 0;
+      lb_stream_rest(&c->s);
+      lb_deadline_set(t, &c->dl, on_timer,
+                      c->ex.w->rt->cfg.client_idle_timeout - LB_STREAM_REST_MS);
+      break;
+    }
     lb_client_close(c, "idle-timeout");
     break;
   case LB_C_HEAD:
@@ -250,7 +260,15 @@ static void request_done(lb_client *c) {
   uint64_t accept = c->ex.t.accept;
   uint64_t tls_done = c->ex.t.tls_done;
   reset_request(c);
-  begin_wait(c, now, rt->cfg.client_idle_timeout);
+  /* OpenSSL's buffers: released after every record for a connection's first two requests
+   * (most connections do one: one-shot clients, a browser's spare connections); from then on
+   * the connection keeps them while it is busy and gives them back once idle LB_STREAM_REST_MS
+   * (on_timer), so that a busy keep-alive connection allocates nothing per request. */
+  uint32_t idle = rt->cfg.client_idle_timeout;
+  c->tls_rest = c->s.tls_on && c->nrequests > 1 && idle > LB_STREAM_REST_MS;
+  if (c->tls_rest)
+    lb_stream_keep(&c->s);
+  begin_wait(c, now, c->tls_rest ? LB_STREAM_REST_MS : idle);
   c->ex.t.accept = accept;
   c->ex.t.tls_done = tls_done;
   lb_client_rxbuf_release_idle(c);
@@ -338,6 +356,7 @@ static void client_process(lb_client *c) {
     uint64_t now = jc_now_us();
     if (c->state == LB_C_IDLE) {
       c->state = LB_C_HEAD;
+      c->tls_rest = 0;
       c->ex.t.req_start = now;
       c->ex.t.first_request = c->nrequests == 0;
       lb_deadline_set(&c->timer, &c->dl, on_timer, rt->cfg.client_header_timeout);

@@ -148,8 +148,11 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
       nghttp2_session_terminate_session(s, NGHTTP2_PROTOCOL_ERROR);
       return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
-    if (hd->stream_id > h->max_stream_id)
+    if (hd->stream_id > h->max_stream_id) {
+      if (h->max_stream_id) /* a second stream: OpenSSL's buffers stay until idle (lb_stream_keep) */
+        lb_stream_keep(&h->c->s);
       h->max_stream_id = hd->stream_id;
+    }
   }
   if (hd->type == NGHTTP2_RST_STREAM) { /* rapid reset (CVE-2023-44487): resets per second */
     uint64_t now = jc_now_us();
@@ -263,9 +266,9 @@ static int gathering(const h2_conn *h) {
 }
 
 /* A body being gathered: the body timeout (moved by every read, as for HTTP/1.1); no stream:
- * the idle timeout, in two steps (LB_H2_RELEASE_MS, the session's pages go back; then the
- * rest); streams whose heads are not whole yet (a slow or stalled header block): the header
- * timeout; else none (the exchanges time themselves). */
+ * the idle timeout, in two steps (LB_H2_RELEASE_MS, the session's pages and OpenSSL's buffers
+ * go back; then the rest); streams whose heads are not whole yet (a slow or stalled header
+ * block): the header timeout; else none (the exchanges time themselves). */
 static void arm_idle(h2_conn *h) {
   const lb_config *cfg = &rt_of(h)->cfg;
   if (gathering(h))
@@ -307,6 +310,7 @@ static void on_idle_timer(uv_timer_t *t) {
     h->released = 1;
     if (nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))
       lb_h2_mem_release(&h->mem); /* no frame queued or half sent (h2_mem.c) */
+    lb_stream_rest(&c->s);        /* and OpenSSL's record buffers */
     uint32_t idle = rt_of(h)->cfg.client_idle_timeout;
     lb_deadline_set(&c->timer, &c->dl, on_idle_timer,
                     idle > LB_H2_RELEASE_MS ? idle - LB_H2_RELEASE_MS : 0);

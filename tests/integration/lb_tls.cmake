@@ -13,3 +13,16 @@ if(TARGET journey-lb AND TARGET journey-backend)
       FIXTURES_REQUIRED certs)
   endforeach()
 endif()
+
+# OpenSSL's record buffers: none allocated per request on a busy keep-alive connection (h1, h2),
+# given back by idle ones, which still serve (test_lb_tls_buffers.py; python3-h2).
+if(TARGET journey-lb AND TARGET journey-backend)
+  foreach(case busy_no_alloc idle_release)
+    add_test(NAME integration.lb_tls_buffers.${case}
+      COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_lb_tls_buffers.py
+        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
+        --certs ${JOURNEY_TEST_CERTS} --case ${case})
+    set_tests_properties(integration.lb_tls_buffers.${case} PROPERTIES LABELS integration TIMEOUT 300
+      FIXTURES_REQUIRED certs)
+  endforeach()
+endif()
