@@ -2,15 +2,9 @@
 # probe listener, the page's data and config cross-checks (test_admin.py), and the page in a
 # real headless Chromium (test_dashboard.py).
 if(TARGET journey-lb AND TARGET journey-backend)
-  foreach(case token token_file_checks unix_socket loopback_default origin rebinding fd_budget
-               probe_only page_data check_config)
-    add_test(NAME integration.admin.${case}
-      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_admin.py
-        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
-        --certs ${JOURNEY_TEST_CERTS} --case ${case})
-    set_tests_properties(integration.admin.${case} PROPERTIES LABELS integration TIMEOUT 120
-      FIXTURES_REQUIRED certs)
-  endforeach()
+  journey_lb_cases(integration.admin. test_admin.py ${Python3_EXECUTABLE} 120
+    CASES token token_file_checks unix_socket loopback_default origin rebinding fd_budget probe_only
+          page_data check_config)
   # A peer off loopback, in a network namespace of the test's own (root; 77 = skipped).
   add_test(NAME integration.admin.remote_peer
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_admin.py

@@ -1,24 +1,12 @@
 # Hardening: hostile input, slow clients, backend faults, TLS abuse, against the real
 # journey-lb and journey-backend on loopback. Every test fails on a sanitizer report.
 if(TARGET journey-lb AND TARGET journey-backend)
-  foreach(case table pipelined)
-    add_test(NAME integration.harden.hostile_${case}
-      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/hostile_requests.py
-        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
-        --certs ${JOURNEY_TEST_CERTS} --case ${case})
-    set_tests_properties(integration.harden.hostile_${case} PROPERTIES LABELS integration
-      TIMEOUT 300 FIXTURES_REQUIRED certs)
-  endforeach()
+  journey_lb_cases(integration.harden.hostile_ hostile_requests.py ${Python3_EXECUTABLE} 300
+    CASES table pipelined)
 endif()
 if(TARGET journey-lb AND TARGET journey-backend)
-  foreach(case slowloris tls_slowloris slow_reader idle_10k flood)
-    add_test(NAME integration.harden.slow_${case}
-      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/slow_clients.py
-        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
-        --certs ${JOURNEY_TEST_CERTS} --case ${case})
-    set_tests_properties(integration.harden.slow_${case} PROPERTIES LABELS integration
-      TIMEOUT 120 FIXTURES_REQUIRED certs)
-  endforeach()
+  journey_lb_cases(integration.harden.slow_ slow_clients.py ${Python3_EXECUTABLE} 120
+    CASES slowloris tls_slowloris slow_reader idle_10k flood)
 endif()
 if(TARGET journey-lb AND TARGET journey-backend)
   journey_find_tool(WRK_EXECUTABLE "the backend-fault tests (backend_faults.py)" wrk)
@@ -83,25 +71,13 @@ endif()
 # Request integrity: strict chunks, targets, absolute-form, methods, path normalisation, and the
 # differential check of what was forwarded against h11 (Debian's python3-h11, /usr/bin/python3).
 if(TARGET journey-lb AND TARGET journey-backend)
-  foreach(case chunked target absolute methods paths differential)
-    add_test(NAME integration.harden.strict_${case}
-      COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/strict_requests.py
-        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
-        --certs ${JOURNEY_TEST_CERTS} --case ${case})
-    set_tests_properties(integration.harden.strict_${case} PROPERTIES LABELS integration
-      TIMEOUT 300 FIXTURES_REQUIRED certs)
-  endforeach()
+  journey_lb_cases(integration.harden.strict_ strict_requests.py ${JOURNEY_DEBIAN_PYTHON} 300
+    CASES chunked target absolute methods paths differential)
 endif()
 # Responses that cannot be relayed as they came (framing named by Connection, 1xx to HTTP/1.0,
 # 204 with a length), a 64 KiB target, error bodies without server details, and whose fault a
 # slow upload is (exchange_integrity.py).
 if(TARGET journey-lb AND TARGET journey-backend)
-  foreach(case conn_framing interim long_url error_bodies slow_upload)
-    add_test(NAME integration.harden.exchange_${case}
-      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/exchange_integrity.py
-        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
-        --certs ${JOURNEY_TEST_CERTS} --case ${case})
-    set_tests_properties(integration.harden.exchange_${case} PROPERTIES LABELS integration
-      TIMEOUT 120 FIXTURES_REQUIRED certs)
-  endforeach()
+  journey_lb_cases(integration.harden.exchange_ exchange_integrity.py ${Python3_EXECUTABLE} 120
+    CASES conn_framing interim long_url error_bodies slow_upload)
 endif()

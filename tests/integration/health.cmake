@@ -9,12 +9,6 @@ if(TARGET journey-lb AND TARGET journey-backend)
         --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend> --case ${case})
     set_tests_properties(integration.health.${case} PROPERTIES LABELS integration TIMEOUT 120)
   endforeach()
-  foreach(case tls_and_tcp_checks cert_reload)
-    add_test(NAME integration.health.${case}
-      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_health.py
-        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
-        --certs ${JOURNEY_TEST_CERTS} --case ${case})
-    set_tests_properties(integration.health.${case} PROPERTIES LABELS integration TIMEOUT 120
-      FIXTURES_REQUIRED certs)
-  endforeach()
+  journey_lb_cases(integration.health. test_health.py ${Python3_EXECUTABLE} 120
+    CASES tls_and_tcp_checks cert_reload)
 endif()

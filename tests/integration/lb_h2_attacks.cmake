@@ -7,12 +7,7 @@
 # journey-lb answers a header list a little over max-header-size with 431 on its stream and ends
 # the connection (GOAWAY ENHANCE_YOUR_CALM) once one decodes past four times the limit.
 if(TARGET journey-lb AND TARGET journey-backend)
-  foreach(case rapid_reset continuation_flood hpack_bomb ping_flood settings_flood)
-    add_test(NAME integration.h2_attacks.${case}
-      COMMAND ${JOURNEY_DEBIAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/h2_attacks.py --target journey
-        --lb $<TARGET_FILE:journey-lb> --backend $<TARGET_FILE:journey-backend>
-        --certs ${JOURNEY_TEST_CERTS} --case ${case})
-    set_tests_properties(integration.h2_attacks.${case} PROPERTIES LABELS integration TIMEOUT 300
-      FIXTURES_REQUIRED certs)
-  endforeach()
+  journey_lb_cases(integration.h2_attacks. h2_attacks.py ${JOURNEY_DEBIAN_PYTHON} 300
+    CASES rapid_reset continuation_flood hpack_bomb ping_flood settings_flood
+    ARGS --target journey)
 endif()
