@@ -422,6 +422,8 @@ static int session_new(h2_conn *h, const lb_config *cfg) {
 
 static void h2_start(lb_client *c) {
   h2_conn *h = calloc(1, sizeof *h);
+  if (h)
+    h->mem.cache = &c->ex.w->h2mem; /* nghttp2's small blocks: the worker's free lists */
   if (!h || session_new(h, &c->ex.w->rt->cfg) != 0) {
     if (h && h->s)
       nghttp2_session_del(h->s);
