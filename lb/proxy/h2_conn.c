@@ -98,9 +98,11 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  (void)ud;
-  h2_stream *st = f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
-                                  : NULL;
+  h2_conn *h = ud;
+  /* A request's HEADERS end the block just decoded: its stream is known without a lookup. */
+  h2_stream *st = h->decoding && h->decoding->id == f->hd.stream_id ? h->decoding
+                  : f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
+                                    : NULL;
   if (!st || st->finished)
     return 0;
   int eos = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
@@ -174,7 +176,7 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
   h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
   if (!st)
     return 0;
-  nghttp2_session_set_stream_user_data(s, id, NULL);
+  /* Its user data is not cleared: nghttp2 forgets the stream on return (no closed streams). */
   lb_h2_stream_finish(st, code == NGHTTP2_NO_ERROR ? "client-closed" : "client-reset");
   lb_h2_stream_free(st);
   return 0;
@@ -478,7 +480,7 @@ static void h2_sent(lb_client *c) {
   h->out_len = 0;
   for (h2_stream *st = h->streams; h->out_waiters && !h->dead && st; st = st->next)
     if (st->out_full) { /* room again: their DATA goes on */
-      st->out_full = 0;
+      st->out_full = st->deferred = 0;
       nghttp2_session_resume_data(h->s, st->id);
     }
   h->out_waiters = 0;

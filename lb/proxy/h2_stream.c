@@ -155,7 +155,7 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   (void)s, (void)id, (void)buf, (void)ud;
   size_t ready = body_ready(st), room = LB_H2_OUT - st->h->out_len;
   if (room <= LB_H2_FRAME_HD) {
-    st->out_full = 1;
+    st->out_full = st->deferred = 1;
     st->h->out_waiters = 1;
     return NGHTTP2_ERR_DEFERRED;
   }
@@ -164,8 +164,10 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   size_t n = ready < len ? ready : len;
   if (n == ready && st->resp_eof)
     *flags |= NGHTTP2_DATA_FLAG_EOF;
-  else if (!n)
+  else if (!n) {
+    st->deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
+  }
   if (n)
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   return (ssize_t)n;
@@ -194,6 +196,15 @@ void lb_h2_stream_take(h2_stream *st, char *dst, size_t n) {
   }
   if (st->slice_i == st->nslices && st->waiting_sent)
     st->notify = 1; /* all framed: the exchange may reuse its buffer */
+}
+
+/* The stream's DATA goes on: nghttp2 asks the data provider again. Only a provider that said
+ * DEFERRED needs it (each call a stream lookup); one not asked yet will be. */
+static void resume(h2_stream *st) {
+  if (st->deferred && !st->h->dead) {
+    st->deferred = 0;
+    nghttp2_session_resume_data(st->h->s, st->id);
+  }
 }
 
 static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,
@@ -239,7 +250,7 @@ static int h2_send(lb_exchange *ex, uv_buf_t *bufs, unsigned n) {
   if (!st->nslices || !st->resp_submitted)
     st->notify = 1;
   else
-    nghttp2_session_resume_data(st->h->s, st->id);
+    resume(st);
   st->h->schedule(st->h);
   return 0;
 }
@@ -316,8 +327,8 @@ static void h2_local(lb_exchange *ex, int status, const char *body, int keep_ali
 static void h2_done(lb_exchange *ex) {
   h2_stream *st = stream_of(ex);
   st->resp_eof = 1;
-  if (!st->h->dead && st->resp_submitted)
-    nghttp2_session_resume_data(st->h->s, st->id);
+  if (st->resp_submitted)
+    resume(st);
   if (st->ex.status >= 100)
     lb_passive_request_done(ex->w, &(lb_recent_req){&ex->t, ex->status, ex->pool, ex->server,
         ex->method, ex->retries, ex->backend_reused, ex->reqid, ex->reqid_len, stream_path(st),

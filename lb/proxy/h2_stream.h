@@ -48,6 +48,7 @@ typedef struct h2_stream {
   unsigned finished : 1;       /* logged: the exchange is over */
   unsigned headers_done : 1;   /* the request head is whole */
   unsigned out_full : 1;       /* its DATA waits for room in the output buffer */
+  unsigned deferred : 1;       /* the data provider said NGHTTP2_ERR_DEFERRED: resume it */
 } h2_stream;
 
 struct h2_conn {
