@@ -108,6 +108,7 @@ struct lb_worker {
   lb_bufpool h2bufs;  /* free h2 stream request buffers (h2_stream.c), h2buf_size bytes each */
   size_t h2buf_size;
   lb_bufpool h2outbufs; /* free h2 output buffers (h2_conn.c) */
+  lb_bufpool h2streams; /* free h2 stream structs (h2_stream.c) */
   lb_h2_mem_cache h2mem; /* free small blocks of the nghttp2 sessions (lb/http/h2_mem.h) */
   lb_recent_ring recent;         /* the last requests, for the admin page (lb/core/recent.h) */
   lb_lat_window *lat[LB_MAX_POOLS]; /* [pool][server]: last-minute latency per server */
