@@ -171,11 +171,24 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
   return 0;
 }
 
+/* The exchange's bytes are framed: it goes on (the next slices, or `done`). */
+static void sent(h2_stream *st) {
+  st->notify = 0;
+  st->waiting_sent = 0;
+  st->nslices = st->slice_i = 0;
+  if (!st->finished && (st->ex.b || st->ex.sending))
+    lb_exchange_on_sent(&st->ex);
+}
+
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
   (void)ud;
   h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
   if (!st)
     return 0;
+  /* The response's last DATA frame (END_STREAM) has just been framed: the exchange completes
+   * now (`done`: logged, its backend connection kept), not as a stream the client closed. */
+  if (code == NGHTTP2_NO_ERROR && st->notify && st->resp_eof && !st->finished)
+    sent(st);
   /* Its user data is not cleared: nghttp2 forgets the stream on return (no closed streams). */
   lb_h2_stream_finish(st, code == NGHTTP2_NO_ERROR ? "client-closed" : "client-reset");
   lb_h2_stream_free(st);
@@ -349,11 +362,7 @@ static void pump(h2_conn *h) {
       st = st->next;
     if (!st)
       break;
-    st->notify = 0;
-    st->waiting_sent = 0;
-    st->nslices = st->slice_i = 0;
-    if (!st->finished && (st->ex.b || st->ex.sending))
-      lb_exchange_on_sent(&st->ex);
+    sent(st);
   }
   h->in_pump = 0;
   if (h->dead)

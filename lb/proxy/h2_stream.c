@@ -251,6 +251,8 @@ static int h2_send(lb_exchange *ex, uv_buf_t *bufs, unsigned n) {
       st->slices[st->nslices++] = bufs[i];
   }
   st->waiting_sent = 1;
+  if (ex->resp_last && st->resp_submitted)
+    st->resp_eof = 1; /* END_STREAM on their last DATA frame, not on an empty one after `done` */
   if (!st->nslices || !st->resp_submitted)
     st->notify = 1;
   else
