@@ -181,8 +181,10 @@ static void sent(h2_stream *st) {
 }
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
-  (void)ud;
-  h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  h2_conn *h = ud;
+  /* Mostly the stream whose last DATA frame (END_STREAM) was just framed: no lookup then. */
+  h2_stream *st = h->framed && h->framed->id == id ? h->framed
+                                                   : nghttp2_session_get_stream_user_data(s, id);
   if (!st)
     return 0;
   /* The response's last DATA frame (END_STREAM) has just been framed: the exchange completes
@@ -233,6 +235,7 @@ static int on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd,
     return NGHTTP2_ERR_WOULDBLOCK;
   memcpy(h->out + h->out_len, hd, LB_H2_FRAME_HD);
   lb_h2_stream_take(src->ptr, h->out + h->out_len + LB_H2_FRAME_HD, len);
+  h->framed = src->ptr;
   h->out_len += LB_H2_FRAME_HD + len;
   return 0;
 }

@@ -79,6 +79,8 @@ void lb_h2_stream_free(h2_stream *st) {
   h->nstreams--;
   if (h->decoding == st)
     h->decoding = NULL;
+  if (h->framed == st)
+    h->framed = NULL;
   atomic_fetch_sub_explicit(&h->c->ex.w->rt->h2_streams_open, 1, memory_order_relaxed);
   if (st->blk)
     lb_bufpool_put(&h->c->ex.w->reqbufs, st->blk);

@@ -57,6 +57,7 @@ struct h2_conn {
   lb_h2_mem mem;          /* the session's allocator (its big blocks' pages go back when idle) */
   h2_stream *streams;
   h2_stream *decoding;    /* the stream whose request HEADERS block is being decoded, or NULL */
+  h2_stream *framed;      /* the stream whose DATA was framed last (likely the next to close) */
   char *out;
   size_t out_len;
   lb_deferred pump_d;
