@@ -74,6 +74,7 @@ typedef struct lb_response_extra {
   const char *request_id;    /* NULL: the backend's X-Request-Id passes through */
   size_t request_id_len;
   int drop_length;           /* the backend's Content-Length stays out (lb_relay_plan) */
+  int dechunked;             /* a chunked body decoded for the client: trailers may follow */
 } lb_response_extra;
 
 /* w (1, 2, 4 or 8) bytes of a name equal those of a lowercase literal, ignoring case: the

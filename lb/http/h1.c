@@ -219,6 +219,7 @@ void lb_h1_resp_parser_init(llhttp_t *p, lb_h1_resp *r, int skip_body) {
   r->skip_body = skip_body;
   r->dechunk_on = 0;
   r->nhdrs = 0;
+  r->trl = NULL;
 }
 
 int lb_h1_resp_on_message_begin(llhttp_t *p) {
@@ -238,13 +239,42 @@ int lb_h1_resp_on_status(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* A piece of a kept trailer's name (value 0) or value (1), copied: pieces of one name or value
+ * come in order (a field spanning reads), so they end up next to each other in t->buf. */
+static int trailer_piece(lb_h1_trailers *t, int value, const char *at, size_t n) {
+  int fresh = t->state != (value ? 2 : 1);
+  if (!value && fresh && t->n == t->max)
+    t->over = 1;
+  else if (n + (fresh && !value ? 4 : 0) > t->cap - t->len - 4 * (size_t)t->n)
+    t->over = 1; /* the lines' bytes, ": " and CRLF counted, as a head's */
+  if (t->over)
+    return -1;
+  char *d = t->buf + t->len;
+  memcpy(d, at, n);
+  t->len += (uint32_t)n;
+  if (!value && fresh)
+    t->f[t->n++] = (lb_header){d, d + n, (uint32_t)n, 0};
+  else if (value && fresh)
+    t->f[t->n - 1].value = d;
+  if (value)
+    t->f[t->n - 1].value_len = (uint32_t)(d + n - t->f[t->n - 1].value);
+  else
+    t->f[t->n - 1].name_len = (uint32_t)(d + n - t->f[t->n - 1].name);
+  t->state = value ? 2 : 1;
+  return 0;
+}
+
 int lb_h1_resp_on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_h1_resp *r = p->data;
+  if (r->trl) /* set only once the head is whole: a trailer */
+    return trailer_piece(r->trl, 0, at, n);
   return lb_headers_on_field(r->hdrs, &r->nhdrs, r->max_hdrs, &r->hdr_state, at, n);
 }
 
 int lb_h1_resp_on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_h1_resp *r = p->data;
+  if (r->trl)
+    return trailer_piece(r->trl, 1, at, n);
   lb_headers_on_value(r->hdrs, r->nhdrs, &r->hdr_state, at, n);
   return 0;
 }
@@ -301,8 +331,24 @@ int lb_h1_resp_on_body(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* Kept trailer fields are checked as a head's: relayed as fields, they must be fields. */
+static int trailers_valid(llhttp_t *p, const lb_h1_trailers *t) {
+  if (!lb_headers_names_valid(t->f, t->n)) {
+    llhttp_set_error_reason(p, "invalid character in a trailer field name");
+    return 0;
+  }
+  for (uint32_t i = 0; i < t->n; i++)
+    if (!lb_field_value_valid(t->f[i].value, t->f[i].value_len)) {
+      llhttp_set_error_reason(p, "invalid character in a trailer field value");
+      return 0;
+    }
+  return 1;
+}
+
 int lb_h1_resp_on_message_complete(llhttp_t *p) {
   lb_h1_resp *r = p->data;
+  if (r->trl && r->trl->n && !trailers_valid(p, r->trl))
+    return HPE_USER;
   r->msg_ready = 1;
   return HPE_PAUSED;
 }

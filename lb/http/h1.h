@@ -84,6 +84,19 @@ enum llhttp_errno lb_h1_req_execute_body(llhttp_t *p, lb_h1_req *r, const char *
  * client and the access log's termination reason. */
 int lb_h1_req_body_refusal(const lb_h1_req *r, const char **why, const char **term);
 
+/* A response's trailer section, copied out as it is parsed (the backend's buffer is compacted
+ * and given back while a body is relayed, so views into it would not last): for a client that
+ * gets trailers as fields (h2), of a chunked body decoded in place. Lent by the caller: buf of
+ * cap bytes (names and values, no separators), f of max views into it. */
+typedef struct lb_h1_trailers {
+  char *buf;
+  lb_header *f;
+  uint32_t len, cap; /* cap: max-header-size, counted as the lines' bytes ("n: v\r\n") */
+  uint32_t n, max;   /* max: max-headers */
+  int state;         /* as lb_headers_on_field's */
+  unsigned over : 1; /* past cap or max: the response is refused (a backend error) */
+} lb_h1_trailers;
+
 /* A response being parsed (one per backend connection, reset per response). */
 typedef struct lb_h1_resp {
   lb_header *hdrs;      /* views: max_hdrs of them, the caller's storage */
@@ -96,6 +109,7 @@ typedef struct lb_h1_resp {
   int head_ready, msg_ready, skip_body, dechunk_on;
   int te_other;         /* Transfer-Encoding is not one "chunked" (lb_response_facts) */
   lb_framing framing;   /* lb_response_framing, set when the head is whole */
+  lb_h1_trailers *trl;  /* set after the head: trailer fields go there (NULL: not kept) */
 } lb_h1_resp;
 
 /* llhttp_init with the response settings; p->data = r; a fresh response (skip_body: HEAD). */
@@ -107,6 +121,8 @@ int lb_h1_resp_on_header_field(llhttp_t *p, const char *at, size_t n);
 int lb_h1_resp_on_header_value(llhttp_t *p, const char *at, size_t n);
 int lb_h1_resp_on_headers_complete(llhttp_t *p); /* HPE_PAUSED, or HPE_USER on a bad head */
 int lb_h1_resp_on_body(llhttp_t *p, const char *at, size_t n);
-int lb_h1_resp_on_message_complete(llhttp_t *p); /* HPE_PAUSED */
+/* HPE_PAUSED, or HPE_USER when kept trailer fields are not valid (names tokens, values as a
+ * head's) */
+int lb_h1_resp_on_message_complete(llhttp_t *p);
 
 #endif

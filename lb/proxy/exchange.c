@@ -516,6 +516,7 @@ static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out)
     x.framing = plan.client;
     x.drop_length = plan.drop_length;
     x.keep_alive = plan.keep_alive; /* the codec closes after this response without it */
+    x.dechunked = plan.dechunk;
     if (rt->cfg.server_timing && lb_server_timing_format(st, sizeof st, &ex->t, now))
       x.server_timing = st;
     if (rt->cfg.served_by)
@@ -525,7 +526,10 @@ static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out)
       x.request_id_len = ex->reqid_len;
     }
   }
-  return ex->ops->head(ex, &v, &x, out);
+  int r = ex->ops->head(ex, &v, &x, out);
+  if (x.dechunked)
+    b->h1.trl = ex->trailers; /* after the head: its fields are the trailers from now */
+  return r;
 }
 
 /* ---- tunnel (after a 101) ---- */
@@ -580,8 +584,11 @@ static void process_response(lb_bconn *b, uint64_t read_at) {
         llhttp_resume(&b->parser);
       } else {
         char why[200];
-        snprintf(why, sizeof why, "sent an invalid response (%s: %s)", llhttp_errno_name(e),
-                 llhttp_get_error_reason(&b->parser));
+        if (b->h1.trl && b->h1.trl->over)
+          snprintf(why, sizeof why, "sent a trailer section over max-header-size or max-headers");
+        else
+          snprintf(why, sizeof why, "sent an invalid response (%s: %s)", llhttp_errno_name(e),
+                   llhttp_get_error_reason(&b->parser));
         b->got_bytes = 1; /* never retried */
         backend_failed(b, why, 0);
         return;

@@ -72,6 +72,8 @@ struct lb_exchange {
   char *head;          /* the forwarded request head (lent by the codec per request) */
   char *reqid;         /* LB_REQID_MAX bytes lent by the codec, or a shared "" */
   const char *term;    /* termination reason for the log */
+  lb_h1_trailers *trailers; /* where a decoded chunked response's trailer fields go: the codec
+                             * sets it in `head` when it relays them (h2), else NULL */
   uint32_t head_len;
   uint32_t reqid_len;
   lb_timing t;

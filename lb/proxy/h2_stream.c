@@ -2,6 +2,7 @@
  * the data provider, pending/resume -> the request body buffer and its window), the request's
  * conversion and policy. See h2_conn.c for the data path. */
 #include "lb/proxy/h2_stream.h"
+#include "lb/http/h2_trailers.h"
 #include "lb/proxy/access_log.h"
 #include "lb/proxy/passive.h"
 #include "lb/core/framing.h"
@@ -86,6 +87,7 @@ void lb_h2_stream_free(h2_stream *st) {
     lb_bufpool_put(&h->c->ex.w->reqbufs, st->blk);
   rx_put(h->c->ex.w, st);
   free(st->body);
+  free(st->trl.f);
   lb_bufpool_put(&h->c->ex.w->h2streams, (char *)st);
 }
 
@@ -149,6 +151,21 @@ static size_t body_ready(const h2_stream *st) {
   return n - st->slice_off;
 }
 
+/* A chunked response's trailer section as a HEADERS frame with END_STREAM after the last DATA
+ * (nghttp2 copies the fields: the buffer goes now). 1: submitted, that DATA must not end the
+ * stream; 0: nothing to send (none kept, or all refused as trailers). */
+static int trailers_submit(h2_stream *st) {
+  nghttp2_nv small[16];
+  nghttp2_nv *nva = st->trl.n <= 16 ? small : malloc(st->trl.n * sizeof *nva);
+  size_t k = nva ? lb_h2_trailer_fields(st->trl.f, st->trl.n, nva) : 0;
+  int ok = k && nghttp2_submit_trailer(st->h->s, st->id, nva, k) == 0;
+  if (nva != small)
+    free(nva);
+  free(st->trl.f);
+  st->trl = (lb_h1_trailers){0};
+  return ok;
+}
+
 /* The data provider says only how many bytes the next DATA frame carries (NO_COPY): the send
  * callback, called next in the same nghttp2_session_send, copies them from the slices straight
  * into the output buffer (lb_h2_stream_take), sparing a copy through nghttp2's frame buffer.
@@ -168,9 +185,11 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   if (len > room - LB_H2_FRAME_HD)
     len = room - LB_H2_FRAME_HD;
   size_t n = ready < len ? ready : len;
-  if (n == ready && st->resp_eof)
+  if (n == ready && st->resp_eof) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
-  else if (!n) {
+    if (st->trl.n && trailers_submit(st))
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers' HEADERS end it */
+  } else if (!n) {
     st->deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
   }
@@ -213,6 +232,20 @@ static void resume(h2_stream *st) {
   }
 }
 
+/* A chunked body is decoded for the client: its trailer section, if one comes, is kept in a
+ * buffer of the stream's (bounded as a head is: views, then bytes). Without memory, trailers
+ * are not kept. Only chunked responses pay the allocation. */
+static void trailers_lend(h2_stream *st) {
+  const lb_config *cfg = &st->ex.w->rt->cfg;
+  size_t views = (size_t)cfg->max_headers * sizeof(lb_header);
+  char *m = st->trl.f ? (char *)st->trl.f : malloc(views + cfg->max_header_size);
+  if (!m)
+    return;
+  st->trl = (lb_h1_trailers){.buf = m + views, .f = (lb_header *)(void *)m,
+                             .cap = cfg->max_header_size, .max = cfg->max_headers};
+  st->ex.trailers = &st->trl;
+}
+
 static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,
                    uv_buf_t *out) {
   h2_stream *st = stream_of(ex);
@@ -227,6 +260,8 @@ static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response
   char *scratch = ex->head + ((ex->head_len + 63) & ~(size_t)63);
   size_t cap = LB_HEAD_CAP(&ex->w->rt->cfg) + LB_RESP_ROOM - (size_t)(scratch - ex->head);
   int n = lb_h2_resp_fields(v, x, nva, max, scratch, cap);
+  if (x->dechunked && v->status >= 200)
+    trailers_lend(st);
   int rc = -1;
   if (n > 0 && v->status < 200) { /* 1xx (100-continue: the client may send its body) */
     rc = nghttp2_submit_headers(st->h->s, NGHTTP2_FLAG_NONE, st->id, NULL, nva, (size_t)n, NULL)

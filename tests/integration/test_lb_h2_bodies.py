@@ -12,6 +12,15 @@ Cases:
   empty    HEAD of the 1 MiB resource (its content-length, no body), 204 and 304 (no body),
            a chunked response of zero chunks, a chunked response without trailers: status and
            body exact, each stream ended.
+  trailers a chunked response's trailer section arrives as a HEADERS frame with END_STREAM after
+           the last DATA: allowed fields exact and in order (names lowercased), the ones that
+           must not be trailers (framing, connection-specific, routing, authentication, response
+           controls, content format) dropped; after zero chunks; after 1 MiB through a 5 000-byte
+           stream window with a stalled reader (every DATA waits for the window, the trailers
+           come last); a response without trailers still ends on its last DATA frame; a trailer
+           section over max-header-size or max-headers resets that stream (a backend error in
+           the log) and the connection goes on; an HTTP/1.1 client still gets the chunked bytes,
+           trailer section included, as the backend sent them.
   abort    a backend closes its connection a third of the way into a 1 MiB body while the
            client has stopped reading (a small receive buffer: the LB's output to it is full,
            its DATA waits for room): that stream is reset, never ended as if whole, and what
@@ -41,9 +50,34 @@ def body_for(name):
     return bytes(out[:MIB])
 
 
+# A trailer section: (name as sent, value, kept as a trailer over h2)
+TRAILERS = [("X-Checksum", None, True), ("content-length", "5", False),
+            ("Server-Timing", "db;dur=53", True), ("transfer-encoding", "chunked", False),
+            ("te", "trailers", False), ("connection", "close", False), ("keep-alive", "1", False),
+            ("trailer", "x-more", False), ("host", "evil.example", False),
+            ("authorization", "Basic eA==", False), ("set-cookie", "a=b", False),
+            ("cache-control", "no-store", False), ("content-type", "text/html", False),
+            ("content-encoding", "gzip", False), ("if-match", '"x"', False),
+            ("location", "/elsewhere", False), ("X-Empty", "", True),
+            ("x-multi", "one", True), ("x-multi", "two", True)]
+
+
+def trailer_section(body):
+    return b"".join(b"%s: %s\r\n" % (n.encode(), (v if v is not None else
+                    hashlib.sha256(body).hexdigest()).encode()) for n, v, _ in TRAILERS)
+
+
+def trailers_expected(body):
+    return [(n.lower(), v if v is not None else hashlib.sha256(body).hexdigest())
+            for n, v, keep in TRAILERS if keep]
+
+
 class Backend(http.server.BaseHTTPRequestHandler):
     """/big/NAME: 1 MiB with content-length, written in 7 pieces with pauses; /chunked/NAME: the
-    same in chunks of odd sizes; /status/N: N with no body; /zero-chunks; /small-chunks."""
+    same in chunks of odd sizes; /status/N: N with no body; /zero-chunks; /small-chunks;
+    /trailers/NAME: /chunked/NAME with a trailer section (TRAILERS); /trailers-zero: zero chunks
+    and the trailers; /trailers-huge/KIND: a trailer section over the LB's limit (KIND: bytes,
+    fields)."""
     protocol_version = "HTTP/1.1"
     ABORT_AT = 3 * MIB // 8
 
@@ -68,7 +102,8 @@ class Backend(http.server.BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
             return
-        if parts[-1] == "probe" or parts[0] not in ("big", "chunked", "status", "zero-chunks", "small-chunks"):
+        if parts[-1] == "probe" or parts[0] not in ("big", "chunked", "status", "zero-chunks", "small-chunks",
+                                                    "trailers", "trailers-zero", "trailers-huge"):
             self.send_response(200)
             self.send_header("content-length", "2")
             self.end_headers()
@@ -97,10 +132,30 @@ class Backend(http.server.BaseHTTPRequestHandler):
         if parts[0] == "zero-chunks":
             self.wfile.write(b"0\r\n\r\n")
             return
-        b = body_for(parts[1]) if parts[0] == "chunked" else b"hello, h2"
-        for p in self.pieces(b, n=13 if parts[0] == "chunked" else 3):
+        if parts[0] == "trailers-zero":
+            self.wfile.write(b"0\r\n" + trailer_section(b"") + b"\r\n")
+            return
+        if parts[0] == "trailers-huge":
+            self.wfile.write(b"5\r\nhello\r\n0\r\n")
+            if parts[1] == "bytes":  # 40 kB of trailer lines, in pieces
+                for i in range(40):
+                    self.wfile.write(b"x-pad-%d: %s\r\n" % (i, b"p" * 1000))
+                    self.wfile.flush()
+            else:  # 101 small fields: over max-headers
+                self.wfile.write(b"".join(b"x-f%d: v\r\n" % i for i in range(101)))
+            self.wfile.write(b"\r\n")
+            return
+        b = body_for(parts[1]) if parts[0] in ("chunked", "trailers") else b"hello, h2"
+        for p in self.pieces(b, n=13 if parts[0] in ("chunked", "trailers") else 3):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(p), p))
             self.wfile.flush()
+        if parts[0] == "trailers":  # the section in two writes: a field cut between reads
+            t = trailer_section(b)
+            self.wfile.write(b"0\r\n" + t[:7])
+            self.wfile.flush()
+            time.sleep(0.05)
+            self.wfile.write(t[7:] + b"\r\n")
+            return
         self.wfile.write(b"0\r\n\r\n")
 
     def log_message(self, *a):
@@ -145,12 +200,14 @@ class Client:
         may_reset: paths whose stream may be reset by the LB (ended is then "reset")."""
         import h2.events
         got, by_sid, total, stalled = {}, {}, 0, False
+        self.trailers, self.events = {}, {}  # path: [(name, value)]; path: event kinds in order
         for p in paths:
             sid = self.c.get_next_available_stream_id()
             self.c.send_headers(sid, [(":method", method), (":scheme", "https"), (":path", p),
                                       (":authority", HOST)], end_stream=True)
             by_sid[sid] = p
             got[p] = [{}, bytearray(), False]
+            self.events[p] = []
         self.s.sendall(self.c.data_to_send())
         while not all(g[2] for g in got.values()):
             if stall_at is not None and not stalled and total >= stall_at:
@@ -159,7 +216,11 @@ class Client:
             data = self.s.recv(65536)
             check(data, "the LB closed the connection")
             for ev in self.c.receive_data(data):
-                if isinstance(ev, h2.events.ResponseReceived):
+                if getattr(ev, "stream_id", 0) in by_sid:
+                    self.events[by_sid[ev.stream_id]].append(type(ev).__name__)
+                if isinstance(ev, h2.events.TrailersReceived):
+                    self.trailers[by_sid[ev.stream_id]] = list(ev.headers)
+                elif isinstance(ev, h2.events.ResponseReceived):
                     got[by_sid[ev.stream_id]][0] = dict(ev.headers)
                 elif isinstance(ev, h2.events.DataReceived):
                     got[by_sid[ev.stream_id]][1] += ev.data
@@ -210,6 +271,56 @@ def case_empty():
     h, b, _ = c.fetch(["/small-chunks"])["/small-chunks"]
     check(h.get(":status") == "200" and b == b"hello, h2", f"small chunks: {h}, {b!r}")
     print("HEAD, 204, 304, zero chunks and small chunks: statuses and bodies exact")
+    srv.shutdown()
+
+
+def ends_with_trailers(c, p):
+    """The stream's last frames: DATA (without END_STREAM), then the trailers' HEADERS ending it."""
+    ev = [e for e in c.events[p] if e in ("DataReceived", "TrailersReceived", "StreamEnded")]
+    return ev[-2:] == ["TrailersReceived", "StreamEnded"] and ev.count("TrailersReceived") == 1
+
+
+def case_trailers():
+    srv, lb = setup()
+    c = Client(lb.https, window=5000)
+    got = c.fetch(["/trailers/t", "/trailers/u"], stall_at=300000)
+    for n in ("t", "u"):
+        p = f"/trailers/{n}"
+        h, b, ended = got[p]
+        check(h.get(":status") == "200" and ended is True, f"{p}: status {h.get(':status')}")
+        check(b == body_for(n), f"{p}: {len(b)} bytes, not the backend's body")
+        check(c.trailers.get(p) == trailers_expected(b),
+              f"{p}: trailers {c.trailers.get(p)}, expected {trailers_expected(b)}")
+        check(ends_with_trailers(c, p), f"{p}: frames {c.events[p][-4:]}, not DATA then trailers")
+    c2 = Client(lb.https)
+    got = c2.fetch(["/trailers-zero"])
+    h, b, ended = got["/trailers-zero"]
+    check(h.get(":status") == "200" and b == b"" and ended is True, f"zero chunks: {h}, {b!r}")
+    check(c2.trailers.get("/trailers-zero") == trailers_expected(b""),
+          f"zero chunks: trailers {c2.trailers.get('/trailers-zero')}")
+    check(ends_with_trailers(c2, "/trailers-zero"), f"zero chunks: {c2.events['/trailers-zero']}")
+    got = c2.fetch(["/small-chunks"])
+    check(got["/small-chunks"][1] == b"hello, h2" and "/small-chunks" not in c2.trailers
+          and c2.events["/small-chunks"][-2:] == ["DataReceived", "StreamEnded"],
+          f"no trailers: {c2.events['/small-chunks']}, the last DATA must end the stream")
+    for kind in ("bytes", "fields"):
+        p = f"/trailers-huge/{kind}"
+        h, b, ended = c2.fetch([p], may_reset=(p,))[p]
+        check(ended == "reset" and p not in c2.trailers, f"{p}: {ended}, trailers {c2.trailers.get(p)}")
+        check(c2.fetch(["/small-chunks"])["/small-chunks"][1] == b"hello, h2", f"after {p}: no answer")
+    why = "sent a trailer section over max-header-size or max-headers"
+    loopback.wait_for("the LB's log naming both oversized trailer sections as the backend's",
+                      lambda: (loopback.read(lb.outpath) + loopback.read(lb.errpath)).count(why) == 2, 5)
+    # HTTP/1.1 client: the chunked bytes, trailer section included, as the backend sent them
+    s = socket.create_connection(("127.0.0.1", lb.plain), timeout=10)
+    s.sendall(b"GET /trailers-zero HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nConnection: close\r\n\r\n")
+    raw = loopback.recv_all(s, timeout=10)
+    s.close()
+    check(raw.endswith(b"\r\n\r\n0\r\n" + trailer_section(b"") + b"\r\n"),
+          f"HTTP/1.1: the trailer section was not relayed raw: {raw[-200:]!r}")
+    print("trailers: exact and last after 1 MiB through a 5 000-byte window and after zero chunks, "
+          "forbidden ones dropped; none: END_STREAM on the last DATA; oversized: stream reset; "
+          "HTTP/1.1: raw")
     srv.shutdown()
 
 

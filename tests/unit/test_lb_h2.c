@@ -1,5 +1,7 @@
 /* lb/http/h2.c, the HTTP/2 codec's conversions (RFC 9113 section 8): an h2 request's fields
- * into the HTTP/1.1 head the backends read, a backend's response head into h2 fields. */
+ * into the HTTP/1.1 head the backends read, a backend's response head into h2 fields; a
+ * chunked response's trailer section kept by lb/http/h1.c and turned into h2 trailer fields
+ * (lb/http/h2_trailers.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lb/http/h1.h"
 #include "lb/http/h2.h"
+#include "lb/http/h2_trailers.h"
 
 typedef struct req {
   char stage[512];
@@ -84,6 +88,16 @@ static void request_length_and_limits(void **state) {
   assert_int_equal(lb_h2_req_head(&q.r, q.out, 30, q.hdrs, 10, &q.h), 0);
 }
 
+/* nva holds exactly the n name/value pairs of want, in order. */
+static void assert_fields(const nghttp2_nv *nva, const char *want[][2], size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(nva[i].namelen, strlen(want[i][0]));
+    assert_memory_equal(nva[i].name, want[i][0], nva[i].namelen);
+    assert_int_equal(nva[i].valuelen, strlen(want[i][1]));
+    assert_memory_equal(nva[i].value, want[i][1], nva[i].valuelen);
+  }
+}
+
 static void response_fields(void **state) {
   (void)state;
   lb_header h[] = {{"Content-Type", "text/plain", 12, 10},
@@ -103,12 +117,7 @@ static void response_fields(void **state) {
                            {"set-cookie", "s=1"},     {"server-timing", "total;dur=1"},
                            {"x-served-by", "b1"},     {"x-request-id", "lb-id"}};
   assert_int_equal(n, 6);
-  for (int i = 0; i < n; i++) {
-    assert_int_equal(nva[i].namelen, strlen(want[i][0]));
-    assert_memory_equal(nva[i].name, want[i][0], nva[i].namelen);
-    assert_int_equal(nva[i].valuelen, strlen(want[i][1]));
-    assert_memory_equal(nva[i].value, want[i][1], nva[i].valuelen);
-  }
+  assert_fields(nva, want, 6);
   assert_int_equal(lb_h2_resp_fields(&v, &x, nva, 16, scratch, 8), -1); /* scratch too small */
 }
 
@@ -123,12 +132,80 @@ static void preface_and_methods(void **state) {
   assert_int_equal(lb_h2_method("BREW", 4), -1);
 }
 
+/* A chunked response fed to lb/http/h1.c `step` bytes at a time, its trailer fields kept in t
+ * (lent once the head is whole, as the exchange does): llhttp's last result. */
+static enum llhttp_errno parse_trailers(const char *msg, size_t step, lb_h1_trailers *t) {
+  static lb_header hdrs[8];
+  lb_h1_resp r;
+  llhttp_t p;
+  memset(&r, 0, sizeof r);
+  r.hdrs = hdrs;
+  r.max_hdrs = 8;
+  lb_h1_resp_parser_init(&p, &r, 0);
+  enum llhttp_errno e = HPE_OK;
+  for (size_t off = 0, len = strlen(msg); off < len && e == HPE_OK;) {
+    size_t n = len - off < step ? len - off : step;
+    e = llhttp_execute(&p, msg + off, n);
+    off += n;
+    if (e == HPE_PAUSED && !r.msg_ready) { /* the head: trailers go to t from here */
+      off = (size_t)(llhttp_get_error_pos(&p) - msg);
+      llhttp_resume(&p);
+      r.trl = t;
+      e = HPE_OK;
+    }
+  }
+  return e;
+}
+
+static void response_trailers(void **state) {
+  (void)state;
+  const char *msg = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                    "3\r\nabc\r\n0\r\nX-Checksum: f00d\r\nContent-Length: 3\r\n"
+                    "Server-Timing: db;dur=5\r\nIf-Match: \"x\"\r\nConnection: close\r\n"
+                    "X-Empty:\r\nProxy-Status: fine\r\n\r\n";
+  for (size_t step = 1; step <= strlen(msg); step += step < 8 ? 1 : 13) {
+    char buf[256];
+    lb_header f[8];
+    lb_h1_trailers t = {.buf = buf, .f = f, .cap = sizeof buf, .max = 8};
+    assert_int_equal(parse_trailers(msg, step, &t), HPE_PAUSED); /* the message is whole */
+    assert_int_equal(t.n, 7);
+    nghttp2_nv nva[8];
+    size_t k = lb_h2_trailer_fields(t.f, t.n, nva);
+    const char *want[][2] = {{"X-Checksum", "f00d"}, {"Server-Timing", "db;dur=5"},
+                             {"X-Empty", ""}};
+    assert_int_equal(k, 3);
+    assert_fields(nva, want, 3);
+  }
+  /* Bounded as a head: bytes counted as lines ("name: value\r\n"), then the field count. */
+  const char *big = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n"
+                    "a: 0123456789\r\nb: 0123456789\r\n\r\n";
+  char buf[64];
+  lb_header f[2];
+  lb_h1_trailers t = {.buf = buf, .f = f, .cap = 32, .max = 2};
+  assert_int_equal(parse_trailers(big, 1, &t), HPE_PAUSED); /* 2 x 15 bytes: fits in 32 */
+  t = (lb_h1_trailers){.buf = buf, .f = f, .cap = 29, .max = 2};
+  assert_int_not_equal(parse_trailers(big, 5, &t), HPE_PAUSED);
+  assert_true(t.over);
+  t = (lb_h1_trailers){.buf = buf, .f = f, .cap = 64, .max = 1};
+  assert_int_not_equal(parse_trailers(big, 64, &t), HPE_PAUSED);
+  assert_true(t.over);
+  /* A value a head could not carry is refused in a trailer too. */
+  t = (lb_h1_trailers){.buf = buf, .f = f, .cap = 64, .max = 2};
+  const char *bad = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n"
+                    "a: x\x01y\r\n\r\n";
+  assert_int_not_equal(parse_trailers(bad, 64, &t), HPE_PAUSED);
+  assert_int_equal(lb_h2_trailer_allowed("Trailer", 7), 0);
+  assert_int_equal(lb_h2_trailer_allowed("IF-NONE-MATCH", 13), 0);
+  assert_int_equal(lb_h2_trailer_allowed("grpc-status", 11), 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(request_head),
       cmocka_unit_test(request_length_and_limits),
       cmocka_unit_test(response_fields),
       cmocka_unit_test(preface_and_methods),
+      cmocka_unit_test(response_trailers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

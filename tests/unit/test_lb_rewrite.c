@@ -226,7 +226,7 @@ static void response_head(void **state) {
       H("X-Request-Id", "backend-echo"),
   };
   lb_response_view v = {200, 1, "OK", 2, h, sizeof h / sizeof h[0]};
-  lb_response_extra x = {LB_FRAME_LENGTH, 1, 1, "total;dur=1.000", "b2", "rid-9", 5, 0};
+  lb_response_extra x = {LB_FRAME_LENGTH, 1, 1, "total;dur=1.000", "b2", "rid-9", 5, 0, 0};
   char out[1024];
   size_t n = lb_rewrite_response(out, sizeof out, &v, &x);
   assert_true(n > 0);
@@ -240,7 +240,7 @@ static void response_head(void **state) {
   assert_non_null(strstr(out, "\r\nX-Request-Id: rid-9\r\n"));
   assert_null(strstr(out, "backend-echo"));
   /* closing, HTTP/1.0 client with keep-alive, headers switched off */
-  lb_response_extra y = {LB_FRAME_CLOSE, 0, 0, NULL, NULL, NULL, 0, 0};
+  lb_response_extra y = {LB_FRAME_CLOSE, 0, 0, NULL, NULL, NULL, 0, 0, 0};
   n = lb_rewrite_response(out, sizeof out, &v, &y);
   out[n] = 0;
   assert_non_null(strstr(out, "\r\nConnection: close\r\n"));
@@ -248,7 +248,7 @@ static void response_head(void **state) {
   assert_null(strstr(out, "Server-Timing"));
   assert_null(strstr(out, "X-Served-By"));
   assert_non_null(strstr(out, "X-Request-Id: backend-echo"));
-  lb_response_extra z = {LB_FRAME_LENGTH, 1, 0, NULL, NULL, NULL, 0, 0};
+  lb_response_extra z = {LB_FRAME_LENGTH, 1, 0, NULL, NULL, NULL, 0, 0, 0};
   n = lb_rewrite_response(out, sizeof out, &v, &z);
   out[n] = 0;
   assert_non_null(strstr(out, "\r\nConnection: keep-alive\r\n"));
@@ -261,7 +261,7 @@ static void response_framing_not_dropped_by_connection(void **state) {
   const lb_header h[] = {H("Connection", "Content-Length, X-Hop"), H("Content-Length", "4"),
                          H("X-Hop", "1")};
   lb_response_view v = {200, 1, "OK", 2, h, 3};
-  lb_response_extra x = {LB_FRAME_LENGTH, 1, 1, NULL, NULL, NULL, 0, 0};
+  lb_response_extra x = {LB_FRAME_LENGTH, 1, 1, NULL, NULL, NULL, 0, 0, 0};
   char out[512];
   size_t n = lb_rewrite_response(out, sizeof out, &v, &x);
   out[n] = 0;
@@ -269,7 +269,7 @@ static void response_framing_not_dropped_by_connection(void **state) {
   assert_null(strstr(out, "X-Hop"));
   assert_null(strcasestr(out, "connection"));
   lb_response_view nc = {204, 1, "No Content", 10, h, 3};
-  lb_response_extra d = {LB_FRAME_NONE, 1, 1, NULL, NULL, NULL, 0, 1};
+  lb_response_extra d = {LB_FRAME_NONE, 1, 1, NULL, NULL, NULL, 0, 1, 0};
   n = lb_rewrite_response(out, sizeof out, &nc, &d);
   out[n] = 0;
   assert_null(strstr(out, "Content-Length"));
@@ -282,7 +282,7 @@ static void response_framing_not_dropped_by_connection(void **state) {
 static void response_chunked_and_interim(void **state) {
   const lb_header h[] = {H("Transfer-Encoding", "chunked"), H("Connection", "close")};
   lb_response_view v = {200, 1, "OK", 2, h, 2};
-  lb_response_extra x = {LB_FRAME_CHUNKED, 1, 1, NULL, "b1", NULL, 0, 0};
+  lb_response_extra x = {LB_FRAME_CHUNKED, 1, 1, NULL, "b1", NULL, 0, 0, 0};
   char out[512];
   size_t n = lb_rewrite_response(out, sizeof out, &v, &x);
   out[n] = 0;
