@@ -219,7 +219,6 @@ void lb_h1_resp_parser_init(llhttp_t *p, lb_h1_resp *r, int skip_body) {
   r->skip_body = skip_body;
   r->dechunk_on = 0;
   r->nhdrs = 0;
-  r->trl = NULL;
 }
 
 int lb_h1_resp_on_message_begin(llhttp_t *p) {
@@ -266,17 +265,21 @@ static int trailer_piece(lb_h1_trailers *t, int value, const char *at, size_t n)
 
 int lb_h1_resp_on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_h1_resp *r = p->data;
-  if (r->trl) /* set only once the head is whole: a trailer */
-    return trailer_piece(r->trl, 0, at, n);
   return lb_headers_on_field(r->hdrs, &r->nhdrs, r->max_hdrs, &r->hdr_state, at, n);
 }
 
 int lb_h1_resp_on_header_value(llhttp_t *p, const char *at, size_t n) {
   lb_h1_resp *r = p->data;
-  if (r->trl)
-    return trailer_piece(r->trl, 1, at, n);
   lb_headers_on_value(r->hdrs, r->nhdrs, &r->hdr_state, at, n);
   return 0;
+}
+
+static int on_trailer_field(llhttp_t *p, const char *at, size_t n) {
+  return trailer_piece(((lb_h1_resp *)p->data)->trl, 0, at, n);
+}
+
+static int on_trailer_value(llhttp_t *p, const char *at, size_t n) {
+  return trailer_piece(((lb_h1_resp *)p->data)->trl, 1, at, n);
 }
 
 /* 1 when the Transfer-Encoding fields say exactly "chunked", once (the only coding relayed). */
@@ -347,8 +350,26 @@ static int trailers_valid(llhttp_t *p, const lb_h1_trailers *t) {
 
 int lb_h1_resp_on_message_complete(llhttp_t *p) {
   lb_h1_resp *r = p->data;
-  if (r->trl && r->trl->n && !trailers_valid(p, r->trl))
-    return HPE_USER;
   r->msg_ready = 1;
   return HPE_PAUSED;
+}
+
+static int on_trailed_message_complete(llhttp_t *p) {
+  lb_h1_resp *r = p->data;
+  if (r->trl->n && !trailers_valid(p, r->trl))
+    return HPE_USER;
+  return lb_h1_resp_on_message_complete(p);
+}
+
+/* After the head: only body, trailer and end callbacks are left to run. */
+static const llhttp_settings_t resp_trailer_settings = {
+    .on_header_field = on_trailer_field,
+    .on_header_value = on_trailer_value,
+    .on_body = lb_h1_resp_on_body,
+    .on_message_complete = on_trailed_message_complete,
+};
+
+void lb_h1_resp_keep_trailers(llhttp_t *p, lb_h1_resp *r, lb_h1_trailers *t) {
+  r->trl = t;
+  p->settings = (void *)(uintptr_t)&resp_trailer_settings;
 }

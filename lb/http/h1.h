@@ -109,7 +109,7 @@ typedef struct lb_h1_resp {
   int head_ready, msg_ready, skip_body, dechunk_on;
   int te_other;         /* Transfer-Encoding is not one "chunked" (lb_response_facts) */
   lb_framing framing;   /* lb_response_framing, set when the head is whole */
-  lb_h1_trailers *trl;  /* set after the head: trailer fields go there (NULL: not kept) */
+  lb_h1_trailers *trl;  /* lb_h1_resp_keep_trailers's: read only by the callbacks it installs */
 } lb_h1_resp;
 
 /* llhttp_init with the response settings; p->data = r; a fresh response (skip_body: HEAD). */
@@ -121,8 +121,12 @@ int lb_h1_resp_on_header_field(llhttp_t *p, const char *at, size_t n);
 int lb_h1_resp_on_header_value(llhttp_t *p, const char *at, size_t n);
 int lb_h1_resp_on_headers_complete(llhttp_t *p); /* HPE_PAUSED, or HPE_USER on a bad head */
 int lb_h1_resp_on_body(llhttp_t *p, const char *at, size_t n);
-/* HPE_PAUSED, or HPE_USER when kept trailer fields are not valid (names tokens, values as a
- * head's) */
-int lb_h1_resp_on_message_complete(llhttp_t *p);
+int lb_h1_resp_on_message_complete(llhttp_t *p); /* HPE_PAUSED */
+
+/* The head is whole: the trailer fields of this response go to t (copied, bounded, checked;
+ * over the bounds or invalid, llhttp_execute fails and t->over says which). Other callbacks
+ * take over for the rest of the message, so a response whose fields are not kept pays nothing
+ * per field. */
+void lb_h1_resp_keep_trailers(llhttp_t *p, lb_h1_resp *r, lb_h1_trailers *t);
 
 #endif

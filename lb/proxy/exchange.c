@@ -510,13 +510,13 @@ static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out)
       atomic_fetch_add_explicit(&b->server->responses_5xx, 1, memory_order_relaxed);
     lb_passive_response(rt, ex->pool, b->server, status);
     if (plan.dechunk) {
+      x.dechunked = 1;
       b->h1.dechunk_on = 1;
       b->h1.dechunk = b->rparse;
     }
     x.framing = plan.client;
     x.drop_length = plan.drop_length;
     x.keep_alive = plan.keep_alive; /* the codec closes after this response without it */
-    x.dechunked = plan.dechunk;
     if (rt->cfg.server_timing && lb_server_timing_format(st, sizeof st, &ex->t, now))
       x.server_timing = st;
     if (rt->cfg.served_by)
@@ -527,8 +527,8 @@ static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out)
     }
   }
   int r = ex->ops->head(ex, &v, &x, out);
-  if (x.dechunked)
-    b->h1.trl = ex->trailers; /* after the head: its fields are the trailers from now */
+  if (ex->trailers) /* lent by `head` for a decoded chunked body only: the parser keeps them */
+    lb_h1_resp_keep_trailers(&b->parser, &b->h1, ex->trailers);
   return r;
 }
 
@@ -584,7 +584,7 @@ static void process_response(lb_bconn *b, uint64_t read_at) {
         llhttp_resume(&b->parser);
       } else {
         char why[200];
-        if (b->h1.trl && b->h1.trl->over)
+        if (ex->trailers && ex->trailers->over)
           snprintf(why, sizeof why, "sent a trailer section over max-header-size or max-headers");
         else
           snprintf(why, sizeof why, "sent an invalid response (%s: %s)", llhttp_errno_name(e),

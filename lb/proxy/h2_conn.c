@@ -43,7 +43,7 @@ static void calm_down(h2_conn *h, int which, const char *why);
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   h2_conn *h = ud;
   h->block_bytes = 0;
-  h->decoding = NULL; /* trailers: their fields are not kept */
+  h->decoding = NULL; /* trailers: their fields are not kept (see on_frame_recv) */
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   h2_stream *st = lb_h2_stream_new(h, f->hd.stream_id);
@@ -116,15 +116,16 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
       lb_h2_request_ready(st);
     return 0;
   }
-  if (f->hd.type == NGHTTP2_DATA && eos) {
+  /* The body ends with a DATA frame's END_STREAM or with trailers (HEADERS after DATA, their
+   * fields not kept: the request goes to the backend with a content-length, which has no
+   * trailer section); either way the request goes out now, or its exchange hears it is whole. */
+  if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && eos) {
     st->body_eof = 1;
     if (!st->dispatched && st->headers_done)
       lb_h2_request_ready(st);
     else if (st->ex.b)
       lb_exchange_send_body(&st->ex);
   }
-  if (f->hd.type == NGHTTP2_HEADERS && eos) /* trailers: the end of the body */
-    st->body_eof = 1;
   return 0;
 }
 

@@ -87,7 +87,8 @@ void lb_h2_stream_free(h2_stream *st) {
     lb_bufpool_put(&h->c->ex.w->reqbufs, st->blk);
   rx_put(h->c->ex.w, st);
   free(st->body);
-  free(st->trl.f);
+  if (st->ex.trailers) /* most responses have none: no call to free(NULL) per stream */
+    free(st->ex.trailers);
   lb_bufpool_put(&h->c->ex.w->h2streams, (char *)st);
 }
 
@@ -151,19 +152,22 @@ static size_t body_ready(const h2_stream *st) {
   return n - st->slice_off;
 }
 
-/* A chunked response's trailer section as a HEADERS frame with END_STREAM after the last DATA
- * (nghttp2 copies the fields: the buffer goes now). 1: submitted, that DATA must not end the
- * stream; 0: nothing to send (none kept, or all refused as trailers). */
-static int trailers_submit(h2_stream *st) {
+/* The last DATA frame (n bytes) of a response with a trailer section: the trailers go as a
+ * HEADERS frame with END_STREAM after it (nghttp2 copies the fields), so that DATA does not end
+ * the stream; with nothing left to send (all refused as trailers) it does. Out of line and
+ * reached by a tail call: the data provider of a response without trailers stays a leaf. */
+static __attribute__((noinline)) ssize_t data_last_then_trailers(h2_stream *st, uint32_t *flags,
+                                                                 size_t n) {
+  const lb_h1_trailers *t = st->ex.trailers;
   nghttp2_nv small[16];
-  nghttp2_nv *nva = st->trl.n <= 16 ? small : malloc(st->trl.n * sizeof *nva);
-  size_t k = nva ? lb_h2_trailer_fields(st->trl.f, st->trl.n, nva) : 0;
+  nghttp2_nv *nva = t->n <= 16 ? small : malloc(t->n * sizeof *nva);
+  size_t k = nva ? lb_h2_trailer_fields(t->f, t->n, nva) : 0;
   int ok = k && nghttp2_submit_trailer(st->h->s, st->id, nva, k) == 0;
   if (nva != small)
     free(nva);
-  free(st->trl.f);
-  st->trl = (lb_h1_trailers){0};
-  return ok;
+  *flags |= NGHTTP2_DATA_FLAG_EOF | (ok ? NGHTTP2_DATA_FLAG_NO_END_STREAM : 0) |
+            (n ? NGHTTP2_DATA_FLAG_NO_COPY : 0);
+  return (ssize_t)n;
 }
 
 /* The data provider says only how many bytes the next DATA frame carries (NO_COPY): the send
@@ -186,9 +190,9 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     len = room - LB_H2_FRAME_HD;
   size_t n = ready < len ? ready : len;
   if (n == ready && st->resp_eof) {
+    if (st->ex.trailers && st->ex.trailers->n)
+      return data_last_then_trailers(st, flags, n);
     *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (st->trl.n && trailers_submit(st))
-      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers' HEADERS end it */
   } else if (!n) {
     st->deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
@@ -232,18 +236,18 @@ static void resume(h2_stream *st) {
   }
 }
 
-/* A chunked body is decoded for the client: its trailer section, if one comes, is kept in a
- * buffer of the stream's (bounded as a head is: views, then bytes). Without memory, trailers
- * are not kept. Only chunked responses pay the allocation. */
+/* A chunked body is decoded for the client: its trailer section, if one comes, is kept in one
+ * block of the stream's (the struct, views, bytes: bounded as a head is), freed with the
+ * stream. Only chunked responses pay the allocation; without memory, trailers are not kept. */
 static void trailers_lend(h2_stream *st) {
   const lb_config *cfg = &st->ex.w->rt->cfg;
   size_t views = (size_t)cfg->max_headers * sizeof(lb_header);
-  char *m = st->trl.f ? (char *)st->trl.f : malloc(views + cfg->max_header_size);
-  if (!m)
+  lb_h1_trailers *t = st->ex.trailers;
+  if (!t && !(t = malloc(sizeof *t + views + cfg->max_header_size)))
     return;
-  st->trl = (lb_h1_trailers){.buf = m + views, .f = (lb_header *)(void *)m,
-                             .cap = cfg->max_header_size, .max = cfg->max_headers};
-  st->ex.trailers = &st->trl;
+  *t = (lb_h1_trailers){.f = (lb_header *)(void *)(t + 1), .buf = (char *)(t + 1) + views,
+                        .cap = cfg->max_header_size, .max = cfg->max_headers};
+  st->ex.trailers = t;
 }
 
 static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,
@@ -270,6 +274,9 @@ static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = data_read};
     rc = nghttp2_submit_response(st->h->s, st->id, nva, (size_t)n, &dp) == 0 ? 0 : -1;
     st->resp_submitted = rc == 0;
+    /* The head is the client's now: a failure later in the same read (a trailer section over
+     * the limits, a malformed chunk) is a mid-response one (reset), never a retry or a 502. */
+    ex->resp_started = rc == 0;
   }
   if (nva != nva_small)
     free(nva);
@@ -323,9 +330,17 @@ static void h2_resume(lb_exchange *ex, size_t n) {
     lb_exchange_send_body(&st->ex);
 }
 
+static void h2_abort(lb_exchange *ex, const char *why);
+
 void lb_h2_local(h2_stream *st, int status, const char *body, const char *term) {
   lb_exchange *ex = &st->ex;
   h2_conn *h = st->h;
+  /* The backend's head is submitted already: a second answer cannot follow it (h2_head marks
+   * the response started, so the exchange aborts instead; this keeps the stream from hanging). */
+  if (st->resp_submitted && !st->local && !st->finished) {
+    h2_abort(ex, "backend-aborted");
+    return;
+  }
   lb_runtime *rt = h->c->ex.w->rt;
   uint64_t now = jc_now_us();
   ex->status = status;

@@ -39,7 +39,6 @@ typedef struct h2_stream {
   size_t slice_off;
   const char *local;    /* a local answer's body */
   size_t local_len;
-  lb_h1_trailers trl;   /* a decoded chunked response's trailer fields (buf: malloc'd) */
   unsigned body_eof : 1;       /* END_STREAM received */
   unsigned dispatched : 1;     /* the exchange runs */
   unsigned waiting_sent : 1;   /* the exchange waits for on_sent */

@@ -20,7 +20,10 @@ Cases:
            come last); a response without trailers still ends on its last DATA frame; a trailer
            section over max-header-size or max-headers resets that stream (a backend error in
            the log) and the connection goes on; an HTTP/1.1 client still gets the chunked bytes,
-           trailer section included, as the backend sent them.
+           trailer section included, as the backend sent them. A request whose body ends with
+           trailers (HEADERS after DATA), with and without content-length, goes to the backend
+           at once, its body whole (with a content-length: no trailer section, the fields
+           dropped, never turned into header fields).
   abort    a backend closes its connection a third of the way into a 1 MiB body while the
            client has stopped reading (a small receive buffer: the LB's output to it is full,
            its DATA waits for room): that stream is reset, never ended as if whole, and what
@@ -89,6 +92,17 @@ class Backend(http.server.BaseHTTPRequestHandler):
 
     def do_HEAD(self):
         self.do_GET(head=True)
+
+    def do_POST(self):
+        """The body's sha256 and the request's framing and field names, for the client to check."""
+        b = self.rfile.read(int(self.headers.get("content-length", "0")))
+        out = hashlib.sha256(b).hexdigest().encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(out)))
+        self.send_header("x-framing", "length" if "content-length" in self.headers else "other")
+        self.send_header("x-names", ",".join(k.lower() for k in self.headers.keys()))
+        self.end_headers()
+        self.wfile.write(out)
 
     def do_GET(self, head=False):
         parts = self.path.strip("/").split("/")
@@ -193,6 +207,38 @@ class Client:
         if window > 65535:  # the connection's window too
             self.c.increment_flow_control_window(window - 65535)
         self.s.sendall(self.c.data_to_send())
+
+    def post_with_trailers(self, body, length):
+        """POST body in two DATA frames, then trailers ending the stream: (headers, body)."""
+        import h2.events
+        sid = self.c.get_next_available_stream_id()
+        h = [(":method", "POST"), (":scheme", "https"), (":path", "/post"), (":authority", HOST)]
+        self.c.send_headers(sid, h + ([("content-length", str(len(body)))] if length else []))
+        self.c.send_data(sid, body[:len(body) // 2])
+        self.c.send_data(sid, body[len(body) // 2:])
+        self.c.send_headers(sid, [("x-sum", "abc"), ("x-sum-2", "def")], end_stream=True)
+        self.s.sendall(self.c.data_to_send())
+        hdrs, got, t0 = {}, bytearray(), time.monotonic()
+        self.s.settimeout(5)
+        while True:
+            try:
+                data = self.s.recv(65536)
+            except socket.timeout:
+                check(False, f"POST with trailers (content-length {length}): no answer in 5 s")
+            check(data, "the LB closed the connection")
+            for ev in self.c.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    hdrs = dict(ev.headers)
+                elif isinstance(ev, h2.events.DataReceived):
+                    got += ev.data
+                    self.c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded):
+                    check(time.monotonic() - t0 < 2, "the request waited for a timeout")
+                    self.s.settimeout(30)
+                    return hdrs, bytes(got)
+                elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                    check(False, f"the LB ended a stream or the connection: {ev}")
+            self.s.sendall(self.c.data_to_send())
 
     def fetch(self, paths, method="GET", stall_at=None, may_reset=()):
         """{path: (headers, body, ended)} for the paths requested at once. stall_at: once that
@@ -308,9 +354,18 @@ def case_trailers():
         h, b, ended = c2.fetch([p], may_reset=(p,))[p]
         check(ended == "reset" and p not in c2.trailers, f"{p}: {ended}, trailers {c2.trailers.get(p)}")
         check(c2.fetch(["/small-chunks"])["/small-chunks"][1] == b"hello, h2", f"after {p}: no answer")
+    for length in (True, False):  # request trailers: the body whole, at once, no trailer fields
+        body = body_for("post")[:20000]
+        h, b = c2.post_with_trailers(body, length)
+        check(h.get(":status") == "200" and b == hashlib.sha256(body).hexdigest().encode(),
+              f"POST with trailers (content-length {length}): {h}, {b!r}")
+        check(h.get("x-framing") == "length" and "x-sum" not in h.get("x-names", "").split(","),
+              f"POST with trailers: forwarded as {h.get('x-framing')}, fields {h.get('x-names')}")
     why = "sent a trailer section over max-header-size or max-headers"
-    loopback.wait_for("the LB's log naming both oversized trailer sections as the backend's",
-                      lambda: (loopback.read(lb.outpath) + loopback.read(lb.errpath)).count(why) == 2, 5)
+    lines = lambda: [l for l in (loopback.read(lb.outpath) + loopback.read(lb.errpath)).splitlines()
+                     if why in l and "failed mid-response" in l]
+    loopback.wait_for("the LB's log naming both oversized trailer sections as the backend's failures",
+                      lambda: len(lines()) == 2, 5)
     # HTTP/1.1 client: the chunked bytes, trailer section included, as the backend sent them
     s = socket.create_connection(("127.0.0.1", lb.plain), timeout=10)
     s.sendall(b"GET /trailers-zero HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nConnection: close\r\n\r\n")
@@ -320,7 +375,7 @@ def case_trailers():
           f"HTTP/1.1: the trailer section was not relayed raw: {raw[-200:]!r}")
     print("trailers: exact and last after 1 MiB through a 5 000-byte window and after zero chunks, "
           "forbidden ones dropped; none: END_STREAM on the last DATA; oversized: stream reset; "
-          "HTTP/1.1: raw")
+          "HTTP/1.1: raw; request trailers end the body, the request goes at once")
     srv.shutdown()
 
 

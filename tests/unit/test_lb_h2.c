@@ -150,7 +150,7 @@ static enum llhttp_errno parse_trailers(const char *msg, size_t step, lb_h1_trai
     if (e == HPE_PAUSED && !r.msg_ready) { /* the head: trailers go to t from here */
       off = (size_t)(llhttp_get_error_pos(&p) - msg);
       llhttp_resume(&p);
-      r.trl = t;
+      lb_h1_resp_keep_trailers(&p, &r, t);
       e = HPE_OK;
     }
   }
