@@ -159,7 +159,7 @@ static enum llhttp_errno parse_trailers(const char *msg, size_t step, lb_h1_trai
 
 static void response_trailers(void **state) {
   (void)state;
-  const char *msg = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+  const char *msg = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-checksum\r\n\r\n"
                     "3\r\nabc\r\n0\r\nX-Checksum: f00d\r\nContent-Length: 3\r\n"
                     "Server-Timing: db;dur=5\r\nIf-Match: \"x\"\r\nConnection: close\r\n"
                     "X-Empty:\r\nProxy-Status: fine\r\n\r\n";
