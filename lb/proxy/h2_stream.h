@@ -18,6 +18,9 @@
 #define LB_H2_MAX_STREAMS 100
 #define LB_H2_RESETS_PER_SEC 100  /* client resets in a second before GOAWAY ENHANCE_YOUR_CALM */
 #define LB_H2_RELEASE_MS 250      /* idle this long: the session's frame buffer pages go back */
+/* A request head's longest HTTP/1.1 form (lb_h2_req_head's cap), its fields' bytes being within
+ * max-header-size: the request line and the lines' punctuation besides. */
+#define LB_H2_HEAD_MAX(cfg) ((size_t)(cfg)->max_header_size + 64)
 
 typedef struct h2_conn h2_conn;
 
