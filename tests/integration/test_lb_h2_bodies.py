@@ -12,6 +12,11 @@ Cases:
   empty    HEAD of the 1 MiB resource (its content-length, no body), 204 and 304 (no body),
            a chunked response of zero chunks, a chunked response without trailers: status and
            body exact, each stream ended.
+  abort    a backend closes its connection a third of the way into a 1 MiB body while the
+           client has stopped reading (a small receive buffer: the LB's output to it is full,
+           its DATA waits for room): that stream is reset, never ended as if whole, and what
+           came of it is the start of the backend's body; a 1 MiB body on another stream of the
+           same connection arrives whole, and the connection serves a request after.
 
 usage: test_lb_h2_bodies.py --lb PATH --backend PATH --certs DIR --case NAME
 """
@@ -40,6 +45,7 @@ class Backend(http.server.BaseHTTPRequestHandler):
     """/big/NAME: 1 MiB with content-length, written in 7 pieces with pauses; /chunked/NAME: the
     same in chunks of odd sizes; /status/N: N with no body; /zero-chunks; /small-chunks."""
     protocol_version = "HTTP/1.1"
+    ABORT_AT = 3 * MIB // 8
 
     def pieces(self, b, n=7, pause=0.02):
         step = len(b) // n + 1
@@ -52,6 +58,16 @@ class Backend(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self, head=False):
         parts = self.path.strip("/").split("/")
+        if parts[0] == "abort":  # a promised 1 MiB, then the connection closed a third of the way
+            b = body_for(parts[1])
+            self.send_response(200)
+            self.send_header("content-length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b[:self.ABORT_AT])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
         if parts[-1] == "probe" or parts[0] not in ("big", "chunked", "status", "zero-chunks", "small-chunks"):
             self.send_response(200)
             self.send_header("content-length", "2")
@@ -102,11 +118,16 @@ def setup():
 class Client:
     """One h2 connection (python3-h2) with the given stream window."""
 
-    def __init__(self, port, window=65535):
+    def __init__(self, port, window=65535, rcvbuf=None):
         import h2.config, h2.connection, h2.settings
         ctx = ssl.create_default_context(cafile=cert_paths(A.certs)[2])
         ctx.set_alpn_protocols(["h2"])
-        self.s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), 10), server_hostname=HOST)
+        raw = socket.socket()
+        if rcvbuf:  # set before connecting: a small TCP window the LB's output fills at once
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", port))
+        self.s = ctx.wrap_socket(raw, server_hostname=HOST)
         check(self.s.selected_alpn_protocol() == "h2", "ALPN h2")
         self.s.settimeout(30)
         self.c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
@@ -114,11 +135,14 @@ class Client:
         self.c.local_settings = h2.settings.Settings(client=True, initial_values={
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
         self.c.initiate_connection()
+        if window > 65535:  # the connection's window too
+            self.c.increment_flow_control_window(window - 65535)
         self.s.sendall(self.c.data_to_send())
 
-    def fetch(self, paths, method="GET", stall_at=None):
+    def fetch(self, paths, method="GET", stall_at=None, may_reset=()):
         """{path: (headers, body, ended)} for the paths requested at once. stall_at: once that
-        many body bytes have come in all, stop reading (and granting window) for 1.5 s."""
+        many body bytes have come in all, stop reading (and granting window) for 1.5 s.
+        may_reset: paths whose stream may be reset by the LB (ended is then "reset")."""
         import h2.events
         got, by_sid, total, stalled = {}, {}, 0, False
         for p in paths:
@@ -143,6 +167,8 @@ class Client:
                     self.c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                 elif isinstance(ev, h2.events.StreamEnded):
                     got[by_sid[ev.stream_id]][2] = True
+                elif isinstance(ev, h2.events.StreamReset) and by_sid.get(ev.stream_id) in may_reset:
+                    got[by_sid[ev.stream_id]][2] = "reset"
                 elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
                     check(False, f"the LB ended a stream or the connection: {ev}")
             self.s.sendall(self.c.data_to_send())
@@ -184,6 +210,25 @@ def case_empty():
     h, b, _ = c.fetch(["/small-chunks"])["/small-chunks"]
     check(h.get(":status") == "200" and b == b"hello, h2", f"small chunks: {h}, {b!r}")
     print("HEAD, 204, 304, zero chunks and small chunks: statuses and bodies exact")
+    srv.shutdown()
+
+
+def case_abort():
+    srv, lb = setup()
+    c = Client(lb.https, window=16 * MIB, rcvbuf=4096)
+    got = c.fetch(["/abort/x", "/big/y"], stall_at=64 * 1024, may_reset=("/abort/x",))
+    h, b, ended = got["/abort/x"]
+    check(h.get(":status") == "200", f"/abort/x: status {h.get(':status')}")
+    check(ended == "reset", "/abort/x: the stream ended as if whole after the backend closed early")
+    check(len(b) <= Backend.ABORT_AT and b == body_for("x")[:len(b)],
+          f"/abort/x: {len(b)} bytes, not the start of the backend's body")
+    h, b, ended = got["/big/y"]
+    check(h.get(":status") == "200" and ended is True and b == body_for("y"),
+          f"/big/y beside it: status {h.get(':status')}, {len(b)} bytes, not the backend's body")
+    h, b, ended = c.fetch(["/big/z"])["/big/z"]
+    check(h.get(":status") == "200" and b == body_for("z"), f"/big/z after: {len(b)} bytes")
+    print(f"backend gone mid-body while its DATA waited for the client: stream reset after "
+          f"{len(got['/abort/x'][1])} exact bytes; the stream beside it and the next one whole")
     srv.shutdown()
 
 
