@@ -169,6 +169,8 @@ int lb_h2_req_head(const lb_h2_req *r, char *scratch, size_t cap, lb_header *hdr
 }
 
 int lb_h2_method(const char *m, size_t n) {
+  if (n == 3 && !memcmp(m, "GET", 3)) /* most requests: no walk through the table */
+    return HTTP_GET;
   /* llhttp's HTTP methods (its name lookup aborts on a number it does not know). */
   static const struct {
     int id;

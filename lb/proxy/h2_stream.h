@@ -31,8 +31,9 @@ typedef struct h2_stream {
   struct h2_stream *next, *prev;
   int32_t id;
   char *blk;            /* worker reqbufs block: path | request id | forwarded head | scratch */
-  char *rx;             /* the request's fields: stage, HTTP/1.1 head, views (worker h2bufs) */
-  size_t rx_size;
+  char *rx;             /* the request's fields: stage, scratch, views; after the stream in
+                         * its block (worker h2bufs) */
+  size_t rx_size;       /* the block's, stream included */
   lb_h2_req req;
   lb_h2_head head;
   char *body;           /* request body bytes not yet taken by the backend */

@@ -104,7 +104,7 @@ struct lb_worker {
   lb_bufpool reqbufs; /* free per-request head buffers (client_buffers.c) */
   lb_bufpool rxbufs;  /* free receive buffers with their header views (client_buffers.c) */
   lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
-  lb_bufpool h2bufs;  /* free h2 stream request buffers (h2_stream.c), h2buf_size bytes each */
+  lb_bufpool h2bufs;  /* free h2 streams with their request buffers (h2_stream.c), h2buf_size bytes each */
   size_t h2buf_size;
   lb_bufpool h2outbufs; /* free h2 output buffers (h2_conn.c) */
   lb_recent_ring recent;         /* the last requests, for the admin page (lb/core/recent.h) */
