@@ -423,7 +423,7 @@ void lb_h2_request_ready(h2_stream *st) {
       .cert_header_len = cfg->tls.cert_header_len,
   };
   char subject[512];
-  if (c->s.tls_on) {
+  if (c->s.tls_on && fi.cert_header) { /* the subject goes only in that header */
     fi.cert_subject = subject;
     fi.cert_subject_len = lb_tls_peer_subject(c->s.tls.ssl, subject, sizeof subject);
   }
