@@ -98,9 +98,11 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
-  (void)ud;
-  h2_stream *st = f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
-                                  : NULL;
+  h2_conn *h = ud;
+  /* A request's HEADERS ends the block whose stream on_begin_headers noted: no map lookup. */
+  h2_stream *st = h->decoding && h->decoding->id == f->hd.stream_id ? h->decoding
+                  : f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
+                                    : NULL;
   if (!st || st->finished)
     return 0;
   int eos = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
