@@ -64,8 +64,8 @@ int lb_h2_req_add(lb_h2_req *r, const uint8_t *name, size_t nlen, const uint8_t 
       put_line(r, &r->authority, "host", 4, value, vlen);
       return 0;
     }
-    if (nlen == 7 && !memcmp(name, ":scheme", 7))
-      return set_pseudo(r, &r->scheme, value, vlen);
+    if (nlen == 7 && !memcmp(name, ":scheme", 7)) /* not forwarded (X-Forwarded-Proto is the */
+      return fits(r, vlen, 0) ? 0 : -1;            /* connection's): counted, not kept */
     return 0; /* :protocol (extended CONNECT) is not enabled: nghttp2 refuses it */
   }
   if (r->nfields == r->max_fields) {

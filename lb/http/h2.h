@@ -16,16 +16,16 @@
 
 /* A request's fields as they arrive (HEADERS + CONTINUATION), copied once into `stage`, each
  * regular field as the line the backend reads ("name: value" CRLF, :authority as its "host"
- * line), so that the forwarded head copies runs of them at once (lb_rewrite_request); the other
- * pseudo-headers' values from the stage's end. nghttp2 hands over only fields it has checked
- * (see lb_h2_req_head): nothing here checks bytes again. */
+ * line), so that the forwarded head copies runs of them at once (lb_rewrite_request); :method's
+ * and :path's values from the stage's end (:scheme is counted, not kept). nghttp2 hands over
+ * only fields it has checked (see lb_h2_req_head): nothing here checks bytes again. */
 typedef struct lb_h2_req {
   char *stage;            /* LB_H2_STAGE_SIZE(max_bytes, max_fields) bytes; views point here */
   size_t lo, hi;          /* lines grow from 0 up, pseudo-header values from the end down */
   size_t bytes, max_bytes; /* names and values so far, against max-header-size */
   lb_header *fields;      /* regular fields in order (max_fields) */
   uint32_t nfields, max_fields;
-  lb_header method, path, authority, scheme; /* pseudo-headers (authority: its host line) */
+  lb_header method, path, authority; /* pseudo-headers (authority: its host line) */
   size_t cookie_bytes;    /* the cookie fields' values + 2 each, for the joined line */
   uint32_t ncookies;
   unsigned has_length : 1; /* a content-length field came */
