@@ -21,9 +21,13 @@
  * nghttp2. Any other block is dropped only when it is all zeros too.
  *
  * The big blocks are page-aligned whole pages from malloc (posix_memalign), so the pages
- * dropped belong to that block alone (malloc's headers are outside it). */
+ * dropped belong to that block alone (malloc's headers are outside it). The small ones come
+ * from the worker's free lists (lb_h2_mem_cache) and never from the page-backed slots. */
 #include "lb/http/h2_mem.h"
 
+#include <limits.h>
+#include <malloc.h>
+#include <sanitizer/asan_interface.h> /* no-ops unless built with AddressSanitizer */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +45,8 @@ static size_t page_size(void) {
   return ps;
 }
 
-static void *big_alloc(lb_h2_mem *m, size_t size) {
+/* Not inlined: its stack protector stays out of the small blocks' path. */
+__attribute__((noinline)) static void *big_alloc(lb_h2_mem *m, size_t size) {
   if (size < BIG_MIN)
     return NULL;
   for (int i = 0; i < LB_H2_MEM_BIG; i++) {
@@ -66,14 +71,60 @@ static int big_index(const lb_h2_mem *m, const void *p) {
   return -1;
 }
 
+#define SMALL_MAX (LB_H2_MEM_STEP * LB_H2_MEM_CLASSES)
+
+/* A block of the class that holds `size` (1..SMALL_MAX bytes): the list's first, or a new one
+ * of the class's size. */
+static void *small_alloc(lb_h2_mem_cache *c, size_t size) {
+  size_t i = (size - 1) / LB_H2_MEM_STEP, cs = (i + 1) * LB_H2_MEM_STEP;
+  jc_blockpool *p = &c->cls[i];
+  if (p->free) {
+    ASAN_UNPOISON_MEMORY_REGION(p->free, cs);
+    c->bytes -= cs;
+  }
+  char *b = jc_blockpool_get(p, cs);
+  if (b)
+    ASAN_POISON_MEMORY_REGION(b + size, cs - size); /* beyond what was asked for */
+  return b;
+}
+
+/* Keeps a block in the class its usable size fills, while the lists are under their bound:
+ * 1, or 0 when the caller is to free it. */
+static int small_keep(lb_h2_mem_cache *c, void *ptr) {
+  size_t u = malloc_usable_size(ptr);
+  if (u < LB_H2_MEM_STEP || u / LB_H2_MEM_STEP > LB_H2_MEM_CLASSES)
+    return 0;
+  size_t i = u / LB_H2_MEM_STEP - 1, cs = (i + 1) * LB_H2_MEM_STEP;
+  if (c->bytes + cs > LB_H2_MEM_KEEP)
+    return 0;
+  jc_blockpool_put(&c->cls[i], ptr, UINT_MAX);
+  c->bytes += cs;
+  ASAN_POISON_MEMORY_REGION(ptr, u); /* a use after free is still reported */
+  return 1;
+}
+
+void lb_h2_mem_cache_drain(lb_h2_mem_cache *c) {
+  for (size_t i = 0; i < LB_H2_MEM_CLASSES; i++) {
+    size_t cs = (i + 1) * LB_H2_MEM_STEP;
+    while (c->cls[i].free) {
+      ASAN_UNPOISON_MEMORY_REGION(c->cls[i].free, cs);
+      free(jc_blockpool_get(&c->cls[i], cs));
+    }
+  }
+  c->bytes = 0;
+}
+
 static void *mem_malloc(size_t size, void *ud) {
-  void *p = big_alloc(ud, size);
+  lb_h2_mem *m = ud;
+  if (m->cache && size && size <= SMALL_MAX)
+    return small_alloc(m->cache, size);
+  void *p = big_alloc(m, size);
   return p ? p : malloc(size);
 }
 
 static void mem_free(void *ptr, void *ud) {
   lb_h2_mem *m = ud;
-  if (!ptr)
+  if (!ptr || (m->cache && small_keep(m->cache, ptr))) /* never a big block: too big */
     return;
   int i = big_index(m, ptr);
   if (i >= 0)

@@ -109,6 +109,8 @@ void lb_worker_free_reqbufs(lb_worker *w) {
   lb_bufpool_free(&w->bconnbufs);
   lb_bufpool_free(&w->h2bufs);
   lb_bufpool_free(&w->h2outbufs);
+  lb_bufpool_free(&w->h2streams);
+  lb_h2_mem_cache_drain(&w->h2mem);
   lb_stream_loop_free(&w->sl);
 }
 

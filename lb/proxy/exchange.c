@@ -624,6 +624,7 @@ static void process_response(lb_bconn *b, uint64_t read_at) {
     if (n) {
       ex->resp_started = 1;
       ex->sending = 1;
+      ex->resp_last = b->h1.msg_ready && b->parser.status_code >= 200;
       ex->ops->send(ex, bufs, n);
       return;
     }

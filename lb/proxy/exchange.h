@@ -46,7 +46,8 @@ typedef struct lb_exchange_ops {
   int (*head)(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,
               uv_buf_t *out);
   /* Response bytes (a head from `head`, body slices) to the client: 0 or -1 (the client is gone);
-   * lb_exchange_on_sent follows once they are written. */
+   * lb_exchange_on_sent follows once they are written. ex->resp_last says they end the
+   * response (`done` follows on_sent): h2 ends the stream with them. */
   int (*send)(lb_exchange *ex, uv_buf_t *bufs, unsigned n);
   /* Request body bytes parsed and not yet handed over: their length (*p: where); *complete: the
    * request has been read whole. */
@@ -92,6 +93,7 @@ struct lb_exchange {
   unsigned reqid_due : 1;      /* none taken or made yet: lb_exchange_request_id makes one */
   unsigned tunnel : 1;         /* the backend switched protocols (101): bytes both ways */
   unsigned tunnel_relay : 1;   /* the 101 is written: the codec hands over every byte it reads */
+  unsigned resp_last : 1;      /* the bytes in `send` end the final response */
 };
 
 /* The method's name for the forwarded head and the logs (lb_exchange_method_keep keeps one

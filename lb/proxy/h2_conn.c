@@ -99,7 +99,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   h2_conn *h = ud;
-  /* A request's HEADERS ends the block whose stream on_begin_headers noted: no map lookup. */
+  /* A request's HEADERS end the block just decoded: its stream is known without a lookup. */
   h2_stream *st = h->decoding && h->decoding->id == f->hd.stream_id ? h->decoding
                   : f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
                                     : NULL;
@@ -171,12 +171,27 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
   return 0;
 }
 
+/* The exchange's bytes are framed: it goes on (the next slices, or `done`). */
+static void sent(h2_stream *st) {
+  st->notify = 0;
+  st->waiting_sent = 0;
+  st->nslices = st->slice_i = 0;
+  if (!st->finished && (st->ex.b || st->ex.sending))
+    lb_exchange_on_sent(&st->ex);
+}
+
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud) {
-  (void)ud;
-  h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+  h2_conn *h = ud;
+  /* Mostly the stream whose last DATA frame (END_STREAM) was just framed: no lookup then. */
+  h2_stream *st = h->framed && h->framed->id == id ? h->framed
+                                                   : nghttp2_session_get_stream_user_data(s, id);
   if (!st)
     return 0;
-  nghttp2_session_set_stream_user_data(s, id, NULL);
+  /* The response's last DATA frame (END_STREAM) has just been framed: the exchange completes
+   * now (`done`: logged, its backend connection kept), not as a stream the client closed. */
+  if (code == NGHTTP2_NO_ERROR && st->notify && st->resp_eof && !st->finished)
+    sent(st);
+  /* Its user data is not cleared: nghttp2 forgets the stream on return (no closed streams). */
   lb_h2_stream_finish(st, code == NGHTTP2_NO_ERROR ? "client-closed" : "client-reset");
   lb_h2_stream_free(st);
   return 0;
@@ -220,6 +235,7 @@ static int on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd,
     return NGHTTP2_ERR_WOULDBLOCK;
   memcpy(h->out + h->out_len, hd, LB_H2_FRAME_HD);
   lb_h2_stream_take(src->ptr, h->out + h->out_len + LB_H2_FRAME_HD, len);
+  h->framed = src->ptr;
   h->out_len += LB_H2_FRAME_HD + len;
   return 0;
 }
@@ -349,11 +365,7 @@ static void pump(h2_conn *h) {
       st = st->next;
     if (!st)
       break;
-    st->notify = 0;
-    st->waiting_sent = 0;
-    st->nslices = st->slice_i = 0;
-    if (!st->finished && (st->ex.b || st->ex.sending))
-      lb_exchange_on_sent(&st->ex);
+    sent(st);
   }
   h->in_pump = 0;
   if (h->dead)
@@ -427,6 +439,8 @@ static int session_new(h2_conn *h, const lb_config *cfg) {
 
 static void h2_start(lb_client *c) {
   h2_conn *h = calloc(1, sizeof *h);
+  if (h)
+    h->mem.cache = &c->ex.w->h2mem; /* nghttp2's small blocks: the worker's free lists */
   if (!h || session_new(h, &c->ex.w->rt->cfg) != 0) {
     if (h && h->s)
       nghttp2_session_del(h->s);
@@ -481,7 +495,7 @@ static void h2_sent(lb_client *c) {
   h->out_len = 0;
   for (h2_stream *st = h->streams; h->out_waiters && !h->dead && st; st = st->next)
     if (st->out_full) { /* room again: their DATA goes on */
-      st->out_full = 0;
+      st->out_full = st->deferred = 0;
       nghttp2_session_resume_data(h->s, st->id);
     }
   h->out_waiters = 0;

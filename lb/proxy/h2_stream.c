@@ -47,10 +47,8 @@ void lb_h2_stream_finish(h2_stream *st, const char *term) {
     stream_log(st);
 }
 
-/* The stream and its request buffer are one block from the worker's list, as an HTTP/1
- * connection's parser and receive buffer are: a malloc and a free of ~38 kB per stream
- * otherwise, and a calloc for the stream (glibc 2.36's calloc skips the thread cache). Its size
- * follows the limits; a block of other limits is freed. */
+/* The request buffer comes from the worker's list, as the head block does: a malloc and a free
+ * of ~38 kB per stream otherwise. Its size follows the limits; a block of other limits is freed. */
 static char *rx_get(lb_worker *w, size_t size) {
   if (w->h2buf_size != size) {
     lb_bufpool_free(&w->h2bufs);
@@ -59,12 +57,14 @@ static char *rx_get(lb_worker *w, size_t size) {
   return lb_bufpool_get(&w->h2bufs, size);
 }
 
-/* The stream's block back to the list: st is gone after this. */
 static void rx_put(lb_worker *w, h2_stream *st) {
+  if (!st->rx)
+    return;
   if (st->rx_size == w->h2buf_size)
-    lb_bufpool_put(&w->h2bufs, (char *)st);
+    lb_bufpool_put(&w->h2bufs, st->rx);
   else
-    free(st);
+    free(st->rx);
+  st->rx = NULL;
 }
 
 void lb_h2_stream_free(h2_stream *st) {
@@ -79,31 +79,40 @@ void lb_h2_stream_free(h2_stream *st) {
   h->nstreams--;
   if (h->decoding == st)
     h->decoding = NULL;
+  if (h->framed == st)
+    h->framed = NULL;
   atomic_fetch_sub_explicit(&h->c->ex.w->rt->h2_streams_open, 1, memory_order_relaxed);
-  lb_bufpool_put(&h->c->ex.w->reqbufs, st->blk);
-  free(st->body);
+  if (st->blk)
+    lb_bufpool_put(&h->c->ex.w->reqbufs, st->blk);
   rx_put(h->c->ex.w, st);
+  free(st->body);
+  lb_bufpool_put(&h->c->ex.w->h2streams, (char *)st);
 }
 
+/* The request buffer's parts, each rounded to 8 bytes so that the views stay aligned. */
 #define ROUND8(n) (((n) + 7) & ~(size_t)7)
 
 h2_stream *lb_h2_stream_new(h2_conn *h, int32_t id) {
   lb_worker *w = h->c->ex.w;
   const lb_config *cfg = &w->rt->cfg;
-  size_t head = ROUND8(sizeof(h2_stream));
+  /* From the worker's list (calloc has no per-thread cache: ~300 instructions a stream). */
+  h2_stream *st = (h2_stream *)(void *)lb_bufpool_get(&w->h2streams, sizeof *st);
+  if (st)
+    memset(st, 0, sizeof *st);
   size_t stage = ROUND8(LB_H2_STAGE_SIZE(cfg->max_header_size, cfg->max_headers));
   size_t scratch = ROUND8(LB_H2_HEAD_MAX(cfg));
   size_t views = sizeof(lb_header) * (cfg->max_headers + 2);
-  size_t size = head + stage + scratch + 2 * views;
-  h2_stream *st = (h2_stream *)(void *)rx_get(w, size);
-  if (!st)
-    return NULL;
-  memset(st, 0, sizeof *st);
-  st->rx_size = size;
-  st->rx = (char *)st + head;
-  st->blk = lb_bufpool_get(&w->reqbufs, LB_REQ_PREFIX + LB_HEAD_CAP(cfg) + LB_RESP_ROOM);
-  if (!st->blk) {
-    rx_put(w, st);
+  if (st) {
+    st->rx_size = stage + scratch + 2 * views;
+    st->rx = rx_get(w, st->rx_size);
+  }
+  if (st && st->rx)
+    st->blk = lb_bufpool_get(&w->reqbufs, LB_REQ_PREFIX + LB_HEAD_CAP(cfg) + LB_RESP_ROOM);
+  if (!st || !st->rx || !st->blk) {
+    if (st) {
+      rx_put(w, st);
+      lb_bufpool_put(&w->h2streams, (char *)st);
+    }
     return NULL;
   }
   st->h = h;
@@ -156,7 +165,7 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   (void)s, (void)id, (void)buf, (void)ud;
   size_t ready = body_ready(st), room = LB_H2_OUT - st->h->out_len;
   if (room <= LB_H2_FRAME_HD) {
-    st->out_full = 1;
+    st->out_full = st->deferred = 1;
     st->h->out_waiters = 1;
     return NGHTTP2_ERR_DEFERRED;
   }
@@ -165,8 +174,10 @@ static ssize_t data_read(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
   size_t n = ready < len ? ready : len;
   if (n == ready && st->resp_eof)
     *flags |= NGHTTP2_DATA_FLAG_EOF;
-  else if (!n)
+  else if (!n) {
+    st->deferred = 1;
     return NGHTTP2_ERR_DEFERRED;
+  }
   if (n)
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   return (ssize_t)n;
@@ -195,6 +206,15 @@ void lb_h2_stream_take(h2_stream *st, char *dst, size_t n) {
   }
   if (st->slice_i == st->nslices && st->waiting_sent)
     st->notify = 1; /* all framed: the exchange may reuse its buffer */
+}
+
+/* The stream's DATA goes on: nghttp2 asks the data provider again. Only a provider that said
+ * DEFERRED needs it (each call a stream lookup); one not asked yet will be. */
+static void resume(h2_stream *st) {
+  if (st->deferred && !st->h->dead) {
+    st->deferred = 0;
+    nghttp2_session_resume_data(st->h->s, st->id);
+  }
 }
 
 static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,
@@ -237,10 +257,12 @@ static int h2_send(lb_exchange *ex, uv_buf_t *bufs, unsigned n) {
       st->slices[st->nslices++] = bufs[i];
   }
   st->waiting_sent = 1;
+  if (ex->resp_last && st->resp_submitted)
+    st->resp_eof = 1; /* END_STREAM on their last DATA frame, not on an empty one after `done` */
   if (!st->nslices || !st->resp_submitted)
     st->notify = 1;
   else
-    nghttp2_session_resume_data(st->h->s, st->id);
+    resume(st);
   st->h->schedule(st->h);
   return 0;
 }
@@ -317,8 +339,8 @@ static void h2_local(lb_exchange *ex, int status, const char *body, int keep_ali
 static void h2_done(lb_exchange *ex) {
   h2_stream *st = stream_of(ex);
   st->resp_eof = 1;
-  if (!st->h->dead && st->resp_submitted)
-    nghttp2_session_resume_data(st->h->s, st->id);
+  if (st->resp_submitted)
+    resume(st);
   if (st->ex.status >= 100)
     lb_passive_request_done(ex->w, &(lb_recent_req){&ex->t, ex->status, ex->pool, ex->server,
         ex->method, ex->retries, ex->backend_reused, ex->reqid, ex->reqid_len, stream_path(st),

@@ -31,9 +31,8 @@ typedef struct h2_stream {
   struct h2_stream *next, *prev;
   int32_t id;
   char *blk;            /* worker reqbufs block: path | request id | forwarded head | scratch */
-  char *rx;             /* the request's fields: stage, scratch, views; after the stream in
-                         * its block (worker h2bufs) */
-  size_t rx_size;       /* the block's, stream included */
+  char *rx;             /* the request's fields: stage, scratch, views (worker h2bufs) */
+  size_t rx_size;
   lb_h2_req req;
   lb_h2_head head;
   char *body;           /* request body bytes not yet taken by the backend */
@@ -52,6 +51,7 @@ typedef struct h2_stream {
   unsigned finished : 1;       /* logged: the exchange is over */
   unsigned headers_done : 1;   /* the request head is whole */
   unsigned out_full : 1;       /* its DATA waits for room in the output buffer */
+  unsigned deferred : 1;       /* the data provider said NGHTTP2_ERR_DEFERRED: resume it */
 } h2_stream;
 
 struct h2_conn {
@@ -60,6 +60,7 @@ struct h2_conn {
   lb_h2_mem mem;          /* the session's allocator (its big blocks' pages go back when idle) */
   h2_stream *streams;
   h2_stream *decoding;    /* the stream whose request HEADERS block is being decoded, or NULL */
+  h2_stream *framed;      /* the stream whose DATA was framed last (likely the next to close) */
   char *out;
   size_t out_len;
   lb_deferred pump_d;

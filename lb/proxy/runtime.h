@@ -18,6 +18,7 @@
 #include "lb/core/balancer/balancer.h"
 #include "lb/core/config.h"
 #include "lb/core/stats.h"
+#include "lb/http/h2_mem.h"
 #include "lb/net/stream.h"
 #include "lb/net/tls_server.h"
 
@@ -104,9 +105,11 @@ struct lb_worker {
   lb_bufpool reqbufs; /* free per-request head buffers (client_buffers.c) */
   lb_bufpool rxbufs;  /* free receive buffers with their header views (client_buffers.c) */
   lb_bufpool bconnbufs; /* free backend receive buffers (backend_pool.c) */
-  lb_bufpool h2bufs;  /* free h2 streams with their request buffers (h2_stream.c), h2buf_size bytes each */
+  lb_bufpool h2bufs;  /* free h2 stream request buffers (h2_stream.c), h2buf_size bytes each */
   size_t h2buf_size;
   lb_bufpool h2outbufs; /* free h2 output buffers (h2_conn.c) */
+  lb_bufpool h2streams; /* free h2 stream structs (h2_stream.c) */
+  lb_h2_mem_cache h2mem; /* free small blocks of the nghttp2 sessions (lb/http/h2_mem.h) */
   lb_recent_ring recent;         /* the last requests, for the admin page (lb/core/recent.h) */
   lb_lat_window *lat[LB_MAX_POOLS]; /* [pool][server]: last-minute latency per server */
   /* Requests by protocol (LB_PROTO_*), counted by lb_access_log. Only this worker writes them

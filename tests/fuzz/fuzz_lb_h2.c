@@ -196,7 +196,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* the preface is given: the fuzzer spends its bytes on frames */
   nghttp2_option_set_no_recv_client_magic(opt, 1);
   nghttp2_option_set_no_closed_streams(opt, 1);
-  lb_h2_mem mm = {0}; /* the LB's allocator, its pages given back between the two halves */
+  lb_h2_mem_cache cache = {0}; /* a worker's free lists: a stream's blocks serve the next */
+  lb_h2_mem mm = {.cache = &cache}; /* the LB's allocator, pages given back between the halves */
   nghttp2_mem mem = lb_h2_mem_allocator(&mm);
   if (nghttp2_session_server_new3(&s, cb, &mm, opt, &mem) == 0) {
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
@@ -213,6 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   while (nall)
     free(all[--nall]);
+  lb_h2_mem_cache_drain(&cache); /* every block freed: the leak check sees none kept */
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
   return 0;

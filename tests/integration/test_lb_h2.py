@@ -132,9 +132,11 @@ def case_nghttp():
     check(r.returncode == 0, f"nghttp failed: {out[-500:]} {r.stderr}")
     for want in [r"recv SETTINGS frame", r"SETTINGS_MAX_CONCURRENT_STREAMS\(0x03\):100",
                  r"recv HEADERS frame", r"recv \(stream_id=\d+\) :status: 200",
-                 r"recv DATA frame <length=0, flags=0x01"]:
+                 r"recv DATA frame <length=[1-9]\d*, flags=0x01"]:
         check(re.search(want, out), f"nghttp -nv should show {want}: {out[-1500:]}")
-    print("nghttp -nv: SETTINGS, HEADERS, DATA with END_STREAM")
+    # A body read whole with its head ends the stream on its own DATA frame, no empty one after.
+    check(not re.search(r"recv DATA frame <length=0,", out), f"an empty DATA frame: {out[-1500:]}")
+    print("nghttp -nv: SETTINGS, HEADERS, DATA with the body and END_STREAM")
 
 
 def h2load(url, n, c, m, timeout=600):
