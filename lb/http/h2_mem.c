@@ -71,12 +71,10 @@ static int big_index(const lb_h2_mem *m, const void *p) {
   return -1;
 }
 
-#define SMALL_MAX (LB_H2_MEM_STEP * LB_H2_MEM_CLASSES)
-
-/* A block of the class that holds `size` (1..SMALL_MAX bytes): the list's first, or a new one
- * of the class's size. */
+/* A block of the class that holds `size` (1..LB_H2_MEM_SMALL_MAX bytes): the list's first, or
+ * a new one of the class's size. */
 static void *small_alloc(lb_h2_mem_cache *c, size_t size) {
-  size_t i = (size - 1) / LB_H2_MEM_STEP, cs = (i + 1) * LB_H2_MEM_STEP;
+  size_t i = size <= 24 ? 0 : (size - 9) / 16, cs = LB_H2_MEM_CLASS_SIZE(i);
   jc_blockpool *p = &c->cls[i];
   if (p->free) {
     ASAN_UNPOISON_MEMORY_REGION(p->free, cs);
@@ -92,9 +90,9 @@ static void *small_alloc(lb_h2_mem_cache *c, size_t size) {
  * 1, or 0 when the caller is to free it. */
 static int small_keep(lb_h2_mem_cache *c, void *ptr) {
   size_t u = malloc_usable_size(ptr);
-  if (u < LB_H2_MEM_STEP || u / LB_H2_MEM_STEP > LB_H2_MEM_CLASSES)
+  if (u < LB_H2_MEM_CLASS_SIZE(0) || u > LB_H2_MEM_SMALL_MAX + 15)
     return 0;
-  size_t i = u / LB_H2_MEM_STEP - 1, cs = (i + 1) * LB_H2_MEM_STEP;
+  size_t i = (u - 24) / 16, cs = LB_H2_MEM_CLASS_SIZE(i); /* the biggest class it holds */
   if (c->bytes + cs > LB_H2_MEM_KEEP)
     return 0;
   jc_blockpool_put(&c->cls[i], ptr, UINT_MAX);
@@ -105,7 +103,7 @@ static int small_keep(lb_h2_mem_cache *c, void *ptr) {
 
 void lb_h2_mem_cache_drain(lb_h2_mem_cache *c) {
   for (size_t i = 0; i < LB_H2_MEM_CLASSES; i++) {
-    size_t cs = (i + 1) * LB_H2_MEM_STEP;
+    size_t cs = LB_H2_MEM_CLASS_SIZE(i);
     while (c->cls[i].free) {
       ASAN_UNPOISON_MEMORY_REGION(c->cls[i].free, cs);
       free(jc_blockpool_get(&c->cls[i], cs));
@@ -116,7 +114,7 @@ void lb_h2_mem_cache_drain(lb_h2_mem_cache *c) {
 
 static void *mem_malloc(size_t size, void *ud) {
   lb_h2_mem *m = ud;
-  if (m->cache && size && size <= SMALL_MAX)
+  if (m->cache && size && size <= LB_H2_MEM_SMALL_MAX)
     return small_alloc(m->cache, size);
   void *p = big_alloc(m, size);
   return p ? p : malloc(size);

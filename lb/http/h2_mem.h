@@ -26,13 +26,17 @@
 #include <stddef.h>
 
 #define LB_H2_MEM_BIG 4 /* page-backed blocks tracked per session; more go to plain malloc */
-#define LB_H2_MEM_STEP 32     /* size classes of the free lists: 32, 64, ... */
-#define LB_H2_MEM_CLASSES 16  /* ... up to 512 bytes; bigger blocks go to malloc and free */
+/* The free lists' size classes are glibc's chunk sizes less its 8-byte header (24, 40, 56, ...
+ * 504 bytes): a block costs what malloc would have given for the size asked. Bigger blocks go
+ * to malloc and free. */
+#define LB_H2_MEM_CLASSES 31
+#define LB_H2_MEM_CLASS_SIZE(i) ((size_t)(i) * 16 + 24)
+#define LB_H2_MEM_SMALL_MAX LB_H2_MEM_CLASS_SIZE(LB_H2_MEM_CLASSES - 1)
 #define LB_H2_MEM_KEEP (128 * 1024) /* bytes a worker's lists keep at most */
 
 /* A worker's free lists of small blocks, shared by its h2 sessions (one thread only). */
 typedef struct lb_h2_mem_cache {
-  jc_blockpool cls[LB_H2_MEM_CLASSES]; /* cls[i]: blocks of at least (i + 1) * 32 bytes */
+  jc_blockpool cls[LB_H2_MEM_CLASSES]; /* cls[i]: blocks of at least LB_H2_MEM_CLASS_SIZE(i) */
   size_t bytes;                        /* kept in all lists, at most LB_H2_MEM_KEEP */
 } lb_h2_mem_cache;
 
