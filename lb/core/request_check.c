@@ -56,46 +56,84 @@ static int version_at(const char *p, size_t len, int *major, int *minor) {
 
 static int is_ows(char ch) { return ch == ' ' || ch == '\t'; }
 
-/* Transfer-Encoding over every field line: chunked exactly once and last (else 400); another
- * coding before it: 501 (the load balancer re-frames bodies and decodes nothing else). */
-static int check_transfer_encoding(const lb_header *hs, size_t nh, int *seen, const char **why) {
-  int chunked = 0, other = 0, last_chunked = 0;
-  *seen = 0;
+/* What the fields mean, their syntax being known good, one pass: one Host, and a valid one (and
+ * one at all in HTTP/1.1); Connection naming neither the framing nor the Host (the rewrite drops
+ * what it names); Transfer-Encoding over every field line chunked exactly once and last (else
+ * 400), another coding before it 501 (the load balancer re-frames bodies and decodes nothing
+ * else), and none in HTTP/1.0. */
+static int check_meaning(const lb_header *hs, size_t nh, int minor, const char **why) {
+  int hosts = 0, te = 0, chunked = 0, other = 0, last_chunked = 0;
+  const lb_header *host = NULL;
   for (size_t i = 0; i < nh; i++) {
-    if (!LB_HEADER_IS(hs[i].name, hs[i].name_len, "transfer-encoding"))
-      continue;
-    *seen = 1;
-    const char *v = hs[i].value, *end = v + hs[i].value_len;
-    while (v < end) {
-      while (v < end && (is_ows(*v) || *v == ','))
-        v++;
-      const char *s = v;
-      while (v < end && *v != ',' && !is_ows(*v) && *v != ';')
-        v++;
-      size_t n = (size_t)(v - s);
-      while (v < end && *v != ',')
-        v++; /* parameters of a coding */
-      if (!n)
-        continue;
-      if (n == 7 && strncasecmp(s, "chunked", 7) == 0) {
-        chunked++;
-        last_chunked = 1;
-      } else {
-        other++;
-        last_chunked = 0;
+    const lb_header *f = &hs[i];
+    if (LB_HEADER_IS(f->name, f->name_len, "host")) {
+      hosts++;
+      host = f;
+    } else if (LB_HEADER_IS(f->name, f->name_len, "connection")) {
+      for (const char *c = f->value, *ce = f->value + f->value_len; c < ce;) {
+        while (c < ce && (is_ows(*c) || *c == ','))
+          c++;
+        const char *s = c;
+        while (c < ce && *c != ',' && !is_ows(*c))
+          c++;
+        size_t n = (size_t)(c - s);
+        if (LB_HEADER_IS(s, n, "content-length") || LB_HEADER_IS(s, n, "transfer-encoding") ||
+            LB_HEADER_IS(s, n, "host"))
+          FAIL(400, "Connection may not name Content-Length, Transfer-Encoding or Host");
+      }
+    } else if (LB_HEADER_IS(f->name, f->name_len, "transfer-encoding")) {
+      te = 1;
+      const char *v = f->value, *end = v + f->value_len;
+      while (v < end) {
+        while (v < end && (is_ows(*v) || *v == ','))
+          v++;
+        const char *s = v;
+        while (v < end && *v != ',' && !is_ows(*v) && *v != ';')
+          v++;
+        size_t n = (size_t)(v - s);
+        while (v < end && *v != ',')
+          v++; /* parameters of a coding */
+        if (!n)
+          continue;
+        if (n == 7 && strncasecmp(s, "chunked", 7) == 0) {
+          chunked++;
+          last_chunked = 1;
+        } else {
+          other++;
+          last_chunked = 0;
+        }
       }
     }
   }
-  if (!*seen)
-    return 0;
-  if (chunked != 1 || !last_chunked)
+  if (hosts > 1)
+    FAIL(400, "more than one Host header");
+  if (minor == 1 && hosts == 0)
+    FAIL(400, "missing Host header (required in HTTP/1.1)");
+  if (host && !host_valid(host->value, host->value_len))
+    FAIL(400, "invalid Host header value");
+  if (te && (chunked != 1 || !last_chunked))
     FAIL(400, "Transfer-Encoding must end with chunked, once (RFC 9112 6.3)");
-  if (other)
+  if (te && other)
     FAIL(501, "transfer coding not implemented: only chunked is accepted");
+  if (te && minor == 0)
+    FAIL(400, "Transfer-Encoding in an HTTP/1.0 request");
   return 0;
 }
 
-int lb_request_check(const lb_request_head *h, const char **why) {
+/* The target: HTAB, FF, SP, other controls or obs-text in it and a backend might split the
+ * request line there; authority-form is for forward proxies (CONNECT). */
+static int check_target(const lb_request_head *h, const char **why) {
+  if (!lb_cc_all(h->target, h->target_len, LB_CC_TARGET))
+    FAIL(400, "invalid character in the request target (whitespace, control or non-ASCII)");
+  lb_target tg;
+  if (lb_target_parse(h->target, h->target_len, h->is_options, &tg, why))
+    return 400;
+  return 0;
+}
+
+/* The raw bytes of an HTTP/1 head: the request line, then every field line: name ":" OWS value
+ * OWS CRLF, starting right after the previous CRLF, then the empty line. */
+static int check_syntax(const lb_request_head *h, int *minor, const char **why) {
   const char *p = h->raw, *end = h->raw + h->raw_len;
   while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
     p += 2; /* empty lines before a request may be ignored (RFC 9112 2.2) */
@@ -105,25 +143,18 @@ int lb_request_check(const lb_request_head *h, const char **why) {
   const char *after = h->target + h->target_len;
   if (end - after >= 2 && after[0] == '\r' && after[1] == '\n')
     FAIL(400, "HTTP/0.9 request (no version): not served");
-  int major, minor;
-  if (!version_at(after, (size_t)(end - after), &major, &minor))
+  int major;
+  if (!version_at(after, (size_t)(end - after), &major, minor))
     FAIL(400, "request line: expected one space and HTTP/1.1 after the target");
-  if (major != 1 || minor > 1)
+  if (major != 1 || *minor > 1)
     FAIL(505, "HTTP version not supported: HTTP/1.0 and HTTP/1.1 only");
   const char *eol = after + 9;
   if (end - eol < 2 || eol[0] != '\r' || eol[1] != '\n')
     FAIL(400, "request line must end with CRLF");
-  /* HTAB, FF, SP, other controls or obs-text in a target: a backend might split the line there. */
-  if (!lb_cc_all(h->target, h->target_len, LB_CC_TARGET))
-    FAIL(400, "invalid character in the request target (whitespace, control or non-ASCII)");
-  lb_target tg;
-  if (lb_target_parse(h->target, h->target_len, h->is_options, &tg, why))
-    return 400; /* authority-form is for forward proxies (CONNECT) */
-
-  /* Every field line: name ":" OWS value OWS CRLF, starting right after the previous CRLF. */
+  int bad = check_target(h, why);
+  if (bad)
+    return bad;
   const char *line_end = eol + 2;
-  int hosts = 0;
-  const lb_header *host = NULL;
   for (size_t i = 0; i < h->nheaders; i++) {
     const lb_header *f = &h->headers[i];
     if (f->name != line_end)
@@ -148,40 +179,22 @@ int lb_request_check(const lb_request_head *h, const char **why) {
     if (end - q < 2 || q[0] != '\r' || q[1] != '\n')
       FAIL(400, "header line must end with CRLF");
     line_end = q + 2;
-    if (LB_HEADER_IS(f->name, f->name_len, "host")) {
-      hosts++;
-      host = f;
-    } else if (LB_HEADER_IS(f->name, f->name_len, "connection")) {
-      /* The rewrite drops what Connection names: never the framing or the Host. */
-      for (const char *c = f->value, *ce = f->value + f->value_len; c < ce;) {
-        while (c < ce && (is_ows(*c) || *c == ','))
-          c++;
-        const char *s = c;
-        while (c < ce && *c != ',' && !is_ows(*c))
-          c++;
-        size_t n = (size_t)(c - s);
-        if (LB_HEADER_IS(s, n, "content-length") || LB_HEADER_IS(s, n, "transfer-encoding") ||
-            LB_HEADER_IS(s, n, "host"))
-          FAIL(400, "Connection may not name Content-Length, Transfer-Encoding or Host");
-      }
-    }
   }
   if (end - line_end < 2 || line_end[0] != '\r' || line_end[1] != '\n')
     FAIL(400, "request head must end with an empty CRLF line");
-  if (hosts > 1)
-    FAIL(400, "more than one Host header");
-  if (minor == 1 && hosts == 0)
-    FAIL(400, "missing Host header (required in HTTP/1.1)");
-  if (host && !host_valid(host->value, host->value_len))
-    FAIL(400, "invalid Host header value");
-  int te;
-  int st = check_transfer_encoding(h->headers, h->nheaders, &te, why);
-  if (st)
-    return st;
-  if (te && minor == 0)
-    FAIL(400, "Transfer-Encoding in an HTTP/1.0 request");
-  *why = NULL;
   return 0;
+}
+
+int lb_request_check(const lb_request_head *h, const char **why) {
+  int minor = h->http_minor;
+  /* No raw bytes: a head assembled from fields the codec checked (HTTP/2, lb/http/h2.h says
+   * what nghttp2 refused already); its request line and field lines are written, not parsed. */
+  int bad = h->raw ? check_syntax(h, &minor, why) : check_target(h, why);
+  if (!bad)
+    bad = check_meaning(h->headers, h->nheaders, minor, why);
+  if (!bad)
+    *why = NULL;
+  return bad;
 }
 
 int lb_request_error_status(const char *raw, size_t len, int err, const char **why) {

@@ -6,7 +6,8 @@
  * 3, 5, 6.1, 6.3; the HAProxy/nginx choices where the RFC leaves one).
  *
  *   lb_request_check       the parsed head (views into the receive buffer), checked on the raw
- *                          bytes too: 0 = forward it, else 400/501/505 and a reason for the client
+ *                          bytes too (HTTP/1), or a head HTTP/2's codec assembled from checked
+ *                          fields: 0 = forward it, else 400/501/505 and a reason for the client
  *   lb_request_error_status  llhttp's verdict on a head it refused -> 400/501/505
  *   lb_field_value_valid   field-value bytes: VCHAR, obs-text, SP, HTAB (trailers too) */
 #ifndef JOURNEY_LB_REQUEST_CHECK_H
@@ -17,7 +18,9 @@
 #include <stddef.h>
 
 typedef struct lb_request_head {
-  const char *raw;      /* the head as received: request line .. CRLF CRLF */
+  const char *raw;      /* the head as received: request line .. CRLF CRLF; NULL for a head
+                         * assembled from fields the codec checked (HTTP/2): then the target
+                         * and the fields' meaning are checked, not their syntax */
   size_t raw_len;
   const char *target;   /* views into raw (llhttp's on_url) */
   size_t target_len;

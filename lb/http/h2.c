@@ -6,32 +6,46 @@
 #include <string.h>
 #include <strings.h>
 
-void lb_h2_req_init(lb_h2_req *r, char *stage, size_t cap, lb_header *fields, uint32_t max) {
+void lb_h2_req_init(lb_h2_req *r, char *stage, size_t max_bytes, lb_header *fields, uint32_t max) {
   memset(r, 0, sizeof *r);
   r->stage = stage;
-  r->stage_cap = cap;
+  r->hi = LB_H2_STAGE_SIZE(max_bytes, max);
+  r->max_bytes = max_bytes;
   r->fields = fields;
   r->max_fields = max;
 }
 
-static const char *stage_copy(lb_h2_req *r, const uint8_t *p, size_t n) {
-  if (n > r->stage_cap - r->stage_len) {
+/* Room for n more bytes of names and values (max-header-size) and `room` bytes of stage; else
+ * the request is flagged too large (431). */
+static int fits(lb_h2_req *r, size_t n, size_t room) {
+  if (n > r->max_bytes - r->bytes || room > r->hi - r->lo) {
     r->too_large = 1;
-    return NULL;
+    return 0;
   }
-  char *d = r->stage + r->stage_len;
-  memcpy(d, p, n);
-  r->stage_len += n;
-  return d;
+  r->bytes += n;
+  return 1;
+}
+
+/* "name: value" CRLF at the stage's low end; the view of its name and value. */
+static void put_line(lb_h2_req *r, lb_header *h, const char *n, size_t nl, const uint8_t *v,
+                     size_t vl) {
+  char *d = r->stage + r->lo;
+  memcpy(d, n, nl);
+  d[nl] = ':';
+  d[nl + 1] = ' ';
+  memcpy(d + nl + 2, v, vl);
+  d[nl + 2 + vl] = '\r';
+  d[nl + 3 + vl] = '\n';
+  r->lo += nl + vl + 4;
+  *h = (lb_header){d, d + nl + 2, (uint32_t)nl, (uint32_t)vl};
 }
 
 static int set_pseudo(lb_h2_req *r, lb_header *slot, const uint8_t *v, size_t n) {
-  const char *d = stage_copy(r, v, n);
-  if (!d)
+  if (!fits(r, n, n))
     return -1;
-  slot->value = d;
-  slot->value_len = (uint32_t)n;
-  slot->name = ""; /* present */
+  r->hi -= n;
+  memcpy(r->stage + r->hi, v, n);
+  *slot = (lb_header){"", r->stage + r->hi, 0, (uint32_t)n}; /* name "": present */
   return 0;
 }
 
@@ -44,64 +58,31 @@ int lb_h2_req_add(lb_h2_req *r, const uint8_t *name, size_t nlen, const uint8_t 
       return set_pseudo(r, &r->method, value, vlen);
     if (nlen == 5 && !memcmp(name, ":path", 5))
       return set_pseudo(r, &r->path, value, vlen);
-    if (nlen == 10 && !memcmp(name, ":authority", 10))
-      return set_pseudo(r, &r->authority, value, vlen);
-    if (nlen == 7 && !memcmp(name, ":scheme", 7))
-      return set_pseudo(r, &r->scheme, value, vlen);
+    if (nlen == 10 && !memcmp(name, ":authority", 10)) {
+      if (!fits(r, vlen, vlen + 8))
+        return -1;
+      put_line(r, &r->authority, "host", 4, value, vlen);
+      return 0;
+    }
+    if (nlen == 7 && !memcmp(name, ":scheme", 7)) /* not forwarded (X-Forwarded-Proto is the */
+      return fits(r, vlen, 0) ? 0 : -1;            /* connection's): counted, not kept */
     return 0; /* :protocol (extended CONNECT) is not enabled: nghttp2 refuses it */
   }
   if (r->nfields == r->max_fields) {
     r->too_many = 1;
     return -1;
   }
-  const char *n = stage_copy(r, name, nlen);
-  const char *v = n ? stage_copy(r, value, vlen) : NULL;
-  if (!v)
+  if (!fits(r, nlen + vlen, nlen + vlen + 4))
     return -1;
   lb_header *h = &r->fields[r->nfields++];
-  h->name = n;
-  h->name_len = (uint32_t)nlen;
-  h->value = v;
-  h->value_len = (uint32_t)vlen;
-  if (nlen == 6 && !memcmp(n, "cookie", 6))
+  put_line(r, h, (const char *)name, nlen, value, vlen);
+  if (nlen == 6 && !memcmp(name, "cookie", 6)) {
     r->cookie_bytes += vlen + 2;
-  else if (nlen == 14 && !memcmp(n, "content-length", 14))
+    r->ncookies++;
+  } else if (nlen == 14 && !memcmp(name, "content-length", 14)) {
     r->has_length = 1;
+  }
   return 0;
-}
-
-typedef struct out {
-  char *p;
-  size_t len, cap;
-  int over;
-} out;
-
-static const char *put(out *o, const char *s, size_t n) {
-  if (o->over || n > o->cap - o->len) {
-    o->over = 1;
-    return NULL;
-  }
-  char *d = o->p + o->len;
-  memcpy(d, s, n);
-  o->len += n;
-  return d;
-}
-#define PUTLIT(o, s) put((o), (s), sizeof(s) - 1)
-
-/* A field line; its view goes to hdrs when there is room (else the head is refused). */
-static void put_field(out *o, const char *n, size_t nl, const char *v, size_t vl, lb_header *hdrs,
-                      uint32_t *nh, uint32_t max) {
-  const char *dn = put(o, n, nl);
-  PUTLIT(o, ": ");
-  const char *dv = put(o, v, vl);
-  PUTLIT(o, "\r\n");
-  if (o->over)
-    return;
-  if (*nh == max) {
-    o->over = 1;
-    return;
-  }
-  hdrs[(*nh)++] = (lb_header){dn, dv, (uint32_t)nl, (uint32_t)vl};
 }
 
 static int parse_length(const char *v, size_t n, uint64_t *len) {
@@ -117,72 +98,79 @@ static int parse_length(const char *v, size_t n, uint64_t *len) {
   return 0;
 }
 
-int lb_h2_req_head(const lb_h2_req *r, char *buf, size_t cap, lb_header *hdrs, uint32_t max_hdrs,
-                   lb_h2_head *h) {
+/* The cookie fields' values joined with "; " into scratch (cookie_bytes - 2 bytes). */
+static size_t join_cookies(const lb_h2_req *r, uint32_t from, char *scratch) {
+  size_t n = 0;
+  for (uint32_t j = from; j < r->nfields; j++) {
+    const lb_header *c = &r->fields[j];
+    if (c->name_len != 6 || memcmp(c->name, "cookie", 6))
+      continue;
+    if (n) {
+      memcpy(scratch + n, "; ", 2);
+      n += 2;
+    }
+    memcpy(scratch + n, c->value, c->value_len);
+    n += c->value_len;
+  }
+  return n;
+}
+
+int lb_h2_req_head(const lb_h2_req *r, char *scratch, size_t cap, lb_header *hdrs,
+                   uint32_t max_hdrs, lb_h2_head *h) {
   memset(h, 0, sizeof *h);
   if (!r->method.name || !r->path.name || !r->path.value_len)
     return -1;
-  out o = {buf, 0, cap, 0};
-  put(&o, r->method.value, r->method.value_len);
-  PUTLIT(&o, " ");
-  h->target = put(&o, r->path.value, r->path.value_len);
+  /* The length the head has as HTTP/1.1: request line, field lines, blank line. */
+  size_t len = r->method.value_len + 1 + r->path.value_len + sizeof " HTTP/1.1\r\n" - 1 + 2;
+  h->target = r->path.value;
   h->target_len = r->path.value_len;
-  PUTLIT(&o, " HTTP/1.1\r\n");
   uint32_t nh = 0;
   if (r->authority.name) {
-    put_field(&o, "host", 4, r->authority.value, r->authority.value_len, hdrs, &nh, max_hdrs);
+    if (!max_hdrs)
+      return 0;
+    hdrs[nh++] = r->authority;
+    len += r->authority.value_len + 8;
     h->has_host = 1;
   }
-  /* The cookie line is written where the first cookie field was, values joined. */
   int cookie_done = 0;
   for (uint32_t i = 0; i < r->nfields; i++) {
     const lb_header *f = &r->fields[i];
+    lb_header v = *f;
     if (f->name_len == 4 && !memcmp(f->name, "host", 4)) {
       if (r->authority.name)
         continue; /* :authority wins (RFC 9113 section 8.3.1) */
       h->has_host = 1;
-    }
-    if (f->name_len == 14 && !memcmp(f->name, "content-length", 14)) {
+    } else if (f->name_len == 14 && !memcmp(f->name, "content-length", 14)) {
       if (parse_length(f->value, f->value_len, &h->content_length) != 0)
         return -1;
       h->has_length = 1;
-    }
-    if (f->name_len == 6 && !memcmp(f->name, "cookie", 6)) {
+    } else if (f->name_len == 6 && !memcmp(f->name, "cookie", 6)) {
       if (cookie_done)
         continue;
       cookie_done = 1;
-      const char *dn = PUTLIT(&o, "cookie");
-      PUTLIT(&o, ": ");
-      size_t vstart = o.len;
-      int first = 1;
-      for (uint32_t j = i; j < r->nfields; j++) {
-        const lb_header *c = &r->fields[j];
-        if (c->name_len != 6 || memcmp(c->name, "cookie", 6))
-          continue;
-        if (!first)
-          PUTLIT(&o, "; ");
-        put(&o, c->value, c->value_len);
-        first = 0;
+      if (r->ncookies > 1) { /* one line where the first was; its value no longer a view */
+        if (r->cookie_bytes - 2 > cap)
+          return 0;
+        v.value = scratch;
+        v.value_len = (uint32_t)join_cookies(r, i, scratch);
       }
-      size_t vlen = o.len - vstart;
-      PUTLIT(&o, "\r\n");
-      if (o.over || nh == max_hdrs)
-        return 0;
-      hdrs[nh++] = (lb_header){dn, o.p + vstart, 6, (uint32_t)vlen};
-      continue;
     }
-    put_field(&o, f->name, f->name_len, f->value, f->value_len, hdrs, &nh, max_hdrs);
+    if (nh == max_hdrs)
+      return 0;
+    hdrs[nh++] = v;
+    len += v.name_len + v.value_len + 4;
   }
-  PUTLIT(&o, "\r\n");
-  if (o.over)
+  if (len > cap)
     return 0;
-  h->len = o.len;
+  h->len = len;
   h->hdrs = hdrs;
   h->nhdrs = nh;
-  return (int)(o.len > 0);
+  return 1;
 }
 
 int lb_h2_method(const char *m, size_t n) {
+  if (n == 3 && !memcmp(m, "GET", 3)) /* most requests: no walk through the table */
+    return HTTP_GET;
   /* llhttp's HTTP methods (its name lookup aborts on a number it does not know). */
   static const struct {
     int id;

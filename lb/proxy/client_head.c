@@ -56,7 +56,9 @@ void lb_client_head_decide(lb_client *c, int has_host, lb_request_verdict *v) {
       .cert_header_len = rt->cfg.tls.cert_header_len,
   };
   char subject[512];
-  if (c->s.tls_on) { /* a client-ca added by a reload counts too: the TLS context decides */
+  /* The subject goes only in the cert header; a client-ca added by a reload counts too: the
+   * TLS context decides. */
+  if (c->s.tls_on && fi.cert_header) {
     fi.cert_subject = subject;
     fi.cert_subject_len = lb_tls_peer_subject(c->s.tls.ssl, subject, sizeof subject);
   }

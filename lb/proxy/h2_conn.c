@@ -405,6 +405,9 @@ static int session_new(h2_conn *h, const lb_config *cfg) {
   nghttp2_session_callbacks_set_send_callback(cb, on_send);
   nghttp2_session_callbacks_set_send_data_callback(cb, on_send_data);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+  /* No on_invalid_header callback: nghttp2 then ends a stream with a malformed field (a control
+   * byte in a value, a name that is not a lowercase token) instead of handing it over; the
+   * request path checks no field's syntax again (lb/http/h2.h). */
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);

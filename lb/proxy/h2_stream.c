@@ -49,7 +49,7 @@ void lb_h2_stream_finish(h2_stream *st, const char *term) {
 }
 
 /* The request buffer comes from the worker's list, as the head block does: a malloc and a free
- * of ~37 kB per stream otherwise. Its size follows the limits; a block of other limits is freed. */
+ * of ~38 kB per stream otherwise. Its size follows the limits; a block of other limits is freed. */
 static char *rx_get(lb_worker *w, size_t size) {
   if (w->h2buf_size != size) {
     lb_bufpool_free(&w->h2bufs);
@@ -92,6 +92,9 @@ void lb_h2_stream_free(h2_stream *st) {
   lb_bufpool_put(&h->c->ex.w->h2streams, (char *)st);
 }
 
+/* The request buffer's parts, each rounded to 8 bytes so that the views stay aligned. */
+#define ROUND8(n) (((n) + 7) & ~(size_t)7)
+
 h2_stream *lb_h2_stream_new(h2_conn *h, int32_t id) {
   lb_worker *w = h->c->ex.w;
   const lb_config *cfg = &w->rt->cfg;
@@ -99,10 +102,11 @@ h2_stream *lb_h2_stream_new(h2_conn *h, int32_t id) {
   h2_stream *st = (h2_stream *)(void *)lb_bufpool_get(&w->h2streams, sizeof *st);
   if (st)
     memset(st, 0, sizeof *st);
-  size_t stage = cfg->max_header_size, raw = cfg->max_header_size + 64;
+  size_t stage = ROUND8(LB_H2_STAGE_SIZE(cfg->max_header_size, cfg->max_headers));
+  size_t scratch = ROUND8(LB_H2_HEAD_MAX(cfg));
   size_t views = sizeof(lb_header) * (cfg->max_headers + 2);
   if (st) {
-    st->rx_size = stage + raw + 2 * views;
+    st->rx_size = stage + scratch + 2 * views;
     st->rx = rx_get(w, st->rx_size);
   }
   if (st && st->rx)
@@ -116,8 +120,8 @@ h2_stream *lb_h2_stream_new(h2_conn *h, int32_t id) {
   }
   st->h = h;
   st->id = id;
-  lb_h2_req_init(&st->req, st->rx, stage, (lb_header *)(void *)(st->rx + stage + raw),
-                 cfg->max_headers);
+  lb_h2_req_init(&st->req, st->rx, cfg->max_header_size,
+                 (lb_header *)(void *)(st->rx + stage + scratch), cfg->max_headers);
   st->blk[0] = 0;
   st->ex.ops = &h2_ops;
   st->ex.w = w;
@@ -434,9 +438,9 @@ void lb_h2_request_ready(h2_stream *st) {
     lb_h2_local(st, 431, "request headers larger than max-header-size", "header-too-large");
     return;
   }
-  char *raw = st->rx + cfg->max_header_size;
+  char *scratch = st->rx + ROUND8(LB_H2_STAGE_SIZE(cfg->max_header_size, cfg->max_headers));
   lb_header *views = st->req.fields + cfg->max_headers + 2;
-  int r = lb_h2_req_head(&st->req, raw, cfg->max_header_size + 64, views, cfg->max_headers + 2,
+  int r = lb_h2_req_head(&st->req, scratch, LB_H2_HEAD_MAX(cfg), views, cfg->max_headers + 2,
                          &st->head);
   if (r <= 0) {
     lb_h2_local(st, r == 0 ? 431 : 400,
@@ -491,30 +495,28 @@ void lb_h2_request_ready(h2_stream *st) {
       .cert_header_len = cfg->tls.cert_header_len,
   };
   char subject[512];
-  if (c->s.tls_on) {
+  if (c->s.tls_on && fi.cert_header) { /* the subject goes only in that header */
     fi.cert_subject = subject;
     fi.cert_subject_len = lb_tls_peer_subject(c->s.tls.ssl, subject, sizeof subject);
   }
-  /* A body without content-length got its length from the buffered bytes: the head says it. */
-  char lenline[40];
-  size_t head_len = hd->len;
+  /* A body without content-length got its length from the buffered bytes: the head says it,
+   * as the last field (its view lives until the forwarded head is written, below). */
+  char lenval[24];
   if (has_length && !hd->has_length) {
-    int k = snprintf(lenline, sizeof lenline, "content-length: %llu\r\n\r\n",
-                     (unsigned long long)length);
-    if (head_len + (size_t)k - 2 > cfg->max_header_size + 64 || hd->nhdrs == cfg->max_headers + 2) {
+    int k = snprintf(lenval, sizeof lenval, "%llu", (unsigned long long)length);
+    if (hd->len + sizeof "content-length: \r\n" - 1 + (size_t)k > LB_H2_HEAD_MAX(cfg) ||
+        hd->nhdrs == cfg->max_headers + 2) {
       lb_h2_local(st, 431, "request headers larger than max-header-size", "header-too-large");
       return;
     }
-    memcpy(raw + head_len - 2, lenline, (size_t)k);
-    hd->hdrs[hd->nhdrs++] = (lb_header){raw + head_len - 2, raw + head_len - 2 + 16, 14,
-                                        (uint32_t)(k - 20)};
-    head_len += (size_t)k - 2;
+    hd->hdrs[hd->nhdrs++] = (lb_header){"content-length", lenval, 14, (uint32_t)k};
   }
+  /* No raw bytes: the head is views of fields nghttp2 checked (lb/http/h2.h says which), so
+   * lb_request_check checks only the target and what the fields mean. */
   lb_request_in in = {
-      .head = {.raw = raw, .raw_len = head_len, .target = hd->target,
-               .target_len = hd->target_len, .http_major = 1, .http_minor = 1,
-               .is_options = ex->method == HTTP_OPTIONS, .headers = hd->hdrs,
-               .nheaders = hd->nhdrs, .names_checked = 1 /* nghttp2: lowercase tokens */},
+      .head = {.raw = NULL, .target = hd->target, .target_len = hd->target_len,
+               .http_major = 1, .http_minor = 1, .is_options = ex->method == HTTP_OPTIONS,
+               .headers = hd->hdrs, .nheaders = hd->nhdrs, .names_checked = 1},
       .method = lb_exchange_method_name(ex),
       .is_connect = ex->method == HTTP_CONNECT,
       .has_host = hd->has_host,

@@ -18,6 +18,9 @@
 #define LB_H2_MAX_STREAMS 100
 #define LB_H2_RESETS_PER_SEC 100  /* client resets in a second before GOAWAY ENHANCE_YOUR_CALM */
 #define LB_H2_RELEASE_MS 250      /* idle this long: the session's frame buffer pages go back */
+/* A request head's longest HTTP/1.1 form (lb_h2_req_head's cap), its fields' bytes being within
+ * max-header-size: the request line and the lines' punctuation besides. */
+#define LB_H2_HEAD_MAX(cfg) ((size_t)(cfg)->max_header_size + 64)
 
 typedef struct h2_conn h2_conn;
 
@@ -28,7 +31,7 @@ typedef struct h2_stream {
   struct h2_stream *next, *prev;
   int32_t id;
   char *blk;            /* worker reqbufs block: path | request id | forwarded head | scratch */
-  char *rx;             /* the request's fields: stage, HTTP/1.1 head, views (worker h2bufs) */
+  char *rx;             /* the request's fields: stage, scratch, views (worker h2bufs) */
   size_t rx_size;
   lb_h2_req req;
   lb_h2_head head;

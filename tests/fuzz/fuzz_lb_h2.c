@@ -1,10 +1,13 @@
 /* libFuzzer: journey-lb's HTTP/2 request path. Bytes from a client (after the connection
- * preface) -> an nghttp2 server session with the LB's options and SETTINGS -> each request's
- * fields through lb/http/h2.c (lb_h2_req_add, lb_h2_req_head: linked, not copied) -> the
- * HTTP/1.1 head a backend would read, then the response fields of a fixed backend answer.
- * Oracles (abort on violation): every head nghttp2 lets through converts to a head llhttp parses
- * as exactly one request with the same method and target, Host from :authority, no
- * connection-specific field, and passing lb_request_check; response fields are lowercase. */
+ * preface) -> an nghttp2 server session with the LB's options and SETTINGS (and, as the LB, no
+ * on_invalid_header callback) -> each request's fields through lb/http/h2.c (lb_h2_req_add,
+ * lb_h2_req_head: linked, not copied) -> the request check the LB runs on them -> the head a
+ * backend would read (lb_rewrite_request), then the response fields of a fixed backend answer.
+ * Oracles (abort on violation): every field nghttp2 hands over is a lowercase token and a valid
+ * field value (the LB does not check them again, lb/http/h2.h); every head the LB's check
+ * accepts is written as a head llhttp parses as exactly one request with the same method and
+ * target, Host from :authority, no connection-specific field, and that passes the whole HTTP/1
+ * check on its raw bytes; response fields are lowercase. */
 #include "lb/core/request_check.h"
 #include "lb/http/h1.h"
 #include "lb/http/h2.h"
@@ -22,10 +25,11 @@
 
 typedef struct fz_stream {
   lb_h2_req req;
-  char stage[STAGE];
+  char stage[LB_H2_STAGE_SIZE(STAGE, MAXF)];
   lb_header fields[MAXF];
-  char raw[STAGE + 64];
+  char scratch[STAGE + 64];
   lb_header views[MAXF + 2];
+  char raw[STAGE + 1024]; /* the forwarded head */
 } fz_stream;
 
 /* Every stream of one input, freed after the session (nghttp2_session_del calls no callback). */
@@ -54,8 +58,17 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
                      const uint8_t *v, size_t vl, uint8_t flags, void *ud) {
   (void)flags, (void)ud;
   fz_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (st && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+  if (st && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    size_t skip = nl && n[0] == ':';
+    for (size_t i = skip; i < nl; i++)
+      if (n[i] >= 'A' && n[i] <= 'Z')
+        fail("nghttp2 handed over an uppercase field name");
+    if (!lb_token_valid((const char *)n + skip, nl - skip))
+      fail("nghttp2 handed over a field name that is not a token");
+    if (!lb_field_value_valid((const char *)v, vl))
+      fail("nghttp2 handed over a field value with a control byte, CR, LF, NUL or DEL");
     lb_h2_req_add(&st->req, n, nl, v, vl);
+  }
   return 0;
 }
 
@@ -68,35 +81,48 @@ static void check_head(fz_stream *st) {
   lb_h2_head h;
   if (st->req.too_large || st->req.too_many)
     return; /* 431 */
-  int r = lb_h2_req_head(&st->req, st->raw, sizeof st->raw, st->views, MAXF + 2, &h);
+  int r = lb_h2_req_head(&st->req, st->scratch, sizeof st->scratch, st->views, MAXF + 2, &h);
   if (r <= 0)
     return; /* 431 / 400 */
   if (lb_h2_method(st->req.method.value, st->req.method.value_len) < 0)
     return; /* 501 */
+  lb_request_head rh = {.target = h.target, .target_len = h.target_len, .http_major = 1,
+                        .http_minor = 1, .headers = h.hdrs, .nheaders = h.nhdrs,
+                        .names_checked = 1};
+  rh.is_options = st->req.method.value_len == 7 && !memcmp(st->req.method.value, "OPTIONS", 7);
+  const char *why;
+  if (lb_request_check(&rh, &why) != 0)
+    return; /* 400/501: nothing is forwarded */
+  lb_request_view rv = {.method = st->req.method.value, .method_len = st->req.method.value_len,
+                        .target = h.target, .target_len = h.target_len, .http_minor = 1,
+                        .headers = h.hdrs, .nheaders = h.nhdrs,
+                        .framing = h.has_length ? LB_FRAME_LENGTH : LB_FRAME_NONE};
+  lb_forward_info fi = {.client_ip = "192.0.2.1", .proto = "https", .via = "journey-lb"};
+  size_t len = lb_rewrite_request(st->raw, sizeof st->raw, &rv, &fi);
+  if (!len)
+    return; /* 431 */
   parsed p;
   llhttp_t hp;
   memset(&p, 0, sizeof p);
   p.r.hdrs = p.hdrs;
   p.r.max_hdrs = MAXF + 2;
   lb_h1_req_parser_init(&hp, &p.r);
-  enum llhttp_errno e = llhttp_execute(&hp, st->raw, h.len);
-  if (e != HPE_PAUSED || !p.r.head_done) {
-    /* nghttp2 lets through values llhttp refuses (e.g. a NUL-free but odd target): the LB's
-     * request check then answers 400, nothing is forwarded. What must hold: such a head is
-     * refused by the same check the LB runs, never half-accepted. */
-    const char *why;
-    int st400 = lb_request_error_status(st->raw, h.len, (int)e, &why);
-    if (st400 != 400 && st400 != 501 && st400 != 505)
-      fail("a converted head llhttp refuses maps to an unexpected status");
-    return;
-  }
-  if ((size_t)(llhttp_get_error_pos(&hp) - st->raw) != h.len)
-    fail("the converted head is not exactly one request head");
+  enum llhttp_errno e = llhttp_execute(&hp, st->raw, len);
+  if (e != HPE_PAUSED || !p.r.head_done)
+    fail("a head the LB's check accepted is not one llhttp parses");
+  if ((size_t)(llhttp_get_error_pos(&hp) - st->raw) != len)
+    fail("the forwarded head is not exactly one request head");
   if (p.r.url_len != st->req.path.value_len || memcmp(p.r.url, st->req.path.value, p.r.url_len))
     fail("the target changed in the conversion");
   const char *m = llhttp_method_name((llhttp_method_t)hp.method);
   if (strlen(m) != st->req.method.value_len || memcmp(m, st->req.method.value, strlen(m)))
     fail("the method changed in the conversion");
+  lb_request_head raw = {.raw = st->raw, .raw_len = len, .target = p.r.url,
+                         .target_len = p.r.url_len, .http_major = 1, .http_minor = 1,
+                         .is_options = rh.is_options, .headers = p.r.hdrs,
+                         .nheaders = p.r.nhdrs};
+  if (lb_request_check(&raw, &why) != 0)
+    fail("the forwarded head fails the HTTP/1 check on its raw bytes");
   for (uint32_t i = 0; i < p.r.nhdrs; i++) {
     const lb_header *x = &p.r.hdrs[i];
     if (LB_HEADER_IS(x->name, x->name_len, "connection") ||

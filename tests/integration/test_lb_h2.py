@@ -376,6 +376,16 @@ def case_rfc9113():
         ("PRIORITY depending on itself", [frame(2, 0, 1, struct.pack(">IB", 1, 15))],
          ("GOAWAY", 0, "PROTOCOL_ERROR")),
     ]
+    # Field values the LB does not check again on h2 (nghttp2 refuses them first, lb/http/h2.h):
+    # NUL, CR, LF, every other control byte but HTAB, DEL, whitespace at either end (RFC 9113
+    # section 8.2.1). A malformed request, so a stream error, and nothing forwarded.
+    for name, value in [("NUL", "a\x00b"), ("CR", "a\rb"), ("LF", "a\nb"), ("SOH", "a\x01b"),
+                        ("VT", "a\x0bb"), ("FF", "a\x0cb"), ("ESC", "a\x1bb"), ("US", "a\x1fb"),
+                        ("DEL", "a\x7fb"), ("leading SP", " ab"), ("trailing HTAB", "ab\t")]:
+        for field in ("x-test", "cookie", "user-agent"):
+            rules.append((f"{name} in a field value ({field})",
+                          [frame(HEADERS, 5, 1, hpack_block(req(auth, extra=[(field, value)])))],
+                          ("RST_STREAM", 1, "PROTOCOL_ERROR")))
     bad = []
     for name, frames, want in rules:
         before = recorded_settled(bs)
@@ -401,6 +411,27 @@ def case_rfc9113():
         if got != want or reached > allowed:
             bad.append(name)
     check(not bad, f"RFC 9113 rules not answered as expected: {bad}")
+
+    # What nghttp2 lets through and the LB's own check refuses: 400 on the stream, nothing
+    # forwarded, the connection stays.
+    for name, hdrs in [("obs-text in :path", req(auth, "/my-app/d\u00e9j\u00e0")),
+                       ("'@' in :authority", req("user@" + auth)),
+                       ("'@' in host (no :authority)", [(":method", "GET"), (":scheme", "https"),
+                                                        (":path", "/my-app/data"), ("host", "a@b")]),
+                       ("authority-form :path", [(":method", "GET"), (":scheme", "foo"),
+                                                  (":authority", auth), (":path", "www.my-app.com:443")]),
+                       ("'*' :path with GET", [(":method", "GET"), (":scheme", "foo"),
+                                               (":authority", auth), (":path", "*")])]:
+        before = recorded_settled(bs)
+        c = H2Raw(lb.https)
+        c.send(frame(HEADERS, 5, 1, hpack_block(hdrs)))
+        status, rst, goaway = stream_answer(c, 1, timeout=10)
+        ok = alive(c)
+        c.s.close()
+        reached = recorded_settled(bs) - before
+        print(f"  {name:45} -> :status {status} rst {rst}  (want 400; backend got {reached} request(s))")
+        check(status == "400" and not goaway and ok and reached == 0, f"{name}: :status {status}, "
+              f"RST_STREAM {rst}, GOAWAY {goaway}, connection alive {ok}, forwarded {reached}")
 
 
 def case_sigterm():
