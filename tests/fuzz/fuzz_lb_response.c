@@ -70,8 +70,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lb_framing framing = plan.client;
   lb_response_view v = {p.status_code, p.http_minor, c.r.reason, c.r.reason_len, c.hdrs,
                         c.r.nhdrs};
-  lb_response_extra x = {framing, plan.keep_alive, client_minor, "total;dur=0.1", "b1",
-                         "0f8fad5b-d9cb-469f-a165-70867728950e", 36, plan.drop_length};
+  lb_response_extra x = {.framing = framing,
+                         .keep_alive = plan.keep_alive,
+                         .client_http_minor = client_minor,
+                         .server_timing = "total;dur=0.1",
+                         .served_by = "b1",
+                         .request_id = "0f8fad5b-d9cb-469f-a165-70867728950e",
+                         .request_id_len = 36,
+                         .drop_length = plan.drop_length,
+                         .dechunked = plan.dechunk};
   size_t cap = 32 * 1024 + 1024;
   char *out = malloc(cap);
   size_t n = lb_rewrite_response(out, cap, &v, &x);
