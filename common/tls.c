@@ -225,17 +225,18 @@ static int bio_read_ex(BIO *b, char *data, size_t n, size_t *got) {
   return 0;
 }
 
+/* OpenSSL asks several times per record whether the BIO does kernel TLS
+ * (BIO_CTRL_GET_KTLS_SEND): the unknown commands come first and without a BIO_get_data call. */
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
   (void)num;
   (void)ptr;
-  jc_tls *t = BIO_get_data(b);
   switch (cmd) {
   case BIO_CTRL_FLUSH:
     return 1;
   case BIO_CTRL_PENDING:
-    return (long)t->in.len;
+    return (long)((jc_tls *)BIO_get_data(b))->in.len;
   case BIO_CTRL_WPENDING:
-    return (long)t->out.len;
+    return (long)((jc_tls *)BIO_get_data(b))->out.len;
   default:
     return 0;
   }
