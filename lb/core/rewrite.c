@@ -15,17 +15,6 @@ int lb_headers_names_valid(const lb_header *h, uint32_t n) {
   return 1;
 }
 
-int lb_header_is_hop_by_hop(const char *name, size_t n) {
-  switch (n) {
-  case 2: return LB_HEADER_IS(name, n, "te");
-  case 7: return LB_HEADER_IS(name, n, "trailer") || LB_HEADER_IS(name, n, "upgrade");
-  case 10: return LB_HEADER_IS(name, n, "connection") || LB_HEADER_IS(name, n, "keep-alive");
-  case 17: return LB_HEADER_IS(name, n, "transfer-encoding");
-  default: break;
-  }
-  return n > 6 && lb_header_is(name, 6, "proxy-", 6); /* Proxy-Connection, Proxy-Authorization.. */
-}
-
 int lb_request_id_valid(const char *v, size_t n) {
   return n && n <= 128 && lb_cc_all(v, n, LB_CC_REQID);
 }
