@@ -157,8 +157,10 @@ static inline void lb_headers_on_value(lb_header *hdrs, uint32_t n, int *state, 
 int lb_headers_names_valid(const lb_header *h, uint32_t n);
 
 /* 1 when the header is hop-by-hop by itself (not counting Connection-listed names). Inline: it
- * runs for every field of every request and response. */
-static inline int lb_header_is_hop_by_hop(const char *name, size_t n) {
+ * runs for every field of every request and response (always: GCC keeps it out of line in
+ * rewrite.c otherwise). */
+static inline __attribute__((always_inline)) int lb_header_is_hop_by_hop(const char *name,
+                                                                           size_t n) {
   switch (n) {
   case 2: return LB_HEADER_IS(name, n, "te");
   case 7: return LB_HEADER_IS(name, n, "trailer") || LB_HEADER_IS(name, n, "upgrade");
