@@ -160,7 +160,7 @@ int lb_headers_names_valid(const lb_header *h, uint32_t n);
  * runs for every field of every request and response (always: GCC keeps it out of line in
  * rewrite.c otherwise). */
 static inline __attribute__((always_inline)) int lb_header_is_hop_by_hop(const char *name,
-                                                                           size_t n) {
+                                                                         size_t n) {
   switch (n) {
   case 2: return LB_HEADER_IS(name, n, "te");
   case 7: return LB_HEADER_IS(name, n, "trailer") || LB_HEADER_IS(name, n, "upgrade");
