@@ -180,6 +180,19 @@ static void response_fields(void **state) {
                            {"x-served-by", "b1"},     {"x-request-id", "lb-id"}};
   assert_int_equal(n, 6);
   assert_fields(nva, want, 6);
+  /* Never indexed: the secret and the values that differ per response; the rest indexable. */
+  const int never[] = {0, 0, 1, 1, 0, 1};
+  for (int i = 0; i < 6; i++)
+    assert_int_equal((nva[i].flags & NGHTTP2_NV_FLAG_NO_INDEX) != 0, never[i]);
+  /* The backend's own X-Request-Id and Server-Timing (the LB adding neither): never indexed. */
+  lb_header hb[] = {{"X-Request-Id", "backend-id", 12, 10}, {"Server-Timing", "db;dur=2", 13, 8},
+                    {"X-Served-By", "app", 11, 3}};
+  lb_response_view vb = {.status = 200, .headers = hb, .nheaders = 3};
+  lb_response_extra xb = {.framing = LB_FRAME_LENGTH};
+  assert_int_equal(lb_h2_resp_fields(&vb, &xb, nva, 16, scratch, sizeof scratch), 4);
+  assert_true(nva[1].flags & NGHTTP2_NV_FLAG_NO_INDEX);
+  assert_true(nva[2].flags & NGHTTP2_NV_FLAG_NO_INDEX);
+  assert_false(nva[3].flags & NGHTTP2_NV_FLAG_NO_INDEX);
   assert_int_equal(lb_h2_resp_fields(&v, &x, nva, 16, scratch, 8), -1); /* scratch too small */
 }
 
