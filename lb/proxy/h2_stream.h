@@ -40,6 +40,7 @@ typedef struct h2_stream {
   uv_buf_t slices[4];   /* response body bytes handed by the exchange, not yet framed */
   unsigned nslices, slice_i;
   size_t slice_off;
+  lb_h1_trailers trl;   /* a decoded chunked response's trailer section (ex.trailers) */
   const char *local;    /* a local answer's body */
   size_t local_len;
   unsigned body_eof : 1;       /* END_STREAM received */

@@ -274,6 +274,49 @@ static void response_trailers(void **state) {
   assert_int_equal(lb_h2_trailer_allowed("grpc-status", 11), 1);
 }
 
+/* Storage lent at the first trailer field only: a chunked body without trailers costs none. */
+static char lazy_buf[256];
+static lb_header lazy_f[8];
+static int lazy_calls;
+static int lazy_lend(lb_h1_trailers *t) {
+  lazy_calls++;
+  t->buf = lazy_buf;
+  t->f = lazy_f;
+  return 0;
+}
+static int lazy_refuse(lb_h1_trailers *t) {
+  (void)t;
+  lazy_calls++;
+  return -1;
+}
+
+static void response_trailers_lent(void **state) {
+  (void)state;
+  const char *none = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  const char *two = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+                    "X-A: 1\r\nX-B: 2\r\n\r\n";
+  for (size_t step = 1; step <= strlen(two); step += 7) {
+    lazy_calls = 0;
+    lb_h1_trailers t = {.lend = lazy_lend, .cap = sizeof lazy_buf, .max = 8};
+    assert_int_equal(parse_trailers(none, step, &t), HPE_PAUSED);
+    assert_int_equal(lazy_calls, 0);
+    assert_null(t.buf);
+    assert_int_equal(parse_trailers(two, step, &t), HPE_PAUSED);
+    assert_int_equal(lazy_calls, 1);
+    const char *want[][2] = {{"X-A", "1"}, {"X-B", "2"}};
+    nghttp2_nv nva[2];
+    assert_int_equal(lb_h2_trailer_fields(t.f, t.n, nva), 2);
+    assert_fields(nva, want, 2);
+    /* No storage to be had: the message still ends whole, its trailers not kept. */
+    lazy_calls = 0;
+    t = (lb_h1_trailers){.lend = lazy_refuse, .cap = sizeof lazy_buf, .max = 8};
+    assert_int_equal(parse_trailers(two, step, &t), HPE_PAUSED);
+    assert_int_equal(lazy_calls, 1);
+    assert_int_equal(t.n, 0);
+    assert_false(t.over);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(request_head),
@@ -281,6 +324,7 @@ int main(void) {
       cmocka_unit_test(response_fields),
       cmocka_unit_test(preface_and_methods),
       cmocka_unit_test(response_trailers),
+      cmocka_unit_test(response_trailers_lent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
