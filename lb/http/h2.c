@@ -269,8 +269,8 @@ static void lower_copy(char *dst, const char *src, size_t n) {
   memcpy(dst + n - 8, &x, 8);
 }
 
-int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, nghttp2_nv *nva,
-                      size_t max, char *scratch, size_t cap) {
+int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, int index_ours,
+                      nghttp2_nv *nva, size_t max, char *scratch, size_t cap) {
   size_t k = 0, used = 0;
   if (max < 4 || cap < 4)
     return -1;
@@ -306,12 +306,15 @@ int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, ngh
                   keep | index_flag(lower, h->name_len));
   }
   if (!interim) {
+    /* Indexed once per connection, never after: later responses name them by their index
+     * (their values stay literal), and the table keeps one entry of each. */
+    uint8_t once = NGHTTP2_NV_FLAG_NO_COPY_NAME | (index_ours ? 0 : NGHTTP2_NV_FLAG_NO_INDEX);
     if (x->server_timing)
-      nva[k++] = NVLIT_ONCE("server-timing", x->server_timing, strlen(x->server_timing));
+      nva[k++] = nv("server-timing", 13, x->server_timing, strlen(x->server_timing), once);
     if (x->served_by) /* the same few values: indexed, one byte after the first response */
       nva[k++] = NVLIT("x-served-by", x->served_by, strlen(x->served_by));
     if (x->request_id)
-      nva[k++] = NVLIT_ONCE("x-request-id", x->request_id, x->request_id_len);
+      nva[k++] = nv("x-request-id", 12, x->request_id, x->request_id_len, once);
   }
   return (int)k;
 }

@@ -278,7 +278,10 @@ static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response
     return -1;
   char *scratch = ex->head + ((ex->head_len + 63) & ~(size_t)63);
   size_t cap = LB_HEAD_CAP(&ex->w->rt->cfg) + LB_RESP_ROOM - (size_t)(scratch - ex->head);
-  int n = lb_h2_resp_fields(v, x, nva, max, scratch, cap);
+  int ours = x->server_timing || x->request_id;
+  int n = lb_h2_resp_fields(v, x, ours && !st->h->named, nva, max, scratch, cap);
+  if (n > 0 && ours && v->status >= 200)
+    st->h->named = 1;
   if (x->dechunked && v->status >= 200)
     trailers_lend(st);
   int rc = -1;

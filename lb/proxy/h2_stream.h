@@ -76,6 +76,7 @@ struct h2_conn {
   unsigned in_pump : 1;
   unsigned released : 1;  /* idle pages given back since the client last sent anything */
   unsigned out_waiters : 1; /* a stream's DATA waits for room in the output buffer */
+  unsigned named : 1;     /* Server-Timing / X-Request-Id sent indexed once (lb_h2_resp_fields) */
   const char *calm;       /* why the connection is being refused (log, term) */
   void (*schedule)(h2_conn *h); /* run the session soon (from the loop's idle queue) */
 };

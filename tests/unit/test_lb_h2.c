@@ -174,7 +174,7 @@ static void response_fields(void **state) {
                          .served_by = "b1", .request_id = "lb-id", .request_id_len = 5};
   nghttp2_nv nva[16];
   char scratch[256];
-  int n = lb_h2_resp_fields(&v, &x, nva, 16, scratch, sizeof scratch);
+  int n = lb_h2_resp_fields(&v, &x, 0, nva, 16, scratch, sizeof scratch);
   const char *want[][2] = {{":status", "200"},       {"content-type", "text/plain"},
                            {"set-cookie", "s=1"},     {"server-timing", "total;dur=1"},
                            {"x-served-by", "b1"},     {"x-request-id", "lb-id"}};
@@ -184,16 +184,21 @@ static void response_fields(void **state) {
   const int never[] = {0, 0, 1, 1, 0, 1};
   for (int i = 0; i < 6; i++)
     assert_int_equal((nva[i].flags & NGHTTP2_NV_FLAG_NO_INDEX) != 0, never[i]);
+  /* A connection's first response indexes the LB's own two (later ones name them by index). */
+  assert_int_equal(lb_h2_resp_fields(&v, &x, 1, nva, 16, scratch, sizeof scratch), 6);
+  const int never_first[] = {0, 0, 1, 0, 0, 0};
+  for (int i = 0; i < 6; i++)
+    assert_int_equal((nva[i].flags & NGHTTP2_NV_FLAG_NO_INDEX) != 0, never_first[i]);
   /* The backend's own X-Request-Id and Server-Timing (the LB adding neither): never indexed. */
   lb_header hb[] = {{"X-Request-Id", "backend-id", 12, 10}, {"Server-Timing", "db;dur=2", 13, 8},
                     {"X-Served-By", "app", 11, 3}};
   lb_response_view vb = {.status = 200, .headers = hb, .nheaders = 3};
   lb_response_extra xb = {.framing = LB_FRAME_LENGTH};
-  assert_int_equal(lb_h2_resp_fields(&vb, &xb, nva, 16, scratch, sizeof scratch), 4);
+  assert_int_equal(lb_h2_resp_fields(&vb, &xb, 1, nva, 16, scratch, sizeof scratch), 4);
   assert_true(nva[1].flags & NGHTTP2_NV_FLAG_NO_INDEX);
   assert_true(nva[2].flags & NGHTTP2_NV_FLAG_NO_INDEX);
   assert_false(nva[3].flags & NGHTTP2_NV_FLAG_NO_INDEX);
-  assert_int_equal(lb_h2_resp_fields(&v, &x, nva, 16, scratch, 8), -1); /* scratch too small */
+  assert_int_equal(lb_h2_resp_fields(&v, &x, 0, nva, 16, scratch, 8), -1); /* scratch too small */
 }
 
 static void preface_and_methods(void **state) {
