@@ -225,7 +225,7 @@ static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl, uint8_t
  * connection's 4 KiB dynamic table, where no later response can use it: an insert and an
  * eviction per response, the useful entries pushed out, and up to the table's size held by
  * the LB (the encoder's table) and the client for every connection. */
-#define NVLIT_ONCE(n, v, vl) \
+#define NVLIT_NEVER(n, v, vl) \
   nv((n), sizeof(n) - 1, (v), (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_INDEX)
 
 /* A backend's field (name lowercased) not to index: Set-Cookie (a secret: "never indexed" also
@@ -329,9 +329,9 @@ int lb_h2_local_fields(int status, size_t body_len, const char *request_id,
   nva[k++] = NVLIT("content-type", "text/plain", 10);
   nva[k++] = NVLIT("content-length", len_text, (size_t)ll);
   if (request_id && request_id[0])
-    nva[k++] = NVLIT_ONCE("x-request-id", request_id, strlen(request_id));
+    nva[k++] = NVLIT_NEVER("x-request-id", request_id, strlen(request_id));
   if (server_timing)
-    nva[k++] = NVLIT_ONCE("server-timing", server_timing, strlen(server_timing));
+    nva[k++] = NVLIT_NEVER("server-timing", server_timing, strlen(server_timing));
   return k;
 }
 int lb_h2_preface(const char *p, size_t n) {

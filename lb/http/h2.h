@@ -83,7 +83,8 @@ int lb_h2_method(const char *m, size_t n);
  * Set-Cookie, X-Request-Id and Server-Timing are flagged never indexed (RFC 7541 section
  * 6.2.3): a secret, or a value no later response repeats (h2.c says why); but with index_ours
  * (the connection's first response with them) the LB's own Server-Timing and X-Request-Id are
- * indexed, so that later responses name them by index. Returns the number of nva entries, -1 when they do not fit. Values point into v or x.
+ * indexed, so that later responses name them by index. Returns the number of nva entries, -1
+ * when they do not fit. Values point into v or x.
  * For a final response (status >= 200) the names and the status in scratch are flagged for
  * nghttp2 not to copy: scratch must stay untouched until the HEADERS frame is written. */
 int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, int index_ours,

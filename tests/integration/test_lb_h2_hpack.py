@@ -187,8 +187,8 @@ def case_local():
         fields, body = c.get(f"/x/{i}")
         check(fields[0][:2] == (":status", "503"), f"answer {i}: {fields[0]}")
         names = [n for n, _, _ in fields]
-        check(names == [":status", "content-type", "content-length", "x-request-id", "server-timing"],
-              f"answer {i}: fields {names}")
+        want = [":status", "content-type", "content-length", "x-request-id", "server-timing"]
+        check(names == want, f"answer {i}: fields {names}")
         check_never(fields, f"answer {i}")
         tables.append(c.table())
         check_table(tables[-1], f"after answer {i}")

@@ -81,8 +81,8 @@ static void server_timing_header(void **state) {
   /* Just room for it and its NUL, or one byte short: whole or nothing. */
   char exact[86];
   assert_int_equal(lb_server_timing_format(exact, 86, &full, 1004410), 85);
-  assert_string_equal(exact, "tls;dur=2.500, queue;dur=0.010, connect;dur=0.300, backend;dur=1.000, "
-                             "total;dur=1.410");
+  assert_string_equal(exact, "tls;dur=2.500, queue;dur=0.010, connect;dur=0.300, "
+                             "backend;dur=1.000, total;dur=1.410");
   assert_int_equal(lb_server_timing_format(exact, 85, &full, 1004410), 0);
   assert_string_equal(exact, "");
   /* The longest items (spans of INT64_MAX microseconds) in place. */
