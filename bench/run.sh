@@ -4,7 +4,7 @@
 #   bench/run.sh [--quick] [--workers "1 2"] [--rounds N] [--duration S] [--out DIR]
 #                [--only "WORKLOAD ..."] [--lbs "journey haproxy nginx"] [--backends "journey nginx"]
 #                [--connections C] [--threads T] [--gen-procs N] [--pin] [--lb-flags "FLAGS"]
-#                [--tls-versions "1.3 1.2"] [--no-install] [--build-dir DIR]
+#                [--tls-versions "1.3 1.2"] [--no-install] [--build-dir DIR] [--h2-requests R]
 #
 # Installs what it needs (scripts/install-deps.sh --build --bench) and builds (make build), then runs,
 # for each worker count (1, then 2; --workers), interleaved rounds (journey-lb, HAProxy, nginx,
@@ -27,7 +27,8 @@
 #                      plain, 1 000 tunnels; journey-lb and HAProxy only
 #   h2-m1 h2-m10       HTTP/2 over TLS: h2load -c 64 -m 1 / -m 10 (64 connections, 1 or 10 streams
 #                      in flight on each); HAProxy with `alpn h2,http/1.1`, nginx `listen ... http2`
-#   h2-idle            RSS growth per idle HTTP/2 connection (one request each, then idle; bench/h2hold.py)
+#   h2-idle            RSS growth per idle HTTP/2 connection (R requests each, 1 by default, then idle;
+#                      bench/h2hold.py)
 # An LB that does not negotiate h2 (ALPN, checked with curl first) gets "not negotiated" in the h2 rows.
 # memory, pool, callgrind, syscalls, tunnel and h2-idle run with 1 worker. Same ECDSA P-256 certificate (certs/make-certs.sh),
 # same worker count, round-robin, keep-alive to the backends, access logs off for all three (on in
@@ -42,12 +43,13 @@
 # taskset): load generators on CPU 0, servers on the others, the same for all three LBs.
 # --lb-flags: extra journey-lb flags, for A/B runs of one setting (recorded in the results).
 # --tls-versions: the TLS versions of tls-new/tls-resume and of callgrind's per-connection rows.
+# --h2-requests: h2-idle's requests per connection before it idles (what many responses leave).
 # Loopback only; every process started is stopped by its PID.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$BENCH_ROOT"
 
-quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 conns=64 threads=2 pin=0 lb_flags="" build_dir=${BUILD_DIR:-build} gen_procs=1 tls_versions="1.3 1.2" logs=0
+quick=0 workers_list="" rounds="" duration="" out="" only="" lbs="journey haproxy nginx" backends="journey nginx" backends_set=0 install=1 conns=64 threads=2 pin=0 lb_flags="" build_dir=${BUILD_DIR:-build} h2_requests=1 gen_procs=1 tls_versions="1.3 1.2" logs=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -66,7 +68,8 @@ while [ $# -gt 0 ]; do
     --tls-versions) tls_versions=$2; shift 2 ;;
     --no-install) install=0; shift ;;
     --build-dir) build_dir=$2; shift 2 ;;
-    -h|--help) sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --h2-requests) h2_requests=$2; shift 2 ;;
+    -h|--help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -389,7 +392,7 @@ hold_idle() {
   local lb=$1 port=$2 count=$3 what=$4 fifo=$BENCH_TMP/hold.fifo hold_pid f warm=() holder
   shift 4
   if [ "${1:-}" = --h2 ]; then
-    holder=(/usr/bin/python3 bench/h2hold.py --ca "$certs/ca.crt")
+    holder=(/usr/bin/python3 bench/h2hold.py --ca "$certs/ca.crt" --requests "$h2_requests")
     shift
     h2load -n 200 -c 4 "https://127.0.0.1:$port/my-app/data" >/dev/null 2>&1 || true
   else
@@ -721,7 +724,7 @@ meta=$BENCH_TMP/meta.md
   echo "  - h2-m1/h2-m10: \`h2load -c$conns -m 1|10 -t$threads -D ${duration} --log-file F URL\` over TLS with ALPN h2 (HAProxy"
   echo "    \`bind ... alpn h2,http/1.1\`, nginx \`listen ... ssl http2\`, journey-lb's default ALPN), journey-backends behind;"
   echo "    an LB whose ALPN gives http/1.1 (\`curl --http2 -w %{http_version}\`) is not measured: \"not negotiated\""
-  echo "  - h2-idle: \`bench/h2hold.py --count N --concurrency 64\` (N h2 connections, one request each, then idle), RSS before and after"
+  echo "  - h2-idle: \`bench/h2hold.py --count N --concurrency 64 --requests $h2_requests\` (N h2 connections, $h2_requests request(s) each, then idle), RSS before and after"
   echo "- CPU accounting per round: utime+stime from /proc/PID/stat of the LB's processes and the backends, the"
   echo "  load generator's from the shell's children times, the machine's from /proc/stat; in cores (1.0 = one CPU busy)."
   echo

@@ -241,6 +241,10 @@ int lb_h1_resp_on_status(llhttp_t *p, const char *at, size_t n) {
 /* A piece of a kept trailer's name (value 0) or value (1), copied: pieces of one name or value
  * come in order (a field spanning reads), so they end up next to each other in t->buf. */
 static int trailer_piece(lb_h1_trailers *t, int value, const char *at, size_t n) {
+  if (!t->buf && !t->dropped && (!t->lend || t->lend(t) != 0))
+    t->dropped = 1;
+  if (t->dropped)
+    return 0;
   int fresh = t->state != (value ? 2 : 1);
   if (!value && fresh && t->n == t->max)
     t->over = 1;

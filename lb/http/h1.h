@@ -87,14 +87,18 @@ int lb_h1_req_body_refusal(const lb_h1_req *r, const char **why, const char **te
 /* A response's trailer section, copied out as it is parsed (the backend's buffer is compacted
  * and given back while a body is relayed, so views into it would not last): for a client that
  * gets trailers as fields (h2), of a chunked body decoded in place. Lent by the caller: buf of
- * cap bytes (names and values, no separators), f of max views into it. */
+ * cap bytes (names and values, no separators), f of max views into it; or, with buf NULL, by
+ * `lend` when the first trailer field arrives (most chunked bodies end without any: they cost
+ * no storage). */
 typedef struct lb_h1_trailers {
   char *buf;
   lb_header *f;
+  int (*lend)(struct lb_h1_trailers *t); /* sets buf and f: 0, or -1 (the fields are dropped) */
   uint32_t len, cap; /* cap: max-header-size, counted as the lines' bytes ("n: v\r\n") */
   uint32_t n, max;   /* max: max-headers */
   int state;         /* as lb_headers_on_field's */
   unsigned over : 1; /* past cap or max: the response is refused (a backend error) */
+  unsigned dropped : 1; /* lend failed: the section is read and not kept */
 } lb_h1_trailers;
 
 /* A response being parsed (one per backend connection, reset per response). */

@@ -220,6 +220,29 @@ static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl, uint8_t
 }
 /* A literal name: nghttp2 need not copy it. */
 #define NVLIT(n, v, vl) nv((n), sizeof(n) - 1, (v), (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME)
+/* The same for a field whose value differs on every response (the request id, Server-Timing):
+ * never indexed (RFC 7541 section 6.2.3). nghttp2 would otherwise put each value in the
+ * connection's 4 KiB dynamic table, where no later response can use it: an insert and an
+ * eviction per response, the useful entries pushed out, and up to the table's size held by
+ * the LB (the encoder's table) and the client for every connection. */
+#define NVLIT_NEVER(n, v, vl) \
+  nv((n), sizeof(n) - 1, (v), (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_INDEX)
+
+/* A backend's field (name lowercased) not to index: Set-Cookie (a secret: "never indexed" also
+ * tells the hops after this one not to index it, RFC 7541 section 7.1.3; nghttp2 would not
+ * index it either, but without that mark) and the fields whose values differ per response. */
+static uint8_t index_flag(const char *n, size_t nl) {
+  switch (nl) {
+  case 10:
+    return memcmp(n, "set-cookie", 10) ? 0 : NGHTTP2_NV_FLAG_NO_INDEX;
+  case 12:
+    return memcmp(n, "x-request-id", 12) ? 0 : NGHTTP2_NV_FLAG_NO_INDEX;
+  case 13:
+    return memcmp(n, "server-timing", 13) ? 0 : NGHTTP2_NV_FLAG_NO_INDEX;
+  default:
+    return 0;
+  }
+}
 
 /* 0x20 in each byte of x that is 'A'..'Z' (ASCII only), 0 elsewhere: eight bytes per step. */
 static inline uint64_t upper_bits(uint64_t x) {
@@ -256,8 +279,8 @@ static void lower_copy(char *dst, const char *src, size_t n) {
   memcpy(dst + n - 8, &x, 8);
 }
 
-int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, nghttp2_nv *nva,
-                      size_t max, char *scratch, size_t cap) {
+int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, int index_ours,
+                      nghttp2_nv *nva, size_t max, char *scratch, size_t cap) {
   size_t k = 0, used = 0;
   if (max < 4 || cap < 4)
     return -1;
@@ -289,15 +312,19 @@ int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, ngh
     char *lower = scratch + used;
     lower_copy(lower, h->name, h->name_len);
     used += h->name_len;
-    nva[k++] = nv(lower, h->name_len, h->value, h->value_len, keep);
+    nva[k++] = nv(lower, h->name_len, h->value, h->value_len,
+                  keep | index_flag(lower, h->name_len));
   }
   if (!interim) {
+    /* Indexed once per connection, never after: later responses name them by their index
+     * (their values stay literal), and the table keeps one entry of each. */
+    uint8_t once = NGHTTP2_NV_FLAG_NO_COPY_NAME | (index_ours ? 0 : NGHTTP2_NV_FLAG_NO_INDEX);
     if (x->server_timing)
-      nva[k++] = NVLIT("server-timing", x->server_timing, strlen(x->server_timing));
-    if (x->served_by)
+      nva[k++] = nv("server-timing", 13, x->server_timing, strlen(x->server_timing), once);
+    if (x->served_by) /* the same few values: indexed, one byte after the first response */
       nva[k++] = NVLIT("x-served-by", x->served_by, strlen(x->served_by));
     if (x->request_id)
-      nva[k++] = NVLIT("x-request-id", x->request_id, x->request_id_len);
+      nva[k++] = nv("x-request-id", 12, x->request_id, x->request_id_len, once);
   }
   return (int)k;
 }
@@ -312,9 +339,9 @@ int lb_h2_local_fields(int status, size_t body_len, const char *request_id,
   nva[k++] = NVLIT("content-type", "text/plain", 10);
   nva[k++] = NVLIT("content-length", len_text, (size_t)ll);
   if (request_id && request_id[0])
-    nva[k++] = NVLIT("x-request-id", request_id, strlen(request_id));
+    nva[k++] = NVLIT_NEVER("x-request-id", request_id, strlen(request_id));
   if (server_timing)
-    nva[k++] = NVLIT("server-timing", server_timing, strlen(server_timing));
+    nva[k++] = NVLIT_NEVER("server-timing", server_timing, strlen(server_timing));
   return k;
 }
 int lb_h2_preface(const char *p, size_t n) {

@@ -80,13 +80,18 @@ int lb_h2_method(const char *m, size_t n);
 /* The response's h2 fields: ":status", the backend's fields without the connection-specific
  * ones (Connection and what it names, Keep-Alive, Proxy-*, Transfer-Encoding, Upgrade, TE),
  * names lowercased into scratch, then Server-Timing, X-Served-By, X-Request-Id as x says.
- * Returns the number of nva entries, -1 when they do not fit. Values point into v or x.
+ * Set-Cookie, X-Request-Id and Server-Timing are flagged never indexed (RFC 7541 section
+ * 6.2.3): a secret, or a value no later response repeats (h2.c says why); but with index_ours
+ * (the connection's first response with them) the LB's own Server-Timing and X-Request-Id are
+ * indexed, so that later responses name them by index. Returns the number of nva entries, -1
+ * when they do not fit. Values point into v or x.
  * For a final response (status >= 200) the names and the status in scratch are flagged for
  * nghttp2 not to copy: scratch must stay untouched until the HEADERS frame is written. */
-int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, nghttp2_nv *nva,
-                      size_t max, char *scratch, size_t cap);
+int lb_h2_resp_fields(const lb_response_view *v, const lb_response_extra *x, int index_ours,
+                      nghttp2_nv *nva, size_t max, char *scratch, size_t cap);
 
-/* A local answer's fields: status, text/plain, content-length, request id, Server-Timing.
+/* A local answer's fields: status, text/plain, content-length, request id, Server-Timing (the
+ * last two never indexed).
  * status_text: 4 bytes of scratch; len_text: 24. Returns the count. */
 int lb_h2_local_fields(int status, size_t body_len, const char *request_id,
                        const char *server_timing, nghttp2_nv *nva, char *status_text,

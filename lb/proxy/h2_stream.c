@@ -87,8 +87,8 @@ void lb_h2_stream_free(h2_stream *st) {
     lb_bufpool_put(&h->c->ex.w->reqbufs, st->blk);
   rx_put(h->c->ex.w, st);
   free(st->body);
-  if (st->ex.trailers) /* most responses have none: no call to free(NULL) per stream */
-    free(st->ex.trailers);
+  if (st->trl.f) /* most responses have none: no call to free(NULL) per stream */
+    free(st->trl.f);
   lb_bufpool_put(&h->c->ex.w->h2streams, (char *)st);
 }
 
@@ -240,18 +240,29 @@ static void resume(h2_stream *st) {
   }
 }
 
-/* A chunked body is decoded for the client: its trailer section, if one comes, is kept in one
- * block of the stream's (the struct, views, bytes: bounded as a head is), freed with the
- * stream. Only chunked responses pay the allocation; without memory, trailers are not kept. */
-static void trailers_lend(h2_stream *st) {
+/* The storage of a trailer section, when its first field arrives (lb/http/h1.c calls it): one
+ * block of views and bytes, bounded as a head is, freed with the stream. Without memory the
+ * trailers are not kept. */
+static int trailers_buf(lb_h1_trailers *t) {
+  h2_stream *st = (h2_stream *)(void *)((char *)t - offsetof(h2_stream, trl));
   const lb_config *cfg = &st->ex.w->rt->cfg;
   size_t views = (size_t)cfg->max_headers * sizeof(lb_header);
-  lb_h1_trailers *t = st->ex.trailers;
-  if (!t && !(t = malloc(sizeof *t + views + cfg->max_header_size)))
-    return;
-  *t = (lb_h1_trailers){.f = (lb_header *)(void *)(t + 1), .buf = (char *)(t + 1) + views,
-                        .cap = cfg->max_header_size, .max = cfg->max_headers};
-  st->ex.trailers = t;
+  char *blk = malloc(views + cfg->max_header_size);
+  if (!blk)
+    return -1;
+  t->f = (lb_header *)(void *)blk;
+  t->buf = blk + views;
+  return 0;
+}
+
+/* A chunked body is decoded for the client: its trailer section, if one comes, is kept in the
+ * stream's. Most chunked responses end without one: no storage until a field arrives (a ~19 kB
+ * block per response otherwise, at the default limits). */
+static void trailers_lend(h2_stream *st) {
+  const lb_config *cfg = &st->ex.w->rt->cfg;
+  st->trl = (lb_h1_trailers){.buf = st->trl.buf, .f = st->trl.f, .lend = trailers_buf,
+                             .cap = cfg->max_header_size, .max = cfg->max_headers};
+  st->ex.trailers = &st->trl;
 }
 
 static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,
@@ -267,7 +278,10 @@ static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response
     return -1;
   char *scratch = ex->head + ((ex->head_len + 63) & ~(size_t)63);
   size_t cap = LB_HEAD_CAP(&ex->w->rt->cfg) + LB_RESP_ROOM - (size_t)(scratch - ex->head);
-  int n = lb_h2_resp_fields(v, x, nva, max, scratch, cap);
+  int ours = x->server_timing || x->request_id;
+  int n = lb_h2_resp_fields(v, x, ours && !st->h->named, nva, max, scratch, cap);
+  if (n > 0 && ours && v->status >= 200)
+    st->h->named = 1;
   if (x->dechunked && v->status >= 200)
     trailers_lend(st);
   int rc = -1;

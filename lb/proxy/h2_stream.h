@@ -40,6 +40,7 @@ typedef struct h2_stream {
   uv_buf_t slices[4];   /* response body bytes handed by the exchange, not yet framed */
   unsigned nslices, slice_i;
   size_t slice_off;
+  lb_h1_trailers trl;   /* a decoded chunked response's trailer section (ex.trailers) */
   const char *local;    /* a local answer's body */
   size_t local_len;
   unsigned body_eof : 1;       /* END_STREAM received */
@@ -75,6 +76,7 @@ struct h2_conn {
   unsigned in_pump : 1;
   unsigned released : 1;  /* idle pages given back since the client last sent anything */
   unsigned out_waiters : 1; /* a stream's DATA waits for room in the output buffer */
+  unsigned named : 1;     /* Server-Timing / X-Request-Id sent indexed once (lb_h2_resp_fields) */
   const char *calm;       /* why the connection is being refused (log, term) */
   void (*schedule)(h2_conn *h); /* run the session soon (from the loop's idle queue) */
 };

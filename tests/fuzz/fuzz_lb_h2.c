@@ -165,7 +165,7 @@ static void response_fields(void) {
   lb_response_extra x = {.framing = LB_FRAME_CLOSE, .server_timing = "total;dur=1"};
   nghttp2_nv nva[16];
   char scratch[128];
-  int n = lb_h2_resp_fields(&v, &x, nva, 16, scratch, sizeof scratch);
+  int n = lb_h2_resp_fields(&v, &x, 0, nva, 16, scratch, sizeof scratch);
   for (int i = 1; i < n; i++)
     for (size_t k = 0; k < nva[i].namelen; k++)
       if (nva[i].name[k] >= 'A' && nva[i].name[k] <= 'Z')

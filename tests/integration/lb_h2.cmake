@@ -15,3 +15,11 @@ if(TARGET journey-lb AND TARGET journey-backend)
   journey_lb_cases(integration.h2_bodies. test_lb_h2_bodies.py ${JOURNEY_DEBIAN_PYTHON} 600
     CASES windows empty trailers abort)
 endif()
+
+# HPACK of the responses with journey-lb's own fields on (tests/integration/test_lb_h2_hpack.py):
+# the values that differ per response (Server-Timing, X-Request-Id) and Set-Cookie arrive never
+# indexed and stay out of the dynamic table, the fields as an HTTP/1.1 client gets them.
+if(TARGET journey-lb AND TARGET journey-backend)
+  journey_lb_cases(integration.h2_hpack. test_lb_h2_hpack.py ${JOURNEY_DEBIAN_PYTHON} 120
+    CASES table local)
+endif()

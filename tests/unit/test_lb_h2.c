@@ -174,13 +174,31 @@ static void response_fields(void **state) {
                          .served_by = "b1", .request_id = "lb-id", .request_id_len = 5};
   nghttp2_nv nva[16];
   char scratch[256];
-  int n = lb_h2_resp_fields(&v, &x, nva, 16, scratch, sizeof scratch);
+  int n = lb_h2_resp_fields(&v, &x, 0, nva, 16, scratch, sizeof scratch);
   const char *want[][2] = {{":status", "200"},       {"content-type", "text/plain"},
                            {"set-cookie", "s=1"},     {"server-timing", "total;dur=1"},
                            {"x-served-by", "b1"},     {"x-request-id", "lb-id"}};
   assert_int_equal(n, 6);
   assert_fields(nva, want, 6);
-  assert_int_equal(lb_h2_resp_fields(&v, &x, nva, 16, scratch, 8), -1); /* scratch too small */
+  /* Never indexed: the secret and the values that differ per response; the rest indexable. */
+  const int never[] = {0, 0, 1, 1, 0, 1};
+  for (int i = 0; i < 6; i++)
+    assert_int_equal((nva[i].flags & NGHTTP2_NV_FLAG_NO_INDEX) != 0, never[i]);
+  /* A connection's first response indexes the LB's own two (later ones name them by index). */
+  assert_int_equal(lb_h2_resp_fields(&v, &x, 1, nva, 16, scratch, sizeof scratch), 6);
+  const int never_first[] = {0, 0, 1, 0, 0, 0};
+  for (int i = 0; i < 6; i++)
+    assert_int_equal((nva[i].flags & NGHTTP2_NV_FLAG_NO_INDEX) != 0, never_first[i]);
+  /* The backend's own X-Request-Id and Server-Timing (the LB adding neither): never indexed. */
+  lb_header hb[] = {{"X-Request-Id", "backend-id", 12, 10}, {"Server-Timing", "db;dur=2", 13, 8},
+                    {"X-Served-By", "app", 11, 3}};
+  lb_response_view vb = {.status = 200, .headers = hb, .nheaders = 3};
+  lb_response_extra xb = {.framing = LB_FRAME_LENGTH};
+  assert_int_equal(lb_h2_resp_fields(&vb, &xb, 1, nva, 16, scratch, sizeof scratch), 4);
+  assert_true(nva[1].flags & NGHTTP2_NV_FLAG_NO_INDEX);
+  assert_true(nva[2].flags & NGHTTP2_NV_FLAG_NO_INDEX);
+  assert_false(nva[3].flags & NGHTTP2_NV_FLAG_NO_INDEX);
+  assert_int_equal(lb_h2_resp_fields(&v, &x, 0, nva, 16, scratch, 8), -1); /* scratch too small */
 }
 
 /* Response names go out lowercase, copied word by word: every length up to 24 (byte loop,
@@ -289,6 +307,49 @@ static void response_trailers(void **state) {
   assert_int_equal(lb_h2_trailer_allowed("grpc-status", 11), 1);
 }
 
+/* Storage lent at the first trailer field only: a chunked body without trailers costs none. */
+static char lazy_buf[256];
+static lb_header lazy_f[8];
+static int lazy_calls;
+static int lazy_lend(lb_h1_trailers *t) {
+  lazy_calls++;
+  t->buf = lazy_buf;
+  t->f = lazy_f;
+  return 0;
+}
+static int lazy_refuse(lb_h1_trailers *t) {
+  (void)t;
+  lazy_calls++;
+  return -1;
+}
+
+static void response_trailers_lent(void **state) {
+  (void)state;
+  const char *none = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  const char *two = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"
+                    "X-A: 1\r\nX-B: 2\r\n\r\n";
+  for (size_t step = 1; step <= strlen(two); step += 7) {
+    lazy_calls = 0;
+    lb_h1_trailers t = {.lend = lazy_lend, .cap = sizeof lazy_buf, .max = 8};
+    assert_int_equal(parse_trailers(none, step, &t), HPE_PAUSED);
+    assert_int_equal(lazy_calls, 0);
+    assert_null(t.buf);
+    assert_int_equal(parse_trailers(two, step, &t), HPE_PAUSED);
+    assert_int_equal(lazy_calls, 1);
+    const char *want[][2] = {{"X-A", "1"}, {"X-B", "2"}};
+    nghttp2_nv nva[2];
+    assert_int_equal(lb_h2_trailer_fields(t.f, t.n, nva), 2);
+    assert_fields(nva, want, 2);
+    /* No storage to be had: the message still ends whole, its trailers not kept. */
+    lazy_calls = 0;
+    t = (lb_h1_trailers){.lend = lazy_refuse, .cap = sizeof lazy_buf, .max = 8};
+    assert_int_equal(parse_trailers(two, step, &t), HPE_PAUSED);
+    assert_int_equal(lazy_calls, 1);
+    assert_int_equal(t.n, 0);
+    assert_false(t.over);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(request_head),
@@ -297,6 +358,7 @@ int main(void) {
       cmocka_unit_test(response_names_lowercased),
       cmocka_unit_test(preface_and_methods),
       cmocka_unit_test(response_trailers),
+      cmocka_unit_test(response_trailers_lent),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,6 +78,21 @@ static void server_timing_header(void **state) {
   lb_timing full = sample();
   assert_int_equal(lb_server_timing_format(b, 10, &full, 1004410), 0); /* too small */
   assert_string_equal(b, "");
+  /* Just room for it and its NUL, or one byte short: whole or nothing. */
+  char exact[86];
+  assert_int_equal(lb_server_timing_format(exact, 86, &full, 1004410), 85);
+  assert_string_equal(exact, "tls;dur=2.500, queue;dur=0.010, connect;dur=0.300, "
+                             "backend;dur=1.000, total;dur=1.410");
+  assert_int_equal(lb_server_timing_format(exact, 85, &full, 1004410), 0);
+  assert_string_equal(exact, "");
+  /* The longest items (spans of INT64_MAX microseconds) in place. */
+  uint64_t far = (uint64_t)INT64_MAX + 1;
+  lb_timing huge = {.req_start = 1, .hdr_done = 1, .queued = far, .connected = far,
+                    .resp_hdr = far};
+  n = lb_server_timing_format(b, sizeof b, &huge, far);
+  assert_string_equal(b, "queue;dur=9223372036854775.807, connect;dur=0.000, "
+                         "backend;dur=0.000, total;dur=9223372036854775.807");
+  assert_int_equal(n, strlen(b));
 }
 
 int main(void) {
