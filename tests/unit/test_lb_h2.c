@@ -219,7 +219,7 @@ static void response_names_lowercased(void **state) {
         lb_response_extra x = {.framing = LB_FRAME_LENGTH};
         if (lb_header_is_hop_by_hop(name, n))
           continue;
-        if (lb_h2_resp_fields(&v, &x, nva, 8, scratch, sizeof scratch) != 2 || nva[1].namelen != n)
+        if (lb_h2_resp_fields(&v, &x, 0, nva, 8, scratch, sizeof scratch) != 2 || nva[1].namelen != n)
           fail_msg("length %zu byte 0x%02x at %zu: no field", n, ch, pos);
         for (size_t k = 0; k < n; k++) {
           unsigned char in = (unsigned char)name[k], want = in >= 'A' && in <= 'Z' ? in + 32 : in;
