@@ -13,7 +13,7 @@ nothing per request, and an idle one gives OpenSSL's buffers back and still serv
   burst_release  a burst of BURST concurrent requests (half h1, half h2, each on its own TLS
                  connection) to a slow backend, then the connections close and the LB is
                  quiet: within 2.5 s its RSS falls back by at least RELEASE_PART of what the
-                 burst added (the spare buffers of the burst and the freed heap go back to the
+                 burst added (RELEASE_PART_ASAN under AddressSanitizer) (the spare buffers of the burst and the freed heap go back to the
                  kernel), and new requests (h1 and h2) still succeed
 
 Runs with Debian's python3 (python3-h2).
@@ -34,7 +34,10 @@ from loopback import case_args, cert_paths, check, free_ports, read, run_case, s
 A = None
 HOST = "www.my-app.com"
 BURST = 200  # concurrent requests, each held ~1 s by the backend
-RELEASE_PART = 0.5  # of the RSS the burst added, given back once the LB is quiet
+# Of the RSS the burst added, given back once the LB is quiet. Measured: 83-87% (release
+# build), -4% without the release; under AddressSanitizer, whose allocator gives freed pages
+# back less completely, 54-56%, and 18% without.
+RELEASE_PART, RELEASE_PART_ASAN = 0.5, 0.35
 IDLE_KIB_BOUND = 58  # measured, ASan build: ~44 KiB per idle connection; 68 when no buffer is released
 
 
@@ -206,7 +209,8 @@ def case_burst_release():
     for c in conns:
         c.s.close()
     added = peak - rss0
-    floor = peak - RELEASE_PART * added
+    asan = "libasan" in read(f"/proc/{lb.pid}/maps")
+    floor = peak - (RELEASE_PART_ASAN if asan else RELEASE_PART) * added
     start_t = time.monotonic()
     rss = peak
     while time.monotonic() - start_t < 2.5 and rss > floor:
