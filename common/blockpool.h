@@ -66,15 +66,15 @@ static inline unsigned jc_blockpool_trim(jc_blockpool *p) {
     char *blk = p->free, *last_hot = NULL, *none = NULL;
     for (unsigned i = 0; i < hot; i++) {
       last_hot = blk;
-      memcpy(&blk, blk, sizeof blk);
+      memcpy(&blk, blk, sizeof(char *));
     }
     if (last_hot)
-      memcpy(last_hot, &none, sizeof none);
+      memcpy(last_hot, &none, sizeof(char *));
     else
       p->free = NULL;
     while (blk) {
       char *next;
-      memcpy(&next, blk, sizeof next);
+      memcpy(&next, blk, sizeof(char *));
       free(blk);
       blk = next;
     }
