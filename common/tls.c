@@ -229,17 +229,18 @@ static int bio_read_ex(BIO *b, char *data, size_t n, size_t *got) {
   return 0;
 }
 
+/* OpenSSL asks several times per record whether the BIO does kernel TLS
+ * (BIO_CTRL_GET_KTLS_SEND): the unknown commands come first and without a BIO_get_data call. */
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
   (void)num;
   (void)ptr;
-  jc_tls *t = BIO_get_data(b);
   switch (cmd) {
   case BIO_CTRL_FLUSH:
     return 1;
   case BIO_CTRL_PENDING:
-    return (long)t->in.len;
+    return (long)((jc_tls *)BIO_get_data(b))->in.len;
   case BIO_CTRL_WPENDING:
-    return (long)t->out.len;
+    return (long)((jc_tls *)BIO_get_data(b))->out.len;
   default:
     return 0;
   }
@@ -408,8 +409,11 @@ jc_tls_status jc_tls_read(jc_tls *t, void *buf, size_t cap, size_t *got) {
 jc_tls_status jc_tls_write(jc_tls *t, const void *p, size_t n) {
   if (t->fatal)
     return JC_TLS_ERROR;
+  /* No err_queue_clear here (~200 instructions a call): the BIO takes every byte, so
+   * SSL_write_ex fails only when the connection is broken, and any failure is one for the caller
+   * whatever SSL_get_error makes of the queue. Reads keep the clear: their "want more" must not be
+   * mistaken for an error left over from an earlier call. */
   while (n) {
-    err_queue_clear();
     size_t w = 0;
     if (SSL_write_ex(t->ssl, p, n, &w) != 1) {
       jc_tls_status s = classify(t, 0, "TLS write");

@@ -6,10 +6,11 @@
  * writes those bytes to the network, even when the call returned JC_TLS_WANT_READ (a handshake
  * or a TLS 1.3 ticket may have produced output).
  *
- * Pitfalls handled here: the OpenSSL error queue is cleared before each call; SSL_read is meant to
- * be called in a loop until it returns JC_TLS_WANT_READ; a write is never partial (the memory BIO
- * accepts everything); after a fatal error (SSL_ERROR_SSL/SYSCALL) no close_notify is sent;
- * renegotiation is refused (SSL_OP_NO_RENEGOTIATION).
+ * Pitfalls handled here: the OpenSSL error queue is cleared before each call that can say "want
+ * more" (handshake, read, shutdown; a write fails only when the connection is broken); SSL_read
+ * is meant to be called in a loop until it returns JC_TLS_WANT_READ; a write is never partial
+ * (the memory BIO accepts everything); after a fatal error (SSL_ERROR_SSL/SYSCALL) no
+ * close_notify is sent; renegotiation is refused (SSL_OP_NO_RENEGOTIATION).
  *
  * Memory: the ciphertext buffers (a custom BIO, not two memory BIOs that keep their largest size
  * for the connection's life) hold storage only while bytes are pending: a block is lent from a

@@ -27,7 +27,7 @@ static inline int field_word_plain(const char *p) {
 /* Eight bytes at a time, the last word overlapping the one before; a word with a control byte
  * in it is looked at byte by byte (a tab is allowed). NUL, CR, LF (obs-fold, bare line ends),
  * the other controls and DEL are refused. */
-int lb_field_value_valid(const char *v, size_t n) {
+static inline int value_valid(const char *v, size_t n) {
   if (n < 8)
     return lb_cc_all(v, n, LB_CC_FIELD);
   for (size_t i = 0;; i += 8) {
@@ -38,6 +38,18 @@ int lb_field_value_valid(const char *v, size_t n) {
     if (i + 8 == n)
       return 1;
   }
+}
+
+int lb_field_value_valid(const char *v, size_t n) { return value_valid(v, n); }
+
+int lb_fields_valid(const lb_header *h, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    if (!lb_token_valid(h[i].name, h[i].name_len))
+      return LB_FIELD_BAD_NAME;
+    if (!value_valid(h[i].value, h[i].value_len))
+      return LB_FIELD_BAD_VALUE;
+  }
+  return 0;
 }
 
 static int host_valid(const char *v, size_t n) {

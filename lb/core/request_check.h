@@ -9,7 +9,8 @@
  *                          bytes too (HTTP/1), or a head HTTP/2's codec assembled from checked
  *                          fields: 0 = forward it, else 400/501/505 and a reason for the client
  *   lb_request_error_status  llhttp's verdict on a head it refused -> 400/501/505
- *   lb_field_value_valid   field-value bytes: VCHAR, obs-text, SP, HTAB (trailers too) */
+ *   lb_field_value_valid   field-value bytes: VCHAR, obs-text, SP, HTAB (trailers too)
+ *   lb_fields_valid        a backend's fields (response head, trailers): names and values */
 #ifndef JOURNEY_LB_REQUEST_CHECK_H
 #define JOURNEY_LB_REQUEST_CHECK_H
 
@@ -34,6 +35,10 @@ typedef struct lb_request_head {
 int lb_request_check(const lb_request_head *h, const char **why);
 int lb_request_error_status(const char *raw, size_t len, int llhttp_errno, const char **why);
 int lb_field_value_valid(const char *v, size_t n);
+/* One pass over n fields: 0 when every name is a token and every value valid, else
+ * LB_FIELD_BAD_NAME or LB_FIELD_BAD_VALUE for the first field that is not. */
+enum { LB_FIELD_BAD_NAME = 1, LB_FIELD_BAD_VALUE = 2 };
+int lb_fields_valid(const lb_header *h, uint32_t n);
 /* A head over max-header-size: 1 when the request line in buf[from..to) alone is longer than
  * max (ended by LF, or not ended yet): the target is what is too long, 414 rather than 431. */
 int lb_request_line_over(const char *buf, size_t from, size_t to, size_t max);

@@ -302,16 +302,13 @@ static int te_is_chunked(const lb_header *h, uint32_t n) {
 
 int lb_h1_resp_on_headers_complete(llhttp_t *p) {
   lb_h1_resp *r = p->data;
-  if (!lb_headers_names_valid(r->hdrs, r->nhdrs)) {
-    llhttp_set_error_reason(p, "invalid character in header name");
+  /* Values are relayed as they are: a CR, LF (obs-fold) or NUL would reach the client as is. */
+  int bad = lb_fields_valid(r->hdrs, r->nhdrs);
+  if (bad) {
+    llhttp_set_error_reason(p, bad == LB_FIELD_BAD_NAME ? "invalid character in header name"
+                                                        : "invalid character in header value");
     return HPE_USER;
   }
-  /* Values are relayed as they are: a CR, LF (obs-fold) or NUL would reach the client as is. */
-  for (uint32_t i = 0; i < r->nhdrs; i++)
-    if (!lb_field_value_valid(r->hdrs[i].value, r->hdrs[i].value_len)) {
-      llhttp_set_error_reason(p, "invalid character in header value");
-      return HPE_USER;
-    }
   if (r->reason && !lb_field_value_valid(r->reason, r->reason_len)) {
     llhttp_set_error_reason(p, "invalid character in reason phrase");
     return HPE_USER;
@@ -336,16 +333,12 @@ int lb_h1_resp_on_body(llhttp_t *p, const char *at, size_t n) {
 
 /* Kept trailer fields are checked as a head's: relayed as fields, they must be fields. */
 static int trailers_valid(llhttp_t *p, const lb_h1_trailers *t) {
-  if (!lb_headers_names_valid(t->f, t->n)) {
-    llhttp_set_error_reason(p, "invalid character in a trailer field name");
-    return 0;
-  }
-  for (uint32_t i = 0; i < t->n; i++)
-    if (!lb_field_value_valid(t->f[i].value, t->f[i].value_len)) {
-      llhttp_set_error_reason(p, "invalid character in a trailer field value");
-      return 0;
-    }
-  return 1;
+  int bad = lb_fields_valid(t->f, t->n);
+  if (bad)
+    llhttp_set_error_reason(p, bad == LB_FIELD_BAD_NAME
+                                   ? "invalid character in a trailer field name"
+                                   : "invalid character in a trailer field value");
+  return !bad;
 }
 
 int lb_h1_resp_on_message_complete(llhttp_t *p) {

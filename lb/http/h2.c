@@ -230,6 +230,16 @@ static inline uint64_t upper_bits(uint64_t x) {
 }
 
 static void lower_copy(char *dst, const char *src, size_t n) {
+  if (n < 8 && n >= 4) { /* Date, Server, ETag: two overlapping four-byte words */
+    uint32_t a, b;
+    memcpy(&a, src, 4);
+    memcpy(&b, src + n - 4, 4);
+    a |= (uint32_t)upper_bits(a);
+    b |= (uint32_t)upper_bits(b);
+    memcpy(dst + n - 4, &b, 4);
+    memcpy(dst, &a, 4);
+    return;
+  }
   if (n < 8) {
     for (size_t j = 0; j < n; j++)
       dst[j] = (char)(src[j] >= 'A' && src[j] <= 'Z' ? src[j] + 32 : src[j]);

@@ -100,6 +100,10 @@ static int tune(SSL_CTX *ctx, lb_tls_server *t, int h2) {
   SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
   SSL_CTX_set_num_tickets(ctx, 1); /* TLS 1.3: one ticket is enough for resumption */
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* until lb_stream_keep: see stream.h */
+  /* Read ahead: one BIO read takes every whole record the engine holds instead of two per record
+   * (header, then body); what is read but not yet decrypted counts in SSL_has_pending, which the
+   * stream asks before it waits for the socket (jc_tls_in_pending). */
+  SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_tlsext_servername_callback(ctx, sni_select);
   SSL_CTX_set_tlsext_servername_arg(ctx, t);
   return lb_ticket_keys_attach(ctx); /* keys of the process, not of this context: see reload */

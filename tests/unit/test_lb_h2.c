@@ -183,6 +183,34 @@ static void response_fields(void **state) {
   assert_int_equal(lb_h2_resp_fields(&v, &x, nva, 16, scratch, 8), -1); /* scratch too small */
 }
 
+/* Response names go out lowercase, copied word by word: every length up to 24 (byte loop,
+ * two four-byte words, eight-byte words with an overlapping last one), every byte value at
+ * every position, the rest uppercase letters; only A-Z change. */
+static void response_names_lowercased(void **state) {
+  (void)state;
+  char name[24];
+  nghttp2_nv nva[8];
+  char scratch[64];
+  for (size_t n = 1; n <= sizeof name; n++)
+    for (size_t pos = 0; pos < n; pos++)
+      for (int ch = 0; ch < 256; ch++) {
+        memset(name, 'Q', n);
+        name[pos] = (char)ch;
+        lb_header h = {name, "v", (uint32_t)n, 1};
+        lb_response_view v = {.status = 200, .headers = &h, .nheaders = 1};
+        lb_response_extra x = {.framing = LB_FRAME_LENGTH};
+        if (lb_header_is_hop_by_hop(name, n))
+          continue;
+        if (lb_h2_resp_fields(&v, &x, nva, 8, scratch, sizeof scratch) != 2 || nva[1].namelen != n)
+          fail_msg("length %zu byte 0x%02x at %zu: no field", n, ch, pos);
+        for (size_t k = 0; k < n; k++) {
+          unsigned char in = (unsigned char)name[k], want = in >= 'A' && in <= 'Z' ? in + 32 : in;
+          if (nva[1].name[k] != want)
+            fail_msg("length %zu byte 0x%02x at %zu: 0x%02x at %zu", n, ch, pos, nva[1].name[k], k);
+        }
+      }
+}
+
 static void preface_and_methods(void **state) {
   (void)state;
   const char *pri = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -266,6 +294,7 @@ int main(void) {
       cmocka_unit_test(request_head),
       cmocka_unit_test(request_length_and_limits),
       cmocka_unit_test(response_fields),
+      cmocka_unit_test(response_names_lowercased),
       cmocka_unit_test(preface_and_methods),
       cmocka_unit_test(response_trailers),
   };

@@ -125,6 +125,26 @@ static void field_value_every_byte(void **state) {
   assert_true(lb_field_value_valid("a\tb\tc\td\te\tf\tg", 13));
 }
 
+/* A backend's fields in one pass: the first bad one decides, a name before its value. */
+static void fields_checked_in_one_pass(void **state) {
+  (void)state;
+  lb_header h[3] = {{"Content-Type", "text/plain", 12, 10},
+                    {"X-Long-Header-Name-1", "v", 20, 1},
+                    {"ETag", "\"abc\"", 4, 5}};
+  assert_int_equal(lb_fields_valid(h, 3), 0);
+  assert_int_equal(lb_fields_valid(h, 0), 0);
+  h[1].name = "X-Long-Header Name-1";
+  assert_int_equal(lb_fields_valid(h, 3), LB_FIELD_BAD_NAME);
+  h[1].name = "X-Long-Header-Name-1";
+  h[2].value = "\"a\nc\"";
+  assert_int_equal(lb_fields_valid(h, 3), LB_FIELD_BAD_VALUE);
+  h[2].name = "E@ag";
+  assert_int_equal(lb_fields_valid(h, 3), LB_FIELD_BAD_NAME);
+  h[2].name = "";
+  h[2].name_len = 0;
+  assert_int_equal(lb_fields_valid(h, 3), LB_FIELD_BAD_NAME);
+}
+
 /* A head over the limit is 414 when its request line alone is: the target is too long. */
 static void request_line_over_limit(void **state) {
   (void)state;
@@ -142,6 +162,7 @@ int main(void) {
       cmocka_unit_test(table),
       cmocka_unit_test(forwarded_head_passes_the_check),
       cmocka_unit_test(field_value_every_byte),
+      cmocka_unit_test(fields_checked_in_one_pass),
       cmocka_unit_test(request_line_over_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -313,6 +313,12 @@ static void local_responses(void **state) {
   assert_true(lb_header_is_hop_by_hop("Proxy-Foo", 9));
   assert_false(lb_header_is_hop_by_hop("Proxy", 5));
   assert_false(lb_header_is_hop_by_hop("Content-Length", 14));
+  assert_true(lb_header_is_hop_by_hop("proxy-authorization", 19));
+  assert_true(lb_header_is_hop_by_hop("PROXY-CONNECTION", 16));
+  assert_false(lb_header_is_hop_by_hop("Qroxy-Foo", 9));
+  assert_false(lb_header_is_hop_by_hop("Proxy_Foo", 9));
+  assert_true(lb_header_is_hop_by_hop("Keep-Alive", 10));
+  assert_true(lb_header_is_hop_by_hop("TE", 2));
 }
 
 static void header_views_from_pieces(void **state) {
