@@ -152,6 +152,10 @@ static char *block_get(void) {
   return jc_blockpool_get(&pool.blocks, JC_TLS_BLOCK);
 }
 
+void jc_tls_spare_mark(void) { jc_blockpool_mark(&pool.blocks); }
+
+size_t jc_tls_spare_trim(void) { return (size_t)jc_blockpool_trim(&pool.blocks) * JC_TLS_BLOCK; }
+
 /* Nothing pending: the storage goes back to the thread's list (or to the allocator). */
 static void buf_release(jc_tls_buf *b) {
   if (!b->p)

@@ -89,6 +89,11 @@ int jc_tls_release_buffers(jc_tls *t);
 
 /* Ciphertext waiting to go to the network. */
 size_t jc_tls_out_pending(const jc_tls *t);
+/* The calling thread's spare ciphertext blocks, for a timer (never per call into the engine):
+ * jc_tls_spare_mark starts an interval, jc_tls_spare_trim frees the blocks no engine of the
+ * thread used since the last mark or trim and returns their bytes. */
+void jc_tls_spare_mark(void);
+size_t jc_tls_spare_trim(void);
 /* Nonzero when jc_tls_read could return something without more ciphertext being fed: bytes
  * fed but not yet processed, or decrypted bytes not yet read. Zero: a read would only say
  * JC_TLS_WANT_READ, so callers looping on jc_tls_read can stop without that call. */

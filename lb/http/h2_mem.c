@@ -112,6 +112,33 @@ void lb_h2_mem_cache_drain(lb_h2_mem_cache *c) {
   c->bytes = 0;
 }
 
+size_t lb_h2_mem_cache_trim(lb_h2_mem_cache *c) {
+  size_t freed = 0;
+  for (size_t i = 0; i < LB_H2_MEM_CLASSES; i++) {
+    jc_blockpool *p = &c->cls[i], hot = {.free = NULL};
+    size_t cs = LB_H2_MEM_CLASS_SIZE(i);
+    unsigned nhot = p->nfree - p->low;
+    while (p->free) { /* the top nhot set aside (reversed), the cold rest freed */
+      ASAN_UNPOISON_MEMORY_REGION(p->free, cs);
+      char *b = jc_blockpool_get(p, cs);
+      if (hot.nfree < nhot) {
+        jc_blockpool_put(&hot, b, UINT_MAX);
+      } else {
+        free(b);
+        freed += cs;
+      }
+    }
+    while (hot.free) { /* back in their order, poisoned again */
+      char *b = jc_blockpool_get(&hot, cs);
+      jc_blockpool_put(p, b, UINT_MAX);
+      ASAN_POISON_MEMORY_REGION(b, cs);
+    }
+    jc_blockpool_mark(p);
+  }
+  c->bytes -= freed;
+  return freed;
+}
+
 static void *mem_malloc(size_t size, void *ud) {
   lb_h2_mem *m = ud;
   if (m->cache && size && size <= LB_H2_MEM_SMALL_MAX)

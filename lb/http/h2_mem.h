@@ -57,6 +57,18 @@ nghttp2_mem lb_h2_mem_allocator(lb_h2_mem *m);
  * LeakSanitizer does not follow the links through poisoned blocks: drain before it checks. */
 void lb_h2_mem_cache_drain(lb_h2_mem_cache *c);
 
+/* Frees the blocks no session took since the last call (each list's low-water mark: see
+ * common/blockpool.h) and returns their bytes. From a timer, never per request. */
+size_t lb_h2_mem_cache_trim(lb_h2_mem_cache *c);
+
+/* 1 when no session took a block from the lists since the last trim. */
+static inline int lb_h2_mem_cache_untouched(const lb_h2_mem_cache *c) {
+  for (int i = 0; i < LB_H2_MEM_CLASSES; i++)
+    if (!jc_blockpool_untouched(&c->cls[i]))
+      return 0;
+  return 1;
+}
+
 /* nghttp2's send callback got bytes at p: the block holding them is its frame buffer. */
 static inline void lb_h2_mem_sent_from(lb_h2_mem *m, const void *p) {
   const char *c = p;

@@ -14,8 +14,7 @@ void lb_stream_loop_init(lb_stream_loop *l, uv_loop_t *loop, unsigned keep) {
   uv_idle_init(loop, &l->idler);
   l->idler.data = l;
   l->deferred.next = l->deferred.prev = &l->deferred;
-  l->ioblks.free = NULL;
-  l->ioblks.nfree = 0;
+  l->ioblks = (jc_blockpool){.free = NULL};
   l->keep = keep;
 }
 
@@ -25,6 +24,8 @@ void lb_stream_loop_close(lb_stream_loop *l) {
 }
 
 void lb_stream_loop_free(lb_stream_loop *l) { jc_blockpool_drain(&l->ioblks); }
+
+unsigned lb_stream_loop_trim(lb_stream_loop *l) { return jc_blockpool_trim(&l->ioblks); }
 
 void lb_stream_defer(lb_stream_loop *w, lb_deferred *d, void (*cb)(lb_deferred *d)) {
   if (d->next)

@@ -55,6 +55,8 @@ typedef struct lb_stream_loop {
 void lb_stream_loop_init(lb_stream_loop *l, uv_loop_t *loop, unsigned keep);
 void lb_stream_loop_close(lb_stream_loop *l); /* with its loop: closes the idle handle */
 void lb_stream_loop_free(lb_stream_loop *l);  /* after the loop ends: the lent requests' blocks */
+/* Frees the write/shutdown requests not lent since the last call (jc_blockpool_trim). */
+unsigned lb_stream_loop_trim(lb_stream_loop *l);
 
 void lb_stream_defer(lb_stream_loop *l, lb_deferred *d, void (*cb)(lb_deferred *d));
 void lb_stream_undefer(lb_deferred *d);

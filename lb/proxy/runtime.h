@@ -51,6 +51,8 @@ typedef struct lb_runtime {
   /* HTTP/2 (h2_conn.c): connections, streams, and what each limit refused (/metrics). */
   atomic_uint_fast64_t h2[LB_H2_NCOUNTERS];
   atomic_uint_fast64_t h2_conns_open, h2_streams_open; /* now (h2_conn.c, h2_stream.c) */
+  atomic_int workers_quiet; /* workers with nothing to do: at nworkers the heap is trimmed
+                             * (idle_trim.c) */
 } lb_runtime;
 
 /* Certificates for new connections: the reloaded set, or the one loaded at start. */
@@ -84,6 +86,9 @@ struct lb_worker {
   uv_async_t wakeup; /* shutdown request from the main thread */
   uv_timer_t deadline;
   uv_timer_t sweep;      /* ages idle backend connections */
+  uv_timer_t trim;       /* a burst's memory goes back once the worker is quiet (idle_trim.c) */
+  uint64_t trim_seen;    /* requests finished + connections accepted at the last trim tick */
+  int trim_quiet;        /* quiet since the last tick that saw work: released once */
   lb_stream_loop sl;     /* deferred write completions, lent write requests, scratch buffers
                           * (lb/net/stream.h) */
   lb_logbuf log;         /* access log lines not yet written */
@@ -123,7 +128,8 @@ struct lb_worker {
  * blocks kept each: enough for the requests a worker usually has in flight at once (64 h2
  * connections with 10 streams each are 640 requests, each holding a block of several lists),
  * while a burst beyond that gives its extra blocks back to the allocator instead of pinning
- * them for the process's life. A kept block costs only the pages it touched. */
+ * them for the process's life. A kept block costs only the pages it touched, and blocks no one
+ * took are freed once the worker is quiet (idle_trim.c). */
 
 #define LB_BUFPOOL_KEEP 1024
 

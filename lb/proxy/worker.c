@@ -10,6 +10,7 @@
 #include "lb/proxy/backend_pool.h"
 #include "lb/proxy/client_buffers.h"
 #include "lb/proxy/client_conn.h"
+#include "lb/proxy/idle_trim.h"
 #include "lb/proxy/worker.h"
 #include "lb/proxy/h2_conn.h"
 
@@ -95,6 +96,7 @@ static void finish(lb_worker *w) {
     uv_close((uv_handle_t *)&w->deadline, NULL);
   if (!uv_is_closing((uv_handle_t *)&w->sweep))
     uv_close((uv_handle_t *)&w->sweep, NULL);
+  lb_idle_trim_close(w);
   lb_stream_loop_close(&w->sl);
   lb_access_log_close(w);
   lb_pool_close_idle(w);
@@ -197,6 +199,7 @@ int lb_worker_start(lb_worker *w) {
   uv_timer_init(&w->loop, &w->sweep);
   w->sweep.data = w;
   uv_timer_start(&w->sweep, on_sweep, 1000, 1000);
+  lb_idle_trim_start(w);
   lb_stream_loop_init(&w->sl, &w->loop, LB_BUFPOOL_KEEP);
   if (lb_access_log_init(w) != 0)
     return -1;

@@ -198,11 +198,38 @@ static void sessions_through_the_lists(void **state) {
   assert_int_equal(kept(&a.cache), 0);
 }
 
+/* The trim frees the blocks no session took since the last trim; a block taken stays listed,
+ * poisoned, and is the next one lent. */
+static void trim_frees_cold_blocks(void **state) {
+  (void)state;
+  alloc a;
+  alloc_init(&a);
+  char *p[5];
+  for (int i = 0; i < 5; i++)
+    p[i] = get(&a, 100);
+  for (int i = 0; i < 5; i++)
+    put(&a, p[i]);
+  assert_int_equal(kept(&a.cache), 5);
+  assert_int_equal(lb_h2_mem_cache_trim(&a.cache), 0); /* all five lent since the start */
+  assert_true(lb_h2_mem_cache_untouched(&a.cache));
+  char *hot = get(&a, 100);
+  assert_false(lb_h2_mem_cache_untouched(&a.cache));
+  put(&a, hot);
+  assert_int_equal(lb_h2_mem_cache_trim(&a.cache), 4 * LB_H2_MEM_CLASS_SIZE(5));
+  assert_int_equal(kept(&a.cache), 1);
+  assert_int_equal(a.cache.bytes, LB_H2_MEM_CLASS_SIZE(5));
+  assert_true(POISONED(hot + 16));
+  assert_ptr_equal(get(&a, 100), hot);
+  put(&a, hot);
+  lb_h2_mem_cache_drain(&a.cache);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(small_block_reused_in_its_class),
       cmocka_unit_test(realloc_and_big_blocks),
       cmocka_unit_test(lists_bounded),
+      cmocka_unit_test(trim_frees_cold_blocks),
       cmocka_unit_test(sessions_through_the_lists),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
