@@ -115,25 +115,17 @@ void lb_h2_mem_cache_drain(lb_h2_mem_cache *c) {
 size_t lb_h2_mem_cache_trim(lb_h2_mem_cache *c) {
   size_t freed = 0;
   for (size_t i = 0; i < LB_H2_MEM_CLASSES; i++) {
-    jc_blockpool *p = &c->cls[i], hot = {.free = NULL};
+    jc_blockpool *p = &c->cls[i];
     size_t cs = LB_H2_MEM_CLASS_SIZE(i);
-    unsigned nhot = p->nfree - p->low;
-    while (p->free) { /* the top nhot set aside (reversed), the cold rest freed */
-      ASAN_UNPOISON_MEMORY_REGION(p->free, cs);
-      char *b = jc_blockpool_get(p, cs);
-      if (hot.nfree < nhot) {
-        jc_blockpool_put(&hot, b, UINT_MAX);
-      } else {
-        free(b);
-        freed += cs;
-      }
-    }
-    while (hot.free) { /* back in their order, poisoned again */
-      char *b = jc_blockpool_get(&hot, cs);
-      jc_blockpool_put(p, b, UINT_MAX);
+    /* Listed blocks are poisoned: each is unpoisoned before its link is read, the list trimmed
+     * as every other list is, and what stays poisoned again. */
+    for (char *b = p->free; b; memcpy(&b, b, sizeof(char *)))
+      ASAN_UNPOISON_MEMORY_REGION(b, cs);
+    freed += (size_t)jc_blockpool_trim(p) * cs;
+    for (char *b = p->free, *next; b; b = next) {
+      memcpy(&next, b, sizeof(char *));
       ASAN_POISON_MEMORY_REGION(b, cs);
     }
-    jc_blockpool_mark(p);
   }
   c->bytes -= freed;
   return freed;
