@@ -1,14 +1,12 @@
 #include "backend/ws_handshake.h"
 
+#include "common/ws_accept.h"
+
 #include <openssl/evp.h>
 #include <stddef.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-/* RFC 6455 section 1.3: the key plus this GUID, hashed, proves the server read the handshake. */
-static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 void be_ws_head_reset(be_ws_head *h) {
   memset(h, 0, offsetof(be_ws_head, value)); /* the value buffer is rewritten before it is read */
@@ -149,12 +147,7 @@ int be_ws_handshake(const be_ws_head *h, int method_get, int http_minor, be_deci
   if (h->n_key != 1 || !key_ok(h->key, h->key_len))
     return refuse(d, 400, "bad request: Sec-WebSocket-Key must be one base64 value of 16 bytes\n",
                   NULL);
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  char concat[24 + sizeof ws_guid];
-  memcpy(concat, h->key, 24);
-  memcpy(concat + 24, ws_guid, sizeof ws_guid - 1);
-  SHA1((const unsigned char *)concat, 24 + sizeof ws_guid - 1, digest);
-  EVP_EncodeBlock((unsigned char *)accept, digest, SHA_DIGEST_LENGTH);
+  jc_ws_accept(h->key, accept);
   memset(d, 0, sizeof *d);
   d->status = 101;
   return 101;
