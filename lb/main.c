@@ -72,6 +72,8 @@ static const char usage[] =
     "                                to clients that ask for it, else HTTP/1.1\n"
     "  --h2c on|off                  plain listeners also take HTTP/2 with prior knowledge\n"
     "                                (off)\n"
+    "  --h2-websocket on|off         HTTP/2 clients may open WebSockets (extended CONNECT)\n"
+    "                                (on)\n"
     "  --server-timing on|off        Server-Timing response header (on)\n"
     "  --served-by on|off            X-Served-By response header naming the backend (on)\n"
     "  --request-id on|off           X-Request-Id: keep a valid one or generate (on)\n"
@@ -140,7 +142,7 @@ static const char usage[] =
 static const char *settings[] = {
     "listen", "cert", "key", "tls-ticket-key-file", "client-ca", "client-verify",
     "client-cert-header", "backend", "algorithm", "hash-key", "workers",
-    "admin", "log-format", "log-level", "access-log", "alpn", "h2c", "server-timing", "served-by",
+    "admin", "log-format", "log-level", "access-log", "alpn", "h2c", "h2-websocket", "server-timing", "served-by",
     "request-id", "client-header-timeout", "client-body-timeout", "client-idle-timeout",
     "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",

@@ -11,6 +11,7 @@ void lb_tls_settings_defaults(lb_tls_settings *t) {
   snprintf(t->cert_header, sizeof t->cert_header, "X-Client-Cert-Subject");
   t->cert_header_len = strlen(t->cert_header);
   t->alpn_h2 = 1;
+  t->h2_websocket = 1;
 }
 
 static int set_path(char *dst, const char *name, const char *value, char *why, size_t wl) {
@@ -51,13 +52,14 @@ int lb_tls_settings_set(lb_tls_settings *t, const char *name, const char *value,
     }
     return 0;
   }
-  if (!strcmp(name, "h2c")) {
+  if (!strcmp(name, "h2c") || !strcmp(name, "h2-websocket")) {
+    int *flag = name[2] == 'c' ? &t->h2c : &t->h2_websocket;
     if (!strcmp(value, "on"))
-      t->h2c = 1;
+      *flag = 1;
     else if (!strcmp(value, "off"))
-      t->h2c = 0;
+      *flag = 0;
     else {
-      snprintf(why, wl, "h2c '%.40s': expected on or off", value);
+      snprintf(why, wl, "%s '%.40s': expected on or off", name, value);
       return -1;
     }
     return 0;

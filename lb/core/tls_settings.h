@@ -1,5 +1,6 @@
 /* The [lb] settings of the listeners beyond certificates: session ticket keys, client
- * certificates and the protocols offered (ALPN h2, h2c) (pure: parsing and cross-checks; lb/net/tls_server.c applies them). */
+ * certificates and the protocols offered (ALPN h2, h2c,
+ * WebSockets over HTTP/2) (pure: parsing and cross-checks; lb/net/tls_server.c applies them). */
 #ifndef JOURNEY_LB_TLS_SETTINGS_H
 #define JOURNEY_LB_TLS_SETTINGS_H
 
@@ -22,6 +23,7 @@ typedef struct lb_tls_settings {
   size_t cert_header_len; /* its length, kept with it: read per request */
   int alpn_h2; /* ALPN offers h2 before http/1.1 on HTTPS listeners (`alpn`, default on) */
   int h2c;     /* plain listeners also take HTTP/2 with prior knowledge (`h2c`, default off) */
+  int h2_websocket; /* HTTP/2 clients may open WebSockets (RFC 8441, `h2-websocket`, default on) */
 } lb_tls_settings;
 
 void lb_tls_settings_defaults(lb_tls_settings *t);

@@ -66,7 +66,9 @@ int lb_h2_req_add(lb_h2_req *r, const uint8_t *name, size_t nlen, const uint8_t 
     }
     if (nlen == 7 && !memcmp(name, ":scheme", 7)) /* not forwarded (X-Forwarded-Proto is the */
       return fits(r, vlen, 0) ? 0 : -1;            /* connection's): counted, not kept */
-    return 0; /* :protocol (extended CONNECT) is not enabled: nghttp2 refuses it */
+    if (nlen == 9 && !memcmp(name, ":protocol", 9))
+      return set_pseudo(r, &r->protocol, value, vlen);
+    return 0;
   }
   if (r->nfields == r->max_fields) {
     r->too_many = 1;

@@ -26,6 +26,8 @@ typedef struct lb_h2_req {
   lb_header *fields;      /* regular fields in order (max_fields) */
   uint32_t nfields, max_fields;
   lb_header method, path, authority; /* pseudo-headers (authority: its host line) */
+  lb_header protocol;     /* :protocol (extended CONNECT, RFC 8441): nghttp2 lets it through only
+                           * when the LB offered it, with CONNECT, :scheme and :path */
   size_t cookie_bytes;    /* the cookie fields' values + 2 each, for the joined line */
   uint32_t ncookies;
   unsigned has_length : 1; /* a content-length field came */

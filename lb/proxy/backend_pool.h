@@ -57,6 +57,7 @@ struct lb_bconn {
   size_t body_start; /* first body byte not yet sent to the client; a tunnel: bytes in flight */
   const struct lb_tunnel_ops *tun; /* a tunnel's (tunnel.h), NULL otherwise */
   int tun_sending, tun_eof; /* a tunnel: bytes handed to the client; backend closed (2: error) */
+  int tun_shut;             /* a tunnel: FIN sent to the backend (lb_tunnel_close_write) */
   int head_sent;
 };
 

@@ -605,6 +605,7 @@ static void process_response(lb_bconn *b, uint64_t read_at) {
       if (r != 0) {
         b->got_bytes = 1;
         backend_failed(b, r == -3   ? "answered 101 to a request that asked for no upgrade"
+                          : r == -4 ? "answered 101 without the Sec-WebSocket-Accept its key asks"
                           : r == -2 ? "sent a Transfer-Encoding other than chunked"
                                     : "response headers too large", 0);
         return;

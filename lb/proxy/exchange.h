@@ -42,7 +42,8 @@ typedef struct lb_exchange_pick {
 /* What the codec does for the exchange. Every op gets the exchange it embeds. */
 typedef struct lb_exchange_ops {
   /* Formats the response head for this client into the codec's buffer (*out): 0, or -1 when it
-   * does not fit (the exchange then answers 502). */
+   * does not fit, -4 when a 101 does not prove the backend read the handshake (the exchange
+   * then answers 502). */
   int (*head)(lb_exchange *ex, const lb_response_view *v, const lb_response_extra *x,
               uv_buf_t *out);
   /* Response bytes (a head from `head`, body slices) to the client: 0 or -1 (the client is gone);

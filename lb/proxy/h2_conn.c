@@ -97,6 +97,11 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
   return 0;
 }
 
+/* CONNECT without :protocol carries no body to gather: its refusal goes at once. */
+static int is_connect(const lb_h2_req *r) {
+  return r->method.value_len == 7 && !memcmp(r->method.value, "CONNECT", 7);
+}
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   h2_conn *h = ud;
   /* A request's HEADERS end the block just decoded: its stream is known without a lookup. */
@@ -110,8 +115,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     st->headers_done = 1;
     if (eos)
       st->body_eof = 1;
-    /* Without content-length a body is gathered first (its length goes in the head). */
-    int wait = !eos && !st->req.too_large && !st->req.too_many && !st->req.has_length;
+    /* Without content-length a body is gathered first (its length goes in the head); an
+     * extended CONNECT's bytes are a tunnel's, after the backend's answer. */
+    int wait = !eos && !st->req.too_large && !st->req.too_many && !st->req.has_length &&
+               !st->req.protocol.name && !is_connect(&st->req);
     if (!wait)
       lb_h2_request_ready(st);
     return 0;
@@ -123,8 +130,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     st->body_eof = 1;
     if (!st->dispatched && st->headers_done)
       lb_h2_request_ready(st);
-    else if (st->ex.b)
+    else if (st->ex.b) {
       lb_exchange_send_body(&st->ex);
+      lb_h2_tunnel_input_end(st);
+    }
   }
   return 0;
 }
@@ -431,8 +440,12 @@ static int session_new(h2_conn *h, const lb_config *cfg) {
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LB_H2_WINDOW},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, cfg->max_header_size},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      /* WebSockets on this connection (RFC 8441): nghttp2 then lets :protocol through, with
+       * CONNECT, :scheme and :path (h2_ws.c); last, so that `off` leaves it out. */
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
   };
-  if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
+  size_t niv = sizeof iv / sizeof iv[0] - (cfg->tls.h2_websocket ? 0 : 1);
+  if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, niv) != 0 ||
       nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, LB_H2_CONN_WINDOW) != 0)
     return -1;
   return 0;

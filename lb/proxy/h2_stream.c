@@ -5,6 +5,7 @@
 #include "lb/http/h2_trailers.h"
 #include "lb/proxy/access_log.h"
 #include "lb/proxy/passive.h"
+#include "lb/proxy/tunnel.h"
 #include "lb/core/framing.h"
 #include "lb/core/request_policy.h"
 #include "lb/core/timing.h"
@@ -104,7 +105,7 @@ h2_stream *lb_h2_stream_new(h2_conn *h, int32_t id) {
     memset(st, 0, sizeof *st);
   size_t stage = ROUND8(LB_H2_STAGE_SIZE(cfg->max_header_size, cfg->max_headers));
   size_t scratch = ROUND8(LB_H2_HEAD_MAX(cfg));
-  size_t views = sizeof(lb_header) * (cfg->max_headers + 2);
+  size_t views = sizeof(lb_header) * LB_H2_VIEWS(cfg);
   if (st) {
     st->rx_size = stage + scratch + 2 * views;
     st->rx = rx_get(w, st->rx_size);
@@ -269,7 +270,8 @@ static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response
                    uv_buf_t *out) {
   h2_stream *st = stream_of(ex);
   *out = uv_buf_init(st->blk, 0); /* the head goes as HEADERS: nothing in the byte stream */
-  if (v->status == 101)
+  int tunnel = v->status == 101 && st->ws; /* a WebSocket's 101: the stream's 200 */
+  if (v->status == 101 && !tunnel)
     return -1; /* no upgrade over h2 (RFC 9113 section 8.6): 502 */
   size_t max = v->nheaders + 8;
   nghttp2_nv nva_small[64];
@@ -279,13 +281,19 @@ static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response
   char *scratch = ex->head + ((ex->head_len + 63) & ~(size_t)63);
   size_t cap = LB_HEAD_CAP(&ex->w->rt->cfg) + LB_RESP_ROOM - (size_t)(scratch - ex->head);
   int ours = x->server_timing || x->request_id;
-  int n = lb_h2_resp_fields(v, x, ours && !st->h->named, nva, max, scratch, cap);
+  int n = tunnel ? lb_h2_ws_fields(st, v, x, nva, max, scratch, cap)
+                 : lb_h2_resp_fields(v, x, ours && !st->h->named, nva, max, scratch, cap);
+  if (n == -4) {
+    if (nva != nva_small)
+      free(nva);
+    return -4;
+  }
   if (n > 0 && ours && v->status >= 200)
     st->h->named = 1;
   if (x->dechunked && v->status >= 200)
     trailers_lend(st);
   int rc = -1;
-  if (n > 0 && v->status < 200) { /* 1xx (100-continue: the client may send its body) */
+  if (n > 0 && v->status < 200 && !tunnel) { /* 1xx (100-continue: the client may send its body) */
     rc = nghttp2_submit_headers(st->h->s, NGHTTP2_FLAG_NONE, st->id, NULL, nva, (size_t)n, NULL)
              >= 0 ? 0 : -1;
   } else if (n > 0) {
@@ -307,6 +315,8 @@ static int h2_send(lb_exchange *ex, uv_buf_t *bufs, unsigned n) {
     return -1;
   st->nslices = st->slice_i = 0;
   st->slice_off = 0;
+  if (ex->tunnel && ex->status == 101)
+    ex->status = 200; /* what the client saw (RFC 8441 section 5), for the log */
   for (unsigned i = 0; i < n && st->nslices < 4; i++) {
     ex->bytes_out += bufs[i].len;
     if (bufs[i].len)
@@ -325,6 +335,11 @@ static int h2_send(lb_exchange *ex, uv_buf_t *bufs, unsigned n) {
 
 static size_t h2_pending(lb_exchange *ex, const char **p, int *complete) {
   h2_stream *st = stream_of(ex);
+  if (st->ws && !ex->tunnel_relay) { /* the upgrade request has no body: DATA waits for the 101 */
+    *complete = 1;
+    *p = "";
+    return 0;
+  }
   *complete = st->body_eof;
   *p = st->body ? st->body + st->body_off : "";
   return st->body_len - st->body_off;
@@ -346,6 +361,15 @@ static void h2_resume(lb_exchange *ex, size_t n) {
   /* Bytes that came while this write was in flight (the head's too) go now. */
   if (st->body_len && st->ex.b)
     lb_exchange_send_body(&st->ex);
+  else
+    lb_h2_tunnel_input_end(st);
+}
+
+void lb_h2_tunnel_input_end(h2_stream *st) {
+  /* A tunnel whose client sent END_STREAM, all of it written: FIN to the backend (RFC 8441
+   * section 5: END_STREAM is the TCP-level orderly close). */
+  if (st->ws && st->body_eof && !st->body_len && st->ex.tunnel_relay && st->ex.b)
+    lb_tunnel_close_write(st->ex.b);
 }
 
 static void h2_abort(lb_exchange *ex, const char *why);
@@ -402,6 +426,10 @@ static void h2_local(lb_exchange *ex, int status, const char *body, int keep_ali
 
 static void h2_done(lb_exchange *ex) {
   h2_stream *st = stream_of(ex);
+  if (ex->tunnel && ex->term && strcmp(ex->term, "ok") != 0) {
+    h2_abort(ex, ex->term); /* a backend reset or an idle tunnel: not an orderly close */
+    return;
+  }
   st->resp_eof = 1;
   if (st->resp_submitted)
     resume(st);
@@ -416,8 +444,10 @@ static void h2_done(lb_exchange *ex) {
 static void h2_abort(lb_exchange *ex, const char *why) {
   h2_stream *st = stream_of(ex);
   lb_h2_stream_finish(st, why);
+  /* A tunnel's end by a reset or a timeout is the TCP RST of RFC 8441 section 5: CANCEL. */
   if (!st->h->dead)
-    nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    nghttp2_submit_rst_stream(st->h->s, NGHTTP2_FLAG_NONE, st->id,
+                              ex->tunnel ? NGHTTP2_CANCEL : NGHTTP2_INTERNAL_ERROR);
   st->h->schedule(st->h);
 }
 
@@ -453,7 +483,7 @@ void lb_h2_request_ready(h2_stream *st) {
     return;
   }
   char *scratch = st->rx + ROUND8(LB_H2_STAGE_SIZE(cfg->max_header_size, cfg->max_headers));
-  lb_header *views = st->req.fields + cfg->max_headers + 2;
+  lb_header *views = st->req.fields + LB_H2_VIEWS(cfg);
   int r = lb_h2_req_head(&st->req, scratch, LB_H2_HEAD_MAX(cfg), views, cfg->max_headers + 2,
                          &st->head);
   if (r <= 0) {
@@ -463,6 +493,13 @@ void lb_h2_request_ready(h2_stream *st) {
     return;
   }
   lb_h2_head *hd = &st->head;
+  const char *why, *term;
+  int refused = st->req.protocol.name ? lb_h2_ws_begin(st, hd, (uint32_t)LB_H2_VIEWS(cfg), &why,
+                                                       &term) : 0;
+  if (refused) {
+    lb_h2_local(st, refused, why, term);
+    return;
+  }
   size_t ul = hd->target_len < LB_PATH_LOG_MAX - 1 ? hd->target_len : LB_PATH_LOG_MAX - 1;
   memcpy(st->blk, hd->target, ul);
   st->blk[ul] = 0;

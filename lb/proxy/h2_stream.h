@@ -7,6 +7,7 @@
 #include "lb/proxy/client_conn.h"
 #include "lb/http/h2.h"
 #include "lb/http/h2_mem.h"
+#include "common/ws_accept.h"
 
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
@@ -41,6 +42,7 @@ typedef struct h2_stream {
   unsigned nslices, slice_i;
   size_t slice_off;
   lb_h1_trailers trl;   /* a decoded chunked response's trailer section (ex.trailers) */
+  char ws_key[JC_WS_KEY_LEN + 1]; /* a WebSocket's Sec-WebSocket-Key, made for the backend */
   const char *local;    /* a local answer's body */
   size_t local_len;
   unsigned body_eof : 1;       /* END_STREAM received */
@@ -53,6 +55,7 @@ typedef struct h2_stream {
   unsigned headers_done : 1;   /* the request head is whole */
   unsigned out_full : 1;       /* its DATA waits for room in the output buffer */
   unsigned deferred : 1;       /* the data provider said NGHTTP2_ERR_DEFERRED: resume it */
+  unsigned ws : 1;             /* an extended CONNECT for a WebSocket (RFC 8441): a tunnel */
 } h2_stream;
 
 struct h2_conn {
@@ -96,6 +99,19 @@ void lb_h2_request_ready(h2_stream *st);
 /* n response body bytes (as many as the data provider said) into dst: the payload of a DATA
  * frame nghttp2 left for the send callback to copy (NGHTTP2_DATA_FLAG_NO_COPY). */
 void lb_h2_stream_take(h2_stream *st, char *dst, size_t n);
+/* The views of a request head: the fields', then the forwarded head's (with room for the three
+ * fields a WebSocket's upgrade adds, lb_h2_ws_request). */
+#define LB_H2_VIEWS(cfg) ((size_t)(cfg)->max_headers + 5)
+/* An extended CONNECT (h2_ws.c): a WebSocket's becomes its HTTP/1.1 upgrade request (hd, its
+ * views max_views), 0; anything else gets a local answer: its status, why and term. */
+int lb_h2_ws_begin(h2_stream *st, lb_h2_head *hd, uint32_t max_views, const char **why,
+                   const char **term);
+/* The stream's 200 for the backend's 101 (nva as lb_h2_resp_fields): the count, -1 when they do
+ * not fit, -4 when Sec-WebSocket-Accept does not match the key the LB sent. */
+int lb_h2_ws_fields(h2_stream *st, const lb_response_view *v, const lb_response_extra *x,
+                    nghttp2_nv *nva, size_t max, char *scratch, size_t cap);
+/* A tunnel's client has ended its stream: FIN to the backend once all it sent is written. */
+void lb_h2_tunnel_input_end(h2_stream *st);
 /* A local answer on the stream (also the exchange's `local` op). */
 void lb_h2_local(h2_stream *st, int status, const char *body, const char *term);
 

@@ -2,6 +2,7 @@
  * in flight, an idle deadline shared by both directions. */
 #include "lb/proxy/tunnel.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void on_tunnel_timeout(uv_timer_t *t) {
@@ -77,7 +78,7 @@ void lb_tunnel_begin(lb_bconn *b, const lb_tunnel_ops *ops, uv_buf_t head) {
   atomic_fetch_add_explicit(&b->w->rt->tunnels_open, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&b->w->rt->tunnels_total, 1, memory_order_relaxed);
   b->tun = ops; /* open until the connection closes (lb_bconn_close) */
-  b->tun_eof = 0;
+  b->tun_eof = b->tun_shut = 0;
   b->reusable = 0;
   b->state = LB_B_WAITING;
   uv_read_stop((uv_stream_t *)&b->tcp); /* the response's read callbacks end here */
@@ -97,4 +98,21 @@ void lb_tunnel_sent(lb_bconn *b) {
   b->body_start = 0;
   read_on(b);
   relay(b);
+}
+
+/* The request is freed here, also when the close of the connection cancels it. */
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)status;
+  free(req);
+}
+
+void lb_tunnel_close_write(lb_bconn *b) {
+  if (b->tun_shut || b->state == LB_B_CLOSING)
+    return;
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req)
+    return; /* the FIN is not sent: the tunnel idles out as before */
+  b->tun_shut = 1;
+  if (uv_shutdown(req, (uv_stream_t *)&b->tcp, on_shutdown) != 0)
+    free(req);
 }

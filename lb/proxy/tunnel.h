@@ -28,6 +28,9 @@ typedef struct lb_tunnel_ops {
 void lb_tunnel_begin(lb_bconn *b, const lb_tunnel_ops *ops, uv_buf_t head);
 /* What ops->send was given is written. */
 void lb_tunnel_sent(lb_bconn *b);
+/* The client will send nothing more (an HTTP/2 stream's END_STREAM) and all it sent is
+ * written: FIN to the backend (after any write in flight); its answer still comes back. */
+void lb_tunnel_close_write(lb_bconn *b);
 /* Bytes went the other way: the idle deadline moves. */
 void lb_tunnel_touch(lb_bconn *b);
 

@@ -7,11 +7,15 @@
  * field value (the LB does not check them again, lb/http/h2.h); every head the LB's check
  * accepts is written as a head llhttp parses as exactly one request with the same method and
  * target, Host from :authority, no connection-specific field, and that passes the whole HTTP/1
- * check on its raw bytes; response fields are lowercase. */
+ * check on its raw bytes; an extended CONNECT (RFC 8441, offered in the SETTINGS as the LB does)
+ * goes as a GET with exactly Upgrade: websocket, Connection: upgrade and the LB's key
+ * (lb/http/h2_ws.c); response fields are lowercase, and a 101 becomes a 200 only with the
+ * accept of the key. */
 #include "lb/core/request_check.h"
 #include "lb/http/h1.h"
 #include "lb/http/h2.h"
 #include "lb/http/h2_mem.h"
+#include "lb/http/h2_ws.h"
 
 #include <llhttp.h>
 #include <nghttp2/nghttp2.h>
@@ -22,13 +26,16 @@
 
 #define STAGE 16384 /* max-header-size's default */
 #define MAXF 100    /* max-headers' default */
+#define KEY "dGhlIHNhbXBsZSBub25jZQ==" /* RFC 6455's sample key; its accept below */
+#define ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 typedef struct fz_stream {
   lb_h2_req req;
+  int ended; /* END_STREAM on the HEADERS */
   char stage[LB_H2_STAGE_SIZE(STAGE, MAXF)];
   lb_header fields[MAXF];
   char scratch[STAGE + 64];
-  lb_header views[MAXF + 2];
+  lb_header views[MAXF + 5];
   char raw[STAGE + 1024]; /* the forwarded head */
 } fz_stream;
 
@@ -84,13 +91,18 @@ static void check_head(fz_stream *st) {
   int r = lb_h2_req_head(&st->req, st->scratch, sizeof st->scratch, st->views, MAXF + 2, &h);
   if (r <= 0)
     return; /* 431 / 400 */
+  const char *why, *term;
+  int ws = st->req.protocol.name != NULL;
+  if (ws && lb_h2_ws_request(&st->req, &h, st->ended, MAXF + 5, KEY, &why, &term) != 0)
+    return; /* 501 / 400 / 431 */
+  if (st->req.method.value_len == 7 && !memcmp(st->req.method.value, "CONNECT", 7))
+    return; /* plain CONNECT: the request policy refuses it */
   if (lb_h2_method(st->req.method.value, st->req.method.value_len) < 0)
     return; /* 501 */
   lb_request_head rh = {.target = h.target, .target_len = h.target_len, .http_major = 1,
                         .http_minor = 1, .headers = h.hdrs, .nheaders = h.nhdrs,
                         .names_checked = 1};
   rh.is_options = st->req.method.value_len == 7 && !memcmp(st->req.method.value, "OPTIONS", 7);
-  const char *why;
   if (lb_request_check(&rh, &why) != 0)
     return; /* 400/501: nothing is forwarded */
   lb_request_view rv = {.method = st->req.method.value, .method_len = st->req.method.value_len,
@@ -123,17 +135,29 @@ static void check_head(fz_stream *st) {
                          .nheaders = p.r.nhdrs};
   if (lb_request_check(&raw, &why) != 0)
     fail("the forwarded head fails the HTTP/1 check on its raw bytes");
+  int upgrade = 0, keys = 0;
   for (uint32_t i = 0; i < p.r.nhdrs; i++) {
     const lb_header *x = &p.r.hdrs[i];
-    if (LB_HEADER_IS(x->name, x->name_len, "connection") ||
-        LB_HEADER_IS(x->name, x->name_len, "transfer-encoding") ||
-        LB_HEADER_IS(x->name, x->name_len, "upgrade"))
+    if (ws && LB_HEADER_IS(x->name, x->name_len, "connection") && x->value_len == 7 &&
+        !memcmp(x->value, "upgrade", 7))
+      upgrade |= 1;
+    else if (ws && LB_HEADER_IS(x->name, x->name_len, "upgrade") && x->value_len == 9 &&
+             !memcmp(x->value, "websocket", 9))
+      upgrade |= 2;
+    else if (LB_HEADER_IS(x->name, x->name_len, "connection") ||
+             LB_HEADER_IS(x->name, x->name_len, "transfer-encoding") ||
+             LB_HEADER_IS(x->name, x->name_len, "upgrade"))
       fail("a connection-specific field went through");
+    if (LB_HEADER_IS(x->name, x->name_len, "sec-websocket-key") &&
+        (!ws || x->value_len != sizeof KEY - 1 || memcmp(x->value, KEY, x->value_len) || keys++))
+      fail("a Sec-WebSocket-Key other than the LB's went through");
     if (st->req.authority.name && LB_HEADER_IS(x->name, x->name_len, "host") &&
         (x->value_len != st->req.authority.value_len ||
          memcmp(x->value, st->req.authority.value, x->value_len)))
       fail("Host is not :authority");
   }
+  if (ws && (upgrade != 3 || !keys))
+    fail("an extended CONNECT went without Upgrade, Connection or the LB's key");
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
@@ -141,8 +165,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   fz_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (st)
+  if (st) {
+    st->ended = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     check_head(st);
+  }
   return 0;
 }
 
@@ -172,6 +198,14 @@ static void response_fields(void) {
         fail("an uppercase response field name");
   if (n != 3)
     fail("connection-specific response fields went through");
+  /* A backend's 101 to an extended CONNECT: 200 with the accept of the key, else refused. */
+  lb_header u[] = {{"Upgrade", "websocket", 7, 9}, {"Sec-WebSocket-Accept", ACCEPT, 20, 28},
+                   {"Sec-WebSocket-Protocol", "chat", 22, 4}};
+  lb_response_view sw = {.status = 101, .headers = u, .nheaders = 3}, ok;
+  lb_header kept[4];
+  if (lb_h2_ws_response(&sw, KEY, kept, 4, &ok) != 0 || ok.status != 200 || ok.nheaders != 2 ||
+      lb_h2_ws_response(&sw, "AAAAAAAAAAAAAAAAAAAAAA==", kept, 4, &ok) != -4)
+    fail("a 101's Sec-WebSocket-Accept is not checked against the key");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -201,8 +235,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nghttp2_mem mem = lb_h2_mem_allocator(&mm);
   if (nghttp2_session_server_new3(&s, cb, &mm, opt, &mem) == 0) {
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100},
-                                   {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, STAGE}};
-    nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 2);
+                                   {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, STAGE},
+                                   {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1}};
+    nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, 3);
     /* Given back when nothing is queued or half sent, as the LB does (lb/http/h2_mem.c). */
     nghttp2_session_mem_recv(s, data, size / 2);
     nghttp2_session_send(s);

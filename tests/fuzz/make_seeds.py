@@ -231,4 +231,15 @@ put("fuzz_lb_h2", "continuation", h2_settings + h2_frame(1, 1, 1, hpack_literal(
 put("fuzz_lb_h2", "host-and-reset", h2_settings + h2_frame(1, 5, 1, hpack_literal(
     H2_REQ[:2] + H2_REQ[3:] + [(b"host", b"h.example"), (b"te", b"trailers")])) +
     h2_frame(1, 5, 3, hpack_literal(H2_REQ)) + h2_frame(3, 0, 3, struct.pack(">I", 8)))
+WS_REQ = [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
+          (b":path", b"/ws"), (b":authority", b"www.my-app.com"), (b"sec-websocket-version", b"13")]
+put("fuzz_lb_h2", "ws-connect", h2_settings + h2_frame(1, 4, 1, hpack_literal(
+    WS_REQ + [(b"sec-websocket-protocol", b"chat, superchat"),
+              (b"sec-websocket-key", b"AAAAAAAAAAAAAAAAAAAAAA==")])) + h2_frame(0, 0, 1, b"\x81\x85abcd"))
+put("fuzz_lb_h2", "ws-connect-bad", h2_settings +
+    h2_frame(1, 4, 1, hpack_literal(WS_REQ[:3] + WS_REQ[4:])) +                    # no :path
+    h2_frame(1, 4, 3, hpack_literal([(b":method", b"GET")] + WS_REQ[1:])) +        # not CONNECT
+    h2_frame(1, 4, 5, hpack_literal(WS_REQ[:1] + [(b":protocol", b"h2c")] + WS_REQ[2:])) +
+    h2_frame(1, 5, 7, hpack_literal(WS_REQ)) +                                      # ended
+    h2_frame(1, 4, 9, hpack_literal(WS_REQ[:1] + WS_REQ[4:5])))                     # plain CONNECT
 print("seeds written")

@@ -40,6 +40,17 @@ def spki_hash(cert):
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
+def chromium_args(chromium, netlog, certs):
+    """Headless Chromium with a fresh profile and a net log, HOST mapped to 127.0.0.1 and the
+    development certificate's key trusted (nothing else)."""
+    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-extensions", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={os.path.join(TMP, 'chromium-profile')}",
+            f"--log-net-log={netlog}", f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
+            f"--ignore-certificate-errors-spki-list={spki_hash(cert_paths(certs)[0])}"]
+
+
 def netlog_events(path):
     """(event type name, source type name, params) of every event in a Chromium net log."""
     with open(path) as f:
@@ -60,13 +71,8 @@ def case_chromium():
     lb = start_target(A.target, A.certs, [("b1", bport)], A.lb)
     netlog = os.path.join(TMP, "netlog.json")
     url = f"https://{HOST}:{lb.port}/my-app/data"
-    r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--disable-extensions", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={os.path.join(TMP, 'chromium-profile')}",
-                        f"--log-net-log={netlog}", f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-                        f"--ignore-certificate-errors-spki-list={spki_hash(cert_paths(A.certs)[0])}",
-                        "--dump-dom", url], capture_output=True, text=True, timeout=180)
+    r = subprocess.run(chromium_args(chromium, netlog, A.certs) + ["--dump-dom", url],
+                       capture_output=True, text=True, timeout=180)
     dom = r.stdout
     if A.artifacts:
         os.makedirs(A.artifacts, exist_ok=True)

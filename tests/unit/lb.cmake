@@ -18,5 +18,7 @@ journey_unit_test(test_lb_stream SOURCES test_lb_stream.c ${PROJECT_SOURCE_DIR}/
   LIBS PkgConfig::LIBUV)
 # The HTTP/2 codec's head conversions (lb/http/h2.c).
 journey_unit_test(test_lb_h2 SOURCES test_lb_h2.c LIBS journey_lb_http)
+# WebSockets over HTTP/2 (lb/http/h2_ws.c): extended CONNECT into the upgrade request, 101 checked.
+journey_unit_test(test_lb_h2_ws SOURCES test_lb_h2_ws.c LIBS journey_lb_http)
 # nghttp2's allocator in journey-lb (lb/http/h2_mem.c): bounded free lists, page-backed big blocks.
 journey_unit_test(test_lb_h2_mem SOURCES test_lb_h2_mem.c LIBS journey_lb_http)
