@@ -110,6 +110,7 @@ enum {
   LB_H2_FLOOD,         /* connections nghttp2 found flooding (SETTINGS, PING, empty frames...) */
   LB_H2_PROTOCOL,      /* connections ended by a protocol error */
   LB_H2_HPACK_BOMB,    /* connections sent GOAWAY for a header list decoded far over the limit */
+  LB_H2_WEBSOCKETS,    /* WebSockets opened on a stream (extended CONNECT answered 200) */
   LB_H2_NCOUNTERS
 };
 extern const char *const lb_stats_h2_names[LB_H2_NCOUNTERS];

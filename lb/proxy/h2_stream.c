@@ -290,6 +290,8 @@ static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response
   }
   if (n > 0 && ours && v->status >= 200)
     st->h->named = 1;
+  if (n > 0 && tunnel)
+    lb_h2_count(st->h, LB_H2_WEBSOCKETS);
   if (x->dechunked && v->status >= 200)
     trailers_lend(st);
   int rc = -1;

@@ -348,6 +348,9 @@ def case_echo():
     c.send(sid, b"", end=True)
     wait_for("the tunnel closed in /stats", lambda: tunnels(lb)[0] == 0, 5)
     check(tunnels(lb)[1] >= 1, "tunnels total counted")
+    check(json.loads(lbws.admin(lb, "/stats"))["h2"]["websockets"] == 1 and
+          'journey_h2_events_total{event="websockets"} 1' in lbws.admin(lb, "/metrics"),
+          "the WebSocket counted among HTTP/2's in /stats and /metrics")
     wait_for("the tunnel's access-log line", lambda: access_lines(lb, r"stream=1 .*path=/ws "), 5)
     line = access_lines(lb, r"stream=1 .*path=/ws ")[0]
     f = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
