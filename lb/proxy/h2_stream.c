@@ -317,8 +317,10 @@ static int h2_send(lb_exchange *ex, uv_buf_t *bufs, unsigned n) {
     return -1;
   st->nslices = st->slice_i = 0;
   st->slice_off = 0;
-  if (ex->tunnel && ex->status == 101)
+  if (ex->tunnel && ex->status == 101) {
     ex->status = 200; /* what the client saw (RFC 8441 section 5), for the log */
+    rx_put(ex->w, st); /* no retry can come: the request's fields and views are done with */
+  }
   for (unsigned i = 0; i < n && st->nslices < 4; i++) {
     ex->bytes_out += bufs[i].len;
     if (bufs[i].len)
@@ -361,10 +363,15 @@ static void h2_resume(lb_exchange *ex, size_t n) {
     st->h->schedule(st->h);
   }
   /* Bytes that came while this write was in flight (the head's too) go now. */
-  if (st->body_len && st->ex.b)
+  if (st->body_len && st->ex.b) {
     lb_exchange_send_body(&st->ex);
-  else
-    lb_h2_tunnel_input_end(st);
+    return;
+  }
+  if (st->ws && st->body && !st->body_len) { /* an idle tunnel holds no buffer here (64 KiB) */
+    free(st->body);
+    st->body = NULL;
+  }
+  lb_h2_tunnel_input_end(st);
 }
 
 void lb_h2_tunnel_input_end(h2_stream *st) {
