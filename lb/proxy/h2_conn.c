@@ -132,7 +132,8 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
       lb_h2_request_ready(st);
     else if (st->ex.b) {
       lb_exchange_send_body(&st->ex);
-      lb_h2_tunnel_input_end(st);
+      if (st->ws)
+        lb_h2_tunnel_input_end(st);
     }
   }
   return 0;

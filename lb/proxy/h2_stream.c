@@ -367,7 +367,9 @@ static void h2_resume(lb_exchange *ex, size_t n) {
     lb_exchange_send_body(&st->ex);
     return;
   }
-  if (st->ws && st->body && !st->body_len) { /* an idle tunnel holds no buffer here (64 KiB) */
+  if (!st->ws)
+    return;
+  if (st->body && !st->body_len) { /* an idle tunnel holds no buffer here (64 KiB) */
     free(st->body);
     st->body = NULL;
   }
