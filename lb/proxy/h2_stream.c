@@ -84,7 +84,9 @@ void lb_h2_stream_free(h2_stream *st) {
   if (h->framed == st)
     h->framed = NULL;
   atomic_fetch_sub_explicit(&h->c->ex.w->rt->h2_streams_open, 1, memory_order_relaxed);
-  if (st->blk)
+  if (st->blk_note)
+    free(st->blk);
+  else if (st->blk)
     lb_bufpool_put(&h->c->ex.w->reqbufs, st->blk);
   rx_put(h->c->ex.w, st);
   free(st->body);
@@ -349,6 +351,22 @@ static size_t h2_pending(lb_exchange *ex, const char **p, int *complete) {
   return st->body_len - st->body_off;
 }
 
+/* The 200's HEADERS (names in the block's scratch) and the first bytes are framed: of the head
+ * block only its first LB_REQ_PREFIX bytes (the path and request id of the log line) are still
+ * read, so a note of them replaces it for the tunnel's life, as for HTTP/1.1. */
+static void tunnel_shrink(h2_stream *st) {
+  char *note = malloc(LB_REQ_PREFIX);
+  if (!note)
+    return;
+  memcpy(note, st->blk, LB_REQ_PREFIX);
+  lb_bufpool_put(&st->ex.w->reqbufs, st->blk);
+  st->blk = note;
+  st->blk_note = 1;
+  st->ex.reqid = note + LB_PATH_LOG_MAX;
+  st->ex.head = note + LB_REQ_PREFIX; /* written and read no more (head_len 0) */
+  st->ex.head_len = 0;
+}
+
 static void h2_resume(lb_exchange *ex, size_t n) {
   h2_stream *st = stream_of(ex);
   if (n) {
@@ -373,6 +391,8 @@ static void h2_resume(lb_exchange *ex, size_t n) {
     free(st->body);
     st->body = NULL;
   }
+  if (st->ex.tunnel_relay && !st->blk_note)
+    tunnel_shrink(st);
   lb_h2_tunnel_input_end(st);
 }
 

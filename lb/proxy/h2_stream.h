@@ -56,6 +56,7 @@ typedef struct h2_stream {
   unsigned out_full : 1;       /* its DATA waits for room in the output buffer */
   unsigned deferred : 1;       /* the data provider said NGHTTP2_ERR_DEFERRED: resume it */
   unsigned ws : 1;             /* an extended CONNECT for a WebSocket (RFC 8441): a tunnel */
+  unsigned blk_note : 1;       /* blk is a tunnel's malloc'd note, not a worker block */
 } h2_stream;
 
 struct h2_conn {

@@ -34,5 +34,10 @@ int lb_h2_ws_fields(h2_stream *st, const lb_response_view *v, const lb_response_
     return r;
   /* Sec-WebSocket-Protocol and -Extensions (the subprotocol and extensions chosen) go back;
    * Upgrade and Connection are this hop's and stay out. */
-  return lb_h2_resp_fields(&ok, x, 0, nva, max, scratch, cap);
+  int n = lb_h2_resp_fields(&ok, x, 0, nva, max, scratch, cap);
+  /* Copied by nghttp2 at once: the scratch (the stream's head block) is given back once the
+   * tunnel runs (h2_stream.c), maybe before this HEADERS frame is written. */
+  for (int i = 0; i < n; i++)
+    nva[i].flags &= (uint8_t)~(NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+  return n;
 }
