@@ -351,9 +351,9 @@ static size_t h2_pending(lb_exchange *ex, const char **p, int *complete) {
   return st->body_len - st->body_off;
 }
 
-/* The 200's HEADERS (names in the block's scratch) and the first bytes are framed: of the head
- * block only its first LB_REQ_PREFIX bytes (the path and request id of the log line) are still
- * read, so a note of them replaces it for the tunnel's life, as for HTTP/1.1. */
+/* The tunnel runs (its 200's fields were copied by nghttp2, h2_ws.c): of the head block only
+ * its first LB_REQ_PREFIX bytes (the path and request id of the log line) are still read, so a
+ * note of them replaces it for the tunnel's life, as for HTTP/1.1. */
 static void tunnel_shrink(h2_stream *st) {
   char *note = malloc(LB_REQ_PREFIX);
   if (!note)
