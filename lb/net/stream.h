@@ -47,7 +47,6 @@ typedef struct lb_stream_loop {
   unsigned keep;        /* how many of them the list keeps (0: none, freed when given back) */
   char rscratch[LB_STREAM_SCRATCH]; /* ciphertext just read (also: bytes read to be dropped) */
   char record[16 * 1024];           /* small writes gathered into one TLS record */
-  char wscratch[LB_STREAM_SCRATCH]; /* ciphertext on its way to the socket */
 } lb_stream_loop;
 
 /* keep: how many free write/shutdown requests to keep (a worker: many; the control plane's
