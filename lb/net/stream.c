@@ -321,8 +321,10 @@ int lb_stream_send(lb_stream *s, uv_buf_t *bufs, unsigned n) {
 }
 
 void lb_stream_keep(lb_stream *s) {
-  if (s->tls_on)
+  if (s->tls_on && !s->kept) { /* the mode stays: lb_stream_rest frees buffers, keeps the mode */
     jc_tls_keep_buffers(&s->tls);
+    s->kept = 1;
+  }
 }
 
 void lb_stream_rest(lb_stream *s) {

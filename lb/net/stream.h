@@ -133,6 +133,7 @@ struct lb_stream {
   unsigned lingering : 1; /* FIN sent: what the peer still sends is read and dropped */
   unsigned eof : 1;       /* nothing more will be read */
   unsigned closing : 1;
+  unsigned kept : 1;      /* lb_stream_keep done: OpenSSL keeps its buffers from then on */
 };
 
 /* uv_tcp_init on l's loop (s zeroed by its consumer); the consumer then accepts or connects on
@@ -155,7 +156,8 @@ int lb_stream_send(lb_stream *s, uv_buf_t *bufs, unsigned n);
  * answer unread input with a reset that can destroy the response) until on_close. The consumer
  * bounds the linger with its own timer. */
 void lb_stream_end(lb_stream *s);
-/* The connection is being reused: OpenSSL's record buffers stay between records. */
+/* The connection is being reused: OpenSSL's record buffers stay between records (from now on:
+ * callers may call it at every request, it asks OpenSSL once). */
 void lb_stream_keep(lb_stream *s);
 /* The connection is idle: OpenSSL's record buffers go back to the allocator (no-op without TLS,
  * or while a record is half read: the next idle point tries again). */
