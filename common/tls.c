@@ -196,15 +196,20 @@ static int buf_append(jc_tls_buf *b, const void *data, size_t n) {
   return 0;
 }
 
+/* n of the pending bytes are gone: the storage goes back once none is left. */
+static void buf_drop(jc_tls_buf *b, size_t n) {
+  b->off += n;
+  b->len -= n;
+  if (!b->len)
+    buf_release(b);
+}
+
 static size_t buf_take(jc_tls_buf *b, void *out, size_t cap) {
   size_t n = b->len < cap ? b->len : cap;
   if (!n)
     return 0;
   memcpy(out, b->p + b->off, n);
-  b->off += n;
-  b->len -= n;
-  if (!b->len)
-    buf_release(b);
+  buf_drop(b, n);
   return n;
 }
 
@@ -453,3 +458,10 @@ size_t jc_tls_out_pending(const jc_tls *t) { return t->out.len; }
 int jc_tls_in_pending(const jc_tls *t) { return t->ssl && (t->in.len > 0 || SSL_has_pending(t->ssl)); }
 
 size_t jc_tls_out_take(jc_tls *t, void *buf, size_t cap) { return buf_take(&t->out, buf, cap); }
+
+size_t jc_tls_out_peek(const jc_tls *t, const char **p) {
+  *p = t->out.p ? t->out.p + t->out.off : NULL;
+  return t->out.len;
+}
+
+void jc_tls_out_drop(jc_tls *t, size_t n) { buf_drop(&t->out, n); }

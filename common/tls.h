@@ -100,5 +100,10 @@ size_t jc_tls_spare_trim(void);
 int jc_tls_in_pending(const jc_tls *t);
 /* Moves up to cap bytes of pending ciphertext into buf; returns the count. */
 size_t jc_tls_out_take(jc_tls *t, void *buf, size_t cap);
+/* The pending ciphertext where it lies (*p; valid until the next call into the engine) and its
+ * count; jc_tls_out_drop then consumes the first n bytes (n <= the count). For a caller that
+ * writes straight from there: jc_tls_out_take's copy spared. */
+size_t jc_tls_out_peek(const jc_tls *t, const char **p);
+void jc_tls_out_drop(jc_tls *t, size_t n);
 
 #endif

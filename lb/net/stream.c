@@ -2,6 +2,7 @@
  * completions (stream.h). */
 #include "lb/net/stream.h"
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -228,17 +229,21 @@ static int write_rest(lb_stream *s, uv_buf_t *bufs, unsigned n) {
   return uv_write(&io->wreq, (uv_stream_t *)&s->tcp, bufs, n, on_written);
 }
 
-/* Moves pending ciphertext to the socket (one write in flight): 0, or -1 once reported.
- * Handshake records, tickets and alerts go the same way; only lb_stream_send sets want_sent.
- * The usual case: the socket takes the whole flight at once, straight from the loop's scratch
- * buffer, so an idle stream keeps no ciphertext buffer of its own. Only what the socket leaves
- * is copied to s->wrest for uv_write; that buffer is freed once written. */
+/* Moves pending ciphertext to the socket (one write in flight, up to LB_STREAM_SCRATCH
+ * bytes): 0, or -1 once reported. Handshake records, tickets and alerts go the same way; only
+ * lb_stream_send sets want_sent. The usual case: the socket takes the whole flight at once,
+ * straight from the engine's output buffer (no copy), which then goes back to the thread's
+ * list, so an idle stream keeps no ciphertext buffer of its own. Only what the socket leaves is
+ * copied to s->wrest for uv_write; that buffer is freed once written. */
 static int flush(lb_stream *s) {
   if (s->writing || s->closing || !jc_tls_out_pending(&s->tls))
     return 0;
   lb_stream_loop *l = s->sl;
-  size_t got = jc_tls_out_take(&s->tls, l->wscratch, sizeof l->wscratch);
-  uv_buf_t b = uv_buf_init(l->wscratch, (unsigned)got);
+  const char *p = NULL;
+  size_t got = jc_tls_out_peek(&s->tls, &p);
+  if (got > LB_STREAM_SCRATCH)
+    got = LB_STREAM_SCRATCH;
+  uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)got);
   int r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
   if (r == UV_EAGAIN || r == UV_ENOSYS)
     r = 0;
@@ -248,17 +253,20 @@ static int flush(lb_stream *s) {
   }
   s->writing = 1;
   if ((size_t)r == got) { /* all taken: completion from the idle handle, as lb_stream_write */
+    jc_tls_out_drop(&s->tls, got);
     lb_stream_defer(l, &s->wdone, on_written_now);
     return 0;
   }
   size_t rest = got - (size_t)r;
   s->wrest = malloc(rest); /* NULL here: freed when the previous write completed */
+  if (s->wrest)
+    memcpy(s->wrest, p + r, rest);
+  jc_tls_out_drop(&s->tls, got);
   if (!s->wrest) {
     s->writing = 0;
     report(s, LB_STREAM_NO_MEMORY, "out of memory");
     return -1;
   }
-  memcpy(s->wrest, l->wscratch + r, rest);
   b = uv_buf_init(s->wrest, (unsigned)rest);
   int e = write_rest(s, &b, 1);
   if (e < 0) {
@@ -313,8 +321,10 @@ int lb_stream_send(lb_stream *s, uv_buf_t *bufs, unsigned n) {
 }
 
 void lb_stream_keep(lb_stream *s) {
-  if (s->tls_on)
+  if (s->tls_on && !s->kept) { /* the mode stays: lb_stream_rest frees buffers, keeps the mode */
     jc_tls_keep_buffers(&s->tls);
+    s->kept = 1;
+  }
 }
 
 void lb_stream_rest(lb_stream *s) {

@@ -47,7 +47,6 @@ typedef struct lb_stream_loop {
   unsigned keep;        /* how many of them the list keeps (0: none, freed when given back) */
   char rscratch[LB_STREAM_SCRATCH]; /* ciphertext just read (also: bytes read to be dropped) */
   char record[16 * 1024];           /* small writes gathered into one TLS record */
-  char wscratch[LB_STREAM_SCRATCH]; /* ciphertext on its way to the socket */
 } lb_stream_loop;
 
 /* keep: how many free write/shutdown requests to keep (a worker: many; the control plane's
@@ -134,6 +133,7 @@ struct lb_stream {
   unsigned lingering : 1; /* FIN sent: what the peer still sends is read and dropped */
   unsigned eof : 1;       /* nothing more will be read */
   unsigned closing : 1;
+  unsigned kept : 1;      /* lb_stream_keep done: OpenSSL keeps its buffers from then on */
 };
 
 /* uv_tcp_init on l's loop (s zeroed by its consumer); the consumer then accepts or connects on
@@ -156,7 +156,8 @@ int lb_stream_send(lb_stream *s, uv_buf_t *bufs, unsigned n);
  * answer unread input with a reset that can destroy the response) until on_close. The consumer
  * bounds the linger with its own timer. */
 void lb_stream_end(lb_stream *s);
-/* The connection is being reused: OpenSSL's record buffers stay between records. */
+/* The connection is being reused: OpenSSL's record buffers stay between records (from now on:
+ * callers may call it at every request, it asks OpenSSL once). */
 void lb_stream_keep(lb_stream *s);
 /* The connection is idle: OpenSSL's record buffers go back to the allocator (no-op without TLS,
  * or while a record is half read: the next idle point tries again). */

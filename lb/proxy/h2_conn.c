@@ -150,6 +150,10 @@ static void calm_down(h2_conn *h, int which, const char *why) {
 
 static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud) {
   h2_conn *h = ud;
+  /* WINDOW_UPDATE and SETTINGS can unblock DATA that nghttp2's queue size does not count; the
+   * others (PING, PRIORITY, RST_STREAM, GOAWAY...) are rare: a send after any of them. */
+  if (hd->type != NGHTTP2_HEADERS && hd->type != NGHTTP2_DATA)
+    h->send_due = 1;
   if (hd->type == NGHTTP2_HEADERS && (hd->stream_id & 1)) {
     /* A new stream's id must grow (RFC 9113 section 5.1.1): nghttp2 ignores a lower one that
      * it no longer knows; a stream of ours that is over has no user data any more. */
@@ -223,9 +227,11 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
   if (out_ready(h) != 0)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   size_t room = LB_H2_OUT - h->out_len;
-  if (!room)
-    return NGHTTP2_ERR_WOULDBLOCK;
   size_t n = len < room ? len : room;
+  if (n < len)
+    h->send_due = 1; /* the rest of the frame waits in nghttp2 for the next send */
+  if (!n)
+    return NGHTTP2_ERR_WOULDBLOCK;
   memcpy(h->out + h->out_len, data, n);
   h->out_len += n;
   return (ssize_t)n;
@@ -242,8 +248,10 @@ static int on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd,
   lb_h2_mem_sent_from(&h->mem, hd);
   if (f->data.padlen || out_ready(h) != 0) /* no padding is ever chosen */
     return NGHTTP2_ERR_CALLBACK_FAILURE;
-  if (LB_H2_FRAME_HD + len > LB_H2_OUT - h->out_len)
+  if (LB_H2_FRAME_HD + len > LB_H2_OUT - h->out_len) {
+    h->send_due = 1;
     return NGHTTP2_ERR_WOULDBLOCK;
+  }
   memcpy(h->out + h->out_len, hd, LB_H2_FRAME_HD);
   lb_h2_stream_take(src->ptr, h->out + h->out_len + LB_H2_FRAME_HD, len);
   h->framed = src->ptr;
@@ -364,12 +372,23 @@ static void pump(h2_conn *h) {
     return;
   h->in_pump = 1;
   /* Frames out, then the completions of the streams whose slices went into them (which may
-   * add more: the end of a response goes in the same write), until nothing changes. */
-  for (int round = 0; round < 64 && !h->dead; round++) {
-    if (!h->writing && nghttp2_session_send(h->s) != 0) {
-      h->in_pump = 0;
-      conn_close(h, "h2-send-error");
-      return;
+   * add more: the end of a response goes in the same write), until nothing changes.
+   * nghttp2_session_send only when nghttp2 may have a frame to send: a queued one (counted by
+   * its queue size), or DATA after a change (send_due: see schedule and on_begin_frame). With
+   * nothing to send it still walks its queues (~150 instructions), and most pumps (after a
+   * request's HEADERS, after a write) have nothing. */
+  int round = 0;
+  for (; round < 64 && !h->dead; round++) {
+    if (!h->writing && (h->send_due || nghttp2_session_get_outbound_queue_size(h->s))) {
+      h->send_due = 0;
+      h->in_send = 1;
+      int r = nghttp2_session_send(h->s);
+      h->in_send = 0;
+      if (r != 0) {
+        h->in_pump = 0;
+        conn_close(h, "h2-send-error");
+        return;
+      }
     }
     h2_stream *st = h->streams;
     while (st && !st->notify)
@@ -387,6 +406,8 @@ static void pump(h2_conn *h) {
     if (lb_client_send(h->c, &b, 1) != 0)
       return;
   }
+  if (round == 64) /* still changing: the rest from the idle queue, after the loop's others */
+    schedule(h);
   if (!h->writing && !nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s)) {
     end_gracefully(h, h->calm ? h->calm : h->goaway ? "goaway" : "h2-done");
     return;
@@ -398,7 +419,16 @@ static void on_pump(lb_deferred *d) {
   pump((h2_conn *)(void *)((char *)d - offsetof(h2_conn, pump_d)));
 }
 
+/* After any change that may give nghttp2 a frame to send (a response or a resumed DATA
+ * provider, a reset, a window opened): every such change calls it. A change made during
+ * nghttp2_session_send (its callbacks: a stream's completion, the next slices) is framed by that
+ * same call, which pops queued items until none is left; one made in the pump's loop gets the
+ * loop's next round. */
 static void schedule(h2_conn *h) {
+  if (!h->in_send)
+    h->send_due = 1;
+  if (h->in_pump)
+    return;
   if (!h->dead && !h->pump_d.next)
     lb_stream_defer(&h->c->ex.w->sl, &h->pump_d, on_pump);
 }
@@ -512,6 +542,7 @@ static void h2_sent(lb_client *c) {
     if (st->out_full) { /* room again: their DATA goes on */
       st->out_full = st->deferred = 0;
       nghttp2_session_resume_data(h->s, st->id);
+      h->send_due = 1;
     }
   h->out_waiters = 0;
   if (!h->nstreams && h->out) { /* an idle connection keeps no output buffer */

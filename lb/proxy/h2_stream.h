@@ -78,11 +78,16 @@ struct h2_conn {
   unsigned goaway : 1;    /* GOAWAY submitted: close when the streams are done */
   unsigned dead : 1;      /* closing: no more nghttp2 calls */
   unsigned in_pump : 1;
+  unsigned in_send : 1;   /* in nghttp2_session_send */
+  unsigned send_due : 1;  /* nghttp2 may have DATA or a half-written frame to send (pump) */
   unsigned released : 1;  /* idle pages given back since the client last sent anything */
   unsigned out_waiters : 1; /* a stream's DATA waits for room in the output buffer */
   unsigned named : 1;     /* Server-Timing / X-Request-Id sent indexed once (lb_h2_resp_fields) */
   const char *calm;       /* why the connection is being refused (log, term) */
-  void (*schedule)(h2_conn *h); /* run the session soon (from the loop's idle queue) */
+  /* Run the session soon (from the loop's idle queue). Every change that may give nghttp2 a
+   * frame to send (a submit, a resumed data provider, a consumed window) calls it: the pump
+   * calls nghttp2_session_send only then or with a frame queued. */
+  void (*schedule)(h2_conn *h);
 };
 
 static inline void lb_h2_count(h2_conn *h, int which) {

@@ -34,6 +34,16 @@ static size_t pump(jc_tls *from, jc_tls *to) {
   return total;
 }
 
+/* Reads until the engine wants more: exactly the n bytes of want. */
+static void reads_exactly(jc_tls *t, const char *want, size_t n) {
+  char got[256];
+  size_t k = 0, total = 0;
+  while (total < sizeof got && jc_tls_read(t, got + total, sizeof got - total, &k) == JC_TLS_OK)
+    total += k;
+  assert_int_equal(total, n);
+  assert_memory_equal(got, want, n);
+}
+
 /* Runs the handshake to the end; returns the client's final status. */
 static jc_tls_status handshake(jc_tls *c, jc_tls *s) {
   jc_tls_status cs = JC_TLS_WANT_READ, ss = JC_TLS_WANT_READ;
@@ -71,13 +81,10 @@ static void verified_handshake_and_data(const char *name) {
   const char req[] = "GET /my-app/data HTTP/1.1\r\nHost: www.my-app.com\r\n\r\n";
   assert_int_equal(jc_tls_write(&c, req, sizeof req - 1), JC_TLS_OK);
   pump(&c, &s);
-  char got[256];
-  size_t n = 0, total = 0;
-  while (jc_tls_read(&s, got + total, sizeof got - total, &n) == JC_TLS_OK)
-    total += n;
-  assert_int_equal(total, sizeof req - 1);
-  assert_memory_equal(got, req, total);
+  reads_exactly(&s, req, sizeof req - 1);
 
+  char got[256];
+  size_t n = 0;
   jc_tls_shutdown(&c);
   pump(&c, &s);
   assert_int_equal(jc_tls_read(&s, got, sizeof got, &n), JC_TLS_CLOSED);
@@ -91,15 +98,55 @@ static void host_name_verifies(void **state) { verified_handshake_and_data("www.
 static void ip_literal_verifies(void **state) { verified_handshake_and_data("127.0.0.1"); }
 static void localhost_verifies(void **state) { verified_handshake_and_data("localhost"); }
 
-static void wrong_name_is_refused(void **state) {
+/* The server and client contexts over the development certificates, and an engine of each
+ * (the client checking the server's certificate for `name`). */
+static void engines(SSL_CTX **sctx, SSL_CTX **cctx, jc_tls *c, jc_tls *s, const char *name) {
   char err[256];
-  SSL_CTX *sctx = jc_tls_server_ctx(crt, key, err, sizeof err);
-  SSL_CTX *cctx = jc_tls_client_ctx(ca, 0, err, sizeof err);
-  assert_non_null(sctx);
-  assert_non_null(cctx);
+  *sctx = jc_tls_server_ctx(crt, key, err, sizeof err);
+  *cctx = jc_tls_client_ctx(ca, 0, err, sizeof err);
+  assert_non_null(*sctx);
+  assert_non_null(*cctx);
+  assert_int_equal(jc_tls_init(c, *cctx, 0, name), 0);
+  assert_int_equal(jc_tls_init(s, *sctx, 1, NULL), 0);
+}
+
+/* The ciphertext read in place (jc_tls_out_peek) and consumed in two parts (jc_tls_out_drop),
+ * as journey-lb's stream writes it to a socket that takes part of it: the peer gets exactly
+ * the bytes, and nothing stays pending. */
+static void output_peeked_and_dropped_in_parts(void **state) {
+  SSL_CTX *sctx, *cctx;
   jc_tls c, s;
-  jc_tls_init(&c, cctx, 0, "evil.example");
-  jc_tls_init(&s, sctx, 1, NULL);
+  engines(&sctx, &cctx, &c, &s, "www.my-app.com");
+  assert_int_equal(handshake(&c, &s), JC_TLS_OK);
+  pump(&c, &s); /* nothing left over from the handshake */
+  const char req[] = "GET /peek HTTP/1.1\r\nHost: www.my-app.com\r\n\r\n";
+  assert_int_equal(jc_tls_write(&c, req, sizeof req - 1), JC_TLS_OK);
+  const char *p = NULL;
+  size_t n = jc_tls_out_peek(&c, &p);
+  assert_int_equal(n, jc_tls_out_pending(&c));
+  assert_true(n > sizeof req);
+  assert_non_null(p);
+  size_t first = n / 3;
+  assert_int_equal(jc_tls_feed(&s, p, first), 0);
+  jc_tls_out_drop(&c, first);
+  const char *q = NULL;
+  assert_int_equal(jc_tls_out_peek(&c, &q), n - first);
+  assert_ptr_equal(q, p + first);
+  assert_int_equal(jc_tls_feed(&s, q, n - first), 0);
+  jc_tls_out_drop(&c, n - first);
+  assert_int_equal(jc_tls_out_pending(&c), 0);
+  assert_int_equal(jc_tls_out_peek(&c, &q), 0);
+  reads_exactly(&s, req, sizeof req - 1);
+  jc_tls_free(&c);
+  jc_tls_free(&s);
+  SSL_CTX_free(sctx);
+  SSL_CTX_free(cctx);
+}
+
+static void wrong_name_is_refused(void **state) {
+  SSL_CTX *sctx, *cctx;
+  jc_tls c, s;
+  engines(&sctx, &cctx, &c, &s, "evil.example");
   assert_int_equal(handshake(&c, &s), JC_TLS_ERROR);
   assert_non_null(strstr(c.err, "certificate verify failed"));
   assert_int_equal(SSL_get_verify_result(c.ssl), X509_V_ERR_HOSTNAME_MISMATCH);
@@ -137,6 +184,7 @@ int main(void) {
       cmocka_unit_test(host_name_verifies),   cmocka_unit_test(ip_literal_verifies),
       cmocka_unit_test(localhost_verifies),   cmocka_unit_test(wrong_name_is_refused),
       cmocka_unit_test(garbage_fails_cleanly), cmocka_unit_test(missing_files_are_named),
+      cmocka_unit_test(output_peeked_and_dropped_in_parts),
   };
   return cmocka_run_group_tests(tests, setup, NULL);
 }
