@@ -162,7 +162,8 @@ def case_args(cases, certs=True, **more):
 
 def run_case(fn, *args, tail=3000):
     """Runs one test case fn(*args), then stops every process started; fails (exit 1) on an
-    exception or a sanitizer report, printing the processes' stderr tails; exits 0 otherwise."""
+    exception or a sanitizer report, printing the processes' stderr tails and keeping TMP; exits 0
+    otherwise, TMP removed."""
     import sys
     ok = False
     try:
@@ -176,6 +177,11 @@ def run_case(fn, *args, tail=3000):
         if not ok:
             for p in PROCS:
                 print(f"--- {p.name} (exit {p.returncode}) stderr (tail):\n{read(p.errpath)[-tail:]}")
+    if ok:  # a passing case leaves nothing behind; a failing one keeps its logs to read
+        import shutil
+        shutil.rmtree(TMP, ignore_errors=True)
+    else:
+        print(f"--- logs kept in {TMP}")
     print("ok" if ok else "FAILED")
     sys.exit(0 if ok else 1)
 
