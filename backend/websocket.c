@@ -13,6 +13,12 @@ struct be_ws {
   be_ws_counts counts;
 };
 
+/* The back-pressure: the echoes and pongs waiting to be sent, in bytes and in frames. */
+static int queue_full(wslay_event_context_ptr ctx) {
+  return wslay_event_get_queued_msg_length(ctx) >= BE_WS_OUT_HIGH ||
+         wslay_event_get_queued_msg_count(ctx) >= BE_WS_OUT_MSGS;
+}
+
 /* wslay pulls input: hand it what the read gave, and say "would block" at its end or while the
  * echoes already queued are more than the output side should hold (the back-pressure). */
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
@@ -20,7 +26,7 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
   (void)flags;
   be_ws *ws = user;
   size_t left = ws->in_len - ws->in_off;
-  if (left == 0 || wslay_event_get_queued_msg_length(ctx) >= BE_WS_OUT_HIGH) {
+  if (left == 0 || queue_full(ctx)) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
@@ -123,8 +129,7 @@ void be_ws_close(be_ws *ws, int status, const char *reason) {
 }
 
 int be_ws_wants_input(const be_ws *ws) {
-  return !ws->failed && wslay_event_want_read(ws->ctx) &&
-         wslay_event_get_queued_msg_length(ws->ctx) < BE_WS_OUT_HIGH;
+  return !ws->failed && wslay_event_want_read(ws->ctx) && !queue_full(ws->ctx);
 }
 
 int be_ws_has_output(const be_ws *ws) {

@@ -16,8 +16,10 @@
  *   be_ws_finished()   the close handshake is over (or failed): send FIN and drop the session
  *
  * Memory is bounded: a message is at most max_message bytes (larger: close 1009), and no new
- * input is read while more than BE_WS_OUT_HIGH bytes of echoes wait to be sent, so one
- * connection holds at most about two messages plus the output buffer. */
+ * input is read while more than BE_WS_OUT_HIGH bytes of echoes, or BE_WS_OUT_MSGS frames of
+ * any size, wait to be sent, so one connection holds at most about two messages plus the output
+ * buffer. The count matters for empty frames: a flood of empty pings queues pongs that weigh
+ * nothing in bytes but a few hundred bytes each in memory. */
 #ifndef JOURNEY_BACKEND_WEBSOCKET_H
 #define JOURNEY_BACKEND_WEBSOCKET_H
 
@@ -27,6 +29,7 @@
 #include <stdint.h>
 
 #define BE_WS_OUT_HIGH (64 * 1024) /* queued echo bytes above which reading stops */
+#define BE_WS_OUT_MSGS 1024        /* queued frames (echoes, pongs) above which reading stops */
 
 typedef struct be_ws be_ws;
 

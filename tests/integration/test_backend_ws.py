@@ -266,6 +266,35 @@ class Limits(WithBackend):
         finally:
             big.stop()
 
+    def test_empty_frame_flood_bounds_memory_and_keeps_serving(self):
+        """A client that sends empty pings without reading: each queues a pong that weighs
+        nothing in bytes, so only a bound on the number of queued frames stops the reading.
+        Unbounded, the server read 120 MB of pings and grew by 1.3 GiB, and its loop was too busy
+        to answer others; bounded, it stops reading and a request beside it answers at once."""
+        # Under ASan, freed blocks wait in a quarantine (256 MB) instead of being reused: the
+        # pongs already sent would count as held. Without it, RSS is what is held.
+        env = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = ":".join(filter(None, [env, "quarantine_size_mb=0"]))
+        try:
+            b = Backend()
+        finally:
+            os.environ.pop("ASAN_OPTIONS") if env is None else os.environ.update(ASAN_OPTIONS=env)
+        try:
+            c = raw_open("127.0.0.1", b.port)
+            ping = frame(0x9, b"")
+            rss0 = rss_kib(b.proc.pid)
+            sent = flood(c, ping * 10000, 512, stall=1.0, budget=20)  # at most 30 MiB of pings
+            grew = rss_kib(b.proc.pid) - rss0
+            self.assertLess(grew, 16 * 1024, f"server RSS grew by {grew} KiB after {sent} bytes")
+            t0 = time.monotonic()
+            with socket.create_connection(("127.0.0.1", b.port), 5) as h:
+                h.sendall(b"GET /health HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+                self.assertTrue(h.recv(100).startswith(b"HTTP/1.1 200"), "/health beside it")
+            self.assertLess(time.monotonic() - t0, 1.0, "/health waited behind the flood")
+            self.assertEqual([c.frame() for _ in range(3)], [(True, 0xA, b"")] * 3, "pongs")
+            c.s.close()
+        finally:
+            b.stop()
 
 class Lifecycle(unittest.TestCase):
     def test_sigterm_closes_open_websockets_with_1001(self):

@@ -491,7 +491,7 @@ def case_slow():
         else:
             c.read_once(0.1)
         if time.monotonic() - last[1] > 2 and stall is None:
-            stall = (sent, rss_kib(lb.pid))
+            stall = (sent, rss_kib(lb.pid), rss_kib(be.pid))
             other = c.get()  # a second stream of the same connection, served while it stalls
             c.until(lambda: other in c.ended, what="the other stream's response while the tunnel stalls")
             check(dict(c.heads[other])[":status"] == "200", "the other stream's answer")
@@ -499,11 +499,19 @@ def case_slow():
             break
     check(stall, f"the LB never stopped granting window: {sent} bytes taken in 40 s")
     grew, stalled_grew = rss_kib(lb.pid) - rss0, rss_kib(lb.pid) - stall[1]
+    be_grew = rss_kib(be.pid) - stall[2]
+    server = json.loads(lbws.admin(lb, "/stats"))["pools"][0]["servers"][0]
     print(f"stalled tunnel: {sent} bytes taken from the client before the window closed; LB RSS "
           f"+{grew} KiB in all (sanitizer builds keep freed blocks in quarantine), "
-          f"+{stalled_grew} KiB while stalled")
+          f"+{stalled_grew} KiB while stalled; backend +{be_grew} KiB while stalled, health "
+          f"checks {server['last_check']['recent']}")
     check(sent == stall[0] and sent < 32 << 20, f"journey-lb took {sent} bytes (kernel buffers: < 32 MiB)")
     check(stalled_grew < 512, f"journey-lb RSS grew {stalled_grew} KiB while the tunnel stalled")
+    # The backend behind the stalled tunnel stops reading too: bounded, and its health checks
+    # (beside the tunnel, on their own connections) keep passing.
+    check(be_grew < 512, f"journey-backend RSS grew {be_grew} KiB while the tunnel stalled")
+    check(server["health"] == "up" and "-" not in server["last_check"]["recent"],
+          f"the backend's health checks while the tunnel stalled: {server}")
     # In all, a Release build grows ~200 KiB; a sanitizer build keeps every freed block in
     # quarantine (tens of MiB for the bytes that passed), so the bound that holds for both is the
     # stalled phase's: nothing is allocated while the tunnel waits.
