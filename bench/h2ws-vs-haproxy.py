@@ -5,11 +5,13 @@ each, loopback only. Debian's python3-h2 is the client (hence /usr/bin/python3),
 times are the client's as much as the LB's: compare them only as ratios within one run.
 
   bench/h2ws-vs-haproxy.py --lb build/lb/journey-lb --backend build/backend/journey-backend
-                           --certs DIR [--rounds 3] [--tunnels 90] [--echoes 1000]
+                           --certs DIR [--rounds 3] [--tunnels 90] [--conns 30] [--echoes 1000]
 
 Per round and LB (rounds interleaved): T tunnels on one warm-up connection, then T more on a
 second connection, each echoing one message: the RSS growth of the second batch per tunnel (the
-worker's free lists already warm); then E echoes of 1000 bytes one after another on one tunnel:
+worker's free lists already warm); then C connections each serving a request and then opening a
+tunnel that echoes 40 KB, quiet for a second: the RSS growth per connection (what a quiet
+connection with a tunnel keeps); then E echoes of 1000 bytes one after another on one tunnel:
 their median round trip and the LB's CPU time (utime+stime) per echo. Prints one table of
 medians and the ratios journey-lb / HAProxy."""
 import argparse
@@ -46,6 +48,19 @@ def open_tunnels(port, n):
     return c, sids
 
 
+def quiet_connection(port):
+    """A request, then a tunnel echoing 40 KB: the connection's buffers have all been used."""
+    c = ws.H2(port)
+    g = c.get()
+    c.until(lambda: g in c.ended, what="the request's response")
+    sid = c.open("/ws")
+    if c.answer(sid)[0] != "200":
+        sys.exit(f"h2ws bench: a WebSocket over h2 was refused on port {port}")
+    c.send(sid, frame(2, os.urandom(40000)))
+    c.frames(sid, 1)
+    return c
+
+
 def one_round(target, a, backend_port):
     extra = ["--access-log", "off", "--server-timing", "off", "--request-id", "off",
              "--served-by", "off"] if target == "journey" else ()
@@ -57,6 +72,11 @@ def one_round(target, a, backend_port):
     c, sids = open_tunnels(lb.port, a.tunnels)
     time.sleep(0.3)
     per_tunnel = (h2_peers.rss_kib(pids) - r0) / a.tunnels
+    time.sleep(1.0)  # the tunnels above quiet too (what they give back is not this measure's)
+    r0 = h2_peers.rss_kib(pids)
+    quiet = [quiet_connection(lb.port) for _ in range(a.conns)]
+    time.sleep(1.0)
+    per_conn = (h2_peers.rss_kib(pids) - r0) / a.conns
     msg = frame(2, os.urandom(1000))
     rtts, cpu0 = [], sum(cpu_s(p) for p in pids)
     for _ in range(a.echoes):
@@ -66,8 +86,10 @@ def one_round(target, a, backend_port):
         rtts.append((time.perf_counter() - t0) * 1e6)
     cpu_us = (sum(cpu_s(p) for p in pids) - cpu0) * 1e6 / a.echoes
     warm[0].s.close()
+    for q in quiet:
+        q.s.close()
     loopback.stop(lb)
-    return per_tunnel, statistics.median(rtts), cpu_us
+    return per_tunnel, per_conn, statistics.median(rtts), cpu_us
 
 
 def main():
@@ -77,6 +99,7 @@ def main():
     ap.add_argument("--certs", required=True)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tunnels", type=int, default=90)
+    ap.add_argument("--conns", type=int, default=30)
     ap.add_argument("--echoes", type=int, default=1000)
     a = ap.parse_args()
     ws.A = lbws.A = types.SimpleNamespace(certs=a.certs, backend=a.backend, lb=a.lb)
@@ -88,11 +111,13 @@ def main():
                 rows[target].append(one_round(target, a, be.port))
     finally:
         loopback.stop_all()
-    med = {t: [statistics.median(r[i] for r in v) for i in range(3)] for t, v in rows.items()}
+    med = {t: [statistics.median(r[i] for r in v) for i in range(4)] for t, v in rows.items()}
     print(f"WebSockets over HTTP/2, {a.rounds} interleaved rounds, medians (journey-backend /ws echo)\n")
     print("| measure | journey-lb | HAProxy | journey-lb / HAProxy |")
     print("|---|---|---|---|")
-    for i, (name, unit) in enumerate((("RSS per idle tunnel", "KiB"), ("echo round trip", "µs"),
+    for i, (name, unit) in enumerate((("RSS per idle tunnel", "KiB"),
+                                      ("RSS per quiet connection with a tunnel", "KiB"),
+                                      ("echo round trip", "µs"),
                                       ("LB CPU per echo", "µs"))):
         j, h = med["journey"][i], med["haproxy"][i]
         print(f"| {name} ({unit}) | {j:.1f} | {h:.1f} | {j / h if h else float('nan'):.2f} |")

@@ -293,6 +293,15 @@ static int busy(const h2_conn *h) {
   return 0;
 }
 
+/* 1 when every stream is a WebSocket tunnel still open: nothing waits for an answer, and such a
+ * connection may sit quiet for hours, so it gives its buffers back as an idle one does. */
+static int tunnels_only(const h2_conn *h) {
+  for (const h2_stream *st = h->streams; st; st = st->next)
+    if (!st->ws || st->finished)
+      return 0;
+  return h->streams != NULL;
+}
+
 /* 1 while a stream gathers a body without content-length before its request goes out (its
  * exchange, which would time the body, has not started). */
 static int gathering(const h2_conn *h) {
@@ -305,20 +314,38 @@ static int gathering(const h2_conn *h) {
 /* A body being gathered: the body timeout (moved by every read, as for HTTP/1.1); no stream:
  * the idle timeout, in two steps (LB_H2_RELEASE_MS, the session's pages and OpenSSL's buffers
  * go back; then the rest); streams whose heads are not whole yet (a slow or stalled header
- * block): the header timeout; else none (the exchanges time themselves). */
+ * block): the header timeout; only WebSocket tunnels: LB_H2_RELEASE_MS, the buffers go back
+ * (the tunnels time themselves); else none (the exchanges time themselves). */
 static void arm_idle(h2_conn *h) {
   const lb_config *cfg = &rt_of(h)->cfg;
   if (gathering(h))
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, cfg->client_body_timeout);
-  else if (busy(h))
-    lb_deadline_clear(&h->c->dl);
-  else if (!h->nstreams && !h->released && !h->goaway && !h->calm)
+  else if (busy(h)) {
+    if (!h->released && tunnels_only(h)) /* a request's stream says no at once */
+      lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, LB_H2_RELEASE_MS);
+    else
+      lb_deadline_clear(&h->c->dl);
+  } else if (!h->nstreams && !h->released && !h->goaway && !h->calm)
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
                     cfg->client_idle_timeout < LB_H2_RELEASE_MS ? cfg->client_idle_timeout
                                                                 : LB_H2_RELEASE_MS);
   else
     lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
                     h->nstreams ? cfg->client_header_timeout : cfg->client_idle_timeout);
+}
+
+/* Quiet for LB_H2_RELEASE_MS: the frame buffer, the empty stream table, OpenSSL's record buffers
+ * and the output buffer go back (not at once: a busy connection would fault them in again at
+ * every request). The connection takes them again when it next has something to do. */
+static void give_back(h2_conn *h) {
+  h->released = 1;
+  if (nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))
+    lb_h2_mem_release(&h->mem); /* no frame queued or half sent (h2_mem.c) */
+  lb_stream_rest(&h->c->s);
+  if (h->out && !h->writing && !h->out_len) {
+    lb_bufpool_put(&h->c->ex.w->h2outbufs, h->out);
+    h->out = NULL;
+  }
 }
 
 static void on_idle_timer(uv_timer_t *t) {
@@ -339,15 +366,13 @@ static void on_idle_timer(uv_timer_t *t) {
     schedule(h);
     return;
   }
-  if (busy(h))
+  if (busy(h)) {
+    if (!h->released && !h->writing && tunnels_only(h))
+      give_back(h); /* tunnels quiet for LB_H2_RELEASE_MS; the next byte either way re-arms */
     return;
+  }
   if (!h->nstreams && !h->released && !h->goaway && !h->calm) {
-    /* Idle for LB_H2_RELEASE_MS: the frame buffer and the empty stream table go back (not at
-     * once: a busy connection would fault them in again at every request). */
-    h->released = 1;
-    if (nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))
-      lb_h2_mem_release(&h->mem); /* no frame queued or half sent (h2_mem.c) */
-    lb_stream_rest(&c->s);        /* and OpenSSL's record buffers */
+    give_back(h);
     uint32_t idle = rt_of(h)->cfg.client_idle_timeout;
     lb_deadline_set(&c->timer, &c->dl, on_idle_timer,
                     idle > LB_H2_RELEASE_MS ? idle - LB_H2_RELEASE_MS : 0);
@@ -402,6 +427,7 @@ static void pump(h2_conn *h) {
     return;
   if (!h->writing && h->out_len) {
     h->writing = 1;
+    h->released = 0; /* busy again (a tunnel's backend may speak while its client is quiet) */
     uv_buf_t b = uv_buf_init(h->out, (unsigned)h->out_len);
     if (lb_client_send(h->c, &b, 1) != 0)
       return;

@@ -80,7 +80,7 @@ struct h2_conn {
   unsigned in_pump : 1;
   unsigned in_send : 1;   /* in nghttp2_session_send */
   unsigned send_due : 1;  /* nghttp2 may have DATA or a half-written frame to send (pump) */
-  unsigned released : 1;  /* idle pages given back since the client last sent anything */
+  unsigned released : 1;  /* idle buffers given back since the connection last read or wrote */
   unsigned out_waiters : 1; /* a stream's DATA waits for room in the output buffer */
   unsigned named : 1;     /* Server-Timing / X-Request-Id sent indexed once (lb_h2_resp_fields) */
   const char *calm;       /* why the connection is being refused (log, term) */

@@ -27,9 +27,9 @@ endif()
 # WebSockets over HTTP/2 (tests/integration/test_lb_h2_ws.py): extended CONNECT to journey-backend's
 # /ws echo and to a hand-written backend (the upgrade request it gets, the 200 for its 101, a wrong
 # accept, a 404 relayed), the malformed table, h2-websocket off, a stalled tunnel's bounds, resets
-# and the tunnel timeout, idle tunnels'
+# and the tunnel timeout, quiet connections' buffers given back, idle tunnels'
 # memory and SIGTERM, and headless Chromium opening its WebSocket on the h2 session.
 if(TARGET journey-lb AND TARGET journey-backend)
   journey_lb_cases(integration.h2_ws. test_lb_h2_ws.py ${JOURNEY_DEBIAN_PYTHON} 300
-    CASES echo backend answers malformed off slow reset drain chromium)
+    CASES echo backend answers malformed off slow reset idle drain chromium)
 endif()
