@@ -186,6 +186,11 @@ static size_t fast_line(char *out, const fields *fs) {
   return (size_t)(p - out);
 }
 
+/* The method as the client sent it: an h2 WebSocket's CONNECT, though its backend got GET. */
+static const char *client_method(const lb_exchange *ex) {
+  return ex->h2_connect ? "CONNECT" : lb_exchange_method_name(ex);
+}
+
 void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
   lb_runtime *rt = ex->w->rt;
   /* Every request ends here once (logged or not): its protocol's count. This worker is the
@@ -221,7 +226,7 @@ void lb_access_log(lb_exchange *ex, const lb_log_conn *conn) {
   STR(&fs, "proto", conn->stream ? "h2" : "http/1.1");
   if (conn->stream)
     NUM(&fs, "stream", F_UINT, conn->stream);
-  STR(&fs, "method", lb_exchange_method_name(ex));
+  STR(&fs, "method", client_method(ex));
   STR(&fs, "path", conn->path);
   NUM(&fs, "status", F_INT, ex->status);
   NUM(&fs, "bytes_in", F_UINT, ex->bytes_in);
@@ -290,7 +295,7 @@ void lb_debug_phase(lb_exchange *ex, const lb_log_conn *conn, const char *phase,
   if (!__builtin_strcmp(phase, "connect"))
     jc_logline_bool(&l, "reused", ex->backend_reused);
   if (!__builtin_strcmp(phase, "request")) {
-    jc_logline_str(&l, "method", lb_exchange_method_name(ex));
+    jc_logline_str(&l, "method", client_method(ex));
     jc_logline_str(&l, "path", conn->path);
   }
   if (!__builtin_strcmp(phase, "response") || !__builtin_strcmp(phase, "done"))

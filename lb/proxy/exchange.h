@@ -97,6 +97,8 @@ struct lb_exchange {
   unsigned tunnel : 1;         /* the backend switched protocols (101): bytes both ways */
   unsigned tunnel_relay : 1;   /* the 101 is written: the codec hands over every byte it reads */
   unsigned resp_last : 1;      /* the bytes in `send` end the final response */
+  unsigned h2_connect : 1;     /* an h2 extended CONNECT (WebSocket): the backend gets GET, the
+                                  log says what the client sent */
 };
 
 /* The method's name for the forwarded head and the logs (lb_exchange_method_keep keeps one

@@ -21,7 +21,7 @@ int lb_h2_ws_begin(h2_stream *st, lb_h2_head *hd, uint32_t max_views, const char
     jc_log(JC_LOG_INFO, "h2 stream %d from %s: extended CONNECT for protocol '%.*s': 501",
            st->id, st->h->c->peer, (int)(r->protocol.value_len > 40 ? 40 : r->protocol.value_len),
            r->protocol.value);
-  st->ws = !status;
+  st->ws = st->ex.h2_connect = !status;
   return status;
 }
 

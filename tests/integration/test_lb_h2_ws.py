@@ -9,8 +9,8 @@ Cases:
              journey-backend's /ws: :status 200, a text and a 200 000-byte binary message echoed,
              a request on another stream of the same connection served meanwhile, the close
              handshake, END_STREAM both ways; the tunnel open in /stats and /metrics while it
-             lasts; the access-log line proto=h2 stream=1 status=200 with both byte counts and
-             the upgrade and tunnel phases.
+             lasts; the access-log line proto=h2 stream=1 method=CONNECT path=/ws status=200
+             (the client's request) with both byte counts and the upgrade and tunnel phases.
   backend    what the backend receives: GET, Host from :authority, Upgrade: websocket,
              Connection: upgrade, a fresh Sec-WebSocket-Key (not the one the client slipped in),
              version 13, the subprotocols and extensions offered, X-Forwarded-*; the subprotocol
@@ -368,7 +368,9 @@ def case_echo():
     wait_for("the tunnel's access-log line", lambda: access_lines(lb, r"stream=1 .*path=/ws "), 5)
     line = access_lines(lb, r"stream=1 .*path=/ws ")[0]
     f = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
-    check(f.get("proto") == "h2" and f.get("status") == "200", f"access log: {line}")
+    # The client's request, as for any request: its extended CONNECT (the backend got a GET).
+    check(f.get("proto") == "h2" and f.get("method") == "CONNECT" and f.get("path") == "/ws" and
+          f.get("status") == "200", f"access log: {line}")
     check(int(f["bytes_in"]) > 200000 and int(f["bytes_out"]) > 200000, f"byte counts: {line}")
     check("upgrade_ms" in f and "tunnel_ms" in f and f.get("term") == "ok", f"phases: {line}")
     print(f"tunnel over h2: 2 messages echoed, a request beside it, closed cleanly\n{line}")
