@@ -79,9 +79,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
   return 0;
 }
 
+/* The forwarded head is parsed back with room for every field it can carry: the client's (up to
+ * MAXF, plus Host), the three a WebSocket's upgrade adds, and those the rewrite adds. */
 typedef struct parsed {
   lb_h1_req r;
-  lb_header hdrs[MAXF + 2];
+  lb_header hdrs[MAXF + 16];
 } parsed;
 
 static void check_head(fz_stream *st) {
@@ -117,7 +119,7 @@ static void check_head(fz_stream *st) {
   llhttp_t hp;
   memset(&p, 0, sizeof p);
   p.r.hdrs = p.hdrs;
-  p.r.max_hdrs = MAXF + 2;
+  p.r.max_hdrs = MAXF + 16;
   lb_h1_req_parser_init(&hp, &p.r);
   enum llhttp_errno e = llhttp_execute(&hp, st->raw, len);
   if (e != HPE_PAUSED || !p.r.head_done)
