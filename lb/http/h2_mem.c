@@ -95,6 +95,9 @@ static int small_keep(lb_h2_mem_cache *c, void *ptr) {
   size_t i = (u - 24) / 16, cs = LB_H2_MEM_CLASS_SIZE(i); /* the biggest class it holds */
   if (c->bytes + cs > LB_H2_MEM_KEEP)
     return 0;
+  /* The list's link goes in the block's first bytes, which a request under 8 bytes left
+   * poisoned (small_alloc poisons beyond the size asked for). */
+  ASAN_UNPOISON_MEMORY_REGION(ptr, u);
   jc_blockpool_put(&c->cls[i], ptr, UINT_MAX);
   c->bytes += cs;
   ASAN_POISON_MEMORY_REGION(ptr, u); /* a use after free is still reported */
