@@ -67,10 +67,11 @@ def one_round(target, a, backend_port):
     lb = h2_peers.start_target(target, a.certs, [("b1", backend_port)], a.lb, extra=extra)
     pids = h2_peers.lb_tree(lb.pid)
     warm = open_tunnels(lb.port, a.tunnels)  # held open while the second batch is measured
-    time.sleep(0.3)
+    # 1 s: past journey-lb's 250 ms quiet-time release, so both LBs are measured settled
+    time.sleep(1.0)
     r0 = h2_peers.rss_kib(pids)
     c, sids = open_tunnels(lb.port, a.tunnels)
-    time.sleep(0.3)
+    time.sleep(1.0)
     per_tunnel = (h2_peers.rss_kib(pids) - r0) / a.tunnels
     time.sleep(1.0)  # the tunnels above quiet too (what they give back is not this measure's)
     r0 = h2_peers.rss_kib(pids)
