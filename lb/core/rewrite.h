@@ -155,6 +155,9 @@ static inline void lb_headers_on_value(lb_header *hdrs, uint32_t n, int *state, 
 
 /* 1 when every header name is a token. */
 int lb_headers_names_valid(const lb_header *h, uint32_t n);
+/* 1 when the comma-separated token list (a Connection field's value) holds the token name (any
+ * case; whitespace around tokens ignored). */
+int lb_token_listed(const char *list, size_t len, const char *name, size_t n);
 
 /* 1 when the header is hop-by-hop by itself (not counting Connection-listed names). Inline: it
  * runs for every field of every request and response (always: GCC keeps it out of line in

@@ -4,7 +4,6 @@
 #include <llhttp.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 void lb_h2_req_init(lb_h2_req *r, char *stage, size_t max_bytes, lb_header *fields, uint32_t max) {
   memset(r, 0, sizeof *r);
@@ -193,18 +192,9 @@ int lb_h2_method(const char *m, size_t n) {
 static int named_by_connection(const lb_response_view *v, const char *n, size_t nl) {
   for (size_t i = 0; i < v->nheaders; i++) {
     const lb_header *h = &v->headers[i];
-    if (!LB_HEADER_IS(h->name, h->name_len, "connection"))
-      continue;
-    const char *p = h->value, *end = h->value + h->value_len;
-    while (p < end) {
-      while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-        p++;
-      const char *t = p;
-      while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-        p++;
-      if ((size_t)(p - t) == nl && strncasecmp(n, t, nl) == 0)
-        return 1;
-    }
+    if (LB_HEADER_IS(h->name, h->name_len, "connection") &&
+        lb_token_listed(h->value, h->value_len, n, nl))
+      return 1;
   }
   return 0;
 }

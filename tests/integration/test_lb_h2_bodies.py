@@ -94,13 +94,28 @@ class Backend(http.server.BaseHTTPRequestHandler):
         self.do_GET(head=True)
 
     def do_POST(self):
-        """The body's sha256 and the request's framing and field names, for the client to check."""
-        b = self.rfile.read(int(self.headers.get("content-length", "0")))
+        """The body's sha256, the request's framing, its field names and its trailer fields'
+        names, for the client to check."""
+        trailers = []
+        if self.headers.get("transfer-encoding") == "chunked":
+            b = bytearray()
+            while True:
+                size = int(self.rfile.readline().strip(), 16)
+                if not size:
+                    break
+                b += self.rfile.read(size)
+                self.rfile.readline()
+            while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                trailers.append(line.split(b":")[0].decode())
+        else:
+            b = self.rfile.read(int(self.headers.get("content-length", "0")))
         out = hashlib.sha256(b).hexdigest().encode()
         self.send_response(200)
         self.send_header("content-length", str(len(out)))
-        self.send_header("x-framing", "length" if "content-length" in self.headers else "other")
+        self.send_header("x-framing", "length" if "content-length" in self.headers else
+                         "chunked" if trailers or self.headers.get("transfer-encoding") else "other")
         self.send_header("x-names", ",".join(k.lower() for k in self.headers.keys()))
+        self.send_header("x-trailer-names", ",".join(trailers))
         self.end_headers()
         self.wfile.write(out)
 
@@ -354,13 +369,17 @@ def case_trailers():
         h, b, ended = c2.fetch([p], may_reset=(p,))[p]
         check(ended == "reset" and p not in c2.trailers, f"{p}: {ended}, trailers {c2.trailers.get(p)}")
         check(c2.fetch(["/small-chunks"])["/small-chunks"][1] == b"hello, h2", f"after {p}: no answer")
-    for length in (True, False):  # request trailers: the body whole, at once, no trailer fields
-        body = body_for("post")[:20000]
+    for length in (True, False):  # request trailers: the body whole, at once; with a
+        body = body_for("post")[:20000]  # content-length the trailer fields are dropped
         h, b = c2.post_with_trailers(body, length)
         check(h.get(":status") == "200" and b == hashlib.sha256(body).hexdigest().encode(),
               f"POST with trailers (content-length {length}): {h}, {b!r}")
-        check(h.get("x-framing") == "length" and "x-sum" not in h.get("x-names", "").split(","),
-              f"POST with trailers: forwarded as {h.get('x-framing')}, fields {h.get('x-names')}")
+        check("x-sum" not in h.get("x-names", "").split(","),
+              f"POST with trailers: trailer fields turned into header fields: {h.get('x-names')}")
+        check(h.get("x-framing") == ("length" if length else "chunked") and
+              h.get("x-trailer-names") == ("" if length else "x-sum,x-sum-2"),
+              f"POST with trailers (content-length {length}): forwarded as {h.get('x-framing')}, "
+              f"trailers {h.get('x-trailer-names')!r}")
     why = "sent a trailer section over max-header-size or max-headers"
     lines = lambda: [l for l in (loopback.read(lb.outpath) + loopback.read(lb.errpath)).splitlines()
                      if why in l and "failed mid-response" in l]
