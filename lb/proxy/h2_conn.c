@@ -271,7 +271,6 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
 static int on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,
                         nghttp2_data_source *src, void *ud) {
   h2_conn *h = ud;
-  (void)s;
   lb_h2_mem_sent_from(&h->mem, hd);
   if (f->data.padlen || out_ready(h) != 0) /* no padding is ever chosen */
     return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -280,9 +279,15 @@ static int on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd,
     return NGHTTP2_ERR_WOULDBLOCK;
   }
   memcpy(h->out + h->out_len, hd, LB_H2_FRAME_HD);
-  lb_h2_stream_take(src->ptr, h->out + h->out_len + LB_H2_FRAME_HD, len);
-  h->framed = src->ptr;
+  h2_stream *st = src->ptr;
+  lb_h2_stream_take(st, h->out + h->out_len + LB_H2_FRAME_HD, len);
+  h->framed = st;
   h->out_len += LB_H2_FRAME_HD + len;
+  /* The response is whole while the client still sends its body (a 413, a 408, a backend that
+   * answered early): RST_STREAM NO_ERROR after it asks the client to stop (RFC 9113 section
+   * 8.1); its DATA would only be dropped. */
+  if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && !st->body_eof && !st->ws)
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
   return 0;
 }
 

@@ -50,8 +50,9 @@ backend that records every byte it reads (Recorder):
            LB's RSS stays bounded; the backend reads again and the 32 MiB arrive whole.
   backend_dies  two backends that close their connection a third of the way into the body: 502,
            and the request reached one backend once (never retried once body bytes went out).
-  max_body with max-body-size 200 kB: 1 MiB without content-length gets 413 (the backend's partial
-           request closed, never ended), 150 kB goes through; HTTP/1.1 chunked gets 413 as well.
+  max_body with max-body-size 200 kB: 1 MiB without content-length gets 413 and then RST_STREAM
+           NO_ERROR (stop sending; RFC 9113 8.1), the backend's partial request closed, never
+           ended; 150 kB goes through; HTTP/1.1 chunked gets 413 as well.
   body_timeout  a streaming body that stalls after 100 kB: 408 after client-body-timeout, the
            backend's request cancelled (its connection closed without the last chunk).
 
@@ -508,11 +509,11 @@ class Recorder:
         def take(n):
             out = bytearray()
             while len(out) < n:
+                if self.mode == "stall" and self.body_read >= self.stall_at:
+                    self.go.wait()
+                if self.mode == "die" and self.body_read >= self.die_at:
+                    raise ConnectionAbortedError
                 if not buf:
-                    if self.mode == "stall" and self.body_read >= self.stall_at:
-                        self.go.wait()
-                    if self.mode == "die" and self.body_read >= self.die_at:
-                        raise ConnectionAbortedError
                     fill()
                 k = min(n - len(out), len(buf), 16384)
                 out += buf[:k]
@@ -794,6 +795,7 @@ def case_max_body():
     c = Client(lb.https)
     h, b, reset, _ = upload(c, random_body(MIB, 6))
     check(h.get(":status") == "413", f"1 MiB without content-length over max-body-size: {h}, reset {reset}")
+    check(reset == 0, f"after the 413 the client was not asked to stop sending (RST_STREAM NO_ERROR): {reset}")
     loopback.wait_for("the partial request's backend connection closed",
                       lambda: rec.conns and rec.conns[-1]["eof"], 5)
     check(not bytes(rec.conns[-1]["raw"]).endswith(b"0\r\n\r\n"), "the partial body was ended as if whole")
