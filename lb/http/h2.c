@@ -189,7 +189,10 @@ int lb_h2_method(const char *m, size_t n) {
 }
 
 /* Connection's tokens name more fields that stop at this hop (RFC 9110 section 7.6.1). */
-static int named_by_connection(const lb_response_view *v, const char *n, size_t nl) {
+/* Only for a response with a Connection field: out of line, so that the loop over every
+ * response's fields (lb_h2_resp_fields) keeps its registers. */
+static __attribute__((noinline)) int named_by_connection(const lb_response_view *v, const char *n,
+                                                         size_t nl) {
   for (size_t i = 0; i < v->nheaders; i++) {
     const lb_header *h = &v->headers[i];
     if (LB_HEADER_IS(h->name, h->name_len, "connection") &&

@@ -417,7 +417,7 @@ static void h2_abort(lb_exchange *ex, const char *why);
 
 /* The client's X-Request-Id, when request ids are on and it is a valid one. The fields are the
  * request's as received (its head's views may not be made yet: an early answer). */
-static void take_request_id(h2_stream *st) {
+static inline __attribute__((always_inline)) void take_request_id(h2_stream *st) {
   lb_exchange *ex = &st->ex;
   if (!st->rx || !st->ex.w->rt->cfg.request_id)
     return;
