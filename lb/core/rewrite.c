@@ -144,16 +144,11 @@ static void collect_conn_tokens(const lb_header *h, size_t nh, conn_tokens *t) {
 }
 
 int lb_token_listed(const char *p, size_t len, const char *name, size_t n) {
-  const char *end = p + len;
-  while (p < end) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-      p++;
-    const char *t = p;
-    while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-      p++;
-    if ((size_t)(p - t) == n && n && strncasecmp(name, t, n) == 0)
+  const char *end = p + len, *t;
+  size_t k;
+  while ((t = lb_list_next(&p, end, &k)))
+    if (k == n && strncasecmp(name, t, n) == 0)
       return 1;
-  }
   return 0;
 }
 

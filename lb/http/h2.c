@@ -29,13 +29,7 @@ static int fits(lb_h2_req *r, size_t n, size_t room) {
 static void put_line(lb_h2_req *r, lb_header *h, const char *n, size_t nl, const uint8_t *v,
                      size_t vl) {
   char *d = r->stage + r->lo;
-  memcpy(d, n, nl);
-  d[nl] = ':';
-  d[nl + 1] = ' ';
-  memcpy(d + nl + 2, v, vl);
-  d[nl + 2 + vl] = '\r';
-  d[nl + 3 + vl] = '\n';
-  r->lo += nl + vl + 4;
+  r->lo += lb_field_line(d, n, nl, (const char *)v, vl);
   *h = (lb_header){d, d + nl + 2, (uint32_t)nl, (uint32_t)vl};
 }
 

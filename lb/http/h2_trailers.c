@@ -47,15 +47,10 @@ size_t lb_h2_trailer_conn_names(const lb_header *h, size_t nh, char *dst, size_t
   for (size_t i = 0; i < nh; i++) {
     if (!LB_HEADER_IS(h[i].name, h[i].name_len, "connection"))
       continue;
-    const char *p = h[i].value, *end = p + h[i].value_len;
-    while (p < end) {
-      while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-        p++;
-      const char *t = p;
-      while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-        p++;
-      size_t n = (size_t)(p - t);
-      if (!n || LB_HEADER_IS(t, n, "close") || LB_HEADER_IS(t, n, "keep-alive"))
+    const char *p = h[i].value, *end = p + h[i].value_len, *t;
+    size_t n;
+    while ((t = lb_list_next(&p, end, &n))) {
+      if (LB_HEADER_IS(t, n, "close") || LB_HEADER_IS(t, n, "keep-alive"))
         continue;
       size_t need = n + (len ? 1 : 0);
       if (dst && len + need <= cap) {
@@ -87,14 +82,7 @@ int lb_h2_req_trailer_add(lb_h2_req_trailers *t, const char *name, size_t nl, co
   if (!lb_h2_trailer_allowed(name, nl) || in_list(ours, sizeof ours / sizeof ours[0], name, nl) ||
       (t->own && t->own_len == nl && strncasecmp(t->own, name, nl) == 0))
     return 0;
-  char *d = t->buf + t->len; /* within the cap: max_bytes + 4 a field */
-  memcpy(d, name, nl);
-  d[nl] = ':';
-  d[nl + 1] = ' ';
-  memcpy(d + nl + 2, value, vl);
-  d[nl + 2 + vl] = '\r';
-  d[nl + 3 + vl] = '\n';
-  t->len += nl + vl + 4;
+  t->len += lb_field_line(t->buf + t->len, name, nl, value, vl); /* within max_bytes + 4 a field */
   t->kept++;
   return 1;
 }
