@@ -276,34 +276,12 @@ static void on_backend_written_now(lb_deferred *d) {
   on_backend_written(&b->wreq, 0);
 }
 
-/* A body the codec hands over bare (h2 without content-length) goes as chunks (RFC 9112
- * section 7.1): the size line before the bytes and CRLF after them; once the body is complete,
- * the last-chunk, the trailer section the codec kept and the blank line. The pieces live until
- * the write completes (the size line in the exchange, the trailers in the codec, literals). */
-static __attribute__((noinline)) unsigned chunk_frame(lb_exchange *ex, uv_buf_t *bufs, unsigned n,
-                                                      const char *body, size_t len, int complete) {
-  if (len) {
-    int k = snprintf(ex->chunk_line, sizeof ex->chunk_line, "%zx\r\n", len);
-    bufs[n++] = uv_buf_init(ex->chunk_line, (unsigned)k);
-    bufs[n++] = uv_buf_init((char *)body, (unsigned)len);
-    bufs[n++] = uv_buf_init("\r\n", 2);
-  }
-  if (complete && !ex->chunk_ended) {
-    ex->chunk_ended = 1;
-    bufs[n++] = uv_buf_init("0\r\n", 3);
-    if (ex->req_trailers_len)
-      bufs[n++] = uv_buf_init((char *)ex->req_trailers, ex->req_trailers_len);
-    bufs[n++] = uv_buf_init("\r\n", 2);
-  }
-  return n;
-}
-
 /* Writes the head (first time) and the unsent body slice. */
 static void send_pending(lb_exchange *ex) {
   lb_bconn *b = ex->b;
   if (!b || b->writing || b->state == LB_B_CONNECTING)
     return;
-  uv_buf_t bufs[7];
+  uv_buf_t bufs[1 + LB_CHUNK_OUT_PIECES];
   unsigned n = 0;
   if (!b->head_written) {
     bufs[n++] = uv_buf_init(ex->head, (unsigned)ex->head_len);
@@ -313,12 +291,11 @@ static void send_pending(lb_exchange *ex) {
   int complete;
   size_t len = ex->ops->pending(ex, &body, &complete);
   b->body_inflight = len; /* consumed once this write completes */
-  if (__builtin_expect(ex->chunk_body, 0)) { /* out of line: most bodies go as they came */
-    ex->bytes_in += len;
-    n = chunk_frame(ex, bufs, n, body, len, complete);
-  } else if (len) {
+  ex->bytes_in += len;
+  if (__builtin_expect(ex->chunk_body, 0)) /* h2 without content-length: chunks, by this hop */
+    n += lb_chunk_out_pieces(&ex->chunks, bufs + n, body, len, complete);
+  else if (len) {
     bufs[n++] = uv_buf_init((char *)body, (unsigned)len);
-    ex->bytes_in += len;
     if (ex->tunnel)
       lb_tunnel_touch(b);
   }
@@ -345,7 +322,6 @@ static void start_exchange(lb_bconn *b, lb_exchange *ex) {
   }
   b->state = LB_B_SENDING;
   b->head_written = 0;
-  ex->chunk_ended = 0; /* a retry (nothing of the body went out) sends it all again */
   b->got_bytes = 0;
   b->timed_out = 0;
   reset_parser(b, ex);
@@ -712,7 +688,7 @@ static void relay_next(lb_exchange *ex) {
     size_t unsent = ex->ops->pending(ex, &body, &complete);
     int reusable = b->h1.framing != LB_FRAME_CLOSE && llhttp_should_keep_alive(&b->parser) &&
                    b->rlen == 0 && complete && !unsent && !b->writing &&
-                   (!ex->chunk_body || ex->chunk_ended);
+                   (ex->chunks.ended || !ex->chunk_body);
     b->state = LB_B_WAITING;
     lb_exchange_detach(ex, reusable);
     ex->ops->done(ex);

@@ -21,6 +21,7 @@
 #include "lb/core/balancer/balancer.h"
 #include "lb/core/rewrite.h"
 #include "lb/core/timing.h"
+#include "lb/http/chunk_out.h"
 #include "lb/http/h1.h"
 
 #include <stddef.h>
@@ -75,9 +76,6 @@ struct lb_exchange {
   const char *term;    /* termination reason for the log */
   lb_h1_trailers *trailers; /* where a decoded chunked response's trailer fields go: the codec
                              * sets it in `head` when it relays them (h2), else NULL */
-  const char *req_trailers; /* a chunked request body's trailer section ("name: value" CRLF
-                             * lines), set by the codec before the body is complete, or NULL */
-  uint32_t req_trailers_len;
   uint32_t head_len;
   uint32_t reqid_len;
   lb_timing t;
@@ -104,8 +102,8 @@ struct lb_exchange {
                                   log says what the client sent */
   unsigned chunk_body : 1;     /* the codec hands over bare body bytes (h2 without content-length)
                                   and the exchange sends them as chunks (req_framing CHUNKED) */
-  unsigned chunk_ended : 1; /* the last-chunk and trailer section went to this attempt's backend */
-  char chunk_line[20];      /* the size line of the chunk being written */
+  lb_chunk_out chunks;         /* chunk_body's framing; its trailer lines set by the codec before
+                                  the body is complete */
 };
 
 /* The method's name for the forwarded head and the logs (lb_exchange_method_keep keeps one

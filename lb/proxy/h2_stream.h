@@ -1,6 +1,7 @@
-/* The HTTP/2 connection's shared state (h2_conn.c) and its streams (h2_stream.c): internal to
- * those two files. A stream is one exchange; it reaches its connection only through the
- * `schedule` pointer, so the arrow points from h2_conn.c to h2_stream.c alone. */
+/* The HTTP/2 connection's shared state (h2_conn.c) and its streams (h2_stream.c, a request body
+ * without content-length and its trailers in h2_body.c): internal to those files. A stream is
+ * one exchange; it reaches its connection only through the `schedule` pointer, so the arrows
+ * point from h2_conn.c to the stream's files alone (and from h2_body.c to h2_stream.c). */
 #ifndef JOURNEY_LB_H2_STREAM_H
 #define JOURNEY_LB_H2_STREAM_H
 

@@ -13,6 +13,8 @@
 
 #include "lb/http/h1.h"
 #include "lb/http/h2.h"
+#include "lb/http/chunk_out.h"
+#include "lb/core/chunk_check.h"
 #include "lb/http/h2_trailers.h"
 
 typedef struct req {
@@ -413,8 +415,45 @@ static void request_trailers(void **state) {
   assert_true(t.len <= sizeof buf);
 }
 
+/* A body sent chunked by the LB: the pieces of each write, the end once, trailers in it. */
+static void chunk_out(void **state) {
+  (void)state;
+  uv_buf_t b[LB_CHUNK_OUT_PIECES];
+  char all[256];
+  size_t len = 0;
+  lb_chunk_out c = {.trailers = "x-sum: 1\r\n", .trailers_len = 10};
+  unsigned n = lb_chunk_out_pieces(&c, b, "hello, chunks!!!", 16, 0);
+  assert_int_equal(n, 3);
+  for (unsigned i = 0; i < n; i++, len += b[i - 1].len)
+    memcpy(all + len, b[i].base, b[i].len);
+  assert_int_equal(lb_chunk_out_pieces(&c, b, NULL, 0, 0), 0); /* nothing yet: no piece */
+  n = lb_chunk_out_pieces(&c, b, "abc", 3, 1);
+  assert_int_equal(n, 6);
+  assert_true(c.ended);
+  for (unsigned i = 0; i < n; i++, len += b[i - 1].len)
+    memcpy(all + len, b[i].base, b[i].len);
+  const char want[] = "10\r\nhello, chunks!!!\r\n3\r\nabc\r\n0\r\nx-sum: 1\r\n\r\n";
+  assert_int_equal(len, sizeof want - 1);
+  assert_memory_equal(all, want, len);
+  assert_int_equal(lb_chunk_out_pieces(&c, b, NULL, 0, 1), 0); /* the end goes once */
+  /* Read back by the strict chunk scanner as exactly one body's end. */
+  lb_chunk_scan sc;
+  lb_chunk_scan_init(&sc);
+  const lb_chunk_limits lim = {LB_CHUNK_LINE_MAX, 64, 4};
+  size_t used;
+  const char *why;
+  assert_int_equal(lb_chunk_scan_feed(&sc, &lim, all, len, &used, &why), 1);
+  assert_int_equal(used, len);
+  /* No trailers, the end alone. */
+  c = (lb_chunk_out){0};
+  assert_int_equal(lb_chunk_out_pieces(&c, b, NULL, 0, 1), 2);
+  assert_memory_equal(b[0].base, "0\r\n", 3);
+  assert_memory_equal(b[1].base, "\r\n", 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(chunk_out),
       cmocka_unit_test(response_trailers_connection),
       cmocka_unit_test(request_trailers),
       cmocka_unit_test(request_head),
