@@ -143,6 +143,15 @@ static void collect_conn_tokens(const lb_header *h, size_t nh, conn_tokens *t) {
   }
 }
 
+int lb_token_listed(const char *p, size_t len, const char *name, size_t n) {
+  const char *end = p + len, *t;
+  size_t k;
+  while ((t = lb_list_next(&p, end, &k)))
+    if (k == n && strncasecmp(name, t, n) == 0)
+      return 1;
+  return 0;
+}
+
 static int listed(const conn_tokens *t, const char *name, size_t n) {
   for (int i = 0; i < t->count; i++)
     if (t->n[i] == n && strncasecmp(t->p[i], name, n) == 0)

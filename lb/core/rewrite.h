@@ -155,6 +155,35 @@ static inline void lb_headers_on_value(lb_header *hdrs, uint32_t n, int *state, 
 
 /* 1 when every header name is a token. */
 int lb_headers_names_valid(const lb_header *h, uint32_t n);
+/* 1 when the comma-separated token list (a Connection field's value) holds the token name (any
+ * case; whitespace around tokens ignored). */
+int lb_token_listed(const char *list, size_t len, const char *name, size_t n);
+
+/* The next token of a comma-separated list at *p (before end), whitespace around it skipped:
+ * its start (*n bytes), *p moved past it; NULL when none is left. */
+static inline const char *lb_list_next(const char **p, const char *end, size_t *n) {
+  const char *s = *p;
+  while (s < end && (*s == ' ' || *s == '\t' || *s == ','))
+    s++;
+  const char *t = s;
+  while (s < end && *s != ',' && *s != ' ' && *s != '\t')
+    s++;
+  *p = s;
+  *n = (size_t)(s - t);
+  return *n ? t : NULL;
+}
+
+/* "name: value" CRLF at d (nl + vl + 4 bytes): its length. */
+static inline size_t lb_field_line(char *d, const char *name, size_t nl, const char *value,
+                                   size_t vl) {
+  memcpy(d, name, nl);
+  d[nl] = ':';
+  d[nl + 1] = ' ';
+  memcpy(d + nl + 2, value, vl);
+  d[nl + 2 + vl] = '\r';
+  d[nl + 3 + vl] = '\n';
+  return nl + vl + 4;
+}
 
 /* 1 when the header is hop-by-hop by itself (not counting Connection-listed names). Inline: it
  * runs for every field of every request and response (always: GCC keeps it out of line in

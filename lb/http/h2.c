@@ -4,7 +4,6 @@
 #include <llhttp.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 void lb_h2_req_init(lb_h2_req *r, char *stage, size_t max_bytes, lb_header *fields, uint32_t max) {
   memset(r, 0, sizeof *r);
@@ -30,13 +29,7 @@ static int fits(lb_h2_req *r, size_t n, size_t room) {
 static void put_line(lb_h2_req *r, lb_header *h, const char *n, size_t nl, const uint8_t *v,
                      size_t vl) {
   char *d = r->stage + r->lo;
-  memcpy(d, n, nl);
-  d[nl] = ':';
-  d[nl + 1] = ' ';
-  memcpy(d + nl + 2, v, vl);
-  d[nl + 2 + vl] = '\r';
-  d[nl + 3 + vl] = '\n';
-  r->lo += nl + vl + 4;
+  r->lo += lb_field_line(d, n, nl, (const char *)v, vl);
   *h = (lb_header){d, d + nl + 2, (uint32_t)nl, (uint32_t)vl};
 }
 
@@ -190,21 +183,15 @@ int lb_h2_method(const char *m, size_t n) {
 }
 
 /* Connection's tokens name more fields that stop at this hop (RFC 9110 section 7.6.1). */
-static int named_by_connection(const lb_response_view *v, const char *n, size_t nl) {
+/* Only for a response with a Connection field: out of line, so that the loop over every
+ * response's fields (lb_h2_resp_fields) keeps its registers. */
+static __attribute__((noinline)) int named_by_connection(const lb_response_view *v, const char *n,
+                                                         size_t nl) {
   for (size_t i = 0; i < v->nheaders; i++) {
     const lb_header *h = &v->headers[i];
-    if (!LB_HEADER_IS(h->name, h->name_len, "connection"))
-      continue;
-    const char *p = h->value, *end = h->value + h->value_len;
-    while (p < end) {
-      while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-        p++;
-      const char *t = p;
-      while (p < end && *p != ',' && *p != ' ' && *p != '\t')
-        p++;
-      if ((size_t)(p - t) == nl && strncasecmp(n, t, nl) == 0)
-        return 1;
-    }
+    if (LB_HEADER_IS(h->name, h->name_len, "connection") &&
+        lb_token_listed(h->value, h->value_len, n, nl))
+      return 1;
   }
   return 0;
 }

@@ -281,7 +281,7 @@ static void send_pending(lb_exchange *ex) {
   lb_bconn *b = ex->b;
   if (!b || b->writing || b->state == LB_B_CONNECTING)
     return;
-  uv_buf_t bufs[2];
+  uv_buf_t bufs[1 + LB_CHUNK_OUT_PIECES];
   unsigned n = 0;
   if (!b->head_written) {
     bufs[n++] = uv_buf_init(ex->head, (unsigned)ex->head_len);
@@ -291,9 +291,11 @@ static void send_pending(lb_exchange *ex) {
   int complete;
   size_t len = ex->ops->pending(ex, &body, &complete);
   b->body_inflight = len; /* consumed once this write completes */
-  if (len) {
+  ex->bytes_in += len;
+  if (__builtin_expect(ex->chunk_body, 0)) /* h2 without content-length: chunks, by this hop */
+    n += lb_chunk_out_pieces(&ex->chunks, bufs + n, body, len, complete);
+  else if (len) {
     bufs[n++] = uv_buf_init((char *)body, (unsigned)len);
-    ex->bytes_in += len;
     if (ex->tunnel)
       lb_tunnel_touch(b);
   }
@@ -685,7 +687,8 @@ static void relay_next(lb_exchange *ex) {
     int complete;
     size_t unsent = ex->ops->pending(ex, &body, &complete);
     int reusable = b->h1.framing != LB_FRAME_CLOSE && llhttp_should_keep_alive(&b->parser) &&
-                   b->rlen == 0 && complete && !unsent && !b->writing;
+                   b->rlen == 0 && complete && !unsent && !b->writing &&
+                   (ex->chunks.ended || !ex->chunk_body);
     b->state = LB_B_WAITING;
     lb_exchange_detach(ex, reusable);
     ex->ops->done(ex);

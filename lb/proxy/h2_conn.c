@@ -43,7 +43,16 @@ static void calm_down(h2_conn *h, int which, const char *why);
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   h2_conn *h = ud;
   h->block_bytes = 0;
-  h->decoding = NULL; /* trailers: their fields are not kept (see on_frame_recv) */
+  h->decoding = NULL;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
+    /* A request's trailer section: kept for a body without content-length (forwarded chunked,
+     * its trailers after the last chunk); with one, Content-Length framing has no place for
+     * them: dropped, as HAProxy does. */
+    h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (st && st->headers_done && !st->finished && !st->ws && !st->req.has_length)
+      h->decoding = st;
+    return 0;
+  }
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   h2_stream *st = lb_h2_stream_new(h, f->hd.stream_id);
@@ -69,19 +78,35 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }
   h2_stream *st = h->decoding;
-  if (st && f->hd.type == NGHTTP2_HEADERS && f->hd.stream_id == st->id && !st->headers_done)
+  if (!st || f->hd.type != NGHTTP2_HEADERS || f->hd.stream_id != st->id)
+    return 0;
+  if (!st->headers_done)
     lb_h2_req_add(&st->req, name, nl, value, vl); /* over the limit: 431 at the end */
+  else if (lb_h2_request_trailer(st, name, nl, value, vl) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* out of memory: RST_STREAM */
   return 0;
 }
 
 /* Request body bytes: into the stream's buffer, bounded by the window we advertise. */
 static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
                          size_t len, void *ud) {
-  (void)flags, (void)ud;
+  (void)flags;
+  h2_conn *h = ud;
   h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
   if (!st || st->finished) {
     nghttp2_session_consume(s, id, len); /* answered already: dropped, the window reopens */
     return 0;
+  }
+  if (!st->req.has_length && !st->req.protocol.name) {
+    /* Counted as HTTP/1.1 counts a chunked body: 413 once past max-body-size. (A content-length
+     * was checked against it with the head, and nghttp2 holds the DATA to it.) */
+    uint64_t max = rt_of(h)->cfg.max_body_size;
+    st->body_total += len;
+    if (max && st->body_total > max) {
+      nghttp2_session_consume(s, id, len);
+      lb_h2_body_too_large(st);
+      return 0;
+    }
   }
   if (!st->body && !(st->body = malloc(LB_H2_WINDOW)))
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR */
@@ -91,9 +116,8 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
   st->body_len += len;
   if (st->dispatched)
     lb_exchange_send_body(&st->ex);
-  else if (!st->dispatched && st->headers_done && st->body_len == LB_H2_WINDOW)
-    lb_h2_local(st, 411, "a request body without content-length must fit in 64 KiB",
-                "length-required");
+  else if (st->headers_done && st->body_len == LB_H2_WINDOW)
+    lb_h2_request_ready(st); /* the buffer is full: the request goes chunked, the rest streams */
   return 0;
 }
 
@@ -115,18 +139,21 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     st->headers_done = 1;
     if (eos)
       st->body_eof = 1;
-    /* Without content-length a body is gathered first (its length goes in the head); an
-     * extended CONNECT's bytes are a tunnel's, after the backend's answer. */
+    /* Without content-length a body is gathered first: one that ends within the buffer goes
+     * with its length, else chunked once the buffer fills (on_data_chunk); an extended
+     * CONNECT's bytes are a tunnel's, after the backend's answer. */
     int wait = !eos && !st->req.too_large && !st->req.too_many && !st->req.has_length &&
                !st->req.protocol.name && !is_connect(&st->req);
     if (!wait)
       lb_h2_request_ready(st);
     return 0;
   }
-  /* The body ends with a DATA frame's END_STREAM or with trailers (HEADERS after DATA, their
-   * fields not kept: the request goes to the backend with a content-length, which has no
-   * trailer section); either way the request goes out now, or its exchange hears it is whole. */
+  /* The body ends with a DATA frame's END_STREAM or with trailers (HEADERS after DATA: kept
+   * for a body forwarded chunked, see on_begin_headers); either way the request goes out now,
+   * or its exchange hears it is whole. */
   if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && eos) {
+    if (f->hd.type == NGHTTP2_HEADERS && lb_h2_request_trailers_end(st) != 0)
+      return 0; /* over the limits: answered */
     st->body_eof = 1;
     if (!st->dispatched && st->headers_done)
       lb_h2_request_ready(st);
@@ -244,7 +271,6 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
 static int on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd, size_t len,
                         nghttp2_data_source *src, void *ud) {
   h2_conn *h = ud;
-  (void)s;
   lb_h2_mem_sent_from(&h->mem, hd);
   if (f->data.padlen || out_ready(h) != 0) /* no padding is ever chosen */
     return NGHTTP2_ERR_CALLBACK_FAILURE;
@@ -253,9 +279,15 @@ static int on_send_data(nghttp2_session *s, nghttp2_frame *f, const uint8_t *hd,
     return NGHTTP2_ERR_WOULDBLOCK;
   }
   memcpy(h->out + h->out_len, hd, LB_H2_FRAME_HD);
-  lb_h2_stream_take(src->ptr, h->out + h->out_len + LB_H2_FRAME_HD, len);
-  h->framed = src->ptr;
+  h2_stream *st = src->ptr;
+  lb_h2_stream_take(st, h->out + h->out_len + LB_H2_FRAME_HD, len);
+  h->framed = st;
   h->out_len += LB_H2_FRAME_HD + len;
+  /* The response is whole while the client still sends its body (a 413, a 408, a backend that
+   * answered early): RST_STREAM NO_ERROR after it asks the client to stop (RFC 9113 section
+   * 8.1); its DATA would only be dropped. */
+  if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && !st->body_eof && !st->ws)
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
   return 0;
 }
 
@@ -358,10 +390,7 @@ static void on_idle_timer(uv_timer_t *t) {
       if (st->headers_done && !st->dispatched && !st->finished) {
         jc_log(JC_LOG_INFO, "h2 stream %d from %s: no request body bytes for %u ms: 408",
                st->id, c->peer, (unsigned)rt_of(h)->cfg.client_body_timeout);
-        int m = lb_h2_method(st->req.method.value, st->req.method.value_len);
-        if (m >= 0)
-          st->ex.method = m; /* for the log line; the path is not known yet */
-        lb_h2_local(st, 408, "request body not received in time", "client-body-timeout");
+        lb_h2_local_early(st, 408, "request body not received in time", "client-body-timeout");
       }
     schedule(h);
     return;

@@ -92,6 +92,10 @@ void lb_h2_stream_free(h2_stream *st) {
   free(st->body);
   if (st->trl.f) /* most responses have none: no call to free(NULL) per stream */
     free(st->trl.f);
+  if (st->rtrl.buf)
+    free(st->rtrl.buf);
+  if (st->resp_conn)
+    free(st->resp_conn);
   lb_bufpool_put(&h->c->ex.w->h2streams, (char *)st);
 }
 
@@ -168,7 +172,7 @@ static __attribute__((noinline)) ssize_t data_last_then_trailers(h2_stream *st, 
   const lb_h1_trailers *t = st->ex.trailers;
   nghttp2_nv small[16];
   nghttp2_nv *nva = t->n <= 16 ? small : malloc(t->n * sizeof *nva);
-  size_t k = nva ? lb_h2_trailer_fields(t->f, t->n, nva) : 0;
+  size_t k = nva ? lb_h2_trailer_fields(t->f, t->n, st->resp_conn, st->resp_conn_len, nva) : 0;
   int ok = k && nghttp2_submit_trailer(st->h->s, st->id, nva, k) == 0;
   if (nva != small)
     free(nva);
@@ -261,8 +265,13 @@ static int trailers_buf(lb_h1_trailers *t) {
 /* A chunked body is decoded for the client: its trailer section, if one comes, is kept in the
  * stream's. Most chunked responses end without one: no storage until a field arrives (a ~19 kB
  * block per response otherwise, at the default limits). */
-static void trailers_lend(h2_stream *st) {
+static void trailers_lend(h2_stream *st, const lb_response_view *v) {
   const lb_config *cfg = &st->ex.w->rt->cfg;
+  /* Fields the response's Connection names stop at this hop, in its trailers too (RFC 9110
+   * section 7.6.1): the names are kept past the head (a copy only when there are any). */
+  size_t cn = lb_h2_trailer_conn_names(v->headers, v->nheaders, NULL, 0);
+  if (cn && !st->resp_conn && (st->resp_conn = malloc(cn)))
+    st->resp_conn_len = lb_h2_trailer_conn_names(v->headers, v->nheaders, st->resp_conn, cn);
   st->trl = (lb_h1_trailers){.buf = st->trl.buf, .f = st->trl.f, .lend = trailers_buf,
                              .cap = cfg->max_header_size, .max = cfg->max_headers};
   st->ex.trailers = &st->trl;
@@ -295,7 +304,7 @@ static int h2_head(lb_exchange *ex, const lb_response_view *v, const lb_response
   if (n > 0 && tunnel)
     lb_h2_count(st->h, LB_H2_WEBSOCKETS);
   if (x->dechunked && v->status >= 200)
-    trailers_lend(st);
+    trailers_lend(st, v);
   int rc = -1;
   if (n > 0 && v->status < 200 && !tunnel) { /* 1xx (100-continue: the client may send its body) */
     rc = nghttp2_submit_headers(st->h->s, NGHTTP2_FLAG_NONE, st->id, NULL, nva, (size_t)n, NULL)
@@ -380,8 +389,9 @@ static void h2_resume(lb_exchange *ex, size_t n) {
       nghttp2_session_consume(st->h->s, st->id, n); /* the window opens for what left */
     st->h->schedule(st->h);
   }
-  /* Bytes that came while this write was in flight (the head's too) go now. */
-  if (st->body_len && st->ex.b) {
+  /* Bytes that came while this write was in flight (the head's too) go now; so does a chunked
+   * body's end that came then. */
+  if ((st->body_len || (st->ex.chunk_body && st->body_eof && !st->ex.chunks.ended)) && st->ex.b) {
     lb_exchange_send_body(&st->ex);
     return;
   }
@@ -405,6 +415,24 @@ void lb_h2_tunnel_input_end(h2_stream *st) {
 
 static void h2_abort(lb_exchange *ex, const char *why);
 
+/* The client's X-Request-Id, when request ids are on and it is a valid one. The fields are the
+ * request's as received (its head's views may not be made yet: an early answer). */
+static inline __attribute__((always_inline)) void take_request_id(h2_stream *st) {
+  lb_exchange *ex = &st->ex;
+  if (!st->rx || !st->ex.w->rt->cfg.request_id)
+    return;
+  for (uint32_t i = 0; i < st->req.nfields; i++) {
+    const lb_header *f = &st->req.fields[i];
+    if (LB_HEADER_IS(f->name, f->name_len, "x-request-id") &&
+        lb_request_id_valid(f->value, f->value_len)) {
+      memcpy(ex->reqid, f->value, f->value_len);
+      ex->reqid_len = f->value_len;
+      ex->reqid[ex->reqid_len] = 0;
+      return;
+    }
+  }
+}
+
 void lb_h2_local(h2_stream *st, int status, const char *body, const char *term) {
   lb_exchange *ex = &st->ex;
   h2_conn *h = st->h;
@@ -416,6 +444,11 @@ void lb_h2_local(h2_stream *st, int status, const char *body, const char *term) 
   }
   lb_runtime *rt = h->c->ex.w->rt;
   uint64_t now = jc_now_us();
+  if (rt->cfg.request_id && !ex->reqid_len) { /* an answer before the request went out */
+    take_request_id(st);
+    ex->reqid_due = !ex->reqid_len;
+    lb_exchange_request_id(ex);
+  }
   ex->status = status;
   ex->term = term;
   if (!ex->t.hdr_done)
@@ -548,21 +581,22 @@ void lb_h2_request_ready(h2_stream *st) {
   }
   uint64_t length = hd->content_length;
   int has_length = hd->has_length;
-  if (!has_length && st->body_eof) { /* no body, or all of it here (buffered, see on_data) */
+  /* Without content-length: a body that did not end within the buffer (it filled), or one that
+   * ended with trailer fields to forward, goes chunked, the rest streaming through as it comes;
+   * else all of it is here (or none) and goes with its length (h2_conn.c's on_data_chunk). */
+  if (!has_length && !st->ws && ex->method != HTTP_CONNECT && (!st->body_eof || st->rtrl.kept)) {
+    ex->chunk_body = 1;
+    if (st->rtrl.kept) {
+      ex->chunks.trailers = st->rtrl.buf;
+      ex->chunks.trailers_len = (uint32_t)st->rtrl.len;
+    }
+  } else if (!has_length && st->body_eof) {
     has_length = st->body_len > 0;
     length = st->body_len;
   }
-  ex->req_framing = lb_request_framing(0, has_length, length);
-  for (uint32_t i = 0; i < hd->nhdrs && cfg->request_id; i++) {
-    const lb_header *f = &hd->hdrs[i];
-    if (LB_HEADER_IS(f->name, f->name_len, "x-request-id") &&
-        lb_request_id_valid(f->value, f->value_len)) {
-      memcpy(ex->reqid, f->value, f->value_len);
-      ex->reqid_len = f->value_len;
-      ex->reqid[ex->reqid_len] = 0;
-      break;
-    }
-  }
+  ex->req_framing = lb_request_framing(ex->chunk_body, has_length, length);
+  if (!ex->reqid_len)
+    take_request_id(st);
   ex->reqid_due = !ex->reqid_len;
   if (cfg->request_id)
     lb_exchange_request_id(ex);

@@ -1,11 +1,13 @@
-/* The HTTP/2 connection's shared state (h2_conn.c) and its streams (h2_stream.c): internal to
- * those two files. A stream is one exchange; it reaches its connection only through the
- * `schedule` pointer, so the arrow points from h2_conn.c to h2_stream.c alone. */
+/* The HTTP/2 connection's shared state (h2_conn.c) and its streams (h2_stream.c, a request body
+ * without content-length and its trailers in h2_body.c): internal to those files. A stream is
+ * one exchange; it reaches its connection only through the `schedule` pointer, so the arrows
+ * point from h2_conn.c to the stream's files alone (and from h2_body.c to h2_stream.c). */
 #ifndef JOURNEY_LB_H2_STREAM_H
 #define JOURNEY_LB_H2_STREAM_H
 
 #include "lb/proxy/client_conn.h"
 #include "lb/http/h2.h"
+#include "lb/http/h2_trailers.h"
 #include "lb/http/h2_mem.h"
 #include "common/ws_accept.h"
 
@@ -38,6 +40,10 @@ typedef struct h2_stream {
   lb_h2_head head;
   char *body;           /* request body bytes not yet taken by the backend */
   size_t body_off, body_len;
+  uint64_t body_total;     /* body bytes received without a content-length (max-body-size) */
+  lb_h2_req_trailers rtrl; /* the request's trailer section (buf malloc'd when one comes) */
+  char *resp_conn;         /* the fields a chunked response's Connection names (malloc'd, rare) */
+  size_t resp_conn_len;
   uv_buf_t slices[4];   /* response body bytes handed by the exchange, not yet framed */
   unsigned nslices, slice_i;
   size_t slice_off;
@@ -118,7 +124,19 @@ int lb_h2_ws_fields(h2_stream *st, const lb_response_view *v, const lb_response_
                     nghttp2_nv *nva, size_t max, char *scratch, size_t cap);
 /* A tunnel's client has ended its stream: FIN to the backend once all it sent is written. */
 void lb_h2_tunnel_input_end(h2_stream *st);
+/* A field of the request's trailer section (HEADERS after DATA, h2_conn.c's on_header): 0, or
+ * -1 out of memory (the stream is reset). */
+int lb_h2_request_trailer(h2_stream *st, const uint8_t *name, size_t nl, const uint8_t *value,
+                          size_t vl);
+/* The trailer section is whole (END_STREAM): 0 and the body goes on to its end, or -1 when it
+ * was over the limits (the stream has its 431, or its reset). */
+int lb_h2_request_trailers_end(h2_stream *st);
+/* A request without content-length whose body passed max-body-size: 413 (its exchange, if it
+ * runs, cancelled, as for HTTP/1.1). */
+void lb_h2_body_too_large(h2_stream *st);
 /* A local answer on the stream (also the exchange's `local` op). */
 void lb_h2_local(h2_stream *st, int status, const char *body, const char *term);
+/* The same before the request went out (the log learns its method). */
+void lb_h2_local_early(h2_stream *st, int status, const char *body, const char *term);
 
 #endif

@@ -10,11 +10,16 @@
  * check on its raw bytes; an extended CONNECT (RFC 8441, offered in the SETTINGS as the LB does)
  * goes as a GET with exactly Upgrade: websocket, Connection: upgrade and the LB's key
  * (lb/http/h2_ws.c); response fields are lowercase, and a 101 becomes a 200 only with the
- * accept of the key. */
+ * accept of the key. A request's trailer section (HEADERS after DATA) goes through
+ * lb_h2_req_trailer_add: every section it keeps is a chunked body's end the strict chunk scanner
+ * (lb/core/chunk_check.c) reads as exactly that end, with no field that must not be a trailer;
+ * a body without content-length is forwarded with Transfer-Encoding: chunked, once. */
+#include "lb/core/chunk_check.h"
 #include "lb/core/request_check.h"
 #include "lb/http/h1.h"
 #include "lb/http/h2.h"
 #include "lb/http/h2_mem.h"
+#include "lb/http/h2_trailers.h"
 #include "lb/http/h2_ws.h"
 
 #include <llhttp.h>
@@ -37,6 +42,8 @@ typedef struct fz_stream {
   char scratch[STAGE + 64];
   lb_header views[MAXF + 5];
   char raw[STAGE + 1024]; /* the forwarded head */
+  lb_h2_req_trailers trl;
+  char trl_buf[3 + LB_H2_REQ_TRAILERS_CAP(STAGE, MAXF) + 2]; /* "0" CRLF, the lines, CRLF */
 } fz_stream;
 
 /* Every stream of one input, freed after the session (nghttp2_session_del calls no callback). */
@@ -50,6 +57,16 @@ static void fail(const char *what) {
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   (void)ud;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
+    fz_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (st) /* a trailer section, as lb/proxy/h2_stream.c keeps it */
+      st->trl = (lb_h2_req_trailers){.buf = st->trl_buf + 3,
+                                     .max_bytes = STAGE,
+                                     .max_fields = MAXF,
+                                     .own = "x-client-cert",
+                                     .own_len = 13};
+    return 0;
+  }
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   fz_stream *st = nall < 256 ? malloc(sizeof *st) : NULL;
@@ -65,7 +82,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
                      const uint8_t *v, size_t vl, uint8_t flags, void *ud) {
   (void)flags, (void)ud;
   fz_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-  if (st && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+  if (st && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
+    if (!nl || n[0] == ':')
+      fail("nghttp2 handed over a pseudo-header in a trailer section");
+    if (!lb_token_valid((const char *)n, nl) || !lb_field_value_valid((const char *)v, vl))
+      fail("nghttp2 handed over a trailer field that is not a valid field");
+    lb_h2_req_trailer_add(&st->trl, (const char *)n, nl, (const char *)v, vl);
+  } else if (st && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     size_t skip = nl && n[0] == ':';
     for (size_t i = skip; i < nl; i++)
       if (n[i] >= 'A' && n[i] <= 'Z')
@@ -107,10 +130,18 @@ static void check_head(fz_stream *st) {
   rh.is_options = st->req.method.value_len == 7 && !memcmp(st->req.method.value, "OPTIONS", 7);
   if (lb_request_check(&rh, &why) != 0)
     return; /* 400/501: nothing is forwarded */
-  lb_request_view rv = {.method = st->req.method.value, .method_len = st->req.method.value_len,
-                        .target = h.target, .target_len = h.target_len, .http_minor = 1,
-                        .headers = h.hdrs, .nheaders = h.nhdrs,
-                        .framing = h.has_length ? LB_FRAME_LENGTH : LB_FRAME_NONE};
+  /* A body without content-length that does not end with the head goes chunked (h2_stream.c). */
+  int chunked = !h.has_length && !st->ended && !ws;
+  lb_request_view rv = {.method = st->req.method.value,
+                        .method_len = st->req.method.value_len,
+                        .target = h.target,
+                        .target_len = h.target_len,
+                        .http_minor = 1,
+                        .headers = h.hdrs,
+                        .nheaders = h.nhdrs,
+                        .framing = h.has_length ? LB_FRAME_LENGTH
+                                   : chunked    ? LB_FRAME_CHUNKED
+                                                : LB_FRAME_NONE};
   lb_forward_info fi = {.client_ip = "192.0.2.1", .proto = "https", .via = "journey-lb"};
   size_t len = lb_rewrite_request(st->raw, sizeof st->raw, &rv, &fi);
   if (!len)
@@ -137,7 +168,7 @@ static void check_head(fz_stream *st) {
                          .nheaders = p.r.nhdrs};
   if (lb_request_check(&raw, &why) != 0)
     fail("the forwarded head fails the HTTP/1 check on its raw bytes");
-  int upgrade = 0, keys = 0;
+  int upgrade = 0, keys = 0, te = 0;
   for (uint32_t i = 0; i < p.r.nhdrs; i++) {
     const lb_header *x = &p.r.hdrs[i];
     if (ws && LB_HEADER_IS(x->name, x->name_len, "connection") && x->value_len == 7 &&
@@ -146,6 +177,9 @@ static void check_head(fz_stream *st) {
     else if (ws && LB_HEADER_IS(x->name, x->name_len, "upgrade") && x->value_len == 9 &&
              !memcmp(x->value, "websocket", 9))
       upgrade |= 2;
+    else if (chunked && LB_HEADER_IS(x->name, x->name_len, "transfer-encoding") &&
+             x->value_len == 7 && !memcmp(x->value, "chunked", 7) && !te++)
+      continue;
     else if (LB_HEADER_IS(x->name, x->name_len, "connection") ||
              LB_HEADER_IS(x->name, x->name_len, "transfer-encoding") ||
              LB_HEADER_IS(x->name, x->name_len, "upgrade"))
@@ -160,10 +194,48 @@ static void check_head(fz_stream *st) {
   }
   if (ws && (upgrade != 3 || !keys))
     fail("an extended CONNECT went without Upgrade, Connection or the LB's key");
+  if (chunked != te)
+    fail("a body without content-length went without Transfer-Encoding: chunked");
+}
+
+/* A trailer section the LB would forward: the end of a chunked body, read back strictly. */
+static void check_trailers(fz_stream *st) {
+  lb_h2_req_trailers *t = &st->trl;
+  if (!t->buf || t->over)
+    return; /* none, or 431 */
+  if (t->len > LB_H2_REQ_TRAILERS_CAP(STAGE, MAXF))
+    fail("a trailer section past its buffer");
+  memcpy(st->trl_buf, "0\r\n", 3);
+  memcpy(t->buf + t->len, "\r\n", 2);
+  size_t len = 3 + t->len + 2, used = 0;
+  lb_chunk_scan sc;
+  lb_chunk_scan_init(&sc);
+  const lb_chunk_limits lim = {LB_CHUNK_LINE_MAX, (uint32_t)LB_H2_REQ_TRAILERS_CAP(STAGE, MAXF),
+                               MAXF};
+  const char *why = NULL;
+  if (lb_chunk_scan_feed(&sc, &lim, st->trl_buf, len, &used, &why) != 1 || used != len)
+    fail("a forwarded trailer section is not exactly a chunked body's end");
+  for (const char *p = t->buf, *end = t->buf + t->len; p < end;) {
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!colon || !eol || colon > eol)
+      fail("a trailer line without its colon");
+    if (!lb_h2_trailer_allowed(p, (size_t)(colon - p)) ||
+        LB_HEADER_IS(p, (size_t)(colon - p), "x-forwarded-for") ||
+        LB_HEADER_IS(p, (size_t)(colon - p), "x-client-cert"))
+      fail("a field that must not be a trailer was kept");
+    p = eol + 1;
+  }
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   (void)ud;
+  if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
+    fz_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (st)
+      check_trailers(st);
+    return 0;
+  }
   if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
     return 0;
   fz_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);

@@ -242,4 +242,11 @@ put("fuzz_lb_h2", "ws-connect-bad", h2_settings +
     h2_frame(1, 4, 5, hpack_literal(WS_REQ[:1] + [(b":protocol", b"h2c")] + WS_REQ[2:])) +
     h2_frame(1, 5, 7, hpack_literal(WS_REQ)) +                                      # ended
     h2_frame(1, 4, 9, hpack_literal(WS_REQ[:1] + WS_REQ[4:5])))                     # plain CONNECT
+POST_NO_LENGTH = [(b":method", b"POST")] + H2_REQ[1:]
+put("fuzz_lb_h2", "post-trailers", h2_settings + h2_frame(1, 4, 1, hpack_literal(POST_NO_LENGTH)) +
+    h2_frame(0, 0, 1, b"hello") + h2_frame(1, 5, 1, hpack_literal(
+        [(b"x-checksum", b"abc"), (b"host", b"evil.example"), (b"x-forwarded-for", b"6.6.6.6"),
+         (b"grpc-status", b"0")])))
+put("fuzz_lb_h2", "post-long", h2_settings + h2_frame(1, 4, 1, hpack_literal(POST_NO_LENGTH)) +
+    b"".join(h2_frame(0, 0, 1, bytes([i]) * 16000) for i in range(4)) + h2_frame(0, 1, 1, b"end"))
 print("seeds written")

@@ -10,10 +10,14 @@ endif()
 # HTTP/2 response bodies byte for byte (tests/integration/test_lb_h2_bodies.py): 1 MiB through a
 # small stream window with a stalled reader, chunked and in pieces; HEAD, 204, 304, empty chunked;
 # a chunked response's trailers as a last HEADERS frame (forbidden ones dropped, oversized: reset);
-# a backend gone mid-body while the DATA waits for a stalled client.
+# a backend gone mid-body while the DATA waits for a stalled client. Request bodies without
+# content-length: streamed chunked to a recording backend (also from curl -T -), request trailers
+# in the chunked trailer section, a backend that stops reading (flow control holds the client),
+# one that dies mid-body (502, sent once), max-body-size (413) and a stalled body (408).
 if(TARGET journey-lb AND TARGET journey-backend)
   journey_lb_cases(integration.h2_bodies. test_lb_h2_bodies.py ${JOURNEY_DEBIAN_PYTHON} 600
-    CASES windows empty trailers abort)
+    CASES windows empty trailers abort stream req_trailers slow backend_dies max_body
+          body_timeout)
 endif()
 
 # HPACK of the responses with journey-lb's own fields on (tests/integration/test_lb_h2_hpack.py):

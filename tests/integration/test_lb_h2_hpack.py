@@ -16,7 +16,8 @@ Cases:
          refer to), and stays the same from the second response on (a value that never repeats
          would be one more entry per response).
   local  answers made by the LB itself (503: its only backend is down): X-Request-Id and
-         Server-Timing never indexed, the table unchanged from one answer to the next.
+         Server-Timing never indexed, the table unchanged from one answer to the next; a 501
+         for a method over 64 characters (answered before any routing) has its X-Request-Id too.
 
 usage: test_lb_h2_hpack.py --lb PATH --backend PATH --certs DIR --case NAME
 """
@@ -193,6 +194,13 @@ def case_local():
         tables.append(c.table())
         check_table(tables[-1], f"after answer {i}")
     check(all(t == tables[1] for t in tables[1:]), f"the dynamic table changed: {tables}")
+    # answered before the request goes anywhere (a method over 64 characters): its id too
+    fields, body = c.get("/x/m", method="M" * 70)
+    names = [n for n, _, _ in fields]
+    rid = dict((n, v) for n, v, _ in fields).get("x-request-id", "")
+    check(fields[0][:2] == (":status", "501") and len(rid) == 36,
+          f"501 for an over-long method: fields {names}, x-request-id {rid!r}")
+    check_never(fields, "the 501")
 
 
 CASES = {k[5:]: v for k, v in globals().items() if k.startswith("case_")}

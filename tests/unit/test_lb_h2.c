@@ -13,6 +13,8 @@
 
 #include "lb/http/h1.h"
 #include "lb/http/h2.h"
+#include "lb/http/chunk_out.h"
+#include "lb/core/chunk_check.h"
 #include "lb/http/h2_trailers.h"
 
 typedef struct req {
@@ -278,7 +280,7 @@ static void response_trailers(void **state) {
     assert_int_equal(parse_trailers(msg, step, &t), HPE_PAUSED); /* the message is whole */
     assert_int_equal(t.n, 7);
     nghttp2_nv nva[8];
-    size_t k = lb_h2_trailer_fields(t.f, t.n, nva);
+    size_t k = lb_h2_trailer_fields(t.f, t.n, NULL, 0, nva);
     const char *want[][2] = {{"X-Checksum", "f00d"}, {"Server-Timing", "db;dur=5"},
                              {"X-Empty", ""}};
     assert_int_equal(k, 3);
@@ -338,7 +340,7 @@ static void response_trailers_lent(void **state) {
     assert_int_equal(lazy_calls, 1);
     const char *want[][2] = {{"X-A", "1"}, {"X-B", "2"}};
     nghttp2_nv nva[2];
-    assert_int_equal(lb_h2_trailer_fields(t.f, t.n, nva), 2);
+    assert_int_equal(lb_h2_trailer_fields(t.f, t.n, NULL, 0, nva), 2);
     assert_fields(nva, want, 2);
     /* No storage to be had: the message still ends whole, its trailers not kept. */
     lazy_calls = 0;
@@ -350,8 +352,110 @@ static void response_trailers_lent(void **state) {
   }
 }
 
+/* The fields a response's Connection names are no trailers either (RFC 9110 section 7.6.1). */
+static void response_trailers_connection(void **state) {
+  (void)state;
+  const lb_header h[] = {{"Connection", "keep-alive, X-Hop", 10, 17},
+                         {"content-type", "text/plain", 12, 10},
+                         {"connection", " close ,x-two", 10, 13}};
+  char names[64];
+  assert_int_equal(lb_h2_trailer_conn_names(h, 3, NULL, 0), 11);
+  assert_int_equal(lb_h2_trailer_conn_names(h, 3, names, sizeof names), 11);
+  assert_memory_equal(names, "X-Hop,x-two", 11);
+  assert_int_equal(lb_h2_trailer_conn_names(h, 2, NULL, 0), 5);
+  assert_int_equal(lb_h2_trailer_conn_names(&h[1], 1, NULL, 0), 0); /* none: nothing kept */
+  const lb_header keep_alive_only[] = {{"connection", "keep-alive, close", 10, 17}};
+  assert_int_equal(lb_h2_trailer_conn_names(keep_alive_only, 1, NULL, 0), 0);
+  const lb_header t[] = {{"x-hop", "1", 5, 1},
+                         {"X-Two", "2", 5, 1},
+                         {"x-hop2", "3", 6, 1},
+                         {"grpc-status", "0", 11, 1}};
+  nghttp2_nv nva[4];
+  const char *want[][2] = {{"x-hop2", "3"}, {"grpc-status", "0"}};
+  assert_int_equal(lb_h2_trailer_fields(t, 4, names, 11, nva), 2);
+  assert_fields(nva, want, 2);
+  assert_int_equal(lb_token_listed("a, b ,c", 7, "B", 1), 1);
+  assert_int_equal(lb_token_listed("a, bb", 5, "b", 1), 0);
+  assert_int_equal(lb_token_listed("", 0, "", 0), 0);
+}
+
+/* A request's trailer section as the chunked body's last lines: the fields that may be trailers
+ * in order, the others and journey-lb's own dropped, all of them counted against the limits. */
+static void request_trailers(void **state) {
+  (void)state;
+  char buf[LB_H2_REQ_TRAILERS_CAP(80, 6)];
+  lb_h2_req_trailers t = {
+      .buf = buf, .max_bytes = 80, .max_fields = 6, .own = "X-Client-Cert", .own_len = 13};
+  assert_int_equal(lb_h2_req_trailer_add(&t, "x-checksum", 10, "abc", 3), 1);
+  assert_int_equal(lb_h2_req_trailer_add(&t, "host", 4, "evil", 4), 0);
+  assert_int_equal(lb_h2_req_trailer_add(&t, "x-forwarded-for", 15, "6.6.6.6", 7), 0);
+  assert_int_equal(lb_h2_req_trailer_add(&t, "x-client-cert", 13, "CN=me", 5), 0);
+  assert_int_equal(lb_h2_req_trailer_add(&t, "x-empty", 7, "", 0), 1);
+  const char want[] = "x-checksum: abc\r\nx-empty: \r\n";
+  assert_int_equal(t.len, sizeof want - 1);
+  assert_memory_equal(buf, want, sizeof want - 1);
+  assert_int_equal(t.kept, 2);
+  assert_int_equal(t.bytes, 10 + 3 + 4 + 4 + 15 + 7 + 13 + 5 + 7);
+  /* 68 bytes of names and values so far, 23 more would pass 80: refused, and from then on. */
+  assert_int_equal(lb_h2_req_trailer_add(&t, "x-a", 3, "bbbbbbbbbbbbbbbbbbbb", 20), -1);
+  assert_true(t.over);
+  assert_int_equal(lb_h2_req_trailer_add(&t, "x", 1, "", 0), -1);
+  /* The field count (max-headers), kept or not. */
+  t = (lb_h2_req_trailers){.buf = buf, .max_bytes = 64, .max_fields = 2};
+  assert_int_equal(lb_h2_req_trailer_add(&t, "te", 2, "trailers", 8), 0);
+  assert_int_equal(lb_h2_req_trailer_add(&t, "x-a", 3, "1", 1), 1);
+  assert_int_equal(lb_h2_req_trailer_add(&t, "x-b", 3, "2", 1), -1);
+  /* Exactly at the byte limit: kept, within the buffer's bound. */
+  char big[64];
+  memset(big, 'v', sizeof big);
+  t = (lb_h2_req_trailers){.buf = buf, .max_bytes = 64, .max_fields = 1};
+  assert_int_equal(lb_h2_req_trailer_add(&t, "x-big", 5, big, 59), 1);
+  assert_int_equal(t.len, 5 + 59 + 4);
+  assert_true(t.len <= LB_H2_REQ_TRAILERS_CAP(64, 1));
+  assert_true(t.len <= sizeof buf);
+}
+
+/* A body sent chunked by the LB: the pieces of each write, the end once, trailers in it. */
+static void chunk_out(void **state) {
+  (void)state;
+  uv_buf_t b[LB_CHUNK_OUT_PIECES];
+  char all[256];
+  size_t len = 0;
+  lb_chunk_out c = {.trailers = "x-sum: 1\r\n", .trailers_len = 10};
+  unsigned n = lb_chunk_out_pieces(&c, b, "hello, chunks!!!", 16, 0);
+  assert_int_equal(n, 3);
+  for (unsigned i = 0; i < n; i++, len += b[i - 1].len)
+    memcpy(all + len, b[i].base, b[i].len);
+  assert_int_equal(lb_chunk_out_pieces(&c, b, NULL, 0, 0), 0); /* nothing yet: no piece */
+  n = lb_chunk_out_pieces(&c, b, "abc", 3, 1);
+  assert_int_equal(n, 6);
+  assert_true(c.ended);
+  for (unsigned i = 0; i < n; i++, len += b[i - 1].len)
+    memcpy(all + len, b[i].base, b[i].len);
+  const char want[] = "10\r\nhello, chunks!!!\r\n3\r\nabc\r\n0\r\nx-sum: 1\r\n\r\n";
+  assert_int_equal(len, sizeof want - 1);
+  assert_memory_equal(all, want, len);
+  assert_int_equal(lb_chunk_out_pieces(&c, b, NULL, 0, 1), 0); /* the end goes once */
+  /* Read back by the strict chunk scanner as exactly one body's end. */
+  lb_chunk_scan sc;
+  lb_chunk_scan_init(&sc);
+  const lb_chunk_limits lim = {LB_CHUNK_LINE_MAX, 64, 4};
+  size_t used;
+  const char *why;
+  assert_int_equal(lb_chunk_scan_feed(&sc, &lim, all, len, &used, &why), 1);
+  assert_int_equal(used, len);
+  /* No trailers, the end alone. */
+  c = (lb_chunk_out){0};
+  assert_int_equal(lb_chunk_out_pieces(&c, b, NULL, 0, 1), 2);
+  assert_memory_equal(b[0].base, "0\r\n", 3);
+  assert_memory_equal(b[1].base, "\r\n", 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(chunk_out),
+      cmocka_unit_test(response_trailers_connection),
+      cmocka_unit_test(request_trailers),
       cmocka_unit_test(request_head),
       cmocka_unit_test(request_length_and_limits),
       cmocka_unit_test(response_fields),
