@@ -139,13 +139,16 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
     st->headers_done = 1;
     if (eos)
       st->body_eof = 1;
-    /* Without content-length a body is gathered first: one that ends within the buffer goes
-     * with its length, else chunked once the buffer fills (on_data_chunk); an extended
-     * CONNECT's bytes are a tunnel's, after the backend's answer. */
+    /* Without content-length a body is gathered first: one that ends within the buffer and
+     * LB_H2_GATHER_MS goes with its length, else chunked once the buffer fills (on_data_chunk)
+     * or the window is over (on_idle_timer); an extended CONNECT's bytes are a tunnel's, after
+     * the backend's answer. */
     int wait = !eos && !st->req.too_large && !st->req.too_many && !st->req.has_length &&
                !st->req.protocol.name && !is_connect(&st->req);
     if (!wait)
       lb_h2_request_ready(st);
+    else
+      st->gather_due = uv_now(h->c->timer.loop) + LB_H2_GATHER_MS; /* armed by the pump */
     return 0;
   }
   /* The body ends with a DATA frame's END_STREAM or with trailers (HEADERS after DATA: kept
@@ -334,25 +337,32 @@ static int tunnels_only(const h2_conn *h) {
   return h->streams != NULL;
 }
 
-/* 1 while a stream gathers a body without content-length before its request goes out (its
- * exchange, which would time the body, has not started). */
-static int gathering(const h2_conn *h) {
+/* While a stream gathers a body without content-length before its request goes out (its
+ * exchange, which would time the body, has not started): the earliest end of such a stream's
+ * gather window (loop time, ms); else 0. */
+static uint64_t gathering(const h2_conn *h) {
+  uint64_t due = 0;
   for (const h2_stream *st = h->streams; st; st = st->next)
-    if (st->headers_done && !st->dispatched && !st->finished)
-      return 1;
-  return 0;
+    if (st->headers_done && !st->dispatched && !st->finished && (!due || st->gather_due < due))
+      due = st->gather_due;
+  return due;
 }
 
-/* A body being gathered: the body timeout (moved by every read, as for HTTP/1.1); no stream:
+/* A body being gathered: the end of its gather window, or the body timeout if that comes first
+ * (moved by every read, as for HTTP/1.1); no stream:
  * the idle timeout, in two steps (LB_H2_RELEASE_MS, the session's pages and OpenSSL's buffers
  * go back; then the rest); streams whose heads are not whole yet (a slow or stalled header
  * block): the header timeout; only WebSocket tunnels: LB_H2_RELEASE_MS, the buffers go back
  * (the tunnels time themselves); else none (the exchanges time themselves). */
 static void arm_idle(h2_conn *h) {
   const lb_config *cfg = &rt_of(h)->cfg;
-  if (gathering(h))
-    lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, cfg->client_body_timeout);
-  else if (busy(h)) {
+  uint64_t gather = gathering(h);
+  if (gather) {
+    uint64_t now = uv_now(h->c->timer.loop), ms = gather > now ? gather - now : 0;
+    h->body_due = now + cfg->client_body_timeout;
+    lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer,
+                    ms < cfg->client_body_timeout ? ms : cfg->client_body_timeout);
+  } else if (busy(h)) {
     if (!h->released && tunnels_only(h)) /* a request's stream says no at once */
       lb_deadline_set(&h->c->timer, &h->c->dl, on_idle_timer, LB_H2_RELEASE_MS);
     else
@@ -385,13 +395,19 @@ static void on_idle_timer(uv_timer_t *t) {
   if (!lb_deadline_reached(t, &c->dl) || !c->h2)
     return;
   h2_conn *h = c->h2;
-  if (gathering(h)) { /* the client's body stopped: 408 on its stream, the connection goes on */
-    for (h2_stream *st = h->streams; st; st = st->next)
-      if (st->headers_done && !st->dispatched && !st->finished) {
-        jc_log(JC_LOG_INFO, "h2 stream %d from %s: no request body bytes for %u ms: 408",
-               st->id, c->peer, (unsigned)rt_of(h)->cfg.client_body_timeout);
+  if (gathering(h)) {
+    uint64_t now = uv_now(t->loop);
+    for (h2_stream *st = h->streams; st; st = st->next) {
+      if (!st->headers_done || st->dispatched || st->finished)
+        continue;
+      if (now >= st->gather_due) /* still coming: chunked with what came, the rest as it comes */
+        lb_h2_request_ready(st);
+      else if (now >= h->body_due) { /* stopped: 408 on its stream, the connection goes on */
+        jc_log(JC_LOG_INFO, "h2 stream %d from %s: no request body bytes for %u ms: 408", st->id,
+               c->peer, (unsigned)rt_of(h)->cfg.client_body_timeout);
         lb_h2_local_early(st, 408, "request body not received in time", "client-body-timeout");
       }
+    }
     schedule(h);
     return;
   }

@@ -581,9 +581,10 @@ void lb_h2_request_ready(h2_stream *st) {
   }
   uint64_t length = hd->content_length;
   int has_length = hd->has_length;
-  /* Without content-length: a body that did not end within the buffer (it filled), or one that
-   * ended with trailer fields to forward, goes chunked, the rest streaming through as it comes;
-   * else all of it is here (or none) and goes with its length (h2_conn.c's on_data_chunk). */
+  /* Without content-length: a body that did not end within the buffer (it filled) or the gather
+   * window (LB_H2_GATHER_MS), or one that ended with trailer fields to forward, goes chunked,
+   * the rest streaming through as it comes; else all of it is here (or none) and goes with its
+   * length (h2_conn.c's on_data_chunk and on_idle_timer). */
   if (!has_length && !st->ws && ex->method != HTTP_CONNECT && (!st->body_eof || st->rtrl.kept)) {
     ex->chunk_body = 1;
     if (st->rtrl.kept) {

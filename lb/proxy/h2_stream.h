@@ -21,6 +21,12 @@
 #define LB_H2_MAX_STREAMS 100
 #define LB_H2_RESETS_PER_SEC 100  /* client resets in a second before GOAWAY ENHANCE_YOUR_CALM */
 #define LB_H2_RELEASE_MS 250      /* idle this long: the session's frame buffer pages go back */
+/* A request body without content-length is gathered this long after its HEADERS (or until it
+ * ends, or fills the buffer): one that ends meanwhile goes with a Content-Length; one still
+ * coming is a slow producer's (a client stream, a pipe): it goes chunked, each DATA frame
+ * forwarded as it comes. Long enough for a body sent at once to arrive whole (its frames
+ * follow the HEADERS in the same flight), short enough to go unnoticed by a streaming client. */
+#define LB_H2_GATHER_MS 50
 /* A request head's longest HTTP/1.1 form (lb_h2_req_head's cap), its fields' bytes being within
  * max-header-size: the request line and the lines' punctuation besides. */
 #define LB_H2_HEAD_MAX(cfg) ((size_t)(cfg)->max_header_size + 64)
@@ -41,6 +47,7 @@ typedef struct h2_stream {
   char *body;           /* request body bytes not yet taken by the backend */
   size_t body_off, body_len;
   uint64_t body_total;     /* body bytes received without a content-length (max-body-size) */
+  uint64_t gather_due;     /* loop time (ms) its body stops being gathered (LB_H2_GATHER_MS) */
   lb_h2_req_trailers rtrl; /* the request's trailer section (buf malloc'd when one comes) */
   char *resp_conn;         /* the fields a chunked response's Connection names (malloc'd, rare) */
   size_t resp_conn_len;
@@ -77,6 +84,7 @@ struct h2_conn {
   lb_deferred pump_d;
   uint64_t reset_window_start;
   uint32_t resets_in_window;
+  uint64_t body_due;      /* loop time (ms) a gathered body that got no byte meanwhile times out */
   uint32_t nstreams;
   size_t block_bytes;     /* the header list being decoded, as RFC 9113 counts it (+32 a field) */
   int32_t max_stream_id;  /* the highest client stream id seen in HEADERS */

@@ -13,11 +13,12 @@ endif()
 # a backend gone mid-body while the DATA waits for a stalled client. Request bodies without
 # content-length: streamed chunked to a recording backend (also from curl -T -), request trailers
 # in the chunked trailer section, a backend that stops reading (flow control holds the client),
-# one that dies mid-body (502, sent once), max-body-size (413) and a stalled body (408).
+# one that dies mid-body (502, sent once), max-body-size (413), a stalled body (408), and a slow
+# producer's small DATA frames each at the backend before the next is sent (the gather window).
 if(TARGET journey-lb AND TARGET journey-backend)
   journey_lb_cases(integration.h2_bodies. test_lb_h2_bodies.py ${JOURNEY_DEBIAN_PYTHON} 600
     CASES windows empty trailers abort stream req_trailers slow backend_dies max_body
-          body_timeout)
+          body_timeout trickle)
 endif()
 
 # HPACK of the responses with journey-lb's own fields on (tests/integration/test_lb_h2_hpack.py):

@@ -55,6 +55,11 @@ backend that records every byte it reads (Recorder):
            ended; 150 kB goes through; HTTP/1.1 chunked gets 413 as well.
   body_timeout  a streaming body that stalls after 100 kB: 408 after client-body-timeout, the
            backend's request cancelled (its connection closed without the last chunk).
+  trickle  a slow producer: HEADERS, then 10 small DATA frames 300 ms apart (2.7 s, with
+           client-body-timeout 1s): each piece is at the backend as a chunk before the next is
+           sent (the request went out chunked at the gather window, not when the body ended),
+           the response 200 with the whole body at the backend; 3 000 bytes sent at once still go
+           with a Content-Length; a trickle that stops gets 408 after client-body-timeout.
 
 usage: test_lb_h2_bodies.py --lb PATH --backend PATH --certs DIR --case NAME
 """
@@ -829,6 +834,84 @@ def case_body_timeout():
     check(b"transfer-encoding: chunked" in raw.lower() and not raw.endswith(b"0\r\n\r\n"),
           "the stalled request was not streaming, or was ended as if whole")
     print(f"a streaming body stalled after 100 kB: 408 after {took:.1f} s, the backend's request closed")
+    rec.close()
+
+
+def case_trickle():
+    rec = Recorder()
+    lb = lb_for(rec, flags=("--client-body-timeout", "1s"))
+    c = Client(lb.https)
+    import h2.events
+    sid = c.c.get_next_available_stream_id()
+    c.c.send_headers(sid, [(":method", "POST"), (":scheme", "https"), (":path", "/trickle"),
+                           (":authority", HOST)])
+    c.s.sendall(c.c.data_to_send())
+    pieces = [b"tick %d %s\n" % (i, b"x" * (i * 7)) for i in range(10)]
+    t0, lags = time.monotonic(), []
+    def raw(path=b"/trickle"):  # the connection that carries the request (not a health check's)
+        return next((bytes(r["raw"]) for r in reversed(rec.conns)
+                     if b" " + path + b" HTTP/1.1" in r["raw"]), b"")
+    for i, p in enumerate(pieces):
+        time.sleep(max(0.0, t0 + 0.3 * i - time.monotonic()))
+        c.c.send_data(sid, p, end_stream=i == len(pieces) - 1)
+        c.s.sendall(c.c.data_to_send())
+        sent = time.monotonic()
+        if i == len(pieces) - 1:
+            break
+        chunk = b"%x\r\n%s\r\n" % (len(p), p)  # this piece, as a chunk of its own
+        arrived = loopback.wait_until(lambda: chunk in raw(), 0.28, step=0.005)
+        check(arrived, f"piece {i} of {len(pieces)} not at the backend {time.monotonic() - sent:.2f} s "
+              f"after it was sent ({len(pieces) - 1 - i} still to come): the backend read {raw()[-200:]!r}")
+        lags.append(time.monotonic() - sent)
+    head = rec.heads[0]
+    check("transfer-encoding: chunked" in [l.lower() for l in head] and
+          "content-length" not in head_fields(head), f"trickled body: forwarded head {head}")
+    hdrs, got, done = {}, bytearray(), False
+    while not done:
+        data = c.s.recv(65536)
+        check(data, "the LB closed the connection")
+        for ev in c.c.receive_data(data):
+            if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                hdrs = dict(ev.headers)
+            elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                got += ev.data
+                c.c.acknowledge_received_data(ev.flow_controlled_length, sid)
+            elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                done = True
+            elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                check(False, f"the LB ended the stream or the connection: {ev}")
+        c.s.sendall(c.c.data_to_send())
+    took = time.monotonic() - t0
+    sha, framing, _ = answer_of(bytes(got))
+    check(hdrs.get(":status") == "200" and framing == "chunked" and
+          sha == hashlib.sha256(b"".join(pieces)).hexdigest(),
+          f"trickled body over {took:.1f} s (client-body-timeout 1s): {hdrs.get(':status')}, "
+          f"the backend read {framing}, sha256 {sha}")
+    check(rec.raws[-1].endswith(b"\r\n0\r\n\r\n"), "trickled body: not ended by the last-chunk")
+    # A body that ends at once (HEADERS, then its DATA in another write) still has its length.
+    small = random_body(3000, 10)
+    h, b, reset, _ = upload(c, small, frame=1000)
+    sha, framing, _ = answer_of(b)
+    check(h.get(":status") == "200" and framing == "length" and sha == hashlib.sha256(small).hexdigest()
+          and "content-length: 3000" in [l.lower() for l in rec.heads[-1]],
+          f"3 000 bytes at once without content-length: {h}, forwarded {framing}, head {rec.heads[-1]}")
+    # A trickle that stops: 408 after client-body-timeout, the backend's request cancelled.
+    c2 = Client(lb.https)
+    t1 = time.monotonic()
+    stopped = random_body(1000, 11)
+    h, b, reset, _ = upload(c2, stopped, frame=100, stall_after=200, path="/stopped")
+    stalled = time.monotonic() - t1
+    check(h.get(":status") == "408" and 0.9 < stalled < 5, f"a trickle that stops after 200 bytes: "
+          f"{h.get(':status')} after {stalled:.1f} s")
+    loopback.wait_for("the stalled request's backend connection closed",
+                      lambda: any(r["eof"] and b"POST /stopped " in r["raw"] for r in rec.conns), 5)
+    last = raw(b"/stopped")
+    check(b"transfer-encoding: chunked" in last.lower() and stopped[:100] in last and
+          not last.endswith(b"0\r\n\r\n"), f"the stalled trickle at the backend: {last[-120:]!r}")
+    print(f"10 pieces 300 ms apart over {took:.1f} s (client-body-timeout 1s): each at the backend "
+          f"{lags[0] * 1000:.0f} ms (the first) and {max(lags[1:]) * 1000:.0f} ms at most after it was "
+          f"sent, chunked, whole, 200; 3 000 bytes at "
+          f"once: with its length; a trickle that stops: 408 after {stalled:.1f} s")
     rec.close()
 
 
