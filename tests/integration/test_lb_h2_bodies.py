@@ -580,11 +580,12 @@ def lb_rss_kib(lb):
 
 
 def upload(c, body, length=False, trailers=None, frame=16384, path="/upload", stall_after=None,
-           on_blocked=None, validate=True):
+           on_blocked=None, validate=True, paced=None):
     """POST body on a new stream of Client c, DATA frames of `frame` bytes as the windows allow,
     then `trailers` (a HEADERS frame ending the stream) if given. stall_after: stop sending after
     that many bytes (and wait for the answer). on_blocked(sent): called once when the windows have
-    been shut for a second. Returns (headers, response body, reset error code or None, sent)."""
+    been shut for a second. paced(sent): called after each DATA frame, written on its own (it may
+    wait, check). Returns (headers, response body, reset error code or None, sent)."""
     import h2.events, h2.exceptions
     sid = c.c.get_next_available_stream_id()
     h = [(":method", "POST"), (":scheme", "https"), (":path", path), (":authority", HOST)]
@@ -604,6 +605,9 @@ def upload(c, body, length=False, trailers=None, frame=16384, path="/upload", st
                     break
                 c.c.send_data(sid, body[off:off + w], end_stream=off + w == len(body) and not trailers)
                 off += w
+                if paced:
+                    c.s.sendall(c.c.data_to_send())
+                    paced(off)
             if off == len(body) and not sent_trailers:
                 if not validate:
                     c.c.config.validate_outbound_headers = False
@@ -841,52 +845,35 @@ def case_trickle():
     rec = Recorder()
     lb = lb_for(rec, flags=("--client-body-timeout", "1s"))
     c = Client(lb.https)
-    import h2.events
-    sid = c.c.get_next_available_stream_id()
-    c.c.send_headers(sid, [(":method", "POST"), (":scheme", "https"), (":path", "/trickle"),
-                           (":authority", HOST)])
-    c.s.sendall(c.c.data_to_send())
-    pieces = [b"tick %d %s\n" % (i, b"x" * (i * 7)) for i in range(10)]
+    piece, n = 40, 10
+    body = random_body(piece * n, 12)
     t0, lags = time.monotonic(), []
+
     def raw(path=b"/trickle"):  # the connection that carries the request (not a health check's)
         return next((bytes(r["raw"]) for r in reversed(rec.conns)
                      if b" " + path + b" HTTP/1.1" in r["raw"]), b"")
-    for i, p in enumerate(pieces):
-        time.sleep(max(0.0, t0 + 0.3 * i - time.monotonic()))
-        c.c.send_data(sid, p, end_stream=i == len(pieces) - 1)
-        c.s.sendall(c.c.data_to_send())
-        sent = time.monotonic()
-        if i == len(pieces) - 1:
-            break
-        chunk = b"%x\r\n%s\r\n" % (len(p), p)  # this piece, as a chunk of its own
-        arrived = loopback.wait_until(lambda: chunk in raw(), 0.28, step=0.005)
-        check(arrived, f"piece {i} of {len(pieces)} not at the backend {time.monotonic() - sent:.2f} s "
-              f"after it was sent ({len(pieces) - 1 - i} still to come): the backend read {raw()[-200:]!r}")
-        lags.append(time.monotonic() - sent)
+
+    def paced(sent):  # piece i is at the backend, as a chunk of its own, before i+1 is sent
+        i, at = sent // piece - 1, time.monotonic()
+        if i == n - 1:
+            return
+        chunk = b"%x\r\n%s\r\n" % (piece, body[sent - piece:sent])
+        check(loopback.wait_until(lambda: chunk in raw(), 0.28, step=0.005),
+              f"piece {i} of {n} not at the backend {time.monotonic() - at:.2f} s after it was sent "
+              f"({n - 1 - i} still to come): the backend read {raw()[-200:]!r}")
+        lags.append(time.monotonic() - at)
+        time.sleep(max(0.0, t0 + 0.3 * (i + 1) - time.monotonic()))
+
+    h, b, reset, _ = upload(c, body, frame=piece, path="/trickle", paced=paced)
+    took = time.monotonic() - t0
     head = rec.heads[0]
     check("transfer-encoding: chunked" in [l.lower() for l in head] and
           "content-length" not in head_fields(head), f"trickled body: forwarded head {head}")
-    hdrs, got, done = {}, bytearray(), False
-    while not done:
-        data = c.s.recv(65536)
-        check(data, "the LB closed the connection")
-        for ev in c.c.receive_data(data):
-            if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
-                hdrs = dict(ev.headers)
-            elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
-                got += ev.data
-                c.c.acknowledge_received_data(ev.flow_controlled_length, sid)
-            elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
-                done = True
-            elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
-                check(False, f"the LB ended the stream or the connection: {ev}")
-        c.s.sendall(c.c.data_to_send())
-    took = time.monotonic() - t0
-    sha, framing, _ = answer_of(bytes(got))
-    check(hdrs.get(":status") == "200" and framing == "chunked" and
-          sha == hashlib.sha256(b"".join(pieces)).hexdigest(),
-          f"trickled body over {took:.1f} s (client-body-timeout 1s): {hdrs.get(':status')}, "
-          f"the backend read {framing}, sha256 {sha}")
+    sha, framing, _ = answer_of(b)
+    check(h.get(":status") == "200" and reset is None and framing == "chunked" and
+          sha == hashlib.sha256(body).hexdigest(),
+          f"trickled body over {took:.1f} s (client-body-timeout 1s): {h.get(':status')}, reset "
+          f"{reset}, the backend read {framing}, sha256 {sha}")
     check(rec.raws[-1].endswith(b"\r\n0\r\n\r\n"), "trickled body: not ended by the last-chunk")
     # A body that ends at once (HEADERS, then its DATA in another write) still has its length.
     small = random_body(3000, 10)
