@@ -22,7 +22,6 @@ answered into the DOM; the test reads the DOM (--dump-dom) and checks, for each 
 usage: test_lb_h2_browser_upload.py --target journey|haproxy|nginx --certs DIR [--lb PATH]
                                     [--artifacts DIR]   (keeps the net log and the page there)
 """
-import argparse
 import hashlib
 import html
 import http.server
@@ -38,7 +37,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loopback import TMP, check, free_port, run_case, wait_port  # noqa: E402
 from h2_peers import HOST, TARGETS, start_target  # noqa: E402
-from test_lb_h2_browser import chromium_args, netlog_events  # noqa: E402
+from test_lb_h2_browser import browser_test_args, chromium_args, netlog_events  # noqa: E402
 
 A = None
 # name: (bytes, piece size, generator seed)
@@ -307,12 +306,5 @@ def case_upload():
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--target", choices=TARGETS, default="journey")
-    ap.add_argument("--lb", help="journey-lb's binary (--target journey)")
-    ap.add_argument("--certs", required=True)
-    ap.add_argument("--artifacts", help="keep the net log and the page here")
-    A = ap.parse_args()
-    if A.target == "journey" and not A.lb:
-        ap.error("--target journey needs --lb PATH")
+    A = browser_test_args(__doc__, backend=False)
     run_case(case_upload)
