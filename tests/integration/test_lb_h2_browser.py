@@ -104,14 +104,22 @@ def case_chromium():
           f"{sent[0]} answered 200; the page shows the backend's JSON ({len(dom)} bytes of DOM)")
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def browser_test_args(doc, backend=True):
+    """The flags of a browser test script: --target, --lb (needed for journey), --backend
+    (journey-backend, when the script uses it), --certs, --artifacts."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--target", choices=TARGETS, default="journey")
     ap.add_argument("--lb", help="journey-lb's binary (--target journey)")
-    ap.add_argument("--backend", required=True)
+    if backend:
+        ap.add_argument("--backend", required=True)
     ap.add_argument("--certs", required=True)
     ap.add_argument("--artifacts", help="keep the net log and the page here")
-    A = ap.parse_args()
-    if A.target == "journey" and not A.lb:
+    args = ap.parse_args()
+    if args.target == "journey" and not args.lb:
         ap.error("--target journey needs --lb PATH")
+    return args
+
+
+if __name__ == "__main__":
+    A = browser_test_args(__doc__)
     run_case(case_chromium)
