@@ -78,7 +78,10 @@ def start_target(target, certs, backends, lb_binary=None, extra=(), name=None):
         ups = "".join(f"    server 127.0.0.1:{p};\n" for _, p in backends)
         temps = "".join(f"  {t}_temp_path {d}/{t};\n" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         with open(os.path.join(d, "nginx.conf"), "w") as f:
-            f.write(f"worker_processes 1; daemon off; pid {d}/nginx.pid;\nerror_log {d}/error.log info;\n"
+            # As root, nginx's workers would run as nobody, who cannot enter the test's 0700
+            # scratch folder to write a request body's temp file (500 on an upload).
+            user = "user root;\n" if os.geteuid() == 0 else ""
+            f.write(user + f"worker_processes 1; daemon off; pid {d}/nginx.pid;\nerror_log {d}/error.log info;\n"
                     "events { worker_connections 2000; }\nhttp {\n  access_log off;\n" + temps +
                     f"  upstream be {{\n{ups}    keepalive 16;\n  }}\n"
                     f"  server {{\n    listen 127.0.0.1:{port} ssl http2;\n"
