@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -51,6 +52,20 @@ def chromium_args(chromium, netlog, certs):
             f"--ignore-certificate-errors-spki-list={spki_hash(cert_paths(certs)[0])}"]
 
 
+def run_chromium(cmd, timeout):
+    """(exit code, or None when Chromium had to be killed at the timeout; its stdout; stderr).
+    Its own session, so that the kill reaches its helper processes too."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        return None, out, err
+
+
 def netlog_events(path):
     """(event type name, source type name, params) of every event in a Chromium net log."""
     with open(path) as f:
@@ -71,15 +86,14 @@ def case_chromium():
     lb = start_target(A.target, A.certs, [("b1", bport)], A.lb)
     netlog = os.path.join(TMP, "netlog.json")
     url = f"https://{HOST}:{lb.port}/my-app/data"
-    r = subprocess.run(chromium_args(chromium, netlog, A.certs) + ["--dump-dom", url],
-                       capture_output=True, text=True, timeout=180)
-    dom = r.stdout
+    code, dom, err = run_chromium(chromium_args(chromium, netlog, A.certs) + ["--dump-dom", url], 180)
     if A.artifacts:
         os.makedirs(A.artifacts, exist_ok=True)
         shutil.copy(netlog, os.path.join(A.artifacts, f"h2-netlog-{A.target}.json"))
         with open(os.path.join(A.artifacts, f"h2-page-{A.target}.html"), "w") as f:
             f.write(dom)
-    check(r.returncode == 0, f"chromium exit {r.returncode}: {r.stderr[-800:]}")
+    check(code == 0, "chromium was killed after 180 s" if code is None
+          else f"chromium exit {code}: {err[-800:]}")
     events = netlog_events(netlog)
 
     alpn = [p.get("next_proto") for t, _, _, p in events if t == "SSL_CONNECT" and "next_proto" in p]

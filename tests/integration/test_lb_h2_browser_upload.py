@@ -29,15 +29,13 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loopback import TMP, check, free_port, run_case, wait_port  # noqa: E402
 from h2_peers import HOST, TARGETS, start_target  # noqa: E402
-from test_lb_h2_browser import browser_test_args, chromium_args, netlog_events  # noqa: E402
+from test_lb_h2_browser import browser_test_args, chromium_args, netlog_events, run_chromium  # noqa: E402
 
 A = None
 # name: (bytes, piece size, generator seed)
@@ -194,18 +192,6 @@ def start_backend():
     return port
 
 
-def run_chromium(cmd, timeout):
-    """(exit code, or None when Chromium had to be killed at the timeout; its stdout; stderr).
-    Its own session, so that the kill reaches its helper processes too."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        return p.returncode, out, err
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        return None, out, err
 
 
 def closed_netlog(path):
