@@ -675,6 +675,11 @@ static void relay_next(lb_exchange *ex) {
   b->rparse = 0;
   b->body_start = 0;
   b->h1.dechunk = 0;
+  /* Room again: a read that filled the buffer stopped reading (on_backend_read). Restarted here
+   * whatever follows: the rest of this response, a final response after a 1xx, or, pooled,
+   * the next exchange's response and an idle connection's close (UV_EALREADY when reading). */
+  if (b->state != LB_B_CLOSING)
+    uv_read_start((uv_stream_t *)&b->tcp, on_backend_alloc, on_backend_read);
   if (b->h1.msg_ready) {
     if (b->parser.status_code < 200 && b->parser.status_code >= 100) {
       reset_parser(b, ex); /* 1xx: the final response follows */
@@ -694,7 +699,5 @@ static void relay_next(lb_exchange *ex) {
     ex->ops->done(ex);
     return;
   }
-  if (b->state != LB_B_CLOSING)
-    uv_read_start((uv_stream_t *)&b->tcp, on_backend_alloc, on_backend_read);
   process_response(b, 0);
 }

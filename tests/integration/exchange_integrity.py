@@ -14,6 +14,9 @@ request is: each case shows what the client got and what the backend received.
   slow_upload   clients that stop sending their bodies get 408 at client-body-timeout, logged
                 as theirs; the server gets no failure, no ejection, no status in /metrics; a
                 client trickling its body more slowly than backend-response-timeout is served
+  full_read     a response that fills the LB's read buffer to the last byte in one read, then
+                the next request on that pooled connection: answered at once, not at the
+                response timeout (the full buffer had stopped reading)
 
 The response cases use a small recording HTTP server written here (journey-backend cannot send
 those responses): like journey-backend's --record, it keeps every byte it read, raw.
@@ -54,6 +57,9 @@ class RecordingBackend(threading.Thread):
         b"/304": b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 5\r\n\r\n",
         b"/garbage": b"HTTTP/9 what\r\n\r\n",
     }
+    # Exactly the LB's backend read buffer (32 KiB), head included, sent in one write.
+    RESPONSES[b"/exact-buffer"] = b"HTTP/1.1 200 OK\r\nContent-Length: 32726\r\n\r\n" + b"x" * 32726
+    assert len(RESPONSES[b"/exact-buffer"]) == 32768
 
     def __init__(self):
         super().__init__(daemon=True)
@@ -63,6 +69,7 @@ class RecordingBackend(threading.Thread):
         self.port = self.sock.getsockname()[1]
         self.name = "raw"
         self.received = b""
+        self.accepted = 0
         self.lock = threading.Lock()
 
     def run(self):
@@ -71,6 +78,8 @@ class RecordingBackend(threading.Thread):
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            with self.lock:
+                self.accepted += 1
             threading.Thread(target=self.serve, args=(c,), daemon=True).start()
 
     def serve(self, c):
@@ -322,6 +331,29 @@ def case_slow_upload(a):
     check(seen.count(b"z") == 90, "the trickled body reached the backend whole")
     check(re.search(r"request up-\d+: the client sent no body bytes for 1500 ms: 408", read(lb.errpath)),
           "the log says whose fault it was")
+
+
+def case_full_read(a):
+    global A
+    A = a
+    be = RecordingBackend()
+    be.start()
+    lb = lb_for([(be.name, be.port)], "--backend-response-timeout", "4000")
+    body = be.RESPONSES[b"/exact-buffer"].partition(b"\r\n\r\n")[2]
+    for i in range(3):
+        t0 = time.monotonic()
+        out = raw_exchange(lb.plain, get(b"/exact-buffer", extra=b"Connection: close\r\n"))
+        head, rest = split_response(out)
+        check(status_of(out) == 200 and rest == body, f"/exact-buffer #{i + 1}: {head!r}, {len(rest)} bytes")
+        out = raw_exchange(lb.plain, get(b"/second", extra=b"Connection: close\r\n"))
+        took = time.monotonic() - t0
+        print(f"round {i + 1}: /exact-buffer then /second: {status_of(out)} in {took:.3f} s")
+        check(status_of(out) == 200 and out.endswith(b"\r\n\r\nsecond"),
+              f"the request after a response that filled the read buffer: {out[:200]!r}")
+        check(took < 3, f"answered at once, not at the 4 s response timeout: {took:.3f} s")
+    check(be.accepted == 1, f"every request went on the one pooled connection: {be.accepted} accepted")
+    check(be.requests() == [(b"GET", b"/exact-buffer"), (b"GET", b"/second")] * 3,
+          f"each request reached the backend once: {be.requests()}")
 
 
 def main():

@@ -79,5 +79,5 @@ endif()
 # slow upload is (exchange_integrity.py).
 if(TARGET journey-lb AND TARGET journey-backend)
   journey_lb_cases(integration.harden.exchange_ exchange_integrity.py ${Python3_EXECUTABLE} 120
-    CASES conn_framing interim long_url error_bodies slow_upload)
+    CASES conn_framing interim long_url error_bodies slow_upload full_read)
 endif()
