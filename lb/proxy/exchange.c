@@ -474,66 +474,6 @@ static void backend_failed(lb_bconn *b, const char *why, int timeout) {
 
 /* ---- response relay ---- */
 
-static int build_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out) {
-  lb_runtime *rt = ex->w->rt;
-  int status = b->parser.status_code;
-  int interim = status < 200;
-  lb_response_view v = {
-      .status = status,
-      .http_minor = b->parser.http_minor,
-      .reason = b->h1.reason,
-      .reason_len = b->h1.reason_len,
-      .headers = b->h1.hdrs,
-      .nheaders = b->h1.nhdrs,
-  };
-  lb_response_extra x = {.framing = b->h1.framing, .client_http_minor = ex->http_minor};
-  const char *body;
-  int complete;
-  ex->ops->pending(ex, &body, &complete);
-  char st[256];
-  lb_response_facts f = {
-      .backend = b->h1.framing,
-      .status = status,
-      .is_head = b->h1.skip_body,
-      .backend_chunked = (b->parser.flags & F_CHUNKED) != 0,
-      .te_other = b->h1.te_other,
-      .client_minor = ex->http_minor,
-      .reusable_client = ex->keep_alive && complete && !rt->stopping,
-  };
-  lb_relay_plan plan = lb_response_plan(&f);
-  if (plan.refuse)
-    return -2;
-  if (status == 101 && !lb_forwarded_upgrade(ex->head, ex->head_len))
-    return -3; /* a tunnel nobody asked for */
-  if (!interim) {
-    ex->t.resp_hdr = now;
-    ex->status = status;
-    if (status >= 500)
-      atomic_fetch_add_explicit(&b->server->responses_5xx, 1, memory_order_relaxed);
-    lb_passive_response(rt, ex->pool, b->server, status);
-    if (plan.dechunk) {
-      x.dechunked = 1;
-      b->h1.dechunk_on = 1;
-      b->h1.dechunk = b->rparse;
-    }
-    x.framing = plan.client;
-    x.drop_length = plan.drop_length;
-    x.keep_alive = plan.keep_alive; /* the codec closes after this response without it */
-    if (rt->cfg.server_timing && lb_server_timing_format(st, sizeof st, &ex->t, now))
-      x.server_timing = st;
-    if (rt->cfg.served_by)
-      x.served_by = b->server->name;
-    if (rt->cfg.request_id) {
-      x.request_id = ex->reqid;
-      x.request_id_len = ex->reqid_len;
-    }
-  }
-  int r = ex->ops->head(ex, &v, &x, out);
-  if (ex->trailers) /* lent by `head` for a decoded chunked body only: the parser keeps them */
-    lb_h1_resp_keep_trailers(&b->parser, &b->h1, ex->trailers);
-  return r;
-}
-
 /* ---- tunnel (after a 101) ---- */
 
 static int tunnel_send(lb_bconn *b, uv_buf_t *bufs, unsigned n) {
@@ -556,7 +496,7 @@ static void tunnel_end(lb_bconn *b, const char *term) {
 
 static const lb_tunnel_ops tunnel_ops = {tunnel_send, tunnel_end};
 
-/* A 101 to a request that asked for an upgrade (build_head checked): the exchange is a tunnel. */
+/* A 101 to a request that asked for an upgrade (lb_response_head checked): the exchange is a tunnel. */
 static void switch_protocols(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t head) {
   b->got_bytes = 1; /* never retried */
   b->head_sent = 1;
@@ -603,7 +543,7 @@ static void process_response(lb_bconn *b, uint64_t read_at) {
     }
     if (b->h1.head_ready && !b->head_sent) {
       uint64_t now = read_at ? read_at : jc_now_us();
-      int r = build_head(b, ex, now, &bufs[n]);
+      int r = lb_response_head(b, ex, now, &bufs[n]);
       if (r != 0) {
         b->got_bytes = 1;
         backend_failed(b, r == -3   ? "answered 101 to a request that asked for no upgrade"
@@ -675,9 +615,8 @@ static void relay_next(lb_exchange *ex) {
   b->rparse = 0;
   b->body_start = 0;
   b->h1.dechunk = 0;
-  /* Room again: a read that filled the buffer stopped reading (on_backend_read). Restarted here
-   * whatever follows: the rest of this response, a final response after a 1xx, or, pooled,
-   * the next exchange's response and an idle connection's close (UV_EALREADY when reading). */
+  /* Room again: a read that filled the buffer stopped reading. Restarted for whatever follows,
+   * pooled connections included: their close, their next response (UV_EALREADY if reading). */
   if (b->state != LB_B_CLOSING)
     uv_read_start((uv_stream_t *)&b->tcp, on_backend_alloc, on_backend_read);
   if (b->h1.msg_ready) {

@@ -135,4 +135,15 @@ void lb_exchange_detach(lb_exchange *ex, int reusable);
  * ("" before the head is complete). */
 const char *lb_exchange_request_id(lb_exchange *ex);
 
+/* ---- inside the exchange: the response head (response_head.c) ----
+ * The response head for the client, once the backend's is parsed (exchange.c calls it): the
+ * relay plan of lb/core/framing.h for this response and this client (the framing kept, decoded
+ * for an HTTP/1.0 client, refused), the final status counted and timed, journey-lb's own fields
+ * (Server-Timing, X-Served-By, X-Request-Id) as configured, then the codec's `head` formats it.
+ * A decoded chunked body's trailers are kept by the parser from here on.
+ * 0 with the head in *out; -2 a Transfer-Encoding other than chunked, -3 a 101 to a request
+ * that asked for no upgrade, or the codec's `head` error (-4 a 101 without the accept its key
+ * asks, -1 too large). */
+int lb_response_head(lb_bconn *b, lb_exchange *ex, uint64_t now, uv_buf_t *out);
+
 #endif
