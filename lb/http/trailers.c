@@ -3,6 +3,7 @@
 
 #include "lb/core/rewrite.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -41,6 +42,19 @@ int lb_trailer_allowed(const char *name, size_t n) {
 static int forwarded(const lb_req_trailers *t, const char *name, size_t n) {
   return lb_trailer_allowed(name, n) && !in_list(ours, sizeof ours / sizeof ours[0], name, n) &&
          !(t->own && t->own_len == n && strncasecmp(t->own, name, n) == 0);
+}
+
+int lb_req_trailers_start(lb_req_trailers *t, size_t max_bytes, uint32_t max_fields,
+                          const char *own, size_t own_len) {
+  char *buf = malloc(LB_REQ_TRAILERS_CAP(max_bytes, max_fields));
+  if (!buf)
+    return -1;
+  *t = (lb_req_trailers){.buf = buf,
+                         .max_bytes = max_bytes,
+                         .max_fields = max_fields,
+                         .own = own,
+                         .own_len = own_len};
+  return 0;
 }
 
 static int over(lb_req_trailers *t) {

@@ -1,4 +1,5 @@
-/* A trailer section's fields, protocol-neutral and pure (RFC 9110 section 6.5.1): which fields
+/* A trailer section's fields, protocol-neutral and pure but for a section's storage
+ * (RFC 9110 section 6.5.1): which fields
  * may be trailers at all, and a request's trailer section as journey-lb forwards it to a backend
  * (the lines of a chunked body's trailer section), the same for an HTTP/1.1 client's chunked
  * body (lb/http/h1.c) and an HTTP/2 client's trailers (lb/proxy/h2_body.c). */
@@ -45,6 +46,10 @@ typedef struct lb_req_trailers {
 #define LB_REQ_TRAILERS_CAP(max_bytes, max_fields)                                                 \
   ((size_t)(max_bytes) + 4 * (size_t)(max_fields))
 
+/* *t fresh with its storage (malloc'd, LB_REQ_TRAILERS_CAP bytes: the caller frees t->buf) and
+ * limits, when a section's first field comes (few requests have trailers): 0, or -1. */
+int lb_req_trailers_start(lb_req_trailers *t, size_t max_bytes, uint32_t max_fields,
+                          const char *own, size_t own_len);
 /* A piece of the current field's name (value 0) or value (1): 0, or -1 over the limits (the
  * section is then refused). A name piece after a value starts the next field. */
 int lb_req_trailer_piece(lb_req_trailers *t, int value, const char *at, size_t n);
