@@ -370,6 +370,12 @@ static int parse_body(lb_client *c) {
   return 0;
 }
 
+/* A chunked body is whole, its end (the trailer section's kept lines) not yet sent: the last
+ * bytes read may all have been trailer bytes, none left to relay raw. */
+static int body_end_due(const lb_client *c) {
+  return c->ex.chunk_body && c->h1.msg_done && !c->ex.chunks.ended;
+}
+
 static void client_process(lb_client *c) {
   if (c->closing)
     return;
@@ -445,7 +451,7 @@ static void client_process(lb_client *c) {
       c->parse_off = c->in_len; /* a tunnel: every byte goes to the backend as it is */
     if (!c->h1.msg_done && parse_body(c) != 0)
       return;
-    if (c->ex.b && c->parse_off > c->body_off)
+    if (c->ex.b && (c->parse_off > c->body_off || __builtin_expect(body_end_due(c), 0)))
       lb_exchange_send_body(&c->ex);
   }
 }
