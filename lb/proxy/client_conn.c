@@ -4,7 +4,8 @@
  * the forwarded request head and the response head) are lent from per-worker free lists while
  * it needs them (see "lent buffers"): no allocation per request, little memory per idle one.
  * Requests are parsed with llhttp in strict mode, paused at the end of the headers and at the end
- * of each message, so that body bytes are relayed raw (slices of the receive buffer) and
+ * of each message, so that body bytes are relayed raw (slices of the receive buffer; a chunked
+ * body's trailer section excepted, filtered by lb/http/h1.c and written by the exchange) and
  * pipelined requests wait in the buffer until the previous response is sent (responses in order).
  * The socket, TLS, writes, FIN and linger are the connection's lb_stream (lb/net/stream.h): this
  * file sees plaintext only. */
@@ -343,7 +344,8 @@ static void on_request_head(lb_client *c, uint64_t now) {
   lb_exchange_dispatch(&c->ex);
 }
 
-/* Parses request body bytes present in the buffer (raw relay: they are forwarded as they are). */
+/* Parses request body bytes present in the buffer (raw relay: they are forwarded as they are,
+ * but for a chunked body's trailer bytes, trailer_bytes_parsed). */
 static int parse_body(lb_client *c) {
   if (c->h1.msg_done || c->parse_off == c->in_len)
     return 0;
