@@ -53,7 +53,7 @@ static void on_closed(uv_handle_t *h) {
   if (--c->handles > 0)
     return;
   lb_stream_free(&c->s);
-  free(c->h1.trl.buf);
+  lb_client_trailers_put(c);
   lb_client_reqbuf_put(c);
   lb_client_rxbuf_put(c);
   free(c);
@@ -218,21 +218,10 @@ static void begin_wait(lb_client *c, uint64_t now, uint32_t timeout_ms) {
   lb_deadline_set(&c->timer, &c->dl, on_timer, timeout_ms);
 }
 
-/* A chunked body's trailer section, when its first field comes (lb/http/h1.c): freed when the
- * request is done (reset_request) or the connection closes. */
-static int trailers_lend(lb_h1_req *r) {
-  lb_client *c = (lb_client *)(void *)((char *)r - offsetof(lb_client, h1));
-  const lb_config *cfg = &c->ex.w->rt->cfg;
-  return lb_req_trailers_start(&r->trl, cfg->max_header_size, cfg->max_headers,
-                               cfg->tls.cert_header, cfg->tls.cert_header_len);
-}
-
 static void reset_request(lb_client *c) {
   lb_h1_req_reset(&c->h1);
-  if (__builtin_expect(c->h1.trl.buf != NULL, 0)) {
-    free(c->h1.trl.buf);
-    c->h1.trl.buf = NULL;
-  }
+  if (__builtin_expect(c->h1.trl.buf != NULL, 0))
+    lb_client_trailers_put(c);
   c->ex.chunk_body = 0;
   c->ex.pool = -1;
   c->ex.server = -1;
@@ -297,21 +286,6 @@ static void request_done(lb_client *c) {
 
 static int parse_body(lb_client *c);
 
-/* A chunked body's trailer bytes just parsed: kept by the parser (filtered, lb/http/h1.c), they
- * leave the receive buffer, so what is relayed raw stops at the last-chunk line; the section's
- * kept lines end the body once it is whole (the exchange's chunks). */
-static __attribute__((noinline)) void trailer_bytes_parsed(lb_client *c) {
-  size_t from = (size_t)(c->h1.trailers_at - c->in);
-  c->h1.trailers_at = NULL;
-  memmove(c->in + from, c->in + c->parse_off, c->in_len - c->parse_off);
-  c->in_len -= c->parse_off - from;
-  c->parse_off = from;
-  if (c->h1.msg_done && c->h1.trl.kept) {
-    c->ex.chunks.trailers = c->h1.trl.buf;
-    c->ex.chunks.trailers_len = (uint32_t)c->h1.trl.len;
-  }
-}
-
 /* Request head complete: validate, route, rewrite, dispatch. `now`: when its last bytes were
  * read (client_process's clock reading, taken just before they were parsed). */
 static void on_request_head(lb_client *c, uint64_t now) {
@@ -345,7 +319,7 @@ static void on_request_head(lb_client *c, uint64_t now) {
 }
 
 /* Parses request body bytes present in the buffer (raw relay: they are forwarded as they are,
- * but for a chunked body's trailer bytes, trailer_bytes_parsed). */
+ * but for a chunked body's trailer bytes, lb_client_trailer_bytes_drop). */
 static int parse_body(lb_client *c) {
   if (c->h1.msg_done || c->parse_off == c->in_len)
     return 0;
@@ -368,7 +342,7 @@ static int parse_body(lb_client *c) {
     return -1;
   }
   if (__builtin_expect(c->h1.trailers_at != NULL, 0))
-    trailer_bytes_parsed(c);
+    lb_client_trailer_bytes_drop(c);
   return 0;
 }
 
@@ -660,7 +634,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   c->h1.max_hdrs = cfg->max_headers;
   c->h1.max_body = cfg->max_body_size;
   c->h1.max_head = cfg->max_header_size;
-  c->h1.trl_lend = trailers_lend;
+  c->h1.trl_lend = lb_client_trailers_lend;
   c->in_cap = cfg->max_header_size + LB_BODY_ROOM;
   lb_stream_init(&c->s, &w->sl, &client_stream_ops);
   uv_timer_init(&w->loop, &c->timer);
