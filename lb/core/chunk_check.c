@@ -78,6 +78,10 @@ int lb_chunk_scan_feed(lb_chunk_scan *s, const lb_chunk_limits *lim, const char 
       s->line = 0;
       s->digits = 0;
       s->state = s->size ? S_DATA : S_TLINE;
+      if (!s->size) {
+        s->trailers = 1;
+        s->trailers_at = i + 1;
+      }
       break;
     case S_DATA: {
       size_t take = n - i < s->size ? n - i : (size_t)s->size;

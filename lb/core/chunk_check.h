@@ -30,6 +30,8 @@ typedef struct lb_chunk_scan {
   uint32_t line;      /* bytes of the current size line */
   uint32_t trailer_bytes, trailer_fields;
   uint8_t state, digits;
+  uint8_t trailers;   /* the last-chunk line is read: what follows is the trailer section */
+  size_t trailers_at; /* where it began, as an offset in the feed that set `trailers` */
 } lb_chunk_scan;
 
 /* A fresh body (all zero is the same). */

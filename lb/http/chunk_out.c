@@ -10,7 +10,9 @@ static uv_buf_t piece(const char *p, size_t n) {
 unsigned lb_chunk_out_pieces(lb_chunk_out *c, uv_buf_t *bufs, const char *data, size_t len,
                              int complete) {
   unsigned n = 0;
-  if (len) {
+  if (len && c->raw) {
+    bufs[n++] = piece(data, len);
+  } else if (len) {
     int k = snprintf(c->line, sizeof c->line, "%zx\r\n", len);
     bufs[n++] = piece(c->line, (size_t)k);
     bufs[n++] = piece(data, len);
@@ -18,7 +20,8 @@ unsigned lb_chunk_out_pieces(lb_chunk_out *c, uv_buf_t *bufs, const char *data, 
   }
   if (complete && !c->ended) {
     c->ended = 1;
-    bufs[n++] = piece("0\r\n", 3);
+    if (!c->raw)
+      bufs[n++] = piece("0\r\n", 3);
     if (c->trailers_len)
       bufs[n++] = piece(c->trailers, c->trailers_len);
     bufs[n++] = piece("\r\n", 2);

@@ -23,6 +23,21 @@ static const llhttp_settings_t req_settings = {
     .on_chunk_header = lb_h1_req_on_chunk_header,
 };
 
+static int on_req_trailer_field(llhttp_t *p, const char *at, size_t n);
+static int on_req_trailer_value(llhttp_t *p, const char *at, size_t n);
+static int on_req_trailer_end(llhttp_t *p);
+
+/* A chunked request's body: its trailer fields go to the filter, so that a head's fields pay
+ * nothing for them. */
+static const llhttp_settings_t req_chunked_settings = {
+    .on_header_field = on_req_trailer_field,
+    .on_header_value = on_req_trailer_value,
+    .on_header_value_complete = on_req_trailer_end,
+    .on_body = lb_h1_req_on_body,
+    .on_message_complete = lb_h1_req_on_message_complete,
+    .on_chunk_header = lb_h1_req_on_chunk_header,
+};
+
 static const llhttp_settings_t resp_settings = {
     .on_message_begin = lb_h1_resp_on_message_begin,
     .on_status = lb_h1_resp_on_status,
@@ -82,7 +97,8 @@ enum llhttp_errno lb_h1_req_execute_head_other(llhttp_t *p, lb_h1_req *r, const 
 
 void lb_h1_req_reset(lb_h1_req *r) {
   r->head_done = r->msg_done = 0;
-  r->too_many_headers = r->body_too_large = r->trailers_too_large = 0;
+  r->too_many_headers = r->body_too_large = r->trailers_too_large = r->no_memory = 0;
+  r->trailers_at = NULL;
   r->body_why = NULL;
   r->body_bytes = 0;
   r->nhdrs = 0;
@@ -109,7 +125,7 @@ int lb_h1_req_on_url(llhttp_t *p, const char *at, size_t n) {
 
 int lb_h1_req_on_header_field(llhttp_t *p, const char *at, size_t n) {
   lb_h1_req *r = p->data;
-  if (r->head_done) /* a trailer: lb_h1_req_execute_body checks it on the raw bytes */
+  if (r->head_done) /* no trailer comes here (req_chunked_settings) */
     return 0;
   if (lb_headers_on_field(r->hdrs, &r->nhdrs, r->max_hdrs, &r->hdr_state, at, n) != 0) {
     r->too_many_headers = 1;
@@ -136,6 +152,8 @@ int lb_h1_req_on_headers_complete(llhttp_t *p) {
   }
   r->head_done = 1;
   lb_chunk_scan_init(&r->chunk);
+  if (p->flags & F_CHUNKED) /* lb_h1_req_parser_init puts req_settings back */
+    p->settings = (void *)(uintptr_t)&req_chunked_settings;
   return HPE_PAUSED;
 }
 
@@ -167,6 +185,38 @@ int lb_h1_req_on_chunk_header(llhttp_t *p) {
   return 0;
 }
 
+/* The filter's limits are the chunk scanner's, which counts more (separators, CRLF) but runs
+ * after llhttp over the same bytes: the filter can only meet them first within one read. */
+static int trailers_over(lb_h1_req *r) {
+  r->trailers_too_large = 1;
+  r->body_why = r->trl.fields == r->trl.max_fields ? "too many trailer fields (max-headers)"
+                                                   : "trailers larger than max-header-size";
+  return -1;
+}
+
+static int req_trailer_piece(llhttp_t *p, int value, const char *at, size_t n) {
+  lb_h1_req *r = p->data;
+  if (!r->trl.buf && (!r->trl_lend || r->trl_lend(r) != 0)) {
+    r->no_memory = 1;
+    r->body_why = "out of memory for the request's trailer section";
+    return -1;
+  }
+  return lb_req_trailer_piece(&r->trl, value, at, n) < 0 ? trailers_over(r) : 0;
+}
+
+static int on_req_trailer_field(llhttp_t *p, const char *at, size_t n) {
+  return req_trailer_piece(p, 0, at, n);
+}
+
+static int on_req_trailer_value(llhttp_t *p, const char *at, size_t n) {
+  return req_trailer_piece(p, 1, at, n);
+}
+
+static int on_req_trailer_end(llhttp_t *p) {
+  lb_h1_req *r = p->data;
+  return r->trl.buf && lb_req_trailer_end(&r->trl) < 0 ? trailers_over(r) : 0;
+}
+
 static enum llhttp_errno body_refused(llhttp_t *p, lb_h1_req *r, const char *why) {
   r->body_why = why;
   llhttp_set_error_reason(p, why);
@@ -181,6 +231,7 @@ enum llhttp_errno lb_h1_req_execute_body(llhttp_t *p, lb_h1_req *r, const char *
   const lb_chunk_limits lim = {LB_CHUNK_LINE_MAX, r->max_head, r->max_hdrs};
   uint64_t ext_before = r->chunk.ext_bytes;
   const char *why = NULL;
+  uint8_t in_trailers = r->chunk.trailers;
   int st = lb_chunk_scan_feed(&r->chunk, &lim, data, n, &used, &why);
   if (st == 431) {
     r->trailers_too_large = 1;
@@ -196,6 +247,8 @@ enum llhttp_errno lb_h1_req_execute_body(llhttp_t *p, lb_h1_req *r, const char *
   }
   if ((st == 1) != (e == HPE_PAUSED) || (st == 1 && used != n))
     return body_refused(p, r, "malformed chunked body (its end is ambiguous)");
+  if (__builtin_expect(r->chunk.trailers, 0))
+    r->trailers_at = data + (in_trailers ? 0 : r->chunk.trailers_at);
   return e;
 }
 
@@ -204,6 +257,11 @@ int lb_h1_req_body_refusal(const lb_h1_req *r, const char **why, const char **te
     *why = "request body larger than max-body-size";
     *term = "body-too-large";
     return 413;
+  }
+  if (r->no_memory) {
+    *why = r->body_why;
+    *term = "out-of-memory";
+    return 503;
   }
   *why = r->body_why ? r->body_why : "malformed request body";
   *term = r->trailers_too_large ? "header-too-large" : "bad-request";

@@ -10,6 +10,7 @@
 
 #include "lb/core/chunk_check.h"
 #include "lb/core/rewrite.h"
+#include "lb/http/trailers.h"
 
 #include <llhttp.h>
 #include <stdint.h>
@@ -35,10 +36,21 @@ typedef struct lb_h1_req {
   uint32_t nhdrs, max_hdrs;
   uint32_t max_head;    /* max-header-size: the bound of a trailer section too */
   int hdr_state;     /* 0 none, 1 in name, 2 in value */
+  /* A chunked body's trailer section, filtered as it is parsed (lb/http/trailers.h): the body
+   * is relayed raw up to its last-chunk line, the section as these lines and a blank line.
+   * trl_lend sets trl (storage, limits) when its first field arrives (most chunked bodies end
+   * without one: they cost no storage): 0, or -1 (out of memory: the request is refused). */
+  lb_req_trailers trl;
+  int (*trl_lend)(struct lb_h1_req *r);
+  /* After lb_h1_req_execute_body: where the trailer section's bytes in the bytes given begin
+   * (their start, when it began before), else NULL. Parsed and kept in trl, they are not
+   * relayed: the caller drops them and clears this. */
+  const char *trailers_at;
   unsigned head_done : 1, msg_done : 1;
   unsigned too_many_headers : 1; /* 431 */
   unsigned body_too_large : 1;   /* 413 */
   unsigned trailers_too_large : 1; /* 431 */
+  unsigned no_memory : 1;        /* trl_lend failed: 503 */
   unsigned other_method : 1;     /* a method token llhttp does not know: `method` */
   unsigned method_pending : 1;   /* such a token, its end not received yet */
 } lb_h1_req;
@@ -80,8 +92,8 @@ int lb_h1_req_on_chunk_header(llhttp_t *p);
  * as llhttp_execute, else an error: body_too_large (413), trailers_too_large (431) or a 400 with
  * body_why. */
 enum llhttp_errno lb_h1_req_execute_body(llhttp_t *p, lb_h1_req *r, const char *data, size_t len);
-/* After lb_h1_req_execute_body refused a body: the status (413, 431 or 400), the reason for the
- * client and the access log's termination reason. */
+/* After lb_h1_req_execute_body refused a body: the status (413, 431, 503 or 400), the reason
+ * for the client and the access log's termination reason. */
 int lb_h1_req_body_refusal(const lb_h1_req *r, const char **why, const char **term);
 
 /* A response's trailer section, copied out as it is parsed (the backend's buffer is compacted

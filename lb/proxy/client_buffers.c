@@ -1,6 +1,7 @@
 /* The buffers a client connection borrows (client_buffers.h). */
 #include "lb/proxy/client_buffers.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,3 +116,27 @@ void lb_worker_free_reqbufs(lb_worker *w) {
 }
 
 void lb_client_buffers_init(lb_client *c) { c->ex.reqid = no_reqid; }
+
+int lb_client_trailers_lend(lb_h1_req *r) {
+  lb_client *c = (lb_client *)(void *)((char *)r - offsetof(lb_client, h1));
+  const lb_config *cfg = &c->ex.w->rt->cfg;
+  return lb_req_trailers_start(&r->trl, cfg->max_header_size, cfg->max_headers,
+                               cfg->tls.cert_header, cfg->tls.cert_header_len);
+}
+
+void lb_client_trailers_put(lb_client *c) {
+  free(c->h1.trl.buf);
+  c->h1.trl.buf = NULL;
+}
+
+void lb_client_trailer_bytes_drop(lb_client *c) {
+  size_t from = (size_t)(c->h1.trailers_at - c->in);
+  c->h1.trailers_at = NULL;
+  memmove(c->in + from, c->in + c->parse_off, c->in_len - c->parse_off);
+  c->in_len -= c->parse_off - from;
+  c->parse_off = from;
+  if (c->h1.msg_done && c->h1.trl.kept) {
+    c->ex.chunks.trailers = c->h1.trl.buf;
+    c->ex.chunks.trailers_len = (uint32_t)c->h1.trl.len;
+  }
+}

@@ -10,7 +10,9 @@
  *    head (~34 KiB): taken when a request head is complete (or a local response is due), given
  *    back when the response is written;
  *  - the write and shutdown requests (lb_stream_io, lent by the stream): only while libuv
- *    holds one.
+ *    holds one;
+ *  - a chunked request's filtered trailer section (max-header-size): malloc'd at its first
+ *    field, for the request's life (few requests have one).
  * The lists (lb_bufpool, worker.c) are LIFO and capped. */
 #ifndef JOURNEY_LB_CLIENT_BUFFERS_H
 #define JOURNEY_LB_CLIENT_BUFFERS_H
@@ -32,6 +34,15 @@ void lb_client_rxbuf_release_idle(lb_client *c); /* back when idle with nothing 
  * tunnel holds no big buffer. Nothing writes a head after a 101. */
 void lb_client_tunnel_shrink(lb_client *c);
 void lb_client_parser_reset(lb_client *c);       /* a fresh parser for the next request */
+/* A chunked body's trailer section (lb_h1_req.trl_lend): malloc'd when its first field comes
+ * (lb/http/h1.c), freed by lb_client_trailers_put when the request is done or the connection
+ * closes. 0 or -1. */
+int lb_client_trailers_lend(lb_h1_req *r);
+void lb_client_trailers_put(lb_client *c);
+/* The trailer bytes the last parse met (h1.trailers_at on): kept by the parser (filtered), they
+ * leave the receive buffer, so what is relayed raw stops at the last-chunk line; once the body
+ * is whole, the section's kept lines are the exchange's to end it with (ex.chunks). */
+void lb_client_trailer_bytes_drop(lb_client *c);
 void lb_worker_free_reqbufs(lb_worker *w);        /* the worker's free lists, at its end */
 
 #endif

@@ -4,7 +4,8 @@
  * the forwarded request head and the response head) are lent from per-worker free lists while
  * it needs them (see "lent buffers"): no allocation per request, little memory per idle one.
  * Requests are parsed with llhttp in strict mode, paused at the end of the headers and at the end
- * of each message, so that body bytes are relayed raw (slices of the receive buffer) and
+ * of each message, so that body bytes are relayed raw (slices of the receive buffer; a chunked
+ * body's trailer section excepted, filtered by lb/http/h1.c and written by the exchange) and
  * pipelined requests wait in the buffer until the previous response is sent (responses in order).
  * The socket, TLS, writes, FIN and linger are the connection's lb_stream (lb/net/stream.h): this
  * file sees plaintext only. */
@@ -52,6 +53,7 @@ static void on_closed(uv_handle_t *h) {
   if (--c->handles > 0)
     return;
   lb_stream_free(&c->s);
+  lb_client_trailers_put(c);
   lb_client_reqbuf_put(c);
   lb_client_rxbuf_put(c);
   free(c);
@@ -218,6 +220,9 @@ static void begin_wait(lb_client *c, uint64_t now, uint32_t timeout_ms) {
 
 static void reset_request(lb_client *c) {
   lb_h1_req_reset(&c->h1);
+  if (__builtin_expect(c->h1.trl.buf != NULL, 0))
+    lb_client_trailers_put(c);
+  c->ex.chunk_body = 0;
   c->ex.pool = -1;
   c->ex.server = -1;
   c->ex.retries = 0;
@@ -313,7 +318,8 @@ static void on_request_head(lb_client *c, uint64_t now) {
   lb_exchange_dispatch(&c->ex);
 }
 
-/* Parses request body bytes present in the buffer (raw relay: they are forwarded as they are). */
+/* Parses request body bytes present in the buffer (raw relay: they are forwarded as they are,
+ * but for a chunked body's trailer bytes, lb_client_trailer_bytes_drop). */
 static int parse_body(lb_client *c) {
   if (c->h1.msg_done || c->parse_off == c->in_len)
     return 0;
@@ -335,7 +341,15 @@ static int parse_body(lb_client *c) {
     }
     return -1;
   }
+  if (__builtin_expect(c->h1.trailers_at != NULL, 0))
+    lb_client_trailer_bytes_drop(c);
   return 0;
+}
+
+/* A chunked body is whole, its end (the trailer section's kept lines) not yet sent: the last
+ * bytes read may all have been trailer bytes, none left to relay raw. */
+static int body_end_due(const lb_client *c) {
+  return c->ex.chunk_body && c->h1.msg_done && !c->ex.chunks.ended;
 }
 
 static void client_process(lb_client *c) {
@@ -413,7 +427,7 @@ static void client_process(lb_client *c) {
       c->parse_off = c->in_len; /* a tunnel: every byte goes to the backend as it is */
     if (!c->h1.msg_done && parse_body(c) != 0)
       return;
-    if (c->ex.b && c->parse_off > c->body_off)
+    if (c->ex.b && (c->parse_off > c->body_off || __builtin_expect(body_end_due(c), 0)))
       lb_exchange_send_body(&c->ex);
   }
 }
@@ -620,6 +634,7 @@ void lb_client_accept(lb_worker *w, uv_stream_t *server, int tls) {
   c->h1.max_hdrs = cfg->max_headers;
   c->h1.max_body = cfg->max_body_size;
   c->h1.max_head = cfg->max_header_size;
+  c->h1.trl_lend = lb_client_trailers_lend;
   c->in_cap = cfg->max_header_size + LB_BODY_ROOM;
   lb_stream_init(&c->s, &w->sl, &client_stream_ops);
   uv_timer_init(&w->loop, &c->timer);

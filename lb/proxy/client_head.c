@@ -21,8 +21,14 @@ int lb_client_head_read(lb_client *c) {
 
   c->ex.req_framing = lb_request_framing((p->flags & F_CHUNKED) != 0,
                                       (p->flags & F_CONTENT_LENGTH) != 0, p->content_length);
-  if (c->ex.req_framing == LB_FRAME_NONE)
+  if (c->ex.req_framing == LB_FRAME_NONE) {
     c->h1.msg_done = 1; /* nothing more belongs to this request */
+  } else if (c->ex.req_framing == LB_FRAME_CHUNKED) {
+    /* Relayed raw up to its last-chunk line; the exchange ends it with the trailer section
+     * lb/http/h1.c filtered (parse_body sets chunks.trailers) and the blank line. */
+    c->ex.chunk_body = 1;
+    c->ex.chunks = (lb_chunk_out){.raw = 1};
+  }
 
   const lb_header *host = NULL;
   for (uint32_t i = 0; i < c->h1.nhdrs; i++) {

@@ -292,13 +292,12 @@ static void send_pending(lb_exchange *ex) {
   size_t len = ex->ops->pending(ex, &body, &complete);
   b->body_inflight = len; /* consumed once this write completes */
   ex->bytes_in += len;
-  if (__builtin_expect(ex->chunk_body, 0)) /* h2 without content-length: chunks, by this hop */
+  if (__builtin_expect(ex->chunk_body, 0)) /* chunks by this hop, or a raw body's end */
     n += lb_chunk_out_pieces(&ex->chunks, bufs + n, body, len, complete);
-  else if (len) {
+  else if (len)
     bufs[n++] = uv_buf_init((char *)body, (unsigned)len);
-    if (ex->tunnel)
-      lb_tunnel_touch(b);
-  }
+  if (ex->tunnel && len)
+    lb_tunnel_touch(b);
   if (!n)
     return;
   /* The backend's turn: take these bytes, then answer (lb_deadline: no timer work per call). */

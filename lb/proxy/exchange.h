@@ -100,10 +100,12 @@ struct lb_exchange {
   unsigned resp_last : 1;      /* the bytes in `send` end the final response */
   unsigned h2_connect : 1;     /* an h2 extended CONNECT (WebSocket): the backend gets GET, the
                                   log says what the client sent */
-  unsigned chunk_body : 1;     /* the codec hands over bare body bytes (h2 without content-length)
-                                  and the exchange sends them as chunks (req_framing CHUNKED) */
-  lb_chunk_out chunks;         /* chunk_body's framing; its trailer lines set by the codec before
-                                  the body is complete */
+  unsigned chunk_body : 1;     /* req_framing CHUNKED, the body's end the exchange's: the codec
+                                  hands over bare body bytes (h2 without content-length) that the
+                                  exchange sends as chunks, or (chunks.raw) an HTTP/1.1 chunked
+                                  body up to its last-chunk line, the trailer section left out */
+  lb_chunk_out chunks;         /* chunk_body's framing; its trailer lines (filtered) set by the
+                                  codec before the body is complete */
 };
 
 /* The method's name for the forwarded head and the logs (lb_exchange_method_keep keeps one

@@ -6,7 +6,6 @@
 
 #include "common/log.h"
 
-#include <stdlib.h>
 
 /* An answer before the request went out (its method, not parsed yet, for the log line). */
 void lb_h2_local_early(h2_stream *st, int status, const char *body, const char *term) {
@@ -20,19 +19,12 @@ void lb_h2_local_early(h2_stream *st, int status, const char *body, const char *
 
 int lb_h2_request_trailer(h2_stream *st, const uint8_t *name, size_t nl, const uint8_t *value,
                           size_t vl) {
-  lb_h2_req_trailers *t = &st->rtrl;
-  if (!t->buf) { /* few requests have trailers: their room only when one comes */
-    const lb_config *cfg = &st->ex.w->rt->cfg;
-    char *buf = malloc(LB_H2_REQ_TRAILERS_CAP(cfg->max_header_size, cfg->max_headers));
-    if (!buf)
-      return -1;
-    *t = (lb_h2_req_trailers){.buf = buf,
-                              .max_bytes = cfg->max_header_size,
-                              .max_fields = cfg->max_headers,
-                              .own = cfg->tls.cert_header,
-                              .own_len = cfg->tls.cert_header_len};
-  }
-  lb_h2_req_trailer_add(t, (const char *)name, nl, (const char *)value, vl);
+  lb_req_trailers *t = &st->rtrl;
+  const lb_config *cfg = &st->ex.w->rt->cfg;
+  if (!t->buf && lb_req_trailers_start(t, cfg->max_header_size, cfg->max_headers,
+                                       cfg->tls.cert_header, cfg->tls.cert_header_len) != 0)
+    return -1; /* few requests have trailers: their room only when one comes */
+  lb_req_trailer_add(t, (const char *)name, nl, (const char *)value, vl);
   return 0;
 }
 

@@ -48,7 +48,7 @@ typedef struct h2_stream {
   size_t body_off, body_len;
   uint64_t body_total;     /* body bytes received without a content-length (max-body-size) */
   uint64_t gather_due;     /* loop time (ms) its body stops being gathered (LB_H2_GATHER_MS) */
-  lb_h2_req_trailers rtrl; /* the request's trailer section (buf malloc'd when one comes) */
+  lb_req_trailers rtrl; /* the request's trailer section (buf malloc'd when one comes) */
   char *resp_conn;         /* the fields a chunked response's Connection names (malloc'd, rare) */
   size_t resp_conn_len;
   uv_buf_t slices[4];   /* response body bytes handed by the exchange, not yet framed */

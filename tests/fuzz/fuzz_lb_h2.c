@@ -11,7 +11,7 @@
  * goes as a GET with exactly Upgrade: websocket, Connection: upgrade and the LB's key
  * (lb/http/h2_ws.c); response fields are lowercase, and a 101 becomes a 200 only with the
  * accept of the key. A request's trailer section (HEADERS after DATA) goes through
- * lb_h2_req_trailer_add: every section it keeps is a chunked body's end the strict chunk scanner
+ * lb_req_trailer_add: every section it keeps is a chunked body's end the strict chunk scanner
  * (lb/core/chunk_check.c) reads as exactly that end, with no field that must not be a trailer;
  * a body without content-length is forwarded with Transfer-Encoding: chunked, once. */
 #include "lb/core/chunk_check.h"
@@ -42,8 +42,8 @@ typedef struct fz_stream {
   char scratch[STAGE + 64];
   lb_header views[MAXF + 5];
   char raw[STAGE + 1024]; /* the forwarded head */
-  lb_h2_req_trailers trl;
-  char trl_buf[3 + LB_H2_REQ_TRAILERS_CAP(STAGE, MAXF) + 2]; /* "0" CRLF, the lines, CRLF */
+  lb_req_trailers trl;
+  char trl_buf[3 + LB_REQ_TRAILERS_CAP(STAGE, MAXF) + 2]; /* "0" CRLF, the lines, CRLF */
 } fz_stream;
 
 /* Every stream of one input, freed after the session (nghttp2_session_del calls no callback). */
@@ -60,7 +60,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
   if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
     fz_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (st) /* a trailer section, as lb/proxy/h2_stream.c keeps it */
-      st->trl = (lb_h2_req_trailers){.buf = st->trl_buf + 3,
+      st->trl = (lb_req_trailers){.buf = st->trl_buf + 3,
                                      .max_bytes = STAGE,
                                      .max_fields = MAXF,
                                      .own = "x-client-cert",
@@ -87,7 +87,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
       fail("nghttp2 handed over a pseudo-header in a trailer section");
     if (!lb_token_valid((const char *)n, nl) || !lb_field_value_valid((const char *)v, vl))
       fail("nghttp2 handed over a trailer field that is not a valid field");
-    lb_h2_req_trailer_add(&st->trl, (const char *)n, nl, (const char *)v, vl);
+    lb_req_trailer_add(&st->trl, (const char *)n, nl, (const char *)v, vl);
   } else if (st && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
     size_t skip = nl && n[0] == ':';
     for (size_t i = skip; i < nl; i++)
@@ -200,17 +200,17 @@ static void check_head(fz_stream *st) {
 
 /* A trailer section the LB would forward: the end of a chunked body, read back strictly. */
 static void check_trailers(fz_stream *st) {
-  lb_h2_req_trailers *t = &st->trl;
+  lb_req_trailers *t = &st->trl;
   if (!t->buf || t->over)
     return; /* none, or 431 */
-  if (t->len > LB_H2_REQ_TRAILERS_CAP(STAGE, MAXF))
+  if (t->len > LB_REQ_TRAILERS_CAP(STAGE, MAXF))
     fail("a trailer section past its buffer");
   memcpy(st->trl_buf, "0\r\n", 3);
   memcpy(t->buf + t->len, "\r\n", 2);
   size_t len = 3 + t->len + 2, used = 0;
   lb_chunk_scan sc;
   lb_chunk_scan_init(&sc);
-  const lb_chunk_limits lim = {LB_CHUNK_LINE_MAX, (uint32_t)LB_H2_REQ_TRAILERS_CAP(STAGE, MAXF),
+  const lb_chunk_limits lim = {LB_CHUNK_LINE_MAX, (uint32_t)LB_REQ_TRAILERS_CAP(STAGE, MAXF),
                                MAXF};
   const char *why = NULL;
   if (lb_chunk_scan_feed(&sc, &lim, st->trl_buf, len, &used, &why) != 1 || used != len)
@@ -220,7 +220,7 @@ static void check_trailers(fz_stream *st) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!colon || !eol || colon > eol)
       fail("a trailer line without its colon");
-    if (!lb_h2_trailer_allowed(p, (size_t)(colon - p)) ||
+    if (!lb_trailer_allowed(p, (size_t)(colon - p)) ||
         LB_HEADER_IS(p, (size_t)(colon - p), "x-forwarded-for") ||
         LB_HEADER_IS(p, (size_t)(colon - p), "x-client-cert"))
       fail("a field that must not be a trailer was kept");

@@ -57,6 +57,8 @@ regress.update({
     "regress-chunk-many-trailers": CH + b"0\r\n" + b"X-T: a\r\n" * 120 + b"\r\n",
     "regress-target-htab": b"GET /my-app/data\tHTTP/1.0 HTTP/1.1\r\n" + H + b"\r\n",
     "chunk_ext_trailers": CH + b"5;b=\"x y\"\r\nhello\r\n0;last\r\nX-T: y\r\nX-U:\tz\r\n\r\n",
+    "chunk_trailers_filtered": CH + b"3\r\nabc\r\n0\r\nX-Forwarded-For: 6.6.6.6\r\nX-Sum:abc \r\n"
+                               b"Host: evil\r\nX-Empty:\r\nVia: 1.1 x\r\n\r\n",
     "absolute_form": b"GET http://www.my-app.com/my-app/../data?x=1 HTTP/1.1\r\nHost: other\r\n\r\n",
     "query_method": b"QUERY /my-app/%2e%2E/data HTTP/1.1\r\n" + H + b"Content-Length: 3\r\n\r\nq=1",
 })

@@ -72,7 +72,7 @@ endif()
 # differential check of what was forwarded against h11 (Debian's python3-h11, /usr/bin/python3).
 if(TARGET journey-lb AND TARGET journey-backend)
   journey_lb_cases(integration.harden.strict_ strict_requests.py ${JOURNEY_DEBIAN_PYTHON} 300
-    CASES chunked target absolute methods paths differential)
+    CASES chunked trailers target absolute methods paths differential)
 endif()
 # Responses that cannot be relayed as they came (framing named by Connection, 1xx to HTTP/1.0,
 # 204 with a length), a 64 KiB target, error bodies without server details, and whose fault a

@@ -9,6 +9,10 @@ checks what the client got and, from the recordings, exactly what each backend r
                 size, obs-fold in trailers: 400 and nothing forwarded; trailers over
                 max-header-size: 431; extensions count against max-body-size (413); a valid
                 body with extensions and trailers is relayed byte for byte
+  trailers      the trailer section is filtered as HTTP/2's (trailer_table.py, the same table):
+                the backend gets the chunks as sent and only the kept fields, in order, also
+                when the section comes one byte per write; only dropped fields: 0 CRLF CRLF;
+                a section over max-header-size after a chunk went out: 431, none of it sent
   target        HTAB, FF, VT, DEL, controls or non-ASCII inside the target: 400, nothing forwarded
   absolute      GET http://host/path: routed by the path, forwarded in origin-form with the
                 target's authority as the Host
@@ -23,6 +27,7 @@ checks what the client got and, from the recordings, exactly what each backend r
 
 usage: strict_requests.py --lb PATH --backend PATH --certs DIR --case NAME
 """
+import hashlib
 import os
 import re
 import socket
@@ -33,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harden_common import (TMP, check, free_ports, read, recv_all, run_main, start,  # noqa: E402
                            start_backend, status_of, wait_port, wait_until)
 from hostile_requests import TABLE as HOSTILE  # noqa: E402
+from trailer_table import forged_values, request_trailers  # noqa: E402
 
 H = b"Host: www.my-app.com\r\n"
 CLOSE = b"Connection: close\r\n"  # the answer ends with the connection: no wait for a timeout
@@ -179,6 +185,68 @@ def case_chunked(a):
     print("extensions over max-body-size:", status_of(out), len(got["b1"]), "bytes forwarded")
     check(status_of(out) == 413 and len(got["b1"]) < 64 * 1024 + 4096,
           f"extensions must count against max-body-size: {status_of(out)} {len(got['b1'])}")
+
+
+def trailer_section(rows):
+    return b"".join(b"%s: %s\r\n" % (n.encode(), v.encode()) for n, v, _ in rows)
+
+
+def body_forwarded(got):
+    """What b1 received after the forwarded head."""
+    return got["b1"].partition(b"\r\n\r\n")[2]
+
+
+def case_trailers(a):
+    env = Env(a)
+    data = b"hello, trailers"
+    chunks = b"5;x=1\r\n" + data[:5] + b"\r\n%x\r\n" % (len(data) - 5) + data[5:] + b"\r\n0\r\n"
+    # the table HTTP/2 is held to (test_lb_h2_bodies.py), and a Content-Length (HTTP/2 refuses
+    # one that does not match as malformed; here it is dropped)
+    rows = request_trailers(hashlib.sha256(data).hexdigest()) + [("Content-Length", "5", False)]
+    rows = [(n.title(), v, k) for n, v, k in rows]  # as an HTTP/1.1 client writes them
+    want = chunks + trailer_section([r for r in rows if r[2]]) + b"\r\n"
+    out, got = env.exchange(post(chunks + trailer_section(rows) + b"\r\n"))
+    check(b"\r\nX-Backend: b1\r\n" in out, f"trailers: the backend's answer expected: {out[:200]!r}")
+    check(body_forwarded(got) == want,
+          f"trailers: the backend must get only the kept trailers: {body_forwarded(got)!r}")
+    check(not any(v in got["b1"] for v in forged_values(rows[:-1])), "a forbidden value reached b1")
+    # the same request, its trailer section one byte per TCP write (names and values cut anywhere)
+    before = env.recorded()
+    s = socket.create_connection(("127.0.0.1", env.plain), 5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(post(chunks))
+    for i, byte in enumerate(trailer_section(rows) + b"\r\n"):
+        s.sendall(bytes([byte]))
+        if i % 8 == 0:
+            time.sleep(0.002)
+    out = recv_all(s, 4.0)
+    s.close()
+    time.sleep(0.2)
+    got = {n: env.recorded()[n][len(before[n]):] for n in before}
+    check(b"\r\nX-Backend: b1\r\n" in out and body_forwarded(got) == want,
+          f"trailers byte by byte: {out[:100]!r}, the backend got {body_forwarded(got)!r}")
+    # only fields that are dropped: the body ends with the last-chunk and the blank line
+    out, got = env.exchange(post(b"3\r\nabc\r\n0\r\n" + trailer_section(
+        [r for r in rows if not r[2]]) + b"\r\n"))
+    check(b"\r\nX-Backend: b1\r\n" in out and body_forwarded(got) == b"3\r\nabc\r\n0\r\n\r\n",
+          f"only forbidden trailers: the backend got {body_forwarded(got)!r}")
+    # a trailer section over max-header-size (8k) after a chunk that already went out: 431, and
+    # nothing of the section reaches the backend (at most the last-chunk line, never its end)
+    before = env.recorded()
+    s = socket.create_connection(("127.0.0.1", env.plain), 5)
+    s.sendall(post(b"5\r\nhello\r\n"))
+    check(wait_until(lambda: env.recorded()["b1"].endswith(b"5\r\nhello\r\n"), 5),
+          "the first chunk did not reach the backend in 5 s")
+    s.sendall(b"0\r\n" + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(12)))
+    out = recv_all(s, 4.0)
+    s.close()
+    time.sleep(0.2)
+    rest = body_forwarded({n: env.recorded()[n][len(before[n]):] for n in before})
+    check(status_of(out) == 431, f"trailers over max-header-size: {out[:200]!r}")
+    check(rest in (b"5\r\nhello\r\n", b"5\r\nhello\r\n0\r\n"),
+          f"trailers over max-header-size: the backend got {rest[:200]!r}")
+    print("trailers: only the kept fields reach the backend, whole or byte by byte; only forbidden "
+          "ones: 0 CRLF CRLF; over max-header-size after the first chunk: 431, nothing of them sent")
 
 
 def case_target(a):

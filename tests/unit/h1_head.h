@@ -14,11 +14,24 @@ typedef struct h1_head {
   size_t end; /* the head's length when parsed whole */
 } h1_head;
 
+/* A chunked body's trailer section: storage for it, as the client connection lends it
+ * (limits: max-header-size as the test set it, else 64 KiB; max-headers). */
+static char h1_head_trailers[LB_REQ_TRAILERS_CAP(1 << 16, 100)];
+static inline int h1_head_trailers_lend(lb_h1_req *r) {
+  r->trl = (lb_req_trailers){.buf = h1_head_trailers,
+                             .max_bytes = r->max_head ? r->max_head : 1 << 16,
+                             .max_fields = r->max_hdrs,
+                             .own = "X-Client-Cert",
+                             .own_len = 13};
+  return 0;
+}
+
 /* HPE_PAUSED when the head is whole (x->end set), else llhttp's error. */
 static inline enum llhttp_errno h1_parse_head(h1_head *x, const char *raw, size_t len) {
   memset(x, 0, sizeof *x);
   x->r.hdrs = x->h;
   x->r.max_hdrs = 100;
+  x->r.trl_lend = h1_head_trailers_lend;
   lb_h1_req_parser_init(&x->p, &x->r);
   enum llhttp_errno e = llhttp_execute(&x->p, raw, len);
   if (e == HPE_PAUSED && x->r.head_done)

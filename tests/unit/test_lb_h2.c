@@ -304,9 +304,9 @@ static void response_trailers(void **state) {
   const char *bad = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n"
                     "a: x\x01y\r\n\r\n";
   assert_int_not_equal(parse_trailers(bad, 64, &t), HPE_PAUSED);
-  assert_int_equal(lb_h2_trailer_allowed("Trailer", 7), 0);
-  assert_int_equal(lb_h2_trailer_allowed("IF-NONE-MATCH", 13), 0);
-  assert_int_equal(lb_h2_trailer_allowed("grpc-status", 11), 1);
+  assert_int_equal(lb_trailer_allowed("Trailer", 7), 0);
+  assert_int_equal(lb_trailer_allowed("IF-NONE-MATCH", 13), 0);
+  assert_int_equal(lb_trailer_allowed("grpc-status", 11), 1);
 }
 
 /* Storage lent at the first trailer field only: a chunked body without trailers costs none. */
@@ -383,35 +383,35 @@ static void response_trailers_connection(void **state) {
  * in order, the others and journey-lb's own dropped, all of them counted against the limits. */
 static void request_trailers(void **state) {
   (void)state;
-  char buf[LB_H2_REQ_TRAILERS_CAP(80, 6)];
-  lb_h2_req_trailers t = {
+  char buf[LB_REQ_TRAILERS_CAP(80, 6)];
+  lb_req_trailers t = {
       .buf = buf, .max_bytes = 80, .max_fields = 6, .own = "X-Client-Cert", .own_len = 13};
-  assert_int_equal(lb_h2_req_trailer_add(&t, "x-checksum", 10, "abc", 3), 1);
-  assert_int_equal(lb_h2_req_trailer_add(&t, "host", 4, "evil", 4), 0);
-  assert_int_equal(lb_h2_req_trailer_add(&t, "x-forwarded-for", 15, "6.6.6.6", 7), 0);
-  assert_int_equal(lb_h2_req_trailer_add(&t, "x-client-cert", 13, "CN=me", 5), 0);
-  assert_int_equal(lb_h2_req_trailer_add(&t, "x-empty", 7, "", 0), 1);
+  assert_int_equal(lb_req_trailer_add(&t, "x-checksum", 10, "abc", 3), 1);
+  assert_int_equal(lb_req_trailer_add(&t, "host", 4, "evil", 4), 0);
+  assert_int_equal(lb_req_trailer_add(&t, "x-forwarded-for", 15, "6.6.6.6", 7), 0);
+  assert_int_equal(lb_req_trailer_add(&t, "x-client-cert", 13, "CN=me", 5), 0);
+  assert_int_equal(lb_req_trailer_add(&t, "x-empty", 7, "", 0), 1);
   const char want[] = "x-checksum: abc\r\nx-empty: \r\n";
   assert_int_equal(t.len, sizeof want - 1);
   assert_memory_equal(buf, want, sizeof want - 1);
   assert_int_equal(t.kept, 2);
   assert_int_equal(t.bytes, 10 + 3 + 4 + 4 + 15 + 7 + 13 + 5 + 7);
   /* 68 bytes of names and values so far, 23 more would pass 80: refused, and from then on. */
-  assert_int_equal(lb_h2_req_trailer_add(&t, "x-a", 3, "bbbbbbbbbbbbbbbbbbbb", 20), -1);
+  assert_int_equal(lb_req_trailer_add(&t, "x-a", 3, "bbbbbbbbbbbbbbbbbbbb", 20), -1);
   assert_true(t.over);
-  assert_int_equal(lb_h2_req_trailer_add(&t, "x", 1, "", 0), -1);
+  assert_int_equal(lb_req_trailer_add(&t, "x", 1, "", 0), -1);
   /* The field count (max-headers), kept or not. */
-  t = (lb_h2_req_trailers){.buf = buf, .max_bytes = 64, .max_fields = 2};
-  assert_int_equal(lb_h2_req_trailer_add(&t, "te", 2, "trailers", 8), 0);
-  assert_int_equal(lb_h2_req_trailer_add(&t, "x-a", 3, "1", 1), 1);
-  assert_int_equal(lb_h2_req_trailer_add(&t, "x-b", 3, "2", 1), -1);
+  t = (lb_req_trailers){.buf = buf, .max_bytes = 64, .max_fields = 2};
+  assert_int_equal(lb_req_trailer_add(&t, "te", 2, "trailers", 8), 0);
+  assert_int_equal(lb_req_trailer_add(&t, "x-a", 3, "1", 1), 1);
+  assert_int_equal(lb_req_trailer_add(&t, "x-b", 3, "2", 1), -1);
   /* Exactly at the byte limit: kept, within the buffer's bound. */
   char big[64];
   memset(big, 'v', sizeof big);
-  t = (lb_h2_req_trailers){.buf = buf, .max_bytes = 64, .max_fields = 1};
-  assert_int_equal(lb_h2_req_trailer_add(&t, "x-big", 5, big, 59), 1);
+  t = (lb_req_trailers){.buf = buf, .max_bytes = 64, .max_fields = 1};
+  assert_int_equal(lb_req_trailer_add(&t, "x-big", 5, big, 59), 1);
   assert_int_equal(t.len, 5 + 59 + 4);
-  assert_true(t.len <= LB_H2_REQ_TRAILERS_CAP(64, 1));
+  assert_true(t.len <= LB_REQ_TRAILERS_CAP(64, 1));
   assert_true(t.len <= sizeof buf);
 }
 
