@@ -14,6 +14,7 @@ GROUP = sys.argv[5]
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from loopback import TMP, free_port, read, read_head, sanitizer_reports, start, stop, stop_all, wait_port  # noqa: E402
+from browser import find_chromium, run_chromium  # noqa: E402
 DOC = os.path.join(HERE, "..", "..", "docs", "client-json.md")
 
 
@@ -594,15 +595,17 @@ class Lb(Base):
         self.assertEqual(code, 0, j["error"])
         text = open(page).read()
         self.assertNotRegex(text, r'(src|href)=|@import|url\(')  # no external assets
-        chrome = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + os.path.join(TMP, "chrome")]
-        dom = subprocess.run(chrome + ["--dump-dom", "file://" + page], capture_output=True, text=True, timeout=90)
-        self.assertIn('id="waterfall"', dom.stdout, dom.stderr[-500:])
-        self.assertEqual(len(re.findall(r'class="wf"', dom.stdout)), 7)
-        self.assertRegex(dom.stdout, r'id="status" class="ok">200')
-        self.assertIn(j["served_by"], re.search(r'id="lb">(.*?)</table>', dom.stdout, re.S).group(1))
-        self.assertIn("no hop", dom.stdout)
-        subprocess.run(chrome + ["--screenshot=" + shot, "--window-size=1100,1500", "file://" + page],
-                       capture_output=True, timeout=90)
+        chrome = [find_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+                  "--user-data-dir=" + os.path.join(TMP, "chrome")]
+        code, dom, err = run_chromium(chrome + ["--dump-dom", "file://" + page], 90)
+        self.assertEqual(code, 0, "chromium was killed after 90 s" if code is None else err[-500:])
+        self.assertIn('id="waterfall"', dom, err[-500:])
+        self.assertEqual(len(re.findall(r'class="wf"', dom)), 7)
+        self.assertRegex(dom, r'id="status" class="ok">200')
+        self.assertIn(j["served_by"], re.search(r'id="lb">(.*?)</table>', dom, re.S).group(1))
+        self.assertIn("no hop", dom)
+        code, _, err = run_chromium(chrome + ["--screenshot=" + shot, "--window-size=1100,1500", "file://" + page], 90)
+        self.assertEqual(code, 0, "chromium was killed after 90 s" if code is None else err[-500:])
         self.assertGreater(os.path.getsize(shot), 10000)
         print("screenshot: %s" % shot)
 

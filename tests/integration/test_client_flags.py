@@ -86,7 +86,6 @@ class Body(unittest.TestCase):
         code, j = jjson("--data-binary", "@" + path, "-H", "Content-Type: application/octet-stream", self.url())
         self.assertEqual(code, 0, j["errormsg"])
         self.assertEqual(j["size_upload"], len(data))
-        got = self.recorded_after(m)
         wait_until(lambda: len(self.recorded_after(m)) >= len(data), 5)
         head, _, body = self.recorded_after(m).partition(b"\r\n\r\n")
         head += b"\r\n"

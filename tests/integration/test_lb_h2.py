@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loopback import (TMP as tmpdir, case_args, cert_paths, check, free_ports, read, run_case,  # noqa: E402
                       start, wait_port, wait_until)
 import loopback  # noqa: E402
+from browser import chromium_args, find_chromium, run_chromium  # noqa: E402
 
 A = None
 HOST = "www.my-app.com"
@@ -109,13 +110,12 @@ def case_chromium():
     bs = start_backends(1)
     lb = start_lb(bs)
     netlog = os.path.join(tmpdir, "netlog.json")
-    r = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                        "--ignore-certificate-errors", f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-                        f"--log-net-log={netlog}", f"--user-data-dir={os.path.join(tmpdir, 'chromium')}",
-                        "--dump-dom", f"https://{HOST}:{lb.https}/my-app/data"],
-                       capture_output=True, text=True, timeout=120)
-    m = re.search(r"<pre[^>]*>(.*?)</pre>", r.stdout, re.S)
-    check(m and json.loads(m.group(1))["backend"] == "b1", f"the page shows the backend's JSON: {r.stdout[:300]!r}")
+    code, dom, err = run_chromium(chromium_args(find_chromium(), netlog, A.certs) +
+                                  ["--dump-dom", f"https://{HOST}:{lb.https}/my-app/data"], 120)
+    check(code == 0, "chromium was killed after 120 s" if code is None
+          else f"chromium exit {code}: {err[-800:]}")
+    m = re.search(r"<pre[^>]*>(.*?)</pre>", dom, re.S)
+    check(m and json.loads(m.group(1))["backend"] == "b1", f"the page shows the backend's JSON: {dom[:300]!r}")
     protos = set(re.findall(r'"negotiated_protocol":"([^"]*)"', read(netlog)))
     print("Chromium's net log: negotiated_protocol", protos)
     check(protos == {"h2"}, f"Chromium negotiates h2 with journey-lb: {protos}")

@@ -15,70 +15,20 @@ The same check against HAProxy (`alpn h2,http/1.1`) and nginx (`listen ... ssl h
 before journey-lb is held to it.
 """
 import argparse
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from loopback import TMP, cert_paths, check, free_port, run_case, start, wait_port  # noqa: E402
+from loopback import TMP, check, free_port, run_case, start, wait_port  # noqa: E402
 from h2_peers import HOST, TARGETS, start_target  # noqa: E402
+from browser import chromium_args, find_chromium, netlog_events, run_chromium  # noqa: E402
 
 A = None
 
 
-def spki_hash(cert):
-    """base64 SHA-256 of the certificate's public key: what --ignore-certificate-errors-spki-list
-    takes, so that Chromium trusts this one key and still checks everything else."""
-    der = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"], capture_output=True,
-                         check=True).stdout
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=der,
-                         capture_output=True, check=True).stdout
-    import base64
-    import hashlib
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
-def chromium_args(chromium, netlog, certs):
-    """Headless Chromium with a fresh profile and a net log, HOST mapped to 127.0.0.1 and the
-    development certificate's key trusted (nothing else)."""
-    return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-extensions", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={os.path.join(TMP, 'chromium-profile')}",
-            f"--log-net-log={netlog}", f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-            f"--ignore-certificate-errors-spki-list={spki_hash(cert_paths(certs)[0])}"]
-
-
-def run_chromium(cmd, timeout):
-    """(exit code, or None when Chromium had to be killed at the timeout; its stdout; stderr).
-    Its own session, so that the kill reaches its helper processes too."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        return p.returncode, out, err
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        return None, out, err
-
-
-def netlog_events(path):
-    """(event type name, source type name, params) of every event in a Chromium net log."""
-    with open(path) as f:
-        log = json.load(f)
-    types = {v: k for k, v in log["constants"]["logEventTypes"].items()}
-    sources = {v: k for k, v in log["constants"]["logSourceType"].items()}
-    return [(types.get(e["type"], str(e["type"])), sources.get(e["source"]["type"], ""),
-             e["source"]["id"], e.get("params", {})) for e in log["events"]]
-
-
 def case_chromium():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    check(chromium, "chromium is not installed (scripts/install-deps.sh installs it)")
+    chromium = find_chromium()
     record = os.path.join(TMP, "record")
     bport = free_port()
     be = start([A.backend, "--listen", f"127.0.0.1:{bport}", "--name", "b1", "--record", record], "b1")

@@ -34,8 +34,9 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loopback import TMP, check, free_port, run_case, wait_port  # noqa: E402
-from h2_peers import HOST, TARGETS, start_target  # noqa: E402
-from test_lb_h2_browser import browser_test_args, chromium_args, netlog_events, run_chromium  # noqa: E402
+from h2_peers import HOST, start_target  # noqa: E402
+from test_lb_h2_browser import browser_test_args  # noqa: E402
+from browser import chromium_args, find_chromium, netlog_events, run_chromium  # noqa: E402
 
 A = None
 # name: (bytes, piece size, generator seed)
@@ -234,8 +235,7 @@ def upload_streams(events, port):
 
 
 def case_upload():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    check(chromium, "chromium is not installed (scripts/install-deps.sh installs it)")
+    chromium = find_chromium()
     bport = start_backend()
     lb = start_target(A.target, A.certs, [("b1", bport)], A.lb)
     netlog = os.path.join(TMP, "netlog.json")

@@ -47,7 +47,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -650,20 +649,20 @@ ws.onerror = () => { document.getElementById('out').textContent = 'error'; };
 
 
 def case_chromium():
-    from test_lb_h2_browser import chromium_args, netlog_events
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    check(chromium, "chromium is not installed (scripts/install-deps.sh installs it)")
+    from browser import chromium_args, find_chromium, netlog_events, run_chromium
+    chromium = find_chromium()
     wb = WsBackend()
     wb.PAGE = PAGE
     wb.start()
     lb = lbws.start_lb([wb])
     netlog = os.path.join(TMP, "netlog-ws.json")
     # --dump-dom returns at load; the virtual time budget lets the script's echo come first.
-    r = subprocess.run(chromium_args(chromium, netlog, A.certs) + [
-                        "--virtual-time-budget=5000", "--dump-dom",
-                        f"https://{HOST}:{lb.https}/page"], capture_output=True, text=True, timeout=180)
-    check(r.returncode == 0, f"chromium exit {r.returncode}: {r.stderr[-800:]}")
-    check("echo:hello from chromium over h2" in r.stdout, f"the page says: {r.stdout[-300:]!r}")
+    code, dom, err = run_chromium(chromium_args(chromium, netlog, A.certs) + [
+                                  "--virtual-time-budget=5000", "--dump-dom",
+                                  f"https://{HOST}:{lb.https}/page"], 180)
+    check(code == 0, "chromium was killed after 180 s" if code is None
+          else f"chromium exit {code}: {err[-800:]}")
+    check("echo:hello from chromium over h2" in dom, f"the page says: {dom[-300:]!r}")
     events = netlog_events(netlog)
     sessions = {sid for t, _, sid, p in events
                 if t == "HTTP2_SESSION" and p.get("host") == f"{HOST}:{lb.https}"}

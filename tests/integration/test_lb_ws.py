@@ -30,6 +30,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loopback  # noqa: E402
 from harden_common import rss_kib  # noqa: E402
+from browser import find_chromium, trust_flags  # noqa: E402
 from test_lb import RawBackend  # noqa: E402
 from loopback import (TMP, case_args, cert_paths, check, free_port, free_ports, read, run_case,  # noqa: E402
                       start, wait_for, wait_port)
@@ -357,9 +358,8 @@ ws.onmessage = (e) => {{
 }};
 ws.onerror = () => {{ out.textContent = 'error'; }};
 </script></body></html>""")
-    browser = start(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                     "--ignore-certificate-errors", f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-                     "--remote-debugging-port=0", "--window-size=800,300",
+    browser = start([find_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+                     *trust_flags(A.certs), "--remote-debugging-port=0", "--window-size=800,300",
                      f"--user-data-dir={os.path.join(TMP, 'chromium-' + name)}", "about:blank"],
                     f"chromium-{name}")
     m = None
