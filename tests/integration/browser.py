@@ -36,12 +36,12 @@ def trust_flags(certs):
             f"--ignore-certificate-errors-spki-list={spki_hash(cert_paths(certs)[0])}"]
 
 
-def chromium_args(chromium, netlog, certs, profile="chromium-profile"):
+def chromium_args(chromium, netlog, certs):
     """Headless Chromium with a fresh profile, a net log and trust_flags."""
     return [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-extensions", "--disable-background-networking",
             "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={os.path.join(TMP, profile)}",
+            f"--user-data-dir={os.path.join(TMP, 'chromium-profile')}",
             f"--log-net-log={netlog}"] + trust_flags(certs)
 
 

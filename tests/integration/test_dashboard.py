@@ -9,12 +9,13 @@ table with JavaScript off, and keeps a screenshot (--artifacts DIR/dashboard.png
 
 usage: test_dashboard.py --lb PATH --backend PATH --certs DIR --artifacts DIR
 """
-import base64, http.client, json, os, shutil, socket, ssl, struct, sys, time
+import base64, http.client, json, os, socket, ssl, struct, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loopback import (TMP, check, free_ports, read, run_case, start, stop,  # noqa: E402
                       wait_for, wait_port)
 import test_admin  # noqa: E402
+from browser import find_chromium  # noqa: E402
 
 A = None
 REFRESH_S = 2.0
@@ -88,8 +89,7 @@ class CDP:
 
 
 def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    check(chromium, "chromium is not installed (scripts/install-deps.sh installs it)")
+    chromium = find_chromium()
     port = free_ports(1)[0]
     prof = os.path.join(TMP, "chromium-profile")
     p = start([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -185,7 +185,6 @@ def case_dashboard():
 
     # Drain through the API; the open page must show it within one refresh, without reloading.
     cdp.js("window.__same_page = 42")
-    t0 = time.monotonic()
     st, body = admin(adm, "POST", "/servers/b2/drain")
     check(st == 200, f"drain: {st} {body}")
     took = wait_for("b2 DRAIN on the page", lambda: cdp.js(
