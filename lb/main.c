@@ -1,4 +1,4 @@
-/* journey-lb: TLS-terminating HTTP/1.1 load balancer. Flags, signals, start and stop. */
+/* journey-lb: TLS-terminating HTTP/2 and HTTP/1.1 load balancer. Flags, signals, start and stop. */
 #include "lb/control/control.h"
 #include "lb/proxy/worker.h"
 
@@ -20,7 +20,8 @@ static const char usage[] =
     "usage: journey-lb [--config FILE] [--check-config] [flags]\n"
     "       journey-lb --check-config FILE\n"
     "\n"
-    "A TLS-terminating HTTP/1.1 load balancer that times every phase of every request.\n"
+    "A TLS-terminating HTTP/2 and HTTP/1.1 load balancer that times every phase of every\n"
+    "request.\n"
     "Every flag has the same name in the config file ([lb] section); flags override the file.\n"
     "\n"
     "  --config FILE                 INI config file (see lb/journey-lb.conf)\n"
@@ -74,6 +75,9 @@ static const char usage[] =
     "                                (off)\n"
     "  --h2-websocket on|off         HTTP/2 clients may open WebSockets (extended CONNECT)\n"
     "                                (on)\n"
+    "  --h2-max-concurrent-streams N  streams one HTTP/2 client may have in flight (100,\n"
+    "                                at most 1000); one more: RST_STREAM REFUSED_STREAM, or\n"
+    "                                GOAWAY once the client has acknowledged the limit\n"
     "  --server-timing on|off        Server-Timing response header (on)\n"
     "  --served-by on|off            X-Served-By response header naming the backend (on)\n"
     "  --request-id on|off           X-Request-Id: keep a valid one or generate (on)\n"
@@ -142,7 +146,8 @@ static const char usage[] =
 static const char *settings[] = {
     "listen", "cert", "key", "tls-ticket-key-file", "client-ca", "client-verify",
     "client-cert-header", "backend", "algorithm", "hash-key", "workers",
-    "admin", "log-format", "log-level", "access-log", "alpn", "h2c", "h2-websocket", "server-timing", "served-by",
+    "admin", "log-format", "log-level", "access-log", "alpn", "h2c", "h2-websocket",
+    "h2-max-concurrent-streams", "server-timing", "served-by",
     "request-id", "client-header-timeout", "client-body-timeout", "client-idle-timeout",
     "backend-connect-timeout",
     "backend-response-timeout", "backend-idle-timeout", "backend-idle-max", "shutdown-timeout",

@@ -14,8 +14,8 @@
  *     process, not to a set: tickets issued before the reload still resume, and the
  *     --tls-ticket-key-file is read again (its new first key encrypts from now on).
  * What a running process cannot change (listeners, routes, pools, DNS names, algorithms and
- * hash keys, workers, timeouts) is reported as needing a restart; adding or removing pools makes
- * the reload fail. */
+ * hash keys, workers, timeouts, limits, HTTP/2 settings other than alpn) is reported as needing
+ * a restart; adding or removing pools makes the reload fail. */
 #include "lb/control/control.h"
 
 #include "common/log.h"
@@ -75,6 +75,9 @@ static void report_restart_only(const lb_config *old, const lb_config *nw) {
   DIFF(old->max_connections != nw->max_connections || old->max_header_size != nw->max_header_size ||
            old->max_body_size != nw->max_body_size || old->retries != nw->retries,
        "limits")
+  DIFF(old->tls.h2c != nw->tls.h2c || old->tls.h2_websocket != nw->tls.h2_websocket ||
+           old->tls.h2_max_streams != nw->tls.h2_max_streams,
+       "h2c/h2-websocket/h2-max-concurrent-streams")
 #undef DIFF
   if (n)
     jc_log(JC_LOG_WARN, "reload: changed settings that need a restart were not applied: %s", what);

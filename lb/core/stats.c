@@ -10,7 +10,8 @@ const char *const lb_stats_proto_names[LB_PROTO_COUNT] = {"http/1.1", "h2"};
 
 const char *const lb_stats_h2_names[LB_H2_NCOUNTERS] = {
     "connections", "streams", "client_resets", "rapid_reset_goaway", "continuation_flood",
-    "header_list_too_large", "flood", "protocol_error", "hpack_bomb_goaway", "websockets"};
+    "header_list_too_large", "flood", "protocol_error", "hpack_bomb_goaway", "websockets",
+    "max_concurrent_streams"};
 
 const uint64_t lb_hist_bounds_us[LB_HIST_BUCKETS] = {
     500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000,

@@ -111,6 +111,7 @@ enum {
   LB_H2_PROTOCOL,      /* connections ended by a protocol error */
   LB_H2_HPACK_BOMB,    /* connections sent GOAWAY for a header list decoded far over the limit */
   LB_H2_WEBSOCKETS,    /* WebSockets opened on a stream (extended CONNECT answered 200) */
+  LB_H2_STREAMS_OVER,  /* streams over h2-max-concurrent-streams (refused, or GOAWAY once acked) */
   LB_H2_NCOUNTERS
 };
 extern const char *const lb_stats_h2_names[LB_H2_NCOUNTERS];

@@ -1,9 +1,13 @@
-/* tls-ticket-key-file, client-ca, client-verify, client-cert-header. */
+/* tls-ticket-key-file, client-ca, client-verify, client-cert-header; alpn, h2c, h2-websocket,
+ * h2-max-concurrent-streams. */
 #include "lb/core/tls_settings.h"
 
 #include "lb/core/rewrite.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void lb_tls_settings_defaults(lb_tls_settings *t) {
@@ -12,6 +16,7 @@ void lb_tls_settings_defaults(lb_tls_settings *t) {
   t->cert_header_len = strlen(t->cert_header);
   t->alpn_h2 = 1;
   t->h2_websocket = 1;
+  t->h2_max_streams = LB_H2_MAX_STREAMS_DEFAULT;
 }
 
 static int set_path(char *dst, const char *name, const char *value, char *why, size_t wl) {
@@ -62,6 +67,18 @@ int lb_tls_settings_set(lb_tls_settings *t, const char *name, const char *value,
       snprintf(why, wl, "%s '%.40s': expected on or off", name, value);
       return -1;
     }
+    return 0;
+  }
+  if (!strcmp(name, "h2-max-concurrent-streams")) {
+    char *end = (char *)value;
+    errno = 0;
+    unsigned long n = isdigit((unsigned char)*value) ? strtoul(value, &end, 10) : 0;
+    if (errno || !n || *end || n > LB_H2_MAX_STREAMS_CAP) {
+      snprintf(why, wl, "%s '%.40s': expected a number from 1 to %d", name, value,
+               LB_H2_MAX_STREAMS_CAP);
+      return -1;
+    }
+    t->h2_max_streams = (unsigned)n;
     return 0;
   }
   if (!strcmp(name, "client-cert-header")) {

@@ -7,6 +7,10 @@
 #include <stddef.h>
 
 #define LB_TLS_PATH_MAX 512
+/* Streams in flight on one HTTP/2 connection: each may hold a backend connection and its
+ * buffer, so the most a setting may allow is bounded (nginx's default is 128, HAProxy's 100). */
+#define LB_H2_MAX_STREAMS_DEFAULT 100
+#define LB_H2_MAX_STREAMS_CAP 1000
 
 typedef enum {
   LB_CLIENT_VERIFY_OFF = 0,
@@ -24,6 +28,7 @@ typedef struct lb_tls_settings {
   int alpn_h2; /* ALPN offers h2 before http/1.1 on HTTPS listeners (`alpn`, default on) */
   int h2c;     /* plain listeners also take HTTP/2 with prior knowledge (`h2c`, default off) */
   int h2_websocket; /* HTTP/2 clients may open WebSockets (RFC 8441, `h2-websocket`, default on) */
+  unsigned h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS (`h2-max-concurrent-streams`, 100) */
 } lb_tls_settings;
 
 void lb_tls_settings_defaults(lb_tls_settings *t);

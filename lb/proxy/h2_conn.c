@@ -216,6 +216,31 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
   return 0;
 }
 
+/* A request HEADERS nghttp2 refused before any stream existed: over the concurrent streams we
+ * advertise. Before the client acknowledged our SETTINGS, nghttp2 refuses the stream alone
+ * (RST_STREAM REFUSED_STREAM: the client may retry it); after, the client broke a limit it knew
+ * and the connection ends (GOAWAY PROTOCOL_ERROR, RFC 9113 section 5.1.2). The other request
+ * HEADERS errors it finds here (a stream depending on itself) are not counted as this. */
+static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *f, int lib_error, void *ud) {
+  h2_conn *h = ud;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST ||
+      f->headers.pri_spec.stream_id == f->hd.stream_id ||
+      nghttp2_session_get_stream_user_data(s, f->hd.stream_id) ||
+      (lib_error != NGHTTP2_ERR_REFUSED_STREAM && lib_error != NGHTTP2_ERR_PROTO))
+    return 0;
+  unsigned max = rt_of(h)->cfg.tls.h2_max_streams;
+  lb_h2_count(h, LB_H2_STREAMS_OVER);
+  if (lib_error == NGHTTP2_ERR_PROTO) {
+    lb_h2_count(h, LB_H2_PROTOCOL);
+    h->calm = "h2-protocol-error";
+  }
+  if (lib_error == NGHTTP2_ERR_PROTO || !h->over_logged++) /* one line a connection: refusals */
+    jc_log(JC_LOG_INFO, "h2 connection from %s: stream %d over %u concurrent streams "
+           "(h2-max-concurrent-streams): %s", h->c->peer, f->hd.stream_id, max,
+           lib_error == NGHTTP2_ERR_PROTO ? "GOAWAY PROTOCOL_ERROR" : "RST_STREAM REFUSED_STREAM");
+  return 0;
+}
+
 /* The exchange's bytes are framed: it goes on (the next slices, or `done`). */
 static void sent(h2_stream *st) {
   st->notify = 0;
@@ -524,6 +549,7 @@ static int session_new(h2_conn *h, const lb_config *cfg) {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
   nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
   nghttp2_option_set_no_auto_window_update(opt, 1); /* windows open as the backend reads */
   nghttp2_option_set_max_settings(opt, 32);          /* entries per SETTINGS frame */
   nghttp2_option_set_max_outbound_ack(opt, 1000);    /* PING/SETTINGS flood: GOAWAY */
@@ -538,7 +564,7 @@ static int session_new(h2_conn *h, const lb_config *cfg) {
   if (r != 0)
     return -1;
   nghttp2_settings_entry iv[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, LB_H2_MAX_STREAMS},
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, cfg->tls.h2_max_streams},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, LB_H2_WINDOW},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, cfg->max_header_size},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},

@@ -18,7 +18,6 @@
 #define LB_H2_CONN_WINDOW (1 << 20) /* per connection */
 #define LB_H2_OUT (32 * 1024)     /* frames waiting for the socket */
 #define LB_H2_FRAME_HD 9          /* a frame header's bytes */
-#define LB_H2_MAX_STREAMS 100
 #define LB_H2_RESETS_PER_SEC 100  /* client resets in a second before GOAWAY ENHANCE_YOUR_CALM */
 #define LB_H2_RELEASE_MS 250      /* idle this long: the session's frame buffer pages go back */
 /* A request body without content-length is gathered this long after its HEADERS (or until it
@@ -86,6 +85,7 @@ struct h2_conn {
   uint32_t resets_in_window;
   uint64_t body_due;      /* loop time (ms) a gathered body that got no byte meanwhile times out */
   uint32_t nstreams;
+  uint32_t over_logged;   /* streams refused over the concurrent limit (logged once) */
   size_t block_bytes;     /* the header list being decoded, as RFC 9113 counts it (+32 a field) */
   int32_t max_stream_id;  /* the highest client stream id seen in HEADERS */
   unsigned writing : 1;   /* out handed to lb_client_send */

@@ -1,10 +1,10 @@
 # HTTP/2 through journey-lb (tests/integration/test_lb_h2.py): curl --http2 and h2c, Chromium, nghttp -nv,
-# h2load, pooled backend connections under h2's concurrency, retry and 503 over h2, and the RFC 9113
-# rules as raw frames (Debian's python3-h2).
+# h2load, pooled backend connections under h2's concurrency, retry and 503 over h2, the RFC 9113
+# rules as raw frames (Debian's python3-h2), and h2-max-concurrent-streams (refused, GOAWAY).
 if(TARGET journey-lb AND TARGET journey-backend)
   journey_lb_cases(integration.h2. test_lb_h2.py ${JOURNEY_DEBIAN_PYTHON} 600
     CASES curl chromium nghttp h2load pool h2c retry rfc9113 attacks sigterm slow_head protocols
-          timeouts idle_release)
+          timeouts idle_release max_streams)
 endif()
 
 # HTTP/2 response bodies byte for byte (tests/integration/test_lb_h2_bodies.py): 1 MiB through a

@@ -382,7 +382,8 @@ def write_config(path, text):
 
 
 def case_reload():
-    """SIGHUP with a changed pool: applied with no failed request; an invalid one is rejected."""
+    """SIGHUP with a changed pool: applied with no failed request; a changed setting a running
+    process cannot apply is named; an invalid config is rejected."""
     ports = free_ports(3)
     bs = [start_backend(f"b{i + 1}", p) for i, p in enumerate(ports)]
     conf = os.path.join(tmpdir, "lb.conf")
@@ -393,7 +394,9 @@ def case_reload():
     loop = Loop(lb, max_requests=3000, max_seconds=20)
     loop.start()
     wait_for("loop running", lambda: len(loop.results) > 50, 10)
-    write_config(conf, f"[pool default]\nbackend = b2=127.0.0.1:{ports[1]}\n"
+    # h2-max-concurrent-streams changes too: a running process keeps its value and says so.
+    write_config(conf, "[lb]\nh2-max-concurrent-streams = 50\n"
+                       f"[pool default]\nbackend = b2=127.0.0.1:{ports[1]}\n"
                        f"backend = b3=127.0.0.1:{ports[2]},weight=2\n")
     lb.send_signal(signal.SIGHUP)
     wait_for("b3 UP, b1 gone", lambda: set(servers(lb)) == {"b2", "b3"}
@@ -421,6 +424,8 @@ def case_reload():
     check(re.search(r"reload rejected: .*not-an-address.*previous configuration keeps running", log),
           f"rejection reason logged:\n{log}")
     check("reload applied: 1 server(s) kept, 1 added, 1 removed" in log, "reload summary logged")
+    check(re.search(r"need a restart were not applied: .*h2-max-concurrent-streams", log),
+          f"the HTTP/2 setting a reload cannot change is named:\n{log}")
     check(stop(lb) == 0, "lb exit status")
 
 

@@ -715,6 +715,70 @@ def case_attacks():
         check(want in log, f"a log line names {want!r}: {log[-1500:]}")
 
 
+def case_max_streams():
+    """--h2-max-concurrent-streams 3 (a backend answering after 300 ms): the SETTINGS say 3; a
+    client that opens a 4th stream before acknowledging them gets that stream refused
+    (RST_STREAM REFUSED_STREAM, nothing of it at the backend) and its 3 others answered; one that
+    does so after its SETTINGS ACK gets GOAWAY PROTOCOL_ERROR; each is counted in /metrics and
+    logged; a client that keeps to the limit is served; a bad value is refused."""
+    bs = start_backends(1, record=True, extra=("--delay-ms", "300"))
+    adm = free_ports(1)[0]
+    lb = loopback.start_lb(A.lb, A.certs, [(b.name, b.port) for b in bs], "--workers", "1",
+                           "--admin", f"127.0.0.1:{adm}", "--h2-max-concurrent-streams", "3")
+    wait_port(adm, lb, "admin")
+    auth = f"{HOST}:{lb.https}"
+
+    def heads(*sids):
+        return b"".join(frame(HEADERS, 5, sid, hpack_block(req(auth, f"/my-app/data?s={sid}")))
+                        for sid in sids)
+
+    def until(c, done, timeout=10):
+        seen, deadline = [], time.monotonic() + timeout
+        while not done(seen) and time.monotonic() < deadline:
+            seen += c.frames(timeout=1, stop=False)
+        return seen
+
+    before = recorded_settled(bs)
+    c = H2Raw(lb.https)
+    c.send(heads(1, 3, 5, 7))  # no SETTINGS ACK: the limit is not yet acknowledged
+
+    def ended(sids):
+        return lambda seen: all(any(t in (DATA, HEADERS) and fl & 1 and i == sid for t, fl, i, _ in seen)
+                                for sid in sids)
+    seen = until(c, ended((1, 3, 5)))
+    settings = next((p for t, fl, sid, p in seen if t == SETTINGS and not fl & 1), b"")
+    values = dict(struct.unpack(">HI", settings[i:i + 6]) for i in range(0, len(settings), 6))
+    check(values.get(3) == 3, f"SETTINGS_MAX_CONCURRENT_STREAMS 3 announced: {values}")
+    rst = [(sid, ERRORS.get(int.from_bytes(p[:4], "big"))) for t, _, sid, p in seen if t == RST]
+    check(rst == [(7, "REFUSED_STREAM")], f"the 4th stream refused, no other reset: {rst}")
+    check(ended((1, 3, 5))(seen), "the 3 streams within the limit answered")
+    check(first_error([f for f in seen if f[0] == GOAWAY]) is None, "no GOAWAY for a refused stream")
+    reached = recorded_settled(bs) - before
+    check(reached == 3, f"the backend got the 3 streams within the limit, not the refused one: {reached}")
+    c.s.close()
+    print(f"  before the SETTINGS ACK: stream 7 -> {rst[0][1]}; streams 1, 3, 5 answered; backend got {reached}")
+
+    # The ACK first: the limit is known. 3 streams are served, then 4 sent at once end it all.
+    c = H2Raw(lb.https)
+    c.send(frame(SETTINGS, 1, 0) + heads(1, 3, 5))
+    check(ended((1, 3, 5))(until(c, ended((1, 3, 5)))), "3 streams within the known limit answered")
+    c.send(heads(7, 9, 11, 13))
+    got = first_error(c.frames(timeout=10))
+    check(got == ("GOAWAY", 0, "PROTOCOL_ERROR"), f"over a known limit: GOAWAY PROTOCOL_ERROR, got {got}")
+    c.s.close()
+    print(f"  after the SETTINGS ACK: 3 streams served, then 4 at once: {got}")
+
+    check(h2_event(adm, "max_concurrent_streams") == 2, "both counted in /metrics as max_concurrent_streams")
+    log = read(lb.errpath)
+    for want in ("stream 7 over 3 concurrent streams (h2-max-concurrent-streams): RST_STREAM REFUSED_STREAM",
+                 "stream 13 over 3 concurrent streams (h2-max-concurrent-streams): GOAWAY PROTOCOL_ERROR"):
+        check(want in log, f"logged: {want!r}: {log[-1500:]}")
+    for bad in ("0", "1001", "ten"):
+        r = subprocess.run([A.lb, "--h2-max-concurrent-streams", bad], capture_output=True, text=True)
+        check(r.returncode != 0 and f"h2-max-concurrent-streams '{bad}': expected a number from 1 to 1000"
+              in r.stderr, f"a bad value {bad}: {r.stderr}")
+
+
 # ---------------------------------------------------------------- memory
 
 def case_idle_release():

@@ -53,6 +53,11 @@ static void lb_section_values(void **state) {
   expect_error(BASE "methods = GET (x)\n", 4, "methods: '(x)'");
   expect_error(BASE "normalize-path = maybe\n", 4, "normalize-path 'maybe': expected on or off");
   expect_error(BASE "h2-websocket = maybe\n", 4, "h2-websocket 'maybe': expected on or off");
+  expect_error(BASE "h2-max-concurrent-streams = 0\n", 4,
+               "h2-max-concurrent-streams '0': expected a number from 1 to 1000");
+  expect_error(BASE "h2-max-concurrent-streams = 1001\n", 4, "h2-max-concurrent-streams '1001'");
+  expect_error(BASE "h2-max-concurrent-streams = 5x\n", 4, "h2-max-concurrent-streams '5x'");
+  expect_error(BASE "h2-max-concurrent-streams = -1\n", 4, "h2-max-concurrent-streams '-1'");
   expect_error(BASE "max-headers = 0\n", 4, "max-headers '0': expected a number from");
   expect_error(BASE "max-connections = -5\n", 4, "max-connections '-5'");
   expect_error(BASE "client-idle-timeout = 0\n", 4, "expected a duration");
