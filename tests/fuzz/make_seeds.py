@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora under corpus/<target>/ (run once; the files are committed).
 Regression inputs of fixed crashes are added beside them by hand, named regress-*."""
-import gzip, os, ssl, struct, sys, zlib
+import gzip, os, ssl, struct, zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harden_common import (check, free_ports, read, recv_all, run_main, start_backend, start_lb,  # noqa: E402
+from harden_common import (check, read, recv_all, run_main, start_backend, start_lb,  # noqa: E402
                            status_of, wait_until, TMP)
 
 H = b"Host: www.my-app.com\r\n"

@@ -29,7 +29,6 @@ usage: strict_requests.py --lb PATH --backend PATH --certs DIR --case NAME
 """
 import hashlib
 import os
-import re
 import socket
 import sys
 import time

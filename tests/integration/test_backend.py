@@ -7,7 +7,6 @@ with raw sockets so that every byte on the wire is what the test wrote.
 import json
 import os
 import re
-import select
 import signal
 import socket
 import subprocess

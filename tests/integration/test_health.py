@@ -11,7 +11,7 @@ import threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loopback import (TMP as tmpdir, case_args, check, free_ports, read, run_case, start, stop,  # noqa: E402
-                      stop_all, wait_for, wait_port, wait_until)
+                      wait_for, wait_port, wait_until)
 
 A = None
 os.chmod(tmpdir, 0o755)  # dnsmasq re-reads its hosts file after dropping privileges
@@ -139,7 +139,8 @@ SLOW_OK = [*HEALTH, "--health-timeout", "2000ms", "--health-interval", "2500ms"]
 def case_down_up():
     """Failing backend: DOWN within fall x interval + timeout, no new requests; back after rise."""
     p1, p2 = free_ports(2)
-    b1, b2 = start_backend("b1", p1), start_backend("b2", p2)
+    start_backend("b1", p1)
+    b2 = start_backend("b2", p2)
     lb = start_lb(["--backend", f"b1=127.0.0.1:{p1}", "--backend", f"b2=127.0.0.1:{p2}", *HEALTH])
     s = servers(lb)
     check(s["b1"]["state"] == "UP" and s["b2"]["state"] == "UP", f"both UP at start: {s}")
@@ -251,7 +252,7 @@ def case_all_down():
 def case_startup_round():
     """Start-up waits for the first round: a server down at start never gets a request."""
     p1, p2 = free_ports(2)
-    b1 = start_backend("b1", p1)
+    start_backend("b1", p1)
     b2 = start_backend("b2", p2, extra=["--start-down"])
     # What this case checks is the counting, not the checks' speed: a 2 s check timeout keeps a
     # slow check on a loaded machine from turning last_check or journey_backend_up.
@@ -339,8 +340,8 @@ def case_dns():
     write_hosts(hosts, ["127.0.0.2", "127.0.0.3"])
     dns = dnsmasq(hosts)
     b2 = start_backend("b2", port, "127.0.0.2")
-    b3 = start_backend("b3", port, "127.0.0.3")
-    b4 = start_backend("b4", port, "127.0.0.4")
+    start_backend("b3", port, "127.0.0.3")
+    start_backend("b4", port, "127.0.0.4")
     lb = start_lb(["--backend-dns", f"backend.test:{port}", "--dns-servers",
                    f"127.0.0.1:{dns.dnsport}", "--dns-ttl-min", "200ms", *HEALTH])
     s = servers(lb)
