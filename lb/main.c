@@ -297,8 +297,16 @@ static void print_summary(const lb_config *c) {
     servers += c->pools[i].nservers;
   printf("configuration OK: %d listener(s), %d certificate(s), %d route(s), %d server(s)\n",
          c->nlisteners, c->ncerts, c->nroutes, servers);
-  for (int i = 0; i < c->nlisteners; i++)
-    printf("  listen %s\n", c->listeners[i].text);
+  int h2 = 0;
+  for (int i = 0; i < c->nlisteners; i++) {
+    int tls = c->listeners[i].tls, speaks_h2 = tls ? c->tls.alpn_h2 : c->tls.h2c;
+    h2 |= speaks_h2;
+    printf("  listen %s (%s)\n", c->listeners[i].text,
+           speaks_h2 ? (tls ? "h2, http/1.1" : "http/1.1, h2c") : "http/1.1");
+  }
+  if (h2)
+    printf("  http/2: %u concurrent streams per connection, WebSockets %s\n",
+           c->tls.h2_max_streams, c->tls.h2_websocket ? "on (extended CONNECT)" : "off");
   for (int i = 0; i < c->nroutes; i++) {
     const lb_pool_cfg *p = &c->pools[c->routes[i].pool];
     char algo[100];

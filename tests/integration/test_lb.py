@@ -871,6 +871,11 @@ def case_check_config():
         f.write(text)
     r = subprocess.run([A.lb, "--check-config", conf], capture_output=True, text=True)
     check(r.returncode == 0 and "configuration OK" in r.stdout, f"example config: {r.stdout}{r.stderr}")
+    # The summary says what each listener speaks and the HTTP/2 settings.
+    check(re.search(r"(?m)^  listen https://\S+ \(h2, http/1\.1\)$", r.stdout) and
+          re.search(r"(?m)^  listen http://\S+ \(http/1\.1\)$", r.stdout) and
+          "  http/2: 100 concurrent streams per connection, WebSockets on" in r.stdout,
+          f"the protocols in the summary: {r.stdout}")
     with open(conf, "w") as f:
         f.write(text.replace("retries = 2", "retries = many"))
     r = subprocess.run([A.lb, "--check-config", conf], capture_output=True, text=True)
