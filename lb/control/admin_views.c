@@ -85,6 +85,7 @@ static int snapshot_recent(lb_control *ctl, snap *sn, const char *id, uint64_t n
     r->path = sn->paths[k];
     r->method = e->method == LB_METHOD_OTHER ? "other"
                                              : llhttp_method_name((llhttp_method_t)e->method);
+    r->proto = lb_stats_proto_names[e->proto < LB_PROTO_COUNT ? e->proto : LB_PROTO_HTTP1];
     r->status = e->status;
     r->retries = e->retries;
     r->pool = e->pool >= 0 && e->pool < rt->npools ? rt->pools[e->pool].name : "";

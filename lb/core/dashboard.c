@@ -255,6 +255,11 @@ static void request_row(lb_textout *o, const lb_stats_request *r, uint64_t scale
   esc(o, r->method);
   lb_puts(o, " ");
   esc(o, r->path);
+  if (r->proto && r->proto[0]) { /* which protocol the client spoke: h2 or http/1.1 */
+    lb_puts(o, " <span class=sub>");
+    esc(o, r->proto);
+    lb_puts(o, "</span>");
+  }
   lb_putf(o, "</td><td class=\"st s%d\">%d</td><td class=l>", r->status / 100, r->status);
   if (r->server[0])
     esc(o, r->server);
@@ -373,8 +378,11 @@ int lb_dashboard_html(const lb_stats *s, const char *filter_id, int can_act, int
   esc(&o, s->version);
   lb_puts(&o, " · up ");
   ago(&o, s->uptime_s * 1000);
-  lb_putf(&o, " · <b>%llu</b> client connections · <b>%d of %d</b> servers UP%s</span>",
-       (unsigned long long)s->connections_active, up, total,
+  lb_putf(&o, " · <b>%llu</b> client connections", (unsigned long long)s->connections_active);
+  if (s->h2_conns_open)
+    lb_putf(&o, " (<b>%llu</b> HTTP/2, <b>%llu</b> streams)", (unsigned long long)s->h2_conns_open,
+            (unsigned long long)s->h2_streams_open);
+  lb_putf(&o, " · <b>%d of %d</b> servers UP%s</span>", up, total,
        s->draining ? " · <span class=badge style=\"background:#b45309\">DRAINING</span>" : "");
   lb_puts(&o, "<span id=upd>static page (refreshes every 6 s)</span>"
             "<form method=get action=\"/\"><input name=id placeholder=\"look up a request id\" "

@@ -35,6 +35,7 @@ typedef struct lb_recent_entry {
   uint8_t method; /* llhttp method */
   uint8_t retries;
   uint8_t id_len, path_len;
+  uint8_t proto; /* LB_PROTO_HTTP1 or LB_PROTO_H2 (lb/core/stats.h) */
   char id[LB_RECENT_ID_MAX];
   char path[LB_RECENT_PATH_MAX];
 } lb_recent_entry;

@@ -278,6 +278,8 @@ int lb_stats_requests_json(const lb_stats *s, jc_buf *b) {
     json_str(&o, r->method);
     lb_puts(&o, ",\"path\":");
     json_str(&o, r->path);
+    lb_puts(&o, ",\"proto\":");
+    json_str(&o, r->proto ? r->proto : "");
     lb_putf(&o, ",\"status\":%d,\"retries\":%d,\"pool\":", r->status, r->retries);
     json_str(&o, r->pool);
     lb_puts(&o, ",\"backend\":");

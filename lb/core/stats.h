@@ -93,6 +93,7 @@ typedef struct lb_stats_listener {
 /* One recent request (the admin page's waterfall), values ready to print. */
 typedef struct lb_stats_request {
   const char *id, *path, *method, *pool, *server; /* "" when none */
+  const char *proto;                               /* lb_stats_proto_names */
   int status, retries;
   uint64_t ended_unix_ms;
   int64_t Th, Ti, TR, Tw, Tc, Tr, Td, Tt; /* microseconds, -1: phase not reached */

@@ -246,7 +246,7 @@ static void request_done(lb_client *c) {
     c->ex.term = "ok";
   lb_passive_request_done(c->ex.w, &(lb_recent_req){&c->ex.t, c->ex.status, c->ex.pool,
       c->ex.server, c->ex.method, c->ex.retries, c->ex.backend_reused, c->ex.reqid,
-      c->ex.reqid_len, lb_client_path(c), c->h1.url_len});
+      c->ex.reqid_len, lb_client_path(c), c->h1.url_len, LB_PROTO_HTTP1});
   lb_access_log(&c->ex, lb_client_log_conn(c, &lc));
   if (jc_log_enabled(JC_LOG_DEBUG))
     lb_debug_phase(&c->ex, lb_client_log_conn(c, &lc), "done", now);

@@ -500,7 +500,7 @@ static void h2_done(lb_exchange *ex) {
   if (st->ex.status >= 100)
     lb_passive_request_done(ex->w, &(lb_recent_req){&ex->t, ex->status, ex->pool, ex->server,
         ex->method, ex->retries, ex->backend_reused, ex->reqid, ex->reqid_len, stream_path(st),
-        strlen(stream_path(st))});
+        strlen(stream_path(st)), LB_PROTO_H2});
   lb_h2_stream_finish(st, "ok");
   st->h->schedule(st->h);
 }

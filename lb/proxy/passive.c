@@ -60,6 +60,7 @@ void lb_passive_recent(lb_worker *w, const lb_recent_req *r) {
     e->server = (int8_t)r->server;
     e->method = (uint8_t)r->method;
     e->retries = (uint8_t)r->retries;
+    e->proto = (uint8_t)r->proto;
     e->id_len = 0;
     if (r->id_len) {
       memcpy(e->id, r->id, LB_RECENT_ID_MAX);

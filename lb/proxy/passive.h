@@ -20,6 +20,7 @@ typedef struct lb_recent_req {
   uint32_t id_len;
   const char *path; /* "" or the lent head block's start (LB_PATH_LOG_MAX bytes) */
   size_t path_len;
+  int proto; /* LB_PROTO_HTTP1, LB_PROTO_H2 */
 } lb_recent_req;
 void lb_passive_recent(lb_worker *w, const lb_recent_req *r);
 /* A request ended (status 0: no answer; pool/server -1: none): the request-duration histogram,

@@ -335,11 +335,19 @@ def case_probe_only():
 
 
 def case_page_data():
-    """The JSON behind the page: per-server fields, the recent ring with request-id look-up,
-    and /metrics' build info and start time."""
+    """The JSON behind the page: per-server fields, the recent ring with request-id look-up and
+    each request's protocol (HTTP/1.1 or h2c), the page's open HTTP/2 connections, and /metrics'
+    build info and start time."""
     b1, b2 = backend("b1"), backend("b2")
-    p = lb([b1, b2], "--admin-recent", "5")
+    p = lb([b1, b2], "--admin-recent", "5", "--h2c", "on")
     for i in range(12):
+        if i in (7, 9):  # two of them over HTTP/2 (h2c): the ring says which protocol each spoke
+            r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w",
+                                "%{http_code} %{http_version}", "-H", f"X-Request-Id: page-test-{i:02d}",
+                                f"http://127.0.0.1:{p.plain}/my-app/data"],
+                               capture_output=True, text=True, timeout=30)
+            check(r.stdout == "200 2", f"request {i} over h2c: {r.stdout} {r.stderr}")
+            continue
         s, _, _ = req(p.plain, path="/my-app/data", headers={"X-Request-Id": f"page-test-{i:02d}"})
         check(s == 200, f"request {i}: {s}")
     # A request enters the ring once its exchange is done, just after its last byte went out:
@@ -360,12 +368,24 @@ def case_page_data():
     t = recent[0]["timers_ms"]
     check(all(k in t for k in ("Th", "Ti", "TR", "Tw", "Tc", "Tr", "Td")), f"timers {t}")
     check(recent[0]["backend"] in ("b1", "b2") and recent[0]["status"] == 200, recent[0])
+    protos = {r["id"]: r["proto"] for r in recent}
+    check(all(v == ("h2" if k in ("page-test-07", "page-test-09") else "http/1.1")
+              for k, v in protos.items()), f"each request's protocol: {protos}")
     s, _, body = req(p.admin, path="/requests?id=page-test-10")
     found = json.loads(body)["requests"]
     check(len(found) == 1 and found[0]["id"] == "page-test-10", f"look-up: {found}")
     s, _, page = req(p.admin, path="/?id=page-test-10")
     check(b'data-id="page-test-10"' in page and b'data-id="page-test-11"' not in page,
           "the page filters by request id")
+    s, _, page = req(p.admin, path="/?id=page-test-09")
+    check(re.search(rb'data-id="page-test-09".*?/my-app/data <span class=sub>h2</span>', page, re.S),
+          "the page shows the request's protocol")
+    # An HTTP/2 connection without a stream (the preface and SETTINGS sent): counted in the header.
+    held = socket.create_connection(("127.0.0.1", p.plain), 10)
+    held.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    wait_for("the held h2 connection in the page's header", lambda: re.search(
+        rb"client connections \(<b>1</b> HTTP/2, <b>0</b> streams\)", req(p.admin, path="/")[2]), 5, 0.05)
+    held.close()
     stats = json.loads(req(p.admin)[2])
     srv = stats["pools"][0]["servers"][0]
     for key in ("since_ms", "retries", "errors", "last_minute", "weight", "active", "ejections"):
