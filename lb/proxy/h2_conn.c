@@ -219,16 +219,19 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
 /* A request HEADERS nghttp2 refused before any stream existed: over the concurrent streams we
  * advertise. Before the client acknowledged our SETTINGS, nghttp2 refuses the stream alone
  * (RST_STREAM REFUSED_STREAM: the client may retry it); after, the client broke a limit it knew
- * and the connection ends (GOAWAY PROTOCOL_ERROR, RFC 9113 section 5.1.2). The other request
- * HEADERS errors it finds here (a stream depending on itself) are not counted as this. */
+ * and the connection ends (GOAWAY PROTOCOL_ERROR, RFC 9113 section 5.1.2). nghttp2 reports other
+ * errors of a new stream's HEADERS with PROTOCOL_ERROR too (an even or zero id, a stream that
+ * depends on itself): only one that finds the limit's streams open counts as this. */
 static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *f, int lib_error, void *ud) {
   h2_conn *h = ud;
-  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST ||
-      f->headers.pri_spec.stream_id == f->hd.stream_id ||
-      nghttp2_session_get_stream_user_data(s, f->hd.stream_id) ||
-      (lib_error != NGHTTP2_ERR_REFUSED_STREAM && lib_error != NGHTTP2_ERR_PROTO))
-    return 0;
+  int32_t id = f->hd.stream_id;
   unsigned max = rt_of(h)->cfg.tls.h2_max_streams;
+  if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST || !(id & 1) ||
+      id != h->max_stream_id || f->headers.pri_spec.stream_id == id ||
+      nghttp2_session_get_stream_user_data(s, id) ||
+      (lib_error != NGHTTP2_ERR_REFUSED_STREAM &&
+       (lib_error != NGHTTP2_ERR_PROTO || h->nstreams < max)))
+    return 0;
   lb_h2_count(h, LB_H2_STREAMS_OVER);
   if (lib_error == NGHTTP2_ERR_PROTO) {
     lb_h2_count(h, LB_H2_PROTOCOL);
