@@ -68,18 +68,6 @@ int lb_algo_parse(const char *s, lb_algo *out) {
   return 0;
 }
 
-static int parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out) {
-  char *end;
-  if (!*s || !isdigit((unsigned char)*s))
-    return -1;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || *end || v < lo || v > hi)
-    return -1;
-  *out = (uint32_t)v;
-  return 0;
-}
-
 /* "https://127.0.0.1:8443", "http://[::1]:8080", or "127.0.0.1:8080" (plain). */
 static int parse_listener(lb_config *c, const char *v, char *why, size_t wl) {
   if (c->nlisteners >= LB_MAX_LISTENERS) {
@@ -166,7 +154,7 @@ static int parse_backend(lb_pool_cfg *p, const char *v, char *why, size_t wl) {
       *next++ = 0;
     uint32_t w;
     if (!strncmp(opts, "weight=", 7)) {
-      if (parse_uint(opts + 7, 1, 1000, &w) != 0) {
+      if (lb_parse_uint(opts + 7, 1, 1000, &w) != 0) {
         snprintf(why, wl, "backend '%s': weight must be 1..1000", v);
         return -1;
       }
@@ -196,7 +184,7 @@ static int parse_dns(lb_pool_cfg *p, const char *v, char *why, size_t wl) {
   if (opts) {
     *opts++ = 0;
     uint32_t w;
-    if (strncmp(opts, "weight=", 7) != 0 || parse_uint(opts + 7, 1, 1000, &w) != 0) {
+    if (strncmp(opts, "weight=", 7) != 0 || lb_parse_uint(opts + 7, 1, 1000, &w) != 0) {
       snprintf(why, wl, "backend-dns '%s': the only option is weight=1..1000", v);
       return -1;
     }
@@ -434,7 +422,7 @@ static int set_one(lb_config *c, const char *section, const char *name, const ch
       c->workers = 0;
       return 0;
     }
-    if (parse_uint(value, 1, LB_MAX_WORKERS, &w) != 0) {
+    if (lb_parse_uint(value, 1, LB_MAX_WORKERS, &w) != 0) {
       snprintf(why, wl, "workers '%s': expected 1..%d or auto", value, LB_MAX_WORKERS);
       return -1;
     }

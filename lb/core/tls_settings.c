@@ -3,11 +3,9 @@
 #include "lb/core/tls_settings.h"
 
 #include "lb/core/rewrite.h"
+#include "lb/core/values.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 void lb_tls_settings_defaults(lb_tls_settings *t) {
@@ -70,15 +68,11 @@ int lb_tls_settings_set(lb_tls_settings *t, const char *name, const char *value,
     return 0;
   }
   if (!strcmp(name, "h2-max-concurrent-streams")) {
-    char *end = (char *)value;
-    errno = 0;
-    unsigned long n = isdigit((unsigned char)*value) ? strtoul(value, &end, 10) : 0;
-    if (errno || !n || *end || n > LB_H2_MAX_STREAMS_CAP) {
+    if (lb_parse_uint(value, 1, LB_H2_MAX_STREAMS_CAP, &t->h2_max_streams) != 0) {
       snprintf(why, wl, "%s '%.40s': expected a number from 1 to %d", name, value,
                LB_H2_MAX_STREAMS_CAP);
       return -1;
     }
-    t->h2_max_streams = (unsigned)n;
     return 0;
   }
   if (!strcmp(name, "client-cert-header")) {

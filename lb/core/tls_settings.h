@@ -5,6 +5,7 @@
 #define JOURNEY_LB_TLS_SETTINGS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define LB_TLS_PATH_MAX 512
 /* Streams in flight on one HTTP/2 connection: each may hold a backend connection and its
@@ -28,7 +29,7 @@ typedef struct lb_tls_settings {
   int alpn_h2; /* ALPN offers h2 before http/1.1 on HTTPS listeners (`alpn`, default on) */
   int h2c;     /* plain listeners also take HTTP/2 with prior knowledge (`h2c`, default off) */
   int h2_websocket; /* HTTP/2 clients may open WebSockets (RFC 8441, `h2-websocket`, default on) */
-  unsigned h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS (`h2-max-concurrent-streams`, 100) */
+  uint32_t h2_max_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS (`h2-max-concurrent-streams`, 100) */
 } lb_tls_settings;
 
 void lb_tls_settings_defaults(lb_tls_settings *t);

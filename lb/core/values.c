@@ -68,3 +68,15 @@ int lb_parse_bool(const char *s, int *out) {
     return -1;
   return 0;
 }
+
+int lb_parse_uint(const char *s, uint32_t lo, uint32_t hi, uint32_t *out) {
+  char *end;
+  if (!*s || !isdigit((unsigned char)*s))
+    return -1;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || v < lo || v > hi)
+    return -1;
+  *out = (uint32_t)v;
+  return 0;
+}
