@@ -497,6 +497,8 @@ static void h2_done(lb_exchange *ex) {
   st->resp_eof = 1;
   if (st->resp_submitted)
     resume(st);
+  if (!ex->t.done) /* the end, before the histograms and the recent ring read it */
+    ex->t.done = jc_now_us();
   if (st->ex.status >= 100)
     lb_passive_request_done(ex->w, &(lb_recent_req){&ex->t, ex->status, ex->pool, ex->server,
         ex->method, ex->retries, ex->backend_reused, ex->reqid, ex->reqid_len, stream_path(st),

@@ -371,6 +371,13 @@ def case_page_data():
     protos = {r["id"]: r["proto"] for r in recent}
     check(all(v == ("h2" if k in ("page-test-07", "page-test-09") else "http/1.1")
               for k, v in protos.items()), f"each request's protocol: {protos}")
+    # An HTTP/2 request's end is known when it is recorded: its total time, its place in the ring
+    # (by that end) and the servers' last-minute windows, which count every one of the 12.
+    for r in recent:
+        check(r["timers_ms"]["Tt"] is not None and r["timers_ms"]["Tt"] > 0 and
+              abs(r["ended"] - time.time()) < 60, f"{r['id']} ({r['proto']}): its end and total time: {r}")
+    counts = [sv["last_minute"]["total_ms"]["count"] for sv in json.loads(req(p.admin)[2])["pools"][0]["servers"]]
+    check(sum(counts) == 12, f"the last minute counts the 12 requests, HTTP/2 ones included: {counts}")
     s, _, body = req(p.admin, path="/requests?id=page-test-10")
     found = json.loads(body)["requests"]
     check(len(found) == 1 and found[0]["id"] == "page-test-10", f"look-up: {found}")
